@@ -1,0 +1,90 @@
+"""Firstline's settings: environment variables (FIRSTLINE_*) and an optional TOML file.
+
+One typed object reaches every part through the context; nothing reads os.environ
+elsewhere (except litellm, which reads provider keys such as OPENAI_API_KEY itself).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tools.targets.base import TargetConfig
+
+DEFAULT_MODEL = "firstline/runbook"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FIRSTLINE_HOME", Path.home() / ".firstline"))
+
+
+class Policy(BaseModel):
+    """What the assistant may do; enforced in the loop, not in each tool."""
+
+    read_only: bool = False
+    """Remove write tools entirely: the model never even sees them."""
+    target_tools: dict[str, list[str]] = Field(default_factory=dict)
+    """Per-target allow-lists: target-name prefix ('sandbox', 'kubernetes:prod') -> tool names."""
+    arg_limits: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    """Per-tool argument limits, e.g. {"restart_service": {"service": ["nginx", "app"]}}."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIRSTLINE_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    """Any SQLAlchemy URL; default: SQLite file firstline.db under `home`."""
+    model: str = DEFAULT_MODEL
+    """Any litellm model string, e.g. openai/gpt-4o-mini, anthropic/claude-3-5-sonnet-latest, ollama/llama3.1."""
+    api_base: str | None = None
+    """For local servers (Ollama, vLLM, llama.cpp): e.g. http://127.0.0.1:11434."""
+    models: list[str] = Field(default_factory=list)
+    """Extra models offered in the UI's model picker."""
+    judge_model: str | None = None
+    max_steps: int = 10
+    max_tool_calls: int = 20
+    tool_result_tokens: int = 2000
+    """Each tool result is cut to this many tokens (head and tail kept) before the model sees it."""
+    context_limit: int | None = None
+    """Override the model's context window when litellm does not know it."""
+    model_timeout_s: float = 120.0
+    model_retries: int = 3
+    default_target: str = "sandbox:nginx-port-conflict"
+    targets: TargetConfig = Field(default_factory=TargetConfig)
+    policy: Policy = Field(default_factory=Policy)
+    auth_token: str | None = None
+    pir_template: Path | None = None
+    """A team's own Markdown layout for the PIR (Jinja2)."""
+    redact_patterns: list[str] = Field(default_factory=list)
+    """Extra regexes whose matches are masked in tool output."""
+    max_message_chars: int = 20_000
+    max_body_bytes: int = 256_000
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'firstline.db'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from env, then a TOML file (FIRSTLINE_CONFIG or ~/.firstline/config.toml), then overrides."""
+    path = config_file or (Path(os.environ["FIRSTLINE_CONFIG"]) if os.environ.get("FIRSTLINE_CONFIG") else None)
+    if path is None:
+        candidate = default_home() / "config.toml"
+        path = candidate if candidate.exists() else None
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SystemExit(f"firstline: cannot read config file {path}: {exc}") from None
+    env_only = Settings()
+    merged = {**file_values, **{k: v for k, v in env_only.model_dump(exclude_unset=True).items()}, **overrides}
+    return Settings(**merged)

@@ -1,0 +1,169 @@
+"""The closed vocabulary of events a turn emits.
+
+The agent loop yields these; the CLI prints them, the server persists and streams
+them (SSE `event` = type, `data` = payload JSON), the eval runner scores them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class EventType(str, enum.Enum):
+    USER_MESSAGE = "user_message"
+    TURN_STARTED = "turn_started"
+    TOKEN = "token"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    FINDING = "finding"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVAL_DECIDED = "approval_decided"
+    MESSAGE = "message"
+    ERROR = "error"
+    TURN_FINISHED = "turn_finished"
+
+
+class UserMessage(BaseModel):
+    text: str
+    author: str = "user"
+
+
+class TurnStarted(BaseModel):
+    model: str
+    target: str
+
+
+class Token(BaseModel):
+    text: str
+
+
+class ToolCall(BaseModel):
+    call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    command: str = ""
+    target: str = ""
+    risk: str = "read"
+
+
+class ToolResultEvent(BaseModel):
+    call_id: str
+    tool: str
+    ok: bool
+    exit_code: int | None = None
+    duration_ms: float = 0.0
+    truncated: bool = False
+    excerpt: str = ""
+    output: str = ""
+    command: str = ""
+    error: str | None = None
+    source: str | None = None
+    cached: bool = False
+    started_at: str | None = None
+
+
+class Evidence(BaseModel):
+    call_id: str
+    tool: str
+    command: str = ""
+    lines: list[str]
+    """Exact lines from that call's output (each a substring of it)."""
+
+
+class Finding(BaseModel):
+    finding_id: str
+    signature: str
+    """Stable kind of failure, e.g. 'port-in-use'; groups recurring incidents."""
+    title: str
+    severity: Literal["critical", "high", "medium", "low", "info"] = "high"
+    confidence: float = 0.8
+    evidence: list[Evidence] = Field(default_factory=list)
+    next_checks: list[str] = Field(default_factory=list)
+    remediation: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    """Structured facts the analyzer extracted (port, pid, process, exit code...)."""
+
+
+class ApprovalRequired(BaseModel):
+    approval_id: str
+    call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    command: str = ""
+    target: str = ""
+    risk: str = "write"
+    reason: str = ""
+
+
+class ApprovalDecided(BaseModel):
+    approval_id: str
+    decision: Literal["approve", "deny"]
+    by: str = "user"
+    comment: str | None = None
+
+
+class Message(BaseModel):
+    text: str
+    finding_ids: list[str] = Field(default_factory=list)
+
+
+class Error(BaseModel):
+    message: str
+    kind: str = "error"
+    hint: str | None = None
+
+
+class TurnFinished(BaseModel):
+    status: Literal["completed", "error", "cancelled", "budget", "interrupted"] = "completed"
+    steps: int = 0
+    tool_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    wall_ms: float = 0.0
+
+
+PAYLOADS: dict[EventType, type[BaseModel]] = {
+    EventType.USER_MESSAGE: UserMessage,
+    EventType.TURN_STARTED: TurnStarted,
+    EventType.TOKEN: Token,
+    EventType.TOOL_CALL: ToolCall,
+    EventType.TOOL_RESULT: ToolResultEvent,
+    EventType.FINDING: Finding,
+    EventType.APPROVAL_REQUIRED: ApprovalRequired,
+    EventType.APPROVAL_DECIDED: ApprovalDecided,
+    EventType.MESSAGE: Message,
+    EventType.ERROR: Error,
+    EventType.TURN_FINISHED: TurnFinished,
+}
+_TYPE_OF = {v: k for k, v in PAYLOADS.items()}
+
+
+class Event(BaseModel):
+    """One event of a turn. `seq` is set when the store appends it to the session's log."""
+
+    type: EventType
+    data: BaseModel
+    turn_id: str | None = None
+    session_id: str | None = None
+    seq: int | None = None
+    at: str | None = None
+
+    @classmethod
+    def of(cls, data: BaseModel, turn_id: str | None = None) -> Event:
+        return cls(type=_TYPE_OF[type(data)], data=data, turn_id=turn_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type.value, "seq": self.seq, "session_id": self.session_id,
+            "turn_id": self.turn_id, "at": self.at, "data": self.data.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Event:
+        etype = EventType(obj["type"])
+        return cls(type=etype, data=PAYLOADS[etype].model_validate(obj["data"]), turn_id=obj.get("turn_id"),
+                   session_id=obj.get("session_id"), seq=obj.get("seq"), at=obj.get("at"))

@@ -1,0 +1,128 @@
+"""The one declaration every tool is made of, and the one result every run returns.
+
+A tool is data: a name, a one-line description, a pydantic argument model, a risk
+level, a timeout and an output cap. The JSON schema the model sees, the validation
+at the edge, the CLI flags and the docs all derive from that declaration. How a
+tool actually runs depends on the target (this host, a cluster, a sandbox, a
+recording); targets implement handlers keyed by tool name.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Risk(str, enum.Enum):
+    """Read tools observe; write tools change a system and need a person's approval."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class ToolArgs(BaseModel):
+    """Base for every tool's arguments: unknown keys are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+A = TypeVar("A", bound=ToolArgs)
+
+
+class ToolArgError(ValueError):
+    """Arguments failed validation; nothing was executed."""
+
+
+class Tool(BaseModel, Generic[A]):
+    """A tool declaration. Instances are registered in `tools.registry.TOOLS`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    name: str
+    description: str
+    """One line, shown to the model and in `firstline tools list`."""
+    args_model: type[ToolArgs]
+    risk: Risk = Risk.READ
+    timeout_s: float = 15.0
+    """A run still going after this is killed and reported as a timeout."""
+    output_cap: int = 64_000
+    """Characters kept from the output (head and tail) before the marker."""
+
+    def parameters_schema(self) -> dict[str, Any]:
+        schema = self.args_model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        schema.setdefault("properties", {})
+        return schema
+
+    def function_schema(self) -> dict[str, Any]:
+        """OpenAI-style function-calling schema (what litellm passes as `tools=`)."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters_schema(),
+            },
+        }
+
+    def validate_args(self, raw: dict[str, Any] | None) -> ToolArgs:
+        """Validate raw (model- or user-supplied) arguments, raising ToolArgError with a readable reason."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ToolArgError(f"{self.name}: arguments must be a JSON object, got {type(raw).__name__}")
+        try:
+            return self.args_model.model_validate(raw)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+                msg = err["msg"].removeprefix("Value error, ")
+                problems.append(f"{where}: {msg}")
+            raise ToolArgError(f"{self.name}: invalid arguments: " + "; ".join(problems)) from None
+
+
+class RawOutput(BaseModel):
+    """What a target's handler returns: before timing, capping and cleaning."""
+
+    exit_code: int | None = 0
+    output: str = ""
+    command: str
+    """The equivalent command line an engineer would type, for the command trail."""
+    data: dict[str, Any] | None = None
+    source: str | None = None
+    """Where the facts came from when a target has several ways (systemd, psutil, /proc, file)."""
+    ok: bool | None = None
+    """Override; by default ok means exit code 0."""
+    error: str | None = None
+
+
+class ToolResult(BaseModel):
+    """The single envelope every tool run returns, on every target."""
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    ok: bool
+    exit_code: int | None = None
+    output: str = ""
+    """The text an engineer would see, cleaned (no ANSI), redacted, capped."""
+    data: dict[str, Any] | None = None
+    command: str = ""
+    target: str = ""
+    started_at: datetime
+    duration_ms: float = 0.0
+    truncated: bool = False
+    source: str | None = None
+    error: str | None = None
+    """Why the tool did not (fully) run: validation, timeout, refused, unsupported."""
+    output_sha256: str | None = None
+    """SHA-256 of the full cleaned output before capping (for the audit trail)."""
+
+    def excerpt(self, limit: int = 300) -> str:
+        text = self.output if self.output else (self.error or "")
+        return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,73 @@
+"""Run one tool call safely: validate, gate writes, time out, clean, redact, cap.
+
+Whatever happens, the caller gets a ToolResult; nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+from tools.base import Risk, ToolArgError, ToolResult
+from tools.catalog import TOOLS
+from tools.output import cap, clean
+from tools.redact import redact as default_redact
+from tools.targets.base import Target, TargetError
+
+
+def _error(name: str, args: Any, target: Target, started: datetime, t0: float, msg: str,
+           command: str = "") -> ToolResult:
+    return ToolResult(
+        tool=name, args=args if isinstance(args, dict) else {}, ok=False, exit_code=None, output="",
+        command=command, target=target.name, started_at=started,
+        duration_ms=(time.perf_counter() - t0) * 1000, error=msg,
+    )
+
+
+async def run_tool(
+    target: Target,
+    name: str,
+    raw_args: dict[str, Any] | None,
+    *,
+    approved: bool = False,
+    redactor: Callable[[str], str] = default_redact,
+) -> ToolResult:
+    """Run `name` on `target`. Write tools run only when `approved` is True."""
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    tool = TOOLS.get(name)
+    if tool is None:
+        return _error(name, raw_args, target, started, t0,
+                      f"unknown tool {name!r}; available: {', '.join(sorted(TOOLS))}")
+    try:
+        args = tool.validate_args(raw_args)
+    except ToolArgError as exc:
+        return _error(name, raw_args, target, started, t0, str(exc))
+    args_dict = args.model_dump(exclude_none=True)
+    if tool.risk is Risk.WRITE and not approved:
+        return _error(name, args_dict, target, started, t0,
+                      f"{name} is a write action and needs a person's approval; it was not run")
+    if not target.supports(name):
+        return _error(name, args_dict, target, started, t0,
+                      f"{name} is not available on target {target.name} ({target.kind})")
+    try:
+        raw = await asyncio.wait_for(target.run(tool, args), timeout=tool.timeout_s)
+    except TimeoutError:
+        return _error(name, args_dict, target, started, t0, f"{name} timed out after {tool.timeout_s:g}s and was stopped")
+    except TargetError as exc:
+        return _error(name, args_dict, target, started, t0, str(exc))
+    except Exception as exc:  # a target bug or a vanished system must not end the session
+        return _error(name, args_dict, target, started, t0, f"{name} failed on {target.name}: {type(exc).__name__}: {exc}")
+    text = redactor(clean(raw.output))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    text, truncated = cap(text, tool.output_cap)
+    ok = raw.ok if raw.ok is not None else (raw.exit_code == 0 and raw.error is None)
+    return ToolResult(
+        tool=name, args=args_dict, ok=ok, exit_code=raw.exit_code, output=text, data=raw.data,
+        command=redactor(raw.command), target=target.name, started_at=started,
+        duration_ms=(time.perf_counter() - t0) * 1000, truncated=truncated, source=raw.source,
+        error=raw.error, output_sha256=digest,
+    )

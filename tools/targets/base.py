@@ -1,0 +1,59 @@
+"""What every target offers: run a declared tool with validated arguments."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tools.base import RawOutput, Tool, ToolArgs
+
+
+class TargetError(RuntimeError):
+    """The target cannot run this call (unsupported tool, unreachable cluster, refused path)."""
+
+
+class TargetConfig(BaseModel):
+    """Per-target limits, set from Firstline's settings. Tools never read settings themselves."""
+
+    log_roots: list[Path] = Field(default_factory=lambda: [Path("/var/log")])
+    """log_tail reads files only under these directories (after resolving symlinks)."""
+    http_allow: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+    """http_check/tls_certificate only reach these hosts (exact names or '*.suffix')."""
+    kubeconfig: Path | None = None
+    kube_context: str | None = None
+    scenarios_dir: Path | None = None
+    """Extra directory of sandbox scenario files besides the shipped ones."""
+
+
+class Target(abc.ABC):
+    """A place tools run. One instance per session; handlers are looked up by tool name."""
+
+    kind: str = "abstract"
+
+    def __init__(self, name: str, config: TargetConfig | None = None) -> None:
+        self.name = name
+        self.config = config or TargetConfig()
+
+    @abc.abstractmethod
+    def supports(self, tool_name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
+        """Run the tool; raise TargetError for a call this target refuses or cannot make."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the target for the system prompt (kind, hosts, namespaces)."""
+        return {"name": self.name, "kind": self.kind}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def handler(self, tool_name: str):
+        """Convention: a target implements tool X as `async def tool_X(self, args)`."""
+        fn = getattr(self, f"tool_{tool_name}", None)
+        if fn is None:
+            raise TargetError(f"{tool_name} is not available on target {self.name} ({self.kind})")
+        return fn
