@@ -93,7 +93,8 @@ class SocketFacts(_Facts):
     send_q: int = 0
     local_address: str = "0.0.0.0"
     local_port: int
-    peer_address: str = "0.0.0.0"
+    peer_address: str | None = None
+    """None: the wildcard of the local address's family (`0.0.0.0` / `[::]`)."""
     peer_port: int | None = None
     """None renders as `*` (unconnected / listening)."""
     pid: int | None = None
