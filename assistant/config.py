@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     """For local servers (Ollama, vLLM, llama.cpp): e.g. http://127.0.0.1:11434."""
     models: list[str] = Field(default_factory=list)
     """Extra models offered in the UI's model picker."""
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra litellm.acompletion arguments (temperature, num_ctx...). A list under `mock_response`
+    scripts one litellm mock response per model step (tests and demos without a provider)."""
     judge_model: str | None = None
     max_steps: int = 10
     max_tool_calls: int = 20

@@ -1,0 +1,187 @@
+"""Executing the tool calls of one model step: parse, gate, run, analyze, feed back.
+
+Read calls run concurrently; write calls wait for a person's approval, one by
+one. Every problem (bad JSON, unknown tool, bad arguments, denial, budget) goes
+back to the model as an error result, never as an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from assistant.context import TurnContext, arg_limit_violation
+from assistant.events import (ApprovalDecided, ApprovalRequired, Event, EventType, Finding, ToolCall,
+                              ToolResultEvent)
+from assistant.history import assistant_tool_calls, tool_message_text
+from tools.base import Risk, ToolResult
+from tools.commands import command_line
+from tools.runner import run_tool
+
+if TYPE_CHECKING:
+    from assistant.loop import TurnState
+
+
+@dataclass
+class Planned:
+    """A requested call after parsing: either runnable args or the reason it cannot run."""
+
+    call_id: str
+    name: str
+    args: dict[str, Any]
+    problem: str | None = None
+    cache_key: str = ""
+
+
+def _parse(ctx: TurnContext, req_name: str, raw: str) -> tuple[dict[str, Any], str | None]:
+    try:
+        args = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        return {}, f"malformed argument JSON for {req_name}: {exc.msg} at position {exc.pos}; send a JSON object"
+    if not isinstance(args, dict):
+        return {}, f"arguments for {req_name} must be a JSON object, got {type(args).__name__}"
+    if ctx.tool(req_name) is None:
+        names = ", ".join(t.name for t in ctx.tools)
+        return args, f"unknown or unavailable tool {req_name!r} in this session; available: {names}"
+    return args, None
+
+
+def _normalized(ctx: TurnContext, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments with defaults filled in, so {port: 80} and {port: 80, protocol: tcp} are one call."""
+    tool = ctx.tool(name)
+    try:
+        return tool.validate_args(args).model_dump(exclude_none=True) if tool else args
+    except ValueError:
+        return args
+
+
+def plan(ctx: TurnContext, state: TurnState, calls) -> list[Planned]:
+    planned = []
+    for req in calls:
+        args, problem = _parse(ctx, req.name, req.arguments)
+        key = req.name + json.dumps(_normalized(ctx, req.name, args), sort_keys=True, default=str)
+        if problem is None and key not in state.cache and state.tool_calls >= state.max_tool_calls:
+            problem = f"tool call budget ({state.max_tool_calls}) reached; not run"
+        planned.append(Planned(call_id="c" + uuid.uuid4().hex[:12], name=req.name, args=args, problem=problem,
+                               cache_key=key))
+    return planned
+
+
+def _refusal(ctx: TurnContext, p: Planned, message: str) -> ToolResult:
+    return ToolResult(tool=p.name, args=p.args, ok=False, output="", error=message, target=ctx.target.name,
+                      command=command_line(p.name, p.args) if p.problem is None else "", started_at=datetime.now(UTC))
+
+
+async def _run_read(ctx: TurnContext, state: TurnState, p: Planned) -> tuple[Planned, ToolResult, bool]:
+    if p.problem:
+        return p, _refusal(ctx, p, p.problem), False
+    cached = state.cache.get(p.cache_key)
+    if cached is not None:
+        return p, await cached, True
+    state.tool_calls += 1
+    task = asyncio.ensure_future(run_tool(ctx.target, p.name, p.args))
+    state.cache[p.cache_key] = task
+    return p, await task, False
+
+
+async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str) -> AsyncIterator[Event | ToolResult]:
+    """Ask a person; run only on approval. Policy limits are checked before anyone is asked."""
+    if p.problem:
+        yield _refusal(ctx, p, p.problem)
+        return
+    violation = arg_limit_violation(ctx.settings, p.name, p.args)
+    if violation:
+        yield _refusal(ctx, p, violation)
+        return
+    request = ApprovalRequired(approval_id="a" + uuid.uuid4().hex[:12], call_id=p.call_id, tool=p.name, args=p.args,
+                               command=command_line(p.name, p.args), target=ctx.target.name, reason=reason.strip())
+    yield Event.of(request, ctx.turn_id)
+    decision: ApprovalDecided = await ctx.approver(request)
+    yield Event.of(decision, ctx.turn_id)
+    if decision.decision != "approve":
+        comment = f": {decision.comment}" if decision.comment else ""
+        yield _refusal(ctx, p, f"{p.name} was denied by {decision.by}{comment}. Do not retry it; "
+                               "suggest another way or explain what the engineer can do.")
+        return
+    state.tool_calls += 1
+    yield await run_tool(ctx.target, p.name, p.args, approved=True)
+
+
+def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
+    from assistant.findings import analyze
+
+    fresh = []
+    for finding in analyze(result, p.call_id):
+        key = finding.signature + json.dumps(finding.facts, sort_keys=True, default=str)
+        if key in state.finding_keys:
+            continue
+        state.finding_keys.add(key)
+        state.finding_count += 1
+        finding.finding_id = f"F{state.finding_count}"
+        state.finding_ids.append(finding.finding_id)
+        fresh.append(finding)
+    return fresh
+
+
+def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
+                   cached: bool) -> list[Event]:
+    findings = [] if cached else _new_findings(ctx, state, p, result)
+    event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, exit_code=result.exit_code,
+                            duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
+                            excerpt=result.excerpt(), output=result.output, command=result.command,
+                            error=result.error, source=result.source, cached=cached,
+                            started_at=result.started_at.isoformat())
+    from assistant.loop import result_budget
+
+    messages.append({"role": "tool", "tool_call_id": p.call_id,
+                     "content": tool_message_text(result, findings, result_budget(ctx), cached)})
+    return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
+
+
+async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], calls, text: str) -> AsyncIterator[Event]:
+    """Run one step's calls and append the assistant + tool messages the model will read next."""
+    planned = plan(ctx, state, calls)
+    tools = {p.call_id: ctx.tool(p.name) for p in planned}
+    for p in planned:
+        tool = tools[p.call_id]
+        yield Event.of(ToolCall(call_id=p.call_id, tool=p.name, args=p.args, target=ctx.target.name,
+                                command=command_line(p.name, p.args) if p.problem is None else "",
+                                risk=tool.risk.value if tool else "read"), ctx.turn_id)
+    messages.append(assistant_tool_calls(
+        [ToolCall(call_id=p.call_id, tool=p.name, args=p.args) for p in planned], text))
+    reads = [p for p in planned if not (tools[p.call_id] and tools[p.call_id].risk is Risk.WRITE)]
+    writes = [p for p in planned if p not in reads]
+    fresh = 0
+    for next_done in asyncio.as_completed([_run_read(ctx, state, p) for p in reads]):
+        p, result, cached = await next_done
+        fresh += 0 if cached else 1
+        for event in _result_events(ctx, state, messages, p, result, cached):
+            yield event
+    for p in writes:
+        async for item in _run_write(ctx, state, p, text):
+            if isinstance(item, Event):
+                yield item
+            else:
+                fresh += 1
+                for event in _result_events(ctx, state, messages, p, item, False):
+                    yield event
+    state.no_progress = 0 if fresh else state.no_progress + 1
+
+
+def remember_findings(state: TurnState, history: list[Event]) -> None:
+    """Findings from earlier turns are not announced again, and numbering continues."""
+    for ev in history:
+        if ev.type is EventType.FINDING:
+            state.finding_keys.add(ev.data.signature + json.dumps(ev.data.facts, sort_keys=True, default=str))
+            state.finding_count += 1
+
+
+def fallback_answer(state: TurnState, reason: str | None) -> str:
+    """When the model gives no text at all, say so plainly rather than inventing a diagnosis."""
+    if reason:
+        return "The model gave no final answer. See the tool results and findings above."
+    return "The model returned an empty answer. Try rephrasing, or another model."

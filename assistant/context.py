@@ -1,0 +1,78 @@
+"""The one typed object a turn depends on: settings, target, model, approver.
+
+The CLI, the server and the eval runner each build one and hand it to the loop;
+the loop reads nothing global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from assistant.config import Settings
+from assistant.events import ApprovalDecided, ApprovalRequired
+from tools.base import Risk, Tool
+from tools.catalog import ALL_TOOLS
+from tools.targets import Target, open_target
+
+Approver = Callable[[ApprovalRequired], Awaitable[ApprovalDecided]]
+
+
+async def deny_all(request: ApprovalRequired) -> ApprovalDecided:
+    """For unattended runs (evals, demo): write actions are proposed, never executed."""
+    return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
+                           comment="unattended run: write actions are never executed")
+
+
+@dataclass
+class TurnContext:
+    settings: Settings
+    target: Target
+    model: str
+    session_id: str
+    turn_id: str
+    approver: Approver = deny_all
+    tools: list[Tool] = field(default_factory=list)
+    """The tools this session may use, after policy; the model sees exactly these."""
+
+    def __post_init__(self) -> None:
+        if not self.tools:
+            self.tools = allowed_tools(self.settings, self.target)
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+def allowed_tools(settings: Settings, target: Target) -> list[Tool]:
+    """Tools the target supports, minus what the policy removes (read-only, per-target allow-lists)."""
+    policy = settings.policy
+    allow: set[str] | None = None
+    for prefix, names in policy.target_tools.items():
+        if target.name == prefix or target.name.startswith(prefix.rstrip(":") + ":") or target.kind == prefix:
+            allow = set(names) if allow is None else allow & set(names)
+    tools = []
+    for tool in ALL_TOOLS:
+        if not target.supports(tool.name):
+            continue
+        if policy.read_only and tool.risk is Risk.WRITE:
+            continue
+        if allow is not None and tool.name not in allow:
+            continue
+        tools.append(tool)
+    return tools
+
+
+def arg_limit_violation(settings: Settings, tool_name: str, args: dict) -> str | None:
+    """Per-tool argument limits from the policy, e.g. which services may be restarted."""
+    limits = settings.policy.arg_limits.get(tool_name, {})
+    for key, allowed in limits.items():
+        if key in args and args[key] not in allowed:
+            return (f"policy forbids {tool_name} with {key}={args[key]!r}; allowed: "
+                    f"{', '.join(map(str, allowed))}")
+    return None
+
+
+def open_context(settings: Settings, *, target: str, model: str, session_id: str, turn_id: str,
+                 approver: Approver = deny_all) -> TurnContext:
+    return TurnContext(settings=settings, target=open_target(target, settings.targets), model=model,
+                       session_id=session_id, turn_id=turn_id, approver=approver)

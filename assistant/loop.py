@@ -1,0 +1,172 @@
+"""The agent loop: one async generator of typed events.
+
+The CLI prints these events, the server persists and streams them, the eval
+runner scores them. Each model step ends in one named outcome (answer, run tools,
+failed); budgets turn into a last tool-less call that forces an answer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from assistant import calls as tool_calls
+from assistant.context import TurnContext
+from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
+from assistant.history import messages_from_events
+from assistant.llm import Completion, ModelError, ToolCallRequest, stream_completion
+from assistant.prompting import render
+from assistant.tokens import count_tokens
+from assistant.window import context_limit, fit_messages
+
+
+@dataclass
+class Answer:
+    text: str
+
+
+@dataclass
+class RunTools:
+    calls: list[ToolCallRequest]
+    text: str
+
+
+@dataclass
+class Failed:
+    error: ModelError
+
+
+Outcome = Answer | RunTools | Failed
+
+
+@dataclass
+class TurnState:
+    """Everything one turn counts and remembers; shared with the tool-call executor."""
+
+    max_steps: int
+    max_tool_calls: int
+    steps: int = 0
+    tool_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    no_progress: int = 0
+    cache: dict[str, object] = field(default_factory=dict)
+    finding_keys: set[str] = field(default_factory=set)
+    finding_count: int = 0
+    finding_ids: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def add_usage(self, completion: Completion) -> None:
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+        if completion.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + completion.cost_usd
+
+    def exhausted(self) -> str | None:
+        if self.steps >= self.max_steps:
+            return f"{self.steps} model steps, the limit"
+        if self.tool_calls >= self.max_tool_calls:
+            return f"{self.tool_calls} tool calls, the limit"
+        if self.no_progress >= 2:
+            return "no progress: the same calls were requested again"
+        return None
+
+
+def system_prompt(ctx: TurnContext) -> str:
+    from datetime import UTC, datetime
+
+    write_tools = [t.name for t in ctx.tools if t.risk.value == "write"]
+    return render("system.md.j2", target=ctx.target.describe(), now=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+                  write_tools=write_tools, read_only=ctx.settings.policy.read_only)
+
+
+def tool_schemas(ctx: TurnContext) -> list[dict]:
+    return [t.function_schema() for t in ctx.tools]
+
+
+def result_budget(ctx: TurnContext) -> int:
+    """Tokens one tool result may take: the configured budget, but never more than 1/8 of the window."""
+    window = context_limit(ctx.model, ctx.settings.context_limit)
+    return max(200, min(ctx.settings.tool_result_tokens, window // 8))
+
+
+def step_options(ctx: TurnContext, step: int) -> dict:
+    """Per-step litellm options; a scripted list of mock responses is consumed one per step."""
+    options = dict(ctx.settings.model_options)
+    script = options.get("mock_response")
+    if isinstance(script, list):
+        options["mock_response"] = script[min(step - 1, len(script) - 1)]
+    return options
+
+
+async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], keep_from: int,
+                     tools: list[dict] | None) -> AsyncIterator[Event | Outcome]:
+    """One model call: stream tokens as events, end with the step's outcome."""
+    state.steps += 1
+    tools_tokens = count_tokens(str(tools)) if tools else 0
+    window = context_limit(ctx.model, ctx.settings.context_limit)
+    prompt = fit_messages(messages, window, tools_tokens, keep_from)
+    try:
+        async for item in stream_completion(model=ctx.model, messages=prompt, tools=tools,
+                                            api_base=ctx.settings.api_base, timeout_s=ctx.settings.model_timeout_s,
+                                            retries=ctx.settings.model_retries, extra=step_options(ctx, state.steps)):
+            if isinstance(item, str):
+                yield Event.of(Token(text=item), ctx.turn_id)
+            else:
+                state.add_usage(item)
+                yield RunTools(item.tool_calls, item.text) if item.tool_calls and tools else Answer(item.text)
+    except ModelError as exc:
+        yield Failed(exc)
+
+
+async def run_turn(ctx: TurnContext, history: list[Event], user_text: str) -> AsyncIterator[Event]:
+    """Investigate one user message; yields events until `turn_finished`."""
+    state = TurnState(max_steps=ctx.settings.max_steps, max_tool_calls=ctx.settings.max_tool_calls)
+    tool_calls.remember_findings(state, history)
+    yield Event.of(TurnStarted(model=ctx.model, target=ctx.target.name), ctx.turn_id)
+    messages = [{"role": "system", "content": system_prompt(ctx)}]
+    messages += messages_from_events([e for e in history if e.type is not EventType.TURN_STARTED], result_budget(ctx))
+    messages.append({"role": "user", "content": user_text})
+    keep_from = len(messages) - 1
+    status, schemas = "completed", tool_schemas(ctx)
+    while True:
+        reason = state.exhausted()
+        if reason:
+            status = "budget"
+            messages.append({"role": "user", "content": render("budget_exhausted.md.j2", reason=reason)})
+        outcome: Outcome | None = None
+        async for item in model_step(ctx, state, messages, keep_from, None if reason else schemas):
+            if isinstance(item, Event):
+                yield item
+            else:
+                outcome = item
+        if isinstance(outcome, RunTools):
+            async for event in tool_calls.execute(ctx, state, messages, outcome.calls, outcome.text):
+                yield event
+            continue
+        if isinstance(outcome, Answer):
+            text = outcome.text.strip() or tool_calls.fallback_answer(state, reason)
+            if reason:
+                text = f"_Stopped early: {reason}._\n\n{text}"
+            yield Event.of(Message(text=text, finding_ids=list(state.finding_ids)), ctx.turn_id)
+        else:
+            status = "error"
+            err = outcome.error if isinstance(outcome, Failed) else ModelError("the model returned nothing")
+            yield Event.of(Error(message=str(err), kind=err.kind, hint=err.hint), ctx.turn_id)
+        break
+    yield Event.of(TurnFinished(status=status, steps=state.steps, tool_calls=state.tool_calls,
+                                prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens,
+                                cost_usd=state.cost_usd, wall_ms=round((time.perf_counter() - state.started) * 1000, 1)),
+                   ctx.turn_id)
+
+
+def new_turn_id() -> str:
+    return uuid.uuid4().hex
+
+
+def user_message_event(text: str, turn_id: str, author: str = "user") -> Event:
+    """The event the caller persists before running the turn, so the user's words are never lost."""
+    return Event.of(UserMessage(text=text, author=author), turn_id)

@@ -1,0 +1,72 @@
+"""Keeping the prompt inside the model's context window.
+
+Older tool outputs are elided first, then whole older exchanges; the system
+prompt and the current turn always stay.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from assistant.tokens import count_tokens
+
+FALLBACK_CONTEXT = 8192
+ELIDED = "[older tool output elided to fit the model's context window]"
+
+
+@functools.cache
+def context_limit(model: str, configured: int | None = None) -> int:
+    """The model's input window: configured, else litellm's model info, else a safe default."""
+    if configured:
+        return configured
+    if model.startswith("firstline/"):
+        return 32_768
+    try:
+        import litellm
+
+        info = litellm.get_model_info(model)
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or FALLBACK_CONTEXT)
+    except Exception:  # unknown to litellm: assume a small local model
+        return FALLBACK_CONTEXT
+
+
+def message_tokens(msg: dict[str, Any]) -> int:
+    return count_tokens(json.dumps(msg, default=str)) + 4
+
+
+def fit_messages(messages: list[dict[str, Any]], limit: int, tools_tokens: int = 0,
+                 keep_from: int | None = None, reserve: int = 1024) -> list[dict[str, Any]]:
+    """Return messages whose total fits `limit - tools_tokens - reserve`.
+
+    `keep_from` is the index where the current turn starts; those messages are never elided.
+    """
+    budget = limit - tools_tokens - reserve
+    msgs = [dict(m) for m in messages]
+    sizes = [message_tokens(m) for m in msgs]
+    protected = keep_from if keep_from is not None else len(msgs) - 1
+    if sum(sizes) <= budget:
+        return msgs
+    for i in range(1, protected):
+        if msgs[i].get("role") == "tool" and msgs[i].get("content") != ELIDED:
+            msgs[i]["content"] = ELIDED
+            sizes[i] = message_tokens(msgs[i])
+            if sum(sizes) <= budget:
+                return msgs
+    # Still too big: drop the oldest whole exchanges (from one user message to the next).
+    while sum(sizes) > budget:
+        users = [i for i in range(1, protected) if msgs[i].get("role") == "user"]
+        if len(users) < 2:
+            break
+        start, end = users[0], users[1]
+        del msgs[start:end], sizes[start:end]
+        protected -= end - start
+    # Last resort: elide the current turn's oldest outputs too (the newest always stays).
+    for i in range(protected, len(msgs) - 1):
+        if sum(sizes) <= budget:
+            break
+        if msgs[i].get("role") == "tool" and msgs[i].get("content") != ELIDED:
+            msgs[i]["content"] = ELIDED
+            sizes[i] = message_tokens(msgs[i])
+    return msgs
