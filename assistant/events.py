@@ -63,6 +63,8 @@ class ToolResultEvent(BaseModel):
     source: str | None = None
     cached: bool = False
     started_at: str | None = None
+    output_sha256: str | None = None
+    """SHA-256 of the full output before capping (ToolResult.output_sha256), for the command trail."""
 
 
 class Evidence(BaseModel):
