@@ -1,0 +1,224 @@
+"""`firstline`: the command line. Thin: every command calls the same code the server uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from assistant.config import load_settings  # noqa: E402
+
+app = typer.Typer(help="Firstline: an on-call troubleshooting assistant.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+tools_app = typer.Typer(help="Run and list diagnostic tools directly.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(tools_app, name="tools")
+app.add_typer(audit_app, name="audit")
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]firstline:[/] {message}")
+    return typer.Exit(code)
+
+
+# ------------------------------------------------------------------ tools
+
+
+@tools_app.command("list")
+def tools_list(as_json: Annotated[bool, typer.Option("--json", help="JSON schemas")] = False) -> None:
+    """Every tool with its risk and description."""
+    from tools.catalog import ALL_TOOLS
+
+    if as_json:
+        console.print_json(json.dumps([t.function_schema() | {"risk": t.risk.value} for t in ALL_TOOLS]))
+        return
+    table = Table("tool", "risk", "description", box=None, header_style="bold")
+    for t in ALL_TOOLS:
+        table.add_row(t.name, "[red]write[/]" if t.risk.value == "write" else "read", t.description)
+    console.print(table)
+
+
+@tools_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                            "help_option_names": []})
+def tools_run(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="tool name (see `firstline tools list`)")],
+    target: Annotated[str, typer.Option(help="local | sandbox:<scenario> | kubernetes[:<context>]")] = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
+) -> None:
+    """Run one tool: `firstline tools run port_owner --target local --port 80`. Read tools only."""
+    from assistant.cli_args import flags_help, parse_flags
+    from tools.catalog import TOOLS
+    from tools.runner import run_tool
+    from tools.targets import TargetError, open_target
+
+    spec = TOOLS.get(tool)
+    if spec is None:
+        raise fail(f"unknown tool {tool!r}; see `firstline tools list`")
+    if "--help" in ctx.args or "-h" in ctx.args:
+        console.print(f"firstline tools run {tool} [--target T] [--json] OPTIONS\n\n{spec.description}\n\n"
+                      f"{flags_help(spec)}")
+        return
+    try:
+        raw = parse_flags(spec, ctx.args)
+        settings = load_settings()
+        result = asyncio.run(run_tool(open_target(target, settings.targets), tool, raw))
+    except (ValueError, TargetError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        console.print(f"[dim]$ {result.command or tool}  @ {result.target}  "
+                      f"({result.source or result.target}, {result.duration_ms:.0f} ms)[/]", markup=True)
+        print(result.output, end="" if result.output.endswith("\n") else "\n")
+        if result.error:
+            err.print(f"[red]{result.error}[/]")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def targets() -> None:
+    """Targets a session can take: sandbox scenarios, this host, kube contexts."""
+    from tools.targets import list_targets
+
+    table = Table("target", "kind", "title", box=None, header_style="bold")
+    for t in list_targets(load_settings().targets):
+        table.add_row(t["name"], t["kind"], t["title"])
+    console.print(table)
+
+
+# ------------------------------------------------------------------ chat & demo
+
+
+@app.command()
+def chat(
+    message: Annotated[str, typer.Argument(help="what is wrong, in your words")],
+    target: Annotated[Optional[str], typer.Option(help="target (see `firstline targets`)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="litellm model string")] = None,
+    session: Annotated[Optional[str], typer.Option(help="continue this session id")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON event per line")] = False,
+    yes: Annotated[bool, typer.Option("--approve-all", help="approve write actions without asking (careful)")] = False,
+) -> None:
+    """Investigate in the terminal; the session is stored like the server's (see `firstline serve`)."""
+    from assistant.chat import run_chat
+
+    settings = load_settings()
+    code = asyncio.run(run_chat(settings, message, target=target, model=model, session_id=session,
+                                as_json=as_json, approve_all=yes))
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    model: Annotated[Optional[str], typer.Option(help="litellm model string")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option(help="only these scenario ids")] = None,
+) -> None:
+    """Investigate every sandbox scenario with the offline model and print what was found."""
+    from assistant.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(load_settings(), model=model, only=scenario)))
+
+
+# ------------------------------------------------------------------ server
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    insecure: Annotated[bool, typer.Option(help="allow a non-loopback bind without FIRSTLINE_AUTH_TOKEN")] = False,
+) -> None:
+    """Start the web UI and API."""
+    from web import serve as serve_web
+
+    settings = load_settings()
+    if not _is_loopback(host) and not settings.auth_token and not insecure:
+        raise fail(f"refusing to listen on {host} without authentication: set FIRSTLINE_AUTH_TOKEN "
+                   "(a long random secret), or pass --insecure if something else protects this port")
+    serve_web(settings, host, port)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or bool(re.match(r"^127\.", host))
+
+
+# ------------------------------------------------------------------ evals, record, pir
+
+
+@app.command("eval")
+def eval_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="case files or folders")],
+    model: Annotated[Optional[list[str]], typer.Option("--model", help="models to compare (repeatable)")] = None,
+    judge: Annotated[Optional[str], typer.Option(help="LLM-as-judge model")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="runs per case")] = 1,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="write details as JSON")] = None,
+    junit: Annotated[Optional[Path], typer.Option(help="write JUnit XML")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="a previous --json file; regressions fail")] = None,
+    min_pass: Annotated[float, typer.Option(min=0.0, max=1.0, help="fail below this pass rate")] = 0.0,
+) -> None:
+    """Replay recorded incidents against a model and score the answers."""
+    from evals.runner import run_cli
+
+    raise typer.Exit(run_cli(paths, model or [], judge, repeat, json_path, junit, baseline, min_pass))
+
+
+@app.command()
+def record(session: Annotated[str, typer.Argument(help="session id")]) -> None:
+    """Turn a stored session into an eval case (YAML on stdout)."""
+    from evals.record import record_session
+
+    try:
+        sys.stdout.write(record_session(load_settings(), session))
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def pir(
+    session: Annotated[str, typer.Argument(help="session id")],
+    as_json: Annotated[bool, typer.Option("--json", help="the PIR as data")] = False,
+    regenerate: Annotated[bool, typer.Option(help="draft a new version even if one exists")] = False,
+) -> None:
+    """Draft the post-incident review of a session (Markdown on stdout)."""
+    from assistant.pir.service import pir_for_cli
+
+    try:
+        sys.stdout.write(pir_for_cli(load_settings(), session, as_json=as_json, regenerate=regenerate))
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; names the first entry that was edited or removed."""
+    from assistant.audit import verify_cli
+
+    raise typer.Exit(verify_cli(load_settings()))
+
+
+@audit_app.command("export")
+def audit_export(since: Annotated[Optional[str], typer.Option(help="ISO time, e.g. 2026-11-01T00:00:00Z")] = None) -> None:
+    """Audit entries as JSON lines, for a SIEM."""
+    from assistant.audit import export_cli
+
+    raise typer.Exit(export_cli(load_settings(), since))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
