@@ -1,41 +1,52 @@
 """Token counting that never touches the network.
 
-tiktoken downloads its BPE files on first use unless TIKTOKEN_CACHE_DIR points at
-a copy; litellm ships cl100k_base/o200k_base in its package, so we point there
-before tiktoken is first asked for an encoding.
+tiktoken downloads its encoding files unless TIKTOKEN_CACHE_DIR points at a
+directory that has them. litellm ships cl100k_base and o200k_base (named by the
+sha1 of their download URL, as tiktoken's cache expects), so we point tiktoken
+there before the first use.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import os
-from functools import lru_cache
 from pathlib import Path
 
-_ENCODING = "cl100k_base"
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
-def _bundled_dir() -> str | None:
+def _litellm_tokenizer_dir() -> Path:
+    import importlib.util
+
     spec = importlib.util.find_spec("litellm")
     if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"
-    return str(path) if path.is_dir() else None
+        raise RuntimeError("litellm is not installed; it ships the tokenizer files Firstline uses offline")
+    return Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"
 
 
-@lru_cache(maxsize=1)
+@functools.cache
 def encoding():
-    """The cl100k_base encoding, loaded from litellm's bundled copy (no download)."""
-    bundled = _bundled_dir()
-    if bundled:
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", bundled)
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_litellm_tokenizer_dir()))
     import tiktoken
 
-    return tiktoken.get_encoding(_ENCODING)
+    return tiktoken.get_encoding("cl100k_base")
 
 
 def count_tokens(text: str | None) -> int:
-    """Number of cl100k_base tokens in `text` (0 for empty/None)."""
-    if not text:
-        return 0
-    return len(encoding().encode(text, disallowed_special=()))
+    return len(encoding().encode(text, disallowed_special=())) if text else 0
+
+
+def fit_tokens(text: str, budget: int) -> tuple[str, bool]:
+    """Cut `text` to at most `budget` tokens, keeping head and tail with a marker between."""
+    enc = encoding()
+    chars = budget * 12  # no token is longer than this on average: pre-cut huge text before encoding it
+    if len(text) > 2 * chars:
+        text = text[:chars] + "\n" + text[-chars:]
+    ids = enc.encode(text, disallowed_special=())
+    if len(ids) <= budget:
+        return text, False
+    marker = f"\n… [{len(ids) - budget} tokens cut; head and tail kept] …\n"
+    room = max(budget - len(enc.encode(marker)), 2)
+    head = room * 2 // 3
+    tail = room - head
+    return enc.decode(ids[:head]) + marker + enc.decode(ids[-tail:]), True
