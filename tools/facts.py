@@ -195,6 +195,8 @@ class DnsFacts(_Facts):
     """Where a CNAME led (`NAME is an alias for CANONICAL.`)."""
     addresses: list[str] = Field(default_factory=list)
     """IPv4 and IPv6 addresses, in resolver order."""
+    ptr_names: list[str] = Field(default_factory=list)
+    """Reverse lookups (when `name` is an IP address): the names it points to."""
     resolver: str | None = None
     elapsed_ms: float | None = None
 

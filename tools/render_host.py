@@ -240,7 +240,7 @@ def _uptime_line(h: HostFacts) -> str:
     if days:
         text += f"{days} day{'s' if days != 1 else ''}, "
     text += f"{hours:2d}:{minutes:02d}, " if hours else f"{minutes} min, "
-    text += f"{h.users:2d} user{'' if h.users == 1 else 's'}, "
+    text += f"{h.users:2d} user{'s' if h.users > 1 else ''}, "
     return text + " load average: " + ", ".join(f"{x:.2f}" for x in h.load)
 
 
@@ -318,12 +318,24 @@ def render_df(filesystems: Sequence[FilesystemFacts]) -> Rendered:
 _RCODES = {"NXDOMAIN": 3, "SERVFAIL": 2, "REFUSED": 5}
 
 
+def _reverse_name(name: str) -> str | None:
+    try:
+        return ipaddress.ip_address(name).reverse_pointer
+    except ValueError:
+        return None
+
+
 def render_dns(d: DnsFacts) -> Rendered:
-    """`host NAME`: addresses, CNAMEs, `not found: 3(NXDOMAIN)`, or the no-servers timeout."""
+    """`host NAME`: addresses, CNAMEs, PTRs for an IP, `not found: 3(NXDOMAIN)`, or the no-servers timeout."""
     if d.status == "TIMEOUT":
         return Rendered(";; connection timed out; no servers could be reached\n", 1)
+    arpa = _reverse_name(d.name)
     if d.status != "NOERROR":
-        return Rendered(f"Host {d.name} not found: {_RCODES[d.status]}({d.status})\n", 1)
+        shown = f"{arpa}." if arpa else d.name
+        return Rendered(f"Host {shown} not found: {_RCODES[d.status]}({d.status})\n", 1)
+    if arpa:
+        lines = [f"{arpa} domain name pointer {n.rstrip('.')}." for n in d.ptr_names]
+        return Rendered("\n".join(lines or [f"{arpa} has no PTR record"]) + "\n", 0)
     out = []
     owner = d.name
     if d.canonical_name and d.canonical_name.rstrip(".") != d.name.rstrip("."):
