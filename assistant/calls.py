@@ -134,7 +134,7 @@ def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: 
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
                             error=result.error, source=result.source, cached=cached,
-                            started_at=result.started_at.isoformat())
+                            started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
     from assistant.loop import result_budget
 
     messages.append({"role": "tool", "tool_call_id": p.call_id,
