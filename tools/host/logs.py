@@ -1,0 +1,139 @@
+"""Reading the end of a log file, only inside the allowed log roots.
+
+The path is resolved (symlinks, `..`) before anything is opened, checked against the
+resolved roots, opened without following a final symlink, and checked again through
+/proc/self/fd so a path swapped in between cannot escape. Tails are read backwards
+from the end in blocks, so multi-GB files cost only what is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK = 65_536
+MAX_TAIL_BYTES = 8 * 1024 * 1024
+"""Never read more than this from the end, however long the lines are."""
+GREP_LINE_LIMIT = 8192
+"""Characters of each line a regex is applied to (bounds pathological patterns)."""
+
+
+class LogAccessError(ValueError):
+    """The path was refused or cannot be read; nothing was opened."""
+
+
+@dataclass
+class Tail:
+    path: str
+    lines: list[str]
+    file_size: int
+    bytes_read: int
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def resolved_roots(roots: Sequence[Path | str]) -> list[str]:
+    return [os.path.realpath(os.fspath(r)) for r in roots]
+
+
+def resolve_log_path(source: str, roots: Sequence[Path | str]) -> str:
+    """The canonical path of `source` if it is a file inside one of `roots`; else LogAccessError."""
+    real_roots = resolved_roots(roots)
+    if not real_roots:
+        raise LogAccessError("no log roots are configured, so no log file may be read")
+    if "\x00" in source:
+        raise LogAccessError("log path contains a NUL byte")
+    if ".." in Path(source).parts:
+        raise LogAccessError(f"refused {source!r}: '..' is not allowed in log paths")
+    candidates = [source] if os.path.isabs(source) else [os.path.join(r, source) for r in real_roots]
+    allowed = ", ".join(real_roots)
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if not _inside(real, real_roots):
+            raise LogAccessError(f"refused {source!r}: it resolves to {real}, outside the allowed log roots ({allowed})")
+        if os.path.exists(real):
+            if not os.path.isfile(real):
+                raise LogAccessError(f"{source!r} is not a regular file")
+            return real
+    raise LogAccessError(f"no such log file: {source!r} (allowed roots: {allowed})")
+
+
+def _open_checked(path: str, real_roots: Sequence[str]) -> int:
+    """Open read-only without following a final symlink; re-check where the descriptor really points."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        actual = os.path.realpath(f"/proc/self/fd/{fd}")
+        if os.path.exists(f"/proc/self/fd/{fd}") and not _inside(actual, real_roots):
+            raise LogAccessError(f"refused {path!r}: it changed to point outside the allowed log roots")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LogAccessError(f"{path!r} is not a regular file")
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_tail_bytes(fd: int, size: int, lines: int) -> bytes:
+    """Blocks from the end until `lines` complete lines (or the start, or the byte budget) are in hand."""
+    pos, buf = size, b""
+    while pos > 0 and buf.count(b"\n") <= lines and len(buf) < MAX_TAIL_BYTES:
+        step = min(BLOCK, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + buf
+    return buf
+
+
+def read_tail(path: str, roots: Sequence[Path | str], lines: int) -> Tail:
+    """The last `lines` lines of a file already resolved by `resolve_log_path`."""
+    fd = _open_checked(path, resolved_roots(roots))
+    try:
+        size = os.fstat(fd).st_size
+        data = _read_tail_bytes(fd, size, lines)
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", errors="replace")
+    all_lines = text.splitlines()
+    if len(data) < size and all_lines and len(all_lines) > lines:
+        all_lines = all_lines[1:]  # the first one is probably a partial line
+    return Tail(path=path, lines=all_lines[-lines:], file_size=size, bytes_read=len(data))
+
+
+def compile_grep(pattern: str) -> re.Pattern[str]:
+    """Compile a user regex, with a readable reason when it is not one."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise LogAccessError(f"grep: {pattern!r} is not a valid regular expression: {exc}") from None
+
+
+def grep_lines(lines: Sequence[str], pattern: re.Pattern[str]) -> list[str]:
+    return [line for line in lines if pattern.search(line[:GREP_LINE_LIMIT])]
+
+
+def find_named_logs(name: str, roots: Sequence[Path | str], limit: int = 3, max_entries: int = 5000) -> list[str]:
+    """Log files under the roots named after a service (`nginx/error.log`, `myapp.log`), newest first."""
+    real_roots = resolved_roots(roots)
+    found: list[tuple[float, str]] = []
+    seen = 0
+    key = name.lower()
+    for root in real_roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            depth = dirpath[len(root):].count(os.sep)
+            if depth >= 2:
+                dirnames[:] = []
+            for fname in filenames:
+                seen += 1
+                full = os.path.join(dirpath, fname)
+                if key in fname.lower() or key in os.path.basename(dirpath).lower():
+                    real = os.path.realpath(full)
+                    if _inside(real, real_roots) and os.path.isfile(real):
+                        found.append((os.path.getmtime(real), real))
+            if seen > max_entries:
+                break
+    return [p for _, p in sorted(set(found), reverse=True)[:limit]]

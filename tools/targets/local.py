@@ -1,0 +1,275 @@
+"""The `local` target: host tools run on this machine.
+
+Commands run as argv lists (never a shell) with a timeout that kills the whole
+process group; everything else is read with psutil, statvfs, the resolver, httpx and
+ssl, then rendered by `tools.render_host` so the output reads like the command in
+`RawOutput.command`. Without systemd (containers, CI) service_status falls back to
+the process table and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import re
+import shlex
+import signal
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
+from pydantic import TypeAdapter, ValidationError
+
+from tools.base import RawOutput, Tool, ToolArgs
+from tools.catalog import HOST_TOOLS, TOOLS
+from tools.facts import DnsFacts
+from tools.host.gather import cmdline_text, filesystem_facts, host_facts, list_processes, sockets_on_port
+from tools.host.logs import LogAccessError, compile_grep, grep_lines, read_tail, resolve_log_path
+from tools.host.net import fetch_certificate, http_get, require_allowed, resolve
+from tools.host.proc import ProcOutput, run_argv, systemd_is_pid1
+from tools.host.services import service_facts_from_processes
+from tools.render_host import (
+    render_df,
+    render_dns,
+    render_host_resources,
+    render_http,
+    render_ps,
+    render_service_status,
+    render_ss,
+    render_tls,
+    tls_status,
+)
+from tools.targets.base import Target, TargetError
+from tools.validate import ServiceName
+
+PROCESS_DATA_LIMIT = 300
+"""Processes kept in process_list's structured data (the text shows all, capped by the runner)."""
+_UNIT = TypeAdapter(ServiceName)
+_ACTIVE = re.compile(r"^\s*Active: (\S+)(?: \(([^)]*)\))?", re.MULTILINE)
+_MAIN_PID = re.compile(r"^\s*Main PID: (\d+)", re.MULTILINE)
+_LOADED = re.compile(r"^\s*Loaded: (\S+)", re.MULTILINE)
+
+
+def parse_systemctl_status(text: str) -> dict[str, Any]:
+    """The state fields of real `systemctl status` output, for findings."""
+    active, main_pid, loaded = _ACTIVE.search(text), _MAIN_PID.search(text), _LOADED.search(text)
+    return {
+        "loaded": loaded.group(1) if loaded else None,
+        "active": active.group(1) if active else None,
+        "sub": active.group(2) if active else None,
+        "main_pid": int(main_pid.group(1)) if main_pid else None,
+    }
+
+
+class LocalTarget(Target):
+    """This host. One instance per session; handlers are `tool_<name>`."""
+
+    kind = "local"
+
+    def __init__(self, name: str = "local", config=None) -> None:
+        super().__init__(name, config)
+        self.hostname = socket.gethostname()
+
+    @functools.cached_property
+    def systemd(self) -> bool:
+        return systemd_is_pid1()
+
+    def supports(self, tool_name: str) -> bool:
+        return tool_name in HOST_TOOLS and hasattr(self, f"tool_{tool_name}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "hostname": self.hostname, "systemd": self.systemd,
+                "log_roots": [str(p) for p in self.config.log_roots], "http_allow": list(self.config.http_allow)}
+
+    async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
+        return await self.handler(tool.name)(args)
+
+    def call_timeout(self, tool_name: str) -> float:
+        """Our own deadline, a little inside the runner's, so we kill and report before it cancels."""
+        return TOOLS[tool_name].timeout_s * 0.9
+
+    async def exec(self, argv: list[str], tool_name: str) -> ProcOutput:
+        try:
+            return await run_argv(argv, self.call_timeout(tool_name))
+        except FileNotFoundError:
+            raise TargetError(f"{tool_name}: {argv[0]} is not installed on this host") from None
+
+    # ------------------------------------------------------------ services
+
+    async def tool_service_status(self, args) -> RawOutput:
+        command = shlex.join(["systemctl", "status", args.service])
+        if self.systemd:
+            out = await self.exec(["systemctl", "status", "--no-pager", "--lines=20", "--", args.service],
+                                  "service_status")
+            return RawOutput(exit_code=out.returncode, output=out.output, command=command,
+                             data=parse_systemctl_status(out.output), source="systemd")
+        facts = await asyncio.to_thread(service_facts_from_processes, args.service, self.config.log_roots,
+                                        self.hostname)
+        text, code = render_service_status(facts)
+        note = ("# source: psutil (systemd is not PID 1 on this host; state from the process table, "
+                "/etc/init.d and log files)\n")
+        return RawOutput(exit_code=code, output=note + text, command=command,
+                         data=facts.model_dump(mode="json"), source="psutil")
+
+    async def tool_restart_service(self, args) -> RawOutput:
+        if not self.systemd:
+            raise TargetError(f"cannot restart {args.service} without systemd: systemd is not PID 1 on this "
+                              "host; restart it the way it was started")
+        out = await self.exec(["systemctl", "restart", "--", args.service], "restart_service")
+        state = await self.exec(["systemctl", "is-active", "--", args.service], "restart_service")
+        text = out.output + f"# systemctl is-active {args.service}: {state.output.strip()}\n"
+        return RawOutput(exit_code=out.returncode, output=text, command=shlex.join(["systemctl", "restart", args.service]),
+                         data={"service": args.service, "active": state.output.strip()}, source="systemd")
+
+    # ------------------------------------------------------------ logs
+
+    async def tool_log_tail(self, args) -> RawOutput:
+        source = args.source
+        if source.startswith("pod:"):
+            raise TargetError("log_tail: pod logs need a kubernetes target; this target is the local host")
+        if source.startswith("unit:"):
+            return await self._journal(source.removeprefix("unit:"), args)
+        try:
+            pattern = compile_grep(args.grep) if args.grep else None
+            path = resolve_log_path(source, self.config.log_roots)
+            tail = await asyncio.to_thread(read_tail, path, self.config.log_roots, args.lines)
+            lines = await asyncio.to_thread(grep_lines, tail.lines, pattern) if pattern else tail.lines
+        except LogAccessError as exc:
+            raise TargetError(f"log_tail: {exc}") from None
+        except OSError as exc:
+            raise TargetError(f"log_tail: cannot read {source!r}: {exc.strerror or exc}") from None
+        command = shlex.join(["tail", "-n", str(args.lines), path])
+        if args.grep:
+            command += f" | grep -E {shlex.quote(args.grep)}"
+        text = "".join(f"{line}\n" for line in lines)
+        if pattern and not lines:
+            text = f"# no line among the last {len(tail.lines)} of {path} matches {args.grep!r}\n"
+        data = {"path": path, "file_size": tail.file_size, "lines_read": len(tail.lines), "lines_shown": len(lines)}
+        return RawOutput(exit_code=1 if pattern and not lines else 0, ok=True, output=text, command=command,
+                         data=data, source="file")
+
+    async def _journal(self, unit: str, args) -> RawOutput:
+        try:
+            unit = _UNIT.validate_python(unit)
+        except ValidationError:
+            raise TargetError(f"log_tail: {unit!r} is not a valid unit name") from None
+        argv = ["journalctl", "-u", unit, "-n", str(args.lines), "--no-pager"]
+        if not self.systemd:
+            roots = ", ".join(str(p) for p in self.config.log_roots)
+            return RawOutput(exit_code=None, command=shlex.join(argv), source="journald",
+                             error=f"log_tail: there is no journal on this host (systemd is not PID 1), so "
+                                   f"unit:{unit} has no logs here; read a log file under {roots} instead")
+        out = await self.exec(argv, "log_tail")
+        text = out.output
+        if args.grep:
+            try:
+                text = "".join(f"{x}\n" for x in grep_lines(text.splitlines(), compile_grep(args.grep)))
+            except LogAccessError as exc:
+                raise TargetError(f"log_tail: {exc}") from None
+        return RawOutput(exit_code=out.returncode, output=text, command=shlex.join(argv), source="journald")
+
+    # ------------------------------------------------------------ processes, ports, resources
+
+    async def tool_port_owner(self, args) -> RawOutput:
+        try:
+            sockets = await asyncio.to_thread(sockets_on_port, args.port, args.protocol)
+        except psutil.AccessDenied:
+            raise TargetError("port_owner: listing sockets with their processes needs root on this host") from None
+        text, code = render_ss(sockets, args.port, args.protocol)
+        flags = "-lunp" if args.protocol == "udp" else "-ltnp"
+        command = shlex.join(["ss", flags, f"sport = :{args.port}"])
+        pids = sorted({s.pid for s in sockets if s.pid is not None})
+        if pids:
+            command += "; " + shlex.join(["ps", "-o", "pid,user,lstart,cmd", "-p", ",".join(map(str, pids))])
+        data = {"port": args.port, "protocol": args.protocol, "sockets": [s.model_dump(mode="json") for s in sockets]}
+        return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
+
+    async def tool_process_list(self, args) -> RawOutput:
+        procs = await asyncio.to_thread(list_processes, args.match)
+        text, code = render_ps(procs)
+        command = "ps aux" + (f" | grep -F -- {shlex.quote(args.match)}" if args.match else "")
+        data = {"count": len(procs), "processes": [p.model_dump(mode="json") for p in procs[:PROCESS_DATA_LIMIT]]}
+        return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
+
+    async def tool_host_resources(self, args) -> RawOutput:
+        facts = await asyncio.to_thread(host_facts)
+        text, code = render_host_resources(facts)
+        return RawOutput(exit_code=code, output=text, command="uptime; free -m; top -bn1 | head -3",
+                         data=facts.model_dump(mode="json"), source="psutil")
+
+    async def tool_disk_usage(self, args) -> RawOutput:
+        try:
+            facts = await asyncio.to_thread(filesystem_facts, args.path)
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"disk_usage: {exc}") from None
+        text, code = render_df([facts])
+        path = shlex.quote(args.path)
+        return RawOutput(exit_code=code, output=text, command=f"df -h {path}; df -i {path}",
+                         data=facts.model_dump(mode="json"), source="statvfs")
+
+    # ------------------------------------------------------------ network
+
+    async def tool_dns_lookup(self, args) -> RawOutput:
+        try:
+            facts = await asyncio.wait_for(asyncio.to_thread(resolve, args.name),
+                                           self.call_timeout("dns_lookup") * 0.8)
+        except TimeoutError:
+            facts = DnsFacts(name=args.name, status="TIMEOUT")
+        text, code = render_dns(facts)
+        return RawOutput(exit_code=code, output=text, command=shlex.join(["host", args.name]),
+                         data=facts.model_dump(mode="json"), source="getaddrinfo")
+
+    async def tool_http_check(self, args) -> RawOutput:
+        require_allowed("http_check", urlsplit(args.url).hostname or "", self.config.http_allow)
+        facts = await http_get(args.url, timeout=self.call_timeout("http_check") * 0.85)
+        text, code = render_http(facts)
+        data = facts.model_dump(mode="json", exclude={"body"})
+        return RawOutput(exit_code=code, output=text, command=shlex.join(["curl", "-sS", "-i", "-m", "10", args.url]),
+                         data=data, source="httpx")
+
+    async def tool_tls_certificate(self, args) -> RawOutput:
+        require_allowed("tls_certificate", args.host, self.config.http_allow)
+        per_connection = self.call_timeout("tls_certificate") * 0.4
+        facts = await asyncio.to_thread(fetch_certificate, args.host, args.port, per_connection)
+        text, code = render_tls(facts)
+        days_left, status = tls_status(facts)
+        data = {**facts.model_dump(mode="json"), "days_left": days_left, "status": status}
+        command = (f"openssl s_client -connect {shlex.quote(f'{args.host}:{args.port}')} -servername "
+                   f"{shlex.quote(args.host)} </dev/null | openssl x509 -noout -subject -issuer -dates")
+        return RawOutput(exit_code=code, output=text, command=command, data=data, source="ssl")
+
+    # ------------------------------------------------------------ write
+
+    async def tool_kill_process(self, args) -> RawOutput:
+        pid, sig = args.pid, signal.Signals[f"SIG{args.signal}"]
+        if pid in (os.getpid(), os.getppid()):
+            raise TargetError(f"kill_process: refusing to signal PID {pid}, which is Firstline itself")
+        try:
+            proc = psutil.Process(pid)
+            described = cmdline_text(proc.cmdline()) or proc.name()
+            os.kill(pid, sig)
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            raise TargetError(f"kill_process: no process with PID {pid}") from None
+        except (psutil.AccessDenied, PermissionError):
+            raise TargetError(f"kill_process: not permitted to signal PID {pid}") from None
+        exited = await asyncio.to_thread(_wait_gone, proc, 3.0)
+        after = f"process {pid} has exited" if exited else f"process {pid} is still running after 3s"
+        return RawOutput(exit_code=0, output=f"sent {sig.name} to {pid} ({described})\n{after}\n",
+                         command=f"kill -{args.signal} {pid}", source="os.kill",
+                         data={"pid": pid, "signal": sig.name, "exited": exited})
+
+
+def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
+    """True once the process is gone (or a zombie waiting for its parent)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
