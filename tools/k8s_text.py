@@ -95,7 +95,7 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(str(value))
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
@@ -137,3 +137,22 @@ def describe_probe(probe: dict) -> str:
     if (grpc := probe.get("grpc")) is not None:
         return f"grpc <pod>:{grpc.get('port', 0)} {grpc.get('service', '')} {attrs}"
     return f"unknown {attrs}"
+
+
+def controller_of(meta: dict) -> str:
+    """The controlling owner as kubectl's "Controlled By" shows it (ReplicaSet/web-6f7d9c8b5); empty if none."""
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+    return ""
+
+
+def event_age(e: dict, now: datetime) -> str:
+    """kubectl's event interval: "40s (x187 over 46m)" for repeated events, else the age."""
+    first = since(e.get("eventTime"), now) if e.get("eventTime") else since(e.get("firstTimestamp"), now)
+    series = e.get("series")
+    if series:
+        return f"{since(series.get('lastObservedTime'), now)} (x{series.get('count', 0)} over {first})"
+    if (e.get("count") or 0) > 1:
+        return f"{since(e.get('lastTimestamp'), now)} (x{e['count']} over {first})"
+    return first

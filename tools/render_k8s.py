@@ -13,17 +13,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tools.k8s_text import (
+    controller_of,
     describe_probe,
+    event_age,
     human_duration,
     parse_time,
     rfc1123z,
     since,
     tabwrite,
 )
+from tools.render_k8s_list import pod_status, pod_status_facts, render_events, render_pod_list
 
 __all__ = [
-    "render_pod_describe", "render_pod_list", "render_events", "pod_status_facts", "pod_status",
-    "human_duration", "tabwrite",
+    "human_duration",
+    "pod_status",
+    "pod_status_facts",
+    "render_events",
+    "render_missing_pod_events",
+    "render_pod_describe",
+    "render_pod_list",
+    "tabwrite",
 ]
 
 _SKIP_ANNOTATIONS = {"kubectl.kubernetes.io/last-applied-configuration"}
@@ -86,13 +95,6 @@ def _annotations(out: _Writer, annotations: dict[str, str] | None) -> None:
             out.w(0, f"{key}: {value}\n")
 
 
-def _controller(meta: dict) -> str:
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller"):
-            return f"{ref.get('kind', '')}/{ref.get('name', '')}"
-    return ""
-
-
 def _describe_header(out: _Writer, pod: dict, now: datetime) -> None:
     meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
     out.w(0, f"Name:\t{meta.get('name', '')}\n")
@@ -134,7 +136,7 @@ def _describe_header(out: _Writer, pod: dict, now: datetime) -> None:
         out.w(0, "IPs:\n")
         for ip in ips:
             out.w(1, f"IP:\t{ip.get('ip', '')}\n")
-    if controlled := _controller(meta):
+    if controlled := controller_of(meta):
         out.w(0, f"Controlled By:\t{controlled}\n")
     if status.get("nominatedNodeName"):
         out.w(0, f"NominatedNodeName:\t{status['nominatedNodeName']}\n")
@@ -307,11 +309,12 @@ def _volume(out: _Writer, v: dict) -> None:
         out.w(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n")
         for s in p.get("sources") or []:
             if s.get("secret") is not None:
-                out.w(2, f"SecretName:\t{s['secret'].get('name', '')}\n    Optional:\t{_opt(s['secret'])}\n")
+                out.w(2, f"SecretName:\t{s['secret'].get('name', '')}\n    SecretOptional:\t{_ptr(s['secret'])}\n")
             elif s.get("downwardAPI") is not None:
                 out.w(2, "DownwardAPI:\ttrue\n")
             elif s.get("configMap") is not None:
-                out.w(2, f"ConfigMapName:\t{s['configMap'].get('name', '')}\n    Optional:\t{_opt(s['configMap'])}\n")
+                out.w(2, f"ConfigMapName:\t{s['configMap'].get('name', '')}\n"
+                         f"    ConfigMapOptional:\t{_ptr(s['configMap'])}\n")
             elif s.get("serviceAccountToken") is not None:
                 out.w(2, f"TokenExpirationSeconds:\t{s['serviceAccountToken'].get('expirationSeconds', 3600)}\n")
     elif (cm := v.get("configMap")) is not None:
@@ -337,6 +340,11 @@ def _volume(out: _Writer, v: dict) -> None:
 
 def _opt(ref: dict) -> str:
     return "true" if ref.get("optional") else "false"
+
+
+def _ptr(ref: dict) -> str:
+    """kubectl prints these optional flags as a Go *bool: "<nil>" when unset."""
+    return "<nil>" if ref.get("optional") is None else _opt(ref)
 
 
 def _tolerations(out: _Writer, tolerations: list[dict] | None) -> None:
@@ -376,17 +384,9 @@ def _qos(pod: dict) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def _event_age(e: dict, now: datetime) -> str:
-    first = since(e.get("eventTime"), now) if e.get("eventTime") else since(e.get("firstTimestamp"), now)
-    series = e.get("series")
-    if series:
-        return f"{since(series.get('lastObservedTime'), now)} (x{series.get('count', 0)} over {first})"
-    if (e.get("count") or 0) > 1:
-        return f"{since(e.get('lastTimestamp'), now)} (x{e['count']} over {first})"
-    return first
-
-
 def _describe_events(out: _Writer, events: list[dict] | None, now: datetime) -> None:
+    if events is None:  # kubectl leaves the section out when the events could not be listed
+        return
     if not events:
         out.w(0, "Events:\t<none>\n")
         return
@@ -397,11 +397,14 @@ def _describe_events(out: _Writer, events: list[dict] | None, now: datetime) -> 
     for e in ordered:
         source = (e.get("source") or {}).get("component") or e.get("reportingComponent", "")
         message = str(e.get("message", "")).strip()
-        out.w(1, f"{e.get('type', '')}\t{e.get('reason', '')}\t{_event_age(e, now)}\t{source}\t{message}\n")
+        out.w(1, f"{e.get('type', '')}\t{e.get('reason', '')}\t{event_age(e, now)}\t{source}\t{message}\n")
 
 
 def render_pod_describe(pod: dict, events: list[dict] | None, now: datetime | None = None) -> str:
-    """`kubectl describe pod` text for a v1.Pod dict and the events about it (v1.Event dicts)."""
+    """`kubectl describe pod` text for a v1.Pod dict and the events about it (v1.Event dicts).
+
+    `events=None` means they could not be listed: like kubectl, the Events section is left out.
+    """
     now = _now(now)
     spec, status = pod.get("spec", {}), pod.get("status", {})
     out = _Writer()
@@ -429,192 +432,9 @@ def render_pod_describe(pod: dict, events: list[dict] | None, now: datetime | No
     return out.text()
 
 
-# ---------------------------------------------------------------- get pods
-
-
-def _restartable(c: dict | None) -> bool:
-    return bool(c) and c.get("restartPolicy") == "Always"
-
-
-def _later(a: datetime | None, b: Any) -> datetime | None:
-    t = parse_time(b)
-    return t if t and (a is None or t > a) else a
-
-
-def _init_status(pod: dict, reason: str) -> tuple[str, bool, int, int, datetime | None, datetime | None]:
-    """Walk init containers like kubectl: (reason, initializing, restarts, sidecar restarts, dates)."""
-    spec, status = pod.get("spec", {}), pod.get("status", {})
-    inits = {c.get("name"): c for c in spec.get("initContainers") or []}
-    restarts = sidecar_restarts = 0
-    last = sidecar_last = None
-    initializing = False
-    statuses = status.get("initContainerStatuses") or []
-    for i, c in enumerate(statuses):
-        restarts += c.get("restartCount", 0)
-        term = (c.get("lastState") or {}).get("terminated")
-        if term:
-            last = _later(last, term.get("finishedAt"))
-        sidecar = _restartable(inits.get(c.get("name")))
-        if sidecar:
-            sidecar_restarts += c.get("restartCount", 0)
-            if term:
-                sidecar_last = _later(sidecar_last, term.get("finishedAt"))
-        state = c.get("state") or {}
-        t, wt = state.get("terminated"), state.get("waiting")
-        if t is not None and t.get("exitCode", 0) == 0:
-            continue
-        if sidecar and c.get("started"):
-            continue
-        if t is not None:
-            if t.get("reason"):
-                reason = "Init:" + t["reason"]
-            elif t.get("signal"):
-                reason = f"Init:Signal:{t['signal']}"
-            else:
-                reason = f"Init:ExitCode:{t.get('exitCode', 0)}"
-        elif wt is not None and wt.get("reason") and wt["reason"] != "PodInitializing":
-            reason = "Init:" + wt["reason"]
-        else:
-            reason = f"Init:{i}/{len(spec.get('initContainers') or [])}"
-        initializing = True
-        break
-    return reason, initializing, restarts, sidecar_restarts, last, sidecar_last
-
-
-def _has_condition(pod: dict, ctype: str) -> bool:
-    return any(c.get("type") == ctype and c.get("status") == "True" for c in pod.get("status", {}).get("conditions") or [])
-
-
-def pod_status(pod: dict) -> tuple[str, int, int, int, datetime | None]:
-    """kubectl's computed (STATUS, ready, total, restarts, last restart time) for a pod."""
-    spec, status, meta = pod.get("spec", {}), pod.get("status", {}), pod.get("metadata", {})
-    phase = status.get("phase", "")
-    reason = status.get("reason") or phase
-    for c in status.get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
-    total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or [] if _restartable(c))
-    reason, initializing, restarts, sidecar_restarts, last, sidecar_last = _init_status(pod, reason)
-    ready = sum(1 for c in status.get("initContainerStatuses") or []
-                if _restartable({i.get("name"): i for i in spec.get("initContainers") or []}.get(c.get("name")))
-                and c.get("started") and c.get("ready"))
-    if not initializing or _has_condition(pod, "Initialized"):
-        restarts, last, has_running = sidecar_restarts, sidecar_last, False
-        for c in reversed(status.get("containerStatuses") or []):
-            restarts += c.get("restartCount", 0)
-            term = (c.get("lastState") or {}).get("terminated")
-            if term:
-                last = _later(last, term.get("finishedAt"))
-            state = c.get("state") or {}
-            wt, t = state.get("waiting"), state.get("terminated")
-            if wt is not None and wt.get("reason"):
-                reason = wt["reason"]
-            elif t is not None and t.get("reason"):
-                reason = t["reason"]
-            elif t is not None:
-                reason = f"Signal:{t['signal']}" if t.get("signal") else f"ExitCode:{t.get('exitCode', 0)}"
-            elif c.get("ready") and state.get("running") is not None:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            reason = "Running" if _has_condition(pod, "Ready") else "NotReady"
-    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
-        reason = "Unknown"
-    elif meta.get("deletionTimestamp") and phase not in ("Failed", "Succeeded"):
-        reason = "Terminating"
-    return reason, ready, total, restarts, last
-
-
-def render_pod_list(pods: list[dict], now: datetime | None = None, namespace: str | None = None) -> str:
-    """`kubectl get pods` text (NAME READY STATUS RESTARTS AGE), in the API's name order."""
-    now = _now(now)
-    if not pods:
-        return f"No resources found in {namespace} namespace.\n" if namespace else "No resources found\n"
-    lines = ["NAME\tREADY\tSTATUS\tRESTARTS\tAGE\n"]
-    ordered = sorted(pods, key=lambda p: (p.get("metadata", {}).get("namespace", ""), p.get("metadata", {}).get("name", "")))
-    for pod in ordered:
-        reason, ready, total, restarts, last = pod_status(pod)
-        restarts_text = str(restarts)
-        if restarts and last is not None:
-            restarts_text = f"{restarts} ({human_duration((now - last).total_seconds())} ago)"
-        age = since(pod.get("metadata", {}).get("creationTimestamp"), now)
-        lines.append(f"{pod['metadata'].get('name', '')}\t{ready}/{total}\t{reason}\t{restarts_text}\t{age}\n")
-    return tabwrite("".join(lines), minwidth=6, padding=3)
-
-
-# ---------------------------------------------------------------- events
-
-
-def _event_time(e: dict) -> datetime:
-    if e.get("series"):
-        t = parse_time(e["series"].get("lastObservedTime"))
-    else:
-        t = parse_time(e.get("lastTimestamp")) or parse_time(e.get("eventTime"))
-    return t or datetime(1, 1, 1, tzinfo=UTC)
-
-
-def render_events(events: list[dict], now: datetime | None = None, namespace: str | None = None) -> str:
-    """`kubectl events` text (LAST SEEN TYPE REASON OBJECT MESSAGE), oldest first."""
-    now = _now(now)
-    if not events:
-        return f"No events found in {namespace} namespace.\n" if namespace else "No events found.\n"
-    lines = ["LAST SEEN\tTYPE\tREASON\tOBJECT\tMESSAGE\n"]
-    for e in sorted(events, key=_event_time):
-        obj = e.get("involvedObject") or {}
-        message = str(e.get("message", "")).strip()
-        lines.append(f"{_event_age(e, now)}\t{e.get('type', '')}\t{e.get('reason', '')}\t"
-                     f"{obj.get('kind', '')}/{obj.get('name', '')}\t{message}\n")
-    return tabwrite("".join(lines), minwidth=6, padding=3)
-
-
-# ---------------------------------------------------------------- structured facts
-
-
-def _state_facts(state: dict | None) -> dict[str, Any]:
-    state = state or {}
-    for kind in ("waiting", "running", "terminated"):
-        if state.get(kind) is not None:
-            s = state[kind]
-            facts: dict[str, Any] = {"state": kind, "reason": s.get("reason"), "message": s.get("message")}
-            if kind == "terminated":
-                facts.update(exit_code=s.get("exitCode", 0), signal=s.get("signal"),
-                             started_at=s.get("startedAt"), finished_at=s.get("finishedAt"))
-            if kind == "running":
-                facts["started_at"] = s.get("startedAt")
-            return facts
-    return {"state": None, "reason": None, "message": None}
-
-
-def _container_facts(c: dict, st: dict | None) -> dict[str, Any]:
-    st = st or {}
-    cur = _state_facts(st.get("state"))
-    last = _state_facts(st.get("lastState"))
-    return {
-        "name": c.get("name"), "image": c.get("image"), "ready": bool(st.get("ready")),
-        "restart_count": st.get("restartCount", 0),
-        "state": cur["state"], "reason": cur["reason"], "message": cur["message"],
-        "exit_code": cur.get("exit_code"),
-        "last_state": last["state"], "last_reason": last["reason"], "last_exit_code": last.get("exit_code"),
-        "last_finished_at": last.get("finished_at"),
-        "limits": dict((c.get("resources") or {}).get("limits") or {}),
-        "requests": dict((c.get("resources") or {}).get("requests") or {}),
-    }
-
-
-def pod_status_facts(pod: dict) -> dict[str, Any]:
-    """Structured facts about a pod for `RawOutput.data`: phase, kubectl STATUS, per-container states."""
-    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-    reason, ready, total, restarts, last = pod_status(pod)
-    statuses = {s.get("name"): s for s in status.get("containerStatuses") or []}
-    init_statuses = {s.get("name"): s for s in status.get("initContainerStatuses") or []}
-    return {
-        "name": meta.get("name"), "namespace": meta.get("namespace"), "phase": status.get("phase"),
-        "status": reason, "ready": f"{ready}/{total}", "restarts": restarts,
-        "last_restart": last.isoformat() if last else None,
-        "reason": status.get("reason"), "message": status.get("message"),
-        "node": spec.get("nodeName"), "controlled_by": _controller(meta) or None,
-        "conditions": {c.get("type"): c.get("status") for c in status.get("conditions") or []},
-        "containers": [_container_facts(c, statuses.get(c.get("name"))) for c in spec.get("containers") or []],
-        "init_containers": [_container_facts(c, init_statuses.get(c.get("name")))
-                            for c in spec.get("initContainers") or []],
-    }
+def render_missing_pod_events(name: str, error: str, events: list[dict], now: datetime | None = None) -> str:
+    """What kubectl describe prints when the pod is gone but events about it remain."""
+    out = _Writer()
+    out.w(0, f"Pod '{name}': error '{error}', but found events.\n")
+    _describe_events(out, events, _now(now))
+    return out.text()
