@@ -66,8 +66,8 @@ class TurnState:
             self.cost_usd = (self.cost_usd or 0.0) + completion.cost_usd
 
     def exhausted(self) -> str | None:
-        if self.steps >= self.max_steps:
-            return f"{self.steps} model steps, the limit"
+        if self.steps >= self.max_steps - 1:  # the last step is kept for the answer
+            return f"{self.steps + 1} model steps, the limit"
         if self.tool_calls >= self.max_tool_calls:
             return f"{self.tool_calls} tool calls, the limit"
         if self.no_progress >= 2:
