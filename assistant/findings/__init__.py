@@ -1,0 +1,66 @@
+"""Findings: failure signatures recognised in a tool run's output, with exact evidence lines.
+
+    analyze(result, call_id, prior=()) -> list[Finding]      after every tool result (the loop)
+    analyze_text(tool, text, ...) -> list[Finding]           when only the text is known (the runbook model)
+    dedup_key(finding) -> tuple                              (signature, key facts) for de-duplication
+
+Every analyzer runs on every result; each is a small function in a module per
+family (ports, network, services, database, kubernetes, resources). They never
+raise: a broken analyzer is skipped, never the turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from assistant.events import Finding
+from assistant.findings import database, kubernetes, network, ports, resources, services  # noqa: F401 - register
+from assistant.findings.base import ANALYZERS, SIGNATURES, Observation, call, dedup_key, parse_calls, rank
+from tools.base import ToolResult
+
+__all__ = [
+    "SIGNATURES",
+    "Observation",
+    "analyze",
+    "analyze_observation",
+    "analyze_text",
+    "call",
+    "dedup_key",
+    "parse_calls",
+    "rank",
+]
+
+log = logging.getLogger(__name__)
+
+
+def analyze_observation(obs: Observation) -> list[Finding]:
+    """Run every registered analyzer on one observation; findings unique by id, most causal first."""
+    found: dict[str, Finding] = {}
+    for fn in ANALYZERS:
+        try:
+            results = fn(obs)
+        except Exception:  # an analyzer bug must never break a turn
+            log.exception("findings analyzer %s failed on %s output", fn.__name__, obs.tool)
+            continue
+        for f in results:
+            found.setdefault(f.finding_id, f)
+    return sorted(found.values(), key=lambda f: -rank(f))
+
+
+def analyze(result: ToolResult, call_id: str, prior: Iterable[Finding] = ()) -> list[Finding]:
+    """Findings in one tool result. Pass the session's earlier findings as `prior` so that, e.g.,
+    the owner of a port becomes a finding once a bind error on that port was seen."""
+    text = result.output or (result.error or "")
+    return analyze_observation(Observation(
+        tool=result.tool, output=text, call_id=call_id, command=result.command, args=dict(result.args or {}),
+        exit_code=result.exit_code, prior=tuple(prior),
+    ))
+
+
+def analyze_text(tool: str, text: str, *, call_id: str = "", command: str = "", args: dict[str, Any] | None = None,
+                 exit_code: int | None = None, prior: Iterable[Finding] = ()) -> list[Finding]:
+    """Findings in output known only as text (a tool message the model was sent)."""
+    return analyze_observation(Observation(tool=tool, output=text or "", call_id=call_id, command=command,
+                                           args=dict(args or {}), exit_code=exit_code, prior=tuple(prior)))

@@ -1,0 +1,188 @@
+"""What an analyzer sees (one tool run's output) and how it states a finding.
+
+Analyzers read text exactly as an engineer would see it, so the same code serves a
+live ToolResult and a tool message the runbook model only has as text. Evidence is
+always whole lines copied from that output, never paraphrase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.events import Evidence, Finding
+
+MAX_LINE = 2000
+"""Longer lines are read only up to here: keeps every regex linear-ish on hostile input."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One tool run as text plus the arguments it was called with."""
+
+    tool: str
+    output: str
+    call_id: str = ""
+    command: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
+    prior: tuple[Finding, ...] = ()
+    """Findings already made earlier in the session (lets an owner be tied to a bind error)."""
+
+    @property
+    def lines(self) -> list[str]:
+        """Output lines, each cut to MAX_LINE characters (a prefix is still an exact substring)."""
+        return [ln[:MAX_LINE] for ln in self.output.splitlines()]
+
+    def grep(self, pattern: re.Pattern[str] | str, limit: int = 50) -> list[str]:
+        """Stripped output lines matching `pattern` (search, case-insensitive when given a str)."""
+        rx = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+        out = [ln.strip() for ln in self.lines if rx.search(ln)]
+        return out[:limit]
+
+    def prior_of(self, signature: str) -> list[Finding]:
+        return [f for f in self.prior if f.signature == signature]
+
+
+Analyzer = Callable[[Observation], list[Finding]]
+ANALYZERS: list[Analyzer] = []
+
+
+def analyzer(fn: Analyzer) -> Analyzer:
+    """Register an analyzer; every registered one runs on every observation."""
+    ANALYZERS.append(fn)
+    return fn
+
+
+# ------------------------------------------------------------------ signatures
+
+
+@dataclass(frozen=True)
+class Signature:
+    key: tuple[str, ...]
+    """Facts that identify one occurrence (the loop deduplicates on signature + these)."""
+    rank: int
+    """Higher = closer to a root cause than a symptom; the runbook leads with the highest."""
+
+
+SIGNATURES: dict[str, Signature] = {
+    "port-in-use": Signature(("port", "pid"), 90),
+    "config-test-failed": Signature(("file", "line"), 88),
+    "dns-nxdomain": Signature(("name", "source"), 80),
+    "tls-cert-expired": Signature(("host",), 86),
+    "tls-cert-expiring": Signature(("host",), 40),
+    "disk-full": Signature(("mount",), 84),
+    "oom-killed": Signature(("pod", "container", "process"), 82),
+    "image-pull-failed": Signature(("image",), 85),
+    "db-max-connections": Signature(("server",), 78),
+    "db-idle-in-transaction": Signature(("server",), 79),
+    "connection-pool-exhausted": Signature(("pool",), 60),
+    "permission-denied": Signature(("path",), 70),
+    "pod-unschedulable": Signature(("pod",), 75),
+    "crash-loop": Signature(("pod", "container"), 55),
+    "dns-timeout": Signature(("name",), 50),
+    "connection-refused": Signature(("host", "port"), 45),
+    "connection-timeout": Signature(("host", "port"), 44),
+    "probe-failing": Signature(("pod", "probe"), 35),
+    "unit-failed": Signature(("unit",), 30),
+    "http-error-status": Signature(("url", "status"), 20),
+}
+
+
+def dedup_key(finding: Finding) -> tuple:
+    """(signature, key facts): two findings with the same key describe the same problem."""
+    sig = SIGNATURES.get(finding.signature)
+    keys = sig.key if sig else tuple(sorted(finding.facts))
+    return (finding.signature, *(str(finding.facts.get(k, "")) for k in keys))
+
+
+def rank(finding: Finding) -> int:
+    sig = SIGNATURES.get(finding.signature)
+    return sig.rank if sig else 0
+
+
+# ------------------------------------------------------------------ building findings
+
+
+def call(tool: str, **args: Any) -> str:
+    """A concrete tool call as text, e.g. `port_owner(port=80)`; parse back with parse_calls."""
+    parts = [f"{k}={json.dumps(v)}" for k, v in args.items() if v is not None]
+    return f"{tool}({', '.join(parts)})"
+
+
+_CALL_RE = re.compile(r"\b([a-z][a-z0-9_]*)\(((?:[a-z_]+=(?:\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)(?:, )?)*)\)")
+_ARG_RE = re.compile(r"([a-z_]+)=(\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)")
+
+
+def parse_calls(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every `tool(k=v, ...)` written by `call` in `text`, in order."""
+    out = []
+    for m in _CALL_RE.finditer(text or ""):
+        args = {k: json.loads(v) for k, v in _ARG_RE.findall(m.group(2))}
+        out.append((m.group(1), args))
+    return out
+
+
+def _unique(lines: Iterable[str], limit: int) -> list[str]:
+    seen: list[str] = []
+    for ln in lines:
+        ln = ln.strip()
+        if ln and ln not in seen:
+            seen.append(ln)
+    return seen[:limit]
+
+
+def make_finding(
+    obs: Observation,
+    signature: str,
+    title: str,
+    lines: Iterable[str],
+    facts: dict[str, Any],
+    *,
+    severity: str = "high",
+    confidence: float = 0.8,
+    next_checks: Iterable[str] = (),
+    remediation: str | None = None,
+    max_lines: int = 4,
+) -> Finding:
+    """A finding whose id is stable for the same problem (signature + key facts)."""
+    facts = {k: v for k, v in facts.items() if v is not None}
+    draft = Finding(finding_id="", signature=signature, title=title, facts=facts)
+    digest = hashlib.sha1(json.dumps(dedup_key(draft), default=str).encode()).hexdigest()[:10]
+    evidence = _unique((ln for ln in lines if ln.strip() and ln.strip() in obs.output), max_lines)
+    return Finding(
+        finding_id=f"{signature}-{digest}",
+        signature=signature,
+        title=title,
+        severity=severity,  # type: ignore[arg-type]
+        confidence=confidence,
+        evidence=[Evidence(call_id=obs.call_id, tool=obs.tool, command=obs.command, lines=evidence)]
+        if evidence else [],
+        next_checks=[c for c in dict.fromkeys(next_checks) if c],
+        remediation=remediation,
+        facts=facts,
+    )
+
+
+_CLOCK = re.compile(r"\d{1,4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\b\d{1,2}:\d\d:\d\d(?:[.,]\d+)?")
+
+
+def port_of(text: str) -> int | None:
+    """The port in a bind/connect error: ':80', 'port 5432', "('0.0.0.0', 8000)"."""
+    text = _CLOCK.sub(" ", text)
+    for rx in (r"\(\s*'[^']*',\s*(\d{1,5})\s*\)", r"\bport\s+(\d{1,5})\b", r"(?<![\w.:*\]\[-])\[?[\w.:*-]{0,255}\]?:(\d{1,5})\b"):
+        found = re.findall(rx, text, re.IGNORECASE)
+        for value in reversed(found):
+            if 0 < int(value) < 65536:
+                return int(value)
+    return None
+
+
+SERVICE_OF_PORT = {
+    80: "nginx", 443: "nginx", 5432: "postgresql", 3306: "mysql", 6379: "redis-server",
+    11211: "memcached", 27017: "mongod", 5672: "rabbitmq-server", 9200: "elasticsearch",
+}

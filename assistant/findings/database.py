@@ -1,0 +1,105 @@
+"""Database connection exhaustion: server at max_connections, client pools drained, leaked sessions."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.events import Finding
+from assistant.findings.base import Observation, analyzer, call, make_finding
+
+_TOO_MANY = re.compile(
+    r"sorry, too many clients already|remaining connection slots are reserved|"
+    r"\bToo many connections\b|too many connections for (?:role|database)|no more connections allowed",
+    re.IGNORECASE,
+)
+_SERVER_AT = re.compile(r"server at \"(?P<host>[^\"]+)\"|host \"(?P<host2>[^\"]+)\"")
+_POOL = [
+    re.compile(r"(?P<pool>QueuePool) limit of size (?P<size>\d+) overflow (?P<overflow>\d+) reached"
+               r"(?:.*?timeout (?P<timeout>[\d.]+))?"),
+    re.compile(r"(?<![\w-])(?P<pool>HikariPool-\d+|[\w-]{0,40}Pool[\w-]{0,40}) - Connection is not available, request timed out after "
+               r"(?P<timeout>\d+)ms"),
+    re.compile(r"(?P<pool>pool) (?:is )?exhausted|Timeout acquiring a connection\. The (?P<pool2>pool) is probably full|"
+               r"timeout exceeded when trying to connect", re.IGNORECASE),
+]
+_IDLE_TX = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?(?P<user>\S+) (?P<db>\S+) \S+ idle in transaction")
+_BACKEND = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?\S+ \S+ \S+ (?:idle|active|idle in transaction)\b")
+
+
+@analyzer
+def db_max_connections(obs: Observation) -> list[Finding]:
+    """The database refuses new sessions: `FATAL:  sorry, too many clients already` and friends."""
+    lines = obs.grep(_TOO_MANY)
+    if not lines:
+        return []
+    host = next((m.group("host") or m.group("host2") for ln in lines if (m := _SERVER_AT.search(ln))), None)
+    mysql = any("too many connections" in ln.lower() and "fatal" not in ln.lower() for ln in lines)
+    engine = "mysql" if mysql else "postgresql"
+    return [make_finding(
+        obs, "db-max-connections",
+        f"{engine} on {host or 'the database server'} refuses new connections: max_connections reached"
+        + (f" ({len(lines)} times)" if len(lines) > 1 else ""),
+        lines, {"server": host or engine, "engine": engine, "count": len(lines)},
+        severity="critical", confidence=0.9,
+        next_checks=[call("process_list", match="postgres" if engine == "postgresql" else "mysqld"),
+                     call("service_status", service=engine)],
+        remediation="Free connections held by idle or leaked sessions (restart the client that leaks them, "
+        "restart_service needs approval), then fix the leak or put a pooler in front; raising "
+        "max_connections needs a database restart.",
+    )]
+
+
+@analyzer
+def pool_exhausted(obs: Observation) -> list[Finding]:
+    """The application's own pool is empty: SQLAlchemy QueuePool, HikariCP, node-postgres timeouts."""
+    by_pool: dict[str, tuple[list[str], dict]] = {}
+    for ln in obs.lines:
+        for rx in _POOL:
+            m = rx.search(ln)
+            if m:
+                g = {k: v for k, v in m.groupdict().items() if v}
+                pool = g.pop("pool", None) or g.pop("pool2", None) or "pool"
+                entry = by_pool.setdefault(pool, ([], g))
+                entry[0].append(ln.strip())
+                break
+    out = []
+    for pool, (lines, g) in by_pool.items():
+        size = f" (size {g['size']} + overflow {g['overflow']})" if "size" in g else ""
+        out.append(make_finding(
+            obs, "connection-pool-exhausted",
+            f"application connection pool {pool} exhausted{size}: requests wait and time out", lines,
+            {"pool": pool, "size": _int(g.get("size")), "overflow": _int(g.get("overflow")),
+             "timeout": g.get("timeout"), "count": len(lines)},
+            severity="high", confidence=0.85,
+            next_checks=[call("service_status", service="postgresql"), call("process_list", match="postgres")],
+        ))
+    return out
+
+
+@analyzer
+def idle_in_transaction(obs: Observation) -> list[Finding]:
+    """Many backends `idle in transaction` in ps: a client holds connections open without finishing."""
+    idle = [ln.strip() for ln in obs.lines if _IDLE_TX.search(ln)]
+    backends = [ln for ln in obs.lines if _BACKEND.search(ln)]
+    if len(idle) < 5 or len(idle) * 3 < len(backends):
+        return []
+    clients: dict[str, int] = {}
+    for ln in idle:
+        m = _IDLE_TX.search(ln)
+        if m:
+            key = f"{m.group('user')}@{m.group('db')}"
+            clients[key] = clients.get(key, 0) + 1
+    top = max(clients, key=lambda k: clients[k]) if clients else None
+    return [make_finding(
+        obs, "db-idle-in-transaction",
+        f"{len(idle)} of {len(backends)} postgres backends are idle in transaction"
+        + (f" (mostly {top})" if top else ""),
+        idle[:3], {"server": "postgresql", "idle_in_transaction": len(idle), "backends": len(backends),
+                   "client": top},
+        severity="high", confidence=0.8,
+        remediation="Find and fix the client that opens transactions without committing; restarting it "
+        "(restart_service, needs approval) releases the sessions now.",
+    )]
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None

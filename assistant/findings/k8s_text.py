@@ -1,0 +1,171 @@
+"""Reading kubectl's text back: `get pods`, `describe pod` and `get events` as engineers see them.
+
+Analyzers and the runbook model only ever have the text, so these parsers are
+tolerant of column widths and keep each field's original line for evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_ROW = re.compile(
+    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+"
+    r"(?P<restarts>\d+)(?:\s+\((?P<last>[^)]*)\))?\s+(?P<age>\S+)"
+)
+_DESCRIBE_EVENT = re.compile(
+    r"^\s*(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<age>\S+(?: \(x\d+ over \S+\))?)\s+"
+    r"(?P<source>\S+(?:, \S+)?)\s+(?P<message>.+)$"
+)
+_GET_EVENT = re.compile(
+    r"^\s*(?P<age>\S+)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
+)
+
+
+@dataclass
+class PodRow:
+    name: str
+    ready: str
+    status: str
+    restarts: int
+    line: str
+    namespace: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        have, want = (int(x) for x in self.ready.split("/"))
+        return self.status == "Completed" or (self.status == "Running" and have == want)
+
+
+@dataclass
+class Event:
+    type: str
+    reason: str
+    message: str
+    line: str
+    object: str | None = None
+
+
+@dataclass
+class Container:
+    name: str
+    indent: int = 2
+    field_indent: int | None = None
+    parent: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> str | None:
+        return self.fields.get(key)
+
+
+@dataclass
+class PodDescription:
+    name: str | None = None
+    namespace: str | None = None
+    status: str | None = None
+    controlled_by: str | None = None
+    containers: list[Container] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    lines: dict[str, str] = field(default_factory=dict)
+
+
+def parse_pod_list(text: str) -> list[PodRow]:
+    """Rows of `kubectl get pods` (with or without a NAMESPACE column)."""
+    lines = text.splitlines()
+    has_ns = any(ln.split()[:2] == ["NAMESPACE", "NAME"] for ln in lines if ln.strip())
+    rows = []
+    for ln in lines:
+        m = _ROW.match(ln.strip())
+        if not m or ln.strip().startswith("NAME"):
+            continue
+        if bool(m.group("ns")) != has_ns:
+            continue
+        rows.append(PodRow(m.group("name"), m.group("ready"), m.group("status"), int(m.group("restarts")),
+                           ln.strip(), m.group("ns")))
+    return rows
+
+
+def parse_events(text: str) -> list[Event]:
+    """Events from a describe's Events table or from `kubectl get events`."""
+    out = []
+    for ln in text.splitlines():
+        m = _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)
+        if m:
+            g = m.groupdict()
+            out.append(Event(g["type"], g["reason"], g["message"].strip(), ln.strip(), g.get("object")))
+    return out
+
+
+def parse_describe(text: str) -> PodDescription | None:
+    """`kubectl describe pod` text: top fields, containers (State/Last State/Limits...) and events."""
+    lines = text.splitlines()
+    if not any(ln.startswith("Name:") for ln in lines):
+        return None
+    pod = PodDescription()
+    section = None
+    for ln in lines:
+        if not ln.strip():
+            continue
+        indent = len(ln) - len(ln.lstrip())
+        if indent == 0:
+            key, _, value = ln.partition(":")
+            section = key.strip()
+            pod.lines.setdefault(section, ln.strip())
+            _top_field(pod, section, value.strip())
+        elif section in ("Containers", "Init Containers"):
+            _container_line(pod, ln, indent)
+    pod.events = parse_events("\n".join(lines[_events_start(lines):]))
+    return pod
+
+
+def _top_field(pod: PodDescription, key: str, value: str) -> None:
+    if key == "Name":
+        pod.name = value
+    elif key == "Namespace":
+        pod.namespace = value
+    elif key == "Status":
+        pod.status = value
+    elif key == "Controlled By":
+        pod.controlled_by = value
+
+
+def _container_line(pod: PodDescription, ln: str, indent: int) -> None:
+    """Containers sit at the section's first indent, their fields deeper, sub-fields (Reason, Exit Code) deeper."""
+    text = ln.strip()
+    if not pod.containers or indent <= pod.containers[0].indent:
+        if re.fullmatch(r"[\w.-]+:", text):
+            pod.containers.append(Container(text[:-1], indent=indent))
+        return
+    c = pod.containers[-1]
+    key, _, value = text.partition(":")
+    key, value = key.strip(), value.strip()
+    if c.field_indent is None:
+        c.field_indent = indent
+    if indent <= c.field_indent:
+        c.parent = key
+        full = key
+    else:
+        full = f"{c.parent}.{key}"
+    c.fields.setdefault(full, value)
+    c.lines.setdefault(full, text)
+
+
+def _events_start(lines: list[str]) -> int:
+    for i, ln in enumerate(lines):
+        if ln.startswith("Events:"):
+            return i + 1
+    return len(lines)
+
+
+def deployment_of(pod: str | None, controlled_by: str | None = None) -> str | None:
+    """The Deployment behind a pod name like web-7d9f8c6b5-x2k4p (or its ReplicaSet/web-7d9f8c6b5)."""
+    if controlled_by and controlled_by.startswith("ReplicaSet/"):
+        m = re.match(r"^(.*)-[a-z0-9]{5,10}$", controlled_by.split("/", 1)[1])
+        if m:
+            return m.group(1)
+    if pod:
+        m = re.match(r"^(.*)-[a-z0-9]{5,10}-[a-z0-9]{5}$", pod)
+        if m:
+            return m.group(1)
+    return None

@@ -1,0 +1,176 @@
+"""Pods that do not run: crash loops, image pulls, OOM kills, failing probes, unschedulable pods."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.events import Finding
+from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.k8s_text import (
+    Container,
+    PodDescription,
+    deployment_of,
+    parse_describe,
+    parse_events,
+    parse_pod_list,
+)
+
+_PULL_STATES = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
+_PULL_FAILED = re.compile(r"Failed to pull image \"(?P<image>[^\"]+)\"(?P<why>.*)$")
+_NOT_FOUND = re.compile(r"not found|manifest unknown|does not exist|NotFound|no such manifest", re.IGNORECASE)
+_AUTH = re.compile(r"unauthorized|authentication required|access denied|denied|401|403|forbidden", re.IGNORECASE)
+_PROBE = re.compile(r"(?P<probe>Readiness|Liveness|Startup) probe failed: (?P<detail>.+)$")
+
+
+def _namespace(obs: Observation, pod: PodDescription | None = None) -> str:
+    return (pod.namespace if pod and pod.namespace else None) or str(obs.args.get("namespace") or "default")
+
+
+def _pod_of_event_object(obj: str | None) -> str | None:
+    return obj.split("/", 1)[1] if obj and obj.startswith("pod/") else None
+
+
+def _describe(obs: Observation) -> PodDescription | None:
+    if obs.tool == "pod_describe" or ("Containers:" in obs.output and "Name:" in obs.output):
+        return parse_describe(obs.output)
+    return None
+
+
+@analyzer
+def pod_list_problems(obs: Observation) -> list[Finding]:
+    """`kubectl get pods` rows in CrashLoopBackOff / image pull errors / OOMKilled: which pods to describe."""
+    out = []
+    for row in parse_pod_list(obs.output):
+        ns = row.namespace or str(obs.args.get("namespace") or "default")
+        describe = call("pod_describe", pod=row.name, namespace=ns)
+        facts = {"pod": row.name, "namespace": ns, "restarts": row.restarts, "status": row.status}
+        if row.status == "CrashLoopBackOff":
+            out.append(make_finding(obs, "crash-loop", f"pod {row.name} is in CrashLoopBackOff ({row.restarts} "
+                                    "restarts)", [row.line], facts, confidence=0.9, next_checks=[describe]))
+        elif row.status in _PULL_STATES:
+            out.append(make_finding(obs, "image-pull-failed", f"pod {row.name} cannot pull its image "
+                                    f"({row.status})", [row.line], facts, confidence=0.85, next_checks=[describe]))
+        elif row.status == "OOMKilled":
+            out.append(make_finding(obs, "oom-killed", f"pod {row.name} was OOMKilled", [row.line], facts,
+                                    confidence=0.85, next_checks=[describe]))
+    return out
+
+
+def _crash_facts(pod: PodDescription, c: Container, ns: str) -> dict:
+    exit_code = c.get("Last State.Exit Code") or c.get("State.Exit Code")
+    return {"pod": pod.name, "namespace": ns, "container": c.name,
+            "exit_code": int(exit_code) if exit_code and exit_code.lstrip("-").isdigit() else None,
+            "last_reason": c.get("Last State.Reason") or c.get("State.Reason"),
+            "restarts": int(c.get("Restart Count") or 0), "memory_limit": c.get("Limits.memory"),
+            "image": c.get("Image"), "deployment": deployment_of(pod.name, pod.controlled_by)}
+
+
+def _lines(c: Container, *keys: str) -> list[str]:
+    return [c.lines[k] for k in keys if k in c.lines]
+
+
+@analyzer
+def described_containers(obs: Observation) -> list[Finding]:
+    """`kubectl describe pod`: per container, OOMKilled / crash loop / image pull state with exit code."""
+    pod = _describe(obs)
+    if pod is None or not pod.name:
+        return []
+    ns = _namespace(obs, pod)
+    out = []
+    for c in pod.containers:
+        facts = _crash_facts(pod, c, ns)
+        state_reason = c.get("State.Reason") or ""
+        if "OOMKilled" in (c.get("Last State.Reason") or "", state_reason):
+            out.append(_oom(obs, pod, c, facts))
+        elif state_reason in _PULL_STATES:
+            out.append(_pull(obs, pod, c, facts))
+        elif state_reason == "CrashLoopBackOff" or (facts["restarts"] and c.get("Last State") == "Terminated"
+                                                     and facts["exit_code"] not in (0, None)):
+            out.append(_crash(obs, pod, c, facts))
+    return out
+
+
+def _oom(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
+    limit = facts["memory_limit"]
+    deploy = facts["deployment"]
+    fix = f"Raise the memory limit of {c.name}" + (f" (now {limit})" if limit else "")
+    if deploy:
+        fix += f" or roll back a recent change: {call('rollout_undo', deployment=deploy, namespace=facts['namespace'])}"
+    return make_finding(
+        obs, "oom-killed", f"container {c.name} in {pod.name} was OOMKilled (exit {facts['exit_code']})"
+        + (f" against a {limit} memory limit" if limit else ""),
+        _lines(c, "Last State.Reason", "State.Reason", "Last State.Exit Code", "Limits.memory", "Restart Count"),
+        facts, severity="critical", confidence=0.95, max_lines=5,
+        next_checks=[call("k8s_events", namespace=facts["namespace"], involved_object=pod.name)],
+        remediation=fix + " (needs approval).",
+    )
+
+
+def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
+    back_off = [e.line for e in pod.events if e.reason == "BackOff" and "restarting" in e.message]
+    return make_finding(
+        obs, "crash-loop", f"container {c.name} in {pod.name} keeps crashing (last exit code {facts['exit_code']}, "
+        f"{facts['restarts']} restarts)",
+        [*_lines(c, "State.Reason", "Last State.Reason", "Last State.Exit Code", "Restart Count"), *back_off[:1]],
+        facts, severity="high", confidence=0.9, max_lines=5,
+        next_checks=[call("pod_logs", pod=pod.name, namespace=facts["namespace"], container=c.name, previous=True)],
+    )
+
+
+def _pull(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
+    failed = [e for e in pod.events if _PULL_FAILED.search(e.message)]
+    cause = _pull_cause(" ".join(e.message for e in failed))
+    return _pull_finding(obs, pod.name, facts["namespace"], c.get("Image"), cause,
+                         [*_lines(c, "State.Reason", "Image"), *(e.line for e in failed[:1])],
+                         deployment_of(pod.name, pod.controlled_by))
+
+
+def _pull_cause(text: str) -> str | None:
+    if _NOT_FOUND.search(text):
+        return "tag-not-found"
+    if _AUTH.search(text):
+        return "unauthorized"
+    return "registry-unreachable" if text else None
+
+
+def _pull_finding(obs: Observation, pod: str | None, ns: str, image: str | None, cause: str | None,
+                  lines: list[str], deploy: str | None) -> Finding:
+    words = {"tag-not-found": "does not exist in the registry", "unauthorized": "is refused: not authorized",
+             "registry-unreachable": "cannot be fetched from the registry"}
+    title = f"image {image or '?'} {words.get(cause or '', 'cannot be pulled')}" + (f" (pod {pod})" if pod else "")
+    if cause == "unauthorized":
+        fix = "Fix the registry credentials (imagePullSecrets) for the pod's service account."
+    else:
+        fix = "Point the deployment at an image tag that exists" + (
+            f", or roll back: {call('rollout_undo', deployment=deploy, namespace=ns)} (needs approval)" if deploy else "")
+    return make_finding(obs, "image-pull-failed", title, lines,
+                        {"pod": pod, "namespace": ns, "image": image, "cause": cause, "deployment": deploy},
+                        severity="critical", confidence=0.9 if cause else 0.8, remediation=fix + ".")
+
+
+@analyzer
+def event_problems(obs: Observation) -> list[Finding]:
+    """Events (describe's table or `kubectl get events`): pull failures, failing probes, scheduling, OOM."""
+    pod = _describe(obs)
+    ns = _namespace(obs, pod)
+    out: list[Finding] = []
+    seen: set[tuple] = set()
+    for e in parse_events(obs.output):
+        name = (pod.name if pod else None) or _pod_of_event_object(e.object)
+        if (m := _PULL_FAILED.search(e.message)) and pod is None and ("pull", m.group("image")) not in seen:
+            seen.add(("pull", m.group("image")))
+            out.append(_pull_finding(obs, name, ns, m.group("image"), _pull_cause(m.group("why")), [e.line],
+                                     deployment_of(name)))
+        elif (m := _PROBE.search(e.message)) and (name, m.group("probe")) not in seen:
+            seen.add((name, m.group("probe")))
+            out.append(make_finding(
+                obs, "probe-failing", f"{m.group('probe')} probe of {name or 'a pod'} fails: {m.group('detail')}",
+                [e.line], {"pod": name, "namespace": ns, "probe": m.group("probe").lower(),
+                           "detail": m.group("detail")},
+                severity="medium" if m.group("probe") == "Readiness" else "high", confidence=0.85,
+                next_checks=[call("pod_logs", pod=name, namespace=ns)] if name else []))
+        elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
+            seen.add(("sched", name))
+            out.append(make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",
+                                    [e.line], {"pod": name, "namespace": ns}, severity="high", confidence=0.85))
+    return out

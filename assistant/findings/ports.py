@@ -1,0 +1,151 @@
+"""Port conflicts: a service cannot bind its port, and which process holds it.
+
+The bind error (journal, error log) and the owner (ss/netstat output) arrive in
+different tool runs; the owner becomes a finding only when an earlier bind error
+for the same port makes it the cause rather than a healthy listener.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.events import Finding
+from assistant.findings.base import Observation, analyzer, call, make_finding, port_of
+
+_BIND = re.compile(
+    r"address already in use|EADDRINUSE|could not bind|cannot bind socket|"
+    r"port \d+ (?:was|is) already in use|could not create server tcp listening socket",
+    re.IGNORECASE,
+)
+_HINT = re.compile(r"already running on port \d+|port \d+ (?:is|was) (?:already )?in use", re.IGNORECASE)
+_PROGRAM = re.compile(r"\s([A-Za-z][\w.@-]*)\[\d+\]:")
+_SS = re.compile(
+    r"^(?P<state>LISTEN|UNCONN|ESTAB)\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+\s+"
+    r"users:\(\(\"(?P<name>[^\"]+)\",pid=(?P<pid>\d+),fd=\d+\)"
+)
+_NETSTAT = re.compile(
+    r"^(?:tcp|udp)6?\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+\s+(?:\w+\s+)?(?P<pid>\d+)/(?P<name>\S+)"
+)
+_LSTART = re.compile(r"^\w{3} \w{3}\s+\d+ \d\d:\d\d:\d\d \d{4}\s+(?P<cmd>.+)$")
+
+
+@dataclass
+class Owner:
+    port: int
+    pid: int
+    process: str
+    line: str
+    user: str | None = None
+    cmdline: str | None = None
+    started: str | None = None
+    ps_line: str | None = None
+
+
+def _bind_program(obs: Observation, line: str) -> str | None:
+    if obs.tool == "service_status" and obs.args.get("service"):
+        return str(obs.args["service"])
+    m = _PROGRAM.search(line)
+    if m and m.group(1) != "systemd":
+        return m.group(1)
+    return None
+
+
+@analyzer
+def bind_errors(obs: Observation) -> list[Finding]:
+    """`bind() to 0.0.0.0:80 failed (98: Address already in use)` and its cousins."""
+    by_port: dict[int | None, list[str]] = {}
+    lines = obs.lines
+    for i, ln in enumerate(lines):
+        if not _BIND.search(ln) or "permission denied" in ln.lower():
+            continue
+        port = port_of(ln)
+        hint = next((h for h in lines[i + 1:i + 3] if _HINT.search(h)), None) if port is None else None
+        if hint:  # postgres: 'could not bind ...' then 'HINT: ... running on port 5432?'
+            port = port_of(hint)
+        by_port.setdefault(port, []).extend([ln.strip(), *([hint.strip()] if hint else [])])
+    known = [p for p in by_port if p is not None]
+    if None in by_port and len(known) == 1:  # "still could not bind()" belongs to the one port
+        by_port[known[0]].extend(by_port.pop(None))
+    out = []
+    for port, lines in by_port.items():
+        program = _bind_program(obs, lines[0])
+        who = program or "a service"
+        title = f"{who} cannot bind port {port}: address already in use" if port else \
+            f"{who} cannot bind its port: address already in use"
+        out.append(make_finding(
+            obs, "port-in-use", title, lines, {"port": port, "service": program},
+            severity="critical", confidence=0.9,
+            next_checks=[call("port_owner", port=port)] if port else [],
+            remediation="Stop whatever holds the port, then "
+            + (call("restart_service", service=program) if program else "restart the service")
+            + " (needs approval).",
+        ))
+    return out
+
+
+def parse_owners(output: str) -> list[Owner]:
+    """Listening sockets with their process from `ss -ltnp` / `netstat -tlnp` text, plus ps details."""
+    owners: list[Owner] = []
+    lines = output.splitlines()
+    for ln in lines:
+        m = _SS.match(ln.strip()) or _NETSTAT.match(ln.strip())
+        if not m:
+            continue
+        port = port_of(":" + m.group("local").rsplit(":", 1)[-1])
+        if port is None:
+            continue
+        owners.append(Owner(port, int(m.group("pid")), m.group("name"), ln.strip()))
+    for owner in owners:
+        _attach_ps(owner, lines)
+    return owners
+
+
+def _attach_ps(owner: Owner, lines: list[str]) -> None:
+    """Fill user/cmdline/start from a `ps -o pid,user,lstart,cmd` or `ps aux` line for the pid."""
+    pid_first = re.compile(rf"^\s*{owner.pid}\s+(?P<user>\S+)\s+(?P<rest>.+)$")
+    user_first = re.compile(
+        rf"^(?P<user>\S+)\s+{owner.pid}\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<rest>.+)$"
+    )
+    for ln in lines:
+        m = pid_first.match(ln) or user_first.match(ln)
+        if not m or ln.strip() == owner.line:
+            continue
+        rest = m.group("rest").strip()
+        lstart = _LSTART.match(rest)
+        owner.user = m.group("user")
+        owner.cmdline = lstart.group("cmd").strip() if lstart else rest
+        owner.started = rest[: lstart.start("cmd")].strip() if lstart else None
+        owner.ps_line = ln.strip()
+        return
+
+
+@analyzer
+def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
+    """The process holding a port that a service failed to bind is the conflict's cause."""
+    conflicts = {f.facts.get("port"): f for f in obs.prior_of("port-in-use") if not f.facts.get("pid")}
+    if not conflicts:
+        return []
+    out = []
+    for owner in parse_owners(obs.output):
+        bind = conflicts.get(owner.port)
+        if bind is None:
+            continue
+        service = bind.facts.get("service")
+        what = owner.cmdline or owner.process
+        fix = call("kill_process", pid=owner.pid)
+        if service:
+            fix += " then " + call("restart_service", service=service)
+        out.append(make_finding(
+            obs, "port-in-use",
+            f"port {owner.port} is held by {owner.process} (pid {owner.pid}: {what})"
+            + (f", so {service} cannot start" if service else ""),
+            [owner.line, owner.ps_line or ""],
+            {"port": owner.port, "pid": owner.pid, "process": owner.process, "cmdline": owner.cmdline,
+             "user": owner.user, "started": owner.started, "service": service},
+            severity="critical", confidence=0.95,
+            next_checks=[call("process_list", match=owner.process)],
+            remediation=f"Stop the process holding :{owner.port} if it is not meant to run: {fix} "
+            "(needs approval).",
+        ))
+    return out

@@ -1,0 +1,128 @@
+"""Services that do not run: failed units and why, broken configuration, permission errors."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.events import Finding
+from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.ports import _BIND
+
+_ACTIVE = re.compile(r"^\s*Active:\s+(?P<state>failed|activating \(auto-restart\)|inactive \(dead\))(?P<rest>.*)$")
+_RESULT = re.compile(r"\(Result: (?P<result>[\w-]+)\)")
+_UNIT = re.compile(r"^[●×*○↻]?\s*(?P<unit>[\w.@:-]+)\.service\s+-\s")
+_EXIT = re.compile(r"\((?:code=(?:exited|killed|dumped)), (?:status|signal)=(?P<status>[^)]+)\)")
+_WHY = re.compile(
+    r"Failed with result '[^']+'|Start request repeated too quickly|Main process exited, code=\w+, status=\S+|"
+    r"killed by the OOM killer|\[emerg\]|\[crit\]|\bFATAL\b|\bpanic:|Traceback|Error:",
+    re.IGNORECASE,
+)
+
+
+def _unit_name(obs: Observation) -> str | None:
+    for ln in obs.lines[:5]:
+        m = _UNIT.match(ln.strip())
+        if m:
+            return m.group("unit")
+    svc = obs.args.get("service")
+    return str(svc).removesuffix(".service") if svc else None
+
+
+@analyzer
+def unit_failed(obs: Observation) -> list[Finding]:
+    """`Active: failed (Result: exit-code)` (or crash-restarting / stopped) with the exit status and why."""
+    active = next(((ln.strip(), m) for ln in obs.lines if (m := _ACTIVE.match(ln))), None)
+    if active is None:
+        return []
+    line, m = active
+    state = m.group("state").split()[0]
+    state = "auto-restart" if "auto-restart" in m.group("state") else state
+    result = (_RESULT.search(m.group("rest")) or _RESULT.search(line))
+    exits = [(ln.strip(), e.group("status")) for ln in obs.lines if (e := _EXIT.search(ln))
+             and not re.search(r"status=0/SUCCESS", ln)]
+    why = [ln for ln in obs.grep(_WHY) if "systemd[1]: Failed to start" not in ln][:2]
+    unit = _unit_name(obs)
+    words = {"failed": "has failed", "auto-restart": "keeps crashing and restarting", "inactive": "is not running"}
+    facts = {"unit": unit, "state": state, "result": result.group("result") if result else None,
+             "exit_status": exits[-1][1] if exits else None}
+    return [make_finding(
+        obs, "unit-failed", f"{unit or 'the service'} {words[state]}"
+        + (f" ({facts['result']}, status {facts['exit_status']})" if facts["exit_status"] else ""),
+        [line, *(e[0] for e in exits[-1:]), *why], facts,
+        severity="high" if state != "inactive" else "medium", confidence=0.9,
+        next_checks=[call("log_tail", source=f"unit:{unit}")] if unit else [],
+        remediation=f"Fix the cause shown in the log, then {call('restart_service', service=unit)} "
+        "(needs approval)." if unit else None,
+        max_lines=5,
+    )]
+
+
+_CONFIG = [
+    re.compile(r"\[emerg\]\s*(?P<msg>.*?) in (?P<file>/[\w./@-]+):(?P<line>\d+)"),
+    re.compile(r"Syntax error on line (?P<line>\d+) of (?P<file>/[\w./@-]+?):?\s*$"),
+    re.compile(r"parsing \[(?P<file>/[^:\]]+):(?P<line>\d+)\]\s*:?\s*(?P<msg>.*)$"),
+    re.compile(r"(?P<msg>syntax error) in file \"(?P<file>[^\"]+)\" line (?P<line>\d+)"),
+    re.compile(r"(?P<msg>(?:unknown directive|invalid|unexpected|syntax error)[^/]*?) (?:in|at) "
+               r"(?P<file>/[\w./@-]+):(?P<line>\d+)", re.IGNORECASE),
+]
+_TEST_FAILED = re.compile(r"configuration file \S+ test failed|configuration file \"[^\"]+\" contains errors", re.IGNORECASE)
+
+
+@analyzer
+def config_test_failed(obs: Observation) -> list[Finding]:
+    """`nginx -t` / apachectl / haproxy -c / postgres config errors, with file and line."""
+    hits = []
+    for ln in obs.lines:
+        for rx in _CONFIG:
+            m = rx.search(ln)
+            if m:
+                hits.append((ln.strip(), m))
+                break
+    failed = obs.grep(_TEST_FAILED)
+    if not hits and (not failed or obs.grep(_BIND)):
+        return []
+    if not hits:
+        return [make_finding(obs, "config-test-failed", "configuration test failed", failed,
+                             {"file": None, "line": None}, severity="high", confidence=0.7)]
+    line, m = hits[0]
+    where = f"{m.group('file')}:{m.group('line')}"
+    msg = (m.groupdict().get("msg") or "").strip(' :"') or None
+    service = _unit_name(obs)
+    fix = call("restart_service", service=service) if service else "restart the service"
+    return [make_finding(
+        obs, "config-test-failed", f"configuration error at {where}" + (f": {msg}" if msg else ""),
+        [line, *failed], {"file": m.group("file"), "line": int(m.group("line")), "message": msg,
+                          "service": service},
+        severity="critical", confidence=0.9,
+        remediation=f"Correct {where}, re-test the configuration, then {fix} (needs approval).",
+    )]
+
+
+_DENIED_WORD = re.compile(r"denied|EACCES", re.IGNORECASE)
+_DENIED = [
+    re.compile(r"\"(?P<path>/[^\"]+)\" failed \(13: Permission denied\)"),
+    re.compile(r"EACCES: permission denied, \w+ '(?P<path>[^']+)'", re.IGNORECASE),
+    re.compile(r"\[Errno 13\] Permission denied: '(?P<path>[^']+)'"),
+    re.compile(r"(?<![\w./@-])(?P<path>/[\w./@-]{1,4096})'?: Permission denied"),
+    re.compile(r"Permission denied|EACCES|\(13: Permission denied\)", re.IGNORECASE),
+]
+
+
+@analyzer
+def permission_denied(obs: Observation) -> list[Finding]:
+    """EACCES / `Permission denied` on a file or socket, grouped by path."""
+    by_path: dict[str | None, list[str]] = {}
+    for ln in obs.lines:
+        if "publickey" in ln or not _DENIED_WORD.search(ln):
+            continue
+        for rx in _DENIED:
+            m = rx.search(ln)
+            if m:
+                by_path.setdefault(m.groupdict().get("path"), []).append(ln.strip())
+                break
+    return [make_finding(
+        obs, "permission-denied", f"permission denied on {path or 'a resource'}", lines, {"path": path},
+        severity="high", confidence=0.75 if path else 0.6,
+        remediation=f"Fix the ownership/permissions of {path or 'the resource'} for the service's user "
+        "(outside Firstline's tools), then restart the service.",
+    ) for path, lines in by_path.items()]
