@@ -1,0 +1,113 @@
+"""Persistence: sessions, turns, the append-only event log and the tables derived from it.
+
+    engine = open_store(settings.db_url)          # opens + migrates
+    with writing(engine) as db:
+        s = create_session(db, target="sandbox:nginx-port-conflict", model="firstline/runbook")
+    ev = append(engine, session_id=s.id, event=Event.of(Token(text="hi")))   # seq assigned
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from assistant.store.db import StoreUnavailable, normalize_url, open_engine, reading, writing
+from assistant.store.errors import Conflict, NotFound, StoreError
+from assistant.store.log import append, append_event, append_many, as_utc, list_events
+from assistant.store.migrations import migrate
+from assistant.store.models import (
+    ApprovalRow,
+    EventRow,
+    FindingRow,
+    MessageRow,
+    SessionRow,
+    ToolCallRow,
+    TurnRow,
+)
+from assistant.store.notify import Notifier
+from assistant.store.owner import Owner, current_owner, owner_is_gone
+from assistant.store.repo import (
+    begin_turn,
+    cancel_requested,
+    claim_orphan,
+    create_session,
+    decide_approval,
+    delete_session,
+    ensure_approval,
+    expire_approval,
+    get_approval,
+    get_session,
+    get_turn,
+    list_approvals,
+    list_findings,
+    list_messages,
+    list_sessions,
+    list_tool_calls,
+    new_id,
+    rename_session,
+    request_cancel,
+    running_turns,
+    turn_statuses,
+)
+
+__all__ = [
+    "ApprovalRow",
+    "Conflict",
+    "EventRow",
+    "FindingRow",
+    "MessageRow",
+    "NotFound",
+    "Notifier",
+    "Owner",
+    "SessionRow",
+    "StoreError",
+    "StoreUnavailable",
+    "ToolCallRow",
+    "TurnRow",
+    "append",
+    "append_event",
+    "append_many",
+    "as_utc",
+    "begin_turn",
+    "cancel_requested",
+    "claim_orphan",
+    "create_session",
+    "current_owner",
+    "decide_approval",
+    "delete_session",
+    "ensure_approval",
+    "expire_approval",
+    "get_approval",
+    "get_session",
+    "get_turn",
+    "list_approvals",
+    "list_events",
+    "list_findings",
+    "list_messages",
+    "list_sessions",
+    "list_tool_calls",
+    "migrate",
+    "new_id",
+    "normalize_url",
+    "open_engine",
+    "open_store",
+    "owner_is_gone",
+    "reading",
+    "rename_session",
+    "request_cancel",
+    "running_turns",
+    "turn_statuses",
+    "writing",
+]
+
+
+def open_store(url: str) -> Engine:
+    """Open the database at `url` and bring its schema up to date; StoreUnavailable if it cannot be reached."""
+    engine = open_engine(url)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise StoreUnavailable(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
+                               f"{exc.orig}") from exc
+    return engine

@@ -1,0 +1,142 @@
+"""Schema migrations: an append-only list, applied in order, recorded in `schema_version`.
+
+Each migration states its DDL explicitly (never derived from the current models), so an
+old database and a new one end in the same schema. Never edit or remove a migration;
+add a new one. Concurrent starters are serialised (PostgreSQL advisory lock, SQLite
+BEGIN IMMEDIATE), so several server processes may start at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+MIGRATIONS: list[Callable[[Connection], None]] = []
+_LOCK_KEY = 0x46697273  # "Firs": advisory lock id for PostgreSQL
+
+
+def migration(fn: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _ts(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _sid() -> sa.Column:
+    return sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False)
+
+
+@migration
+def m001_initial(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "sessions", md,
+        sa.Column("id", sa.String(64), primary_key=True), sa.Column("title", sa.String(200), nullable=False),
+        sa.Column("target", sa.String(200), nullable=False), sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False), sa.Column("last_seq", sa.Integer, nullable=False),
+        _ts("created_at"), _ts("updated_at"),
+    )
+    sa.Table(
+        "turns", md,
+        sa.Column("id", sa.String(64), primary_key=True), _sid(),
+        sa.Column("status", sa.String(16), nullable=False), sa.Column("cancel_requested", sa.Boolean, nullable=False),
+        _ts("started_at"), _ts("finished_at", nullable=True),
+        sa.Column("owner_host", sa.String(255), nullable=False), sa.Column("owner_pid", sa.Integer, nullable=False),
+        sa.Column("owner_boot", sa.String(64), nullable=False),
+        sa.Index("ix_turns_session_id", "session_id"), sa.Index("ix_turns_status", "status"),
+    )
+    sa.Table(
+        "events", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), _sid(),
+        sa.Column("seq", sa.Integer, nullable=False), sa.Column("type", sa.String(32), nullable=False),
+        sa.Column("turn_id", sa.String(64)), sa.Column("data", sa.JSON, nullable=False), _ts("created_at"),
+        sa.UniqueConstraint("session_id", "seq", name="uq_events_session_seq"),
+    )
+    sa.Table(
+        "messages", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), _sid(),
+        sa.Column("turn_id", sa.String(64)), sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text, nullable=False), _ts("created_at"),
+        sa.Index("ix_messages_session_id", "session_id"),
+    )
+    sa.Table(
+        "tool_calls", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), _sid(),
+        sa.Column("turn_id", sa.String(64)), sa.Column("call_id", sa.String(128), nullable=False),
+        sa.Column("tool", sa.String(64), nullable=False), sa.Column("args", sa.JSON, nullable=False),
+        sa.Column("command", sa.Text, nullable=False), sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("risk", sa.String(16), nullable=False), _ts("started_at"),
+        sa.Column("duration_ms", sa.Float), sa.Column("exit_code", sa.Integer), sa.Column("ok", sa.Boolean),
+        sa.Column("output", sa.Text), sa.Column("truncated", sa.Boolean, nullable=False),
+        sa.Column("error", sa.Text), sa.Column("source", sa.String(64)), sa.Column("output_sha256", sa.String(64)),
+        sa.UniqueConstraint("session_id", "call_id", name="uq_tool_calls_session_call"),
+    )
+    sa.Table(
+        "findings", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), _sid(),
+        sa.Column("turn_id", sa.String(64)), sa.Column("finding_id", sa.String(128), nullable=False),
+        sa.Column("signature", sa.String(128), nullable=False), sa.Column("title", sa.Text, nullable=False),
+        sa.Column("severity", sa.String(16), nullable=False), sa.Column("confidence", sa.Float, nullable=False),
+        sa.Column("evidence", sa.JSON, nullable=False), sa.Column("next_checks", sa.JSON, nullable=False),
+        sa.Column("remediation", sa.Text), sa.Column("facts", sa.JSON, nullable=False), _ts("created_at"),
+        sa.UniqueConstraint("session_id", "finding_id", name="uq_findings_session_finding"),
+    )
+    sa.Table(
+        "approvals", md,
+        sa.Column("id", sa.String(128), primary_key=True), _sid(),
+        sa.Column("turn_id", sa.String(64)), sa.Column("call_id", sa.String(128), nullable=False),
+        sa.Column("tool", sa.String(64), nullable=False), sa.Column("args", sa.JSON, nullable=False),
+        sa.Column("command", sa.Text, nullable=False), sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("risk", sa.String(16), nullable=False), sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False), sa.Column("decided_by", sa.String(200)),
+        sa.Column("comment", sa.Text), _ts("decided_at", nullable=True), _ts("created_at"),
+        sa.Index("ix_approvals_session_id", "session_id"),
+    )
+    md.create_all(conn)
+
+
+@migration
+def m002_pir_drafts(conn: Connection) -> None:
+    """Post-incident review drafts (assistant/pir): every version kept, numbered per session."""
+    md = sa.MetaData()
+    sa.Table("sessions", md, sa.Column("id", sa.String(64), primary_key=True))  # for the foreign key only
+    drafts = sa.Table(
+        "pir_drafts", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), _sid(),
+        sa.Column("version", sa.Integer, nullable=False), _ts("created_at"),
+        sa.Column("model", sa.String(200), nullable=False), sa.Column("markdown", sa.Text, nullable=False),
+        sa.Column("data", sa.JSON, nullable=False),
+        sa.UniqueConstraint("session_id", "version", name="uq_pir_drafts_session_version"),
+    )
+    md.create_all(conn, tables=[drafts])
+
+
+_VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(sa.select(sa.func.max(_VERSION.c.version))).scalar() or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Apply every pending migration; return the schema version reached. Safe to call on every start."""
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+    with bind.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        _VERSION.metadata.create_all(conn, checkfirst=True)
+        version = current_version(conn)
+        if version > len(MIGRATIONS):
+            raise RuntimeError(f"database schema version {version} is newer than this Firstline "
+                               f"({len(MIGRATIONS)}); upgrade Firstline")
+        for number, fn in enumerate(MIGRATIONS[version:], start=version + 1):
+            fn(conn)
+            conn.execute(sa.delete(_VERSION))
+            conn.execute(sa.insert(_VERSION).values(version=number))
+        return current_version(conn)

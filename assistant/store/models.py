@@ -1,0 +1,149 @@
+"""The tables. Created and altered only by `migrations.py`; these classes describe them for queries.
+
+`events` is the append-only source of truth; `messages`, `tool_calls`, `findings`
+and `approvals` are derived from it in the same transaction (see `log.py`) so the
+API can answer "what ran, what was found" without replaying the log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kw))
+
+
+def _opt_ts() -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    title: str = Field(default="", max_length=200)
+    target: str = Field(max_length=200)
+    model: str = Field(max_length=200)
+    status: str = Field(default="idle", max_length=16)
+    last_seq: int = Field(default=0)
+    """The per-session event counter; bumped with UPDATE ... RETURNING when an event is appended."""
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class TurnRow(SQLModel, table=True):
+    __tablename__ = "turns"
+
+    id: str = Field(primary_key=True, max_length=64)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=64)
+    status: str = Field(default="running", max_length=16)
+    cancel_requested: bool = Field(default=False)
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _opt_ts()
+    owner_host: str = Field(default="", max_length=255)
+    owner_pid: int = Field(default=0)
+    owner_boot: str = Field(default="", max_length=64)
+    """Boot id + process start time: tells a live owner from a reused pid after a reboot or crash."""
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_events_session_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", max_length=64)
+    seq: int
+    type: str = Field(max_length=32)
+    turn_id: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts(nullable=False)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=64)
+    turn_id: str | None = Field(default=None, max_length=64)
+    role: str = Field(max_length=16)
+    text: str
+    created_at: datetime = _ts(nullable=False)
+
+
+class ToolCallRow(SQLModel, table=True):
+    """The command trail: every tool call, what it ran, what came back."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (UniqueConstraint("session_id", "call_id", name="uq_tool_calls_session_call"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", max_length=64)
+    turn_id: str | None = Field(default=None, max_length=64)
+    call_id: str = Field(max_length=128)
+    tool: str = Field(max_length=64)
+    args: dict[str, Any] = _json(dict)
+    command: str = ""
+    target: str = Field(default="", max_length=200)
+    risk: str = Field(default="read", max_length=16)
+    started_at: datetime = _ts(nullable=False)
+    duration_ms: float | None = None
+    exit_code: int | None = None
+    ok: bool | None = None
+    output: str | None = None
+    truncated: bool = False
+    error: str | None = None
+    source: str | None = Field(default=None, max_length=64)
+    output_sha256: str | None = Field(default=None, max_length=64)
+
+
+class FindingRow(SQLModel, table=True):
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("session_id", "finding_id", name="uq_findings_session_finding"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="sessions.id", max_length=64)
+    turn_id: str | None = Field(default=None, max_length=64)
+    finding_id: str = Field(max_length=128)
+    signature: str = Field(max_length=128)
+    title: str
+    severity: str = Field(max_length=16)
+    confidence: float
+    evidence: list[dict[str, Any]] = _json(list)
+    next_checks: list[str] = _json(list)
+    remediation: str | None = None
+    facts: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts(nullable=False)
+
+
+class ApprovalRow(SQLModel, table=True):
+    __tablename__ = "approvals"
+
+    id: str = Field(primary_key=True, max_length=128)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=64)
+    turn_id: str | None = Field(default=None, max_length=64)
+    call_id: str = Field(default="", max_length=128)
+    tool: str = Field(max_length=64)
+    args: dict[str, Any] = _json(dict)
+    command: str = ""
+    target: str = Field(default="", max_length=200)
+    risk: str = Field(default="write", max_length=16)
+    reason: str = ""
+    status: str = Field(default="pending", max_length=16)
+    """pending, approved, denied or expired (its turn ended before anyone decided)."""
+    decided_by: str | None = Field(default=None, max_length=200)
+    comment: str | None = None
+    decided_at: datetime | None = _opt_ts()
+    created_at: datetime = _ts(nullable=False)

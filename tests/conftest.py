@@ -1,0 +1,153 @@
+"""Shared fixtures: a database URL for SQLite-file and PostgreSQL, and real server processes.
+
+`db_url` is parametrized: every test using it runs on a fresh SQLite file and on a fresh
+schema in a per-run PostgreSQL database (`firstline_test_<random>`, dropped at the end);
+the PostgreSQL variant skips cleanly when 127.0.0.1:5432 does not answer.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
+
+
+def pg_reachable(timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of our own for this test run (SQLAlchemy URL), dropped afterwards."""
+    if not pg_reachable():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    import psycopg
+
+    name = f"firstline_test_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        pytest.skip(f"cannot create a PostgreSQL test database: {exc}")
+    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reset_pg(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a wiped schema in the run's PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'firstline.db'}"
+    url = request.getfixturevalue("pg_database")
+    _reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str):
+    from assistant.store import open_store
+
+    eng = open_store(db_url)
+    yield eng
+    eng.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m web` on a loopback port, as a real separate process."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.env, self.log_path = env, log_path
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+
+
+@pytest.fixture
+def server_env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    """Environment for a server process on `db_url` with its own FIRSTLINE_HOME (extend it before starting)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
+    env.update({"FIRSTLINE_HOME": str(tmp_path / "home"), "FIRSTLINE_DATABASE_URL": db_url,
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"})
+    return env
+
+
+@pytest.fixture
+def start_server(tmp_path: Path):
+    """start_server(env, port=None) -> a running ServerProcess; every one is stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str], port: int | None = None) -> ServerProcess:
+        server = ServerProcess(env, tmp_path / f"server-{len(started)}.log", port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
