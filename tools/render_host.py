@@ -11,7 +11,6 @@ Lines starting with `# ` are Firstline's own annotations, not the tool's.
 from __future__ import annotations
 
 import ipaddress
-import math
 import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -267,28 +266,26 @@ def render_host_resources(h: HostFacts) -> Rendered:
 
 
 def human_size(n: int) -> str:
-    """coreutils `-h`: powers of 1024, rounded up, one decimal below 10 (`3.0G`, `47G`, `0`)."""
-    value, unit = float(n), 0
-    while value >= 1024 and unit < 6:
-        value /= 1024
-        unit += 1
-    if unit == 0:
+    """coreutils `-h`: powers of 1024, rounded up, one decimal below 10 (`3.0G`, `47G`, `0`). Exact integers."""
+    if n < 1024:
         return str(n)
-    suffix = "KMGTPE"
-    if value < 10:
-        tenths = math.ceil(value * 10 - 1e-9)
-        if tenths < 100:
-            return f"{tenths / 10:.1f}{suffix[unit - 1]}"
-    whole = math.ceil(value - 1e-9)
-    if whole >= 1024 and unit < 6:
-        return f"1.0{suffix[unit]}"
-    return f"{whole}{suffix[unit - 1]}"
+    suffix, exp = "KMGTPE", 1
+    while exp < 6 and n >= 1024 ** (exp + 1):
+        exp += 1
+    base = 1024**exp
+    tenths = -(-n * 10 // base)
+    if tenths < 100:
+        return f"{tenths // 10}.{tenths % 10}{suffix[exp - 1]}"
+    whole = -(-n // base)
+    if whole >= 1024 and exp < 6:
+        return f"1.0{suffix[exp]}"
+    return f"{whole}{suffix[exp - 1]}"
 
 
 def _pct(used: int, total_for_pct: int, given: int | None) -> str:
     if given is not None:
         return f"{given}%"
-    return "-" if total_for_pct <= 0 else f"{math.ceil(used * 100 / total_for_pct)}%"
+    return "-" if total_for_pct <= 0 else f"{-(-used * 100 // total_for_pct)}%"
 
 
 def _df_table(headers: Sequence[str], min_widths: Sequence[int], rows: list[Sequence[str]]) -> list[str]:

@@ -59,6 +59,12 @@ def _url(v: str) -> str:
     if not parts.hostname:
         raise ValueError(f"{v!r}: URL has no host")
     _host(parts.hostname)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{v!r}: URL port must be a number 1-65535")
     if any(c in v for c in "\x00\r\n \t"):
         raise ValueError(f"{v!r}: URL contains whitespace or control characters")
     return v

@@ -6,6 +6,7 @@ Plain functions that block (call them in a thread); each returns `tools.facts` m
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from datetime import UTC, datetime
@@ -21,9 +22,12 @@ _ATTRS = ["pid", "ppid", "name", "cmdline", "username", "create_time", "cpu_time
           "memory_percent", "status", "terminal", "num_threads"]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def cmdline_text(cmdline: list[str] | None) -> str:
-    """Arguments joined with spaces, as ps and /proc/PID/cmdline readers show them."""
-    return " ".join(cmdline or []).strip()
+    """Arguments joined with spaces; control characters shown as `?` like ps does (one process, one line)."""
+    return _CONTROL.sub("?", " ".join(cmdline or []).strip())
 
 
 def _ps_start(created: float, now: float) -> str:
