@@ -15,7 +15,7 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -34,6 +34,7 @@ _ROUTES = [
     ("events", re.compile(rf"^/api/v1{_NS}/events$")),
     ("events_v1", re.compile(rf"^/apis/events.k8s.io/v1{_NS}/events$")),
     ("namespaces", re.compile(r"^/api/v1/namespaces$")),
+    ("namespace", re.compile(rf"^/api/v1{_NS}$")),
     ("deployment", re.compile(rf"^/apis/apps/v1{_NS}/deployments/(?P<name>[a-z0-9.-]+)$")),
     ("replicasets", re.compile(rf"^/apis/apps/v1{_NS}/replicasets$")),
 ]
@@ -236,10 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch("PATCH")
 
     def _route(self, method: str, path: str, query: dict[str, str]) -> Any:
@@ -255,8 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _forbidden(self, route: str, ns: str, method: str) -> ApiError:
-        resource = {"pod": "pods", "log": "pods/log", "events_v1": "events", "deployment": "deployments"}.get(route, route)
-        verb = "get" if route in ("pod", "log", "deployment") else "list"
+        resource = {"pod": "pods", "log": "pods/log", "events_v1": "events", "deployment": "deployments",
+                    "namespace": "namespaces"}.get(route, route)
+        verb = "get" if route in ("pod", "log", "deployment", "namespace") else "list"
         verb = "patch" if method == "PATCH" else verb
         user = "system:serviceaccount:firstline:reader"
         group = {"deployment": "apps", "replicasets": "apps", "events_v1": "events.k8s.io"}.get(route, "")
@@ -300,12 +302,19 @@ class _Handler(BaseHTTPRequestHandler):
         items = [e for e in items if _field_match(e, q.get("fieldSelector", ""))]
         return self._list("EventList", "events.k8s.io/v1", items)
 
+    @staticmethod
+    def _namespace_obj(name: str) -> dict:
+        return {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "labels": {
+            "kubernetes.io/metadata.name": name}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
     def _namespaces(self, method: str, state: ClusterState, q: dict) -> dict:
         names = sorted(set(state.pods) | {"default", "kube-system"})
-        items = [{"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": n, "labels": {
-            "kubernetes.io/metadata.name": n}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
-            for n in names]
-        return self._list("NamespaceList", "v1", items)
+        return self._list("NamespaceList", "v1", [self._namespace_obj(n) for n in names])
+
+    def _namespace(self, method: str, state: ClusterState, q: dict, ns: str) -> dict:
+        if ns not in set(state.pods) | {"default", "kube-system"}:
+            raise not_found("namespaces", ns)
+        return self._namespace_obj(ns)
 
     def _deployment(self, method: str, state: ClusterState, q: dict, ns: str, name: str) -> dict:
         deploy = state.deployments.get(ns, {}).get(name)
@@ -343,11 +352,11 @@ class KubeApiServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def __enter__(self) -> KubeApiServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
 
