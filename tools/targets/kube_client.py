@@ -26,7 +26,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from tools.targets.base import TargetConfig, TargetError
 
-REQUEST_TIMEOUT = (5.0, 20.0)
+REQUEST_TIMEOUT = (5.0, 12.0)
 """(connect, read) seconds for one API request; the runner's per-tool timeout still applies."""
 
 

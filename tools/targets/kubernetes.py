@@ -85,7 +85,7 @@ class KubernetesTarget(Target):
         """Context, API server and (one cheap list, cached) the namespaces."""
         if self._namespaces is None:
             try:
-                body = self.conn.core.list_namespace(_preload_content=False, _request_timeout=(2, 3)).data
+                body = self.conn.core.list_namespace(_preload_content=False, _request_timeout=(1, 2)).data
                 self._namespaces = [n["metadata"]["name"] for n in json.loads(body).get("items", [])]
             except Exception:  # noqa: BLE001 - namespaces are a nicety; never fail describe()
                 self._namespaces = []
