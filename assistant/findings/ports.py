@@ -19,6 +19,7 @@ _BIND = re.compile(
     re.IGNORECASE,
 )
 _HINT = re.compile(r"already running on port \d+|port \d+ (?:is|was) (?:already )?in use", re.IGNORECASE)
+_RUNNING = re.compile(r"^\s*Active:\s+active \(running\)", re.MULTILINE)
 _PROGRAM = re.compile(r"\s([A-Za-z][\w.@-]*)\[\d+\]:")
 _SS = re.compile(
     r"^(?P<state>LISTEN|UNCONN|ESTAB)\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+\s+"
@@ -54,6 +55,8 @@ def _bind_program(obs: Observation, line: str) -> str | None:
 @analyzer
 def bind_errors(obs: Observation) -> list[Finding]:
     """`bind() to 0.0.0.0:80 failed (98: Address already in use)` and its cousins."""
+    if obs.tool == "service_status" and _RUNNING.search(obs.output):
+        return []  # journal lines from before a successful (re)start are history, not a current fault
     by_port: dict[int | None, list[str]] = {}
     lines = obs.lines
     for i, ln in enumerate(lines):
@@ -120,6 +123,13 @@ def _attach_ps(owner: Owner, lines: list[str]) -> None:
         return
 
 
+def _is_self(owner: Owner, service: str) -> bool:
+    stem = service.split("@")[0].split(".")[0]
+    cmd = (owner.cmdline or "").split()
+    return owner.process == stem or bool(cmd) and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem)
+                                                   or cmd[0].rstrip(":") == stem)
+
+
 @analyzer
 def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
     """The process holding a port that a service failed to bind is the conflict's cause."""
@@ -132,6 +142,8 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
         if bind is None:
             continue
         service = bind.facts.get("service")
+        if service and _is_self(owner, str(service)):
+            continue  # the service itself listening is the healthy state, not the conflict
         what = owner.cmdline or owner.process
         fix = call("kill_process", pid=owner.pid)
         if service:

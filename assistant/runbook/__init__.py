@@ -1,0 +1,37 @@
+"""`firstline/runbook`: the offline default model, a deterministic runbook reader.
+
+    register()                  make litellm route model "firstline/runbook" here (idempotent)
+    RunbookLLM                  the litellm.CustomLLM subclass
+    decide(parse(messages, tools)) -> Decision   the same reasoning without litellm
+
+It sees only what any model sees (messages and offered tool schemas), checks the
+obvious first, follows the findings hop by hop and answers with root cause, quoted
+evidence and a fix that needs approval. It performs a fix only when asked to.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from assistant.runbook.conversation import parse
+from assistant.runbook.planner import Decision, decide
+from assistant.runbook.provider import PROVIDER, RunbookLLM
+
+__all__ = ["MODEL", "Decision", "RunbookLLM", "decide", "parse", "register"]
+
+MODEL = f"{PROVIDER}/runbook"
+_lock = threading.Lock()
+
+
+def register() -> None:
+    """Add the `firstline` provider to litellm's custom provider map once; later calls do nothing."""
+    import litellm
+
+    with _lock:
+        if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
+            return
+        litellm.custom_provider_map = [*litellm.custom_provider_map,
+                                       {"provider": PROVIDER, "custom_handler": RunbookLLM()}]
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()

@@ -1,0 +1,85 @@
+"""Candidate tool calls and the rules every one must pass before the model asks for it.
+
+Only tools that were offered, arguments that satisfy the offered schema, never a call
+already made this turn, never a tool the target said it does not have, and never a
+write tool unless the engineer asked for that fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from assistant.runbook.conversation import Conversation
+
+WRITE_TOOLS = {"restart_service", "kill_process", "rollout_restart", "rollout_undo"}
+_GONE = ("unknown tool", "is not available on target", "not available on this target")
+
+
+@dataclass
+class Check:
+    name: str
+    args: dict[str, Any]
+    reason: str = ""
+    group: str = ""
+    """Checks of one group answer one question; a step asks one group at a time."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def is_write(conv: Conversation, name: str) -> bool:
+    desc = str(conv.tools.get(name, {}).get("description", "")).lower()
+    return name in WRITE_TOOLS or "needs approval" in desc
+
+
+def normalize(conv: Conversation, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments with None dropped and the schema's defaults filled, so equal calls compare equal."""
+    props = (conv.tools.get(name, {}).get("parameters") or {}).get("properties") or {}
+    out = {k: v for k, v in args.items() if v is not None}
+    for key, spec in props.items():
+        if key not in out and isinstance(spec, dict) and "default" in spec and spec["default"] is not None:
+            out[key] = spec["default"]
+    return out
+
+
+def key(conv: Conversation, name: str, args: dict[str, Any]) -> str:
+    return name + json.dumps(normalize(conv, name, args), sort_keys=True, default=str)
+
+
+def valid(conv: Conversation, name: str, args: dict[str, Any]) -> bool:
+    schema = conv.tools.get(name, {}).get("parameters") or {"type": "object"}
+    try:
+        jsonschema.validate({k: v for k, v in args.items() if v is not None}, schema)
+    except (jsonschema.ValidationError, jsonschema.SchemaError):
+        return False
+    return True
+
+
+def unavailable(conv: Conversation) -> set[str]:
+    """Tools the target or the loop said cannot run here (asking again would only fail again)."""
+    return {c.name for c in conv.calls if c.error and any(g in c.error for g in _GONE)}
+
+
+def done(conv: Conversation) -> set[str]:
+    return {key(conv, c.name, c.args) for c in conv.this_turn()}
+
+
+def admissible(conv: Conversation, checks: list[Check], allow_writes: bool = False) -> list[Check]:
+    """Keep the checks the model may ask for now, first occurrence wins."""
+    seen = done(conv)
+    gone = unavailable(conv)
+    out = []
+    for c in checks:
+        args = {k: v for k, v in c.args.items() if v is not None}
+        k = key(conv, c.name, args)
+        if c.name not in conv.tools or c.name in gone or k in seen:
+            continue
+        if is_write(conv, c.name) and not allow_writes:
+            continue
+        if not valid(conv, c.name, args):
+            continue
+        seen.add(k)
+        out.append(Check(c.name, args, c.reason, c.group, c.extra))
+    return out

@@ -1,0 +1,190 @@
+"""What the runbook model knows: only the messages and tool schemas any provider would get.
+
+Tool messages arrive as text (`$ <command>  (exit N)`, maybe `ERROR: ...`, the output,
+then `# finding ...` lines the loop appended); we take the header apart and re-run the
+findings analyzers on the output alone, so the model reasons from evidence it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.events import Finding
+from assistant.findings import analyze_text
+
+_HEADER = re.compile(r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)|(?P<error>error))\)(?P<flags>.*)$")
+_TARGET = re.compile(r"^Target:\s*(?P<name>\S+)\s*\((?P<kind>[\w-]+)\)", re.MULTILINE)
+_LIST_LINE = re.compile(r"^(?P<key>Hosts|Namespaces|Environment|Scenario|Context):\s*(?P<value>.+)$", re.MULTILINE | re.IGNORECASE)
+
+
+@dataclass
+class CallRecord:
+    """One tool call the model asked for and, when it came back, what it showed."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+    turn: int
+    step: int
+    content: str | None = None
+    output: str = ""
+    command: str = ""
+    exit_code: int | None = None
+    error: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        return self.content is not None
+
+    @property
+    def failed(self) -> bool:
+        """The call did not run (refused, invalid, unsupported, denied) rather than ran and printed."""
+        return self.error is not None and self.exit_code is None
+
+
+@dataclass
+class Conversation:
+    target_name: str = ""
+    target_kind: str = ""
+    hosts: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    environment: str = ""
+    users: list[str] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Offered tool name -> its function schema ({name, description, parameters})."""
+    steps_this_turn: int = 0
+
+    @property
+    def turn(self) -> int:
+        return len(self.users)
+
+    @property
+    def request(self) -> str:
+        return self.users[-1] if self.users else ""
+
+    def this_turn(self) -> list[CallRecord]:
+        return [c for c in self.calls if c.turn == self.turn]
+
+    def findings_before_writes(self, write_names: set[str]) -> list[Finding]:
+        """Findings from before the first write of this turn: what a fix plan may be based on."""
+        out = []
+        for c in self.calls:
+            if c.turn == self.turn and c.name in write_names:
+                break
+            out.extend(c.findings)
+        return out
+
+    def findings(self, this_turn_only: bool = False) -> list[Finding]:
+        calls = self.this_turn() if this_turn_only else self.calls
+        return [f for c in calls for f in c.findings]
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def split_tool_content(content: str) -> tuple[str, str, int | None, str | None]:
+    """(command, output, exit code, error) from a tool message in the loop's format; plain text passes through."""
+    lines = content.splitlines()
+    m = _HEADER.match(lines[0]) if lines else None
+    if not m:
+        return "", content, None, None
+    command = m.group("command").strip()
+    exit_code = int(m.group("exit")) if m.group("exit") not in (None, "None") else None
+    body = lines[1:]
+    error = None
+    if body and body[0].startswith("ERROR: "):
+        error = body[0][len("ERROR: "):].strip()
+        body = body[1:]
+    while body and (body[-1].startswith("# finding ") or not body[-1].strip()):
+        body = body[:-1]
+    if m.group("error") and error is None:
+        error = "\n".join(body).strip() or "the tool did not run"
+    return command, "\n".join(body), exit_code, error
+
+
+def _args(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _system(conv: Conversation, text: str) -> None:
+    m = _TARGET.search(text)
+    if m:
+        conv.target_name, conv.target_kind = m.group("name"), m.group("kind").lower()
+    for lm in _LIST_LINE.finditer(text):
+        key, value = lm.group("key").lower(), lm.group("value").strip()
+        items = [v.strip() for v in re.split(r"[,\s]+", value) if v.strip()]
+        if key == "hosts":
+            conv.hosts = items
+        elif key == "namespaces":
+            conv.namespaces = items
+        elif key == "environment":
+            conv.environment = value.lower()
+
+
+def _tool_call(conv: Conversation, tc: Any, step: int) -> None:
+    tc = tc if isinstance(tc, dict) else tc.model_dump() if hasattr(tc, "model_dump") else {}
+    fn = tc.get("function") or {}
+    conv.calls.append(CallRecord(id=str(tc.get("id") or ""), name=str(fn.get("name") or ""),
+                                 args=_args(fn.get("arguments")), turn=conv.turn, step=step))
+
+
+def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Conversation:
+    """Read the conversation and the offered tools; analyze every tool result in order."""
+    conv = Conversation()
+    for t in tools or []:
+        fn = t.get("function", t) if isinstance(t, dict) else {}
+        if fn.get("name"):
+            conv.tools[fn["name"]] = fn
+    by_id: dict[str, CallRecord] = {}
+    step = 0
+    for msg in messages:
+        msg = msg if isinstance(msg, dict) else dict(msg)
+        role = msg.get("role")
+        if role == "system":
+            _system(conv, _text(msg.get("content")))
+        elif role == "user":
+            conv.users.append(_text(msg.get("content")))
+            step = 0
+        elif role == "assistant" and msg.get("tool_calls"):
+            step += 1
+            for tc in msg["tool_calls"]:
+                _tool_call(conv, tc, step)
+                by_id[conv.calls[-1].id] = conv.calls[-1]
+        elif role == "tool" and msg.get("tool_call_id") in by_id:
+            record = by_id[msg["tool_call_id"]]
+            record.content = _text(msg.get("content"))
+            record.command, record.output, record.exit_code, record.error = split_tool_content(record.content)
+    conv.steps_this_turn = step
+    _analyze(conv)
+    return conv
+
+
+def _analyze(conv: Conversation) -> None:
+    prior: list[Finding] = []
+    for c in conv.calls:
+        if not c.answered:
+            continue
+        text = c.output if c.output.strip() else (c.error or "")
+        if c.failed and not c.output.strip():
+            continue  # a refusal or validation error is not evidence about the system
+        c.findings = analyze_text(c.name, text, call_id=c.id, command=c.command, args=c.args,
+                                  exit_code=c.exit_code, prior=prior)
+        prior.extend(c.findings)

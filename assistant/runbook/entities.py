@@ -1,0 +1,163 @@
+"""What an engineer's message names: services, hosts, pods, namespaces, ports, URLs, symptoms, requests.
+
+Plain pattern matching over the words, the way a runbook reader skims a page: no
+scenario knowledge, only conventions (unit names, pod-name shapes, `-n ns`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+KNOWN_SERVICES = {
+    "nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish", "postgresql", "mysql", "mariadb",
+    "redis", "redis-server", "memcached", "mongod", "rabbitmq-server", "elasticsearch", "kafka", "zookeeper",
+    "docker", "containerd", "kubelet", "sshd", "ssh", "cron", "php-fpm", "gunicorn", "uwsgi", "celery", "etcd",
+    "consul", "vault", "prometheus", "grafana-server", "node-exporter", "jenkins", "tomcat", "keepalived",
+}
+ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "redis": "redis-server",
+           "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
+SYMPTOMS = {
+    "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
+    "down": r"\bdown\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
+    "timeout": r"time[sd]? ?out|timing out|hangs?|hanging",
+    "refused": r"refused|cannot connect|can'?t connect|unreachable",
+    "crash": r"crash|restart(?:s|ing)|keeps? (?:dying|restarting)|exit(?:ed)? (?:code )?\d+",
+    "slow": r"\bslow|latency|sluggish|high load|cpu",
+    "disk": r"\bdisk|\bfull\b|no space|enospc|inode|storage",
+    "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509",
+    "memory": r"\boom|out of memory|memory|oomkilled|\bram\b|swap",
+    "pending": r"\bpending\b|unschedul|not scheduled",
+    "dns": r"\bdns\b|resolv|nxdomain|enotfound|name not known|no such host",
+    "database": r"\bdatabase|\bdb\b|postgres|mysql|too many (?:clients|connections)|connection pool|max_connections",
+    "image": r"imagepull|errimagepull|pull(?:ing)? (?:the )?image|image tag|manifest",
+    "port": r"address already in use|eaddrinuse|bind\(\)|\bbind\b|port \d+ (?:is )?(?:in use|taken|busy)",
+    "permission": r"permission denied|eacces|forbidden",
+}
+K8S_WORDS = re.compile(r"\b(?:pods?|deployments?|namespaces?|kubectl|k8s|kubernetes|containers?|crashloop\w*|"
+                       r"imagepull\w*|errimagepull|oomkilled|rollouts?|replicas?|replicasets?|configmaps?|helm|"
+                       r"cluster|statefulsets?|daemonsets?)\b", re.IGNORECASE)
+_STOP = {"the", "a", "an", "this", "that", "my", "our", "web", "main", "whole", "new", "old", "same", "api", "app",
+         "systemd", "which", "what", "any", "each", "every", "one", "its", "their", "your", "is", "was", "it", "and",
+         "or", "of", "in", "on", "for", "to", "from", "with", "no", "not", "dns", "http", "https", "kubernetes", "k8s",
+         "database", "db", "backend", "frontend", "other", "some", "all", "tls", "ssl"}
+_HOSTLIKE = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{1,3}|prod|stg|staging|dev|test)\d*\b")
+_FQDN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b")
+_POD = re.compile(r"\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{8,10}-[a-z0-9]{5}\b")
+_FILE_EXT = re.compile(r"\.(?:log|conf|cfg|yaml|yml|json|js|py|sh|txt|service|pem|crt|key|sock|pid|html?)$")
+
+
+@dataclass
+class Entities:
+    services: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    fqdns: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    pods: list[str] = field(default_factory=list)
+    deployments: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    symptoms: set[str] = field(default_factory=set)
+    k8s: bool = False
+
+
+def _add(items: list, value) -> None:
+    if value is not None and value != "" and value not in items:
+        items.append(value)
+
+
+def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
+    out: list[str] = []
+    for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
+        _add(out, m.group(1))
+    for m in re.finditer(r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app)\b", low):
+        word, kind = m.group(1), m.group(2)
+        if word in _STOP or word in hosts:
+            continue
+        _add(out, ALIASES.get(word, word) if kind in ("service", "daemon", "server") else f"{word}-{kind}")
+    for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
+        word = m.group(1).rstrip(".")
+        if word not in _STOP and word not in hosts:
+            _add(out, ALIASES.get(word, word))
+    for word in re.findall(r"\b[a-z][a-z0-9-]*\b", low):
+        name = ALIASES.get(word, word)
+        if name in KNOWN_SERVICES:
+            _add(out, name)
+    return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts]
+
+
+def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: list[str] | None = None) -> Entities:
+    """Everything the message names, in order of appearance."""
+    e = Entities()
+    low = text.lower()
+    for m in re.finditer(r"https?://[^\s\"'<>)\]]+", text):
+        _add(e.urls, m.group(0).rstrip(".,;:"))
+    url_hosts = [urlsplit(u).hostname or "" for u in e.urls]
+    for h in known_hosts or []:
+        if re.search(rf"\b{re.escape(h.lower())}\b", low):
+            _add(e.hosts, h)
+    for m in _HOSTLIKE.finditer(low):
+        if not _POD.fullmatch(m.group(0)):
+            _add(e.hosts, m.group(0))
+    for m in _FQDN.finditer(low):
+        if not _FILE_EXT.search(m.group(0)) and not re.fullmatch(r"[\d.]+", m.group(0)):
+            _add(e.fqdns, m.group(0))
+    for h in url_hosts:
+        _add(e.fqdns, h)
+    _ports(low, e)
+    _k8s(low, e, known_namespaces or [])
+    for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run)/[\w./@-]+)", text):
+        _add(e.paths, m.group(1).rstrip("."))
+    for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
+        _add(e.pids, int(m.group(1) or m.group(2)))
+    e.services = _service_names(text, low, e.hosts + e.pods + e.deployments)
+    e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
+    return e
+
+
+def _ports(low: str, e: Entities) -> None:
+    for m in re.finditer(r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b", low):
+        value = int(m.group(1) or m.group(2))
+        if 0 < value < 65536:
+            _add(e.ports, value)
+
+
+def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
+    e.k8s = bool(K8S_WORDS.search(low))
+    for m in _POD.finditer(low):
+        _add(e.pods, m.group(0))
+    for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
+                         r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b", low):
+        _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
+    for ns in known_namespaces:
+        if re.search(rf"\b{re.escape(ns)}\b", low):
+            _add(e.namespaces, ns)
+    for m in re.finditer(r"\b(?:deployment|deploy|app|statefulset)[/\s]+([a-z0-9][a-z0-9-]{1,62})\b|"
+                         r"\b([a-z0-9][a-z0-9-]{1,62}) (?:deployment|pods?|app|service)\b", low):
+        name = m.group(1) or m.group(2)
+        if name not in _STOP and not _POD.fullmatch(name) and name not in e.namespaces:
+            _add(e.deployments, name)
+
+
+FIX_GENERIC = re.compile(r"\b(?:go ahead|do it|fix it|apply (?:the |your )?fix|please fix|proceed|make it so|"
+                         r"yes,? (?:please|do|go)|execute (?:the |your )?(?:fix|plan))\b", re.IGNORECASE)
+_LEAD = r"(?:^|[.!?;,:]\s*|\b(?:please|can you|could you|would you|go ahead and|and|then|now|just|ok|okay|yes)\s+)"
+FIX_ACTIONS = {
+    "restart": re.compile(_LEAD + r"(?:rollout\s+)?restart\s+(?:the\s+)?(?:service\s+|unit\s+|deployment\s+)?"
+                          r"([a-z0-9][\w@.-]*)", re.IGNORECASE),
+    "kill": re.compile(_LEAD + r"(?:kill|terminate)\s+(?:the\s+)?(?:pid\s+|process\s+)?([\w@./-]+)", re.IGNORECASE),
+    "rollback": re.compile(_LEAD + r"(?:roll\s*back|rollback|undo)\s+(?:the\s+)?(?:deployment\s+)?([a-z0-9][\w-]*)",
+                           re.IGNORECASE),
+}
+
+
+def fix_requests(text: str) -> tuple[bool, list[tuple[str, str]]]:
+    """(generic 'go ahead', [(action, object)]) for fixes the engineer explicitly asked to perform."""
+    found = []
+    for action, rx in FIX_ACTIONS.items():
+        for m in rx.finditer(text):
+            found.append((m.start(1), action, m.group(1).rstrip(".,").lower()))
+    return bool(FIX_GENERIC.search(text)), [(a, o) for _, a, o in sorted(found)]

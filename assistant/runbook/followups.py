@@ -1,0 +1,190 @@
+"""Which checks come next: the obvious first ones, then hop by hop along the evidence.
+
+Three sources, in this order of trust: what the findings say to check next (their
+`next_checks`), what a result implies even without a finding (a healthy service the
+engineer says is broken → its logs), and the opening moves for what the message names.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.findings import parse_calls, rank
+from assistant.findings.k8s_text import parse_pod_list
+from assistant.runbook.checks import Check
+from assistant.runbook.conversation import CallRecord, Conversation
+from assistant.runbook.entities import Entities
+
+WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
+_NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
+_HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
+_PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)")
+_LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
+_TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
+            "permission", "port"}
+
+
+def namespace(conv: Conversation, ents: Entities) -> str:
+    if ents.namespaces:
+        return ents.namespaces[0]
+    real = [n for n in conv.namespaces if n not in ("default", "kube-system")]
+    return real[0] if len(real) == 1 else "default"
+
+
+def k8s_mode(conv: Conversation, ents: Entities) -> bool:
+    has_k8s_tools = "list_pods" in conv.tools or "pod_describe" in conv.tools
+    if not has_k8s_tools:
+        return False
+    if conv.target_kind == "kubernetes" or "kubernetes" in conv.environment:
+        return not (ents.services and not ents.k8s and "service_status" in conv.tools and conv.hosts)
+    host_env = conv.target_kind == "local" or conv.environment == "host" or bool(conv.hosts)
+    return ents.k8s or (bool(conv.namespaces) and not host_env) or "service_status" not in conv.tools
+
+
+# ------------------------------------------------------------------ opening moves
+
+
+def initial_checks(conv: Conversation, ents: Entities) -> list[Check]:
+    return _k8s_opening(conv, ents) if k8s_mode(conv, ents) else _host_opening(conv, ents)
+
+
+def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
+    ns = namespace(conv, ents)
+    out = [Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}", "open") for p in ents.pods[:2]]
+    out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "open"))
+    if ents.symptoms & {"pending", "image"} and not ents.pods:
+        out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "open"))
+    return out
+
+
+def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
+    out: list[Check] = []
+    for svc in ents.services[:2]:
+        out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
+    if "port" in ents.symptoms:
+        out += [Check("port_owner", {"port": p}, f"see who holds port {p}", "open") for p in ents.ports[:1]]
+    for url in ents.urls[:1]:
+        out.append(Check("http_check", {"url": url}, f"reproduce the symptom on {url}", "open"))
+    if "cert" in ents.symptoms:
+        for host in (ents.fqdns or ents.hosts)[:1]:
+            port = next((p for p in ents.ports if p != 80), 443)
+            out.append(Check("tls_certificate", {"host": host, "port": port}, f"read {host}'s certificate", "open"))
+    if "disk" in ents.symptoms:
+        for path in (ents.paths[:1] or ["/"]):
+            out.append(Check("disk_usage", {"path": path}, "see how full the disks are", "open"))
+    if "dns" in ents.symptoms:
+        out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
+    if ents.symptoms & {"slow", "memory"}:
+        out.append(Check("host_resources", {}, "look at load and memory", "open"))
+    if not out:
+        out = _generic_triage(ents)
+    return out[:3]
+
+
+def _generic_triage(ents: Entities) -> list[Check]:
+    out = []
+    if ents.fqdns and ents.symptoms & {"5xx", "down", "timeout"}:
+        out.append(Check("http_check", {"url": f"https://{ents.fqdns[0]}/"}, "reproduce the symptom", "open"))
+    out += [Check("host_resources", {}, "get an overview of the host", "open"),
+            Check("disk_usage", {"path": "/"}, "check disk space", "open"),
+            Check("process_list", {}, "see what is running", "open")]
+    return out
+
+
+# ------------------------------------------------------------------ along the evidence
+
+
+def finding_checks(conv: Conversation) -> list[Check]:
+    """`next_checks` of this turn's findings, most causal finding first."""
+    out = []
+    findings = sorted(conv.findings(this_turn_only=True), key=lambda f: -rank(f))
+    for f in findings:
+        for text in f.next_checks:
+            for name, args in parse_calls(text):
+                out.append(Check(name, args, f"follow up: {f.title}", f.finding_id))
+    return out
+
+
+def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
+    """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
+    out: list[Check] = []
+    troubled = bool(ents.symptoms & _TROUBLE)
+    has_cause = any(rank(f) >= 60 for f in conv.findings(this_turn_only=True))
+    for c in conv.this_turn():
+        if not c.answered or c.failed:
+            continue
+        if c.name == "service_status":
+            out += _after_service(conv, c, troubled, has_cause)
+        elif c.name == "list_pods":
+            out += _after_pods(c, ents)
+        elif c.name == "pod_describe" and not c.findings:
+            out += _after_describe(c)
+        elif c.name == "port_owner" and c.exit_code not in (0, None):
+            out += _after_free_port(c)
+        elif c.name == "http_check":
+            out += _after_http(c)
+    return out
+
+
+def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
+    svc = str(c.args.get("service", ""))
+    if c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]):
+        stem = re.split(r"[-_.@]", svc)[0] or svc
+        return [Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")]
+    healthy = bool(_HEALTHY_UNIT.search(c.output))
+    if has_cause or (healthy and not troubled):
+        return []
+    return log_sources(conv, svc)
+
+
+def log_sources(conv: Conversation, svc: str) -> list[Check]:
+    """Where this service's logs are likely to be: paths seen in output, then journald and conventions."""
+    seen_paths = [p for call in conv.calls for p in _LOG_PATH.findall(call.output) if svc.split("-")[0] in p]
+    paths = list(dict.fromkeys(seen_paths))
+    pg = next((m for call in conv.calls for m in _PG.finditer(call.output)), None)
+    if svc.startswith("postgres") and pg:
+        paths.append(f"/var/log/postgresql/postgresql-{pg.group('v')}-{pg.group('c')}.log")
+    conventions = [f"/var/log/{svc}/error.log"] if svc in WEB_SERVERS else \
+        [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
+    sources = paths + (conventions + [f"unit:{svc}"] if svc in WEB_SERVERS else [f"unit:{svc}"] + conventions)
+    tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
+    budget = max(0, 3 - len([t for t in tried if t in sources]))
+    fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
+    return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
+
+
+def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
+    ns = str(c.args.get("namespace") or "default")
+    rows = parse_pod_list(c.output)
+    sick = [r for r in rows if not r.healthy]
+    wanted = [r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments)]
+    out = [Check("pod_describe", {"pod": r.name, "namespace": r.namespace or ns}, f"describe {r.name} "
+                 f"({r.status})", "pods") for r in (sick or wanted)[:2]]
+    if not sick:
+        out.append(Check("k8s_events", {"namespace": ns}, f"look for warnings in {ns}", "pods-events"))
+    return out
+
+
+def _after_describe(c: CallRecord) -> list[Check]:
+    pod, ns = c.args.get("pod"), c.args.get("namespace", "default")
+    restarts = re.search(r"Restart Count:\s+([1-9]\d*)", c.output)
+    not_ready = re.search(r"^\s+Ready:\s+False", c.output, re.MULTILINE)
+    if not (restarts or not_ready):
+        return []
+    return [Check("pod_logs", {"pod": pod, "namespace": ns, "previous": bool(restarts)},
+                  f"read {pod}'s logs", "describe")]
+
+
+def _after_free_port(c: CallRecord) -> list[Check]:
+    from assistant.findings.base import SERVICE_OF_PORT
+
+    svc = SERVICE_OF_PORT.get(int(c.args.get("port", 0) or 0))
+    return [Check("service_status", {"service": svc}, f"nothing listens there: is {svc} running?", "port")] if svc \
+        else []
+
+
+def _after_http(c: CallRecord) -> list[Check]:
+    m = re.search(r"Failed to connect to (\S+) port (\d+)", c.output)
+    if m and m.group(1) in ("localhost", "127.0.0.1"):
+        return [Check("port_owner", {"port": int(m.group(2))}, "is anything listening?", "http")]
+    return []

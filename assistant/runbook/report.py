@@ -1,0 +1,164 @@
+"""The runbook's final answer: root cause, evidence quoted from tool output, a fix that needs approval.
+
+Every claim cites the call that showed it and quotes the exact line. When nothing is
+wrong, or the evidence is thin, the answer says that, and what was and was not seen.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.events import Finding
+from assistant.findings import dedup_key, parse_calls, rank
+from assistant.runbook.causes import cause_sentence
+from assistant.runbook.checks import Check, is_write
+from assistant.runbook.conversation import CallRecord, Conversation
+from assistant.runbook.fixes import primary, proposed_writes
+
+_HEALTHY = [
+    ("service_status", re.compile(r"^\s*Active:.*$", re.MULTILINE)),
+    ("http_check", re.compile(r"^HTTP/[\d.]+ \d{3}.*$", re.MULTILINE)),
+    ("dns_lookup", re.compile(r"^.*(?:has address|has IPv6 address|not found|timed out).*$", re.MULTILINE)),
+    ("tls_certificate", re.compile(r"^(?:notAfter=.*|days_left=.*|status=.*)$", re.MULTILINE)),
+    ("port_owner", re.compile(r"^(?:LISTEN|UNCONN).*$", re.MULTILINE)),
+    ("host_resources", re.compile(r"^.*load average.*$", re.MULTILINE)),
+    ("disk_usage", re.compile(r"^\S+\s+\S+\s+\S+\s+\S+\s+\d+%\s+/\S*$", re.MULTILINE)),
+]
+
+
+def _cmd(c: CallRecord) -> str:
+    return c.command or f"{c.name}({', '.join(f'{k}={v}' for k, v in c.args.items())})"
+
+
+def _quote(line: str, limit: int = 220) -> str:
+    line = line.strip().replace("`", "'")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def observed(c: CallRecord) -> str:
+    """One line on what a call showed, quoting it (used when it found nothing wrong)."""
+    if c.failed:
+        return f"`{c.name}` could not run: {_quote(c.error or '', 160)}"
+    for tool, rx in _HEALTHY:
+        if tool == c.name:
+            lines = [m.group(0) for m in rx.finditer(c.output)][:2]
+            if lines:
+                return f"`{_cmd(c)}` → " + "; ".join(f"`{_quote(ln, 120)}`" for ln in lines)
+    if c.name == "list_pods":
+        from assistant.findings.k8s_text import parse_pod_list
+
+        rows = parse_pod_list(c.output)
+        ok = sum(r.healthy for r in rows)
+        return f"`{_cmd(c)}` → {ok} of {len(rows)} pods running and ready"
+    first = next((ln for ln in c.output.splitlines() if ln.strip()), "(no output)")
+    more = len([ln for ln in c.output.splitlines() if ln.strip()])
+    return f"`{_cmd(c)}` → `{_quote(first, 120)}`" + (f" (+{more - 1} lines)" if more > 1 else "")
+
+
+def _evidence(conv: Conversation, findings: list[Finding]) -> list[str]:
+    by_id = {c.id: c for c in conv.calls}
+    out = []
+    for f in findings:
+        for ev in f.evidence[:1]:
+            call = by_id.get(ev.call_id)
+            cmd = _cmd(call) if call else ev.command or ev.tool
+            quotes = " / ".join(f"`{_quote(ln)}`" for ln in ev.lines[:2])
+            out.append(f"- `{cmd}` showed {quotes} — {f.title}.")
+    return out
+
+
+def _supporting(findings: list[Finding], main: Finding) -> list[Finding]:
+    seen = {dedup_key(main)}
+    out = [main]
+    for f in sorted(findings, key=lambda x: -rank(x)):
+        if dedup_key(f) not in seen and f.evidence:
+            seen.add(dedup_key(f))
+            out.append(f)
+    return out[:4]
+
+
+def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
+    offered = [w for w in writes if w.name in conv.tools]
+    remediation = re.sub(r"\s*\(needs approval\)", "", main.remediation or "").strip()
+    remediation = re.sub(r"\b[a-z_]+\((?:[a-z_]+=[^,)]+(?:, )?)*\)",
+                         lambda m: f"`{m.group(0)}`" if parse_calls(m.group(0)) else m.group(0), remediation)
+    in_text = {(n, tuple(sorted(a.items()))) for n, a in parse_calls(main.remediation or "")}
+    extra = [w for w in offered if (w.name, tuple(sorted(w.args.items()))) not in in_text]
+    text = remediation or "No single write action fixes this; the checks below narrow it down."
+    if extra:
+        text += " Proposed: " + " then ".join(f"`{_call_text(w)}`" for w in extra) + "."
+    if offered:
+        text += " Each write action needs your approval; I have not run anything. Say \"go ahead\" and I will " \
+                "request them."
+    elif any(is_write(conv, n) for n, _ in parse_calls(main.remediation or "")):
+        text += " (The write tools for this are not available in this session; do it by hand.)"
+    checks = [c for c in main.next_checks if not any(is_write(conv, n) for n, _ in parse_calls(c))]
+    if checks:
+        text += " Further checks: " + ", ".join(f"`{c}`" for c in checks[:2]) + "."
+    return text.strip()
+
+
+def _call_text(c: Check) -> str:
+    from assistant.findings import call
+
+    return call(c.name, **c.args)
+
+
+def diagnosis(conv: Conversation, note: str | None = None) -> str:
+    """The final Markdown answer for this turn."""
+    findings = conv.findings(this_turn_only=True) or conv.findings()
+    main = primary([f for f in findings if f.evidence])
+    if main is None:
+        return no_fault(conv, note)
+    parts = [f"**Root cause** — {cause_sentence(conv, main, findings)}", "", "**Evidence**"]
+    parts += _evidence(conv, _supporting(findings, main))
+    parts += ["", "**Suggested fix** — " + _fix_text(conv, main, proposed_writes(conv, main))]
+    if note:
+        parts += ["", note]
+    return "\n".join(parts)
+
+
+def no_fault(conv: Conversation, note: str | None = None) -> str:
+    calls = [c for c in conv.this_turn() if c.answered] or [c for c in conv.calls if c.answered]
+    ran = [c for c in calls if not c.failed]
+    failed = [c for c in calls if c.failed]
+    if not calls:
+        head = "**Root cause** — Not determined: I could not run any check for this (no suitable tool was " \
+               "available or nothing in the message pointed to a service, pod, host or URL)."
+        return head + "\n\nTell me which service, host, pod or URL is affected and I will check it."
+    verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
+    parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
+    parts += [f"- {observed(c)}" for c in ran[:8]]
+    if failed:
+        parts += ["", "**What I could not see**"] + [f"- {observed(c)}" for c in failed[:5]]
+    parts += ["", ("**Suggested fix** — none needed from this evidence. If the problem persists, tell me the exact "
+              "symptom (error message, URL, time) or a log to read, and I will look there.")]
+    if note:
+        parts += ["", note]
+    return "\n".join(parts)
+
+
+def after_fix(conv: Conversation, writes: list[Check], stopped: str | None) -> str:
+    """What was done (each write's outcome) and what the verification shows."""
+    from assistant.runbook.checks import key
+
+    made = {key(conv, c.name, c.args): c for c in conv.this_turn()}
+    lines = ["**Actions**"]
+    for w in writes:
+        rec = made.get(key(conv, w.name, w.args))
+        if rec is None:
+            lines.append(f"- `{_call_text(w)}` — not run.")
+        elif rec.failed or rec.exit_code not in (0, None):
+            lines.append(f"- `{_call_text(w)}` — did not succeed: {_quote(rec.error or rec.output, 200)}")
+        else:
+            first = next((ln for ln in rec.output.splitlines() if ln.strip()), "done")
+            lines.append(f"- `{_call_text(w)}` — done (`{_quote(first, 120)}`).")
+    verify = [c for c in conv.this_turn() if c.answered and not is_write(conv, c.name)]
+    if verify:
+        lines += ["", "**Verification**"] + [f"- {observed(c)}" for c in verify[-3:]]
+        still = [f for c in verify for f in c.findings]
+        lines += ["", "Still failing: " + "; ".join(f.title for f in still[:3]) if still
+                  else "The checks after the fix show no remaining fault."]
+    if stopped:
+        lines += ["", f"I stopped because {stopped}; nothing further was changed."]
+    return "\n".join(lines)
