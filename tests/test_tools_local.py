@@ -29,10 +29,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tools.facts import ServiceFacts, ServiceProcess
+from tools.render_host import render_service_status
 from tools.runner import run_tool
 from tools.targets import open_target
 from tools.targets.base import TargetConfig
-from tools.targets.local import LocalTarget
+from tools.targets.local import LocalTarget, parse_systemctl_status
 
 PY = sys.executable
 
@@ -264,6 +266,17 @@ async def test_service_status_from_the_process_table(target, logs, tmp_path):
     assert not r.ok and r.exit_code == 3 and "Active: inactive (dead)" in r.output
 
 
+@pytest.mark.parametrize(("active", "sub", "main_pid"), [("active", "running", 700), ("failed", "failed", None),
+                                                      ("activating", "auto-restart", 900)])
+def test_systemctl_status_text_parses_back_to_its_state(active, sub, main_pid):
+    facts = ServiceFacts(name="nginx", unit_path="/lib/systemd/system/nginx.service", active=active, sub=sub,
+                         main_pid=main_pid, main_cmd="nginx", result=None if active == "active" else "exit-code",
+                         since=dt.datetime.now(dt.UTC), processes=[ServiceProcess(pid=700, cmd="nginx")] if main_pid else [])
+    parsed = parse_systemctl_status(render_service_status(facts).text)
+    assert parsed == {"loaded": "loaded", "active": active, "sub": sub, "main_pid": main_pid,
+                      "result": facts.result}
+
+
 async def test_service_status_unknown_service(target):
     r = await run_tool(target, "service_status", {"service": f"no-such-{uuid.uuid4().hex[:6]}"})
     assert r.exit_code == 4 and not r.ok and "could not be found." in r.output
@@ -318,11 +331,18 @@ class HangingTarget(LocalTarget):
         await self.exec([PY, "-c", HANG, str(self.pidfile)], "host_resources")
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+def _gone(pid: int, wait_s: float = 2.0) -> bool:
+    """Dead (or a zombie nobody reaps yet) within `wait_s`: SIGKILL is not instantaneous."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 async def _pids(pidfile: Path) -> list[int]:

@@ -390,7 +390,7 @@ def tls_status(t: TlsFacts, now: datetime | None = None, warn_days: int = TLS_WA
 def render_tls(t: TlsFacts, now: datetime | None = None, warn_days: int = TLS_WARN_DAYS) -> Rendered:
     """`openssl x509 -noout -subject -issuer -dates` of the peer certificate, plus days_left and status."""
     if t.error:
-        return Rendered(f"error={t.host}:{t.port}: {t.error}\nstatus=ERROR\n", 1)
+        return Rendered(f"error=connect to {t.host}:{t.port} failed: {t.error}\nstatus=ERROR\n", 1)
     days_left, status = tls_status(t, now, warn_days)
     out = [f"subject={t.subject}", f"issuer={t.issuer}"]
     if t.not_before:

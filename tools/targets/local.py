@@ -24,7 +24,21 @@ import psutil
 from pydantic import TypeAdapter, ValidationError
 
 from tools.base import RawOutput, Tool, ToolArgs
-from tools.catalog import HOST_TOOLS, TOOLS
+from tools.catalog import (
+    HOST_TOOLS,
+    TOOLS,
+    DiskUsageArgs,
+    DnsLookupArgs,
+    HostResourcesArgs,
+    HttpCheckArgs,
+    KillProcessArgs,
+    LogTailArgs,
+    PortOwnerArgs,
+    ProcessListArgs,
+    RestartServiceArgs,
+    ServiceStatusArgs,
+    TlsCertificateArgs,
+)
 from tools.facts import DnsFacts
 from tools.host.gather import cmdline_text, filesystem_facts, host_facts, list_processes, sockets_on_port
 from tools.host.logs import LogAccessError, compile_grep, grep_lines, read_tail, resolve_log_path
@@ -42,13 +56,13 @@ from tools.render_host import (
     render_tls,
     tls_status,
 )
-from tools.targets.base import Target, TargetError
+from tools.targets.base import Target, TargetConfig, TargetError
 from tools.validate import ServiceName
 
 PROCESS_DATA_LIMIT = 300
 """Processes kept in process_list's structured data (the text shows all, capped by the runner)."""
 _UNIT = TypeAdapter(ServiceName)
-_ACTIVE = re.compile(r"^\s*Active: (\S+)(?: \(([^)]*)\))?", re.MULTILINE)
+_ACTIVE = re.compile(r"^\s*Active: (\S+)(?: \((?!Result:)([^)]*)\))?(?: \(Result: ([^)]*)\))?", re.MULTILINE)
 _MAIN_PID = re.compile(r"^\s*Main PID: (\d+)", re.MULTILINE)
 _LOADED = re.compile(r"^\s*Loaded: (\S+)", re.MULTILINE)
 
@@ -59,7 +73,8 @@ def parse_systemctl_status(text: str) -> dict[str, Any]:
     return {
         "loaded": loaded.group(1) if loaded else None,
         "active": active.group(1) if active else None,
-        "sub": active.group(2) if active else None,
+        "sub": (active.group(2) or active.group(1)) if active else None,
+        "result": active.group(3) if active else None,
         "main_pid": int(main_pid.group(1)) if main_pid else None,
     }
 
@@ -69,7 +84,7 @@ class LocalTarget(Target):
 
     kind = "local"
 
-    def __init__(self, name: str = "local", config=None) -> None:
+    def __init__(self, name: str = "local", config: TargetConfig | None = None) -> None:
         super().__init__(name, config)
         self.hostname = socket.gethostname()
 
@@ -99,7 +114,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ services
 
-    async def tool_service_status(self, args) -> RawOutput:
+    async def tool_service_status(self, args: ServiceStatusArgs) -> RawOutput:
         command = shlex.join(["systemctl", "status", args.service])
         if self.systemd:
             out = await self.exec(["systemctl", "status", "--no-pager", "--lines=20", "--", args.service],
@@ -114,7 +129,7 @@ class LocalTarget(Target):
         return RawOutput(exit_code=code, output=note + text, command=command,
                          data=facts.model_dump(mode="json"), source="psutil")
 
-    async def tool_restart_service(self, args) -> RawOutput:
+    async def tool_restart_service(self, args: RestartServiceArgs) -> RawOutput:
         if not self.systemd:
             raise TargetError(f"cannot restart {args.service} without systemd: systemd is not PID 1 on this "
                               "host; restart it the way it was started")
@@ -126,7 +141,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ logs
 
-    async def tool_log_tail(self, args) -> RawOutput:
+    async def tool_log_tail(self, args: LogTailArgs) -> RawOutput:
         source = args.source
         if source.startswith("pod:"):
             raise TargetError("log_tail: pod logs need a kubernetes target; this target is the local host")
@@ -151,7 +166,7 @@ class LocalTarget(Target):
         return RawOutput(exit_code=1 if pattern and not lines else 0, ok=True, output=text, command=command,
                          data=data, source="file")
 
-    async def _journal(self, unit: str, args) -> RawOutput:
+    async def _journal(self, unit: str, args: LogTailArgs) -> RawOutput:
         try:
             unit = _UNIT.validate_python(unit)
         except ValidationError:
@@ -173,7 +188,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ processes, ports, resources
 
-    async def tool_port_owner(self, args) -> RawOutput:
+    async def tool_port_owner(self, args: PortOwnerArgs) -> RawOutput:
         try:
             sockets = await asyncio.to_thread(sockets_on_port, args.port, args.protocol)
         except psutil.AccessDenied:
@@ -187,20 +202,20 @@ class LocalTarget(Target):
         data = {"port": args.port, "protocol": args.protocol, "sockets": [s.model_dump(mode="json") for s in sockets]}
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
 
-    async def tool_process_list(self, args) -> RawOutput:
+    async def tool_process_list(self, args: ProcessListArgs) -> RawOutput:
         procs = await asyncio.to_thread(list_processes, args.match)
         text, code = render_ps(procs)
         command = "ps aux" + (f" | grep -F -- {shlex.quote(args.match)}" if args.match else "")
         data = {"count": len(procs), "processes": [p.model_dump(mode="json") for p in procs[:PROCESS_DATA_LIMIT]]}
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
 
-    async def tool_host_resources(self, args) -> RawOutput:
+    async def tool_host_resources(self, args: HostResourcesArgs) -> RawOutput:
         facts = await asyncio.to_thread(host_facts)
         text, code = render_host_resources(facts)
         return RawOutput(exit_code=code, output=text, command="uptime; free -m; top -bn1 | head -3",
                          data=facts.model_dump(mode="json"), source="psutil")
 
-    async def tool_disk_usage(self, args) -> RawOutput:
+    async def tool_disk_usage(self, args: DiskUsageArgs) -> RawOutput:
         try:
             facts = await asyncio.to_thread(filesystem_facts, args.path)
         except (OSError, ValueError) as exc:
@@ -212,7 +227,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ network
 
-    async def tool_dns_lookup(self, args) -> RawOutput:
+    async def tool_dns_lookup(self, args: DnsLookupArgs) -> RawOutput:
         try:
             facts = await asyncio.wait_for(asyncio.to_thread(resolve, args.name),
                                            self.call_timeout("dns_lookup") * 0.8)
@@ -222,7 +237,7 @@ class LocalTarget(Target):
         return RawOutput(exit_code=code, output=text, command=shlex.join(["host", args.name]),
                          data=facts.model_dump(mode="json"), source="getaddrinfo")
 
-    async def tool_http_check(self, args) -> RawOutput:
+    async def tool_http_check(self, args: HttpCheckArgs) -> RawOutput:
         require_allowed("http_check", urlsplit(args.url).hostname or "", self.config.http_allow)
         facts = await http_get(args.url, timeout=self.call_timeout("http_check") * 0.85)
         text, code = render_http(facts)
@@ -230,7 +245,7 @@ class LocalTarget(Target):
         return RawOutput(exit_code=code, output=text, command=shlex.join(["curl", "-sS", "-i", "-m", "10", args.url]),
                          data=data, source="httpx")
 
-    async def tool_tls_certificate(self, args) -> RawOutput:
+    async def tool_tls_certificate(self, args: TlsCertificateArgs) -> RawOutput:
         require_allowed("tls_certificate", args.host, self.config.http_allow)
         per_connection = self.call_timeout("tls_certificate") * 0.4
         facts = await asyncio.to_thread(fetch_certificate, args.host, args.port, per_connection)
@@ -243,7 +258,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ write
 
-    async def tool_kill_process(self, args) -> RawOutput:
+    async def tool_kill_process(self, args: KillProcessArgs) -> RawOutput:
         pid, sig = args.pid, signal.Signals[f"SIG{args.signal}"]
         if pid in (os.getpid(), os.getppid()):
             raise TargetError(f"kill_process: refusing to signal PID {pid}, which is Firstline itself")
