@@ -6,7 +6,6 @@ import re
 import time
 
 from rich.console import Console
-from rich.table import Table
 
 from assistant.config import DEFAULT_MODEL, Settings
 from assistant.context import open_context
@@ -18,7 +17,7 @@ def root_cause_line(answer: str) -> str:
     """The answer's root-cause sentence (what an engineer reads first)."""
     match = re.search(r"\*\*Root cause\*\*\s*[—:-]*\s*(.+)", answer)
     text = match.group(1) if match else answer.strip().splitlines()[0] if answer.strip() else ""
-    return re.sub(r"[*`_]", "", text).strip()
+    return re.sub(r"\*\*|`", "", text).strip()
 
 
 async def investigate(settings: Settings, target: str, message: str, model: str) -> list[Event]:
@@ -32,12 +31,11 @@ async def run_demo(settings: Settings, model: str | None = None, only: list[str]
     console = Console(highlight=False)
     model = model or DEFAULT_MODEL
     scenarios = [s for s in list_scenarios(settings.targets) if not only or s.id in only]
-    table = Table("scenario", "root cause found", "tool calls", "seconds", box=None, header_style="bold",
-                  show_lines=False)
     failures = 0
     for scenario in scenarios:
         t0 = time.perf_counter()
-        events = await investigate(settings, f"sandbox:{scenario.id}", scenario.report, model)
+        report = getattr(scenario, "report", None) or scenario.summary
+        events = await investigate(settings, f"sandbox:{scenario.id}", report, model)
         answer = next((e.data.text for e in events if e.type is EventType.MESSAGE), "")
         errors = [e.data.message for e in events if e.type is EventType.ERROR]
         finished = next(e.data for e in events if e.type is EventType.TURN_FINISHED)
@@ -46,10 +44,8 @@ async def run_demo(settings: Settings, model: str | None = None, only: list[str]
         ok = bool(answer) and all(re.search(p, answer, re.I) for p in expected)
         failures += 0 if ok else 1
         mark = "[green]✓[/]" if ok else "[red]✗[/]"
-        table.add_row(f"{mark} {scenario.id}", found, str(finished.tool_calls), f"{time.perf_counter() - t0:.2f}")
-        console.print(f"[bold]{scenario.id}[/] [dim]— {scenario.report}[/]")
-        console.print(f"  {mark} {found}  [dim]({finished.tool_calls} tool calls)[/]")
-    console.print()
-    console.print(table)
+        console.print(f"[bold]{scenario.id}[/] [dim]— {report}[/]")
+        console.print(f"  {mark} {found}  [dim]({finished.tool_calls} tool calls, "
+                      f"{time.perf_counter() - t0:.2f} s)[/]")
     console.print(f"{len(scenarios) - failures}/{len(scenarios)} scenarios diagnosed correctly with {model}.")
     return 1 if failures else 0
