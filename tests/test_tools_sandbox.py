@@ -244,6 +244,11 @@ async def test_simulated_fixes_for_the_other_scenarios():
     after = (await call(oom, "list_pods", namespace="payments", selector="app=payments-api")).output
     assert "CrashLoopBackOff" not in after and after.count("Running") == 3
 
+    probe = sandbox("readiness-probe-failing")  # Recreate strategy: undo rebuilds ready pods from revision 21
+    assert (await call(probe, "rollout_undo", approved=True, deployment="catalog-api", namespace="catalog")).ok
+    ready = (await call(probe, "list_pods", namespace="catalog", selector="app=catalog-api")).output
+    assert ready.count("1/1") == 3 and "0/1" not in ready
+
     cm = sandbox("configmap-wrong-host")  # the fault is in the ConfigMap: undo does not fix it
     assert (await call(cm, "rollout_undo", approved=True, deployment="orders-api", namespace="orders")).ok
     assert "CrashLoopBackOff" in (await call(cm, "list_pods", namespace="orders", selector="app=orders-api")).output

@@ -195,6 +195,10 @@ class Scenario(_Spec):
     kind: Literal["host", "kubernetes", "both"]
     summary: str
     root_cause: str
+    report: str = ""
+    """What the on-call engineer first types (symptoms, never the cause); defaults to `summary`."""
+    expect: list[str] = Field(default_factory=list)
+    """Regexes a correct diagnosis matches (tests, demo and evals only, like `root_cause`)."""
     now: UtcDatetime
     host: HostSpec | None = None
     dns: DnsSpec = Field(default_factory=DnsSpec)
@@ -208,6 +212,9 @@ class Scenario(_Spec):
     def _shape(self) -> Scenario:
         if not SCENARIO_ID.match(self.id):
             raise ValueError(f"id {self.id!r} must match [a-z0-9-]")
+        self.report = self.report or self.summary
+        for pattern in self.expect:
+            re.compile(pattern)
         if self.kind in ("host", "both") and self.host is None:
             raise ValueError(f"kind {self.kind} needs a `host`")
         if self.kind in ("kubernetes", "both") and not self.namespaces:
