@@ -108,6 +108,8 @@ def _schema_errors(doc: Any) -> list[tuple[str, str]]:
 @functools.cache
 def _arg_adapter(tool: str, key: str) -> TypeAdapter:
     field = TOOLS[tool].args_model.model_fields[key]
+    if not field.metadata:
+        return TypeAdapter(field.annotation)
     return TypeAdapter(Annotated[field.annotation, *field.metadata])
 
 
