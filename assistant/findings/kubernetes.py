@@ -99,9 +99,9 @@ def _oom(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Fi
     return make_finding(
         obs, "oom-killed", f"container {c.name} in {pod.name} was OOMKilled (exit {facts['exit_code']})"
         + (f" against a {limit} memory limit" if limit else ""),
-        _lines(c, "Last State.Reason", "State.Reason", "Last State.Exit Code", "Limits.memory", "Restart Count"),
+        _lines(c, "Last State.Reason", "Last State.Exit Code", "Limits.memory", "Restart Count", "State.Reason"),
         facts, severity="critical", confidence=0.95, max_lines=5,
-        next_checks=[call("k8s_events", namespace=facts["namespace"], involved_object=pod.name)],
+        next_checks=[call("k8s_events", namespace=facts["namespace"], involved_object=deploy or pod.name)],
         remediation=fix + " (needs approval).",
     )
 

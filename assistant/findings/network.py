@@ -164,7 +164,8 @@ def tls_expiry(obs: Observation) -> list[Finding]:
         return [make_finding(
             obs, "tls-cert-expired", f"TLS certificate for {host or 'the server'} expired{ago}", evidence, facts,
             severity="critical", confidence=0.95,
-            next_checks=[call("tls_certificate", host=host)] if host and obs.tool != "tls_certificate" else [],
+            next_checks=[call("tls_certificate", host=host)] if host and obs.tool != "tls_certificate" else
+            [call("log_tail", source=CERTBOT_LOG, grep="deployed|renew|expires|rror", lines=200)],
             remediation=f"Install a renewed certificate for {host or 'the host'} and reload the service "
             "terminating TLS (restart_service, needs approval).",
         )]
@@ -172,6 +173,32 @@ def tls_expiry(obs: Observation) -> list[Finding]:
         obs, "tls-cert-expiring", f"TLS certificate for {host or 'the server'} expires in {days} days",
         evidence, facts, severity="medium", confidence=0.9,
         remediation=f"Renew the certificate for {host or 'the host'} before it expires.",
+    )]
+
+
+CERTBOT_LOG = "/var/log/letsencrypt/letsencrypt.log"
+_NO_RELOAD = re.compile(r"new certificate deployed without reload(?:, fullchain is (?P<path>/\S+))?", re.IGNORECASE)
+_RENEWED_UNTIL = re.compile(r"(?P<path>/\S+) expires on (?P<date>[\d-]+)")
+
+
+@analyzer
+def tls_not_reloaded(obs: Observation) -> list[Finding]:
+    """certbot renewed the certificate on disk but nothing reloaded the server that serves it."""
+    hits = [(ln.strip(), m) for ln in obs.lines if (m := _NO_RELOAD.search(ln))]
+    if not hits:
+        return []
+    line, m = hits[-1]
+    path = m.group("path")
+    until = next(((ln.strip(), u) for ln in obs.lines if (u := _RENEWED_UNTIL.search(ln))
+                  and (path is None or u.group("path") == path)), None)
+    return [make_finding(
+        obs, "tls-cert-not-reloaded", "a renewed certificate was deployed on disk without reloading the server"
+        + (f" (the new one is valid until {until[1].group('date')})" if until else ""),
+        [line, *(until[0:1] if until else [])], {"certificate": path, "renewed_until": until[1].group("date")
+                                                  if until else None},
+        severity="high", confidence=0.85, next_checks=[call("process_list")],
+        remediation="Reload the server terminating TLS so it loads the renewed certificate (restart_service, needs "
+        "approval), and add a certbot deploy hook that reloads it.",
     )]
 
 

@@ -156,7 +156,6 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
             {"port": owner.port, "pid": owner.pid, "process": owner.process, "cmdline": owner.cmdline,
              "user": owner.user, "started": owner.started, "service": service},
             severity="critical", confidence=0.95,
-            next_checks=[call("process_list", match=owner.process)],
             remediation=f"Stop the process holding :{owner.port} if it is not meant to run: {fix} "
             "(needs approval).",
         ))

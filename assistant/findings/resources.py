@@ -8,7 +8,9 @@ from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
 
 _DF_ROW = re.compile(r"^(?P<fs>\S+)\s+(?:\S+\s+){3}(?P<pct>\d+)%\s+(?P<mount>/\S*)\s*$")
-_DU_ROW = re.compile(r"^(?P<size>\d+(?:[.,]\d+)?[KMGTP]?)\s+(?P<path>/\S+)\s*$")
+_DU_ROW = re.compile(r"(?:^|[\s,:])(?P<size>\d+(?:[.,]\d+)?[KMGTP]?)\s+(?P<path>/[\w./@-]{1,1024})(?=\s*(?:,|$))")
+_ABS_PATH = re.compile(r"(?<![\w./@-])(/(?:var|srv|data|home|tmp|mnt)/[\w./@-]{1,1024})")
+SYSLOG_CHECK = {"source": "/var/log/syslog", "grep": "No space left on device|[0-9][KMGT]\\s+/", "lines": 200}
 _ENOSPC = re.compile(r"No space left on device|ENOSPC|\[Errno 28\]|could not extend file|disk is full", re.IGNORECASE)
 _ENOSPC_PATH = re.compile(r"(?:'|\")(?P<p1>/[^'\"]+)(?:'|\")|(?<![\w./@-])(?P<p2>/[\w./@-]{1,1024}):? No space left")
 _OOM = [
@@ -30,8 +32,7 @@ def filesystem_full(obs: Observation) -> list[Finding]:
     """`df -h` / `df -i` rows at 95% or more (90% is worth a warning), with the biggest `du` entries if shown."""
     out = []
     inodes = False
-    du = sorted(((m.group("size"), m.group("path"), ln.strip()) for ln in obs.lines
-                 if (m := _DU_ROW.match(ln.strip()))), key=lambda t: -_kib(t[0]))
+    du = _du(obs)
     for ln in obs.lines:
         if "Mounted on" in ln:
             inodes = "IUse%" in ln
@@ -48,9 +49,46 @@ def filesystem_full(obs: Observation) -> list[Finding]:
             [ln, *(d[2] for d in big)], {"mount": mount, "use_percent": pct, "kind": what, "device": m.group("fs"),
                                          "largest": [d[1] for d in big] or None},
             severity="critical" if pct >= 98 else "high" if pct >= 95 else "medium", confidence=0.95,
+            next_checks=[] if big or pct < 95 else [call("log_tail", **SYSLOG_CHECK)],
             remediation=f"Free {what} on {mount}"
             + (f" (start with {big[0][1]}, {big[0][0]})" if big else " (find the largest files/directories)")
             + ", then restart the services that failed writing (restart_service, needs approval).",
+        ))
+    return out
+
+
+def _du(obs: Observation) -> list[tuple[str, str, str]]:
+    """(size, path, line) of `du`-style lines (also inside syslog lines), largest first."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for ln in obs.lines:  # later reports of the same path replace earlier ones
+        for m in _DU_ROW.finditer(ln.strip()):
+            if m.group("size")[-1] in _SIZE:
+                found[m.group("path")] = (m.group("size"), m.group("path"), ln.strip())
+    return sorted(found.values(), key=lambda t: -_kib(t[0]))
+
+
+@analyzer
+def largest_on_full_disk(obs: Observation) -> list[Finding]:
+    """After a full filesystem was seen: the biggest files reported on it (du lines, disk-watch reports)."""
+    full = [f for f in obs.prior_of("disk-full") if f.facts.get("mount") and not f.facts.get("path")]
+    if not full or obs.tool == "disk_usage":
+        return []
+    out = []
+    for f in full:
+        mount = str(f.facts["mount"])
+        big = [d for d in _du(obs) if mount == "/" or d[1].startswith(mount.rstrip("/") + "/")]
+        big = [d for d in big if _kib(d[0]) >= 2**20]  # at least 1G
+        if not big:
+            continue
+        size, path, line = big[0]
+        out.append(make_finding(
+            obs, "disk-full", f"{path} takes {size} on the full {mount}", [line, *(d[2] for d in big[1:3])],
+            {"mount": mount, "path": path, "size": size, "use_percent": f.facts.get("use_percent"),
+             "largest": [d[1] for d in big[:3]]}, severity="critical", confidence=0.96,
+            next_checks=[call("process_list", match=path.rsplit("/", 1)[-1].split(".")[0])],
+            remediation=f"Truncate or rotate {path} (by hand: Firstline has no tool that deletes files), stop "
+            "whatever writes it so fast, then restart the services that failed writing (restart_service, "
+            "needs approval).",
         ))
     return out
 
@@ -62,7 +100,8 @@ def no_space_errors(obs: Observation) -> list[Finding]:
     if not lines:
         return []
     path = next((m.group("p1") or m.group("p2") for ln in lines if (m := _ENOSPC_PATH.search(ln))), None)
-    probe = path.rsplit("/", 1)[0] or "/" if path else "/"
+    nearby = next((m.group(1) for ln in obs.lines if (m := _ABS_PATH.search(ln))), None)
+    probe = (path.rsplit("/", 1)[0] or "/") if path else (nearby or "/")
     return [make_finding(
         obs, "disk-full", f"writes fail with No space left on device{f' ({path})' if path else ''}", lines,
         {"mount": None, "path": path, "count": len(lines)}, severity="critical", confidence=0.85,

@@ -1,18 +1,36 @@
-"""One or two sentences naming the root cause, from the leading finding's facts (and its neighbours')."""
+"""One or two sentences naming the root cause, from the leading finding's facts and what else was seen.
+
+Each sentence is built only from findings and quoted output of this conversation; a
+detail that was not observed is left out rather than assumed.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from assistant.events import Finding
 from assistant.runbook.conversation import Conversation
 
-
-def _of(findings: list[Finding], signature: str) -> Finding | None:
-    return next((f for f in findings if f.signature == signature), None)
+Cause = Callable[[Finding, list[Finding], Conversation], str]
 
 
-def _port(f: Finding, others: list[Finding]) -> str:
+def _of(findings: list[Finding], signature: str, **want) -> Finding | None:
+    return next((f for f in findings if f.signature == signature
+                 and all(f.facts.get(k) is not None for k in want)), None)
+
+
+def _line(conv: Conversation, tool: str, pattern: str) -> str | None:
+    rx = re.compile(pattern)
+    for c in conv.calls:
+        if c.name == tool:
+            for ln in c.output.splitlines():
+                if rx.search(ln):
+                    return ln.strip()
+    return None
+
+
+def _port(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     svc = x.get("service") or "the service"
     if not x.get("pid"):
@@ -24,17 +42,26 @@ def _port(f: Finding, others: list[Finding]) -> str:
            f"{svc} fails at start with \"Address already in use\"."
 
 
-def _dns(f: Finding, others: list[Finding]) -> str:
+def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
     name = f.facts.get("name") or "a hostname"
-    crash = _of(others, "crash-loop")
-    where = f" so {crash.facts.get('pod')} crash-loops (exit code {crash.facts.get('exit_code')})" if crash else ""
+    crash = _of(others, "crash-loop", exit_code=True) or _of(others, "crash-loop")
     confirmed = any(o.signature == "dns-nxdomain" and o.facts.get("source") == "lookup" for o in [f, *others])
-    tail = " — a DNS lookup confirms the name does not exist (NXDOMAIN)" if confirmed else ""
-    return f"The application is configured to connect to `{name}`, which does not resolve{tail}{where}. " \
-           "The configured hostname (e.g. in a ConfigMap or environment variable) is wrong."
+    text = f"The application is configured to connect to `{name}`, which does not exist"
+    text += " (a DNS lookup returns NXDOMAIN)" if confirmed else " (name not found)"
+    if crash:
+        code = crash.facts.get("exit_code")
+        text += f", so pod `{crash.facts.get('pod')}` crash-loops" + (f" (exit code {code})" if code is not None else "")
+    text += "."
+    right = _line(conv, "dns_lookup", r"has (?:IPv6 )?address")
+    if right:
+        text += f" The name that does resolve is shown by `{right}`."
+    source = _line(conv, "pod_describe", r"of config map '")
+    if source:
+        text += f" The setting comes from a ConfigMap: `{source}`."
+    return text + " The configured hostname is wrong."
 
 
-def _db(f: Finding, others: list[Finding]) -> str:
+def _db(f: Finding, others: list[Finding], conv: Conversation) -> str:
     idle = _of([f, *others], "db-idle-in-transaction")
     refused = _of([f, *others], "db-max-connections")
     pool = _of([f, *others], "connection-pool-exhausted")
@@ -48,23 +75,25 @@ def _db(f: Finding, others: list[Finding]) -> str:
     if pool:
         parts.append(f"the application's pool {pool.facts.get('pool')} is exhausted, so requests time out")
     text = "; ".join(parts) or f.title
-    return text[0].upper() + text[1:] + ". A client is leaking database sessions (transactions never closed)."
+    leak = " A client is leaking database sessions (transactions never closed)." if idle else ""
+    return text[0].upper() + text[1:] + "." + leak
 
 
-def _simple(template: str) -> Callable[[Finding, list[Finding]], str]:
-    return lambda f, others: template.format(title=f.title, **{k: v for k, v in f.facts.items()})
-
-
-def _oom(f: Finding, others: list[Finding]) -> str:
+def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
-    if x.get("container"):
-        limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
-        return f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory " \
-               f"limit{limit}: Last State OOMKilled, exit code {x.get('exit_code')}, {x.get('restarts')} restarts."
-    return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: the host or cgroup ran out of memory."
+    if not x.get("container"):
+        return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory."
+    limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
+    text = f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: " \
+           f"Last State OOMKilled, exit code {x.get('exit_code')}, {x.get('restarts')} restarts."
+    rollout = _line(conv, "k8s_events", r"Scaled (?:up|down) replica set") if x.get("deployment") else None
+    if rollout:
+        text += f" It started with a new rollout of `{x['deployment']}`: `{rollout}` — a recent change " \
+                "(e.g. a lower memory limit) is the likely trigger."
+    return text
 
 
-def _image(f: Finding, others: list[Finding]) -> str:
+def _image(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     why = {"tag-not-found": "does not exist in the registry (tag not found / manifest unknown)",
            "unauthorized": "is refused by the registry (not authorized)",
@@ -73,51 +102,78 @@ def _image(f: Finding, others: list[Finding]) -> str:
         (f"; deployment `{x['deployment']}` references it." if x.get("deployment") else ".")
 
 
-def _disk(f: Finding, others: list[Finding]) -> str:
-    df = next((o for o in [f, *others] if o.signature == "disk-full" and o.facts.get("mount")), None)
-    enospc = next((o for o in [f, *others] if o.signature == "disk-full" and not o.facts.get("mount")), None)
-    text = ""
+def _disk(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    both = [f, *others]
+    df = next((o for o in both if o.signature == "disk-full" and o.facts.get("mount") and not o.facts.get("size")),
+               None)
+    big = next((o for o in both if o.signature == "disk-full" and o.facts.get("size")), None)
+    enospc = next((o for o in both if o.signature == "disk-full" and not o.facts.get("mount")), None)
+    parts = []
     if df:
-        text = f"{df.facts['mount']} is {df.facts.get('use_percent')}% full ({df.facts.get('kind', 'space')})"
-        if df.facts.get("largest"):
-            text += f"; the largest item is {df.facts['largest'][0]}"
+        parts.append(f"{df.facts['mount']} is {df.facts.get('use_percent')}% full ({df.facts.get('kind', 'space')})")
+    if big:
+        parts.append(f"{big.facts['path']} alone takes {big.facts['size']}")
+        writer = _line(conv, "process_list", re.escape(str(big.facts["path"])))
+        if writer:
+            parts.append(f"it is written by `{writer}`")
     if enospc:
-        text += ("; " if text else "") + "writes fail with \"No space left on device\"" + (
-            f" ({enospc.facts['path']})" if enospc.facts.get("path") else "")
+        parts.append("writes fail with \"No space left on device\""
+                     + (f" ({enospc.facts['path']})" if enospc.facts.get("path") else ""))
+    text = "; ".join(parts) or f.title
     return text[0].upper() + text[1:] + "."
 
 
-def _crash(f: Finding, others: list[Finding]) -> str:
+def _tls(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    expired = _of([f, *others], "tls-cert-expired", not_after=True) or _of([f, *others], "tls-cert-expired")
+    stale = _of([f, *others], "tls-cert-not-reloaded")
+    x = expired.facts if expired else {}
+    text = f"The TLS certificate served for {x.get('host') or 'the site'} has expired"
+    if x.get("not_after"):
+        text += f" (notAfter={x['not_after']}" + (f", {-int(x['days_left'])} days ago)" if x.get("days_left")
+                                                   is not None else ")")
+    text += "; clients reject it with \"certificate has expired\"."
+    if stale:
+        text += " A renewed certificate was already deployed on disk (`new certificate deployed without reload`), " \
+                "but the server was never reloaded, so it still serves the old one."
+        from assistant.runbook.fixes import tls_server
+
+        server = tls_server(conv)
+        master = _line(conv, "process_list", rf"{server}: master process|/usr/sbin/{server}\b") if server else None
+        if master:
+            text += f" `ps` shows {server} running since before the renewal: `{master}`."
+    return text
+
+
+def _simple(template: str) -> Cause:
+    return lambda f, others, conv: template.format(title=f.title, **f.facts)
+
+
+def _crash(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
-    return f"Pod `{x.get('pod')}` is crash-looping (last exit code {x.get('exit_code', '?')}, " \
-           f"{x.get('restarts', '?')} restarts); its logs do not show a more specific cause than the exit itself."
+    code = x.get("exit_code")
+    return f"Pod `{x.get('pod')}` is crash-looping" + (f" (last exit code {code}" if code is not None else " (") + \
+        f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts); its logs do not show a more " \
+        "specific cause than the exit itself."
 
 
-def _conn(f: Finding, others: list[Finding]) -> str:
+def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     what = "refuses connections" if f.signature == "connection-refused" else "does not answer (timeouts)"
     return f"The dependency at {x.get('host') or '?'}:{x.get('port') or '?'} {what}, so requests that need it " \
-           "fail; nothing listening there (or a firewall) is the next thing to confirm."
+           "fail; whether anything listens there is the next thing to confirm."
 
 
-CAUSES: dict[str, Callable[[Finding, list[Finding]], str]] = {
-    "port-in-use": _port,
-    "dns-nxdomain": _dns,
-    "db-idle-in-transaction": _db,
-    "db-max-connections": _db,
-    "connection-pool-exhausted": _db,
-    "oom-killed": _oom,
-    "image-pull-failed": _image,
-    "disk-full": _disk,
-    "crash-loop": _crash,
-    "connection-refused": _conn,
-    "connection-timeout": _conn,
-    "config-test-failed": lambda f, o: f"The configuration is invalid at {f.facts.get('file')}:{f.facts.get('line')}"
-    + (f" ({f.facts['message']})" if f.facts.get("message") else "") + ", so the service will not (re)start.",
-    "tls-cert-expired": lambda f, o: f"The TLS certificate for {f.facts.get('host') or 'the site'} has expired"
-    + (f" (notAfter={f.facts['not_after']}" if f.facts.get("not_after") else " (")
-    + (f", {-int(f.facts['days_left'])} days ago)" if f.facts.get("days_left") is not None else ")")
-    + "; clients reject the connection with \"certificate has expired\".",
+def _config(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    msg = f" ({f.facts['message']})" if f.facts.get("message") else ""
+    return f"The configuration is invalid at {f.facts.get('file')}:{f.facts.get('line')}{msg}, so the service " \
+           "will not (re)start."
+
+
+CAUSES: dict[str, Cause] = {
+    "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
+    "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
+    "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,
+    "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls,
     "tls-cert-expiring": _simple("{title}; it is not expired yet."),
     "permission-denied": _simple("The service is denied access: {title}."),
     "pod-unschedulable": _simple("{title}."),
@@ -132,6 +188,6 @@ def cause_sentence(conv: Conversation, main: Finding, findings: list[Finding]) -
     others = [f for f in findings if f is not main]
     fn = CAUSES.get(main.signature)
     try:
-        return fn(main, others) if fn else f"{main.title}."
+        return fn(main, others, conv) if fn else f"{main.title}."
     except (KeyError, TypeError, ValueError, IndexError):
         return f"{main.title}."

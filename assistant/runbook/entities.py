@@ -79,9 +79,9 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             continue
         _add(out, ALIASES.get(word, word) if kind in ("service", "daemon", "server") else f"{word}-{kind}")
     for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
-        word = m.group(1).rstrip(".")
-        if word not in _STOP and word not in hosts:
-            _add(out, ALIASES.get(word, word))
+        word = ALIASES.get(m.group(1).rstrip("."), m.group(1).rstrip("."))
+        if word not in _STOP and word not in hosts and (re.search(r"[-_.@\d]", word) or word in KNOWN_SERVICES):
+            _add(out, word)
     for word in re.findall(r"\b[a-z][a-z0-9-]*\b", low):
         name = ALIASES.get(word, word)
         if name in KNOWN_SERVICES:
@@ -113,7 +113,7 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.paths, m.group(1).rstrip("."))
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
-    e.services = _service_names(text, low, e.hosts + e.pods + e.deployments)
+    e.services = _service_names(text, low, e.hosts + e.pods)
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
     return e
 

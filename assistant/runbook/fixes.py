@@ -39,11 +39,32 @@ def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
     if finding is None:
         return []
     out = [Check(n, a, "fix", "fix") for n, a in parse_calls(finding.remediation or "") if is_write(conv, n)]
+    if finding.signature in ("tls-cert-not-reloaded", "tls-cert-expired"):
+        server = tls_server(conv)
+        if server:
+            out.append(Check("restart_service", {"service": server}, "load the renewed certificate", "fix"))
     if finding.signature in ("db-idle-in-transaction", "db-max-connections", "connection-pool-exhausted"):
         client = _pool_client(conv)
         if client:
             out.append(Check("restart_service", {"service": client}, "release the leaked sessions", "fix"))
     return out
+
+
+_SERVERS = {"nginx": r"nginx: master process|/usr/sbin/nginx\b", "apache2": r"/usr/sbin/apache2\b",
+            "httpd": r"/usr/sbin/httpd\b", "haproxy": r"/usr/sbin/haproxy\b", "caddy": r"/usr/bin/caddy\b",
+            "traefik": r"\btraefik\b", "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b"}
+
+
+def tls_server(conv: Conversation) -> str | None:
+    """The web server terminating TLS on this host, from process listings or the engineer's words."""
+    import re
+
+    for c in conv.calls:
+        if c.name in ("process_list", "service_status", "port_owner"):
+            for name, rx in _SERVERS.items():
+                if re.search(rx, c.output):
+                    return name
+    return None
 
 
 def _pool_client(conv: Conversation) -> str | None:

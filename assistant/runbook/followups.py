@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
+from assistant.events import Finding
 from assistant.findings import parse_calls, rank
-from assistant.findings.k8s_text import parse_pod_list
+from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import Entities
@@ -76,9 +77,9 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
     if ents.symptoms & {"slow", "memory"}:
         out.append(Check("host_resources", {}, "look at load and memory", "open"))
-    if not out:
-        out = _generic_triage(ents)
-    return out[:3]
+    if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns):
+        out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
+    return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:3]
 
 
 def _generic_triage(ents: Entities) -> list[Check]:
@@ -94,14 +95,37 @@ def _generic_triage(ents: Entities) -> list[Check]:
 # ------------------------------------------------------------------ along the evidence
 
 
-def finding_checks(conv: Conversation) -> list[Check]:
-    """`next_checks` of this turn's findings, most causal finding first."""
+def finding_checks(conv: Conversation, findings: list[Finding] | None = None) -> list[Check]:
+    """`next_checks` of findings (default: this turn's), most causal first; one pod per deployment."""
     out = []
-    findings = sorted(conv.findings(this_turn_only=True), key=lambda f: -rank(f))
+    described = {deployment_of(str(c.args.get("pod"))) for c in conv.this_turn() if c.name == "pod_describe"}
+    findings = sorted(conv.findings(this_turn_only=True) if findings is None else findings, key=lambda f: -rank(f))
     for f in findings:
         for text in f.next_checks:
             for name, args in parse_calls(text):
-                out.append(Check(name, args, f"follow up: {f.title}", f.finding_id))
+                if name == "pod_describe":
+                    owner = deployment_of(str(args.get("pod")))
+                    if owner and owner in described:
+                        continue
+                    described.add(owner)
+                out.append(Check(name, args, f"follow up: {f.title}", f.signature))
+    return out
+
+
+_K8S_SVC = re.compile(r"^(?P<svc>[a-z0-9-]+)\.(?P<ns>[a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
+
+
+def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
+    """Cheap checks that turn a conclusive finding into a complete story (why now, what else)."""
+    out = finding_checks(conv, conclusive)
+    namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
+    for f in conclusive:
+        m = _K8S_SVC.match(str(f.facts.get("name") or ""))
+        if f.signature == "dns-nxdomain" and m:
+            for ns in sorted(namespaces - {m.group("ns")}):
+                name = f"{m.group('svc')}.{ns}.svc.cluster.local"
+                out.append(Check("dns_lookup", {"name": name}, f"does {m.group('svc')} exist in namespace {ns}?",
+                                 "dns-alt"))
     return out
 
 

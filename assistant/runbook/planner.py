@@ -15,7 +15,13 @@ from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
 from assistant.runbook.fixes import next_fix_step, requested_fix
-from assistant.runbook.followups import _generic_triage, finding_checks, initial_checks, result_checks
+from assistant.runbook.followups import (
+    _generic_triage,
+    finding_checks,
+    initial_checks,
+    refinements,
+    result_checks,
+)
 from assistant.runbook.report import after_fix, diagnosis
 
 MAX_STEPS = 6
@@ -46,7 +52,8 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     """Does this finding explain the incident well enough to stop and answer?"""
     x = f.facts
     s = f.signature
-    if s in ("config-test-failed", "tls-cert-expired", "pod-unschedulable", "db-idle-in-transaction"):
+    if s in ("config-test-failed", "tls-cert-expired", "tls-cert-not-reloaded", "pod-unschedulable",
+             "db-idle-in-transaction"):
         return True
     if s == "port-in-use":
         return bool(x.get("pid"))
@@ -81,12 +88,13 @@ def decide(conv: Conversation) -> Decision:
     generic, actions = fix_requests(conv.request)
     note = "You asked me to apply a fix, but no matching write tool is available in this session; " \
            "here is what I would do instead." if (generic or actions) else None
+    if note and conv.findings() and not conv.this_turn():
+        return Decision(diagnosis(conv, note))  # asked to fix what was already diagnosed, but cannot
     if conv.steps_this_turn >= MAX_STEPS:
         return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further."))
     current = conv.findings(this_turn_only=True)
-    if any(terminal(conv, f, ents) for f in current):
-        return Decision(diagnosis(conv, note))
-    calls = _candidates(conv, ents)
+    conclusive = [f for f in current if terminal(conv, f, ents)]
+    calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents)
     if not calls:
         return Decision(diagnosis(conv, note))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]

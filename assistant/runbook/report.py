@@ -11,7 +11,7 @@ import re
 from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
 from assistant.runbook.causes import cause_sentence
-from assistant.runbook.checks import Check, is_write
+from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.fixes import primary, proposed_writes
 
@@ -21,13 +21,30 @@ _HEALTHY = [
     ("dns_lookup", re.compile(r"^.*(?:has address|has IPv6 address|not found|timed out).*$", re.MULTILINE)),
     ("tls_certificate", re.compile(r"^(?:notAfter=.*|days_left=.*|status=.*)$", re.MULTILINE)),
     ("port_owner", re.compile(r"^(?:LISTEN|UNCONN).*$", re.MULTILINE)),
-    ("host_resources", re.compile(r"^.*load average.*$", re.MULTILINE)),
+    ("host_resources", re.compile(r"^.*load average.*$|^Mem:.*$|^%Cpu.*$", re.MULTILINE)),
     ("disk_usage", re.compile(r"^\S+\s+\S+\s+\S+\s+\S+\s+\d+%\s+/\S*$", re.MULTILINE)),
 ]
+_PS_ROW = re.compile(r"^\S+\s+\d+\s+(?P<cpu>[\d.]+)\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$")
+
+
+def _busiest(c: CallRecord) -> str | None:
+    rows = [(float(m.group("cpu")), ln.strip()) for ln in c.output.splitlines() if (m := _PS_ROW.match(ln.strip()))]
+    if not rows:
+        return None
+    top = max(rows)
+    return f"`{_cmd(c)}` → {len(rows)} processes; busiest: {_code(top[1], 140)}"
 
 
 def _cmd(c: CallRecord) -> str:
     return c.command or f"{c.name}({', '.join(f'{k}={v}' for k, v in c.args.items())})"
+
+
+def _code(line: str, limit: int = 220) -> str:
+    """An output line as a Markdown code span; a long line keeps its exact head, the ellipsis stays outside."""
+    line = line.strip()
+    cut = line if len(line) <= limit else line[:limit].rstrip()
+    more = "…" if cut != line else ""
+    return (f"`` {cut} ``" if "`" in cut else f"`{cut}`") + more
 
 
 def _quote(line: str, limit: int = 220) -> str:
@@ -39,11 +56,13 @@ def observed(c: CallRecord) -> str:
     """One line on what a call showed, quoting it (used when it found nothing wrong)."""
     if c.failed:
         return f"`{c.name}` could not run: {_quote(c.error or '', 160)}"
+    if c.name == "process_list" and (busy := _busiest(c)):
+        return busy
     for tool, rx in _HEALTHY:
         if tool == c.name:
-            lines = [m.group(0) for m in rx.finditer(c.output)][:2]
+            lines = [m.group(0) for m in rx.finditer(c.output)][:3]
             if lines:
-                return f"`{_cmd(c)}` → " + "; ".join(f"`{_quote(ln, 120)}`" for ln in lines)
+                return f"`{_cmd(c)}` → " + "; ".join(f"{_code(ln, 120)}" for ln in lines)
     if c.name == "list_pods":
         from assistant.findings.k8s_text import parse_pod_list
 
@@ -52,7 +71,7 @@ def observed(c: CallRecord) -> str:
         return f"`{_cmd(c)}` → {ok} of {len(rows)} pods running and ready"
     first = next((ln for ln in c.output.splitlines() if ln.strip()), "(no output)")
     more = len([ln for ln in c.output.splitlines() if ln.strip()])
-    return f"`{_cmd(c)}` → `{_quote(first, 120)}`" + (f" (+{more - 1} lines)" if more > 1 else "")
+    return f"`{_cmd(c)}` → {_code(first, 120)}" + (f" (+{more - 1} lines)" if more > 1 else "")
 
 
 def _evidence(conv: Conversation, findings: list[Finding]) -> list[str]:
@@ -62,7 +81,7 @@ def _evidence(conv: Conversation, findings: list[Finding]) -> list[str]:
         for ev in f.evidence[:1]:
             call = by_id.get(ev.call_id)
             cmd = _cmd(call) if call else ev.command or ev.tool
-            quotes = " / ".join(f"`{_quote(ln)}`" for ln in ev.lines[:2])
+            quotes = " / ".join(f"{_code(ln)}" for ln in ev.lines[:2])
             out.append(f"- `{cmd}` showed {quotes} — {f.title}.")
     return out
 
@@ -92,7 +111,9 @@ def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
                 "request them."
     elif any(is_write(conv, n) for n, _ in parse_calls(main.remediation or "")):
         text += " (The write tools for this are not available in this session; do it by hand.)"
-    checks = [c for c in main.next_checks if not any(is_write(conv, n) for n, _ in parse_calls(c))]
+    made = {key(conv, c.name, c.args) for c in conv.calls}
+    checks = [c for c in main.next_checks if all(not is_write(conv, n) and key(conv, n, a) not in made
+                                                  for n, a in parse_calls(c))]
     if checks:
         text += " Further checks: " + ", ".join(f"`{c}`" for c in checks[:2]) + "."
     return text.strip()
@@ -129,8 +150,10 @@ def no_fault(conv: Conversation, note: str | None = None) -> str:
     verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
     parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in ran[:8]]
-    if failed:
-        parts += ["", "**What I could not see**"] + [f"- {observed(c)}" for c in failed[:5]]
+    unseen = [f"- {observed(c)}" for c in failed[:5]]
+    unseen.append("- The past: these checks show the state now; a problem that has already cleared may only be "
+                  "visible in the logs of the affected service.")
+    parts += ["", "**What I could not see**", *unseen]
     parts += ["", ("**Suggested fix** — none needed from this evidence. If the problem persists, tell me the exact "
               "symptom (error message, URL, time) or a log to read, and I will look there.")]
     if note:
@@ -140,8 +163,6 @@ def no_fault(conv: Conversation, note: str | None = None) -> str:
 
 def after_fix(conv: Conversation, writes: list[Check], stopped: str | None) -> str:
     """What was done (each write's outcome) and what the verification shows."""
-    from assistant.runbook.checks import key
-
     made = {key(conv, c.name, c.args): c for c in conv.this_turn()}
     lines = ["**Actions**"]
     for w in writes:
@@ -152,7 +173,7 @@ def after_fix(conv: Conversation, writes: list[Check], stopped: str | None) -> s
             lines.append(f"- `{_call_text(w)}` — did not succeed: {_quote(rec.error or rec.output, 200)}")
         else:
             first = next((ln for ln in rec.output.splitlines() if ln.strip()), "done")
-            lines.append(f"- `{_call_text(w)}` — done (`{_quote(first, 120)}`).")
+            lines.append(f"- `{_call_text(w)}` — done ({_code(first, 120)}).")
     verify = [c for c in conv.this_turn() if c.answered and not is_write(conv, c.name)]
     if verify:
         lines += ["", "**Verification**"] + [f"- {observed(c)}" for c in verify[-3:]]
