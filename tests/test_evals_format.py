@@ -106,3 +106,10 @@ def test_schema_file_is_valid_and_accepts_the_shipped_cases():
         jsonschema.validate(yaml.safe_load(f.read_text()), schema)
     result = load_cases([shipped])
     assert result.errors == [] and len(result.cases) == len(files)
+    # What the suite promises to cover (see evals/README.md).
+    cases = result.cases
+    assert len(cases) >= 30
+    assert sum(c.expect.no_fault for c in cases) >= 4
+    assert sum(len(c.turns) >= 2 for c in cases) >= 3
+    assert {c.target.kind for c in cases} == {"host", "kubernetes"}
+    assert all(c.expect.summary for c in cases)  # every case can be judged
