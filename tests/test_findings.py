@@ -561,3 +561,81 @@ def test_hostile_lines_stay_fast():
     for tool in ("log_tail", "pod_describe", "list_pods", "port_owner", "http_check", "dns_lookup"):
         analyze_text(tool, text, args={})
     assert time.perf_counter() - start < 3.0
+
+
+# ------------------------------------------------------------------ later signatures
+
+
+def test_running_unit_history_and_self_owned_port_are_not_conflicts():
+    restarted = SYSTEMCTL_BIND.replace("Active: failed (Result: exit-code)", "Active: active (running)")
+    assert by_sig(analyze_text("service_status", restarted, args={"service": "nginx"}), "port-in-use") == []
+    bind = analyze_text("service_status", SYSTEMCTL_BIND, args={"service": "nginx"})
+    own = SS_OWNER.replace('"node",pid=2314', '"nginx",pid=901').replace(
+        "2314 deploy   Mon Nov 17 09:41:22 2025 node /opt/old-app/server.js",
+        "901 root     Mon Nov 17 09:41:22 2025 nginx: master process /usr/sbin/nginx -g daemon on;")
+    assert analyze_text("port_owner", own, args={"port": 80}, prior=bind) == []
+
+
+def test_postgres_auth_lock_and_replication():
+    auth = ('time=2026-02-03T10:25:10Z level=ERROR msg="db connect failed" err="failed to connect to `user=billing`: '
+            '10.0.3.12:5432: server error: FATAL: password authentication failed for user \\"billing\\" '
+            '(SQLSTATE 28P01)"\n')
+    [a] = analyze_text("log_tail", auth)
+    assert a.signature == "db-auth-failed" and a.facts["user"] == "billing"
+    lock = """\
+2026-09-24 14:15:31.402 UTC [23790] deploy@shop LOG:  process 23790 still waiting for AccessExclusiveLock on relation 16402 of database 16384 after 1000.112 ms
+2026-09-24 14:15:31.402 UTC [23790] deploy@shop DETAIL:  Process holding the lock: 23544. Wait queue: 23790.
+2026-09-24 14:15:31.402 UTC [23790] deploy@shop STATEMENT:  ALTER TABLE products ADD COLUMN gtin varchar(14)
+"""
+    [lk] = analyze_text("log_tail", lock)
+    assert lk.signature == "db-lock-wait" and lk.facts["holder_pid"] == 23544
+    assert lk.facts["locks"] == ["AccessExclusiveLock"] and "kill_process(pid=23544)" in lk.remediation
+    check_evidence([lk], lock)
+    wal = ("2026-11-11 13:01:12.331 UTC [88120] FATAL:  could not receive data from WAL stream: ERROR:  requested "
+           "WAL segment 0000000100000A3F000000C2 has already been removed\n")
+    [w] = analyze_text("log_tail", wal)
+    assert w.signature == "db-replication-broken" and w.facts["segment"] == "0000000100000A3F000000C2"
+
+
+def test_missing_config_and_heap():
+    log = '{"level":"fatal","ts":"2026-03-18T11:36:57.882Z","msg":"invalid configuration","error":"DATABASE_URL ' \
+          'is required but not set"}\n'
+    [m] = analyze_text("pod_logs", log)
+    assert m.signature == "missing-config" and m.facts["name"] == "DATABASE_URL"
+    py = "Traceback (most recent call last):\n  File \"app.py\", line 3\nKeyError: 'REDIS_URL'\n"
+    assert analyze_text("pod_logs", py)[0].facts["name"] == "REDIS_URL"
+    java = "Sep 01 04:39:58 search-01 java[88231]: Terminating due to java.lang.OutOfMemoryError: Java heap space\n" \
+           "search 88231 java -Xms512m -Xmx512m -jar /opt/search-indexer/indexer.jar\n"
+    [h] = analyze_text("log_tail", java)
+    assert h.signature == "heap-exhausted" and h.facts["max_heap"] == "512m" and h.facts["kind"] == "Java heap space"
+    assert analyze_text("log_tail", "cache hit ratio 0.97, heap used 41%\nUSER is set to app\n") == []
+
+
+def test_evicted_pods_and_postgres_permissions():
+    rows = "NAME                          READY   STATUS    RESTARTS   AGE\n" \
+           "log-shipper-7c6b5d4f8-4xk2p   0/1     Evicted   0          70m\n"
+    [e] = analyze_text("list_pods", rows, args={"namespace": "logging"})
+    assert e.signature == "pod-evicted" and e.next_checks[0].startswith("pod_describe(")
+    events = "LAST SEEN   TYPE      REASON    OBJECT                            MESSAGE\n" \
+             "70m         Warning   Evicted   Pod/log-shipper-7c6b5d4f8-4xk2p   The node was low on resource: " \
+             "ephemeral-storage. Threshold quantity: 10%, available: 4188012Ki.\n"
+    [ev] = analyze_text("k8s_events", events, args={"namespace": "logging"})
+    assert ev.facts["pod"] == "log-shipper-7c6b5d4f8-4xk2p" and ev.facts["resource"] == "ephemeral-storage"
+    pg = 'postgresql@15-main[842]: 2026-08-19 18:55:21.014 UTC [851] FATAL:  data directory ' \
+         '"/var/lib/postgresql/15/main" has invalid permissions\n'
+    [p] = analyze_text("service_status", pg)
+    assert p.signature == "permission-denied" and p.facts["path"] == "/var/lib/postgresql/15/main"
+
+
+def test_certbot_renewed_without_reload_and_disk_culprit():
+    certbot = "2026-10-22 04:18:36,901:DEBUG:certbot._internal.renewal:new certificate deployed without reload, " \
+              "fullchain is /etc/letsencrypt/live/api.example.com/fullchain.pem\n" \
+              "  /etc/letsencrypt/live/api.example.com/fullchain.pem expires on 2027-01-20 (skipped)\n"
+    [c] = analyze_text("log_tail", certbot)
+    assert c.signature == "tls-cert-not-reloaded" and c.facts["renewed_until"] == "2027-01-20"
+    [full] = analyze_text("disk_usage", DF.split("\n47G")[0], args={"path": "/var"})
+    syslog = "Nov 23 02:00:01 ingest-prod-02 disk-watch[61006]: /var at 99% (49G of 50G) - largest: 41G " \
+             "/var/log/ingest/debug.log, 2.6G /var/lib/ingest/spool, 1.4G /var/log/journal\n"
+    big = by_sig(analyze_text("log_tail", syslog, prior=[full]), "disk-full")
+    assert [b.facts["path"] for b in big] == ["/var/log/ingest/debug.log"] and big[0].facts["size"] == "41G"
+    assert analyze_text("log_tail", syslog) == []  # sizes alone are not a fault without a full disk

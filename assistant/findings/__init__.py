@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from assistant.events import Finding
-from assistant.findings import database, kubernetes, network, ports, resources, services  # noqa: F401 - register
+from assistant.findings import apps, database, kubernetes, network, ports, resources, services  # noqa: F401 - register
 from assistant.findings.base import ANALYZERS, SIGNATURES, Observation, call, dedup_key, parse_calls, rank
 from tools.base import ToolResult
 

@@ -103,3 +103,81 @@ def idle_in_transaction(obs: Observation) -> list[Finding]:
 
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
+
+
+_AUTH_FAILED = [
+    re.compile(r"password authentication failed for user \\?\"?(?P<user>[\w.@-]+)"),
+    re.compile(r"no pg_hba\.conf entry for host \"(?P<host>[^\"]+)\", user \"(?P<user>[^\"]+)\""),
+    re.compile(r"Access denied for user '(?P<user>[^']+)'@'(?P<host>[^']+)'"),
+    re.compile(r"authentication failed for user \"?(?P<user>[\w.@-]+)", re.IGNORECASE),
+]
+
+
+@analyzer
+def db_auth_failed(obs: Observation) -> list[Finding]:
+    """The database rejects the application's credentials (wrong/rotated password, pg_hba, MySQL grants)."""
+    by_user: dict[str, list[str]] = {}
+    for ln in obs.lines:
+        m = next((m for rx in _AUTH_FAILED if (m := rx.search(ln))), None)
+        if m:
+            by_user.setdefault(m.group("user"), []).append(ln.strip())
+    return [make_finding(
+        obs, "db-auth-failed", f"the database rejects the credentials of user {user} (authentication failed"
+        + (f", {len(lines)} times)" if len(lines) > 1 else ")"), lines, {"user": user, "count": len(lines)},
+        severity="critical", confidence=0.9,
+        remediation="Give the application the database credentials that are current (e.g. after a rotation its "
+        "config or secret still has the old password), then restart it (restart_service, needs approval).",
+    ) for user, lines in by_user.items()]
+
+
+_LOCK_WAIT = re.compile(r"process (?P<pid>\d+) still waiting for (?P<mode>\w+Lock) on (?P<what>relation \d+|"
+                        r"transaction \d+|tuple \([^)]*\) of relation \d+|[\w ]+?)(?: of database \d+)? after")
+_HOLDER = re.compile(r"Process holding the lock: (?P<holder>\d+)\. Wait queue: (?P<queue>[\d, ]+)")
+_PS_WAITING = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?\S+ \S+ \S+ (?P<stmt>[A-Z][A-Z ]*?) waiting\s*$")
+
+
+@analyzer
+def db_lock_waits(obs: Observation) -> list[Finding]:
+    """Sessions queued on a lock (`still waiting for AccessExclusiveLock`, ps `... waiting`) and who holds it."""
+    waits = [(ln.strip(), m) for ln in obs.lines if (m := _LOCK_WAIT.search(ln))]
+    holder = next((m for ln in obs.lines if (m := _HOLDER.search(ln))), None)
+    ps_waiting = [(ln.strip(), m) for ln in obs.lines if (m := _PS_WAITING.search(ln))]
+    if not waits and not ps_waiting:
+        return []
+    holder_line = next((ln.strip() for ln in obs.lines if holder and _HOLDER.search(ln)), None)
+    modes = sorted({m.group("mode") for _, m in waits})
+    what = waits[0][1].group("what") if waits else None
+    statements = [m.group("stmt") for _, m in ps_waiting]
+    pid = int(holder.group("holder")) if holder else None
+    title = f"sessions wait for {'/'.join(modes) or 'a lock'}" + (f" on {what}" if what else "") + \
+        (f", held by pid {pid}" if pid else "") + (f" ({', '.join(statements[:2])} waiting)" if statements else "")
+    return [make_finding(
+        obs, "db-lock-wait", title, [*(w[0] for w in waits[:2]), holder_line or "", *(p[0] for p in ps_waiting[:2])],
+        {"relation": what, "locks": modes or None, "holder_pid": pid, "waiting": len(waits) or len(ps_waiting),
+         "statements": statements or None}, severity="critical", confidence=0.85,
+        next_checks=[call("process_list", match="postgres")],
+        remediation=(f"End the session holding the lock (pid {pid}: pg_terminate_backend, or "
+                     f"{call('kill_process', pid=pid)} on the backend, needs approval)" if pid else
+                     "End the session holding the lock (pg_terminate_backend)")
+        + " or cancel the waiting migration; run migrations with a lock_timeout.",
+    )]
+
+
+_WAL_GONE = re.compile(r"requested WAL segment (?P<segment>\w+) has already been removed|"
+                       r"could not receive data from WAL stream|Got fatal error 1236 from (?:master|source)")
+
+
+@analyzer
+def replication_broken(obs: Observation) -> list[Finding]:
+    """A replica cannot follow its primary: the WAL/binlog it needs is gone."""
+    lines = obs.grep(_WAL_GONE)
+    if not lines:
+        return []
+    segment = next((m.group(1) for ln in lines if (m := re.search(r"WAL segment (\w+)", ln))), None)
+    return [make_finding(
+        obs, "db-replication-broken", "replication is broken: the primary already removed the WAL"
+        + (f" segment {segment}" if segment else "") + " the replica still needs", lines[-2:],
+        {"server": "replica", "segment": segment, "count": len(lines)}, severity="critical", confidence=0.9,
+        remediation="Re-seed the replica (pg_basebackup) or restore the missing WAL from the archive; use a "
+        "replication slot or a larger wal_keep_size so the primary keeps what the replica needs.",
+    )]

@@ -65,6 +65,8 @@ class PodDescription:
     namespace: str | None = None
     status: str | None = None
     controlled_by: str | None = None
+    reason: str | None = None
+    message: str | None = None
     containers: list[Container] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     lines: dict[str, str] = field(default_factory=dict)
@@ -128,6 +130,10 @@ def _top_field(pod: PodDescription, key: str, value: str) -> None:
         pod.status = value
     elif key == "Controlled By":
         pod.controlled_by = value
+    elif key == "Reason":
+        pod.reason = value
+    elif key == "Message":
+        pod.message = value
 
 
 def _container_line(pod: PodDescription, ln: str, indent: int) -> None:

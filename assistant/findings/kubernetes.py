@@ -27,7 +27,7 @@ def _namespace(obs: Observation, pod: PodDescription | None = None) -> str:
 
 
 def _pod_of_event_object(obj: str | None) -> str | None:
-    return obj.split("/", 1)[1] if obj and obj.startswith("pod/") else None
+    return obj.split("/", 1)[1] if obj and obj.lower().startswith("pod/") else None
 
 
 def _describe(obs: Observation) -> PodDescription | None:
@@ -50,6 +50,9 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
         elif row.status in _PULL_STATES:
             out.append(make_finding(obs, "image-pull-failed", f"pod {row.name} cannot pull its image "
                                     f"({row.status})", [row.line], facts, confidence=0.85, next_checks=[describe]))
+        elif row.status == "Evicted":
+            out.append(make_finding(obs, "pod-evicted", f"pod {row.name} was evicted", [row.line], facts,
+                                    severity="high", confidence=0.8, next_checks=[describe]))
         elif row.status == "OOMKilled":
             out.append(make_finding(obs, "oom-killed", f"pod {row.name} was OOMKilled", [row.line], facts,
                                     confidence=0.85, next_checks=[describe]))
@@ -148,6 +151,33 @@ def _pull_finding(obs: Observation, pod: str | None, ns: str, image: str | None,
                         severity="critical", confidence=0.9 if cause else 0.8, remediation=fix + ".")
 
 
+_LOW_ON = re.compile(r"low on resource: (?P<resource>[\w-]+)")
+
+
+def _evicted(obs: Observation, pod: str | None, ns: str, message: str, lines: list[str]) -> Finding:
+    m = _LOW_ON.search(message)
+    resource = m.group("resource") if m else None
+    return make_finding(
+        obs, "pod-evicted", f"pod {pod or '?'} was evicted by the kubelet"
+        + (f": the node ran low on {resource}" if resource else ""), lines,
+        {"pod": pod, "namespace": ns, "resource": resource, "message": message[:300]},
+        severity="high", confidence=0.9,
+        remediation="Give the workload a request/limit for the resource it exhausts"
+        + (f" ({resource})" if resource else "") + " and stop the runaway use (e.g. local logs/buffers on the "
+        "node's disk); delete the Evicted pods once fixed.",
+    )
+
+
+@analyzer
+def described_eviction(obs: Observation) -> list[Finding]:
+    """`kubectl describe pod` of an evicted pod: Status Failed, Reason Evicted, and the kubelet's message."""
+    pod = _describe(obs)
+    if pod is None or pod.reason != "Evicted":
+        return []
+    lines = [pod.lines.get("Reason", ""), pod.lines.get("Message", "")]
+    return [_evicted(obs, pod.name, _namespace(obs, pod), pod.message or "", lines)]
+
+
 @analyzer
 def event_problems(obs: Observation) -> list[Finding]:
     """Events (describe's table or `kubectl get events`): pull failures, failing probes, scheduling, OOM."""
@@ -169,6 +199,9 @@ def event_problems(obs: Observation) -> list[Finding]:
                            "detail": m.group("detail")},
                 severity="medium" if m.group("probe") == "Readiness" else "high", confidence=0.85,
                 next_checks=[call("pod_logs", pod=name, namespace=ns)] if name else []))
+        elif e.reason == "Evicted" and pod is None and ("evict", name) not in seen:
+            seen.add(("evict", name))
+            out.append(_evicted(obs, name, ns, e.message, [e.line]))
         elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
             seen.add(("sched", name))
             out.append(make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",

@@ -98,12 +98,14 @@ def config_test_failed(obs: Observation) -> list[Finding]:
     )]
 
 
-_DENIED_WORD = re.compile(r"denied|EACCES", re.IGNORECASE)
+_DENIED_WORD = re.compile(r"denied|EACCES|invalid permissions|wrong permissions|insecure permissions",
+                          re.IGNORECASE)
 _DENIED = [
     re.compile(r"\"(?P<path>/[^\"]+)\" failed \(13: Permission denied\)"),
     re.compile(r"EACCES: permission denied, \w+ '(?P<path>[^']+)'", re.IGNORECASE),
     re.compile(r"\[Errno 13\] Permission denied: '(?P<path>[^']+)'"),
     re.compile(r"(?<![\w./@-])(?P<path>/[\w./@-]{1,4096})'?: Permission denied"),
+    re.compile(r"(?:data )?directory \"(?P<path>/[^\"]+)\" has (?:invalid|wrong|insecure) permissions"),
     re.compile(r"Permission denied|EACCES|\(13: Permission denied\)", re.IGNORECASE),
 ]
 

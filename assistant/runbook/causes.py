@@ -169,12 +169,57 @@ def _config(f: Finding, others: list[Finding], conv: Conversation) -> str:
            "will not (re)start."
 
 
+def _lock(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    locks = "/".join(x.get("locks") or []) or "a lock"
+    text = f"Queries are stuck waiting for {locks}" + (f" on {x['relation']}" if x.get("relation") else "")
+    pid = x.get("holder_pid")
+    if pid:
+        text += f"; the lock is held by pid {pid}"
+        holder = _line(conv, "process_list", rf"^\S+\s+{pid}\s") or _line(conv, "service_status", rf"─{pid} ")
+        if holder:
+            text += f" (`{holder.strip(chr(34) + ' ├─└')}`)"
+    statement = _line(conv, "log_tail", r"STATEMENT:\s+(ALTER|LOCK|DROP|TRUNCATE|VACUUM FULL|REINDEX|CREATE INDEX)")
+    if statement:
+        text += f", and a schema change waits behind it: `{statement}`; every later query on the table queues "\
+                "behind that"
+    return text + "."
+
+
+def _missing(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    name = f.facts.get("name")
+    text = f"The process exits at start because the required setting `{name}` is not set"
+    crash = _of(others, "crash-loop", exit_code=True)
+    if crash:
+        text += f" (pod `{crash.facts.get('pod')}` crash-loops with exit code {crash.facts.get('exit_code')})"
+    source = _line(conv, "pod_describe", rf"^\s*{re.escape(str(name))}:")
+    if source:
+        text += f". The pod spec maps it from: `{source}` — that key/reference is wrong or missing"
+    return text + "."
+
+
+def _evict(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    res = x.get("resource")
+    text = f"Pods are evicted by the kubelet: the node ran low on {res}" if res else f"{f.title}"
+    if x.get("message"):
+        text += f" (`{x['message'][:200]}`)"
+    return text + "; evicted pods stop working until rescheduled, and the eviction repeats while the usage does."
+
+
 CAUSES: dict[str, Cause] = {
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
     "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,
     "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls,
     "tls-cert-expiring": _simple("{title}; it is not expired yet."),
+    "db-lock-wait": _lock, "missing-config": _missing, "pod-evicted": _evict,
+    "db-auth-failed": _simple("The database rejects the application's login: {title}. The credentials it uses "
+                              "are not the current ones."),
+    "db-replication-broken": _simple("The replica has stopped applying changes: {title}; it serves stale data "
+                                     "until it is re-seeded."),
+    "heap-exhausted": _simple("The service dies because {title}; it restarts and dies again while the load "
+                              "lasts."),
     "permission-denied": _simple("The service is denied access: {title}."),
     "pod-unschedulable": _simple("{title}."),
     "probe-failing": _simple("{title}; the kubelet marks the pod unhealthy."),

@@ -29,19 +29,31 @@ SYMPTOMS = {
     "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509",
     "memory": r"\boom|out of memory|memory|oomkilled|\bram\b|swap",
     "pending": r"\bpending\b|unschedul|not scheduled",
-    "dns": r"\bdns\b|resolv|nxdomain|enotfound|name not known|no such host",
-    "database": r"\bdatabase|\bdb\b|postgres|mysql|too many (?:clients|connections)|connection pool|max_connections",
+    "dns": r"\bdns\b|resolv|nxdomain|enotfound|name not known|no such host|outside world|outbound|"
+           r"external (?:calls|services|apis|hosts)|third[- ]party (?:apis|services)",
+    "database": r"\bdatabase|\bdb\b|postgres|mysql|too many (?:clients|connections)|connection pool|max_connections|"
+                r"\breplica\b|replication|\bmigration|\bsql\b|\bqueries\b|deadlock|credentials",
+    "cache": r"\bcache\b|memcache|\bredis\b",
     "image": r"imagepull|errimagepull|pull(?:ing)? (?:the )?image|image tag|manifest",
     "port": r"address already in use|eaddrinuse|bind\(\)|\bbind\b|port \d+ (?:is )?(?:in use|taken|busy)",
     "permission": r"permission denied|eacces|forbidden",
 }
-K8S_WORDS = re.compile(r"\b(?:pods?|deployments?|namespaces?|kubectl|k8s|kubernetes|containers?|crashloop\w*|"
-                       r"imagepull\w*|errimagepull|oomkilled|rollouts?|replicas?|replicasets?|configmaps?|helm|"
-                       r"cluster|statefulsets?|daemonsets?)\b", re.IGNORECASE)
+K8S_WORDS = re.compile(r"\b(?:pods?|deployments?|namespaces?|kubectl|k8s|kubernetes|crashloop\w*|imagepull\w*|"
+                       r"errimagepull|oomkilled|evicted|replicasets?|configmaps?|helm|statefulsets?|daemonsets?|"
+                       r"kubelet|nodes? (?:pool|selector))\b", re.IGNORECASE)
+_COMMON_HYPHENATED = {"read-only", "e-mail", "follow-up", "non-stop", "real-time", "well-known", "up-to-date",
+                      "out-of-memory", "so-called", "built-in", "long-running", "third-party", "re-run", "self-signed",
+                      "end-to-end", "x-ray", "co-worker", "double-check", "sign-in", "log-in", "opt-in", "set-up",
+                      "check-in", "time-out", "time-outs", "on-call", "high-cpu", "in-flight", "half-open", "re-deploy",
+                      "roll-back", "per-request", "p95-latency", "user-facing", "auto-restart", "auto-renew"}
+_STEM_STOP = {"web", "app", "db", "api", "node", "host", "srv", "server", "prod", "edge", "ip", "vm", "box", "k8s",
+              "worker", "proxy", "lb", "ci", "dev", "stg", "test"}
+HINTS = {"cache": ["memcached", "redis-server"], "dns": ["systemd-resolved"]}
 _STOP = {"the", "a", "an", "this", "that", "my", "our", "web", "main", "whole", "new", "old", "same", "api", "app",
          "systemd", "which", "what", "any", "each", "every", "one", "its", "their", "your", "is", "was", "it", "and",
          "or", "of", "in", "on", "for", "to", "from", "with", "no", "not", "dns", "http", "https", "kubernetes", "k8s",
-         "database", "db", "backend", "frontend", "other", "some", "all", "tls", "ssl"}
+         "database", "db", "backend", "frontend", "other", "some", "all", "tls", "ssl", "site", "website", "pages",
+         "page", "everything", "everyone", "nothing", "requests", "traffic", "users", "customers", "clients", "errors", "error", "logs", "things", "stuff", "running", "deployed", "hosted", "here", "there"}
 _HOSTLIKE = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{1,3}|prod|stg|staging|dev|test)\d*\b")
 _FQDN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b")
 _POD = re.compile(r"\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{8,10}-[a-z0-9]{5}\b")
@@ -73,11 +85,12 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     out: list[str] = []
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
         _add(out, m.group(1))
-    for m in re.finditer(r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app)\b", low):
+    for m in re.finditer(r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low):
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:
             continue
-        _add(out, ALIASES.get(word, word) if kind in ("service", "daemon", "server") else f"{word}-{kind}")
+        plain = kind in ("service", "daemon", "server", "site", "website")
+        _add(out, ALIASES.get(word, word) if plain else f"{word}-{kind}")
     for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
         word = ALIASES.get(m.group(1).rstrip("."), m.group(1).rstrip("."))
         if word not in _STOP and word not in hosts and (re.search(r"[-_.@\d]", word) or word in KNOWN_SERVICES):
@@ -86,7 +99,26 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
         name = ALIASES.get(word, word)
         if name in KNOWN_SERVICES:
             _add(out, name)
-    return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts]
+    hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
+    for m in re.finditer(rf"\b([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
+        if m.group(1) not in _STOP:
+            _add(out, ALIASES.get(m.group(1), m.group(1)))
+    for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", low):
+        if m.group(1) not in _COMMON_HYPHENATED:
+            _add(out, m.group(1))
+    return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts and not _POD.fullmatch(s)]
+
+
+def _fallback_services(low: str, hosts: list[str]) -> list[str]:
+    """When nothing is named: 'the API'/'the worker', then the role in a host name (search-01 -> search)."""
+    out: list[str] = []
+    for m in re.finditer(r"\bthe (api|worker|backend|frontend|app)\b", low):
+        _add(out, m.group(1))
+    for h in hosts:
+        stem = re.sub(r"(?:-(?:\d+|prod|stg|staging|dev|test)\d*)+$", "", h.split(".")[0])
+        if stem and stem not in _STEM_STOP and stem != h:
+            _add(out, stem)
+    return out
 
 
 def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: list[str] | None = None) -> Entities:
@@ -113,7 +145,8 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.paths, m.group(1).rstrip("."))
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
-    e.services = _service_names(text, low, e.hosts + e.pods)
+    e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
+    e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
     return e
 
@@ -132,6 +165,10 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
                          r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b", low):
         _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
+    for m in re.finditer(r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
+                         r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))", low):
+        if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging"):
+            _add(e.namespaces, m.group(1))
     for ns in known_namespaces:
         if re.search(rf"\b{re.escape(ns)}\b", low):
             _add(e.namespaces, ns)

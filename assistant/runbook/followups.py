@@ -11,15 +11,17 @@ import re
 
 from assistant.events import Finding
 from assistant.findings import parse_calls, rank
-from assistant.findings.k8s_text import deployment_of, parse_pod_list
+from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import Entities
+from assistant.runbook.entities import HINTS, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
-_PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)")
+_PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
+                 r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)")
+_WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
 _TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
             "permission", "port"}
@@ -38,7 +40,7 @@ def k8s_mode(conv: Conversation, ents: Entities) -> bool:
         return False
     if conv.target_kind == "kubernetes" or "kubernetes" in conv.environment:
         return not (ents.services and not ents.k8s and "service_status" in conv.tools and conv.hosts)
-    host_env = conv.target_kind == "local" or conv.environment == "host" or bool(conv.hosts)
+    host_env = conv.target_kind in ("local", "host") or conv.environment == "host" or bool(conv.hosts)
     return ents.k8s or (bool(conv.namespaces) and not host_env) or "service_status" not in conv.tools
 
 
@@ -62,6 +64,7 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = []
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
+    out += _hinted(ents)
     if "port" in ents.symptoms:
         out += [Check("port_owner", {"port": p}, f"see who holds port {p}", "open") for p in ents.ports[:1]]
     for url in ents.urls[:1]:
@@ -71,15 +74,31 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
             port = next((p for p in ents.ports if p != 80), 443)
             out.append(Check("tls_certificate", {"host": host, "port": port}, f"read {host}'s certificate", "open"))
     if "disk" in ents.symptoms:
-        for path in (ents.paths[:1] or ["/"]):
+        for path in (ents.paths[:1] or ["/", "/var"]):
             out.append(Check("disk_usage", {"path": path}, "see how full the disks are", "open"))
     if "dns" in ents.symptoms:
         out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
     if ents.symptoms & {"slow", "memory"}:
         out.append(Check("host_resources", {}, "look at load and memory", "open"))
-    if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns):
+    if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
-    return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:3]
+    return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:4]
+
+
+def _hinted(ents: Entities) -> list[Check]:
+    """The usual suspects for a symptom when the message names no such service (cache, DNS, DB, proxy)."""
+    out = []
+    named = set(ents.services)
+    for symptom, services in HINTS.items():
+        if symptom in ents.symptoms and not named & set(services) and not (symptom == "dns" and ents.fqdns):
+            out += [Check("service_status", {"service": svc}, f"check {svc}", "open") for svc in services]
+    if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
+        engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
+        out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
+    if ents.symptoms & {"5xx", "timeout"} and not named & WEB_SERVERS and not ents.urls:
+        out.append(Check("log_tail", {"source": "/var/log/nginx/error.log", "lines": 100},
+                         "read the web server's error log", "open"))
+    return out
 
 
 def _generic_triage(ents: Entities) -> list[Check]:
@@ -147,6 +166,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             out += _after_free_port(c)
         elif c.name == "http_check":
             out += _after_http(c)
+        elif c.name == "process_list" and not has_cause and "database" in ents.symptoms and pg_cluster(conv):
+            out += log_sources(conv, "postgresql")
     return out
 
 
@@ -158,18 +179,41 @@ def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause:
     healthy = bool(_HEALTHY_UNIT.search(c.output))
     if has_cause or (healthy and not troubled):
         return []
+    if _WRAPPER.search(c.output) and "@" not in svc:
+        return _after_wrapper(conv, svc)
     return log_sources(conv, svc)
+
+
+def pg_cluster(conv: Conversation) -> str | None:
+    """Debian's `<version>-<cluster>` (e.g. 15-main) from process titles, pg binaries or unit names seen."""
+    for call in conv.calls:
+        for m in _PG.finditer(call.output):
+            v = m.group("v") or m.group("v2") or m.group("v3")
+            c = m.group("c") or m.group("c2") or m.group("c3")
+            return f"{v}-{c}"
+    return None
+
+
+def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
+    """`postgresql.service` is only a wrapper (ExecStart=/bin/true): the real units are postgresql@VER-CLUSTER."""
+    cluster = pg_cluster(conv)
+    names = [f"{svc}@{cluster}"] if cluster else [f"{svc}@{v}-main" for v in (16, 15, 14)]
+    return [Check("service_status", {"service": n}, f"{svc} is a wrapper unit: check its cluster {n}", "wrapper")
+            for n in names]
 
 
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
     """Where this service's logs are likely to be: paths seen in output, then journald and conventions."""
     seen_paths = [p for call in conv.calls for p in _LOG_PATH.findall(call.output) if svc.split("-")[0] in p]
     paths = list(dict.fromkeys(seen_paths))
-    pg = next((m for call in conv.calls for m in _PG.finditer(call.output)), None)
-    if svc.startswith("postgres") and pg:
-        paths.append(f"/var/log/postgresql/postgresql-{pg.group('v')}-{pg.group('c')}.log")
-    conventions = [f"/var/log/{svc}/error.log"] if svc in WEB_SERVERS else \
-        [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
+    cluster = pg_cluster(conv)
+    if svc.startswith("postgres"):
+        paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
+        conventions: list[str] = []
+    elif svc in WEB_SERVERS:
+        conventions = [f"/var/log/{svc}/error.log"]
+    else:
+        conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
     sources = paths + (conventions + [f"unit:{svc}"] if svc in WEB_SERVERS else [f"unit:{svc}"] + conventions)
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     budget = max(0, 3 - len([t for t in tried if t in sources]))
@@ -180,10 +224,13 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
 def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ns = str(c.args.get("namespace") or "default")
     rows = parse_pod_list(c.output)
-    sick = [r for r in rows if not r.healthy]
-    wanted = [r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments)]
+    sick = [r for r in rows if not r.healthy or r.restarts > 0]
+    wanted = [r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)]
+    picked: dict[str | None, PodRow] = {}
+    for r in sorted(sick or wanted, key=lambda r: (r.healthy, -r.restarts)):
+        picked.setdefault(deployment_of(r.name) or r.name, r)  # one pod per deployment is enough
     out = [Check("pod_describe", {"pod": r.name, "namespace": r.namespace or ns}, f"describe {r.name} "
-                 f"({r.status})", "pods") for r in (sick or wanted)[:2]]
+                 f"({r.status}, {r.restarts} restarts)", "pods") for r in list(picked.values())[:2]]
     if not sick:
         out.append(Check("k8s_events", {"namespace": ns}, f"look for warnings in {ns}", "pods-events"))
     return out

@@ -25,7 +25,7 @@ from assistant.runbook.followups import (
 from assistant.runbook.report import after_fix, diagnosis
 
 MAX_STEPS = 6
-MAX_CALLS_PER_STEP = 3
+MAX_CALLS_PER_STEP = 4
 
 
 @dataclass
@@ -53,10 +53,15 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     x = f.facts
     s = f.signature
     if s in ("config-test-failed", "tls-cert-expired", "tls-cert-not-reloaded", "pod-unschedulable",
-             "db-idle-in-transaction"):
+             "db-idle-in-transaction", "db-auth-failed", "db-replication-broken", "missing-config",
+             "heap-exhausted"):
         return True
+    if s == "pod-evicted":
+        return bool(x.get("resource"))
     if s == "port-in-use":
         return bool(x.get("pid"))
+    if s == "db-lock-wait":
+        return bool(x.get("holder_pid")) or x.get("statements") is not None
     if s == "dns-nxdomain":
         follow = [Check(n, a) for c in f.next_checks for n, a in parse_calls(c)]
         return x.get("source") == "lookup" or not admissible(conv, follow)
