@@ -18,6 +18,7 @@ from assistant.context import TurnContext, arg_limit_violation
 from assistant.events import (ApprovalDecided, ApprovalRequired, Event, EventType, Finding, ToolCall,
                               ToolResultEvent)
 from assistant.history import assistant_tool_calls, tool_message_text
+from assistant.redaction import redactor_for
 from tools.base import Risk, ToolResult
 from tools.commands import command_line
 from tools.runner import run_tool
@@ -83,7 +84,7 @@ async def _run_read(ctx: TurnContext, state: TurnState, p: Planned) -> tuple[Pla
     if cached is not None:
         return p, await cached, True
     state.tool_calls += 1
-    task = asyncio.ensure_future(run_tool(ctx.target, p.name, p.args))
+    task = asyncio.ensure_future(run_tool(ctx.target, p.name, p.args, redactor=redactor_for(ctx.settings)))
     state.cache[p.cache_key] = task
     return p, await task, False
 
@@ -108,7 +109,7 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
                                "suggest another way or explain what the engineer can do.")
         return
     state.tool_calls += 1
-    yield await run_tool(ctx.target, p.name, p.args, approved=True)
+    yield await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
 
 
 def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:

@@ -11,6 +11,7 @@ from assistant import store
 from assistant.config import Settings
 from assistant.console import EventPrinter
 from assistant.events import ApprovalDecided, ApprovalRequired
+from assistant.redaction import redactor_for
 from assistant.turns import drive_turn
 from tools.targets import TargetError, open_target
 
@@ -37,7 +38,7 @@ def terminal_approver(console: Console, approve_all: bool):
 async def run_chat(settings: Settings, message: str, *, target: str | None, model: str | None,
                    session_id: str | None, as_json: bool, approve_all: bool) -> int:
     console = Console(highlight=False, stderr=as_json)
-    message = message.strip()
+    message = redactor_for(settings)(message.strip())  # also the session title: no pasted token is stored
     if not message or len(message) > settings.max_message_chars:
         console.print(f"[red]firstline: the message must be 1..{settings.max_message_chars} characters[/]")
         return 2

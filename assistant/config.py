@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.targets.base import TargetConfig
@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     """Extra regexes whose matches are masked in tool output."""
     max_message_chars: int = 20_000
     max_body_bytes: int = 256_000
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        from tools.redact import compile_patterns
+
+        compile_patterns(value)  # an invalid regex is a config error naming it, not a weaker redactor
+        return value
 
     @property
     def db_url(self) -> str:

@@ -58,6 +58,10 @@ def append_event(db: Session, *, session_id: str, event: Event) -> Event:
     derive = _DERIVE.get(event.type)
     if derive is not None:
         derive(db, session_id, event.turn_id, data, now)
+    if event.type in (EventType.TOOL_RESULT, EventType.APPROVAL_DECIDED):
+        from assistant.audit import record_event  # lazy: audit imports the store
+
+        record_event(db, session_id, event.turn_id, event.type.value, data, now)
     return event.model_copy(update={"seq": seq, "session_id": session_id, "at": now.isoformat()})
 
 

@@ -115,6 +115,34 @@ def m002_pir_drafts(conn: Connection) -> None:
     md.create_all(conn, tables=[drafts])
 
 
+@migration
+def m003_audit_log(conn: Connection) -> None:
+    """The hash-chained audit trail (assistant/audit.py). No foreign key: entries outlive deleted sessions."""
+    md = sa.MetaData()
+    log = sa.Table(
+        "audit_log", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("at", sa.String(32), nullable=False), sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("session_id", sa.String(64), nullable=False),
+        sa.Column("turn_id", sa.String(64)), sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("target", sa.String(200), nullable=False), sa.Column("tool", sa.String(64), nullable=False),
+        sa.Column("call_id", sa.String(128)), sa.Column("approval_id", sa.String(128)),
+        sa.Column("command", sa.Text, nullable=False), sa.Column("exit_code", sa.Integer),
+        sa.Column("duration_ms", sa.Float), sa.Column("output_sha256", sa.String(64)),
+        sa.Column("detail", sa.JSON, nullable=False), sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Index("ix_audit_log_at", "at"), sa.Index("ix_audit_log_session_id", "session_id"),
+    )
+    head = sa.Table(
+        "audit_head", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
+    md.create_all(conn, tables=[log, head])
+    conn.execute(sa.insert(head).values(id=1, seq=0, hash="0" * 64))
+
+
 _VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 
