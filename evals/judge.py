@@ -59,10 +59,13 @@ async def judge(model: str, case: Case, answer: str, *, api_base: str | None = N
     """Ask `model` to grade `answer`; any model/provider error becomes a Verdict without a score."""
     import litellm
 
+    from assistant.llm import ensure_providers
+
     if not case.expect.summary:
         return Verdict(score=None, reason="case has no expect.summary to judge against")
     messages = [{"role": "user", "content": render_prompt(case, answer)}]
     try:
+        ensure_providers(model)
         resp = await litellm.acompletion(model=model, messages=messages, temperature=0, api_base=api_base,
                                          timeout=timeout_s)
     except Exception as exc:  # noqa: BLE001 - a judge outage must not fail the eval run itself

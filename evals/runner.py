@@ -12,6 +12,7 @@ import json
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,16 @@ def _read_baseline(path: Path | str | None) -> tuple[dict[str, Any] | None, str 
     return data, None
 
 
+def _run_sync(coro):
+    """asyncio.run, also when the caller already runs an event loop (then in a worker thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=True)
@@ -162,7 +173,7 @@ def run_cli(paths: list[str], models: list[str] | None = None, judge: str | None
         console.print("[red]error[/] no valid cases found in " + ", ".join(map(str, paths)))
         return 2
     with _progress() as progress:
-        results = asyncio.run(run_suite(loaded.cases, models, settings, repeat=max(1, repeat), judge=judge,
+        results = _run_sync(run_suite(loaded.cases, models, settings, repeat=max(1, repeat), judge=judge,
                                         concurrency=concurrency, progress=progress))
     regressions = find_regressions(results, base) if base else []
     print_report(console, results, max(1, repeat), loaded.errors, regressions)
