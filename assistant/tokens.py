@@ -32,8 +32,22 @@ def encoding():
     return tiktoken.get_encoding("cl100k_base")
 
 
+CACHED_MAX_CHARS = 16_000
+"""Texts up to this size are memoised (1024 of them, <= ~16 MB): every model step re-counts the same
+messages and tool schemas while fitting the window."""
+
+
 def count_tokens(text: str | None) -> int:
-    return len(encoding().encode(text, disallowed_special=())) if text else 0
+    if not text:
+        return 0
+    if len(text) <= CACHED_MAX_CHARS:
+        return _count_cached(text)
+    return len(encoding().encode(text, disallowed_special=()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _count_cached(text: str) -> int:
+    return len(encoding().encode(text, disallowed_special=()))
 
 
 def fit_tokens(text: str, budget: int) -> tuple[str, bool]:

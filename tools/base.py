@@ -9,7 +9,9 @@ recording); targets implement handlers keyed by tool name.
 
 from __future__ import annotations
 
+import copy
 import enum
+import functools
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +38,17 @@ class ToolArgError(ValueError):
     """Arguments failed validation; nothing was executed."""
 
 
+@functools.cache
+def _parameters_schema(args_model: type[ToolArgs]) -> dict[str, Any]:
+    """Built once per argument model: pydantic's schema generation costs ~1 ms and every model step asks."""
+    schema = args_model.model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    schema.setdefault("properties", {})
+    return schema
+
+
 class Tool(BaseModel, Generic[A]):
     """A tool declaration. Instances are registered in `tools.registry.TOOLS`."""
 
@@ -52,12 +65,7 @@ class Tool(BaseModel, Generic[A]):
     """Characters kept from the output (head and tail) before the marker."""
 
     def parameters_schema(self) -> dict[str, Any]:
-        schema = self.args_model.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        schema.setdefault("properties", {})
-        return schema
+        return copy.deepcopy(_parameters_schema(self.args_model))  # a copy: callers may edit theirs
 
     def function_schema(self) -> dict[str, Any]:
         """OpenAI-style function-calling schema (what litellm passes as `tools=`)."""

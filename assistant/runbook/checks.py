@@ -7,6 +7,7 @@ write tool unless the engineer asked for that fix.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,11 +51,21 @@ def key(conv: Conversation, name: str, args: dict[str, Any]) -> str:
 
 def valid(conv: Conversation, name: str, args: dict[str, Any]) -> bool:
     schema = conv.tools.get(name, {}).get("parameters") or {"type": "object"}
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    return validator is not None and validator.is_valid({k: v for k, v in args.items() if v is not None})
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    """One checked validator per offered schema (jsonschema.validate re-checks the schema on every call);
+    None when the schema itself is invalid."""
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
     try:
-        jsonschema.validate({k: v for k, v in args.items() if v is not None}, schema)
-    except (jsonschema.ValidationError, jsonschema.SchemaError):
-        return False
-    return True
+        cls.check_schema(schema)
+    except jsonschema.SchemaError:
+        return None
+    return cls(schema)
 
 
 def unavailable(conv: Conversation) -> set[str]:
