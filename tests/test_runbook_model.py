@@ -406,3 +406,34 @@ async def test_fix_end_to_end_on_sandbox():
             messages.append(tool_message(cid, r.command or name, r.output, r.exit_code, r.error))
     assert "**Actions**" in reply.text and "active (running)" in reply.text
     assert "no remaining fault" in reply.text
+
+
+# ------------------------------------------------------------------ a real Kubernetes target (recorded API server)
+
+
+@pytest.fixture
+def kube_target(tmp_path: Path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    k8s_api = pytest.importorskip("k8s_api")
+    from tools.targets import open_target
+    from tools.targets.base import TargetConfig
+
+    with k8s_api.KubeApiServer() as api:
+        kubeconfig = k8s_api.write_kubeconfig(tmp_path / "kubeconfig", api.url)
+        yield open_target("kubernetes", TargetConfig(kubeconfig=kubeconfig))
+
+
+async def test_kubernetes_follows_the_named_workload(kube_target):
+    """A namespace with several broken workloads: the one the engineer names is investigated and answered."""
+    answer, _ = await drive(kube_target, "search in namespace shop is down")
+    assert "search-" in answer and "cannot be scheduled" in answer and "Insufficient memory" in answer
+    answer, _ = await drive(kube_target, "the worker pods in namespace shop keep restarting")
+    assert "OOMKilled" in answer and "worker" in answer.split("**Evidence**")[0]
+
+
+async def test_kubernetes_healthy_named_workload_is_not_blamed(kube_target):
+    answer, _ = await drive(kube_target, "is the api in namespace shop ok?")
+    assert answer.startswith("**Root cause** — No fault found in api")
+    assert "Other problems I saw" in answer and "ImagePullBackOff" in answer

@@ -25,13 +25,25 @@ class FixPlan:
     verify: list[Check]
 
 
-def primary(findings: list[Finding]) -> Finding | None:
-    """The most causal finding (ties: the most confident, then the latest)."""
+def relevant(f: Finding, names: list[str]) -> bool:
+    """Is the finding about something the engineer named (a pod, deployment, service, unit)?"""
+    values = [str(f.facts.get(k) or "") for k in ("pod", "deployment", "service", "unit", "process", "name")]
+    return any(v and (v == n or v.startswith((n + "-", n + "@"))) for v in values for n in names)
+
+
+def primary(findings: list[Finding], names: list[str] | None = None) -> Finding | None:
+    """The most causal finding about what was named (ties: the most confident, then the latest)."""
+    names = names or []
     best = None
     for f in findings:
-        if best is None or (rank(f), f.confidence) >= (rank(best), best.confidence):
+        score = (relevant(f, names), rank(f), f.confidence)
+        if best is None or score >= (relevant(best, names), rank(best), best.confidence):
             best = f
     return best
+
+
+def named(ents: Entities) -> list[str]:
+    return list(dict.fromkeys([*ents.pods, *ents.deployments, *ents.services]))
 
 
 def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
@@ -104,7 +116,7 @@ def requested_fix(conv: Conversation, ents: Entities) -> FixPlan | None:
     generic, actions = fix_requests(conv.request)
     if not generic and not actions:
         return None
-    best = primary(conv.findings_before_writes({n for n in conv.tools if is_write(conv, n)}))
+    best = primary(conv.findings_before_writes({n for n in conv.tools if is_write(conv, n)}), named(ents))
     writes = [w for a, o in actions if (w := _explicit(conv, ents, a, o, best))]
     if generic and not writes:
         writes = proposed_writes(conv, best)

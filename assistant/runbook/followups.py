@@ -23,8 +23,8 @@ _PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)
                  r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)")
 _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
-_TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
-            "permission", "port"}
+TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
+            "permission", "port", "evicted", "pending", "image"}
 
 
 def namespace(conv: Conversation, ents: Entities) -> str:
@@ -114,11 +114,16 @@ def _generic_triage(ents: Entities) -> list[Check]:
 # ------------------------------------------------------------------ along the evidence
 
 
-def finding_checks(conv: Conversation, findings: list[Finding] | None = None) -> list[Check]:
-    """`next_checks` of findings (default: this turn's), most causal first; one pod per deployment."""
+def finding_checks(conv: Conversation, findings: list[Finding] | None = None,
+                   names: list[str] | None = None) -> list[Check]:
+    """`next_checks` of findings (default: this turn's), about what was named first, then most causal first;
+    one pod per deployment."""
+    from assistant.runbook.fixes import relevant
+
     out = []
     described = {deployment_of(str(c.args.get("pod"))) for c in conv.this_turn() if c.name == "pod_describe"}
-    findings = sorted(conv.findings(this_turn_only=True) if findings is None else findings, key=lambda f: -rank(f))
+    findings = conv.findings(this_turn_only=True) if findings is None else findings
+    findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
     for f in findings:
         for text in f.next_checks:
             for name, args in parse_calls(text):
@@ -151,8 +156,9 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
 def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
     out: list[Check] = []
-    troubled = bool(ents.symptoms & _TROUBLE)
+    troubled = bool(ents.symptoms & TROUBLE)
     has_cause = any(rank(f) >= 60 for f in conv.findings(this_turn_only=True))
+    out += _dependency_pods(conv)
     for c in conv.this_turn():
         if not c.answered or c.failed:
             continue
@@ -161,7 +167,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         elif c.name == "list_pods":
             out += _after_pods(c, ents)
         elif c.name == "pod_describe" and not c.findings:
-            out += _after_describe(c)
+            out += _after_describe(c, troubled)
         elif c.name == "port_owner" and c.exit_code not in (0, None):
             out += _after_free_port(c)
         elif c.name == "http_check":
@@ -221,13 +227,30 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
 
 
+def _dependency_pods(conv: Conversation) -> list[Check]:
+    """A connection error names a host; a pod of that name in the listing is the dependency to look at."""
+    hosts = {str(f.facts.get("host")).split(".")[0] for f in conv.findings(this_turn_only=True)
+             if f.signature in ("connection-refused", "connection-timeout", "dns-timeout") and f.facts.get("host")}
+    out = []
+    for c in conv.this_turn():
+        if c.name != "list_pods" or not hosts:
+            continue
+        ns = str(c.args.get("namespace") or "default")
+        for row in parse_pod_list(c.output):
+            if any(row.name == h or row.name.startswith(h + "-") for h in hosts):
+                out.append(Check("pod_describe", {"pod": row.name, "namespace": row.namespace or ns},
+                                 f"the failing dependency runs in pod {row.name}", "dependency"))
+    return out
+
+
 def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ns = str(c.args.get("namespace") or "default")
     rows = parse_pod_list(c.output)
-    sick = [r for r in rows if not r.healthy or r.restarts > 0]
-    wanted = [r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)]
+    sick = sorted((r for r in rows if not r.healthy or r.restarts > 0), key=lambda r: (r.healthy, -r.restarts))
+    wanted = sorted((r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)),
+                    key=lambda r: (r.healthy, -r.restarts))
     picked: dict[str | None, PodRow] = {}
-    for r in sorted(sick or wanted, key=lambda r: (r.healthy, -r.restarts)):
+    for r in wanted + sick:  # what was named first, then the sickest
         picked.setdefault(deployment_of(r.name) or r.name, r)  # one pod per deployment is enough
     out = [Check("pod_describe", {"pod": r.name, "namespace": r.namespace or ns}, f"describe {r.name} "
                  f"({r.status}, {r.restarts} restarts)", "pods") for r in list(picked.values())[:2]]
@@ -236,11 +259,11 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     return out
 
 
-def _after_describe(c: CallRecord) -> list[Check]:
+def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
     pod, ns = c.args.get("pod"), c.args.get("namespace", "default")
     restarts = re.search(r"Restart Count:\s+([1-9]\d*)", c.output)
     not_ready = re.search(r"^\s+Ready:\s+False", c.output, re.MULTILINE)
-    if not (restarts or not_ready):
+    if not (restarts or not_ready or troubled):
         return []
     return [Check("pod_logs", {"pod": pod, "namespace": ns, "previous": bool(restarts)},
                   f"read {pod}'s logs", "describe")]

@@ -7,22 +7,26 @@ after MAX_STEPS steps in a turn.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
-from assistant.findings import parse_calls
+from assistant.findings import parse_calls, rank
+from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
-from assistant.runbook.fixes import next_fix_step, requested_fix
+from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
 from assistant.runbook.followups import (
+    TROUBLE,
     _generic_triage,
     finding_checks,
     initial_checks,
+    k8s_mode,
     refinements,
     result_checks,
 )
-from assistant.runbook.report import after_fix, diagnosis
+from assistant.runbook.report import after_fix, diagnosis, no_fault
 
 MAX_STEPS = 6
 MAX_CALLS_PER_STEP = 4
@@ -45,7 +49,19 @@ def entities(conv: Conversation) -> Entities:
         now.k8s = now.k8s or before.k8s
         if not now.symptoms:
             now.symptoms = before.symptoms
+    _seen_workloads(conv, now)
     return now
+
+
+def _seen_workloads(conv: Conversation, ents: Entities) -> None:
+    """Words of the message that are deployments seen in `kubectl get pods` output ('search is down')."""
+    words = set(re.findall(r"[a-z0-9][a-z0-9-]*", " ".join(conv.users).lower()))
+    for c in conv.calls:
+        if c.name == "list_pods":
+            for row in parse_pod_list(c.output):
+                owner = deployment_of(row.name)
+                if owner in words and owner not in ents.deployments:
+                    ents.deployments.append(owner)
 
 
 def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
@@ -90,24 +106,62 @@ def decide(conv: Conversation) -> Decision:
         if calls:
             return Decision(_step_text(calls), calls)
         return Decision(after_fix(conv, plan.writes, stopped))
+    names = named(ents)
     generic, actions = fix_requests(conv.request)
     note = "You asked me to apply a fix, but no matching write tool is available in this session; " \
            "here is what I would do instead." if (generic or actions) else None
     if note and conv.findings() and not conv.this_turn():
-        return Decision(diagnosis(conv, note))  # asked to fix what was already diagnosed, but cannot
+        return Decision(diagnosis(conv, note, names))  # asked to fix what was already diagnosed, but cannot
     if conv.steps_this_turn >= MAX_STEPS:
-        return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further."))
+        return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.", names))
     current = conv.findings(this_turn_only=True)
-    conclusive = [f for f in current if terminal(conv, f, ents)]
-    calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents)
+    about = [f for f in current if pertinent(f, names, ents.symptoms)]  # then only those can end the search
+    conclusive = [f for f in current if terminal(conv, f, ents) and (f in about or not about)]
+    if names and not about and current:  # something else is broken; look at what was named first
+        named_calls = [c for c in _candidates(conv, ents, names) if _about(c, names)]
+        if named_calls:
+            return Decision(_step_text(named_calls[:MAX_CALLS_PER_STEP]), named_calls[:MAX_CALLS_PER_STEP])
+        if k8s_mode(conv, ents) and _named_seen(conv, names) and not ents.symptoms & TROUBLE:
+            return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
+    calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
     if not calls:
-        return Decision(diagnosis(conv, note))
+        return Decision(diagnosis(conv, note, names))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
     return Decision(_step_text(batch), batch)
 
 
-def _candidates(conv: Conversation, ents: Entities) -> list[Check]:
+SIGNATURES_OF = {
+    "crash": {"crash-loop", "oom-killed", "heap-exhausted", "missing-config"}, "memory": {"oom-killed", "heap-exhausted"},
+    "pending": {"pod-unschedulable"}, "image": {"image-pull-failed"}, "evicted": {"pod-evicted"},
+    "disk": {"disk-full", "pod-evicted"}, "cert": {"tls-cert-expired", "tls-cert-expiring", "tls-cert-not-reloaded"},
+    "dns": {"dns-nxdomain", "dns-timeout"}, "port": {"port-in-use"}, "permission": {"permission-denied"},
+}
+
+
+def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
+    """About something the engineer named, or exactly the kind of failure they described."""
+    return relevant(f, names) or any(f.signature in SIGNATURES_OF.get(s, ()) for s in symptoms)
+
+
+def _named_seen(conv: Conversation, names: list[str]) -> bool:
+    """Was a pod of every named workload looked at closely (described or its logs read)?"""
+    looked = [str(c.args.get("pod", "")) for c in conv.this_turn() if c.name in ("pod_describe", "pod_logs")]
+    return all(any(p == n or p.startswith(n + "-") for p in looked) for n in names)
+
+
+def _others(findings: list[Finding]) -> str:
+    titles = list(dict.fromkeys(f.title for f in sorted(findings, key=lambda f: -rank(f))))[:4]
+    return "**Other problems I saw (not what you asked about)**\n" + "\n".join(f"- {t}" for t in titles)
+
+
+def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Check]:
     if not conv.this_turn():
         opening = admissible(conv, initial_checks(conv, ents))
         return opening or admissible(conv, _generic_triage(ents))
-    return admissible(conv, finding_checks(conv) + result_checks(conv, ents))
+    calls = admissible(conv, finding_checks(conv, names=names) + result_checks(conv, ents))
+    return sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+
+
+def _about(check: Check, names: list[str]) -> bool:
+    values = [str(v) for v in check.args.values() if isinstance(v, str)]
+    return any(v == n or v.startswith((n + "-", n + "@")) for v in values for n in names)

@@ -58,6 +58,10 @@ def observed(c: CallRecord) -> str:
         return f"`{c.name}` could not run: {_quote(c.error or '', 160)}"
     if c.name == "process_list" and (busy := _busiest(c)):
         return busy
+    if c.name == "pod_describe":
+        lines = [m.group(0) for m in re.finditer(r"^\s*(?:Status|Ready|Restart Count):.*$", c.output, re.MULTILINE)]
+        if lines:
+            return f"`{_cmd(c)}` → " + "; ".join(_code(ln, 60) for ln in lines[:3])
     for tool, rx in _HEALTHY:
         if tool == c.name:
             lines = [m.group(0) for m in rx.finditer(c.output)][:3]
@@ -125,10 +129,10 @@ def _call_text(c: Check) -> str:
     return call(c.name, **c.args)
 
 
-def diagnosis(conv: Conversation, note: str | None = None) -> str:
-    """The final Markdown answer for this turn."""
+def diagnosis(conv: Conversation, note: str | None = None, names: list[str] | None = None) -> str:
+    """The final Markdown answer for this turn; `names` (what the engineer named) lead the choice of cause."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
-    main = primary([f for f in findings if f.evidence])
+    main = primary([f for f in findings if f.evidence], names)
     if main is None:
         return no_fault(conv, note)
     parts = [f"**Root cause** — {cause_sentence(conv, main, findings)}", "", "**Evidence**"]
@@ -139,7 +143,7 @@ def diagnosis(conv: Conversation, note: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def no_fault(conv: Conversation, note: str | None = None) -> str:
+def no_fault(conv: Conversation, note: str | None = None, subject: str | None = None) -> str:
     calls = [c for c in conv.this_turn() if c.answered] or [c for c in conv.calls if c.answered]
     ran = [c for c in calls if not c.failed]
     failed = [c for c in calls if c.failed]
@@ -148,6 +152,8 @@ def no_fault(conv: Conversation, note: str | None = None) -> str:
                "available or nothing in the message pointed to a service, pod, host or URL)."
         return head + "\n\nTell me which service, host, pod or URL is affected and I will check it."
     verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
+    if subject and ran:
+        verdict = f"No fault found in {subject}"
     parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in ran[:8]]
     unseen = [f"- {observed(c)}" for c in failed[:5]]
