@@ -1,0 +1,30 @@
+"""Firstline's web server: JSON API, lossless SSE event streams and the browser UI.
+
+    from web import serve, create_app
+    serve(settings, "127.0.0.1", 8080)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from assistant.config import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    from web.app import create_app as _create
+
+    return _create(settings)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info") -> None:
+    """Run the server with uvicorn until interrupted (one process; turns run as asyncio tasks in it)."""
+    import uvicorn
+
+    from web.app import create_app as _create
+
+    uvicorn.run(_create(settings), host=host, port=port, log_level=log_level, proxy_headers=False,
+                timeout_graceful_shutdown=5)

@@ -1,0 +1,345 @@
+"""Driving one turn: persist every event before anyone sees it, honour cancel, recover crashes.
+
+The server and the CLI both run turns through `drive_turn`; neither talks to the loop
+directly. Order of truth: the loop yields an event -> it is committed to the session's
+log -> listeners are told (SSE streams via the Notifier, the CLI via `on_event`).
+Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.engine import Engine
+
+from assistant import store
+from assistant.config import Settings
+from assistant.context import Approver, open_context
+from assistant.events import (
+    ApprovalDecided,
+    ApprovalRequired,
+    Error,
+    Event,
+    EventType,
+    TurnFinished,
+    UserMessage,
+)
+from assistant.redaction import redactor_for
+
+log = logging.getLogger("firstline.turns")
+
+OnEvent = Callable[[Event], Awaitable[None] | None]
+Notify = Callable[[str], None]
+
+
+def _consume_exception(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+class EventWriter:
+    """Commits a turn's events in order. Bursts (tokens) share one transaction; callers await the rest."""
+
+    def __init__(self, engine: Engine, session_id: str, notify: Notify | None = None,
+                 on_event: OnEvent | None = None) -> None:
+        self.engine, self.session_id, self.notify, self.on_event = engine, session_id, notify, on_event
+        self.queue: asyncio.Queue[tuple[Event, asyncio.Future[Event]]] = asyncio.Queue()
+        self.last: asyncio.Future[Event] | None = None
+        self.finished = False
+        self.task = asyncio.create_task(self._run(), name=f"event-writer-{session_id}")
+
+    def put(self, event: Event) -> asyncio.Future[Event]:
+        """Queue `event`; the future resolves to the stored event (with its seq) once committed."""
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume_exception)
+        self.queue.put_nowait((event, fut))
+        self.last = fut
+        return fut
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < 256:
+                batch.append(self.queue.get_nowait())
+            try:
+                stored = await asyncio.to_thread(store.append_many, self.engine, session_id=self.session_id,
+                                                 events=[ev for ev, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - the DB went away: every waiter learns it
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            if self.notify is not None:
+                self.notify(self.session_id)
+            for ev, (_, fut) in zip(stored, batch, strict=True):
+                self.finished = self.finished or ev.type is EventType.TURN_FINISHED
+                await self._tell(ev)
+                if not fut.done():
+                    fut.set_result(ev)
+
+    async def _tell(self, ev: Event) -> None:
+        if self.on_event is None:
+            return
+        try:
+            res = self.on_event(ev)
+            if asyncio.iscoroutine(res):
+                await res
+        except Exception:
+            log.exception("on_event listener failed for %s", ev.type.value)
+
+    async def close(self) -> None:
+        """Wait for everything queued to be committed (or to fail), then stop."""
+        if self.last is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(self.last)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
+                     approver: Approver, *, notify: Notify | None = None, on_event: OnEvent | None = None,
+                     cancel_event: asyncio.Event | None = None, poll_s: float = 0.25, author: str = "user") -> str:
+    """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
+
+    Every event is committed before it is announced. Cancel (DB flag, from any process, or
+    `cancel_event`) stops the loop and records `turn_finished(cancelled)`; if this task itself is
+    cancelled (shutdown) the turn is recorded as interrupted.
+    """
+    user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
+    writer = EventWriter(engine, session_id, notify, on_event)
+    started = time.perf_counter()
+    ctx = None
+    try:
+        session, history = await asyncio.to_thread(_load, engine, session_id)
+        await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
+        try:
+            ctx = await asyncio.to_thread(open_context, settings, target=session.target, model=session.model,
+                                          session_id=session_id, turn_id=turn_id, approver=approver)
+        except Exception as exc:  # noqa: BLE001 - TargetError, broken kubeconfig: tell the user
+            return await _finish(writer, turn_id, "error", started,
+                                 Error(message=f"cannot open target {session.target}: {exc}", kind="target"))
+        loop_module = await asyncio.to_thread(importlib.import_module, "assistant.loop")  # litellm: slow import
+        pump = _pump(loop_module.run_turn(ctx, history, user_text), writer)
+        return await _race_cancel(pump, writer, engine, turn_id, cancel_event, poll_s, started)
+    except asyncio.CancelledError:
+        await _finish_quietly(writer, turn_id, "interrupted", started,
+                              Error(message="the server stopped during this turn", kind="interrupted"))
+        raise
+    except Exception as exc:
+        log.exception("turn %s failed", turn_id)
+        await _finish_quietly(writer, turn_id, "error", started,
+                              Error(message=f"internal error: {type(exc).__name__}: {exc}", kind="internal"))
+        return "error"
+    finally:
+        if ctx is not None:
+            with contextlib.suppress(Exception):
+                await ctx.target.aclose()
+        await writer.close()
+
+
+def _load(engine: Engine, session_id: str) -> tuple[store.SessionRow, list[Event]]:
+    with store.reading(engine) as db:
+        return store.get_session(db, session_id=session_id), store.list_events(db, session_id=session_id)
+
+
+async def _pump(events, writer: EventWriter) -> str | None:
+    """Feed the loop's events to the writer; wait for the commit of everything but tokens."""
+    status = None
+    async with contextlib.aclosing(events):
+        async for ev in events:
+            if ev.type is EventType.USER_MESSAGE:
+                continue  # the driver already stored the user's words
+            fut = writer.put(ev)
+            if ev.type is not EventType.TOKEN:
+                await fut
+            if ev.type is EventType.TURN_FINISHED:
+                status = ev.data.status
+    return status
+
+
+async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, cancel_event: asyncio.Event | None,
+                       poll_s: float, started: float) -> str:
+    pump_task = asyncio.create_task(pump, name=f"turn-{turn_id}")
+    watch_task = asyncio.create_task(_watch_cancel(engine, turn_id, cancel_event, poll_s))
+    try:
+        await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pump_task, watch_task):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(pump_task, watch_task, return_exceptions=True)
+    if pump_task.done() and not pump_task.cancelled():
+        status = pump_task.result()  # re-raises a bug in the loop (handled by drive_turn)
+        if status is not None:
+            return status
+        return await _finish(writer, turn_id, "error", started,
+                             Error(message="the agent loop ended without finishing the turn", kind="internal"))
+    if writer.finished:
+        return "completed"
+    return await _finish(writer, turn_id, "cancelled", started, None)
+
+
+async def _watch_cancel(engine: Engine, turn_id: str, cancel_event: asyncio.Event | None, poll_s: float) -> None:
+    """Return once a cancel is requested: in-process flag, or the DB flag set by any process."""
+    while True:
+        if cancel_event is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancel_event.wait(), poll_s)
+            if cancel_event.is_set():
+                return
+        else:
+            await asyncio.sleep(poll_s)
+        if await asyncio.to_thread(_cancel_flag, engine, turn_id):
+            return
+
+
+def _cancel_flag(engine: Engine, turn_id: str) -> bool:
+    with store.reading(engine) as db:
+        return store.cancel_requested(db, turn_id=turn_id)
+
+
+async def _finish(writer: EventWriter, turn_id: str, status: str, started: float, error: Error | None) -> str:
+    if writer.finished:
+        return status
+    if error is not None:
+        writer.put(Event.of(error, turn_id))
+    wall = round((time.perf_counter() - started) * 1000, 1)
+    await writer.put(Event.of(TurnFinished(status=status, wall_ms=wall), turn_id))
+    return status
+
+
+async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, started: float, error: Error) -> None:
+    """Best effort while shutting down or after a failure; recovery at next start covers the rest."""
+    try:
+        await asyncio.shield(_finish(writer, turn_id, status, started, error))
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - best effort
+        log.warning("could not record the end of turn %s (%s)", turn_id, status)
+
+
+# ------------------------------------------------------------ approvals across processes
+
+def db_approver(engine: Engine, session_id: str, turn_id: str, *, poll_s: float = 0.2,
+                timeout_s: float = 1800.0) -> Approver:
+    """An approver that records a pending approval and waits (polling the DB) for a person's decision.
+
+    Works when the decision arrives through another process (any server replica, the CLI).
+    Undecided after `timeout_s`: the request expires and counts as denied.
+    """
+
+    async def approve(request: ApprovalRequired) -> ApprovalDecided:
+        await asyncio.to_thread(_ensure_approval, engine, session_id, turn_id, request)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            row = await asyncio.to_thread(_approval, engine, session_id, request.approval_id)
+            if row.status in ("approved", "denied"):
+                return ApprovalDecided(approval_id=request.approval_id,
+                                       decision="approve" if row.status == "approved" else "deny",
+                                       by=row.decided_by or "user", comment=row.comment)
+            if row.status == "expired" or time.monotonic() > deadline:
+                expired = await asyncio.to_thread(_expire, engine, request.approval_id)
+                if expired or row.status == "expired":
+                    return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
+                                           comment=f"no decision within {timeout_s / 60:g} minutes")
+            await asyncio.sleep(poll_s)
+
+    return approve
+
+
+def _ensure_approval(engine: Engine, session_id: str, turn_id: str, request: ApprovalRequired) -> None:
+    with store.writing(engine) as db:
+        store.ensure_approval(db, session_id=session_id, turn_id=turn_id, request=request)
+
+
+def _approval(engine: Engine, session_id: str, approval_id: str) -> store.ApprovalRow:
+    with store.reading(engine) as db:
+        return store.get_approval(db, session_id=session_id, approval_id=approval_id)
+
+
+def _expire(engine: Engine, approval_id: str) -> bool:
+    with store.writing(engine) as db:
+        return store.expire_approval(db, approval_id=approval_id)
+
+
+# ------------------------------------------------------------ crash recovery
+
+def recover_interrupted(engine: Engine) -> list[str]:
+    """Close turns left `running` by a process that no longer exists. Blocking; call at startup.
+
+    Only turns whose owner ran on this host and is provably gone are touched, so several
+    server processes sharing one PostgreSQL never close each other's live turns.
+    """
+    with store.reading(engine) as db:
+        candidates = [t for t in store.running_turns(db) if store.owner_is_gone(t.owner_host, t.owner_pid,
+                                                                                t.owner_boot)]
+    recovered = []
+    for turn in candidates:
+        with store.writing(engine) as db:
+            if not store.claim_orphan(db, session_id=turn.session_id, turn_id=turn.id):
+                continue  # another process got there first
+            msg = (f"Firstline stopped during this turn (process {turn.owner_pid} on {turn.owner_host} exited); "
+                   "everything up to that point is kept. Send a new message to continue.")
+            store.append_event(db, session_id=turn.session_id,
+                               event=Event.of(Error(message=msg, kind="interrupted"), turn.id))
+            store.append_event(db, session_id=turn.session_id,
+                               event=Event.of(TurnFinished(status="interrupted"), turn.id))
+        recovered.append(turn.id)
+        log.warning("turn %s of session %s was interrupted by a crash; marked interrupted", turn.id, turn.session_id)
+    return recovered
+
+
+# ------------------------------------------------------------ running turns in the background
+
+class TurnSupervisor:
+    """Starts turns as background tasks of this process and cancels them on request or shutdown."""
+
+    def __init__(self, settings: Settings, engine: Engine, notifier: store.Notifier | None = None, *,
+                 poll_s: float = 0.25, approval_poll_s: float = 0.2) -> None:
+        self.settings, self.engine = settings, engine
+        self.notifier = notifier or store.Notifier()
+        self.poll_s, self.approval_poll_s = poll_s, approval_poll_s
+        self.tasks: dict[str, asyncio.Task[str]] = {}
+        self.cancel_flags: dict[str, asyncio.Event] = {}
+
+    async def start(self, session_id: str, text: str, *, author: str = "user") -> store.TurnRow:
+        """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background."""
+        turn = await asyncio.to_thread(_begin, self.engine, session_id)
+        flag = asyncio.Event()
+        approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
+        task = asyncio.create_task(
+            drive_turn(self.settings, self.engine, session_id, turn.id, text, approver,
+                       notify=self.notifier.notify, cancel_event=flag, poll_s=self.poll_s, author=author),
+            name=f"drive-{turn.id}")
+        self.tasks[turn.id], self.cancel_flags[turn.id] = task, flag
+        task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
+        return turn
+
+    async def cancel(self, session_id: str, turn_id: str) -> store.TurnRow:
+        row = await asyncio.to_thread(_request_cancel, self.engine, session_id, turn_id)
+        flag = self.cancel_flags.get(turn_id)
+        if flag is not None:
+            flag.set()
+        return row
+
+    async def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Stop local turns; each records `interrupted` on its way out."""
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+
+
+def _begin(engine: Engine, session_id: str) -> store.TurnRow:
+    with store.writing(engine) as db:
+        return store.begin_turn(db, session_id=session_id, owner=store.current_owner())
+
+
+def _request_cancel(engine: Engine, session_id: str, turn_id: str) -> store.TurnRow:
+    with store.writing(engine) as db:
+        return store.request_cancel(db, session_id=session_id, turn_id=turn_id)

@@ -1,0 +1,42 @@
+"""The FastAPI application: routers, error handlers, body limit, static files, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from assistant.config import Settings
+from web import errors, pir_routes, security
+from web.limits import BodyLimit
+from web.routes import approvals, events, meta, sessions, ui
+from web.runtime import Runtime
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A Firstline server for `settings`. The database is opened (and migrated) on startup."""
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.startup()
+        yield
+        await runtime.shutdown()
+
+    app = FastAPI(title="Firstline", version="0.1.0", lifespan=lifespan,
+                  description="LLM-assisted troubleshooting for on-call engineers: sessions, turns, "
+                              "a lossless SSE event stream, the command trail and findings.")
+    app.state.runtime = runtime
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (meta, sessions, events, approvals, ui):
+        app.include_router(module.router)
+    app.include_router(pir_routes.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    security.install(app, settings)  # last: headers wrap everything; auth runs before any route or body read
+    return app

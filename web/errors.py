@@ -1,0 +1,105 @@
+"""One exception handler per kind of error, each answering `{"error": kind, "detail": ...}`.
+
+404 unknown ids, 409 state conflicts, 413 too large, 422 bad input (naming the field),
+503 database unreachable. Bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from assistant.store import Conflict, NotFound, StoreUnavailable
+
+log = logging.getLogger("firstline.web")
+
+
+class PayloadTooLarge(Exception):
+    """A message or body over the configured limit."""
+
+
+class InvalidField(Exception):
+    """A semantically invalid field (unknown target, model...): 422 naming it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown session, turn or approval id"},
+    422: {"model": ErrorBody, "description": "Invalid input; `detail` names each field"},
+    503: {"model": ErrorBody, "description": "The database is unreachable"},
+}
+
+
+def _body(status: int, error: str, detail: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def _field_name(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
+        return ".".join(parts[1:]) if parts[0] == "body" else f"{parts[0]}.{'.'.join(parts[1:])}"
+    return ".".join(parts) or "body"
+
+
+async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        field = _field_name(loc)
+        if err.get("type") == "json_invalid":
+            field = "body"
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append({"field": field, "message": message, "type": err.get("type")})
+    return _body(422, "validation", problems)
+
+
+async def _invalid_field(_req: Request, exc: InvalidField) -> JSONResponse:
+    return _body(422, "validation", [{"field": exc.field, "message": exc.message, "type": "value_error"}])
+
+
+async def _not_found(_req: Request, exc: NotFound) -> JSONResponse:
+    return _body(404, "not_found", str(exc))
+
+
+async def _conflict(_req: Request, exc: Conflict) -> JSONResponse:
+    return _body(409, "conflict", str(exc))
+
+
+async def _too_large(_req: Request, exc: PayloadTooLarge) -> JSONResponse:
+    return _body(413, "too_large", str(exc))
+
+
+async def _unavailable(_req: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable: %s", exc)
+    return _body(503, "db_unavailable", "the database is unreachable; try again shortly")
+
+
+async def _db_error(req: Request, exc: DBAPIError) -> JSONResponse:
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return await _unavailable(req, exc)
+    log.exception("database error", exc_info=exc)
+    return _body(500, "internal", "database error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InvalidField, _invalid_field)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(PayloadTooLarge, _too_large)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(DBAPIError, _db_error)

@@ -1,0 +1,28 @@
+"""A person's decision on a write action the assistant asked to run (the turn waits for it)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assistant import store
+from web.deps import EngineDep
+from web.errors import ERROR_RESPONSES
+from web.schemas import ApprovalDecisionIn, ApprovalOut
+
+router = APIRouter(prefix="/api/sessions", tags=["approvals"], responses=ERROR_RESPONSES)
+
+
+@router.get("/{session_id}/approvals", response_model=list[ApprovalOut])
+def list_approvals(session_id: str, engine: EngineDep) -> list[ApprovalOut]:
+    with store.reading(engine) as db:
+        return [ApprovalOut.of(r) for r in store.list_approvals(db, session_id=session_id)]
+
+
+@router.post("/{session_id}/approvals/{approval_id}", response_model=ApprovalOut,
+             responses={409: {"description": "Already decided, or expired with its turn"}})
+def decide(session_id: str, approval_id: str, body: ApprovalDecisionIn, engine: EngineDep) -> ApprovalOut:
+    """Approve or deny; the waiting turn (in whichever server process) picks it up within ~200 ms."""
+    with store.writing(engine) as db:
+        row = store.decide_approval(db, session_id=session_id, approval_id=approval_id, decision=body.decision,
+                                    by=body.by or "user", comment=body.comment)
+    return ApprovalOut.of(row)

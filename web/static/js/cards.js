@@ -1,0 +1,167 @@
+// DOM builders for the timeline: tool cards, approval cards, findings. Text goes in via textContent only.
+
+import { renderMarkdown } from "./md.js";
+
+export function h(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+export function fmtDuration(ms) {
+  if (ms === null || ms === undefined) return "";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60000)} m ${Math.round((ms % 60000) / 1000)} s`;
+}
+
+export function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export function copyButton(getText, label = "Copy") {
+  const btn = h("button", "btn btn-small copy", label);
+  btn.type = "button";
+  btn.addEventListener("click", async (e) => {
+    e.preventDefault();
+    try {
+      await navigator.clipboard.writeText(getText());
+      btn.textContent = "Copied";
+    } catch {
+      btn.textContent = "Copy failed";
+    }
+    setTimeout(() => { btn.textContent = label; }, 1500);
+  });
+  return btn;
+}
+
+// ---------------------------------------------------------------- tool calls
+
+export function toolCard(call) {
+  const card = h("article", "tool-card");
+  card.id = `call-${call.call_id}`;
+  card.dataset.state = "running";
+  card.dataset.risk = call.risk || "read";
+  const head = h("header", "tool-head");
+  const status = h("span", "tool-status");
+  status.setAttribute("aria-label", "running");
+  head.append(status, h("span", "tool-name", call.tool));
+  if (call.risk === "write") head.append(h("span", "chip chip-write", "write"));
+  head.append(h("span", "spacer"));
+  head.append(h("span", "tool-meta tool-exit"), h("span", "tool-meta tool-dur"));
+  const cmd = h("div", "tool-cmd");
+  const code = h("code", null, call.command ? `$ ${call.command}` : `${call.tool} ${JSON.stringify(call.args || {})}`);
+  cmd.append(code, h("span", "tool-target", call.target ? `on ${call.target}` : ""));
+  card.append(head, cmd);
+  return card;
+}
+
+export function fillToolResult(card, res) {
+  const failed = !res.ok;
+  card.dataset.state = failed ? "fail" : "ok";
+  card.querySelector(".tool-status").setAttribute("aria-label", failed ? "failed" : "ok");
+  const exit = card.querySelector(".tool-exit");
+  exit.textContent = res.exit_code === null || res.exit_code === undefined ? (res.error ? "no exit code" : "")
+    : `exit ${res.exit_code}`;
+  card.querySelector(".tool-dur").textContent = `${fmtDuration(res.duration_ms)}${res.cached ? " · cached" : ""}`;
+  if (res.command) card.querySelector(".tool-cmd code").textContent = `$ ${res.command}`;
+  card.querySelector(".tool-output")?.remove();
+  card.querySelector(".tool-error")?.remove();
+  if (res.error) card.append(h("p", "tool-error", res.error));
+  const output = res.output || "";
+  if (!output) return;
+  const lines = output.split("\n").length;
+  const details = h("details", "tool-output");
+  const summary = h("summary", null, `Output · ${lines} line${lines === 1 ? "" : "s"}${res.truncated ? " · truncated" : ""}`);
+  const pre = h("pre", "output", output);
+  const actions = h("div", "output-actions");
+  actions.append(copyButton(() => output, "Copy output"));
+  if (res.source) actions.append(h("span", "muted", `source: ${res.source}`));
+  details.append(summary, actions, pre);
+  card.append(details);
+}
+
+// ---------------------------------------------------------------- approvals
+
+export function approvalCard(req, onDecide) {
+  const card = h("article", "approval-card");
+  card.id = `approval-${req.approval_id}`;
+  card.dataset.state = "pending";
+  const head = h("header", "approval-head");
+  head.append(h("span", "approval-icon", "!"), h("span", null, "Approval needed: write action"));
+  const cmd = h("div", "tool-cmd");
+  cmd.append(h("code", null, `$ ${req.command || req.tool}`), h("span", "tool-target", req.target ? `on ${req.target}` : ""));
+  card.append(head, cmd);
+  if (req.reason) {
+    const reason = h("div", "approval-reason md");
+    renderMarkdown(req.reason, reason);
+    card.append(reason);
+  }
+  const form = h("form", "approval-actions");
+  const comment = h("input", "approval-comment");
+  comment.placeholder = "Comment (optional)";
+  comment.maxLength = 2000;
+  comment.setAttribute("aria-label", "Comment on this decision");
+  const approve = h("button", "btn btn-approve", "Approve");
+  approve.type = "submit";
+  const deny = h("button", "btn btn-danger", "Deny");
+  deny.type = "button";
+  const decide = async (decision) => {
+    approve.disabled = deny.disabled = true;
+    const err = await onDecide(req.approval_id, decision, comment.value.trim());
+    if (err) {
+      card.querySelector(".approval-error").textContent = err;
+      approve.disabled = deny.disabled = false;
+    }
+  };
+  form.addEventListener("submit", (e) => { e.preventDefault(); decide("approve"); });
+  deny.addEventListener("click", () => decide("deny"));
+  form.append(comment, approve, deny);
+  card.append(form, h("p", "approval-error"), h("p", "approval-decision"));
+  return card;
+}
+
+export function settleApproval(card, state, text) {
+  card.dataset.state = state;
+  card.querySelector(".approval-actions")?.remove();
+  card.querySelector(".approval-error").textContent = "";
+  card.querySelector(".approval-decision").textContent = text;
+}
+
+// ---------------------------------------------------------------- findings
+
+export function findingItem(f, onEvidence) {
+  const li = h("li", "finding");
+  li.dataset.severity = f.severity;
+  li.id = `finding-${f.finding_id}`;
+  const head = h("div", "finding-head");
+  head.append(h("span", `sev sev-${f.severity}`, f.severity), h("span", "finding-id", f.finding_id),
+    h("span", "finding-conf", `${Math.round((f.confidence || 0) * 100)}%`));
+  li.append(head, h("p", "finding-title", f.title));
+  for (const ev of f.evidence || []) {
+    const block = h("div", "evidence");
+    const src = h("button", "evidence-src", ev.command ? `$ ${ev.command}` : ev.tool);
+    src.type = "button";
+    src.title = "Show this command's output";
+    src.addEventListener("click", () => onEvidence(ev.call_id));
+    block.append(src, h("pre", "evidence-lines", (ev.lines || []).join("\n")));
+    li.append(block);
+  }
+  if (f.remediation) {
+    const fix = h("div", "finding-fix");
+    fix.append(h("span", "label", "Fix"));
+    const body = h("div", "md");
+    renderMarkdown(f.remediation, body);
+    fix.append(body);
+    li.append(fix);
+  }
+  if (f.next_checks && f.next_checks.length) {
+    const next = h("ul", "next-checks");
+    for (const c of f.next_checks) next.append(h("li", null, c));
+    li.append(h("span", "label", "Next checks"), next);
+  }
+  return li;
+}
