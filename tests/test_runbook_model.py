@@ -437,3 +437,18 @@ async def test_kubernetes_healthy_named_workload_is_not_blamed(kube_target):
     answer, _ = await drive(kube_target, "is the api in namespace shop ok?")
     assert answer.startswith("**Root cause** — No fault found in api")
     assert "Other problems I saw" in answer and "ImagePullBackOff" in answer
+
+
+async def test_odd_inputs_never_crash_the_model():
+    """No tools offered, content parts, unparsable arguments, unknown roles: still a plain, honest answer."""
+    messages = [{"role": "system", "content": [{"type": "text", "text": HOST_SYSTEM}]},
+                {"role": "user", "content": [{"type": "text", "text": "nginx on web-prod-01 returns 503"}]}]
+    reply = await ask(messages, tools=[])
+    assert reply.calls == [] and "could not run any check" in reply.text
+    messages += [{"role": "assistant", "content": None, "tool_calls": [{"id": "x1", "type": "function", "function": {
+                  "name": "service_status", "arguments": "{not json"}}]},
+                 {"role": "tool", "tool_call_id": "x1", "content": "no header at all\n\x00\x1b[31mred\x1b[0m"},
+                 {"role": "tool", "tool_call_id": "unknown-id", "content": "orphan"},
+                 {"role": "developer", "content": "ignored"}]
+    reply = await ask(messages)
+    assert reply.finish in ("tool_calls", "stop") and "internal error" not in reply.text

@@ -207,6 +207,15 @@ def _evict(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "; evicted pods stop working until rescheduled, and the eviction repeats while the usage does."
 
 
+def _probe(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    kind = str(f.facts.get("probe") or "readiness").capitalize()
+    text = f"{f.title}; the kubelet marks the pod unhealthy"
+    spec = _line(conv, "pod_describe", rf"^\s*{kind}:\s+\S")
+    if spec:
+        text += f". The probe is configured as `{spec}` — check that the application still serves that path/port"
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
@@ -222,7 +231,7 @@ CAUSES: dict[str, Cause] = {
                               "lasts."),
     "permission-denied": _simple("The service is denied access: {title}."),
     "pod-unschedulable": _simple("{title}."),
-    "probe-failing": _simple("{title}; the kubelet marks the pod unhealthy."),
+    "probe-failing": _probe,
     "unit-failed": _simple("{title}; its log does not show a more specific cause."),
     "http-error-status": _simple("{title}; the cause behind it was not found in what I could check."),
     "dns-timeout": _simple("{title}."),

@@ -7,6 +7,7 @@ person's approval in the loop) only when the engineer's message requests the fix
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.events import Finding
@@ -31,14 +32,16 @@ def relevant(f: Finding, names: list[str]) -> bool:
     return any(v and (v == n or v.startswith((n + "-", n + "@"))) for v in values for n in names)
 
 
-def primary(findings: list[Finding], names: list[str] | None = None) -> Finding | None:
-    """The most causal finding about what was named (ties: the most confident, then the latest)."""
-    names = names or []
-    best = None
+def primary(findings: list[Finding], prefer: Callable[[Finding], bool] | list[str] | None = None) -> Finding | None:
+    """The most causal preferred finding (about what was named); ties: the most confident, then the latest."""
+    if prefer is None or isinstance(prefer, list):
+        names = prefer or []
+        prefer = lambda f: relevant(f, names)
+    best, best_score = None, None
     for f in findings:
-        score = (relevant(f, names), rank(f), f.confidence)
-        if best is None or score >= (relevant(best, names), rank(best), best.confidence):
-            best = f
+        score = (prefer(f), rank(f), f.confidence)
+        if best_score is None or score >= best_score:
+            best, best_score = f, score
     return best
 
 

@@ -165,7 +165,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         if c.name == "service_status":
             out += _after_service(conv, c, troubled, has_cause)
         elif c.name == "list_pods":
-            out += _after_pods(c, ents)
+            described = {deployment_of(str(x.args.get("pod"))) or x.args.get("pod") for x in conv.this_turn()
+                         if x.name == "pod_describe"}
+            out += [x for x in _after_pods(c, ents)
+                    if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described]
         elif c.name == "pod_describe" and not c.findings:
             out += _after_describe(c, troubled)
         elif c.name == "port_owner" and c.exit_code not in (0, None):

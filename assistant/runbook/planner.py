@@ -8,6 +8,7 @@ after MAX_STEPS steps in a turn.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
@@ -111,11 +112,13 @@ def decide(conv: Conversation) -> Decision:
     note = "You asked me to apply a fix, but no matching write tool is available in this session; " \
            "here is what I would do instead." if (generic or actions) else None
     if note and conv.findings() and not conv.this_turn():
-        return Decision(diagnosis(conv, note, names))  # asked to fix what was already diagnosed, but cannot
+        return Decision(diagnosis(conv, note, preference(conv, ents, names)))  # asked to fix what was already diagnosed, but cannot
     if conv.steps_this_turn >= MAX_STEPS:
-        return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.", names))
+        return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.",
+                                  preference(conv, ents, names)))
     current = conv.findings(this_turn_only=True)
-    about = [f for f in current if pertinent(f, names, ents.symptoms)]  # then only those can end the search
+    prefer = preference(conv, ents, names)
+    about = [f for f in current if prefer(f)]  # then only those can end the search
     conclusive = [f for f in current if terminal(conv, f, ents) and (f in about or not about)]
     if names and not about and current:  # something else is broken; look at what was named first
         named_calls = [c for c in _candidates(conv, ents, names) if _about(c, names)]
@@ -125,7 +128,7 @@ def decide(conv: Conversation) -> Decision:
             return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
     calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
     if not calls:
-        return Decision(diagnosis(conv, note, names))
+        return Decision(diagnosis(conv, note, preference(conv, ents, names)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
     return Decision(_step_text(batch), batch)
 
@@ -135,12 +138,21 @@ SIGNATURES_OF = {
     "pending": {"pod-unschedulable"}, "image": {"image-pull-failed"}, "evicted": {"pod-evicted"},
     "disk": {"disk-full", "pod-evicted"}, "cert": {"tls-cert-expired", "tls-cert-expiring", "tls-cert-not-reloaded"},
     "dns": {"dns-nxdomain", "dns-timeout"}, "port": {"port-in-use"}, "permission": {"permission-denied"},
+    "database": {"db-max-connections", "db-idle-in-transaction", "connection-pool-exhausted", "db-auth-failed",
+                 "db-lock-wait", "db-replication-broken"},
+    "cache": {"connection-refused", "connection-timeout"}, "refused": {"connection-refused"},
 }
 
 
 def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
     """About something the engineer named, or exactly the kind of failure they described."""
     return relevant(f, names) or any(f.signature in SIGNATURES_OF.get(s, ()) for s in symptoms)
+
+
+def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], bool]:
+    """Findings about what was named or described, including those from checks of it (its logs, its pods)."""
+    from_named = {f.finding_id for c in conv.calls if _about(Check(c.name, c.args), names) for f in c.findings}
+    return lambda f: f.finding_id in from_named or pertinent(f, names, ents.symptoms)
 
 
 def _named_seen(conv: Conversation, names: list[str]) -> bool:

@@ -6,11 +6,13 @@ a finish reason and token usage (cl100k_base, counted offline).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -102,6 +104,15 @@ def _response(model_response: Any, model: str, messages: list[dict[str, Any]],
     return model_response
 
 
+_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="runbook")
+
+
+async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    """Think in a thread of the model's own, like a remote model: the caller's event loop keeps serving
+    (SSE, other turns) meanwhile, and the model's CPU never queues in front of the loop's database work."""
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, fn, *args)
+
+
 class RunbookLLM(CustomLLM):
     """Deterministic, offline troubleshooting model: a runbook reader that calls tools and cites evidence."""
 
@@ -111,7 +122,7 @@ class RunbookLLM(CustomLLM):
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                           encoding, api_key, logging_obj, optional_params, *args, **kwargs):
-        return _response(model_response, model, messages, optional_params)
+        return await _off_loop(_response, model_response, model, messages, optional_params)
 
     def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
                   api_key, logging_obj, optional_params, *args, **kwargs) -> Iterator[GenericStreamingChunk]:
@@ -120,5 +131,5 @@ class RunbookLLM(CustomLLM):
     async def astreaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                          encoding, api_key, logging_obj, optional_params, *args, **kwargs
                          ) -> AsyncIterator[GenericStreamingChunk]:
-        for chunk in _chunks(messages, optional_params):
+        for chunk in await _off_loop(lambda: list(_chunks(messages, optional_params))):
             yield chunk

@@ -7,6 +7,7 @@ wrong, or the evidence is thin, the answer says that, and what was and was not s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
@@ -129,10 +130,10 @@ def _call_text(c: Check) -> str:
     return call(c.name, **c.args)
 
 
-def diagnosis(conv: Conversation, note: str | None = None, names: list[str] | None = None) -> str:
-    """The final Markdown answer for this turn; `names` (what the engineer named) lead the choice of cause."""
+def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Finding], bool] | None = None) -> str:
+    """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
-    main = primary([f for f in findings if f.evidence], names)
+    main = primary([f for f in findings if f.evidence], prefer)
     if main is None:
         return no_fault(conv, note)
     parts = [f"**Root cause** — {cause_sentence(conv, main, findings)}", "", "**Evidence**"]
