@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from assistant import store
 from assistant.config import Settings
@@ -32,9 +33,12 @@ from assistant.events import (
 from assistant.redaction import redactor_for
 
 log = logging.getLogger("firstline.turns")
+RECORD_END_RETRY_S = 300.0
+"""How long a turn whose database went away keeps trying to record its end."""
 
 OnEvent = Callable[[Event], Awaitable[None] | None]
-Notify = Callable[[str], None]
+Notify = Callable[[str, list[dict]], None]
+"""Told (session id, the committed events as JSON) after every commit."""
 
 
 def _consume_exception(fut: asyncio.Future) -> None:
@@ -75,7 +79,7 @@ class EventWriter:
                         fut.set_exception(exc)
                 continue
             if self.notify is not None:
-                self.notify(self.session_id)
+                self.notify(self.session_id, [ev.to_json() for ev in stored])
             for ev, (_, fut) in zip(stored, batch, strict=True):
                 self.finished = self.finished or ev.type is EventType.TURN_FINISHED
                 await self._tell(ev)
@@ -133,8 +137,11 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
         raise
     except Exception as exc:
         log.exception("turn %s failed", turn_id)
-        await _finish_quietly(writer, turn_id, "error", started,
-                              Error(message=f"internal error: {type(exc).__name__}: {exc}", kind="internal"))
+        error = Error(message=f"internal error: {type(exc).__name__}: {exc}", kind="internal")
+        if isinstance(exc, DBAPIError):  # the database went away mid-turn: keep trying to close the turn
+            error = Error(message="the database became unreachable during this turn; events after that point "
+                                  "were not saved. Send the message again.", kind="db_unavailable")
+        await _finish_quietly(writer, turn_id, "error", started, error, retry_s=RECORD_END_RETRY_S)
         return "error"
     finally:
         if ctx is not None:
@@ -214,12 +221,21 @@ async def _finish(writer: EventWriter, turn_id: str, status: str, started: float
     return status
 
 
-async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, started: float, error: Error) -> None:
-    """Best effort while shutting down or after a failure; recovery at next start covers the rest."""
-    try:
-        await asyncio.shield(_finish(writer, turn_id, status, started, error))
-    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - best effort
-        log.warning("could not record the end of turn %s (%s)", turn_id, status)
+async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, started: float, error: Error,
+                          retry_s: float = 0.0) -> None:
+    """Best effort while shutting down; after a failure, retried for `retry_s` so a database that comes back
+    frees the session instead of leaving it `running`. Recovery at next start covers the rest."""
+    deadline, delay = time.monotonic() + retry_s, 0.25
+    while True:
+        try:
+            await asyncio.shield(_finish(writer, turn_id, status, started, error))
+            return
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - best effort
+            if time.monotonic() + delay > deadline:
+                log.warning("could not record the end of turn %s (%s)", turn_id, status)
+                return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 # ------------------------------------------------------------ approvals across processes

@@ -244,3 +244,33 @@ def _stamp_of(pid: int) -> str:
     from assistant.store.owner import _stamp
 
     return _stamp(pid)
+
+
+def test_untitled_session_is_named_after_its_first_question(engine):
+    s = _session(engine)
+    named = _session(engine, title="kept")
+    long_q = "nginx on web-prod-01 returns 503 since 03:00 and\nthe load balancer marks it down; " + "x" * 100
+    for sid in (s.id, named.id):
+        store.append(engine, session_id=sid, event=Event.of(UserMessage(text=long_q), "t1"))
+        store.append(engine, session_id=sid, event=Event.of(UserMessage(text="second question"), "t2"))
+    with store.reading(engine) as db:
+        title = store.get_session(db, session_id=s.id).title
+        assert title.startswith("nginx on web-prod-01 returns 503 since 03:00 and the load balancer")
+        assert len(title) == 80 and title.endswith("…")
+        assert store.get_session(db, session_id=named.id).title == "kept"
+
+
+async def test_notifier_hands_over_only_contiguous_events():
+    notifier = store.Notifier()
+    with notifier.subscribe("s1") as sub:
+        notifier.notify("s1", [{"seq": 3}, {"seq": 4}])
+        notifier.notify("other", [{"seq": 5}])
+        assert sub.flag.is_set() and sub.take_after(2) == [{"seq": 3}, {"seq": 4}]
+        notifier.notify("s1", [{"seq": 4}, {"seq": 5}])  # overlap with what the reader has: skipped
+        assert sub.take_after(4) == [{"seq": 5}]
+        notifier.notify("s1", [{"seq": 7}])  # a gap (another process appended 6): ask the DB
+        assert sub.take_after(5) is None
+        notifier.notify("s1")  # a bare wake-up: ask the DB
+        assert sub.take_after(7) is None
+        assert notifier.subscribers("s1") == 1
+    assert notifier.subscribers("s1") == 0

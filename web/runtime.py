@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 
@@ -15,6 +16,7 @@ from assistant.config import Settings
 from assistant.turns import TurnSupervisor, recover_interrupted
 
 log = logging.getLogger("firstline.web")
+RECOVER_EVERY_S = 30.0
 
 
 class Runtime:
@@ -25,6 +27,7 @@ class Runtime:
         self._supervisor: TurnSupervisor | None = None
         self._lock = threading.Lock()
         self._warm: asyncio.Task | None = None
+        self._recovery: asyncio.Task | None = None
 
     def engine(self) -> Engine:
         """The migrated engine; on first success also closes turns orphaned by a crash. Blocking."""
@@ -50,16 +53,36 @@ class Runtime:
             self._supervisor = TurnSupervisor(self.settings, engine, self.notifier)
         return self._supervisor
 
+    async def _recover_periodically(self) -> None:
+        """Another process on this host may die mid-turn while we keep running: close its turns too."""
+        while True:
+            await asyncio.sleep(RECOVER_EVERY_S)
+            if self._engine is None:
+                continue
+            try:
+                recovered = await asyncio.to_thread(recover_interrupted, self._engine)
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly away; try next time
+                log.warning("periodic recovery skipped: %s", exc)
+                continue
+            for turn_id in recovered:
+                log.warning("turn %s: its process died; marked interrupted", turn_id)
+
     async def startup(self) -> None:
+        # DB calls run in the default executor (asyncio.to_thread); size it for many streams + turns.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=24,
+                                                                           thread_name_prefix="firstline-db"))
         # The agent loop imports litellm (seconds): warm it in a thread so the first turn starts fast
         # and the event loop never blocks on it.
         self._warm = asyncio.create_task(asyncio.to_thread(importlib.import_module, "assistant.loop"))
+        self._recovery = asyncio.create_task(self._recover_periodically())
         try:
             await self.aengine()
         except store.StoreUnavailable as exc:
             log.error("%s; the API answers 503 until it is reachable", exc)
 
     async def shutdown(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
         if self._engine is not None:

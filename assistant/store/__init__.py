@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from assistant.store.db import StoreUnavailable, normalize_url, open_engine, reading, writing
@@ -103,7 +103,11 @@ __all__ = [
 
 def open_store(url: str) -> Engine:
     """Open the database at `url` and bring its schema up to date; StoreUnavailable if it cannot be reached."""
-    engine = open_engine(url)
+    try:
+        engine = open_engine(url)
+    except OSError as exc:  # a SQLite directory that cannot be created: unavailable, not a crash
+        shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
+        raise StoreUnavailable(f"cannot open database {shown}: {exc}") from exc
     try:
         migrate(engine)
     except OperationalError as exc:

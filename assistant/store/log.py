@@ -121,7 +121,15 @@ def _message(role: str) -> Derive:
     def derive(db: Session, sid: str, turn_id: str | None, d: dict[str, Any], now: datetime) -> None:
         db.execute(sa.insert(MessageRow).values(session_id=sid, turn_id=turn_id, role=role, text=d["text"],
                                                 created_at=now))
+        if role == "user":  # an untitled session is named after its first question
+            db.execute(sa.update(SessionRow).where((col(SessionRow.id) == sid) & (col(SessionRow.title) == ""))
+                       .values(title=_title_from(d["text"])))
     return derive
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 80 else line[:79].rstrip() + "…"
 
 
 def _tool_call(db: Session, sid: str, turn_id: str | None, d: dict[str, Any], now: datetime) -> None:

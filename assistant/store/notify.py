@@ -1,8 +1,10 @@
-"""In-process wake-ups: "session X has new events". The database stays the source of truth.
+"""In-process wake-ups: "session X has new events", carrying the committed events themselves.
 
-A reader subscribes once, then loops: clear, query the DB, and if nothing is new wait
-for a wake-up or a timeout and query again. Subscribing before querying means an
-in-process append is never missed; the timeout picks up appends made by other processes.
+A reader subscribes once, then loops: take what was delivered; if it continues exactly
+where the reader is (seq = last + 1, no gap) use it, otherwise (nothing delivered, a
+gap, an overflow) query the DB. Subscribing before the first query means an in-process
+append is never missed; the reader's timeout picks up appends made by other processes.
+The DB stays the source of truth; delivery only saves N readers a query per event.
 """
 
 from __future__ import annotations
@@ -11,28 +13,59 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+MAX_PENDING = 2000
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self.flag = asyncio.Event()
+        self.pending: list[dict[str, Any]] = []
+        self.overflow = False
+
+    def deliver(self, events: list[dict[str, Any]] | None) -> None:
+        if events:
+            if len(self.pending) + len(events) > MAX_PENDING:
+                self.pending.clear()
+                self.overflow = True
+            else:
+                self.pending.extend(events)
+        self.flag.set()
+
+    def take_after(self, last: int) -> list[dict[str, Any]] | None:
+        """Delivered events that continue exactly after `last`; None when the DB must be asked."""
+        events, overflow = self.pending, self.overflow
+        self.pending, self.overflow = [], False
+        fresh = [e for e in events if e["seq"] > last]
+        if overflow or not fresh:
+            return None
+        for expected, ev in enumerate(fresh, start=last + 1):
+            if ev["seq"] != expected:
+                return None
+        return fresh
 
 
 class Notifier:
-    """One per event loop. `notify` sets every subscriber's flag for that session."""
+    """One per event loop. `notify` wakes (and hands the events to) every subscriber of that session."""
 
     def __init__(self) -> None:
-        self._subs: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
 
-    def notify(self, session_id: str) -> None:
-        for flag in self._subs.get(session_id, ()):
-            flag.set()
+    def notify(self, session_id: str, events: list[dict[str, Any]] | None = None) -> None:
+        for sub in self._subs.get(session_id, ()):
+            sub.deliver(events)
 
     @contextmanager
-    def subscribe(self, session_id: str) -> Iterator[asyncio.Event]:
-        flag = asyncio.Event()
-        self._subs[session_id].add(flag)
+    def subscribe(self, session_id: str) -> Iterator[Subscription]:
+        sub = Subscription()
+        self._subs[session_id].add(sub)
         try:
-            yield flag
+            yield sub
         finally:
             subs = self._subs.get(session_id)
             if subs is not None:
-                subs.discard(flag)
+                subs.discard(sub)
                 if not subs:
                     self._subs.pop(session_id, None)
 

@@ -65,15 +65,17 @@ async def events(session_id: str, request: Request, engine: EngineDep, notifier:
 async def _stream(engine: Engine, notifier: store.Notifier, request: Request, session_id: str,
                   last: int) -> AsyncIterator[dict]:
     retry: int | None = RETRY_MS
-    with notifier.subscribe(session_id) as flag:
+    with notifier.subscribe(session_id) as sub:
         while True:
-            flag.clear()
-            try:
-                rows = await asyncio.to_thread(_fetch, engine, session_id, last)
-            except Exception as exc:  # noqa: BLE001 - DB hiccup: keep the stream, retry
-                log.warning("event stream for %s: %s", session_id, exc)
-                rows = []
-                await asyncio.sleep(POLL_S)
+            sub.flag.clear()
+            rows = sub.take_after(last)  # what this process just committed, if it continues our stream
+            if rows is None:
+                try:
+                    rows = await asyncio.to_thread(_fetch, engine, session_id, last)
+                except Exception as exc:  # noqa: BLE001 - DB hiccup: keep the stream, retry
+                    log.warning("event stream for %s: %s", session_id, exc)
+                    rows = []
+                    await asyncio.sleep(POLL_S)
             for ev in rows:
                 last = ev["seq"]
                 out = {"id": str(ev["seq"]), "event": ev["type"], "data": json.dumps(ev, separators=(",", ":"))}
@@ -84,4 +86,5 @@ async def _stream(engine: Engine, notifier: store.Notifier, request: Request, se
                 continue
             if await request.is_disconnected():
                 return
-            await wait_flag(flag, POLL_S)
+            if not sub.pending:
+                await wait_flag(sub.flag, POLL_S)

@@ -165,6 +165,7 @@ async function send(e) {
     await api.send(state.session.id, text);
     box.value = "";
     autosize();
+    refreshSessions();
   } catch (err) {
     toast(err.status === 409 ? "A turn is already running; wait for it or stop it." :
       err.status === 413 ? "That message is too long." : `Could not send: ${err.message}`);
