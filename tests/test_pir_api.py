@@ -112,3 +112,10 @@ async def test_page_and_tree_never_carry_markup_from_stored_text(api, engine):
     assert {n["t"] for n in walk(raw)} == {"p", "a"}
     assert [n["a"] for n in walk(raw) if n["t"] == "a"] == [{"href": "https://example.com"}, {}]
     assert "<script>x()</script>" in raw[0]["c"]  # raw HTML stays text
+
+
+async def test_concurrent_first_reads_create_one_draft(api):
+    client, settings, sid = api
+    bodies = await asyncio.gather(*(client.get(f"/api/sessions/{sid}/pir") for _ in range(4)))
+    assert {b.json()["version"] for b in bodies} == {1}
+    assert [v["version"] for v in (await client.get(f"/api/sessions/{sid}/pir/versions")).json()] == [1]

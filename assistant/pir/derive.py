@@ -98,22 +98,19 @@ def steps(facts: PirFacts) -> list[Step]:
 
 def ruled_out(facts: PirFacts) -> list[str]:
     """Hypotheses a clean check ruled out during the investigation (checks after a fix only verify it)."""
-    out, fixed = [], _first_fix(facts)
+    fixed = _first_fix(facts)
+    seen: dict[str, tuple[str, list[str]]] = {}
     for c in facts.commands:
-        if fixed is not None and c.started_at > fixed:
-            continue
         template = RULES_OUT.get(c.tool)
-        if template is None or _outcome(c) != "nothing":
+        if template is None or _outcome(c) != "nothing" or (fixed is not None and c.started_at > fixed):
             continue
-        args = {k: str(v) for k, v in c.args.items()}
         try:
-            text = template.format_map(args)
+            hypothesis = template.format_map({k: str(v) for k, v in c.args.items()})
         except KeyError:
             continue
-        item = f"{text} — {code(c.command or c.tool)} showed nothing abnormal [{c.ref}]"
-        if item not in out:
-            out.append(item)
-    return out
+        seen.setdefault(hypothesis, (c.command or c.tool, []))[1].append(c.ref)
+    return [f"{h} — {code(cmd)} showed nothing abnormal [{'], ['.join(refs)}]"
+            for h, (cmd, refs) in seen.items()]
 
 
 def _executed_calls(facts: PirFacts) -> list[tuple[str, dict]]:

@@ -59,16 +59,20 @@ def list_versions(db: Session, *, session_id: str) -> list[PirDraftRow]:
     return list(db.exec(stmt))
 
 
-def save(engine: Engine, *, session_id: str, model: str, render: Any) -> PirDraftRow:
+def save(engine: Engine, *, session_id: str, model: str, render: Any,
+         first_only: bool = False) -> PirDraftRow:
     """Store the next version. `render(version, created_at) -> (markdown, data)` is called inside the
     transaction so the number printed in the draft is the number it is stored under; two concurrent
-    regenerations get consecutive versions (the unique constraint decides, the loser retries)."""
+    regenerations get consecutive versions (the unique constraint decides, the loser retries).
+    `first_only`: when some version already exists (a concurrent first GET won), return the latest."""
     for attempt in range(RETRIES):
         try:
             with store.writing(engine) as db:
                 store.get_session(db, session_id=session_id)
                 current = db.execute(sa.select(sa.func.max(PirDraftRow.version))
                                      .where(col(PirDraftRow.session_id) == session_id)).scalar()
+                if first_only and current:
+                    return get_version(db, session_id=session_id, version=int(current))
                 version = int(current or 0) + 1
                 created = utcnow()
                 markdown, data = render(version, created)

@@ -104,11 +104,16 @@ def summary(facts: PirFacts, d: Derived) -> str:
 def five_whys(facts: PirFacts, d: Derived) -> list[WhyStep]:
     """From the reported symptom down the findings, least to most causal; past the evidence, a TODO."""
     first = next((s.text for s in facts.said if s.role == "user"), "the reported problem")
-    chain = list(reversed(ranked(facts.findings)))[-4:]
+    kinds: dict[str, list[FindingFacts]] = {}
+    for f in ranked(facts.findings):  # one step per kind of failure: two crash-looping pods are one cause
+        kinds.setdefault(f.signature, []).append(f)
+    chain = list(reversed(list(kinds.values())))[-4:]
     out, asked = [], f"did “{first_sentence(first)}” happen"
-    for f in chain:
-        out.append(WhyStep(why=f"Why {asked}?", because=f"{flat(f.title)} ({cites(f)}).",
-                           refs=[e.ref for e in f.evidence if e.ref]))
+    for group in chain:
+        f, also = group[0], [g.finding_id for g in group[1:]]
+        more = f"; also {', '.join(also)}" if also else ""
+        out.append(WhyStep(why=f"Why {asked}?", because=f"{flat(f.title)} ({cites(f)}{more}).",
+                           refs=[e.ref for g in group for e in g.evidence if e.ref]))
         asked = f"did this happen: {flat(f.title)}"
     out.append(WhyStep(why=f"Why {asked}?",
                        because="TODO(owner): not established by the evidence collected in this session."))

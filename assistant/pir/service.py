@@ -110,8 +110,9 @@ def _gather(engine: Engine, session_id: str) -> PirFacts:
 
 
 async def regenerate(settings: Settings, engine: Engine, session_id: str, edits: PirEdits | None = None,
-                     model: str | None = None) -> PirDraftRow:
-    """Draft a new version from the stored session (edits carried over from the last version)."""
+                     model: str | None = None, *, first_only: bool = False) -> PirDraftRow:
+    """Draft a new version from the stored session (edits carried over from the last version).
+    `first_only`: only if the session has no draft yet (else the latest is returned)."""
     facts = await asyncio.to_thread(_gather, engine, session_id)
     merged = (edits or PirEdits()).merged_over(await asyncio.to_thread(_previous_edits, engine, session_id))
     d = derive(facts)
@@ -127,7 +128,7 @@ async def regenerate(settings: Settings, engine: Engine, session_id: str, edits:
         return markdown, redact_value(final.model_dump(mode="json"), redactor)
 
     return await asyncio.to_thread(drafts.save, engine, session_id=session_id, model=narrative.source,
-                                   render=render)
+                                   render=render, first_only=first_only)
 
 
 def _context(doc: PirDocument) -> dict[str, Any]:
@@ -137,7 +138,7 @@ def _context(doc: PirDocument) -> dict[str, Any]:
 async def latest_or_create(settings: Settings, engine: Engine, session_id: str) -> PirDraftRow:
     """The newest stored draft; the first one is drafted on demand."""
     row = await asyncio.to_thread(_latest, engine, session_id)
-    return row if row is not None else await regenerate(settings, engine, session_id)
+    return row if row is not None else await regenerate(settings, engine, session_id, first_only=True)
 
 
 def _latest(engine: Engine, session_id: str) -> PirDraftRow | None:

@@ -53,7 +53,9 @@ _URGENCY: list[tuple[str, re.Pattern[str]]] = [
                  r"low\s+priority", r"warning", r"staging", r"dev(?:elopment)?\s+env")),
     ("medium", _any(r"slow(?:ness|er)?", r"latency", r"degraded", r"intermittent(?:ly)?", r"sometimes",
                     r"occasional(?:ly)?", r"flaky", r"sporadic", r"errors?", r"time?outs?",
-                    r"high\s+(?:cpu|memory|load)", r"filling\s+up", r"retr(?:y|ies)")),
+                    r"high\s+(?:cpu|memory|load)", r"filling\s+up", r"retr(?:y|ies)", r"stuck",
+                    r"hang(?:s|ing)?", r"pending", r"not\s+ready", r"keep\s+restarting",
+                    r"never\s+(?:become|becomes|get|gets)\s+ready", r"restart(?:s|ing)")),
 ]
 _CLOCK = r"\d{1,2}[:h.]\d\d(?:\s*(?:am|pm|utc|z|[a-z]{3,4})\b)?|\d{1,2}\s*(?:am|pm)"
 _SPAN = r"\d+\s*(?:min(?:ute)?s?|h(?:ours?|rs?)?|days?)|yesterday|last\s+night|this\s+morning|midnight|noon"
