@@ -116,7 +116,7 @@ def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolRe
     from assistant.findings import analyze
 
     fresh = []
-    for finding in analyze(result, p.call_id):
+    for finding in analyze(result, p.call_id, prior=tuple(state.findings)):
         key = finding.signature + json.dumps(finding.facts, sort_keys=True, default=str)
         if key in state.finding_keys:
             continue
@@ -124,6 +124,7 @@ def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolRe
         state.finding_count += 1
         finding.finding_id = f"F{state.finding_count}"
         state.finding_ids.append(finding.finding_id)
+        state.findings.append(finding)
         fresh.append(finding)
     return fresh
 
@@ -179,6 +180,7 @@ def remember_findings(state: TurnState, history: list[Event]) -> None:
         if ev.type is EventType.FINDING:
             state.finding_keys.add(ev.data.signature + json.dumps(ev.data.facts, sort_keys=True, default=str))
             state.finding_count += 1
+            state.findings.append(ev.data)
 
 
 def fallback_answer(state: TurnState, reason: str | None) -> str:

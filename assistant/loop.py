@@ -57,6 +57,8 @@ class TurnState:
     finding_keys: set[str] = field(default_factory=set)
     finding_count: int = 0
     finding_ids: list[str] = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    """Every finding of the session so far: analyzers read them as context (a bind error makes ss meaningful)."""
     started: float = field(default_factory=time.perf_counter)
 
     def add_usage(self, completion: Completion) -> None:
