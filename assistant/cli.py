@@ -192,11 +192,12 @@ def pir(
     regenerate: Annotated[bool, typer.Option(help="draft a new version even if one exists")] = False,
 ) -> None:
     """Draft the post-incident review of a session (Markdown on stdout)."""
+    from assistant.pir.render import PirTemplateError
     from assistant.pir.service import pir_for_cli
 
     try:
         sys.stdout.write(pir_for_cli(load_settings(), session, as_json=as_json, regenerate=regenerate))
-    except LookupError as exc:
+    except (LookupError, PirTemplateError) as exc:
         raise fail(str(exc)) from None
 
 
