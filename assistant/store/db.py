@@ -7,8 +7,6 @@ deadlock upgrading a read lock. PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,25 +76,9 @@ def reading(engine: Engine) -> Iterator[Session]:
         yield db
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _write_lock(engine: Engine) -> threading.RLock:
-    with _LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(engine, threading.RLock())
-
-
 @contextmanager
 def writing(engine: Engine) -> Iterator[Session]:
-    """One write transaction: committed on success, rolled back on error.
-
-    SQLite has one writer at a time anyway: this process's writers queue on a lock that hands over at
-    once, instead of in SQLite's busy handler, which sleeps up to 100 ms between retries."""
-    if not is_sqlite(engine):
-        with Session(engine, expire_on_commit=False) as db, db.begin():
-            yield db
-        return
-    with _write_lock(engine), Session(engine.execution_options(sqlite_begin="IMMEDIATE"),
-                                      expire_on_commit=False) as db, db.begin():
+    """One write transaction: committed on success, rolled back on error."""
+    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    with Session(bind, expire_on_commit=False) as db, db.begin():
         yield db
