@@ -27,23 +27,61 @@ def _session(engine) -> str:
         return store.create_session(db, target="sandbox:nginx-port-conflict", model="m").id
 
 
-def _tool_run(engine, sid: str, n: int, *, tool: str = "service_status", exit_code: int = 0,
-              command: str = "systemctl status nginx", turn: str = "t1") -> None:
+def _tool_run(
+    engine,
+    sid: str,
+    n: int,
+    *,
+    tool: str = "service_status",
+    exit_code: int = 0,
+    command: str = "systemctl status nginx",
+    turn: str = "t1",
+) -> None:
     call = f"c{n}"
     store.append(engine, session_id=sid, event=Event.of(UserMessage(text="hi", author="alice"), turn))
-    store.append(engine, session_id=sid, event=Event.of(ToolCall(call_id=call, tool=tool, args={"service": "nginx"},
-                                                                 command=command, target="sandbox:x"), turn))
-    store.append(engine, session_id=sid, event=Event.of(ToolResultEvent(
-        call_id=call, tool=tool, ok=exit_code == 0, exit_code=exit_code, duration_ms=12.5, output="out",
-        command=command, output_sha256="ab" * 32), turn))
+    store.append(
+        engine,
+        session_id=sid,
+        event=Event.of(
+            ToolCall(call_id=call, tool=tool, args={"service": "nginx"}, command=command, target="sandbox:x"),
+            turn,
+        ),
+    )
+    store.append(
+        engine,
+        session_id=sid,
+        event=Event.of(
+            ToolResultEvent(
+                call_id=call,
+                tool=tool,
+                ok=exit_code == 0,
+                exit_code=exit_code,
+                duration_ms=12.5,
+                output="out",
+                command=command,
+                output_sha256="ab" * 32,
+            ),
+            turn,
+        ),
+    )
 
 
 def _approval(engine, sid: str, n: int, decision: str, turn: str = "t1") -> None:
-    req = ApprovalRequired(approval_id=f"a{n}", call_id=f"w{n}", tool="restart_service", args={"service": "nginx"},
-                           command="systemctl restart nginx", target="sandbox:x", reason="port freed")
+    req = ApprovalRequired(
+        approval_id=f"a{n}",
+        call_id=f"w{n}",
+        tool="restart_service",
+        args={"service": "nginx"},
+        command="systemctl restart nginx",
+        target="sandbox:x",
+        reason="port freed",
+    )
     store.append(engine, session_id=sid, event=Event.of(req, turn))
-    store.append(engine, session_id=sid, event=Event.of(
-        ApprovalDecided(approval_id=f"a{n}", decision=decision, by="bob", comment="go"), turn))
+    store.append(
+        engine,
+        session_id=sid,
+        event=Event.of(ApprovalDecided(approval_id=f"a{n}", decision=decision, by="bob", comment="go"), turn),
+    )
 
 
 def _sql(engine, statement: str, **params) -> None:
@@ -69,11 +107,20 @@ def test_tool_executions_and_decisions_are_chained_with_their_facts(engine):
     assert [e["kind"] for e in entries] == ["tool_execution", "approval_decision", "tool_execution"]
     first, decision, third = entries
     assert (first["id"], first["actor"], first["tool"], first["exit_code"], first["duration_ms"]) == (
-        1, "alice", "service_status", 3, 12.5)
+        1,
+        "alice",
+        "service_status",
+        3,
+        12.5,
+    )
     assert first["output_sha256"] == "ab" * 32 and first["detail"]["outcome"] == "executed"
     assert first["target"] == "sandbox:x" and first["detail"]["args"] == {"service": "nginx"}
     assert (decision["actor"], decision["approval_id"], decision["tool"], decision["detail"]["decision"]) == (
-        "bob", "a2", "restart_service", "approve")
+        "bob",
+        "a2",
+        "restart_service",
+        "approve",
+    )
     assert third["command"] == "psql postgres://app:[REDACTED]@db/app"  # exported trails carry no secrets
     assert first["prev_hash"] == audit.GENESIS
     assert [e["prev_hash"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
@@ -85,24 +132,29 @@ def test_tool_executions_and_decisions_are_chained_with_their_facts(engine):
 
 def test_audit_entry_is_in_the_same_transaction_as_its_event(engine):
     sid = _session(engine)
-    with pytest.raises(RuntimeError):
-        with store.writing(engine) as db:
-            store.append_event(db, session_id=sid, event=Event.of(ToolResultEvent(call_id="c1", tool="port_owner",
-                                                                                  ok=True), "t1"))
-            assert len(list(db.exec(sa.select(audit.AuditRow.id)))) == 1
-            raise RuntimeError("the event's transaction fails")
+    with pytest.raises(RuntimeError), store.writing(engine) as db:
+        store.append_event(
+            db,
+            session_id=sid,
+            event=Event.of(ToolResultEvent(call_id="c1", tool="port_owner", ok=True), "t1"),
+        )
+        assert len(list(db.exec(sa.select(audit.AuditRow.id)))) == 1
+        raise RuntimeError("the event's transaction fails")
     assert _trail(engine) == [] and audit.verify(engine).ok
     with store.reading(engine) as db:
         assert store.list_events(db, session_id=sid) == []
 
 
-@pytest.mark.parametrize("tamper, entry, problem", [
-    ("UPDATE audit_log SET exit_code = 0 WHERE id = 2", 2, "edited"),
-    ("UPDATE audit_log SET command = 'systemctl status sshd' WHERE id = 3", 3, "edited"),
-    ("UPDATE audit_log SET hash = '" + "f" * 64 + "' WHERE id = 1", 1, "edited"),
-    ("DELETE FROM audit_log WHERE id = 2", 2, "missing"),
-    ("DELETE FROM audit_log WHERE id = 4", 4, "missing"),
-])
+@pytest.mark.parametrize(
+    "tamper, entry, problem",
+    [
+        ("UPDATE audit_log SET exit_code = 0 WHERE id = 2", 2, "edited"),
+        ("UPDATE audit_log SET command = 'systemctl status sshd' WHERE id = 3", 3, "edited"),
+        ("UPDATE audit_log SET hash = '" + "f" * 64 + "' WHERE id = 1", 1, "edited"),
+        ("DELETE FROM audit_log WHERE id = 2", 2, "missing"),
+        ("DELETE FROM audit_log WHERE id = 4", 4, "missing"),
+    ],
+)
 def test_sql_tampering_is_named(engine, tamper, entry, problem):
     sid = _session(engine)
     for n in (1, 2, 3):
@@ -132,8 +184,11 @@ def test_reordering_and_rewriting_with_a_fresh_hash_are_detected(engine):
     assert audit.verify(engine).ok
     # Rewrite entry 2 and recompute its own hash: entry 3 still points at the original.
     forged = dict(rows[1], exit_code=0, command="true")
-    _sql(engine, "UPDATE audit_log SET exit_code = 0, command = 'true', hash = :h WHERE id = 2",
-         h=audit.entry_hash(forged))
+    _sql(
+        engine,
+        "UPDATE audit_log SET exit_code = 0, command = 'true', hash = :h WHERE id = 2",
+        h=audit.entry_hash(forged),
+    )
     verdict = audit.verify(engine)
     assert (verdict.entry_id, verdict.problem) == (2, "edited"), verdict.message
 
@@ -193,8 +248,15 @@ def test_export_since_filters_by_time(engine):
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assistant.cli", "audit", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "audit", *args],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_firstline_audit_cli_verifies_exports_and_names_the_edited_entry(tmp_path, capsys):

@@ -20,30 +20,44 @@ MAX_EXAMPLES = 25
 
 def _server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-    env.update(FIRSTLINE_HOME=str(tmp_path / "home"), FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'fuzz.db'}",
-               FIRSTLINE_MAX_BODY_BYTES="20000", FIRSTLINE_MAX_MESSAGE_CHARS="2000",
-               LITELLM_LOCAL_MODEL_COST_MAP="True", NO_PROXY="127.0.0.1,localhost", **extra)
+    env.update(
+        FIRSTLINE_HOME=str(tmp_path / "home"),
+        FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'fuzz.db'}",
+        FIRSTLINE_MAX_BODY_BYTES="20000",
+        FIRSTLINE_MAX_MESSAGE_CHARS="2000",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        NO_PROXY="127.0.0.1,localhost",
+        **extra,
+    )
     return env
 
 
 def _fuzz(operation, base_url: str, mode: GenerationMode, failures: list[str]) -> int:
     calls = 0
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case) -> None:
         nonlocal calls
         calls += 1
         response = case.call(base_url=base_url, timeout=15)
-        where = f"{operation.label} [{mode.value}] {case.method} {case.formatted_path} body={str(case.body)[:120]!r}"
+        body = str(case.body)[:120]
+        where = f"{operation.label} [{mode.value}] {case.method} {case.formatted_path} body={body!r}"
         if response.status_code >= 500:
             failures.append(f"{where} -> {response.status_code}: {response.text[:300]}")
         elif response.status_code >= 400:
             try:
                 body = response.json()
             except ValueError:
-                failures.append(f"{where} -> {response.status_code} without a JSON body: {response.text[:120]!r}")
+                failures.append(
+                    f"{where} -> {response.status_code} without a JSON body: {response.text[:120]!r}"
+                )
                 return
             if not isinstance(body, dict) or not ({"error", "detail"} & body.keys()):
                 failures.append(f"{where} -> {response.status_code} with an unexplained body {body!r:.200}")

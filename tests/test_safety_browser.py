@@ -15,8 +15,14 @@ import pytest
 from fake_openai import FakeOpenAI, model_env
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TOKEN = "fl-browser-5b1d0c9e8a7f6e5d4c3b2a19"
 WATCH_CSP = """
 window.__csp = [];
@@ -24,7 +30,10 @@ document.addEventListener('securitypolicyviolation',
   (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
 """
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
 
 
 @pytest.fixture
@@ -42,16 +51,27 @@ def test_login_then_a_turn_with_zero_csp_violations(chromium, start_server, tmp_
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
     with FakeOpenAI(delay_s=0.01) as fake:
-        env.update(FIRSTLINE_HOME=str(tmp_path / "home"), FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'b.db'}",
-                   FIRSTLINE_AUTH_TOKEN=TOKEN, LITELLM_LOCAL_MODEL_COST_MAP="True", NO_PROXY="127.0.0.1,localhost",
-                   **model_env(fake))
+        env.update(
+            FIRSTLINE_HOME=str(tmp_path / "home"),
+            FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'b.db'}",
+            FIRSTLINE_AUTH_TOKEN=TOKEN,
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+            NO_PROXY="127.0.0.1,localhost",
+            **model_env(fake),
+        )
         server = start_server(env)
         page = chromium.new_page(viewport={"width": 1280, "height": 860})
         page.add_init_script(WATCH_CSP)
         problems: list[str] = []
         page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on("console", lambda m: problems.append(f"console: {m.text}")
-                if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"console: {m.text}")
+                if "Content Security Policy" in m.text or "Refused to" in m.text
+                else None
+            ),
+        )
 
         page.goto(server.url + "/")
         expect(page).to_have_url(re.compile(r"/login\?next=%2F$"))

@@ -103,8 +103,10 @@ def test_mask_keeps_the_shape(text, expected):
 
 
 def test_truncated_pem_without_end_line_is_masked():
-    text = ("x: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1x2y3z\nQWERTYUIOPASDFGHJKL\n"
-            "2026-03-14 next line\n")
+    text = (
+        "x: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1x2y3z\nQWERTYUIOPASDFGHJKL\n"
+        "2026-03-14 next line\n"
+    )
     out = redact(text)
     assert "MIIEowIBAAKCAQEA1x2y3z" not in out and "QWERTYUIOP" not in out and "2026-03-14 next line" in out
 

@@ -75,10 +75,16 @@ async def test_every_response_carries_security_headers_and_no_cors(open_client):
         await c.get("/static/app.css"),
         await c.get("/api/sessions", headers={"Origin": "https://evil.example"}),
         await c.get("/api/sessions/s_nope"),  # 404
-        await c.post("/api/sessions", content=b"{not json", headers={"Content-Type": "application/json"}),  # 422
-        await c.post("/api/sessions", content=b"x" * 5000, headers={"Content-Type": "application/json"}),  # 413
-        await c.options("/api/sessions", headers={"Origin": "https://evil.example",
-                                                  "Access-Control-Request-Method": "POST"}),
+        await c.post(
+            "/api/sessions", content=b"{not json", headers={"Content-Type": "application/json"}
+        ),  # 422
+        await c.post(
+            "/api/sessions", content=b"x" * 5000, headers={"Content-Type": "application/json"}
+        ),  # 413
+        await c.options(
+            "/api/sessions",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        ),
         await c.get("/no/such/page"),
     ]
     assert [r.status_code for r in cases] == [200, 200, 200, 200, 404, 422, 413, 405, 404]
@@ -107,7 +113,7 @@ async def test_api_and_stream_need_the_token(client):
 
 
 async def test_ui_redirects_to_login_and_login_sets_a_strict_cookie(client):
-    r = await client.get(f"/s/s_1234?x=1", headers={"Accept": "text/html"})
+    r = await client.get("/s/s_1234?x=1", headers={"Accept": "text/html"})
     assert r.status_code == 303 and unquote(r.headers["location"]) == "/login?next=/s/s_1234?x=1"
     page = await client.get(r.headers["location"])
     assert page.status_code == 200 and 'name="token"' in page.text and 'value="/s/s_1234?x=1"' in page.text
@@ -129,7 +135,9 @@ async def test_ui_redirects_to_login_and_login_sets_a_strict_cookie(client):
     assert (await client.get("/api/sessions")).status_code == 200
     created = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://test"})
     assert created.status_code == 201
-    evil = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "https://evil.example"})
+    evil = await client.post(
+        "/api/sessions", json={"target": SANDBOX}, headers={"Origin": "https://evil.example"}
+    )
     assert evil.status_code == 403  # a cross-site write with the cookie is refused
 
     out = await client.post("/logout")
@@ -138,7 +146,9 @@ async def test_ui_redirects_to_login_and_login_sets_a_strict_cookie(client):
     assert (await client.get("/api/sessions")).status_code == 401
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:x", ""])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example", "/\\evil.example", "javascript:x", ""]
+)
 async def test_login_never_redirects_off_site(client, target):
     r = await client.post("/login", data={"token": TOKEN, "next": target})
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -158,21 +168,30 @@ def test_cookie_is_bound_to_token_and_expires():
     assert not security.cookie_valid("another-token", value, now)  # rotating the token logs everyone out
     assert not security.cookie_valid(TOKEN, value, now + security.SESSION_TTL_S + 1)
     expires, sig = value.split(".")
-    assert not security.cookie_valid(TOKEN, f"{int(expires) + 9999}.{sig}", now)  # extending it breaks the HMAC
+    assert not security.cookie_valid(
+        TOKEN, f"{int(expires) + 9999}.{sig}", now
+    )  # extending it breaks the HMAC
     for junk in ("", ".", "x.y", "1.", None):
         assert not security.cookie_valid(TOKEN, junk, now)
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-    env.update(FIRSTLINE_HOME=str(tmp_path / "home"), FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'srv.db'}",
-               LITELLM_LOCAL_MODEL_COST_MAP="True", NO_PROXY="127.0.0.1,localhost", **extra)
+    env.update(
+        FIRSTLINE_HOME=str(tmp_path / "home"),
+        FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'srv.db'}",
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        NO_PROXY="127.0.0.1,localhost",
+        **extra,
+    )
     return env
 
 
 def test_serve_refuses_a_public_address_without_a_token(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port",
-                           str(free_port())], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    argv = [sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())]
+    proc = subprocess.run(
+        argv, check=False, cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0
     said = proc.stdout + proc.stderr
     assert "FIRSTLINE_AUTH_TOKEN" in said and "--insecure" in said
@@ -180,9 +199,13 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path):
 
 def test_serve_with_a_token_starts_on_a_public_address_and_enforces_it(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
-                            cwd=ROOT, env=_env(tmp_path, FIRSTLINE_AUTH_TOKEN=TOKEN), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(tmp_path, FIRSTLINE_AUTH_TOKEN=TOKEN),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

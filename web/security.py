@@ -23,14 +23,16 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -51,6 +53,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 
 
 # ------------------------------------------------------------------ tokens and cookies
+
 
 def _sig(token: str, expires: int) -> str:
     return hmac.new(token.encode(), f"firstline-session:{expires}".encode(), hashlib.sha256).hexdigest()
@@ -96,6 +99,7 @@ def safe_next(target: str | None) -> str:
 
 
 # ------------------------------------------------------------------ middleware
+
 
 class SecurityHeaders:
     """Adds the security headers to every HTTP response (ours replace any a route set)."""
@@ -153,19 +157,33 @@ class RequireAuth:
 
     async def _refuse(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
         path = scope.get("path", "")
-        wants_page = (scope.get("method") == "GET" and not path.startswith("/api/")
-                      and path != "/openapi.json" and "text/html" in headers.get("accept", "text/html"))
+        wants_page = (
+            scope.get("method") == "GET"
+            and not path.startswith("/api/")
+            and path != "/openapi.json"
+            and "text/html" in headers.get("accept", "text/html")
+        )
         if wants_page:
             query = scope.get("query_string", b"").decode("latin-1")
             target = path + (f"?{query}" if query else "")
             location = f"/login?next={quote(target, safe='')}"
-            await send({"type": "http.response.start", "status": 303,
-                        "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 303,
+                    "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
-        await _json(send, 401, "unauthorized", "authentication required: send 'Authorization: Bearer <token>' "
-                                               "(FIRSTLINE_AUTH_TOKEN) or log in at /login",
-                    [(b"www-authenticate", b'Bearer realm="firstline"')])
+        await _json(
+            send,
+            401,
+            "unauthorized",
+            "authentication required: send 'Authorization: Bearer <token>' "
+            "(FIRSTLINE_AUTH_TOKEN) or log in at /login",
+            [(b"www-authenticate", b'Bearer realm="firstline"')],
+        )
 
 
 def _same_origin(headers: dict[str, str]) -> bool:
@@ -175,16 +193,26 @@ def _same_origin(headers: dict[str, str]) -> bool:
     return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
-async def _json(send: Send, status: int, error: str, detail: str,
-                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _json(
+    send: Send, status: int, error: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(extra or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 # ------------------------------------------------------------------ /login, /logout
+
 
 class LoginLimiter:
     """At most LOGIN_FAILURES wrong tokens per client address per LOGIN_WINDOW_S."""
@@ -208,10 +236,12 @@ def login_router(settings: Settings) -> APIRouter:
     limiter = LoginLimiter()
 
     def page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> HTMLResponse:
-        return templates.TemplateResponse(request, "login.html", {"next": nxt, "error": error}, status_code=status)
+        return templates.TemplateResponse(
+            request, "login.html", {"next": nxt, "error": error}, status_code=status
+        )
 
     @router.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/") -> Response:  # noqa: A002 - the query parameter's name
+    def login_form(request: Request, next: str = "/") -> Response:
         if not settings.auth_token:
             return RedirectResponse(safe_next(next), status_code=303)
         return page(request, safe_next(next))
@@ -231,8 +261,15 @@ def login_router(settings: Settings) -> APIRouter:
             limiter.fail(client)
             return page(request, nxt, "That token is not right.", 401)
         response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(COOKIE, session_cookie(token), max_age=SESSION_TTL_S, path="/", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+        response.set_cookie(
+            COOKIE,
+            session_cookie(token),
+            max_age=SESSION_TTL_S,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     @router.post("/logout")
