@@ -108,7 +108,8 @@ class EventWriter:
 
 async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
                      approver: Approver, *, notify: Notify | None = None, on_event: OnEvent | None = None,
-                     cancel_event: asyncio.Event | None = None, poll_s: float = 0.25, author: str = "user") -> str:
+                     cancel_event: asyncio.Event | None = None, poll_s: float = 0.25, author: str = "user",
+                     message_stored: bool = False) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
     Every event is committed before it is announced. Cancel (DB flag, from any process, or
@@ -121,7 +122,8 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
     ctx = None
     try:
         session, history = await asyncio.to_thread(_load, engine, session_id)
-        await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
+        if not message_stored:  # the server stores it with the turn, before answering 202
+            await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
         try:
             ctx = await asyncio.to_thread(open_context, settings, target=session.target, model=session.model,
                                           session_id=session_id, turn_id=turn_id, approver=approver)
@@ -324,12 +326,14 @@ class TurnSupervisor:
 
     async def start(self, session_id: str, text: str, *, author: str = "user") -> store.TurnRow:
         """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background."""
-        turn = await asyncio.to_thread(_begin, self.engine, session_id)
+        text = redactor_for(self.settings)(text)
+        turn = await asyncio.to_thread(_begin, self.engine, session_id, text, author)
         flag = asyncio.Event()
         approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
         task = asyncio.create_task(
             drive_turn(self.settings, self.engine, session_id, turn.id, text, approver,
-                       notify=self.notifier.notify, cancel_event=flag, poll_s=self.poll_s, author=author),
+                       notify=self.notifier.notify, cancel_event=flag, poll_s=self.poll_s, author=author,
+                       message_stored=True),
             name=f"drive-{turn.id}")
         self.tasks[turn.id], self.cancel_flags[turn.id] = task, flag
         task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
@@ -351,9 +355,13 @@ class TurnSupervisor:
             await asyncio.wait(tasks, timeout=timeout_s)
 
 
-def _begin(engine: Engine, session_id: str) -> store.TurnRow:
+def _begin(engine: Engine, session_id: str, text: str, author: str) -> store.TurnRow:
+    """The turn and the user's message in one transaction: once a message is accepted (202) it is stored."""
     with store.writing(engine) as db:
-        return store.begin_turn(db, session_id=session_id, owner=store.current_owner())
+        turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
+        message = Event.of(UserMessage(text=text, author=author), turn.id)
+        store.append_event(db, session_id=session_id, event=message)
+        return turn
 
 
 def _request_cancel(engine: Engine, session_id: str, turn_id: str) -> store.TurnRow:

@@ -268,10 +268,12 @@ async def test_user_message_is_redacted_before_it_is_stored_or_sent(tmp_path):
     with store.reading(engine) as db:
         events = store.list_events(db, session_id=row.id)
         messages = store.list_messages(db, session_id=row.id)
+        title = store.get_session(db, session_id=row.id).title
         raw_rows = db.connection().exec_driver_sql("SELECT data FROM events").fetchall()
     user = next(e.data for e in events if e.type is EventType.USER_MESSAGE)
     assert user.text == f"{MASK}: deploy fails, my token is ghp_{MASK} and pw={MASK}"
     assert messages[0].text == user.text
+    assert "ghp_u8jz" not in title and "hunter2" not in title  # the session is named after the masked words
     dump = "\n".join(str(r[0]) for r in raw_rows)
     assert "ghp_u8jz" not in dump and "hunter2" not in dump and "INC-4411" not in dump
     engine.dispose()
