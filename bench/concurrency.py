@@ -1,0 +1,224 @@
+"""Concurrency: N sessions at once against a live `firstline serve` (SQLite, then PostgreSQL on
+127.0.0.1:5432 when reachable), each posting a message and reading its SSE stream to `turn_finished`.
+
+    python bench/concurrency.py [--quick] [--sizes 25,50,100,200] [--no-postgres] [--json PATH]
+
+Delivery latency = client receive time - the event's server timestamp `at` (one machine, one clock).
+Errors: failed requests, streams that end without `turn_finished`, a turn that is not `completed`,
+and any gap or duplicate in the stream's seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Self
+
+from benchlib import (
+    Figure,
+    Server,
+    arg_parser,
+    iso_ts,
+    median,
+    pct,
+    print_machine,
+    sse_events,
+    summary,
+    table,
+    write_figures,
+)
+
+P99_TARGET_MS = 100.0
+RSS_TARGET_MB = 400.0
+TARGET_N = 100
+SESSION_TIMEOUT_S = 240.0
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+
+
+@dataclass
+class SessionRun:
+    delays_ms: list[float] = field(default_factory=list)
+    events: int = 0
+    finished_at: float = 0.0
+    error: str | None = None
+
+
+async def one_session(client, base: str, target: str, opened: asyncio.Event, go: asyncio.Event) -> SessionRun:
+    """Create, open the stream, wait for the common start, post, read to turn_finished."""
+    run = SessionRun()
+    try:
+        r = await client.post(f"{base}/api/sessions", json={"target": target})
+        r.raise_for_status()
+        sid = r.json()["id"]
+        async with client.stream("GET", f"{base}/api/sessions/{sid}/events") as resp:
+            resp.raise_for_status()
+            opened.set()
+            await go.wait()
+            r = await client.post(f"{base}/api/sessions/{sid}/messages", json={"content": _report(target)})
+            r.raise_for_status()
+            await asyncio.wait_for(_read(resp, run), SESSION_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the benchmark
+        run.error = f"{type(exc).__name__}: {exc}"[:200]
+    return run
+
+
+async def _read(resp, run: SessionRun) -> None:
+    expected = 1
+    async for ev in sse_events(resp):
+        body = ev.json()
+        run.events += 1
+        run.delays_ms.append((ev.t - iso_ts(body["at"])) * 1000)
+        if body["seq"] != expected:
+            run.error = f"seq {body['seq']} where {expected} was expected"
+            return
+        expected += 1
+        if ev.event == "turn_finished":
+            run.finished_at = ev.t
+            if body["data"]["status"] != "completed":
+                run.error = f"turn ended {body['data']['status']}"
+            return
+    run.error = "stream ended before turn_finished"
+
+
+_REPORTS: dict[str, str] = {}
+
+
+def _report(target: str) -> str:
+    return _REPORTS[target]
+
+
+async def burst(server: Server, n: int, targets: list[str]) -> dict:
+    """N sessions at once; returns the row of figures."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=2 * n + 10, max_keepalive_connections=2 * n + 10)
+    timeout = httpx.Timeout(60.0, pool=120.0)
+    server.peak_rss = 0
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        go = asyncio.Event()
+        opened = [asyncio.Event() for _ in range(n)]
+        tasks = [asyncio.create_task(one_session(client, server.url, targets[i % len(targets)], opened[i], go))
+                 for i in range(n)]
+        await _settle(tasks, opened)
+        t0 = time.time()
+        go.set()
+        runs = await asyncio.gather(*tasks)
+    delays = [d for r in runs for d in r.delays_ms]
+    done = [r.finished_at for r in runs if r.finished_at]
+    errors = [r.error for r in runs if r.error]
+    wall = (max(done) - t0) if done else float("nan")
+    return {"n": n, "turns_s": len(done) / wall if done else 0.0, "events": len(delays),
+            "p50": median(delays), "p99": pct(delays, 99), "max": max(delays, default=float("nan")),
+            "errors": len(errors), "first_error": errors[0] if errors else "", "rss_mb": server.peak_rss / 2**20,
+            "wall_s": wall}
+
+
+async def _settle(tasks: list[asyncio.Task], opened: list[asyncio.Event], limit_s: float = 120.0) -> None:
+    """Wait until every session has its stream open (or has failed) before the common start."""
+    deadline = time.time() + limit_s
+    while time.time() < deadline and not all(e.is_set() or t.done() for t, e in zip(tasks, opened)):
+        await asyncio.sleep(0.05)
+
+
+def pg_database() -> str | None:
+    """A fresh PostgreSQL database on 127.0.0.1:5432, or None when the server is not reachable."""
+    try:
+        import psycopg
+
+        name = f"firstline_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+    except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: skip that backend
+        print(f"PostgreSQL at 127.0.0.1:5432 not usable ({type(exc).__name__}: {str(exc).strip()[:120]}); skipped")
+        return None
+
+
+def pg_drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class External:
+    """A server started by someone else (`--url`), e.g. under a profiler; its RSS is not sampled."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.peak_rss, self.ready_s = url.rstrip("/"), 0, float("nan")
+
+    def rss_now(self) -> int:
+        return 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def run_backend(label: str, database_url: str | None, sizes: list[int], targets: list[str],
+                url: str | None = None) -> list[dict]:
+    rows = []
+    with External(url) if url else Server(database_url=database_url) as server:
+        print(f"\n{label}: server ready in {server.ready_s:.1f}s, RSS {server.rss_now() / 2**20:.0f} MB")
+        asyncio.run(burst(server, 2, targets))  # warm-up: the first turn imports the agent loop
+        for n in sizes:
+            row = asyncio.run(burst(server, n, targets))
+            row["backend"] = label
+            rows.append(row)
+            print(f"  N={n}: {row['turns_s']:.1f} turns/s, p99 {row['p99']:.0f} ms, errors {row['errors']}"
+                  + (f" (first: {row['first_error']})" if row["errors"] else ""), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = arg_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=None, help="comma-separated session counts (default 25,50,100,200)")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--url", help="use this running server instead of starting one (no RSS, no PostgreSQL)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([25] if args.quick else [25, 50, 100, 200])
+    print_machine(f"concurrency: N sessions at once, sizes {sizes}")
+    from tools.targets.sandbox import list_scenarios
+
+    scenarios = list_scenarios()
+    _REPORTS.update({f"sandbox:{s.id}": s.report for s in scenarios})
+    targets = list(_REPORTS)
+    rows = run_backend("external" if args.url else "sqlite", None, sizes, targets, args.url)
+    db = None if args.no_postgres or args.url else pg_database()
+    if db:
+        try:
+            rows += run_backend("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", sizes, targets)
+        finally:
+            pg_drop(db)
+    print()
+    table(["backend", "N", "turns/s", "events", "p50 ms", "p99 ms", "max ms", "errors", "peak RSS MB", "wall s"],
+          [[r["backend"], r["n"], r["turns_s"], r["events"], r["p50"], r["p99"], r["max"], r["errors"], r["rss_mb"],
+            r["wall_s"]] for r in rows])
+    figures = []
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        mine = [r for r in rows if r["backend"] == backend]
+        at = next((r for r in mine if r["n"] == TARGET_N), max(mine, key=lambda r: r["n"]))
+        n = at["n"]
+        figures += [
+            Figure(f"SSE delivery p99 at {n} sessions ({backend})", at["p99"], "ms", f"< {P99_TARGET_MS:g} ms at "
+                   f"{TARGET_N}", at["p99"] < P99_TARGET_MS),
+            Figure(f"errors at {n} sessions ({backend})", at["errors"], "", "0", at["errors"] == 0),
+            Figure(f"server peak RSS at {n} sessions ({backend})", at["rss_mb"], "MB", f"< {RSS_TARGET_MB:g} MB",
+                   at["rss_mb"] < RSS_TARGET_MB),
+            Figure(f"turns/s at {n} sessions ({backend})", at["turns_s"], "turns/s"),
+        ]
+        biggest = max(mine, key=lambda r: r["n"])
+        if biggest is not at:
+            figures.append(Figure(f"SSE delivery p99 at {biggest['n']} sessions ({backend})", biggest["p99"], "ms"))
+    print()
+    for fig in figures:
+        summary(fig)
+    write_figures(args.json, "concurrency", figures, {"rows": rows})
+
+
+if __name__ == "__main__":
+    main()
