@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from assistant.config import Settings
-from assistant.llm import Completion, ModelError, stream_completion
 from assistant.pir.data import PirFacts
 from assistant.pir.derive import Derived
 from assistant.pir.fmt import dur, ts
@@ -59,6 +58,10 @@ def parse_answer(text: str) -> NarrativeFields:
 
 
 async def ask_model(model: str, messages: list[dict[str, str]], settings: Settings) -> str:
+    # lazy: litellm takes seconds to import, the server imports this module at start-up, and only a
+    # model-written narrative needs it
+    from assistant.llm import Completion, stream_completion
+
     options = dict(settings.model_options)
     script = options.get("mock_response")
     if isinstance(script, list):  # a loop test's per-step script: its last reply is all a PIR can use
@@ -78,6 +81,8 @@ async def draft_narrative(facts: PirFacts, d: Derived, settings: Settings, model
     if not model or model.startswith("firstline/"):
         return rules_narrative(facts, d, note=f"drafted by rules from the findings ({model or 'no model'} "
                                               "does not write narrative)")
+    from assistant.llm import ModelError
+
     try:
         text = await ask_model(model, prompt_messages(facts, d, redactor_for(settings)), settings)
     except ModelError as exc:
