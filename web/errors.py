@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.store import Conflict, NotFound, StoreUnavailable
 
@@ -95,7 +96,21 @@ async def _db_error(req: Request, exc: DBAPIError) -> JSONResponse:
     return _body(500, "internal", "database error")
 
 
+_HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+
+
+async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Framework errors (unknown route, wrong method, unparseable body) in the same `{error, detail}` shape."""
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # e.g. not UTF-8
+        return _body(422, "validation", [{"field": "body", "message": "the body is not valid JSON (UTF-8)",
+                                          "type": "json_invalid"}])
+    return JSONResponse({"error": _HTTP_ERRORS.get(exc.status_code, "http_error"), "detail": exc.detail},
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidField, _invalid_field)
     app.add_exception_handler(NotFound, _not_found)
