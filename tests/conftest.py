@@ -17,7 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+# Before anything imports litellm: never download the model price map during tests.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import httpx  # noqa: E402
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
