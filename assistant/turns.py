@@ -327,7 +327,8 @@ class TurnSupervisor:
     async def start(self, session_id: str, text: str, *, author: str = "user") -> store.TurnRow:
         """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background."""
         text = redactor_for(self.settings)(text)
-        turn = await asyncio.to_thread(_begin, self.engine, session_id, text, author)
+        turn, message = await asyncio.to_thread(_begin, self.engine, session_id, text, author)
+        self.notifier.notify(session_id, [message.to_json()])  # streams continue from it without a DB read
         flag = asyncio.Event()
         approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
         task = asyncio.create_task(
@@ -355,13 +356,14 @@ class TurnSupervisor:
             await asyncio.wait(tasks, timeout=timeout_s)
 
 
-def _begin(engine: Engine, session_id: str, text: str, author: str) -> store.TurnRow:
-    """The turn and the user's message in one transaction: once a message is accepted (202) it is stored."""
+def _begin(engine: Engine, session_id: str, text: str, author: str) -> tuple[store.TurnRow, Event]:
+    """The turn and the user's message in one transaction: once a message is accepted (202) it is stored.
+    Returns the turn and the committed message event."""
     with store.writing(engine) as db:
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
         message = Event.of(UserMessage(text=text, author=author), turn.id)
-        store.append_event(db, session_id=session_id, event=message)
-        return turn
+        stored = store.append_event(db, session_id=session_id, event=message)
+    return turn, stored
 
 
 def _request_cancel(engine: Engine, session_id: str, turn_id: str) -> store.TurnRow:
