@@ -21,7 +21,7 @@ from web.deps import EngineDep, SettingsDep
 from web.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["pir"], responses=ERROR_RESPONSES)
-VersionQuery = Annotated[int | None, Query(ge=1, description="a stored version; default the latest")]
+VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a stored version; default the latest")]
 EditsBody = Annotated[PirEdits | None, Body(examples=[{"severity": "SEV2", "authors": ["alice"]}])]
 PAGE = Path(__file__).resolve().parent / "templates" / "pir.html"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")

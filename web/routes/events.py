@@ -28,12 +28,13 @@ POLL_S = 0.5
 BATCH = 500
 PING_S = 15
 RETRY_MS = 1500
+MAX_SEQ = 2**31 - 1
 
 
 def _resume_point(last_event_id: str | None, after: int | None) -> int:
     if last_event_id is not None and last_event_id.strip():
         value = last_event_id.strip()
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()) or int(value) > MAX_SEQ:
             raise InvalidField("header.Last-Event-ID", "must be the integer seq of the last event received")
         return int(value)
     return after or 0
@@ -53,7 +54,7 @@ def _exists(engine: Engine, session_id: str) -> None:
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "SSE: id = seq, event = type, data = the event as JSON"}})
 async def events(session_id: str, request: Request, engine: EngineDep, notifier: NotifierDep,
-                 after: int | None = Query(None, ge=0, description="resume after this seq (Last-Event-ID wins)"),
+                 after: int | None = Query(None, ge=0, le=MAX_SEQ, description="resume after this seq (Last-Event-ID wins)"),
                  last_event_id: str | None = Header(None, alias="Last-Event-ID")) -> EventSourceResponse:
     """Every event of the session in seq order: first the stored ones after the resume point, then live."""
     start = _resume_point(last_event_id, after)

@@ -66,7 +66,7 @@ def create_session(body: SessionCreate, settings: SettingsDep, engine: EngineDep
 
 @router.get("", response_model=list[SessionOut])
 def list_sessions(engine: EngineDep, limit: int = Query(100, ge=1, le=1000),
-                  offset: int = Query(0, ge=0)) -> list[SessionOut]:
+                  offset: int = Query(0, ge=0, le=2**31 - 1)) -> list[SessionOut]:
     """Most recently active first."""
     with store.reading(engine) as db:
         return [SessionOut.of(r, _running_turn(db, r.id) if r.status == "running" else None)
