@@ -204,7 +204,9 @@ class Server:
         threading.Thread(target=self._sample, daemon=True).start()
         while time.perf_counter() - t0 < self.ready_timeout_s:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"firstline serve exited with {self.proc.returncode}:\n{self.log_tail()}")
+                tail = self.log_tail()
+                self.stop()
+                raise RuntimeError(f"firstline serve exited with {self.proc.returncode}:\n{tail}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
                     self.ready_s = time.perf_counter() - t0
@@ -213,8 +215,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.02)
+        tail = self.log_tail()
         self.stop()
-        raise RuntimeError(f"firstline serve not healthy after {self.ready_timeout_s:g}s:\n{self.log_tail()}")
+        raise RuntimeError(f"firstline serve not healthy after {self.ready_timeout_s:g}s:\n{tail}")
 
     def _sample(self) -> None:
         import psutil
@@ -237,6 +240,8 @@ class Server:
             return 0
 
     def log_tail(self, n: int = 4000) -> str:
+        if self._log.closed:
+            return ""
         self._log.flush()
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-n:]
