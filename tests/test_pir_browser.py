@@ -46,6 +46,8 @@ def build_session(tmp_path: Path, db_url: str) -> tuple[object, str]:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_draft_pir_view_renders_and_downloads_the_cli_markdown(tmp_path, db_url, server_env, start_server):
     sync_api = pytest.importorskip("playwright.sync_api")
+    # The first draft is generated on first view; on a loaded 2-core CI machine that took over 5 s once.
+    sync_api.expect.set_options(timeout=30_000)
     settings, sid = build_session(tmp_path, db_url)
     server_env["FIRSTLINE_TARGETS__SCENARIOS_DIR"] = str(tmp_path / "scenarios")
     server = start_server(server_env)
