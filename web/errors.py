@@ -109,7 +109,15 @@ async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+async def _pir_template(request: Request, exc: Exception) -> JSONResponse:
+    """A broken team PIR layout is a server configuration problem: say which file and line."""
+    return JSONResponse({"error": "pir_template", "detail": str(exc)}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    from assistant.pir.render import PirTemplateError
+
+    app.add_exception_handler(PirTemplateError, _pir_template)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidField, _invalid_field)

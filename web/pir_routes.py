@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from assistant import store
 from assistant.pir import service
 from assistant.pir.drafts import PirDraftRow
 from assistant.pir.models import PirEdits
-from assistant.pir.render import PirTemplateError, markdown_tree
+from assistant.pir.render import markdown_tree
 from web.deps import EngineDep, SettingsDep
 from web.errors import ERROR_RESPONSES
 
@@ -63,23 +63,19 @@ def _severity(meta: dict[str, Any]) -> str:
     return str((meta.get("severity") or {}).get("level", "unknown"))
 
 
-def _template_failure(exc: PirTemplateError) -> JSONResponse:
-    """A broken team layout is a server configuration problem: say which file and line."""
-    return JSONResponse({"error": "pir_template", "detail": str(exc)}, status_code=500)
+async def _draft(settings: Any, engine: Any, session_id: str, version: int | None) -> PirDraftRow:
+    """A stored version, or the latest draft (created on first request). A broken layout raises
+    PirTemplateError, which the app's handler turns into a 500 naming file and line."""
+    if version is not None:
+        return await asyncio.to_thread(service.get_draft, engine, session_id, version)
+    return await service.latest_or_create(settings, engine, session_id)
 
 
 @router.get("/api/sessions/{session_id}/pir", response_model=PirOut)
 async def get_pir(session_id: str, settings: SettingsDep, engine: EngineDep,
                   version: VersionQuery = None) -> Any:
     """The latest draft (or `version`); the first draft is created on demand."""
-    try:
-        if version is not None:
-            row = await asyncio.to_thread(service.get_draft, engine, session_id, version)
-        else:
-            row = await service.latest_or_create(settings, engine, session_id)
-    except PirTemplateError as exc:
-        return _template_failure(exc)
-    return PirOut.of(row)
+    return PirOut.of(await _draft(settings, engine, session_id, version))
 
 
 @router.post("/api/sessions/{session_id}/pir", response_model=PirOut, status_code=status.HTTP_201_CREATED)
@@ -87,11 +83,7 @@ async def regenerate_pir(session_id: str, settings: SettingsDep, engine: EngineD
                          edits: EditsBody = None) -> Any:
     """Draft a new version from the session as stored now; older versions are kept. Edits (title,
     severity, authors, status, incident_id) apply to this and later versions."""
-    try:
-        row = await service.regenerate(settings, engine, session_id, edits)
-    except PirTemplateError as exc:
-        return _template_failure(exc)
-    return PirOut.of(row)
+    return PirOut.of(await service.regenerate(settings, engine, session_id, edits))
 
 
 @router.get("/api/sessions/{session_id}/pir/versions", response_model=list[PirVersionOut])
@@ -110,13 +102,7 @@ async def pir_versions(session_id: str, engine: EngineDep) -> list[PirVersionOut
 async def download_pir(session_id: str, settings: SettingsDep, engine: EngineDep,
                        version: VersionQuery = None) -> Response:
     """The Markdown as an attachment (the same bytes `firstline pir SESSION` prints for that version)."""
-    try:
-        if version is not None:
-            row = await asyncio.to_thread(service.get_draft, engine, session_id, version)
-        else:
-            row = await service.latest_or_create(settings, engine, session_id)
-    except PirTemplateError as exc:
-        return _template_failure(exc)
+    row = await _draft(settings, engine, session_id, version)
     name = f"pir-{_SAFE_ID.sub('_', row.session_id)}-v{row.version}.md"
     return Response(row.markdown.encode("utf-8"), media_type="text/markdown; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
