@@ -108,12 +108,12 @@ class EventWriter:
 
 async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
                      approver: Approver, *, notify: Notify | None = None, on_event: OnEvent | None = None,
-                     cancel_event: asyncio.Event | None = None, poll_s: float = 0.25, author: str = "user",
+                     cancel_event: asyncio.Event | None = None, poll_s: float | None = 0.25, author: str = "user",
                      message_stored: bool = False) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
-    Every event is committed before it is announced. Cancel (DB flag, from any process, or
-    `cancel_event`) stops the loop and records `turn_finished(cancelled)`; if this task itself is
+    Every event is committed before it is announced. Cancel (DB flag, from any process, polled every
+    `poll_s`; or `cancel_event`, which alone counts when `poll_s` is None) stops the loop and records `turn_finished(cancelled)`; if this task itself is
     cancelled (shutdown) the turn is recorded as interrupted.
     """
     user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
@@ -173,7 +173,7 @@ async def _pump(events, writer: EventWriter) -> str | None:
 
 
 async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, cancel_event: asyncio.Event | None,
-                       poll_s: float, started: float) -> str:
+                       poll_s: float | None, started: float) -> str:
     pump_task = asyncio.create_task(pump, name=f"turn-{turn_id}")
     watch_task = asyncio.create_task(_watch_cancel(engine, turn_id, cancel_event, poll_s))
     try:
@@ -194,8 +194,14 @@ async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, 
     return await _finish(writer, turn_id, "cancelled", started, None)
 
 
-async def _watch_cancel(engine: Engine, turn_id: str, cancel_event: asyncio.Event | None, poll_s: float) -> None:
-    """Return once a cancel is requested: in-process flag, or the DB flag set by any process."""
+async def _watch_cancel(engine: Engine, turn_id: str, cancel_event: asyncio.Event | None,
+                        poll_s: float | None) -> None:
+    """Return once a cancel is requested: in-process flag, or the DB flag set by any process.
+    `poll_s=None`: someone else (the TurnSupervisor) watches the DB flag and sets `cancel_event`."""
+    if poll_s is None and cancel_event is not None:
+        await cancel_event.wait()
+        return
+    poll_s = poll_s or 0.25
     while True:
         if cancel_event is not None:
             with contextlib.suppress(TimeoutError):
@@ -314,7 +320,12 @@ def recover_interrupted(engine: Engine) -> list[str]:
 # ------------------------------------------------------------ running turns in the background
 
 class TurnSupervisor:
-    """Starts turns as background tasks of this process and cancels them on request or shutdown."""
+    """Starts turns as background tasks of this process and cancels them on request or shutdown.
+
+    A cancel requested through this supervisor sets the turn's in-process flag at once; one watcher
+    task reads the DB flags of all local turns in a single query every `poll_s`, so a cancel from
+    another process (another replica, the CLI) lands too, at one query per interval, not per turn.
+    """
 
     def __init__(self, settings: Settings, engine: Engine, notifier: store.Notifier | None = None, *,
                  poll_s: float = 0.25, approval_poll_s: float = 0.2) -> None:
@@ -323,22 +334,46 @@ class TurnSupervisor:
         self.poll_s, self.approval_poll_s = poll_s, approval_poll_s
         self.tasks: dict[str, asyncio.Task[str]] = {}
         self.cancel_flags: dict[str, asyncio.Event] = {}
+        self._watcher: asyncio.Task | None = None
+
+    def _ensure_watcher(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_cancels(), name="turn-cancel-watcher")
+
+    async def _watch_cancels(self) -> None:
+        while self.cancel_flags:
+            await asyncio.sleep(self.poll_s)
+            flags = dict(self.cancel_flags)
+            if not flags:
+                break
+            try:
+                requested = await asyncio.to_thread(_cancels_requested, self.engine, list(flags))
+            except Exception as exc:  # noqa: BLE001 - the DB may be briefly away; local cancels still work
+                log.warning("cancel watcher: %s", exc)
+                continue
+            for turn_id in requested:
+                flags[turn_id].set()
 
     async def start(self, session_id: str, text: str, *, author: str = "user") -> store.TurnRow:
         """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background."""
         text = redactor_for(self.settings)(text)
         turn, message = await asyncio.to_thread(_begin, self.engine, session_id, text, author)
-        self.notifier.notify(session_id, [message.to_json()])  # streams continue from it without a DB read
         flag = asyncio.Event()
         approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
-        task = asyncio.create_task(
-            drive_turn(self.settings, self.engine, session_id, turn.id, text, approver,
-                       notify=self.notifier.notify, cancel_event=flag, poll_s=self.poll_s, author=author,
-                       message_stored=True),
-            name=f"drive-{turn.id}")
+        task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author),
+                                   name=f"drive-{turn.id}")
         self.tasks[turn.id], self.cancel_flags[turn.id] = task, flag
         task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
+        self._ensure_watcher()
+        self.notifier.notify(session_id, [message.to_json()])  # streams continue from it without a DB read
         return turn
+
+    async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
+                     author: str) -> str:
+        with self.notifier.local_turn(session_id):
+            return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
+                                    notify=self.notifier.notify, cancel_event=flag, poll_s=None, author=author,
+                                    message_stored=True)
 
     async def cancel(self, session_id: str, turn_id: str) -> store.TurnRow:
         row = await asyncio.to_thread(_request_cancel, self.engine, session_id, turn_id)
@@ -354,6 +389,8 @@ class TurnSupervisor:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 def _begin(engine: Engine, session_id: str, text: str, author: str) -> tuple[store.TurnRow, Event]:
@@ -364,6 +401,11 @@ def _begin(engine: Engine, session_id: str, text: str, author: str) -> tuple[sto
         message = Event.of(UserMessage(text=text, author=author), turn.id)
         stored = store.append_event(db, session_id=session_id, event=message)
     return turn, stored
+
+
+def _cancels_requested(engine: Engine, turn_ids: list[str]) -> list[str]:
+    with store.reading(engine) as db:
+        return store.cancels_requested(db, turn_ids=turn_ids)
 
 
 def _request_cancel(engine: Engine, session_id: str, turn_id: str) -> store.TurnRow:

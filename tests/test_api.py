@@ -172,6 +172,25 @@ async def test_cancel_stops_a_running_turn(client, fake):
     assert r.status_code == 409
 
 
+async def test_cancel_from_another_process_stops_a_running_turn(client, fake, db_url):
+    """Another replica or the CLI only sets the DB flag; this server's single cancel watcher must see it."""
+    from assistant import store
+
+    fake.delay_s = 0.2
+    sid = (await client.post("/api/sessions", json={})).json()["id"]
+    turn_id = (await client.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).json()["turn_id"]
+    await asyncio.sleep(0.5)
+    other = store.open_store(db_url)  # its own engine and connections, as another process would have
+    try:
+        with store.writing(other) as db:
+            store.request_cancel(db, session_id=sid, turn_id=turn_id)
+    finally:
+        other.dispose()
+    await wait_idle(client, sid, timeout=5)
+    turns = (await client.get(f"/api/sessions/{sid}/turns")).json()
+    assert turns[0]["status"] == "cancelled"
+
+
 async def test_write_action_waits_for_approval_through_the_api(client, fake):
     fake.script = [
         {"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]},

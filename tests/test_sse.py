@@ -83,7 +83,7 @@ def test_disconnect_and_resume_is_lossless(start_server, server_env, fake, db_ur
 
 
 def append_from_this_process(db_url: str, sid: str, lines) -> tuple[list, float]:
-    """The DB is the source of truth: events appended outside the server still stream (within ~0.5 s)."""
+    """The DB is the source of truth: events appended outside the server still stream (within IDLE_POLL_S = 2 s)."""
     engine = store.open_store(db_url)
     try:
         t0 = time.monotonic()

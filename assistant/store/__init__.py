@@ -29,6 +29,7 @@ from assistant.store.owner import Owner, current_owner, owner_is_gone
 from assistant.store.repo import (
     begin_turn,
     cancel_requested,
+    cancels_requested,
     claim_orphan,
     create_session,
     decide_approval,
@@ -70,6 +71,7 @@ __all__ = [
     "as_utc",
     "begin_turn",
     "cancel_requested",
+    "cancels_requested",
     "claim_orphan",
     "create_session",
     "current_owner",

@@ -10,7 +10,7 @@ The DB stays the source of truth; delivery only saves N readers a query per even
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +51,22 @@ class Notifier:
 
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._local_turns: Counter[str] = Counter()
+
+    @contextmanager
+    def local_turn(self, session_id: str) -> Iterator[None]:
+        """While held, this process writes the session's events (its running turn is ours), so every new
+        event reaches subscribers through `notify` and their DB polls are only a safety net."""
+        self._local_turns[session_id] += 1
+        try:
+            yield
+        finally:
+            self._local_turns[session_id] -= 1
+            if self._local_turns[session_id] <= 0:
+                del self._local_turns[session_id]
+
+    def written_here(self, session_id: str) -> bool:
+        return session_id in self._local_turns
 
     def notify(self, session_id: str, events: list[dict[str, Any]] | None = None) -> None:
         for sub in self._subs.get(session_id, ()):

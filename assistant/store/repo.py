@@ -110,6 +110,14 @@ def cancel_requested(db: Session, *, turn_id: str) -> bool:
     return bool(db.execute(sa.select(TurnRow.cancel_requested).where(col(TurnRow.id) == turn_id)).scalar())
 
 
+def cancels_requested(db: Session, *, turn_ids: list[str]) -> list[str]:
+    """Which of these turns someone asked to cancel (one query for all of a process's running turns)."""
+    if not turn_ids:
+        return []
+    stmt = sa.select(TurnRow.id).where(col(TurnRow.id).in_(turn_ids), col(TurnRow.cancel_requested))
+    return [row[0] for row in db.execute(stmt)]
+
+
 def running_turns(db: Session) -> list[TurnRow]:
     return list(db.exec(select(TurnRow).where(TurnRow.status == "running")))
 

@@ -1,8 +1,11 @@
 """The session's event stream over SSE: stored events after N, then live ones, no gap, no duplicate.
 
-The database is the source of truth: the stream re-queries `seq > last_sent` whenever this
-process appends (Notifier) and at least every `POLL_S`, so events appended by another
-process arrive too. Resume with the `Last-Event-ID` header (EventSource does it) or `?after=N`.
+The database is the source of truth. Events this process commits reach the stream through the
+Notifier without a query; the stream queries `seq > last_sent` when that hand-off has a gap,
+and when nothing arrived for a while: every `POLL_S`, backing off to `IDLE_POLL_S`, so events
+appended by another process arrive too. While this process runs the session's turn (so it
+writes all of its events) the safety-net query waits `LOCAL_POLL_S`: under load those queries
+would queue behind the writers and hold up the events the hand-off already has. Resume with the `Last-Event-ID` header (EventSource does it) or `?after=N`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ log = logging.getLogger("firstline.web")
 router = APIRouter(prefix="/api/sessions", tags=["events"], responses=ERROR_RESPONSES)
 
 POLL_S = 0.5
+IDLE_POLL_S = 2.0
+LOCAL_POLL_S = 5.0
 BATCH = 500
 PING_S = 15
 RETRY_MS = 1500
@@ -66,6 +71,7 @@ async def events(session_id: str, request: Request, engine: EngineDep, notifier:
 async def _stream(engine: Engine, notifier: store.Notifier, request: Request, session_id: str,
                   last: int) -> AsyncIterator[dict]:
     retry: int | None = RETRY_MS
+    poll_s = POLL_S
     with notifier.subscribe(session_id) as sub:
         while True:
             sub.flag.clear()
@@ -77,6 +83,9 @@ async def _stream(engine: Engine, notifier: store.Notifier, request: Request, se
                     log.warning("event stream for %s: %s", session_id, exc)
                     rows = []
                     await asyncio.sleep(POLL_S)
+                poll_s = POLL_S if rows else min(poll_s * 2, IDLE_POLL_S)
+            else:
+                poll_s = POLL_S
             for ev in rows:
                 last = ev["seq"]
                 out = {"id": str(ev["seq"]), "event": ev["type"], "data": json.dumps(ev, separators=(",", ":"))}
@@ -88,4 +97,4 @@ async def _stream(engine: Engine, notifier: store.Notifier, request: Request, se
             if await request.is_disconnected():
                 return
             if not sub.pending:
-                await wait_flag(sub.flag, POLL_S)
+                await wait_flag(sub.flag, LOCAL_POLL_S if notifier.written_here(session_id) else poll_s)
