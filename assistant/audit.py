@@ -4,10 +4,11 @@ Each entry's `hash` is SHA-256 over the canonical JSON of its contents *includin
 `prev_hash`, the hash of the entry before it; so editing, deleting or reordering any
 row breaks the chain at that row, and `audit_head` (the last id and hash) catches
 rows cut off the end. Entries are written by the store inside the same transaction
-as the event that causes them (`record_event`, called from `store.log.append_event`),
-so an event and its audit entry exist together or not at all. Appends are serialized
-on the head row (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write lock is already
-held by BEGIN IMMEDIATE). Anyone who can rewrite the whole table can recompute the
+as the event that causes them (`audit_entries` and `append_entries`, called from
+`store.log.write_batch`), so an event and its audit entry exist together or not at all.
+Appends are serialized on the head row (SELECT ... FOR UPDATE on PostgreSQL, once per
+transaction, however many entries it chains; SQLite's write lock is already held by
+BEGIN IMMEDIATE). Anyone who can rewrite the whole table can recompute the
 chain: export it to a SIEM (`firstline audit export`) so the hashes live elsewhere too.
 """
 
@@ -28,7 +29,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 GENESIS = "0" * 64
 VERSION = 1
-_AUDITED = {"tool_result": "tool_execution", "approval_decided": "approval_decision"}
+AUDITED = frozenset({"tool_result", "approval_decided"})
+"""Event types that leave an audit entry: a tool execution, an approval decision."""
 
 
 class AuditRow(SQLModel, table=True):
@@ -66,6 +68,8 @@ class AuditHead(SQLModel, table=True):
     seq: int = 0
     hash: str = Field(default=GENESIS, max_length=64)
 
+
+_LOG, _HEAD = AuditRow.__table__, AuditHead.__table__
 
 _HASHED = (
     "at",
@@ -110,76 +114,95 @@ def _row_dict(row: AuditRow) -> dict[str, Any]:
 # ------------------------------------------------------------------ writing (inside the event's transaction)
 
 
-def record_event(
-    db: Session, session_id: str, turn_id: str | None, event_type: str, data: dict[str, Any], now: datetime
-) -> AuditRow | None:
-    """Append the audit entry an event calls for (tool_result, approval_decided); others are ignored."""
-    kind = _AUDITED.get(event_type)
-    if kind is None:
-        return None
+def audit_entries(db: Session, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The audit entries (redacted, not yet chained) for those appended event rows that call for one
+    (tool_result, approval_decided), in order. The calls, approvals and actors of a whole batch are read in three queries."""
     from assistant.redaction import redact_value
     from tools.redact import redact
 
-    build = _tool_entry if kind == "tool_execution" else _approval_entry
-    fields = build(db, session_id, turn_id, data)
-    fields.update(kind=kind, at=_stamp(now), session_id=session_id, turn_id=turn_id)
-    fields["command"] = redact(fields.get("command") or "")
-    fields["detail"] = redact_value(fields.get("detail") or {}, redact)
-    return append_entry(db, fields)
+    context = _ToolContext.load(db, rows)
+    entries = []
+    for r in rows:
+        if r["type"] not in AUDITED:
+            continue
+        sid, turn_id, d = r["session_id"], r["turn_id"], r["data"]
+        if r["type"] == "tool_result":
+            fields, kind = context.entry(sid, turn_id, d), "tool_execution"
+        else:
+            fields, kind = _approval_entry(db, sid, turn_id, d), "approval_decision"
+        fields.update(kind=kind, at=_stamp(now), session_id=sid, turn_id=turn_id)
+        fields["command"] = redact(fields.get("command") or "")
+        fields["detail"] = redact_value(fields.get("detail") or {}, redact)
+        entries.append(fields)
+    return entries
 
 
-def _actor(db: Session, session_id: str, turn_id: str | None) -> str:
-    """Who drove the turn: the author of its user message."""
-    from assistant.store.models import EventRow
+@dataclass
+class _ToolContext:
+    """What a tool execution's audit entry needs beyond its result: the call, any approval, who drove the turn."""
 
-    if not turn_id:
-        return ""
-    stmt = (
-        sa.select(EventRow.data)
-        .where(
-            col(EventRow.session_id) == session_id,
-            col(EventRow.turn_id) == turn_id,
-            col(EventRow.type) == "user_message",
-        )
-        .limit(1)
-    )
-    data = db.execute(stmt).scalar()
-    return str((data or {}).get("author") or "")
+    calls: dict[tuple[str, str], Any]
+    approvals: dict[tuple[str, str], Any]
+    actors: dict[str, str]
 
+    @classmethod
+    def load(cls, db: Session, rows: list[dict[str, Any]]) -> _ToolContext:
+        """For the tool results among `rows` (a batch being appended, whose own user messages count too)."""
+        from assistant.store.models import ApprovalRow, EventRow, ToolCallRow
 
-def _tool_entry(db: Session, sid: str, turn_id: str | None, d: dict[str, Any]) -> dict[str, Any]:
-    from assistant.store.models import ApprovalRow, ToolCallRow
+        results = [r for r in rows if r["type"] == "tool_result"]
+        if not results:
+            return cls({}, {}, {})
+        calls_t, approvals_t, events_t = ToolCallRow.__table__, ApprovalRow.__table__, EventRow.__table__
+        sids = sorted({r["session_id"] for r in results})
+        call_ids = sorted({r["data"]["call_id"] for r in results})
+        turn_ids = sorted({r["turn_id"] for r in results if r["turn_id"]})
+        calls = {(c.session_id, c.call_id): c for c in db.execute(
+            sa.select(calls_t.c.session_id, calls_t.c.call_id, calls_t.c.args, calls_t.c.risk, calls_t.c.target,
+                      calls_t.c.command).where(calls_t.c.session_id.in_(sids), calls_t.c.call_id.in_(call_ids)))}
+        approvals: dict[tuple[str, str], Any] = {}
+        for a in db.execute(sa.select(approvals_t.c.session_id, approvals_t.c.call_id, approvals_t.c.id,
+                                      approvals_t.c.decided_by, approvals_t.c.status)
+                            .where(approvals_t.c.session_id.in_(sids), approvals_t.c.call_id.in_(call_ids))
+                            .order_by(approvals_t.c.created_at)):
+            approvals.setdefault((a.session_id, a.call_id), a)
+        actors = {r["turn_id"]: str(r["data"].get("author") or "") for r in rows
+                  if r["type"] == "user_message" and r["turn_id"]}
+        if turn_ids:
+            for turn_id, data in db.execute(
+                    sa.select(events_t.c.turn_id, events_t.c.data)
+                    .where(events_t.c.session_id.in_(sids), events_t.c.turn_id.in_(turn_ids),
+                           events_t.c.type == "user_message")):
+                actors.setdefault(turn_id, str((data or {}).get("author") or ""))
+        return cls(calls, approvals, actors)
 
-    call = db.exec(
-        select(ToolCallRow).where(ToolCallRow.session_id == sid, ToolCallRow.call_id == d["call_id"])
-    ).first()
-    approval = db.exec(
-        select(ApprovalRow).where(ApprovalRow.session_id == sid, ApprovalRow.call_id == d["call_id"])
-    ).first()
-    outcome = "cached" if d.get("cached") else "executed" if d.get("output_sha256") else "not_run"
-    detail = {
-        "args": call.args if call else {},
-        "risk": call.risk if call else "read",
-        "ok": d.get("ok"),
-        "outcome": outcome,
-        "error": (d.get("error") or None) and str(d["error"])[:500],
-        "truncated": bool(d.get("truncated")),
-        "source": d.get("source"),
-    }
-    if approval is not None:
-        detail.update(approved_by=approval.decided_by, approval_status=approval.status)
-    return {
-        "actor": _actor(db, sid, turn_id),
-        "target": call.target if call else "",
-        "tool": d["tool"],
-        "call_id": d["call_id"],
-        "approval_id": approval.id if approval else None,
-        "command": d.get("command") or (call.command if call else ""),
-        "exit_code": d.get("exit_code"),
-        "duration_ms": float(d["duration_ms"]) if d.get("duration_ms") is not None else None,
-        "output_sha256": d.get("output_sha256"),
-        "detail": detail,
-    }
+    def entry(self, sid: str, turn_id: str | None, d: dict[str, Any]) -> dict[str, Any]:
+        call = self.calls.get((sid, d["call_id"]))
+        approval = self.approvals.get((sid, d["call_id"]))
+        outcome = "cached" if d.get("cached") else "executed" if d.get("output_sha256") else "not_run"
+        detail = {
+            "args": call.args if call else {},
+            "risk": call.risk if call else "read",
+            "ok": d.get("ok"),
+            "outcome": outcome,
+            "error": (d.get("error") or None) and str(d["error"])[:500],
+            "truncated": bool(d.get("truncated")),
+            "source": d.get("source"),
+        }
+        if approval is not None:
+            detail.update(approved_by=approval.decided_by, approval_status=approval.status)
+        return {
+            "actor": self.actors.get(turn_id or "", ""),
+            "target": call.target if call else "",
+            "tool": d["tool"],
+            "call_id": d["call_id"],
+            "approval_id": approval.id if approval else None,
+            "command": d.get("command") or (call.command if call else ""),
+            "exit_code": d.get("exit_code"),
+            "duration_ms": float(d["duration_ms"]) if d.get("duration_ms") is not None else None,
+            "output_sha256": d.get("output_sha256"),
+            "detail": detail,
+        }
 
 
 def _approval_entry(db: Session, sid: str, turn_id: str | None, d: dict[str, Any]) -> dict[str, Any]:
@@ -206,24 +229,26 @@ def _approval_entry(db: Session, sid: str, turn_id: str | None, d: dict[str, Any
     }
 
 
-def append_entry(db: Session, fields: dict[str, Any]) -> AuditRow:
-    """Chain `fields` onto the head under its row lock and return the stored entry."""
-    head = db.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if (
-        head is None
-    ):  # only if someone deleted it; start again from the last entry (verify still checks links)
-        last = db.exec(select(AuditRow).order_by(col(AuditRow.id).desc()).limit(1)).first()
-        head = AuditHead(id=1, seq=last.id if last else 0, hash=last.hash if last else GENESIS)
-        db.add(head)
-        db.flush()
-    entry = {k: fields.get(k) for k in _HASHED}
-    entry["prev_hash"] = head.hash
-    digest = entry_hash(entry)
-    row = AuditRow(id=head.seq + 1, **entry, hash=digest)
-    db.add(row)
-    db.execute(sa.update(AuditHead).where(col(AuditHead.id) == 1).values(seq=row.id, hash=digest))
-    db.flush()
-    return row
+def append_entries(db: Session, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chain `entries` onto the head, in order, under one lock of the head row; return the stored rows.
+    The lock is taken last in the transaction, so it is held only for the few statements up to commit."""
+    head = db.execute(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
+    if head is None:  # only if someone deleted it; start again from the last entry (verify still checks links)
+        last = db.execute(sa.select(_LOG.c.id, _LOG.c.hash).order_by(_LOG.c.id.desc()).limit(1)).first()
+        seq, prev = (last.id, last.hash) if last else (0, GENESIS)
+        db.execute(sa.insert(_HEAD).values(id=1, seq=seq, hash=prev))
+    else:
+        seq, prev = head.seq, head.hash
+    rows = []
+    for fields in entries:
+        entry = {k: fields.get(k) for k in _HASHED}
+        entry["prev_hash"] = prev
+        prev = entry_hash(entry)
+        seq += 1
+        rows.append({"id": seq, **entry, "hash": prev})
+    db.execute(sa.insert(_LOG), rows)
+    db.execute(sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
+    return rows
 
 
 # ------------------------------------------------------------------ verifying

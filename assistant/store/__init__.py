@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from assistant.store.db import StoreUnavailable, normalize_url, open_engine, reading, writing
 from assistant.store.errors import Conflict, NotFound, StoreError
-from assistant.store.log import append, append_event, append_many, as_utc, list_events
+from assistant.store.log import append, append_batch, append_event, append_many, as_utc, list_events
 from assistant.store.migrations import migrate
 from assistant.store.models import (
     ApprovalRow,
@@ -66,6 +66,7 @@ __all__ = [
     "ToolCallRow",
     "TurnRow",
     "append",
+    "append_batch",
     "append_event",
     "append_many",
     "as_utc",

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.events import ApprovalRequired
+from assistant.store.derive import upsert_approval
 from assistant.store.errors import Conflict, NotFound
-from assistant.store.log import lock_session, upsert_approval
+from assistant.store.log import lock_session
 from assistant.store.models import (
     ApprovalRow,
     EventRow,
