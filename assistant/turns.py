@@ -31,6 +31,7 @@ from assistant.events import (
     UserMessage,
 )
 from assistant.redaction import redactor_for
+from assistant.store.group_commit import GroupCommitter
 
 log = logging.getLogger("firstline.turns")
 RECORD_END_RETRY_S = 300.0
@@ -47,11 +48,12 @@ def _consume_exception(fut: asyncio.Future) -> None:
 
 
 class EventWriter:
-    """Commits a turn's events in order. Bursts (tokens) share one transaction; callers await the rest."""
+    """Commits a turn's events in order through the process's group committer (a burst of tokens goes as
+    one piece), then announces them; callers await the events that must be stored before going on."""
 
-    def __init__(self, engine: Engine, session_id: str, notify: Notify | None = None,
+    def __init__(self, committer: GroupCommitter, session_id: str, notify: Notify | None = None,
                  on_event: OnEvent | None = None) -> None:
-        self.engine, self.session_id, self.notify, self.on_event = engine, session_id, notify, on_event
+        self.committer, self.session_id, self.notify, self.on_event = committer, session_id, notify, on_event
         self.queue: asyncio.Queue[tuple[Event, asyncio.Future[Event]]] = asyncio.Queue()
         self.last: asyncio.Future[Event] | None = None
         self.finished = False
@@ -71,8 +73,7 @@ class EventWriter:
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
             try:
-                stored = await asyncio.to_thread(store.append_many, self.engine, session_id=self.session_id,
-                                                 events=[ev for ev, _ in batch])
+                stored = await self.committer.append(self.session_id, [ev for ev, _ in batch])
             except Exception as exc:  # noqa: BLE001 - the DB went away: every waiter learns it
                 for _, fut in batch:
                     if not fut.done():
@@ -109,15 +110,18 @@ class EventWriter:
 async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
                      approver: Approver, *, notify: Notify | None = None, on_event: OnEvent | None = None,
                      cancel_event: asyncio.Event | None = None, poll_s: float | None = 0.25, author: str = "user",
-                     message_stored: bool = False) -> str:
+                     message_stored: bool = False, committer: GroupCommitter | None = None) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
     Every event is committed before it is announced. Cancel (DB flag, from any process, polled every
-    `poll_s`; or `cancel_event`, which alone counts when `poll_s` is None) stops the loop and records `turn_finished(cancelled)`; if this task itself is
+    `poll_s`; or `cancel_event`, which alone counts when `poll_s` is None) stops the loop and records
+    `turn_finished(cancelled)`; if this task itself is
     cancelled (shutdown) the turn is recorded as interrupted.
     """
     user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
-    writer = EventWriter(engine, session_id, notify, on_event)
+    own_committer = committer is None
+    committer = committer or GroupCommitter(engine)
+    writer = EventWriter(committer, session_id, notify, on_event)
     started = time.perf_counter()
     ctx = None
     try:
@@ -150,6 +154,8 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
             with contextlib.suppress(Exception):
                 await ctx.target.aclose()
         await writer.close()
+        if own_committer:
+            await committer.aclose()
 
 
 def _load(engine: Engine, session_id: str) -> tuple[store.SessionRow, list[Event]]:
@@ -335,6 +341,8 @@ class TurnSupervisor:
         self.tasks: dict[str, asyncio.Task[str]] = {}
         self.cancel_flags: dict[str, asyncio.Event] = {}
         self._watcher: asyncio.Task | None = None
+        self.committer = GroupCommitter(engine, on_commit=self.notifier.notify)
+        """All local turns' events go through one writer: one transaction per batch, not per turn and step."""
 
     def _ensure_watcher(self) -> None:
         if self._watcher is None or self._watcher.done():
@@ -357,7 +365,12 @@ class TurnSupervisor:
     async def start(self, session_id: str, text: str, *, author: str = "user") -> store.TurnRow:
         """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background."""
         text = redactor_for(self.settings)(text)
-        turn, message = await asyncio.to_thread(_begin, self.engine, session_id, text, author)
+        loop = asyncio.get_running_loop()
+
+        def announce(message: Event) -> None:  # from the DB thread, right after the commit: no extra loop hops
+            loop.call_soon_threadsafe(self.notifier.notify, session_id, [message.to_json()])
+
+        turn, _message = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce)
         flag = asyncio.Event()
         approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
         task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author),
@@ -365,15 +378,14 @@ class TurnSupervisor:
         self.tasks[turn.id], self.cancel_flags[turn.id] = task, flag
         task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
         self._ensure_watcher()
-        self.notifier.notify(session_id, [message.to_json()])  # streams continue from it without a DB read
         return turn
 
     async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
                      author: str) -> str:
         with self.notifier.local_turn(session_id):
             return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
-                                    notify=self.notifier.notify, cancel_event=flag, poll_s=None, author=author,
-                                    message_stored=True)
+                                    cancel_event=flag, poll_s=None, author=author, message_stored=True,
+                                    committer=self.committer)  # the committer notifies the streams
 
     async def cancel(self, session_id: str, turn_id: str) -> store.TurnRow:
         row = await asyncio.to_thread(_request_cancel, self.engine, session_id, turn_id)
@@ -391,15 +403,20 @@ class TurnSupervisor:
             await asyncio.wait(tasks, timeout=timeout_s)
         if self._watcher is not None:
             self._watcher.cancel()
+        await self.committer.aclose()
 
 
-def _begin(engine: Engine, session_id: str, text: str, author: str) -> tuple[store.TurnRow, Event]:
+def _begin(engine: Engine, session_id: str, text: str, author: str,
+           announce: Callable[[Event], None] | None = None) -> tuple[store.TurnRow, Event]:
     """The turn and the user's message in one transaction: once a message is accepted (202) it is stored.
+    `announce` hears of the committed message at once (streams continue from it without a DB read).
     Returns the turn and the committed message event."""
     with store.writing(engine) as db:
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
         message = Event.of(UserMessage(text=text, author=author), turn.id)
         stored = store.append_event(db, session_id=session_id, event=message)
+    if announce is not None:
+        announce(stored)
     return turn, stored
 
 

@@ -265,12 +265,13 @@ async def test_notifier_hands_over_only_contiguous_events():
     with notifier.subscribe("s1") as sub:
         notifier.notify("s1", [{"seq": 3}, {"seq": 4}])
         notifier.notify("other", [{"seq": 5}])
-        assert sub.flag.is_set() and sub.take_after(2) == [{"seq": 3}, {"seq": 4}]
+        assert await sub.wait(0.01) and sub.take_after(2) == [{"seq": 3}, {"seq": 4}]
+        assert not await sub.wait(0.01)  # taken: nothing new
         notifier.notify("s1", [{"seq": 4}, {"seq": 5}])  # overlap with what the reader has: skipped
         assert sub.take_after(4) == [{"seq": 5}]
         notifier.notify("s1", [{"seq": 7}])  # a gap (another process appended 6): ask the DB
         assert sub.take_after(5) is None
         notifier.notify("s1")  # a bare wake-up: ask the DB
-        assert sub.take_after(7) is None
+        assert await sub.wait(5) and sub.take_after(7) is None
         assert notifier.subscribers("s1") == 1
     assert notifier.subscribers("s1") == 0

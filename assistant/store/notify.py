@@ -20,9 +20,10 @@ MAX_PENDING = 2000
 
 class Subscription:
     def __init__(self) -> None:
-        self.flag = asyncio.Event()
         self.pending: list[dict[str, Any]] = []
         self.overflow = False
+        self.woken = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def deliver(self, events: list[dict[str, Any]] | None) -> None:
         if events:
@@ -31,12 +32,29 @@ class Subscription:
                 self.overflow = True
             else:
                 self.pending.extend(events)
-        self.flag.set()
+        self.woken = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Until something is delivered (at once if it already was since the last `take_after`) or the timeout;
+        True if woken. One future, no helper task: under load every extra hop costs a turn of the event loop."""
+        if self.woken:
+            return True
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiter = None
 
     def take_after(self, last: int) -> list[dict[str, Any]] | None:
         """Delivered events that continue exactly after `last`; None when the DB must be asked."""
         events, overflow = self.pending, self.overflow
-        self.pending, self.overflow = [], False
+        self.pending, self.overflow, self.woken = [], False, False
         fresh = [e for e in events if e["seq"] > last]
         if overflow or not fresh:
             return None
@@ -87,12 +105,3 @@ class Notifier:
 
     def subscribers(self, session_id: str) -> int:
         return len(self._subs.get(session_id, ()))
-
-
-async def wait_flag(flag: asyncio.Event, timeout: float) -> bool:
-    """Wait for `flag` or the timeout; True if it was set."""
-    try:
-        await asyncio.wait_for(flag.wait(), timeout)
-        return True
-    except TimeoutError:
-        return False

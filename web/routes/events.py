@@ -20,7 +20,6 @@ from sqlalchemy.engine import Engine
 from sse_starlette import EventSourceResponse
 
 from assistant import store
-from assistant.store.notify import wait_flag
 from web.deps import EngineDep, NotifierDep
 from web.errors import ERROR_RESPONSES, InvalidField
 
@@ -64,17 +63,16 @@ async def events(session_id: str, request: Request, engine: EngineDep, notifier:
     """Every event of the session in seq order: first the stored ones after the resume point, then live."""
     start = _resume_point(last_event_id, after)
     await asyncio.to_thread(_exists, engine, session_id)
-    return EventSourceResponse(_stream(engine, notifier, request, session_id, start), ping=PING_S,
+    return EventSourceResponse(_stream(engine, notifier, session_id, start), ping=PING_S,
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _stream(engine: Engine, notifier: store.Notifier, request: Request, session_id: str,
+async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
                   last: int) -> AsyncIterator[dict]:
     retry: int | None = RETRY_MS
     poll_s = POLL_S
     with notifier.subscribe(session_id) as sub:
         while True:
-            sub.flag.clear()
             rows = sub.take_after(last)  # what this process just committed, if it continues our stream
             if rows is None:
                 try:
@@ -94,7 +92,6 @@ async def _stream(engine: Engine, notifier: store.Notifier, request: Request, se
                 yield out
             if len(rows) == BATCH:
                 continue
-            if await request.is_disconnected():
-                return
-            if not sub.pending:
-                await wait_flag(sub.flag, LOCAL_POLL_S if notifier.written_here(session_id) else poll_s)
+            # A client that goes away ends this generator: EventSourceResponse listens for the disconnect
+            # and cancels it (polling `request.is_disconnected()` here cost a turn of the event loop per batch).
+            await sub.wait(LOCAL_POLL_S if notifier.written_here(session_id) else poll_s)
