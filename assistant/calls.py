@@ -10,13 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from assistant.context import TurnContext, arg_limit_violation
-from assistant.events import (ApprovalDecided, ApprovalRequired, Event, EventType, Finding, ToolCall,
-                              ToolResultEvent)
+from assistant.events import (
+    ApprovalDecided,
+    ApprovalRequired,
+    Event,
+    EventType,
+    Finding,
+    ToolCall,
+    ToolResultEvent,
+)
 from assistant.history import assistant_tool_calls, tool_message_text
 from assistant.redaction import redactor_for
 from tools.base import Risk, ToolResult
@@ -112,11 +120,14 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
     yield await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
 
 
-def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
+async def _new_findings(state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
+    """Findings in `result` not seen before in this session. The analysis is pure CPU (parsers, regexes over
+    the output): it runs in a worker thread so that the event loop keeps streaming other sessions meanwhile."""
     from assistant.findings import analyze
 
+    found = await asyncio.to_thread(analyze, result, p.call_id, tuple(state.findings))
     fresh = []
-    for finding in analyze(result, p.call_id, prior=tuple(state.findings)):
+    for finding in found:
         key = finding.signature + json.dumps(finding.facts, sort_keys=True, default=str)
         if key in state.finding_keys:
             continue
@@ -129,9 +140,9 @@ def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolRe
     return fresh
 
 
-def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
-                   cached: bool) -> list[Event]:
-    findings = [] if cached else _new_findings(ctx, state, p, result)
+async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
+                         cached: bool) -> list[Event]:
+    findings = [] if cached else await _new_findings(state, p, result)
     event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, exit_code=result.exit_code,
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
@@ -139,8 +150,8 @@ def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: 
                             started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
     from assistant.loop import result_budget
 
-    messages.append({"role": "tool", "tool_call_id": p.call_id,
-                     "content": tool_message_text(result, findings, result_budget(ctx), cached)})
+    content = await asyncio.to_thread(tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
+    messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
     return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
 
 
@@ -161,7 +172,7 @@ async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], call
     for next_done in asyncio.as_completed([_run_read(ctx, state, p) for p in reads]):
         p, result, cached = await next_done
         fresh += 0 if cached else 1
-        for event in _result_events(ctx, state, messages, p, result, cached):
+        for event in await _result_events(ctx, state, messages, p, result, cached):
             yield event
     for p in writes:
         async for item in _run_write(ctx, state, p, text):
@@ -169,7 +180,7 @@ async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], call
                 yield item
             else:
                 fresh += 1
-                for event in _result_events(ctx, state, messages, p, item, False):
+                for event in await _result_events(ctx, state, messages, p, item, False):
                     yield event
     state.no_progress = 0 if fresh else state.no_progress + 1
 

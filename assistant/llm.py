@@ -118,10 +118,19 @@ def _finish(completion: Completion, acc: dict[int, dict[str, str]], messages: li
     completion.cost_usd = _cost(model, completion.prompt_tokens, completion.completion_tokens)
 
 
+def _stream_logging_wanted() -> bool:
+    """litellm's per-stream success logging (a deepcopy of the request plus a cost lookup, on the event loop)
+    exists only to feed litellm callbacks. Firstline registers none and prices calls itself (`_cost`), so it
+    runs only when someone configured a callback (Langfuse, a custom logger...)."""
+    return any(getattr(litellm, name, None) for name in (
+        "callbacks", "success_callback", "_async_success_callback", "input_callback", "service_callback"))
+
+
 async def _once_streamed(kwargs: dict[str, Any]) -> AsyncIterator[str | Completion]:
     completion = Completion()
     acc: dict[int, dict[str, str]] = {}
     chunks = 0
+    litellm.disable_streaming_logging = not _stream_logging_wanted()
     response = await litellm.acompletion(stream=True, **kwargs)
     async for chunk in response:
         chunks += 1

@@ -7,10 +7,11 @@ failed); budgets turn into a last tool-less call that forces an answer.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from assistant import calls as tool_calls
 from assistant.context import TurnContext
@@ -104,13 +105,16 @@ def step_options(ctx: TurnContext, step: int) -> dict:
     return options
 
 
+def _fit_prompt(ctx: TurnContext, messages: list[dict], keep_from: int, tools: list[dict] | None) -> list[dict]:
+    tools_tokens = count_tokens(str(tools)) if tools else 0
+    return fit_messages(messages, context_limit(ctx.model, ctx.settings.context_limit), tools_tokens, keep_from)
+
+
 async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], keep_from: int,
                      tools: list[dict] | None) -> AsyncIterator[Event | Outcome]:
     """One model call: stream tokens as events, end with the step's outcome."""
     state.steps += 1
-    tools_tokens = count_tokens(str(tools)) if tools else 0
-    window = context_limit(ctx.model, ctx.settings.context_limit)
-    prompt = fit_messages(messages, window, tools_tokens, keep_from)
+    prompt = await asyncio.to_thread(_fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the event loop
     try:
         async for item in stream_completion(model=ctx.model, messages=prompt, tools=tools,
                                             api_base=ctx.settings.api_base, timeout_s=ctx.settings.model_timeout_s,

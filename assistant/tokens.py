@@ -9,7 +9,9 @@ there before the first use.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import threading
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -32,22 +34,26 @@ def encoding():
     return tiktoken.get_encoding("cl100k_base")
 
 
-CACHED_MAX_CHARS = 16_000
-"""Texts up to this size are memoised (1024 of them, <= ~16 MB): every model step re-counts the same
-messages and tool schemas while fitting the window."""
+MEMO_MAX = 65_536
+"""Counts remembered by a 16-byte digest of the text (about 8 MB when full, then forgotten at once). Every
+model step of every session re-counts the same messages and tool schemas while fitting the window; with 100
+sessions an LRU of texts thrashed and tiktoken ran on the event loop for 100+ ms at a time."""
+_memo: dict[bytes, int] = {}
+_memo_lock = threading.Lock()
 
 
 def count_tokens(text: str | None) -> int:
     if not text:
         return 0
-    if len(text) <= CACHED_MAX_CHARS:
-        return _count_cached(text)
-    return len(encoding().encode(text, disallowed_special=()))
-
-
-@functools.lru_cache(maxsize=1024)
-def _count_cached(text: str) -> int:
-    return len(encoding().encode(text, disallowed_special=()))
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    count = _memo.get(key)
+    if count is None:
+        count = len(encoding().encode(text, disallowed_special=()))
+        with _memo_lock:
+            if len(_memo) >= MEMO_MAX:
+                _memo.clear()
+            _memo[key] = count
+    return count
 
 
 def fit_tokens(text: str, budget: int) -> tuple[str, bool]:

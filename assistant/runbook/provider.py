@@ -23,6 +23,7 @@ from litellm.types.utils import ChatCompletionMessageToolCall, Function, Generic
 from assistant.runbook.conversation import parse
 from assistant.runbook.planner import Decision, decide
 from assistant.tokens import count_tokens
+from assistant.window import message_tokens
 
 log = logging.getLogger(__name__)
 PROVIDER = "firstline"
@@ -51,9 +52,11 @@ def _tool_calls(messages: list[dict[str, Any]], decision: Decision) -> list[dict
 
 def _usage(messages: list[dict[str, Any]], optional_params: dict[str, Any] | None, decision: Decision,
            calls: list[dict[str, Any]]) -> dict[str, int]:
-    prompt_text = json.dumps(messages, default=str) + json.dumps((optional_params or {}).get("tools") or [])
+    # Per message, so each count is remembered across steps (the whole prompt as one text never repeats).
+    prompt = (sum(message_tokens(m) for m in messages)
+              + count_tokens(json.dumps((optional_params or {}).get("tools") or [])))
     completion_text = decision.text + "".join(c["function"]["arguments"] + c["function"]["name"] for c in calls)
-    prompt, completion = count_tokens(prompt_text), count_tokens(completion_text)
+    completion = count_tokens(completion_text)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
