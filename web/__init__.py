@@ -14,17 +14,18 @@ if TYPE_CHECKING:
     from assistant.config import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
     from web.app import create_app as _create
 
-    return _create(settings)
+    return _create(settings, quiet_gc=quiet_gc)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info") -> None:
-    """Run the server with uvicorn until interrupted (one process; turns run as asyncio tasks in it)."""
+    """Run the server with uvicorn until interrupted (one process; turns run as asyncio tasks in it). The
+    process is the server's alone, so it takes over full garbage collections (web/quiet_gc.py)."""
     import uvicorn
 
     from web.app import create_app as _create
 
-    uvicorn.run(_create(settings), host=host, port=port, log_level=log_level, proxy_headers=False,
+    uvicorn.run(_create(settings, quiet_gc=True), host=host, port=port, log_level=log_level, proxy_headers=False,
                 timeout_graceful_shutdown=5)

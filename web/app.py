@@ -18,9 +18,10 @@ from web.runtime import Runtime
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A Firstline server for `settings`. The database is opened (and migrated) on startup."""
-    runtime = Runtime(settings)
+def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
+    """A Firstline server for `settings`. The database is opened (and migrated) on startup. `quiet_gc`: the
+    process is this server's alone, so it may take over full garbage collections (web/quiet_gc.py)."""
+    runtime = Runtime(settings, quiet_gc=quiet_gc)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

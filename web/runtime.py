@@ -14,14 +14,28 @@ from sqlalchemy.engine import Engine
 from assistant import store
 from assistant.config import Settings
 from assistant.turns import TurnSupervisor, recover_interrupted
+from web.quiet_gc import QuietGC
 
 log = logging.getLogger("firstline.web")
 RECOVER_EVERY_S = 30.0
+DB_THREADS = 8
+"""Threads for blocking calls from request handlers (asyncio.to_thread). Few on purpose: events are written
+by the group committer's own thread, and every extra thread busy in Python takes GIL turns from the event
+loop (with 24, bursts of 100 new turns stalled streaming for 100+ ms at a time)."""
+
+
+def _warm_up() -> None:
+    """What the first turn would otherwise load on the event loop's time: litellm, and tiktoken's tables."""
+    importlib.import_module("assistant.loop")
+    from assistant.tokens import encoding
+
+    encoding()
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, quiet_gc: bool = False) -> None:
         self.settings = settings
+        self.quiet_gc: QuietGC | None = QuietGC(self._busy) if quiet_gc else None
         self.notifier = store.Notifier()
         self._engine: Engine | None = None
         self._supervisor: TurnSupervisor | None = None
@@ -47,6 +61,9 @@ class Runtime:
             return self._engine
         return await asyncio.to_thread(self.engine)
 
+    def _busy(self) -> bool:
+        return self._supervisor is not None and bool(self._supervisor.tasks)
+
     async def supervisor(self) -> TurnSupervisor:
         engine = await self.aengine()
         if self._supervisor is None:
@@ -68,12 +85,13 @@ class Runtime:
                 log.warning("turn %s: its process died; marked interrupted", turn_id)
 
     async def startup(self) -> None:
-        # DB calls run in the default executor (asyncio.to_thread); size it for many streams + turns.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=24,
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=DB_THREADS,
                                                                            thread_name_prefix="firstline-db"))
         # The agent loop imports litellm (seconds): warm it in a thread so the first turn starts fast
-        # and the event loop never blocks on it.
-        self._warm = asyncio.create_task(asyncio.to_thread(importlib.import_module, "assistant.loop"))
+        # and the event loop never blocks on it. What is loaded then is frozen for the garbage collector.
+        self._warm = asyncio.create_task(asyncio.to_thread(_warm_up))
+        if self.quiet_gc is not None:
+            self._warm.add_done_callback(lambda _t: self.quiet_gc.start())
         self._recovery = asyncio.create_task(self._recover_periodically())
         try:
             await self.aengine()
@@ -83,6 +101,8 @@ class Runtime:
     async def shutdown(self) -> None:
         if self._recovery is not None:
             self._recovery.cancel()
+        if self.quiet_gc is not None:
+            self.quiet_gc.stop()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
         if self._engine is not None:
