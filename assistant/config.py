@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     """Extra regexes whose matches are masked in tool output."""
     max_message_chars: int = 20_000
     max_body_bytes: int = 256_000
+    max_running_turns: int = Field(default=32, ge=1)
+    """Turns a server runs at once; more wait (their message is stored and shown at once) for a free slot.
+    Beyond what the CPU and the model provider keep up with, more at once only slows every stream."""
 
     @field_validator("redact_patterns")
     @classmethod

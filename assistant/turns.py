@@ -341,6 +341,7 @@ class TurnSupervisor:
         self.tasks: dict[str, asyncio.Task[str]] = {}
         self.cancel_flags: dict[str, asyncio.Event] = {}
         self._watcher: asyncio.Task | None = None
+        self._slots = asyncio.Semaphore(settings.max_running_turns)
         self.committer = GroupCommitter(engine, on_commit=self.notifier.notify)
         """All local turns' events go through one writer: one transaction per batch, not per turn and step."""
 
@@ -383,9 +384,12 @@ class TurnSupervisor:
     async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
                      author: str) -> str:
         with self.notifier.local_turn(session_id):
-            return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
-                                    cancel_event=flag, poll_s=None, author=author, message_stored=True,
-                                    committer=self.committer)  # the committer notifies the streams
+            # Queued here while `max_running_turns` others run. Stopped while queued (shutdown), the turn
+            # stays `running` in the database until recovery closes it as interrupted (its owner is gone).
+            async with self._slots:
+                return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
+                                        cancel_event=flag, poll_s=None, author=author, message_stored=True,
+                                        committer=self.committer)  # the committer notifies the streams
 
     async def cancel(self, session_id: str, turn_id: str) -> store.TurnRow:
         row = await asyncio.to_thread(_request_cancel, self.engine, session_id, turn_id)

@@ -4,6 +4,7 @@
     python bench/concurrency.py [--quick] [--sizes 25,50,100,200] [--no-postgres] [--json PATH]
 
 Delivery latency = client receive time - the event's server timestamp `at` (one machine, one clock).
+Start delay = turn_started's `at` - user_message's `at`: turns beyond `max_running_turns` (32) wait there.
 Errors: failed requests, streams that end without `turn_finished`, a turn that is not `completed`,
 and any gap or duplicate in the stream's seq.
 """
@@ -40,6 +41,8 @@ PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeo
 @dataclass
 class SessionRun:
     delays_ms: list[float] = field(default_factory=list)
+    wait_ms: float | None = None
+    """From the stored question to turn_started: the time the turn waited for a free slot and started."""
     events: int = 0
     finished_at: float = 0.0
     error: str | None = None
@@ -65,9 +68,13 @@ async def one_session(client, base: str, target: str, opened: asyncio.Event, go:
 
 
 async def _read(resp, run: SessionRun) -> None:
-    expected = 1
+    expected, asked = 1, None
     async for ev in sse_events(resp):
         body = ev.json()
+        if ev.event == "user_message":
+            asked = iso_ts(body["at"])
+        elif ev.event == "turn_started" and asked is not None:
+            run.wait_ms = (iso_ts(body["at"]) - asked) * 1000
         run.events += 1
         run.delays_ms.append((ev.t - iso_ts(body["at"])) * 1000)
         if body["seq"] != expected:
@@ -108,9 +115,11 @@ async def burst(server: Server, n: int, targets: list[str]) -> dict:
     delays = [d for r in runs for d in r.delays_ms]
     done = [r.finished_at for r in runs if r.finished_at]
     errors = [r.error for r in runs if r.error]
+    waits = [r.wait_ms for r in runs if r.wait_ms is not None]
     wall = (max(done) - t0) if done else float("nan")
     return {"n": n, "turns_s": len(done) / wall if done else 0.0, "events": len(delays),
             "p50": median(delays), "p99": pct(delays, 99), "max": max(delays, default=float("nan")),
+            "start_p50": median(waits), "start_max": max(waits, default=float("nan")),
             "errors": len(errors), "first_error": errors[0] if errors else "", "rss_mb": server.peak_rss / 2**20,
             "wall_s": wall}
 
@@ -195,9 +204,10 @@ def main() -> None:
         finally:
             pg_drop(db)
     print()
-    table(["backend", "N", "turns/s", "events", "p50 ms", "p99 ms", "max ms", "errors", "peak RSS MB", "wall s"],
-          [[r["backend"], r["n"], r["turns_s"], r["events"], r["p50"], r["p99"], r["max"], r["errors"], r["rss_mb"],
-            r["wall_s"]] for r in rows])
+    table(["backend", "N", "turns/s", "events", "p50 ms", "p99 ms", "max ms", "start p50 ms", "start max ms",
+           "errors", "peak RSS MB", "wall s"],
+          [[r["backend"], r["n"], r["turns_s"], r["events"], r["p50"], r["p99"], r["max"], r["start_p50"],
+            r["start_max"], r["errors"], r["rss_mb"], r["wall_s"]] for r in rows])
     figures = []
     for backend in dict.fromkeys(r["backend"] for r in rows):
         mine = [r for r in rows if r["backend"] == backend]
@@ -210,6 +220,8 @@ def main() -> None:
             Figure(f"server peak RSS at {n} sessions ({backend})", at["rss_mb"], "MB", f"< {RSS_TARGET_MB:g} MB",
                    at["rss_mb"] < RSS_TARGET_MB),
             Figure(f"turns/s at {n} sessions ({backend})", at["turns_s"], "turns/s"),
+            Figure(f"question stored to turn started, p50 / max, at {n} sessions ({backend})", at["start_p50"],
+                   f"ms / {at['start_max']:.0f} ms"),
         ]
         biggest = max(mine, key=lambda r: r["n"])
         if biggest is not at:

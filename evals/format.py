@@ -181,9 +181,13 @@ def parse_case(doc: Any, path: str = "<case>") -> tuple[Case | None, list[CaseEr
     return case, []
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (its wheels do): cases load about 10x faster than in pure Python."""
+
+
 def load_file(path: Path) -> tuple[Case | None, list[CaseError]]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, UnicodeDecodeError) as exc:
         return None, [CaseError(path=str(path), field="", message=f"cannot read: {exc}")]
     except yaml.YAMLError as exc:

@@ -191,6 +191,28 @@ async def test_cancel_from_another_process_stops_a_running_turn(client, fake, db
     assert turns[0]["status"] == "cancelled"
 
 
+async def test_turns_beyond_the_limit_wait_for_a_free_slot(tmp_path, db_url, fake):
+    """max_running_turns=1: the second message is stored and shown at once, its turn starts when the first ends."""
+    from assistant import store
+
+    app = create_app(make_settings(tmp_path, db_url, fake, max_running_turns=1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        sids = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
+        for sid in sids:
+            assert (await c.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).status_code == 202
+        for sid in sids:
+            await wait_idle(c, sid)
+        engine = await app.state.runtime.aengine()
+        with store.reading(engine) as db:
+            logs = [store.list_events(db, session_id=sid) for sid in sids]
+    await app.state.runtime.shutdown()
+    first, second = (sorted(logs, key=lambda evs: next(e.at for e in evs if e.type.value == "turn_started")))
+    assert all(evs[-1].type.value == "turn_finished" and evs[-1].data.status == "completed" for evs in logs)
+    second_started = next(e.at for e in second if e.type.value == "turn_started")
+    assert second_started >= first[-1].at  # never two at once
+    assert second[0].type.value == "user_message" and second[0].at < first[-1].at  # stored before its turn ran
+
+
 async def test_write_action_waits_for_approval_through_the_api(client, fake):
     fake.script = [
         {"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]},
