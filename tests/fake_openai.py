@@ -33,9 +33,13 @@ def _words(text: str) -> list[str]:
 
 
 class FakeOpenAI:
-    def __init__(self, script: list[dict[str, Any]] | None = None, delay_s: float = 0.05) -> None:
+    def __init__(self, script: list[dict[str, Any]] | None = None, delay_s: float = 0.05,
+                 whole_text: str | None = None) -> None:
+        """`whole_text`: what every request that does not stream gets (an LLM judge's verdict), instead of
+        the script's step."""
         self.script = script or DEFAULT_SCRIPT
         self.delay_s = delay_s
+        self.whole_text = whole_text
         self.requests: list[dict[str, Any]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -74,7 +78,7 @@ class FakeOpenAI:
                 if body.get("stream"):
                     self._stream(body, step)
                 else:
-                    self._whole(body, step)
+                    self._whole(body, step if fake.whole_text is None else {"text": fake.whole_text})
 
             def _chunk(self, body: dict, delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
                 obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),

@@ -1,20 +1,18 @@
 """`firstline eval` end to end: real loop, real runbook model, replayed cases, reports on disk.
 
-The only stand-in is a paid model API (an OpenAI-compatible server on 127.0.0.1) for the
-model-comparison and LLM-judge tests.
+The only stand-in is a paid model API (tests/fake_openai.py, an OpenAI-compatible server on 127.0.0.1)
+for the model-comparison and LLM-judge tests.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import threading
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from assistant.config import Settings
 from evals.format import load_cases
@@ -23,69 +21,6 @@ from evals.runner import run_cli
 
 CASES = Path(__file__).resolve().parent.parent / "evals" / "cases"
 PASSING = ["nginx-orphan-port-80", "healthy-web-host-after-flap"]
-
-
-class FakeLLM:
-    """OpenAI-compatible chat completions: streamed requests get `answer`, plain ones `judge_reply`."""
-
-    def __init__(self, answer: str, judge_reply: str) -> None:
-        self.answer, self.judge_reply = answer, judge_reply
-        self.requests: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                fake.requests.append(body)
-                self._stream(body.get("model", "fake")) if body.get("stream") else self._json(body.get("model"))
-
-            def _json(self, model: str) -> None:
-                payload = json.dumps({
-                    "id": "chatcmpl-judge", "object": "chat.completion", "created": 0, "model": model,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": fake.judge_reply}}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _stream(self, model: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                base = {"id": "chatcmpl-eval", "object": "chat.completion.chunk", "created": 0, "model": model}
-                for choice in ({"index": 0, "delta": {"role": "assistant", "content": fake.answer},
-                                "finish_reason": None}, {"index": 0, "delta": {}, "finish_reason": "stop"}):
-                    self.wfile.write(f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode())
-                usage = {**base, "choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 10,
-                                                          "total_tokens": 60}}
-                self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
-                self.wfile.flush()
-
-        return Handler
 
 
 @pytest.fixture
@@ -185,7 +120,7 @@ def test_repeat_gives_a_pass_rate_per_case(suite, tmp_path, settings):
 def test_model_comparison_and_judge(suite, tmp_path, settings, monkeypatch, capsys):
     answer = "**Root cause**: nothing conclusive; no fault found in what I could check."
     verdict = '{"score": 2, "reason": "Says no fault while nginx is down."}'
-    with FakeLLM(answer, verdict) as fake:
+    with FakeOpenAI([{"text": answer}], delay_s=0, whole_text=verdict) as fake:
         monkeypatch.setenv("OPENAI_API_BASE", fake.api_base)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
         out = tmp_path / "cmp.json"
@@ -212,7 +147,8 @@ def test_model_comparison_and_judge(suite, tmp_path, settings, monkeypatch, caps
 async def test_judge_prompt_carries_summary_and_answer_and_survives_outages(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
     case = next(c for c in load_cases([CASES / "nginx-orphan-port-80.yaml"]).cases)
-    with FakeLLM("", "Some preamble.\n{\"score\": 5, \"reason\": \"Same cause, quotes evidence.\"}") as fake:
+    with FakeOpenAI([{"text": ""}], delay_s=0,
+                    whole_text="Some preamble.\n{\"score\": 5, \"reason\": \"Same cause, quotes evidence.\"}") as fake:
         v = await judge("openai/judge", case, "Port 80 is held by node pid 1873.", api_base=fake.api_base)
         sent = fake.requests[0]["messages"][0]["content"]
     assert (v.score, v.reason) == (5, "Same cause, quotes evidence.")
