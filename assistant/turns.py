@@ -2,7 +2,7 @@
 
 The server and the CLI both run turns through `drive_turn`; neither talks to the loop
 directly. Order of truth: the loop yields an event -> it is committed to the session's
-log -> listeners are told (SSE streams via the Notifier, the CLI via `on_event`).
+log -> listeners are told (SSE streams by the group committer's `on_commit`, the CLI via `on_event`).
 Nothing here knows about HTTP.
 """
 
@@ -38,8 +38,6 @@ RECORD_END_RETRY_S = 300.0
 """How long a turn whose database went away keeps trying to record its end."""
 
 OnEvent = Callable[[Event], Awaitable[None] | None]
-Notify = Callable[[str, list[dict]], None]
-"""Told (session id, the committed events as JSON) after every commit."""
 
 
 def _consume_exception(fut: asyncio.Future) -> None:
@@ -49,11 +47,10 @@ def _consume_exception(fut: asyncio.Future) -> None:
 
 class EventWriter:
     """Commits a turn's events in order through the process's group committer (a burst of tokens goes as
-    one piece), then announces them; callers await the events that must be stored before going on."""
+    one piece), then tells `on_event`; callers await the events that must be stored before going on."""
 
-    def __init__(self, committer: GroupCommitter, session_id: str, notify: Notify | None = None,
-                 on_event: OnEvent | None = None) -> None:
-        self.committer, self.session_id, self.notify, self.on_event = committer, session_id, notify, on_event
+    def __init__(self, committer: GroupCommitter, session_id: str, on_event: OnEvent | None = None) -> None:
+        self.committer, self.session_id, self.on_event = committer, session_id, on_event
         self.queue: asyncio.Queue[tuple[Event, asyncio.Future[Event]]] = asyncio.Queue()
         self.last: asyncio.Future[Event] | None = None
         self.finished = False
@@ -79,8 +76,6 @@ class EventWriter:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
-            if self.notify is not None:
-                self.notify(self.session_id, [ev.to_json() for ev in stored])
             for ev, (_, fut) in zip(stored, batch, strict=True):
                 self.finished = self.finished or ev.type is EventType.TURN_FINISHED
                 await self._tell(ev)
@@ -108,20 +103,20 @@ class EventWriter:
 
 
 async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
-                     approver: Approver, *, notify: Notify | None = None, on_event: OnEvent | None = None,
+                     approver: Approver, *, on_event: OnEvent | None = None,
                      cancel_event: asyncio.Event | None = None, poll_s: float | None = 0.25, author: str = "user",
                      message_stored: bool = False, committer: GroupCommitter | None = None) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
-    Every event is committed before it is announced. Cancel (DB flag, from any process, polled every
-    `poll_s`; or `cancel_event`, which alone counts when `poll_s` is None) stops the loop and records
-    `turn_finished(cancelled)`; if this task itself is
-    cancelled (shutdown) the turn is recorded as interrupted.
+    Every event is committed (through `committer`, the server's shared one, or a private one) before it
+    is announced. Cancel (DB flag, from any process, polled every `poll_s`; or `cancel_event`, which
+    alone counts when `poll_s` is None) stops the loop and records `turn_finished(cancelled)`; if this
+    task itself is cancelled (shutdown) the turn is recorded as interrupted.
     """
     user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
     own_committer = committer is None
     committer = committer or GroupCommitter(engine)
-    writer = EventWriter(committer, session_id, notify, on_event)
+    writer = EventWriter(committer, session_id, on_event)
     started = time.perf_counter()
     ctx = None
     try:
