@@ -3,6 +3,10 @@
 Yields text deltas as they arrive and ends with a `Completion` holding the
 assembled text, tool calls and usage. Retries rate limits, timeouts and outages
 with backoff; turns every other failure into a `ModelError` that says what to do.
+
+Firstline's own offline model (`firstline/...`) is answered in-process with the same deltas and
+`Completion`: it is our code, and litellm's stream wrapper cost more per call than its thinking.
+litellm is imported on the first call to any other model (3+ s of imports the demo never needs).
 """
 
 from __future__ import annotations
@@ -10,20 +14,36 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+from assistant.runbook import is_runbook
+from assistant.tokens import count_tokens
 
-from assistant.tokens import count_tokens  # noqa: E402
 
-litellm.suppress_debug_info = True
-litellm.telemetry = False
+def load_litellm() -> Any:
+    """litellm, configured for Firstline; imported on first use. Blocking (seconds the first time):
+    async callers go through `_litellm()`."""
+    import litellm
 
-_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
-              litellm.InternalServerError, litellm.ServiceUnavailableError)
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+async def _litellm() -> Any:
+    if "litellm" in sys.modules:
+        return load_litellm()
+    return await asyncio.to_thread(load_litellm)  # the first import must not stall the event loop
+
+
+def _retryable(litellm: Any) -> tuple[type[Exception], ...]:
+    return (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+            litellm.InternalServerError, litellm.ServiceUnavailableError)
 
 
 @dataclass
@@ -51,8 +71,8 @@ class ModelError(RuntimeError):
 
 
 def ensure_providers(model: str) -> None:
-    """Register Firstline's own offline model with litellm when it is asked for (idempotent)."""
-    if model.startswith("firstline/"):
+    """Register Firstline's own offline model with litellm when it is asked for through litellm (idempotent)."""
+    if is_runbook(model):
         from assistant.runbook import register
 
         register()
@@ -60,6 +80,7 @@ def ensure_providers(model: str) -> None:
 
 def explain(exc: Exception, model: str, api_base: str | None) -> ModelError:
     """Map a provider failure to a message an engineer can act on at 3 AM."""
+    litellm = load_litellm()
     name = type(exc).__name__
     if isinstance(exc, litellm.AuthenticationError):
         return ModelError(f"The provider rejected the credentials for {model}.",
@@ -85,7 +106,7 @@ def explain(exc: Exception, model: str, api_base: str | None) -> ModelError:
 
 def _cost(model: str, prompt: int, completion: int) -> float | None:
     try:
-        p, c = litellm.cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=completion)
+        p, c = load_litellm().cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=completion)
         return round(p + c, 6)
     except Exception:  # litellm does not know every model's price; that is fine
         return None
@@ -122,11 +143,27 @@ def _stream_logging_wanted() -> bool:
     """litellm's per-stream success logging (a deepcopy of the request plus a cost lookup, on the event loop)
     exists only to feed litellm callbacks. Firstline registers none and prices calls itself (`_cost`), so it
     runs only when someone configured a callback (Langfuse, a custom logger...)."""
+    litellm = load_litellm()
     return any(getattr(litellm, name, None) for name in (
         "callbacks", "success_callback", "_async_success_callback", "input_callback", "service_callback"))
 
 
+async def _once_offline(kwargs: dict[str, Any]) -> AsyncIterator[str | Completion]:
+    """Firstline's offline model, asked directly: it thinks in its own threads, then streams its pieces."""
+    from assistant.runbook import think
+
+    answer = await think(kwargs["messages"], kwargs.get("tools"))
+    for piece in answer.pieces():
+        yield piece
+    usage = answer.usage
+    yield Completion(text=answer.text, prompt_tokens=usage["prompt_tokens"],
+                     completion_tokens=usage["completion_tokens"], cost_usd=0.0,
+                     tool_calls=[ToolCallRequest(id=c["id"], name=c["function"]["name"],
+                                                 arguments=c["function"]["arguments"]) for c in answer.calls])
+
+
 async def _once_streamed(kwargs: dict[str, Any]) -> AsyncIterator[str | Completion]:
+    litellm = await _litellm()
     completion = Completion()
     acc: dict[int, dict[str, str]] = {}
     chunks = 0
@@ -155,6 +192,7 @@ async def _once_streamed(kwargs: dict[str, Any]) -> AsyncIterator[str | Completi
 
 async def _once_blocking(kwargs: dict[str, Any]) -> Completion:
     """Fallback for servers that cannot stream (e.g. llama.cpp with tool_choice=auto)."""
+    litellm = await _litellm()
     response = await litellm.acompletion(stream=False, **kwargs)
     msg = response.choices[0].message
     completion = Completion(text=msg.content or "")
@@ -178,10 +216,15 @@ async def stream_completion(
     timeout_s: float = 120.0, retries: int = 3, extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[str | Completion]:
     """Yield text deltas, then exactly one Completion. Raises ModelError on failure."""
-    ensure_providers(model)
     kwargs: dict[str, Any] = {"model": model, "messages": messages, "timeout": timeout_s, **(extra or {})}
     if tools:
         kwargs["tools"] = tools
+    if is_runbook(model) and "mock_response" not in kwargs:  # scripted mocks are litellm's feature
+        async for item in _once_offline(kwargs):
+            yield item
+        return
+    if is_runbook(model):
+        await asyncio.to_thread(ensure_providers, model)  # the scripted offline model goes through litellm
     if api_base:
         kwargs["api_base"] = api_base
     for attempt in range(retries + 1):
@@ -199,6 +242,6 @@ async def stream_completion(
                 err: Exception = exc
         except Exception as exc:  # noqa: BLE001 - mapped below
             err = exc
-        if streamed_any or not isinstance(err, _RETRYABLE) or attempt == retries:
+        if streamed_any or not isinstance(err, _retryable(load_litellm())) or attempt == retries:
             raise explain(err, model, api_base) from err
         await asyncio.sleep(min(0.5 * 2**attempt, 8.0))

@@ -452,3 +452,56 @@ async def test_odd_inputs_never_crash_the_model():
                  {"role": "developer", "content": "ignored"}]
     reply = await ask(messages)
     assert reply.finish in ("tool_calls", "stop") and "internal error" not in reply.text
+
+
+# ------------------------------------------------------------------ the loop's direct path
+
+
+async def direct(messages: list[dict]) -> Reply:
+    """What the agent loop gets: `stream_completion`, which answers firstline/* without litellm."""
+    from assistant.llm import Completion, stream_completion
+
+    reply, pieces = Reply(""), []
+    async for item in stream_completion(model=MODEL, messages=messages, tools=ALL_TOOLS):
+        if isinstance(item, Completion):
+            reply.text = item.text
+            reply.calls = [(c.id, c.name, json.loads(c.arguments)) for c in item.tool_calls]
+            reply.usage = {"prompt_tokens": item.prompt_tokens, "completion_tokens": item.completion_tokens,
+                           "cost_usd": item.cost_usd}
+        else:
+            pieces.append(item)
+    assert "".join(pieces) == reply.text
+    return reply
+
+
+async def test_direct_path_answers_exactly_as_the_litellm_provider():
+    messages, first = await nginx_conversation()
+    mine = await direct(messages)
+    assert mine.calls == first.calls and mine.text == first.text
+    assert mine.usage["prompt_tokens"] == first.usage["prompt_tokens"]
+    assert mine.usage["completion_tokens"] == first.usage["completion_tokens"] and mine.usage["cost_usd"] == 0.0
+    messages.append(assistant_calls(first))
+    for cid, name, _ in first.calls:
+        output = SYSTEMCTL_BIND if name == "service_status" else HTTP_OK
+        messages.append(tool_message(cid, name, output, 3 if name == "service_status" else 0))
+    messages.append(assistant_calls(await ask(messages)))
+    messages.append(tool_message(messages[-1]["tool_calls"][0]["id"], "ss -ltnp 'sport = :80'", SS_OWNER))
+    theirs, mine = await ask(messages), await direct(messages)
+    assert mine.text.startswith("**Root cause**") and mine.text == theirs.text and mine.calls == theirs.calls == []
+
+
+def test_offline_turn_never_loads_litellm(tmp_path: Path):
+    """The demo and the CLI with the offline model skip litellm's 3+ s of imports altogether."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom assistant.cli import app\n"
+            "r = CliRunner().invoke(app, ['chat', 'nginx on web-prod-01 returns 503', '--target',"
+            " 'sandbox:nginx-port-conflict'])\n"
+            "assert r.exit_code == 0, r.output\nassert 'Root cause' in r.output, r.output\n"
+            "print('litellm' in sys.modules)\n")
+    env = dict(os.environ, FIRSTLINE_HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

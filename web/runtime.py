@@ -25,8 +25,12 @@ loop (with 24, bursts of 100 new turns stalled streaming for 100+ ms at a time).
 
 
 def _warm_up() -> None:
-    """What the first turn would otherwise load on the event loop's time: litellm, and tiktoken's tables."""
+    """What a first turn would otherwise wait for: the agent loop, litellm (any session may pick a hosted model;
+    the offline one does not need it) and tiktoken's tables."""
     importlib.import_module("assistant.loop")
+    from assistant.llm import load_litellm
+
+    load_litellm()
     from assistant.tokens import encoding
 
     encoding()
@@ -87,7 +91,7 @@ class Runtime:
     async def startup(self) -> None:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=DB_THREADS,
                                                                            thread_name_prefix="firstline-db"))
-        # The agent loop imports litellm (seconds): warm it in a thread so the first turn starts fast
+        # litellm takes seconds to import: warm it in a thread so the first hosted-model turn starts fast
         # and the event loop never blocks on it. What is loaded then is frozen for the garbage collector.
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_up))
         if self.quiet_gc is not None:

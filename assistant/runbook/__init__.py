@@ -1,8 +1,8 @@
 """`firstline/runbook`: the offline default model, a deterministic runbook reader.
 
-    register()                  make litellm route model "firstline/runbook" here (idempotent)
-    RunbookLLM                  the litellm.CustomLLM subclass
-    decide(parse(messages, tools)) -> Decision   the same reasoning without litellm
+    await think(messages, tools) -> Reply       what the agent loop calls (no litellm involved)
+    register()                  make litellm route model "firstline/runbook" here too (idempotent)
+    decide(parse(messages, tools)) -> Decision   the reasoning itself
 
 It sees only what any model sees (messages and offered tool schemas), checks the
 obvious first, follows the findings hop by hop and answers with root cause, quoted
@@ -15,17 +15,25 @@ import threading
 
 from assistant.runbook.conversation import parse
 from assistant.runbook.planner import Decision, decide
-from assistant.runbook.provider import PROVIDER, RunbookLLM
+from assistant.runbook.reply import Reply, reply, think
 
-__all__ = ["MODEL", "Decision", "RunbookLLM", "decide", "parse", "register"]
+__all__ = ["MODEL", "PROVIDER", "Decision", "Reply", "decide", "is_runbook", "parse", "register", "reply", "think"]
 
+PROVIDER = "firstline"
 MODEL = f"{PROVIDER}/runbook"
+
+
+def is_runbook(model: str) -> bool:
+    """Firstline's own offline model (any `firstline/...` name), answered in-process."""
+    return model.startswith(f"{PROVIDER}/")
 _lock = threading.Lock()
 
 
 def register() -> None:
     """Add the `firstline` provider to litellm's custom provider map once; later calls do nothing."""
     import litellm
+
+    from assistant.runbook.provider import RunbookLLM
 
     with _lock:
         if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
