@@ -281,24 +281,33 @@ class SSE:
 
 
 async def sse_events(response: Any) -> AsyncIterator[SSE]:
-    """Parse an httpx streaming response into events, stamping each as its last line arrives."""
+    """Parse an httpx streaming response into events. Each is stamped when the client reads the bytes that
+    complete it, before any parsing, so the client's own parsing is not counted as delivery time."""
+    buf = b""
+    async for chunk in response.aiter_bytes():
+        t = time.time()
+        buf = (buf + chunk).replace(b"\r\n", b"\n")  # sse-starlette ends lines with CRLF
+        while b"\n\n" in buf:
+            block, _, buf = buf.partition(b"\n\n")
+            event = _parse_block(block.decode(), t)
+            if event is not None:
+                yield event
+
+
+def _parse_block(block: str, t: float) -> SSE | None:
     eid, etype, data = None, "message", []
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield SSE(eid, etype, "\n".join(data), time.time())
-            eid, etype, data = None, "message", []
-        elif line.startswith(":"):
+    for line in block.split("\n"):
+        if not line or line.startswith(":"):
             continue
-        else:
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "data":
-                data.append(value)
-            elif field == "event":
-                etype = value
-            elif field == "id":
-                eid = value
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            etype = value
+        elif name == "id":
+            eid = value
+    return SSE(eid, etype, "\n".join(data), t) if data else None
 
 
 def iso_ts(text: str) -> float:

@@ -12,7 +12,8 @@ import sys
 from benchlib import ROOT, Figure, Server, arg_parser, median, print_machine, summary, table, write_figures
 
 TARGET_S = 3.0
-MODULES = ["assistant", "assistant.cli", "assistant.loop", "web.app"]
+MODULES = ["assistant", "assistant.cli", "assistant.loop", "web.app", "litellm"]
+"""litellm loads on the first call to a hosted model (the server warms it in a thread after /healthz)."""
 FIRST_PARTY = ("assistant", "tools", "web", "evals", "prompts")
 
 
@@ -81,9 +82,11 @@ def main() -> None:
                median(ready) < TARGET_S),
         Figure("import assistant (median)", median(imports["assistant"]), "s", f"< {TARGET_S:g} s",
                median(imports["assistant"]) < TARGET_S),
-        Figure("import assistant.loop (agent loop + litellm, median)", median(imports["assistant.loop"]), "s",
+        Figure("import assistant.loop (agent loop, median)", median(imports["assistant.loop"]), "s",
                f"< {TARGET_S:g} s", median(imports["assistant.loop"]) < TARGET_S),
         Figure("import web.app (median)", median(imports["web.app"]), "s"),
+        Figure("import litellm (first hosted-model call; serve warms it in a thread, median)",
+               median(imports["litellm"]), "s"),
         Figure("firstline serve CPU seconds until healthy (median)", median(cpu), "s"),
     ]
     print()

@@ -12,9 +12,12 @@ and any gap or duplicate in the stream's seq.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import queue
+import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Self
 
 from benchlib import (
@@ -96,22 +99,42 @@ def _report(target: str) -> str:
     return _REPORTS[target]
 
 
-async def burst(server: Server, n: int, targets: list[str]) -> dict:
-    """N sessions at once; returns the row of figures."""
-    import httpx
+CLIENT_PROCS = 4
+"""Client processes sharing the N sessions, as browsers would be separate processes. One process reading 100
+streams and sending 100 POSTs in the same instant measured itself: its event loop fell 60-120 ms behind at
+the start of the burst while the server had already sent the events (server-side p99 20 ms, client 178 ms)."""
+SETTLE_S = 120.0
 
-    limits = httpx.Limits(max_connections=2 * n + 10, max_keepalive_connections=2 * n + 10)
-    timeout = httpx.Timeout(60.0, pool=120.0)
+
+def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS) -> dict:
+    """N sessions at once, spread over `procs` client processes that post at the same instant; returns the
+    row of figures."""
+    ctx = multiprocessing.get_context("spawn")  # clean children: no inherited event loop or threads
+    procs = max(1, min(procs, n))
+    opened, go = ctx.Barrier(procs + 1), ctx.Barrier(procs + 1)
+    go_at, out = ctx.Value("d", 0.0), ctx.Queue()
+    shares = [[targets[i % len(targets)] for i in range(p, n, procs)] for p in range(procs)]
+    workers = [ctx.Process(target=_client, args=(server.url, share, dict(_REPORTS), opened, go, go_at, out),
+                           daemon=True) for share in shares]
+    for w in workers:
+        w.start()
     server.peak_rss = 0
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        go = asyncio.Event()
-        opened = [asyncio.Event() for _ in range(n)]
-        tasks = [asyncio.create_task(one_session(client, server.url, targets[i % len(targets)], opened[i], go))
-                 for i in range(n)]
-        await _settle(tasks, opened)
-        t0 = time.time()
-        go.set()
-        runs = await asyncio.gather(*tasks)
+    runs: list[SessionRun] = []
+    try:
+        opened.wait(SETTLE_S)  # every stream is open (or failed)
+        go_at.value = time.time() + 0.05
+        go.wait(30)
+        for _ in workers:
+            runs += [SessionRun(**r) for r in out.get(timeout=SESSION_TIMEOUT_S + 60)]
+    except (threading.BrokenBarrierError, queue.Empty) as exc:
+        missing = n - len(runs)
+        runs += [SessionRun(error=f"client process failed: {type(exc).__name__}") for _ in range(missing)]
+    finally:
+        for w in workers:
+            w.join(10)
+            if w.is_alive():
+                w.terminate()
+    t0 = go_at.value
     delays = [d for r in runs for d in r.delays_ms]
     done = [r.finished_at for r in runs if r.finished_at]
     errors = [r.error for r in runs if r.error]
@@ -124,7 +147,37 @@ async def burst(server: Server, n: int, targets: list[str]) -> dict:
             "wall_s": wall}
 
 
-async def _settle(tasks: list[asyncio.Task], opened: list[asyncio.Event], limit_s: float = 120.0) -> None:
+def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, go_at, out) -> None:
+    """One client process: its share of the sessions, posted at `go_at`; puts its runs on `out`."""
+    _REPORTS.update(reports)
+    try:
+        runs = asyncio.run(_client_sessions(url, targets, opened, go, go_at))
+    except BaseException as exc:  # noqa: BLE001 - counted as errors by the parent
+        opened.abort()
+        go.abort()
+        runs = [SessionRun(error=f"client: {type(exc).__name__}: {exc}"[:200]) for _ in targets]
+    out.put([asdict(r) for r in runs])
+
+
+async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_at) -> list[SessionRun]:
+    import httpx
+
+    n = len(targets)
+    limits = httpx.Limits(max_connections=2 * n + 10, max_keepalive_connections=2 * n + 10)
+    timeout = httpx.Timeout(60.0, pool=120.0)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        go = asyncio.Event()
+        opened = [asyncio.Event() for _ in range(n)]
+        tasks = [asyncio.create_task(one_session(client, url, target, opened[i], go)) for i, target in enumerate(targets)]
+        await _settle(tasks, opened)
+        await asyncio.to_thread(opened_all.wait, SETTLE_S)
+        await asyncio.to_thread(go_all.wait, 30)
+        await asyncio.sleep(max(0.0, go_at.value - time.time()))
+        go.set()
+        return await asyncio.gather(*tasks)
+
+
+async def _settle(tasks: list[asyncio.Task], opened: list[asyncio.Event], limit_s: float = SETTLE_S) -> None:
     """Wait until every session has its stream open (or has failed) before the common start."""
     deadline = time.time() + limit_s
     while time.time() < deadline and not all(e.is_set() or t.done() for t, e in zip(tasks, opened)):
@@ -169,13 +222,13 @@ class External:
 
 
 def run_backend(label: str, database_url: str | None, sizes: list[int], targets: list[str],
-                url: str | None = None) -> list[dict]:
+                url: str | None = None, procs: int = CLIENT_PROCS) -> list[dict]:
     rows = []
     with External(url) if url else Server(database_url=database_url) as server:
         print(f"\n{label}: server ready in {server.ready_s:.1f}s, RSS {server.rss_now() / 2**20:.0f} MB")
-        asyncio.run(burst(server, 2, targets))  # warm-up: the first turn imports the agent loop
+        burst(server, 2, targets, procs)  # warm-up: the first turn imports the agent loop
         for n in sizes:
-            row = asyncio.run(burst(server, n, targets))
+            row = burst(server, n, targets, procs)
             row["backend"] = label
             rows.append(row)
             print(f"  N={n}: {row['turns_s']:.1f} turns/s, p99 {row['p99']:.0f} ms, errors {row['errors']}"
@@ -188,6 +241,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated session counts (default 25,50,100,200)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--url", help="use this running server instead of starting one (no RSS, no PostgreSQL)")
+    parser.add_argument("--client-procs", type=int, default=CLIENT_PROCS,
+                        help=f"client processes sharing the sessions (default {CLIENT_PROCS})")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([25] if args.quick else [25, 50, 100, 200])
     print_machine(f"concurrency: N sessions at once, sizes {sizes}")
@@ -196,11 +251,12 @@ def main() -> None:
     scenarios = list_scenarios()
     _REPORTS.update({f"sandbox:{s.id}": s.report for s in scenarios})
     targets = list(_REPORTS)
-    rows = run_backend("external" if args.url else "sqlite", None, sizes, targets, args.url)
+    rows = run_backend("external" if args.url else "sqlite", None, sizes, targets, args.url, args.client_procs)
     db = None if args.no_postgres or args.url else pg_database()
     if db:
         try:
-            rows += run_backend("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", sizes, targets)
+            rows += run_backend("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", sizes, targets,
+                                procs=args.client_procs)
         finally:
             pg_drop(db)
     print()
