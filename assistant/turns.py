@@ -31,18 +31,13 @@ from assistant.events import (
     UserMessage,
 )
 from assistant.redaction import redactor_for
-from assistant.store.group_commit import GroupCommitter
+from assistant.store.group_commit import GroupCommitter, retrieve_exception
 
 log = logging.getLogger("firstline.turns")
 RECORD_END_RETRY_S = 300.0
 """How long a turn whose database went away keeps trying to record its end."""
 
 OnEvent = Callable[[Event], Awaitable[None] | None]
-
-
-def _consume_exception(fut: asyncio.Future) -> None:
-    if not fut.cancelled():
-        fut.exception()
 
 
 class EventWriter:
@@ -59,7 +54,7 @@ class EventWriter:
     def put(self, event: Event) -> asyncio.Future[Event]:
         """Queue `event`; the future resolves to the stored event (with its seq) once committed."""
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(_consume_exception)
+        fut.add_done_callback(retrieve_exception)
         self.queue.put_nowait((event, fut))
         self.last = fut
         return fut
@@ -121,6 +116,7 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
     ctx = None
     try:
         session, history = await asyncio.to_thread(_load, engine, session_id)
+        history = [ev for ev in history if ev.turn_id != turn_id]  # the loop adds this turn's question itself
         if not message_stored:  # the server stores it with the turn, before answering 202
             await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
         try:
@@ -335,6 +331,8 @@ class TurnSupervisor:
         self.poll_s, self.approval_poll_s = poll_s, approval_poll_s
         self.tasks: dict[str, asyncio.Task[str]] = {}
         self.cancel_flags: dict[str, asyncio.Event] = {}
+        self.queued: dict[str, str] = {}
+        """turn id -> session id of turns begun but still waiting for a slot."""
         self._watcher: asyncio.Task | None = None
         self._slots = asyncio.Semaphore(settings.max_running_turns)
         self.committer = GroupCommitter(engine, on_commit=self.notifier.notify)
@@ -371,7 +369,7 @@ class TurnSupervisor:
         approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
         task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author),
                                    name=f"drive-{turn.id}")
-        self.tasks[turn.id], self.cancel_flags[turn.id] = task, flag
+        self.tasks[turn.id], self.cancel_flags[turn.id], self.queued[turn.id] = task, flag, session_id
         task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
         self._ensure_watcher()
         return turn
@@ -379,12 +377,22 @@ class TurnSupervisor:
     async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
                      author: str) -> str:
         with self.notifier.local_turn(session_id):
-            # Queued here while `max_running_turns` others run. Stopped while queued (shutdown), the turn
-            # stays `running` in the database until recovery closes it as interrupted (its owner is gone).
-            async with self._slots:
+            async with self._slots:  # queued here (listed in `self.queued`) while `max_running_turns` others run
+                self.queued.pop(turn_id, None)
                 return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
                                         cancel_event=flag, poll_s=None, author=author, message_stored=True,
                                         committer=self.committer)  # the committer notifies the streams
+
+    async def _close_queued(self) -> None:
+        """Turns stopped before they got a slot never reached `drive_turn`, which records its own end: close
+        them here, so their sessions are free at once rather than after crash recovery."""
+        for turn_id, session_id in list(self.queued.items()):
+            writer = EventWriter(self.committer, session_id)
+            await _finish_quietly(writer, turn_id, "interrupted", time.perf_counter(),
+                                  Error(message="the server stopped before this turn could start; "
+                                                "send the message again", kind="interrupted"))
+            await writer.close()
+            self.queued.pop(turn_id, None)
 
     async def cancel(self, session_id: str, turn_id: str) -> store.TurnRow:
         row = await asyncio.to_thread(_request_cancel, self.engine, session_id, turn_id)
@@ -400,6 +408,7 @@ class TurnSupervisor:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
+        await self._close_queued()
         if self._watcher is not None:
             self._watcher.cancel()
         await self.committer.aclose()

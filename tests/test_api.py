@@ -213,6 +213,42 @@ async def test_turns_beyond_the_limit_wait_for_a_free_slot(tmp_path, db_url, fak
     assert second[0].type.value == "user_message" and second[0].at < first[-1].at  # stored before its turn ran
 
 
+async def test_the_model_reads_each_question_once(client, fake):
+    """The server stores the question before its turn runs; the prompt must still carry it once, not twice."""
+    sid = (await client.post("/api/sessions", json={"target": SANDBOX})).json()["id"]
+    for question in ("nginx on web-prod-01 returns 503", "and since when?"):
+        fake.requests.clear()
+        await client.post(f"/api/sessions/{sid}/messages", json={"content": question})
+        await wait_idle(client, sid)
+        users = [m["content"] for m in fake.requests[0]["messages"] if m["role"] == "user"]
+        assert users.count(question) == 1 and users[-1] == question, users
+    assert users == ["nginx on web-prod-01 returns 503", "and since when?"]
+
+
+async def test_shutdown_closes_a_turn_still_waiting_for_a_slot(tmp_path, db_url, fake):
+    """A queued turn stopped by shutdown is recorded interrupted at once, not left `running` for recovery."""
+    from assistant import store
+
+    fake.script = [{"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]}]
+    app = create_app(make_settings(tmp_path, db_url, fake, max_running_turns=1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        first, queued = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
+        await c.post(f"/api/sessions/{first}/messages", json={"content": "kill the orphan on port 80"})
+        for _ in range(200):  # the first turn holds the only slot, waiting for a person
+            if (await c.get(f"/api/sessions/{first}/approvals")).json():
+                break
+            await asyncio.sleep(0.05)
+        assert (await c.post(f"/api/sessions/{queued}/messages", json={"content": "check nginx"})).status_code == 202
+        engine = await app.state.runtime.aengine()
+        await app.state.runtime.shutdown()
+    with store.reading(engine) as db:
+        log = store.list_events(db, session_id=queued)
+        session = store.get_session(db, session_id=queued)
+    assert [e.type.value for e in log] == ["user_message", "error", "turn_finished"]
+    assert log[-1].data.status == "interrupted" and "before this turn could start" in log[1].data.message
+    assert session.status == "idle"
+
+
 async def test_write_action_waits_for_approval_through_the_api(client, fake):
     fake.script = [
         {"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]},

@@ -51,7 +51,7 @@ class GroupCommitter:
         if not events:
             return []
         fut: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(_retrieve)
+        fut.add_done_callback(retrieve_exception)
         self._queue.put_nowait((session_id, events, fut))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -122,7 +122,7 @@ class GroupCommitter:
         self._thread.shutdown(wait=True)
 
 
-def _retrieve(fut: asyncio.Future) -> None:
+def retrieve_exception(fut: asyncio.Future) -> None:
     """Mark a failure as seen even if its caller was cancelled meanwhile (no 'never retrieved' noise)."""
     if not fut.cancelled():
         fut.exception()
