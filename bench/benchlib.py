@@ -317,11 +317,12 @@ def iso_ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-# ------------------------------------------------------------------ time spent inside litellm
+# ------------------------------------------------------------------ time spent in the model
 
 
 class ModelClock:
-    """Wraps litellm.acompletion to time the model itself (the call and its stream) and keep the prompts.
+    """Wraps the agent loop's model call (`stream_completion`: litellm, or the offline model in-process) to
+    time the model itself (the call and its stream, not the consumer between items) and keep the prompts.
 
     Everything else in a turn (the loop, tool-call planning, findings, prompt fitting, event building)
     is Firstline's own overhead."""
@@ -330,45 +331,28 @@ class ModelClock:
         self.seconds = 0.0
         self.calls = 0
         self.prompts: list[list[dict]] = []
-        self._orig = None
 
     def install(self) -> ModelClock:
-        import litellm
+        import assistant.loop
 
-        self._orig = litellm.acompletion
-        clock = self
+        original, clock = assistant.loop.stream_completion, self
 
-        async def timed(*args: Any, **kwargs: Any) -> Any:
+        async def timed(**kwargs: Any) -> AsyncIterator[Any]:
             clock.calls += 1
             clock.prompts.append(kwargs.get("messages") or [])
-            t0 = time.perf_counter()
-            try:
-                response = await clock._orig(*args, **kwargs)
-            finally:
-                clock.seconds += time.perf_counter() - t0
-            return _TimedStream(response, clock) if kwargs.get("stream") else response
+            items = original(**kwargs).__aiter__()
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    item = await items.__anext__()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    clock.seconds += time.perf_counter() - t0
+                yield item
 
-        litellm.acompletion = timed
+        assistant.loop.stream_completion = timed
         return self
 
     def reset(self) -> None:
         self.seconds, self.calls, self.prompts = 0.0, 0, []
-
-
-class _TimedStream:
-    def __init__(self, inner: Any, clock: ModelClock) -> None:
-        self.inner, self.clock = inner, clock
-        self.it = inner.__aiter__()
-
-    def __aiter__(self) -> _TimedStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return await self.it.__anext__()
-        finally:
-            self.clock.seconds += time.perf_counter() - t0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)

@@ -3,7 +3,7 @@ overhead per model step, and (against a live `firstline serve`) POST latency and
 
     python bench/turn_latency.py [--quick] [--repeats N] [--json PATH]
 
-Overhead = wall - time inside litellm (the model call and its stream) - tool time (the union of the
+Overhead = wall - time inside the model call (`stream_completion` and its stream) - tool time (the union of the
 tool_result intervals, since read calls run concurrently); divided by model steps.
 """
 
