@@ -122,7 +122,7 @@ def main() -> None:
     largest = top[0][1][1] if top else 0
     figures = [
         Figure("system prompt + all tool schemas", worst, "tokens", f"<= {SCHEMA_TARGET}", worst <= SCHEMA_TARGET),
-        Figure("mean prompt tokens per solved eval case", mean, "tokens"),
+        Figure("mean prompt tokens per solved eval case (all model steps, tool schemas included)", mean, "tokens"),
         Figure("largest tool result sent to the model", largest, "tokens"),
         Figure("a 5.9 MB tool output after budgeting", count_tokens(cut), "tokens",
                f"<= {settings.tool_result_tokens}", count_tokens(cut) <= settings.tool_result_tokens),

@@ -69,7 +69,8 @@ def main() -> None:
     best = max(warm)
     figures = [
         Figure("eval throughput, in-process runner (warm)", best, "cases/s", f">= {TARGET:g} cases/s", best >= TARGET),
-        Figure("eval throughput, `firstline eval` CLI end to end", cli_runs / cli_wall, "cases/s"),
+        Figure("eval throughput, `firstline eval` CLI end to end", cli_runs / cli_wall, "cases/s",
+               f">= {TARGET:g} cases/s", cli_runs / cli_wall >= TARGET),
     ]
     print()
     for fig in figures:
