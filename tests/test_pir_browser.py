@@ -80,6 +80,13 @@ def test_draft_pir_view_renders_and_downloads_the_cli_markdown(tmp_path, db_url,
             panel = page.locator("#pir-panel [data-pir=document]")
             sync_api.expect(panel.locator("h1")).to_contain_text("Post-incident review")
             sync_api.expect(page.locator("#pir-panel [data-pir=status]")).to_contain_text("Version 2")
+            # The page data and app.js both announce the session; a late second announcement (a slow session
+            # fetch on a busy machine) must not close the panel the user just opened.
+            page.evaluate("id => document.dispatchEvent(new CustomEvent('firstline:session', {detail: {id}}))", sid)
+            sync_api.expect(page.locator("#pir-panel")).to_be_visible()
+            sync_api.expect(panel.locator("h1")).to_contain_text("Post-incident review")
+            page.evaluate("() => document.dispatchEvent(new CustomEvent('firstline:session', {detail: {id: 's_other'}}))")
+            sync_api.expect(page.locator("#pir-panel")).to_be_hidden()  # another session: its own, closed panel
             assert errors == []
         finally:
             browser.close()

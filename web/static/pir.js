@@ -174,6 +174,10 @@
     const slot = document.getElementById("pir-slot");
     const panel = document.getElementById("pir-panel");
     if (!slot || !panel) return;
+    // The page's own data and app.js may both announce the same session, the second after the user has
+    // already opened the panel: keep it then, instead of closing it under their click.
+    if (sessionId && slot.dataset.sessionId === sessionId && slot.childElementCount) return;
+    slot.dataset.sessionId = sessionId || "";
     panel.hidden = true;
     panel.replaceChildren();
     slot.replaceChildren();
