@@ -396,16 +396,21 @@ async def test_fix_end_to_end_on_sandbox():
     messages.append({"role": "user", "content": "go ahead"})
     from tools.runner import run_tool
 
+    said_with_writes = []
     for _ in range(6):
         reply = await ask(messages, [t.function_schema() for t in TOOLS.values() if target.supports(t.name)])
         if not reply.calls:
             break
+        if any(TOOLS[name].risk.value == "write" for _, name, _ in reply.calls):
+            said_with_writes.append(reply.text)  # what the approval card shows as the reason
         messages.append(assistant_calls(reply))
         for cid, name, args in reply.calls:
             r = await run_tool(target, name, args, approved=True)
             messages.append(tool_message(cid, r.command or name, r.output, r.exit_code, r.error))
     assert "**Actions**" in reply.text and "active (running)" in reply.text
     assert "no remaining fault" in reply.text
+    assert said_with_writes and re.match(r"Fix: port 80 is held by node \(pid 2314", said_with_writes[0]), \
+        said_with_writes
 
 
 # ------------------------------------------------------------------ a real Kubernetes target (recorded API server)

@@ -53,7 +53,8 @@ def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
     """Write calls the diagnosis implies (from the finding's remediation, plus the leaking client for DB)."""
     if finding is None:
         return []
-    out = [Check(n, a, "fix", "fix") for n, a in parse_calls(finding.remediation or "") if is_write(conv, n)]
+    why = f"fix: {finding.title}"  # the approval card shows it as the reason: say what is being fixed
+    out = [Check(n, a, why, "fix") for n, a in parse_calls(finding.remediation or "") if is_write(conv, n)]
     if finding.signature in ("tls-cert-not-reloaded", "tls-cert-expired"):
         server = tls_server(conv)
         if server:
