@@ -24,6 +24,22 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from assistant.runbook import is_runbook
 from assistant.tokens import count_tokens
 
+GATEWAY: Any = None
+"""A `gateway.ModelGateway` when this process hands hosted-model calls to a child (the server sets it)."""
+
+
+async def know_window(model: str, configured: int | None = None) -> None:
+    """Before a turn: with a gateway, learn a hosted model's window from it, so that `window.context_limit`
+    needs no litellm in this process. Without one (CLI, evals) there is nothing to do."""
+    from assistant import window
+
+    if GATEWAY is None or configured or is_runbook(model) or model in window._WINDOWS:
+        return
+    try:
+        window.remember_window(model, await GATEWAY.context_window(model))
+    except ModelError:
+        window.remember_window(model, window.FALLBACK_CONTEXT)
+
 
 def load_litellm() -> Any:
     """litellm, configured for Firstline; imported on first use. Blocking (seconds the first time):
@@ -108,7 +124,7 @@ def _cost(model: str, prompt: int, completion: int) -> float | None:
     try:
         p, c = load_litellm().cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=completion)
         return round(p + c, 6)
-    except Exception:  # litellm does not know every model's price; that is fine
+    except Exception:  # noqa: BLE001 - litellm does not know every model's price; that is fine
         return None
 
 
@@ -221,6 +237,11 @@ async def stream_completion(
         kwargs["tools"] = tools
     if is_runbook(model) and "mock_response" not in kwargs:  # scripted mocks are litellm's feature
         async for item in _once_offline(kwargs):
+            yield item
+        return
+    if GATEWAY is not None:  # the server: litellm runs in the gateway's child process
+        async for item in GATEWAY.stream(model=model, messages=messages, tools=tools, api_base=api_base,
+                                         timeout_s=timeout_s, retries=retries, extra=extra):
             yield item
         return
     if is_runbook(model):

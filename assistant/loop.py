@@ -17,7 +17,7 @@ from assistant import calls as tool_calls
 from assistant.context import TurnContext
 from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
 from assistant.history import messages_from_events
-from assistant.llm import Completion, ModelError, ToolCallRequest, stream_completion
+from assistant.llm import Completion, ModelError, ToolCallRequest, know_window, stream_completion
 from assistant.prompting import render
 from assistant.tokens import count_tokens
 from assistant.window import context_limit, fit_messages
@@ -131,6 +131,7 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
 async def run_turn(ctx: TurnContext, history: list[Event], user_text: str) -> AsyncIterator[Event]:
     """Investigate one user message; yields events until `turn_finished`."""
     state = TurnState(max_steps=ctx.settings.max_steps, max_tool_calls=ctx.settings.max_tool_calls)
+    await know_window(ctx.model, ctx.settings.context_limit)
     tool_calls.remember_findings(state, history)
     yield Event.of(TurnStarted(model=ctx.model, target=ctx.target.name), ctx.turn_id)
     messages = [{"role": "system", "content": system_prompt(ctx)}]

@@ -6,7 +6,6 @@ prompt and the current turn always stay.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -16,19 +15,33 @@ FALLBACK_CONTEXT = 8192
 ELIDED = "[older tool output elided to fit the model's context window]"
 
 
-@functools.cache
+_WINDOWS: dict[str, int] = {}
+"""Input windows already known, by model: looked up in litellm once, or told by the model gateway."""
+
+
+def remember_window(model: str, tokens: int) -> None:
+    """Record `model`'s window (the server learns it from its model gateway, so it never imports litellm)."""
+    _WINDOWS[model] = tokens
+
+
 def context_limit(model: str, configured: int | None = None) -> int:
-    """The model's input window: configured, else litellm's model info, else a safe default."""
+    """The model's input window: configured, else known, else litellm's model info, else a safe default."""
     if configured:
         return configured
     if model.startswith("firstline/"):
         return 32_768
+    if model not in _WINDOWS:
+        _WINDOWS[model] = _litellm_window(model)
+    return _WINDOWS[model]
+
+
+def _litellm_window(model: str) -> int:
     try:
         import litellm
 
         info = litellm.get_model_info(model)
         return int(info.get("max_input_tokens") or info.get("max_tokens") or FALLBACK_CONTEXT)
-    except Exception:  # unknown to litellm: assume a small local model
+    except Exception:  # noqa: BLE001 - unknown to litellm: assume a small local model
         return FALLBACK_CONTEXT
 
 

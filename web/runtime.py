@@ -25,12 +25,9 @@ loop (with 24, bursts of 100 new turns stalled streaming for 100+ ms at a time).
 
 
 def _warm_up() -> None:
-    """What a first turn would otherwise wait for: the agent loop, litellm (any session may pick a hosted model;
-    the offline one does not need it) and tiktoken's tables."""
+    """What a first turn would otherwise wait for: the agent loop and tiktoken's tables. Not litellm: hosted
+    models are called from the model gateway's process (`assistant/gateway.py`), which loads it."""
     importlib.import_module("assistant.loop")
-    from assistant.llm import load_litellm
-
-    load_litellm()
     from assistant.tokens import encoding
 
     encoding()
@@ -45,6 +42,8 @@ class Runtime:
         self._supervisor: TurnSupervisor | None = None
         self._lock = threading.Lock()
         self._warm: asyncio.Task | None = None
+        self.gateway = None
+        self._gateway_warm: asyncio.Task | None = None
         self._recovery: asyncio.Task | None = None
 
     def engine(self) -> Engine:
@@ -89,10 +88,19 @@ class Runtime:
                 log.warning("turn %s: its process died; marked interrupted", turn_id)
 
     async def startup(self) -> None:
+        from assistant import llm
+        from assistant.gateway import ModelGateway
+        from assistant.runbook import is_runbook
+
+        self.gateway = llm.GATEWAY = ModelGateway()  # hosted-model streams are parsed in a child process
+        if not is_runbook(self.settings.model):  # the default is hosted: start its process now, not on first use
+            self._gateway_warm = asyncio.create_task(self.gateway.warm())
+            self._gateway_warm.add_done_callback(
+                lambda t: t.cancelled() or t.exception() is None or log.warning("model gateway: %s", t.exception()))
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=DB_THREADS,
                                                                            thread_name_prefix="firstline-db"))
-        # litellm takes seconds to import: warm it in a thread so the first hosted-model turn starts fast
-        # and the event loop never blocks on it. What is loaded then is frozen for the garbage collector.
+        # Load the agent loop and tiktoken in a thread so the first turn starts fast and the event loop never
+        # blocks on it. What is loaded then is frozen for the garbage collector.
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_up))
         if self.quiet_gc is not None:
             self._warm.add_done_callback(lambda _t: self.quiet_gc.start())
@@ -109,5 +117,11 @@ class Runtime:
             self.quiet_gc.stop()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
+        if self.gateway is not None:
+            from assistant import llm
+
+            if llm.GATEWAY is self.gateway:
+                llm.GATEWAY = None
+            await self.gateway.aclose()
         if self._engine is not None:
             self._engine.dispose()
