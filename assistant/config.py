@@ -69,8 +69,11 @@ class Settings(BaseSettings):
     max_message_chars: int = 20_000
     max_body_bytes: int = 256_000
     max_running_turns: int = Field(default=32, ge=1)
-    """Turns a server runs at once; more wait (their message is stored and shown at once) for a free slot.
-    Beyond what the CPU and the model provider keep up with, more at once only slows every stream."""
+    """Turns on the offline model a server runs at once; more wait (their message is stored and shown at once)
+    for a free slot. Its thinking uses the server's own CPU: more at once only slows every stream."""
+    max_running_hosted_turns: int = Field(default=256, ge=1)
+    """The same for hosted models. They cost the server little (the model gateway's child process parses their
+    streams), so far more can run at once; the provider's rate limits are the usual bound."""
 
     @field_validator("redact_patterns")
     @classmethod

@@ -31,6 +31,7 @@ from assistant.events import (
     UserMessage,
 )
 from assistant.redaction import redactor_for
+from assistant.runbook import is_runbook
 from assistant.store.group_commit import GroupCommitter, retrieve_exception
 
 log = logging.getLogger("firstline.turns")
@@ -335,6 +336,7 @@ class TurnSupervisor:
         """turn id -> session id of turns begun but still waiting for a slot."""
         self._watcher: asyncio.Task | None = None
         self._slots = asyncio.Semaphore(settings.max_running_turns)
+        self._hosted_slots = asyncio.Semaphore(settings.max_running_hosted_turns)
         self.committer = GroupCommitter(engine, on_commit=self.notifier.notify)
         """All local turns' events go through one writer: one transaction per batch, not per turn and step."""
 
@@ -364,10 +366,11 @@ class TurnSupervisor:
         def announce(message: Event) -> None:  # from the DB thread, right after the commit: no extra loop hops
             loop.call_soon_threadsafe(self.notifier.notify, session_id, [message.to_json()])
 
-        turn, _message = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce)
+        turn, _message, model = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce)
         flag = asyncio.Event()
         approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
-        task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author),
+        slots = self._slots if is_runbook(model) else self._hosted_slots
+        task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author, slots),
                                    name=f"drive-{turn.id}")
         self.tasks[turn.id], self.cancel_flags[turn.id], self.queued[turn.id] = task, flag, session_id
         task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
@@ -375,9 +378,9 @@ class TurnSupervisor:
         return turn
 
     async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
-                     author: str) -> str:
+                     author: str, slots: asyncio.Semaphore) -> str:
         with self.notifier.local_turn(session_id):
-            async with self._slots:  # queued here (listed in `self.queued`) while `max_running_turns` others run
+            async with slots:  # queued here (listed in `self.queued`) while the model's limit of turns run
                 self.queued.pop(turn_id, None)
                 return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
                                         cancel_event=flag, poll_s=None, author=author, message_stored=True,
@@ -415,17 +418,18 @@ class TurnSupervisor:
 
 
 def _begin(engine: Engine, session_id: str, text: str, author: str,
-           announce: Callable[[Event], None] | None = None) -> tuple[store.TurnRow, Event]:
+           announce: Callable[[Event], None] | None = None) -> tuple[store.TurnRow, Event, str]:
     """The turn and the user's message in one transaction: once a message is accepted (202) it is stored.
     `announce` hears of the committed message at once (streams continue from it without a DB read).
-    Returns the turn and the committed message event."""
+    Returns the turn, the committed message event and the session's model."""
     with store.writing(engine) as db:
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
         message = Event.of(UserMessage(text=text, author=author), turn.id)
         stored = store.append_event(db, session_id=session_id, event=message)
+        model = store.get_session(db, session_id=session_id).model
     if announce is not None:
         announce(stored)
-    return turn, stored
+    return turn, stored, model
 
 
 def _cancels_requested(engine: Engine, turn_ids: list[str]) -> list[str]:

@@ -191,11 +191,49 @@ async def test_cancel_from_another_process_stops_a_running_turn(client, fake, db
     assert turns[0]["status"] == "cancelled"
 
 
-async def test_turns_beyond_the_limit_wait_for_a_free_slot(tmp_path, db_url, fake):
-    """max_running_turns=1: the second message is stored and shown at once, its turn starts when the first ends."""
+async def started_and_finished(c: httpx.AsyncClient, app, sids: list[str]) -> list[tuple[str, str]]:
     from assistant import store
 
-    app = create_app(make_settings(tmp_path, db_url, fake, max_running_turns=1))
+    for sid in sids:
+        await wait_idle(c, sid)
+    engine = await app.state.runtime.aengine()
+    with store.reading(engine) as db:
+        logs = [store.list_events(db, session_id=sid) for sid in sids]
+    return [(next(e.at for e in evs if e.type.value == "turn_started"), evs[-1].at) for evs in logs]
+
+
+@pytest.mark.parametrize("model", ["firstline/runbook", "openai/fake-sre"])
+async def test_each_kind_of_model_has_its_own_limit_of_running_turns(tmp_path, db_url, fake, model):
+    """Offline turns think on the server's CPU, hosted ones mostly wait on the provider: with room for one
+    offline turn, two hosted turns still run at once, and the other way round."""
+    settings = make_settings(tmp_path, db_url, fake, max_running_turns=1, max_running_hosted_turns=1)
+    settings = settings.model_copy(update={"model": model})
+    fake.delay_s = 0.05
+    app = create_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        offline = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "firstline/runbook"})).json()["id"]
+        hosted = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "openai/fake-sre"})).json()["id"]
+        others = [offline, hosted]
+        assert [(await c.get(f"/api/sessions/{sid}")).json()["model"] for sid in others] == [
+            "firstline/runbook", "openai/fake-sre"]
+        same = (await c.post("/api/sessions", json={"target": SANDBOX, "model": model})).json()["id"]
+        for sid in [same, *others]:
+            assert (await c.post(f"/api/sessions/{sid}/messages", json={"content": "nginx returns 503"})
+                    ).status_code == 202
+        (same_start, same_end), *times = await started_and_finished(c, app, [same, *others])
+    await app.state.runtime.shutdown()
+    twin_start, twin_end = times[others.index(hosted if model == "openai/fake-sre" else offline)]
+    other_start, _ = times[others.index(offline if model == "openai/fake-sre" else hosted)]
+    assert twin_start >= same_end or same_start >= twin_end  # one slot for its kind: never two at once
+    assert other_start < max(same_end, twin_end)  # the other kind did not wait for them
+
+
+async def test_turns_beyond_the_limit_wait_for_a_free_slot(tmp_path, db_url, fake):
+    """max_running_hosted_turns=1: the second message is stored and shown at once, its turn starts when the
+    first ends."""
+    from assistant import store
+
+    app = create_app(make_settings(tmp_path, db_url, fake, max_running_hosted_turns=1))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         sids = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
         for sid in sids:
@@ -230,7 +268,7 @@ async def test_shutdown_closes_a_turn_still_waiting_for_a_slot(tmp_path, db_url,
     from assistant import store
 
     fake.script = [{"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]}]
-    app = create_app(make_settings(tmp_path, db_url, fake, max_running_turns=1))
+    app = create_app(make_settings(tmp_path, db_url, fake, max_running_hosted_turns=1))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         first, queued = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
         await c.post(f"/api/sessions/{first}/messages", json={"content": "kill the orphan on port 80"})
