@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from assistant import cpu
 from assistant.context import TurnContext, arg_limit_violation
 from assistant.events import (
     ApprovalDecided,
@@ -125,7 +126,7 @@ async def _new_findings(state: TurnState, p: Planned, result: ToolResult) -> lis
     the output): it runs in a worker thread so that the event loop keeps streaming other sessions meanwhile."""
     from assistant.findings import analyze
 
-    found = await asyncio.to_thread(analyze, result, p.call_id, tuple(state.findings))
+    found = await cpu.run(analyze, result, p.call_id, tuple(state.findings))
     fresh = []
     for finding in found:
         key = finding.signature + json.dumps(finding.facts, sort_keys=True, default=str)
@@ -150,7 +151,7 @@ async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict
                             started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
     from assistant.loop import result_budget
 
-    content = await asyncio.to_thread(tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
+    content = await cpu.run(tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
     messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
     return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
 

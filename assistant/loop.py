@@ -7,13 +7,13 @@ failed); budgets turn into a last tool-less call that forces an answer.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from assistant import calls as tool_calls
+from assistant import cpu
 from assistant.context import TurnContext
 from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
 from assistant.history import messages_from_events
@@ -114,7 +114,7 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
                      tools: list[dict] | None) -> AsyncIterator[Event | Outcome]:
     """One model call: stream tokens as events, end with the step's outcome."""
     state.steps += 1
-    prompt = await asyncio.to_thread(_fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the event loop
+    prompt = await cpu.run(_fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the event loop
     try:
         async for item in stream_completion(model=ctx.model, messages=prompt, tools=tools,
                                             api_base=ctx.settings.api_base, timeout_s=ctx.settings.model_timeout_s,

@@ -88,10 +88,11 @@ class Runtime:
                 log.warning("turn %s: its process died; marked interrupted", turn_id)
 
     async def startup(self) -> None:
-        from assistant import llm
+        from assistant import cpu, llm
         from assistant.gateway import ModelGateway
         from assistant.runbook import is_runbook
 
+        cpu.OFFLOAD = True  # a turn's CPU work goes to threads: the event loop keeps streaming other sessions
         self.gateway = llm.GATEWAY = ModelGateway()  # hosted-model streams are parsed in a child process
         if not is_runbook(self.settings.model):  # the default is hosted: start its process now, not on first use
             self._gateway_warm = asyncio.create_task(self.gateway.warm())

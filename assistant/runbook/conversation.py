@@ -7,8 +7,10 @@ findings analyzers on the output alone, so the model reasons from evidence it sa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,14 +179,30 @@ def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
     return conv
 
 
+_SEEN: OrderedDict[bytes, list[Finding]] = OrderedDict()
+_SEEN_MAX = 4096
+
+
 def _analyze(conv: Conversation) -> None:
+    """Findings of every answered call. Every step re-reads the whole conversation, so each call's findings
+    are remembered under a digest of it and of every call before it (they are its `prior`): a step analyses
+    only what is new (measured: 2/3 of all analysis in an eval suite was repeated work)."""
     prior: list[Finding] = []
+    chain = hashlib.blake2b(digest_size=16)
     for c in conv.calls:
         if not c.answered:
             continue
         text = c.output if c.output.strip() else (c.error or "")
         if c.failed and not c.output.strip():
             continue  # a refusal or validation error is not evidence about the system
-        c.findings = analyze_text(c.name, text, call_id=c.id, command=c.command, args=c.args,
-                                  exit_code=c.exit_code, prior=prior)
-        prior.extend(c.findings)
+        chain.update(json.dumps([c.name, text, c.id, c.command, c.args, c.exit_code], default=str).encode())
+        key = chain.digest()
+        found = _SEEN.get(key)
+        if found is None:
+            found = analyze_text(c.name, text, call_id=c.id, command=c.command, args=c.args,
+                                 exit_code=c.exit_code, prior=prior)
+            _SEEN[key] = found
+            if len(_SEEN) > _SEEN_MAX:
+                _SEEN.popitem(last=False)
+        c.findings = list(found)
+        prior.extend(found)

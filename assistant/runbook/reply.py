@@ -7,7 +7,6 @@ No litellm here: the agent loop calls `think` directly (`assistant/llm.py`), and
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -16,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from assistant import cpu
 from assistant.runbook.conversation import parse
 from assistant.runbook.planner import Decision, decide
 from assistant.tokens import count_tokens
@@ -84,4 +84,4 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="runbook")
 async def think(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Reply:
     """`reply` in a thread of the model's own, like a remote model: the caller's event loop keeps serving
     (SSE, other turns) meanwhile, and the model's CPU never queues in front of the loop's database work."""
-    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, reply, messages, tools)
+    return await cpu.run(reply, messages, tools, executor=_EXECUTOR)
