@@ -174,8 +174,10 @@ def cpu_seconds(pid: int) -> float:
 class Server:
     """`firstline serve` as a subprocess with its own FIRSTLINE_HOME; samples its RSS while it runs."""
 
-    def __init__(self, database_url: str | None = None, ready_timeout_s: float = 90.0) -> None:
+    def __init__(self, database_url: str | None = None, ready_timeout_s: float = 90.0,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.home = tempfile.mkdtemp(prefix="firstline-bench-")
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.database_url = database_url
@@ -193,7 +195,7 @@ class Server:
         env.pop("FIRSTLINE_DATABASE_URL", None)
         if self.database_url:
             env["FIRSTLINE_DATABASE_URL"] = self.database_url
-        return env
+        return {**env, **self.extra_env}
 
     def start(self) -> Server:
         import httpx

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Self
 
 from benchlib import (
+    ROOT,
     Figure,
     Server,
     arg_parser,
@@ -221,10 +222,37 @@ class External:
         return None
 
 
+HOSTED_SCRIPT = [
+    {"text": "Let me look at the service and its recent log lines before anything else.",
+     "calls": [("service_status", {"service": "nginx"})]},
+    {"text": ("**Root cause**: nginx.service failed at start: another process already listens on port 80, so "
+              "nginx's bind() fails with 'Address already in use' and every request gets a 503 from the load "
+              "balancer.\n\n**Evidence**\n- `systemctl status nginx`: Active: failed (Result: exit-code)\n"
+              "- the journal: bind() to 0.0.0.0:80 failed (98: Address already in use)\n\n**Suggested fix**\n"
+              "1. Find the process on :80 with `port_owner` and stop it if it is a leftover of the last deploy "
+              "(`kill_process`, needs approval).\n2. `restart_service nginx` (needs approval), then check that "
+              "`systemctl status nginx` says active (running) and that the site answers 200 again.")},
+]
+"""What the stand-in provider says: one tool call, then a 100-word answer, streamed a word per chunk."""
+
+
+def hosted_model(chunk_ms: float):
+    """An OpenAI-compatible provider on 127.0.0.1 (the tests' stand-in for a paid API, real HTTP and SSE),
+    streaming one word every `chunk_ms`, and the server environment that points Firstline at it."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fake_openai import FakeOpenAI, model_env
+
+    fake = FakeOpenAI(HOSTED_SCRIPT, delay_s=chunk_ms / 1000)
+    return fake, model_env(fake)
+
+
 def run_backend(label: str, database_url: str | None, sizes: list[int], targets: list[str],
-                url: str | None = None, procs: int = CLIENT_PROCS) -> list[dict]:
+                url: str | None = None, procs: int = CLIENT_PROCS, extra_env: dict[str, str] | None = None
+                ) -> list[dict]:
     rows = []
-    with External(url) if url else Server(database_url=database_url) as server:
+    with External(url) if url else Server(database_url=database_url, extra_env=extra_env) as server:
         print(f"\n{label}: server ready in {server.ready_s:.1f}s, RSS {server.rss_now() / 2**20:.0f} MB")
         burst(server, 2, targets, procs)  # warm-up: the first turn imports the agent loop
         for n in sizes:
@@ -243,6 +271,10 @@ def main() -> None:
     parser.add_argument("--url", help="use this running server instead of starting one (no RSS, no PostgreSQL)")
     parser.add_argument("--client-procs", type=int, default=CLIENT_PROCS,
                         help=f"client processes sharing the sessions (default {CLIENT_PROCS})")
+    parser.add_argument("--hosted", action="store_true",
+                        help="also run SQLite with a hosted-model stand-in (OpenAI-compatible, on 127.0.0.1)")
+    parser.add_argument("--chunk-ms", type=float, default=20.0,
+                        help="the stand-in's pace: one streamed chunk every N ms (default 20, i.e. 50 chunks/s)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([25] if args.quick else [25, 50, 100, 200])
     print_machine(f"concurrency: N sessions at once, sizes {sizes}")
@@ -252,6 +284,11 @@ def main() -> None:
     _REPORTS.update({f"sandbox:{s.id}": s.report for s in scenarios})
     targets = list(_REPORTS)
     rows = run_backend("external" if args.url else "sqlite", None, sizes, targets, args.url, args.client_procs)
+    if args.hosted and not args.url:
+        fake, env = hosted_model(args.chunk_ms)
+        with fake:
+            rows += run_backend(f"sqlite, hosted model ({1000 / args.chunk_ms:g} chunks/s)", None, sizes, targets,
+                                procs=args.client_procs, extra_env=env)
     db = None if args.no_postgres or args.url else pg_database()
     if db:
         try:
@@ -269,12 +306,15 @@ def main() -> None:
         mine = [r for r in rows if r["backend"] == backend]
         at = next((r for r in mine if r["n"] == TARGET_N), max(mine, key=lambda r: r["n"]))
         n = at["n"]
+        # The targets are for the default setup (the offline model); hosted-model runs are for information.
+        aim = "hosted" not in backend
         figures += [
-            Figure(f"SSE delivery p99 at {n} sessions ({backend})", at["p99"], "ms", f"< {P99_TARGET_MS:g} ms at "
-                   f"{TARGET_N}", at["p99"] < P99_TARGET_MS),
+            Figure(f"SSE delivery p99 at {n} sessions ({backend})", at["p99"], "ms",
+                   f"< {P99_TARGET_MS:g} ms at {TARGET_N}" if aim else "", at["p99"] < P99_TARGET_MS if aim else None),
             Figure(f"errors at {n} sessions ({backend})", at["errors"], "", "0", at["errors"] == 0),
-            Figure(f"server peak RSS at {n} sessions ({backend})", at["rss_mb"], "MB", f"< {RSS_TARGET_MB:g} MB",
-                   at["rss_mb"] < RSS_TARGET_MB),
+            Figure(f"server peak RSS at {n} sessions ({backend}{', with the model gateway' if not aim else ''})",
+                   at["rss_mb"], "MB", f"< {RSS_TARGET_MB:g} MB" if aim else "",
+                   at["rss_mb"] < RSS_TARGET_MB if aim else None),
             Figure(f"turns/s at {n} sessions ({backend})", at["turns_s"], "turns/s"),
             Figure(f"question stored to turn started, p50 / max, at {n} sessions ({backend})", at["start_p50"],
                    f"ms / {at['start_max']:.0f} ms"),

@@ -18,13 +18,16 @@ from pathlib import Path
 from benchlib import ROOT, Figure, arg_parser, machine
 
 BENCHMARKS = ["cold_start", "context_economy", "eval_throughput", "turn_latency", "concurrency"]
+OPTIONS = {"concurrency": ["--hosted"]}
+"""Extra arguments: the concurrency table also shows a hosted model (a stand-in provider on 127.0.0.1)."""
 LIMIT_S = 3600
 
 
 def run_one(name: str, quick: bool, out_dir: Path) -> tuple[list[Figure], str | None]:
     out = out_dir / f"{name}.json"
-    argv = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--json", str(out)] + (["--quick"] if quick else [])
-    print(f"\n$ python bench/{name}.py{' --quick' if quick else ''}", flush=True)
+    flags = OPTIONS.get(name, []) + (["--quick"] if quick else [])
+    argv = [sys.executable, str(ROOT / "bench" / f"{name}.py"), "--json", str(out), *flags]
+    print(f"\n$ python bench/{name}.py {' '.join(flags)}".rstrip(), flush=True)
     t0 = time.perf_counter()
     try:
         code = subprocess.run(argv, cwd=ROOT, timeout=LIMIT_S, check=False).returncode

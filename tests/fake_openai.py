@@ -32,6 +32,15 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a cancelled turn, a closed keep-alive connection) is not an error here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAI:
     def __init__(self, script: list[dict[str, Any]] | None = None, delay_s: float = 0.05,
                  whole_text: str | None = None) -> None:
@@ -41,7 +50,7 @@ class FakeOpenAI:
         self.delay_s = delay_s
         self.whole_text = whole_text
         self.requests: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
