@@ -167,11 +167,12 @@ def eval_cmd(
     junit: Annotated[Optional[Path], typer.Option(help="write JUnit XML")] = None,
     baseline: Annotated[Optional[Path], typer.Option(help="a previous --json file; regressions fail")] = None,
     min_pass: Annotated[float, typer.Option(min=0.0, max=1.0, help="fail below this pass rate")] = 0.0,
+    jobs: Annotated[Optional[int], typer.Option(min=1, help="worker processes (default: one per core, up to 4)")] = None,
 ) -> None:
     """Replay recorded incidents against a model and score the answers."""
     from evals.runner import run_cli
 
-    raise typer.Exit(run_cli(paths, model or [], judge, repeat, json_path, junit, baseline, min_pass))
+    raise typer.Exit(run_cli(paths, model or [], judge, repeat, json_path, junit, baseline, min_pass, jobs=jobs))
 
 
 @app.command()

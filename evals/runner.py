@@ -28,6 +28,7 @@ from evals.judge import judge as judge_answer
 from evals.report import print_report, write_json, write_junit
 from evals.results import CaseResult, RunResult, build_report, find_regressions, totals
 from evals.score import answer_text, score
+from evals.workers import SuiteWorkers, default_jobs
 from tools.targets.replay import ReplayTarget, format_call
 
 DEFAULT_CONCURRENCY = 8
@@ -118,12 +119,27 @@ async def run_suite(cases: list[Case], models: list[str], settings: Settings, *,
     for model in models:
         per_case = [asyncio.gather(*(one(c, model) for _ in range(repeat))) for c in cases]
         runs = await asyncio.gather(*per_case)
-        results[model] = [
-            CaseResult(case=c.id, model=model, title=c.title, path=str(c.path) if c.path else None,
-                       tags=c.tags, no_fault=c.expect.no_fault, runs=list(r))
-            for c, r in zip(cases, runs)
-        ]
+        results[model] = [_case_result(c, model, list(r)) for c, r in zip(cases, runs)]
     return results
+
+
+def _case_result(case: Case, model: str, runs: list[RunResult]) -> CaseResult:
+    return CaseResult(case=case.id, model=model, title=case.title, path=str(case.path) if case.path else None,
+                      tags=case.tags, no_fault=case.expect.no_fault, runs=runs)
+
+
+def _run_in_workers(cases: list[Case], models: list[str], settings: Settings, repeat: int, judge: str | None,
+                    concurrency: int, jobs: int) -> dict[str, list[CaseResult]]:
+    """`run_suite`'s result, computed by `jobs` forked processes (see evals/workers.py)."""
+    runs = [(i, m) for m in models for i in range(len(cases)) for _ in range(repeat)]
+    workers = SuiteWorkers(cases, runs, settings, judge, concurrency, jobs)  # forks before the progress thread
+    with _progress() as progress:
+        task_id = progress.add_task("eval", total=len(runs))
+        done = workers.collect(lambda: progress.advance(task_id))
+    by_case: dict[tuple[int, str], list[RunResult]] = {}
+    for run, result in zip(runs, done):
+        by_case.setdefault(run, []).append(result)
+    return {m: [_case_result(c, m, by_case[(i, m)]) for i, c in enumerate(cases)] for m in models}
 
 
 def _read_baseline(path: Path | str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -156,9 +172,11 @@ def _progress() -> Progress:
 def run_cli(paths: list[str], models: list[str] | None = None, judge: str | None = None, repeat: int = 1,
             json_path: str | Path | None = None, junit_path: str | Path | None = None,
             baseline: str | Path | None = None, min_pass: float = 0.0,
-            *, settings: Settings | None = None, concurrency: int = DEFAULT_CONCURRENCY) -> int:
+            *, settings: Settings | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+            jobs: int | None = None) -> int:
     """The whole `firstline eval` command. Exit code: 0 ok; 1 below --min-pass, a regression
-    against --baseline, or case files that failed to load; 2 nothing to run or a bad baseline."""
+    against --baseline, or case files that failed to load; 2 nothing to run or a bad baseline.
+    `jobs`: worker processes (None: one per core where it pays, see `default_jobs`; 1: this process)."""
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     settings = settings or load_settings()
     models = list(models or []) or [settings.model]
@@ -172,12 +190,17 @@ def run_cli(paths: list[str], models: list[str] | None = None, judge: str | None
             console.print(f"[red]invalid case[/] {err}")
         console.print("[red]error[/] no valid cases found in " + ", ".join(map(str, paths)))
         return 2
-    with _progress() as progress:
-        results = _run_sync(run_suite(loaded.cases, models, settings, repeat=max(1, repeat), judge=judge,
-                                        concurrency=concurrency, progress=progress))
+    repeat = max(1, repeat)
+    jobs = default_jobs(len(loaded.cases) * len(models) * repeat) if jobs is None else max(1, jobs)
+    if jobs > 1:
+        results = _run_in_workers(loaded.cases, models, settings, repeat, judge, concurrency, jobs)
+    else:
+        with _progress() as progress:
+            results = _run_sync(run_suite(loaded.cases, models, settings, repeat=repeat, judge=judge,
+                                          concurrency=concurrency, progress=progress))
     regressions = find_regressions(results, base) if base else []
-    print_report(console, results, max(1, repeat), loaded.errors, regressions)
-    meta = {"paths": [str(p) for p in paths], "models": models, "judge": judge, "repeat": max(1, repeat),
+    print_report(console, results, repeat, loaded.errors, regressions)
+    meta = {"paths": [str(p) for p in paths], "models": models, "judge": judge, "repeat": repeat,
             "min_pass": min_pass, "baseline": str(baseline) if baseline else None}
     if json_path:
         write_json(Path(json_path), build_report(results, meta=meta, regressions=regressions,

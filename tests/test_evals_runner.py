@@ -159,3 +159,28 @@ async def test_judge_prompt_carries_summary_and_answer_and_survives_outages(monk
     assert parse_verdict("score: 3 because ...").score == 3
     assert parse_verdict("I cannot grade this").score is None
 
+
+
+def test_worker_processes_give_the_same_results_as_one_process(suite, tmp_path, settings):
+    shutil.copy(CASES / "redis-oom-killed-by-batch-job.yaml", suite / "redis.yaml")
+    _break(suite / "nginx-orphan-port-80.yaml")  # one failing case: failures must come back from workers too
+    reports = {}
+    for jobs in (1, 3):
+        out = tmp_path / f"jobs{jobs}.json"
+        assert run_cli([str(suite)], ["firstline/runbook"], repeat=2, json_path=out, settings=settings, jobs=jobs) == 0
+        reports[jobs] = json.loads(out.read_text())
+
+    def summary(report):
+        return [(r["case"], r["passed"], [(x["passed"], x["calls"], x["prompt_tokens"] > 0) for x in r["runs"]])
+                for r in report["results"]]
+
+    assert summary(reports[3]) == summary(reports[1])
+    assert reports[3]["totals"]["firstline/runbook"]["runs"] == 6
+    assert not {r["case"]: r for r in reports[3]["results"]}["nginx-orphan-port-80"]["passed"]
+
+
+def test_default_worker_count():
+    from evals.workers import MAX_JOBS, default_jobs
+
+    assert default_jobs(3) == 1  # too few runs to be worth a process
+    assert 1 <= default_jobs(1000) <= MAX_JOBS
