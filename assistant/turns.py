@@ -424,9 +424,9 @@ def _begin(engine: Engine, session_id: str, text: str, author: str,
     Returns the turn, the committed message event and the session's model."""
     with store.writing(engine) as db:
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
+        model = store.get_session(db, session_id=session_id).model  # read first: the append stamps `at`,
         message = Event.of(UserMessage(text=text, author=author), turn.id)
-        stored = store.append_event(db, session_id=session_id, event=message)
-        model = store.get_session(db, session_id=session_id).model
+        stored = store.append_event(db, session_id=session_id, event=message)  # and the commit follows at once
     if announce is not None:
         announce(stored)
     return turn, stored, model

@@ -93,3 +93,37 @@ def append_from_this_process(db_url: str, sid: str, lines) -> tuple[list, float]
         return [(int(e["id"]), e["data"]["data"]["text"]) for e in got], time.monotonic() - t0
     finally:
         engine.dispose()
+
+
+async def test_a_stream_takes_the_hand_off_while_its_query_waits_for_a_thread(engine):
+    """Under a burst of new turns a stream's catch-up query can wait behind their writes; an event handed
+    over meanwhile is sent at once, and when nothing is handed over the query's answer is used."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from web.routes import events as route
+
+    with store.writing(engine) as db:
+        sid = store.create_session(db, target=SANDBOX, model="firstline/runbook", title=None).id
+    store.append(engine, session_id=sid, event=Event.of(Token(text="stored"), "t1"))
+    loop, pool, gate = asyncio.get_running_loop(), ThreadPoolExecutor(1), threading.Event()
+    loop.set_default_executor(pool)
+    busy = loop.run_in_executor(None, gate.wait)  # the only thread is taken: the query has to wait
+    notifier = store.Notifier()
+    try:
+        with notifier.subscribe(sid) as sub:
+            reading = asyncio.create_task(route._stored_or_handed_over(engine, sub, sid, 0))
+            await asyncio.sleep(0.05)
+            assert not reading.done()
+            handed = {"seq": 1, "type": "token", "data": {"text": "handed over"}}
+            notifier.notify(sid, [handed])
+            assert await asyncio.wait_for(reading, 5) == [handed]
+
+            gate.set()
+            await busy
+            rows = await asyncio.wait_for(route._stored_or_handed_over(engine, sub, sid, 0), 5)
+            assert [(r["seq"], r["data"]["text"]) for r in rows] == [(1, "stored")]
+    finally:
+        gate.set()
+        pool.shutdown(wait=True)

