@@ -1,7 +1,7 @@
 """Concurrency: N sessions at once against a live `firstline serve` (SQLite, then PostgreSQL on
 127.0.0.1:5432 when reachable), each posting a message and reading its SSE stream to `turn_finished`.
 
-    python bench/concurrency.py [--quick] [--sizes 25,50,100,200] [--no-postgres] [--json PATH]
+    python bench/concurrency.py [--quick] [--sizes 25,50,100,200] [--no-postgres] [--no-sqlite] [--json PATH]
 
 Delivery latency = client receive time - the event's server timestamp `at` (one machine, one clock).
 Start delay = turn_started's `at` - user_message's `at`: turns beyond `max_running_turns` (32) wait there.
@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Self
 
@@ -47,6 +48,10 @@ class SessionRun:
     delays_ms: list[float] = field(default_factory=list)
     wait_ms: float | None = None
     """From the stored question to turn_started: the time the turn waited for a free slot and started."""
+    kinds: list[str] = field(default_factory=list)
+    """The kind of each delivered event, in the order of `delays_ms`."""
+    stamps: list[float] = field(default_factory=list)
+    """When the server stamped each event (epoch s), in the order of `delays_ms`."""
     events: int = 0
     finished_at: float = 0.0
     error: str | None = None
@@ -81,6 +86,8 @@ async def _read(resp, run: SessionRun) -> None:
             run.wait_ms = (iso_ts(body["at"]) - asked) * 1000
         run.events += 1
         run.delays_ms.append((ev.t - iso_ts(body["at"])) * 1000)
+        run.kinds.append(ev.event)
+        run.stamps.append(iso_ts(body["at"]))
         if body["seq"] != expected:
             run.error = f"seq {body['seq']} where {expected} was expected"
             return
@@ -141,11 +148,23 @@ def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS)
     errors = [r.error for r in runs if r.error]
     waits = [r.wait_ms for r in runs if r.wait_ms is not None]
     wall = (max(done) - t0) if done else float("nan")
+    tail = _tail(runs, pct(delays, 99), t0) if delays else ""
     return {"n": n, "turns_s": len(done) / wall if done else 0.0, "events": len(delays),
             "p50": median(delays), "p99": pct(delays, 99), "max": max(delays, default=float("nan")),
             "start_p50": median(waits), "start_max": max(waits, default=float("nan")),
             "errors": len(errors), "first_error": errors[0] if errors else "", "rss_mb": server.peak_rss / 2**20,
-            "wall_s": wall}
+            "wall_s": wall, "tail": tail}
+
+
+def _tail(runs: list[SessionRun], p99: float, t0: float) -> str:
+    """Which events make the slowest 1%, and when in the run the server stamped them: where to look first."""
+    slow = [(k, at - t0) for r in runs for d, k, at in zip(r.delays_ms, r.kinds, r.stamps) if d >= p99]
+    if not slow:
+        return ""
+    kinds = Counter(k for k, _ in slow).most_common(3)
+    when = sorted(t for _, t in slow)
+    return (f"slowest 1% ({len(slow)} events): " + ", ".join(f"{k} {c}" for k, c in kinds)
+            + f"; stamped {when[0]:.2f}-{when[-1]:.2f} s after the start (median {median(when):.2f} s)")
 
 
 def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, go_at, out) -> None:
@@ -261,6 +280,8 @@ def run_backend(label: str, database_url: str | None, sizes: list[int], targets:
             rows.append(row)
             print(f"  N={n}: {row['turns_s']:.1f} turns/s, p99 {row['p99']:.0f} ms, errors {row['errors']}"
                   + (f" (first: {row['first_error']})" if row["errors"] else ""), flush=True)
+            if row["tail"]:
+                print(f"    {row['tail']}", flush=True)
     return rows
 
 
@@ -268,6 +289,7 @@ def main() -> None:
     parser = arg_parser(__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=None, help="comma-separated session counts (default 25,50,100,200)")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run (e.g. to repeat PostgreSQL alone)")
     parser.add_argument("--url", help="use this running server instead of starting one (no RSS, no PostgreSQL)")
     parser.add_argument("--client-procs", type=int, default=CLIENT_PROCS,
                         help=f"client processes sharing the sessions (default {CLIENT_PROCS})")
@@ -283,7 +305,8 @@ def main() -> None:
     scenarios = list_scenarios()
     _REPORTS.update({f"sandbox:{s.id}": s.report for s in scenarios})
     targets = list(_REPORTS)
-    rows = run_backend("external" if args.url else "sqlite", None, sizes, targets, args.url, args.client_procs)
+    rows = [] if args.no_sqlite and not args.url else run_backend(
+        "external" if args.url else "sqlite", None, sizes, targets, args.url, args.client_procs)
     if args.hosted and not args.url:
         fake, env = hosted_model(args.chunk_ms)
         with fake:
