@@ -8,10 +8,12 @@ are independent and offline, so they run concurrently under a bounded semaphore.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -103,43 +105,28 @@ async def run_case(case: Case, model: str, settings: Settings, judge: str | None
 
 async def run_suite(cases: list[Case], models: list[str], settings: Settings, *, repeat: int = 1,
                     judge: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
-                    progress: Progress | None = None) -> dict[str, list[CaseResult]]:
-    """Every case x model x repeat, concurrently; results grouped per model in case order."""
+                    on_result: Callable[[], None] | None = None) -> dict[str, list[CaseResult]]:
+    """Every case x model x repeat, concurrently; results grouped per model in case order. `on_result` is
+    called as each run ends (a progress bar)."""
     sem = asyncio.Semaphore(max(1, concurrency))
-    task_id = progress.add_task("eval", total=len(cases) * len(models) * repeat) if progress else None
 
     async def one(case: Case, model: str) -> RunResult:
         async with sem:
             result = await run_case(case, model, settings, judge)
-        if progress is not None:
-            progress.advance(task_id)
+        if on_result is not None:
+            on_result()
         return result
 
     results: dict[str, list[CaseResult]] = {}
     for model in models:
         per_case = [asyncio.gather(*(one(c, model) for _ in range(repeat))) for c in cases]
         runs = await asyncio.gather(*per_case)
-        results[model] = [_case_result(c, model, list(r)) for c, r in zip(cases, runs)]
+        results[model] = [
+            CaseResult(case=c.id, model=model, title=c.title, path=str(c.path) if c.path else None,
+                       tags=c.tags, no_fault=c.expect.no_fault, runs=list(r))
+            for c, r in zip(cases, runs)
+        ]
     return results
-
-
-def _case_result(case: Case, model: str, runs: list[RunResult]) -> CaseResult:
-    return CaseResult(case=case.id, model=model, title=case.title, path=str(case.path) if case.path else None,
-                      tags=case.tags, no_fault=case.expect.no_fault, runs=runs)
-
-
-def _run_in_workers(cases: list[Case], models: list[str], settings: Settings, repeat: int, judge: str | None,
-                    concurrency: int, jobs: int) -> dict[str, list[CaseResult]]:
-    """`run_suite`'s result, computed by `jobs` forked processes (see evals/workers.py)."""
-    runs = [(i, m) for m in models for i in range(len(cases)) for _ in range(repeat)]
-    workers = SuiteWorkers(cases, runs, settings, judge, concurrency, jobs)  # forks before the progress thread
-    with _progress() as progress:
-        task_id = progress.add_task("eval", total=len(runs))
-        done = workers.collect(lambda: progress.advance(task_id))
-    by_case: dict[tuple[int, str], list[RunResult]] = {}
-    for run, result in zip(runs, done):
-        by_case.setdefault(run, []).append(result)
-    return {m: [_case_result(c, m, by_case[(i, m)]) for i, c in enumerate(cases)] for m in models}
 
 
 def _read_baseline(path: Path | str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -192,12 +179,16 @@ def run_cli(paths: list[str], models: list[str] | None = None, judge: str | None
         return 2
     repeat = max(1, repeat)
     jobs = default_jobs(len(loaded.cases) * len(models) * repeat) if jobs is None else max(1, jobs)
-    if jobs > 1:
-        results = _run_in_workers(loaded.cases, models, settings, repeat, judge, concurrency, jobs)
-    else:
-        with _progress() as progress:
+    workers = SuiteWorkers(loaded.cases, models, settings, repeat=repeat, judge=judge, concurrency=concurrency,
+                           jobs=jobs) if jobs > 1 else None  # forked before the progress bar starts its thread
+    with _progress() as progress:
+        task_id = progress.add_task("eval", total=len(loaded.cases) * len(models) * repeat)
+        advance = functools.partial(progress.advance, task_id)
+        if workers is not None:
+            results = workers.collect(on_result=advance)
+        else:
             results = _run_sync(run_suite(loaded.cases, models, settings, repeat=repeat, judge=judge,
-                                          concurrency=concurrency, progress=progress))
+                                          concurrency=concurrency, on_result=advance))
     regressions = find_regressions(results, base) if base else []
     print_report(console, results, repeat, loaded.errors, regressions)
     meta = {"paths": [str(p) for p in paths], "models": models, "judge": judge, "repeat": repeat,

@@ -1,9 +1,9 @@
-"""Spread the runs of an eval suite over forked worker processes.
+"""Spread an eval suite over forked worker processes.
 
 The offline model thinks in Python, so one process uses one core however many cases run at once. Workers
-are forked once the imports and the tokenizer are loaded, so each starts warm; each runs its share of
-(case, model) runs with the same `run_case` as the in-process runner and sends every result back as soon
-as it is done. A worker that dies fails its missing runs with a reason; it never hangs the suite.
+are forked once the imports and the tokenizer are loaded, so each starts warm, and each runs its share of
+the cases through the same `run_suite` as one process would. A worker that dies fails its cases with a
+reason; it never hangs the suite.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from collections.abc import Callable
 
 from assistant.config import Settings
 from evals.format import Case
-from evals.results import RunResult
+from evals.results import CaseResult, RunResult
 
 MAX_JOBS = 4
-Run = tuple[int, str]
-"""One run: the case's index in the suite and the model."""
 
 
 def default_jobs(runs: int) -> int:
@@ -35,64 +33,58 @@ def default_jobs(runs: int) -> int:
 class SuiteWorkers:
     """Forks at construction (before the caller starts any thread, e.g. a progress bar); `collect` gathers."""
 
-    def __init__(self, cases: list[Case], runs: list[Run], settings: Settings, judge: str | None,
-                 concurrency: int, jobs: int) -> None:
+    def __init__(self, cases: list[Case], models: list[str], settings: Settings, *, repeat: int,
+                 judge: str | None, concurrency: int, jobs: int) -> None:
         from assistant.tokens import encoding
 
         encoding()  # loaded once here, inherited by every worker
-        self.runs = runs
+        self.cases, self.models, self.repeat = cases, models, repeat
         ctx = multiprocessing.get_context("fork")
-        self.results: multiprocessing.Queue = ctx.Queue()
-        shares = [list(range(k, len(runs), jobs)) for k in range(jobs)]
-        per_worker = max(1, concurrency // jobs)
+        self.messages: multiprocessing.Queue = ctx.Queue()
+        shares = [cases[k::jobs] for k in range(jobs)]
         sys.stdout.flush()  # a child would otherwise flush the parent's pending output a second time
         sys.stderr.flush()
-        self.procs = [ctx.Process(target=_work, args=(cases, runs, share, settings, judge, per_worker, self.results),
-                                  name=f"firstline-eval-{k}", daemon=True) for k, share in enumerate(shares)]
+        self.procs = [ctx.Process(target=_work, name=f"firstline-eval-{k}", daemon=True,
+                                  args=(share, models, settings, repeat, judge, max(1, concurrency // jobs),
+                                        self.messages))
+                      for k, share in enumerate(shares) if share]
         for p in self.procs:
             p.start()
 
-    def collect(self, on_result: Callable[[], None] | None = None) -> list[RunResult]:
-        """Every run's result in the order of `runs`."""
-        got: dict[int, RunResult] = {}
-        while len(got) < len(self.runs):
+    def collect(self, on_result: Callable[[], None] | None = None) -> dict[str, list[CaseResult]]:
+        """`run_suite`'s answer for the whole suite, in case order; `on_result` is called as each run ends."""
+        done: dict[tuple[str, str], CaseResult] = {}
+        finished = 0
+        while finished < len(self.procs):
             try:
-                index, data = self.results.get(timeout=0.5)
+                message = self.messages.get(timeout=0.5)
             except queue.Empty:
-                if any(p.is_alive() for p in self.procs):
-                    continue
-                try:  # all gone: take what they sent before exiting, then fail the rest
-                    while True:
-                        index, data = self.results.get(timeout=0.2)
-                        got[index] = RunResult.model_validate(data)
-                except queue.Empty:
-                    break
-            else:
-                got[index] = RunResult.model_validate(data)
+                if not any(p.is_alive() for p in self.procs):
+                    break  # a worker died before reporting: its cases fail below
+                continue
+            if message is None:
                 if on_result is not None:
                     on_result()
+                continue
+            finished += 1
+            for data in message:
+                result = CaseResult.model_validate(data)
+                done[(result.model, result.case)] = result
         for p in self.procs:
             p.join(5)
-        codes = ", ".join(str(p.exitcode) for p in self.procs if p.exitcode)
-        return [got.get(i) or RunResult(passed=False, error=f"eval worker process died (exit codes: {codes or '?'})")
-                for i in range(len(self.runs))]
+        lost = RunResult(passed=False, error="eval worker process died (exit codes: "
+                         + (", ".join(str(p.exitcode) for p in self.procs if p.exitcode) or "?") + ")")
+        return {m: [done.get((m, c.id)) or CaseResult(case=c.id, model=m, title=c.title, runs=[lost] * self.repeat)
+                    for c in self.cases] for m in self.models}
 
 
-def _work(cases: list[Case], runs: list[Run], share: list[int], settings: Settings, judge: str | None,
-          concurrency: int, results: multiprocessing.Queue) -> None:
-    from evals.runner import run_case
+def _work(cases: list[Case], models: list[str], settings: Settings, repeat: int, judge: str | None,
+          concurrency: int, messages: multiprocessing.Queue) -> None:
+    """In the child: a None per finished run (progress), then this share's results."""
+    from evals.runner import run_suite
 
-    async def main() -> None:
-        sem = asyncio.Semaphore(concurrency)
-
-        async def one(index: int) -> None:
-            case_index, model = runs[index]
-            async with sem:
-                result = await run_case(cases[case_index], model, settings, judge)
-            results.put((index, result.model_dump(mode="json")))
-
-        await asyncio.gather(*(one(i) for i in share))
-
-    asyncio.run(main())
-    results.close()
-    results.join_thread()
+    results = asyncio.run(run_suite(cases, models, settings, repeat=repeat, judge=judge, concurrency=concurrency,
+                                    on_result=lambda: messages.put(None)))
+    messages.put([r.model_dump(mode="json") for rs in results.values() for r in rs])
+    messages.close()
+    messages.join_thread()

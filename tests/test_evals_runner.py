@@ -184,3 +184,19 @@ def test_default_worker_count():
 
     assert default_jobs(3) == 1  # too few runs to be worth a process
     assert 1 <= default_jobs(1000) <= MAX_JOBS
+
+
+def test_a_killed_worker_fails_its_cases_with_a_reason(suite, settings):
+    import os
+    import signal
+
+    from evals.workers import SuiteWorkers
+
+    cases = load_cases([str(suite)]).cases
+    workers = SuiteWorkers(cases, ["firstline/runbook"], settings, repeat=1, judge=None, concurrency=2, jobs=2)
+    os.kill(workers.procs[0].pid, signal.SIGKILL)
+    results = workers.collect()["firstline/runbook"]
+    assert [r.case for r in results] == [c.id for c in cases]
+    killed = results[0].runs[0]  # the first worker had the first case
+    assert not killed.passed and "eval worker process died" in killed.error and "-9" in killed.error
+    assert results[1].runs[0].error is None  # the other worker finished its case
