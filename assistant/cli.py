@@ -28,6 +28,22 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from assistant import __version__
+
+        print(f"firstline {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Firstline: an on-call troubleshooting assistant."""
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]firstline:[/] {message}")
     return typer.Exit(code)
@@ -136,8 +152,8 @@ def demo(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8000,
+    host: Annotated[str, typer.Option(envvar="FIRSTLINE_HOST", help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="FIRSTLINE_PORT", min=1, max=65535, help="port")] = 8000,
     insecure: Annotated[bool, typer.Option(help="allow a non-loopback bind without FIRSTLINE_AUTH_TOKEN")] = False,
 ) -> None:
     """Start the web UI and API."""
@@ -154,7 +170,35 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or bool(re.match(r"^127\.", host))
 
 
-# ------------------------------------------------------------------ evals, record, pir
+# ------------------------------------------------------------------ sessions, evals, record, pir
+
+
+@app.command()
+def sessions(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Stored sessions (id, title, target, state, started), newest first."""
+    from assistant.store import StoreUnavailable, list_sessions, open_store, reading
+
+    try:
+        with reading(open_store(load_settings().db_url)) as db:
+            rows = list_sessions(db, limit=limit)
+    except StoreUnavailable as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        for r in rows:
+            print(json.dumps({"id": r.id, "title": r.title, "target": r.target, "state": r.status,
+                              "model": r.model, "started": r.created_at.isoformat()}))
+        return
+    if not rows:
+        console.print("no sessions yet: start one with `firstline chat` or `firstline serve`")
+        return
+    table = Table("id", "title", "target", "state", "started", box=None, header_style="bold")
+    for r in rows:
+        table.add_row(r.id, r.title or "[dim](untitled)[/]", r.target, r.status,
+                      r.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+    console.print(table)
 
 
 @app.command("eval")

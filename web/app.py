@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from assistant import __version__
 from assistant.config import Settings
 from web import errors, pir_routes, security
 from web.limits import BodyLimit
@@ -29,7 +30,7 @@ def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
         yield
         await runtime.shutdown()
 
-    app = FastAPI(title="Firstline", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Firstline", version=__version__, lifespan=lifespan,
                   description="LLM-assisted troubleshooting for on-call engineers: sessions, turns, "
                               "a lossless SSE event stream, the command trail and findings.")
     app.state.runtime = runtime

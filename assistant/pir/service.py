@@ -65,7 +65,7 @@ class UnknownSession(store.NotFound, LookupError):
 
     def __init__(self, session_id: str) -> None:
         super().__init__("session", session_id)
-        self.args = (f"no session {session_id!r} in this database (see GET /api/sessions)",)
+        self.args = (f"no session {session_id!r} in this database (`firstline sessions` lists them)",)
 
 
 def _title(facts: PirFacts, d: Derived) -> str:
