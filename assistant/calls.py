@@ -83,7 +83,8 @@ def plan(ctx: TurnContext, state: TurnState, calls) -> list[Planned]:
 
 
 def _refusal(ctx: TurnContext, p: Planned, message: str) -> ToolResult:
-    return ToolResult(tool=p.name, args=p.args, ok=False, output="", error=message, target=ctx.target.name,
+    return ToolResult(tool=p.name, args=p.args, ok=False, status="refused", output="", error=message,
+                      target=ctx.target.name,
                       command=command_line(p.name, p.args) if p.problem is None else "", started_at=datetime.now(UTC))
 
 
@@ -145,7 +146,8 @@ async def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: 
 async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
                          cached: bool) -> list[Event]:
     findings = [] if cached else await _new_findings(ctx, state, p, result)
-    event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, exit_code=result.exit_code,
+    event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, status=result.status,
+                            exit_code=result.exit_code,
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
                             error=result.error, source=result.source, cached=cached,

@@ -22,7 +22,7 @@ def tool_message_text(result: ToolResult, findings: list[Finding], budget: int, 
 
 
 def result_from_event(ev: ToolResultEvent) -> ToolResult:
-    return ToolResult(tool=ev.tool, ok=ev.ok, exit_code=ev.exit_code, output=ev.output, command=ev.command,
+    return ToolResult(tool=ev.tool, ok=ev.ok, status=ev.status, exit_code=ev.exit_code, output=ev.output, command=ev.command,
                       started_at=ev.started_at or "1970-01-01T00:00:00Z", duration_ms=ev.duration_ms,
                       truncated=ev.truncated, error=ev.error, source=ev.source)
 

@@ -17,7 +17,8 @@ from typing import Any
 from assistant.events import Finding
 from assistant.findings import analyze_text
 
-_HEADER = re.compile(r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)|(?P<error>error))\)(?P<flags>.*)$")
+_HEADER = re.compile(r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)(?:, error)?|"
+                     r"(?P<error>error|refused|timeout|unsupported|needs approval|no data))\)(?P<flags>.*)$")
 _TARGET = re.compile(r"^Target:\s*(?P<name>\S+)\s*\((?P<kind>[\w-]+)\)", re.MULTILINE)
 _LIST_LINE = re.compile(r"^(?P<key>Hosts|Namespaces|Environment|Scenario|Context):\s*(?P<value>.+)$", re.MULTILINE | re.IGNORECASE)
 
