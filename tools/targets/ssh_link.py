@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -156,8 +157,9 @@ class SshLink:
             raise TargetError(f"{self.name}: no SSH connection to {self.address.host} port {self.address.port} "
                               f"within {self.config.connect_timeout_s:g}s") from None
         except (OSError, asyncssh.Error) as exc:
+            reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
             raise TargetError(f"{self.name}: cannot connect to {self.address.host} port {self.address.port}: "
-                              f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}") from None
+                              f"{reason}") from None
 
     async def _host_key_refusal(self, known: Any) -> str:
         """Why the key was refused, its fingerprint, and how to trust it after checking."""
