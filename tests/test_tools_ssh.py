@@ -8,6 +8,8 @@ must report them parsed and rendered exactly like local does.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import psutil
 import pytest
 from sshd import Sshd, keygen, start_sshd
 
+from assistant import audit, store
 from assistant.findings import analyze
 from tools.runner import run_tool
 from tools.targets import TargetError, list_targets, open_target
@@ -359,3 +362,52 @@ def test_target_names_parse_or_are_refused_clearly():
             open_target(spec, cfg)
     listed = [t["name"] for t in list_targets(cfg) if t["kind"] == "ssh"]
     assert listed == ["ssh:web-1.internal", "ssh:deploy@10.0.0.7:2222"]
+
+
+# ---------------------------------------------------------------- end to end: the CLI, the offline model, the audit
+
+
+def _cli_env(sshd: Sshd, home: Path) -> dict[str, str]:
+    return {**os.environ, "FIRSTLINE_HOME": str(home), "FIRSTLINE_MODEL": "firstline/runbook",
+            "FIRSTLINE_TARGETS__SSH__KNOWN_HOSTS": str(sshd.known_hosts),
+            "FIRSTLINE_TARGETS__SSH__KEY_FILE": str(sshd.client_key),
+            "FIRSTLINE_TARGETS__LOG_ROOTS": json.dumps([str(sshd.logs)])}
+
+
+def test_chat_over_ssh_diagnoses_a_port_conflict_and_audits_host_and_argv(sshd, tmp_path):
+    squatter = _spawn_as(sshd, [sshd.python, "-c", LISTENER, "legacy-app"])
+    try:
+        port = int(squatter.stdout.readline())
+        (sshd.logs / "fl-web.log").write_text(
+            f"2026/12/02 03:12:01 [emerg] 812#812: bind() to 0.0.0.0:{port} failed (98: Address already in use)\n")
+        env = _cli_env(sshd, tmp_path)
+        out = subprocess.run(["firstline", "chat", f"fl-web fails to start: port {port} already in use",
+                              "--target", sshd.target, "--json"], env=env, capture_output=True, text=True, timeout=120, check=False)
+        ran = subprocess.run(["firstline", "tools", "run", "port_owner", "--target", sshd.target, "--port", str(port),
+                              "--json"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        _stop(squatter)
+        (sshd.logs / "fl-web.log").unlink()
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 0 and events[-1]["data"]["status"] == "completed", out.stderr[-2000:]
+    findings = [e["data"] for e in events if e["type"] == "finding"]
+    owner = next(f for f in findings if f["title"].startswith(f"port {port} is held by python3 (pid {squatter.pid}"))
+    assert "legacy-app" in owner["title"] and "fl-web cannot start" in owner["title"]
+    answer = next(e["data"]["text"] for e in events if e["type"] == "message")
+    assert "legacy-app" in answer and str(port) in answer
+
+    assert ran.returncode == 0, ran.stderr
+    single = json.loads(ran.stdout)
+    assert single["target"] == sshd.target and f"pid={squatter.pid}," in single["output"]
+
+    engine = store.open_store(f"sqlite:///{tmp_path / 'firstline.db'}")
+    try:
+        trail = [e for e in audit.export(engine) if e["kind"] == "tool_execution"]
+        assert audit.verify(engine).ok
+    finally:
+        engine.dispose()
+    ss = next(e for e in trail if e["tool"] == "port_owner")
+    assert ss["target"] == sshd.target  # which host
+    assert ss["command"].startswith(f"ss -H -ltnp 'sport = :{port}'; ps -p {squatter.pid} ")  # which argv
+    assert ss["exit_code"] == 0 and len(ss["output_sha256"]) == 64 and ss["detail"]["source"] == "ssh:ss"
+    assert {e["target"] for e in trail} == {sshd.target}

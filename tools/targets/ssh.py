@@ -66,8 +66,9 @@ class SshTarget(Target):
         return tool_name in SSH_TOOLS
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "host": self.address.host, "user": self.link.user,
-                "port": self.address.port, "log_roots": [str(p) for p in self.config.log_roots]}
+        a = self.address
+        return {"name": self.name, "kind": self.kind, "hosts": [a.host], "login": f"{self.link.user}@{a.host} port {a.port}",
+                "log_roots": [str(p) for p in self.config.log_roots]}
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         self._calls = []
