@@ -103,12 +103,12 @@ class SshLink:
         """Run argv on the host; RemoteTimeout after `timeout_s`, TargetError when the link fails."""
         import asyncssh
 
-        command = remote_command(argv, timeout_s)
+        remote_command(argv, timeout_s)  # refuse a bad argv before dialing
         conn = await self._connection()
         try:
             async with asyncio.timeout(timeout_s + KILL_AFTER_S + 1):
-                proc = await conn.create_process(command, stdin=asyncssh.DEVNULL, stderr=asyncssh.STDOUT,
-                                                 encoding=None)
+                proc = await conn.create_process(remote_command(argv, timeout_s), stdin=asyncssh.DEVNULL,
+                                                 stderr=asyncssh.STDOUT, encoding=None)
                 try:
                     data, truncated = await read_capped(proc.stdout, limit)
                     await proc.wait()
