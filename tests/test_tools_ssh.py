@@ -319,6 +319,40 @@ async def test_an_unreachable_host_is_a_clear_error(sshd):
     assert not r.ok and f"cannot connect to 127.0.0.1 port {port}" in r.error and "refused" in r.error.lower()
 
 
+async def test_a_dropped_connection_ends_the_call_and_the_next_one_reconnects(sshd):
+    stale = f"/fl-stale-{uuid.uuid4().hex[:6]}"
+    shim = sshd.shim / "df"
+    shim.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "{stale}" ] && exec sleep 30; done\nexec /usr/bin/df "$@"\n')
+    shim.chmod(0o755)
+    t = open_target(sshd.target, _config(sshd))
+    try:
+        call = asyncio.create_task(run_tool(t, "disk_usage", {"path": stale}))
+        await asyncio.sleep(1.0)  # connected, the command hangs on the host
+        sessions = psutil.Process(sshd.proc.pid).children(recursive=True)  # the connection; the listener stays
+        assert sessions and not call.done()
+        for p in sessions:
+            p.kill()
+        t0 = time.perf_counter()
+        r = await asyncio.wait_for(call, 10)
+        assert not r.ok and r.exit_code is None and "connection failed" in r.error, r
+        assert time.perf_counter() - t0 < 5
+        r = await run_tool(t, "disk_usage", {"path": "/"})
+        assert r.ok, r
+    finally:
+        await t.aclose()
+        shim.unlink()
+
+
+async def test_concurrent_calls_share_the_connection_and_keep_their_own_argv(target, sshd):
+    (sshd.logs / "a.log").write_text("alpha\n")
+    results = await asyncio.gather(run_tool(target, "log_tail", {"source": "a.log"}),
+                                   run_tool(target, "disk_usage", {"path": "/"}),
+                                   run_tool(target, "dns_lookup", {"name": "localhost"}))
+    assert all(r.ok for r in results), results
+    firsts = [{argv[0] for argv in r.data["ssh"]["argv"]} for r in results]
+    assert firsts[0] <= {"realpath", "stat", "tail"} and firsts[1] == {"df"} and firsts[2] == {"getent"}
+
+
 # ---------------------------------------------------------------- write tools: approval first
 
 

@@ -12,6 +12,7 @@ http_check and tls_certificate are not offered: they probe from wherever Firstli
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import shlex
 import time
 from typing import Any
@@ -42,6 +43,8 @@ from tools.targets.ssh_logs import RemoteLogs
 from tools.targets.ssh_services import remote_service_facts
 
 SSH_TOOLS = HOST_TOOLS - {"http_check", "tls_certificate"}
+_SENT: contextvars.ContextVar[list[list[str]] | None] = contextvars.ContextVar("ssh_sent", default=None)
+"""The argv lists one tool call sent, for its result's data (and so the audit's `command`)."""
 PROCESS_DATA_LIMIT = 300
 
 
@@ -56,7 +59,6 @@ class SshTarget(Target):
         self.link = SshLink(address, self.config.ssh, name)
         self.logs = RemoteLogs(self.exec, [str(p) for p in self.config.log_roots])
         self._probe: dict[str, Any] | None = None
-        self._calls: list[list[str]] = []
 
     @classmethod
     def from_spec(cls, rest: str, config: TargetConfig) -> SshTarget:
@@ -71,9 +73,10 @@ class SshTarget(Target):
                 "log_roots": [str(p) for p in self.config.log_roots]}
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
-        self._calls = []
+        sent: list[list[str]] = []
+        _SENT.set(sent)  # this call's task only: concurrent calls keep their own lists
         raw = await getattr(self, f"tool_{tool.name}")(args)
-        remote = {"host": self.address.host, "port": self.address.port, "user": self.link.user, "argv": self._calls}
+        remote = {"host": self.address.host, "port": self.address.port, "user": self.link.user, "argv": sent}
         return raw.model_copy(update={"data": {**(raw.data or {}), "ssh": remote},
                                       "source": f"ssh:{raw.source}" if raw.source else "ssh"})
 
@@ -83,7 +86,9 @@ class SshTarget(Target):
     async def exec(self, argv: list[str], tool_name: str) -> ProcOutput:
         """Run one argv on the host within the tool's time (see `tools.targets.ssh_link`)."""
         timeout = min(self.config.ssh.command_timeout_s, TOOLS[tool_name].timeout_s * 0.75)
-        self._calls.append(argv)
+        sent = _SENT.get()
+        if sent is not None:
+            sent.append(argv)
         return await self.link.exec(argv, timeout)
 
     async def probe(self) -> dict[str, Any]:
