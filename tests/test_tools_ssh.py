@@ -284,6 +284,31 @@ async def test_a_key_the_host_does_not_accept_is_a_clear_error(sshd, tmp_path):
     assert not r.ok and f"refused to log {sshd.user} in with the key {tmp_path / 'stranger'}" in r.error
 
 
+def _agent_holding(key: Path, sock: Path) -> subprocess.Popen:
+    """A real ssh-agent on `sock` with `key` added."""
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    added = subprocess.run(["ssh-add", "-q", str(key)], env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
+                           capture_output=True, text=True, check=False)
+    assert added.returncode == 0, added.stderr
+    return agent
+
+
+async def test_keys_from_a_running_agent(sshd, tmp_path, monkeypatch):
+    agent = _agent_holding(sshd.client_key, tmp_path / "agent.sock")
+    try:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))
+        t = open_target(sshd.target, _config(sshd, key_file=None))
+        r = await run_tool(t, "disk_usage", {"path": "/"})
+        await t.aclose()
+        assert r.ok, r
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
+
+
 # ---------------------------------------------------------------- timeouts
 
 

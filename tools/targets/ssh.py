@@ -89,7 +89,10 @@ class SshTarget(Target):
         sent = _SENT.get()
         if sent is not None:
             sent.append(argv)
-        return await self.link.exec(argv, timeout)
+        out = await self.link.exec(argv, timeout)
+        if out.returncode == 127 and out.output.startswith("env: "):  # env could not find the program
+            raise TargetError(f"{tool_name}: {argv[0]} is not installed on {self._where()}")
+        return out
 
     async def probe(self) -> dict[str, Any]:
         """The host's name and whether systemd runs it, asked once per connection."""
