@@ -216,7 +216,7 @@ async def test_probes_from_firstline_are_not_reported_and_one_connection_is_reus
 async def test_http_and_tls_tools_are_not_offered_over_ssh(target):
     assert not target.supports("http_check") and not target.supports("tls_certificate")
     r = await run_tool(target, "http_check", {"url": "http://127.0.0.1/"})
-    assert not r.ok and "not available on target ssh:" in r.error
+    assert not r.ok and r.status == "unsupported" and "not available on target ssh:" in r.error
 
 
 # ---------------------------------------------------------------- quoting is the safety boundary
@@ -257,7 +257,7 @@ async def test_unknown_host_key_is_refused_with_its_fingerprint(sshd, tmp_path):
         t = open_target(sshd.target, _config(sshd, known_hosts=known))
         r = await run_tool(t, "host_resources", {})
         await t.aclose()
-        assert not r.ok and r.exit_code is None and r.output == ""
+        assert not r.ok and r.status == "refused" and r.exit_code is None and r.output == ""
         assert "refused: the host key of [127.0.0.1]:" in r.error and "is not in" in r.error
         assert sshd.fingerprint() in r.error and f"ssh-keyscan -p {sshd.port} 127.0.0.1 >> {known}" in r.error
     assert "does not exist" in r.error
@@ -271,7 +271,7 @@ async def test_changed_host_key_is_refused(sshd, tmp_path):
     t = open_target(sshd.target, _config(sshd, known_hosts=known))
     r = await run_tool(t, "service_status", {"service": "sshd"})
     await t.aclose()
-    assert not r.ok and "has CHANGED" in r.error and sshd.fingerprint() in r.error
+    assert not r.ok and r.status == "refused" and "has CHANGED" in r.error and sshd.fingerprint() in r.error
     assert f"ssh-keygen -R '[127.0.0.1]:{sshd.port}' -f {known}" in r.error
     assert known.read_text() == f"[127.0.0.1]:{sshd.port} {old}\n"
 
@@ -323,7 +323,7 @@ async def test_a_hanging_command_ends_as_a_timeout_result(sshd):
         t0 = time.perf_counter()
         r = await run_tool(t, "disk_usage", {"path": stale})
         elapsed = time.perf_counter() - t0
-        assert not r.ok and r.exit_code is None and "timed out after 1.5s and was stopped" in r.error, r
+        assert not r.ok and r.status == "timeout" and "timed out after 1.5s and was stopped" in r.error, r
         assert "127.0.0.1" in r.error and elapsed < 8
         r = await run_tool(t, "disk_usage", {"path": "/"})
         assert r.ok, r  # the same connection still works
@@ -386,7 +386,7 @@ async def test_restart_and_kill_need_approval_and_then_run(target, sshd):
     try:
         for name, args in [("restart_service", {"service": "fl-web"}), ("kill_process", {"pid": proc.pid})]:
             r = await run_tool(target, name, args)
-            assert not r.ok and "needs a person's approval; it was not run" in r.error
+            assert not r.ok and r.status == "needs_approval" and "needs a person's approval; it was not run" in r.error
         assert proc.poll() is None
         r = await run_tool(target, "kill_process", {"pid": proc.pid, "signal": "TERM"}, approved=True)
         assert r.ok and f"sent SIGTERM to {proc.pid} (sleep 61)" in r.output and r.data["exited"] is True, r

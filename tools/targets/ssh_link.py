@@ -37,6 +37,9 @@ _HOST = TypeAdapter(Host)
 class RemoteTimeout(TargetError):
     """A remote command did not finish in time and was stopped."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "timeout")
+
 
 @dataclass(frozen=True)
 class SshAddress:
@@ -148,7 +151,7 @@ class SshLink:
                     client_keys=keys, connect_timeout=self.config.connect_timeout_s, preferred_auth="publickey",
                     keepalive_interval=15)
         except asyncssh.HostKeyNotVerifiable:
-            raise TargetError(await self._host_key_refusal(known)) from None
+            raise TargetError(await self._host_key_refusal(known), "refused") from None
         except asyncssh.PermissionDenied:
             how = f"the key {self.config.key_file}" if self.config.key_file else "the agent's keys and ~/.ssh/id_*"
             raise TargetError(f"{self.name}: {self.address.host} refused to log {self.user} in with {how} "
