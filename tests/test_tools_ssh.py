@@ -109,6 +109,41 @@ async def test_port_owner_finds_the_listener_like_local(target, local, sshd):
     assert not r.ok and r.exit_code == 1 and f"no process is listening on tcp port {port}" in r.output
 
 
+SHARED = """
+import os, socket, sys, time
+family, host, kind = socket.AF_INET6, "::1", sys.argv[1]
+s = socket.socket(family, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+s.bind((host, 0))
+if kind == "tcp":
+    s.listen()
+if os.fork() == 0:  # a worker sharing the socket, as nginx's and gunicorn's do
+    time.sleep(60)
+    os._exit(0)
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+async def test_port_owner_ipv6_socket_shared_by_two_processes_like_local(target, local, sshd, protocol):
+    proc = _spawn_as(sshd, [sshd.python, "-c", SHARED, protocol])
+    try:
+        port = int(proc.stdout.readline())
+        worker = psutil.Process(proc.pid).children()[0].pid
+        r = await run_tool(target, "port_owner", {"port": port, "protocol": protocol})
+        here = await run_tool(local, "port_owner", {"port": port, "protocol": protocol})
+    finally:
+        for p in psutil.Process(proc.pid).children():
+            p.kill()
+        _stop(proc)
+    assert r.ok and f"[::1]:{port}" in r.output and ("LISTEN" if protocol == "tcp" else "UNCONN") in r.output
+    assert {s["pid"] for s in r.data["sockets"]} == {proc.pid, worker}
+    assert len(r.output.split("\n\n")[0].splitlines()) == 2  # one ss row: both processes in its users:(...)
+    # psutil (local) names one owner of a shared socket; ss names every process holding it
+    assert [row[:-1] for row in _ss_rows(r.output)] == [row[:-1] for row in _ss_rows(here.output)]
+    assert f"pid={proc.pid}," in r.output and f"pid={worker}," in r.output
+
+
 SERVICE = """
 import subprocess, sys, time
 child = subprocess.Popen(["sleep", "60"])

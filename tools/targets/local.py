@@ -42,7 +42,6 @@ from tools.host import systemd
 from tools.host.gather import cmdline_text, filesystem_facts, host_facts, list_processes, sockets_on_port
 from tools.host.logs import LogAccessError, compile_grep, grep_lines, read_tail, resolve_log_path
 from tools.host.net import fetch_certificate, http_get, require_allowed, resolve
-from tools.host.parse import parse_systemctl_status  # noqa: F401 - re-exported for callers of the old home
 from tools.host.proc import ProcOutput, run_argv, systemd_is_pid1
 from tools.host.services import service_facts_from_processes
 from tools.render_host import (
