@@ -246,6 +246,8 @@ async def test_probes_from_firstline_are_not_reported_and_one_connection_is_reus
     assert len(sessions) == 1, r.output  # three calls, one SSH connection
     everything = await run_tool(target, "process_list", {})
     assert "ps -e -ww -o" not in everything.output  # the listing's own ps is left out
+    sshd_status = await run_tool(target, "service_status", {"service": "sshd"})
+    assert f"sshd: {sshd.user}@notty" in sshd_status.output and "ps -e -ww -o" not in sshd_status.output
 
 
 async def test_http_and_tls_tools_are_not_offered_over_ssh(target):

@@ -83,6 +83,12 @@ def service_tree(matched: set[int], parents: Mapping[int, int | None]) -> tuple[
     return roots, sorted(members)
 
 
+def main_member(roots: Sequence[Member]) -> Member:
+    """The service's main process: the oldest of its roots (lowest PID on a tie or an unknown start)."""
+    latest = datetime.max.replace(tzinfo=UTC)
+    return min(roots, key=lambda m: (m.started or latest, m.pid))
+
+
 def running_facts(key: str, main: Member, members: Sequence[Member], cgroup: str | None) -> ServiceFacts:
     """`active (running)` facts: the main process, and the totals systemd would show for the cgroup."""
     return ServiceFacts(
@@ -153,7 +159,7 @@ def _local_running(key: str) -> ServiceFacts | None:
     live_roots = [members[r] for r in roots if r in members]
     if not live_roots:
         return None
-    main = min(live_roots, key=lambda m: (m.started or datetime.max.replace(tzinfo=UTC), m.pid))
+    main = main_member(live_roots)
     return running_facts(key, main, list(members.values()), _cgroup(main.pid))
 
 

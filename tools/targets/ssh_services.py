@@ -16,6 +16,7 @@ from tools.host.services import (
     JOURNAL_LINES,
     Member,
     idle_facts,
+    main_member,
     matching_pids,
     running_facts,
     service_key,
@@ -35,15 +36,15 @@ def _member(row: PsRow) -> Member:
 
 
 def _running(key: str, rows: list[PsRow]) -> ServiceFacts | None:
-    table = [(r.facts.pid, r.facts.name, r.facts.cmdline.split()) for r in rows
-             if templates.PS_MARK not in r.facts.cmdline]
+    rows = [r for r in rows if templates.PS_MARK not in r.facts.cmdline]  # not our own ps and its shell
+    table = [(r.facts.pid, r.facts.name, r.facts.cmdline.split()) for r in rows]
     matched = matching_pids(key, table)
     if not matched:
         return None
     roots, pids = service_tree(matched, {r.facts.pid: r.facts.ppid for r in rows})
-    members = {r.facts.pid: _member(r) for r in rows if r.facts.pid in set(pids)}
-    main = min((members[p] for p in roots), key=lambda m: (m.started is None, m.started, m.pid))
-    return running_facts(key, main, [members[p] for p in pids], None)
+    wanted = set(pids)
+    members = {r.facts.pid: _member(r) for r in rows if r.facts.pid in wanted}
+    return running_facts(key, main_member([members[p] for p in roots]), [members[p] for p in pids], None)
 
 
 async def _journal(target: SshTarget, key: str) -> list[str]:
