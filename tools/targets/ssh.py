@@ -75,7 +75,7 @@ class SshTarget(Target):
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         sent: list[list[str]] = []
         _SENT.set(sent)  # this call's task only: concurrent calls keep their own lists
-        raw = await getattr(self, f"tool_{tool.name}")(args)
+        raw = await self.handler(tool.name)(args)
         remote = {"host": self.address.host, "port": self.address.port, "user": self.link.user, "argv": sent}
         return raw.model_copy(update={"data": {**(raw.data or {}), "ssh": remote},
                                       "source": f"ssh:{raw.source}" if raw.source else "ssh"})
@@ -95,7 +95,7 @@ class SshTarget(Target):
         return out
 
     async def probe(self) -> dict[str, Any]:
-        """The host's name and whether systemd runs it, asked once per connection."""
+        """The host's name and whether systemd runs it, asked once per target (a turn's worth of calls)."""
         if self._probe is None:
             name = await self.link.exec(["uname", "-n"], 5)
             pid1 = await self.link.exec(["cat", "/proc/1/comm"], 5)
