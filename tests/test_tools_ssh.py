@@ -18,17 +18,20 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from sshd import Sshd, keygen, start_sshd
 
 from assistant import audit, store
+from assistant.config import Settings
 from assistant.findings import analyze
 from tools.runner import run_tool
 from tools.targets import TargetError, list_targets, open_target
 from tools.targets.base import SshConfig, TargetConfig
 from tools.targets.local import LocalTarget
 from tools.targets.ssh import SshTarget
+from web.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -507,3 +510,35 @@ def test_chat_over_ssh_diagnoses_a_port_conflict_and_audits_host_and_argv(sshd, 
     assert ss["command"].startswith(f"ss -H -ltnp 'sport = :{port}'; ps -p {squatter.pid} ")  # which argv
     assert ss["exit_code"] == 0 and len(ss["output_sha256"]) == 64 and ss["detail"]["source"] == "ssh:ss"
     assert {e["target"] for e in trail} == {sshd.target}
+
+
+async def test_server_lists_ssh_hosts_checks_names_and_runs_a_turn_over_ssh(sshd, tmp_path):
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'fl.db'}", model="firstline/runbook",
+                        targets=_config(sshd).model_copy(update={"ssh": SshConfig(
+                            known_hosts=sshd.known_hosts, key_file=sshd.client_key,
+                            hosts=[f"{sshd.user}@127.0.0.1:{sshd.port}"])}))
+    app = create_app(settings)
+    (sshd.logs / "fl-api.log").write_text("2026/12/02 03:12:01 [emerg] bind() to 0.0.0.0:8080 failed "
+                                          "(98: Address already in use)\n")
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            listed = (await c.get("/api/targets")).json()
+            assert {"name": sshd.target, "kind": "ssh"}.items() <= next(t for t in listed if t["kind"] == "ssh").items()
+            bad = await c.post("/api/sessions", json={"target": "ssh:web;reboot"})
+            assert bad.status_code == 422 and "target" in bad.text
+            bad = await c.post("/api/sessions", json={"target": "ssh:-x@h"})
+            assert bad.status_code == 422 and "not a valid user name" in bad.text
+            sid = (await c.post("/api/sessions", json={"target": sshd.target})).json()["id"]
+            r = await c.post(f"/api/sessions/{sid}/messages", json={"content": "fl-api is down, please check it"})
+            assert r.status_code == 202, r.text
+            for _ in range(600):
+                if (await c.get(f"/api/sessions/{sid}")).json()["status"] == "idle":
+                    break
+                await asyncio.sleep(0.05)
+            calls = (await c.get(f"/api/sessions/{sid}/tool_calls")).json()
+    finally:
+        await app.state.runtime.shutdown()
+        (sshd.logs / "fl-api.log").unlink()
+    status = next(x for x in calls if x["tool"] == "service_status" and x["args"] == {"service": "fl-api"})
+    assert status["target"] == sshd.target and status["source"] == "ssh:ps" and status["exit_code"] == 3
+    assert "Address already in use" in status["output"] and status["command"] == "systemctl status fl-api"
