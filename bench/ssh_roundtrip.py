@@ -14,7 +14,7 @@ import tracemalloc
 
 from benchlib import ROOT, Figure, arg_parser, median, pct, print_machine, summary, table, write_figures
 
-CALLS = [("port_owner", {"port": 0}), ("process_list", {"match": "sshd"}), ("log_tail", {"source": "app.log"}),
+CALLS: list[tuple[str, dict]] = [("port_owner", {"port": 0}), ("process_list", {"match": "sshd"}), ("log_tail", {"source": "app.log"}),
          ("disk_usage", {"path": "/"}), ("service_status", {"service": "sshd"}), ("dns_lookup", {"name": "localhost"}),
          ("host_resources", {})]
 
@@ -23,7 +23,7 @@ def _start():
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from sshd import start_sshd
+    from sshd import start_sshd  # type: ignore[import-not-found] - tests/ is put on sys.path just above
 
     return start_sshd()
 
@@ -50,7 +50,7 @@ async def measure(server, repeats: int) -> tuple[list[float], dict[str, list[flo
 
     cfg = _config(server)
     (server.logs / "app.log").write_text("".join(f"line {i}\n" for i in range(200)))
-    calls = [(n, {"port": server.port} if n == "port_owner" else a) for n, a in CALLS]
+    calls: list[tuple[str, dict]] = [(n, {"port": server.port} if n == "port_owner" else a) for n, a in CALLS]
     cold = []
     for _ in range(max(3, repeats // 5)):
         t = open_target(server.target, cfg)
