@@ -23,7 +23,7 @@ def _start():
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from sshd import start_sshd  # type: ignore[import-not-found] - tests/ is put on sys.path just above
+    from sshd import start_sshd  # type: ignore[import-not-found]  # tests/ is put on sys.path just above
 
     return start_sshd()
 
