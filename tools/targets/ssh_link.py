@@ -144,6 +144,8 @@ class SshLink:
 
         known = _read_known_hosts(self.known_hosts_path)
         keys = [str(self.config.key_file)] if self.config.key_file else ()
+        # config=None: ~/.ssh/config is not read (a ProxyCommand there would run a local shell); the agent is
+        # used for keys but never forwarded to the host.
         try:
             async with asyncio.timeout(self.config.connect_timeout_s):
                 return await asyncssh.connect(
