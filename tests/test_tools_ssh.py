@@ -473,43 +473,70 @@ def _cli_env(sshd: Sshd, home: Path) -> dict[str, str]:
             "FIRSTLINE_TARGETS__LOG_ROOTS": json.dumps([str(sshd.logs)])}
 
 
-def test_chat_over_ssh_diagnoses_a_port_conflict_and_audits_host_and_argv(sshd, tmp_path):
+def _chat(env: dict[str, str], *args: str) -> list[dict]:
+    out = subprocess.run(["firstline", "chat", *args, "--json"], env=env, capture_output=True, text=True, timeout=120,
+                         check=False, stdin=subprocess.DEVNULL)
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert events and events[-1]["type"] == "turn_finished", out.stderr[-2000:]
+    return events
+
+
+def _of(events: list[dict], kind: str) -> list[dict]:
+    return [e["data"] for e in events if e["type"] == kind]
+
+
+def test_chat_over_ssh_diagnoses_a_port_conflict_then_kills_only_when_approved(sshd, tmp_path):
     squatter = _spawn_as(sshd, [sshd.python, "-c", LISTENER, "legacy-app"])
+    env = _cli_env(sshd, tmp_path)
     try:
         port = int(squatter.stdout.readline())
         (sshd.logs / "fl-web.log").write_text(
             f"2026/12/02 03:12:01 [emerg] 812#812: bind() to 0.0.0.0:{port} failed (98: Address already in use)\n")
-        env = _cli_env(sshd, tmp_path)
-        out = subprocess.run(["firstline", "chat", f"fl-web fails to start: port {port} already in use",
-                              "--target", sshd.target, "--json"], env=env, capture_output=True, text=True, timeout=120, check=False)
-        ran = subprocess.run(["firstline", "tools", "run", "port_owner", "--target", sshd.target, "--port", str(port),
-                              "--json"], env=env, capture_output=True, text=True, timeout=60, check=False)
+        first = _chat(env, f"fl-web fails to start: port {port} already in use", "--target", sshd.target)
+        assert first[-1]["data"]["status"] == "completed"
+        owner = next(f for f in _of(first, "finding") if f["title"].startswith(f"port {port} is held by python3"))
+        assert f"pid {squatter.pid}" in owner["title"] and "legacy-app" in owner["title"]
+        answer = _of(first, "message")[-1]["text"]
+        assert "legacy-app" in answer and str(port) in answer
+        sid = first[0]["session_id"]
+
+        denied = _chat(env, "--session", sid, f"kill {squatter.pid}")  # no terminal to ask: denied
+        assert [d["decision"] for d in _of(denied, "approval_decided")] == ["deny"]
+        assert not any(r["tool"] == "kill_process" and r["ok"] for r in _of(denied, "tool_result"))
+        assert squatter.poll() is None
+
+        approved = _chat(env, "--session", sid, f"kill {squatter.pid}", "--approve-all")
+        assert [d["decision"] for d in _of(approved, "approval_decided")] == ["approve"]
+        kill = next(r for r in _of(approved, "tool_result") if r["tool"] == "kill_process")
+        assert kill["ok"] and kill["command"] == f"kill -s TERM -- {squatter.pid}", kill
+        assert squatter.wait(timeout=5) == -15
     finally:
         _stop(squatter)
         (sshd.logs / "fl-web.log").unlink()
-    events = [json.loads(line) for line in out.stdout.splitlines()]
-    assert out.returncode == 0 and events[-1]["data"]["status"] == "completed", out.stderr[-2000:]
-    findings = [e["data"] for e in events if e["type"] == "finding"]
-    owner = next(f for f in findings if f["title"].startswith(f"port {port} is held by python3 (pid {squatter.pid}"))
-    assert "legacy-app" in owner["title"] and "fl-web cannot start" in owner["title"]
-    answer = next(e["data"]["text"] for e in events if e["type"] == "message")
-    assert "legacy-app" in answer and str(port) in answer
-
-    assert ran.returncode == 0, ran.stderr
-    single = json.loads(ran.stdout)
-    assert single["target"] == sshd.target and f"pid={squatter.pid}," in single["output"]
 
     engine = store.open_store(f"sqlite:///{tmp_path / 'firstline.db'}")
     try:
-        trail = [e for e in audit.export(engine) if e["kind"] == "tool_execution"]
+        trail = audit.export(engine)
         assert audit.verify(engine).ok
     finally:
         engine.dispose()
-    ss = next(e for e in trail if e["tool"] == "port_owner")
+    executed = [e for e in trail if e["kind"] == "tool_execution"]
+    ss = next(e for e in executed if e["tool"] == "port_owner")
     assert ss["target"] == sshd.target  # which host
     assert ss["command"].startswith(f"ss -H -ltnp 'sport = :{port}'; ps -p {squatter.pid} ")  # which argv
     assert ss["exit_code"] == 0 and len(ss["output_sha256"]) == 64 and ss["detail"]["source"] == "ssh:ss"
-    assert {e["target"] for e in trail} == {sshd.target}
+    kills = [e for e in executed if e["tool"] == "kill_process" and e["detail"]["outcome"] == "executed"]
+    assert len(kills) == 1 and kills[0]["command"] == f"kill -s TERM -- {squatter.pid}"
+    assert kills[0]["target"] == sshd.target and kills[0]["detail"]["approval_status"] == "approved"
+    assert {e["target"] for e in executed} == {sshd.target}
+
+
+def test_tools_run_over_ssh(sshd, tmp_path):
+    ran = subprocess.run(["firstline", "tools", "run", "disk_usage", "--target", sshd.target, "--path", "/", "--json"],
+                         env=_cli_env(sshd, tmp_path), capture_output=True, text=True, timeout=60, check=False)
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["target"] == sshd.target and result["output"].startswith("Filesystem ")
 
 
 async def test_server_lists_ssh_hosts_checks_names_and_runs_a_turn_over_ssh(sshd, tmp_path):
