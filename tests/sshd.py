@@ -118,7 +118,7 @@ def _config(d: Path, port: int, user: str) -> Path:
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
         f"KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\n"
         f"SetEnv PATH={d / 'shim'}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\nLogLevel ERROR\n"
-        "MaxSessions 50\nMaxStartups 50\n"
+        "MaxStartups 50\n"
     )
     return cfg
 

@@ -30,6 +30,9 @@ REMOTE_ENV = [f"{k}={v}" for k, v in {**QUIET_ENV, "TZ": "UTC"}.items()]
 """Set on the host by `env` before every command: no pager or colours, one locale, times in UTC."""
 KILL_AFTER_S = 1
 """The remote `timeout` sends SIGKILL this long after SIGTERM."""
+MAX_CHANNELS = 8
+"""Commands in flight at once on one connection: OpenSSH's sshd allows 10 sessions per connection (MaxSessions)."""
+CHANNEL_TRIES = 5
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _HOST = TypeAdapter(Host)
 
@@ -97,6 +100,7 @@ class SshLink:
         self.user = address.user or config.user or getpass.getuser()
         self._conn: Any = None
         self._lock: asyncio.Lock | None = None
+        self._channels: asyncio.Semaphore | None = None
 
     @property
     def known_hosts_path(self) -> Path:
@@ -108,6 +112,20 @@ class SshLink:
 
         remote_command(argv, timeout_s)  # refuse a bad argv before dialing
         conn = await self._connection()
+        self._channels = self._channels or asyncio.Semaphore(MAX_CHANNELS)
+        for attempt in range(CHANNEL_TRIES):
+            try:
+                async with self._channels:
+                    return await self._run(conn, argv, timeout_s, limit)
+            except asyncssh.ChannelOpenError as exc:  # the host is busy with this connection's other channels
+                refusal = exc
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise TargetError(f"{self.name}: {self.address.host} refused to open a channel for {argv[0]}: {refusal}")
+
+    async def _run(self, conn: Any, argv: list[str], timeout_s: float, limit: int) -> ProcOutput:
+        """One channel, fully closed before it is counted free again (sshd counts it until then)."""
+        import asyncssh
+
         try:
             async with asyncio.timeout(timeout_s + KILL_AFTER_S + 1):
                 proc = await conn.create_process(remote_command(argv, timeout_s), stdin=asyncssh.DEVNULL,
@@ -117,10 +135,15 @@ class SshLink:
                     await proc.wait()
                 finally:
                     proc.close()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(proc.wait_closed(), 2)
         except TimeoutError:
             raise RemoteTimeout(self._timed_out(argv, timeout_s)) from None
+        except asyncssh.ChannelOpenError:
+            raise
         except (OSError, asyncssh.Error) as exc:
-            await self._drop()
+            if conn.is_closed():
+                await self._drop(conn)
             raise TargetError(f"{self.name}: the connection failed while running {argv[0]}: {exc}") from None
         code = proc.returncode if proc.returncode is not None else -1
         if code in (124, 137):  # the remote `timeout` stopped it (TERM, then KILL)
@@ -189,7 +212,10 @@ class SshLink:
                 f"server presents {shown}. Firstline never trusts a new host key by itself. Check that fingerprint "
                 f"on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it: {add}")
 
-    async def _drop(self) -> None:
+    async def _drop(self, dead: Any = None) -> None:
+        """Forget the connection (only if it is still `dead`, when given: another call may have replaced it)."""
+        if dead is not None and self._conn is not dead:
+            return
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
