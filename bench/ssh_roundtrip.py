@@ -14,9 +14,15 @@ import tracemalloc
 
 from benchlib import ROOT, Figure, arg_parser, median, pct, print_machine, summary, table, write_figures
 
-CALLS: list[tuple[str, dict]] = [("port_owner", {"port": 0}), ("process_list", {"match": "sshd"}), ("log_tail", {"source": "app.log"}),
-         ("disk_usage", {"path": "/"}), ("service_status", {"service": "sshd"}), ("dns_lookup", {"name": "localhost"}),
-         ("host_resources", {})]
+CALLS: list[tuple[str, dict]] = [
+    ("port_owner", {"port": 0}),
+    ("process_list", {"match": "sshd"}),
+    ("log_tail", {"source": "app.log"}),
+    ("disk_usage", {"path": "/"}),
+    ("service_status", {"service": "sshd"}),
+    ("dns_lookup", {"name": "localhost"}),
+    ("host_resources", {}),
+]
 
 
 def _start():
@@ -31,8 +37,9 @@ def _start():
 def _config(server):
     from tools.targets.base import SshConfig, TargetConfig
 
-    return TargetConfig(log_roots=[server.logs],
-                        ssh=SshConfig(known_hosts=server.known_hosts, key_file=server.client_key))
+    return TargetConfig(
+        log_roots=[server.logs], ssh=SshConfig(known_hosts=server.known_hosts, key_file=server.client_key)
+    )
 
 
 async def _timed(target, name: str, args: dict) -> float:
@@ -83,11 +90,18 @@ def main() -> None:
         cold, warm, per_conn = asyncio.run(measure(server, 5 if args.quick else 20))
     finally:
         server.stop()
-    table(["tool (warm)", "p50 ms", "p95 ms", "n"], [[n, median(v), pct(v, 95), len(v)] for n, v in warm.items()])
+    table(
+        ["tool (warm)", "p50 ms", "p95 ms", "n"],
+        [[n, median(v), pct(v, 95), len(v)] for n, v in warm.items()],
+    )
     warm_reads = [x for n, v in warm.items() if n != "host_resources" for x in v]
     figures = [
         Figure("ssh: first call on a new connection (host key, kex, login), median", median(cold), "ms"),
-        Figure("ssh: warm read tool call p50 (reused connection, host_resources excluded)", median(warm_reads), "ms"),
+        Figure(
+            "ssh: warm read tool call p50 (reused connection, host_resources excluded)",
+            median(warm_reads),
+            "ms",
+        ),
         Figure("ssh: warm read tool call p95", pct(warm_reads, 95), "ms"),
         Figure("ssh: client Python heap per open connection", per_conn / 1024, "KiB"),
     ]

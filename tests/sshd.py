@@ -29,7 +29,9 @@ TEST_USER = "fl-sshtest"
 
 def keygen(path: Path, comment: str = "fl-test") -> str:
     """A fresh ed25519 key pair at `path` (no passphrase); its public line."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True
+    )
     return path.with_suffix(".pub").read_text().strip()
 
 
@@ -81,15 +83,20 @@ class Sshd:
         return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
 
     def fingerprint(self) -> str:
-        out = subprocess.run(["ssh-keygen", "-lf", str(self.dir / "host_key.pub")], check=True, capture_output=True,
-                             text=True)
+        out = subprocess.run(
+            ["ssh-keygen", "-lf", str(self.dir / "host_key.pub")], check=True, capture_output=True, text=True
+        )
         return out.stdout.split()[1]
 
     def as_user(self) -> dict:
         """Popen keyword arguments that run a process as the login user (who owns its sockets)."""
         if os.geteuid() != 0 or self.uid == 0:
             return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}  # all of them, or ss may not look inside
+        return {
+            "user": self.uid,
+            "group": self.gid,
+            "extra_groups": [],
+        }  # all of them, or ss may not look inside
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -141,13 +148,28 @@ def start_sshd() -> Sshd:
         (d / sub).chmod(0o755)
     for _ in range(5):
         port = _free_port()
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(_config(d, port, account.pw_name))],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(_config(d, port, account.pw_name))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if _banner(port, 10):
             known = d / "known_hosts"
             known.write_text(f"[127.0.0.1]:{port} {host_key_line.rsplit(' ', 1)[0]}\n")
-            return Sshd(dir=d, port=port, user=account.pw_name, home=account.pw_dir, uid=account.pw_uid, gid=account.pw_gid, host_key_line=host_key_line,
-                        client_key=d / "client_key", known_hosts=known, logs=d / "logs", shim=d / "shim", proc=proc)
+            return Sshd(
+                dir=d,
+                port=port,
+                user=account.pw_name,
+                home=account.pw_dir,
+                uid=account.pw_uid,
+                gid=account.pw_gid,
+                host_key_line=host_key_line,
+                client_key=d / "client_key",
+                known_hosts=known,
+                logs=d / "logs",
+                shim=d / "shim",
+                proc=proc,
+            )
         proc.kill()
         proc.wait()
     shutil.rmtree(d, ignore_errors=True)

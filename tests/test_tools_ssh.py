@@ -42,8 +42,13 @@ def sshd() -> Iterator[Sshd]:
 
 
 def _config(sshd: Sshd, **ssh) -> TargetConfig:
-    settings = {"known_hosts": sshd.known_hosts, "key_file": sshd.client_key, "connect_timeout_s": 10,
-                "command_timeout_s": 10, **ssh}
+    settings = {
+        "known_hosts": sshd.known_hosts,
+        "key_file": sshd.client_key,
+        "connect_timeout_s": 10,
+        "command_timeout_s": 10,
+        **ssh,
+    }
     return TargetConfig(log_roots=[sshd.logs], ssh=SshConfig(**settings))
 
 
@@ -82,8 +87,10 @@ def _findings(result) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- read tools, parsed like local
 
-LISTENER = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
-            "print(s.getsockname()[1], flush=True); time.sleep(60)")
+LISTENER = (
+    "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+    "print(s.getsockname()[1], flush=True); time.sleep(60)"
+)
 """One line: ps shows the newlines of a multi-line argument as spaces, psutil's text as `?`."""
 
 
@@ -106,8 +113,12 @@ async def test_port_owner_finds_the_listener_like_local(target, local, sshd):
     assert _findings(r) == _findings(here)
     assert r.command.startswith(f"ss -H -ltnp 'sport = :{port}'; ps -p {proc.pid} -ww -o ")
     assert r.target == sshd.target and r.source == "ssh:ss"
-    assert r.data["ssh"]["host"] == "127.0.0.1" and r.data["ssh"]["argv"][0] == ["ss", "-H", "-ltnp",
-                                                                                 f"sport = :{port}"]
+    assert r.data["ssh"]["host"] == "127.0.0.1" and r.data["ssh"]["argv"][0] == [
+        "ss",
+        "-H",
+        "-ltnp",
+        f"sport = :{port}",
+    ]
     r = await run_tool(target, "port_owner", {"port": port})
     assert not r.ok and r.exit_code == 1 and f"no process is listening on tcp port {port}" in r.output
 
@@ -160,7 +171,9 @@ async def test_service_status_and_process_list_from_ps_like_local(target, local,
     script = sshd.logs.parent / f"{name}.py"
     script.write_text(SERVICE)
     script.chmod(0o644)
-    (sshd.logs / f"{name}.log").write_text("starting\nbind() to 0.0.0.0:8080 failed (98: Address already in use)\n")
+    (sshd.logs / f"{name}.log").write_text(
+        "starting\nbind() to 0.0.0.0:8080 failed (98: Address already in use)\n"
+    )
     proc = _spawn_as(sshd, [sshd.python, str(script)])
     try:
         child = int(proc.stdout.readline())
@@ -180,7 +193,9 @@ async def test_service_status_and_process_list_from_ps_like_local(target, local,
     assert f"==> {sshd.logs / (name + '.log')} <==" in r.output and "Address already in use" in r.output
     assert r.data["main_pid"] == here.data["main_pid"] == proc.pid
     assert {p["pid"] for p in r.data["processes"]} == {p["pid"] for p in here.data["processes"]}
-    head, head_here = (re.sub(r" since .*", "", x.output.split("\n", 1)[1].split("Tasks:")[0]) for x in (r, here))
+    head, head_here = (
+        re.sub(r" since .*", "", x.output.split("\n", 1)[1].split("Tasks:")[0]) for x in (r, here)
+    )
     assert head == head_here  # unit, Loaded, Active, Main PID alike (start times may differ by a second)
     assert r.output.split("\n\n", 1)[1] == here.output.split("\n\n", 1)[1]  # the log lines
     assert _findings(r) == _findings(here)
@@ -198,7 +213,9 @@ async def test_service_status_and_process_list_from_ps_like_local(target, local,
 
 
 async def test_log_tail_reads_only_inside_the_roots(target, sshd, tmp_path):
-    lines = [f"2024-11-23T03:12:{i % 60:02d} {'ERROR' if i % 7 == 0 else 'INFO'} request {i}" for i in range(500)]
+    lines = [
+        f"2024-11-23T03:12:{i % 60:02d} {'ERROR' if i % 7 == 0 else 'INFO'} request {i}" for i in range(500)
+    ]
     (sshd.logs / "app.log").write_text("\n".join(lines) + "\n")
     r = await run_tool(target, "log_tail", {"source": "app.log", "lines": 5})
     assert r.ok and r.output.splitlines() == lines[-5:] and r.source == "ssh:file"
@@ -210,8 +227,12 @@ async def test_log_tail_reads_only_inside_the_roots(target, sshd, tmp_path):
     assert r.ok and r.exit_code == 1 and "no line among the last 3" in r.output
 
     (sshd.logs / "escape.log").symlink_to("/etc/passwd")
-    for source, reason in [("/etc/passwd", "outside the allowed log roots"), ("escape.log", "outside the allowed"),
-                           ("../sshd_config", "'..' is not allowed"), ("nope.log", "no such log file")]:
+    for source, reason in [
+        ("/etc/passwd", "outside the allowed log roots"),
+        ("escape.log", "outside the allowed"),
+        ("../sshd_config", "'..' is not allowed"),
+        ("nope.log", "no such log file"),
+    ]:
         r = await run_tool(target, "log_tail", {"source": source})
         assert not r.ok and reason in r.error and r.exit_code is None, (source, r)
     r = await run_tool(target, "log_tail", {"source": "unit:nginx"})
@@ -226,7 +247,9 @@ async def test_host_resources_disk_usage_and_dns_match_local(target, local, sshd
     mem = next(x for x in r.output.splitlines() if x.startswith("Mem:"))
     assert int(mem.split()[1]) == psutil.virtual_memory().total // 2**20
     assert f"CPU(s): {psutil.cpu_count()}" in r.output and "%Cpu(s):" in r.output
-    assert [x.split(":")[0] for x in r.output.splitlines()] == [x.split(":")[0] for x in here.output.splitlines()]
+    assert [x.split(":")[0] for x in r.output.splitlines()] == [
+        x.split(":")[0] for x in here.output.splitlines()
+    ]
 
     r, here = [await run_tool(t, "disk_usage", {"path": str(sshd.logs)}) for t in (target, local)]
     assert r.ok and r.output.splitlines()[0] == here.output.splitlines()[0]
@@ -264,20 +287,33 @@ async def test_http_and_tls_tools_are_not_offered_over_ssh(target):
 
 async def test_hostile_arguments_arrive_as_one_literal_word(target, sshd):
     pwned = f"fl-pwned-{uuid.uuid4().hex[:8]}"  # a shell that ran any of these would create it in its home
-    hostile = [f"a;touch {pwned}.log", f"$(touch {pwned}).log", f"`touch {pwned}`.log", f"x' ; touch {pwned} ; echo '.log",
-               f'q" && touch {pwned} && "q.log', "-n 1 --help.log", "two words  and\ttab.log"]
+    hostile = [
+        f"a;touch {pwned}.log",
+        f"$(touch {pwned}).log",
+        f"`touch {pwned}`.log",
+        f"x' ; touch {pwned} ; echo '.log",
+        f'q" && touch {pwned} && "q.log',
+        "-n 1 --help.log",
+        "two words  and\ttab.log",
+    ]
     for i, name in enumerate(hostile):
         (sshd.logs / name).write_text(f"literal file {i}\n")
         r = await run_tool(target, "log_tail", {"source": name})
         assert r.ok and r.output == f"literal file {i}\n", (name, r)
     r = await run_tool(target, "disk_usage", {"path": f"/nonexistent\n$(touch {pwned})"})
-    assert not r.ok and f"df: '/nonexistent'$'\\n''$(touch {pwned})': No such file" in r.error  # one word, newline kept
+    assert (
+        not r.ok and f"df: '/nonexistent'$'\\n''$(touch {pwned})': No such file" in r.error
+    )  # one word, newline kept
     r = await run_tool(target, "disk_usage", {"path": "/tmp\x00/etc"})
     assert not r.ok and "NUL" in r.error
-    refused = [("service_status", {"service": "nginx;reboot"}), ("service_status", {"service": "$(id)"}),
-               ("restart_service", {"service": f"x && touch {pwned}"}),
-               ("log_tail", {"source": f"unit:nginx; touch {pwned}"}),
-               ("log_tail", {"source": "app.log\nreboot"}), ("dns_lookup", {"name": f"a.com;touch {pwned}"})]
+    refused = [
+        ("service_status", {"service": "nginx;reboot"}),
+        ("service_status", {"service": "$(id)"}),
+        ("restart_service", {"service": f"x && touch {pwned}"}),
+        ("log_tail", {"source": f"unit:nginx; touch {pwned}"}),
+        ("log_tail", {"source": "app.log\nreboot"}),
+        ("dns_lookup", {"name": f"a.com;touch {pwned}"}),
+    ]
     for name, args in refused:
         r = await run_tool(target, name, args, approved=True)
         assert not r.ok and r.exit_code is None and r.error, (name, args)
@@ -330,8 +366,13 @@ def _agent_holding(key: Path, sock: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 5
     while not sock.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    added = subprocess.run(["ssh-add", "-q", str(key)], env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
-                           capture_output=True, text=True, check=False)
+    added = subprocess.run(
+        ["ssh-add", "-q", str(key)],
+        env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert added.returncode == 0, added.stderr
     return agent
 
@@ -356,7 +397,9 @@ async def test_a_hanging_command_ends_as_a_timeout_result(sshd):
     stale = f"/fl-stale-{uuid.uuid4().hex[:6]}"
     nap = f"{37 + int(uuid.uuid4().hex[:4], 16) % 1000 / 1000:.3f}"
     shim = sshd.shim / "df"  # a df that hangs on one path, as on a stale NFS mount
-    shim.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "{stale}" ] && exec sleep {nap}; done\nexec /usr/bin/df "$@"\n')
+    shim.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "{stale}" ] && exec sleep {nap}; done\nexec /usr/bin/df "$@"\n'
+    )
     shim.chmod(0o755)
     t = open_target(sshd.target, _config(sshd, command_timeout_s=1.5))
     try:
@@ -388,7 +431,9 @@ async def test_a_dropped_connection_ends_the_call_and_the_next_one_reconnects(ss
     stale = f"/fl-stale-{uuid.uuid4().hex[:6]}"
     nap = f"{30 + int(uuid.uuid4().hex[:4], 16) % 1000 / 1000:.3f}"
     shim = sshd.shim / "df"
-    shim.write_text(f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "{stale}" ] && exec sleep {nap}; done\nexec /usr/bin/df "$@"\n')
+    shim.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "{stale}" ] && exec sleep {nap}; done\nexec /usr/bin/df "$@"\n'
+    )
     shim.chmod(0o755)
     t = open_target(sshd.target, _config(sshd))
     try:
@@ -397,7 +442,9 @@ async def test_a_dropped_connection_ends_the_call_and_the_next_one_reconnects(ss
             if any(p.info["cmdline"] == ["sleep", nap] for p in psutil.process_iter(["cmdline"])):
                 break
             await asyncio.sleep(0.05)
-        sessions = psutil.Process(sshd.proc.pid).children(recursive=True)  # the connection; the listener stays
+        sessions = psutil.Process(sshd.proc.pid).children(
+            recursive=True
+        )  # the connection; the listener stays
         assert sessions and not call.done()
         for p in sessions:
             p.kill()
@@ -414,11 +461,15 @@ async def test_a_dropped_connection_ends_the_call_and_the_next_one_reconnects(ss
 
 async def test_concurrent_calls_share_the_connection_and_keep_their_own_argv(target, sshd):
     (sshd.logs / "a.log").write_text("alpha\n")
-    results = await asyncio.gather(run_tool(target, "log_tail", {"source": "a.log"}),
-                                   run_tool(target, "disk_usage", {"path": "/"}),
-                                   run_tool(target, "dns_lookup", {"name": "localhost"}),
-                                   *(run_tool(target, "disk_usage", {"path": "/tmp"}) for _ in range(15)))
-    assert all(r.ok for r in results), [r.error for r in results if not r.ok]  # 18 at once; sshd allows 10 channels
+    results = await asyncio.gather(
+        run_tool(target, "log_tail", {"source": "a.log"}),
+        run_tool(target, "disk_usage", {"path": "/"}),
+        run_tool(target, "dns_lookup", {"name": "localhost"}),
+        *(run_tool(target, "disk_usage", {"path": "/tmp"}) for _ in range(15)),
+    )
+    assert all(r.ok for r in results), [
+        r.error for r in results if not r.ok
+    ]  # 18 at once; sshd allows 10 channels
     firsts = [{argv[0] for argv in r.data["ssh"]["argv"]} for r in results[:3]]
     assert firsts[0] <= {"realpath", "stat", "tail"} and firsts[1] == {"df"} and firsts[2] == {"getent"}
 
@@ -431,7 +482,11 @@ async def test_restart_and_kill_need_approval_and_then_run(target, sshd):
     try:
         for name, args in [("restart_service", {"service": "fl-web"}), ("kill_process", {"pid": proc.pid})]:
             r = await run_tool(target, name, args)
-            assert not r.ok and r.status == "needs_approval" and "needs a person's approval; it was not run" in r.error
+            assert (
+                not r.ok
+                and r.status == "needs_approval"
+                and "needs a person's approval; it was not run" in r.error
+            )
         assert proc.poll() is None
         r = await run_tool(target, "kill_process", {"pid": proc.pid, "signal": "TERM"}, approved=True)
         assert r.ok and f"sent SIGTERM to {proc.pid} (sleep 61)" in r.output and r.data["exited"] is True, r
@@ -454,14 +509,24 @@ async def test_restart_and_kill_need_approval_and_then_run(target, sshd):
 
 def test_target_names_parse_or_are_refused_clearly():
     cfg = TargetConfig(ssh=SshConfig(user="ops", hosts=["web-1.internal", "deploy@10.0.0.7:2222"]))
-    for spec, (host, port, user) in {"ssh:web-1": ("web-1", 22, "ops"), "ssh:bob@10.0.0.7:2222": ("10.0.0.7", 2222, "bob"),
-                                     "ssh:[::1]:2200": ("::1", 2200, "ops"), "ssh:fe80::1": ("fe80::1", 22, "ops")}.items():
+    for spec, (host, port, user) in {
+        "ssh:web-1": ("web-1", 22, "ops"),
+        "ssh:bob@10.0.0.7:2222": ("10.0.0.7", 2222, "bob"),
+        "ssh:[::1]:2200": ("::1", 2200, "ops"),
+        "ssh:fe80::1": ("fe80::1", 22, "ops"),
+    }.items():
         t = open_target(spec, cfg)
         assert isinstance(t, SshTarget) and t.name == spec
         assert (t.address.host, t.address.port, t.link.user) == (host, port, user)
-    for spec, why in {"ssh:": "not a valid hostname", "ssh:h;reboot": "not a valid hostname",
-                      "ssh:$(id)@h": "not a valid user", "ssh:-oProxyCommand=x@h": "not a valid user",
-                      "ssh:h:0": "port must be", "ssh:h:22x": "port must be", "ssh:[::1]x": "port must be"}.items():
+    for spec, why in {
+        "ssh:": "not a valid hostname",
+        "ssh:h;reboot": "not a valid hostname",
+        "ssh:$(id)@h": "not a valid user",
+        "ssh:-oProxyCommand=x@h": "not a valid user",
+        "ssh:h:0": "port must be",
+        "ssh:h:22x": "port must be",
+        "ssh:[::1]x": "port must be",
+    }.items():
         with pytest.raises(TargetError, match=why):
             open_target(spec, cfg)
     listed = [t["name"] for t in list_targets(cfg) if t["kind"] == "ssh"]
@@ -472,15 +537,26 @@ def test_target_names_parse_or_are_refused_clearly():
 
 
 def _cli_env(sshd: Sshd, home: Path) -> dict[str, str]:
-    return {**os.environ, "FIRSTLINE_HOME": str(home), "FIRSTLINE_MODEL": "firstline/runbook",
-            "FIRSTLINE_TARGETS__SSH__KNOWN_HOSTS": str(sshd.known_hosts),
-            "FIRSTLINE_TARGETS__SSH__KEY_FILE": str(sshd.client_key),
-            "FIRSTLINE_TARGETS__LOG_ROOTS": json.dumps([str(sshd.logs)])}
+    return {
+        **os.environ,
+        "FIRSTLINE_HOME": str(home),
+        "FIRSTLINE_MODEL": "firstline/runbook",
+        "FIRSTLINE_TARGETS__SSH__KNOWN_HOSTS": str(sshd.known_hosts),
+        "FIRSTLINE_TARGETS__SSH__KEY_FILE": str(sshd.client_key),
+        "FIRSTLINE_TARGETS__LOG_ROOTS": json.dumps([str(sshd.logs)]),
+    }
 
 
 def _chat(env: dict[str, str], *args: str) -> list[dict]:
-    out = subprocess.run(["firstline", "chat", *args, "--json"], env=env, capture_output=True, text=True, timeout=120,
-                         check=False, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        ["firstline", "chat", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert events and events[-1]["type"] == "turn_finished", out.stderr[-2000:]
     return events
@@ -496,10 +572,13 @@ def test_chat_over_ssh_diagnoses_a_port_conflict_then_kills_only_when_approved(s
     try:
         port = int(squatter.stdout.readline())
         (sshd.logs / "fl-web.log").write_text(
-            f"2026/12/02 03:12:01 [emerg] 812#812: bind() to 0.0.0.0:{port} failed (98: Address already in use)\n")
+            f"2026/12/02 03:12:01 [emerg] 812#812: bind() to 0.0.0.0:{port} failed (98: Address already in use)\n"
+        )
         first = _chat(env, f"fl-web fails to start: port {port} already in use", "--target", sshd.target)
         assert first[-1]["data"]["status"] == "completed"
-        owner = next(f for f in _of(first, "finding") if f["title"].startswith(f"port {port} is held by python3"))
+        owner = next(
+            f for f in _of(first, "finding") if f["title"].startswith(f"port {port} is held by python3")
+        )
         assert f"pid {squatter.pid}" in owner["title"] and "legacy-app" in owner["title"]
         answer = _of(first, "message")[-1]["text"]
         assert "legacy-app" in answer and str(port) in answer
@@ -537,31 +616,52 @@ def test_chat_over_ssh_diagnoses_a_port_conflict_then_kills_only_when_approved(s
 
 
 def test_tools_run_over_ssh(sshd, tmp_path):
-    ran = subprocess.run(["firstline", "tools", "run", "disk_usage", "--target", sshd.target, "--path", "/", "--json"],
-                         env=_cli_env(sshd, tmp_path), capture_output=True, text=True, timeout=60, check=False)
+    ran = subprocess.run(
+        ["firstline", "tools", "run", "disk_usage", "--target", sshd.target, "--path", "/", "--json"],
+        env=_cli_env(sshd, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     assert result["target"] == sshd.target and result["output"].startswith("Filesystem ")
 
 
 async def test_server_lists_ssh_hosts_checks_names_and_runs_a_turn_over_ssh(sshd, tmp_path):
-    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'fl.db'}", model="firstline/runbook",
-                        targets=_config(sshd).model_copy(update={"ssh": SshConfig(
-                            known_hosts=sshd.known_hosts, key_file=sshd.client_key,
-                            hosts=[f"{sshd.user}@127.0.0.1:{sshd.port}"])}))
+    settings = Settings(
+        home=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'fl.db'}",
+        model="firstline/runbook",
+        targets=_config(sshd).model_copy(
+            update={
+                "ssh": SshConfig(
+                    known_hosts=sshd.known_hosts,
+                    key_file=sshd.client_key,
+                    hosts=[f"{sshd.user}@127.0.0.1:{sshd.port}"],
+                )
+            }
+        ),
+    )
     app = create_app(settings)
-    (sshd.logs / "fl-api.log").write_text("2026/12/02 03:12:01 [emerg] bind() to 0.0.0.0:8080 failed "
-                                          "(98: Address already in use)\n")
+    (sshd.logs / "fl-api.log").write_text(
+        "2026/12/02 03:12:01 [emerg] bind() to 0.0.0.0:8080 failed (98: Address already in use)\n"
+    )
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
             listed = (await c.get("/api/targets")).json()
-            assert {"name": sshd.target, "kind": "ssh"}.items() <= next(t for t in listed if t["kind"] == "ssh").items()
+            assert {"name": sshd.target, "kind": "ssh"}.items() <= next(
+                t for t in listed if t["kind"] == "ssh"
+            ).items()
             bad = await c.post("/api/sessions", json={"target": "ssh:web;reboot"})
             assert bad.status_code == 422 and "target" in bad.text
             bad = await c.post("/api/sessions", json={"target": "ssh:-x@h"})
             assert bad.status_code == 422 and "not a valid user name" in bad.text
             sid = (await c.post("/api/sessions", json={"target": sshd.target})).json()["id"]
-            r = await c.post(f"/api/sessions/{sid}/messages", json={"content": "fl-api is down, please check it"})
+            r = await c.post(
+                f"/api/sessions/{sid}/messages", json={"content": "fl-api is down, please check it"}
+            )
             assert r.status_code == 202, r.text
             for _ in range(600):
                 if (await c.get(f"/api/sessions/{sid}")).json()["status"] == "idle":

@@ -62,9 +62,16 @@ def parse_ss(text: str, protocol: str) -> list[SocketFacts]:
         peer_address, peer_port = _split_address(peer)
         if port is None:
             continue
-        common: dict[str, Any] = {"protocol": protocol, "state": state, "recv_q": int(recv_q), "send_q": int(send_q),
-                  "local_address": address, "local_port": port,
-                  "peer_address": None if peer_address in ("0.0.0.0", "::") else peer_address, "peer_port": peer_port}
+        common: dict[str, Any] = {
+            "protocol": protocol,
+            "state": state,
+            "recv_q": int(recv_q),
+            "send_q": int(send_q),
+            "local_address": address,
+            "local_port": port,
+            "peer_address": None if peer_address in ("0.0.0.0", "::") else peer_address,
+            "peer_port": peer_port,
+        }
         users = _USER.findall(parts[5]) if len(parts) > 5 else []
         if not users:
             out.append(SocketFacts(**common))
@@ -105,12 +112,26 @@ def _ps_row(line: str) -> PsRow | None:
     args = parts[17] if len(parts) > 17 else ""
     try:
         cpu_s = float(cputimes)
-        facts = ProcessFacts(pid=int(pid), ppid=int(ppid), user=user, cpu_percent=float(pcpu), mem_percent=float(pmem),
-                             vsz_kb=int(vsz), rss_kb=int(rss), tty=tty, stat=stat, start=start, time=ps_time(cpu_s),
-                             cmdline=args, name=_comm(args))
+        facts = ProcessFacts(
+            pid=int(pid),
+            ppid=int(ppid),
+            user=user,
+            cpu_percent=float(pcpu),
+            mem_percent=float(pmem),
+            vsz_kb=int(vsz),
+            rss_kb=int(rss),
+            tty=tty,
+            stat=stat,
+            start=start,
+            time=ps_time(cpu_s),
+            cmdline=args,
+            name=_comm(args),
+        )
     except ValueError:
         return None
-    return PsRow(facts=facts, started=_lstart(parts[12:17]), threads=int(nlwp) if nlwp.isdigit() else 1, cpu_s=cpu_s)
+    return PsRow(
+        facts=facts, started=_lstart(parts[12:17]), threads=int(nlwp) if nlwp.isdigit() else 1, cpu_s=cpu_s
+    )
 
 
 def _comm(args: str) -> str:
@@ -145,11 +166,21 @@ def parse_df(text: str) -> list[FilesystemFacts]:
         if len(parts) < 11 or not parts[2].isdigit():
             continue
         source, fstype, size, used, avail, pcent, itotal, iused, iavail, ipcent, target = parts
-        out.append(FilesystemFacts(
-            filesystem=source, fstype=fstype, size=int(size), used=int(used), avail=int(avail),
-            use_percent=_percent(pcent), mounted_on=target, inodes_total=_count(itotal), inodes_used=_count(iused),
-            inodes_free=_count(iavail), inodes_use_percent=_percent(ipcent),
-        ))
+        out.append(
+            FilesystemFacts(
+                filesystem=source,
+                fstype=fstype,
+                size=int(size),
+                used=int(used),
+                avail=int(avail),
+                use_percent=_percent(pcent),
+                mounted_on=target,
+                inodes_total=_count(itotal),
+                inodes_used=_count(iused),
+                inodes_free=_count(iavail),
+                inodes_use_percent=_percent(ipcent),
+            )
+        )
     return out
 
 
@@ -166,11 +197,19 @@ def cpu_percent(before: str, after: str) -> CpuPercent:
     a, b = _cpu_ticks(before), _cpu_ticks(after)
     if not a or not b:
         return CpuPercent()
-    delta = [max(0, y - x) for x, y in zip(a, b)] + [0] * (8 - len(a))
+    delta = [max(0, y - x) for x, y in zip(a, b, strict=False)] + [0] * (8 - len(a))  # older kernels: fewer
     total = sum(delta) or 1
     user, nice, system, idle, iowait, irq, softirq, steal = (100 * d / total for d in delta[:8])
-    return CpuPercent(user=user, nice=nice, system=system, idle=idle if sum(delta) else 100.0, iowait=iowait, irq=irq,
-                      softirq=softirq, steal=steal)
+    return CpuPercent(
+        user=user,
+        nice=nice,
+        system=system,
+        idle=idle if sum(delta) else 100.0,
+        iowait=iowait,
+        irq=irq,
+        softirq=softirq,
+        steal=steal,
+    )
 
 
 def _meminfo(text: str) -> dict[str, int]:
@@ -198,11 +237,22 @@ def parse_host(proc_text: str, stat_after: str, *, hostname: str, now: float, us
     swap_total, swap_free = mem.get("SwapTotal", 0), mem.get("SwapFree", 0)
     cpus = sum(1 for x in proc_text.splitlines() if re.match(r"cpu\d+ ", x))
     return HostFacts(
-        hostname=hostname, now=datetime.fromtimestamp(now, UTC), uptime_s=uptime, users=users,
-        load=(load[0], load[1], load[2]), cpu_count=cpus or 1, cpu=cpu_percent(proc_text, stat_after),
-        mem_total=total, mem_used=used if used >= 0 else total - free, mem_free=free, mem_shared=mem.get("Shmem", 0),
-        mem_buff_cache=buffers + cached, mem_available=mem.get("MemAvailable", free),
-        swap_total=swap_total, swap_used=swap_total - swap_free, swap_free=swap_free,
+        hostname=hostname,
+        now=datetime.fromtimestamp(now, UTC),
+        uptime_s=uptime,
+        users=users,
+        load=(load[0], load[1], load[2]),
+        cpu_count=cpus or 1,
+        cpu=cpu_percent(proc_text, stat_after),
+        mem_total=total,
+        mem_used=used if used >= 0 else total - free,
+        mem_free=free,
+        mem_shared=mem.get("Shmem", 0),
+        mem_buff_cache=buffers + cached,
+        mem_available=mem.get("MemAvailable", free),
+        swap_total=swap_total,
+        swap_used=swap_total - swap_free,
+        swap_free=swap_free,
     )
 
 

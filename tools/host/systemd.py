@@ -28,16 +28,26 @@ _UNIT = TypeAdapter(ServiceName)
 
 async def service_status(exec_: Exec, service: str) -> RawOutput:
     out = await exec_(["systemctl", "status", "--no-pager", "--lines=20", "--", service], "service_status")
-    return RawOutput(exit_code=out.returncode, output=out.output, command=shlex.join(["systemctl", "status", service]),
-                     data=parse_systemctl_status(out.output), source="systemd")
+    return RawOutput(
+        exit_code=out.returncode,
+        output=out.output,
+        command=shlex.join(["systemctl", "status", service]),
+        data=parse_systemctl_status(out.output),
+        source="systemd",
+    )
 
 
 async def restart_service(exec_: Exec, service: str) -> RawOutput:
     out = await exec_(["systemctl", "restart", "--", service], "restart_service")
     state = await exec_(["systemctl", "is-active", "--", service], "restart_service")
     text = out.output + f"# systemctl is-active {service}: {state.output.strip()}\n"
-    return RawOutput(exit_code=out.returncode, output=text, command=shlex.join(["systemctl", "restart", service]),
-                     data={"service": service, "active": state.output.strip()}, source="systemd")
+    return RawOutput(
+        exit_code=out.returncode,
+        output=text,
+        command=shlex.join(["systemctl", "restart", service]),
+        data={"service": service, "active": state.output.strip()},
+        source="systemd",
+    )
 
 
 def journal_argv(unit: str, lines: int) -> list[str]:
@@ -63,6 +73,10 @@ async def journal_tail(exec_: Exec, argv: list[str], args: LogTailArgs) -> RawOu
 
 def no_journal(argv: list[str], roots: str, where: str) -> RawOutput:
     unit = argv[2]
-    return RawOutput(exit_code=None, command=shlex.join(argv), source="journald",
-                     error=f"log_tail: there is no journal on {where} (systemd is not PID 1), so unit:{unit} has "
-                           f"no logs here; read a log file under {roots} instead")
+    return RawOutput(
+        exit_code=None,
+        command=shlex.join(argv),
+        source="journald",
+        error=f"log_tail: there is no journal on {where} (systemd is not PID 1), so unit:{unit} has "
+        f"no logs here; read a log file under {roots} instead",
+    )

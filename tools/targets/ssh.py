@@ -69,16 +69,25 @@ class SshTarget(Target):
 
     def describe(self) -> dict[str, Any]:
         a = self.address
-        return {"name": self.name, "kind": self.kind, "hosts": [a.host], "login": f"{self.link.user}@{a.host} port {a.port}",
-                "log_roots": [str(p) for p in self.config.log_roots]}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "hosts": [a.host],
+            "login": f"{self.link.user}@{a.host} port {a.port}",
+            "log_roots": [str(p) for p in self.config.log_roots],
+        }
 
-    async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
+    async def run(self, tool: Tool[Any], args: ToolArgs) -> RawOutput:
         sent: list[list[str]] = []
         _SENT.set(sent)  # this call's task only: concurrent calls keep their own lists
-        raw = await self.handler(tool.name)(args)
+        raw: RawOutput = await self.handler(tool.name)(args)
         remote = {"host": self.address.host, "port": self.address.port, "user": self.link.user, "argv": sent}
-        return raw.model_copy(update={"data": {**(raw.data or {}), "ssh": remote},
-                                      "source": f"ssh:{raw.source}" if raw.source else "ssh"})
+        return raw.model_copy(
+            update={
+                "data": {**(raw.data or {}), "ssh": remote},
+                "source": f"ssh:{raw.source}" if raw.source else "ssh",
+            }
+        )
 
     async def aclose(self) -> None:
         await self.link.aclose()
@@ -100,8 +109,10 @@ class SshTarget(Target):
             name = await self.link.exec(["uname", "-n"], 5)
             pid1 = await self.link.exec(["cat", "/proc/1/comm"], 5)
             unit_dir = await self.link.exec(["test", "-d", "/run/systemd/system"], 5)
-            self._probe = {"hostname": name.output.strip() or self.address.host,
-                           "systemd": unit_dir.returncode == 0 or pid1.output.strip() == "systemd"}
+            self._probe = {
+                "hostname": name.output.strip() or self.address.host,
+                "systemd": unit_dir.returncode == 0 or pid1.output.strip() == "systemd",
+            }
         return self._probe
 
     def _where(self) -> str:
@@ -114,15 +125,24 @@ class SshTarget(Target):
         if probe["systemd"]:
             return await systemd.service_status(self.exec, args.service)
         facts, code, text = await remote_service_facts(self, args.service, probe["hostname"])
-        note = f"# source: ps on {self.address.host} (systemd is not PID 1 there; state from the process table, " \
-               "/etc/init.d and log files)\n"
-        return RawOutput(exit_code=code, output=note + text, command=shlex.join(["systemctl", "status", args.service]),
-                         data=facts.model_dump(mode="json"), source="ps")
+        note = (
+            f"# source: ps on {self.address.host} (systemd is not PID 1 there; state from the process table, "
+            "/etc/init.d and log files)\n"
+        )
+        return RawOutput(
+            exit_code=code,
+            output=note + text,
+            command=shlex.join(["systemctl", "status", args.service]),
+            data=facts.model_dump(mode="json"),
+            source="ps",
+        )
 
     async def tool_restart_service(self, args: RestartServiceArgs) -> RawOutput:
         if not (await self.probe())["systemd"]:
-            raise TargetError(f"cannot restart {args.service} on {self._where()} without systemd: systemd is not "
-                              "PID 1 there; restart it the way it was started")
+            raise TargetError(
+                f"cannot restart {args.service} on {self._where()} without systemd: systemd is not "
+                "PID 1 there; restart it the way it was started"
+            )
         return await systemd.restart_service(self.exec, args.service)
 
     # ------------------------------------------------------------ logs
@@ -130,7 +150,9 @@ class SshTarget(Target):
     async def tool_log_tail(self, args: LogTailArgs) -> RawOutput:
         source = args.source
         if source.startswith("pod:"):
-            raise TargetError(f"log_tail: pod logs need a kubernetes target; this target is the host {self._where()}")
+            raise TargetError(
+                f"log_tail: pod logs need a kubernetes target; this target is the host {self._where()}"
+            )
         if source.startswith("unit:"):
             argv = systemd.journal_argv(source.removeprefix("unit:"), args.lines)
             if not (await self.probe())["systemd"]:
@@ -144,7 +166,9 @@ class SshTarget(Target):
         ss_argv = templates.ss(args.port, args.protocol)
         out = await self.exec(ss_argv, "port_owner")
         if out.returncode != 0:
-            raise TargetError(f"port_owner: {shlex.join(ss_argv)} failed on {self.address.host}: {out.output.strip()}")
+            raise TargetError(
+                f"port_owner: {shlex.join(ss_argv)} failed on {self.address.host}: {out.output.strip()}"
+            )
         sockets = parse_ss(out.output, args.protocol)
         command = shlex.join(ss_argv)
         pids = sorted({s.pid for s in sockets if s.pid is not None})
@@ -152,25 +176,46 @@ class SshTarget(Target):
             ps_argv = templates.ps(pids)
             rows = {r.facts.pid: r for r in parse_ps((await self.exec(ps_argv, "port_owner")).output)}
             command += "; " + shlex.join(ps_argv)
-            sockets = [s.model_copy(update={"user": rows[s.pid].facts.user, "cmdline": rows[s.pid].facts.cmdline,
-                                            "started": rows[s.pid].started})
-                       if s.pid in rows else s for s in sockets]
+            sockets = [
+                s.model_copy(
+                    update={
+                        "user": rows[s.pid].facts.user,
+                        "cmdline": rows[s.pid].facts.cmdline,
+                        "started": rows[s.pid].started,
+                    }
+                )
+                if s.pid in rows
+                else s
+                for s in sockets
+            ]
         text, code = render_ss(sockets, args.port, args.protocol)
         if sockets and not pids:
-            text += (f"# ss shows a socket's process only to its owner or root; {self.link.user} on "
-                     f"{self.address.host} sees none here\n")
-        data = {"port": args.port, "protocol": args.protocol, "sockets": [s.model_dump(mode="json") for s in sockets]}
+            text += (
+                f"# ss shows a socket's process only to its owner or root; {self.link.user} on "
+                f"{self.address.host} sees none here\n"
+            )
+        data = {
+            "port": args.port,
+            "protocol": args.protocol,
+            "sockets": [s.model_dump(mode="json") for s in sockets],
+        }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="ss")
 
     async def tool_process_list(self, args: ProcessListArgs) -> RawOutput:
         argv = templates.ps()
-        rows = [r.facts for r in parse_ps((await self.exec(argv, "process_list")).output)
-                if templates.PS_MARK not in r.facts.cmdline]
+        rows = [
+            r.facts
+            for r in parse_ps((await self.exec(argv, "process_list")).output)
+            if templates.PS_MARK not in r.facts.cmdline
+        ]
         if args.match:
             rows = [p for p in rows if args.match in p.cmdline or args.match in p.name]
         text, code = render_ps(rows)
         command = shlex.join(argv) + (f" | grep -F -- {shlex.quote(args.match)}" if args.match else "")
-        data = {"count": len(rows), "processes": [p.model_dump(mode="json") for p in rows[:PROCESS_DATA_LIMIT]]}
+        data = {
+            "count": len(rows),
+            "processes": [p.model_dump(mode="json") for p in rows[:PROCESS_DATA_LIMIT]],
+        }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="ps")
 
     async def tool_host_resources(self, args: HostResourcesArgs) -> RawOutput:
@@ -181,21 +226,38 @@ class SshTarget(Target):
         clock = await self.exec(["date", "+%s"], "host_resources")
         who = await self.exec(["who"], "host_resources")
         now = float(clock.output.strip()) if clock.output.strip().isdigit() else time.time()
-        facts = parse_host(first.output, second.output, hostname=probe["hostname"], now=now,
-                           users=len([x for x in who.output.splitlines() if x.strip()]))
+        facts = parse_host(
+            first.output,
+            second.output,
+            hostname=probe["hostname"],
+            now=now,
+            users=len([x for x in who.output.splitlines() if x.strip()]),
+        )
         text, code = render_host_resources(facts)
-        return RawOutput(exit_code=code, output=text, command=shlex.join(templates.PROC_FILES),
-                         data=facts.model_dump(mode="json"), source="proc")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command=shlex.join(templates.PROC_FILES),
+            data=facts.model_dump(mode="json"),
+            source="proc",
+        )
 
     async def tool_disk_usage(self, args: DiskUsageArgs) -> RawOutput:
         argv = templates.df(args.path)
         out = await self.exec(argv, "disk_usage")
         filesystems = parse_df(out.output)
         if out.returncode != 0 or not filesystems:
-            raise TargetError(f"disk_usage on {self.address.host}: {out.output.strip() or 'df printed nothing'}")
+            raise TargetError(
+                f"disk_usage on {self.address.host}: {out.output.strip() or 'df printed nothing'}"
+            )
         text, code = render_df(filesystems[:1])
-        return RawOutput(exit_code=code, output=text, command=shlex.join(argv),
-                         data=filesystems[0].model_dump(mode="json"), source="df")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command=shlex.join(argv),
+            data=filesystems[0].model_dump(mode="json"),
+            source="df",
+        )
 
     # ------------------------------------------------------------ network
 
@@ -207,8 +269,13 @@ class SshTarget(Target):
         except RemoteTimeout:
             facts = DnsFacts(name=args.name, status="TIMEOUT")
         text, code = render_dns(facts)
-        return RawOutput(exit_code=code, output=text, command=shlex.join(argv), data=facts.model_dump(mode="json"),
-                         source="getent")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command=shlex.join(argv),
+            data=facts.model_dump(mode="json"),
+            source="getent",
+        )
 
     # ------------------------------------------------------------ write
 
@@ -219,12 +286,18 @@ class SshTarget(Target):
             raise TargetError(f"kill_process: no process with PID {pid} on {self.address.host}")
         sent = await self.exec(["kill", "-s", args.signal, "--", pid], "kill_process")
         if sent.returncode != 0:
-            raise TargetError(f"kill_process: {self.address.host} refused to signal PID {pid}: {sent.output.strip()}")
+            raise TargetError(
+                f"kill_process: {self.address.host} refused to signal PID {pid}: {sent.output.strip()}"
+            )
         exited = await self._wait_gone(pid, 3.0)
         after = f"process {pid} has exited" if exited else f"process {pid} is still running after 3s"
-        return RawOutput(exit_code=0, output=f"sent SIG{args.signal} to {pid} ({described.output.strip()})\n{after}\n",
-                         command=shlex.join(["kill", "-s", args.signal, "--", pid]), source="kill",
-                         data={"pid": args.pid, "signal": f"SIG{args.signal}", "exited": exited})
+        return RawOutput(
+            exit_code=0,
+            output=f"sent SIG{args.signal} to {pid} ({described.output.strip()})\n{after}\n",
+            command=shlex.join(["kill", "-s", args.signal, "--", pid]),
+            source="kill",
+            data={"pid": args.pid, "signal": f"SIG{args.signal}", "exited": exited},
+        )
 
     async def _wait_gone(self, pid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -120,7 +120,9 @@ class SshLink:
             except asyncssh.ChannelOpenError as exc:  # the host is busy with this connection's other channels
                 refusal = exc
                 await asyncio.sleep(0.05 * (attempt + 1))
-        raise TargetError(f"{self.name}: {self.address.host} refused to open a channel for {argv[0]}: {refusal}")
+        raise TargetError(
+            f"{self.name}: {self.address.host} refused to open a channel for {argv[0]}: {refusal}"
+        )
 
     async def _run(self, conn: Any, argv: list[str], timeout_s: float, limit: int) -> ProcOutput:
         """One channel, fully closed before it is counted free again (sshd counts it until then)."""
@@ -128,8 +130,12 @@ class SshLink:
 
         try:
             async with asyncio.timeout(timeout_s + KILL_AFTER_S + 1):
-                proc = await conn.create_process(remote_command(argv, timeout_s), stdin=asyncssh.DEVNULL,
-                                                 stderr=asyncssh.STDOUT, encoding=None)
+                proc = await conn.create_process(
+                    remote_command(argv, timeout_s),
+                    stdin=asyncssh.DEVNULL,
+                    stderr=asyncssh.STDOUT,
+                    encoding=None,
+                )
                 try:
                     data, truncated = await read_capped(proc.stdout, limit)
                     await proc.wait()
@@ -151,8 +157,10 @@ class SshLink:
         return ProcOutput(argv, code, data.decode("utf-8", errors="replace"), truncated)
 
     def _timed_out(self, argv: list[str], timeout_s: float) -> str:
-        return (f"`{shlex.join(argv)}` on {self.address.host} timed out after {timeout_s:g}s and was stopped "
-                f"(FIRSTLINE_TARGETS__SSH__COMMAND_TIMEOUT_S)")
+        return (
+            f"`{shlex.join(argv)}` on {self.address.host} timed out after {timeout_s:g}s and was stopped "
+            f"(FIRSTLINE_TARGETS__SSH__COMMAND_TIMEOUT_S)"
+        )
 
     async def _connection(self) -> Any:
         if self._lock is None:
@@ -172,22 +180,38 @@ class SshLink:
         try:
             async with asyncio.timeout(self.config.connect_timeout_s):
                 return await asyncssh.connect(
-                    self.address.host, self.address.port, username=self.user, known_hosts=known, config=None,
-                    client_keys=keys, connect_timeout=self.config.connect_timeout_s, preferred_auth="publickey",
-                    keepalive_interval=15)
+                    self.address.host,
+                    self.address.port,
+                    username=self.user,
+                    known_hosts=known,
+                    config=None,
+                    client_keys=keys,
+                    connect_timeout=self.config.connect_timeout_s,
+                    preferred_auth="publickey",
+                    keepalive_interval=15,
+                )
         except asyncssh.HostKeyNotVerifiable:
             raise TargetError(await self._host_key_refusal(known), "refused") from None
         except asyncssh.PermissionDenied:
-            how = f"the key {self.config.key_file}" if self.config.key_file else "the agent's keys and ~/.ssh/id_*"
-            raise TargetError(f"{self.name}: {self.address.host} refused to log {self.user} in with {how} "
-                              "(is the public key in that user's authorized_keys?)") from None
+            how = (
+                f"the key {self.config.key_file}"
+                if self.config.key_file
+                else "the agent's keys and ~/.ssh/id_*"
+            )
+            raise TargetError(
+                f"{self.name}: {self.address.host} refused to log {self.user} in with {how} "
+                "(is the public key in that user's authorized_keys?)"
+            ) from None
         except TimeoutError:
-            raise TargetError(f"{self.name}: no SSH connection to {self.address.host} port {self.address.port} "
-                              f"within {self.config.connect_timeout_s:g}s") from None
+            raise TargetError(
+                f"{self.name}: no SSH connection to {self.address.host} port {self.address.port} "
+                f"within {self.config.connect_timeout_s:g}s"
+            ) from None
         except (OSError, asyncssh.Error) as exc:
             reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
-            raise TargetError(f"{self.name}: cannot connect to {self.address.host} port {self.address.port}: "
-                              f"{reason}") from None
+            raise TargetError(
+                f"{self.name}: cannot connect to {self.address.host} port {self.address.port}: {reason}"
+            ) from None
 
     async def _host_key_refusal(self, known: Any) -> str:
         """Why the key was refused, its fingerprint, and how to trust it after checking."""
@@ -199,18 +223,26 @@ class SshLink:
         key = None
         with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
             async with asyncio.timeout(self.config.connect_timeout_s):
-                key = await asyncssh.get_server_host_key(addr.host, addr.port, server_host_key_algs=algs, config=None)
-        shown = f"{key.get_algorithm()} key {key.get_fingerprint()}" if key else "a key (fingerprint unavailable)"
+                key = await asyncssh.get_server_host_key(
+                    addr.host, addr.port, server_host_key_algs=algs, config=None
+                )
+        shown = (
+            f"{key.get_algorithm()} key {key.get_fingerprint()}" if key else "a key (fingerprint unavailable)"
+        )
         add = f"ssh-keyscan -p {addr.port} {shlex.quote(addr.host)} >> {shlex.quote(str(path))}"
         if trusted:
-            return (f"{self.name}: refused: the host key of {addr.known_hosts_name} has CHANGED. {path} trusts "
-                    f"another key; the server now presents {shown}. This can be a man-in-the-middle attack or a "
-                    f"reinstalled host. Only after checking the new fingerprint on the host itself, replace the entry: "
-                    f"ssh-keygen -R {shlex.quote(addr.known_hosts_name)} -f {shlex.quote(str(path))} && {add}")
+            return (
+                f"{self.name}: refused: the host key of {addr.known_hosts_name} has CHANGED. {path} trusts "
+                f"another key; the server now presents {shown}. This can be a man-in-the-middle attack or a "
+                f"reinstalled host. Only after checking the new fingerprint on the host itself, replace the entry: "
+                f"ssh-keygen -R {shlex.quote(addr.known_hosts_name)} -f {shlex.quote(str(path))} && {add}"
+            )
         missing = "" if path.exists() else f" ({path} does not exist)"
-        return (f"{self.name}: refused: the host key of {addr.known_hosts_name} is not in {path}{missing}; the "
-                f"server presents {shown}. Firstline never trusts a new host key by itself. Check that fingerprint "
-                f"on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it: {add}")
+        return (
+            f"{self.name}: refused: the host key of {addr.known_hosts_name} is not in {path}{missing}; the "
+            f"server presents {shown}. Firstline never trusts a new host key by itself. Check that fingerprint "
+            f"on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it: {add}"
+        )
 
     async def _drop(self, dead: Any = None) -> None:
         """Forget the connection (only if it is still `dead`, when given: another call may have replaced it)."""

@@ -59,7 +59,7 @@ class RemoteLogs:
         """The real path and size of `source` if it is a regular file inside the roots; else LogAccessError."""
         roots = await self.real_roots(tool)
         candidates = log_candidates(source, roots)
-        for candidate, real in zip(candidates, await self._realpaths(candidates, tool)):
+        for real in await self._realpaths(candidates, tool):
             require_inside(source, real, roots)
             out = await self.exec(["stat", "-c", "%F|%s", "--", real], tool)
             if out.returncode != 0:
@@ -90,9 +90,20 @@ class RemoteLogs:
         text = "".join(f"{line}\n" for line in lines)
         if pattern and not lines:
             text = f"# no line among the last {len(tail)} of {found.path} matches {args.grep!r}\n"
-        data = {"path": found.path, "file_size": found.size, "lines_read": len(tail), "lines_shown": len(lines)}
-        return RawOutput(exit_code=1 if pattern and not lines else 0, ok=True, output=text, command=command,
-                         data=data, source="file")
+        data = {
+            "path": found.path,
+            "file_size": found.size,
+            "lines_read": len(tail),
+            "lines_shown": len(lines),
+        }
+        return RawOutput(
+            exit_code=1 if pattern and not lines else 0,
+            ok=True,
+            output=text,
+            command=command,
+            data=data,
+            source="file",
+        )
 
     async def named(self, key: str, limit: int, tool: str) -> list[str]:
         """Log files named after a service, newest first (the rule of `tools.host.logs.find_named_logs`)."""

@@ -31,8 +31,15 @@ if TYPE_CHECKING:
 
 def _member(row: PsRow) -> Member:
     f = row.facts
-    return Member(pid=f.pid, cmd=f.cmdline, name=f.name, started=row.started, rss=f.rss_kb * 1024,
-                  threads=row.threads, cpu_s=row.cpu_s)
+    return Member(
+        pid=f.pid,
+        cmd=f.cmdline,
+        name=f.name,
+        started=row.started,
+        rss=f.rss_kb * 1024,
+        threads=row.threads,
+        cpu_s=row.cpu_s,
+    )
 
 
 def _running(key: str, rows: list[PsRow]) -> ServiceFacts | None:
@@ -58,7 +65,9 @@ async def _journal(target: SshTarget, key: str) -> list[str]:
     return lines
 
 
-async def remote_service_facts(target: SshTarget, service: str, hostname: str) -> tuple[ServiceFacts, int, str]:
+async def remote_service_facts(
+    target: SshTarget, service: str, hostname: str
+) -> tuple[ServiceFacts, int, str]:
     """(facts, exit code, `systemctl status`-style text) for `service` on the host."""
     key = service_key(service)
     rows = parse_ps((await target.exec(templates.ps(), "service_status")).output)
@@ -67,7 +76,8 @@ async def remote_service_facts(target: SshTarget, service: str, hostname: str) -
     journal = await _journal(target, key)
     facts = _running(key, rows) or idle_facts(key, known=has_init or bool(journal))
     if facts.loaded != "not-found":
-        facts = facts.model_copy(update={"host": hostname, "unit_path": init_script if has_init else None,
-                                         "journal": journal})
+        facts = facts.model_copy(
+            update={"host": hostname, "unit_path": init_script if has_init else None, "journal": journal}
+        )
     text, code = render_service_status(facts)
     return facts, code, text
