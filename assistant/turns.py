@@ -268,10 +268,11 @@ def db_approver(engine: Engine, session_id: str, turn_id: str, *, poll_s: float 
                                        decision="approve" if row.status == "approved" else "deny",
                                        by=row.decided_by or "user", comment=row.comment)
             if row.status == "expired" or time.monotonic() > deadline:
-                expired = await asyncio.to_thread(_expire, engine, request.approval_id)
+                comment = f"no decision within {_span(timeout_s)}"
+                expired = await asyncio.to_thread(_expire, engine, request.approval_id, comment)
                 if expired or row.status == "expired":
                     return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
-                                           comment=f"no decision within {_span(timeout_s)}", expired=True)
+                                           comment=comment, expired=True)
             await asyncio.sleep(poll_s)
 
     return approve
@@ -291,9 +292,9 @@ def _approval(engine: Engine, session_id: str, approval_id: str) -> store.Approv
         return store.get_approval(db, session_id=session_id, approval_id=approval_id)
 
 
-def _expire(engine: Engine, approval_id: str) -> bool:
+def _expire(engine: Engine, approval_id: str, comment: str) -> bool:
     with store.writing(engine) as db:
-        return store.expire_approval(db, approval_id=approval_id)
+        return store.expire_approval(db, approval_id=approval_id, comment=comment)
 
 
 # ------------------------------------------------------------ crash recovery

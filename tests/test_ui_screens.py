@@ -201,16 +201,16 @@ def test_approval_expires_and_a_stopped_turn_leaves_no_live_card(chromium, start
     kill = [{"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
             {"text": "The kill was not run."}]
     with FakeOpenAI(script=kill, delay_s=0.01) as fake:
-        server = start_server({**server_env, **model_env(fake), "FIRSTLINE_APPROVAL_TIMEOUT_S": "3"})
+        server = start_server({**server_env, **model_env(fake), "FIRSTLINE_APPROVAL_TIMEOUT_S": "6"})
         sid = new_session(server)
         page, errors = open_page(chromium, f"{server.url}/s/{sid}", 768)
         expect(page.locator("#conn")).to_have_text("live")
         ask(page, "kill the orphan on port 80")
         card = page.locator(".approval-card")
-        expect(card).to_have_attribute("data-state", "pending", timeout=20000)
-        expect(card.locator(".approval-deadline")).to_contain_text("after 3 s")
+        expect(card).to_have_attribute("data-state", "pending", timeout=60000)  # the model gateway starts first
+        expect(card.locator(".approval-deadline")).to_contain_text("after 6 s")
         expect(card).to_have_attribute("data-state", "expired", timeout=20000)  # nobody decided
-        expect(card.locator(".approval-decision")).to_contain_text("Expired: no decision within 3 seconds; not run")
+        expect(card.locator(".approval-decision")).to_contain_text("Expired: no decision within 6 seconds; not run")
         expect(card.locator(".approval-head")).to_contain_text("Approval expired")
         expect(page.locator(".turn-foot")).to_have_count(1, timeout=20000)
         shot(page, "approval-expired-768")
@@ -251,14 +251,14 @@ def test_verified_fix_marks_its_finding_resolved(chromium, start_server, server_
         page, errors = open_page(chromium, f"{server.url}/s/{sid}", 1440)
         expect(page.locator("#conn")).to_have_text("live")
         ask(page, "nginx on web-prod-01 returns 503")
-        expect(page.locator(".turn-foot")).to_have_count(1, timeout=30000)
+        expect(page.locator(".turn-foot")).to_have_count(1, timeout=60000)  # the model gateway starts first
         before = httpx.get(f"{server.url}/api/sessions/{sid}/findings", timeout=10).json()
         owner = next(f for f in before if f["evidence"][0]["tool"] == "port_owner")
         assert owner["resolved_at"] is None
 
         fake.script = fix
         ask(page, "kill the orphan and check the port again")
-        page.locator(".approval-card button", has_text="Approve").click(timeout=20000)
+        page.locator(".approval-card button", has_text="Approve").click(timeout=60000)
         expect(page.locator(".turn-foot")).to_have_count(2, timeout=30000)
         note = page.locator(".verify-note")
         expect(note).to_have_count(1)
@@ -298,7 +298,7 @@ def test_a_200kb_paste_becomes_an_attachment_with_evidence(chromium, start_serve
     filler = "2026-12-02T03:00:01Z INFO orders request served path=/api/v1/orders status=200 ms=12 password=hunter2\n"
     paste = filler * ((200 * 1024 - len(trace)) // len(filler)) + trace
     assert len(paste) > 200_000
-    page.locator("#message").fill(paste)
+    page.locator("#message").fill(paste, timeout=90000)
     expect(page.locator("#composer-hint")).to_contain_text("sent as an attachment")
     page.locator("#message").press("Enter")
 
@@ -308,7 +308,8 @@ def test_a_200kb_paste_becomes_an_attachment_with_evidence(chromium, start_serve
     finding = page.locator("#findings .finding", has=page.locator(".evidence-src", has_text="Pasted by the engineer"))
     expect(finding).to_have_count(1, timeout=30000)
     expect(finding).to_contain_text("too many clients already")
-    expect(page.locator(".msg-user .msg-body")).to_contain_text("Pasted log attached")
+    expect(page.locator(".msg-user .msg-body")).to_contain_text("pasted log attached (2,")
+    expect(page.locator("#session-title")).to_contain_text("psycopg.OperationalError")  # named after its error
     expect(page.locator(".turn-foot")).to_have_count(1, timeout=60000)
     shot(page, "paste-attachment-1440")
 
@@ -316,7 +317,7 @@ def test_a_200kb_paste_becomes_an_attachment_with_evidence(chromium, start_serve
     pasted = [c for c in calls if c["tool"] == "pasted_log"]
     assert len(pasted) == 1 and pasted[0]["command"] == "pasted by the engineer"
     out = pasted[0]["output"]
-    assert pasted[0]["truncated"] and len(out) < len(paste) and out.endswith(trace)  # capped, head and tail kept
+    assert pasted[0]["truncated"] and len(out) < len(paste) and out.endswith(trace.strip())  # capped, head and tail kept
     assert "hunter2" not in out  # redacted like any tool output
     findings = httpx.get(f"{server.url}/api/sessions/{sid}/findings", timeout=10).json()
     db = [f for f in findings if f["evidence"][0]["call_id"] == pasted[0]["call_id"]]

@@ -150,7 +150,8 @@ def _turns_finished(db: Session, rows: list[Row], now: datetime) -> None:
                        .values(status=r["data"].get("status") or "completed", finished_at=now))
             db.execute(sa.update(APPROVALS)
                        .where((APPROVALS.c.turn_id == turn_id) & (APPROVALS.c.status == "pending"))
-                       .values(status="expired", decided_at=now))
+                       .values(status="expired", decided_by="firstline", comment="the turn ended before a decision",
+                               decided_at=now))
         db.execute(sa.update(SESSIONS).where(SESSIONS.c.id == r["session_id"]).values(status="idle"))
 
 

@@ -219,9 +219,10 @@ function showEmpty() {
 // A paste over the message limit goes as an attachment: stored as a tool output the analyzers read.
 function outgoing(text) {
   if (text.length <= LIMITS.message) return { content: text };
-  const lines = text.split("\n").length;
-  return { content: `Pasted log attached (${lines.toLocaleString()} lines, ${text.length.toLocaleString()} characters).`,
-    attachment: text };
+  const lines = text.split("\n");
+  const last = lines.map((l) => l.trim()).filter(Boolean).pop() || ""; // where a trace names its error
+  const about = `pasted log attached (${lines.length.toLocaleString()} lines, ${text.length.toLocaleString()} characters)`;
+  return { content: last ? `${last.slice(0, 160)} — ${about}` : about, attachment: text };
 }
 
 function composerHint() {
