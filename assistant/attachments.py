@@ -22,7 +22,7 @@ PASTE_COMMAND = "pasted by the engineer"
 
 
 def paste_events(text: str, *, redactor: Redactor, cap_chars: int, history: list[Event],
-                 turn_id: str) -> list[Event]:
+                 turn_id: str | None = None) -> list[Event]:
     """The call, its result and the new findings of one paste (findings numbered after the session's)."""
     cleaned = redactor(clean(text))
     output, truncated = cap(cleaned, cap_chars)

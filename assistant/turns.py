@@ -433,16 +433,15 @@ class TurnSupervisor:
         await self.committer.aclose()
 
 
-Paster = Callable[[list[Event], str], list[Event]]
-"""(session history, turn id) -> the events of a pasted attachment."""
+Paster = Callable[[list[Event]], list[Event]]
+"""session history -> the events of a pasted attachment (without a turn id yet)."""
 
 
 def _paster(settings: Settings, text: str) -> Paster:
     from assistant.attachments import paste_events
 
-    return lambda history, turn_id: paste_events(text, redactor=redactor_for(settings),
-                                                 cap_chars=settings.max_attachment_chars, history=history,
-                                                 turn_id=turn_id)
+    return lambda history: paste_events(text, redactor=redactor_for(settings),
+                                        cap_chars=settings.max_attachment_chars, history=history)
 
 
 def _begin(engine: Engine, session_id: str, text: str, author: str,
@@ -451,14 +450,14 @@ def _begin(engine: Engine, session_id: str, text: str, author: str,
     """The turn and the user's message (and its pasted attachment) in one transaction: once a message is
     accepted (202) it is stored. `announce` hears of the committed events at once (streams continue from
     them without a DB read). Returns the turn, the committed message event and the session's model."""
-    with store.writing(engine) as db:
+    pasted = paste(_load(engine, session_id)[1]) if paste else []  # analysed before the write lock is taken;
+    with store.writing(engine) as db:  # no turn can add findings meanwhile: begin_turn refuses a second one
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
         model = store.get_session(db, session_id=session_id).model  # read first: the append stamps `at`,
-        history = store.list_events(db, session_id=session_id) if paste else []
         message = Event.of(UserMessage(text=text, author=author), turn.id)
         stored = [store.append_event(db, session_id=session_id, event=message)]  # and the commit follows at once
-        for ev in paste(history, turn.id) if paste else []:
-            stored.append(store.append_event(db, session_id=session_id, event=ev))
+        for ev in pasted:
+            stored.append(store.append_event(db, session_id=session_id, event=ev.model_copy(update={"turn_id": turn.id})))
     if announce is not None:
         announce(stored)
     return turn, stored[0], model

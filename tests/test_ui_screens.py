@@ -277,11 +277,11 @@ def test_verified_fix_marks_its_finding_resolved(chromium, start_server, server_
             resolved[0]["verify_call_id"]
         assert [f for f in after.values() if f["resolved_at"]] == [after[owner["finding_id"]]]  # only what was re-checked
 
-        page.set_viewport_size({"width": 390, "height": 844})
+        page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phone the issue names
         page.locator("#toggle-side").click()
         in_view(page, item.locator(".resolved-badge"))
         no_sideways_scroll(page)
-        shot(page, "finding-resolved-390")
+        shot(page, "finding-resolved-360")
         assert not errors, errors
 
 

@@ -55,7 +55,7 @@ async def test_an_approved_fix_verified_by_the_same_check_resolves_only_that_fin
     assert [r.finding_id for r in resolved] == [owner.finding_id]  # systemctl's findings were not re-checked
     r = resolved[0]
     kill = next(c for c in of(second, EventType.TOOL_CALL) if c.tool == "kill_process")
-    recheck = [c for c in of(second, EventType.TOOL_CALL) if c.tool == "port_owner"][0]
+    recheck = next(c for c in of(second, EventType.TOOL_CALL) if c.tool == "port_owner")
     assert (r.fix_call_id, r.fix_command, r.verify_call_id) == (kill.call_id, "kill -TERM 2314", recheck.call_id)
     assert r.verify_command == owner.evidence[0].command
     assert not [f for f in of(second, EventType.FINDING) if f.signature == "port-in-use"]
