@@ -239,7 +239,8 @@ export class SessionView {
     this.updateFindingsCount();
     const note = h("div", "verify-note");
     note.append(h("strong", null, `✓ ${d.finding_id} resolved`),
-      h("span", null, `${d.title} — verified by ${commandText("", d.verify_command)} after ${commandText("", d.fix_command)}`),
+      h("span", null, `“${d.title}” is gone: ${commandText("", d.verify_command)} no longer shows it after ` +
+        `${commandText("", d.fix_command)}.`),
       timeTag(ev.at));
     this.add(note, ev);
   }
