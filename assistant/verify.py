@@ -42,7 +42,7 @@ class Verifier:
 
     def check(self, call_id: str, result: ToolResult, found: list[Finding]) -> list[FindingResolved]:
         """Findings this read resolves: it re-ran one of their checks after a fix and no longer shows them."""
-        if result.error:
+        if result.error or result.status in ("refused", "timeout", "unsupported", "needs_approval"):
             return []  # a check that did not run proves nothing (an empty output that ran is an answer)
         seen = {f.signature for f in found}
         resolved = []
