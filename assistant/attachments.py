@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from assistant.events import Event, EventType, Finding, ToolCall, ToolResultEvent
+from assistant.events import Event, Finding, ToolCall, ToolResultEvent
 from assistant.findings import analyze_text
 from assistant.redaction import Redactor
 from tools.output import cap, clean
@@ -33,7 +33,7 @@ def paste_events(text: str, *, redactor: Redactor, cap_chars: int, history: list
         excerpt=output[:300], command=PASTE_COMMAND, source=f"paste · {lines} lines · {len(cleaned)} characters",
         started_at=datetime.now(UTC).isoformat(), output_sha256=hashlib.sha256(cleaned.encode()).hexdigest())
     call = ToolCall(call_id=call_id, tool=PASTE_TOOL, command=PASTE_COMMAND, risk="read")
-    prior = [ev.data for ev in history if ev.type is EventType.FINDING]
+    prior = [ev.data for ev in history if isinstance(ev.data, Finding)]
     found = analyze_text(PASTE_TOOL, output, call_id=call_id, command=PASTE_COMMAND, prior=prior)
     return [Event.of(call, turn_id), Event.of(result, turn_id)] + [Event.of(f, turn_id) for f in _fresh(prior, found)]
 
@@ -45,7 +45,7 @@ def _key(f: Finding) -> str:
 def _fresh(prior: list[Finding], found: list[Finding]) -> list[Finding]:
     """The loop's rule (assistant/calls.py): a finding seen before is not announced again; ids continue."""
     seen = {_key(f) for f in prior}
-    fresh = []
+    fresh: list[Finding] = []
     for f in found:
         if _key(f) in seen:
             continue

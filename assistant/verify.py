@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from assistant.events import Event, EventType, Finding, FindingResolved
+from assistant.events import Event, Finding, FindingResolved, ToolCall, ToolResultEvent
 from tools.base import ToolResult
 
 Check = tuple[str, str]
@@ -61,11 +61,11 @@ class Verifier:
         writes: dict[str, str] = {}
         for ev in history:
             d = ev.data
-            if ev.type is EventType.FINDING:
+            if isinstance(d, Finding):
                 self.add(d)
-            elif ev.type is EventType.TOOL_CALL and d.risk == "write":
+            elif isinstance(d, ToolCall) and d.risk == "write":
                 writes[d.call_id] = d.command
-            elif ev.type is EventType.TOOL_RESULT and d.call_id in writes and d.ok:
+            elif isinstance(d, ToolResultEvent) and d.call_id in writes and d.ok:
                 self.fixed(d.call_id, d.command or writes[d.call_id])
-            elif ev.type is EventType.FINDING_RESOLVED:
+            elif isinstance(d, FindingResolved):
                 self.open.pop(d.finding_id, None)

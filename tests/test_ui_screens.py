@@ -241,7 +241,7 @@ def test_approval_expires_and_a_stopped_turn_leaves_no_live_card(chromium, start
 def test_verified_fix_marks_its_finding_resolved(chromium, start_server, server_env, db_url):  # noqa: F811
     from playwright.sync_api import expect
 
-    diagnose = DEFAULT_SCRIPT[:2] + [{"text": "An orphaned node process holds port 80."}]
+    diagnose = [*DEFAULT_SCRIPT[:2], {"text": "An orphaned node process holds port 80."}]
     fix = [{"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
            {"text": "Checking port 80 again.", "calls": [("port_owner", {"port": 80})]},
            {"text": "Port 80 is free now."}]
