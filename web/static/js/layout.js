@@ -6,7 +6,7 @@ const NARROW = window.matchMedia("(max-width: 1099.98px)");
 
 export class Layout {
   constructor({ layout, scrim, sessionsButton, sideButton, closeSide }) {
-    Object.assign(this, { layout, scrim, sessionsButton, sideButton });
+    Object.assign(this, { layout, scrim, sessionsButton, sideButton, closeSide });
     sessionsButton.addEventListener("click", () => this.toggleSessions());
     sideButton.addEventListener("click", () => this.setSide(!this.layout.classList.contains("side-open")));
     closeSide.addEventListener("click", () => this.setSide(false));
@@ -41,7 +41,10 @@ export class Layout {
 
   setSide(open) {
     if (open) this.setSessions(false);
+    const was = this.layout.classList.contains("side-open");
     this.layout.classList.toggle("side-open", open);
+    if (this.narrow && open && !was) this.closeSide.focus({ preventScroll: true }); // keyboard users land inside
+    if (this.narrow && !open && was) this.sideButton.focus({ preventScroll: true });
     this.sideButton.setAttribute("aria-expanded", String(open));
     this.syncScrim();
   }
