@@ -21,21 +21,33 @@ PASTE_TOOL = "pasted_log"
 PASTE_COMMAND = "pasted by the engineer"
 
 
-def paste_events(text: str, *, redactor: Redactor, cap_chars: int, history: list[Event],
-                 turn_id: str | None = None) -> list[Event]:
+def paste_events(
+    text: str, *, redactor: Redactor, cap_chars: int, history: list[Event], turn_id: str | None = None
+) -> list[Event]:
     """The call, its result and the new findings of one paste (findings numbered after the session's)."""
     cleaned = redactor(clean(text))
     output, truncated = cap(cleaned, cap_chars)
     call_id = "p" + uuid.uuid4().hex[:12]
     lines = output.count("\n") + 1
     result = ToolResultEvent(
-        call_id=call_id, tool=PASTE_TOOL, ok=True, exit_code=None, truncated=truncated, output=output,
-        excerpt=output[:300], command=PASTE_COMMAND, source=f"paste · {lines} lines · {len(cleaned)} characters",
-        started_at=datetime.now(UTC).isoformat(), output_sha256=hashlib.sha256(cleaned.encode()).hexdigest())
+        call_id=call_id,
+        tool=PASTE_TOOL,
+        ok=True,
+        exit_code=None,
+        truncated=truncated,
+        output=output,
+        excerpt=output[:300],
+        command=PASTE_COMMAND,
+        source=f"paste · {lines} lines · {len(cleaned)} characters",
+        started_at=datetime.now(UTC).isoformat(),
+        output_sha256=hashlib.sha256(cleaned.encode()).hexdigest(),
+    )
     call = ToolCall(call_id=call_id, tool=PASTE_TOOL, command=PASTE_COMMAND, risk="read")
     prior = [ev.data for ev in history if isinstance(ev.data, Finding)]
     found = analyze_text(PASTE_TOOL, output, call_id=call_id, command=PASTE_COMMAND, prior=prior)
-    return [Event.of(call, turn_id), Event.of(result, turn_id)] + [Event.of(f, turn_id) for f in _fresh(prior, found)]
+    return [Event.of(call, turn_id), Event.of(result, turn_id)] + [
+        Event.of(f, turn_id) for f in _fresh(prior, found)
+    ]
 
 
 def _key(f: Finding) -> str:

@@ -47,13 +47,24 @@ class Verifier:
         seen = {f.signature for f in found}
         resolved = []
         for fid, item in list(self.open.items()):
-            if item.fix is None or (result.tool, result.command) not in item.checks or item.finding.signature in seen:
+            if (
+                item.fix is None
+                or (result.tool, result.command) not in item.checks
+                or item.finding.signature in seen
+            ):
                 continue
             del self.open[fid]
-            resolved.append(FindingResolved(
-                finding_id=fid, signature=item.finding.signature, title=item.finding.title,
-                fix_call_id=item.fix[0], fix_command=item.fix[1], verify_call_id=call_id,
-                verify_command=result.command))
+            resolved.append(
+                FindingResolved(
+                    finding_id=fid,
+                    signature=item.finding.signature,
+                    title=item.finding.title,
+                    fix_call_id=item.fix[0],
+                    fix_command=item.fix[1],
+                    verify_call_id=call_id,
+                    verify_command=result.command,
+                )
+            )
         return resolved
 
     def remember(self, history: list[Event]) -> None:

@@ -24,9 +24,12 @@ NARROW = 1100
 TARGET = "sandbox:nginx-port-conflict"
 FULL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC[+−]\d{2}:\d{2}$")
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
-              pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
+]
 
 SIDEWAYS = """() => {
   const out = [];
@@ -68,7 +71,9 @@ def in_view(page, locator) -> None:
 
 
 def open_page(chromium, url: str, width: int):  # noqa: F811 - the fixture's value
-    page = chromium.new_page(viewport={"width": width, "height": 844 if width < 768 else 900}, color_scheme="dark")
+    page = chromium.new_page(
+        viewport={"width": width, "height": 844 if width < 768 else 900}, color_scheme="dark"
+    )
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
@@ -118,7 +123,11 @@ def test_every_width_reaches_everything(chromium, start_server, server_env, widt
     stamps = page.evaluate(STAMPS)
     assert len(stamps) >= 4 and all(stamps), stamps
     for text, full, iso in stamps:
-        assert re.fullmatch(r"\d{2}:\d{2}:\d{2}( [AP]M)?", text) and FULL_TIME.match(full) and iso, (text, full, iso)
+        assert re.fullmatch(r"\d{2}:\d{2}:\d{2}( [AP]M)?", text) and FULL_TIME.match(full) and iso, (
+            text,
+            full,
+            iso,
+        )
     expect(page.locator(".turn-foot")).to_contain_text("(estimate, offline model)")
     no_sideways_scroll(page)
     shot(page, f"width-{width}-investigation")
@@ -149,7 +158,9 @@ def test_every_width_reaches_everything(chromium, start_server, server_env, widt
     hide_side(page, width)
 
     page.locator("[data-pir=open]").click()
-    expect(page.locator("#pir-panel [data-pir=document] h1")).to_contain_text("Post-incident review", timeout=30000)
+    expect(page.locator("#pir-panel [data-pir=document] h1")).to_contain_text(
+        "Post-incident review", timeout=30000
+    )
     in_view(page, page.locator("#pir-panel [data-pir=document] h1"))
     no_sideways_scroll(page)
     shot(page, f"width-{width}-pir")
@@ -198,8 +209,10 @@ def test_sessions_search_and_filters(chromium, start_server, server_env):  # noq
 def test_approval_expires_and_a_stopped_turn_leaves_no_live_card(chromium, start_server, server_env, db_url):  # noqa: F811
     from playwright.sync_api import expect
 
-    kill = [{"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
-            {"text": "The kill was not run."}]
+    kill = [
+        {"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
+        {"text": "The kill was not run."},
+    ]
     with FakeOpenAI(script=kill, delay_s=0.01) as fake:
         server = start_server({**server_env, **model_env(fake), "FIRSTLINE_APPROVAL_TIMEOUT_S": "6"})
         sid = new_session(server)
@@ -207,10 +220,14 @@ def test_approval_expires_and_a_stopped_turn_leaves_no_live_card(chromium, start
         expect(page.locator("#conn")).to_have_text("live")
         ask(page, "kill the orphan on port 80")
         card = page.locator(".approval-card")
-        expect(card).to_have_attribute("data-state", "pending", timeout=60000)  # the model gateway starts first
+        expect(card).to_have_attribute(
+            "data-state", "pending", timeout=60000
+        )  # the model gateway starts first
         expect(card.locator(".approval-deadline")).to_contain_text("after 6 s")
         expect(card).to_have_attribute("data-state", "expired", timeout=20000)  # nobody decided
-        expect(card.locator(".approval-decision")).to_contain_text("Expired: no decision within 6 seconds; not run")
+        expect(card.locator(".approval-decision")).to_contain_text(
+            "Expired: no decision within 6 seconds; not run"
+        )
         expect(card.locator(".approval-head")).to_contain_text("Approval expired")
         expect(page.locator(".turn-foot")).to_have_count(1, timeout=20000)
         shot(page, "approval-expired-768")
@@ -232,7 +249,9 @@ def test_approval_expires_and_a_stopped_turn_leaves_no_live_card(chromium, start
         expect(last).to_have_attribute("data-state", "expired")
         expect(last.locator(".approval-decision")).to_contain_text("Not run: the turn ended")
         expect(last.locator("button")).to_have_count(0)
-        expect(page.locator(".tool-card[data-state=waiting], .tool-card[data-state=running]")).to_have_count(0)
+        expect(page.locator(".tool-card[data-state=waiting], .tool-card[data-state=running]")).to_have_count(
+            0
+        )
         expect(page.locator("#approvals-pending")).to_be_hidden()
         shot(page, "approval-stopped-768")
         assert not errors, errors
@@ -242,9 +261,11 @@ def test_verified_fix_marks_its_finding_resolved(chromium, start_server, server_
     from playwright.sync_api import expect
 
     diagnose = [*DEFAULT_SCRIPT[:2], {"text": "An orphaned node process holds port 80."}]
-    fix = [{"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
-           {"text": "Checking port 80 again.", "calls": [("port_owner", {"port": 80})]},
-           {"text": "Port 80 is free now."}]
+    fix = [
+        {"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
+        {"text": "Checking port 80 again.", "calls": [("port_owner", {"port": 80})]},
+        {"text": "Port 80 is free now."},
+    ]
     with FakeOpenAI(script=diagnose, delay_s=0.01) as fake:
         server = start_server({**server_env, **model_env(fake)})
         sid = new_session(server)
@@ -270,12 +291,19 @@ def test_verified_fix_marks_its_finding_resolved(chromium, start_server, server_
         expect(item.locator(".finding-verified")).to_contain_text("no longer shows it")
         shot(page, "finding-resolved-1440")
 
-        after = {f["finding_id"]: f for f in httpx.get(f"{server.url}/api/sessions/{sid}/findings", timeout=10).json()}
+        after = {
+            f["finding_id"]: f
+            for f in httpx.get(f"{server.url}/api/sessions/{sid}/findings", timeout=10).json()
+        }
         resolved = _events(db_url, sid, "finding_resolved")
         assert [r["finding_id"] for r in resolved] == [owner["finding_id"]]
-        assert after[owner["finding_id"]]["resolved_at"] and after[owner["finding_id"]]["resolved_by"] == \
-            resolved[0]["verify_call_id"]
-        assert [f for f in after.values() if f["resolved_at"]] == [after[owner["finding_id"]]]  # only what was re-checked
+        assert (
+            after[owner["finding_id"]]["resolved_at"]
+            and after[owner["finding_id"]]["resolved_by"] == resolved[0]["verify_call_id"]
+        )
+        assert [f for f in after.values() if f["resolved_at"]] == [
+            after[owner["finding_id"]]
+        ]  # only what was re-checked
 
         page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phone the issue names
         page.locator("#toggle-side").click()
@@ -292,9 +320,11 @@ def test_a_200kb_paste_becomes_an_attachment_with_evidence(chromium, start_serve
     sid = new_session(server)
     page, errors = open_page(chromium, f"{server.url}/s/{sid}", 1440)
     expect(page.locator("#conn")).to_have_text("live")
-    trace = ('Traceback (most recent call last):\n  File "/srv/orders/db.py", line 41, in connect\n'
-             'psycopg.OperationalError: connection to server at "10.0.0.5", port 5432 failed: '
-             "FATAL:  sorry, too many clients already\n")
+    trace = (
+        'Traceback (most recent call last):\n  File "/srv/orders/db.py", line 41, in connect\n'
+        'psycopg.OperationalError: connection to server at "10.0.0.5", port 5432 failed: '
+        "FATAL:  sorry, too many clients already\n"
+    )
     filler = "2026-12-02T03:00:01Z INFO orders request served path=/api/v1/orders status=200 ms=12 password=hunter2\n"
     paste = filler * ((200 * 1024 - len(trace)) // len(filler)) + trace
     assert len(paste) > 200_000
@@ -305,11 +335,15 @@ def test_a_200kb_paste_becomes_an_attachment_with_evidence(chromium, start_serve
     card = page.locator(".tool-card[data-tool=pasted_log]")
     expect(card).to_have_count(1, timeout=30000)
     expect(card.locator(".tool-cmd code")).to_have_text("Pasted by the engineer")
-    finding = page.locator("#findings .finding", has=page.locator(".evidence-src", has_text="Pasted by the engineer"))
+    finding = page.locator(
+        "#findings .finding", has=page.locator(".evidence-src", has_text="Pasted by the engineer")
+    )
     expect(finding).to_have_count(1, timeout=30000)
     expect(finding).to_contain_text("too many clients already")
     expect(page.locator(".msg-user .msg-body")).to_contain_text("pasted log attached (2,")
-    expect(page.locator("#session-title")).to_contain_text("psycopg.OperationalError")  # named after its error
+    expect(page.locator("#session-title")).to_contain_text(
+        "psycopg.OperationalError"
+    )  # named after its error
     expect(page.locator(".turn-foot")).to_have_count(1, timeout=60000)
     shot(page, "paste-attachment-1440")
 
@@ -317,7 +351,9 @@ def test_a_200kb_paste_becomes_an_attachment_with_evidence(chromium, start_serve
     pasted = [c for c in calls if c["tool"] == "pasted_log"]
     assert len(pasted) == 1 and pasted[0]["command"] == "pasted by the engineer"
     out = pasted[0]["output"]
-    assert pasted[0]["truncated"] and len(out) < len(paste) and out.endswith(trace.strip())  # capped, head and tail kept
+    assert (
+        pasted[0]["truncated"] and len(out) < len(paste) and out.endswith(trace.strip())
+    )  # capped, head and tail kept
     assert "hunter2" not in out  # redacted like any tool output
     findings = httpx.get(f"{server.url}/api/sessions/{sid}/findings", timeout=10).json()
     db = [f for f in findings if f["evidence"][0]["call_id"] == pasted[0]["call_id"]]
@@ -333,7 +369,10 @@ def _events(db_url: str, sid: str, kind: str) -> list[dict]:
     engine = store.open_store(db_url)
     try:
         with store.reading(engine) as db:
-            return [ev.data.model_dump(mode="json") for ev in store.list_events(db, session_id=sid)
-                    if ev.type.value == kind]
+            return [
+                ev.data.model_dump(mode="json")
+                for ev in store.list_events(db, session_id=sid)
+                if ev.type.value == kind
+            ]
     finally:
         engine.dispose()

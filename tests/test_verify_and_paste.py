@@ -33,9 +33,18 @@ async def deny(request):
     return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="alice")
 
 
-async def turn(tmp_path: Path, script, target, history: list[Event], turn_id: str, approver=approve) -> list[Event]:
-    ctx = TurnContext(settings=Settings(home=tmp_path, model_retries=0), target=target, model="scripted/test",
-                      session_id="s1", turn_id=turn_id, llm=ScriptedModel(script), approver=approver)
+async def turn(
+    tmp_path: Path, script, target, history: list[Event], turn_id: str, approver=approve
+) -> list[Event]:
+    ctx = TurnContext(
+        settings=Settings(home=tmp_path, model_retries=0),
+        target=target,
+        model="scripted/test",
+        session_id="s1",
+        turn_id=turn_id,
+        llm=ScriptedModel(script),
+        approver=approver,
+    )
     return [e async for e in run_turn(ctx, history, "nginx returns 503")]
 
 
@@ -56,7 +65,11 @@ async def test_an_approved_fix_verified_by_the_same_check_resolves_only_that_fin
     r = resolved[0]
     kill = next(c for c in of(second, EventType.TOOL_CALL) if c.tool == "kill_process")
     recheck = next(c for c in of(second, EventType.TOOL_CALL) if c.tool == "port_owner")
-    assert (r.fix_call_id, r.fix_command, r.verify_call_id) == (kill.call_id, "kill -TERM 2314", recheck.call_id)
+    assert (r.fix_call_id, r.fix_command, r.verify_call_id) == (
+        kill.call_id,
+        "kill -TERM 2314",
+        recheck.call_id,
+    )
     assert r.verify_command == owner.evidence[0].command
     assert not [f for f in of(second, EventType.FINDING) if f.signature == "port-in-use"]
 
@@ -80,7 +93,9 @@ async def test_resolution_is_stored_on_the_finding(engine):
         sid = store.create_session(db, target=TARGET, model="scripted/test").id
     first = await turn(Path("/tmp"), DIAGNOSE, target, [], "t1")
     second = await turn(Path("/tmp"), FIX, target, first, "t2")
-    store.append_many(engine, session_id=sid, events=[e for e in first + second if e.type is not EventType.TOKEN])
+    store.append_many(
+        engine, session_id=sid, events=[e for e in first + second if e.type is not EventType.TOKEN]
+    )
     with store.reading(engine) as db:
         rows = {r.finding_id: r for r in store.list_findings(db, session_id=sid)}
     resolved = of(second, EventType.FINDING_RESOLVED)[0]
@@ -96,7 +111,9 @@ async def test_an_unanswered_approval_expires_and_is_recorded(engine):
     from assistant.events import ApprovalRequired
 
     approver = db_approver(engine, sid, turn_id, poll_s=0.05, timeout_s=0.3)
-    decided = await approver(ApprovalRequired(approval_id="a1", call_id="c1", tool="kill_process", command="kill 1"))
+    decided = await approver(
+        ApprovalRequired(approval_id="a1", call_id="c1", tool="kill_process", command="kill 1")
+    )
     assert (decided.decision, decided.by, decided.expired) == ("deny", "firstline", True)
     assert decided.comment == "no decision within 0.3 seconds"
     with store.reading(engine) as db:
@@ -108,10 +125,14 @@ async def test_an_unanswered_approval_expires_and_is_recorded(engine):
 async def test_a_pasted_log_is_a_redacted_capped_tool_output_the_analyzers_and_model_read(tmp_path, db_url):
     settings = Settings(home=tmp_path, database_url=db_url, max_attachment_chars=50_000)
     engine = store.open_store(db_url)
-    trace = ('Traceback (most recent call last):\n  File "/srv/orders/db.py", line 41, in connect\n'
-             'psycopg.OperationalError: connection to server at "10.0.0.5", port 5432 failed: '
-             "FATAL:  sorry, too many clients already")
-    paste = "INFO served /api/v1/orders token=ghp_" + "a" * 36 + "\n" + "INFO request served ok\n" * 8000 + trace
+    trace = (
+        'Traceback (most recent call last):\n  File "/srv/orders/db.py", line 41, in connect\n'
+        'psycopg.OperationalError: connection to server at "10.0.0.5", port 5432 failed: '
+        "FATAL:  sorry, too many clients already"
+    )
+    paste = (
+        "INFO served /api/v1/orders token=ghp_" + "a" * 36 + "\n" + "INFO request served ok\n" * 8000 + trace
+    )
     try:
         with store.writing(engine) as db:
             sid = store.create_session(db, target=TARGET, model="firstline/runbook").id
@@ -121,12 +142,17 @@ async def test_a_pasted_log_is_a_redacted_capped_tool_output_the_analyzers_and_m
         await supervisor.shutdown()
         with store.reading(engine) as db:
             events = store.list_events(db, session_id=sid)
-        pasted = next(e.data for e in events if e.type is EventType.TOOL_RESULT and e.data.tool == "pasted_log")
+        pasted = next(
+            e.data for e in events if e.type is EventType.TOOL_RESULT and e.data.tool == "pasted_log"
+        )
         assert pasted.command == "pasted by the engineer" and pasted.truncated
         assert len(pasted.output) < 50_100 and pasted.output.endswith(trace)  # head and tail kept
         assert "ghp_aaaa" not in pasted.output  # redacted before storage
-        found = [e.data for e in events if e.type is EventType.FINDING
-                 and e.data.evidence[0].call_id == pasted.call_id]
+        found = [
+            e.data
+            for e in events
+            if e.type is EventType.FINDING and e.data.evidence[0].call_id == pasted.call_id
+        ]
         assert [f.signature for f in found] == ["db-max-connections"] and found[0].finding_id == "F1"
         answer = next(e.data.text for e in events if e.type is EventType.MESSAGE)
         assert "too many clients" in answer  # the model read the paste like any output
