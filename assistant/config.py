@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     max_running_hosted_turns: int = Field(default=256, ge=1)
     """The same for hosted models. They cost the server little (the model gateway's child process parses their
     streams), so far more can run at once; the provider's rate limits are the usual bound."""
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """`firstline serve`'s logs: one JSON object per line, or uvicorn's text; `auto` is text at a terminal, JSON
+    otherwise (containers, systemd)."""
 
     @field_validator("redact_patterns")
     @classmethod

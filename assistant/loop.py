@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from assistant import calls as tool_calls
-from assistant import cpu
+from assistant import cpu, metrics
 from assistant.context import TurnContext
 from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
 from assistant.history import messages_from_events
@@ -110,16 +110,19 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
     """One model call: stream tokens as events, end with the step's outcome."""
     state.steps += 1
     prompt = await cpu.run(ctx.offload, _fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the loop
+    started = time.perf_counter()
     try:
         async for item in ctx.chat_model.stream(prompt, tools):
             if isinstance(item, str):
                 yield Event.of(Token(text=item), ctx.turn_id)
                 continue
             state.add_usage(item)
+            metrics.model_call(ctx.model, time.perf_counter() - started, "ok", item.prompt_tokens, item.completion_tokens)
             if not item.tool_calls and tools:  # a local model that writes its call as JSON in the text
                 item.tool_calls = calls_in_text(item.text, {t["function"]["name"] for t in tools})
             yield RunTools(item.tool_calls, item.text) if item.tool_calls and tools else Answer(item.text)
     except ModelError as exc:
+        metrics.model_call(ctx.model, time.perf_counter() - started, exc.kind)
         yield Failed(exc)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from assistant import store
+from assistant import logs, metrics, store
 from assistant.config import Settings
 from assistant.context import Approver, open_context
 from assistant.providers import Providers
@@ -75,6 +75,7 @@ class EventWriter:
                 continue
             for ev, (_, fut) in zip(stored, batch, strict=True):
                 self.finished = self.finished or ev.type is EventType.TURN_FINISHED
+                metrics.observe_event(ev)  # what was stored, once (a retried end is not counted twice)
                 await self._tell(ev)
                 if not fut.done():
                     fut.set_result(ev)
@@ -111,6 +112,7 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
     alone counts when `poll_s` is None) stops the loop and records `turn_finished(cancelled)`; if this
     task itself is cancelled (shutdown) the turn is recorded as interrupted.
     """
+    logs.bind(session_id=session_id, turn_id=turn_id)  # this turn's task (and threads): its log lines say so
     user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
     own_committer = committer is None
     committer = committer or GroupCommitter(engine)

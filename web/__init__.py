@@ -24,8 +24,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
     """Run the server with uvicorn until interrupted (one process; turns run as asyncio tasks in it). The
     process is the server's alone, so it takes over full garbage collections (web/quiet_gc.py)."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    from assistant.logs import log_config
     from web.app import create_app as _create
 
     uvicorn.run(_create(settings, quiet_gc=True), host=host, port=port, log_level=log_level, proxy_headers=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG)

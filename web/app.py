@@ -11,9 +11,10 @@ from fastapi.staticfiles import StaticFiles
 
 from assistant import __version__
 from assistant.config import Settings
-from web import errors, pir_routes, security
+from web import errors, metrics, pir_routes, security
 from web.limits import BodyLimit
-from web.routes import approvals, events, meta, sessions, ui
+from web.request_ids import RequestIds
+from web.routes import approvals, events, meta, probes, sessions, ui
 from web.runtime import Runtime
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -34,11 +35,13 @@ def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
                   description="LLM-assisted troubleshooting for on-call engineers: sessions, turns, "
                               "a lossless SSE event stream, the command trail and findings.")
     app.state.runtime = runtime
+    app.state.metrics_registry = metrics.registry_for(runtime)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (meta, sessions, events, approvals, ui):
+    for module in (meta, probes, metrics, sessions, events, approvals, ui):
         app.include_router(module.router)
     app.include_router(pir_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    security.install(app, settings)  # last: headers wrap everything; auth runs before any route or body read
+    security.install(app, settings)  # headers wrap everything; auth runs before any route or body read
+    app.add_middleware(RequestIds)  # outermost: even a refused request's log lines carry its id
     return app

@@ -49,6 +49,9 @@ class Runtime:
         """Which implementation answers each model string; set at start-up (the gateway, CPU offload)."""
         self._gateway_warm: asyncio.Task | None = None
         self._recovery: asyncio.Task | None = None
+        self.draining = False
+        """True once this process stops taking new turns (set on SIGTERM): /readyz then answers 503, so load
+        balancers send new requests to other replicas while this one finishes its turns."""
 
     def engine(self) -> Engine:
         """The migrated engine; on first success also closes turns orphaned by a crash. Blocking."""
@@ -67,6 +70,15 @@ class Runtime:
         if self._engine is not None:
             return self._engine
         return await asyncio.to_thread(self.engine)
+
+    @property
+    def opened_engine(self) -> Engine | None:
+        """The engine if the database was opened already (never opens it: for metrics)."""
+        return self._engine
+
+    @property
+    def started_supervisor(self) -> TurnSupervisor | None:
+        return self._supervisor
 
     def _busy(self) -> bool:
         return self._supervisor is not None and bool(self._supervisor.tasks)
@@ -117,6 +129,7 @@ class Runtime:
             log.error("%s; the API answers 503 until it is reachable", exc)
 
     async def shutdown(self) -> None:
+        self.draining = True
         if self._recovery is not None:
             self._recovery.cancel()
         if self.quiet_gc is not None:

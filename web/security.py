@@ -1,7 +1,8 @@
 """Who may talk to the server, and what browsers may do with its answers.
 
 - Security headers on every response (a strict CSP: no inline script or style, no framing).
-- With `settings.auth_token` set, every route but /healthz, /login and /static needs it:
+- With `settings.auth_token` set, every route but the probes (/healthz, /livez, /readyz), /login and /static
+  needs it (/metrics too):
   `Authorization: Bearer <token>` (API clients, curl) or the session cookie /login sets
   (browsers; EventSource cannot send headers). The cookie holds an expiry and an HMAC of it
   keyed by the token, never the token itself; rotating the token logs every browser out.
@@ -44,7 +45,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 COOKIE = "firstline_session"
 SESSION_TTL_S = 12 * 3600
-OPEN_PATHS = {"/healthz", "/login", "/logout", "/favicon.ico"}
+OPEN_PATHS = {"/healthz", "/livez", "/readyz", "/login", "/logout", "/favicon.ico"}
 OPEN_PREFIXES = ("/static/",)
 LOGIN_FAILURES = 10
 LOGIN_WINDOW_S = 300.0

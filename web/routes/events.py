@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy.engine import Engine
 from sse_starlette import EventSourceResponse
 
-from assistant import store
+from assistant import metrics, store
 from web.deps import EngineDep, NotifierDep
 from web.errors import ERROR_RESPONSES, InvalidField
+from web.metrics import counted
 
 log = logging.getLogger("firstline.web")
 router = APIRouter(prefix="/api/sessions", tags=["events"], responses=ERROR_RESPONSES)
@@ -63,7 +65,7 @@ async def events(session_id: str, request: Request, engine: EngineDep, notifier:
     """Every event of the session in seq order: first the stored ones after the resume point, then live."""
     start = _resume_point(last_event_id, after)
     await asyncio.to_thread(_exists, engine, session_id)
-    return EventSourceResponse(_stream(engine, notifier, session_id, start), ping=PING_S,
+    return EventSourceResponse(counted(_stream(engine, notifier, session_id, start)), ping=PING_S,
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -87,6 +89,7 @@ async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
                   last: int) -> AsyncIterator[dict]:
     retry: int | None = RETRY_MS
     poll_s = POLL_S
+    opened = time.time()
     with notifier.subscribe(session_id) as sub:
         while True:
             rows = sub.take_after(last)  # what this process just committed, if it continues our stream
@@ -102,6 +105,7 @@ async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
                 poll_s = POLL_S
             for ev in rows:
                 last = ev["seq"]
+                metrics.event_delivered(ev, opened)
                 out = {"id": str(ev["seq"]), "event": ev["type"], "data": json.dumps(ev, separators=(",", ":"))}
                 if retry is not None:
                     out["retry"], retry = retry, None  # reconnect quickly after a network blip
