@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ class Prometheus:
                      f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}",
                      "--log.level=warn"]
 
-    def __enter__(self) -> Prometheus:
+    def __enter__(self) -> Self:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
         return self
