@@ -224,5 +224,17 @@ async def _serve() -> None:
         task.cancel()
 
 
+def _log_like_the_server() -> None:
+    """The child shares the server's stderr: its warnings (litellm's too) take the same format."""
+    import logging.config
+
+    from assistant.logs import log_config
+
+    config = log_config(os.environ.get("FIRSTLINE_LOG_FORMAT", "auto"), "warning")  # type: ignore[arg-type]  # env text
+    if config is not None:
+        logging.config.dictConfig(config)
+
+
 if __name__ == "__main__":
+    _log_like_the_server()
     asyncio.run(_serve())
