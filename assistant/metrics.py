@@ -142,6 +142,10 @@ def event_delivered(event: dict[str, Any], stream_opened: float) -> None:
         m.lag.observe(max(0.0, time.time() - committed))
 
 
+def nodes_reported() -> bool:
+    return _M is not None and _M.nodes is not None
+
+
 def set_nodes_connected(count: int) -> None:
     """For the nodes feature (issue 19): the gauge `firstline_nodes_connected` exists from its first call on."""
     m = _M

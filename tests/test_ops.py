@@ -200,6 +200,26 @@ def test_draining_replica_is_not_ready(tmp_path):
             c.get("/metrics").text) for s in f.samples}, "firstline_draining") == 1
 
 
+def test_nodes_gauge_appears_once_the_nodes_feature_sets_it(tmp_path):
+    """`firstline_nodes_connected` is absent (not a misleading 0) until remote nodes report a count."""
+    from fastapi.testclient import TestClient
+
+    from assistant import metrics
+    from assistant.config import Settings
+    from web.app import create_app
+
+    with TestClient(create_app(Settings(home=tmp_path))) as c:
+        def nodes() -> list[float]:
+            return [s.value for f in text_string_to_metric_families(c.get("/metrics").text) for s in f.samples
+                    if s.name == "firstline_nodes_connected"]
+
+        if metrics.nodes_reported():
+            pytest.skip("another test in this process already reported nodes")
+        assert nodes() == []
+        metrics.set_nodes_connected(3)
+        assert nodes() == [3]
+
+
 def test_json_log_line_holds_ids_and_the_whole_traceback():
     out = io.StringIO()
     handler = logging.StreamHandler(out)
