@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 LogFormat = Literal["auto", "json", "text"]
 IDS: dict[str, ContextVar[str | None]] = {
-    name: ContextVar(f"firstline_{name}", default=None) for name in ("request_id", "session_id", "turn_id")}
+    name: ContextVar(f"firstline_{name}", default=None) for name in ("request_id", "session_id", "turn_id")
+}
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 _ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
 
@@ -49,7 +50,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name,
+            "level": record.levelname.lower(),
+            "logger": record.name,
         }
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             out.update(zip(_ACCESS_FIELDS, record.args, strict=True))
@@ -78,14 +80,21 @@ def log_config(fmt: LogFormat, level: str = "info") -> dict[str, Any] | None:
     """A `logging.config.dictConfig` for the server (uvicorn's `log_config`); None keeps uvicorn's text logs."""
     if resolve(fmt) == "text":
         return None
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json",
-               "filters": ["ids"]}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "json",
+        "filters": ["ids"],
+    }
     return {
-        "version": 1, "disable_existing_loggers": False,
+        "version": 1,
+        "disable_existing_loggers": False,
         "filters": {"ids": {"()": ContextIds}},
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {"json": handler},
         "root": {"handlers": ["json"], "level": level.upper()},
-        "loggers": {name: {"handlers": [], "propagate": True}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        "loggers": {
+            name: {"handlers": [], "propagate": True}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
     }

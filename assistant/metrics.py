@@ -43,29 +43,65 @@ class _Metrics:
         from tools.catalog import ALL_TOOLS
 
         r = self.registry = CollectorRegistry()
-        for collector in (process_collector.ProcessCollector, platform_collector.PlatformCollector,
-                          gc_collector.GCCollector):
+        for collector in (
+            process_collector.ProcessCollector,
+            platform_collector.PlatformCollector,
+            gc_collector.GCCollector,
+        ):
             collector(registry=r)
         self.tools = frozenset(t.name for t in ALL_TOOLS)
         self.models: set[str] = set()
         self.lock = threading.Lock()
-        self.turns = Counter("firstline_turns", "Turns this process finished, by final status.", ["status"], registry=r)
-        self.turn_seconds = Histogram("firstline_turn_duration_seconds", "Wall time of a finished turn.",
-                                      ["status"], buckets=TURN_BUCKETS, registry=r)
-        self.tool_calls = Counter("firstline_tool_calls", "Tool results, by tool and outcome (ok, error, cached).",
-                                  ["tool", "outcome"], registry=r)
-        self.tool_seconds = Histogram("firstline_tool_duration_seconds", "Run time of a tool call (not cached).",
-                                      ["tool"], buckets=CALL_BUCKETS, registry=r)
-        self.model_calls = Counter("firstline_model_calls", "Model calls (one per agent step), by model and "
-                                   "outcome (ok, or the error kind).", ["model", "outcome"], registry=r)
-        self.model_seconds = Histogram("firstline_model_call_duration_seconds", "A model call from request to "
-                                       "its last token.", ["model"], buckets=CALL_BUCKETS, registry=r)
-        self.model_tokens = Counter("firstline_model_tokens", "Tokens by model and kind (prompt, completion).",
-                                    ["model", "kind"], registry=r)
+        self.turns = Counter(
+            "firstline_turns", "Turns this process finished, by final status.", ["status"], registry=r
+        )
+        self.turn_seconds = Histogram(
+            "firstline_turn_duration_seconds",
+            "Wall time of a finished turn.",
+            ["status"],
+            buckets=TURN_BUCKETS,
+            registry=r,
+        )
+        self.tool_calls = Counter(
+            "firstline_tool_calls",
+            "Tool results, by tool and outcome (the result's status, or cached).",
+            ["tool", "outcome"],
+            registry=r,
+        )
+        self.tool_seconds = Histogram(
+            "firstline_tool_duration_seconds",
+            "Run time of a tool call (not cached, not refused).",
+            ["tool"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.model_calls = Counter(
+            "firstline_model_calls",
+            "Model calls (one per agent step), by model and outcome (ok, or the error kind).",
+            ["model", "outcome"],
+            registry=r,
+        )
+        self.model_seconds = Histogram(
+            "firstline_model_call_duration_seconds",
+            "A model call from request to its last token.",
+            ["model"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.model_tokens = Counter(
+            "firstline_model_tokens",
+            "Tokens by model and kind (prompt, completion).",
+            ["model", "kind"],
+            registry=r,
+        )
         self.sse_clients = Gauge("firstline_sse_clients", "Open SSE event streams.", registry=r)
-        self.lag = Histogram("firstline_event_delivery_lag_seconds", "From an event's commit (its `at`) to its "
-                             "hand-off to an open SSE stream; live events only, not a reconnect's replay.",
-                             buckets=LAG_BUCKETS, registry=r)
+        self.lag = Histogram(
+            "firstline_event_delivery_lag_seconds",
+            "From an event's commit (its `at`) to its "
+            "hand-off to an open SSE stream; live events only, not a reconnect's replay.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
         self.nodes: Gauge | None = None
 
     def model_label(self, model: str) -> str:
@@ -100,16 +136,17 @@ def observe_event(event: Event) -> None:
     data = event.data
     if isinstance(data, ToolResultEvent):
         tool = m.tool_label(data.tool)
-        outcome = "cached" if data.cached else ("ok" if data.ok else "error")
-        m.tool_calls.labels(tool, outcome).inc()
-        if not data.cached:
+        m.tool_calls.labels(tool, "cached" if data.cached else data.status).inc()
+        if not data.cached and data.status != "refused":  # a refused call never ran: no duration to count
             m.tool_seconds.labels(tool).observe(data.duration_ms / 1000)
     elif isinstance(data, TurnFinished):
         m.turns.labels(data.status).inc()
         m.turn_seconds.labels(data.status).observe(data.wall_ms / 1000)
 
 
-def model_call(model: str, seconds: float, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+def model_call(
+    model: str, seconds: float, outcome: str, prompt_tokens: int = 0, completion_tokens: int = 0
+) -> None:
     """One model call ended (outcome `ok` or the ModelError's kind)."""
     m = _M
     if m is None:
@@ -155,6 +192,7 @@ def set_nodes_connected(count: int) -> None:
         if m.nodes is None:
             from prometheus_client import Gauge
 
-            m.nodes = Gauge("firstline_nodes_connected", "Remote nodes connected to this process.",
-                            registry=m.registry)
+            m.nodes = Gauge(
+                "firstline_nodes_connected", "Remote nodes connected to this process.", registry=m.registry
+            )
     m.nodes.set(count)

@@ -53,7 +53,9 @@ def test_deployment_reads_only_secret_keys_that_exist_and_probes_real_routes(tmp
     pod = deploy["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e]
-    assert refs and all(r["name"] == secret["metadata"]["name"] and r["key"] in secret["stringData"] for r in refs)
+    assert refs and all(
+        r["name"] == secret["metadata"]["name"] and r["key"] in secret["stringData"] for r in refs
+    )
 
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     probes = {k: container[k]["httpGet"] for k in ("livenessProbe", "readinessProbe", "startupProbe")}
@@ -71,8 +73,9 @@ def test_service_and_budget_select_the_pods():
     assert k8s["Deployment"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert k8s["Service"]["spec"]["selector"].items() <= labels.items()
     assert k8s["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    container_ports = {p["name"] for c in k8s["Deployment"]["spec"]["template"]["spec"]["containers"]
-                       for p in c["ports"]}
+    container_ports = {
+        p["name"] for c in k8s["Deployment"]["spec"]["template"]["spec"]["containers"] for p in c["ports"]
+    }
     assert all(p["targetPort"] in container_ports for p in k8s["Service"]["spec"]["ports"])
 
 
@@ -81,7 +84,10 @@ def test_pod_runs_as_the_images_non_root_user_on_a_read_only_root():
     (container,) = spec["containers"]
     user = re.search(r"^USER (\d+):(\d+)$", dockerfile(), re.MULTILINE)
     assert user and spec["securityContext"]["runAsNonRoot"] is True
-    assert (str(spec["securityContext"]["runAsUser"]), str(spec["securityContext"]["runAsGroup"])) == user.groups()
+    assert (
+        str(spec["securityContext"]["runAsUser"]),
+        str(spec["securityContext"]["runAsGroup"]),
+    ) == user.groups()
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     home = re.search(r"FIRSTLINE_HOME=(\S+)", dockerfile())
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
@@ -95,7 +101,11 @@ def test_image_installs_from_the_hashed_locks_bootstrap_first_and_serves_on_all_
     assert all("--require-hashes" in i for i in installs[:2])
     assert re.search(r'^CMD \["serve", "--host", "0.0.0.0"', text, re.MULTILINE)
     assert re.search(r"^HEALTHCHECK .*\n\s+CMD .*/livez", text, re.MULTILINE)
-    keep = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+    keep = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     packages = {p.rstrip("*") for p in re.findall(r'"(\w+)\*"', (ROOT / "pyproject.toml").read_text())}
     copied = set(re.findall(r"^COPY (\w+) \./", text, re.MULTILINE))
     assert packages <= keep and packages <= copied  # every package of the wheel reaches the image

@@ -44,12 +44,18 @@ class FirstlineServe:
 
     def __enter__(self) -> Self:
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen([FIRSTLINE, "serve", "--port", str(self.port)], env=self.env,
-                                         stdout=subprocess.DEVNULL, stderr=out)
+            self.proc = subprocess.Popen(
+                [FIRSTLINE, "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"firstline serve exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"firstline serve exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(self.url + "/livez", timeout=1).status_code == 200:
                     return self
@@ -74,8 +80,14 @@ class FirstlineServe:
 
 def serve_env(tmp_path: Path, db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-    env.update(FIRSTLINE_HOME=str(tmp_path / "home"), FIRSTLINE_DATABASE_URL=db_url, FIRSTLINE_AUTH_TOKEN=TOKEN,
-               LITELLM_LOCAL_MODEL_COST_MAP="True", NO_PROXY="127.0.0.1,localhost", **extra)
+    env.update(
+        FIRSTLINE_HOME=str(tmp_path / "home"),
+        FIRSTLINE_DATABASE_URL=db_url,
+        FIRSTLINE_AUTH_TOKEN=TOKEN,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        NO_PROXY="127.0.0.1,localhost",
+        **extra,
+    )
     return env
 
 
@@ -83,15 +95,20 @@ def scrape(client: httpx.Client) -> dict[tuple[str, tuple], float]:
     """Every sample of /metrics as {(name, sorted labels): value}."""
     r = client.get("/metrics")
     assert r.status_code == 200, r.text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(r.text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
 
 
 def total(samples: dict, name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items())
 
 
-def run_turn(client: httpx.Client, text: str = "nginx on web-prod-01 returns 503") -> tuple[str, httpx.Response, list, dict]:
+def run_turn(
+    client: httpx.Client, text: str = "nginx on web-prod-01 returns 503"
+) -> tuple[str, httpx.Response, list, dict]:
     """One sandbox turn, watched on its SSE stream opened before the question is sent; with a scrape taken
     while that stream was still open."""
     sid = client.post("/api/sessions", json={"target": SANDBOX}).json()["id"]
@@ -106,9 +123,13 @@ def run_turn(client: httpx.Client, text: str = "nginx on web-prod-01 returns 503
 
 
 def test_probes_metrics_and_json_logs_over_one_real_turn(tmp_path, db_url):
-    with FirstlineServe(serve_env(tmp_path, db_url, FIRSTLINE_LOG_FORMAT="json"), tmp_path / "serve.log") as srv, \
-            httpx.Client(base_url=srv.url, timeout=30) as anon, \
-            httpx.Client(base_url=srv.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with (
+        FirstlineServe(
+            serve_env(tmp_path, db_url, FIRSTLINE_LOG_FORMAT="json"), tmp_path / "serve.log"
+        ) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as anon,
+        httpx.Client(base_url=srv.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as client,
+    ):
         assert anon.get("/livez").json() == {"ok": True}
         ready = anon.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
@@ -123,19 +144,31 @@ def test_probes_metrics_and_json_logs_over_one_real_turn(tmp_path, db_url):
         assert total(during, "firstline_sse_clients") == 1
         assert total(after, "firstline_turns_total", status="completed") == 1
         assert total(after, "firstline_turn_duration_seconds_count") == 1
-        assert total(after, "firstline_turn_duration_seconds_sum") == pytest.approx(finished["wall_ms"] / 1000)
+        assert total(after, "firstline_turn_duration_seconds_sum") == pytest.approx(
+            finished["wall_ms"] / 1000
+        )
         results = [e["data"] for e in events if e["type"] == "tool_result"]
-        by_outcome = Counter((r["tool"], "cached" if r["cached"] else "ok" if r["ok"] else "error") for r in results)
-        counted = {(dict(ls)["tool"], dict(ls)["outcome"]): v for (n, ls), v in after.items()
-                   if n == "firstline_tool_calls_total"}
+        by_outcome = Counter((r["tool"], "cached" if r["cached"] else r["status"]) for r in results)
+        counted = {
+            (dict(ls)["tool"], dict(ls)["outcome"]): v
+            for (n, ls), v in after.items()
+            if n == "firstline_tool_calls_total"
+        }
         assert counted == by_outcome
-        assert total(after, "firstline_tool_duration_seconds_count") == sum(not r["cached"] for r in results)
+        assert total(after, "firstline_tool_duration_seconds_count") == sum(
+            not r["cached"] and r["status"] != "refused" for r in results
+        )
         model = "firstline/runbook"
         assert total(after, "firstline_model_calls_total", model=model, outcome="ok") == finished["steps"]
         assert total(after, "firstline_model_call_duration_seconds_count", model=model) == finished["steps"]
-        assert total(after, "firstline_model_tokens_total", model=model, kind="prompt") == finished["prompt_tokens"]
-        assert total(after, "firstline_model_tokens_total", model=model, kind="completion") == \
-            finished["completion_tokens"]
+        assert (
+            total(after, "firstline_model_tokens_total", model=model, kind="prompt")
+            == finished["prompt_tokens"]
+        )
+        assert (
+            total(after, "firstline_model_tokens_total", model=model, kind="completion")
+            == finished["completion_tokens"]
+        )
         assert total(after, "firstline_event_delivery_lag_seconds_count") == len(events)
         assert total(after, "firstline_turns_running") == 0 and total(after, "firstline_turns_queued") == 0
         assert total(after, "firstline_approvals_pending") == 0
@@ -165,8 +198,10 @@ def test_readyz_follows_the_database_but_livez_does_not(tmp_path, pg_database):
     name = pg_database.rsplit("/", 1)[1]
     with TcpProxy(PG_HOST, PG_PORT) as proxy:
         url = f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}"
-        with FirstlineServe(serve_env(tmp_path, url), tmp_path / "serve.log") as srv, \
-                httpx.Client(base_url=srv.url, timeout=10) as anon:
+        with (
+            FirstlineServe(serve_env(tmp_path, url), tmp_path / "serve.log") as srv,
+            httpx.Client(base_url=srv.url, timeout=10) as anon,
+        ):
             assert anon.get("/readyz").status_code == 200
             proxy.cut()
             down = anon.get("/readyz")
@@ -196,8 +231,17 @@ def test_draining_replica_is_not_ready(tmp_path):
         r = c.get("/readyz")
         assert r.status_code == 503 and r.json()["draining"] is True
         assert c.get("/livez").status_code == 200
-        assert total({(s.name, tuple(s.labels.items())): s.value for f in text_string_to_metric_families(
-            c.get("/metrics").text) for s in f.samples}, "firstline_draining") == 1
+        assert (
+            total(
+                {
+                    (s.name, tuple(s.labels.items())): s.value
+                    for f in text_string_to_metric_families(c.get("/metrics").text)
+                    for s in f.samples
+                },
+                "firstline_draining",
+            )
+            == 1
+        )
 
 
 def test_nodes_gauge_appears_once_the_nodes_feature_sets_it(tmp_path):
@@ -209,9 +253,14 @@ def test_nodes_gauge_appears_once_the_nodes_feature_sets_it(tmp_path):
     from web.app import create_app
 
     with TestClient(create_app(Settings(home=tmp_path))) as c:
+
         def nodes() -> list[float]:
-            return [s.value for f in text_string_to_metric_families(c.get("/metrics").text) for s in f.samples
-                    if s.name == "firstline_nodes_connected"]
+            return [
+                s.value
+                for f in text_string_to_metric_families(c.get("/metrics").text)
+                for s in f.samples
+                if s.name == "firstline_nodes_connected"
+            ]
 
         if metrics.nodes_reported():
             pytest.skip("another test in this process already reported nodes")

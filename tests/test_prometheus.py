@@ -20,8 +20,9 @@ from test_ops import TOKEN, FirstlineServe, run_turn, serve_env
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
-pytestmark = pytest.mark.skipif(not Path(PROMETHEUS).exists(),
-                                reason="Debian's prometheus is not installed (apt-get install prometheus)")
+pytestmark = pytest.mark.skipif(
+    not Path(PROMETHEUS).exists(), reason="Debian's prometheus is not installed (apt-get install prometheus)"
+)
 
 
 def _config(tmp_path: Path, target: str) -> Path:
@@ -47,9 +48,13 @@ class Prometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "prometheus.log"
-        self.argv = [PROMETHEUS, f"--config.file={_config(tmp_path, target)}",
-                     f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}",
-                     "--log.level=warn"]
+        self.argv = [
+            PROMETHEUS,
+            f"--config.file={_config(tmp_path, target)}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
 
     def __enter__(self) -> Self:
         with open(self.log, "wb") as out:
@@ -86,8 +91,10 @@ class Prometheus:
 
 def test_prometheus_scrapes_firstline_and_reads_back_a_turn(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'firstline.db'}"
-    with FirstlineServe(serve_env(tmp_path, db_url), tmp_path / "serve.log") as srv, \
-            httpx.Client(base_url=srv.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with (
+        FirstlineServe(serve_env(tmp_path, db_url), tmp_path / "serve.log") as srv,
+        httpx.Client(base_url=srv.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as client,
+    ):
         _sid, _posted, events, _during = run_turn(client)
         finished = events[-1]["data"]
         tool_results = sum(e["type"] == "tool_result" for e in events)

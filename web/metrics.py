@@ -40,26 +40,41 @@ class RuntimeCollector:
         supervisor = self.runtime.started_supervisor
         tasks = len(supervisor.tasks) if supervisor else 0
         queued = len(supervisor.queued) if supervisor else 0
-        yield GaugeMetricFamily("firstline_turns_running", "Turns this process is running now.", value=tasks - queued)
-        yield GaugeMetricFamily("firstline_turns_queued", "Turns begun here, waiting for a free slot.", value=queued)
-        yield GaugeMetricFamily("firstline_draining", "1 while this process stops taking turns.",
-                                value=1 if self.runtime.draining else 0)
+        yield GaugeMetricFamily(
+            "firstline_turns_running", "Turns this process is running now.", value=tasks - queued
+        )
+        yield GaugeMetricFamily(
+            "firstline_turns_queued", "Turns begun here, waiting for a free slot.", value=queued
+        )
+        yield GaugeMetricFamily(
+            "firstline_draining",
+            "1 while this process stops taking turns.",
+            value=1 if self.runtime.draining else 0,
+        )
         engine = self.runtime.opened_engine
         in_use = getattr(engine.pool, "checkedout", None) if engine is not None else None
         if callable(in_use):
-            yield GaugeMetricFamily("firstline_db_pool_in_use", "Database connections checked out of this "
-                                    "process's pool.", value=in_use())
+            yield GaugeMetricFamily(
+                "firstline_db_pool_in_use",
+                "Database connections checked out of this process's pool.",
+                value=in_use(),
+            )
         pending = _approvals_pending(engine) if engine is not None else None
         if pending is not None:
-            yield GaugeMetricFamily("firstline_approvals_pending", "Write actions waiting for a person's "
-                                    "decision (whole database).", value=pending)
+            yield GaugeMetricFamily(
+                "firstline_approvals_pending",
+                "Write actions waiting for a person's decision (whole database).",
+                value=pending,
+            )
 
 
 def _approvals_pending(engine: Any) -> int | None:
     """None when the database does not answer: the series goes missing rather than reading 0."""
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM approvals WHERE status = 'pending'")).scalar() or 0)
+            return int(
+                conn.execute(sa.text("SELECT count(*) FROM approvals WHERE status = 'pending'")).scalar() or 0
+            )
     except sa.exc.SQLAlchemyError as exc:
         log.warning("metrics: approvals pending not read: %s", type(exc).__name__)
         return None

@@ -57,7 +57,9 @@ async def readyz(request: Request) -> Ready | JSONResponse:
     try:
         dialect, version = await asyncio.wait_for(asyncio.to_thread(_check_db, request), READY_TIMEOUT_S)
     except (RuntimeError, sa.exc.SQLAlchemyError, TimeoutError) as exc:  # StoreUnavailable, a newer schema
-        log.warning("not ready: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
+        log.warning(
+            "not ready: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else ""
+        )
         return _not_ready(Ready(ready=False, db=f"unavailable ({type(exc).__name__})"))
     body = Ready(ready=version == len(MIGRATIONS), db=dialect, schema_version=version)
     return body if body.ready else _not_ready(body)
