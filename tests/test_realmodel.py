@@ -98,3 +98,35 @@ async def test_tiny_real_model_turn_ends_cleanly(tmp_path, llama_server, message
     internal = [e.data.message for e in events if e.type is EventType.ERROR and "internal error" in e.data.message]
     assert internal == [], internal
     engine.dispose()
+
+
+async def test_tiny_real_model_tool_call_written_as_json_text_is_executed(tmp_path, llama_server):
+    """SmolLM2 has no native tool calling. Asked for JSON (as small local models are, e.g. Ollama's
+    format=json, here llama.cpp's JSON-schema grammar via `response_format`), it writes the call in its
+    text; the loop's text fallback must turn that into a real, executed tool call."""
+    from tools.catalog import TOOLS
+
+    # The grammar allows one call of service_status with that tool's own argument schema, as a JSON-mode
+    # client would ask for it (llama.cpp's schema-to-grammar handles an object with an enum, not anyOf).
+    params = TOOLS["service_status"].function_schema()["function"]["parameters"]
+    json_only = {"type": "json_object", "schema": {
+        "type": "object", "required": ["name", "arguments"],
+        "properties": {"name": {"type": "string", "enum": ["service_status"]}, "arguments": params}}}
+    settings = Settings(home=tmp_path, api_base=llama_server, max_steps=2, context_limit=4096, model_timeout_s=120,
+                        model_retries=0, model_options={"api_key": "sk-local", "max_tokens": 96, "temperature": 0,
+                                                        "seed": 7, "response_format": json_only})
+    engine = store.open_store(settings.db_url)
+    with store.writing(engine) as db:
+        session = store.create_session(db, target="sandbox:nginx-port-conflict", model="openai/smollm2")
+        turn = store.begin_turn(db, session_id=session.id, owner=store.current_owner())
+        sid, tid = session.id, turn.id
+    await drive_turn(settings, engine, sid, tid, "check the nginx service status", deny_all)
+    with store.reading(engine) as db:
+        events = store.list_events(db, session_id=sid)
+    calls = {e.data.call_id: e.data for e in events if e.type is EventType.TOOL_CALL}
+    ran = [e.data for e in events if e.type is EventType.TOOL_RESULT
+           and e.data.status in ("ok", "error", "no_data") and calls[e.data.call_id].from_text]
+    said = [(e.type.value, str(e.data)[:300]) for e in events if e.type in (EventType.MESSAGE, EventType.ERROR)]
+    assert ran, ([(c.tool, c.args) for c in calls.values()], said)
+    assert all(r.command for r in ran)  # it really ran on the sandbox host and left a command trail
+    engine.dispose()
