@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.events import Evidence, Finding
+from assistant.events import Evidence, Finding, NextCheck
 
 MAX_LINE = 2000
 """Longer lines are read only up to here: keeps every regex linear-ish on hostile input."""
@@ -50,11 +50,20 @@ class Observation:
 
 Analyzer = Callable[[Observation], list[Finding]]
 ANALYZERS: list[Analyzer] = []
+Fallback = Callable[[Observation, set[str]], list[Finding]]
+FALLBACKS: list[Fallback] = []
 
 
 def analyzer(fn: Analyzer) -> Analyzer:
     """Register an analyzer; every registered one runs on every observation."""
     ANALYZERS.append(fn)
+    return fn
+
+
+def fallback(fn: Fallback) -> Fallback:
+    """Register a generic analyzer: it runs after the specific ones and is given the lines they already cite,
+    so it reports only what no specific signature explained."""
+    FALLBACKS.append(fn)
     return fn
 
 
@@ -97,6 +106,17 @@ SIGNATURES: dict[str, Signature] = {
     "probe-failing": Signature(("pod", "probe"), 35),
     "unit-failed": Signature(("unit",), 30),
     "http-error-status": Signature(("url", "status"), 20),
+    "error-lines": Signature(("source", "shape"), 25),
+    "k8s-warning": Signature(("object", "reason"), 58),
+    "k8s-warning-symptom": Signature(("object", "reason"), 30),
+    "container-not-running": Signature(("pod", "container"), 62),
+    "pod-condition-false": Signature(("pod",), 15),
+    "node-condition": Signature(("node",), 74),
+    "unit-environment-missing": Signature(("unit",), 86),
+    "fd-exhausted": Signature(("process",), 82),
+    "tasks-exhausted": Signature(("unit",), 80),
+    "memory-exhausted": Signature(("host",), 72),
+    "cpu-overloaded": Signature(("host",), 38),
 }
 
 
@@ -115,10 +135,25 @@ def rank(finding: Finding) -> int:
 # ------------------------------------------------------------------ building findings
 
 
-def call(tool: str, **args: Any) -> str:
-    """A concrete tool call as text, e.g. `port_owner(port=80)`; parse back with parse_calls."""
-    parts = [f"{k}={json.dumps(v)}" for k, v in args.items() if v is not None]
-    return f"{tool}({', '.join(parts)})"
+class Call(str):
+    """A concrete tool call: reads as `port_owner(port=80)` for people, and keeps its tool and args typed."""
+
+    tool: str
+    args: dict[str, Any]
+
+    def __new__(cls, tool: str, args: dict[str, Any]) -> Call:
+        args = {k: v for k, v in args.items() if v is not None}
+        obj = super().__new__(cls, f"{tool}({', '.join(f'{k}={json.dumps(v)}' for k, v in args.items())})")
+        obj.tool, obj.args = tool, args
+        return obj
+
+    def typed(self) -> NextCheck:
+        return NextCheck(tool=self.tool, args=dict(self.args))
+
+
+def call(tool: str, **args: Any) -> Call:
+    """A concrete tool call, e.g. `port_owner(port=80)`: text for people, `.tool`/`.args` for the planner."""
+    return Call(tool, args)
 
 
 _CALL_RE = re.compile(r"\b([a-z][a-z0-9_]*)\(((?:[a-z_]+=(?:\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)(?:, )?)*)\)")
@@ -152,15 +187,19 @@ def make_finding(
     *,
     severity: str = "high",
     confidence: float = 0.8,
-    next_checks: Iterable[str] = (),
+    next_checks: Iterable[Call] = (),
     remediation: str | None = None,
     max_lines: int = 4,
+    fixes: Iterable[Call] = (),
 ) -> Finding:
-    """A finding whose id is stable for the same problem (signature + key facts)."""
+    """A finding whose id is stable for the same problem (signature + key facts).
+
+    `next_checks` and `fixes` are `call(...)` values: kept typed on the finding and shown as text."""
     facts = {k: v for k, v in facts.items() if v is not None}
     draft = Finding(finding_id="", signature=signature, title=title, facts=facts)
     digest = hashlib.sha1(json.dumps(dedup_key(draft), default=str).encode()).hexdigest()[:10]
     evidence = _unique((ln for ln in lines if ln.strip() and ln.strip() in obs.output), max_lines)
+    checks = list({str(c): c for c in next_checks if c}.values())
     return Finding(
         finding_id=f"{signature}-{digest}",
         signature=signature,
@@ -169,7 +208,9 @@ def make_finding(
         confidence=confidence,
         evidence=[Evidence(call_id=obs.call_id, tool=obs.tool, command=obs.command, lines=evidence)]
         if evidence else [],
-        next_checks=[c for c in dict.fromkeys(next_checks) if c],
+        next_checks=[str(c) for c in checks],
+        checks=[c.typed() for c in checks if isinstance(c, Call)],
+        fixes=[c.typed() for c in fixes if isinstance(c, Call)],
         remediation=remediation,
         facts=facts,
     )
