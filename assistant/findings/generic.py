@@ -135,7 +135,9 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
         return []
     out = []
     source = _source(obs)
-    groups = [g for g in error_groups(obs) if not any(ln.raw in covered for ln in g.lines)]
+    unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)
+    groups = [g for g in error_groups(obs) if not any(ln.raw in covered for ln in g.lines)
+              and not (unit_known and g.lines[0].program == "systemd")]  # the unit's finding already says it
     for g in groups[:MAX_GROUPS]:
         sample = g.lines[0]
         count = len(g.lines)

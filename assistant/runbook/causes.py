@@ -148,12 +148,35 @@ def _simple(template: str) -> Cause:
     return lambda f, others, conv: template.format(title=f.title, **f.facts)
 
 
+def explained_by(f: Finding, others: list[Finding]) -> Finding | None:
+    """The error its own log gives for a symptom (a crash, a failed unit): the most severe, then the earliest."""
+    subject = str(f.facts.get("pod") or f.facts.get("unit") or f.facts.get("service") or "")
+    if not subject:
+        return None
+    mine = [o for o in others if o.signature == "error-lines" and o.severity != "info"
+            and subject in str(o.facts.get("source") or "")]
+    order = {"fatal": 0, "error": 1, "failure": 2}
+    return min(mine, key=lambda o: order.get(str(o.facts.get("level")), 3), default=None)
+
+
+def _because(f: Finding, others: list[Finding], fallback: str) -> str:
+    why = explained_by(f, others)
+    if why is None:
+        return fallback
+    return f"; its log says why: {_quoted(why)}" + (f" ({why.facts['count']} times)" if why.facts.get("count", 1) > 1
+                                                      else "") + "."
+
+
 def _crash(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     code = x.get("exit_code")
     return f"Pod `{x.get('pod')}` is crash-looping" + (f" (last exit code {code}" if code is not None else " (") + \
-        f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts); its logs do not show a more " \
-        "specific cause than the exit itself."
+        f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts)" + \
+        _because(f, others, "; its logs do not show a more specific cause than the exit itself.")
+
+
+def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    return f.title + _because(f, others, "; its log does not show a more specific cause.")
 
 
 def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -216,7 +239,43 @@ def _probe(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+def _quoted(f: Finding) -> str:
+    line = next((ln for ev in f.evidence for ln in ev.lines), "")
+    return f"`{line.strip()[:240]}`" if line and "`" not in line else f"\"{line.strip()[:240]}\""
+
+
+def _errors(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    count = f"{x['count']} times" if (x.get("count") or 1) > 1 else "once"
+    when = f", first at {x['first']}" if x.get("first") else ""
+    return f"{x.get('source') or 'The log'} reports a {x.get('level') or 'failure'} ({count}{when}): {_quoted(f)}. " \
+        "No more specific signature matched it, so this line is the most direct evidence of the failure."
+
+
+def _warning(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    return f"Kubernetes reports `{x.get('reason')}` for {x.get('object')}: \"{x.get('message')}\"."
+
+
+def _container(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    text = f"{f.title[0].upper()}{f.title[1:]}"
+    said = next((o for o in others if o.signature == "k8s-warning" and o.facts.get("pod") in (x.get("pod"), None)), None)
+    if said:
+        text += f"; Kubernetes says: \"{said.facts.get('message')}\""
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
+    "error-lines": _errors, "k8s-warning": _warning, "k8s-warning-symptom": _warning,
+    "container-not-running": _container,
+    "pod-condition-false": _simple("{title}; nothing more specific explains it in what I could check."),
+    "node-condition": _simple("The node is unhealthy: {title}; pods on it are evicted or cannot run."),
+    "unit-environment-missing": _simple("{title}, so systemd refuses to start it."),
+    "fd-exhausted": _simple("{title}: it cannot open new connections or files."),
+    "tasks-exhausted": _simple("{title}."),
+    "memory-exhausted": _simple("The host is out of memory: {title}."),
+    "cpu-overloaded": _simple("The host is overloaded: {title}."),
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
     "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,
@@ -232,7 +291,7 @@ CAUSES: dict[str, Cause] = {
     "permission-denied": _simple("The service is denied access: {title}."),
     "pod-unschedulable": _simple("{title}."),
     "probe-failing": _probe,
-    "unit-failed": _simple("{title}; its log does not show a more specific cause."),
+    "unit-failed": _unit,
     "http-error-status": _simple("{title}; the cause behind it was not found in what I could check."),
     "dns-timeout": _simple("{title}."),
 }

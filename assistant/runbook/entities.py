@@ -26,7 +26,9 @@ SYMPTOMS = {
     "evicted": r"\bevict",
     "crash": r"crash|restart(?:s|ing)|keeps? (?:dying|restarting)|exit(?:ed)? (?:code )?\d+",
     "slow": r"\bslow|latency|sluggish|high load|cpu",
-    "disk": r"\bdisk|\bfull\b|no space|enospc|inode|storage",
+    "disk": r"\bdisks?\b(?! (?:i/o|io|latency|read|write))|(?:filesystem|partition|volume|drive|mount|/[\w/-]*)\s+"
+            r"(?:is\s+)?(?:\d+%\s+)?full\b|\bfull (?:disk|filesystem|partition)|\bis full\b(?! of)|no space|enospc|"
+            r"inode|out of space|\bstorage\b",
     "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509",
     "memory": r"\boom|out of memory|memory|oomkilled|\bram\b|swap",
     "pending": r"\bpending\b|unschedul|not scheduled",
@@ -73,6 +75,8 @@ class Entities:
     namespaces: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    quotes: list[str] = field(default_factory=list)
+    """Error text the engineer quoted ("..." or `...`): what to look for in logs."""
     symptoms: set[str] = field(default_factory=set)
     k8s: bool = False
 
@@ -101,7 +105,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
         if name in KNOWN_SERVICES:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
-    for m in re.finditer(rf"\b([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
+    for m in re.finditer(rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
         if m.group(1) not in _STOP:
             _add(out, ALIASES.get(m.group(1), m.group(1)))
     for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", low):
@@ -142,8 +146,10 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.fqdns, h)
     _ports(low, e)
     _k8s(low, e, known_namespaces or [])
-    for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run)/[\w./@-]+)", text):
+    for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run|mnt|app|logs?)/[\w./@-]+)", text):
         _add(e.paths, m.group(1).rstrip("."))
+    for m in re.finditer(r"\"([^\"\n]{6,200})\"|`([^`\n]{6,200})`|“([^”\n]{6,200})”", text):
+        _add(e.quotes, (m.group(1) or m.group(2) or m.group(3)).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
     e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)

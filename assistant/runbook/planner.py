@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
-from assistant.findings import parse_calls, rank
+from assistant.findings import rank
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import Conversation
@@ -26,6 +26,7 @@ from assistant.runbook.followups import (
     k8s_mode,
     refinements,
     result_checks,
+    triage_checks,
 )
 from assistant.runbook.report import after_fix, diagnosis, no_fault
 
@@ -44,7 +45,8 @@ def entities(conv: Conversation) -> Entities:
     now = extract(conv.request, conv.hosts, conv.namespaces)
     if len(conv.users) > 1:
         before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
-        for name in ("services", "pods", "deployments", "namespaces", "urls", "fqdns", "hosts", "ports", "paths"):
+        for name in ("services", "pods", "deployments", "namespaces", "urls", "fqdns", "hosts", "ports", "paths",
+                     "quotes"):
             if not getattr(now, name):
                 setattr(now, name, getattr(before, name))
         now.k8s = now.k8s or before.k8s
@@ -78,9 +80,9 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     if s == "port-in-use":
         return bool(x.get("pid"))
     if s == "db-lock-wait":
-        return bool(x.get("holder_pid")) or x.get("statements") is not None
+        return bool(x.get("holder_pid"))
     if s == "dns-nxdomain":
-        follow = [Check(n, a) for c in f.next_checks for n, a in parse_calls(c)]
+        follow = [Check(c.tool, dict(c.args)) for c in f.checks]
         return x.get("source") == "lookup" or not admissible(conv, follow)
     if s == "disk-full":
         return bool(x.get("mount"))
@@ -171,7 +173,24 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
         opening = admissible(conv, initial_checks(conv, ents))
         return opening or admissible(conv, _generic_triage(ents))
     calls = admissible(conv, finding_checks(conv, names=names) + result_checks(conv, ents))
-    return sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+    calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+    if calls or _has_lead(conv) or _seen_enough(conv):
+        return calls
+    return admissible(conv, triage_checks(conv, ents))  # nothing found yet: a gap, not an ending
+
+
+TRIAGE_UNTIL = 3
+"""Checks that must have shown something before an empty-handed answer (a failed or empty one does not count)."""
+
+
+def _seen_enough(conv: Conversation) -> bool:
+    shown = [c for c in conv.this_turn() if c.answered and not c.failed and c.output.strip()]
+    return len(shown) >= TRIAGE_UNTIL
+
+
+def _has_lead(conv: Conversation) -> bool:
+    """Did this turn find something abnormal to explain (then the answer can be written from it)?"""
+    return any(f.severity in ("medium", "high", "critical") for f in conv.findings(this_turn_only=True))
 
 
 def _about(check: Check, names: list[str]) -> bool:
