@@ -70,54 +70,7 @@ def fallback(fn: Fallback) -> Fallback:
 # ------------------------------------------------------------------ signatures
 
 
-@dataclass(frozen=True)
-class Signature:
-    key: tuple[str, ...]
-    """Facts that identify one occurrence (the loop deduplicates on signature + these)."""
-    rank: int
-    """Higher = closer to a root cause than a symptom; the runbook leads with the highest."""
-
-
-SIGNATURES: dict[str, Signature] = {
-    "port-in-use": Signature(("port", "pid"), 90),
-    "config-test-failed": Signature(("file", "line"), 88),
-    "dns-nxdomain": Signature(("name", "source"), 80),
-    "tls-cert-expired": Signature(("host",), 86),
-    "tls-cert-not-reloaded": Signature(("certificate",), 87),
-    "tls-cert-expiring": Signature(("host",), 40),
-    "disk-full": Signature(("mount", "path"), 84),
-    "oom-killed": Signature(("pod", "container", "process"), 82),
-    "image-pull-failed": Signature(("image",), 85),
-    "db-max-connections": Signature(("server",), 78),
-    "db-idle-in-transaction": Signature(("server",), 79),
-    "connection-pool-exhausted": Signature(("pool",), 60),
-    "db-auth-failed": Signature(("user",), 83),
-    "db-lock-wait": Signature(("relation", "holder_pid"), 81),
-    "db-replication-broken": Signature(("server",), 85),
-    "missing-config": Signature(("name",), 83),
-    "heap-exhausted": Signature(("process",), 80),
-    "pod-evicted": Signature(("pod",), 76),
-    "permission-denied": Signature(("path",), 70),
-    "pod-unschedulable": Signature(("pod",), 75),
-    "crash-loop": Signature(("pod", "container"), 55),
-    "dns-timeout": Signature(("name",), 50),
-    "connection-refused": Signature(("host", "port"), 45),
-    "connection-timeout": Signature(("host", "port"), 44),
-    "probe-failing": Signature(("pod", "probe"), 35),
-    "unit-failed": Signature(("unit",), 30),
-    "http-error-status": Signature(("url", "status"), 20),
-    "error-lines": Signature(("source", "shape"), 25),
-    "k8s-warning": Signature(("object", "reason"), 58),
-    "k8s-warning-symptom": Signature(("object", "reason"), 30),
-    "container-not-running": Signature(("pod", "container"), 62),
-    "pod-condition-false": Signature(("pod",), 15),
-    "node-condition": Signature(("node",), 74),
-    "unit-environment-missing": Signature(("unit",), 86),
-    "fd-exhausted": Signature(("process",), 82),
-    "tasks-exhausted": Signature(("unit",), 80),
-    "memory-exhausted": Signature(("host",), 72),
-    "cpu-overloaded": Signature(("host",), 38),
-}
+from assistant.findings.signatures import SIGNATURES, Signature  # noqa: E402,F401 - the one registry
 
 
 def dedup_key(finding: Finding) -> tuple:

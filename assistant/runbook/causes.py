@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 
 from assistant.events import Finding
+from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.conversation import Conversation
 
 Cause = Callable[[Finding, list[Finding], Conversation], str]
@@ -144,10 +145,6 @@ def _tls(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text
 
 
-def _simple(template: str) -> Cause:
-    return lambda f, others, conv: template.format(title=f.title, **f.facts)
-
-
 def explained_by(f: Finding, others: list[Finding]) -> Finding | None:
     """The error its own log gives for a symptom (a crash, a failed unit): the most severe, then the earliest."""
     subject = str(f.facts.get("pod") or f.facts.get("unit") or f.facts.get("service") or "")
@@ -239,6 +236,15 @@ def _probe(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+def _workers(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = f"All of the server's workers are busy ({f.title}), so new requests queue and time out"
+    slow = next((o for o in others if o.signature in ("connection-timeout", "error-lines") and
+                 re.search(r"timed? ?out|timeout", " ".join(o.evidence[0].lines) if o.evidence else "")), None)
+    if slow:
+        text += f". The workers are held by calls that time out: {_quoted(slow)}"
+    return text + "."
+
+
 def _quoted(f: Finding) -> str:
     line = next((ln for ev in f.evidence for ln in ev.lines), "")
     return f"`{line.strip()[:240]}`" if line and "`" not in line else f"\"{line.strip()[:240]}\""
@@ -267,40 +273,24 @@ def _container(f: Finding, others: list[Finding], conv: Conversation) -> str:
 
 
 CAUSES: dict[str, Cause] = {
-    "error-lines": _errors, "k8s-warning": _warning, "k8s-warning-symptom": _warning,
-    "container-not-running": _container,
-    "pod-condition-false": _simple("{title}; nothing more specific explains it in what I could check."),
-    "node-condition": _simple("The node is unhealthy: {title}; pods on it are evicted or cannot run."),
-    "unit-environment-missing": _simple("{title}, so systemd refuses to start it."),
-    "fd-exhausted": _simple("{title}: it cannot open new connections or files."),
-    "tasks-exhausted": _simple("{title}."),
-    "memory-exhausted": _simple("The host is out of memory: {title}."),
-    "cpu-overloaded": _simple("The host is overloaded: {title}."),
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
     "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,
-    "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls,
-    "tls-cert-expiring": _simple("{title}; it is not expired yet."),
-    "db-lock-wait": _lock, "missing-config": _missing, "pod-evicted": _evict,
-    "db-auth-failed": _simple("The database rejects the application's login: {title}. The credentials it uses "
-                              "are not the current ones."),
-    "db-replication-broken": _simple("The replica has stopped applying changes: {title}; it serves stale data "
-                                     "until it is re-seeded."),
-    "heap-exhausted": _simple("The service dies because {title}; it restarts and dies again while the load "
-                              "lasts."),
-    "permission-denied": _simple("The service is denied access: {title}."),
-    "pod-unschedulable": _simple("{title}."),
-    "probe-failing": _probe,
-    "unit-failed": _unit,
-    "http-error-status": _simple("{title}; the cause behind it was not found in what I could check."),
-    "dns-timeout": _simple("{title}."),
+    "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls, "db-lock-wait": _lock, "missing-config": _missing,
+    "pod-evicted": _evict, "probe-failing": _probe, "unit-failed": _unit, "error-lines": _errors,
+    "k8s-warning": _warning, "k8s-warning-symptom": _warning, "container-not-running": _container,
+    "workers-exhausted": _workers,
 }
+"""Refiners: signatures whose sentence needs the conversation. Every other sentence is the registry's."""
 
 
 def cause_sentence(conv: Conversation, main: Finding, findings: list[Finding]) -> str:
     others = [f for f in findings if f is not main]
     fn = CAUSES.get(main.signature)
+    sig = SIGNATURES.get(main.signature)
     try:
-        return fn(main, others, conv) if fn else f"{main.title}."
+        if fn:
+            return fn(main, others, conv)
+        return sig.cause.format(title=main.title, **main.facts) if sig and sig.cause else f"{main.title}."
     except (KeyError, TypeError, ValueError, IndexError):
         return f"{main.title}."

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from assistant.events import Finding
 from assistant.findings import rank
+from assistant.findings.signatures import answering, ends_investigation
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import Conversation
@@ -68,31 +69,14 @@ def _seen_workloads(conv: Conversation, ents: Entities) -> None:
 
 
 def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
-    """Does this finding explain the incident well enough to stop and answer?"""
-    x = f.facts
-    s = f.signature
-    if s in ("config-test-failed", "tls-cert-expired", "tls-cert-not-reloaded", "pod-unschedulable",
-             "db-idle-in-transaction", "db-auth-failed", "db-replication-broken", "missing-config",
-             "heap-exhausted"):
-        return True
-    if s == "pod-evicted":
-        return bool(x.get("resource"))
-    if s == "port-in-use":
-        return bool(x.get("pid"))
-    if s == "db-lock-wait":
-        return bool(x.get("holder_pid"))
-    if s == "dns-nxdomain":
+    """Does this finding explain the incident well enough to stop and answer? The registry says, except where
+    it depends on the conversation: a name the application cannot resolve, a certificate that is only expiring."""
+    if f.signature == "dns-nxdomain":
         follow = [Check(c.tool, dict(c.args)) for c in f.checks]
-        return x.get("source") == "lookup" or not admissible(conv, follow)
-    if s == "disk-full":
-        return bool(x.get("mount"))
-    if s == "oom-killed":
-        return bool(x.get("container") or x.get("process"))
-    if s == "image-pull-failed":
-        return bool(x.get("cause"))
-    if s == "permission-denied":
-        return bool(x.get("path"))
-    return s == "tls-cert-expiring" and "cert" in ents.symptoms
+        return f.facts.get("source") == "lookup" or not admissible(conv, follow)
+    if f.signature == "tls-cert-expiring":
+        return "cert" in ents.symptoms
+    return ends_investigation(f.signature, f.facts)
 
 
 def _step_text(calls: list[Check]) -> str:
@@ -135,20 +119,9 @@ def decide(conv: Conversation) -> Decision:
     return Decision(_step_text(batch), batch)
 
 
-SIGNATURES_OF = {
-    "crash": {"crash-loop", "oom-killed", "heap-exhausted", "missing-config"}, "memory": {"oom-killed", "heap-exhausted"},
-    "pending": {"pod-unschedulable"}, "image": {"image-pull-failed"}, "evicted": {"pod-evicted"},
-    "disk": {"disk-full", "pod-evicted"}, "cert": {"tls-cert-expired", "tls-cert-expiring", "tls-cert-not-reloaded"},
-    "dns": {"dns-nxdomain", "dns-timeout"}, "port": {"port-in-use"}, "permission": {"permission-denied"},
-    "database": {"db-max-connections", "db-idle-in-transaction", "connection-pool-exhausted", "db-auth-failed",
-                 "db-lock-wait", "db-replication-broken"},
-    "cache": {"connection-refused", "connection-timeout"}, "refused": {"connection-refused"},
-}
-
-
 def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
     """About something the engineer named, or exactly the kind of failure they described."""
-    return relevant(f, names) or any(f.signature in SIGNATURES_OF.get(s, ()) for s in symptoms)
+    return relevant(f, names) or any(f.signature in answering(s) for s in symptoms)
 
 
 def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], bool]:
