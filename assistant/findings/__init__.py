@@ -21,6 +21,7 @@ from assistant.findings import (  # noqa: F401 - register
     database,
     generic,
     k8s_generic,
+    known,
     kubernetes,
     network,
     ports,

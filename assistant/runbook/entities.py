@@ -49,6 +49,18 @@ _COMMON_HYPHENATED = {"read-only", "e-mail", "follow-up", "non-stop", "real-time
                       "end-to-end", "x-ray", "co-worker", "double-check", "sign-in", "log-in", "opt-in", "set-up",
                       "check-in", "time-out", "time-outs", "on-call", "high-cpu", "in-flight", "half-open", "re-deploy",
                       "roll-back", "per-request", "p95-latency", "user-facing", "auto-restart", "auto-renew"}
+_NOUNS = {"jobs", "job", "alert", "alerts", "portal", "uploads", "upload", "builds", "build", "deploy", "deploys",
+          "requests", "request", "everything", "nothing", "something", "traffic", "disk", "memory", "cpu", "load",
+          "latency", "errors", "timeouts", "connections", "queue", "queues", "box", "host", "machine", "instance",
+          "node", "service", "server", "site", "page", "pages", "mail", "email", "users", "customers", "partners",
+          "except", "only", "just", "also", "still", "every", "all", "each", "some", "most", "file", "files", "data",
+          "backup", "backups", "cert", "certificate", "writes", "reads", "logins", "login", "ssh", "its", "their",
+          "our", "your", "my", "this", "that", "the", "status", "health", "monitoring", "metrics", "dashboard"}
+"""Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
+_LOG_PHRASE = re.compile(r"\b(nginx|apache2?|httpd|haproxy|mysql|mariadb|redis|mongod|mongodb|rabbitmq|kafka|"
+                         r"elasticsearch|kernel|kern|dmesg)(?:'s)? (?:error |access |server )?(?:logs?|ring buffer)\b|"
+                         r"\b(dmesg)\b")
+_QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|`[^`\n]{3,300}`|“[^”\n]{3,300}”|'[^'\n]{12,300}'")
 _STEM_STOP = {"web", "app", "db", "api", "node", "host", "srv", "server", "prod", "edge", "ip", "vm", "box", "k8s",
               "worker", "proxy", "lb", "ci", "dev", "stg", "test"}
 HINTS = {"cache": ["memcached", "redis-server"], "dns": ["systemd-resolved"]}
@@ -75,6 +87,8 @@ class Entities:
     namespaces: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    logs_of: list[str] = field(default_factory=list)
+    """Services whose own log the engineer names ('the nginx error log', 'the kernel log')."""
     quotes: list[str] = field(default_factory=list)
     """Error text the engineer quoted ("..." or `...`): what to look for in logs."""
     symptoms: set[str] = field(default_factory=set)
@@ -94,7 +108,9 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:
             continue
-        plain = kind in ("service", "daemon", "server", "site", "website")
+        if kind in ("site", "website") or word in _NOUNS:
+            continue  # a site is served by a web server, not a unit of that name
+        plain = kind in ("service", "daemon", "server")
         _add(out, ALIASES.get(word, word) if plain else f"{word}-{kind}")
     for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
         word = ALIASES.get(m.group(1).rstrip("."), m.group(1).rstrip("."))
@@ -106,9 +122,10 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
     for m in re.finditer(rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
-        if m.group(1) not in _STOP:
+        if m.group(1) not in _STOP and m.group(1) not in _NOUNS:
             _add(out, ALIASES.get(m.group(1), m.group(1)))
-    for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", low):
+    unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
+    for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
         if m.group(1) not in _COMMON_HYPHENATED:
             _add(out, m.group(1))
     return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts and not _POD.fullmatch(s)]
@@ -148,6 +165,8 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
     _k8s(low, e, known_namespaces or [])
     for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run|mnt|app|logs?)/[\w./@-]+)", text):
         _add(e.paths, m.group(1).rstrip("."))
+    for m in _LOG_PHRASE.finditer(low):
+        _add(e.logs_of, "kernel" if m.group(1) in ("kernel", "dmesg", "kern") else ALIASES.get(m.group(1), m.group(1)))
     for m in re.finditer(r"\"([^\"\n]{6,200})\"|`([^`\n]{6,200})`|“([^”\n]{6,200})”", text):
         _add(e.quotes, (m.group(1) or m.group(2) or m.group(3)).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):

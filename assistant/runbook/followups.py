@@ -17,6 +17,15 @@ from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import HINTS, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
+LOG_FILES = {
+    "nginx": ["/var/log/nginx/error.log"], "apache2": ["/var/log/apache2/error.log"],
+    "httpd": ["/var/log/httpd/error_log"], "haproxy": ["/var/log/haproxy.log"],
+    "mysql": ["/var/log/mysql/error.log"], "mariadb": ["/var/log/mysql/error.log"],
+    "redis-server": ["/var/log/redis/redis-server.log"], "mongod": ["/var/log/mongodb/mongod.log"],
+    "rabbitmq-server": ["/var/log/rabbitmq/rabbit.log"], "kernel": ["/var/log/kern.log", "/var/log/syslog"],
+    "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"], "kafka": ["/var/log/kafka/server.log"],
+}
+"""Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
 _PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
@@ -65,9 +74,23 @@ def named_logs(ents: Entities) -> list[str]:
     return [p for p in ents.paths if re.search(r"/logs?/|\.(?:log|err|out)(?:\.\d+)?$|/var/log\b", p)]
 
 
+def quoted_checks(ents: Entities) -> list[Check]:
+    """The error text the engineer quoted, read like any output: the checks its findings point to."""
+    from assistant.findings import analyze_text
+
+    out = []
+    for q in ents.quotes[:3]:
+        for f in analyze_text("quote", q):
+            out += [Check(c.tool, dict(c.args), f"the quoted error points there: {f.title}", "open") for c in f.checks]
+    return out
+
+
 def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = [Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
                         for p in named_logs(ents)[:2]]
+    out += [Check("log_tail", {"source": LOG_FILES[s][0], "lines": 200}, f"read the {s} log you named", "open")
+            for s in ents.logs_of if s in LOG_FILES][:2]
+    out += quoted_checks(ents)
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
     out += _hinted(ents)
@@ -227,11 +250,11 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     if svc.startswith("postgres"):
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
-    elif svc in WEB_SERVERS:
-        conventions = [f"/var/log/{svc}/error.log"]
+    elif svc in LOG_FILES:
+        conventions = list(LOG_FILES[svc])
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
-    sources = paths + (conventions + [f"unit:{svc}"] if svc in WEB_SERVERS else [f"unit:{svc}"] + conventions)
+    sources = paths + (conventions + [f"unit:{svc}"] if svc in LOG_FILES else [f"unit:{svc}"] + conventions)
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]

@@ -79,6 +79,21 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     return ends_investigation(f.signature, f.facts)
 
 
+_RECHECK = re.compile(r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
+                      r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bnow\b[^?]*\?",
+                      re.IGNORECASE)
+
+
+def follow_up_question(conv: Conversation) -> bool:
+    """A later message that names nothing new and does not ask to look again: answer from the evidence seen."""
+    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()) or _RECHECK.search(conv.request):
+        return False
+    now = extract(conv.request, conv.hosts, conv.namespaces)
+    before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
+    fields = ("services", "pods", "deployments", "urls", "fqdns", "ports", "paths", "quotes", "logs_of")
+    return not any(set(getattr(now, f)) - set(getattr(before, f)) for f in fields)
+
+
 def _step_text(calls: list[Check]) -> str:
     reasons = list(dict.fromkeys(c.reason for c in calls if c.reason))
     text = "; ".join(reasons) if reasons else "next checks"
@@ -99,6 +114,8 @@ def decide(conv: Conversation) -> Decision:
            "here is what I would do instead." if (generic or actions) else None
     if note and conv.findings() and not conv.this_turn():
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))  # asked to fix what was already diagnosed, but cannot
+    if not conv.this_turn() and follow_up_question(conv):
+        return Decision(diagnosis(conv, None, preference(conv, ents, names)))  # answered from what was already seen
     if conv.steps_this_turn >= MAX_STEPS:
         return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.",
                                   preference(conv, ents, names)))
