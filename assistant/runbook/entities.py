@@ -21,7 +21,7 @@ ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "r
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
     "down": r"\bdown\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
-    "timeout": r"time[sd]? ?out|timing out|hangs?|hanging",
+    "timeout": r"time[sd]? ?out|timing out|hangs?|hanging|\bstuck\b|\bblocked\b|\bfreez",
     "refused": r"refused|cannot connect|can'?t connect|unreachable|connection errors?|connection (?:failures|fails)",
     "evicted": r"\bevict",
     "crash": r"crash|restart(?:s|ing)|keeps? (?:dying|restarting)|exit(?:ed)? (?:code )?\d+",
@@ -108,9 +108,9 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:
             continue
-        if kind in ("site", "website") or word in _NOUNS:
-            continue  # a site is served by a web server, not a unit of that name
-        plain = kind in ("service", "daemon", "server")
+        if word in _NOUNS:
+            continue
+        plain = kind in ("service", "daemon", "server", "site", "website")
         _add(out, ALIASES.get(word, word) if plain else f"{word}-{kind}")
     for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
         word = ALIASES.get(m.group(1).rstrip("."), m.group(1).rstrip("."))

@@ -22,7 +22,7 @@ LOG_FILES = {
     "httpd": ["/var/log/httpd/error_log"], "haproxy": ["/var/log/haproxy.log"],
     "mysql": ["/var/log/mysql/error.log"], "mariadb": ["/var/log/mysql/error.log"],
     "redis-server": ["/var/log/redis/redis-server.log"], "mongod": ["/var/log/mongodb/mongod.log"],
-    "rabbitmq-server": ["/var/log/rabbitmq/rabbit.log"], "kernel": ["/var/log/kern.log", "/var/log/syslog"],
+    "rabbitmq-server": ["/var/log/rabbitmq/rabbit@{host}.log", "/var/log/rabbitmq/rabbit.log"], "kernel": ["/var/log/kern.log", "/var/log/syslog"],
     "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"], "kafka": ["/var/log/kafka/server.log"],
 }
 """Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
@@ -88,7 +88,7 @@ def quoted_checks(ents: Entities) -> list[Check]:
 def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = [Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
                         for p in named_logs(ents)[:2]]
-    out += [Check("log_tail", {"source": LOG_FILES[s][0], "lines": 200}, f"read the {s} log you named", "open")
+    out += [Check("log_tail", {"source": own_log(conv, s), "lines": 200}, f"read the {s} log you named", "open")
             for s in ents.logs_of if s in LOG_FILES][:2]
     out += quoted_checks(ents)
     for svc in ents.services[:2]:
@@ -242,6 +242,12 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
             for n in names]
 
 
+def own_log(conv: Conversation, svc: str) -> str:
+    """The service's conventional log file on this host."""
+    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
+    return LOG_FILES[svc][0].format(host=host)
+
+
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
     """Where this service's logs are likely to be: paths seen in output, then journald and conventions."""
     seen_paths = [p for call in conv.calls for p in _LOG_PATH.findall(call.output) if svc.split("-")[0] in p]
@@ -251,7 +257,8 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
     elif svc in LOG_FILES:
-        conventions = list(LOG_FILES[svc])
+        host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
+        conventions = [p.format(host=host) for p in LOG_FILES[svc]]
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
     sources = paths + (conventions + [f"unit:{svc}"] if svc in LOG_FILES else [f"unit:{svc}"] + conventions)

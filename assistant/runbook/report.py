@@ -137,7 +137,8 @@ def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Fin
     findings = conv.findings(this_turn_only=True) or conv.findings()
     main = primary([f for f in findings if f.evidence and f.severity != "info"], prefer)
     if main is None:
-        return no_fault(conv, note)
+        quoted = _quoted_cause(conv)
+        return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note)
     real = [f for f in findings if f.severity != "info"]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
@@ -145,6 +146,33 @@ def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Fin
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
     parts += ["", "**Suggested fix** — " + _fix_text(conv, main, proposed_writes(conv, main))]
+    if note:
+        parts += ["", note]
+    return "\n".join(parts)
+
+
+def _quoted_cause(conv: Conversation) -> Finding | None:
+    """The failure stated by the error text the engineer quoted, when no tool output showed one."""
+    from assistant.findings import analyze_text
+    from assistant.runbook.entities import extract
+
+    quotes = extract("\n".join(conv.users), conv.hosts, conv.namespaces).quotes
+    found = [f for q in quotes[:3] for f in analyze_text("quote", q) if f.severity != "info"]
+    return primary(found) if found else None
+
+
+def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
+    """Never 'no fault' when the engineer quoted a failure: explain it, and say the checks did not show it."""
+    line = f.evidence[0].lines[0] if f.evidence else f.title
+    parts = [f"**Root cause** — The error you quoted, {_code(line, 200)}, states it: "
+             f"{cause_sentence(conv, f, [f])} My checks did not show it themselves, so this rests on your quote.",
+             "", "**What I checked**"]
+    parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or ["- nothing I "
+                                                                                                 "could run"]
+    gaps = unseen(conv)
+    if gaps:
+        parts += ["", "**What I could not see**", *gaps]
+    parts += ["", "**Suggested fix** — " + _fix_text(conv, f, [])]
     if note:
         parts += ["", note]
     return "\n".join(parts)
