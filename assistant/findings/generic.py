@@ -81,20 +81,52 @@ def error_groups(obs: Observation) -> list[Group]:
     """Failure lines of a log output grouped by message shape, most severe and most frequent first."""
     groups: dict[str, Group] = {}
     in_block = False
+    trace: list[LogLine] | None = None
     for raw in current_lines(obs):
         if not raw.strip() or benign(raw):
             continue
-        if in_block and _CONTINUATION.match(raw):
-            continue  # a stack frame or a field of the error object just reported
         line = read_line(raw)
-        level = level_of(line)
+        if trace is not None:  # a traceback: its frames, then the exception line that names the error
+            if line.indented or line.message.startswith(("File \"", "at ", "^", "~")):
+                trace.append(line)
+                continue
+            line = _traceback_end(line, trace)
+            trace = None
+        elif "Traceback (most recent call last)" in line.message:
+            trace = [line]
+            continue
+        if in_block and (line.indented or _CONTINUATION.match(line.message)):
+            continue  # a stack frame or a field of the error object just reported
+        level = "fatal" if line.message.startswith("Traceback: ") or " (File \"" in line.message else level_of(line)
         in_block = level is not None
         if level is None:
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)
     order = {"fatal": 0, "error": 1, "failure": 2, "warning": 3}
-    return sorted(groups.values(), key=lambda g: (order[g.level], -len(g.lines)))
+    ranked = sorted(enumerate(groups.values()), key=lambda ig: (order[ig[1].level], -specificity(ig[1].lines[0].message),
+                                                                ig[0]))
+    return [g for _, g in ranked]
+
+
+_SPECIFIC = [re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b|\bE[A-Z]{3,}\b|\[Errno \d+\]|\(\d+: [A-Z]|errno"),
+             re.compile(r"(?<![\w.])/[\w.-]+/[\w./-]+|\b[\w.-]+:\d{2,5}\b|https?://"),
+             re.compile(r"\"[^\"]+\"|'[^']+'")]
+
+
+def specificity(message: str) -> int:
+    """How much a message says: a named error or errno, a path or address, a quoted value (generic wrappers
+    such as 'Exception in worker process' say none of these)."""
+    return sum(1 for rx in _SPECIFIC if rx.search(message))
+
+
+def _traceback_end(line: LogLine, trace: list[LogLine]) -> LogLine:
+    """The exception line ends a traceback; it is what the error was (its last `File` frame says where)."""
+    frame = next((t for t in reversed(trace) if t.message.startswith("File \"")), None)
+    where = f" ({frame.message})" if frame else ""
+    return LogLine(raw=line.raw, timestamp=line.timestamp or trace[0].timestamp, program=line.program,
+                   message=("Traceback: " if "Error" not in line.message and "Exception" not in line.message
+                            else "") + line.message + where)
 
 
 _URL = re.compile(r"\bhttps?://[^\s\"'<>)\],]+")
@@ -145,10 +177,11 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
         times = f"{count}× " if count > 1 else ""
         severity = {"fatal": "high", "error": "medium", "failure": "medium", "warning": "info"}[g.level]
         out.append(make_finding(
-            obs, "error-lines", f"{source} logged {times}{g.level}: {sample.message[:160]}{when}",
+            obs, "error-lines", f"{source} logged {times}{g.level}: {sample.message[:200]}{when}",
             [sample.raw, g.lines[-1].raw], {"source": source, "shape": shape(sample.message), "count": count,
                                             "level": g.level, "first": g.first, "last": g.last,
-                                            "program": sample.program, "message": sample.message[:300]},
+                                            "program": sample.program, "message": sample.message[:300],
+                                            "specific": specificity(sample.message)},
             severity=severity, confidence=0.6, next_checks=leads(sample.message),
         ))
     return out

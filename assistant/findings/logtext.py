@@ -34,6 +34,8 @@ class LogLine:
     program: str | None
     message: str
     """What is left once the frame, timestamp and `host program[pid]:` prefix are taken off."""
+    indented: bool = False
+    """The message starts with whitespace: a continuation (stack frame, wrapped field) of the line before."""
 
 
 def unframe(line: str) -> str:
@@ -42,23 +44,27 @@ def unframe(line: str) -> str:
 
 
 def read_line(raw: str) -> LogLine:
-    text = unframe(raw).strip()
+    text = unframe(raw).rstrip()
+    lead = len(text) - len(text.lstrip())
+    text = text.lstrip()
     stamp = None
     for rx in _TIMESTAMPS:
         m = rx.match(text)
         if m:
             stamp = m.group(0).strip("[]")
-            text = text[m.end():].lstrip(" :")
+            text = text[m.end():]
+            text = text[1:] if text.startswith(" ") else text.lstrip(":")
             break
     program = None
     pm = _JOURNAL_PREFIX.match(text)
     if pm and stamp and (pm.group("pid") or pm.group("host")):
         program = pm.group("program").rsplit("/", 1)[-1]
         text = text[pm.end():]
+    indented = text[:1].isspace() or (stamp is None and lead > 0)
     if stamp is None:
         m = _LINE_TIMESTAMP.search(text)
         stamp = (m.group("ts") or m.group("ts2")) if m else None
-    return LogLine(raw=raw.strip(), timestamp=stamp, program=program, message=text.strip())
+    return LogLine(raw=raw.strip(), timestamp=stamp, program=program, message=text.strip(), indented=indented)
 
 
 _SHAPE_RULES = [

@@ -62,7 +62,7 @@ SIGNATURES: dict[str, Signature] = {
     "cache-maxmemory": _s(("server",), 82, True, "cache memory 5xx",
                           "The cache refuses writes: {title}. Keys without a TTL fill it and nothing can be "
                           "evicted."),
-    "wal-archive-failing": _s(("server",), 82, True, "disk database",
+    "wal-archive-failing": _s(("server",), 86, True, "disk database",
                               "WAL files pile up because archiving fails: {title}."),
     "db-lock-wait": _s(("relation", "holder_pid"), 81, ("holder_pid",), "database timeout slow"),
     "heap-exhausted": _s(("process",), 80, True, "crash memory",

@@ -153,7 +153,8 @@ def explained_by(f: Finding, others: list[Finding]) -> Finding | None:
     mine = [o for o in others if o.signature == "error-lines" and o.severity != "info"
             and subject in str(o.facts.get("source") or "")]
     order = {"fatal": 0, "error": 1, "failure": 2}
-    return min(mine, key=lambda o: order.get(str(o.facts.get("level")), 3), default=None)
+    return min(mine, key=lambda o: (order.get(str(o.facts.get("level")), 3), -int(o.facts.get("specific") or 0)),
+               default=None)
 
 
 def _because(f: Finding, others: list[Finding], fallback: str) -> str:

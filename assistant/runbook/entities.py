@@ -20,6 +20,7 @@ ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "r
            "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
+    "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
     "down": r"\bdown\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
     "timeout": r"time[sd]? ?out|timing out|hangs?|hanging|\bstuck\b|\bblocked\b|\bfreez",
     "refused": r"refused|cannot connect|can'?t connect|unreachable|connection errors?|connection (?:failures|fails)",

@@ -126,7 +126,8 @@ def _hinted(ents: Entities) -> list[Check]:
     if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
         engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
         out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
-    if ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths:
+    proxy_error = "gateway" in ents.symptoms and not named & WEB_SERVERS and not ents.logs_of
+    if proxy_error or (ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths):
         out.append(Check("log_tail", {"source": "/var/log/nginx/error.log", "lines": 100},
                          "read the web server's error log", "open"))
     return out
