@@ -19,6 +19,7 @@ _OOM = [
     re.compile(r"(?<![\w.@-])(?P<unit>[\w.@-]{1,128})\.service: (?:A process of this unit has been killed by the OOM killer|"
                r"Failed with result 'oom-kill')"),
 ]
+_CGROUP_LIMIT = re.compile(r"Memory: \S+ \((?:[^)]*?)max: ([\d.]+\w?)|MemoryMax=([\d.]+\w?)")
 _SIZE = {"K": 1, "M": 2**10, "G": 2**20, "T": 2**30, "P": 2**40}
 
 
@@ -125,9 +126,15 @@ def kernel_oom(obs: Observation) -> list[Finding]:
     unit = next((g.get("unit") for _, g in hits if g.get("unit")), None)
     pid = next((g.get("pid") for _, g in hits if g.get("pid")), None)
     who = proc or unit or "a process"
+    limit = next((m.group(1) or m.group(2) for ln in obs.lines if (m := _CGROUP_LIMIT.search(ln))), None)
+    cgroup = bool(limit) or bool(obs.grep(r"Memory cgroup out of memory|oom_memcg=|memory\.max"))
+    if cgroup:
+        hits.extend((ln.strip(), {}) for ln in obs.lines if _CGROUP_LIMIT.search(ln))
     return [make_finding(
-        obs, "oom-killed", f"the OOM killer killed {who}" + (f" (pid {pid})" if pid else ""),
-        [h[0] for h in hits], {"process": who, "pid": int(pid) if pid else None, "unit": unit},
+        obs, "oom-killed", f"the OOM killer killed {who}" + (f" (pid {pid})" if pid else "")
+        + (f" at its cgroup memory limit (max {limit})" if limit else " at its cgroup memory limit" if cgroup else ""),
+        [h[0] for h in hits], {"process": who, "pid": int(pid) if pid else None, "unit": unit,
+                               "memory_limit": limit, "cgroup": cgroup or None},
         severity="critical", confidence=0.9,
         next_checks=[call("host_resources"), call("process_list")],
         fixes=[call("restart_service", service=unit)] if unit else [],

@@ -83,6 +83,10 @@ def _db(f: Finding, others: list[Finding], conv: Conversation) -> str:
 def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     if not x.get("container"):
+        if x.get("cgroup"):
+            limit = f" (MemoryMax {x['memory_limit']})" if x.get("memory_limit") else ""
+            return f"{x.get('process') or 'A process'} is killed by the OOM killer at its own cgroup memory limit" \
+                f"{limit}, not because the host is out of memory: it grows past the limit its unit sets."
         return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory."
     limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
     text = f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: " \

@@ -21,6 +21,7 @@ ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "r
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
     "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
+    "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
     "down": r"\bdown\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
     "timeout": r"time[sd]? ?out|timing out|hangs?|hanging|\bstuck\b|\bblocked\b|\bfreez",
     "refused": r"refused|cannot connect|can'?t connect|unreachable|connection errors?|connection (?:failures|fails)",
@@ -30,7 +31,7 @@ SYMPTOMS = {
     "disk": r"\bdisks?\b(?! (?:i/o|io|latency|read|write))|(?:filesystem|partition|volume|drive|mount|/[\w/-]*)\s+"
             r"(?:is\s+)?(?:\d+%\s+)?full\b|\bfull (?:disk|filesystem|partition)|\bis full\b(?! of)|no space|enospc|"
             r"inode|out of space|\bstorage\b",
-    "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509",
+    "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509|err_cert|cert_",
     "memory": r"\boom|out of memory|memory|oomkilled|\bram\b|swap",
     "pending": r"\bpending\b|unschedul|not scheduled",
     "dns": r"\bdns\b|resolv|nxdomain|enotfound|name not known|no such host|outside world|outbound|"

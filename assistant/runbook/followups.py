@@ -32,6 +32,8 @@ _PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)
                  r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)")
 _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
+KERNEL_SIGNS = {"timeout", "refused", "slow", "crash", "memory", "disk", "down"}
+"""Complaints the kernel may explain when the service itself looks fine (drops, OOM kills, I/O errors)."""
 TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
             "permission", "port", "evicted", "pending", "image"}
 
@@ -126,7 +128,7 @@ def _hinted(ents: Entities) -> list[Check]:
     if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
         engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
         out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
-    proxy_error = "gateway" in ents.symptoms and not named & WEB_SERVERS and not ents.logs_of
+    proxy_error = bool(ents.symptoms & {"gateway", "web"}) and not named & WEB_SERVERS and not ents.logs_of
     if proxy_error or (ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths):
         out.append(Check("log_tail", {"source": "/var/log/nginx/error.log", "lines": 100},
                          "read the web server's error log", "open"))
@@ -344,6 +346,9 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]]
     out += [Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
             Check("host_resources", {}, "look at memory and load", "triage")]
+    if ents.symptoms & KERNEL_SIGNS:
+        out.append(Check("log_tail", {"source": "/var/log/kern.log", "lines": 200},
+                         "the kernel log: dropped packets, OOM kills, I/O errors", "triage"))
     out += [Check("process_list", {"match": re.split(r"[-_.@]", s)[0] or s}, f"look for {s}'s processes", "triage")
             for s in ents.services[:1]]
     return out

@@ -164,7 +164,7 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
         return opening or admissible(conv, _generic_triage(ents))
     calls = admissible(conv, finding_checks(conv, names=names) + result_checks(conv, ents))
     calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
-    if calls or _has_lead(conv) or _seen_enough(conv):
+    if calls or _has_lead(conv) or _seen_enough(conv, ents):
         return calls
     return admissible(conv, triage_checks(conv, ents))  # nothing found yet: a gap, not an ending
 
@@ -173,9 +173,10 @@ TRIAGE_UNTIL = 3
 """Checks that must have shown something before an empty-handed answer (a failed or empty one does not count)."""
 
 
-def _seen_enough(conv: Conversation) -> bool:
+def _seen_enough(conv: Conversation, ents: Entities) -> bool:
+    """Enough checks showed healthy output to answer: more of them when the engineer reports trouble."""
     shown = [c for c in conv.this_turn() if c.answered and not c.failed and c.output.strip()]
-    return len(shown) >= TRIAGE_UNTIL
+    return len(shown) >= (TRIAGE_UNTIL + 2 if ents.symptoms & TROUBLE else TRIAGE_UNTIL)
 
 
 def _has_lead(conv: Conversation) -> bool:
