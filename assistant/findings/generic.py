@@ -37,7 +37,7 @@ FAILURE_WORDS = re.compile(
     r"\bexceeded\b|\balarm\b|\blimit (?:reached|exceeded)\b|\bcannot\b|\bcan't\b|\bunable to\b|\bcould not\b|"
     r"\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\b(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOSPC|"
     r"EACCES|EPERM|ENOENT|EMFILE|ENFILE|EADDRINUSE|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOMEM|EAI_AGAIN|ENOTFOUND|"
-    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+", re.IGNORECASE)
+    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+|\berror\b", re.IGNORECASE)
 MAX_GROUPS = 5
 _CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|Caused by|\.\.\. \d+ more|File \"))")
 
@@ -153,6 +153,15 @@ def leads(message: str) -> list[Call]:
     return out
 
 
+def last_words(obs: Observation) -> list[Group]:
+    """A crashed container's previous log with no error-level line: its last line is what it said before it
+    exited, the closest thing to a cause the log has."""
+    if obs.tool != "pod_logs" or not obs.args.get("previous"):
+        return []
+    last = next((ln for ln in reversed(obs.lines) if ln.strip() and not benign(ln)), None)
+    return [Group("failure", [read_line(last)])] if last else []
+
+
 def _source(obs: Observation) -> str:
     for key in ("source", "pod", "service"):
         if obs.args.get(key):
@@ -168,7 +177,7 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     out = []
     source = _source(obs)
     unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)
-    groups = [g for g in error_groups(obs) if not any(ln.raw in covered for ln in g.lines)
+    groups = [g for g in error_groups(obs) or last_words(obs) if not any(ln.raw in covered for ln in g.lines)
               and not (unit_known and g.lines[0].program == "systemd")]  # the unit's finding already says it
     for g in groups[:MAX_GROUPS]:
         sample = g.lines[0]

@@ -20,7 +20,7 @@ _DESCRIBE_EVENT = re.compile(
     r"(?P<source>\S+(?:, \S+)?)\s+(?P<message>.+)$"
 )
 _GET_EVENT = re.compile(
-    r"^\s*(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+(?=\S+\s+(?:Normal|Warning)\s))?(?P<age>\S+)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
+    r"^\s*(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+(?=\S+(?: \(x\d+ over \S+\))?\s+(?:Normal|Warning)\s))?(?P<age>\S+(?: \(x\d+ over \S+\))?)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
 )
 
 

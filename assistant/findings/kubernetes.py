@@ -221,6 +221,23 @@ def event_problems(obs: Observation) -> list[Finding]:
             out.append(_evicted(obs, name, ns, e.message, [e.line]))
         elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
             seen.add(("sched", name))
-            out.append(make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",
-                                    [e.line], {"pod": name, "namespace": ns}, severity="high", confidence=0.85))
+            out.append(_unschedulable(obs, name, ns, e, pod))
     return out
+
+
+_WHY_PENDING = [("selector", re.compile(r"node affinity|node\(s\) didn't match|selector", re.IGNORECASE), "Node-Selectors"),
+                ("taint", re.compile(r"untolerated taint|had taint|taint", re.IGNORECASE), "Tolerations"),
+                ("volume", re.compile(r"PersistentVolumeClaim|volume node affinity|unbound", re.IGNORECASE), None)]
+
+
+def _unschedulable(obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None) -> Finding:
+    """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations)."""
+    why = [(kind, field) for kind, rx, field in _WHY_PENDING if rx.search(e.message)]
+    spec = [pod.lines[f] for _, f in why if pod and f and f in pod.lines]
+    volume = any(kind == "volume" for kind, _ in why)
+    return make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",
+                        [e.line, *spec], {"pod": name, "namespace": ns, "why": [k for k, _ in why] or None,
+                                          "spec": spec[0] if spec else None, "described": pod is not None or None},
+                        severity="high", confidence=0.85,
+                        next_checks=[call("k8s_events", namespace=ns)] if volume and obs.tool != "k8s_events" else
+                        [call("pod_describe", pod=name, namespace=ns)] if pod is None and name else [])

@@ -79,7 +79,7 @@ SIGNATURES: dict[str, Signature] = {
     "db-idle-in-transaction": _s(("server",), 79, True, "database"),
     "db-max-connections": _s(("server",), 78, False, "database"),
     "pod-evicted": _s(("pod",), 76, ("resource",), "evicted disk"),
-    "pod-unschedulable": _s(("pod",), 75, True, "pending", "{title}."),
+    "pod-unschedulable": _s(("pod",), 75, ("described",), "pending", "{title}."),
     "node-condition": _s(("node",), 74, False, "pending evicted down",
                          "The node is unhealthy: {title}; pods on it are evicted or cannot run."),
     "memory-exhausted": _s(("host",), 72, False, "memory slow", "The host is out of memory: {title}."),

@@ -277,7 +277,19 @@ def _container(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+def _pending(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = f"{f.title[0].upper()}{f.title[1:]}".rstrip(".")
+    if f.facts.get("spec"):
+        text += f". The pod asks for `{f.facts['spec']}`, which no node offers"
+    related = [o for o in others if o.signature == "k8s-warning" and o.facts.get("namespace") == f.facts.get("namespace")]
+    if related:
+        text += f". Kubernetes also reports {related[0].facts.get('reason')} on {related[0].facts.get('object')}: " \
+                f"\"{related[0].facts.get('message')}\" — that is why"
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
+    "pod-unschedulable": _pending,
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
     "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,

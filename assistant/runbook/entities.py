@@ -62,6 +62,9 @@ _NOUNS = {"jobs", "job", "alert", "alerts", "portal", "uploads", "upload", "buil
 _LOG_PHRASE = re.compile(r"\b(nginx|apache2?|httpd|haproxy|mysql|mariadb|redis|mongod|mongodb|rabbitmq|kafka|"
                          r"elasticsearch|kernel|kern|dmesg)(?:'s)? (?:error |access |server )?(?:logs?|ring buffer)\b|"
                          r"\b(dmesg)\b")
+_QUOTE = re.compile(r"(?<![\w])\"(.{6,300})\"(?=[\s.,;:!?)]|$)|`([^`\n]{6,300})`|“([^”\n]{6,300})”|"
+                    r"(?<![\w])'([^'\n]{12,300})'(?=[\s.,;:!?)]|$)")
+"""Quoted error text: the widest quote on a line (an error may itself contain quoted names)."""
 _QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|`[^`\n]{3,300}`|“[^”\n]{3,300}”|'[^'\n]{12,300}'")
 _STEM_STOP = {"web", "app", "db", "api", "node", "host", "srv", "server", "prod", "edge", "ip", "vm", "box", "k8s",
               "worker", "proxy", "lb", "ci", "dev", "stg", "test"}
@@ -169,8 +172,8 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.paths, m.group(1).rstrip("."))
     for m in _LOG_PHRASE.finditer(low):
         _add(e.logs_of, "kernel" if m.group(1) in ("kernel", "dmesg", "kern") else ALIASES.get(m.group(1), m.group(1)))
-    for m in re.finditer(r"\"([^\"\n]{6,200})\"|`([^`\n]{6,200})`|“([^”\n]{6,200})”", text):
-        _add(e.quotes, (m.group(1) or m.group(2) or m.group(3)).strip())
+    for m in _QUOTE.finditer(text):
+        _add(e.quotes, next(g for g in m.groups() if g).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
     e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
@@ -190,7 +193,7 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
-    for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
+    for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
                          r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b", low):
         _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
     for m in re.finditer(r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"

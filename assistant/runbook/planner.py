@@ -66,6 +66,8 @@ def _seen_workloads(conv: Conversation, ents: Entities) -> None:
                 owner = deployment_of(row.name)
                 if owner in words and owner not in ents.deployments:
                     ents.deployments.append(owner)
+                if row.name in words and row.name not in ents.pods:  # a StatefulSet pod named in full (db-0)
+                    ents.pods.append(row.name)
 
 
 def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
