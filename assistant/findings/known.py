@@ -99,6 +99,15 @@ KNOWN: list[Known] = [
           "another instance already holds the lock{path_in}",
           "Stop the other instance that holds the lock (started by hand?), then start the service through systemd "
           "(restart_service, needs approval)."),
+    Known("exec-format-error", re.compile(r"exec format error|cannot execute binary file|Exec format error"),
+          "the program cannot run on this CPU: exec format error (built for another architecture)",
+          "Build or pull the image for the node's architecture (a multi-arch image, or --platform linux/amd64 vs "
+          "linux/arm64), or roll back to the previous image (needs approval).", facts={"kind": "architecture"}),
+    Known("shm-exhausted", re.compile(r"could not resize shared memory segment|/dev/shm[^\n]*No space left|"
+                                      r"shm_open[^\n]*failed|No space left on device[^\n]*shared memory"),
+          "shared memory (/dev/shm) is too small for the process",
+          "Give the container a larger /dev/shm (an emptyDir with medium: Memory and a sizeLimit mounted at /dev/shm; "
+          "the container default is 64M) or lower the process's parallel memory use.", facts={"kind": "shm"}),
     Known("tls-verify-failed",
           re.compile(r"certificate is not yet valid|(?P<reason>unable to get local issuer certificate)|"
                      r"unable to verify the first certificate|"

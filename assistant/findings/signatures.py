@@ -71,6 +71,12 @@ SIGNATURES: dict[str, Signature] = {
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
     "ports-exhausted": _s(("kind",), 80, True, "5xx timeout refused",
                           "The host has run out of local ports for outgoing connections: {title}."),
+    "exec-format-error": _s(("kind",), 86, True, "crash",
+                            "The container's binary cannot run on the node's CPU: {title}. The image was built for "
+                            "another architecture (arm64 vs amd64)."),
+    "shm-exhausted": _s(("kind",), 85, True, "database memory disk",
+                        "The process runs out of shared memory, not disk: {title}. A container's /dev/shm is 64M "
+                        "unless a larger memory-backed emptyDir is mounted there."),
     "tls-verify-failed": _s(("host", "reason"), 80, True, "cert",
                             "Clients cannot verify the TLS certificate: {title}."),
     "request-too-large": _s(("server",), 79, True, "5xx",

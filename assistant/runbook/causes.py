@@ -53,6 +53,9 @@ def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
         code = crash.facts.get("exit_code")
         text += f", so pod `{crash.facts.get('pod')}` crash-loops" + (f" (exit code {code})" if code is not None else "")
     text += "."
+    if "." not in str(name) and any(c.name in ("list_pods", "pod_describe") for c in conv.calls):
+        text += f" In Kubernetes a short name like `{name}` resolves only to a Service in the pod's own namespace; " \
+                "if the Service lives in another namespace, the name must include it (name.namespace)."
     right = _line(conv, "dns_lookup", r"has (?:IPv6 )?address")
     if right:
         text += f" The name that does resolve is shown by `{right}`."

@@ -22,7 +22,7 @@ SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
     "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
     "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
-    "down": r"\bdown\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
+    "down": r"\bdown\b|\bfail(?:s|ing)?\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
     "timeout": r"time[sd]? ?out|timing out|hangs?|hanging|\bstuck\b|\bblocked\b|\bfreez",
     "refused": r"refused|cannot connect|can'?t connect|unreachable|connection errors?|connection (?:failures|fails)",
     "evicted": r"\bevict",

@@ -291,7 +291,8 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ns = str(c.args.get("namespace") or "default")
     rows = parse_pod_list(c.output)
     sick = sorted((r for r in rows if not r.healthy or r.restarts > 0), key=lambda r: (r.healthy, -r.restarts))
-    wanted = sorted((r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)),
+    wanted = sorted((r for r in rows if r.name in ents.pods
+                     or any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)),
                     key=lambda r: (r.healthy, -r.restarts))
     picked: dict[str | None, PodRow] = {}
     for r in wanted + sick:  # what was named first, then the sickest
