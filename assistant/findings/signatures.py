@@ -39,7 +39,7 @@ SIGNATURES: dict[str, Signature] = {
     "tls-cert-expired": _s(("host",), 86, True, "cert"),
     "unit-environment-missing": _s(("unit",), 86, True, "down crash",
                                    "{title}, so systemd refuses to start it."),
-    "image-pull-failed": _s(("image",), 85, ("cause",), "image crash"),
+    "image-pull-failed": _s(("image",), 85, ("cause",), "image"),
     "db-replication-broken": _s(("server",), 85, True, "database",
                                 "The replica has stopped applying changes: {title}; it serves stale data until it is "
                                 "re-seeded."),

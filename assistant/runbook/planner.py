@@ -143,10 +143,15 @@ def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
     return relevant(f, names) or any(f.signature in answering(s) for s in symptoms)
 
 
-def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], bool]:
+def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], int]:
     """Findings about what was named or described, including those from checks of it (its logs, its pods)."""
     from_named = {f.finding_id for c in conv.calls if _about(Check(c.name, c.args), names) for f in c.findings}
-    return lambda f: f.finding_id in from_named or pertinent(f, names, ents.symptoms)
+
+    def prefer(f: Finding) -> int:  # what was named beats what merely fits the complaint
+        if f.finding_id in from_named or relevant(f, names):
+            return 2
+        return 1 if any(f.signature in answering(s) for s in ents.symptoms) else 0
+    return prefer
 
 
 def _named_seen(conv: Conversation, names: list[str]) -> bool:
@@ -177,8 +182,11 @@ TRIAGE_UNTIL = 3
 
 def _seen_enough(conv: Conversation, ents: Entities) -> bool:
     """Enough checks showed healthy output to answer: more of them when the engineer reports trouble."""
-    shown = [c for c in conv.this_turn() if c.answered and not c.failed and c.output.strip()]
-    return len(shown) >= (TRIAGE_UNTIL + 2 if ents.symptoms & TROUBLE else TRIAGE_UNTIL)
+    answered = [c for c in conv.this_turn() if c.answered]
+    shown = [c for c in answered if not c.failed and c.output.strip()]
+    if ents.symptoms & TROUBLE:
+        return len(shown) >= TRIAGE_UNTIL + 2
+    return len(shown) == len(answered) or len(shown) >= TRIAGE_UNTIL  # a gap means: look further
 
 
 def _has_lead(conv: Conversation) -> bool:

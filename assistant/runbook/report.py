@@ -57,6 +57,8 @@ def _quote(line: str, limit: int = 220) -> str:
 
 def observed(c: CallRecord) -> str:
     """One line on what a call showed, quoting it (used when it found nothing wrong)."""
+    if c.unreadable_source:
+        return f"`{_cmd(c)}` could not read its source: {_quote(c.output.strip(), 160)}"
     if c.failed:
         return f"`{c.name}` could not run: {_quote(c.error or '', 160)}"
     if c.name == "process_list" and (busy := _busiest(c)):
@@ -132,7 +134,7 @@ def _call_text(c: Check) -> str:
     return call(c.name, **c.args)
 
 
-def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Finding], bool] | None = None) -> str:
+def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Finding], int] | None = None) -> str:
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
     main = primary([f for f in findings if f.evidence and f.severity != "info"], prefer)
