@@ -99,6 +99,24 @@ KNOWN: list[Known] = [
           "another instance already holds the lock{path_in}",
           "Stop the other instance that holds the lock (started by hand?), then start the service through systemd "
           "(restart_service, needs approval)."),
+    Known("unit-start-timeout", re.compile(r"(?P<unit>[\w@.-]+)\.service: start(?:-post)? operation timed out|"
+                                          r"(?P<unit2>[\w@.-]+)\.service: Failed with result 'timeout'"),
+          "{unit} did not report that it started within its start timeout, so systemd killed it",
+          "Make the unit's Type= match what the program does (Type=notify needs the program to send READY=1 via "
+          "sd_notify; otherwise use Type=simple/exec), or raise TimeoutStartSec if it is only slow; then "
+          "restart_service (needs approval).", severity="high"),
+    Known("process-killed", re.compile(r"(?:was )?terminated by signal 9|killed by signal 9|signal 9: Killed|"
+                                      r"(?:server|worker|child) process \(PID (?P<pid>\d+)\) was terminated by signal"),
+          "a process was killed by signal 9 (SIGKILL)",
+          "Find who killed it: the kernel's OOM killer logs it in the kernel log; if memory, lower the process's "
+          "memory use (e.g. work_mem x connections) or give the host more.",
+          checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs), severity="high",
+          facts={"kind": "sigkill"}),
+    Known("disk-watermark", re.compile(r"flood[- ]stage (?:disk )?watermark|high disk watermark|read-only-allow-delete"),
+          "the search cluster hit its disk watermark and made indices read-only",
+          "Free disk on the data nodes (delete old indices, add disk), then clear the block "
+          "(index.blocks.read_only_allow_delete: null); recent versions clear it when usage drops.",
+          facts={"kind": "watermark"}),
     Known("exec-format-error", re.compile(r"exec format error|cannot execute binary file|Exec format error"),
           "the program cannot run on this CPU: exec format error (built for another architecture)",
           "Build or pull the image for the node's architecture (a multi-arch image, or --platform linux/amd64 vs "

@@ -10,7 +10,9 @@ from assistant.findings.base import SERVICE_OF_PORT, Observation, analyzer, call
 
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED|actively refused", re.IGNORECASE)
 _TIMEOUT = re.compile(r"(?:connection|connect|upstream|read|operation) timed out|ETIMEDOUT|i/o timeout|connect timeout", re.IGNORECASE)
-_NOT_DEPENDENCY = re.compile(r"probe failed|no servers could be reached|QueuePool|Connection is not available", re.IGNORECASE)
+_NOT_DEPENDENCY = re.compile(r"probe failed|no servers could be reached|QueuePool|Connection is not available|"
+                             r"(?:start|stop|start-pre|start-post|reload) operation timed out|State '[\w-]+' timed out",
+                             re.IGNORECASE)
 _TARGETS = [
     re.compile(r"upstream: \"\w+://(?P<host>[^:/\"]+|\[[^\]]+\]):(?P<port>\d+)"),
     re.compile(r"(?:server at|on host) \"(?P<host>[^\"]+)\".*?port (?P<port>\d+)"),

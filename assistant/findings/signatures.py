@@ -71,6 +71,15 @@ SIGNATURES: dict[str, Signature] = {
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
     "ports-exhausted": _s(("kind",), 80, True, "5xx timeout refused",
                           "The host has run out of local ports for outgoing connections: {title}."),
+    "unit-start-timeout": _s(("unit",), 78, True, "down crash",
+                             "{title}: systemd waits for the unit to report that it started (READY=1 via sd_notify "
+                             "for Type=notify, a PID file for Type=forking) and kills it when that does not come "
+                             "within TimeoutStartSec."),
+    "process-killed": _s(("kind",), 60, False, "crash database",
+                         "{title}; the kernel log shows whether the OOM killer did it."),
+    "disk-watermark": _s(("kind",), 84, True, "disk",
+                         "The disk passed the flood-stage watermark, so the cluster blocked writes (indices are "
+                         "read-only-allow-delete): {title}."),
     "exec-format-error": _s(("kind",), 86, True, "crash",
                             "The container's binary cannot run on the node's CPU: {title}. The image was built for "
                             "another architecture (arm64 vs amd64)."),

@@ -291,7 +291,24 @@ def _pending(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+_PS_MEM = re.compile(r"^\S+\s+\d+\s+[\d.]+\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$")
+
+
+def _memory(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = f"The host is out of memory: {f.title}"
+    swap = _line(conv, "host_resources", r"^\s*Swap:")
+    if swap:
+        text += f"; swap: `{swap}`"
+    rows = [(float(m.group("mem")), ln.strip()) for c in conv.calls if c.name == "process_list"
+            for ln in c.output.splitlines() if (m := _PS_MEM.match(ln.strip()))]
+    if rows:
+        top = max(rows)
+        text += f". The largest process holds {top[0]:g}% of memory: `{top[1][:200]}`"
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
+    "memory-exhausted": _memory,
     "pod-unschedulable": _pending,
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,

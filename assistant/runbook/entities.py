@@ -20,6 +20,8 @@ ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "r
            "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
+    "error": r"\berrors?\b|exceptions?\b|too many|\bbroken\b|\bstops?\b|\bstopped\b|\bdrops?\b|\bdropping\b|"
+             r"\bwrong\b(?! with)|\bwon'?t\b|\bcan'?t\b|\bcannot\b|\bunable\b|\blost\b|\blose\b",
     "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
     "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
     "down": r"\bdown\b|\bfail(?:s|ing)?\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
@@ -179,7 +181,22 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
     e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
     e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
+    _roles(e)
     return e
+
+
+ROLE_OF = {"postgresql": "database", "mysql": "database", "mariadb": "database", "mongod": "database",
+           "redis-server": "cache", "memcached": "cache"}
+
+
+def _roles(e: Entities) -> None:
+    """A name made of a known service's name (pg-analytics, mysql-main-01, redis-cache): that service runs there."""
+    for name in [*e.hosts, *e.services]:
+        for part in re.split(r"[-_.]", name):
+            svc = ALIASES.get(part, part)
+            if svc in ROLE_OF and part != name:
+                _add(e.services, svc)
+                e.symptoms.add(ROLE_OF[svc])
 
 
 def _ports(low: str, e: Entities) -> None:

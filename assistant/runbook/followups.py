@@ -14,7 +14,7 @@ from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import HINTS, Entities
+from assistant.runbook.entities import ALIASES, HINTS, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 LOG_FILES = {
@@ -34,7 +34,7 @@ _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
 KERNEL_SIGNS = {"timeout", "refused", "slow", "crash", "memory", "disk", "down"}
 """Complaints the kernel may explain when the service itself looks fine (drops, OOM kills, I/O errors)."""
-TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
+TROUBLE = {"error", "5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
             "permission", "port", "evicted", "pending", "image"}
 
 
@@ -178,6 +178,8 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     out = finding_checks(conv, conclusive)
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
+        out += data_owner_checks(conv, str(f.facts.get("path") or f.facts.get("mount") or "")) \
+            if f.signature == "disk-full" else []
         m = _K8S_SVC.match(str(f.facts.get("name") or ""))
         if f.signature == "dns-nxdomain" and m:
             for ns in sorted(namespaces - {m.group("ns")}):
@@ -185,6 +187,20 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
                 out.append(Check("dns_lookup", {"name": name}, f"does {m.group('svc')} exist in namespace {ns}?",
                                  "dns-alt"))
     return out
+
+
+_DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
+
+
+def data_owner_checks(conv: Conversation, path: str) -> list[Check]:
+    """A full filesystem under a service's data directory: what that service logs says about why it grows."""
+    m = _DATA_DIR.match(path)
+    if not m:
+        return []
+    svc = ALIASES.get(m.group("name"), m.group("name"))
+    stem = re.split(r"[-_.@]", svc)[0]
+    return [Check("process_list", {"match": stem}, f"{svc} owns {path}: its processes", "owner"),
+            *log_sources(conv, svc)]
 
 
 def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
