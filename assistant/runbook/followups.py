@@ -189,6 +189,15 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     return out
 
 
+PROCESS_OF = {"postgresql": "postgres", "mysql": "mysqld", "mariadb": "mariadbd", "redis-server": "redis-server",
+              "rabbitmq-server": "rabbitmq", "mongod": "mongod", "elasticsearch": "elasticsearch", "apache2": "apache2"}
+"""What a service's processes are called in ps when it differs from the unit's name."""
+
+
+def process_name(svc: str) -> str:
+    return PROCESS_OF.get(svc) or re.split(r"[-_.@]", svc)[0] or svc
+
+
 _DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
 
 
@@ -198,8 +207,7 @@ def data_owner_checks(conv: Conversation, path: str) -> list[Check]:
     if not m:
         return []
     svc = ALIASES.get(m.group("name"), m.group("name"))
-    stem = re.split(r"[-_.@]", svc)[0]
-    return [Check("process_list", {"match": stem}, f"{svc} owns {path}: its processes", "owner"),
+    return [Check("process_list", {"match": process_name(svc)}, f"{svc} owns {path}: its processes", "owner"),
             *log_sources(conv, svc)]
 
 
@@ -366,8 +374,9 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     if ents.symptoms & KERNEL_SIGNS:
         out.append(Check("log_tail", {"source": "/var/log/kern.log", "lines": 200},
                          "the kernel log: dropped packets, OOM kills, I/O errors", "triage"))
-    out += [Check("process_list", {"match": re.split(r"[-_.@]", s)[0] or s}, f"look for {s}'s processes", "triage")
-            for s in ents.services[:1]]
+    out += [Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
+            for s in ents.services[:2]]
+    out += [c for s in ents.services[:2] if s.startswith("postgres") and pg_cluster(conv) for c in log_sources(conv, s)]
     return out
 
 
