@@ -45,6 +45,7 @@ class Planned:
     args: dict[str, Any]
     problem: str | None = None
     cache_key: str = ""
+    from_text: bool = False
 
 
 def _parse(ctx: TurnContext, req_name: str, raw: str) -> tuple[dict[str, Any], str | None]:
@@ -77,7 +78,7 @@ def plan(ctx: TurnContext, state: TurnState, calls) -> list[Planned]:
         if problem is None and key not in state.cache and state.tool_calls >= state.max_tool_calls:
             problem = f"tool call budget ({state.max_tool_calls}) reached; not run"
         planned.append(Planned(call_id="c" + uuid.uuid4().hex[:12], name=req.name, args=args, problem=problem,
-                               cache_key=key))
+                               cache_key=key, from_text=req.from_text))
     return planned
 
 
@@ -121,12 +122,12 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
     yield await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
 
 
-async def _new_findings(state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
+async def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
     """Findings in `result` not seen before in this session. The analysis is pure CPU (parsers, regexes over
     the output): it runs in a worker thread so that the event loop keeps streaming other sessions meanwhile."""
     from assistant.findings import analyze
 
-    found = await cpu.run(analyze, result, p.call_id, tuple(state.findings))
+    found = await cpu.run(ctx.offload, analyze, result, p.call_id, tuple(state.findings))
     fresh = []
     for finding in found:
         key = finding.signature + json.dumps(finding.facts, sort_keys=True, default=str)
@@ -143,7 +144,7 @@ async def _new_findings(state: TurnState, p: Planned, result: ToolResult) -> lis
 
 async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
                          cached: bool) -> list[Event]:
-    findings = [] if cached else await _new_findings(state, p, result)
+    findings = [] if cached else await _new_findings(ctx, state, p, result)
     event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, exit_code=result.exit_code,
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
@@ -151,7 +152,7 @@ async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict
                             started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
     from assistant.loop import result_budget
 
-    content = await cpu.run(tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
+    content = await cpu.run(ctx.offload, tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
     messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
     return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
 
@@ -164,7 +165,7 @@ async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], call
         tool = tools[p.call_id]
         yield Event.of(ToolCall(call_id=p.call_id, tool=p.name, args=p.args, target=ctx.target.name,
                                 command=command_line(p.name, p.args) if p.problem is None else "",
-                                risk=tool.risk.value if tool else "read"), ctx.turn_id)
+                                risk=tool.risk.value if tool else "read", from_text=p.from_text), ctx.turn_id)
     messages.append(assistant_tool_calls(
         [ToolCall(call_id=p.call_id, tool=p.name, args=p.args) for p in planned], text))
     reads = [p for p in planned if not (tools[p.call_id] and tools[p.call_id].risk is Risk.WRITE)]

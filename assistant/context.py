@@ -11,6 +11,8 @@ from typing import Awaitable, Callable
 
 from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired
+from assistant.model import Model
+from assistant.providers import Providers
 from tools.base import Risk, Tool
 from tools.catalog import ALL_TOOLS
 from tools.targets import Target, open_target
@@ -34,10 +36,21 @@ class TurnContext:
     approver: Approver = deny_all
     tools: list[Tool] = field(default_factory=list)
     """The tools this session may use, after policy; the model sees exactly these."""
+    llm: Model | None = None
+    """What answers `model`; by default the one `Providers` picks in-process (the CLI's and evals' choice)."""
+    offload: bool = False
+    """Run the turn's CPU work in threads (the server), or inline (CLI, evals)."""
 
     def __post_init__(self) -> None:
         if not self.tools:
             self.tools = allowed_tools(self.settings, self.target)
+        if self.llm is None:
+            self.llm = Providers(self.settings, offload=self.offload).model(self.model)
+
+    @property
+    def chat_model(self) -> Model:
+        assert self.llm is not None  # set in __post_init__
+        return self.llm
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -73,6 +86,8 @@ def arg_limit_violation(settings: Settings, tool_name: str, args: dict) -> str |
 
 
 def open_context(settings: Settings, *, target: str, model: str, session_id: str, turn_id: str,
-                 approver: Approver = deny_all) -> TurnContext:
+                 approver: Approver = deny_all, providers: Providers | None = None) -> TurnContext:
+    providers = providers or Providers(settings)
     return TurnContext(settings=settings, target=open_target(target, settings.targets), model=model,
-                       session_id=session_id, turn_id=turn_id, approver=approver)
+                       session_id=session_id, turn_id=turn_id, approver=approver, llm=providers.model(model),
+                       offload=providers.offload)

@@ -14,12 +14,11 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-OFFLOAD = False
-"""Set by the server at start-up."""
 
 
-async def run(fn: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
-    """`fn(*args)`: in `executor` (default: the loop's) when serving, inline otherwise."""
-    if not OFFLOAD:
+async def run(offload: bool, fn: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
+    """`fn(*args)`: in `executor` (default: the loop's) when `offload` (the turn's context says so in the
+    server), inline otherwise."""
+    if not offload:
         return fn(*args)
     return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)

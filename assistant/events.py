@@ -47,6 +47,8 @@ class ToolCall(BaseModel):
     command: str = ""
     target: str = ""
     risk: str = "read"
+    from_text: bool = False
+    """The model wrote this call as JSON in its reply text (no native tool calling); parsed by the loop."""
 
 
 class ToolResultEvent(BaseModel):

@@ -26,7 +26,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from assistant.llm import Completion, ModelError, ToolCallRequest
+from assistant.model import Completion, ModelError, ToolCallRequest
 
 log = logging.getLogger("firstline.gateway")
 LINE_LIMIT = 64 * 2**20
@@ -147,6 +147,24 @@ class ModelGateway:
             await proc.wait()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class GatewayModel:
+    """A hosted model answered through the server's gateway child (same deltas and Completion as litellm's)."""
+
+    def __init__(self, gateway: ModelGateway, name: str, *, api_base: str | None = None, timeout_s: float = 120.0,
+                 retries: int = 3, extra: dict[str, Any] | None = None) -> None:
+        self.gateway, self.name = gateway, name
+        self._call = {"model": name, "api_base": api_base, "timeout_s": timeout_s, "retries": retries,
+                      "extra": dict(extra or {})}
+
+    def stream(self, messages: list[dict[str, Any]],
+               tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
+        return self.gateway.stream(**self._call, messages=messages, tools=tools)
+
+    async def context_window(self) -> int | None:
+        """Learned from the child, so that `window.context_limit` needs no litellm in the server."""
+        return await self.gateway.context_window(self.name)
 
 
 # ------------------------------------------------------------------ the child

@@ -1,12 +1,9 @@
-"""One streamed model call through litellm, whatever the provider.
+"""`LiteLLMModel`: one streamed model call through litellm, whatever the provider.
 
 Yields text deltas as they arrive and ends with a `Completion` holding the
 assembled text, tool calls and usage. Retries rate limits, timeouts and outages
 with backoff; turns every other failure into a `ModelError` that says what to do.
-
-Firstline's own offline model (`firstline/...`) is answered in-process with the same deltas and
-`Completion`: it is our code, and litellm's stream wrapper cost more per call than its thinking.
-litellm is imported on the first call to any other model (3+ s of imports the demo never needs).
+litellm is imported on the first call (3+ s of imports the offline demo never needs).
 """
 
 from __future__ import annotations
@@ -16,29 +13,15 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from assistant.model import Completion, ModelError, ToolCallRequest
 from assistant.runbook import is_runbook
 from assistant.tokens import count_tokens
 
-GATEWAY: Any = None
-"""A `gateway.ModelGateway` when this process hands hosted-model calls to a child (the server sets it)."""
-
-
-async def know_window(model: str, configured: int | None = None) -> None:
-    """Before a turn: with a gateway, learn a hosted model's window from it, so that `window.context_limit`
-    needs no litellm in this process. Without one (CLI, evals) there is nothing to do."""
-    from assistant import window
-
-    if GATEWAY is None or configured or is_runbook(model) or model in window._WINDOWS:
-        return
-    try:
-        window.remember_window(model, await GATEWAY.context_window(model))
-    except ModelError:
-        window.remember_window(model, window.FALLBACK_CONTEXT)
+__all__ = ["Completion", "LiteLLMModel", "ModelError", "ToolCallRequest", "load_litellm", "stream_completion"]
 
 
 def load_litellm() -> Any:
@@ -60,30 +43,6 @@ async def _litellm() -> Any:
 def _retryable(litellm: Any) -> tuple[type[Exception], ...]:
     return (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
             litellm.InternalServerError, litellm.ServiceUnavailableError)
-
-
-@dataclass
-class ToolCallRequest:
-    id: str
-    name: str
-    arguments: str
-    """Raw JSON text as the model produced it; parsed (and rejected) by the loop."""
-
-
-@dataclass
-class Completion:
-    text: str = ""
-    tool_calls: list[ToolCallRequest] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-
-
-class ModelError(RuntimeError):
-    def __init__(self, message: str, hint: str | None = None, kind: str = "model_error") -> None:
-        super().__init__(message)
-        self.hint = hint
-        self.kind = kind
 
 
 def ensure_providers(model: str) -> None:
@@ -164,20 +123,6 @@ def _stream_logging_wanted() -> bool:
         "callbacks", "success_callback", "_async_success_callback", "input_callback", "service_callback"))
 
 
-async def _once_offline(kwargs: dict[str, Any]) -> AsyncIterator[str | Completion]:
-    """Firstline's offline model, asked directly: it thinks in its own threads, then streams its pieces."""
-    from assistant.runbook import think
-
-    answer = await think(kwargs["messages"], kwargs.get("tools"))
-    for piece in answer.pieces():
-        yield piece
-    usage = answer.usage
-    yield Completion(text=answer.text, prompt_tokens=usage["prompt_tokens"],
-                     completion_tokens=usage["completion_tokens"], cost_usd=0.0,
-                     tool_calls=[ToolCallRequest(id=c["id"], name=c["function"]["name"],
-                                                 arguments=c["function"]["arguments"]) for c in answer.calls])
-
-
 async def _once_streamed(kwargs: dict[str, Any]) -> AsyncIterator[str | Completion]:
     litellm = await _litellm()
     completion = Completion()
@@ -235,17 +180,8 @@ async def stream_completion(
     kwargs: dict[str, Any] = {"model": model, "messages": messages, "timeout": timeout_s, **(extra or {})}
     if tools:
         kwargs["tools"] = tools
-    if is_runbook(model) and "mock_response" not in kwargs:  # scripted mocks are litellm's feature
-        async for item in _once_offline(kwargs):
-            yield item
-        return
-    if GATEWAY is not None:  # the server: litellm runs in the gateway's child process
-        async for item in GATEWAY.stream(model=model, messages=messages, tools=tools, api_base=api_base,
-                                         timeout_s=timeout_s, retries=retries, extra=extra):
-            yield item
-        return
     if is_runbook(model):
-        await asyncio.to_thread(ensure_providers, model)  # the scripted offline model goes through litellm
+        await asyncio.to_thread(ensure_providers, model)  # asked through litellm: its custom provider answers
     if api_base:
         kwargs["api_base"] = api_base
     for attempt in range(retries + 1):
@@ -266,3 +202,20 @@ async def stream_completion(
         if streamed_any or not isinstance(err, _retryable(load_litellm())) or attempt == retries:
             raise explain(err, model, api_base) from err
         await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+
+
+class LiteLLMModel:
+    """Any litellm provider, called in this process (the CLI and `firstline eval`)."""
+
+    def __init__(self, name: str, *, api_base: str | None = None, timeout_s: float = 120.0, retries: int = 3,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.name, self.api_base, self.timeout_s, self.retries = name, api_base, timeout_s, retries
+        self.extra = dict(extra or {})
+
+    def stream(self, messages: list[dict[str, Any]],
+               tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
+        return stream_completion(model=self.name, messages=messages, tools=tools, api_base=self.api_base,
+                                 timeout_s=self.timeout_s, retries=self.retries, extra=self.extra)
+
+    async def context_window(self) -> int | None:
+        return None  # window.context_limit asks litellm's bundled map in this process

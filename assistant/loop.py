@@ -17,10 +17,11 @@ from assistant import cpu
 from assistant.context import TurnContext
 from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
 from assistant.history import messages_from_events
-from assistant.llm import Completion, ModelError, ToolCallRequest, know_window, stream_completion
+from assistant.model import Completion, ModelError, ToolCallRequest
 from assistant.prompting import render
+from assistant.text_calls import calls_in_text
 from assistant.tokens import count_tokens
-from assistant.window import context_limit, fit_messages
+from assistant.window import context_limit, fit_messages, learn_window
 
 
 @dataclass
@@ -96,15 +97,6 @@ def result_budget(ctx: TurnContext) -> int:
     return max(200, min(ctx.settings.tool_result_tokens, window // 8))
 
 
-def step_options(ctx: TurnContext, step: int) -> dict:
-    """Per-step litellm options; a scripted list of mock responses is consumed one per step."""
-    options = dict(ctx.settings.model_options)
-    script = options.get("mock_response")
-    if isinstance(script, list):
-        options["mock_response"] = script[min(step - 1, len(script) - 1)]
-    return options
-
-
 def _fit_prompt(ctx: TurnContext, messages: list[dict], keep_from: int, tools: list[dict] | None) -> list[dict]:
     tools_tokens = count_tokens(str(tools)) if tools else 0
     return fit_messages(messages, context_limit(ctx.model, ctx.settings.context_limit), tools_tokens, keep_from)
@@ -114,16 +106,16 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
                      tools: list[dict] | None) -> AsyncIterator[Event | Outcome]:
     """One model call: stream tokens as events, end with the step's outcome."""
     state.steps += 1
-    prompt = await cpu.run(_fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the event loop
+    prompt = await cpu.run(ctx.offload, _fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the loop
     try:
-        async for item in stream_completion(model=ctx.model, messages=prompt, tools=tools,
-                                            api_base=ctx.settings.api_base, timeout_s=ctx.settings.model_timeout_s,
-                                            retries=ctx.settings.model_retries, extra=step_options(ctx, state.steps)):
+        async for item in ctx.chat_model.stream(prompt, tools):
             if isinstance(item, str):
                 yield Event.of(Token(text=item), ctx.turn_id)
-            else:
-                state.add_usage(item)
-                yield RunTools(item.tool_calls, item.text) if item.tool_calls and tools else Answer(item.text)
+                continue
+            state.add_usage(item)
+            if not item.tool_calls and tools:  # a local model that writes its call as JSON in the text
+                item.tool_calls = calls_in_text(item.text, {t["function"]["name"] for t in tools})
+            yield RunTools(item.tool_calls, item.text) if item.tool_calls and tools else Answer(item.text)
     except ModelError as exc:
         yield Failed(exc)
 
@@ -131,7 +123,7 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
 async def run_turn(ctx: TurnContext, history: list[Event], user_text: str) -> AsyncIterator[Event]:
     """Investigate one user message; yields events until `turn_finished`."""
     state = TurnState(max_steps=ctx.settings.max_steps, max_tool_calls=ctx.settings.max_tool_calls)
-    await know_window(ctx.model, ctx.settings.context_limit)
+    await learn_window(ctx.chat_model, ctx.settings.context_limit)
     tool_calls.remember_findings(state, history)
     yield Event.of(TurnStarted(model=ctx.model, target=ctx.target.name), ctx.turn_id)
     messages = [{"role": "system", "content": system_prompt(ctx)}]

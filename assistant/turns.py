@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from assistant import store
 from assistant.config import Settings
 from assistant.context import Approver, open_context
+from assistant.providers import Providers
 from assistant.events import (
     ApprovalDecided,
     ApprovalRequired,
@@ -101,7 +102,8 @@ class EventWriter:
 async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
                      approver: Approver, *, on_event: OnEvent | None = None,
                      cancel_event: asyncio.Event | None = None, poll_s: float | None = 0.25, author: str = "user",
-                     message_stored: bool = False, committer: GroupCommitter | None = None) -> str:
+                     message_stored: bool = False, committer: GroupCommitter | None = None,
+                     providers: Providers | None = None) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
     Every event is committed (through `committer`, the server's shared one, or a private one) before it
@@ -122,7 +124,8 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
             await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
         try:
             ctx = await asyncio.to_thread(open_context, settings, target=session.target, model=session.model,
-                                          session_id=session_id, turn_id=turn_id, approver=approver)
+                                          session_id=session_id, turn_id=turn_id, approver=approver,
+                                          providers=providers)
         except Exception as exc:  # noqa: BLE001 - TargetError, broken kubeconfig: tell the user
             return await _finish(writer, turn_id, "error", started,
                                  Error(message=f"cannot open target {session.target}: {exc}", kind="target"))
@@ -326,8 +329,9 @@ class TurnSupervisor:
     """
 
     def __init__(self, settings: Settings, engine: Engine, notifier: store.Notifier | None = None, *,
-                 poll_s: float = 0.25, approval_poll_s: float = 0.2) -> None:
+                 poll_s: float = 0.25, approval_poll_s: float = 0.2, providers: Providers | None = None) -> None:
         self.settings, self.engine = settings, engine
+        self.providers = providers
         self.notifier = notifier or store.Notifier()
         self.poll_s, self.approval_poll_s = poll_s, approval_poll_s
         self.tasks: dict[str, asyncio.Task[str]] = {}
@@ -384,7 +388,8 @@ class TurnSupervisor:
                 self.queued.pop(turn_id, None)
                 return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
                                         cancel_event=flag, poll_s=None, author=author, message_stored=True,
-                                        committer=self.committer)  # the committer notifies the streams
+                                        committer=self.committer,  # the committer notifies the streams
+                                        providers=self.providers)
 
     async def _close_queued(self) -> None:
         """Turns stopped before they got a slot never reached `drive_turn`, which records its own end: close

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from assistant.model import Model, ModelError
 from assistant.tokens import count_tokens
 
 FALLBACK_CONTEXT = 8192
@@ -22,6 +23,19 @@ _WINDOWS: dict[str, int] = {}
 def remember_window(model: str, tokens: int) -> None:
     """Record `model`'s window (the server learns it from its model gateway, so it never imports litellm)."""
     _WINDOWS[model] = tokens
+
+
+async def learn_window(model: Model, configured: int | None = None) -> None:
+    """Before a turn: take the window from the model when it knows it better than this process can (the
+    server's gateway child has litellm; the server does not)."""
+    if configured or model.name in _WINDOWS:
+        return
+    try:
+        tokens = await model.context_window()
+    except ModelError:
+        tokens = FALLBACK_CONTEXT
+    if tokens:
+        remember_window(model.name, tokens)
 
 
 def context_limit(model: str, configured: int | None = None) -> int:

@@ -322,9 +322,33 @@ def iso_ts(text: str) -> float:
 # ------------------------------------------------------------------ time spent in the model
 
 
+class TimedModel:
+    """A Model that adds the time spent inside `inner` (call and stream) to a ModelClock."""
+
+    def __init__(self, inner: Any, clock: ModelClock) -> None:
+        self.inner, self.clock, self.name = inner, clock, inner.name
+
+    async def stream(self, messages: list[dict], tools: list[dict] | None) -> AsyncIterator[Any]:
+        self.clock.calls += 1
+        self.clock.prompts.append(messages)
+        items = self.inner.stream(messages, tools).__aiter__()
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = await items.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                self.clock.seconds += time.perf_counter() - t0
+            yield item
+
+    async def context_window(self) -> int | None:
+        return await self.inner.context_window()
+
+
 class ModelClock:
-    """Wraps the agent loop's model call (`stream_completion`: litellm, or the offline model in-process) to
-    time the model itself (the call and its stream, not the consumer between items) and keep the prompts.
+    """Times the model itself (its call and its stream, not the consumer between items) and keeps the prompts:
+    `providers(settings)` hands turns models wrapped in this clock, through the same Model seam the loop uses.
 
     Everything else in a turn (the loop, tool-call planning, findings, prompt fitting, event building)
     is Firstline's own overhead."""
@@ -334,27 +358,16 @@ class ModelClock:
         self.calls = 0
         self.prompts: list[list[dict]] = []
 
-    def install(self) -> ModelClock:
-        import assistant.loop
+    def providers(self, settings: Any) -> Any:
+        from assistant.providers import Providers
 
-        original, clock = assistant.loop.stream_completion, self
+        clock = self
 
-        async def timed(**kwargs: Any) -> AsyncIterator[Any]:
-            clock.calls += 1
-            clock.prompts.append(kwargs.get("messages") or [])
-            items = original(**kwargs).__aiter__()
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    item = await items.__anext__()
-                except StopAsyncIteration:
-                    return
-                finally:
-                    clock.seconds += time.perf_counter() - t0
-                yield item
+        class TimedProviders(Providers):
+            def model(self, name: str) -> Any:
+                return TimedModel(super().model(name), clock)
 
-        assistant.loop.stream_completion = timed
-        return self
+        return TimedProviders(settings)
 
     def reset(self) -> None:
         self.seconds, self.calls, self.prompts = 0.0, 0, []

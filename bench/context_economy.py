@@ -79,19 +79,19 @@ async def biggest_outputs(settings, quick: bool) -> dict[tuple[str, str], tuple[
     from evals.runner import run_case
     from tools.targets.sandbox import list_scenarios
 
-    clock = ModelClock().install()
+    clock = ModelClock()
     found: dict[tuple[str, str], tuple[str, int]] = {}
     for sc in list_scenarios(settings.targets):
         clock.reset()
         ctx = open_context(settings, target=f"sandbox:{sc.id}", model="firstline/runbook", session_id="bench",
-                           turn_id="bench")
+                           turn_id="bench", providers=clock.providers(settings))
         async for _ in run_turn(ctx, [], sc.report):
             pass
         found |= tool_messages(clock.prompts, f"sandbox:{sc.id}")
     cases = load_cases([str(CASES)]).cases
     for case in cases[:8] if quick else cases:
         clock.reset()
-        await run_case(case, "firstline/runbook", settings)
+        await run_case(case, "firstline/runbook", settings, providers=clock.providers(settings))
         found |= tool_messages(clock.prompts, f"eval:{case.id}")
     return found
 

@@ -62,7 +62,8 @@ async def one_turn(settings, scenario, clock: ModelClock) -> TurnRun:
     from assistant.loop import run_turn
 
     ctx = open_context(settings, target=f"sandbox:{scenario.id}", model="firstline/runbook",
-                       session_id=f"bench-{uuid.uuid4().hex[:8]}", turn_id=uuid.uuid4().hex)
+                       session_id=f"bench-{uuid.uuid4().hex[:8]}", turn_id=uuid.uuid4().hex,
+                       providers=clock.providers(settings))
     clock.reset()
     results, finished = [], None
     t0 = time.perf_counter()
@@ -83,7 +84,7 @@ async def in_process(repeats: int) -> tuple[list[list], list[TurnRun]]:
     from tools.targets.sandbox import list_scenarios
 
     settings = Settings(home=tempfile.mkdtemp(prefix="firstline-bench-"))
-    clock = ModelClock().install()
+    clock = ModelClock()
     scenarios = list_scenarios(settings.targets)
     await one_turn(settings, scenarios[0], clock)  # warm-up: first-use imports and caches are cold-start cost
     rows, every = [], []

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from assistant.config import Settings, load_settings
+from assistant.providers import Providers
 from assistant.context import TurnContext
 from assistant.events import ApprovalDecided, ApprovalRequired, Event, EventType
 from assistant.loop import new_turn_id, run_turn, user_message_event
@@ -53,15 +54,17 @@ def replay_target(case: Case) -> ReplayTarget:
     return ReplayTarget(case.tools, name=case.target.name, described_kind=case.target.kind)
 
 
-async def converse(case: Case, model: str, settings: Settings) -> tuple[list[Event], ReplayTarget, DenyAndCount]:
+async def converse(case: Case, model: str, settings: Settings,
+                   providers: Providers | None = None) -> tuple[list[Event], ReplayTarget, DenyAndCount]:
     """Send the case's user turns in order, each with the earlier events as history."""
     target, approver = replay_target(case), DenyAndCount()
+    llm = (providers or Providers(settings)).model(model)
     session_id = f"eval-{case.id}-{uuid.uuid4().hex[:8]}"
     events: list[Event] = []
     for text in case.turns:
         turn_id = new_turn_id()
         ctx = TurnContext(settings=settings, target=target, model=model, session_id=session_id,
-                          turn_id=turn_id, approver=approver)
+                          turn_id=turn_id, approver=approver, llm=llm)
         history = list(events)
         events.append(user_message_event(text, turn_id))
         async for event in run_turn(ctx, history, text):
@@ -85,11 +88,11 @@ def _run_result(case: Case, events: list[Event], target: ReplayTarget, approver:
 
 
 async def run_case(case: Case, model: str, settings: Settings, judge: str | None = None,
-                   timeout_s: float = CASE_TIMEOUT_S) -> RunResult:
+                   timeout_s: float = CASE_TIMEOUT_S, providers: Providers | None = None) -> RunResult:
     """One run of one case. Never raises: a broken run is a failed RunResult saying why."""
     t0 = time.perf_counter()
     try:
-        events, target, approver = await asyncio.wait_for(converse(case, model, settings), timeout_s)
+        events, target, approver = await asyncio.wait_for(converse(case, model, settings, providers), timeout_s)
     except TimeoutError:
         return RunResult(passed=False, error=f"run timed out after {timeout_s:g}s",
                          wall_s=time.perf_counter() - t0)

@@ -3,7 +3,8 @@
 Real HTTP, real SSE chunks as OpenAI streams them, at a chosen pace, so server tests can
 catch a turn in the middle (disconnect, kill -9, reload). The script is a list of steps;
 the step played is the number of assistant messages after the last user message, so a
-conversation advances exactly as it would with a provider.
+conversation advances exactly as it would with a provider. A step with a `status` answers with that
+HTTP error in OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
                 fake.requests.append(body)
                 step = fake.step_for(body.get("messages", []))
-                if body.get("stream"):
+                if "status" in step:
+                    self._error(step)
+                elif body.get("stream"):
                     self._stream(body, step)
                 else:
                     self._whole(body, step if fake.whole_text is None else {"text": fake.whole_text})
@@ -123,6 +126,16 @@ class FakeOpenAI:
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _error(self, step: dict) -> None:
+                """An error as OpenAI sends it (e.g. 401 invalid_api_key, 429 rate_limit_exceeded)."""
+                data = json.dumps({"error": {"message": step.get("text", "error"), "type": step.get("type"),
+                                             "code": step.get("code"), "param": None}}).encode()
+                self.send_response(step["status"])
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _whole(self, body: dict, step: dict) -> None:
                 calls = [{"id": f"call_{i}", "type": "function",

@@ -1,8 +1,8 @@
-"""The agent loop with a real-model path: litellm mock responses scripted as tool calls.
+"""The agent loop, driven through the Model seam.
 
-Nothing here patches Firstline: the model is litellm's own mock (a paid API cannot
-exist here), the tools run through the real runner on targets built from the public
-Target interface.
+Nothing here patches Firstline: the model is `ScriptedModel` (tests/scripted_model.py) or litellm
+talking to the stand-in OpenAI-compatible server (tests/fake_openai.py) — a paid API cannot exist
+here — and the tools run through the real runner on targets built from the public Target interface.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import litellm
 import pytest
+from fake_openai import FakeOpenAI
 from litellm import CustomLLM, ModelResponse
+from scripted_model import ScriptedModel, calls
 
 from assistant.config import Policy, Settings
 from assistant.context import TurnContext
@@ -27,17 +29,19 @@ from tools.base import RawOutput
 from tools.targets.base import Target
 
 
-def tool_call(name: str, arguments: str, call_id: str = "m1") -> ModelResponse:
-    return ModelResponse(choices=[{"index": 0, "finish_reason": "tool_calls", "message": {
-        "role": "assistant", "content": None,
-        "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]}}])
+def tool_call(name: str, arguments: str):
+    return calls((name, arguments))
 
 
-def tool_calls(*calls: tuple[str, str]) -> ModelResponse:
+def tool_calls(*pairs: tuple[str, str]):
+    return calls(*pairs)
+
+
+def litellm_tool_call(name: str, arguments: str) -> ModelResponse:
+    """The same step as litellm's own response object, for the custom-provider test below."""
     return ModelResponse(choices=[{"index": 0, "finish_reason": "tool_calls", "message": {
         "role": "assistant", "content": None,
-        "tool_calls": [{"id": f"m{i}", "type": "function", "function": {"name": n, "arguments": a}}
-                       for i, (n, a) in enumerate(calls)]}}])
+        "tool_calls": [{"id": "m1", "type": "function", "function": {"name": name, "arguments": arguments}}]}}])
 
 
 class CountingTarget(Target):
@@ -67,10 +71,10 @@ class CountingTarget(Target):
 
 
 def make_ctx(tmp_path: Path, script: list, target: Target | None = None, approver=None, **settings) -> TurnContext:
-    s = Settings(home=tmp_path, model_options={"mock_response": script}, model_retries=0, **settings)
+    s = Settings(home=tmp_path, model_retries=0, **settings)
     kw = {"approver": approver} if approver else {}
-    return TurnContext(settings=s, target=target or CountingTarget(), model="openai/gpt-4o-mini",
-                       session_id="s1", turn_id="t1", **kw)
+    return TurnContext(settings=s, target=target or CountingTarget(), model="scripted/test",
+                       session_id="s1", turn_id="t1", llm=ScriptedModel(script), **kw)
 
 
 async def collect(ctx: TurnContext, text: str = "nginx returns 503", history=None) -> list:
@@ -96,21 +100,33 @@ async def test_bad_tool_requests_come_back_as_error_results(tmp_path):
     assert of(events, EventType.TURN_FINISHED)[0].status == "completed"
 
 
-async def test_provider_error_ends_turn_and_session_stays_usable(tmp_path):
-    boom = litellm.RateLimitError("slow down", llm_provider="openai", model="gpt-4o-mini")
-    first = await collect(make_ctx(tmp_path, [boom]))
+def provider_ctx(tmp_path: Path, fake: FakeOpenAI) -> TurnContext:
+    """litellm in-process (the CLI's and evals' path) against the stand-in provider."""
+    settings = Settings(home=tmp_path, model_retries=0, api_base=fake.api_base)
+    return TurnContext(settings=settings, target=CountingTarget(), model="openai/fake-sre", session_id="s1",
+                       turn_id="t1")
+
+
+async def test_provider_error_ends_turn_and_session_stays_usable(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with FakeOpenAI([{"status": 429, "text": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}]
+                    ) as fake:
+        first = await collect(provider_ctx(tmp_path, fake))
     assert [e.type for e in first][-2:] == [EventType.ERROR, EventType.TURN_FINISHED]
     error = of(first, EventType.ERROR)[0]
     assert error.kind == "rate_limit" and error.hint
     assert of(first, EventType.TURN_FINISHED)[0].status == "error"
 
-    second = await collect(make_ctx(tmp_path, ["All healthy."]), "and now?", history=first)
+    with FakeOpenAI([{"text": "All healthy."}], delay_s=0) as fake:
+        second = await collect(provider_ctx(tmp_path, fake), "and now?", history=first)
     assert of(second, EventType.MESSAGE)[0].text == "All healthy."
 
 
-async def test_bad_key_says_what_to_do(tmp_path):
-    bad_key = litellm.AuthenticationError("invalid api key", llm_provider="openai", model="gpt-4o-mini")
-    events = await collect(make_ctx(tmp_path, [bad_key]))
+async def test_bad_key_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    with FakeOpenAI([{"status": 401, "text": "Incorrect API key provided", "type": "invalid_request_error",
+                      "code": "invalid_api_key"}]) as fake:
+        events = await collect(provider_ctx(tmp_path, fake))
     error = of(events, EventType.ERROR)[0]
     assert error.kind == "auth" and "API_KEY" in error.hint
 
@@ -173,7 +189,7 @@ async def test_five_megabyte_result_reaches_model_within_budget(tmp_path):
                    for i in range(70_000))
     assert len(huge) > 5_000_000
     target = CountingTarget(output=huge)
-    model = CapturingModel([tool_call("log_tail", '{"source": "/var/log/app.log"}'), "done"])
+    model = CapturingModel([litellm_tool_call("log_tail", '{"source": "/var/log/app.log"}'), "done"])
     litellm.custom_provider_map = [{"provider": "capture", "custom_handler": model}]
     try:
         ctx = TurnContext(settings=Settings(home=tmp_path, tool_result_tokens=1500, model_retries=0),

@@ -463,11 +463,12 @@ async def test_odd_inputs_never_crash_the_model():
 
 
 async def direct(messages: list[dict]) -> Reply:
-    """What the agent loop gets: `stream_completion`, which answers firstline/* without litellm."""
-    from assistant.llm import Completion, stream_completion
+    """What the agent loop gets: `RunbookModel`, which answers firstline/* without litellm."""
+    from assistant.model import Completion
+    from assistant.runbook.model import RunbookModel
 
     reply, pieces = Reply(""), []
-    async for item in stream_completion(model=MODEL, messages=messages, tools=ALL_TOOLS):
+    async for item in RunbookModel(MODEL).stream(messages, ALL_TOOLS):
         if isinstance(item, Completion):
             reply.text = item.text
             reply.calls = [(c.id, c.name, json.loads(c.arguments)) for c in item.tool_calls]

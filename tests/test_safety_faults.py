@@ -25,7 +25,6 @@ import pytest
 from conftest import PG_ADMIN_URL, ServerProcess, pg_reachable
 from fake_openai import FakeOpenAI, model_env
 from k8s_api import KubeApiServer, write_kubeconfig
-from litellm import ModelResponse
 from tcp_proxy import TcpProxy
 
 from assistant import store
@@ -37,6 +36,7 @@ from tools.base import RawOutput
 from tools.host.proc import run_argv
 from tools.runner import run_tool
 from tools.targets.base import Target, TargetConfig
+from scripted_model import ScriptedModel, calls
 
 SANDBOX = "sandbox:nginx-port-conflict"
 
@@ -205,27 +205,8 @@ async def test_hanging_tool_is_stopped_at_its_timeout_and_its_process_killed():
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def _calls(*calls: tuple[str, dict]) -> ModelResponse:
-    return ModelResponse(
-        choices=[
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": f"m{i}",
-                            "type": "function",
-                            "function": {"name": n, "arguments": json.dumps(a)},
-                        }
-                        for i, (n, a) in enumerate(calls)
-                    ],
-                },
-            }
-        ]
-    )
+def _calls(*pairs: tuple[str, dict]):
+    return calls(*pairs)
 
 
 async def test_cluster_vanishing_mid_turn_is_an_error_result_not_a_crash(tmp_path):
@@ -241,7 +222,8 @@ async def test_cluster_vanishing_mid_turn_is_an_error_result_not_a_crash(tmp_pat
         "The API server stopped answering; I could only list the pods.",
     ]
     ctx = TurnContext(
-        settings=Settings(home=tmp_path, model_options={"mock_response": script}, model_retries=0),
+        settings=Settings(home=tmp_path, model_retries=0),
+        llm=ScriptedModel(script),
         target=target,
         model="openai/gpt-4o-mini",
         session_id="s1",

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from assistant import store
 from assistant.config import Settings
+from assistant.providers import Providers
 from assistant.turns import TurnSupervisor, recover_interrupted
 from web.quiet_gc import QuietGC
 
@@ -44,6 +45,8 @@ class Runtime:
         self._lock = threading.Lock()
         self._warm: asyncio.Task | None = None
         self.gateway = None
+        self.providers: Providers | None = None
+        """Which implementation answers each model string; set at start-up (the gateway, CPU offload)."""
         self._gateway_warm: asyncio.Task | None = None
         self._recovery: asyncio.Task | None = None
 
@@ -71,7 +74,7 @@ class Runtime:
     async def supervisor(self) -> TurnSupervisor:
         engine = await self.aengine()
         if self._supervisor is None:
-            self._supervisor = TurnSupervisor(self.settings, engine, self.notifier)
+            self._supervisor = TurnSupervisor(self.settings, engine, self.notifier, providers=self.providers)
         return self._supervisor
 
     async def _recover_periodically(self) -> None:
@@ -89,12 +92,12 @@ class Runtime:
                 log.warning("turn %s: its process died; marked interrupted", turn_id)
 
     async def startup(self) -> None:
-        from assistant import cpu, llm
         from assistant.gateway import ModelGateway
         from assistant.runbook import is_runbook
 
-        cpu.OFFLOAD = True  # a turn's CPU work goes to threads: the event loop keeps streaming other sessions
-        self.gateway = llm.GATEWAY = ModelGateway()  # hosted-model streams are parsed in a child process
+        self.gateway = ModelGateway()  # hosted-model streams are parsed in a child process
+        # A turn's CPU work goes to threads: the event loop keeps streaming other sessions meanwhile.
+        self.providers = Providers(self.settings, gateway=self.gateway, offload=True)
         if not is_runbook(self.settings.model):  # the default is hosted: start its process now, not on first use
             self._gateway_warm = asyncio.create_task(self.gateway.warm())
             self._gateway_warm.add_done_callback(
@@ -121,10 +124,6 @@ class Runtime:
         if self._supervisor is not None:
             await self._supervisor.shutdown()
         if self.gateway is not None:
-            from assistant import llm
-
-            if llm.GATEWAY is self.gateway:
-                llm.GATEWAY = None
             await self.gateway.aclose()
         if self._engine is not None:
             self._engine.dispose()

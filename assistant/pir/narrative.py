@@ -58,19 +58,12 @@ def parse_answer(text: str) -> NarrativeFields:
 
 
 async def ask_model(model: str, messages: list[dict[str, str]], settings: Settings) -> str:
-    # lazy: litellm takes seconds to import, the server imports this module at start-up, and only a
-    # model-written narrative needs it
-    from assistant.llm import Completion, stream_completion
+    """One tool-less call; the model answers through the same seam as the agent loop's."""
+    from assistant.model import Completion
+    from assistant.providers import Providers
 
-    options = dict(settings.model_options)
-    script = options.get("mock_response")
-    if isinstance(script, list):  # a loop test's per-step script: its last reply is all a PIR can use
-        options["mock_response"] = script[-1] if script else ""
     completion = Completion()
-    stream = stream_completion(model=model, messages=messages, tools=None, api_base=settings.api_base,
-                               timeout_s=settings.model_timeout_s, retries=min(settings.model_retries, 1),
-                               extra=options)
-    async for item in stream:
+    async for item in Providers(settings).model(model).stream(messages, None):
         if isinstance(item, Completion):
             completion = item
     return completion.text
@@ -81,7 +74,7 @@ async def draft_narrative(facts: PirFacts, d: Derived, settings: Settings, model
     if not model or model.startswith("firstline/"):
         return rules_narrative(facts, d, note=f"drafted by rules from the findings ({model or 'no model'} "
                                               "does not write narrative)")
-    from assistant.llm import ModelError
+    from assistant.model import ModelError
 
     try:
         text = await ask_model(model, prompt_messages(facts, d, redactor_for(settings)), settings)

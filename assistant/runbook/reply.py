@@ -81,7 +81,9 @@ def _usage(messages: list[dict[str, Any]], tools: list[dict[str, Any]], text: st
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="runbook")
 
 
-async def think(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Reply:
-    """`reply` in a thread of the model's own, like a remote model: the caller's event loop keeps serving
-    (SSE, other turns) meanwhile, and the model's CPU never queues in front of the loop's database work."""
-    return await cpu.run(reply, messages, tools, executor=_EXECUTOR)
+async def think(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
+                offload: bool = False) -> Reply:
+    """`reply`; when `offload` (the server), in a thread of the model's own, like a remote model: the event
+    loop keeps serving (SSE, other turns) meanwhile, and the model's CPU never queues in front of the loop's
+    database work."""
+    return await cpu.run(offload, reply, messages, tools, executor=_EXECUTOR)
