@@ -14,7 +14,8 @@ KNOWN_SERVICES = {
     "nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish", "postgresql", "mysql", "mariadb",
     "redis", "redis-server", "memcached", "mongod", "rabbitmq-server", "elasticsearch", "kafka", "zookeeper",
     "docker", "containerd", "kubelet", "sshd", "ssh", "cron", "php-fpm", "gunicorn", "uwsgi", "celery", "etcd",
-    "consul", "vault", "prometheus", "grafana-server", "node-exporter", "jenkins", "tomcat", "keepalived",
+    "consul", "vault", "prometheus", "grafana-server", "node-exporter", "jenkins", "tomcat", "keepalived", "certbot",
+    "postfix", "dovecot", "bind9", "named", "chronyd", "ntpd", "rsyslog", "fail2ban", "squid", "opensearch",
 }
 ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "redis": "redis-server",
            "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
@@ -129,7 +130,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
     for m in re.finditer(rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
-        if m.group(1) not in _STOP and m.group(1) not in _NOUNS:
+        if m.group(1) not in _STOP and m.group(1) not in _NOUNS and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1)):
             _add(out, ALIASES.get(m.group(1), m.group(1)))
     unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
     for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
