@@ -83,9 +83,14 @@ def level_of(line: LogLine) -> str | None:
     return None
 
 
+_TOOL_SELF = re.compile(r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
+                        r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated")
+"""What a reading tool says about its own input (no such unit, no entries): a gap, never the system's failure."""
+
+
 def current_lines(obs: Observation) -> list[str]:
     """Lines that describe the present: for a unit that is running now, only what followed its last start."""
-    lines = obs.lines
+    lines = [ln for ln in obs.lines if not _TOOL_SELF.match(ln.strip())]
     if obs.tool == "service_status" and re.search(r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE):
         starts = [i for i, ln in enumerate(lines) if re.search(r"systemd\[\d+\]: Started ", ln)]
         return lines[starts[-1] + 1:] if starts else [ln for ln in lines if not re.match(r"^\w{3} [ \d]\d ", ln)]

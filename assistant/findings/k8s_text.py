@@ -74,6 +74,8 @@ class Container:
     parent: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     lines: dict[str, str] = field(default_factory=dict)
+    init: bool = False
+    """An init container (it must finish before the others start)."""
 
     def get(self, key: str) -> str | None:
         return self.fields.get(key)
@@ -150,7 +152,10 @@ def parse_describe(text: str) -> PodDescription | None:
             pod.lines.setdefault(section, ln.strip())
             _top_field(pod, section, value.strip())
         elif section in ("Containers", "Init Containers"):
+            before = len(pod.containers)
             _container_line(pod, ln, indent)
+            if len(pod.containers) > before:
+                pod.containers[-1].init = section == "Init Containers"
     pod.events = parse_events("\n".join(lines[_events_start(lines):]))
     return pod
 

@@ -39,6 +39,13 @@ def _kernel_log(grep: str) -> Checks:
         if obs.args.get("source") != "/var/log/kern.log" else []
 
 
+def _data_dir(obs: Observation) -> str:
+    """The data directory of the service whose output this is (/var/lib/<name>), else the root filesystem."""
+    source = str(obs.args.get("service") or obs.args.get("source") or "")
+    m = re.search(r"(?:unit:|/var/log/)?([a-z][a-z0-9]*)", source.removeprefix("unit:").removeprefix("/var/log/"))
+    return f"/var/lib/{m.group(1)}" if m and source else "/"
+
+
 def _disk_of(facts: dict[str, Any], obs: Observation) -> list[Call]:
     path = facts.get("path")
     return [call("disk_usage", path=str(path).rsplit("/", 1)[0] or "/")] if path and obs.tool != "disk_usage" else []
@@ -78,7 +85,9 @@ KNOWN: list[Known] = [
           re.compile(r"(?P<resource>disk|memory) resource limit alarm set|Free disk space is insufficient|"
                      r"(?P<resource2>disk|memory) alarm (?:set|is set)|publishers (?:are )?blocked", re.IGNORECASE),
           "the broker's {resource} alarm is set, so it blocks publishers",
-          "Free the resource (drain or purge the queue that grows, free disk) or adjust disk_free_limit / "
+          checks=lambda facts, obs: [call("disk_usage", path=_data_dir(obs))]
+          if str(facts.get("resource", "")).lower() == "disk" or "disk" in str(facts.get("match", "")).lower() else [],
+          fix="Free the resource (drain or purge the queue that grows, free disk) or adjust disk_free_limit / "
           "vm_memory_high_watermark; publishers resume when the alarm clears."),
     Known("request-too-large",
           re.compile(r"client intended to send too large body|413 Request Entity Too Large|"

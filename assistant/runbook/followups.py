@@ -217,6 +217,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     troubled = bool(ents.symptoms & TROUBLE)
     has_cause = any(rank(f) >= 60 for f in conv.findings(this_turn_only=True))
     out += _dependency_pods(conv)
+    if k8s_mode(conv, ents):
+        out += cluster_dns_checks(conv)
     for c in conv.this_turn():
         if not c.answered or c.failed:
             continue
@@ -330,6 +332,10 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
 
 def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
     pod, ns = c.args.get("pod"), c.args.get("namespace", "default")
+    stuck = init_stuck(c.output)
+    if stuck:  # the pod waits on an init container: what it prints says what it waits for
+        return [Check("pod_logs", {"pod": pod, "namespace": ns, "container": stuck}, f"read init container {stuck}'s "
+                      "logs: the pod waits for it", "describe")]
     restarts = re.search(r"Restart Count:\s+([1-9]\d*)", c.output)
     not_ready = re.search(r"^\s+Ready:\s+False", c.output, re.MULTILINE)
     if not (restarts or not_ready or troubled):
@@ -399,3 +405,22 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
     out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
     return out
+
+
+def init_stuck(describe: str) -> str | None:
+    """The init container a pod is waiting on (running or crashing, never having completed)."""
+    from assistant.findings.k8s_text import parse_describe
+
+    pod = parse_describe(describe)
+    for c in pod.containers if pod else []:
+        if c.init and c.get("State") in ("Running", "Waiting") or c.init and c.get("State.Reason") == "Error":
+            return c.name
+    return None
+
+
+def cluster_dns_checks(conv: Conversation) -> list[Check]:
+    """Name lookups time out inside a cluster: the cluster DNS (CoreDNS/kube-dns in kube-system) is next."""
+    dns = [f for f in conv.findings(this_turn_only=True) if f.signature == "dns-timeout"
+           or (f.signature in ("connection-timeout", "connection-refused") and f.facts.get("port") == 53)]
+    return [Check("list_pods", {"namespace": "kube-system"}, "lookups fail: look at the cluster DNS pods",
+                  "cluster-dns")] if dns else []

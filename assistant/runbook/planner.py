@@ -15,7 +15,7 @@ from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.signatures import answering, ends_investigation
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
-from assistant.runbook.checks import Check, admissible
+from assistant.runbook.checks import Check, admissible, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
 from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
@@ -173,7 +173,11 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
     calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
     if calls or _has_lead(conv) or _seen_enough(conv, ents):
         return calls
-    return admissible(conv, triage_checks(conv, ents))  # nothing found yet: a gap, not an ending
+    triage = triage_checks(conv, ents)
+    asked = {key(conv, c.name, c.args) for c in conv.this_turn()}
+    if sum(key(conv, c.name, c.args) in asked for c in triage) >= MAX_CALLS_PER_STEP + 1:
+        return []  # one round of triage per turn: then answer with what was seen and what was not
+    return admissible(conv, triage)  # nothing found yet: a gap, not an ending
 
 
 TRIAGE_UNTIL = 3

@@ -166,9 +166,9 @@ def _quoted_cause(conv: Conversation) -> Finding | None:
 def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
     """Never 'no fault' when the engineer quoted a failure: explain it, and say the checks did not show it."""
     line = f.evidence[0].lines[0] if f.evidence else f.title
-    parts = [f"**Root cause** — The error you quoted, {_code(line, 200)}, states it: "
-             f"{cause_sentence(conv, f, [f])} My checks did not show it themselves, so this rests on your quote.",
-             "", "**What I checked**"]
+    parts = [f"**Root cause** — Not confirmed by my checks: they found no fault now, but the error you quoted, "
+             f"{_code(line, 200)}, means: {cause_sentence(conv, f, [f])} It may be intermittent, or on a part I "
+             "could not see.", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or ["- nothing I "
                                                                                                  "could run"]
     gaps = unseen(conv)
