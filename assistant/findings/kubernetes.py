@@ -45,8 +45,9 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
         describe = call("pod_describe", pod=row.name, namespace=ns)
         facts = {"pod": row.name, "namespace": ns, "restarts": row.restarts, "status": row.status}
         if row.status == "CrashLoopBackOff":
+            logs = call("pod_logs", pod=row.name, namespace=ns, previous=True)
             out.append(make_finding(obs, "crash-loop", f"pod {row.name} is in CrashLoopBackOff ({row.restarts} "
-                                    "restarts)", [row.line], facts, confidence=0.9, next_checks=[describe]))
+                                    "restarts)", [row.line], facts, confidence=0.9, next_checks=[describe, logs]))
         elif row.status in _PULL_STATES:
             out.append(make_finding(obs, "image-pull-failed", f"pod {row.name} cannot pull its image "
                                     f"({row.status})", [row.line], facts, confidence=0.85, next_checks=[describe]))

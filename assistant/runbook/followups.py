@@ -155,15 +155,16 @@ def finding_checks(conv: Conversation, findings: list[Finding] | None = None,
     from assistant.runbook.fixes import relevant
 
     out = []
-    described = {deployment_of(str(c.args.get("pod"))) for c in conv.this_turn() if c.name == "pod_describe"}
+    described = {(c.name, deployment_of(str(c.args.get("pod")))) for c in conv.this_turn()
+                 if c.name in ("pod_describe", "pod_logs")}
     findings = conv.findings(this_turn_only=True) if findings is None else findings
     findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
     for f in findings:
         for nxt in f.checks:
             name, args = nxt.tool, dict(nxt.args)
-            if name == "pod_describe":
-                owner = deployment_of(str(args.get("pod")))
-                if owner and owner in described:
+            if name in ("pod_describe", "pod_logs"):  # one pod per deployment says it for all of them
+                owner = (name, deployment_of(str(args.get("pod"))))
+                if owner[1] and owner in described:
                     continue
                 described.add(owner)
             out.append(Check(name, args, f"follow up: {f.title}", f.signature))
