@@ -133,7 +133,9 @@ def node_conditions(obs: Observation) -> list[Finding]:
     hits += [(ln.strip(), "NotReady") for ln in obs.lines if _NODE_NOT_READY.match(ln)]
     hits += [(ln.strip(), m.group("status").split(",")[0]) for ln in obs.lines
              if (m := _NODE_ROW.match(ln.strip())) and m.group("node") != "NAME"]
-    hits += [(ln.strip(), m.group(0)) for ln in obs.lines if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40]]
+    seen = {h[0] for h in hits}
+    hits += [(ln.strip(), m.group(0)) for ln in obs.lines if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40]
+             and ln.strip() not in seen]
     if not hits:
         return []
     node = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)
