@@ -180,7 +180,23 @@ def _crash(f: Finding, others: list[Finding], conv: Conversation) -> str:
         _because(f, others, "; its logs do not show a more specific cause than the exit itself.")
 
 
+def _own_words(f: Finding) -> str | None:
+    """A line of the service's own (not systemd's) among the finding's evidence that states an error."""
+    from assistant.findings.generic import level_of
+    from assistant.findings.logtext import read_line
+
+    for ev in f.evidence:
+        for raw in ev.lines:
+            line = read_line(raw)
+            if line.program and line.program != "systemd" and level_of(line):
+                return raw
+    return None
+
+
 def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    said = _own_words(f)
+    if said and explained_by(f, others) is None:
+        return f"{f.title}; its log says why: `{said.strip()[:240]}`."
     return f.title + _because(f, others, "; its log does not show a more specific cause.")
 
 
