@@ -26,7 +26,7 @@ from assistant.events import (
     ToolCall,
     ToolResultEvent,
 )
-from assistant.history import assistant_tool_calls, tool_message_text
+from assistant.history import assistant_tool_calls, tool_result_message
 from assistant.redaction import redactor_for
 from tools.base import Risk, ToolResult
 from tools.commands import command_line
@@ -83,7 +83,8 @@ def plan(ctx: TurnContext, state: TurnState, calls) -> list[Planned]:
 
 
 def _refusal(ctx: TurnContext, p: Planned, message: str) -> ToolResult:
-    return ToolResult(tool=p.name, args=p.args, ok=False, output="", error=message, target=ctx.target.name,
+    return ToolResult(tool=p.name, args=p.args, ok=False, status="refused", output="", error=message,
+                      target=ctx.target.name,
                       command=command_line(p.name, p.args) if p.problem is None else "", started_at=datetime.now(UTC))
 
 
@@ -145,15 +146,16 @@ async def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: 
 async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
                          cached: bool) -> list[Event]:
     findings = [] if cached else await _new_findings(ctx, state, p, result)
-    event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, exit_code=result.exit_code,
+    event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, status=result.status,
+                            exit_code=result.exit_code,
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
                             error=result.error, source=result.source, cached=cached,
                             started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
     from assistant.loop import result_budget
 
-    content = await cpu.run(ctx.offload, tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
-    messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
+    messages.append(await cpu.run(ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx),
+                                  cached))  # tiktoken: off the loop
     return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from tools.base import ToolStatus
 
 
 class EventType(str, enum.Enum):
@@ -55,6 +57,15 @@ class ToolResultEvent(BaseModel):
     call_id: str
     tool: str
     ok: bool
+    status: ToolStatus = "ok"
+    """How the call ended (tools.base.ToolStatus); events stored before it existed read as ok/error."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_of_older_events(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "status" not in data and data.get("ok") is False:
+            return {**data, "status": "error"}
+        return data
     exit_code: int | None = None
     duration_ms: float = 0.0
     truncated: bool = False

@@ -13,7 +13,7 @@ import copy
 import enum
 import functools
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -95,6 +95,13 @@ class Tool(BaseModel, Generic[A]):
             raise ToolArgError(f"{self.name}: invalid arguments: " + "; ".join(problems)) from None
 
 
+ToolStatus = Literal["ok", "error", "refused", "timeout", "unsupported", "needs_approval", "no_data"]
+"""How a tool call ended, so callers (UI, evals, planner) never read prose to tell a timeout from a refusal:
+ok (ran, succeeded) · error (ran and failed, or the target failed) · refused (not run: bad arguments, policy,
+a person said no) · timeout (stopped at its limit) · unsupported (not on this target) · needs_approval (a
+write without approval) · no_data (ran, or was looked up, and there is nothing to show)."""
+
+
 class RawOutput(BaseModel):
     """What a target's handler returns: before timing, capping and cleaning."""
 
@@ -116,6 +123,7 @@ class ToolResult(BaseModel):
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
     ok: bool
+    status: ToolStatus = "ok"
     exit_code: int | None = None
     output: str = ""
     """The text an engineer would see, cleaned (no ANSI), redacted, capped."""

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Callable
 
-from tools.base import Risk, ToolArgError, ToolResult
+from tools.base import Risk, ToolArgError, ToolResult, ToolStatus
 from tools.catalog import TOOLS
 from tools.output import cap, clean
 from tools.redact import redact as default_redact
@@ -19,9 +19,9 @@ from tools.targets.base import Target, TargetError
 
 
 def _error(name: str, args: Any, target: Target, started: datetime, t0: float, msg: str,
-           command: str = "") -> ToolResult:
+           status: ToolStatus, command: str = "") -> ToolResult:
     return ToolResult(
-        tool=name, args=args if isinstance(args, dict) else {}, ok=False, exit_code=None, output="",
+        tool=name, args=args if isinstance(args, dict) else {}, ok=False, status=status, exit_code=None, output="",
         command=command, target=target.name, started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000, error=msg,
     )
@@ -41,32 +41,33 @@ async def run_tool(
     tool = TOOLS.get(name)
     if tool is None:
         return _error(name, raw_args, target, started, t0,
-                      f"unknown tool {name!r}; available: {', '.join(sorted(TOOLS))}")
+                      f"unknown tool {name!r}; available: {', '.join(sorted(TOOLS))}", "refused")
     try:
         args = tool.validate_args(raw_args)
     except ToolArgError as exc:
-        return _error(name, raw_args, target, started, t0, str(exc))
+        return _error(name, raw_args, target, started, t0, str(exc), "refused")
     args_dict = args.model_dump(exclude_none=True)
     if tool.risk is Risk.WRITE and not approved:
         return _error(name, args_dict, target, started, t0,
-                      f"{name} is a write action and needs a person's approval; it was not run")
+                      f"{name} is a write action and needs a person's approval; it was not run", "needs_approval")
     if not target.supports(name):
         return _error(name, args_dict, target, started, t0,
-                      f"{name} is not available on target {target.name} ({target.kind})")
+                      f"{name} is not available on target {target.name} ({target.kind})", "unsupported")
     try:
         raw = await asyncio.wait_for(target.run(tool, args), timeout=tool.timeout_s)
     except TimeoutError:
-        return _error(name, args_dict, target, started, t0, f"{name} timed out after {tool.timeout_s:g}s and was stopped")
+        return _error(name, args_dict, target, started, t0, f"{name} timed out after {tool.timeout_s:g}s and was stopped", "timeout")
     except TargetError as exc:
-        return _error(name, args_dict, target, started, t0, str(exc))
+        return _error(name, args_dict, target, started, t0, str(exc), exc.status)
     except Exception as exc:  # a target bug or a vanished system must not end the session
-        return _error(name, args_dict, target, started, t0, f"{name} failed on {target.name}: {type(exc).__name__}: {exc}")
+        return _error(name, args_dict, target, started, t0, f"{name} failed on {target.name}: {type(exc).__name__}: {exc}", "error")
     text = redactor(clean(raw.output))
     digest = hashlib.sha256(text.encode()).hexdigest()
     text, truncated = cap(text, tool.output_cap)
     ok = raw.ok if raw.ok is not None else (raw.exit_code == 0 and raw.error is None)
+    status: ToolStatus = "error" if not ok else ("ok" if text.strip() or raw.data else "no_data")
     return ToolResult(
-        tool=name, args=args_dict, ok=ok, exit_code=raw.exit_code, output=text, data=raw.data,
+        tool=name, args=args_dict, ok=ok, status=status, exit_code=raw.exit_code, output=text, data=raw.data,
         command=redactor(raw.command), target=target.name, started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000, truncated=truncated, source=raw.source,
         error=raw.error, output_sha256=digest,

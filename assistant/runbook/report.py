@@ -191,7 +191,7 @@ def unseen(conv: Conversation) -> list[str]:
         elif unreadable(c):
             out.append(f"- `{_cmd(c)}` printed output I could not read as {c.name} output: "
                        f"{_code(c.output.strip().splitlines()[0], 100)}")
-        elif looks_cut(c.output) or "[output truncated]" in (c.content or "").split("\n", 1)[0]:
+        elif looks_cut(c.output) or c.truncated:
             out.append(f"- `{_cmd(c)}` was cut off; what followed is not visible.")
     return out[:6]
 

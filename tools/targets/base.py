@@ -8,11 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tools.base import RawOutput, Tool, ToolArgs
+from tools.base import RawOutput, Tool, ToolArgs, ToolStatus
 
 
 class TargetError(RuntimeError):
-    """The target cannot run this call (unsupported tool, unreachable cluster, refused path)."""
+    """The target cannot run this call (unsupported tool, unreachable cluster, refused path).
+    `status` is the ToolResult status the runner reports for it."""
+
+    def __init__(self, message: str, status: ToolStatus = "error") -> None:
+        super().__init__(message)
+        self.status: ToolStatus = status
 
 
 class TargetConfig(BaseModel):

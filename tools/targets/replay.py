@@ -97,11 +97,11 @@ class ReplayTarget(Target):
         self.calls.append(label)
         if tool.risk is Risk.WRITE:
             self.write_attempts.append(label)
-            raise TargetError(WRITE_REFUSED)
+            raise TargetError(WRITE_REFUSED, status="refused")
         entry = find_recorded(self.entries, tool.name, call)
         if entry is None:
             self.unrecorded.append(label)
-            raise TargetError(f"no recorded output for {label}")
+            raise TargetError(f"no recorded output for {label}", status="no_data")
         return RawOutput(
             exit_code=entry.exit_code, output=entry.output, data=entry.data, error=entry.error,
             command=entry.command or command_line(tool.name, call), source="replay",

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from assistant.events import EventType
+
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
@@ -18,4 +20,5 @@ def index(request: Request, session_id: str | None = None) -> HTMLResponse:
     settings = request.app.state.runtime.settings
     return templates.TemplateResponse(request, "index.html", {
         "session_id": session_id or "", "default_target": settings.default_target, "default_model": settings.model,
+        "event_types": " ".join(t.value for t in EventType),
     })

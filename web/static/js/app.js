@@ -5,8 +5,8 @@ import { h } from "./cards.js";
 import { SessionView } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
-const EVENT_TYPES = ["user_message", "turn_started", "token", "tool_call", "tool_result", "finding",
-  "approval_required", "approval_decided", "message", "error", "turn_finished"];
+// The closed vocabulary of events, from the Python enum (assistant/events.py EventType) via the page.
+const EVENT_TYPES = (document.body.dataset.eventTypes || "").split(" ").filter(Boolean);
 
 const state = { session: null, source: null, retry: 0, retryTimer: null, sessions: [] };
 

@@ -59,13 +59,21 @@ export function toolCard(call) {
   return card;
 }
 
+const STATUS_LABELS = {
+  ok: "ok", error: "failed", refused: "refused", timeout: "timed out", unsupported: "not on this target",
+  needs_approval: "needs approval", no_data: "no data",
+};
+
 export function fillToolResult(card, res) {
+  const status = res.status || (res.ok ? "ok" : "error");
   const failed = !res.ok;
   card.dataset.state = failed ? "fail" : "ok";
-  card.querySelector(".tool-status").setAttribute("aria-label", failed ? "failed" : "ok");
+  card.dataset.status = status;
+  card.querySelector(".tool-status").setAttribute("aria-label", STATUS_LABELS[status] || status);
   const exit = card.querySelector(".tool-exit");
-  exit.textContent = res.exit_code === null || res.exit_code === undefined ? (res.error ? "no exit code" : "")
-    : `exit ${res.exit_code}`;
+  const exitText = res.exit_code === null || res.exit_code === undefined ? "" : `exit ${res.exit_code}`;
+  exit.textContent = status === "ok" || status === "error" ? exitText || (failed ? "failed" : "")
+    : [STATUS_LABELS[status] || status, exitText].filter(Boolean).join(" · ");
   card.querySelector(".tool-dur").textContent = `${fmtDuration(res.duration_ms)}${res.cached ? " · cached" : ""}`;
   if (res.command) card.querySelector(".tool-cmd code").textContent = `$ ${res.command}`;
   card.querySelector(".tool-output")?.remove();
