@@ -27,7 +27,7 @@ def tool_result_message(call_id: str, result: ToolResult, findings: list[Finding
     output, _ = fit_tokens(result.output, budget)
     content = render("tool_result.j2", result=result, output=output, findings=findings, cached=cached)
     return transcript.tool_message(call_id, content, transcript.ToolFacts(
-        command=result.command or result.tool, output=output, exit_code=result.exit_code, error=result.error,
+        command=result.command, output=output, exit_code=result.exit_code, error=result.error,
         status=str(result.status), truncated=bool(result.truncated), cached=cached))
 
 

@@ -48,6 +48,8 @@ def _dependency_checks(host: str | None, port: int | None) -> list[str]:
 @analyzer
 def connection_failures(obs: Observation) -> list[Finding]:
     """`connect() failed (111: Connection refused) while connecting to upstream`, ECONNREFUSED, timeouts."""
+    if not obs.mentions("refused", "timed out", "timeout", "etimedout"):
+        return []
     groups: dict[tuple[str, str | None, int | None], list[str]] = {}
     for ln in obs.lines:
         if _NOT_DEPENDENCY.search(ln):
@@ -105,6 +107,10 @@ def _lookup_name(obs: Observation, line: str) -> str | None:
 @analyzer
 def dns_failures(obs: Observation) -> list[Finding]:
     """NXDOMAIN from `host`/`dig`/`nslookup` and the ways applications report a name that does not exist."""
+    if not obs.mentions("nxdomain", "not found", "enotfound", "no such host", "translate host", "unknownhost",
+                        "resolve", "not known", "servname", "no servers", "name resolution", "eai_again",
+                        "misbehaving"):
+        return []
     found: dict[tuple[str, str | None], list[str]] = {}
     for ln in obs.lines:
         if _DNS_TIMEOUT.search(ln):

@@ -89,6 +89,9 @@ _TEST_FAILED = re.compile(r"configuration file \S+ test failed|configuration fil
 @analyzer
 def config_test_failed(obs: Observation) -> list[Finding]:
     """`nginx -t` / apachectl / haproxy -c / postgres config errors, with file and line."""
+    if not obs.mentions("emerg", "syntax", "parsing", "invalid", "unexpected", "unknown directive", "test failed",
+                        "contains errors"):
+        return []
     hits = []
     for ln in obs.lines:
         for rx in _CONFIG:
