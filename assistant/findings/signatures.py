@@ -71,6 +71,8 @@ SIGNATURES: dict[str, Signature] = {
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
     "ports-exhausted": _s(("kind",), 80, True, "5xx timeout refused",
                           "The host has run out of local ports for outgoing connections: {title}."),
+    "unit-not-loadable": _s(("unit",), 84, ("state",), "down",
+                            "{title}; systemd will not start it in this state."),
     "unit-start-timeout": _s(("unit",), 78, True, "down crash",
                              "{title}: systemd waits for the unit to report that it started (READY=1 via sd_notify "
                              "for Type=notify, a PID file for Type=forking) and kills it when that does not come "

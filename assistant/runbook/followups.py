@@ -230,8 +230,12 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                          if x.name == "pod_describe"}
             out += [x for x in _after_pods(c, ents)
                     if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described]
-        elif c.name == "pod_describe" and not c.findings:
+        elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output)):
             out += _after_describe(c, troubled)
+        elif c.name == "pod_logs" and c.args.get("previous") and (c.failed or not c.output.strip()):
+            current = {k: v for k, v in c.args.items() if k != "previous"}
+            out.append(Check("pod_logs", current, "the previous instance's logs are not there: read the current "
+                             "ones", "logs-current"))
         elif c.name == "port_owner" and c.exit_code not in (0, None):
             out += _after_free_port(c)
         elif c.name == "http_check":

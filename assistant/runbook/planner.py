@@ -33,6 +33,8 @@ from assistant.runbook.report import after_fix, diagnosis, no_fault
 
 MAX_STEPS = 6
 MAX_CALLS_PER_STEP = 4
+MAX_CALLS_PER_TURN = 12
+"""After this many checks in one turn, answer with what was seen (and say what was not)."""
 
 
 @dataclass
@@ -132,6 +134,7 @@ def decide(conv: Conversation) -> Decision:
         if k8s_mode(conv, ents) and _named_seen(conv, names) and not ents.symptoms & TROUBLE:
             return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
     calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
+    calls = calls[:max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
