@@ -67,6 +67,13 @@ def container_states(obs: Observation) -> list[Finding]:
     for c in pod.containers:
         state, reason = c.get("State") or "", c.get("State.Reason") or ""
         code = c.get("State.Exit Code") or c.get("Last State.Exit Code")
+        if c.init and state == "Running" and pod.status == "Pending":
+            out.append(make_finding(
+                obs, "init-container-waiting", f"pod {pod.name} waits on its init container {c.name}, which has not "
+                "finished", [c.lines.get("State", ""), c.lines.get("State.Started", "")],
+                {"pod": pod.name, "namespace": ns, "container": c.name}, severity="high", confidence=0.8,
+                next_checks=[call("pod_logs", pod=pod.name, namespace=ns, container=c.name)]))
+            continue
         if state == "Waiting" and reason and reason not in _HANDLED_WAITING | _TRANSITIONAL:
             kind, what = "waiting", f"waits in {reason}"
         elif state == "Terminated" and reason not in ("Completed", "OOMKilled") and code not in (None, "0"):

@@ -24,11 +24,13 @@ class Signature:
     """The kinds of complaint (assistant.runbook.entities.SYMPTOMS) it answers."""
     cause: str | None = None
     """The root-cause sentence ({title} and facts); None when a refiner in the runbook words it."""
+    situational: bool = False
+    """Normal on its own (found as `info`), the cause when the engineer complains of what it answers."""
 
 
 def _s(key: tuple[str, ...], rank: int, ends: bool | tuple[str, ...] = False, about: str = "",
-       cause: str | None = None) -> Signature:
-    return Signature(key, rank, ends, frozenset(about.split()), cause)
+       cause: str | None = None, situational: bool = False) -> Signature:
+    return Signature(key, rank, ends, frozenset(about.split()), cause, situational)
 
 
 SIGNATURES: dict[str, Signature] = {
@@ -100,10 +102,14 @@ SIGNATURES: dict[str, Signature] = {
     "node-condition": _s(("node",), 74, False, "pending evicted down",
                          "The node is unhealthy: {title}; pods on it are evicted or cannot run."),
     "memory-exhausted": _s(("host",), 72, False, "memory slow", "The host is out of memory: {title}."),
+    "loopback-only": _s(("port",), 66, True, "refused down timeout",
+                        "The service listens only on loopback, so connections from other hosts are refused while "
+                        "it works from the box itself: {title}.", situational=True),
     "workers-exhausted": _s(("server",), 70, False, "slow timeout 5xx",
                             "All of the server's workers are busy: {title}; new requests wait in the queue."),
     "permission-denied": _s(("path",), 70, ("path",), "permission", "The service is denied access: {title}."),
     "container-not-running": _s(("pod", "container"), 62, False, "crash down"),
+    "init-container-waiting": _s(("pod", "container"), 63, False, "pending down"),
     "connection-pool-exhausted": _s(("pool",), 60, False, "database"),
     # -- symptoms: what failed, the cause is further along
     "k8s-warning": _s(("object", "reason"), 58),

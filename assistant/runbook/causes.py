@@ -323,7 +323,23 @@ def _memory(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+def _init_waiting(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    text = f"Pod `{x.get('pod')}` never starts: its init container `{x.get('container')}` has not finished"
+    said = next((o for o in others if o.signature == "error-lines" and x.get("pod") in str(o.facts.get("source"))),
+                None)
+    logs = [c for c in conv.calls if c.name == "pod_logs" and c.args.get("container") == x.get("container")
+            and c.args.get("pod") == x.get("pod") and c.output.strip()]
+    if said:
+        text += f"; it reports {_quoted(said)}"
+    elif logs:
+        last = [ln.strip() for ln in logs[-1].output.splitlines() if ln.strip()][-1]
+        text += f"; the last thing it printed is `{last[:240]}` — what it waits for is not there"
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
+    "init-container-waiting": _init_waiting,
     "memory-exhausted": _memory,
     "pod-unschedulable": _pending,
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,

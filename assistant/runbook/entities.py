@@ -201,8 +201,9 @@ def _roles(e: Entities) -> None:
 
 
 def _ports(low: str, e: Entities) -> None:
-    for m in re.finditer(r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b", low):
-        value = int(m.group(1) or m.group(2))
+    for m in re.finditer(r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b|"
+                         r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:(\d{2,5})\b(?!\.\d)", low):
+        value = int(m.group(1) or m.group(2) or m.group(3))
         if 0 < value < 65536:
             _add(e.ports, value)
 

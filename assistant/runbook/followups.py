@@ -111,7 +111,7 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
     if ents.symptoms & {"slow", "memory"}:
         out.append(Check("host_resources", {}, "look at load and memory", "open"))
-    if "port" not in ents.symptoms and ents.symptoms & {"refused", "down"} and not ents.services:
+    if "port" not in ents.symptoms and ents.symptoms & {"refused", "down", "timeout"}:  # who listens there
         out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]]
     if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview

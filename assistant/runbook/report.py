@@ -12,6 +12,7 @@ from collections.abc import Callable
 from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
 from assistant.findings.k8s_text import pod_list_unreadable
+from assistant.findings.signatures import SIGNATURES
 from assistant.findings.logtext import looks_cut
 from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
@@ -138,10 +139,14 @@ def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Fin
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
     main = primary([f for f in findings if f.evidence and f.severity != "info"], prefer)
+    if main is None and prefer is not None:  # normal on its own, the cause of what the engineer describes
+        fits = [f for f in findings if f.evidence and f.severity == "info" and prefer(f)
+                and getattr(SIGNATURES.get(f.signature), "situational", False)]
+        main = primary(fits, prefer)
     if main is None:
         quoted = _quoted_cause(conv)
         return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note)
-    real = [f for f in findings if f.severity != "info"]
+    real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
     gaps = unseen(conv)
