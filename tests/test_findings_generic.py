@@ -373,3 +373,40 @@ def test_every_finding_signature_is_in_the_one_registry():
     for path in root.glob("*.py"):
         named |= set(re.findall(r'(?:make_finding\(\s*obs,\s*|Known\()\s*"([a-z0-9-]+)"', path.read_text()))
     assert named and named <= set(SIGNATURES), named - set(SIGNATURES)
+
+
+def test_masked_and_missing_units_are_findings():
+    masked = "○ cron.service\n     Loaded: masked (Reason: Unit cron.service is masked.)\n     Active: inactive (dead)"
+    [f] = by_sig(analyze_text("service_status", masked, args={"service": "cron"}), "unit-not-loadable")
+    assert f.facts["state"] == "masked" and "masked" in f.title
+
+
+def test_loopback_only_listener_is_info_alone_and_the_cause_after_a_refusal():
+    ss = "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n" \
+         'LISTEN 0      4096       127.0.0.1:9187      0.0.0.0:*    users:(("exporter",pid=288,fd=3))'
+    [alone] = analyze_text("port_owner", ss, args={"port": 9187})
+    assert alone.signature == "loopback-only" and alone.severity == "info"
+    refused = analyze_text("log_tail", "dial tcp 10.0.0.5:9187: connect: connection refused")
+    [after] = analyze_text("port_owner", ss, args={"port": 9187}, prior=refused)
+    assert after.severity == "high"
+    public = ss.replace("127.0.0.1:9187", "0.0.0.0:9187")
+    assert analyze_text("port_owner", public, args={"port": 9187}) == []
+
+
+def test_a_pod_pending_on_its_init_container_points_at_its_logs():
+    describe = """\
+Name:             orders-5f6d7c8b9a-k2j4h
+Namespace:        shop
+Status:           Pending
+Init Containers:
+  wait-for-db:
+    State:          Running
+      Started:      Mon, 02 Mar 2026 10:00:10 +0000
+    Ready:          False
+Containers:
+  orders:
+    State:          Waiting
+      Reason:       PodInitializing
+"""
+    [f] = by_sig(analyze_text("pod_describe", describe), "init-container-waiting")
+    assert [(c.tool, c.args["container"]) for c in f.checks] == [("pod_logs", "wait-for-db")]

@@ -156,3 +156,24 @@ def test_every_refined_cause_belongs_to_a_registered_signature():
     for name, sig in SIGNATURES.items():
         assert sig.cause or name in CAUSES or sig.rank <= 60, f"{name} has no cause sentence"
         assert isinstance(sig.ends, bool) or all(isinstance(k, str) for k in sig.ends)
+
+
+def test_a_missing_previous_log_leads_to_the_current_one():
+    s = Session(K8S, "pods in namespace shop keep crashing")
+    pods = "NAME                    READY   STATUS             RESTARTS     AGE\n" \
+           "api-5c9f7d8b6-8xk2m     0/1     CrashLoopBackOff   7 (2m ago)   1h"
+    s.run({"list_pods": ok(pods), "pod_logs": ("", None, "previous terminated container not found")})
+    logs = [a for n, a in s.asked if n == "pod_logs"]
+    assert any(a.get("previous") for a in logs) and any(not a.get("previous") for a in logs)
+
+
+def test_a_turn_asks_at_most_twelve_checks():
+    s = Session(HOST, "everything on app-01 is broken: nginx, postgresql, redis and rabbitmq all fail, disk too")
+    s.run({})
+    assert len(s.asked) <= 12
+
+
+def test_host_and_port_in_the_message_are_checked_for_listeners():
+    s = Session(HOST, 'the exporter target db-reports:9187 is down ("connection refused")')
+    s.step()
+    assert ("port_owner", {"port": 9187}) in s.asked

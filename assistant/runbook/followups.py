@@ -221,6 +221,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv)
     for c in conv.this_turn():
+        if c.name == "pod_logs" and c.answered and c.args.get("previous") and (c.failed or not c.output.strip()):
+            current = {k: v for k, v in c.args.items() if k != "previous"}
+            out.append(Check("pod_logs", current, "the previous instance's logs are not there: read the current "
+                             "ones", "logs-current"))
         if not c.answered or c.failed:
             continue
         if c.name == "service_status":
@@ -232,10 +236,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                     if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described]
         elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output)):
             out += _after_describe(c, troubled)
-        elif c.name == "pod_logs" and c.args.get("previous") and (c.failed or not c.output.strip()):
-            current = {k: v for k, v in c.args.items() if k != "previous"}
-            out.append(Check("pod_logs", current, "the previous instance's logs are not there: read the current "
-                             "ones", "logs-current"))
+
         elif c.name == "port_owner" and c.exit_code not in (0, None):
             out += _after_free_port(c)
         elif c.name == "http_check":
