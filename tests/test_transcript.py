@@ -5,7 +5,6 @@ providers never receive the facts; the offline model reads the facts, not the te
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 import pytest

@@ -32,7 +32,16 @@ from assistant.findings import (  # noqa: F401 - register
     resources,
     services,
 )
-from assistant.findings.base import ANALYZERS, FALLBACKS, SIGNATURES, Observation, call, dedup_key, parse_calls, rank
+from assistant.findings.base import (
+    ANALYZERS,
+    FALLBACKS,
+    SIGNATURES,
+    Observation,
+    call,
+    dedup_key,
+    parse_calls,
+    rank,
+)
 from tools.base import ToolResult
 
 __all__ = [

@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from assistant.events import Finding
-from assistant.findings.base import SERVICE_OF_PORT, Observation, analyzer, call, make_finding, port_of
+from assistant.findings.base import SERVICE_OF_PORT, Call, Observation, analyzer, call, make_finding, port_of
 
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED|actively refused", re.IGNORECASE)
 _TIMEOUT = re.compile(r"(?:connection|connect|upstream|read|operation) timed out|ETIMEDOUT|i/o timeout|connect timeout", re.IGNORECASE)
@@ -34,8 +34,8 @@ def _dependency(line: str) -> tuple[str | None, int | None]:
     return None, port_of(text)
 
 
-def _dependency_checks(host: str | None, port: int | None) -> list[str]:
-    checks = []
+def _dependency_checks(host: str | None, port: int | None) -> list[Call]:
+    checks: list[Call] = []
     if port and (host is None or host in _LOCAL):
         checks.append(call("port_owner", port=port))
     elif host and not re.match(r"^[\d.]+$|:", host):

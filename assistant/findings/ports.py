@@ -127,8 +127,8 @@ def _attach_ps(owner: Owner, lines: list[str]) -> None:
 def _is_self(owner: Owner, service: str) -> bool:
     stem = service.split("@")[0].split(".")[0]
     cmd = (owner.cmdline or "").split()
-    return owner.process == stem or bool(cmd) and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem)
-                                                   or cmd[0].rstrip(":") == stem)
+    return owner.process == stem or (bool(cmd) and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem)
+                                                   or cmd[0].rstrip(":") == stem))
 
 
 @analyzer
@@ -146,7 +146,7 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
         if service and _is_self(owner, str(service)):
             continue  # the service itself listening is the healthy state, not the conflict
         what = owner.cmdline or owner.process
-        fix = call("kill_process", pid=owner.pid)
+        fix = str(call("kill_process", pid=owner.pid))
         if service:
             fix += " then " + call("restart_service", service=service)
         out.append(make_finding(

@@ -326,7 +326,8 @@ def _memory(f: Finding, others: list[Finding], conv: Conversation) -> str:
 def _init_waiting(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     text = f"Pod `{x.get('pod')}` never starts: its init container `{x.get('container')}` has not finished"
-    said = next((o for o in others if o.signature == "error-lines" and x.get("pod") in str(o.facts.get("source"))),
+    pod = str(x.get("pod") or "")
+    said = next((o for o in others if o.signature == "error-lines" and pod and pod in str(o.facts.get("source"))),
                 None)
     logs = [c for c in conv.calls if c.name == "pod_logs" and c.args.get("container") == x.get("container")
             and c.args.get("pod") == x.get("pod") and c.output.strip()]

@@ -296,7 +296,7 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         conventions = [p.format(host=host) for p in LOG_FILES[svc]]
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
-    sources = paths + (conventions + [f"unit:{svc}"] if svc in LOG_FILES else [f"unit:{svc}"] + conventions)
+    sources = [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
@@ -419,7 +419,7 @@ def init_stuck(describe: str) -> str | None:
 
     pod = parse_describe(describe)
     for c in pod.containers if pod else []:
-        if c.init and c.get("State") in ("Running", "Waiting") or c.init and c.get("State.Reason") == "Error":
+        if (c.init and c.get("State") in ("Running", "Waiting")) or (c.init and c.get("State.Reason") == "Error"):
             return c.name
     return None
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from assistant.events import Finding
 from assistant.findings import rank
-from assistant.findings.signatures import answering, ends_investigation
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
+from assistant.findings.signatures import answering, ends_investigation
 from assistant.runbook.checks import Check, admissible, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
@@ -66,7 +66,7 @@ def _seen_workloads(conv: Conversation, ents: Entities) -> None:
         if c.name == "list_pods":
             for row in parse_pod_list(c.output):
                 owner = deployment_of(row.name)
-                if owner in words and owner not in ents.deployments:
+                if owner and owner in words and owner not in ents.deployments:
                     ents.deployments.append(owner)
                 if row.name in words and row.name not in ents.pods:  # a StatefulSet pod named in full (db-0)
                     ents.pods.append(row.name)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
 from assistant.findings.k8s_text import pod_list_unreadable
-from assistant.findings.signatures import SIGNATURES
 from assistant.findings.logtext import looks_cut
+from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
