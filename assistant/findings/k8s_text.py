@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from assistant.findings.logtext import unframe
+
 _ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+"
     r"(?P<restarts>\d+)(?:\s+\((?P<last>[^)]*)\))?\s+(?P<age>\S+)"
@@ -18,7 +20,7 @@ _DESCRIBE_EVENT = re.compile(
     r"(?P<source>\S+(?:, \S+)?)\s+(?P<message>.+)$"
 )
 _GET_EVENT = re.compile(
-    r"^\s*(?P<age>\S+)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
+    r"^\s*(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+(?=\S+(?: \(x\d+ over \S+\))?\s+(?:Normal|Warning)\s))?(?P<age>\S+(?: \(x\d+ over \S+\))?)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
 )
 
 
@@ -44,6 +46,24 @@ class Event:
     message: str
     line: str
     object: str | None = None
+    age: str = ""
+
+    @property
+    def stopped(self) -> bool:
+        """A burst that is over: last seen minutes ago, and it lasted only a short while (start-up noise)."""
+        m = re.match(r"^(\S+)(?: \(x\d+ over (\S+)\))?$", self.age)
+        last = seconds(m.group(1)) if m else None
+        span = seconds(m.group(2)) if m and m.group(2) else last
+        return last is not None and span is not None and last >= 120 and span - last <= 180
+
+
+def seconds(age: str) -> int | None:
+    """kubectl's human duration ("6m52s", "3h", "2d4h") in seconds; None if it is not one."""
+    parts = re.findall(r"(\d+)([smhdy])", age)
+    if not parts or "".join(n + u for n, u in parts) != age:
+        return None
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 31536000}
+    return sum(int(n) * unit[u] for n, u in parts)
 
 
 @dataclass
@@ -54,6 +74,8 @@ class Container:
     parent: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     lines: dict[str, str] = field(default_factory=dict)
+    init: bool = False
+    """An init container (it must finish before the others start)."""
 
     def get(self, key: str) -> str | None:
         return self.fields.get(key)
@@ -73,29 +95,43 @@ class PodDescription:
 
 
 def parse_pod_list(text: str) -> list[PodRow]:
-    """Rows of `kubectl get pods` (with or without a NAMESPACE column)."""
-    lines = text.splitlines()
-    has_ns = any(ln.split()[:2] == ["NAMESPACE", "NAME"] for ln in lines if ln.strip())
+    """Rows of `kubectl get pods`: with or without a NAMESPACE column (-A), -o wide's extra columns, with no
+    header at all (a grep'd listing), each line maybe framed as `stdout:`."""
+    lines = [unframe(ln) for ln in text.splitlines()]
+    header = next((ln.split() for ln in lines if ln.split()[:1] in (["NAME"], ["NAMESPACE"])), None)
+    has_ns = None if header is None else header[0] == "NAMESPACE"
     rows = []
     for ln in lines:
         m = _ROW.match(ln.strip())
-        if not m or ln.strip().startswith("NAME"):
+        if not m or ln.strip().startswith(("NAME ", "NAMESPACE ")):
             continue
-        if bool(m.group("ns")) != has_ns:
+        if has_ns is not None and bool(m.group("ns")) != has_ns:
             continue
         rows.append(PodRow(m.group("name"), m.group("ready"), m.group("status"), int(m.group("restarts")),
                            ln.strip(), m.group("ns")))
     return rows
 
 
+_NO_PODS = re.compile(r"^No resources found|^\s*$")
+
+
+def pod_list_unreadable(text: str) -> bool:
+    """Output that is neither pods nor kubectl's 'No resources found': it must not be read as 'no pods'."""
+    lines = [unframe(ln) for ln in text.splitlines() if ln.strip()]
+    meaningful = [ln for ln in lines if not _NO_PODS.match(ln.strip()) and not ln.strip().startswith(("NAME", "#"))]
+    return bool(meaningful) and not parse_pod_list(text)
+
+
 def parse_events(text: str) -> list[Event]:
     """Events from a describe's Events table or from `kubectl get events`."""
     out = []
     for ln in text.splitlines():
+        ln = unframe(ln)
         m = _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)
         if m:
             g = m.groupdict()
-            out.append(Event(g["type"], g["reason"], g["message"].strip(), ln.strip(), g.get("object")))
+            out.append(Event(g["type"], g["reason"], g["message"].strip(), ln.strip(), g.get("object"),
+                             (g.get("age") or "").strip()))
     return out
 
 
@@ -116,7 +152,10 @@ def parse_describe(text: str) -> PodDescription | None:
             pod.lines.setdefault(section, ln.strip())
             _top_field(pod, section, value.strip())
         elif section in ("Containers", "Init Containers"):
+            before = len(pod.containers)
             _container_line(pod, ln, indent)
+            if len(pod.containers) > before:
+                pod.containers[-1].init = section == "Init Containers"
     pod.events = parse_events("\n".join(lines[_events_start(lines):]))
     return pod
 
