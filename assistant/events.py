@@ -88,6 +88,13 @@ class Evidence(BaseModel):
     """Exact lines from that call's output (each a substring of it)."""
 
 
+class NextCheck(BaseModel):
+    """A read check a finding suggests, typed (tool + arguments) so nobody parses it back out of text."""
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class Finding(BaseModel):
     finding_id: str
     signature: str
@@ -97,9 +104,14 @@ class Finding(BaseModel):
     confidence: float = 0.8
     evidence: list[Evidence] = Field(default_factory=list)
     next_checks: list[str] = Field(default_factory=list)
+    """The same checks as `checks`, written as calls for people (`port_owner(port=80)`)."""
     remediation: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     """Structured facts the analyzer extracted (port, pid, process, exit code...)."""
+    checks: list[NextCheck] = Field(default_factory=list)
+    """What to check next, typed: the runbook follows these."""
+    fixes: list[NextCheck] = Field(default_factory=list)
+    """The write calls the remediation names, typed (each still needs approval)."""
 
 
 class ApprovalRequired(BaseModel):

@@ -16,8 +16,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from assistant.events import Finding
-from assistant.findings import apps, database, kubernetes, network, ports, resources, services  # noqa: F401 - register
-from assistant.findings.base import ANALYZERS, SIGNATURES, Observation, call, dedup_key, parse_calls, rank
+from assistant.findings import (  # noqa: F401 - register
+    apps,
+    database,
+    generic,
+    k8s_generic,
+    known,
+    kubernetes,
+    network,
+    ports,
+    resources,
+    services,
+)
+from assistant.findings.base import ANALYZERS, FALLBACKS, SIGNATURES, Observation, call, dedup_key, parse_calls, rank
 from tools.base import ToolResult
 
 __all__ = [
@@ -43,6 +54,15 @@ def analyze_observation(obs: Observation) -> list[Finding]:
             results = fn(obs)
         except Exception:  # an analyzer bug must never break a turn
             log.exception("findings analyzer %s failed on %s output", fn.__name__, obs.tool)
+            continue
+        for f in results:
+            found.setdefault(f.finding_id, f)
+    covered = {ln for f in found.values() for ev in f.evidence for ln in ev.lines}
+    for fb in FALLBACKS:
+        try:
+            results = fb(obs, covered)
+        except Exception:  # an analyzer bug must never break a turn
+            log.exception("findings analyzer %s failed on %s output", fb.__name__, obs.tool)
             continue
         for f in results:
             found.setdefault(f.finding_id, f)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.events import Evidence, Finding
+from assistant.events import Evidence, Finding, NextCheck
 
 MAX_LINE = 2000
 """Longer lines are read only up to here: keeps every regex linear-ish on hostile input."""
@@ -50,6 +50,8 @@ class Observation:
 
 Analyzer = Callable[[Observation], list[Finding]]
 ANALYZERS: list[Analyzer] = []
+Fallback = Callable[[Observation, set[str]], list[Finding]]
+FALLBACKS: list[Fallback] = []
 
 
 def analyzer(fn: Analyzer) -> Analyzer:
@@ -58,46 +60,17 @@ def analyzer(fn: Analyzer) -> Analyzer:
     return fn
 
 
+def fallback(fn: Fallback) -> Fallback:
+    """Register a generic analyzer: it runs after the specific ones and is given the lines they already cite,
+    so it reports only what no specific signature explained."""
+    FALLBACKS.append(fn)
+    return fn
+
+
 # ------------------------------------------------------------------ signatures
 
 
-@dataclass(frozen=True)
-class Signature:
-    key: tuple[str, ...]
-    """Facts that identify one occurrence (the loop deduplicates on signature + these)."""
-    rank: int
-    """Higher = closer to a root cause than a symptom; the runbook leads with the highest."""
-
-
-SIGNATURES: dict[str, Signature] = {
-    "port-in-use": Signature(("port", "pid"), 90),
-    "config-test-failed": Signature(("file", "line"), 88),
-    "dns-nxdomain": Signature(("name", "source"), 80),
-    "tls-cert-expired": Signature(("host",), 86),
-    "tls-cert-not-reloaded": Signature(("certificate",), 87),
-    "tls-cert-expiring": Signature(("host",), 40),
-    "disk-full": Signature(("mount", "path"), 84),
-    "oom-killed": Signature(("pod", "container", "process"), 82),
-    "image-pull-failed": Signature(("image",), 85),
-    "db-max-connections": Signature(("server",), 78),
-    "db-idle-in-transaction": Signature(("server",), 79),
-    "connection-pool-exhausted": Signature(("pool",), 60),
-    "db-auth-failed": Signature(("user",), 83),
-    "db-lock-wait": Signature(("relation", "holder_pid"), 81),
-    "db-replication-broken": Signature(("server",), 85),
-    "missing-config": Signature(("name",), 83),
-    "heap-exhausted": Signature(("process",), 80),
-    "pod-evicted": Signature(("pod",), 76),
-    "permission-denied": Signature(("path",), 70),
-    "pod-unschedulable": Signature(("pod",), 75),
-    "crash-loop": Signature(("pod", "container"), 55),
-    "dns-timeout": Signature(("name",), 50),
-    "connection-refused": Signature(("host", "port"), 45),
-    "connection-timeout": Signature(("host", "port"), 44),
-    "probe-failing": Signature(("pod", "probe"), 35),
-    "unit-failed": Signature(("unit",), 30),
-    "http-error-status": Signature(("url", "status"), 20),
-}
+from assistant.findings.signatures import SIGNATURES, Signature  # noqa: E402,F401 - the one registry
 
 
 def dedup_key(finding: Finding) -> tuple:
@@ -115,10 +88,25 @@ def rank(finding: Finding) -> int:
 # ------------------------------------------------------------------ building findings
 
 
-def call(tool: str, **args: Any) -> str:
-    """A concrete tool call as text, e.g. `port_owner(port=80)`; parse back with parse_calls."""
-    parts = [f"{k}={json.dumps(v)}" for k, v in args.items() if v is not None]
-    return f"{tool}({', '.join(parts)})"
+class Call(str):
+    """A concrete tool call: reads as `port_owner(port=80)` for people, and keeps its tool and args typed."""
+
+    tool: str
+    args: dict[str, Any]
+
+    def __new__(cls, tool: str, args: dict[str, Any]) -> Call:
+        args = {k: v for k, v in args.items() if v is not None}
+        obj = super().__new__(cls, f"{tool}({', '.join(f'{k}={json.dumps(v)}' for k, v in args.items())})")
+        obj.tool, obj.args = tool, args
+        return obj
+
+    def typed(self) -> NextCheck:
+        return NextCheck(tool=self.tool, args=dict(self.args))
+
+
+def call(tool: str, **args: Any) -> Call:
+    """A concrete tool call, e.g. `port_owner(port=80)`: text for people, `.tool`/`.args` for the planner."""
+    return Call(tool, args)
 
 
 _CALL_RE = re.compile(r"\b([a-z][a-z0-9_]*)\(((?:[a-z_]+=(?:\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)(?:, )?)*)\)")
@@ -152,15 +140,19 @@ def make_finding(
     *,
     severity: str = "high",
     confidence: float = 0.8,
-    next_checks: Iterable[str] = (),
+    next_checks: Iterable[Call] = (),
     remediation: str | None = None,
     max_lines: int = 4,
+    fixes: Iterable[Call] = (),
 ) -> Finding:
-    """A finding whose id is stable for the same problem (signature + key facts)."""
+    """A finding whose id is stable for the same problem (signature + key facts).
+
+    `next_checks` and `fixes` are `call(...)` values: kept typed on the finding and shown as text."""
     facts = {k: v for k, v in facts.items() if v is not None}
     draft = Finding(finding_id="", signature=signature, title=title, facts=facts)
     digest = hashlib.sha1(json.dumps(dedup_key(draft), default=str).encode()).hexdigest()[:10]
     evidence = _unique((ln for ln in lines if ln.strip() and ln.strip() in obs.output), max_lines)
+    checks = list({str(c): c for c in next_checks if c}.values())
     return Finding(
         finding_id=f"{signature}-{digest}",
         signature=signature,
@@ -169,7 +161,9 @@ def make_finding(
         confidence=confidence,
         evidence=[Evidence(call_id=obs.call_id, tool=obs.tool, command=obs.command, lines=evidence)]
         if evidence else [],
-        next_checks=[c for c in dict.fromkeys(next_checks) if c],
+        next_checks=[str(c) for c in checks],
+        checks=[c.typed() for c in checks if isinstance(c, Call)],
+        fixes=[c.typed() for c in fixes if isinstance(c, Call)],
         remediation=remediation,
         facts=facts,
     )

@@ -156,6 +156,7 @@ def db_lock_waits(obs: Observation) -> list[Finding]:
         {"relation": what, "locks": modes or None, "holder_pid": pid, "waiting": len(waits) or len(ps_waiting),
          "statements": statements or None}, severity="critical", confidence=0.85,
         next_checks=[call("process_list", match="postgres")],
+        fixes=[call("kill_process", pid=pid)] if pid else [],
         remediation=(f"End the session holding the lock (pid {pid}: pg_terminate_backend, or "
                      f"{call('kill_process', pid=pid)} on the backend, needs approval)" if pid else
                      "End the session holding the lock (pg_terminate_backend)")

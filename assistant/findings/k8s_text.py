@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from assistant.findings.logtext import unframe
+
 _ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+"
     r"(?P<restarts>\d+)(?:\s+\((?P<last>[^)]*)\))?\s+(?P<age>\S+)"
@@ -18,7 +20,7 @@ _DESCRIBE_EVENT = re.compile(
     r"(?P<source>\S+(?:, \S+)?)\s+(?P<message>.+)$"
 )
 _GET_EVENT = re.compile(
-    r"^\s*(?P<age>\S+)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
+    r"^\s*(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+(?=\S+(?: \(x\d+ over \S+\))?\s+(?:Normal|Warning)\s))?(?P<age>\S+(?: \(x\d+ over \S+\))?)\s+(?P<type>Normal|Warning)\s+(?P<reason>\S+)\s+(?P<object>[\w.-]+/[\w.-]+)\s+(?P<message>.+)$"
 )
 
 
@@ -73,25 +75,38 @@ class PodDescription:
 
 
 def parse_pod_list(text: str) -> list[PodRow]:
-    """Rows of `kubectl get pods` (with or without a NAMESPACE column)."""
-    lines = text.splitlines()
-    has_ns = any(ln.split()[:2] == ["NAMESPACE", "NAME"] for ln in lines if ln.strip())
+    """Rows of `kubectl get pods`: with or without a NAMESPACE column (-A), -o wide's extra columns, with no
+    header at all (a grep'd listing), each line maybe framed as `stdout:`."""
+    lines = [unframe(ln) for ln in text.splitlines()]
+    header = next((ln.split() for ln in lines if ln.split()[:1] in (["NAME"], ["NAMESPACE"])), None)
+    has_ns = None if header is None else header[0] == "NAMESPACE"
     rows = []
     for ln in lines:
         m = _ROW.match(ln.strip())
-        if not m or ln.strip().startswith("NAME"):
+        if not m or ln.strip().startswith(("NAME ", "NAMESPACE ")):
             continue
-        if bool(m.group("ns")) != has_ns:
+        if has_ns is not None and bool(m.group("ns")) != has_ns:
             continue
         rows.append(PodRow(m.group("name"), m.group("ready"), m.group("status"), int(m.group("restarts")),
                            ln.strip(), m.group("ns")))
     return rows
 
 
+_NO_PODS = re.compile(r"^No resources found|^\s*$")
+
+
+def pod_list_unreadable(text: str) -> bool:
+    """Output that is neither pods nor kubectl's 'No resources found': it must not be read as 'no pods'."""
+    lines = [unframe(ln) for ln in text.splitlines() if ln.strip()]
+    meaningful = [ln for ln in lines if not _NO_PODS.match(ln.strip()) and not ln.strip().startswith(("NAME", "#"))]
+    return bool(meaningful) and not parse_pod_list(text)
+
+
 def parse_events(text: str) -> list[Event]:
     """Events from a describe's Events table or from `kubectl get events`."""
     out = []
     for ln in text.splitlines():
+        ln = unframe(ln)
         m = _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)
         if m:
             g = m.groupdict()

@@ -105,6 +105,7 @@ def _oom(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Fi
         _lines(c, "Last State.Reason", "Last State.Exit Code", "Limits.memory", "Restart Count", "State.Reason"),
         facts, severity="critical", confidence=0.95, max_lines=5,
         next_checks=[call("k8s_events", namespace=facts["namespace"], involved_object=deploy or pod.name)],
+        fixes=[call("rollout_undo", deployment=deploy, namespace=facts["namespace"])] if deploy else [],
         remediation=fix + " (needs approval).",
     )
 
@@ -148,7 +149,9 @@ def _pull_finding(obs: Observation, pod: str | None, ns: str, image: str | None,
             f", or roll back: {call('rollout_undo', deployment=deploy, namespace=ns)} (needs approval)" if deploy else "")
     return make_finding(obs, "image-pull-failed", title, lines,
                         {"pod": pod, "namespace": ns, "image": image, "cause": cause, "deployment": deploy},
-                        severity="critical", confidence=0.9 if cause else 0.8, remediation=fix + ".")
+                        severity="critical", confidence=0.9 if cause else 0.8, remediation=fix + ".",
+                        fixes=[call("rollout_undo", deployment=deploy, namespace=ns)]
+                        if deploy and cause != "unauthorized" else [])
 
 
 _LOW_ON = re.compile(r"low on resource: (?P<resource>[\w-]+)")
@@ -178,6 +181,25 @@ def described_eviction(obs: Observation) -> list[Finding]:
     return [_evicted(obs, pod.name, _namespace(obs, pod), pod.message or "", lines)]
 
 
+def started_fine(pod: PodDescription | None) -> bool:
+    """Known-benign: probe failures while a container was starting, and it is Ready now without restarts."""
+    if pod is None or not pod.containers:
+        return False
+    return all(c.get("Ready") == "True" and (c.get("Restart Count") or "0") == "0" for c in pod.containers)
+
+
+def _probe(obs: Observation, name: str | None, ns: str, m: re.Match[str], e, pod: PodDescription | None) -> Finding:
+    benign = started_fine(pod)
+    probe = m.group("probe")
+    return make_finding(
+        obs, "probe-failing", f"{probe} probe of {name or 'a pod'} "
+        + (f"failed while it started ({m.group('detail')}); it is Ready now" if benign else f"fails: {m.group('detail')}"),
+        [e.line], {"pod": name, "namespace": ns, "probe": probe.lower(), "detail": m.group("detail"),
+                   "during_startup": benign or None},
+        severity="info" if benign else "medium" if probe == "Readiness" else "high", confidence=0.85,
+        next_checks=[call("pod_logs", pod=name, namespace=ns)] if name and not benign else [])
+
+
 @analyzer
 def event_problems(obs: Observation) -> list[Finding]:
     """Events (describe's table or `kubectl get events`): pull failures, failing probes, scheduling, OOM."""
@@ -193,17 +215,29 @@ def event_problems(obs: Observation) -> list[Finding]:
                                      deployment_of(name)))
         elif (m := _PROBE.search(e.message)) and (name, m.group("probe")) not in seen:
             seen.add((name, m.group("probe")))
-            out.append(make_finding(
-                obs, "probe-failing", f"{m.group('probe')} probe of {name or 'a pod'} fails: {m.group('detail')}",
-                [e.line], {"pod": name, "namespace": ns, "probe": m.group("probe").lower(),
-                           "detail": m.group("detail")},
-                severity="medium" if m.group("probe") == "Readiness" else "high", confidence=0.85,
-                next_checks=[call("pod_logs", pod=name, namespace=ns)] if name else []))
+            out.append(_probe(obs, name, ns, m, e, pod))
         elif e.reason == "Evicted" and pod is None and ("evict", name) not in seen:
             seen.add(("evict", name))
             out.append(_evicted(obs, name, ns, e.message, [e.line]))
         elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
             seen.add(("sched", name))
-            out.append(make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",
-                                    [e.line], {"pod": name, "namespace": ns}, severity="high", confidence=0.85))
+            out.append(_unschedulable(obs, name, ns, e, pod))
     return out
+
+
+_WHY_PENDING = [("selector", re.compile(r"node affinity|node\(s\) didn't match|selector", re.IGNORECASE), "Node-Selectors"),
+                ("taint", re.compile(r"untolerated taint|had taint|taint", re.IGNORECASE), "Tolerations"),
+                ("volume", re.compile(r"PersistentVolumeClaim|volume node affinity|unbound", re.IGNORECASE), None)]
+
+
+def _unschedulable(obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None) -> Finding:
+    """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations)."""
+    why = [(kind, field) for kind, rx, field in _WHY_PENDING if rx.search(e.message)]
+    spec = [pod.lines[f] for _, f in why if pod and f and f in pod.lines]
+    volume = any(kind == "volume" for kind, _ in why)
+    return make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",
+                        [e.line, *spec], {"pod": name, "namespace": ns, "why": [k for k, _ in why] or None,
+                                          "spec": spec[0] if spec else None, "described": pod is not None or None},
+                        severity="high", confidence=0.85,
+                        next_checks=[call("k8s_events", namespace=ns)] if volume and obs.tool != "k8s_events" else
+                        [call("pod_describe", pod=name, namespace=ns)] if pod is None and name else [])

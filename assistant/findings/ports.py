@@ -80,6 +80,7 @@ def bind_errors(obs: Observation) -> list[Finding]:
             obs, "port-in-use", title, lines, {"port": port, "service": program},
             severity="critical", confidence=0.9,
             next_checks=[call("port_owner", port=port)] if port else [],
+            fixes=[call("restart_service", service=program)] if program else [],
             remediation="Stop whatever holds the port, then "
             + (call("restart_service", service=program) if program else "restart the service")
             + " (needs approval).",
@@ -156,6 +157,7 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
             {"port": owner.port, "pid": owner.pid, "process": owner.process, "cmdline": owner.cmdline,
              "user": owner.user, "started": owner.started, "service": service},
             severity="critical", confidence=0.95,
+            fixes=[call("kill_process", pid=owner.pid), *([call("restart_service", service=service)] if service else [])],
             remediation=f"Stop the process holding :{owner.port} if it is not meant to run: {fix} "
             "(needs approval).",
         ))

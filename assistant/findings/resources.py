@@ -19,6 +19,7 @@ _OOM = [
     re.compile(r"(?<![\w.@-])(?P<unit>[\w.@-]{1,128})\.service: (?:A process of this unit has been killed by the OOM killer|"
                r"Failed with result 'oom-kill')"),
 ]
+_CGROUP_LIMIT = re.compile(r"Memory: \S+ \((?:[^)]*?)max: ([\d.]+\w?)|MemoryMax=([\d.]+\w?)")
 _SIZE = {"K": 1, "M": 2**10, "G": 2**20, "T": 2**30, "P": 2**40}
 
 
@@ -125,11 +126,86 @@ def kernel_oom(obs: Observation) -> list[Finding]:
     unit = next((g.get("unit") for _, g in hits if g.get("unit")), None)
     pid = next((g.get("pid") for _, g in hits if g.get("pid")), None)
     who = proc or unit or "a process"
+    limit = next((m.group(1) or m.group(2) for ln in obs.lines if (m := _CGROUP_LIMIT.search(ln))), None)
+    cgroup = bool(limit) or bool(obs.grep(r"Memory cgroup out of memory|oom_memcg=|memory\.max"))
+    if cgroup:
+        hits.extend((ln.strip(), {}) for ln in obs.lines if _CGROUP_LIMIT.search(ln))
     return [make_finding(
-        obs, "oom-killed", f"the OOM killer killed {who}" + (f" (pid {pid})" if pid else ""),
-        [h[0] for h in hits], {"process": who, "pid": int(pid) if pid else None, "unit": unit},
+        obs, "oom-killed", f"the OOM killer killed {who}" + (f" (pid {pid})" if pid else "")
+        + (f" at its cgroup memory limit (max {limit})" if limit else " at its cgroup memory limit" if cgroup else ""),
+        [h[0] for h in hits], {"process": who, "pid": int(pid) if pid else None, "unit": unit,
+                               "memory_limit": limit, "cgroup": cgroup or None},
         severity="critical", confidence=0.9,
         next_checks=[call("host_resources"), call("process_list")],
+        fixes=[call("restart_service", service=unit)] if unit else [],
         remediation=f"Find why {who} grows (or give it more memory), then "
         + (call("restart_service", service=unit) if unit else "restart it") + " (needs approval).",
     )]
+
+
+_EMFILE = re.compile(r"Too many open files|EMFILE|ENFILE|\(24: Too many open files\)|file descriptor limit",
+                     re.IGNORECASE)
+_TASKS = re.compile(r"fork: (?:retry: )?Resource temporarily unavailable|can't fork|cannot fork|"
+                    r"pthread_create failed|unable to create (?:new native )?thread|Failed to fork", re.IGNORECASE)
+_TASKS_ROW = re.compile(r"^\s*Tasks:\s+(?P<n>\d+) \(limit: (?P<limit>\d+)\)")
+_MEM_ROW = re.compile(r"^Mem:\s+(?P<total>[\d.]+)(?P<unit>[KMGT]i?)?\s+(?P<used>[\d.]+)\S*\s+\S+\s+\S+\s+\S+\s+"
+                      r"(?P<avail>[\d.]+)(?P<aunit>[KMGT]i?)?\s*$")
+_LOAD = re.compile(r"load average: (?P<one>[\d.]+), (?P<five>[\d.]+), (?P<fifteen>[\d.]+)")
+_CPUS = re.compile(r"^CPU\(s\):\s+(\d+)", re.MULTILINE)
+
+
+@analyzer
+def open_files_exhausted(obs: Observation) -> list[Finding]:
+    """A process hit its file-descriptor limit (`Too many open files`, EMFILE)."""
+    lines = obs.grep(_EMFILE)
+    if not lines:
+        return []
+    proc = obs.args.get("service") or obs.args.get("pod") or obs.args.get("source") or "a process"
+    return [make_finding(
+        obs, "fd-exhausted", f"{proc} ran out of file descriptors (Too many open files, {len(lines)}×)",
+        [lines[0], lines[-1]], {"process": str(proc), "count": len(lines)}, severity="critical", confidence=0.9,
+        remediation="Raise the process's open-files limit (LimitNOFILE= for a unit, ulimit -n) and look for a "
+        "descriptor leak (connections or files never closed), then restart it (restart_service, needs approval).",
+    )]
+
+
+@analyzer
+def tasks_exhausted(obs: Observation) -> list[Finding]:
+    """Processes/threads at their limit: fork failures, or a unit's `Tasks: N (limit: N)` at the limit."""
+    lines = obs.grep(_TASKS)
+    full = [ln.strip() for ln in obs.lines if (m := _TASKS_ROW.match(ln)) and int(m.group("n")) >= 0.95 * int(m.group("limit"))]
+    if not lines and not full:
+        return []
+    unit = obs.args.get("service") or obs.args.get("source") or "a process"
+    return [make_finding(
+        obs, "tasks-exhausted", f"{unit} cannot start more processes/threads (task limit reached)",
+        [*full, *lines][:3], {"unit": str(unit), "count": len(lines)}, severity="critical", confidence=0.85,
+        remediation="Raise TasksMax=/pids limit or stop the runaway forking, then restart the service "
+        "(restart_service, needs approval).",
+    )]
+
+
+@analyzer
+def memory_or_cpu_exhausted(obs: Observation) -> list[Finding]:
+    """`free`: available memory under 5% of total; load average above twice the CPUs."""
+    if obs.tool != "host_resources" and "Mem:" not in obs.output:
+        return []
+    out = []
+    for ln in obs.lines:
+        m = _MEM_ROW.match(ln.strip())
+        if m and float(m.group("total")) > 0 and float(m.group("avail")) / float(m.group("total")) < 0.05 \
+                and (m.group("unit") or "") == (m.group("aunit") or ""):
+            out.append(make_finding(
+                obs, "memory-exhausted", f"memory is nearly exhausted: {m.group('avail')} of {m.group('total')} "
+                "available", [ln], {"host": "host", "available": m.group("avail"), "total": m.group("total")},
+                severity="high", confidence=0.85, next_checks=[call("process_list")],
+            ))
+    load, cpus = _LOAD.search(obs.output), _CPUS.search(obs.output)
+    if load and cpus and float(load.group("one")) > 2 * int(cpus.group(1)) and float(load.group("five")) > int(cpus.group(1)):
+        out.append(make_finding(
+            obs, "cpu-overloaded", f"load average {load.group('one')} on {cpus.group(1)} CPUs",
+            [ln for ln in obs.lines if "load average" in ln][:1], {"host": "host", "load": float(load.group("one")),
+                                                                    "cpus": int(cpus.group(1))},
+            severity="medium", confidence=0.7, next_checks=[call("process_list")],
+        ))
+    return out

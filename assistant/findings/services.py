@@ -19,6 +19,17 @@ _WHY = re.compile(
 )
 
 
+_COUNTER = re.compile(r"restart counter is at (\d+)")
+_START_LIMIT = re.compile(r"Start request repeated too quickly|start-limit-hit", re.IGNORECASE)
+_CLEAN_EXIT = re.compile(r"status=0/SUCCESS|Deactivated successfully|: Succeeded\.|Finished .+\.$|"
+                         r"\(code=exited, status=0")
+
+
+def finished_cleanly(obs: Observation, state: str) -> bool:
+    """`inactive (dead)` after a run that exited 0 (a oneshot or timer job), with no failure since."""
+    return state.startswith("inactive") and bool(obs.grep(_CLEAN_EXIT)) and not obs.grep(r"status=[1-9]|Failed ")
+
+
 def _unit_name(obs: Observation) -> str | None:
     for ln in obs.lines[:5]:
         m = _UNIT.match(ln.strip())
@@ -35,6 +46,8 @@ def unit_failed(obs: Observation) -> list[Finding]:
     if active is None:
         return []
     line, m = active
+    if finished_cleanly(obs, m.group("state")):
+        return []  # known-benign: a oneshot/timer unit that ran and exited 0 is `inactive (dead)` by design
     state = m.group("state").split()[0]
     state = "auto-restart" if "auto-restart" in m.group("state") else state
     result = (_RESULT.search(m.group("rest")) or _RESULT.search(line))
@@ -43,14 +56,19 @@ def unit_failed(obs: Observation) -> list[Finding]:
     why = [ln for ln in obs.grep(_WHY) if "systemd[1]: Failed to start" not in ln][:2]
     unit = _unit_name(obs)
     words = {"failed": "has failed", "auto-restart": "keeps crashing and restarting", "inactive": "is not running"}
+    counter = [int(c.group(1)) for ln in obs.lines if (c := _COUNTER.search(ln))]
+    limit = obs.grep(_START_LIMIT)[:1]
+    why = [*limit, *(w for w in why if w not in limit)][:2]
     facts = {"unit": unit, "state": state, "result": result.group("result") if result else None,
-             "exit_status": exits[-1][1] if exits else None}
+             "exit_status": exits[-1][1] if exits else None, "restarts": max(counter) if counter else None,
+             "start_limit": bool(limit) or None}
     return [make_finding(
         obs, "unit-failed", f"{unit or 'the service'} {words[state]}"
         + (f" ({facts['result']}, status {facts['exit_status']})" if facts["exit_status"] else ""),
         [line, *(e[0] for e in exits[-1:]), *why], facts,
         severity="high" if state != "inactive" else "medium", confidence=0.9,
         next_checks=[call("log_tail", source=f"unit:{unit}")] if unit else [],
+        fixes=[call("restart_service", service=unit)] if unit else [],
         remediation=f"Fix the cause shown in the log, then {call('restart_service', service=unit)} "
         "(needs approval)." if unit else None,
         max_lines=5,
@@ -94,6 +112,7 @@ def config_test_failed(obs: Observation) -> list[Finding]:
         [line, *failed], {"file": m.group("file"), "line": int(m.group("line")), "message": msg,
                           "service": service},
         severity="critical", confidence=0.9,
+        fixes=[call("restart_service", service=service)] if service else [],
         remediation=f"Correct {where}, re-test the configuration, then {fix} (needs approval).",
     )]
 
@@ -128,3 +147,27 @@ def permission_denied(obs: Observation) -> list[Finding]:
         remediation=f"Fix the ownership/permissions of {path or 'the resource'} for the service's user "
         "(outside Firstline's tools), then restart the service.",
     ) for path, lines in by_path.items()]
+
+
+_ENV_FILE = re.compile(r"Failed to load environment files: (?P<why>.+)$|Failed to (?:load|read) environment file "
+                       r"(?P<path>/\S+)|Failed to run '(?:start|start-pre)' task: No such file or directory")
+_ENV_DECL = re.compile(r"EnvironmentFile=(?!-)(?P<path>/\S+)")
+
+
+@analyzer
+def environment_file_missing(obs: Observation) -> list[Finding]:
+    """systemd cannot start a unit because its EnvironmentFile= (without the '-' prefix) is missing."""
+    lines = obs.grep(_ENV_FILE)
+    if not lines:
+        return []
+    path = next((m.group("path") for ln in lines if (m := _ENV_FILE.search(ln)) and m.group("path")), None)
+    path = path or next((m.group("path") for ln in obs.lines if (m := _ENV_DECL.search(ln))), None)
+    unit = _unit_name(obs)
+    return [make_finding(
+        obs, "unit-environment-missing", f"{unit or 'the unit'} cannot start: its environment file "
+        f"{path or ''} is missing".replace("  ", " "), lines, {"unit": unit, "path": path},
+        severity="critical", confidence=0.9,
+        fixes=[call("restart_service", service=unit)] if unit else [],
+        remediation=f"Restore {path or 'the EnvironmentFile'} (or prefix it with '-' in the unit if it is optional), "
+        + (f"then {call('restart_service', service=unit)} (needs approval)." if unit else "then restart the unit."),
+    )]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 
 from assistant.events import Finding
+from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.conversation import Conversation
 
 Cause = Callable[[Finding, list[Finding], Conversation], str]
@@ -52,6 +53,9 @@ def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
         code = crash.facts.get("exit_code")
         text += f", so pod `{crash.facts.get('pod')}` crash-loops" + (f" (exit code {code})" if code is not None else "")
     text += "."
+    if "." not in str(name) and any(c.name in ("list_pods", "pod_describe") for c in conv.calls):
+        text += f" In Kubernetes a short name like `{name}` resolves only to a Service in the pod's own namespace; " \
+                "if the Service lives in another namespace, the name must include it (name.namespace)."
     right = _line(conv, "dns_lookup", r"has (?:IPv6 )?address")
     if right:
         text += f" The name that does resolve is shown by `{right}`."
@@ -82,6 +86,10 @@ def _db(f: Finding, others: list[Finding], conv: Conversation) -> str:
 def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     if not x.get("container"):
+        if x.get("cgroup"):
+            limit = f" (MemoryMax {x['memory_limit']})" if x.get("memory_limit") else ""
+            return f"{x.get('process') or 'A process'} is killed by the OOM killer at its own cgroup memory limit" \
+                f"{limit}, not because the host is out of memory: it grows past the limit its unit sets."
         return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory."
     limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
     text = f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: " \
@@ -144,16 +152,36 @@ def _tls(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text
 
 
-def _simple(template: str) -> Cause:
-    return lambda f, others, conv: template.format(title=f.title, **f.facts)
+def explained_by(f: Finding, others: list[Finding]) -> Finding | None:
+    """The error its own log gives for a symptom (a crash, a failed unit): the most severe, then the earliest."""
+    subject = str(f.facts.get("pod") or f.facts.get("unit") or f.facts.get("service") or "")
+    if not subject:
+        return None
+    mine = [o for o in others if o.signature == "error-lines" and o.severity != "info"
+            and subject in str(o.facts.get("source") or "")]
+    order = {"fatal": 0, "error": 1, "failure": 2}
+    return min(mine, key=lambda o: (order.get(str(o.facts.get("level")), 3), -int(o.facts.get("specific") or 0)),
+               default=None)
+
+
+def _because(f: Finding, others: list[Finding], fallback: str) -> str:
+    why = explained_by(f, others)
+    if why is None:
+        return fallback
+    return f"; its log says why: {_quoted(why)}" + (f" ({why.facts['count']} times)" if why.facts.get("count", 1) > 1
+                                                      else "") + "."
 
 
 def _crash(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     code = x.get("exit_code")
     return f"Pod `{x.get('pod')}` is crash-looping" + (f" (last exit code {code}" if code is not None else " (") + \
-        f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts); its logs do not show a more " \
-        "specific cause than the exit itself."
+        f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts)" + \
+        _because(f, others, "; its logs do not show a more specific cause than the exit itself.")
+
+
+def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    return f.title + _because(f, others, "; its log does not show a more specific cause.")
 
 
 def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -216,32 +244,73 @@ def _probe(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+def _workers(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = f"All of the server's workers are busy ({f.title}), so new requests queue and time out"
+    slow = next((o for o in others if o.signature in ("connection-timeout", "error-lines") and
+                 re.search(r"timed? ?out|timeout", " ".join(o.evidence[0].lines) if o.evidence else "")), None)
+    if slow:
+        text += f". The workers are held by calls that time out: {_quoted(slow)}"
+    return text + "."
+
+
+def _quoted(f: Finding) -> str:
+    line = next((ln for ev in f.evidence for ln in ev.lines), "")
+    return f"`{line.strip()[:240]}`" if line and "`" not in line else f"\"{line.strip()[:240]}\""
+
+
+def _errors(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    count = f"{x['count']} times" if (x.get("count") or 1) > 1 else "once"
+    when = f", first at {x['first']}" if x.get("first") else ""
+    return f"{x.get('source') or 'The log'} reports a {x.get('level') or 'failure'} ({count}{when}): {_quoted(f)}. " \
+        "No more specific signature matched it, so this line is the most direct evidence of the failure."
+
+
+def _warning(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    return f"Kubernetes reports `{x.get('reason')}` for {x.get('object')}: \"{x.get('message')}\"."
+
+
+def _container(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    text = f"{f.title[0].upper()}{f.title[1:]}"
+    said = next((o for o in others if o.signature == "k8s-warning" and o.facts.get("pod") in (x.get("pod"), None)), None)
+    if said:
+        text += f"; Kubernetes says: \"{said.facts.get('message')}\""
+    return text + "."
+
+
+def _pending(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = f"{f.title[0].upper()}{f.title[1:]}".rstrip(".")
+    if f.facts.get("spec"):
+        text += f". The pod asks for `{f.facts['spec']}`, which no node offers"
+    related = [o for o in others if o.signature == "k8s-warning" and o.facts.get("namespace") == f.facts.get("namespace")]
+    if related:
+        text += f". Kubernetes also reports {related[0].facts.get('reason')} on {related[0].facts.get('object')}: " \
+                f"\"{related[0].facts.get('message')}\" — that is why"
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
+    "pod-unschedulable": _pending,
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
     "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,
-    "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls,
-    "tls-cert-expiring": _simple("{title}; it is not expired yet."),
-    "db-lock-wait": _lock, "missing-config": _missing, "pod-evicted": _evict,
-    "db-auth-failed": _simple("The database rejects the application's login: {title}. The credentials it uses "
-                              "are not the current ones."),
-    "db-replication-broken": _simple("The replica has stopped applying changes: {title}; it serves stale data "
-                                     "until it is re-seeded."),
-    "heap-exhausted": _simple("The service dies because {title}; it restarts and dies again while the load "
-                              "lasts."),
-    "permission-denied": _simple("The service is denied access: {title}."),
-    "pod-unschedulable": _simple("{title}."),
-    "probe-failing": _probe,
-    "unit-failed": _simple("{title}; its log does not show a more specific cause."),
-    "http-error-status": _simple("{title}; the cause behind it was not found in what I could check."),
-    "dns-timeout": _simple("{title}."),
+    "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls, "db-lock-wait": _lock, "missing-config": _missing,
+    "pod-evicted": _evict, "probe-failing": _probe, "unit-failed": _unit, "error-lines": _errors,
+    "k8s-warning": _warning, "k8s-warning-symptom": _warning, "container-not-running": _container,
+    "workers-exhausted": _workers,
 }
+"""Refiners: signatures whose sentence needs the conversation. Every other sentence is the registry's."""
 
 
 def cause_sentence(conv: Conversation, main: Finding, findings: list[Finding]) -> str:
     others = [f for f in findings if f is not main]
     fn = CAUSES.get(main.signature)
+    sig = SIGNATURES.get(main.signature)
     try:
-        return fn(main, others, conv) if fn else f"{main.title}."
+        if fn:
+            return fn(main, others, conv)
+        return sig.cause.format(title=main.title, **main.facts) if sig and sig.cause else f"{main.title}."
     except (KeyError, TypeError, ValueError, IndexError):
         return f"{main.title}."

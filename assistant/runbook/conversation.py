@@ -17,6 +17,9 @@ from typing import Any
 from assistant.events import Finding
 from assistant.findings import analyze_text
 
+_SOURCE_ERROR = re.compile(r"^(?:tail|cat|head|grep|zcat|less|journalctl|ls|sudo|kubectl): |^Error from server \(NotFound\)|"
+                           r"^-- No entries --$|^No journal files were found|^error: (?:container|pod) ")
+"""A reading tool's complaint about its own input (no such file, no such pod): the check could not look."""
 _HEADER = re.compile(r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)(?:, error)?|"
                      r"(?P<error>error|refused|timeout|unsupported|needs approval|no data))\)(?P<flags>.*)$")
 _TARGET = re.compile(r"^Target:\s*(?P<name>\S+)\s*\((?P<kind>[\w-]+)\)", re.MULTILINE)
@@ -45,8 +48,14 @@ class CallRecord:
 
     @property
     def failed(self) -> bool:
-        """The call did not run (refused, invalid, unsupported, denied) rather than ran and printed."""
-        return self.error is not None and self.exit_code is None
+        """The call did not run (refused, invalid, unsupported, denied), or it ran but could not read its source
+        (a log that does not exist): a gap in what was seen, never evidence about the system."""
+        return (self.error is not None and self.exit_code is None) or self.unreadable_source
+
+    @property
+    def unreadable_source(self) -> bool:
+        return self.exit_code not in (0, None) and bool(_SOURCE_ERROR.match(self.output.strip())) \
+            and len(self.output.strip().splitlines()) <= 3
 
 
 @dataclass
@@ -194,8 +203,8 @@ def _analyze(conv: Conversation) -> None:
         if not c.answered:
             continue
         text = c.output if c.output.strip() else (c.error or "")
-        if c.failed and not c.output.strip():
-            continue  # a refusal or validation error is not evidence about the system
+        if c.failed and (not c.output.strip() or c.unreadable_source):
+            continue  # a refusal, a validation error or a missing log is not evidence about the system
         chain.update(json.dumps([c.name, text, c.id, c.command, c.args, c.exit_code], default=str).encode())
         key = chain.digest()
         found = _SEEN.get(key)

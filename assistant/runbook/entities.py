@@ -20,14 +20,18 @@ ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "r
            "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
-    "down": r"\bdown\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
-    "timeout": r"time[sd]? ?out|timing out|hangs?|hanging",
+    "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
+    "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
+    "down": r"\bdown\b|\bfail(?:s|ing)?\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
+    "timeout": r"time[sd]? ?out|timing out|hangs?|hanging|\bstuck\b|\bblocked\b|\bfreez",
     "refused": r"refused|cannot connect|can'?t connect|unreachable|connection errors?|connection (?:failures|fails)",
     "evicted": r"\bevict",
     "crash": r"crash|restart(?:s|ing)|keeps? (?:dying|restarting)|exit(?:ed)? (?:code )?\d+",
     "slow": r"\bslow|latency|sluggish|high load|cpu",
-    "disk": r"\bdisk|\bfull\b|no space|enospc|inode|storage",
-    "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509",
+    "disk": r"\bdisks?\b(?! (?:i/o|io|latency|read|write))|(?:filesystem|partition|volume|drive|mount|/[\w/-]*)\s+"
+            r"(?:is\s+)?(?:\d+%\s+)?full\b|\bfull (?:disk|filesystem|partition)|\bis full\b(?! of)|no space|enospc|"
+            r"inode|out of space|\bstorage\b",
+    "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509|err_cert|cert_",
     "memory": r"\boom|out of memory|memory|oomkilled|\bram\b|swap",
     "pending": r"\bpending\b|unschedul|not scheduled",
     "dns": r"\bdns\b|resolv|nxdomain|enotfound|name not known|no such host|outside world|outbound|"
@@ -47,6 +51,21 @@ _COMMON_HYPHENATED = {"read-only", "e-mail", "follow-up", "non-stop", "real-time
                       "end-to-end", "x-ray", "co-worker", "double-check", "sign-in", "log-in", "opt-in", "set-up",
                       "check-in", "time-out", "time-outs", "on-call", "high-cpu", "in-flight", "half-open", "re-deploy",
                       "roll-back", "per-request", "p95-latency", "user-facing", "auto-restart", "auto-renew"}
+_NOUNS = {"jobs", "job", "alert", "alerts", "portal", "uploads", "upload", "builds", "build", "deploy", "deploys",
+          "requests", "request", "everything", "nothing", "something", "traffic", "disk", "memory", "cpu", "load",
+          "latency", "errors", "timeouts", "connections", "queue", "queues", "box", "host", "machine", "instance",
+          "node", "service", "server", "site", "page", "pages", "mail", "email", "users", "customers", "partners",
+          "except", "only", "just", "also", "still", "every", "all", "each", "some", "most", "file", "files", "data",
+          "backup", "backups", "cert", "certificate", "writes", "reads", "logins", "login", "ssh", "its", "their",
+          "our", "your", "my", "this", "that", "the", "status", "health", "monitoring", "metrics", "dashboard"}
+"""Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
+_LOG_PHRASE = re.compile(r"\b(nginx|apache2?|httpd|haproxy|mysql|mariadb|redis|mongod|mongodb|rabbitmq|kafka|"
+                         r"elasticsearch|kernel|kern|dmesg)(?:'s)? (?:error |access |server )?(?:logs?|ring buffer)\b|"
+                         r"\b(dmesg)\b")
+_QUOTE = re.compile(r"(?<![\w])\"(.{6,300})\"(?=[\s.,;:!?)]|$)|`([^`\n]{6,300})`|“([^”\n]{6,300})”|"
+                    r"(?<![\w])'([^'\n]{12,300})'(?=[\s.,;:!?)]|$)")
+"""Quoted error text: the widest quote on a line (an error may itself contain quoted names)."""
+_QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|`[^`\n]{3,300}`|“[^”\n]{3,300}”|'[^'\n]{12,300}'")
 _STEM_STOP = {"web", "app", "db", "api", "node", "host", "srv", "server", "prod", "edge", "ip", "vm", "box", "k8s",
               "worker", "proxy", "lb", "ci", "dev", "stg", "test"}
 HINTS = {"cache": ["memcached", "redis-server"], "dns": ["systemd-resolved"]}
@@ -73,6 +92,10 @@ class Entities:
     namespaces: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    logs_of: list[str] = field(default_factory=list)
+    """Services whose own log the engineer names ('the nginx error log', 'the kernel log')."""
+    quotes: list[str] = field(default_factory=list)
+    """Error text the engineer quoted ("..." or `...`): what to look for in logs."""
     symptoms: set[str] = field(default_factory=set)
     k8s: bool = False
 
@@ -90,6 +113,8 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:
             continue
+        if word in _NOUNS:
+            continue
         plain = kind in ("service", "daemon", "server", "site", "website")
         _add(out, ALIASES.get(word, word) if plain else f"{word}-{kind}")
     for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
@@ -101,10 +126,11 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
         if name in KNOWN_SERVICES:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
-    for m in re.finditer(rf"\b([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
-        if m.group(1) not in _STOP:
+    for m in re.finditer(rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
+        if m.group(1) not in _STOP and m.group(1) not in _NOUNS:
             _add(out, ALIASES.get(m.group(1), m.group(1)))
-    for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", low):
+    unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
+    for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
         if m.group(1) not in _COMMON_HYPHENATED:
             _add(out, m.group(1))
     return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts and not _POD.fullmatch(s)]
@@ -142,8 +168,12 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.fqdns, h)
     _ports(low, e)
     _k8s(low, e, known_namespaces or [])
-    for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run)/[\w./@-]+)", text):
+    for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run|mnt|app|logs?)/[\w./@-]+)", text):
         _add(e.paths, m.group(1).rstrip("."))
+    for m in _LOG_PHRASE.finditer(low):
+        _add(e.logs_of, "kernel" if m.group(1) in ("kernel", "dmesg", "kern") else ALIASES.get(m.group(1), m.group(1)))
+    for m in _QUOTE.finditer(text):
+        _add(e.quotes, next(g for g in m.groups() if g).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
     e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
@@ -163,7 +193,7 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
-    for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
+    for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
                          r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b", low):
         _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
     for m in re.finditer(r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"

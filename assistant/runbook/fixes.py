@@ -32,7 +32,7 @@ def relevant(f: Finding, names: list[str]) -> bool:
     return any(v and (v == n or v.startswith((n + "-", n + "@"))) for v in values for n in names)
 
 
-def primary(findings: list[Finding], prefer: Callable[[Finding], bool] | list[str] | None = None) -> Finding | None:
+def primary(findings: list[Finding], prefer: Callable[[Finding], int] | list[str] | None = None) -> Finding | None:
     """The most causal preferred finding (about what was named); ties: the most confident, then the latest."""
     if prefer is None or isinstance(prefer, list):
         names = prefer or []

@@ -10,19 +10,30 @@ from __future__ import annotations
 import re
 
 from assistant.events import Finding
-from assistant.findings import parse_calls, rank
+from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import HINTS, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
+LOG_FILES = {
+    "nginx": ["/var/log/nginx/error.log"], "apache2": ["/var/log/apache2/error.log"],
+    "httpd": ["/var/log/httpd/error_log"], "haproxy": ["/var/log/haproxy.log"],
+    "mysql": ["/var/log/mysql/error.log"], "mariadb": ["/var/log/mysql/error.log"],
+    "redis-server": ["/var/log/redis/redis-server.log"], "mongod": ["/var/log/mongodb/mongod.log"],
+    "rabbitmq-server": ["/var/log/rabbitmq/rabbit@{host}.log", "/var/log/rabbitmq/rabbit.log"], "kernel": ["/var/log/kern.log", "/var/log/syslog"],
+    "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"], "kafka": ["/var/log/kafka/server.log"],
+}
+"""Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
 _PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
                  r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)")
 _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
+KERNEL_SIGNS = {"timeout", "refused", "slow", "crash", "memory", "disk", "down"}
+"""Complaints the kernel may explain when the service itself looks fine (drops, OOM kills, I/O errors)."""
 TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
             "permission", "port", "evicted", "pending", "image"}
 
@@ -60,8 +71,28 @@ def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
     return out
 
 
+def named_logs(ents: Entities) -> list[str]:
+    """Log files the engineer named (a path under a log directory or ending in .log / .err / .out)."""
+    return [p for p in ents.paths if re.search(r"/logs?/|\.(?:log|err|out)(?:\.\d+)?$|/var/log\b", p)]
+
+
+def quoted_checks(ents: Entities) -> list[Check]:
+    """The error text the engineer quoted, read like any output: the checks its findings point to."""
+    from assistant.findings import analyze_text
+
+    out = []
+    for q in ents.quotes[:3]:
+        for f in analyze_text("quote", q):
+            out += [Check(c.tool, dict(c.args), f"the quoted error points there: {f.title}", "open") for c in f.checks]
+    return out
+
+
 def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
-    out: list[Check] = []
+    out: list[Check] = [Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
+                        for p in named_logs(ents)[:2]]
+    out += [Check("log_tail", {"source": own_log(conv, s), "lines": 200}, f"read the {s} log you named", "open")
+            for s in ents.logs_of if s in LOG_FILES][:2]
+    out += quoted_checks(ents)
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
     out += _hinted(ents)
@@ -74,12 +105,14 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
             port = next((p for p in ents.ports if p != 80), 443)
             out.append(Check("tls_certificate", {"host": host, "port": port}, f"read {host}'s certificate", "open"))
     if "disk" in ents.symptoms:
-        for path in (ents.paths[:1] or ["/", "/var"]):
+        for path in ([p for p in ents.paths if p not in named_logs(ents)][:1] or ["/", "/var"]):
             out.append(Check("disk_usage", {"path": path}, "see how full the disks are", "open"))
     if "dns" in ents.symptoms:
         out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
     if ents.symptoms & {"slow", "memory"}:
         out.append(Check("host_resources", {}, "look at load and memory", "open"))
+    if "port" not in ents.symptoms and ents.symptoms & {"refused", "down"} and not ents.services:
+        out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]]
     if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
     return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:4]
@@ -95,7 +128,8 @@ def _hinted(ents: Entities) -> list[Check]:
     if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
         engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
         out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
-    if ents.symptoms & {"5xx", "timeout"} and not named & WEB_SERVERS and not ents.urls:
+    proxy_error = bool(ents.symptoms & {"gateway", "web"}) and not named & WEB_SERVERS and not ents.logs_of
+    if proxy_error or (ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths):
         out.append(Check("log_tail", {"source": "/var/log/nginx/error.log", "lines": 100},
                          "read the web server's error log", "open"))
     return out
@@ -125,14 +159,14 @@ def finding_checks(conv: Conversation, findings: list[Finding] | None = None,
     findings = conv.findings(this_turn_only=True) if findings is None else findings
     findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
     for f in findings:
-        for text in f.next_checks:
-            for name, args in parse_calls(text):
-                if name == "pod_describe":
-                    owner = deployment_of(str(args.get("pod")))
-                    if owner and owner in described:
-                        continue
-                    described.add(owner)
-                out.append(Check(name, args, f"follow up: {f.title}", f.signature))
+        for nxt in f.checks:
+            name, args = nxt.tool, dict(nxt.args)
+            if name == "pod_describe":
+                owner = deployment_of(str(args.get("pod")))
+                if owner and owner in described:
+                    continue
+                described.add(owner)
+            out.append(Check(name, args, f"follow up: {f.title}", f.signature))
     return out
 
 
@@ -175,7 +209,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             out += _after_free_port(c)
         elif c.name == "http_check":
             out += _after_http(c)
-        elif c.name == "process_list" and not has_cause and "database" in ents.symptoms and pg_cluster(conv):
+        elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
     return out
 
@@ -211,6 +245,12 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
             for n in names]
 
 
+def own_log(conv: Conversation, svc: str) -> str:
+    """The service's conventional log file on this host."""
+    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
+    return LOG_FILES[svc][0].format(host=host)
+
+
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
     """Where this service's logs are likely to be: paths seen in output, then journald and conventions."""
     seen_paths = [p for call in conv.calls for p in _LOG_PATH.findall(call.output) if svc.split("-")[0] in p]
@@ -219,11 +259,12 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     if svc.startswith("postgres"):
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
-    elif svc in WEB_SERVERS:
-        conventions = [f"/var/log/{svc}/error.log"]
+    elif svc in LOG_FILES:
+        host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
+        conventions = [p.format(host=host) for p in LOG_FILES[svc]]
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
-    sources = paths + (conventions + [f"unit:{svc}"] if svc in WEB_SERVERS else [f"unit:{svc}"] + conventions)
+    sources = paths + (conventions + [f"unit:{svc}"] if svc in LOG_FILES else [f"unit:{svc}"] + conventions)
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
@@ -250,7 +291,8 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ns = str(c.args.get("namespace") or "default")
     rows = parse_pod_list(c.output)
     sick = sorted((r for r in rows if not r.healthy or r.restarts > 0), key=lambda r: (r.healthy, -r.restarts))
-    wanted = sorted((r for r in rows if any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)),
+    wanted = sorted((r for r in rows if r.name in ents.pods
+                     or any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)),
                     key=lambda r: (r.healthy, -r.restarts))
     picked: dict[str | None, PodRow] = {}
     for r in wanted + sick:  # what was named first, then the sickest
@@ -285,3 +327,50 @@ def _after_http(c: CallRecord) -> list[Check]:
     if m and m.group(1) in ("localhost", "127.0.0.1"):
         return [Check("port_owner", {"port": int(m.group(2))}, "is anything listening?", "http")]
     return []
+
+
+# ------------------------------------------------------------------ the standard triage, when evidence runs out
+
+
+def triage_checks(conv: Conversation, ents: Entities) -> list[Check]:
+    """What a methodical engineer looks at for this kind of target when nothing has pointed anywhere yet:
+    a failed or empty check is a gap, and the next of these is asked instead of giving up."""
+    return _k8s_triage(conv, ents) if k8s_mode(conv, ents) else _host_triage(conv, ents)
+
+
+def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
+    out: list[Check] = []
+    for svc in ents.services[:2]:
+        out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "triage"))
+        out.append(Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, f"read {svc}'s journal", "triage"))
+    out += [Check("log_tail", {"source": p, "lines": 200}, f"read {p}", "triage") for p in named_logs(ents)[:2]]
+    out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]]
+    out += [Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
+            Check("host_resources", {}, "look at memory and load", "triage")]
+    if ents.symptoms & KERNEL_SIGNS:
+        out.append(Check("log_tail", {"source": "/var/log/kern.log", "lines": 200},
+                         "the kernel log: dropped packets, OOM kills, I/O errors", "triage"))
+    out += [Check("process_list", {"match": re.split(r"[-_.@]", s)[0] or s}, f"look for {s}'s processes", "triage")
+            for s in ents.services[:1]]
+    return out
+
+
+def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
+    ns = namespace(conv, ents)
+    out = [Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage")]
+    crashed: list[tuple[PodRow, str]] = []
+    for c in conv.this_turn():
+        if c.name != "list_pods" or not c.answered or c.failed:
+            continue
+        for r in parse_pod_list(c.output):
+            if not r.healthy:
+                out.append(Check("pod_describe", {"pod": r.name, "namespace": r.namespace or ns},
+                                 f"describe {r.name} ({r.status})", "triage"))
+            if r.restarts > 0 or r.status in ("CrashLoopBackOff", "Error"):
+                crashed.append((r, r.namespace or ns))
+    for r, pns in crashed[:2]:
+        out.append(Check("pod_logs", {"pod": r.name, "namespace": pns, "previous": True},
+                         f"read the crashed container's last logs ({r.name})", "triage"))
+        out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
+    out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
+    return out

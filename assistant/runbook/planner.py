@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
-from assistant.findings import parse_calls, rank
+from assistant.findings import rank
+from assistant.findings.signatures import answering, ends_investigation
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import Conversation
@@ -26,6 +27,7 @@ from assistant.runbook.followups import (
     k8s_mode,
     refinements,
     result_checks,
+    triage_checks,
 )
 from assistant.runbook.report import after_fix, diagnosis, no_fault
 
@@ -44,7 +46,8 @@ def entities(conv: Conversation) -> Entities:
     now = extract(conv.request, conv.hosts, conv.namespaces)
     if len(conv.users) > 1:
         before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
-        for name in ("services", "pods", "deployments", "namespaces", "urls", "fqdns", "hosts", "ports", "paths"):
+        for name in ("services", "pods", "deployments", "namespaces", "urls", "fqdns", "hosts", "ports", "paths",
+                     "quotes"):
             if not getattr(now, name):
                 setattr(now, name, getattr(before, name))
         now.k8s = now.k8s or before.k8s
@@ -63,34 +66,34 @@ def _seen_workloads(conv: Conversation, ents: Entities) -> None:
                 owner = deployment_of(row.name)
                 if owner in words and owner not in ents.deployments:
                     ents.deployments.append(owner)
+                if row.name in words and row.name not in ents.pods:  # a StatefulSet pod named in full (db-0)
+                    ents.pods.append(row.name)
 
 
 def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
-    """Does this finding explain the incident well enough to stop and answer?"""
-    x = f.facts
-    s = f.signature
-    if s in ("config-test-failed", "tls-cert-expired", "tls-cert-not-reloaded", "pod-unschedulable",
-             "db-idle-in-transaction", "db-auth-failed", "db-replication-broken", "missing-config",
-             "heap-exhausted"):
-        return True
-    if s == "pod-evicted":
-        return bool(x.get("resource"))
-    if s == "port-in-use":
-        return bool(x.get("pid"))
-    if s == "db-lock-wait":
-        return bool(x.get("holder_pid")) or x.get("statements") is not None
-    if s == "dns-nxdomain":
-        follow = [Check(n, a) for c in f.next_checks for n, a in parse_calls(c)]
-        return x.get("source") == "lookup" or not admissible(conv, follow)
-    if s == "disk-full":
-        return bool(x.get("mount"))
-    if s == "oom-killed":
-        return bool(x.get("container") or x.get("process"))
-    if s == "image-pull-failed":
-        return bool(x.get("cause"))
-    if s == "permission-denied":
-        return bool(x.get("path"))
-    return s == "tls-cert-expiring" and "cert" in ents.symptoms
+    """Does this finding explain the incident well enough to stop and answer? The registry says, except where
+    it depends on the conversation: a name the application cannot resolve, a certificate that is only expiring."""
+    if f.signature == "dns-nxdomain":
+        follow = [Check(c.tool, dict(c.args)) for c in f.checks]
+        return f.facts.get("source") == "lookup" or not admissible(conv, follow)
+    if f.signature == "tls-cert-expiring":
+        return "cert" in ents.symptoms
+    return ends_investigation(f.signature, f.facts)
+
+
+_RECHECK = re.compile(r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
+                      r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bnow\b[^?]*\?",
+                      re.IGNORECASE)
+
+
+def follow_up_question(conv: Conversation) -> bool:
+    """A later message that names nothing new and does not ask to look again: answer from the evidence seen."""
+    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()) or _RECHECK.search(conv.request):
+        return False
+    now = extract(conv.request, conv.hosts, conv.namespaces)
+    before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
+    fields = ("services", "pods", "deployments", "urls", "fqdns", "ports", "paths", "quotes", "logs_of")
+    return not any(set(getattr(now, f)) - set(getattr(before, f)) for f in fields)
 
 
 def _step_text(calls: list[Check]) -> str:
@@ -113,6 +116,8 @@ def decide(conv: Conversation) -> Decision:
            "here is what I would do instead." if (generic or actions) else None
     if note and conv.findings() and not conv.this_turn():
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))  # asked to fix what was already diagnosed, but cannot
+    if not conv.this_turn() and follow_up_question(conv):
+        return Decision(diagnosis(conv, None, preference(conv, ents, names)))  # answered from what was already seen
     if conv.steps_this_turn >= MAX_STEPS:
         return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.",
                                   preference(conv, ents, names)))
@@ -133,26 +138,20 @@ def decide(conv: Conversation) -> Decision:
     return Decision(_step_text(batch), batch)
 
 
-SIGNATURES_OF = {
-    "crash": {"crash-loop", "oom-killed", "heap-exhausted", "missing-config"}, "memory": {"oom-killed", "heap-exhausted"},
-    "pending": {"pod-unschedulable"}, "image": {"image-pull-failed"}, "evicted": {"pod-evicted"},
-    "disk": {"disk-full", "pod-evicted"}, "cert": {"tls-cert-expired", "tls-cert-expiring", "tls-cert-not-reloaded"},
-    "dns": {"dns-nxdomain", "dns-timeout"}, "port": {"port-in-use"}, "permission": {"permission-denied"},
-    "database": {"db-max-connections", "db-idle-in-transaction", "connection-pool-exhausted", "db-auth-failed",
-                 "db-lock-wait", "db-replication-broken"},
-    "cache": {"connection-refused", "connection-timeout"}, "refused": {"connection-refused"},
-}
-
-
 def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
     """About something the engineer named, or exactly the kind of failure they described."""
-    return relevant(f, names) or any(f.signature in SIGNATURES_OF.get(s, ()) for s in symptoms)
+    return relevant(f, names) or any(f.signature in answering(s) for s in symptoms)
 
 
-def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], bool]:
+def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], int]:
     """Findings about what was named or described, including those from checks of it (its logs, its pods)."""
     from_named = {f.finding_id for c in conv.calls if _about(Check(c.name, c.args), names) for f in c.findings}
-    return lambda f: f.finding_id in from_named or pertinent(f, names, ents.symptoms)
+
+    def prefer(f: Finding) -> int:  # what was named beats what merely fits the complaint
+        if f.finding_id in from_named or relevant(f, names):
+            return 2
+        return 1 if any(f.signature in answering(s) for s in ents.symptoms) else 0
+    return prefer
 
 
 def _named_seen(conv: Conversation, names: list[str]) -> bool:
@@ -171,7 +170,28 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
         opening = admissible(conv, initial_checks(conv, ents))
         return opening or admissible(conv, _generic_triage(ents))
     calls = admissible(conv, finding_checks(conv, names=names) + result_checks(conv, ents))
-    return sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+    calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+    if calls or _has_lead(conv) or _seen_enough(conv, ents):
+        return calls
+    return admissible(conv, triage_checks(conv, ents))  # nothing found yet: a gap, not an ending
+
+
+TRIAGE_UNTIL = 3
+"""Checks that must have shown something before an empty-handed answer (a failed or empty one does not count)."""
+
+
+def _seen_enough(conv: Conversation, ents: Entities) -> bool:
+    """Enough checks showed healthy output to answer: more of them when the engineer reports trouble."""
+    answered = [c for c in conv.this_turn() if c.answered]
+    shown = [c for c in answered if not c.failed and c.output.strip()]
+    if ents.symptoms & TROUBLE:
+        return len(shown) >= TRIAGE_UNTIL + 2
+    return len(shown) == len(answered) or len(shown) >= TRIAGE_UNTIL  # a gap means: look further
+
+
+def _has_lead(conv: Conversation) -> bool:
+    """Did this turn find something abnormal to explain (then the answer can be written from it)?"""
+    return any(f.severity in ("medium", "high", "critical") for f in conv.findings(this_turn_only=True))
 
 
 def _about(check: Check, names: list[str]) -> bool:

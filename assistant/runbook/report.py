@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
+from assistant.findings.k8s_text import pod_list_unreadable
+from assistant.findings.logtext import looks_cut
 from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
@@ -55,6 +57,8 @@ def _quote(line: str, limit: int = 220) -> str:
 
 def observed(c: CallRecord) -> str:
     """One line on what a call showed, quoting it (used when it found nothing wrong)."""
+    if c.unreadable_source:
+        return f"`{_cmd(c)}` could not read its source: {_quote(c.output.strip(), 160)}"
     if c.failed:
         return f"`{c.name}` could not run: {_quote(c.error or '', 160)}"
     if c.name == "process_list" and (busy := _busiest(c)):
@@ -130,18 +134,71 @@ def _call_text(c: Check) -> str:
     return call(c.name, **c.args)
 
 
-def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Finding], bool] | None = None) -> str:
+def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Finding], int] | None = None) -> str:
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
-    main = primary([f for f in findings if f.evidence], prefer)
+    main = primary([f for f in findings if f.evidence and f.severity != "info"], prefer)
     if main is None:
-        return no_fault(conv, note)
-    parts = [f"**Root cause** — {cause_sentence(conv, main, findings)}", "", "**Evidence**"]
-    parts += _evidence(conv, _supporting(findings, main))
+        quoted = _quoted_cause(conv)
+        return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note)
+    real = [f for f in findings if f.severity != "info"]
+    parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
+    parts += _evidence(conv, _supporting(real, main))
+    gaps = unseen(conv)
+    if gaps:
+        parts += ["", "**What I could not see**", *gaps]
     parts += ["", "**Suggested fix** — " + _fix_text(conv, main, proposed_writes(conv, main))]
     if note:
         parts += ["", note]
     return "\n".join(parts)
+
+
+def _quoted_cause(conv: Conversation) -> Finding | None:
+    """The failure stated by the error text the engineer quoted, when no tool output showed one."""
+    from assistant.findings import analyze_text
+    from assistant.runbook.entities import extract
+
+    quotes = extract("\n".join(conv.users), conv.hosts, conv.namespaces).quotes
+    found = [f for q in quotes[:3] for f in analyze_text("quote", q) if f.severity != "info"]
+    return primary(found) if found else None
+
+
+def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
+    """Never 'no fault' when the engineer quoted a failure: explain it, and say the checks did not show it."""
+    line = f.evidence[0].lines[0] if f.evidence else f.title
+    parts = [f"**Root cause** — The error you quoted, {_code(line, 200)}, states it: "
+             f"{cause_sentence(conv, f, [f])} My checks did not show it themselves, so this rests on your quote.",
+             "", "**What I checked**"]
+    parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or ["- nothing I "
+                                                                                                 "could run"]
+    gaps = unseen(conv)
+    if gaps:
+        parts += ["", "**What I could not see**", *gaps]
+    parts += ["", "**Suggested fix** — " + _fix_text(conv, f, [])]
+    if note:
+        parts += ["", note]
+    return "\n".join(parts)
+
+
+def unseen(conv: Conversation) -> list[str]:
+    """This turn's gaps: checks that could not run, and outputs that were cut or could not be read."""
+    out = []
+    for c in conv.this_turn():
+        if not c.answered:
+            continue
+        if c.failed:
+            out.append(f"- {observed(c)}")
+        elif unreadable(c):
+            out.append(f"- `{_cmd(c)}` printed output I could not read as {c.name} output: "
+                       f"{_code(c.output.strip().splitlines()[0], 100)}")
+        elif looks_cut(c.output) or "[output truncated]" in (c.content or "").split("\n", 1)[0]:
+            out.append(f"- `{_cmd(c)}` was cut off; what followed is not visible.")
+    return out[:6]
+
+
+def unreadable(c: CallRecord) -> bool:
+    """An output of a known shape that the parsers could not read: never to be taken as 'nothing there'."""
+    return c.name == "list_pods" and pod_list_unreadable(c.output)
 
 
 def no_fault(conv: Conversation, note: str | None = None, subject: str | None = None) -> str:
@@ -156,11 +213,12 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     if subject and ran:
         verdict = f"No fault found in {subject}"
     parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
-    parts += [f"- {observed(c)}" for c in ran[:8]]
-    unseen = [f"- {observed(c)}" for c in failed[:5]]
-    unseen.append("- The past: these checks show the state now; a problem that has already cleared may only be "
+    parts += [f"- {observed(c)}" for c in ran[:8] if not unreadable(c)]
+    missing = [f"- {observed(c)}" for c in failed[:5]]
+    missing += [g for g in unseen(conv) if g not in missing]
+    missing.append("- The past: these checks show the state now; a problem that has already cleared may only be "
                   "visible in the logs of the affected service.")
-    parts += ["", "**What I could not see**", *unseen]
+    parts += ["", "**What I could not see**", *missing]
     parts += ["", ("**Suggested fix** — none needed from this evidence. If the problem persists, tell me the exact "
               "symptom (error message, URL, time) or a log to read, and I will look there.")]
     if note:

@@ -1,0 +1,196 @@
+"""Generic evidence: any failure an output states in plain words, with or without a specific signature.
+
+Error-level log lines grouped by message shape (count, first and last time), and the
+leads they name (a host:port, a URL, a DNS name, a unit) as the next checks. The
+specific analyzers give precise wording; this one guarantees that a failure written
+in the output is never reported as "nothing found".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.events import Finding
+from assistant.findings.base import Call, Observation, call, fallback, make_finding
+from assistant.findings.benign import benign
+from assistant.findings.logtext import LogLine, read_line, shape
+
+LOG_TOOLS = {"log_tail", "pod_logs", "service_status"}
+"""Tools whose output is (or ends in) log lines; others print tables that say 'error' in their headers."""
+
+_LEVEL_FATAL = re.compile(r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
+                          r"\[(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
+                          r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|"
+                          r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
+                          r"\bUncaught\b|\bunhandled (?:exception|rejection)\b", re.IGNORECASE)
+_LEVEL_ERROR = re.compile(r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:error|err)\]|\blevel=(?:error|err)\b|"
+                          r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|^E\d{4} |"
+                          r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): ")
+_LEVEL_QUIET = re.compile(r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:info|debug|notice)\]|"
+                          r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
+                          r"^[ID]\d{4} ")
+_LEVEL_WARN = re.compile(r"\b(?:WARN|WARNING)\b|\[warn\]|\blevel=warn(?:ing)?\b|"
+                         r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|^W\d{4} ", re.IGNORECASE)
+FAILURE_WORDS = re.compile(
+    r"\bfail(?:ed|ure|s|ing)?\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\bno such file\b|\bnot found\b|"
+    r"\bexceeded\b|\balarm\b|\blimit (?:reached|exceeded)\b|\bcannot\b|\bcan't\b|\bunable to\b|\bcould not\b|"
+    r"\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\b(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOSPC|"
+    r"EACCES|EPERM|ENOENT|EMFILE|ENFILE|EADDRINUSE|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOMEM|EAI_AGAIN|ENOTFOUND|"
+    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+|\berror\b", re.IGNORECASE)
+MAX_GROUPS = 5
+_CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|Caused by|\.\.\. \d+ more|File \"))")
+
+
+@dataclass
+class Group:
+    level: str
+    lines: list[LogLine] = field(default_factory=list)
+
+    @property
+    def first(self) -> str | None:
+        return next((ln.timestamp for ln in self.lines if ln.timestamp), None)
+
+    @property
+    def last(self) -> str | None:
+        return next((ln.timestamp for ln in reversed(self.lines) if ln.timestamp), None)
+
+
+def level_of(line: LogLine) -> str | None:
+    """'fatal', 'error' or 'failure' (no level word, but it says something failed); None for anything else."""
+    text = line.raw
+    if _LEVEL_FATAL.search(text):
+        return "fatal"
+    if _LEVEL_ERROR.search(line.message) or _LEVEL_ERROR.search(text):
+        return "error"
+    if FAILURE_WORDS.search(line.message) and not _LEVEL_QUIET.search(text):
+        return "warning" if _LEVEL_WARN.search(text) else "failure"
+    return None
+
+
+def current_lines(obs: Observation) -> list[str]:
+    """Lines that describe the present: for a unit that is running now, only what followed its last start."""
+    lines = obs.lines
+    if obs.tool == "service_status" and re.search(r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE):
+        starts = [i for i, ln in enumerate(lines) if re.search(r"systemd\[\d+\]: Started ", ln)]
+        return lines[starts[-1] + 1:] if starts else [ln for ln in lines if not re.match(r"^\w{3} [ \d]\d ", ln)]
+    return lines
+
+
+def error_groups(obs: Observation) -> list[Group]:
+    """Failure lines of a log output grouped by message shape, most severe and most frequent first."""
+    groups: dict[str, Group] = {}
+    in_block = False
+    trace: list[LogLine] | None = None
+    for raw in current_lines(obs):
+        if not raw.strip() or benign(raw):
+            continue
+        line = read_line(raw)
+        if trace is not None:  # a traceback: its frames, then the exception line that names the error
+            if line.indented or line.message.startswith(("File \"", "at ", "^", "~")):
+                trace.append(line)
+                continue
+            line = _traceback_end(line, trace)
+            trace = None
+        elif "Traceback (most recent call last)" in line.message:
+            trace = [line]
+            continue
+        if in_block and (line.indented or _CONTINUATION.match(line.message)):
+            continue  # a stack frame or a field of the error object just reported
+        level = "fatal" if line.message.startswith("Traceback: ") or " (File \"" in line.message else level_of(line)
+        in_block = level is not None
+        if level is None:
+            continue
+        key = shape(line.message)
+        groups.setdefault(key, Group(level)).lines.append(line)
+    order = {"fatal": 0, "error": 1, "failure": 2, "warning": 3}
+    ranked = sorted(enumerate(groups.values()), key=lambda ig: (order[ig[1].level], -specificity(ig[1].lines[0].message),
+                                                                ig[0]))
+    return [g for _, g in ranked]
+
+
+_SPECIFIC = [re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b|\bE[A-Z]{3,}\b|\[Errno \d+\]|\(\d+: [A-Z]|errno"),
+             re.compile(r"(?<![\w.])/[\w.-]+/[\w./-]+|\b[\w.-]+:\d{2,5}\b|https?://"),
+             re.compile(r"\"[^\"]+\"|'[^']+'")]
+
+
+def specificity(message: str) -> int:
+    """How much a message says: a named error or errno, a path or address, a quoted value (generic wrappers
+    such as 'Exception in worker process' say none of these)."""
+    return sum(1 for rx in _SPECIFIC if rx.search(message))
+
+
+def _traceback_end(line: LogLine, trace: list[LogLine]) -> LogLine:
+    """The exception line ends a traceback; it is what the error was (its last `File` frame says where)."""
+    frame = next((t for t in reversed(trace) if t.message.startswith("File \"")), None)
+    where = f" ({frame.message})" if frame else ""
+    return LogLine(raw=line.raw, timestamp=line.timestamp or trace[0].timestamp, program=line.program,
+                   message=("Traceback: " if "Error" not in line.message and "Exception" not in line.message
+                            else "") + line.message + where)
+
+
+_URL = re.compile(r"\bhttps?://[^\s\"'<>)\],]+")
+_HOSTPORT = re.compile(r"(?<![\w./@-])(?P<host>[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*):(?P<port>\d{2,5})\b")
+_UNIT = re.compile(r"\b(?P<unit>[a-z][\w@.-]*)\.service\b")
+_LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def leads(message: str) -> list[Call]:
+    """What an error line names that can be checked next: a URL, a host and port, a unit."""
+    out: list[Call] = []
+    for m in _URL.finditer(message):
+        out.append(call("http_check", url=m.group(0).rstrip(".;:")))
+    for m in _HOSTPORT.finditer(message):
+        host, port = m.group("host"), int(m.group("port"))
+        if not 0 < port < 65536:
+            continue
+        if host in _LOCAL:
+            out.append(call("port_owner", port=port))
+        elif "." in host or "-" in host:
+            out.append(call("dns_lookup", name=host))
+    for m in _UNIT.finditer(message):
+        out.append(call("service_status", service=m.group("unit")))
+    return out
+
+
+def last_words(obs: Observation) -> list[Group]:
+    """A crashed container's previous log with no error-level line: its last line is what it said before it
+    exited, the closest thing to a cause the log has."""
+    if obs.tool != "pod_logs" or not obs.args.get("previous"):
+        return []
+    last = next((ln for ln in reversed(obs.lines) if ln.strip() and not benign(ln)), None)
+    return [Group("failure", [read_line(last)])] if last else []
+
+
+def _source(obs: Observation) -> str:
+    for key in ("source", "pod", "service"):
+        if obs.args.get(key):
+            return str(obs.args[key])
+    return obs.tool
+
+
+@fallback
+def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
+    """Every failure a log states, grouped and counted, whether or not a specific signature knows it."""
+    if obs.tool not in LOG_TOOLS:
+        return []
+    out = []
+    source = _source(obs)
+    unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)
+    groups = [g for g in error_groups(obs) or last_words(obs) if not any(ln.raw in covered for ln in g.lines)
+              and not (unit_known and g.lines[0].program == "systemd")]  # the unit's finding already says it
+    for g in groups[:MAX_GROUPS]:
+        sample = g.lines[0]
+        count = len(g.lines)
+        when = f" (first {g.first}, last {g.last})" if g.first and count > 1 else f" (at {g.first})" if g.first else ""
+        times = f"{count}× " if count > 1 else ""
+        severity = {"fatal": "high", "error": "medium", "failure": "medium", "warning": "info"}[g.level]
+        out.append(make_finding(
+            obs, "error-lines", f"{source} logged {times}{g.level}: {sample.message[:200]}{when}",
+            [sample.raw, g.lines[-1].raw], {"source": source, "shape": shape(sample.message), "count": count,
+                                            "level": g.level, "first": g.first, "last": g.last,
+                                            "program": sample.program, "message": sample.message[:300],
+                                            "specific": specificity(sample.message)},
+            severity=severity, confidence=0.6, next_checks=leads(sample.message),
+        ))
+    return out

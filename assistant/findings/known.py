@@ -1,0 +1,159 @@
+"""Failure classes recognised by their message alone, declared as data: the pattern, the facts it yields,
+the title, what to check next and the fix.
+
+Each class is stated generally (any program that prints the kernel's or a library's
+standard message) and tested on real-shaped lines in tests/test_findings_known.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.events import Finding
+from assistant.findings.base import Call, Observation, analyzer, call, make_finding
+
+Checks = Callable[[dict[str, Any], Observation], list[Call]]
+
+
+def _none(facts: dict[str, Any], obs: Observation) -> list[Call]:
+    return []
+
+
+@dataclass(frozen=True)
+class Known:
+    signature: str
+    pattern: re.Pattern[str]
+    title: str
+    """Formatted with the first match's named groups (missing ones read '?')."""
+    fix: str
+    checks: Checks = _none
+    severity: str = "critical"
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _kernel_log(grep: str) -> Checks:
+    return lambda facts, obs: [call("log_tail", source="/var/log/kern.log", grep=grep, lines=200)] \
+        if obs.args.get("source") != "/var/log/kern.log" else []
+
+
+def _disk_of(facts: dict[str, Any], obs: Observation) -> list[Call]:
+    path = facts.get("path")
+    return [call("disk_usage", path=str(path).rsplit("/", 1)[0] or "/")] if path and obs.tool != "disk_usage" else []
+
+
+KNOWN: list[Known] = [
+    Known("fs-read-only",
+          re.compile(r"Read-only file system(?: \(os error 30\))?(?::? '?(?P<path>/[^'\s:]+))?|\[Errno 30\]|\bEROFS\b|"
+                     r"Remounting filesystem read-only|remounted? (?:filesystem )?read-only|"
+                     r"EXT4-fs (?:error|warning) \(device (?P<device>\w+)\)|Aborting journal on device (?P<device2>[\w-]+)|"
+                     r"I/O error, dev (?P<device3>\w+)|Buffer I/O error on dev(?:ice)? (?P<device4>\w+)"),
+          "the filesystem{path_in} is read-only{device_on}",
+          "Find why the kernel remounted it (I/O errors in the kernel log: check the disk), repair it (fsck) and "
+          "remount it read-write, then restart the services that failed writing (restart_service, needs approval).",
+          checks=lambda facts, obs: _kernel_log("EXT4-fs|I/O error|read-only|remount|XFS")(facts, obs)
+          + _disk_of(facts, obs)),
+    Known("conntrack-full", re.compile(r"nf_conntrack: table full, dropping packet|conntrack table full"),
+          "the connection-tracking table is full and the kernel drops packets",
+          "Raise net.netfilter.nf_conntrack_max (sysctl) and shorten conntrack timeouts, or stop tracking the busy "
+          "traffic (NOTRACK); the drops stop at once.", facts={"kind": "conntrack"}),
+    Known("ports-exhausted", re.compile(r"Cannot assign requested address|EADDRNOTAVAIL|\(99: "),
+          "outgoing connections fail with 'Cannot assign requested address': no free local ports",
+          "Reuse connections (keepalive to the upstream), widen net.ipv4.ip_local_port_range and allow "
+          "tcp_tw_reuse; then the errors stop without a restart.", facts={"kind": "ephemeral"}),
+    Known("workers-exhausted",
+          re.compile(r"server reached (?P<setting>MaxRequestWorkers|MaxClients) setting|"
+                     r"(?P<setting2>worker_connections) are not enough|reached (?P<setting3>pm\.max_children|max_children)|"
+                     r"(?P<setting4>max_children) setting"),
+          "the server reached its {setting} limit", severity="high",
+          fix="Find what holds the workers (slow upstream calls, locks) and fix that; raising the limit only helps "
+          "if the host has the memory for more workers."),
+    Known("cache-maxmemory", re.compile(r"OOM command not allowed when used memory > 'maxmemory'"),
+          "the cache is at maxmemory and refuses writes (OOM command not allowed)",
+          "Set TTLs on the keys that have none or an eviction policy (maxmemory-policy allkeys-lru / volatile-lru), "
+          "or raise maxmemory; writes resume at once.", facts={"server": "cache"}),
+    Known("queue-resource-alarm",
+          re.compile(r"(?P<resource>disk|memory) resource limit alarm set|Free disk space is insufficient|"
+                     r"(?P<resource2>disk|memory) alarm (?:set|is set)|publishers (?:are )?blocked", re.IGNORECASE),
+          "the broker's {resource} alarm is set, so it blocks publishers",
+          "Free the resource (drain or purge the queue that grows, free disk) or adjust disk_free_limit / "
+          "vm_memory_high_watermark; publishers resume when the alarm clears."),
+    Known("request-too-large",
+          re.compile(r"client intended to send too large body|413 Request Entity Too Large|"
+                     r"Request Entity Too Large|LimitRequestBody|request body (?:is )?too large", re.IGNORECASE),
+          "requests are rejected as too large (HTTP 413)",
+          "Raise the web server's body-size limit (nginx client_max_body_size, Apache LimitRequestBody) to what "
+          "clients upload, test the configuration and reload it (restart_service, needs approval).",
+          severity="high", facts={"server": "web"}),
+    Known("wal-archive-failing", re.compile(r"archive command failed|archiver process .*failed|"
+                                            r"archiving write-ahead log file \"?(?P<segment>\w+)\"? failed"),
+          "the WAL archive command keeps failing",
+          "Fix the archive command (its credentials or target), then the archiver catches up and frees pg_wal; "
+          "do not delete WAL files by hand.", facts={"server": "postgresql"}),
+    Known("instance-lock-held",
+          re.compile(r"DBPathInUse|Unable to lock file:? (?P<path>\S+)|Another mongod instance|"
+                     r"lock file \"?(?P<path2>[^\"\s]+)\"? already exists|Is another postmaster|"
+                     r"another instance (?:is )?(?:already )?running", re.IGNORECASE),
+          "another instance already holds the lock{path_in}",
+          "Stop the other instance that holds the lock (started by hand?), then start the service through systemd "
+          "(restart_service, needs approval)."),
+    Known("exec-format-error", re.compile(r"exec format error|cannot execute binary file|Exec format error"),
+          "the program cannot run on this CPU: exec format error (built for another architecture)",
+          "Build or pull the image for the node's architecture (a multi-arch image, or --platform linux/amd64 vs "
+          "linux/arm64), or roll back to the previous image (needs approval).", facts={"kind": "architecture"}),
+    Known("shm-exhausted", re.compile(r"could not resize shared memory segment|/dev/shm[^\n]*No space left|"
+                                      r"shm_open[^\n]*failed|No space left on device[^\n]*shared memory"),
+          "shared memory (/dev/shm) is too small for the process",
+          "Give the container a larger /dev/shm (an emptyDir with medium: Memory and a sizeLimit mounted at /dev/shm; "
+          "the container default is 64M) or lower the process's parallel memory use.", facts={"kind": "shm"}),
+    Known("tls-verify-failed",
+          re.compile(r"certificate is not yet valid|(?P<reason>unable to get local issuer certificate)|"
+                     r"unable to verify the first certificate|"
+                     r"(?P<reason2>[Hh]ostname mismatch|(?:certificate|host ?name|subject\w*)[^\n]{0,60}(?:doesn't|does not) "
+                     r"match|no alternative certificate subject name matches|ERR_CERT_COMMON_NAME_INVALID|"
+                     r"certificate is not valid for)"),
+          "certificate verification fails: {match}",
+          "Serve a certificate that verifies: the full chain (fullchain.pem) with the intermediate, a name in its "
+          "subjectAltName that matches the host, and a correct clock on the client (timesync).", severity="high"),
+]
+
+
+def _format(title: str, facts: dict[str, Any]) -> str:
+    values = {k: v for k, v in facts.items() if v is not None}
+    values["path_in"] = f" ({values['path']})" if values.get("path") else ""
+    values["device_on"] = f" (device {values['device']})" if values.get("device") else ""
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "?")), title)
+
+
+def _facts(k: Known, m: re.Match[str], lines: list[str], obs: Observation) -> dict[str, Any]:
+    groups = {re.sub(r"\d+$", "", name): v for name, v in m.groupdict().items() if v}
+    facts: dict[str, Any] = {**k.facts, **groups, "match": m.group(0), "count": len(lines)}
+    if k.signature == "tls-verify-failed":
+        facts.setdefault("host", obs.args.get("host") or obs.args.get("url"))
+        facts.setdefault("reason", "not yet valid" if "not yet valid" in m.group(0) else m.group(0))
+    facts.setdefault("path", None)
+    return facts
+
+
+@analyzer
+def known_failures(obs: Observation) -> list[Finding]:
+    """Every declared failure class whose message appears in the output, once per class."""
+    out = []
+    for k in KNOWN:
+        lines = obs.grep(k.pattern)
+        if not lines:
+            continue
+        matches = [m for ln in lines if (m := k.pattern.search(ln))]
+        best = max(matches, key=lambda m: sum(1 for v in m.groupdict().values() if v))
+        facts = _facts(k, best, lines, obs)
+        for m in matches:  # facts the best line lacks, from the others (e.g. the device of a remount)
+            for name, v in m.groupdict().items():
+                if v and not facts.get(re.sub(r"\d+$", "", name)):
+                    facts[re.sub(r"\d+$", "", name)] = v
+        out.append(make_finding(
+            obs, k.signature, _format(k.title, facts), [lines[0], *lines[1:][-2:]], facts,
+            severity=k.severity, confidence=0.85, next_checks=k.checks(facts, obs), remediation=k.fix,
+        ))
+    return out

@@ -1,0 +1,100 @@
+"""Reading log lines the way they really arrive: framed, prefixed, timestamped in several styles, cut off.
+
+Shared by the analyzers so every one of them tolerates the same variations: a
+`stdout:`/`stderr:` frame, journal lines with or without a hostname, ISO, syslog,
+nginx and klog timestamps, and an output cut in the middle of a line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FRAME = re.compile(r"^\s*(?:stdout|stderr|STDOUT|STDERR)\s*[:|>]\s?")
+_TIMESTAMPS = [
+    re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"),  # ISO 8601 / RFC 3339
+    re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"),  # syslog / journal short
+    re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"),  # nginx error log, Go's log package
+    re.compile(r"^\[\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"),  # common log format
+    re.compile(r"^\[?[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\]?"),  # apache / ctime
+    re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+"),  # klog (kubelet, controllers)
+    re.compile(r"^\d+:[A-Z] \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+"),  # redis
+    re.compile(r"^\[\d{4}-\d\d-\d\d[T ][\d:.,]+[^\]]*\]"),  # [2026-07-15 11:08:02,123]
+    re.compile(r"^\d{10}(?:\.\d+)?\b"),  # epoch seconds
+]
+_JOURNAL_PREFIX = re.compile(r"^(?:(?P<host>[\w.-]+) )?(?P<program>[\w.@/-]+)(?:\[(?P<pid>\d+)\])?: ")
+_LINE_TIMESTAMP = re.compile(r"\"(?:time|ts|timestamp|@timestamp)\"\s*:\s*\"(?P<ts>[^\"]+)\"|\b(?:time|ts)=\"?(?P<ts2>[\dT:.Z+-]{10,})")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    raw: str
+    """The line exactly as printed (evidence quotes this)."""
+    timestamp: str | None
+    program: str | None
+    message: str
+    """What is left once the frame, timestamp and `host program[pid]:` prefix are taken off."""
+    indented: bool = False
+    """The message starts with whitespace: a continuation (stack frame, wrapped field) of the line before."""
+
+
+def unframe(line: str) -> str:
+    """Without a `stdout:` / `stderr:` frame (some runners and recorders prefix every line)."""
+    return _FRAME.sub("", line, count=1)
+
+
+def read_line(raw: str) -> LogLine:
+    text = unframe(raw).rstrip()
+    lead = len(text) - len(text.lstrip())
+    text = text.lstrip()
+    stamp = None
+    for rx in _TIMESTAMPS:
+        m = rx.match(text)
+        if m:
+            stamp = m.group(0).strip("[]")
+            text = text[m.end():]
+            text = text[1:] if text.startswith(" ") else text.lstrip(":")
+            break
+    program = None
+    pm = _JOURNAL_PREFIX.match(text)
+    if pm and stamp and (pm.group("pid") or pm.group("host")):
+        program = pm.group("program").rsplit("/", 1)[-1]
+        text = text[pm.end():]
+    indented = text[:1].isspace() or (stamp is None and lead > 0)
+    if stamp is None:
+        m = _LINE_TIMESTAMP.search(text)
+        stamp = (m.group("ts") or m.group("ts2")) if m else None
+    return LogLine(raw=raw.strip(), timestamp=stamp, program=program, message=text.strip(), indented=indented)
+
+
+_SHAPE_RULES = [
+    (re.compile(r"\"[^\"]{0,400}\"|'[^']{0,400}'"), "\"…\""),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE), "<id>"),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
+    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", re.IGNORECASE), "<hex>"),
+    (re.compile(r"\b[a-z0-9]+(?:-[a-z0-9]+)*-[a-z0-9]{8,10}-[a-z0-9]{5}\b"), "<pod>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def shape(message: str) -> str:
+    """A message with its variable parts (numbers, ids, addresses, quoted values) replaced: one key per kind."""
+    out = message[:300]
+    for rx, repl in _SHAPE_RULES:
+        out = rx.sub(repl, out)
+    return out.strip()
+
+
+_CUT_TAIL = re.compile(r"(?:\.\.\.|…|\[(?:output |body )?truncated[^\]]*\]|<truncated>)\s*$", re.IGNORECASE)
+
+
+def looks_cut(text: str) -> bool:
+    """Does this output end in the middle of something (a truncation mark, an unbalanced JSON line)?"""
+    lines = [ln for ln in text.rstrip("\n").splitlines() if ln.strip()]
+    if not lines:
+        return False
+    last = lines[-1].strip()
+    if _CUT_TAIL.search(last):
+        return True
+    return last.startswith("{") and not last.endswith("}")

@@ -1,0 +1,126 @@
+"""The one registry of failure signatures: what each one is, how sure it makes us, and what it means.
+
+Analyzers recognise a signature in output; the runbook reads everything else from here:
+its rank (cause over symptom), its key facts (one problem, one finding), when it ends an
+investigation, which complaints it answers, and (for the plain ones) its cause sentence.
+Signatures whose sentence needs the conversation (a ConfigMap line, the process holding
+a port) have a refiner in assistant/runbook/causes.py under the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Signature:
+    key: tuple[str, ...]
+    """Facts that identify one occurrence (the loop deduplicates on signature + these)."""
+    rank: int
+    """Higher = closer to a root cause than a symptom; the runbook leads with the highest."""
+    ends: bool | tuple[str, ...] = False
+    """Does a finding of this kind end the investigation? True, or only when all these facts are known."""
+    about: frozenset[str] = field(default_factory=frozenset)
+    """The kinds of complaint (assistant.runbook.entities.SYMPTOMS) it answers."""
+    cause: str | None = None
+    """The root-cause sentence ({title} and facts); None when a refiner in the runbook words it."""
+
+
+def _s(key: tuple[str, ...], rank: int, ends: bool | tuple[str, ...] = False, about: str = "",
+       cause: str | None = None) -> Signature:
+    return Signature(key, rank, ends, frozenset(about.split()), cause)
+
+
+SIGNATURES: dict[str, Signature] = {
+    # -- specific causes
+    "port-in-use": _s(("port", "pid"), 90, ("pid",), "port"),
+    "config-test-failed": _s(("file", "line"), 88, True),
+    "tls-cert-not-reloaded": _s(("certificate",), 87, True, "cert"),
+    "tls-cert-expired": _s(("host",), 86, True, "cert"),
+    "unit-environment-missing": _s(("unit",), 86, True, "down crash",
+                                   "{title}, so systemd refuses to start it."),
+    "image-pull-failed": _s(("image",), 85, ("cause",), "image"),
+    "db-replication-broken": _s(("server",), 85, True, "database",
+                                "The replica has stopped applying changes: {title}; it serves stale data until it is "
+                                "re-seeded."),
+    "fs-read-only": _s(("path", "device"), 85, ("device",), "disk down 5xx",
+                       "The filesystem is read-only: {title}. Writes fail until it is checked and remounted."),
+    "disk-full": _s(("mount", "path"), 84, ("mount",), "disk"),
+    "conntrack-full": _s(("kind",), 84, True, "timeout refused slow 5xx",
+                         "The kernel's connection-tracking table is full, so new connections are dropped: {title}."),
+    "instance-lock-held": _s(("path",), 84, True, "down crash",
+                             "The service cannot start because another instance holds its lock: {title}."),
+    "db-auth-failed": _s(("user",), 83, True, "database",
+                         "The database rejects the application's login: {title}. The credentials it uses are not the "
+                         "current ones."),
+    "missing-config": _s(("name",), 83, True, "crash"),
+    "queue-resource-alarm": _s(("resource",), 83, True, "down slow timeout",
+                               "The broker blocks publishers because a resource alarm is set: {title}."),
+    "oom-killed": _s(("pod", "container", "process"), 82, True, "crash memory"),
+    "fd-exhausted": _s(("process",), 82, True, "down refused crash 5xx",
+                       "{title}: it cannot open new connections or files."),
+    "cache-maxmemory": _s(("server",), 82, True, "cache memory 5xx",
+                          "The cache refuses writes: {title}. Keys without a TTL fill it and nothing can be "
+                          "evicted."),
+    "wal-archive-failing": _s(("server",), 86, True, "disk database",
+                              "WAL files pile up because archiving fails: {title}."),
+    "db-lock-wait": _s(("relation", "holder_pid"), 81, ("holder_pid",), "database timeout slow"),
+    "heap-exhausted": _s(("process",), 80, True, "crash memory",
+                         "The service dies because {title}; it restarts and dies again while the load lasts."),
+    "dns-nxdomain": _s(("name", "source"), 80, False, "dns crash"),
+    "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
+    "ports-exhausted": _s(("kind",), 80, True, "5xx timeout refused",
+                          "The host has run out of local ports for outgoing connections: {title}."),
+    "exec-format-error": _s(("kind",), 86, True, "crash",
+                            "The container's binary cannot run on the node's CPU: {title}. The image was built for "
+                            "another architecture (arm64 vs amd64)."),
+    "shm-exhausted": _s(("kind",), 85, True, "database memory disk",
+                        "The process runs out of shared memory, not disk: {title}. A container's /dev/shm is 64M "
+                        "unless a larger memory-backed emptyDir is mounted there."),
+    "tls-verify-failed": _s(("host", "reason"), 80, True, "cert",
+                            "Clients cannot verify the TLS certificate: {title}."),
+    "request-too-large": _s(("server",), 79, True, "5xx",
+                            "Requests are rejected as too large: {title}. The server's body-size limit is below "
+                            "what clients send."),
+    "db-idle-in-transaction": _s(("server",), 79, True, "database"),
+    "db-max-connections": _s(("server",), 78, False, "database"),
+    "pod-evicted": _s(("pod",), 76, ("resource",), "evicted disk"),
+    "pod-unschedulable": _s(("pod",), 75, ("described",), "pending", "{title}."),
+    "node-condition": _s(("node",), 74, False, "pending evicted down",
+                         "The node is unhealthy: {title}; pods on it are evicted or cannot run."),
+    "memory-exhausted": _s(("host",), 72, False, "memory slow", "The host is out of memory: {title}."),
+    "workers-exhausted": _s(("server",), 70, False, "slow timeout 5xx",
+                            "All of the server's workers are busy: {title}; new requests wait in the queue."),
+    "permission-denied": _s(("path",), 70, ("path",), "permission", "The service is denied access: {title}."),
+    "container-not-running": _s(("pod", "container"), 62, False, "crash down"),
+    "connection-pool-exhausted": _s(("pool",), 60, False, "database"),
+    # -- symptoms: what failed, the cause is further along
+    "k8s-warning": _s(("object", "reason"), 58),
+    "crash-loop": _s(("pod", "container"), 55, False, "crash"),
+    "dns-timeout": _s(("name",), 50, False, "dns", "{title}."),
+    "connection-refused": _s(("host", "port"), 45, False, "refused cache"),
+    "connection-timeout": _s(("host", "port"), 44, False, "timeout cache"),
+    "tls-cert-expiring": _s(("host",), 40, False, "cert", "{title}; it is not expired yet."),
+    "cpu-overloaded": _s(("host",), 38, False, "slow", "The host is overloaded: {title}."),
+    "probe-failing": _s(("pod", "probe"), 35),
+    "unit-failed": _s(("unit",), 30),
+    "k8s-warning-symptom": _s(("object", "reason"), 30),
+    "error-lines": _s(("source", "shape"), 25),
+    "http-error-status": _s(("url", "status"), 20, False, "",
+                            "{title}; the cause behind it was not found in what I could check."),
+    "pod-condition-false": _s(("pod",), 15, False, "",
+                              "{title}; nothing more specific explains it in what I could check."),
+}
+
+
+def ends_investigation(signature: str, facts: dict) -> bool:
+    """Does a finding with these facts explain enough to stop looking (as the registry declares)?"""
+    sig = SIGNATURES.get(signature)
+    if sig is None or sig.ends is False:
+        return False
+    return sig.ends is True or all(facts.get(k) for k in sig.ends)
+
+
+def answering(symptom: str) -> set[str]:
+    """Signatures that answer this kind of complaint."""
+    return {name for name, sig in SIGNATURES.items() if symptom in sig.about}
