@@ -50,7 +50,7 @@ async def run_chat(settings: Settings, message: str, *, target: str | None, mode
             else:
                 spec = target or settings.default_target
                 open_target(spec, settings.targets)  # fail fast with the target's own message
-                row = store.create_session(db, target=spec, model=model or settings.model, title=message[:80])
+                row = store.create_session(db, target=spec, model=model or settings.model)  # named by its message
             turn = store.begin_turn(db, session_id=row.id, owner=store.current_owner())
             sid, tid = row.id, turn.id
     except (TargetError, store.NotFound, store.Conflict) as exc:
