@@ -121,7 +121,7 @@ async def test_an_unreachable_provider_falls_back_to_rules(investigated, engine)
     # one phrase never justifies both: "503" is the urgency; who is affected is not said (assumed medium)
     (["shop.example.com returns 503 since the deploy"], "SEV2", "unknown", "high"),
     (["some users say pages are slow"], "SEV3", "medium", "medium"),
-    (["staging env is a bit slow, no customer impact"], "SEV4", "low", "low"),
+    (["staging env is a bit slow, no customer impact"], "SEV4", "low", "medium"),  # impact: no customer impact
     (["can you look at web-prod-01?"], "unknown", "unknown", "unknown"),
 ])
 def test_severity_comes_from_impact_and_urgency_in_the_reporters_words(words, level, impact, urgency):

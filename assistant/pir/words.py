@@ -119,8 +119,18 @@ def _level(score: int) -> str:
 def assess_severity(texts: list[str]) -> Severity:
     """SEV from impact × urgency (PagerDuty-style matrix) read from the reporter's messages."""
     text = "\n".join(texts)
+    impact, impact_hits = _classify(text, _IMPACT)
     urgency, urgency_hits = _classify(text, _URGENCY)
-    impact, impact_hits = _classify(_without(text, urgency_hits), _IMPACT)  # two levels, two different facts
+    low = [h.lower() for h in impact_hits]
+    shared = [h for h in urgency_hits if any(h.lower() in x or x in h.lower() for x in low)]
+    if shared:  # one phrase never justifies both levels: the dimension it says more about keeps it
+        overlapping = [x for x in impact_hits if any(x.lower() in h.lower() or h.lower() in x.lower() for h in shared)]
+        impact_rest = [x for x in impact_hits if x not in overlapping]
+        urgency_rest = [h for h in urgency_hits if h not in shared]
+        if impact_rest or (not urgency_rest and _SCORE.get(urgency, 0) > _SCORE.get(impact, 0)):
+            impact, impact_hits = _classify(_without(text, overlapping), _IMPACT)
+        else:
+            urgency, urgency_hits = _classify(_without(text, shared + overlapping), _URGENCY)
     if impact == "unknown" and urgency == "unknown":
         return Severity()
     assumed = [name for name, lvl in (("impact", impact), ("urgency", urgency)) if lvl == "unknown"]
