@@ -29,6 +29,7 @@ from assistant.runbook.followups import (
     result_checks,
     triage_checks,
 )
+from assistant.runbook.questions import follow_up
 from assistant.runbook.report import after_fix, diagnosis, no_fault
 
 MAX_STEPS = 6
@@ -86,9 +87,12 @@ _RECHECK = re.compile(r"\b(?:is it|is that|is this|are they|are we|did it|does i
                       re.IGNORECASE)
 
 
-def follow_up_question(conv: Conversation) -> bool:
-    """A later message that names nothing new and does not ask to look again: answer from the evidence seen."""
-    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()) or _RECHECK.search(conv.request):
+def follow_up_question(conv: Conversation, recheck: bool = False) -> bool:
+    """A later message that names nothing new and does not ask to look again: answer from the evidence seen.
+    `recheck`: asking to look again counts too (then only the checks that showed the fault run again)."""
+    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()):
+        return False
+    if not recheck and _RECHECK.search(conv.request):
         return False
     now = extract(conv.request, conv.hosts, conv.namespaces)
     before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
@@ -104,6 +108,9 @@ def _step_text(calls: list[Check]) -> str:
 
 def decide(conv: Conversation) -> Decision:
     ents = entities(conv)
+    asked = follow_up(conv) if follow_up_question(conv, recheck=True) else None
+    if asked is not None:  # why / what changed / roll back / is it fixed / what else / the command
+        return Decision(*asked)
     plan = requested_fix(conv, ents)
     if plan is not None:
         calls, stopped = next_fix_step(conv, plan)
@@ -113,7 +120,7 @@ def decide(conv: Conversation) -> Decision:
     names = named(ents)
     generic, actions = fix_requests(conv.request)
     note = "You asked me to apply a fix, but no matching write tool is available in this session; " \
-           "here is what I would do instead." if (generic or actions) else None
+           "the fix above is what to do by hand." if (generic or actions) else None
     if note and conv.findings() and not conv.this_turn():
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))  # asked to fix what was already diagnosed, but cannot
     if not conv.this_turn() and follow_up_question(conv):
