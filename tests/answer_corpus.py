@@ -21,7 +21,8 @@ from evals.runner import converse
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "evals" / "cases"
-FOLLOW_UPS = ["why did this happen?", "how do I roll back?", "is it fixed now?", "show me the command"]
+FOLLOW_UPS = ["why did this happen?", "what changed?", "how do I roll back?", "is it fixed now?",
+              "what else could it be?", "show me the command"]
 """A second turn of each of these, in a copy of the session, must answer what was asked."""
 
 
@@ -37,8 +38,10 @@ def _answers(events: list[Event]) -> list[str]:
     return [e.data.text for e in events if e.type is EventType.MESSAGE]
 
 
-async def replay_case(settings: Settings, engine, case: Case) -> Stored:
-    """A shipped case through the loop, its events appended to the store as one session."""
+async def replay_case(settings: Settings, engine, case: Case, more: list[str] | None = None) -> Stored:
+    """A shipped case through the loop (then `more` turns), its events appended to the store as one session."""
+    if more:
+        case = case.model_copy(update={"turns": [*case.turns, *more]})
     events, _target, _approver = await converse(case, settings.model, settings)
     with store.writing(engine) as db:
         row = store.create_session(db, target=f"replay:{case.id}", model=settings.model)
@@ -79,13 +82,13 @@ def shipped_cases() -> list[Case]:
     return loaded.cases
 
 
-async def store_all(settings: Settings, engine) -> list[Stored]:
-    """Every shipped case and every sandbox scenario, stored (a few at a time: the model is CPU-bound)."""
+async def store_all(settings: Settings, engine, more: list[str] | None = None) -> list[Stored]:
+    """Every shipped case and every sandbox scenario, stored, each followed by the `more` turns."""
     out: list[Stored] = []
     for case in shipped_cases():
-        out.append(await replay_case(settings, engine, case))
+        out.append(await replay_case(settings, engine, case, more))
     for scenario, report in scenarios(settings):
-        out.append(await investigate(settings, engine, scenario, [report]))
+        out.append(await investigate(settings, engine, scenario, [report, *(more or [])]))
     return out
 
 

@@ -128,10 +128,21 @@ BY_SIGNATURE: dict[str, Callable[[Finding], ManualFix | None]] = {
 }
 
 
-def for_finding(f: Finding | None) -> ManualFix | None:
-    """The by-hand fix for this kind of failure, when one is known."""
+def _best(f: Finding, others: list[Finding]) -> Finding:
+    """Of the findings of this kind, the one naming the most (a log file over a mount over a temp file)."""
+    same = [f] + [o for o in others if o.signature == f.signature and o is not f]
+    logs = [o for o in same if str(o.facts.get("path") or "").endswith((".log", ".out", ".err"))]
+    mounts = [o for o in same if o.facts.get("mount")]
+    pick = (logs or mounts or [f])[0]
+    if pick.facts.get("path") and not pick.facts.get("mount") and mounts:
+        return pick.model_copy(update={"facts": {**pick.facts, "mount": mounts[0].facts["mount"]}})
+    return pick
+
+
+def for_finding(f: Finding | None, others: list[Finding] | None = None) -> ManualFix | None:
+    """The by-hand fix for this kind of failure, when one is known (`others`: the session's other findings)."""
     fn = BY_SIGNATURE.get(f.signature) if f is not None else None
-    return fn(f) if fn else None
+    return fn(_best(f, others or [])) if fn and f is not None else None
 
 
 def for_write(tool: str, args: dict[str, Any]) -> ManualFix | None:

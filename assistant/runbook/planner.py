@@ -87,12 +87,9 @@ _RECHECK = re.compile(r"\b(?:is it|is that|is this|are they|are we|did it|does i
                       re.IGNORECASE)
 
 
-def follow_up_question(conv: Conversation, recheck: bool = False) -> bool:
-    """A later message that names nothing new and does not ask to look again: answer from the evidence seen.
-    `recheck`: asking to look again counts too (then only the checks that showed the fault run again)."""
-    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()):
-        return False
-    if not recheck and _RECHECK.search(conv.request):
+def follow_up_question(conv: Conversation) -> bool:
+    """A later message that names nothing new and does not ask to look again: answer from the evidence seen."""
+    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()) or _RECHECK.search(conv.request):
         return False
     now = extract(conv.request, conv.hosts, conv.namespaces)
     before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
@@ -108,7 +105,7 @@ def _step_text(calls: list[Check]) -> str:
 
 def decide(conv: Conversation) -> Decision:
     ents = entities(conv)
-    asked = follow_up(conv) if follow_up_question(conv, recheck=True) else None
+    asked = follow_up(conv)
     if asked is not None:  # why / what changed / roll back / is it fixed / what else / the command
         return Decision(*asked)
     plan = requested_fix(conv, ents)

@@ -42,8 +42,22 @@ def kind_of(text: str) -> str | None:
 
 
 def _main(conv: Conversation) -> tuple[Finding | None, list[Finding]]:
+    """The finding the first answer was about: from the outputs, else from the error the engineer quoted."""
+    from assistant.runbook.report import _quoted_cause
+
     real = [f for f in conv.findings() if f.severity != "info" and f.evidence]
-    return primary(real), real
+    main = primary(real) or _quoted_cause(conv)
+    return main, real or ([main] if main else [])
+
+
+def names_nothing_new(conv: Conversation) -> bool:
+    """The question is about what was already looked at (a new service, pod or path means: investigate)."""
+    from assistant.runbook.entities import extract
+
+    now = extract(conv.request, conv.hosts, conv.namespaces)
+    before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
+    fields = ("services", "pods", "deployments", "urls", "fqdns", "ports", "paths", "quotes", "logs_of")
+    return not any(set(getattr(now, f)) - set(getattr(before, f)) for f in fields)
 
 
 def _quote(conv: Conversation, f: Finding) -> str:
@@ -52,6 +66,8 @@ def _quote(conv: Conversation, f: Finding) -> str:
     call = calls.get(ev.call_id)
     cmd = call.command if call and call.command else ev.command or ev.tool
     line = flat(ev.lines[0]) if ev.lines else ""
+    if ev.tool == "quote":
+        return f"- you quoted `{line}`"
     return f"- `{cmd}` showed `{line}`" if line else f"- `{cmd}`"
 
 
@@ -110,11 +126,13 @@ def _images(conv: Conversation) -> list[str]:
 def rollback(conv: Conversation, main: Finding, real: list[Finding]) -> str:
     target = _deployment(conv, real)
     if target is None:
-        manual = for_finding(main)
+        manual = for_finding(main, real)
         head = ("**Rolling back** — There is no deployment to roll back on this target; what undoes the failure here "
-                f"({main.title}) is the fix below.")
-        return head + ("\n\n" + manual.markdown() if manual else "\n\nTell me what was changed and I will give the "
-                                                                   "commands to undo it.")
+                f"({main.title}) is this fix.")
+        if manual:
+            return head + "\n\n" + manual.markdown()
+        return ("**Rolling back** — There is no deployment to roll back on this target, and I know no by-hand fix for "
+                f"this kind of failure ({main.title}). Tell me what was changed and I will give the commands to undo it.")
     dep, ns = target
     images = _images(conv)
     seen = f" The image(s) seen in this session: {', '.join(f'`{i}`' for i in images[:3])}." if images else ""
@@ -165,13 +183,14 @@ def alternatives(conv: Conversation, main: Finding, real: list[Finding]) -> str:
 
 
 def commands(conv: Conversation, main: Finding) -> str:
-    ran = [c.command for c in conv.calls if c.command and not is_write(conv, c.name)]
+    ran = [c.command for c in conv.calls if c.command and c.answered and not c.failed and not is_write(conv, c.name)]
     parts = ["**The commands** — what I ran to diagnose this, in order:", "", "```sh", *dict.fromkeys(ran), "```"]
     writes = proposed_writes(conv, main)
     if writes:
         parts += ["", "The fix, as commands (each needs approval if I run it):", "", "```sh",
                   *[command_line(w.name, w.args) for w in writes], "```"]
-    manual = for_finding(main) or next((m for w in writes if (m := for_write(w.name, w.args))), None)
+    manual = for_finding(main, conv.findings()) or next((m for w in writes if (m := for_write(w.name, w.args))),
+                                                         None)
     if manual:
         parts += ["", manual.markdown()]
     return "\n".join(parts)
@@ -179,9 +198,11 @@ def commands(conv: Conversation, main: Finding) -> str:
 
 def follow_up(conv: Conversation) -> tuple[str, list[Check]] | None:
     """(answer, no calls) or ("", the checks to run first) for a follow-up question; None for anything else."""
-    kind = kind_of(conv.request)
+    kind = kind_of(conv.request) if conv.turn >= 2 else None
+    if kind is None or not names_nothing_new(conv):
+        return None
     main, real = _main(conv)
-    if kind is None or main is None or conv.turn < 2:
+    if main is None:
         return None
     if kind == "fixed":
         if not conv.this_turn():

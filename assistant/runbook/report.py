@@ -139,7 +139,7 @@ def _by_hand(conv: Conversation, main: Finding, writes: list[Check]) -> list[str
     """The manual fix (commands, verify, undo) when none of my write tools can apply the fix here."""
     if any(w.name in conv.tools for w in writes):
         return []
-    fix = for_finding(main)
+    fix = for_finding(main, conv.findings())
     return ["", fix.markdown()] if fix else []
 
 

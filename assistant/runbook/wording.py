@@ -40,6 +40,13 @@ def is_row(line: str) -> bool:
                 or _POD.match(line) or _SS.match(line) or _DIG.match(line) or line.startswith('{"'))
 
 
+def needle(row: str) -> str:
+    """The part of a row that marks it as pasted: at least MIN_ROW characters and past its second column
+    (a long pod name alone is a name, the name followed by `0/1` is the row)."""
+    tokens = row.split(" ")
+    return row[: max(MIN_ROW, len(" ".join(tokens[:2])) + 1)] if len(tokens) > 1 else row
+
+
 def _clip(text: str, limit: int = 140) -> str:
     if len(text) <= limit:
         return text
@@ -94,16 +101,16 @@ def _replace(text: str, rows: list[tuple[str, CallRecord]], moved: list[tuple[st
     text = flat(text)
     for m in list(_SPAN.finditer(text))[::-1]:
         body = m.group(2).rstrip("…").rstrip()
-        hit = next(((r, c) for r, c in rows if len(body) >= MIN_ROW and r.startswith(body)), None)
+        hit = next(((r, c) for r, c in rows if len(body) >= len(needle(r)) and r.startswith(body)), None)
         if hit:
             moved.append(hit)
             end = m.end() + (1 if text[m.end():m.end() + 1] == "…" else 0)
             text = text[: m.start()] + said(hit[0]) + text[end:]
     for row, call in rows:
-        start = text.find(row[:MIN_ROW])
+        start = text.find(needle(row))
         if start < 0:
             continue
-        end = start + MIN_ROW
+        end = start + len(needle(row))
         while end < len(text) and end - start < len(row) and text[end] == row[end - start]:
             end += 1
         end += 1 if text[end:end + 1] == "…" else 0
@@ -125,7 +132,7 @@ def tidy(conv: Conversation, answer: str) -> str:
             lines[i] = _replace(line, rows, moved)
     unique = {row: c for row, c in moved}
     quoted = [f"- `{c.command or c.name}` showed `{_as_printed(row, c)}`" for row, c in unique.items()
-              if not any(row[:MIN_ROW] in ln for ln in lines if ln.startswith("- "))]
+              if not any(needle(row) in flat(ln) for ln in lines if ln.startswith("- "))]
     if not quoted:
         return "\n".join(lines)
     if "**Evidence**" in lines:
