@@ -27,7 +27,7 @@ from assistant.events import (
     ToolCall,
     ToolResultEvent,
 )
-from assistant.history import assistant_tool_calls, tool_message_text
+from assistant.history import assistant_tool_calls, tool_result_message
 from assistant.redaction import redactor_for
 from tools.base import Risk, ToolResult
 from tools.commands import command_line
@@ -154,8 +154,8 @@ async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict
                             started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
     from assistant.loop import result_budget
 
-    content = await cpu.run(ctx.offload, tool_message_text, result, findings, result_budget(ctx), cached)  # tiktoken
-    messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
+    messages.append(await cpu.run(ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx),
+                                  cached))  # tiktoken: off the loop
     return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
 
 

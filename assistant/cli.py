@@ -71,13 +71,13 @@ def tools_list(as_json: Annotated[bool, typer.Option("--json", help="JSON schema
 def tools_run(
     ctx: typer.Context,
     tool: Annotated[str, typer.Argument(help="tool name (see `firstline tools list`)")],
-    target: Annotated[str, typer.Option(help="local | sandbox:<scenario> | kubernetes[:<context>]")] = "local",
+    target: Annotated[str, typer.Option(help="local | sandbox:<scenario> | kubernetes[:<context>] | "
+                                              "ssh:[user@]host[:port]")] = "local",
     as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
 ) -> None:
     """Run one tool: `firstline tools run port_owner --target local --port 80`. Read tools only."""
     from assistant.cli_args import flags_help, parse_flags
     from tools.catalog import TOOLS
-    from tools.runner import run_tool
     from tools.targets import TargetError, open_target
 
     spec = TOOLS.get(tool)
@@ -90,7 +90,7 @@ def tools_run(
     try:
         raw = parse_flags(spec, ctx.args)
         settings = load_settings()
-        result = asyncio.run(run_tool(open_target(target, settings.targets), tool, raw))
+        result = asyncio.run(_run_and_close(open_target(target, settings.targets), tool, raw))
     except (ValueError, TargetError) as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -102,6 +102,16 @@ def tools_run(
         if result.error:
             err.print(f"[red]{result.error}[/]")
     raise typer.Exit(0 if result.ok else 1)
+
+
+async def _run_and_close(target, tool: str, raw: dict):
+    """One tool run, then the target's connections (SSH) are closed before the loop ends."""
+    from tools.runner import run_tool
+
+    try:
+        return await run_tool(target, tool, raw)
+    finally:
+        await target.aclose()
 
 
 @app.command()

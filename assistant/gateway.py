@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistant.model import Completion, ModelError, ToolCallRequest
+from assistant.transcript import for_provider
 
 log = logging.getLogger("firstline.gateway")
 LINE_LIMIT = 64 * 2**20
@@ -160,7 +161,7 @@ class GatewayModel:
 
     def stream(self, messages: list[dict[str, Any]],
                tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
-        return self.gateway.stream(**self._call, messages=messages, tools=tools)
+        return self.gateway.stream(**self._call, messages=for_provider(messages), tools=tools)
 
     async def context_window(self) -> int | None:
         """Learned from the child, so that `window.context_limit` needs no litellm in the server."""

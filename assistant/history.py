@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from assistant.events import Event, EventType, Finding, ToolCall, ToolResultEvent
+from assistant import transcript
 from assistant.prompting import render
 from assistant.tokens import fit_tokens
 from tools.base import ToolResult
@@ -17,8 +18,17 @@ from tools.base import ToolResult
 
 def tool_message_text(result: ToolResult, findings: list[Finding], budget: int, cached: bool = False) -> str:
     """What the model reads for one tool result: a command header, the budgeted output, findings."""
+    return tool_result_message("", result, findings, budget, cached)["content"]
+
+
+def tool_result_message(call_id: str, result: ToolResult, findings: list[Finding], budget: int,
+                        cached: bool = False) -> dict[str, Any]:
+    """The tool message: the text rendered for every model, and the facts it was rendered from."""
     output, _ = fit_tokens(result.output, budget)
-    return render("tool_result.j2", result=result, output=output, findings=findings, cached=cached)
+    content = render("tool_result.j2", result=result, output=output, findings=findings, cached=cached)
+    return transcript.tool_message(call_id, content, transcript.ToolFacts(
+        command=result.command, output=output, exit_code=result.exit_code, error=result.error,
+        status=str(result.status), truncated=bool(result.truncated), cached=cached))
 
 
 def result_from_event(ev: ToolResultEvent) -> ToolResult:
@@ -73,8 +83,7 @@ def messages_from_events(events: list[Event], budget: int) -> list[dict[str, Any
             flush_calls()
             answered.add(data.call_id)
             result = result_from_event(data)
-            messages.append({"role": "tool", "tool_call_id": data.call_id,
-                             "content": tool_message_text(result, findings_by_call.get(data.call_id, []), budget)})
+            messages.append(tool_result_message(data.call_id, result, findings_by_call.get(data.call_id, []), budget))
         elif ev.type is EventType.MESSAGE:
             flush_calls()
             messages.append({"role": "assistant", "content": data.text})

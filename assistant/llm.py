@@ -20,6 +20,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from assistant.model import Completion, ModelError, ToolCallRequest
 from assistant.runbook import is_runbook
 from assistant.tokens import count_tokens
+from assistant.transcript import for_provider
 
 __all__ = ["Completion", "LiteLLMModel", "ModelError", "ToolCallRequest", "load_litellm", "stream_completion"]
 
@@ -214,7 +215,7 @@ class LiteLLMModel:
 
     def stream(self, messages: list[dict[str, Any]],
                tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
-        return stream_completion(model=self.name, messages=messages, tools=tools, api_base=self.api_base,
+        return stream_completion(model=self.name, messages=for_provider(messages), tools=tools, api_base=self.api_base,
                                  timeout_s=self.timeout_s, retries=self.retries, extra=self.extra)
 
     async def context_window(self) -> int | None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from assistant import calls as tool_calls
-from assistant import cpu
+from assistant import cpu, transcript
 from assistant.context import TurnContext
 from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
 from assistant.history import messages_from_events
@@ -126,7 +126,7 @@ async def run_turn(ctx: TurnContext, history: list[Event], user_text: str) -> As
     await learn_window(ctx.chat_model, ctx.settings.context_limit)
     tool_calls.remember_findings(state, history)
     yield Event.of(TurnStarted(model=ctx.model, target=ctx.target.name), ctx.turn_id)
-    messages = [{"role": "system", "content": system_prompt(ctx)}]
+    messages = [transcript.system_message(system_prompt(ctx), ctx.target.describe())]
     messages += messages_from_events([e for e in history if e.type is not EventType.TURN_STARTED], result_budget(ctx))
     messages.append({"role": "user", "content": user_text})
     keep_from = len(messages) - 1

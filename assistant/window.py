@@ -11,6 +11,7 @@ from typing import Any
 
 from assistant.model import Model, ModelError
 from assistant.tokens import count_tokens
+from assistant.transcript import FACTS
 
 FALLBACK_CONTEXT = 8192
 ELIDED = "[older tool output elided to fit the model's context window]"
@@ -60,6 +61,9 @@ def _litellm_window(model: str) -> int:
 
 
 def message_tokens(msg: dict[str, Any]) -> int:
+    """Tokens a provider is sent for this message (Firstline's own facts on it are never sent)."""
+    if FACTS in msg:
+        msg = {k: v for k, v in msg.items() if k != FACTS}
     return count_tokens(json.dumps(msg, default=str)) + 4
 
 
@@ -78,6 +82,7 @@ def fit_messages(messages: list[dict[str, Any]], limit: int, tools_tokens: int =
     for i in range(1, protected):
         if msgs[i].get("role") == "tool" and msgs[i].get("content") != ELIDED:
             msgs[i]["content"] = ELIDED
+            msgs[i].pop(FACTS, None)  # what the model is no longer shown, it no longer knows
             sizes[i] = message_tokens(msgs[i])
             if sum(sizes) <= budget:
                 return msgs
@@ -95,5 +100,6 @@ def fit_messages(messages: list[dict[str, Any]], limit: int, tools_tokens: int =
             break
         if msgs[i].get("role") == "tool" and msgs[i].get("content") != ELIDED:
             msgs[i]["content"] = ELIDED
+            msgs[i].pop(FACTS, None)  # what the model is no longer shown, it no longer knows
             sizes[i] = message_tokens(msgs[i])
     return msgs

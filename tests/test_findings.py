@@ -355,7 +355,10 @@ def test_pod_list():
     assert sorted((f.signature, f.facts["pod"]) for f in found) == [
         ("crash-loop", "orders-api-6f7c9d8b5-x2k4p"), ("image-pull-failed", "web-7d9f8c6b5-abcde")]
     crash = by_sig(found, "crash-loop")[0]
-    assert crash.next_checks == ['pod_describe(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop")']
+    assert crash.next_checks == ['pod_describe(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop")',
+                                 'pod_logs(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop", previous=true)']
+    assert [(c.tool, c.args) for c in crash.checks][1] == (
+        "pod_logs", {"pod": "orders-api-6f7c9d8b5-x2k4p", "namespace": "shop", "previous": True})
 
 
 DESCRIBE_CRASH = """\

@@ -25,6 +25,9 @@ COMMAND_APIS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "s
 PROGRAM_APIS = {"asyncio.create_subprocess_exec", "os.execv", "os.execvp", "os.execl", "os.execlp", "os.spawnv",
                 "os.spawnl", "os.posix_spawn", "os.posix_spawnp"}
 """Take the program first: a plain name is fine, a built-up or spaced string is a command line."""
+REMOTE_APIS = {"create_process"}
+"""asyncssh: the command goes to the remote login shell, so it must come from `remote_command(argv)`
+(tools/targets/ssh_link.py), which quotes every word with shlex.join."""
 
 
 def _dotted(node: ast.AST) -> str:
@@ -71,7 +74,21 @@ def _resolve(dotted: str, aliases: dict[str, str]) -> str:
     return f"{head}.{rest}" if rest else head
 
 
+def _remote_problem(node: ast.Call) -> str | None:
+    """An SSH command that is not `remote_command(...)` built from an argv list, or a command line to `.run()`."""
+    attr = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+    first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "command"), None)
+    if attr in REMOTE_APIS and first is not None:
+        built = isinstance(first, ast.Call) and _dotted(first.func).rsplit(".", 1)[-1] == "remote_command"
+        return None if built else f".{attr}() with a command not built by remote_command(argv)"
+    if attr == "run" and first is not None and _is_string_expr(first) and _dotted(node.func) != "subprocess.run":
+        return ".run() with a command line"
+    return None
+
+
 def _call_problem(node: ast.Call, aliases: dict[str, str]) -> str | None:
+    if problem := _remote_problem(node):
+        return problem
     name = _dotted(node.func)
     full = _resolve(name, aliases)
     for kw in node.keywords:
@@ -134,6 +151,9 @@ BAD = [
     "import os\nrunner = os.system",
     "import subprocess as sp\nsp.run('ls -l')",
     "import os as o\no.popen('ls')",
+    "async def f(conn, argv):\n    await conn.create_process(shlex.join(argv))",
+    "async def f(conn, cmd):\n    await conn.create_process(cmd, stderr=STDOUT)",
+    "async def f(conn, unit):\n    await conn.run(f'systemctl status {unit}')",
 ]
 GOOD = [
     "import subprocess\nsubprocess.run(['ls', '-l'], shell=False, check=True)",
@@ -143,6 +163,8 @@ GOOD = [
     "import shlex\ncommand = shlex.join(['ss', '-ltnp'])",
     "import re\nre.compile('run this')\n'x'.format(1)",
     "def run(cmd):\n    return cmd\nrun('ls -l')",
+    "async def f(conn, argv):\n    await conn.create_process(remote_command(argv, 5), stderr=STDOUT)",
+    "import asyncio\nasyncio.run(main())",
 ]
 
 

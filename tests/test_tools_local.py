@@ -30,11 +30,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tools.facts import ServiceFacts, ServiceProcess
+from tools.host.parse import parse_systemctl_status
 from tools.render_host import render_service_status
 from tools.runner import run_tool
 from tools.targets import open_target
 from tools.targets.base import TargetConfig
-from tools.targets.local import LocalTarget, parse_systemctl_status
+from tools.targets.local import LocalTarget
 
 PY = sys.executable
 

@@ -11,7 +11,11 @@ raise: a broken analyzer is skipped, never the turn.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,7 +32,16 @@ from assistant.findings import (  # noqa: F401 - register
     resources,
     services,
 )
-from assistant.findings.base import ANALYZERS, FALLBACKS, SIGNATURES, Observation, call, dedup_key, parse_calls, rank
+from assistant.findings.base import (
+    ANALYZERS,
+    FALLBACKS,
+    SIGNATURES,
+    Observation,
+    call,
+    dedup_key,
+    parse_calls,
+    rank,
+)
 from tools.base import ToolResult
 
 __all__ = [
@@ -46,8 +59,33 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+_MEMO: OrderedDict[bytes, list[Finding]] = OrderedDict()
+_MEMO_MAX = 2048
+_MEMO_LOCK = threading.Lock()
+
+
 def analyze_observation(obs: Observation) -> list[Finding]:
-    """Run every registered analyzer on one observation; findings unique by id, most causal first."""
+    """Run every registered analyzer on one observation; findings unique by id, most causal first.
+
+    The loop analyzes each tool result for its events and the offline model re-reads the same output
+    from its messages: the second reading of the same output (same call, same earlier findings) is
+    answered from memory."""
+    key = hashlib.blake2b(json.dumps([obs.tool, obs.output, obs.call_id, obs.command, obs.args, obs.exit_code,
+                                      sorted({f.finding_id for f in obs.prior})], sort_keys=True,
+                                     default=str).encode(), digest_size=16).digest()
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+    if hit is not None:
+        return list(hit)
+    found = _analyze(obs)
+    with _MEMO_LOCK:
+        _MEMO[key] = found
+        if len(_MEMO) > _MEMO_MAX:
+            _MEMO.popitem(last=False)
+    return list(found)
+
+
+def _analyze(obs: Observation) -> list[Finding]:
     found: dict[str, Finding] = {}
     for fn in ANALYZERS:
         try:

@@ -22,6 +22,8 @@ _HEAP = re.compile(r"java\.lang\.OutOfMemoryError: (?P<kind>[\w ]+)|JavaScript h
 @analyzer
 def missing_config(obs: Observation) -> list[Finding]:
     """The process stops because a required setting / environment variable is not set."""
+    if not obs.mentions("not set", "missing", "required", "undefined", "unset", "keyerror", "not defined"):
+        return []
     found: dict[str, list[str]] = {}
     for ln in obs.lines:
         m = next((m for rx in _MISSING if (m := rx.search(ln))), None)
@@ -37,6 +39,8 @@ def missing_config(obs: Observation) -> list[Finding]:
 @analyzer
 def heap_exhausted(obs: Observation) -> list[Finding]:
     """A runtime ran out of its own heap (JVM -Xmx, Node --max-old-space-size, Go/Python) and died."""
+    if not obs.mentions("memory"):
+        return []
     lines = obs.grep(_HEAP)
     if not lines:
         return []

@@ -7,6 +7,7 @@ always whole lines copied from that output, never paraphrase.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -33,10 +34,18 @@ class Observation:
     prior: tuple[Finding, ...] = ()
     """Findings already made earlier in the session (lets an owner be tied to a bind error)."""
 
-    @property
+    @functools.cached_property
     def lines(self) -> list[str]:
         """Output lines, each cut to MAX_LINE characters (a prefix is still an exact substring)."""
         return [ln[:MAX_LINE] for ln in self.output.splitlines()]
+
+    @functools.cached_property
+    def lower(self) -> str:
+        return self.output.lower()
+
+    def mentions(self, *cues: str) -> bool:
+        """Does the output contain any of these lowercase words? A cheap test before an analyzer's regexes."""
+        return any(c in self.lower for c in cues)
 
     def grep(self, pattern: re.Pattern[str] | str, limit: int = 50) -> list[str]:
         """Stripped output lines matching `pattern` (search, case-insensitive when given a str)."""

@@ -47,8 +47,8 @@ BENIGN: list[Benign] = [
            re.compile(r"^(?:Warning: [\w./-]+ is deprecated|Defaulted container \"[^\"]+\" out of:|"
                       r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling))")),
     Benign("zero-count", "a counter that says nothing failed",
-           re.compile(r"\b(?:0|no) (?:errors?|failures?|failed)\b|\b(?:errors?|failures?|failed)[=:]\s*0\b",
-                      re.IGNORECASE)),
+           re.compile(r"(?:^|[\s,(:])(?:0|no) (?:errors|failures)\b|\b(?:errors?|failures?|failed)[=:]\s*0\b|"
+                      r"[,(]\s*0 failed\b", re.IGNORECASE)),
     Benign("self-healed-retry", "a retry that is followed in the same line by success",
            re.compile(r"(?:retry|retrying|attempt \d+)[^\n]*\b(?:succeeded|success|ok)\b", re.IGNORECASE)),
     Benign("mount-permission-noise", "df reporting a per-user FUSE mount it may not read",

@@ -56,9 +56,24 @@ class Group:
         return next((ln.timestamp for ln in reversed(self.lines) if ln.timestamp), None)
 
 
+_CUES = ("fail", "denied", "refused", "time", "no such", "not found", "exceed", "alarm", "limit", "cannot", "can't",
+         "unable", "could", "unreachable", "memory", "killed", "errno", "error", "err", "fatal", "crit", "emerg",
+         "alert", "panic", "severe", "exception", "traceback", "segmentation", "core dump", "uncaught", "unhandled",
+         "e0", "e1", "f0", "f1", "(1", "(2", "(9", "eacces", "enospc", "eperm", "enoent", "emfile", "enfile", "eaddr",
+         "econn", "ehost", "enet", "epipe", "enomem", "eai_", "enotfound", "erofs", "edquot", "etimedout", "(4", "(5",
+         "(6", "(7", "(8", "(3")
+SCAN = 600
+"""Characters of a line read for its level: level words and failure words come early, and a bound keeps
+hostile lines cheap."""
+
+
 def level_of(line: LogLine) -> str | None:
     """'fatal', 'error' or 'failure' (no level word, but it says something failed); None for anything else."""
-    text = line.raw
+    text = line.raw[:SCAN]
+    low = text.lower()
+    if not any(cue in low for cue in _CUES):
+        return None
+    line = LogLine(text, line.timestamp, line.program, line.message[:SCAN], line.indented)
     if _LEVEL_FATAL.search(text):
         return "fatal"
     if _LEVEL_ERROR.search(line.message) or _LEVEL_ERROR.search(text):
@@ -68,9 +83,14 @@ def level_of(line: LogLine) -> str | None:
     return None
 
 
+_TOOL_SELF = re.compile(r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
+                        r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated")
+"""What a reading tool says about its own input (no such unit, no entries): a gap, never the system's failure."""
+
+
 def current_lines(obs: Observation) -> list[str]:
     """Lines that describe the present: for a unit that is running now, only what followed its last start."""
-    lines = obs.lines
+    lines = [ln for ln in obs.lines if not _TOOL_SELF.match(ln.strip())]
     if obs.tool == "service_status" and re.search(r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE):
         starts = [i for i, ln in enumerate(lines) if re.search(r"systemd\[\d+\]: Started ", ln)]
         return lines[starts[-1] + 1:] if starts else [ln for ln in lines if not re.match(r"^\w{3} [ \d]\d ", ln)]
@@ -83,7 +103,7 @@ def error_groups(obs: Observation) -> list[Group]:
     in_block = False
     trace: list[LogLine] | None = None
     for raw in current_lines(obs):
-        if not raw.strip() or benign(raw):
+        if not raw.strip():
             continue
         line = read_line(raw)
         if trace is not None:  # a traceback: its frames, then the exception line that names the error
@@ -99,7 +119,7 @@ def error_groups(obs: Observation) -> list[Group]:
             continue  # a stack frame or a field of the error object just reported
         level = "fatal" if line.message.startswith("Traceback: ") or " (File \"" in line.message else level_of(line)
         in_block = level is not None
-        if level is None:
+        if level is None or benign(raw[:SCAN]):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)

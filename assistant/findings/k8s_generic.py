@@ -67,6 +67,13 @@ def container_states(obs: Observation) -> list[Finding]:
     for c in pod.containers:
         state, reason = c.get("State") or "", c.get("State.Reason") or ""
         code = c.get("State.Exit Code") or c.get("Last State.Exit Code")
+        if c.init and state == "Running" and pod.status == "Pending":
+            out.append(make_finding(
+                obs, "init-container-waiting", f"pod {pod.name} waits on its init container {c.name}, which has not "
+                "finished", [c.lines.get("State", ""), c.lines.get("State.Started", "")],
+                {"pod": pod.name, "namespace": ns, "container": c.name}, severity="high", confidence=0.8,
+                next_checks=[call("pod_logs", pod=pod.name, namespace=ns, container=c.name)]))
+            continue
         if state == "Waiting" and reason and reason not in _HANDLED_WAITING | _TRANSITIONAL:
             kind, what = "waiting", f"waits in {reason}"
         elif state == "Terminated" and reason not in ("Completed", "OOMKilled") and code not in (None, "0"):
@@ -133,7 +140,9 @@ def node_conditions(obs: Observation) -> list[Finding]:
     hits += [(ln.strip(), "NotReady") for ln in obs.lines if _NODE_NOT_READY.match(ln)]
     hits += [(ln.strip(), m.group("status").split(",")[0]) for ln in obs.lines
              if (m := _NODE_ROW.match(ln.strip())) and m.group("node") != "NAME"]
-    hits += [(ln.strip(), m.group(0)) for ln in obs.lines if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40]]
+    seen = {h[0] for h in hits}
+    hits += [(ln.strip(), m.group(0)) for ln in obs.lines if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40]
+             and ln.strip() not in seen]
     if not hits:
         return []
     node = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)

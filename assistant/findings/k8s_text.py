@@ -46,6 +46,24 @@ class Event:
     message: str
     line: str
     object: str | None = None
+    age: str = ""
+
+    @property
+    def stopped(self) -> bool:
+        """A burst that is over: last seen minutes ago, and it lasted only a short while (start-up noise)."""
+        m = re.match(r"^(\S+)(?: \(x\d+ over (\S+)\))?$", self.age)
+        last = seconds(m.group(1)) if m else None
+        span = seconds(m.group(2)) if m and m.group(2) else last
+        return last is not None and span is not None and last >= 120 and span - last <= 180
+
+
+def seconds(age: str) -> int | None:
+    """kubectl's human duration ("6m52s", "3h", "2d4h") in seconds; None if it is not one."""
+    parts = re.findall(r"(\d+)([smhdy])", age)
+    if not parts or "".join(n + u for n, u in parts) != age:
+        return None
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 31536000}
+    return sum(int(n) * unit[u] for n, u in parts)
 
 
 @dataclass
@@ -56,6 +74,8 @@ class Container:
     parent: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     lines: dict[str, str] = field(default_factory=dict)
+    init: bool = False
+    """An init container (it must finish before the others start)."""
 
     def get(self, key: str) -> str | None:
         return self.fields.get(key)
@@ -110,7 +130,8 @@ def parse_events(text: str) -> list[Event]:
         m = _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)
         if m:
             g = m.groupdict()
-            out.append(Event(g["type"], g["reason"], g["message"].strip(), ln.strip(), g.get("object")))
+            out.append(Event(g["type"], g["reason"], g["message"].strip(), ln.strip(), g.get("object"),
+                             (g.get("age") or "").strip()))
     return out
 
 
@@ -131,7 +152,10 @@ def parse_describe(text: str) -> PodDescription | None:
             pod.lines.setdefault(section, ln.strip())
             _top_field(pod, section, value.strip())
         elif section in ("Containers", "Init Containers"):
+            before = len(pod.containers)
             _container_line(pod, ln, indent)
+            if len(pod.containers) > before:
+                pod.containers[-1].init = section == "Init Containers"
     pod.events = parse_events("\n".join(lines[_events_start(lines):]))
     return pod
 

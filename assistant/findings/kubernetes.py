@@ -45,8 +45,9 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
         describe = call("pod_describe", pod=row.name, namespace=ns)
         facts = {"pod": row.name, "namespace": ns, "restarts": row.restarts, "status": row.status}
         if row.status == "CrashLoopBackOff":
+            logs = call("pod_logs", pod=row.name, namespace=ns, previous=True)
             out.append(make_finding(obs, "crash-loop", f"pod {row.name} is in CrashLoopBackOff ({row.restarts} "
-                                    "restarts)", [row.line], facts, confidence=0.9, next_checks=[describe]))
+                                    "restarts)", [row.line], facts, confidence=0.9, next_checks=[describe, logs]))
         elif row.status in _PULL_STATES:
             out.append(make_finding(obs, "image-pull-failed", f"pod {row.name} cannot pull its image "
                                     f"({row.status})", [row.line], facts, confidence=0.85, next_checks=[describe]))
@@ -189,7 +190,7 @@ def started_fine(pod: PodDescription | None) -> bool:
 
 
 def _probe(obs: Observation, name: str | None, ns: str, m: re.Match[str], e, pod: PodDescription | None) -> Finding:
-    benign = started_fine(pod)
+    benign = started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
     probe = m.group("probe")
     return make_finding(
         obs, "probe-failing", f"{probe} probe of {name or 'a pod'} "
@@ -207,7 +208,10 @@ def event_problems(obs: Observation) -> list[Finding]:
     ns = _namespace(obs, pod)
     out: list[Finding] = []
     seen: set[tuple] = set()
-    for e in parse_events(obs.output):
+    events = parse_events(obs.output)
+    scaling = {(pod.name if pod else None) or _pod_of_event_object(e.object) for e in events
+               if e.reason == "TriggeredScaleUp"}
+    for e in events:
         name = (pod.name if pod else None) or _pod_of_event_object(e.object)
         if (m := _PULL_FAILED.search(e.message)) and pod is None and ("pull", m.group("image")) not in seen:
             seen.add(("pull", m.group("image")))
@@ -221,7 +225,7 @@ def event_problems(obs: Observation) -> list[Finding]:
             out.append(_evicted(obs, name, ns, e.message, [e.line]))
         elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
             seen.add(("sched", name))
-            out.append(_unschedulable(obs, name, ns, e, pod))
+            out.append(_unschedulable(obs, name, ns, e, pod, name in scaling))
     return out
 
 
@@ -230,8 +234,14 @@ _WHY_PENDING = [("selector", re.compile(r"node affinity|node\(s\) didn't match|s
                 ("volume", re.compile(r"PersistentVolumeClaim|volume node affinity|unbound", re.IGNORECASE), None)]
 
 
-def _unschedulable(obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None) -> Finding:
-    """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations)."""
+def _unschedulable(obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None,
+                   scaling: bool = False) -> Finding:
+    """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations).
+    Known-benign: the cluster autoscaler answered it with a scale-up (the pod waits for the new node)."""
+    if scaling:
+        return make_finding(obs, "pod-unschedulable", f"pod {name or '?'} waited for a node the cluster autoscaler "
+                            f"is adding (TriggeredScaleUp): {e.message}", [e.line],
+                            {"pod": name, "namespace": ns, "scale_up": True}, severity="info", confidence=0.8)
     why = [(kind, field) for kind, rx, field in _WHY_PENDING if rx.search(e.message)]
     spec = [pod.lines[f] for _, f in why if pod and f and f in pod.lines]
     volume = any(kind == "volume" for kind, _ in why)

@@ -6,11 +6,13 @@ import re
 from urllib.parse import urlsplit
 
 from assistant.events import Finding
-from assistant.findings.base import SERVICE_OF_PORT, Observation, analyzer, call, make_finding, port_of
+from assistant.findings.base import SERVICE_OF_PORT, Call, Observation, analyzer, call, make_finding, port_of
 
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED|actively refused", re.IGNORECASE)
 _TIMEOUT = re.compile(r"(?:connection|connect|upstream|read|operation) timed out|ETIMEDOUT|i/o timeout|connect timeout", re.IGNORECASE)
-_NOT_DEPENDENCY = re.compile(r"probe failed|no servers could be reached|QueuePool|Connection is not available", re.IGNORECASE)
+_NOT_DEPENDENCY = re.compile(r"probe failed|no servers could be reached|QueuePool|Connection is not available|"
+                             r"(?:start|stop|start-pre|start-post|reload) operation timed out|State '[\w-]+' timed out",
+                             re.IGNORECASE)
 _TARGETS = [
     re.compile(r"upstream: \"\w+://(?P<host>[^:/\"]+|\[[^\]]+\]):(?P<port>\d+)"),
     re.compile(r"(?:server at|on host) \"(?P<host>[^\"]+)\".*?port (?P<port>\d+)"),
@@ -32,8 +34,8 @@ def _dependency(line: str) -> tuple[str | None, int | None]:
     return None, port_of(text)
 
 
-def _dependency_checks(host: str | None, port: int | None) -> list[str]:
-    checks = []
+def _dependency_checks(host: str | None, port: int | None) -> list[Call]:
+    checks: list[Call] = []
     if port and (host is None or host in _LOCAL):
         checks.append(call("port_owner", port=port))
     elif host and not re.match(r"^[\d.]+$|:", host):
@@ -46,6 +48,8 @@ def _dependency_checks(host: str | None, port: int | None) -> list[str]:
 @analyzer
 def connection_failures(obs: Observation) -> list[Finding]:
     """`connect() failed (111: Connection refused) while connecting to upstream`, ECONNREFUSED, timeouts."""
+    if not obs.mentions("refused", "timed out", "timeout", "etimedout"):
+        return []
     groups: dict[tuple[str, str | None, int | None], list[str]] = {}
     for ln in obs.lines:
         if _NOT_DEPENDENCY.search(ln):
@@ -103,6 +107,10 @@ def _lookup_name(obs: Observation, line: str) -> str | None:
 @analyzer
 def dns_failures(obs: Observation) -> list[Finding]:
     """NXDOMAIN from `host`/`dig`/`nslookup` and the ways applications report a name that does not exist."""
+    if not obs.mentions("nxdomain", "not found", "enotfound", "no such host", "translate host", "unknownhost",
+                        "resolve", "not known", "servname", "no servers", "name resolution", "eai_again",
+                        "misbehaving"):
+        return []
     found: dict[tuple[str, str | None], list[str]] = {}
     for ln in obs.lines:
         if _DNS_TIMEOUT.search(ln):

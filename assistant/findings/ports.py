@@ -127,8 +127,8 @@ def _attach_ps(owner: Owner, lines: list[str]) -> None:
 def _is_self(owner: Owner, service: str) -> bool:
     stem = service.split("@")[0].split(".")[0]
     cmd = (owner.cmdline or "").split()
-    return owner.process == stem or bool(cmd) and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem)
-                                                   or cmd[0].rstrip(":") == stem)
+    return owner.process == stem or (bool(cmd) and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem)
+                                                   or cmd[0].rstrip(":") == stem))
 
 
 @analyzer
@@ -146,7 +146,7 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
         if service and _is_self(owner, str(service)):
             continue  # the service itself listening is the healthy state, not the conflict
         what = owner.cmdline or owner.process
-        fix = call("kill_process", pid=owner.pid)
+        fix = str(call("kill_process", pid=owner.pid))
         if service:
             fix += " then " + call("restart_service", service=service)
         out.append(make_finding(
@@ -162,3 +162,29 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
             "(needs approval).",
         ))
     return out
+
+
+_LOOPBACK = re.compile(r"^(?:127\.\d+\.\d+\.\d+|\[::1\]|::1|localhost)$")
+
+
+@analyzer
+def loopback_only(obs: Observation) -> list[Finding]:
+    """Every listener on the port asked about is bound to loopback: only this host can connect. Normal for a
+    backend behind a local proxy, the cause when other hosts are refused: `info` unless a refusal was seen."""
+    port = obs.args.get("port")
+    if obs.tool != "port_owner" or not port:
+        return []
+    listeners = [(m.group("local").rsplit(":", 1)[0], ln.strip()) for ln in obs.lines
+                 if (m := _SS.match(ln.strip()) or _NETSTAT.match(ln.strip()))
+                 and m.group("local").rsplit(":", 1)[-1] == str(port)]
+    if not listeners or not all(_LOOPBACK.match(addr) for addr, _ in listeners):
+        return []
+    refused = any(f.facts.get("port") == port for f in obs.prior
+                  if f.signature in ("connection-refused", "connection-timeout"))
+    return [make_finding(
+        obs, "loopback-only", f"port {port} listens only on {listeners[0][0]} (loopback): other hosts cannot connect",
+        [ln for _, ln in listeners], {"port": port, "address": listeners[0][0]},
+        severity="high" if refused else "info", confidence=0.8,
+        remediation=f"Make the service listen on the address other hosts use (its listen-address / bind setting, "
+        f"e.g. 0.0.0.0:{port} or the host's IP), then restart it (restart_service, needs approval).",
+    )]

@@ -97,6 +97,8 @@ def largest_on_full_disk(obs: Observation) -> list[Finding]:
 @analyzer
 def no_space_errors(obs: Observation) -> list[Finding]:
     """Applications failing writes with ENOSPC / `No space left on device`."""
+    if not obs.mentions("no space", "enospc", "errno 28", "could not extend", "disk is full"):
+        return []
     lines = obs.grep(_ENOSPC)
     if not lines:
         return []

@@ -39,6 +39,29 @@ def _unit_name(obs: Observation) -> str | None:
     return str(svc).removesuffix(".service") if svc else None
 
 
+_LOADED = re.compile(r"^\s*Loaded:\s+(?P<state>masked|not-found|bad-setting|error)\b(?P<rest>.*)$")
+
+
+@analyzer
+def unit_not_loadable(obs: Observation) -> list[Finding]:
+    """`Loaded: masked` (linked to /dev/null: it can never start) or `not-found` / `bad-setting`."""
+    hit = next(((ln.strip(), m) for ln in obs.lines[:6] if (m := _LOADED.match(ln))), None)
+    if hit is None:
+        return []
+    line, m = hit
+    unit = _unit_name(obs)
+    words = {"masked": "is masked, so it can never be started (its unit file is linked to /dev/null)",
+             "not-found": "has no unit file on this host", "bad-setting": "has an invalid setting in its unit file",
+             "error": "failed to load its unit file"}
+    fix = {"masked": f"systemctl unmask {unit or 'the unit'}, then start it",
+           "not-found": "install or name the right unit (see process_list for what actually runs)"}
+    return [make_finding(
+        obs, "unit-not-loadable", f"{unit or 'the unit'} {words[m.group('state')]}", [line],
+        {"unit": unit, "state": m.group("state")}, severity="high", confidence=0.9,
+        remediation=fix.get(m.group("state"), "Fix the unit file, then daemon-reload and start it") + ".",
+    )]
+
+
 @analyzer
 def unit_failed(obs: Observation) -> list[Finding]:
     """`Active: failed (Result: exit-code)` (or crash-restarting / stopped) with the exit status and why."""
@@ -89,6 +112,9 @@ _TEST_FAILED = re.compile(r"configuration file \S+ test failed|configuration fil
 @analyzer
 def config_test_failed(obs: Observation) -> list[Finding]:
     """`nginx -t` / apachectl / haproxy -c / postgres config errors, with file and line."""
+    if not obs.mentions("emerg", "syntax", "parsing", "invalid", "unexpected", "unknown directive", "test failed",
+                        "contains errors"):
+        return []
     hits = []
     for ln in obs.lines:
         for rx in _CONFIG:

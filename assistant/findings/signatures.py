@@ -24,11 +24,13 @@ class Signature:
     """The kinds of complaint (assistant.runbook.entities.SYMPTOMS) it answers."""
     cause: str | None = None
     """The root-cause sentence ({title} and facts); None when a refiner in the runbook words it."""
+    situational: bool = False
+    """Normal on its own (found as `info`), the cause when the engineer complains of what it answers."""
 
 
 def _s(key: tuple[str, ...], rank: int, ends: bool | tuple[str, ...] = False, about: str = "",
-       cause: str | None = None) -> Signature:
-    return Signature(key, rank, ends, frozenset(about.split()), cause)
+       cause: str | None = None, situational: bool = False) -> Signature:
+    return Signature(key, rank, ends, frozenset(about.split()), cause, situational)
 
 
 SIGNATURES: dict[str, Signature] = {
@@ -71,6 +73,17 @@ SIGNATURES: dict[str, Signature] = {
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
     "ports-exhausted": _s(("kind",), 80, True, "5xx timeout refused",
                           "The host has run out of local ports for outgoing connections: {title}."),
+    "unit-not-loadable": _s(("unit",), 84, ("state",), "down",
+                            "{title}; systemd will not start it in this state."),
+    "unit-start-timeout": _s(("unit",), 78, True, "down crash",
+                             "{title}: systemd waits for the unit to report that it started (READY=1 via sd_notify "
+                             "for Type=notify, a PID file for Type=forking) and kills it when that does not come "
+                             "within TimeoutStartSec."),
+    "process-killed": _s(("kind",), 60, False, "crash database",
+                         "{title}; the kernel log shows whether the OOM killer did it."),
+    "disk-watermark": _s(("kind",), 84, True, "disk",
+                         "The disk passed the flood-stage watermark, so the cluster blocked writes (indices are "
+                         "read-only-allow-delete): {title}."),
     "exec-format-error": _s(("kind",), 86, True, "crash",
                             "The container's binary cannot run on the node's CPU: {title}. The image was built for "
                             "another architecture (arm64 vs amd64)."),
@@ -89,10 +102,14 @@ SIGNATURES: dict[str, Signature] = {
     "node-condition": _s(("node",), 74, False, "pending evicted down",
                          "The node is unhealthy: {title}; pods on it are evicted or cannot run."),
     "memory-exhausted": _s(("host",), 72, False, "memory slow", "The host is out of memory: {title}."),
+    "loopback-only": _s(("port",), 66, True, "refused down timeout",
+                        "The service listens only on loopback, so connections from other hosts are refused while "
+                        "it works from the box itself: {title}.", situational=True),
     "workers-exhausted": _s(("server",), 70, False, "slow timeout 5xx",
                             "All of the server's workers are busy: {title}; new requests wait in the queue."),
     "permission-denied": _s(("path",), 70, ("path",), "permission", "The service is denied access: {title}."),
     "container-not-running": _s(("pod", "container"), 62, False, "crash down"),
+    "init-container-waiting": _s(("pod", "container"), 63, False, "pending down"),
     "connection-pool-exhausted": _s(("pool",), 60, False, "database"),
     # -- symptoms: what failed, the cause is further along
     "k8s-warning": _s(("object", "reason"), 58),

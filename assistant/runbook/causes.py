@@ -180,7 +180,23 @@ def _crash(f: Finding, others: list[Finding], conv: Conversation) -> str:
         _because(f, others, "; its logs do not show a more specific cause than the exit itself.")
 
 
+def _own_words(f: Finding) -> str | None:
+    """A line of the service's own (not systemd's) among the finding's evidence that states an error."""
+    from assistant.findings.generic import level_of
+    from assistant.findings.logtext import read_line
+
+    for ev in f.evidence:
+        for raw in ev.lines:
+            line = read_line(raw)
+            if line.program and line.program != "systemd" and level_of(line):
+                return raw
+    return None
+
+
 def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    said = _own_words(f)
+    if said and explained_by(f, others) is None:
+        return f"{f.title}; its log says why: `{said.strip()[:240]}`."
     return f.title + _because(f, others, "; its log does not show a more specific cause.")
 
 
@@ -291,7 +307,41 @@ def _pending(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + "."
 
 
+_PS_MEM = re.compile(r"^\S+\s+\d+\s+[\d.]+\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$")
+
+
+def _memory(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = f"The host is out of memory: {f.title}"
+    swap = _line(conv, "host_resources", r"^\s*Swap:")
+    if swap:
+        text += f"; swap: `{swap}`"
+    rows = [(float(m.group("mem")), ln.strip()) for c in conv.calls if c.name == "process_list"
+            for ln in c.output.splitlines() if (m := _PS_MEM.match(ln.strip()))]
+    if rows:
+        top = max(rows)
+        text += f". The largest process holds {top[0]:g}% of memory: `{top[1][:200]}`"
+    return text + "."
+
+
+def _init_waiting(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    x = f.facts
+    text = f"Pod `{x.get('pod')}` never starts: its init container `{x.get('container')}` has not finished"
+    pod = str(x.get("pod") or "")
+    said = next((o for o in others if o.signature == "error-lines" and pod and pod in str(o.facts.get("source"))),
+                None)
+    logs = [c for c in conv.calls if c.name == "pod_logs" and c.args.get("container") == x.get("container")
+            and c.args.get("pod") == x.get("pod") and c.output.strip()]
+    if said:
+        text += f"; it reports {_quoted(said)}"
+    elif logs:
+        last = [ln.strip() for ln in logs[-1].output.splitlines() if ln.strip()][-1]
+        text += f"; the last thing it printed is `{last[:240]}` — what it waits for is not there"
+    return text + "."
+
+
 CAUSES: dict[str, Cause] = {
+    "init-container-waiting": _init_waiting,
+    "memory-exhausted": _memory,
     "pod-unschedulable": _pending,
     "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
     "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,

@@ -1,8 +1,9 @@
 """What the runbook model knows: only the messages and tool schemas any provider would get.
 
-Tool messages arrive as text (`$ <command>  (exit N)`, maybe `ERROR: ...`, the output,
-then `# finding ...` lines the loop appended); we take the header apart and re-run the
-findings analyzers on the output alone, so the model reasons from evidence it saw.
+The loop's system and tool messages carry the facts they were rendered from (assistant/transcript.py):
+the target, and each tool run's command, exit code, error and output. We read those (or, for messages
+that came without them, read the rendered text back) and re-run the findings analyzers on the output
+alone, so the model reasons from evidence it saw.
 """
 
 from __future__ import annotations
@@ -16,16 +17,11 @@ from typing import Any
 
 from assistant.events import Finding
 from assistant.findings import analyze_text
+from assistant.transcript import TargetFacts, read_system, read_tool
 
 _SOURCE_ERROR = re.compile(r"^(?:tail|cat|head|grep|zcat|less|journalctl|ls|sudo|kubectl): |^Error from server \(NotFound\)|"
                            r"^-- No entries --$|^No journal files were found|^error: (?:container|pod) ")
 """A reading tool's complaint about its own input (no such file, no such pod): the check could not look."""
-_HEADER = re.compile(r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)(?:, error)?|"
-                     r"(?P<error>error|refused|timeout|unsupported|needs approval|no data))\)(?P<flags>.*)$")
-_TARGET = re.compile(r"^Target:\s*(?P<name>\S+)\s*\((?P<kind>[\w-]+)\)", re.MULTILINE)
-_LIST_LINE = re.compile(r"^(?P<key>Hosts|Namespaces|Environment|Scenario|Context):\s*(?P<value>.+)$", re.MULTILINE | re.IGNORECASE)
-
-
 @dataclass
 class CallRecord:
     """One tool call the model asked for and, when it came back, what it showed."""
@@ -40,6 +36,7 @@ class CallRecord:
     command: str = ""
     exit_code: int | None = None
     error: str | None = None
+    truncated: bool = False
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -106,26 +103,6 @@ def _text(content: Any) -> str:
     return str(content)
 
 
-def split_tool_content(content: str) -> tuple[str, str, int | None, str | None]:
-    """(command, output, exit code, error) from a tool message in the loop's format; plain text passes through."""
-    lines = content.splitlines()
-    m = _HEADER.match(lines[0]) if lines else None
-    if not m:
-        return "", content, None, None
-    command = m.group("command").strip()
-    exit_code = int(m.group("exit")) if m.group("exit") not in (None, "None") else None
-    body = lines[1:]
-    error = None
-    if body and body[0].startswith("ERROR: "):
-        error = body[0][len("ERROR: "):].strip()
-        body = body[1:]
-    while body and (body[-1].startswith("# finding ") or not body[-1].strip()):
-        body = body[:-1]
-    if m.group("error") and error is None:
-        error = "\n".join(body).strip() or "the tool did not run"
-    return command, "\n".join(body), exit_code, error
-
-
 def _args(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
@@ -136,19 +113,16 @@ def _args(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _system(conv: Conversation, text: str) -> None:
-    m = _TARGET.search(text)
-    if m:
-        conv.target_name, conv.target_kind = m.group("name"), m.group("kind").lower()
-    for lm in _LIST_LINE.finditer(text):
-        key, value = lm.group("key").lower(), lm.group("value").strip()
-        items = [v.strip() for v in re.split(r"[,\s]+", value) if v.strip()]
+def _system(conv: Conversation, target: TargetFacts) -> None:
+    conv.target_name, conv.target_kind = target.name, target.kind.lower()
+    for key, value in target.fields.items():
+        items = [str(v) for v in value] if isinstance(value, list) else [v for v in re.split(r"[,\s]+", str(value)) if v]
         if key == "hosts":
             conv.hosts = items
         elif key == "namespaces":
             conv.namespaces = items
         elif key == "environment":
-            conv.environment = value.lower()
+            conv.environment = str(value).lower()
 
 
 def _tool_call(conv: Conversation, tc: Any, step: int) -> None:
@@ -171,7 +145,7 @@ def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
         msg = msg if isinstance(msg, dict) else dict(msg)
         role = msg.get("role")
         if role == "system":
-            _system(conv, _text(msg.get("content")))
+            _system(conv, read_system(msg, _text(msg.get("content"))))
         elif role == "user":
             conv.users.append(_text(msg.get("content")))
             step = 0
@@ -183,7 +157,10 @@ def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
         elif role == "tool" and msg.get("tool_call_id") in by_id:
             record = by_id[msg["tool_call_id"]]
             record.content = _text(msg.get("content"))
-            record.command, record.output, record.exit_code, record.error = split_tool_content(record.content)
+            facts = read_tool(msg, record.content)
+            record.command, record.output, record.exit_code, record.error = (facts.command, facts.output,
+                                                                             facts.exit_code, facts.error)
+            record.truncated = facts.truncated
     conv.steps_this_turn = step
     _analyze(conv)
     return conv

@@ -14,12 +14,15 @@ KNOWN_SERVICES = {
     "nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish", "postgresql", "mysql", "mariadb",
     "redis", "redis-server", "memcached", "mongod", "rabbitmq-server", "elasticsearch", "kafka", "zookeeper",
     "docker", "containerd", "kubelet", "sshd", "ssh", "cron", "php-fpm", "gunicorn", "uwsgi", "celery", "etcd",
-    "consul", "vault", "prometheus", "grafana-server", "node-exporter", "jenkins", "tomcat", "keepalived",
+    "consul", "vault", "prometheus", "grafana-server", "node-exporter", "jenkins", "tomcat", "keepalived", "certbot",
+    "postfix", "dovecot", "bind9", "named", "chronyd", "ntpd", "rsyslog", "fail2ban", "squid", "opensearch",
 }
 ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "redis": "redis-server",
            "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
+    "error": r"\berrors?\b|exceptions?\b|too many|\bbroken\b|\bstops?\b|\bstopped\b|\bdrops?\b|\bdropping\b|"
+             r"\bwrong\b(?! with)|\bwon'?t\b|\bcan'?t\b|\bcannot\b|\bunable\b|\blost\b|\blose\b",
     "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
     "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
     "down": r"\bdown\b|\bfail(?:s|ing)?\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
@@ -127,7 +130,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
     for m in re.finditer(rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
-        if m.group(1) not in _STOP and m.group(1) not in _NOUNS:
+        if m.group(1) not in _STOP and m.group(1) not in _NOUNS and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1)):
             _add(out, ALIASES.get(m.group(1), m.group(1)))
     unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
     for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
@@ -179,12 +182,28 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
     e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
     e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
+    _roles(e)
     return e
 
 
+ROLE_OF = {"postgresql": "database", "mysql": "database", "mariadb": "database", "mongod": "database",
+           "redis-server": "cache", "memcached": "cache"}
+
+
+def _roles(e: Entities) -> None:
+    """A name made of a known service's name (pg-analytics, mysql-main-01, redis-cache): that service runs there."""
+    for name in [*e.hosts, *e.services]:
+        for part in re.split(r"[-_.]", name):
+            svc = ALIASES.get(part, part)
+            if svc in ROLE_OF and part != name:
+                _add(e.services, svc)
+                e.symptoms.add(ROLE_OF[svc])
+
+
 def _ports(low: str, e: Entities) -> None:
-    for m in re.finditer(r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b", low):
-        value = int(m.group(1) or m.group(2))
+    for m in re.finditer(r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b|"
+                         r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:(\d{2,5})\b(?!\.\d)", low):
+        value = int(m.group(1) or m.group(2) or m.group(3))
         if 0 < value < 65536:
             _add(e.ports, value)
 

@@ -14,7 +14,7 @@ from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import HINTS, Entities
+from assistant.runbook.entities import ALIASES, HINTS, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 LOG_FILES = {
@@ -34,7 +34,7 @@ _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
 KERNEL_SIGNS = {"timeout", "refused", "slow", "crash", "memory", "disk", "down"}
 """Complaints the kernel may explain when the service itself looks fine (drops, OOM kills, I/O errors)."""
-TROUBLE = {"5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
+TROUBLE = {"error", "5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
             "permission", "port", "evicted", "pending", "image"}
 
 
@@ -111,7 +111,7 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
     if ents.symptoms & {"slow", "memory"}:
         out.append(Check("host_resources", {}, "look at load and memory", "open"))
-    if "port" not in ents.symptoms and ents.symptoms & {"refused", "down"} and not ents.services:
+    if "port" not in ents.symptoms and ents.symptoms & {"refused", "down", "timeout"}:  # who listens there
         out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]]
     if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
@@ -155,15 +155,16 @@ def finding_checks(conv: Conversation, findings: list[Finding] | None = None,
     from assistant.runbook.fixes import relevant
 
     out = []
-    described = {deployment_of(str(c.args.get("pod"))) for c in conv.this_turn() if c.name == "pod_describe"}
+    described = {(c.name, deployment_of(str(c.args.get("pod")))) for c in conv.this_turn()
+                 if c.name in ("pod_describe", "pod_logs")}
     findings = conv.findings(this_turn_only=True) if findings is None else findings
     findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
     for f in findings:
         for nxt in f.checks:
             name, args = nxt.tool, dict(nxt.args)
-            if name == "pod_describe":
-                owner = deployment_of(str(args.get("pod")))
-                if owner and owner in described:
+            if name in ("pod_describe", "pod_logs"):  # one pod per deployment says it for all of them
+                owner = (name, deployment_of(str(args.get("pod"))))
+                if owner[1] and owner in described:
                     continue
                 described.add(owner)
             out.append(Check(name, args, f"follow up: {f.title}", f.signature))
@@ -178,6 +179,8 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     out = finding_checks(conv, conclusive)
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
+        out += data_owner_checks(conv, str(f.facts.get("path") or f.facts.get("mount") or "")) \
+            if f.signature == "disk-full" else []
         m = _K8S_SVC.match(str(f.facts.get("name") or ""))
         if f.signature == "dns-nxdomain" and m:
             for ns in sorted(namespaces - {m.group("ns")}):
@@ -187,13 +190,41 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     return out
 
 
+PROCESS_OF = {"postgresql": "postgres", "mysql": "mysqld", "mariadb": "mariadbd", "redis-server": "redis-server",
+              "rabbitmq-server": "rabbitmq", "mongod": "mongod", "elasticsearch": "elasticsearch", "apache2": "apache2"}
+"""What a service's processes are called in ps when it differs from the unit's name."""
+
+
+def process_name(svc: str) -> str:
+    return PROCESS_OF.get(svc) or re.split(r"[-_.@]", svc)[0] or svc
+
+
+_DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
+
+
+def data_owner_checks(conv: Conversation, path: str) -> list[Check]:
+    """A full filesystem under a service's data directory: what that service logs says about why it grows."""
+    m = _DATA_DIR.match(path)
+    if not m:
+        return []
+    svc = ALIASES.get(m.group("name"), m.group("name"))
+    return [Check("process_list", {"match": process_name(svc)}, f"{svc} owns {path}: its processes", "owner"),
+            *log_sources(conv, svc)]
+
+
 def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
     out: list[Check] = []
     troubled = bool(ents.symptoms & TROUBLE)
     has_cause = any(rank(f) >= 60 for f in conv.findings(this_turn_only=True))
     out += _dependency_pods(conv)
+    if k8s_mode(conv, ents):
+        out += cluster_dns_checks(conv)
     for c in conv.this_turn():
+        if c.name == "pod_logs" and c.answered and c.args.get("previous") and (c.failed or not c.output.strip()):
+            current = {k: v for k, v in c.args.items() if k != "previous"}
+            out.append(Check("pod_logs", current, "the previous instance's logs are not there: read the current "
+                             "ones", "logs-current"))
         if not c.answered or c.failed:
             continue
         if c.name == "service_status":
@@ -203,8 +234,9 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                          if x.name == "pod_describe"}
             out += [x for x in _after_pods(c, ents)
                     if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described]
-        elif c.name == "pod_describe" and not c.findings:
+        elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output)):
             out += _after_describe(c, troubled)
+
         elif c.name == "port_owner" and c.exit_code not in (0, None):
             out += _after_free_port(c)
         elif c.name == "http_check":
@@ -264,7 +296,7 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         conventions = [p.format(host=host) for p in LOG_FILES[svc]]
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
-    sources = paths + (conventions + [f"unit:{svc}"] if svc in LOG_FILES else [f"unit:{svc}"] + conventions)
+    sources = [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
@@ -306,6 +338,10 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
 
 def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
     pod, ns = c.args.get("pod"), c.args.get("namespace", "default")
+    stuck = init_stuck(c.output)
+    if stuck:  # the pod waits on an init container: what it prints says what it waits for
+        return [Check("pod_logs", {"pod": pod, "namespace": ns, "container": stuck}, f"read init container {stuck}'s "
+                      "logs: the pod waits for it", "describe")]
     restarts = re.search(r"Restart Count:\s+([1-9]\d*)", c.output)
     not_ready = re.search(r"^\s+Ready:\s+False", c.output, re.MULTILINE)
     if not (restarts or not_ready or troubled):
@@ -350,8 +386,9 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     if ents.symptoms & KERNEL_SIGNS:
         out.append(Check("log_tail", {"source": "/var/log/kern.log", "lines": 200},
                          "the kernel log: dropped packets, OOM kills, I/O errors", "triage"))
-    out += [Check("process_list", {"match": re.split(r"[-_.@]", s)[0] or s}, f"look for {s}'s processes", "triage")
-            for s in ents.services[:1]]
+    out += [Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
+            for s in ents.services[:2]]
+    out += [c for s in ents.services[:2] if s.startswith("postgres") and pg_cluster(conv) for c in log_sources(conv, s)]
     return out
 
 
@@ -374,3 +411,22 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
     out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
     return out
+
+
+def init_stuck(describe: str) -> str | None:
+    """The init container a pod is waiting on (running or crashing, never having completed)."""
+    from assistant.findings.k8s_text import parse_describe
+
+    pod = parse_describe(describe)
+    for c in pod.containers if pod else []:
+        if (c.init and c.get("State") in ("Running", "Waiting")) or (c.init and c.get("State.Reason") == "Error"):
+            return c.name
+    return None
+
+
+def cluster_dns_checks(conv: Conversation) -> list[Check]:
+    """Name lookups time out inside a cluster: the cluster DNS (CoreDNS/kube-dns in kube-system) is next."""
+    dns = [f for f in conv.findings(this_turn_only=True) if f.signature == "dns-timeout"
+           or (f.signature in ("connection-timeout", "connection-refused") and f.facts.get("port") == 53)]
+    return [Check("list_pods", {"namespace": "kube-system"}, "lookups fail: look at the cluster DNS pods",
+                  "cluster-dns")] if dns else []

@@ -12,6 +12,7 @@ from typing import Any
 from assistant.model import Completion, ToolCallRequest
 from assistant.runbook.reply import think
 
+
 class RunbookModel:
     def __init__(self, name: str, *, offload: bool = False) -> None:
         self.name, self.offload = name, offload

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from assistant.events import Finding
 from assistant.findings import rank
-from assistant.findings.signatures import answering, ends_investigation
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
-from assistant.runbook.checks import Check, admissible
+from assistant.findings.signatures import answering, ends_investigation
+from assistant.runbook.checks import Check, admissible, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
 from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
@@ -34,6 +34,8 @@ from assistant.runbook.report import after_fix, diagnosis, no_fault
 
 MAX_STEPS = 6
 MAX_CALLS_PER_STEP = 4
+MAX_CALLS_PER_TURN = 12
+"""After this many checks in one turn, answer with what was seen (and say what was not)."""
 
 
 @dataclass
@@ -65,7 +67,7 @@ def _seen_workloads(conv: Conversation, ents: Entities) -> None:
         if c.name == "list_pods":
             for row in parse_pod_list(c.output):
                 owner = deployment_of(row.name)
-                if owner in words and owner not in ents.deployments:
+                if owner and owner in words and owner not in ents.deployments:
                     ents.deployments.append(owner)
                 if row.name in words and row.name not in ents.pods:  # a StatefulSet pod named in full (db-0)
                     ents.pods.append(row.name)
@@ -136,6 +138,7 @@ def decide(conv: Conversation) -> Decision:
         if k8s_mode(conv, ents) and _named_seen(conv, names) and not ents.symptoms & TROUBLE:
             return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
     calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
+    calls = calls[:max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
@@ -177,7 +180,11 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
     calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
     if calls or _has_lead(conv) or _seen_enough(conv, ents):
         return calls
-    return admissible(conv, triage_checks(conv, ents))  # nothing found yet: a gap, not an ending
+    triage = triage_checks(conv, ents)
+    asked = {key(conv, c.name, c.args) for c in conv.this_turn()}
+    if sum(key(conv, c.name, c.args) in asked for c in triage) >= MAX_CALLS_PER_STEP + 1:
+        return []  # one round of triage per turn: then answer with what was seen and what was not
+    return admissible(conv, triage)  # nothing found yet: a gap, not an ending
 
 
 TRIAGE_UNTIL = 3

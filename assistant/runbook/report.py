@@ -13,6 +13,7 @@ from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
 from assistant.findings.k8s_text import pod_list_unreadable
 from assistant.findings.logtext import looks_cut
+from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
@@ -153,10 +154,14 @@ def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Fin
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
     main = primary([f for f in findings if f.evidence and f.severity != "info"], prefer)
+    if main is None and prefer is not None:  # normal on its own, the cause of what the engineer describes
+        fits = [f for f in findings if f.evidence and f.severity == "info" and prefer(f)
+                and getattr(SIGNATURES.get(f.signature), "situational", False)]
+        main = primary(fits, prefer)
     if main is None:
         quoted = _quoted_cause(conv)
         return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note)
-    real = [f for f in findings if f.severity != "info"]
+    real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
     gaps = unseen(conv)
@@ -183,9 +188,9 @@ def _quoted_cause(conv: Conversation) -> Finding | None:
 def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
     """Never 'no fault' when the engineer quoted a failure: explain it, and say the checks did not show it."""
     line = f.evidence[0].lines[0] if f.evidence else f.title
-    parts = [f"**Root cause** — The error you quoted, {_code(line, 200)}, states it: "
-             f"{cause_sentence(conv, f, [f])} My checks did not show it themselves, so this rests on your quote.",
-             "", "**What I checked**"]
+    parts = [f"**Root cause** — Not confirmed by my checks: they found no fault now, but the error you quoted, "
+             f"{_code(line, 200)}, means: {cause_sentence(conv, f, [f])} It may be intermittent, or on a part I "
+             "could not see.", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or ["- nothing I "
                                                                                                  "could run"]
     gaps = unseen(conv)
@@ -209,7 +214,7 @@ def unseen(conv: Conversation) -> list[str]:
         elif unreadable(c):
             out.append(f"- `{_cmd(c)}` printed output I could not read as {c.name} output: "
                        f"{_code(c.output.strip().splitlines()[0], 100)}")
-        elif looks_cut(c.output) or "[output truncated]" in (c.content or "").split("\n", 1)[0]:
+        elif looks_cut(c.output) or c.truncated:
             out.append(f"- `{_cmd(c)}` was cut off; what followed is not visible.")
     return out[:6]
 

@@ -38,7 +38,8 @@ def _ps_start(created: float, now: float) -> str:
     return time.strftime("%b%d", when) if when.tm_year == today.tm_year else str(when.tm_year)
 
 
-def _ps_time(cpu: float) -> str:
+def ps_time(cpu: float) -> str:
+    """ps's TIME column (`M:SS`) from CPU seconds."""
     minutes, seconds = divmod(int(cpu), 60)
     return f"{minutes}:{seconds:02d}"
 
@@ -68,7 +69,7 @@ def process_facts(info: dict, now: float) -> ProcessFacts:
         mem_percent=round(info.get("memory_percent") or 0.0, 1),
         vsz_kb=(mem.vms // 1024) if mem else 0, rss_kb=(mem.rss // 1024) if mem else 0,
         tty=tty.removeprefix("/dev/") if tty else "?", stat=_stat(info),
-        start=_ps_start(created, now), time=_ps_time(cpu_total),
+        start=_ps_start(created, now), time=ps_time(cpu_total),
         cmdline=cmdline_text(info.get("cmdline")), name=info.get("name") or "",
     )
 

@@ -42,26 +42,35 @@ def resolved_roots(roots: Sequence[Path | str]) -> list[str]:
     return [os.path.realpath(os.fspath(r)) for r in roots]
 
 
-def resolve_log_path(source: str, roots: Sequence[Path | str]) -> str:
-    """The canonical path of `source` if it is a file inside one of `roots`; else LogAccessError."""
-    real_roots = resolved_roots(roots)
+def log_candidates(source: str, real_roots: Sequence[str]) -> list[str]:
+    """The paths `source` may mean (itself if absolute, else under each root), refusing NUL and `..`."""
     if not real_roots:
         raise LogAccessError("no log roots are configured, so no log file may be read")
     if "\x00" in source:
         raise LogAccessError("log path contains a NUL byte")
     if ".." in Path(source).parts:
         raise LogAccessError(f"refused {source!r}: '..' is not allowed in log paths")
-    candidates = [source] if os.path.isabs(source) else [os.path.join(r, source) for r in real_roots]
-    allowed = ", ".join(real_roots)
-    for candidate in candidates:
+    return [source] if os.path.isabs(source) else [os.path.join(r, source) for r in real_roots]
+
+
+def require_inside(source: str, real: str, real_roots: Sequence[str]) -> None:
+    """LogAccessError unless the resolved path `real` lies under one of the resolved roots."""
+    if not _inside(real, real_roots):
+        raise LogAccessError(f"refused {source!r}: it resolves to {real}, outside the allowed log roots "
+                             f"({', '.join(real_roots)})")
+
+
+def resolve_log_path(source: str, roots: Sequence[Path | str]) -> str:
+    """The canonical path of `source` if it is a file inside one of `roots`; else LogAccessError."""
+    real_roots = resolved_roots(roots)
+    for candidate in log_candidates(source, real_roots):
         real = os.path.realpath(candidate)
-        if not _inside(real, real_roots):
-            raise LogAccessError(f"refused {source!r}: it resolves to {real}, outside the allowed log roots ({allowed})")
+        require_inside(source, real, real_roots)
         if os.path.exists(real):
             if not os.path.isfile(real):
                 raise LogAccessError(f"{source!r} is not a regular file")
             return real
-    raise LogAccessError(f"no such log file: {source!r} (allowed roots: {allowed})")
+    raise LogAccessError(f"no such log file: {source!r} (allowed roots: {', '.join(real_roots)})")
 
 
 def _open_checked(path: str, real_roots: Sequence[str]) -> int:
@@ -116,6 +125,11 @@ def grep_lines(lines: Sequence[str], pattern: re.Pattern[str]) -> list[str]:
     return [line for line in lines if pattern.search(line[:GREP_LINE_LIMIT])]
 
 
+def named_after(key: str, path: str) -> bool:
+    """A log of service `key`: the file or its directory carries the name (`nginx/error.log`, `app.log`)."""
+    return key in os.path.basename(path).lower() or key in os.path.basename(os.path.dirname(path)).lower()
+
+
 def find_named_logs(name: str, roots: Sequence[Path | str], limit: int = 3, max_entries: int = 5000) -> list[str]:
     """Log files under the roots named after a service (`nginx/error.log`, `myapp.log`), newest first."""
     real_roots = resolved_roots(roots)
@@ -130,7 +144,7 @@ def find_named_logs(name: str, roots: Sequence[Path | str], limit: int = 3, max_
             for fname in filenames:
                 seen += 1
                 full = os.path.join(dirpath, fname)
-                if key in fname.lower() or key in os.path.basename(dirpath).lower():
+                if named_after(key, full):
                     real = os.path.realpath(full)
                     if _inside(real, real_roots) and os.path.isfile(real):
                         found.append((os.path.getmtime(real), real))

@@ -12,11 +12,13 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 OUTPUT_LIMIT = 1_000_000
 """Bytes of output kept; the rest is read and dropped so the child never blocks on a full pipe."""
 
-_QUIET_ENV = {"SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "PAGER": "cat", "LC_ALL": "C.UTF-8", "TERM": "dumb"}
+QUIET_ENV = {"SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "PAGER": "cat", "LC_ALL": "C.UTF-8", "TERM": "dumb"}
+"""No pager, no colours, one locale: output the parsers and renderers expect (here and over SSH)."""
 
 
 @dataclass
@@ -45,7 +47,8 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         proc.kill()
 
 
-async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes, bool]:
+async def read_capped(stream: Any, limit: int) -> tuple[bytes, bool]:
+    """Read to EOF, keeping `limit` bytes; anything with `await read(n)` (a pipe, an SSH channel)."""
     kept, truncated = bytearray(), False
     while chunk := await stream.read(65536):
         room = limit - len(kept)
@@ -65,12 +68,12 @@ async def run_argv(argv: list[str], timeout: float, limit: int = OUTPUT_LIMIT) -
         raise ValueError("argv must be a non-empty list of strings")
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True, env={**os.environ, **_QUIET_ENV},
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True, env={**os.environ, **QUIET_ENV},
     )
     try:
         async with asyncio.timeout(timeout):
             assert proc.stdout is not None
-            data, truncated = await _read_capped(proc.stdout, limit)
+            data, truncated = await read_capped(proc.stdout, limit)
             returncode = await proc.wait()
     except BaseException:  # TimeoutError or CancelledError: never leave the child behind
         _kill_group(proc)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,13 +49,61 @@ def process_names(name: str | None, cmdline: Sequence[str] | None) -> set[str]:
     return {n.lower() for n in names if n}
 
 
-def _matching(key: str) -> dict[int, psutil.Process]:
-    me = os.getpid()
-    found = {}
-    for proc in psutil.process_iter(["name", "cmdline"], ad_value=None):
-        if proc.pid != me and key in process_names(proc.info["name"], proc.info["cmdline"]):
-            found[proc.pid] = proc
-    return found
+@dataclass
+class Member:
+    """One process of a service, however it was observed (psutil here, `ps` over SSH)."""
+
+    pid: int
+    cmd: str
+    name: str
+    started: datetime | None
+    rss: int
+    threads: int
+    cpu_s: float
+
+
+def matching_pids(key: str, table: Iterable[tuple[int, str | None, Sequence[str] | None]]) -> set[int]:
+    """PIDs among (pid, name, argv) rows whose names include `key`."""
+    return {pid for pid, name, argv in table if key in process_names(name, argv)}
+
+
+def service_tree(matched: set[int], parents: Mapping[int, int | None]) -> tuple[list[int], list[int]]:
+    """(roots, members): matched processes whose parent is not matched, and those plus all descendants."""
+    roots = sorted(pid for pid in matched if parents.get(pid) not in matched)
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        if ppid is not None:
+            children.setdefault(ppid, []).append(pid)
+    members, todo = set(roots), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in members:
+                members.add(child)
+                todo.append(child)
+    return roots, sorted(members)
+
+
+def main_member(roots: Sequence[Member]) -> Member:
+    """The service's main process: the oldest of its roots (lowest PID on a tie or an unknown start)."""
+    latest = datetime.max.replace(tzinfo=UTC)
+    return min(roots, key=lambda m: (m.started or latest, m.pid))
+
+
+def running_facts(key: str, main: Member, members: Sequence[Member], cgroup: str | None) -> ServiceFacts:
+    """`active (running)` facts: the main process, and the totals systemd would show for the cgroup."""
+    return ServiceFacts(
+        name=key, active="active", sub="running", since=main.started, main_pid=main.pid, main_cmd=main.name,
+        tasks=sum(m.threads for m in members), memory=format_bytes(sum(m.rss for m in members)),
+        cpu=format_cpu(sum(m.cpu_s for m in members)), cgroup=cgroup,
+        processes=[ServiceProcess(pid=m.pid, cmd=m.cmd) for m in members], enabled=None, vendor_preset=None,
+    )
+
+
+def idle_facts(key: str, *, known: bool) -> ServiceFacts:
+    """Nothing running: `inactive (dead)` when an init script or logs point to it, else `not-found`."""
+    if known:
+        return ServiceFacts(name=key, active="inactive", sub="dead", enabled=None, vendor_preset=None)
+    return ServiceFacts(name=key, loaded="not-found", active="inactive", sub="dead")
 
 
 def format_bytes(n: int) -> str:
@@ -82,36 +131,36 @@ def _cgroup(pid: int) -> str | None:
         return None
 
 
-def _tree(roots: list[psutil.Process]) -> list[psutil.Process]:
-    members: dict[int, psutil.Process] = {}
-    for root in roots:
-        members[root.pid] = root
-        try:
-            members.update({c.pid: c for c in root.children(recursive=True)})
-        except psutil.Error:
-            pass
-    return [members[pid] for pid in sorted(members)]
+def _member(pid: int) -> Member | None:
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            times = p.cpu_times()
+            return Member(pid=pid, cmd=cmdline_text(p.cmdline()) or f"[{p.name()}]", name=p.name(),
+                          started=datetime.fromtimestamp(p.create_time(), UTC), rss=p.memory_info().rss,
+                          threads=p.num_threads(), cpu_s=times.user + times.system)
+    except psutil.Error:
+        return None
 
 
-def _running_facts(key: str, matched: dict[int, psutil.Process]) -> ServiceFacts:
-    roots = [p for p in matched.values() if p.ppid() not in matched]
-    main = min(roots, key=lambda p: (p.create_time(), p.pid))
-    procs, rss, threads, cpu = [], 0, 0, 0.0
-    for p in _tree(sorted(roots, key=lambda p: p.pid)):
-        try:
-            with p.oneshot():
-                procs.append(ServiceProcess(pid=p.pid, cmd=cmdline_text(p.cmdline()) or f"[{p.name()}]"))
-                rss += p.memory_info().rss
-                threads += p.num_threads()
-                times = p.cpu_times()
-                cpu += times.user + times.system
-        except psutil.Error:
-            continue
-    return ServiceFacts(
-        name=key, active="active", sub="running", since=datetime.fromtimestamp(main.create_time(), UTC),
-        main_pid=main.pid, main_cmd=main.name(), tasks=threads, memory=format_bytes(rss), cpu=format_cpu(cpu),
-        cgroup=_cgroup(main.pid), processes=procs, enabled=None, vendor_preset=None,
-    )
+def _local_running(key: str) -> ServiceFacts | None:
+    me = os.getpid()
+    parents: dict[int, int | None] = {}
+    table = []
+    for proc in psutil.process_iter(["ppid", "name", "cmdline"], ad_value=None):
+        parents[proc.pid] = proc.info["ppid"]
+        if proc.pid != me:
+            table.append((proc.pid, proc.info["name"], proc.info["cmdline"]))
+    matched = matching_pids(key, table)
+    if not matched:
+        return None
+    roots, pids = service_tree(matched, parents)
+    members = {m.pid: m for pid in pids if (m := _member(pid)) is not None}
+    live_roots = [members[r] for r in roots if r in members]
+    if not live_roots:
+        return None
+    main = main_member(live_roots)
+    return running_facts(key, main, list(members.values()), _cgroup(main.pid))
 
 
 def _log_journal(key: str, roots: Sequence[Path]) -> list[str]:
@@ -127,16 +176,12 @@ def _log_journal(key: str, roots: Sequence[Path]) -> list[str]:
 
 
 def service_facts_from_processes(service: str, log_roots: Sequence[Path], hostname: str) -> ServiceFacts:
-    """Facts for `service` without systemd; loaded='not-found' when nothing at all points to it."""
+    """Facts for `service` on this host without systemd; loaded='not-found' when nothing at all points to it."""
     key = service_key(service)
     init_script = Path("/etc/init.d") / key
-    matched = _matching(key)
     journal = _log_journal(key, log_roots)
-    if matched:
-        facts = _running_facts(key, matched)
-    elif init_script.exists() or journal:
-        facts = ServiceFacts(name=key, active="inactive", sub="dead", enabled=None, vendor_preset=None)
-    else:
-        return ServiceFacts(name=key, loaded="not-found", active="inactive", sub="dead")
+    facts = _local_running(key) or idle_facts(key, known=init_script.exists() or bool(journal))
+    if facts.loaded == "not-found":
+        return facts
     unit_path = str(init_script) if init_script.exists() else None
     return facts.model_copy(update={"host": hostname, "unit_path": unit_path, "journal": journal})

@@ -3,6 +3,7 @@
     local                      this host
     sandbox:<scenario-id>      a simulated incident shipped in tools/scenarios/
     kubernetes[:<context>]     a cluster from the user's kubeconfig
+    ssh:[user@]host[:port]     another host over SSH (its key must be in known_hosts)
     replay                     recorded tool results (built by the eval runner)
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from tools.targets.base import Target, TargetConfig, TargetError
 
-__all__ = ["Target", "TargetConfig", "TargetError", "open_target", "list_targets"]
+__all__ = ["Target", "TargetConfig", "TargetError", "list_targets", "open_target"]
 
 
 def open_target(spec: str, config: TargetConfig | None = None) -> Target:
@@ -29,8 +30,13 @@ def open_target(spec: str, config: TargetConfig | None = None) -> Target:
         from tools.targets.kubernetes import KubernetesTarget
 
         return KubernetesTarget.from_kubeconfig(rest or None, config)
+    if kind == "ssh":
+        from tools.targets.ssh import SshTarget
+
+        return SshTarget.from_spec(rest, config)
     raise TargetError(
-        f"unknown target {spec!r}: use 'local', 'sandbox:<scenario>', 'kubernetes[:<context>]' "
+        f"unknown target {spec!r}: use 'local', 'sandbox:<scenario>', 'kubernetes[:<context>]', "
+        "'ssh:[user@]host[:port]' "
         "(see `firstline targets`)"
     )
 
@@ -45,4 +51,6 @@ def list_targets(config: TargetConfig | None = None) -> list[dict]:
     out.append({"name": "local", "kind": "local", "title": "this host"})
     for ctx in kube_contexts(config):
         out.append({"name": f"kubernetes:{ctx}", "kind": "kubernetes", "title": f"kube context {ctx}"})
+    for host in config.ssh.hosts:
+        out.append({"name": f"ssh:{host}", "kind": "ssh", "title": f"{host} over SSH"})
     return out

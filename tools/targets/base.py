@@ -20,6 +20,22 @@ class TargetError(RuntimeError):
         self.status: ToolStatus = status
 
 
+class SshConfig(BaseModel):
+    """How `ssh:[user@]host[:port]` targets connect (FIRSTLINE_TARGETS__SSH__*)."""
+
+    known_hosts: Path | None = None
+    """The only host keys trusted (OpenSSH format); default ~/.ssh/known_hosts. Unknown keys are refused."""
+    key_file: Path | None = None
+    """A private key to log in with; default: the agent (SSH_AUTH_SOCK) and ~/.ssh/id_*."""
+    user: str | None = None
+    """Login name when the target names none; default: the local user."""
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    command_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    """Each remote command is stopped after this (or the tool's own timeout, if shorter)."""
+    hosts: list[str] = Field(default_factory=list)
+    """`[user@]host[:port]` entries listed by `firstline targets` and the UI's target picker."""
+
+
 class TargetConfig(BaseModel):
     """Per-target limits, set from Firstline's settings. Tools never read settings themselves."""
 
@@ -31,6 +47,7 @@ class TargetConfig(BaseModel):
     kube_context: str | None = None
     scenarios_dir: Path | None = None
     """Extra directory of sandbox scenario files besides the shipped ones."""
+    ssh: SshConfig = Field(default_factory=SshConfig)
 
 
 class Target(abc.ABC):
@@ -53,7 +70,7 @@ class Target(abc.ABC):
         """Facts about the target for the system prompt (kind, hosts, namespaces)."""
         return {"name": self.name, "kind": self.kind}
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         pass
 
     def handler(self, tool_name: str):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import re
 import shlex
 import signal
 import socket
@@ -21,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
-from pydantic import TypeAdapter, ValidationError
 
 from tools.base import RawOutput, Tool, ToolArgs
 from tools.catalog import (
@@ -40,6 +38,7 @@ from tools.catalog import (
     TlsCertificateArgs,
 )
 from tools.facts import DnsFacts
+from tools.host import systemd
 from tools.host.gather import cmdline_text, filesystem_facts, host_facts, list_processes, sockets_on_port
 from tools.host.logs import LogAccessError, compile_grep, grep_lines, read_tail, resolve_log_path
 from tools.host.net import fetch_certificate, http_get, require_allowed, resolve
@@ -57,26 +56,9 @@ from tools.render_host import (
     tls_status,
 )
 from tools.targets.base import Target, TargetConfig, TargetError
-from tools.validate import ServiceName
 
 PROCESS_DATA_LIMIT = 300
 """Processes kept in process_list's structured data (the text shows all, capped by the runner)."""
-_UNIT = TypeAdapter(ServiceName)
-_ACTIVE = re.compile(r"^\s*Active: (\S+)(?: \((?!Result:)([^)]*)\))?(?: \(Result: ([^)]*)\))?", re.MULTILINE)
-_MAIN_PID = re.compile(r"^\s*Main PID: (\d+)", re.MULTILINE)
-_LOADED = re.compile(r"^\s*Loaded: (\S+)", re.MULTILINE)
-
-
-def parse_systemctl_status(text: str) -> dict[str, Any]:
-    """The state fields of real `systemctl status` output, for findings."""
-    active, main_pid, loaded = _ACTIVE.search(text), _MAIN_PID.search(text), _LOADED.search(text)
-    return {
-        "loaded": loaded.group(1) if loaded else None,
-        "active": active.group(1) if active else None,
-        "sub": (active.group(2) or active.group(1)) if active else None,
-        "result": active.group(3) if active else None,
-        "main_pid": int(main_pid.group(1)) if main_pid else None,
-    }
 
 
 class LocalTarget(Target):
@@ -115,12 +97,9 @@ class LocalTarget(Target):
     # ------------------------------------------------------------ services
 
     async def tool_service_status(self, args: ServiceStatusArgs) -> RawOutput:
-        command = shlex.join(["systemctl", "status", args.service])
         if self.systemd:
-            out = await self.exec(["systemctl", "status", "--no-pager", "--lines=20", "--", args.service],
-                                  "service_status")
-            return RawOutput(exit_code=out.returncode, output=out.output, command=command,
-                             data=parse_systemctl_status(out.output), source="systemd")
+            return await systemd.service_status(self.exec, args.service)
+        command = shlex.join(["systemctl", "status", args.service])
         facts = await asyncio.to_thread(service_facts_from_processes, args.service, self.config.log_roots,
                                         self.hostname)
         text, code = render_service_status(facts)
@@ -133,11 +112,7 @@ class LocalTarget(Target):
         if not self.systemd:
             raise TargetError(f"cannot restart {args.service} without systemd: systemd is not PID 1 on this "
                               "host; restart it the way it was started")
-        out = await self.exec(["systemctl", "restart", "--", args.service], "restart_service")
-        state = await self.exec(["systemctl", "is-active", "--", args.service], "restart_service")
-        text = out.output + f"# systemctl is-active {args.service}: {state.output.strip()}\n"
-        return RawOutput(exit_code=out.returncode, output=text, command=shlex.join(["systemctl", "restart", args.service]),
-                         data={"service": args.service, "active": state.output.strip()}, source="systemd")
+        return await systemd.restart_service(self.exec, args.service)
 
     # ------------------------------------------------------------ logs
 
@@ -167,24 +142,10 @@ class LocalTarget(Target):
                          data=data, source="file")
 
     async def _journal(self, unit: str, args: LogTailArgs) -> RawOutput:
-        try:
-            unit = _UNIT.validate_python(unit)
-        except ValidationError:
-            raise TargetError(f"log_tail: {unit!r} is not a valid unit name") from None
-        argv = ["journalctl", "-u", unit, "-n", str(args.lines), "--no-pager"]
+        argv = systemd.journal_argv(unit, args.lines)
         if not self.systemd:
-            roots = ", ".join(str(p) for p in self.config.log_roots)
-            return RawOutput(exit_code=None, command=shlex.join(argv), source="journald",
-                             error=f"log_tail: there is no journal on this host (systemd is not PID 1), so "
-                                   f"unit:{unit} has no logs here; read a log file under {roots} instead")
-        out = await self.exec(argv, "log_tail")
-        text = out.output
-        if args.grep:
-            try:
-                text = "".join(f"{x}\n" for x in grep_lines(text.splitlines(), compile_grep(args.grep)))
-            except LogAccessError as exc:
-                raise TargetError(f"log_tail: {exc}") from None
-        return RawOutput(exit_code=out.returncode, output=text, command=shlex.join(argv), source="journald")
+            return systemd.no_journal(argv, ", ".join(str(p) for p in self.config.log_roots), "this host")
+        return await systemd.journal_tail(self.exec, argv, args)
 
     # ------------------------------------------------------------ processes, ports, resources
 

@@ -30,11 +30,11 @@ async function request(method, path, body) {
   }
   if (resp.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname)}`); // token expired
   if (resp.status === 204) return null;
-  let data = null;
+  let data;
   try {
     data = await resp.json();
   } catch {
-    data = null;
+    data = null; // an empty or non-JSON body
   }
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;

@@ -1,0 +1,179 @@
+"""The offline model's investigation strategy, step by step, through its public entry point (`reply`):
+what the engineer names is looked at, a failed check is a gap and not an ending, an error the output
+states is never "no fault", and knowledge comes from the one signature registry.
+"""
+
+from __future__ import annotations
+
+import json
+
+from assistant.findings.signatures import SIGNATURES
+from assistant.runbook import reply
+from assistant.runbook.causes import CAUSES
+from tools.catalog import TOOLS
+
+TOOLS_ALL = [t.function_schema() for t in TOOLS.values()]
+HOST = "You are Firstline.\nTarget: app-01 (host)"
+K8S = "You are Firstline.\nTarget: prod (kubernetes)"
+
+
+class Session:
+    """A conversation driven by hand: the model asks, the test answers each call from a dict of outputs."""
+
+    def __init__(self, system: str, user: str) -> None:
+        self.messages: list[dict] = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        self.asked: list[tuple[str, dict]] = []
+
+    def step(self, outputs: dict[str, tuple[str, int | None, str | None]] | None = None) -> str | None:
+        """One model step; answers its calls from `outputs` (keyed by tool name, or 'tool:arg'); returns the
+        answer text when the model answered instead of calling tools."""
+        r = reply(self.messages, TOOLS_ALL)
+        if not r.calls:
+            return r.text
+        self.messages.append({"role": "assistant", "content": None, "tool_calls": r.calls})
+        for c in r.calls:
+            name, args = c["function"]["name"], json.loads(c["function"]["arguments"])
+            self.asked.append((name, args))
+            out = _answer(outputs or {}, name, args)
+            self.messages.append({"role": "tool", "tool_call_id": c["id"], "content": _tool_text(name, *out)})
+        return None
+
+    def run(self, outputs: dict, steps: int = 8) -> str:
+        for _ in range(steps):
+            text = self.step(outputs)
+            if text is not None:
+                return text
+        raise AssertionError("no answer")
+
+
+def _answer(outputs: dict, name: str, args: dict) -> tuple[str, int | None, str | None]:
+    for key in (f"{name}:{next(iter(args.values()), '')}", name):
+        if key in outputs:
+            return outputs[key]
+    return "", None, f"no recorded output for {name}"
+
+
+def _tool_text(name: str, output: str, exit_code: int | None, error: str | None) -> str:
+    status = "error" if error and exit_code is None else f"exit {exit_code}"
+    return f"$ {name}  ({status})\n" + (f"ERROR: {error}\n" if error else "") + output
+
+
+def ok(text: str) -> tuple[str, int, None]:
+    return text, 0, None
+
+
+# ------------------------------------------------------------------ what the engineer names
+
+
+def test_a_log_path_in_the_message_is_read_first():
+    s = Session(HOST, "the importer writes errors to /var/log/importer/import.log since 02:00, what is wrong?")
+    s.step()
+    assert ("log_tail", {"source": "/var/log/importer/import.log", "lines": 200}) in s.asked
+
+
+def test_a_log_full_of_errors_is_not_a_disk_problem():
+    s = Session(HOST, "the nginx error log on app-01 is full of errors, what do they mean?")
+    s.step()
+    names = [n for n, _ in s.asked]
+    assert "disk_usage" not in names
+    assert ("log_tail", {"source": "/var/log/nginx/error.log", "lines": 200}) in s.asked
+
+
+def test_a_quoted_error_decides_where_to_look():
+    s = Session(HOST, 'uploads on files-02 fail with "OSError: [Errno 30] Read-only file system: \'/srv/files/a\'"')
+    s.step()
+    assert ("log_tail", {"source": "/var/log/kern.log", "grep": "EXT4-fs|I/O error|read-only|remount|XFS",
+                         "lines": 200}) in s.asked
+
+
+def test_a_500_from_a_named_app_does_not_read_nginx_logs():
+    s = Session(HOST, "billing-api.service returns 500 on every request")
+    s.step()
+    assert not any(a.get("source", "").startswith("/var/log/nginx") for _, a in s.asked)
+
+
+# ------------------------------------------------------------------ gaps are not endings
+
+
+def test_a_check_that_fails_leads_to_the_standard_triage():
+    s = Session(HOST, "ledger-sync on app-01 is down")
+    answer = s.run({"disk_usage": ok("Filesystem Size Used Avail Use% Mounted on\n/dev/sda1 40G 12G 26G 32% /")})
+    names = {n for n, _ in s.asked}
+    assert {"service_status", "log_tail", "disk_usage", "host_resources"} <= names
+    assert "none of my checks could run" not in answer
+    assert "**What I could not see**" in answer and "could not run" in answer
+
+
+def test_an_unreadable_pod_listing_is_a_gap_not_zero_pods():
+    s = Session(K8S, "pods in namespace shop keep restarting")
+    answer = s.run({"list_pods": ok("error: You must be logged in to the server (Unauthorized)")})
+    assert "0 of 0 pods" not in answer
+    assert "could not read" in answer and "k8s_events" in [n for n, _ in s.asked]
+
+
+# ------------------------------------------------------------------ the answer
+
+
+def test_generic_evidence_is_quoted_never_no_fault():
+    s = Session(HOST, "ledger-sync.service on app-01 keeps failing")
+    status = """\
+× ledger-sync.service - Ledger sync
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC; 1min ago
+    Process: 811 ExecStart=/usr/bin/ledger-sync (code=exited, status=2)
+Mar 03 10:00:09 app-01 ledger-sync[811]: FATAL: upstream ledger returned malformed manifest v7"""
+    answer = s.run({"service_status": (status, 3, None)})
+    assert "No fault" not in answer
+    assert "malformed manifest v7" in answer.split("**Evidence**")[0]
+
+
+def test_a_quoted_failure_is_explained_even_when_the_checks_look_healthy():
+    s = Session(HOST, "the gateway logs \"OOM command not allowed when used memory > 'maxmemory'\" from redis")
+    active = "● redis-server.service - Advanced key-value store\n     Active: active (running) since Mon"
+    answer = s.run({"service_status": ok(active), "host_resources": ok("Mem: 16000 4000 8000 1 4000 11000")})
+    assert answer.startswith("**Root cause** — Not confirmed by my checks")
+    assert "maxmemory" in answer
+
+
+def test_a_follow_up_question_is_answered_from_what_was_seen():
+    s = Session(HOST, "nginx on app-01 will not start")
+    bind = """\
+× nginx.service - nginx
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+Mar 03 10:00:09 app-01 nginx[812]: nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"""
+    owner = 'State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n' \
+            'LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("node",pid=2314,fd=19))'
+    first = s.run({"service_status": (bind, 3, None), "port_owner": ok(owner)})
+    s.messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "what does that mean?"}]
+    asked = len(s.asked)
+    assert s.step() is not None and len(s.asked) == asked  # no new calls: the evidence is already there
+
+
+# ------------------------------------------------------------------ knowledge as data
+
+
+def test_every_refined_cause_belongs_to_a_registered_signature():
+    assert set(CAUSES) <= set(SIGNATURES)
+    for name, sig in SIGNATURES.items():
+        assert sig.cause or name in CAUSES or sig.rank <= 60, f"{name} has no cause sentence"
+        assert isinstance(sig.ends, bool) or all(isinstance(k, str) for k in sig.ends)
+
+
+def test_a_missing_previous_log_leads_to_the_current_one():
+    s = Session(K8S, "pods in namespace shop keep crashing")
+    pods = "NAME                    READY   STATUS             RESTARTS     AGE\n" \
+           "api-5c9f7d8b6-8xk2m     0/1     CrashLoopBackOff   7 (2m ago)   1h"
+    s.run({"list_pods": ok(pods), "pod_logs": ("", None, "previous terminated container not found")})
+    logs = [a for n, a in s.asked if n == "pod_logs"]
+    assert any(a.get("previous") for a in logs) and any(not a.get("previous") for a in logs)
+
+
+def test_a_turn_asks_at_most_twelve_checks():
+    s = Session(HOST, "everything on app-01 is broken: nginx, postgresql, redis and rabbitmq all fail, disk too")
+    s.run({})
+    assert len(s.asked) <= 12
+
+
+def test_host_and_port_in_the_message_are_checked_for_listeners():
+    s = Session(HOST, 'the exporter target db-reports:9187 is down ("connection refused")')
+    s.step()
+    assert ("port_owner", {"port": 9187}) in s.asked
