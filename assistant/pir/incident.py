@@ -162,7 +162,6 @@ def _metrics(events: list[IncidentEvent]) -> IncidentMetrics:
 
     start = first("first error")
     detect = first("alert")
-    early = bool(start and detect and detect.at < start.at)
     mitigate = first("mitigation", after=start.at if start else None)
     resolve = first("recovery", after=(mitigate or start).at if (mitigate or start) else None)
     basis = {name: (f"{e.kind} at [{e.ref}]: “{e.text[:120]}”" if e else why) for name, e, why in (
@@ -170,8 +169,6 @@ def _metrics(events: list[IncidentEvent]) -> IncidentMetrics:
         ("detected", detect, "no alert in the evidence: when did monitoring notice?"),
         ("mitigated", mitigate, "no fix with a timestamp in the evidence"),
         ("resolved", resolve, "no recovery with a timestamp in the evidence"))}
-    if early:
-        basis["detected"] += " (the alert came before the first error)"
     s = start.at if start else None
     return IncidentMetrics(
         started_at=s, detected_at=detect.at if detect else None, mitigated_at=mitigate.at if mitigate else None,

@@ -98,7 +98,7 @@ def summary(facts: PirFacts, d: Derived) -> str:
     if d.executed:
         fix = "Mitigation: " + "; then ".join(d.executed) + "."
     elif d.proposed:
-        fix = f"No fix was executed during the session; proposed: {d.proposed[0].what}."
+        fix = f"No fix was executed during the session; proposed: {d.proposed[0].what.rstrip('.')}."
     else:
         fix = "No fix was executed or proposed during the session."
     return f"{said}{when}. {found} {fix}"
@@ -143,7 +143,7 @@ def deeper(facts: PirFacts, d: Derived, limit: int = 2) -> list[tuple[str, str]]
     found: list[tuple[str, str]] = []
     for ref, text in facts.outputs().items():
         for line in text.splitlines():
-            line = flat(line)
+            line = flat(line).lstrip("└├│─ ")  # a systemd CGroup tree's branches are not evidence
             if (line and line not in quoted and any(s in line for s in subjects) and _WHY_LINE.search(line)
                     and len(line) <= 400 and line not in {x for _, x in found}):
                 found.append((ref, line))
