@@ -173,3 +173,33 @@ async def test_the_check_finds_a_clean_claim_about_a_faulty_output(tmp_path):
 def test_clip_never_cuts_a_word():
     assert clip("POST /v1/events returns 500", 20) == "POST /v1/events…"
     assert clip("short", 20) == "short"
+
+
+async def test_a_fix_that_ran_is_named_in_full_and_measured_on_the_targets_clock(tmp_path):
+    """Both approved actions appear in the summary; mitigation and recovery come from the outputs' times."""
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'x.db'}",
+                        model="firstline/runbook")
+    engine = store.open_store(settings.db_url)
+
+    async def approve(request):
+        from assistant.events import ApprovalDecided
+
+        return ApprovalDecided(approval_id=request.approval_id, decision="approve", by="alice")
+
+    item = await investigate(settings, engine, "nginx-port-conflict",
+                             ["shop.example.com returns 503; nginx on web-prod-01 will not start", "go ahead"],
+                             approver=approve)
+    row = await service.regenerate(settings, engine, item.session_id)
+    executed = row.data["derived"]["executed"]
+    assert len(executed) >= 2
+    summary = row.data["narrative"]["summary"]
+    assert all(line.split(" on ")[0] in summary for line in executed)
+    m = row.data["derived"]["incident"]["metrics"]
+    facts = gather(engine, item.session_id)
+    chat = {c.started_at.isoformat() for c in facts.commands}
+    assert m["started_at"] and m["started_at"].startswith("2026-11-20")
+    for key in ("mitigated_at", "resolved_at"):
+        if m[key] is not None:
+            assert m[key] not in chat and m[key] >= m["started_at"]
+    assert m["resolved_at"] is not None, m["basis"]
+    engine.dispose()

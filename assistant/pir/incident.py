@@ -40,7 +40,7 @@ _RESTART = re.compile(r"\b(?:Started|Starting|Stopped|Stopping|restart(?:ed|ing)
                       r"Killing|Created container|Started container)\b")
 _RECOVERY = re.compile(r"\b(?:recovered|resolved|back to normal|active \(running\)|ready to accept|"
                        r"accepting connections|listening on|is now ready|became ready|Readiness probe succeeded|"
-                       r"(?:is )?healthy)\b", re.IGNORECASE)
+                       r"(?:is )?healthy)(?!\w)", re.IGNORECASE)
 _NEGATED = re.compile(r"\bnot (?:ready|healthy)|unhealthy", re.IGNORECASE)
 LIVE_PREFIXES = ("local", "kubernetes", "ssh")
 """Targets on the real clock: there the time a fix ran is itself evidence."""
@@ -156,13 +156,16 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round(max((end - start).total_seconds(), 0.0), 1)
 
 
-def _metrics(events: list[IncidentEvent]) -> IncidentMetrics:
+def _metrics(events: list[IncidentEvent], after_fix: set[str]) -> IncidentMetrics:
+    """`after_fix`: outputs taken after a fix ran; a (re)start or recovery they show dates the mitigation."""
     def first(*kinds: str, after: datetime | None = None) -> IncidentEvent | None:
         return next((e for e in events if e.kind in kinds and (after is None or e.at >= after)), None)
 
     start = first("first error")
     detect = first("alert")
-    mitigate = first("mitigation", after=start.at if start else None)
+    mitigate = first("mitigation", after=start.at if start else None) or next(
+        (e for e in events if e.ref in after_fix and e.kind in ("restart", "recovery")
+         and (start is None or e.at >= start.at)), None)
     resolve = first("recovery", after=(mitigate or start).at if (mitigate or start) else None)
     basis = {name: (f"{e.kind} at [{e.ref}]: “{e.text[:120]}”" if e else why) for name, e, why in (
         ("started", start, "no error with a timestamp in the evidence"),
@@ -181,6 +184,8 @@ def _metrics(events: list[IncidentEvent]) -> IncidentMetrics:
 def incident(facts: PirFacts) -> Incident:
     items = _stamped(facts)
     events = sorted(_pick(items) + _actions(facts), key=lambda e: e.at)
+    fixed = min((c.started_at for c in facts.commands if c.risk == "write" and c.ok), default=None)
+    after_fix = {c.ref for c in facts.commands if fixed is not None and c.started_at > fixed and c.risk != "write"}
     if not items:
         clock = "no output carried a timestamp"
     elif _live(facts):
@@ -189,4 +194,4 @@ def incident(facts: PirFacts) -> Incident:
         clock = "kubectl ages counted back from when each command ran (approximate)"
     else:
         clock = "the times written in the outputs (the target's clock)"
-    return Incident(events=events, metrics=_metrics(events), clock=clock)
+    return Incident(events=events, metrics=_metrics(events, after_fix), clock=clock)
