@@ -9,6 +9,8 @@ file, so `assistant.pir` drafts from it exactly as it does for a live session.
 from __future__ import annotations
 
 import asyncio
+import functools
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,3 +96,13 @@ async def store_all(settings: Settings, engine, more: list[str] | None = None) -
 
 def run(coro):
     return asyncio.run(coro)
+
+
+@functools.cache
+def built() -> tuple[Settings, object, list[Stored]]:
+    """Every case and scenario with the follow-up set, stored once per test process (the answer and the PIR
+    tests read the same sessions)."""
+    tmp = Path(tempfile.mkdtemp(prefix="firstline-corpus-"))
+    settings = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'corpus.db'}", model="firstline/runbook")
+    engine = store.open_store(settings.db_url)
+    return settings, engine, asyncio.run(store_all(settings, engine, FOLLOW_UPS))

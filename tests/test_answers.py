@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from answer_corpus import FOLLOW_UPS, Stored, investigate, store_all
+from answer_corpus import FOLLOW_UPS, Stored, built, investigate
 from assistant import store
 from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired
@@ -25,17 +25,13 @@ PROMISE = re.compile(r"\b(?:below|as follows|the following|here is what|here are
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("answers")
-    settings = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'answers.db'}", model="firstline/runbook")
-    engine = store.open_store(settings.db_url)
-    items = asyncio.run(store_all(settings, engine, FOLLOW_UPS))
+def corpus():
+    _settings, engine, items = built()
     outputs = {}
     with store.reading(engine) as db:
         for item in items:
             outputs[item.name] = [c.output or "" for c in store.list_tool_calls(db, session_id=item.session_id)]
-    yield items, outputs
-    engine.dispose()
+    return items, outputs
 
 
 def prose_lines(answer: str) -> list[str]:

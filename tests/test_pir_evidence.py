@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from answer_corpus import Stored, investigate, store_all
+from answer_corpus import Stored, built, investigate
 from assistant import store
 from assistant.config import Settings
 from assistant.pir import service
@@ -27,22 +27,15 @@ from assistant.pir.narrative import draft_narrative
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> tuple[Settings, object, list[tuple[Stored, dict, str]]]:
-    """Every case and scenario stored and drafted once for this module (about 40 s on one core)."""
-    tmp = tmp_path_factory.mktemp("pir-corpus")
-    settings = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'corpus.db'}", model="firstline/runbook")
-    engine = store.open_store(settings.db_url)
+def corpus() -> tuple[Settings, object, list[tuple[Stored, dict, str]]]:
+    """Every case and scenario (with the follow-up set) stored once, then drafted as `firstline pir` does."""
+    settings, engine, items = built()
 
-    async def build() -> list[tuple[Stored, dict, str]]:
-        out = []
-        for item in await store_all(settings, engine):
-            row = await service.regenerate(settings, engine, item.session_id)
-            out.append((item, row.data, row.markdown))
-        return out
+    async def draft() -> list[tuple[Stored, dict, str]]:
+        return [(item, row.data, row.markdown) for item in items
+                for row in [await service.regenerate(settings, engine, item.session_id)]]
 
-    drafted = asyncio.run(build())
-    yield settings, engine, drafted
-    engine.dispose()
+    return settings, engine, asyncio.run(draft())
 
 
 def test_no_pir_of_a_shipped_case_or_sandbox_scenario_contradicts_its_evidence(corpus):
