@@ -12,8 +12,8 @@ import asyncio
 import re
 
 import pytest
-
 from answer_corpus import FOLLOW_UPS, Stored, built, investigate
+
 from assistant import store
 from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired

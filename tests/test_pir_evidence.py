@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 import pytest
-
 from answer_corpus import Stored, built, investigate
+
 from assistant import store
 from assistant.config import Settings
 from assistant.pir import service
@@ -22,7 +21,7 @@ from assistant.pir.consistency import contradictions
 from assistant.pir.data import gather
 from assistant.pir.derive import derive
 from assistant.pir.fmt import clip
-from assistant.pir.models import Narrative, WhyStep, ActionItem
+from assistant.pir.models import ActionItem, Narrative, WhyStep
 from assistant.pir.narrative import draft_narrative
 
 
@@ -39,7 +38,7 @@ def corpus() -> tuple[Settings, object, list[tuple[Stored, dict, str]]]:
 
 
 def test_no_pir_of_a_shipped_case_or_sandbox_scenario_contradicts_its_evidence(corpus):
-    settings, engine, drafted = corpus
+    _settings, engine, drafted = corpus
     assert len(drafted) >= 40
     problems = {}
     for item, data, _md in drafted:
@@ -109,7 +108,7 @@ def test_no_title_is_cut_mid_word(corpus):
         if title.endswith("…"):
             kept = title[:-1]
             assert flat.startswith(kept) and flat[len(kept)] in " ,;:-–—", (item.name, title)
-        assert markdown.startswith(f"# Post-incident review: ")
+        assert markdown.startswith("# Post-incident review: ")
 
 
 def test_severity_is_justified_by_different_phrases_and_action_items_do_not_repeat(corpus):

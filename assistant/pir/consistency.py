@@ -89,7 +89,7 @@ def _check(section: str, sentence: str, facts: PirFacts) -> list[Contradiction]:
     for fid in cited:
         if fid not in findings:
             bad(fid, "no such finding")
-    sources = {e.ref for fid in cited if fid in findings for e in findings[fid].evidence}
+    sources = {e.ref for fid in cited if fid in findings for e in findings[fid].evidence if e.ref}
     if cited and sources and known and not sources & set(known):
         bad(", ".join(known), f"cites {', '.join(cited)}, whose evidence came from {', '.join(sorted(sources))}")
     return out

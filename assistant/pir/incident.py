@@ -166,7 +166,8 @@ def _metrics(events: list[IncidentEvent], after_fix: set[str]) -> IncidentMetric
     mitigate = first("mitigation", after=start.at if start else None) or next(
         (e for e in events if e.ref in after_fix and e.kind in ("restart", "recovery")
          and (start is None or e.at >= start.at)), None)
-    resolve = first("recovery", after=(mitigate or start).at if (mitigate or start) else None)
+    since = mitigate or start
+    resolve = first("recovery", after=since.at if since is not None else None)
     basis = {name: (f"{e.kind} at [{e.ref}]: “{e.text[:120]}”" if e else why) for name, e, why in (
         ("started", start, "no error with a timestamp in the evidence"),
         ("detected", detect, "no alert in the evidence: when did monitoring notice?"),

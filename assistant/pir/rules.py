@@ -186,7 +186,7 @@ def went_well(facts: PirFacts, d: Derived) -> list[str]:
     if d.incident.metrics.mitigated_at is not None:
         out.append(f"Mitigation came {dur(d.incident.metrics.time_to_mitigate_s)} after the first error "
                    "(incident timeline).")
-    return out + ["TODO(owner): what else went well (detection, paging, communication)?"]
+    return [*out, "TODO(owner): what else went well (detection, paging, communication)?"]
 
 
 def went_poorly(facts: PirFacts, d: Derived) -> list[str]:
@@ -199,7 +199,7 @@ def went_poorly(facts: PirFacts, d: Derived) -> list[str]:
         out.append("The session ended without a finding that explains the symptom.")
     if not d.executed:
         out.append("No fix was executed through Firstline; impact may have continued after the session.")
-    return out[:MAX_LINES - 1] + ["TODO(owner): what else went poorly?"]
+    return [*out[:MAX_LINES - 1], "TODO(owner): what else went poorly?"]
 
 
 def leadup(facts: PirFacts, d: Derived) -> list[str]:

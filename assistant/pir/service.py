@@ -28,8 +28,8 @@ from assistant.pir.fmt import clip, flat
 from assistant.pir.models import Narrative, PirEdits
 from assistant.pir.narrative import draft_narrative
 from assistant.pir.render import render_markdown
-from assistant.redaction import redact_value, redactor_for
 from assistant.pir.words import Severity, edited_severity
+from assistant.redaction import redact_value, redactor_for
 
 FORMAT = "firstline-pir/1"
 

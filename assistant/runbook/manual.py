@@ -49,14 +49,14 @@ def _unit(f: Finding) -> str:
 
 def _disk(f: Finding) -> ManualFix | None:
     path, mount = f.facts.get("path"), f.facts.get("mount") or "/"
-    if not path or not str(path).endswith((".log", ".out", ".err")) and "/log" not in str(path):
+    if not path or (not str(path).endswith((".log", ".out", ".err")) and "/log" not in str(path)):
         return ManualFix(f"free space on {mount}: find what grew, then remove or move it",
                          [f"sudo du -xh --max-depth=2 {mount} | sort -h | tail -n 15"], [f"df -h {mount}; df -i {mount}"],
                          undo_note="deleting files cannot be undone: move them to another disk first if unsure.")
     keep = f"/root/{str(path).rsplit('/', 1)[-1]}.tail"
     return ManualFix(f"truncate {path} (keep its last lines first), then rotate it",
                      [f"sudo tail -n 10000 {path} > {keep}", f"sudo truncate -s 0 {path}",
-                      f"sudo logrotate --force /etc/logrotate.conf"],
+                      "sudo logrotate --force /etc/logrotate.conf"],
                      [f"df -h {mount}", f"ls -lh {path}"],
                      undo_note=f"truncation cannot be undone; the last 10000 lines are kept in {keep}.")
 

@@ -124,7 +124,8 @@ def tidy(conv: Conversation, answer: str) -> str:
     rows = _rows(conv)
     if not rows:
         return answer
-    lines, moved, fenced = answer.split("\n"), [], False
+    lines, fenced = answer.split("\n"), False
+    moved: list[tuple[str, CallRecord]] = []
     for i, line in enumerate(lines):
         if line.startswith("```"):
             fenced = not fenced
