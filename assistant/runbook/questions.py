@@ -136,6 +136,9 @@ def rollback(conv: Conversation, main: Finding, real: list[Finding]) -> str:
     dep, ns = target
     images = _images(conv)
     seen = f" The image(s) seen in this session: {', '.join(f'`{i}`' for i in images[:3])}." if images else ""
+    if len(images) < 2:
+        seen += (f" The previous revision's image is not in what I read; `kubectl -n {ns} rollout history "
+                 f"deployment/{dep} --revision=<N>` shows it.")
     offer = (" I can do it with `rollout_undo` once you approve; say \"roll back\" or \"go ahead\"."
              if "rollout_undo" in conv.tools else " No rollback tool is available in this session; by hand:")
     parts = [f"**Rolling back** — `kubectl rollout undo` returns deployment/{dep} in {ns} to its previous "
