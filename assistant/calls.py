@@ -120,15 +120,23 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
         yield _refusal(ctx, p, f"{p.name} was denied by {decision.by}{comment}.")  # shown to people as is
         return
     state.tool_calls += 1
-    yield await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
+    result = await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
+    if result.ok:  # the system changed: earlier reads are stale, and open findings await their re-check
+        state.cache.clear()
+        state.verifier.fixed(p.call_id, result.command)
+    yield result
 
 
-async def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
-    """Findings in `result` not seen before in this session. The analysis is pure CPU (parsers, regexes over
-    the output): it runs in a worker thread so that the event loop keeps streaming other sessions meanwhile."""
+async def _analyze(ctx: TurnContext, state: TurnState, p: Planned, result: ToolResult) -> list[Finding]:
+    """Every finding in `result`. The analysis is pure CPU (parsers, regexes over the output): it runs in a
+    worker thread so that the event loop keeps streaming other sessions meanwhile."""
     from assistant.findings import analyze
 
-    found = await cpu.run(ctx.offload, analyze, result, p.call_id, tuple(state.findings))
+    return await cpu.run(ctx.offload, analyze, result, p.call_id, tuple(state.findings))
+
+
+def _new_findings(state: TurnState, found: list[Finding]) -> list[Finding]:
+    """The findings not seen before in this session, numbered on."""
     fresh = []
     for finding in found:
         key = finding.signature + json.dumps(finding.facts, sort_keys=True, default=str)
@@ -139,13 +147,16 @@ async def _new_findings(ctx: TurnContext, state: TurnState, p: Planned, result: 
         finding.finding_id = f"F{state.finding_count}"
         state.finding_ids.append(finding.finding_id)
         state.findings.append(finding)
+        state.verifier.add(finding)
         fresh.append(finding)
     return fresh
 
 
 async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
-                         cached: bool) -> list[Event]:
-    findings = [] if cached else await _new_findings(ctx, state, p, result)
+                         cached: bool, write: bool = False) -> list[Event]:
+    found = [] if cached else await _analyze(ctx, state, p, result)
+    resolved = [] if cached or write else state.verifier.check(p.call_id, result, found)
+    findings = _new_findings(state, found)
     event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, status=result.status,
                             exit_code=result.exit_code,
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
@@ -156,7 +167,8 @@ async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict
 
     messages.append(await cpu.run(ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx),
                                   cached))  # tiktoken: off the loop
-    return [Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
+    return ([Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
+            + [Event.of(r, ctx.turn_id) for r in resolved])
 
 
 async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], calls, text: str) -> AsyncIterator[Event]:
@@ -184,7 +196,7 @@ async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], call
                 yield item
             else:
                 fresh += 1
-                for event in await _result_events(ctx, state, messages, p, item, False):
+                for event in await _result_events(ctx, state, messages, p, item, False, write=True):
                     yield event
     state.no_progress = 0 if fresh else state.no_progress + 1
 
@@ -196,6 +208,7 @@ def remember_findings(state: TurnState, history: list[Event]) -> None:
             state.finding_keys.add(ev.data.signature + json.dumps(ev.data.facts, sort_keys=True, default=str))
             state.finding_count += 1
             state.findings.append(ev.data)
+    state.verifier.remember(history)
 
 
 def fallback_answer(state: TurnState, reason: str | None) -> str:

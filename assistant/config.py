@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     redact_patterns: list[str] = Field(default_factory=list)
     """Extra regexes whose matches are masked in tool output."""
     max_message_chars: int = 20_000
+    max_attachment_chars: int = Field(default=200_000, ge=1000)
+    """A paste over `max_message_chars` is kept as an attachment (a tool output "pasted by the engineer"),
+    head and tail within this many characters. Also bounded by `max_body_bytes`."""
+    approval_timeout_s: float = Field(default=1800.0, gt=0)
+    """A write action nobody approves or denies within this time expires (recorded, counted as denied)."""
     max_body_bytes: int = 256_000
     max_running_turns: int = Field(default=32, ge=1)
     """Turns on the offline model a server runs at once; more wait (their message is stored and shown at once)

@@ -70,6 +70,11 @@ class EventPrinter:
     def _finding(self, d) -> None:
         self.findings.append(d)
 
+    def _finding_resolved(self, d) -> None:
+        self._end_stream()
+        self.console.print(f"[bold green]✓ {d.finding_id} resolved[/]: {escape(d.title)} [dim](verified by "
+                           f"{escape(d.verify_command)} after {escape(d.fix_command)})[/]")
+
     def _approval_required(self, d) -> None:
         self._end_stream()
         self.console.print(f"[bold yellow]! approval needed[/] {escape(d.command)} on {escape(d.target)}")

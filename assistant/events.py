@@ -26,6 +26,7 @@ class EventType(str, enum.Enum):
     MESSAGE = "message"
     ERROR = "error"
     TURN_FINISHED = "turn_finished"
+    FINDING_RESOLVED = "finding_resolved"
 
 
 class UserMessage(BaseModel):
@@ -130,6 +131,22 @@ class ApprovalDecided(BaseModel):
     decision: Literal["approve", "deny"]
     by: str = "user"
     comment: str | None = None
+    expired: bool = False
+    """Nobody decided within `approval_timeout_s`: recorded as a denial by firstline, shown as expired."""
+
+
+class FindingResolved(BaseModel):
+    """A finding's fault is gone: after an approved write, the same check no longer shows it."""
+
+    finding_id: str
+    signature: str
+    title: str = ""
+    fix_call_id: str
+    """The approved write action that fixed it."""
+    fix_command: str = ""
+    verify_call_id: str
+    """The re-check whose output no longer yields the finding."""
+    verify_command: str = ""
 
 
 class Message(BaseModel):
@@ -165,6 +182,7 @@ PAYLOADS: dict[EventType, type[BaseModel]] = {
     EventType.MESSAGE: Message,
     EventType.ERROR: Error,
     EventType.TURN_FINISHED: TurnFinished,
+    EventType.FINDING_RESOLVED: FindingResolved,
 }
 _TYPE_OF = {v: k for k, v in PAYLOADS.items()}
 

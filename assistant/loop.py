@@ -21,6 +21,7 @@ from assistant.model import Completion, ModelError, ToolCallRequest
 from assistant.prompting import render
 from assistant.text_calls import calls_in_text
 from assistant.tokens import count_tokens
+from assistant.verify import Verifier
 from assistant.window import context_limit, fit_messages, learn_window
 
 
@@ -62,6 +63,8 @@ class TurnState:
     findings: list = field(default_factory=list)
     """Every finding of the session so far: analyzers read them as context (a bind error makes ss meaningful)."""
     started: float = field(default_factory=time.perf_counter)
+    verifier: Verifier = field(default_factory=Verifier)
+    """Open findings and the fixes awaiting their re-check (assistant/verify.py)."""
 
     def add_usage(self, completion: Completion) -> None:
         self.prompt_tokens += completion.prompt_tokens

@@ -119,7 +119,8 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
     ctx = None
     try:
         session, history = await asyncio.to_thread(_load, engine, session_id)
-        history = [ev for ev in history if ev.turn_id != turn_id]  # the loop adds this turn's question itself
+        # the loop adds this turn's question itself; what came with it (a pasted log) is history
+        history = [ev for ev in history if ev.turn_id != turn_id or ev.type is not EventType.USER_MESSAGE]
         if not message_stored:  # the server stores it with the turn, before answering 202
             await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
         try:
@@ -267,13 +268,18 @@ def db_approver(engine: Engine, session_id: str, turn_id: str, *, poll_s: float 
                                        decision="approve" if row.status == "approved" else "deny",
                                        by=row.decided_by or "user", comment=row.comment)
             if row.status == "expired" or time.monotonic() > deadline:
-                expired = await asyncio.to_thread(_expire, engine, request.approval_id)
+                comment = f"no decision within {_span(timeout_s)}"
+                expired = await asyncio.to_thread(_expire, engine, request.approval_id, comment)
                 if expired or row.status == "expired":
                     return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
-                                           comment=f"no decision within {timeout_s / 60:g} minutes")
+                                           comment=comment, expired=True)
             await asyncio.sleep(poll_s)
 
     return approve
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
 def _ensure_approval(engine: Engine, session_id: str, turn_id: str, request: ApprovalRequired) -> None:
@@ -286,9 +292,9 @@ def _approval(engine: Engine, session_id: str, approval_id: str) -> store.Approv
         return store.get_approval(db, session_id=session_id, approval_id=approval_id)
 
 
-def _expire(engine: Engine, approval_id: str) -> bool:
+def _expire(engine: Engine, approval_id: str, comment: str) -> bool:
     with store.writing(engine) as db:
-        return store.expire_approval(db, approval_id=approval_id)
+        return store.expire_approval(db, approval_id=approval_id, comment=comment)
 
 
 # ------------------------------------------------------------ crash recovery
@@ -362,17 +368,22 @@ class TurnSupervisor:
             for turn_id in requested:
                 flags[turn_id].set()
 
-    async def start(self, session_id: str, text: str, *, author: str = "user") -> store.TurnRow:
-        """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background."""
+    async def start(self, session_id: str, text: str, *, author: str = "user",
+                    attachment: str | None = None) -> store.TurnRow:
+        """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background.
+        `attachment`: a pasted log, stored with the question as a tool output (assistant/attachments.py)."""
         text = redactor_for(self.settings)(text)
         loop = asyncio.get_running_loop()
 
-        def announce(message: Event) -> None:  # from the DB thread, right after the commit: no extra loop hops
-            loop.call_soon_threadsafe(self.notifier.notify, session_id, [message.to_json()])
+        def announce(events: list[Event]) -> None:  # from the DB thread, right after the commit: no extra loop hops
+            loop.call_soon_threadsafe(self.notifier.notify, session_id, [e.to_json() for e in events])
 
-        turn, _message, model = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce)
+        paste = _paster(self.settings, attachment) if attachment else None
+        turn, _message, model = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce,
+                                                        paste)
         flag = asyncio.Event()
-        approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s)
+        approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s,
+                               timeout_s=self.settings.approval_timeout_s)
         slots = self._slots if is_runbook(model) else self._hosted_slots
         task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author, slots),
                                    name=f"drive-{turn.id}")
@@ -422,19 +433,34 @@ class TurnSupervisor:
         await self.committer.aclose()
 
 
+Paster = Callable[[list[Event]], list[Event]]
+"""session history -> the events of a pasted attachment (without a turn id yet)."""
+
+
+def _paster(settings: Settings, text: str) -> Paster:
+    from assistant.attachments import paste_events
+
+    return lambda history: paste_events(text, redactor=redactor_for(settings),
+                                        cap_chars=settings.max_attachment_chars, history=history)
+
+
 def _begin(engine: Engine, session_id: str, text: str, author: str,
-           announce: Callable[[Event], None] | None = None) -> tuple[store.TurnRow, Event, str]:
-    """The turn and the user's message in one transaction: once a message is accepted (202) it is stored.
-    `announce` hears of the committed message at once (streams continue from it without a DB read).
-    Returns the turn, the committed message event and the session's model."""
-    with store.writing(engine) as db:
+           announce: Callable[[list[Event]], None] | None = None,
+           paste: Paster | None = None) -> tuple[store.TurnRow, Event, str]:
+    """The turn and the user's message (and its pasted attachment) in one transaction: once a message is
+    accepted (202) it is stored. `announce` hears of the committed events at once (streams continue from
+    them without a DB read). Returns the turn, the committed message event and the session's model."""
+    pasted = paste(_load(engine, session_id)[1]) if paste else []  # analysed before the write lock is taken;
+    with store.writing(engine) as db:  # no turn can add findings meanwhile: begin_turn refuses a second one
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
         model = store.get_session(db, session_id=session_id).model  # read first: the append stamps `at`,
         message = Event.of(UserMessage(text=text, author=author), turn.id)
-        stored = store.append_event(db, session_id=session_id, event=message)  # and the commit follows at once
+        stored = [store.append_event(db, session_id=session_id, event=message)]  # and the commit follows at once
+        for ev in pasted:
+            stored.append(store.append_event(db, session_id=session_id, event=ev.model_copy(update={"turn_id": turn.id})))
     if announce is not None:
         announce(stored)
-    return turn, stored, model
+    return turn, stored[0], model
 
 
 def _cancels_requested(engine: Engine, turn_ids: list[str]) -> list[str]:

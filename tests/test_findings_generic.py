@@ -352,6 +352,7 @@ CPU(s): 2
     ("unit-start-timeout", "Jul 22 15:38:41 edge-05 systemd[1]: mq-bridge.service: start operation timed out. "
                            "Terminating."),
     ("process-killed", "LOG:  server process (PID 4411) was terminated by signal 9: Killed"),
+    ("db-backend-crashed", "psql: error: server closed the connection unexpectedly"),
     ("disk-watermark", "flood stage disk watermark [95%] exceeded on [node-1]"),
     ("exec-format-error", "exec /app/pricing: exec format error"),
     ("shm-exhausted", 'ERROR:  could not resize shared memory segment "/PostgreSQL.19" to 50438144 bytes: '

@@ -177,3 +177,12 @@ def test_host_and_port_in_the_message_are_checked_for_listeners():
     s = Session(HOST, 'the exporter target db-reports:9187 is down ("connection refused")')
     s.step()
     assert ("port_owner", {"port": 9187}) in s.asked
+
+
+def test_an_error_stated_without_quotes_is_read_like_a_quote():
+    from assistant.runbook.entities import extract
+
+    assert "connect ETIMEDOUT" in extract("its node service can't talk to Postgres. Logs say connect ETIMEDOUT.").quotes
+    s = Session(HOST, "the api on app-07 can't reach Postgres. Logs say connect ETIMEDOUT.")
+    answer = s.run({})
+    assert "ETIMEDOUT" in answer and "firewall" in answer

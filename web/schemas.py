@@ -32,6 +32,8 @@ class SessionPatch(Strict):
 
 class MessageIn(Strict):
     content: str = Field(min_length=1, description="what the engineer says; over max_message_chars -> 413")
+    attachment: str | None = Field(default=None, description="a pasted log or stack trace, kept as a tool "
+                                   "output 'pasted by the engineer' (capped at max_attachment_chars)")
 
 
 class ApprovalDecisionIn(Strict):
@@ -112,11 +114,15 @@ class FindingOut(BaseModel):
     remediation: str | None
     facts: dict[str, Any]
     created_at: str | None
+    resolved_at: str | None = None
+    """When a verified fix showed the fault gone; null while it is open."""
+    resolved_by: str | None = None
+    """The call id of the re-check that verified it."""
 
     @classmethod
     def of(cls, r: FindingRow) -> FindingOut:
-        data = r.model_dump(exclude={"id", "session_id", "created_at"})
-        return cls(**data, created_at=_iso(r.created_at))
+        data = r.model_dump(exclude={"id", "session_id", "created_at", "resolved_at"})
+        return cls(**data, created_at=_iso(r.created_at), resolved_at=_iso(r.resolved_at))
 
 
 class ApprovalOut(BaseModel):

@@ -123,6 +123,14 @@ KNOWN: list[Known] = [
           "memory use (e.g. work_mem x connections) or give the host more.",
           checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs), severity="high",
           facts={"kind": "sigkill"}),
+    Known("db-backend-crashed", ("closed the connection", "crash of another", "recovery mode"),
+          re.compile(r"server closed the connection unexpectedly|terminating connection because of crash of another "
+                     r"server process|the database system is in recovery mode|all server processes terminated"),
+          "database connections were cut because a server process crashed",
+          "Find which backend died and why (the kernel's OOM killer, a crash in the database log); then lower the "
+          "memory each query may take or give the host more.",
+          checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs), severity="high",
+          facts={"kind": "backend-crash"}),
     Known("disk-watermark", ('watermark', 'read-only-allow-delete'), re.compile(r"flood[- ]stage (?:disk )?watermark|high disk watermark|read-only-allow-delete"),
           "the search cluster hit its disk watermark and made indices read-only",
           "Free disk on the data nodes (delete old indices, add disk), then clear the block "

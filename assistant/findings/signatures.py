@@ -81,6 +81,8 @@ SIGNATURES: dict[str, Signature] = {
                              "within TimeoutStartSec."),
     "process-killed": _s(("kind",), 60, False, "crash database",
                          "{title}; the kernel log shows whether the OOM killer did it."),
+    "db-backend-crashed": _s(("kind",), 56, False, "database crash",
+                             "{title}; the kernel log or the database's log says which process died and why."),
     "disk-watermark": _s(("kind",), 84, True, "disk",
                          "The disk passed the flood-stage watermark, so the cluster blocked writes (indices are "
                          "read-only-allow-delete): {title}."),

@@ -202,9 +202,13 @@ def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
 
 def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
-    what = "refuses connections" if f.signature == "connection-refused" else "does not answer (timeouts)"
-    return f"The dependency at {x.get('host') or '?'}:{x.get('port') or '?'} {what}, so requests that need it " \
-           "fail; whether anything listens there is the next thing to confirm."
+    where = f"at {x.get('host') or '?'}:{x['port']}" if x.get("port") else (f"at {x['host']}" if x.get("host") else "")
+    if f.signature == "connection-refused":
+        return f"The dependency {where} refuses connections, so requests that need it fail: the host answered, " \
+               "but nothing listens on that port (the service is down or bound elsewhere)."
+    return f"Connections to the dependency {where} time out, so requests that need it fail. A timeout, unlike a " \
+           "refusal, means nothing answered at all: the packets are dropped on the way (a firewall or security " \
+           "group, a route or subnet) or the host is down."
 
 
 def _config(f: Finding, others: list[Finding], conv: Conversation) -> str:

@@ -68,6 +68,8 @@ _LOG_PHRASE = re.compile(r"\b(nginx|apache2?|httpd|haproxy|mysql|mariadb|redis|m
 _QUOTE = re.compile(r"(?<![\w])\"(.{6,300})\"(?=[\s.,;:!?)]|$)|`([^`\n]{6,300})`|“([^”\n]{6,300})”|"
                     r"(?<![\w])'([^'\n]{12,300})'(?=[\s.,;:!?)]|$)")
 """Quoted error text: the widest quote on a line (an error may itself contain quoted names)."""
+_STATED = re.compile(r"\b(?:logs?|errors?|it|journal|output)\s+(?:say|says|said|show|shows|report|reports|print|"
+                     r"prints)\s*:?\s+([^.\n\"'`“]{6,200})", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|`[^`\n]{3,300}`|“[^”\n]{3,300}”|'[^'\n]{12,300}'")
 _STEM_STOP = {"web", "app", "db", "api", "node", "host", "srv", "server", "prod", "edge", "ip", "vm", "box", "k8s",
               "worker", "proxy", "lb", "ci", "dev", "stg", "test"}
@@ -177,6 +179,9 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.logs_of, "kernel" if m.group(1) in ("kernel", "dmesg", "kern") else ALIASES.get(m.group(1), m.group(1)))
     for m in _QUOTE.finditer(text):
         _add(e.quotes, next(g for g in m.groups() if g).strip())
+    for m in _STATED.finditer(text):  # 'the logs say connect ETIMEDOUT': the error, stated without quotes
+        if not any(m.group(1) in q or q in m.group(1) for q in e.quotes):
+            _add(e.quotes, m.group(1).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
     e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)

@@ -135,10 +135,16 @@ def _approvals_required(db: Session, rows: list[Row], now: datetime) -> None:
 def _approvals_decided(db: Session, rows: list[Row], now: datetime) -> None:
     for r in rows:
         d = r["data"]
-        status = "approved" if d["decision"] == "approve" else "denied"
+        status = "expired" if d.get("expired") else "approved" if d["decision"] == "approve" else "denied"
         where = (APPROVALS.c.id == d["approval_id"]) & (APPROVALS.c.status == "pending")
         db.execute(sa.update(APPROVALS).where(where).values(status=status, decided_by=d.get("by"),
                                                               comment=d.get("comment"), decided_at=now))
+
+
+def _findings_resolved(db: Session, rows: list[Row], now: datetime) -> None:
+    for r in rows:
+        where = (FINDINGS.c.session_id == r["session_id"]) & (FINDINGS.c.finding_id == r["data"]["finding_id"])
+        db.execute(sa.update(FINDINGS).where(where).values(resolved_at=now, resolved_by=r["data"]["verify_call_id"]))
 
 
 def _turns_finished(db: Session, rows: list[Row], now: datetime) -> None:
@@ -150,7 +156,8 @@ def _turns_finished(db: Session, rows: list[Row], now: datetime) -> None:
                        .values(status=r["data"].get("status") or "completed", finished_at=now))
             db.execute(sa.update(APPROVALS)
                        .where((APPROVALS.c.turn_id == turn_id) & (APPROVALS.c.status == "pending"))
-                       .values(status="expired", decided_at=now))
+                       .values(status="expired", decided_by="firstline", comment="the turn ended before a decision",
+                               decided_at=now))
         db.execute(sa.update(SESSIONS).where(SESSIONS.c.id == r["session_id"]).values(status="idle"))
 
 
@@ -162,6 +169,7 @@ _ORDER: list[tuple[EventType, Callable[[Session, list[Row], datetime], None]]] =
     (EventType.APPROVAL_DECIDED, _approvals_decided),
     (EventType.TOOL_RESULT, _tool_results),
     (EventType.FINDING, _findings),
+    (EventType.FINDING_RESOLVED, _findings_resolved),
     (EventType.TURN_FINISHED, _turns_finished),
 ]
 

@@ -143,6 +143,14 @@ def m003_audit_log(conn: Connection) -> None:
     conn.execute(sa.insert(head).values(id=1, seq=0, hash="0" * 64))
 
 
+@migration
+def m004_finding_resolution(conn: Connection) -> None:
+    """A finding resolved by a verified fix (assistant/verify.py): when, and by which re-check."""
+    conn.execute(sa.text("ALTER TABLE findings ADD COLUMN resolved_at TIMESTAMP WITH TIME ZONE"
+                         if conn.dialect.name == "postgresql" else "ALTER TABLE findings ADD COLUMN resolved_at DATETIME"))
+    conn.execute(sa.text("ALTER TABLE findings ADD COLUMN resolved_by VARCHAR(128)"))
+
+
 _VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 

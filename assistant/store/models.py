@@ -126,6 +126,10 @@ class FindingRow(SQLModel, table=True):
     remediation: str | None = None
     facts: dict[str, Any] = _json(dict)
     created_at: datetime = _ts(nullable=False)
+    resolved_at: datetime | None = _opt_ts()
+    """Set when a verified fix showed the fault gone (a finding_resolved event)."""
+    resolved_by: str | None = Field(default=None, max_length=128)
+    """The call id of the re-check that no longer showed it."""
 
 
 class ApprovalRow(SQLModel, table=True):

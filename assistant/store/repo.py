@@ -178,11 +178,12 @@ def decide_approval(db: Session, *, session_id: str, approval_id: str, decision:
     return row
 
 
-def expire_approval(db: Session, *, approval_id: str) -> bool:
-    """Mark a still-pending approval expired; False if someone decided it meanwhile."""
+def expire_approval(db: Session, *, approval_id: str, comment: str | None = None) -> bool:
+    """Mark a still-pending approval expired (by firstline); False if someone decided it meanwhile."""
     return bool(db.execute(sa.update(ApprovalRow)
                            .where((col(ApprovalRow.id) == approval_id) & (col(ApprovalRow.status) == "pending"))
-                           .values(status="expired", decided_at=utcnow())).rowcount)
+                           .values(status="expired", decided_by="firstline", comment=comment,
+                                   decided_at=utcnow())).rowcount)
 
 
 def claim_orphan(db: Session, *, session_id: str, turn_id: str) -> bool:

@@ -101,7 +101,7 @@ async def post_message(session_id: str, body: MessageIn, settings: SettingsDep,
     """Start a turn in the background; follow it on the session's event stream."""
     if len(body.content) > settings.max_message_chars:
         raise PayloadTooLarge(f"message is {len(body.content)} characters; the limit is {settings.max_message_chars}")
-    turn = await supervisor.start(session_id, body.content)
+    turn = await supervisor.start(session_id, body.content, attachment=body.attachment or None)
     return TurnAccepted(session_id=session_id, turn_id=turn.id)
 
 

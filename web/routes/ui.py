@@ -21,4 +21,6 @@ def index(request: Request, session_id: str | None = None) -> HTMLResponse:
     return templates.TemplateResponse(request, "index.html", {
         "session_id": session_id or "", "default_target": settings.default_target, "default_model": settings.model,
         "event_types": " ".join(t.value for t in EventType),
+        "max_message_chars": settings.max_message_chars, "max_attachment_chars": settings.max_attachment_chars,
+        "approval_timeout_s": settings.approval_timeout_s,
     })

@@ -48,7 +48,8 @@ export const api = {
   createSession: (body) => request("POST", "/api/sessions", body),
   renameSession: (id, title) => request("PATCH", `/api/sessions/${enc(id)}`, { title }),
   deleteSession: (id) => request("DELETE", `/api/sessions/${enc(id)}`),
-  send: (id, content) => request("POST", `/api/sessions/${enc(id)}/messages`, { content }),
+  send: (id, content, attachment) =>
+    request("POST", `/api/sessions/${enc(id)}/messages`, attachment ? { content, attachment } : { content }),
   cancel: (id, turnId) => request("POST", `/api/sessions/${enc(id)}/turns/${enc(turnId)}/cancel`),
   decide: (id, approvalId, decision, comment) =>
     request("POST", `/api/sessions/${enc(id)}/approvals/${enc(approvalId)}`, { decision, comment: comment || null }),

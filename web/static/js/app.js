@@ -1,18 +1,31 @@
 // Wiring: sessions sidebar, new-session dialog, composer, the live event stream, keyboard shortcuts.
 
 import { api, ApiError } from "./api.js";
-import { h } from "./cards.js";
+import { fullTime, h } from "./cards.js";
+import { Layout } from "./layout.js";
+import { distinctTitles, filterSessions, targetsOf } from "./sessionlist.js";
 import { SessionView } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 // The closed vocabulary of events, from the Python enum (assistant/events.py EventType) via the page.
 const EVENT_TYPES = (document.body.dataset.eventTypes || "").split(" ").filter(Boolean);
+const LIMITS = {
+  message: Number(document.body.dataset.maxMessageChars) || 20000,
+  attachment: Number(document.body.dataset.maxAttachmentChars) || 200000,
+  approvalS: Number(document.body.dataset.approvalTimeoutS) || 0,
+};
 
 const state = { session: null, source: null, retry: 0, retryTimer: null, sessions: [] };
 
 const view = new SessionView({
   timeline: $("timeline"), findings: $("findings"), findingsCount: $("findings-count"),
   findingsEmpty: $("findings-empty"), onDecide: decide, onStatus: showRunning,
+  extraCounts: [$("side-count")], onApprovals: showApprovals, onQuestion: learnTitle, approvalTimeoutS: LIMITS.approvalS,
+});
+
+const layout = new Layout({
+  layout: $("layout"), scrim: $("scrim"), sessionsButton: $("toggle-sessions"), sideButton: $("toggle-side"),
+  closeSide: $("close-side"),
 });
 
 // ---------------------------------------------------------------- event stream
@@ -95,18 +108,66 @@ function relTime(iso) {
 function renderSessionList() {
   const list = $("session-list");
   list.replaceChildren();
-  for (const s of state.sessions) {
+  syncTargetFilter();
+  const names = distinctTitles(state.sessions);
+  const shown = filterSessions(state.sessions, { query: $("session-search").value,
+    target: $("session-filter-target").value, state: $("session-filter-state").value });
+  for (const s of shown) {
     const li = h("li");
     const btn = h("button", "session-item");
     btn.type = "button";
+    btn.title = `${s.title || "Untitled session"}\n${s.target} · started ${fullTime(s.created_at)} · ${s.id}`;
     if (state.session && s.id === state.session.id) btn.setAttribute("aria-current", "true");
-    const top = h("span", "session-item-title", s.title || "Untitled session");
+    const top = h("span", "session-item-title", names.get(s.id));
     if (s.status === "running") top.prepend(h("span", "dot-running", ""));
-    btn.append(top, h("span", "session-item-meta", `${s.target} · ${relTime(s.updated_at)}`));
-    btn.addEventListener("click", () => openSession(s.id, true));
+    btn.append(top, h("span", "session-item-meta", `${relTime(s.updated_at)} · #${s.id.slice(-4)} · ${s.target}`));
+    btn.addEventListener("click", () => { layout.closeDrawers(); openSession(s.id, true); });
     li.append(btn);
     list.append(li);
   }
+  if (!shown.length && state.sessions.length) list.append(h("li", "session-empty", "No session matches."));
+}
+
+function syncTargetFilter() {
+  const select = $("session-filter-target");
+  const targets = targetsOf(state.sessions);
+  const have = [...select.options].slice(1).map((o) => o.value);
+  if (have.join("\n") === targets.join("\n")) return;
+  const chosen = select.value;
+  select.replaceChildren(select.options[0]);
+  for (const t of targets) {
+    const opt = h("option", null, t);
+    opt.value = t;
+    select.append(opt);
+  }
+  select.value = targets.includes(chosen) ? chosen : "";
+}
+
+// The server names an untitled session after its first question: show that name at once.
+async function learnTitle() {
+  const s = state.session;
+  if (!s || s.title) return;
+  try {
+    const fresh = await api.session(s.id);
+    if (state.session?.id !== fresh.id) return;
+    state.session = { ...state.session, title: fresh.title };
+    renderHeader();
+    document.title = `${fresh.title || "Session"} · Firstline`;
+    refreshSessions();
+  } catch {
+    // the next list refresh names it
+  }
+}
+
+function showApprovals(pending) {
+  const btn = $("approvals-pending");
+  btn.hidden = !pending.length;
+  btn.textContent = pending.length === 1 ? "1 approval waiting" : `${pending.length} approvals waiting`;
+  btn.onclick = () => {
+    const card = pending[0];
+    card?.scrollIntoView({ block: "center", behavior: "smooth" });
+    card?.querySelector(".approval-comment")?.focus({ preventScroll: true });
+  };
 }
 
 async function refreshSessions() {
@@ -155,6 +216,30 @@ function showEmpty() {
 
 // ---------------------------------------------------------------- actions
 
+// A paste over the message limit goes as an attachment: stored as a tool output the analyzers read.
+function outgoing(text) {
+  if (text.length <= LIMITS.message) return { content: text };
+  const lines = text.split("\n");
+  const last = lines.map((l) => l.trim()).filter(Boolean).pop() || ""; // where a trace names its error
+  const about = `pasted log attached (${lines.length.toLocaleString()} lines, ${text.length.toLocaleString()} characters)`;
+  return { content: last ? `${last.slice(0, 160)} — ${about}` : about, attachment: text };
+}
+
+function composerHint() {
+  const n = $("message").value.length;
+  const hint = $("composer-hint");
+  const limit = LIMITS.message.toLocaleString();
+  if (n > LIMITS.message) {
+    hint.dataset.state = "attach";
+    hint.textContent = `${n.toLocaleString()} characters: over the ${limit}-character message limit, so it is sent as ` +
+      `an attachment (a pasted log; the first and last ${LIMITS.attachment.toLocaleString()} characters are kept).`;
+  } else {
+    hint.dataset.state = "";
+    hint.textContent = n > LIMITS.message * 0.8 ? `${n.toLocaleString()} / ${limit} characters` :
+      `Messages up to ${limit} characters; paste a longer log and it is attached.`;
+  }
+}
+
 async function send(e) {
   e?.preventDefault();
   const box = $("message");
@@ -162,13 +247,15 @@ async function send(e) {
   if (!text || !state.session) return;
   $("send").disabled = true;
   try {
-    await api.send(state.session.id, text);
+    const body = outgoing(text);
+    await api.send(state.session.id, body.content, body.attachment);
     box.value = "";
     autosize();
+    composerHint();
     refreshSessions();
   } catch (err) {
     toast(err.status === 409 ? "A turn is already running; wait for it or stop it." :
-      err.status === 413 ? "That message is too long." : `Could not send: ${err.message}`);
+      err.status === 413 ? `Too long to send: ${err.message}` : `Could not send: ${err.message}`);
     $("send").disabled = Boolean(state.session?.running_turn_id);
   }
 }
@@ -297,7 +384,10 @@ function bind() {
   $("message").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) send(e);
   });
-  $("message").addEventListener("input", autosize);
+  $("message").addEventListener("input", () => { autosize(); composerHint(); });
+  for (const id of ["session-search", "session-filter-target", "session-filter-state"]) {
+    $(id).addEventListener("input", renderSessionList);
+  }
   $("new-session").addEventListener("click", openDialog);
   $("new-session-form").addEventListener("submit", createSession);
   $("ns-cancel").addEventListener("click", () => $("new-session-dialog").close());
@@ -322,6 +412,7 @@ function bind() {
 async function boot() {
   bind();
   renderHeader();
+  composerHint();
   await refreshSessions();
   const sid = document.body.dataset.sessionId;
   if (sid) await openSession(sid, false);

@@ -22,6 +22,38 @@ export function fmtTime(iso) {
   return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
+// Every message and card carries its moment: the time on screen, the date and UTC offset on hover,
+// focus or tap (a tap toggles the full form, for touch screens without hover).
+export function fullTime(iso) {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) return "";
+  const pad = (n) => String(Math.abs(n)).padStart(2, "0");
+  const off = -d.getTimezoneOffset();
+  const zone = `UTC${off < 0 ? "−" : "+"}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:` +
+    `${pad(d.getSeconds())} ${zone}`;
+}
+
+export function timeTag(iso) {
+  const t = h("time", "when", fmtTime(iso));
+  if (!t.textContent) return t;
+  t.dateTime = iso;
+  t.title = fullTime(iso);
+  t.tabIndex = 0;
+  t.addEventListener("click", () => {
+    t.textContent = t.textContent === t.title ? fmtTime(iso) : t.title;
+  });
+  return t;
+}
+
+// What a card shows as its command: a shell line, or who supplied the text (a paste has no command).
+export const PASTE_TOOL = "pasted_log";
+
+export function commandText(tool, command, args) {
+  if (tool === PASTE_TOOL) return "Pasted by the engineer";
+  return command ? `$ ${command}` : `${tool}${args ? ` ${JSON.stringify(args)}` : ""}`;
+}
+
 export function copyButton(getText, label = "Copy") {
   const btn = h("button", "btn btn-small copy", label);
   btn.type = "button";
@@ -40,9 +72,10 @@ export function copyButton(getText, label = "Copy") {
 
 // ---------------------------------------------------------------- tool calls
 
-export function toolCard(call) {
+export function toolCard(call, at) {
   const card = h("article", "tool-card");
   card.id = `call-${call.call_id}`;
+  card.dataset.tool = call.tool;
   card.dataset.state = "running";
   card.dataset.risk = call.risk || "read";
   const head = h("header", "tool-head");
@@ -51,9 +84,9 @@ export function toolCard(call) {
   head.append(status, h("span", "tool-name", call.tool));
   if (call.risk === "write") head.append(h("span", "chip chip-write", "write"));
   head.append(h("span", "spacer"));
-  head.append(h("span", "tool-meta tool-exit"), h("span", "tool-meta tool-dur"));
+  head.append(h("span", "tool-meta tool-exit"), h("span", "tool-meta tool-dur"), timeTag(at));
   const cmd = h("div", "tool-cmd");
-  const code = h("code", null, call.command ? `$ ${call.command}` : `${call.tool} ${JSON.stringify(call.args || {})}`);
+  const code = h("code", null, commandText(call.tool, call.command, call.args || {}));
   cmd.append(code, h("span", "tool-target", call.target ? `on ${call.target}` : ""));
   card.append(head, cmd);
   return card;
@@ -75,7 +108,7 @@ export function fillToolResult(card, res) {
   exit.textContent = status === "ok" || status === "error" ? exitText || (failed ? "failed" : "")
     : [STATUS_LABELS[status] || status, exitText].filter(Boolean).join(" · ");
   card.querySelector(".tool-dur").textContent = `${fmtDuration(res.duration_ms)}${res.cached ? " · cached" : ""}`;
-  if (res.command) card.querySelector(".tool-cmd code").textContent = `$ ${res.command}`;
+  if (res.command) card.querySelector(".tool-cmd code").textContent = commandText(res.tool, res.command);
   card.querySelector(".tool-output")?.remove();
   card.querySelector(".tool-error")?.remove();
   if (res.error) card.append(h("p", "tool-error", res.error));
@@ -132,11 +165,27 @@ export function approvalCard(req, onDecide) {
   return card;
 }
 
-export function settleApproval(card, state, text) {
+export function settleApproval(card, state, text, at) {
   card.dataset.state = state;
   card.querySelector(".approval-actions")?.remove();
+  card.querySelector(".approval-deadline")?.remove();
   card.querySelector(".approval-error").textContent = "";
-  card.querySelector(".approval-decision").textContent = text;
+  const decision = card.querySelector(".approval-decision");
+  decision.textContent = text;
+  if (at) decision.append(" · ", timeTag(at));
+  const head = card.querySelector(".approval-head span:last-child");
+  if (head && state === "expired") head.textContent = "Approval expired: write action not run";
+  else if (head) head.textContent = state === "approved" ? "Write action approved" : "Write action denied";
+}
+
+// A pending request says when it lapses (the server expires it after approval_timeout_s).
+export function approvalDeadline(card, at, timeoutS) {
+  const start = new Date(at).getTime();
+  if (!timeoutS || Number.isNaN(start)) return;
+  const iso = new Date(start + timeoutS * 1000).toISOString();
+  const line = h("p", "approval-deadline", "Expires at ");
+  line.append(timeTag(iso), ` if nobody decides (after ${timeoutS >= 120 ? `${Math.round(timeoutS / 60)} min` : `${timeoutS} s`}).`);
+  card.querySelector(".approval-actions")?.before(line);
 }
 
 // ---------------------------------------------------------------- findings
@@ -151,7 +200,7 @@ export function findingItem(f, onEvidence) {
   li.append(head, h("p", "finding-title", f.title));
   for (const ev of f.evidence || []) {
     const block = h("div", "evidence");
-    const src = h("button", "evidence-src", ev.command ? `$ ${ev.command}` : ev.tool);
+    const src = h("button", "evidence-src", commandText(ev.tool, ev.command));
     src.type = "button";
     src.title = "Show this command's output";
     src.addEventListener("click", () => onEvidence(ev.call_id));
@@ -172,4 +221,15 @@ export function findingItem(f, onEvidence) {
     li.append(h("span", "label", "Next checks"), next);
   }
   return li;
+}
+
+// A verified fix: the finding stays listed (the PIR cites it) but reads as resolved, with its proof.
+export function markResolved(li, r, at) {
+  if (!li || li.dataset.resolved === "true") return;
+  li.dataset.resolved = "true";
+  li.querySelector(".finding-head")?.append(h("span", "resolved-badge", "resolved"));
+  const proof = h("p", "finding-verified",
+    `Verified fixed: ${commandText("", r.verify_command)} no longer shows it after ${commandText("", r.fix_command)}`);
+  if (at) proof.append(" · ", timeTag(at));
+  li.querySelector(".finding-title")?.after(proof);
 }

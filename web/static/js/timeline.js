@@ -1,11 +1,19 @@
 // One session's view, rebuilt from its event log: apply(event) for every event in seq order.
 // Replaying the log from seq 0 (reload, reconnect, another tab) gives the same picture as watching live.
 
-import { approvalCard, fillToolResult, findingItem, fmtDuration, fmtTime, h, settleApproval, toolCard } from "./cards.js";
+import {
+  approvalCard, approvalDeadline, commandText, fillToolResult, findingItem, fmtDuration, h, markResolved, settleApproval,
+  timeTag, toolCard,
+} from "./cards.js";
 import { renderMarkdown } from "./md.js";
 
 export class SessionView {
-  constructor({ timeline, findings, findingsCount, findingsEmpty, onDecide, onStatus }) {
+  constructor({ timeline, findings, findingsCount, findingsEmpty, onDecide, onStatus, extraCounts = [],
+    onApprovals = () => {}, onQuestion = () => {}, approvalTimeoutS = 0 }) {
+    this.extraCounts = extraCounts;
+    this.onApprovals = onApprovals; // (pending approval cards) -> header indicator
+    this.onQuestion = onQuestion; // a question was asked: the server may have named the session after it
+    this.approvalTimeoutS = approvalTimeoutS;
     this.root = timeline;
     this.findingsRoot = findings;
     this.findingsCount = findingsCount;
@@ -28,6 +36,8 @@ export class SessionView {
     this.calls = new Map();
     this.approvals = new Map();
     this.findingCount = 0;
+    this.resolvedCount = 0;
+    this.model = "";
     this.runningTurn = null;
     this.turnNode = null;
     this.dirty = false;
@@ -97,7 +107,7 @@ export class SessionView {
   assistantBubble(ev) {
     const node = h("div", "msg msg-assistant streaming");
     const meta = h("div", "msg-meta");
-    meta.append(h("span", "who", "Firstline"), h("span", "when", fmtTime(ev.at)));
+    meta.append(h("span", "who", "Firstline"), timeTag(ev.at));
     const body = h("div", "msg-body md");
     node.append(meta, body);
     this.add(node, ev);
@@ -105,8 +115,19 @@ export class SessionView {
   }
 
   updateFindingsCount() {
+    const open = this.findingCount - this.resolvedCount;
     this.findingsCount.textContent = String(this.findingCount);
+    this.findingsCount.title = `${open} open, ${this.resolvedCount} resolved`;
+    for (const el of this.extraCounts) el.textContent = String(open);
     this.findingsEmpty.hidden = this.findingCount > 0;
+  }
+
+  pendingApprovals() {
+    return [...this.approvals.values()].filter((card) => card.dataset.state === "pending");
+  }
+
+  announceApprovals() {
+    this.onApprovals(this.pendingApprovals());
   }
 
   // ---------------------------------------------------------------- events
@@ -115,14 +136,16 @@ export class SessionView {
     this.closeStream();
     const node = h("div", "msg msg-user");
     const meta = h("div", "msg-meta");
-    meta.append(h("span", "who", d.author || "you"), h("span", "when", fmtTime(ev.at)));
+    meta.append(h("span", "who", d.author || "you"), timeTag(ev.at));
     node.append(meta, h("div", "msg-body plain", d.text));
     this.add(node, ev);
     this.pinned = true;
     this.setRunning(ev.turn_id);
+    this.onQuestion(d.text);
   }
 
   on_turn_started(d, ev) {
+    this.model = d.model;
     this.add(h("div", "turn-note", `Investigating on ${d.target} with ${d.model}`), ev);
     this.setRunning(ev.turn_id);
   }
@@ -148,7 +171,7 @@ export class SessionView {
 
   on_tool_call(d, ev) {
     this.closeStream();
-    const card = toolCard(d);
+    const card = toolCard(d, ev.at);
     this.calls.set(d.call_id, card);
     this.add(card, ev);
   }
@@ -156,7 +179,7 @@ export class SessionView {
   on_tool_result(d, ev) {
     let card = this.calls.get(d.call_id);
     if (!card) {
-      card = toolCard({ call_id: d.call_id, tool: d.tool, command: d.command, args: {} });
+      card = toolCard({ call_id: d.call_id, tool: d.tool, command: d.command, args: {} }, ev.at);
       this.calls.set(d.call_id, card);
       this.add(card, ev);
     }
@@ -183,6 +206,7 @@ export class SessionView {
   on_approval_required(d, ev) {
     this.closeStream();
     const card = approvalCard(d, this.onDecide);
+    approvalDeadline(card, ev.at, this.approvalTimeoutS);
     this.approvals.set(d.approval_id, card);
     const host = this.calls.get(d.call_id);
     if (host) { // the decision belongs to its tool card: it runs (or not) right there
@@ -193,14 +217,32 @@ export class SessionView {
     } else {
       this.add(card, ev);
     }
+    this.announceApprovals();
   }
 
-  on_approval_decided(d) {
+  on_approval_decided(d, ev) {
     const card = this.approvals.get(d.approval_id);
     if (!card) return;
-    const verb = d.decision === "approve" ? "Approved" : "Denied";
-    settleApproval(card, d.decision === "approve" ? "approved" : "denied",
-      `${verb} by ${d.by}${d.comment ? `: ${d.comment}` : ""}`);
+    if (d.expired) {
+      settleApproval(card, "expired", `Expired: ${d.comment || "no decision in time"}; not run`, ev.at);
+    } else {
+      const verb = d.decision === "approve" ? "Approved" : "Denied";
+      settleApproval(card, d.decision === "approve" ? "approved" : "denied",
+        `${verb} by ${d.by}${d.comment ? `: ${d.comment}` : ""}`, ev.at);
+    }
+    this.announceApprovals();
+  }
+
+  on_finding_resolved(d, ev) {
+    this.resolvedCount += 1;
+    markResolved(document.getElementById(`finding-${d.finding_id}`), d, ev.at);
+    this.updateFindingsCount();
+    const note = h("div", "verify-note");
+    note.append(h("strong", null, `✓ ${d.finding_id} resolved`),
+      h("span", null, `“${d.title}” is gone: ${commandText("", d.verify_command)} no longer shows it after ` +
+        `${commandText("", d.fix_command)}.`),
+      timeTag(ev.at));
+    this.add(note, ev);
   }
 
   on_error(d, ev) {
@@ -214,20 +256,41 @@ export class SessionView {
 
   on_turn_finished(d, ev) {
     this.closeStream();
-    for (const card of this.approvals.values()) {
-      if (card.dataset.state === "pending") settleApproval(card, "expired", "Expired: the turn ended before a decision.");
-    }
+    this.settleTurn(ev);
     const parts = [d.status];
     if (d.steps) parts.push(`${d.steps} step${d.steps === 1 ? "" : "s"}`);
     parts.push(`${d.tool_calls} tool call${d.tool_calls === 1 ? "" : "s"}`);
-    if (d.prompt_tokens || d.completion_tokens) parts.push(`${d.prompt_tokens}+${d.completion_tokens} tokens`);
+    const tokens = this.tokenLine(d);
+    if (tokens) parts.push(tokens);
     if (d.cost_usd) parts.push(`$${d.cost_usd.toFixed(4)}`);
     if (d.wall_ms) parts.push(fmtDuration(d.wall_ms));
     const foot = h("div", "turn-foot", parts.join(" · "));
     foot.dataset.status = d.status;
+    foot.append(" · ", timeTag(ev.at));
     this.add(foot, ev);
     this.pinned = false;
     if (this.runningTurn === ev.turn_id || !ev.turn_id) this.setRunning(null);
+  }
+
+  // A turn that ended leaves nothing that looks alive: undecided approvals lapse, unfinished cards stop.
+  settleTurn(ev) {
+    for (const card of this.pendingApprovals()) {
+      settleApproval(card, "expired", "Not run: the turn ended before anyone decided", ev.at);
+    }
+    for (const card of this.calls.values()) {
+      if (card.dataset.state === "running" || card.dataset.state === "waiting") {
+        card.dataset.state = "stopped";
+        card.querySelector(".tool-status")?.setAttribute("aria-label", "stopped");
+      }
+    }
+    this.announceApprovals();
+  }
+
+  // The offline model has no tokenizer of its own: its counts are estimates, and say so.
+  tokenLine(d) {
+    if (!d.prompt_tokens && !d.completion_tokens) return "";
+    const line = `${d.prompt_tokens}+${d.completion_tokens} tokens`;
+    return this.model.startsWith("firstline/") ? `≈${line} (estimate, offline model)` : line;
   }
 
   reveal(callId) {
