@@ -11,21 +11,29 @@ import re
 from typing import Any
 
 _TEXT = {
-    "restart_service": ("Restart {service} so it runs again with its current configuration.",
-                        "{service}'s processes are stopped and started again (new PIDs); its open connections drop "
-                        "for the few seconds of the restart.",
-                        "A restart cannot be reversed; `sudo systemctl stop {service}` stops it again."),
-    "kill_process": ("Stop process {pid} with SIG{signal}.",
-                     "Process {pid} receives SIG{signal} and exits; what it held (a port, a file lock) is released.",
-                     "The process is gone; start it again from its own command line if it was needed."),
-    "rollout_restart": ("Replace the pods of deployment/{deployment} in {namespace} with fresh ones.",
-                        "New pods are created and old ones terminated, a few at a time; the pod template is unchanged.",
-                        "`kubectl -n {namespace} rollout undo deployment/{deployment}`"),
-    "rollout_undo": ("Roll deployment/{deployment} in {namespace} back to its previous revision.",
-                     "The pod template (image, environment, config references) returns to the previous revision and "
-                     "the pods are replaced.",
-                     "`kubectl -n {namespace} rollout undo deployment/{deployment}` again returns to the current "
-                     "revision."),
+    "restart_service": (
+        "Restart {service} so it runs again with its current configuration.",
+        "{service}'s processes are stopped and started again (new PIDs); its open connections drop "
+        "for the few seconds of the restart.",
+        "A restart cannot be reversed; `sudo systemctl stop {service}` stops it again.",
+    ),
+    "kill_process": (
+        "Stop process {pid} with SIG{signal}.",
+        "Process {pid} receives SIG{signal} and exits; what it held (a port, a file lock) is released.",
+        "The process is gone; start it again from its own command line if it was needed.",
+    ),
+    "rollout_restart": (
+        "Replace the pods of deployment/{deployment} in {namespace} with fresh ones.",
+        "New pods are created and old ones terminated, a few at a time; the pod template is unchanged.",
+        "`kubectl -n {namespace} rollout undo deployment/{deployment}`",
+    ),
+    "rollout_undo": (
+        "Roll deployment/{deployment} in {namespace} back to its previous revision.",
+        "The pod template (image, environment, config references) returns to the previous revision and "
+        "the pods are replaced.",
+        "`kubectl -n {namespace} rollout undo deployment/{deployment}` again returns to the current "
+        "revision.",
+    ),
 }
 
 

@@ -23,8 +23,14 @@ from evals.runner import converse
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "evals" / "cases"
-FOLLOW_UPS = ["why did this happen?", "what changed?", "how do I roll back?", "is it fixed now?",
-              "what else could it be?", "show me the command"]
+FOLLOW_UPS = [
+    "why did this happen?",
+    "what changed?",
+    "how do I roll back?",
+    "is it fixed now?",
+    "what else could it be?",
+    "show me the command",
+]
 """A second turn of each of these, in a copy of the session, must answer what was asked."""
 
 
@@ -52,11 +58,12 @@ async def replay_case(settings: Settings, engine, case: Case, more: list[str] | 
 
 
 async def _deny(request: ApprovalRequired) -> ApprovalDecided:
-    return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="bob",
-                           comment="not now")
+    return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="bob", comment="not now")
 
 
-async def investigate(settings: Settings, engine, scenario: str, messages: list[str], approver=_deny) -> Stored:
+async def investigate(
+    settings: Settings, engine, scenario: str, messages: list[str], approver=_deny
+) -> Stored:
     """A sandbox scenario through the real turn driver, one turn per message."""
     with store.writing(engine) as db:
         row = store.create_session(db, target=f"sandbox:{scenario}", model=settings.model)
@@ -103,6 +110,8 @@ def built() -> tuple[Settings, object, list[Stored]]:
     """Every case and scenario with the follow-up set, stored once per test process (the answer and the PIR
     tests read the same sessions)."""
     tmp = Path(tempfile.mkdtemp(prefix="firstline-corpus-"))
-    settings = Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'corpus.db'}", model="firstline/runbook")
+    settings = Settings(
+        home=tmp / "home", database_url=f"sqlite:///{tmp / 'corpus.db'}", model="firstline/runbook"
+    )
     engine = store.open_store(settings.db_url)
     return settings, engine, asyncio.run(store_all(settings, engine, FOLLOW_UPS))

@@ -25,21 +25,36 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-    env.update(FIRSTLINE_HOME=str(tmp_path / "home"), FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
-               FIRSTLINE_MODEL="firstline/runbook", COLUMNS="100", TERM="xterm-256color")
+    env.update(
+        FIRSTLINE_HOME=str(tmp_path / "home"),
+        FIRSTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        FIRSTLINE_MODEL="firstline/runbook",
+        COLUMNS="100",
+        TERM="xterm-256color",
+    )
     env.pop("NO_COLOR", None)
     return env
 
 
 def _argv(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "assistant.cli", "chat", REPORT, "--target", "sandbox:nginx-port-conflict", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "assistant.cli",
+        "chat",
+        REPORT,
+        "--target",
+        "sandbox:nginx-port-conflict",
+        *extra,
+    ]
 
 
 def in_terminal(tmp_path: Path, *extra: str, timeout: float = 120.0) -> str:
     """Run `firstline chat` with a pseudo-terminal as stdout and stderr; everything it printed."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(_argv(*extra), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                            env=_env(tmp_path), cwd=ROOT)
+    proc = subprocess.Popen(
+        _argv(*extra), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=_env(tmp_path), cwd=ROOT
+    )
     os.close(slave)
     chunks, deadline = [], time.monotonic() + timeout
     try:
@@ -64,8 +79,14 @@ def in_terminal(tmp_path: Path, *extra: str, timeout: float = 120.0) -> str:
 
 
 def in_pipe(tmp_path: Path, *extra: str) -> str:
-    done = subprocess.run(_argv(*extra), stdin=subprocess.DEVNULL, capture_output=True, env=_env(tmp_path),
-                          cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        _argv(*extra),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=_env(tmp_path),
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout.decode()
 
@@ -100,6 +121,11 @@ def test_json_stays_one_event_per_line(tmp_path):
 
 @pytest.mark.parametrize("flag", ["--plain", "--json"])
 def test_help_lists_the_output_flags(tmp_path, flag):
-    done = subprocess.run([sys.executable, "-m", "assistant.cli", "chat", "--help"], capture_output=True,
-                          env=_env(tmp_path) | {"TERM": "dumb"}, cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "chat", "--help"],
+        capture_output=True,
+        env=_env(tmp_path) | {"TERM": "dumb"},
+        cwd=ROOT,
+        timeout=60,
+    )
     assert flag in ANSI.sub("", done.stdout.decode())

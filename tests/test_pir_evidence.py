@@ -31,8 +31,11 @@ def corpus() -> tuple[Settings, object, list[tuple[Stored, dict, str]]]:
     settings, engine, items = built()
 
     async def draft() -> list[tuple[Stored, dict, str]]:
-        return [(item, row.data, row.markdown) for item in items
-                for row in [await service.regenerate(settings, engine, item.session_id)]]
+        return [
+            (item, row.data, row.markdown)
+            for item in items
+            for row in [await service.regenerate(settings, engine, item.session_id)]
+        ]
 
     return settings, engine, asyncio.run(draft())
 
@@ -77,14 +80,20 @@ def test_incident_timeline_uses_the_times_written_in_the_evidence(corpus):
             if e["kind"] == "mitigation" and not e["text"].startswith("Nov"):
                 continue
             text = outputs[e["ref"]]
-            line = next(ln for ln in text.splitlines() if " ".join(ln.split()).startswith(e["text"].rstrip("…")))
+            line = next(
+                ln for ln in text.splitlines() if " ".join(ln.split()).startswith(e["text"].rstrip("…"))
+            )
             cmd = next(c for c in facts.commands if c.ref == e["ref"])
-            st = stamp(line, year_hint(text) or year_hint("\n".join(outputs.values())) or 2026, cmd.started_at)
+            st = stamp(
+                line, year_hint(text) or year_hint("\n".join(outputs.values())) or 2026, cmd.started_at
+            )
             assert st is not None and st.at.isoformat() == e["at"].replace("Z", "+00:00"), (item.name, line)
             assert e["approx"] or st.at not in chat_times
             timed += 1
         metrics = section(markdown, "Detection and resolution metrics")
-        assert not re.search(r"\|\s*\d+(?:\.\d)?s\s*\|", metrics) or data["derived"]["incident"]["events"], item.name
+        assert not re.search(r"\|\s*\d+(?:\.\d)?s\s*\|", metrics) or data["derived"]["incident"]["events"], (
+            item.name
+        )
     assert timed >= 40
 
 
@@ -141,21 +150,29 @@ def section(markdown: str, title: str) -> str:
 
 
 async def test_the_check_finds_a_clean_claim_about_a_faulty_output(tmp_path):
-    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'x.db'}",
-                        model="firstline/runbook")
+    settings = Settings(
+        home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'x.db'}", model="firstline/runbook"
+    )
     engine = store.open_store(settings.db_url)
     item = await investigate(settings, engine, "disk-full", ["ingest-worker on ingest-prod-02 returns 500"])
     facts = gather(engine, item.session_id)
     d = derive(facts)
     faulty = next(c for c in facts.commands if "disk-full" in c.abnormal and c.tool == "disk_usage")
-    bad = d.model_copy(update={"ruled_out": [f"disk space exhausted — `df` showed nothing abnormal [{faulty.ref}]"]})
+    bad = d.model_copy(
+        update={"ruled_out": [f"disk space exhausted — `df` showed nothing abnormal [{faulty.ref}]"]}
+    )
     narrative = await draft_narrative(facts, d, settings, "firstline/runbook")
     assert contradictions(facts, d, narrative) == []
     found = contradictions(facts, bad, narrative)
     assert [c.ref for c in found] == [faulty.ref] and "disk-full" in found[0].why
-    invented = narrative.model_copy(update={
-        "five_whys": [WhyStep(why="Why?", because=f"[{faulty.ref}] shows `everything is perfectly fine here`.")],
-        "action_items": [ActionItem(title="Nothing to do, F99 [out-999]", priority="prevent")]})
+    invented = narrative.model_copy(
+        update={
+            "five_whys": [
+                WhyStep(why="Why?", because=f"[{faulty.ref}] shows `everything is perfectly fine here`.")
+            ],
+            "action_items": [ActionItem(title="Nothing to do, F99 [out-999]", priority="prevent")],
+        }
+    )
     whys = {c.why for c in contradictions(facts, d, invented)}
     assert any("does not contain" in w for w in whys) and "no such output in the command trail" in whys
     assert "no such finding" in whys
@@ -169,8 +186,9 @@ def test_clip_never_cuts_a_word():
 
 async def test_a_fix_that_ran_is_named_in_full_and_measured_on_the_targets_clock(tmp_path):
     """Both approved actions appear in the summary; mitigation and recovery come from the outputs' times."""
-    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'x.db'}",
-                        model="firstline/runbook")
+    settings = Settings(
+        home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'x.db'}", model="firstline/runbook"
+    )
     engine = store.open_store(settings.db_url)
 
     async def approve(request):
@@ -178,9 +196,13 @@ async def test_a_fix_that_ran_is_named_in_full_and_measured_on_the_targets_clock
 
         return ApprovalDecided(approval_id=request.approval_id, decision="approve", by="alice")
 
-    item = await investigate(settings, engine, "nginx-port-conflict",
-                             ["shop.example.com returns 503; nginx on web-prod-01 will not start", "go ahead"],
-                             approver=approve)
+    item = await investigate(
+        settings,
+        engine,
+        "nginx-port-conflict",
+        ["shop.example.com returns 503; nginx on web-prod-01 will not start", "go ahead"],
+        approver=approve,
+    )
     row = await service.regenerate(settings, engine, item.session_id)
     executed = row.data["derived"]["executed"]
     assert len(executed) >= 2

@@ -12,8 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                      "nov", "dec"), start=1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+    )
+}
 _MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _HMS = r"(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)"
 _ZONE = r"(?:\s?(?P<z>Z|UTC|GMT|[+-]\d\d:?\d\d))?"
@@ -23,8 +27,9 @@ _RFC2822 = re.compile(r"\b(?P<d>\d{1,2}) " + _MON + r" (?P<y>20\d\d) " + _HMS + 
 _SYSLOG = re.compile(r"(?:^|(?<=\s)|(?<=\[))" + _MON + r"\s+(?P<d>\d{1,2}) " + _HMS + r"\b")
 _AGE = r"\d+[smhd](?:\d+[smh])?"
 _EVENT_ROW = re.compile(r"^\s*(?P<age>" + _AGE + r")\s+(?:Normal|Warning)\s")
-_DESCRIBE_EVENT = re.compile(r"^\s*(?:Normal|Warning)\s+\S+\s+(?P<age>" + _AGE + r")(?:\s+\(x\d+ over (?P<first>"
-                             + _AGE + r")\))?\s")
+_DESCRIBE_EVENT = re.compile(
+    r"^\s*(?:Normal|Warning)\s+\S+\s+(?P<age>" + _AGE + r")(?:\s+\(x\d+ over (?P<first>" + _AGE + r")\))?\s"
+)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,11 @@ from assistant.pir.models import Narrative
 _REF = re.compile(r"\[?\b(out-\d+)\b\]?")
 _FINDING = re.compile(r"\b(F\d+)\b")
 _SPAN = re.compile(r"(`+)\s?(.+?)\s?\1")
-_CLEAN = re.compile(r"(?<![\w:/.-])(?:nothing abnormal|no (?:error|fault|problem|issue|anomal\w*)s?\b|\bhealthy\b|ruled out|"
-                    r"(?:was|looked|is|were) (?:fine|normal|ok|okay)\b|not the cause|no finding)", re.IGNORECASE)
+_CLEAN = re.compile(
+    r"(?<![\w:/.-])(?:nothing abnormal|no (?:error|fault|problem|issue|anomal\w*)s?\b|\bhealthy\b|ruled out|"
+    r"(?:was|looked|is|were) (?:fine|normal|ok|okay)\b|not the cause|no finding)",
+    re.IGNORECASE,
+)
 _UNHEALTHY = re.compile(r"\bun-?healthy|not healthy", re.IGNORECASE)
 QUOTE_MIN = 12
 """Shorter code spans are names (a unit, a path), not quotations of output."""
@@ -47,8 +50,14 @@ def claims(derived: Derived, narrative: Narrative) -> Iterator[tuple[str, str]]:
         yield "ruled out", line
     for line in derived.executed:
         yield "executed", line
-    lists = {"summary": [narrative.summary], "leadup": narrative.leadup, "went well": narrative.went_well,
-             "went poorly": narrative.went_poorly, "lucky": narrative.lucky, "lessons": narrative.lessons}
+    lists = {
+        "summary": [narrative.summary],
+        "leadup": narrative.leadup,
+        "went well": narrative.went_well,
+        "went poorly": narrative.went_poorly,
+        "lucky": narrative.lucky,
+        "lessons": narrative.lessons,
+    }
     lists["five whys"] = [f"{w.why} {w.because}" for w in narrative.five_whys]
     lists["action items"] = [a.title for a in narrative.action_items]
     for section, lines in lists.items():
@@ -91,7 +100,10 @@ def _check(section: str, sentence: str, facts: PirFacts) -> list[Contradiction]:
             bad(fid, "no such finding")
     sources = {e.ref for fid in cited if fid in findings for e in findings[fid].evidence if e.ref}
     if cited and sources and known and not sources & set(known):
-        bad(", ".join(known), f"cites {', '.join(cited)}, whose evidence came from {', '.join(sorted(sources))}")
+        bad(
+            ", ".join(known),
+            f"cites {', '.join(cited)}, whose evidence came from {', '.join(sorted(sources))}",
+        )
     return out
 
 

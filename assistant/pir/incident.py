@@ -19,28 +19,45 @@ from assistant.pir.clock import Stamp, stamp, year_hint
 from assistant.pir.data import Command, PirFacts
 from assistant.pir.fmt import flat
 
-Kind = Literal["first error", "errors continue", "deploy", "change", "alert", "restart", "mitigation", "recovery"]
+Kind = Literal[
+    "first error", "errors continue", "deploy", "change", "alert", "restart", "mitigation", "recovery"
+]
 MAX_EVENTS = 16
 RESTART_WINDOW = timedelta(minutes=10)
 QUOTE = 200
 
-_ERROR = re.compile(r"\b(?:error|err|fail(?:ed|ure|ing)?|fatal|panic|emerg|crit(?:ical)?|refused|denied|"
-                    r"no space left|timed? ?out|exception|traceback|oom|out of memory|killed|crash\w*|back-?off|"
-                    r"unhealthy|unreachable|cannot|can't|could not|errno|exit(?:ed)? (?:code|status)[= ]?[1-9]|"
-                    r"warning)\b", re.IGNORECASE)
-_DEPLOY = re.compile(r"\b(?:deploy(?:ed|ment)?|roll(?:ed)?[ -]?out|rollout|release[ds]?|upgrade[ds]?|"
-                     r"ScalingReplicaSet|Scaled (?:up|down) replica set|helm|new version|image .* (?:pulled|updated))\b",
-                     re.IGNORECASE)
-_CHANGE = re.compile(r"\b(?:config(?:uration)? (?:change|reload|updated)|reloaded|changed|migrat\w+|"
-                     r"level=DEBUG|log-level=DEBUG|feature flag|set to|apt(?:-get)? install|dpkg|patch(?:ed)?)\b",
-                     re.IGNORECASE)
-_ALERT = re.compile(r"\b(?:alert\w*|alarm|firing|paged?|watchdog|disk-watch|threshold|monitor(?:ing)?|"
-                    r"at \d{2,3}%)", re.IGNORECASE)
-_RESTART = re.compile(r"\b(?:Started|Starting|Stopped|Stopping|restart(?:ed|ing)?|reboot(?:ed)?|Booting worker|"
-                      r"Killing|Created container|Started container)\b")
-_RECOVERY = re.compile(r"\b(?:recovered|resolved|back to normal|active \(running\)|ready to accept|"
-                       r"accepting connections|listening on|is now ready|became ready|Readiness probe succeeded|"
-                       r"(?:is )?healthy)(?!\w)", re.IGNORECASE)
+_ERROR = re.compile(
+    r"\b(?:error|err|fail(?:ed|ure|ing)?|fatal|panic|emerg|crit(?:ical)?|refused|denied|"
+    r"no space left|timed? ?out|exception|traceback|oom|out of memory|killed|crash\w*|back-?off|"
+    r"unhealthy|unreachable|cannot|can't|could not|errno|exit(?:ed)? (?:code|status)[= ]?[1-9]|"
+    r"warning)\b",
+    re.IGNORECASE,
+)
+_DEPLOY = re.compile(
+    r"\b(?:deploy(?:ed|ment)?|roll(?:ed)?[ -]?out|rollout|release[ds]?|upgrade[ds]?|"
+    r"ScalingReplicaSet|Scaled (?:up|down) replica set|helm|new version|image .* (?:pulled|updated))\b",
+    re.IGNORECASE,
+)
+_CHANGE = re.compile(
+    r"\b(?:config(?:uration)? (?:change|reload|updated)|reloaded|changed|migrat\w+|"
+    r"level=DEBUG|log-level=DEBUG|feature flag|set to|apt(?:-get)? install|dpkg|patch(?:ed)?)\b",
+    re.IGNORECASE,
+)
+_ALERT = re.compile(
+    r"\b(?:alert\w*|alarm|firing|paged?|watchdog|disk-watch|threshold|monitor(?:ing)?|"
+    r"at \d{2,3}%)",
+    re.IGNORECASE,
+)
+_RESTART = re.compile(
+    r"\b(?:Started|Starting|Stopped|Stopping|restart(?:ed|ing)?|reboot(?:ed)?|Booting worker|"
+    r"Killing|Created container|Started container)\b"
+)
+_RECOVERY = re.compile(
+    r"\b(?:recovered|resolved|back to normal|active \(running\)|ready to accept|"
+    r"accepting connections|listening on|is now ready|became ready|Readiness probe succeeded|"
+    r"(?:is )?healthy)(?!\w)",
+    re.IGNORECASE,
+)
 _NEGATED = re.compile(r"\bnot (?:ready|healthy)|unhealthy", re.IGNORECASE)
 LIVE_PREFIXES = ("local", "kubernetes", "ssh")
 """Targets on the real clock: there the time a fix ran is itself evidence."""
@@ -146,8 +163,13 @@ def _actions(facts: PirFacts) -> list[IncidentEvent]:
     """On a live target a fix that ran is an incident event at the time it ran."""
     if not _live(facts):
         return []
-    return [IncidentEvent(at=c.started_at, kind="mitigation", text=f"ran {c.command or c.tool} ({c.status})",
-                          ref=c.ref) for c in facts.commands if c.risk == "write" and c.ok]
+    return [
+        IncidentEvent(
+            at=c.started_at, kind="mitigation", text=f"ran {c.command or c.tool} ({c.status})", ref=c.ref
+        )
+        for c in facts.commands
+        if c.risk == "write" and c.ok
+    ]
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -158,35 +180,53 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 def _metrics(events: list[IncidentEvent], after_fix: set[str]) -> IncidentMetrics:
     """`after_fix`: outputs taken after a fix ran; a (re)start or recovery they show dates the mitigation."""
+
     def first(*kinds: str, after: datetime | None = None) -> IncidentEvent | None:
         return next((e for e in events if e.kind in kinds and (after is None or e.at >= after)), None)
 
     start = first("first error")
     detect = first("alert")
     mitigate = first("mitigation", after=start.at if start else None) or next(
-        (e for e in events if e.ref in after_fix and e.kind in ("restart", "recovery")
-         and (start is None or e.at >= start.at)), None)
+        (
+            e
+            for e in events
+            if e.ref in after_fix
+            and e.kind in ("restart", "recovery")
+            and (start is None or e.at >= start.at)
+        ),
+        None,
+    )
     since = mitigate or start
     resolve = first("recovery", after=since.at if since is not None else None)
-    basis = {name: (f"{e.kind} at [{e.ref}]: “{e.text[:120]}”" if e else why) for name, e, why in (
-        ("started", start, "no error with a timestamp in the evidence"),
-        ("detected", detect, "no alert in the evidence: when did monitoring notice?"),
-        ("mitigated", mitigate, "no fix with a timestamp in the evidence"),
-        ("resolved", resolve, "no recovery with a timestamp in the evidence"))}
+    basis = {
+        name: (f"{e.kind} at [{e.ref}]: “{e.text[:120]}”" if e else why)
+        for name, e, why in (
+            ("started", start, "no error with a timestamp in the evidence"),
+            ("detected", detect, "no alert in the evidence: when did monitoring notice?"),
+            ("mitigated", mitigate, "no fix with a timestamp in the evidence"),
+            ("resolved", resolve, "no recovery with a timestamp in the evidence"),
+        )
+    }
     s = start.at if start else None
     return IncidentMetrics(
-        started_at=s, detected_at=detect.at if detect else None, mitigated_at=mitigate.at if mitigate else None,
-        resolved_at=resolve.at if resolve else None, basis=basis,
+        started_at=s,
+        detected_at=detect.at if detect else None,
+        mitigated_at=mitigate.at if mitigate else None,
+        resolved_at=resolve.at if resolve else None,
+        basis=basis,
         time_to_detect_s=_seconds(s, detect.at if detect else None),
         time_to_mitigate_s=_seconds(s, mitigate.at if mitigate else None),
-        time_to_resolve_s=_seconds(s, resolve.at if resolve else None))
+        time_to_resolve_s=_seconds(s, resolve.at if resolve else None),
+    )
 
 
 def incident(facts: PirFacts) -> Incident:
     items = _stamped(facts)
     events = sorted(_pick(items) + _actions(facts), key=lambda e: e.at)
     fixed = min((c.started_at for c in facts.commands if c.risk == "write" and c.ok), default=None)
-    after_fix = {c.ref for c in facts.commands if fixed is not None and c.started_at > fixed and c.risk != "write"}
+    after_fix = {
+        c.ref for c in facts.commands if fixed is not None and c.started_at > fixed and c.risk != "write"
+    }
     if not items:
         clock = "no output carried a timestamp"
     elif _live(facts):

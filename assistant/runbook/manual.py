@@ -25,8 +25,19 @@ class ManualFix:
     undo_note: str = ""
 
     def markdown(self, title: str = "**Do it by hand**") -> str:
-        parts = [f"{title} — {self.what}", "", "```sh", *self.run, "```", "", "Verify:", "", "```sh", *self.verify,
-                 "```"]
+        parts = [
+            f"{title} — {self.what}",
+            "",
+            "```sh",
+            *self.run,
+            "```",
+            "",
+            "Verify:",
+            "",
+            "```sh",
+            *self.verify,
+            "```",
+        ]
         if self.undo:
             parts += ["", "Undo:", "", "```sh", *self.undo, "```"]
         if self.undo_note:
@@ -50,56 +61,87 @@ def _unit(f: Finding) -> str:
 def _disk(f: Finding) -> ManualFix | None:
     path, mount = f.facts.get("path"), f.facts.get("mount") or "/"
     if not path or (not str(path).endswith((".log", ".out", ".err")) and "/log" not in str(path)):
-        return ManualFix(f"free space on {mount}: find what grew, then remove or move it",
-                         [f"sudo du -xh --max-depth=2 {mount} | sort -h | tail -n 15"], [f"df -h {mount}; df -i {mount}"],
-                         undo_note="deleting files cannot be undone: move them to another disk first if unsure.")
+        return ManualFix(
+            f"free space on {mount}: find what grew, then remove or move it",
+            [f"sudo du -xh --max-depth=2 {mount} | sort -h | tail -n 15"],
+            [f"df -h {mount}; df -i {mount}"],
+            undo_note="deleting files cannot be undone: move them to another disk first if unsure.",
+        )
     keep = f"/root/{str(path).rsplit('/', 1)[-1]}.tail"
-    return ManualFix(f"truncate {path} (keep its last lines first), then rotate it",
-                     [f"sudo tail -n 10000 {path} > {keep}", f"sudo truncate -s 0 {path}",
-                      "sudo logrotate --force /etc/logrotate.conf"],
-                     [f"df -h {mount}", f"ls -lh {path}"],
-                     undo_note=f"truncation cannot be undone; the last 10000 lines are kept in {keep}.")
+    return ManualFix(
+        f"truncate {path} (keep its last lines first), then rotate it",
+        [
+            f"sudo tail -n 10000 {path} > {keep}",
+            f"sudo truncate -s 0 {path}",
+            "sudo logrotate --force /etc/logrotate.conf",
+        ],
+        [f"df -h {mount}", f"ls -lh {path}"],
+        undo_note=f"truncation cannot be undone; the last 10000 lines are kept in {keep}.",
+    )
 
 
 def _fd(f: Finding) -> ManualFix:
     unit = _unit(f)
-    return ManualFix(f"raise {unit}'s open-file limit in a unit override, then restart it",
-                     [f"sudo mkdir -p /etc/systemd/system/{unit}.service.d",
-                      f"printf '[Service]\\nLimitNOFILE=65536\\n' | sudo tee /etc/systemd/system/{unit}.service.d/limits.conf",
-                      f"sudo systemctl daemon-reload && sudo systemctl restart {unit}"],
-                     [f"grep 'open files' /proc/$(systemctl show -p MainPID --value {unit})/limits"],
-                     [f"sudo rm /etc/systemd/system/{unit}.service.d/limits.conf",
-                      f"sudo systemctl daemon-reload && sudo systemctl restart {unit}"])
+    return ManualFix(
+        f"raise {unit}'s open-file limit in a unit override, then restart it",
+        [
+            f"sudo mkdir -p /etc/systemd/system/{unit}.service.d",
+            f"printf '[Service]\\nLimitNOFILE=65536\\n' | sudo tee /etc/systemd/system/{unit}.service.d/limits.conf",
+            f"sudo systemctl daemon-reload && sudo systemctl restart {unit}",
+        ],
+        [f"grep 'open files' /proc/$(systemctl show -p MainPID --value {unit})/limits"],
+        [
+            f"sudo rm /etc/systemd/system/{unit}.service.d/limits.conf",
+            f"sudo systemctl daemon-reload && sudo systemctl restart {unit}",
+        ],
+    )
 
 
 def _config(f: Finding) -> ManualFix:
     unit = _unit(f)
     where = f.facts.get("file") or f.facts.get("path") or "the file and line the error names"
-    test = "sudo nginx -t" if "nginx" in unit else "sudo apachectl configtest" if "apache" in unit else \
-        f"sudo systemctl reload-or-restart {unit} --dry-run"
-    return ManualFix(f"correct {where}, test the configuration, then reload {unit}",
-                     [f"sudo cp -a {where} {where}.bak" if f.facts.get("file") else f"# edit {where}", test,
-                      f"sudo systemctl reload {unit}"],
-                     [test, f"systemctl status {unit} --no-pager"],
-                     [f"sudo cp -a {where}.bak {where} && sudo systemctl reload {unit}"] if f.facts.get("file") else [],
-                     "" if f.facts.get("file") else "restore the file from your configuration management or backup.")
+    test = (
+        "sudo nginx -t"
+        if "nginx" in unit
+        else "sudo apachectl configtest"
+        if "apache" in unit
+        else f"sudo systemctl reload-or-restart {unit} --dry-run"
+    )
+    return ManualFix(
+        f"correct {where}, test the configuration, then reload {unit}",
+        [
+            f"sudo cp -a {where} {where}.bak" if f.facts.get("file") else f"# edit {where}",
+            test,
+            f"sudo systemctl reload {unit}",
+        ],
+        [test, f"systemctl status {unit} --no-pager"],
+        [f"sudo cp -a {where}.bak {where} && sudo systemctl reload {unit}"] if f.facts.get("file") else [],
+        "" if f.facts.get("file") else "restore the file from your configuration management or backup.",
+    )
 
 
 def _oom(f: Finding) -> ManualFix:
     ns, dep = _ns(f), _deploy(f)
     container = f.facts.get("container") or dep
-    return ManualFix(f"raise {container}'s memory limit (pick a value above its measured peak)",
-                     [f"kubectl -n {ns} set resources deployment/{dep} -c {container} --limits=memory=<NEW_LIMIT>"],
-                     [f"kubectl -n {ns} rollout status deployment/{dep}", f"kubectl -n {ns} get pods"],
-                     [f"kubectl -n {ns} rollout undo deployment/{dep}"])
+    return ManualFix(
+        f"raise {container}'s memory limit (pick a value above its measured peak)",
+        [f"kubectl -n {ns} set resources deployment/{dep} -c {container} --limits=memory=<NEW_LIMIT>"],
+        [f"kubectl -n {ns} rollout status deployment/{dep}", f"kubectl -n {ns} get pods"],
+        [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+    )
 
 
 def _rollback(f: Finding) -> ManualFix:
     ns, dep = _ns(f), _deploy(f)
-    return ManualFix(f"roll deployment/{dep} back to its previous revision",
-                     [f"kubectl -n {ns} rollout history deployment/{dep}", f"kubectl -n {ns} rollout undo deployment/{dep}"],
-                     [f"kubectl -n {ns} rollout status deployment/{dep}", f"kubectl -n {ns} get pods"],
-                     [f"kubectl -n {ns} rollout undo deployment/{dep}"])
+    return ManualFix(
+        f"roll deployment/{dep} back to its previous revision",
+        [
+            f"kubectl -n {ns} rollout history deployment/{dep}",
+            f"kubectl -n {ns} rollout undo deployment/{dep}",
+        ],
+        [f"kubectl -n {ns} rollout status deployment/{dep}", f"kubectl -n {ns} get pods"],
+        [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+    )
 
 
 def _port(f: Finding) -> ManualFix | None:
@@ -108,23 +150,35 @@ def _port(f: Finding) -> ManualFix | None:
         return None
     svc = f.facts.get("service") or "<SERVICE>"
     cmd = f.facts.get("cmdline")
-    return ManualFix(f"stop pid {pid} that holds port {port}, then start {svc}",
-                     [f"sudo kill -TERM {pid}", f"sudo systemctl start {svc}"],
-                     [f"ss -ltnp 'sport = :{port}'", f"systemctl status {svc} --no-pager"],
-                     [f"sudo systemctl stop {svc}"] + ([f"sudo {cmd} &"] if cmd else []))
+    return ManualFix(
+        f"stop pid {pid} that holds port {port}, then start {svc}",
+        [f"sudo kill -TERM {pid}", f"sudo systemctl start {svc}"],
+        [f"ss -ltnp 'sport = :{port}'", f"systemctl status {svc} --no-pager"],
+        [f"sudo systemctl stop {svc}"] + ([f"sudo {cmd} &"] if cmd else []),
+    )
 
 
 def _restart_unit(f: Finding) -> ManualFix:
     unit = _unit(f)
-    return ManualFix(f"read why {unit} failed, fix that, then start it again",
-                     [f"journalctl -u {unit} -n 50 --no-pager", f"sudo systemctl restart {unit}"],
-                     [f"systemctl status {unit} --no-pager"], [f"sudo systemctl stop {unit}"])
+    return ManualFix(
+        f"read why {unit} failed, fix that, then start it again",
+        [f"journalctl -u {unit} -n 50 --no-pager", f"sudo systemctl restart {unit}"],
+        [f"systemctl status {unit} --no-pager"],
+        [f"sudo systemctl stop {unit}"],
+    )
 
 
 BY_SIGNATURE: dict[str, Callable[[Finding], ManualFix | None]] = {
-    "disk-full": _disk, "fd-exhausted": _fd, "config-test-failed": _config, "oom-killed": _oom,
-    "image-pull-failed": _rollback, "crash-loop": _rollback, "missing-config": _rollback, "port-in-use": _port,
-    "unit-failed": _restart_unit, "unit-environment-missing": _restart_unit,
+    "disk-full": _disk,
+    "fd-exhausted": _fd,
+    "config-test-failed": _config,
+    "oom-killed": _oom,
+    "image-pull-failed": _rollback,
+    "crash-loop": _rollback,
+    "missing-config": _rollback,
+    "port-in-use": _port,
+    "unit-failed": _restart_unit,
+    "unit-environment-missing": _restart_unit,
 }
 
 
@@ -147,20 +201,39 @@ def for_finding(f: Finding | None, others: list[Finding] | None = None) -> Manua
 
 def for_write(tool: str, args: dict[str, Any]) -> ManualFix | None:
     """What a write tool would have done, as commands the engineer can run (after a denial)."""
-    ns, dep, svc, pid = args.get("namespace", "default"), args.get("deployment"), args.get("service"), args.get("pid")
+    ns, dep, svc, pid = (
+        args.get("namespace", "default"),
+        args.get("deployment"),
+        args.get("service"),
+        args.get("pid"),
+    )
     if tool == "restart_service" and svc:
-        return ManualFix(f"restart {svc}", [f"sudo systemctl restart {svc}"], [f"systemctl status {svc} --no-pager"],
-                         undo_note="a restart cannot be undone; `sudo systemctl stop " + str(svc) + "` stops it again.")
+        return ManualFix(
+            f"restart {svc}",
+            [f"sudo systemctl restart {svc}"],
+            [f"systemctl status {svc} --no-pager"],
+            undo_note="a restart cannot be undone; `sudo systemctl stop " + str(svc) + "` stops it again.",
+        )
     if tool == "kill_process" and pid:
         sig = str(args.get("signal") or "TERM").removeprefix("SIG")
-        return ManualFix(f"send SIG{sig} to pid {pid}", [f"sudo kill -{sig} {pid}"], [f"ps -p {pid} -o pid,cmd"],
-                         undo_note="a stopped process must be started again from its own command line.")
+        return ManualFix(
+            f"send SIG{sig} to pid {pid}",
+            [f"sudo kill -{sig} {pid}"],
+            [f"ps -p {pid} -o pid,cmd"],
+            undo_note="a stopped process must be started again from its own command line.",
+        )
     if tool == "rollout_restart" and dep:
-        return ManualFix(f"restart deployment/{dep}'s pods", [f"kubectl -n {ns} rollout restart deployment/{dep}"],
-                         [f"kubectl -n {ns} rollout status deployment/{dep}"],
-                         [f"kubectl -n {ns} rollout undo deployment/{dep}"])
+        return ManualFix(
+            f"restart deployment/{dep}'s pods",
+            [f"kubectl -n {ns} rollout restart deployment/{dep}"],
+            [f"kubectl -n {ns} rollout status deployment/{dep}"],
+            [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+        )
     if tool == "rollout_undo" and dep:
-        return ManualFix(f"roll deployment/{dep} back", [f"kubectl -n {ns} rollout undo deployment/{dep}"],
-                         [f"kubectl -n {ns} rollout status deployment/{dep}"],
-                         [f"kubectl -n {ns} rollout undo deployment/{dep}"])
+        return ManualFix(
+            f"roll deployment/{dep} back",
+            [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+            [f"kubectl -n {ns} rollout status deployment/{dep}"],
+            [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+        )
     return None

@@ -24,14 +24,38 @@ from tools.commands import command_line
 
 KINDS: list[tuple[str, re.Pattern[str]]] = [
     ("command", re.compile(r"\bcommands?\b|\bhow (?:do|can|would) i (?:run|do|check|verify)\b", re.I)),
-    ("rollback", re.compile(r"\broll ?(?:it |this )?back\b|\brollback\b|\brevert\b|\bprevious (?:image|tag|version|"
-                            r"revision|release)\b|\bundo\b", re.I)),
-    ("fixed", re.compile(r"\b(?:is|are) (?:it|this|that|they|things?)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
-                         r"resolved|back|healthy)\b|\bfixed now\b|\bstill (?:broken|failing|down)\b", re.I)),
-    ("alternatives", re.compile(r"\bwhat else\b|\bother (?:causes?|explanations?|possibilit\w+)\b|\bcould it be\b|"
-                                r"\banything else\b|\bsure\b", re.I)),
-    ("changed", re.compile(r"\bwhat (?:has |was |)changed\b|\bany (?:changes?|deploys?)\b|\bwhen did\b|"
-                           r"\bwhat happened\b", re.I)),
+    (
+        "rollback",
+        re.compile(
+            r"\broll ?(?:it |this )?back\b|\brollback\b|\brevert\b|\bprevious (?:image|tag|version|"
+            r"revision|release)\b|\bundo\b",
+            re.I,
+        ),
+    ),
+    (
+        "fixed",
+        re.compile(
+            r"\b(?:is|are) (?:it|this|that|they|things?)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
+            r"resolved|back|healthy)\b|\bfixed now\b|\bstill (?:broken|failing|down)\b",
+            re.I,
+        ),
+    ),
+    (
+        "alternatives",
+        re.compile(
+            r"\bwhat else\b|\bother (?:causes?|explanations?|possibilit\w+)\b|\bcould it be\b|"
+            r"\banything else\b|\bsure\b",
+            re.I,
+        ),
+    ),
+    (
+        "changed",
+        re.compile(
+            r"\bwhat (?:has |was |)changed\b|\bany (?:changes?|deploys?)\b|\bwhen did\b|"
+            r"\bwhat happened\b",
+            re.I,
+        ),
+    ),
     ("why", re.compile(r"\bwhy\b|\bhow come\b|\bexplain\b|\broot cause\b", re.I)),
 ]
 _IMAGE = re.compile(r"(?:Image:\s+|image \\?\"|image=)(?P<ref>[\w.-]+(?:/[\w.-]+)+:[\w.-]+)")
@@ -73,11 +97,18 @@ def _quote(conv: Conversation, f: Finding) -> str:
 
 def why(conv: Conversation, main: Finding, real: list[Finding]) -> str:
     chain = sorted({f.signature: f for f in real}.values(), key=rank)
-    parts = [f"**Why** — {cause_sentence(conv, main, real)}", "", "**How one thing led to the next** (symptom first)"]
+    parts = [
+        f"**Why** — {cause_sentence(conv, main, real)}",
+        "",
+        "**How one thing led to the next** (symptom first)",
+    ]
     parts += [f"{i}. {f.title}" for i, f in enumerate(chain, start=1)]
     parts += ["", "**Evidence**", *[_quote(conv, f) for f in chain]]
-    parts += ["", "What the evidence does not show is why this came about (who or what changed it); a deploy log or "
-                  "change record would."]
+    parts += [
+        "",
+        "What the evidence does not show is why this came about (who or what changed it); a deploy log or "
+        "change record would.",
+    ]
     return "\n".join(parts)
 
 
@@ -95,12 +126,18 @@ def _changes(conv: Conversation) -> list[tuple[str, CallRecord]]:
 def changed(conv: Conversation, main: Finding, real: list[Finding]) -> str:
     found = _changes(conv)
     if not found:
-        return ("**What changed** — Nothing in what I read records a change: no deploy, rollout, upgrade, "
-                f"configuration or restart line. The failure itself is: {main.title}.\n\n"
-                "To find the change, read the deploy history, e.g. `journalctl --since -2h` on the host or "
-                "`kubectl rollout history deployment/<NAME>` in the cluster.")
-    parts = [f"**What changed** — {len(found)} change(s) in what I read, oldest output first; the failure that "
-             f"followed: {main.title}.", "", "**Evidence**"]
+        return (
+            "**What changed** — Nothing in what I read records a change: no deploy, rollout, upgrade, "
+            f"configuration or restart line. The failure itself is: {main.title}.\n\n"
+            "To find the change, read the deploy history, e.g. `journalctl --since -2h` on the host or "
+            "`kubectl rollout history deployment/<NAME>` in the cluster."
+        )
+    parts = [
+        f"**What changed** — {len(found)} change(s) in what I read, oldest output first; the failure that "
+        f"followed: {main.title}.",
+        "",
+        "**Evidence**",
+    ]
     parts += [f"- `{c.command or c.name}` showed `{line}`" for line, c in found]
     return "\n".join(parts)
 
@@ -127,22 +164,33 @@ def rollback(conv: Conversation, main: Finding, real: list[Finding]) -> str:
     target = _deployment(conv, real)
     if target is None:
         manual = for_finding(main, real)
-        head = ("**Rolling back** — There is no deployment to roll back on this target; what undoes the failure here "
-                f"({main.title}) is this fix.")
+        head = (
+            "**Rolling back** — There is no deployment to roll back on this target; what undoes the failure here "
+            f"({main.title}) is this fix."
+        )
         if manual:
             return head + "\n\n" + manual.markdown()
-        return ("**Rolling back** — There is no deployment to roll back on this target, and I know no by-hand fix for "
-                f"this kind of failure ({main.title}). Tell me what was changed and I will give the commands to undo it.")
+        return (
+            "**Rolling back** — There is no deployment to roll back on this target, and I know no by-hand fix for "
+            f"this kind of failure ({main.title}). Tell me what was changed and I will give the commands to undo it."
+        )
     dep, ns = target
     images = _images(conv)
     seen = f" The image(s) seen in this session: {', '.join(f'`{i}`' for i in images[:3])}." if images else ""
     if len(images) < 2:
-        seen += (f" The previous revision's image is not in what I read; `kubectl -n {ns} rollout history "
-                 f"deployment/{dep} --revision=<N>` shows it.")
-    offer = (" I can do it with `rollout_undo` once you approve; say \"roll back\" or \"go ahead\"."
-             if "rollout_undo" in conv.tools else " No rollback tool is available in this session; by hand:")
-    parts = [f"**Rolling back** — `kubectl rollout undo` returns deployment/{dep} in {ns} to its previous "
-             f"revision (the pod template it ran before the last rollout).{seen}{offer}"]
+        seen += (
+            f" The previous revision's image is not in what I read; `kubectl -n {ns} rollout history "
+            f"deployment/{dep} --revision=<N>` shows it."
+        )
+    offer = (
+        ' I can do it with `rollout_undo` once you approve; say "roll back" or "go ahead".'
+        if "rollout_undo" in conv.tools
+        else " No rollback tool is available in this session; by hand:"
+    )
+    parts = [
+        f"**Rolling back** — `kubectl rollout undo` returns deployment/{dep} in {ns} to its previous "
+        f"revision (the pod template it ran before the last rollout).{seen}{offer}"
+    ]
     manual = for_write("rollout_undo", {"deployment": dep, "namespace": ns})
     if manual:
         parts += ["", manual.markdown("**The commands**")]
@@ -151,8 +199,11 @@ def rollback(conv: Conversation, main: Finding, real: list[Finding]) -> str:
 
 def _culprit_calls(conv: Conversation, main: Finding) -> list[Check]:
     ids = {ev.call_id for f in conv.findings() if f.signature == main.signature for ev in f.evidence}
-    calls = [Check(c.name, dict(c.args), "check again whether it still fails", "recheck")
-             for c in conv.calls if c.id in ids and c.turn < conv.turn]
+    calls = [
+        Check(c.name, dict(c.args), "check again whether it still fails", "recheck")
+        for c in conv.calls
+        if c.id in ids and c.turn < conv.turn
+    ]
     return admissible(conv, calls)[:3]
 
 
@@ -160,25 +211,55 @@ def fixed(conv: Conversation, main: Finding) -> str:
     again = [c for c in conv.this_turn() if c.answered]
     still = [f for c in again for f in c.findings if f.signature == main.signature]
     if not again:
-        return (f"**Is it fixed?** — I could not check again (the checks that showed “{main.title}” cannot run now). "
-                "Run them yourself:\n\n```sh\n" + "\n".join(c.command for c in conv.calls if c.command)[:800] + "\n```")
+        return (
+            f"**Is it fixed?** — I could not check again (the checks that showed “{main.title}” cannot run now). "
+            "Run them yourself:\n\n```sh\n"
+            + "\n".join(c.command for c in conv.calls if c.command)[:800]
+            + "\n```"
+        )
     if still:
-        return "\n".join([f"**Not fixed yet** — checked again just now: {still[0].title}.", "", "**Evidence**",
-                          *[_quote(conv, f) for f in still[:3]]])
-    shown = [f"- `{c.command or c.name}` now shows {said(flat(c.output.splitlines()[0]))}"
-             if c.output.strip() else f"- `{c.command or c.name}` now shows nothing" for c in again]
-    return "\n".join([f"**It looks fixed** — the checks that showed “{main.title}” no longer show it.", "",
-                      "**Evidence**", *shown])
+        return "\n".join(
+            [
+                f"**Not fixed yet** — checked again just now: {still[0].title}.",
+                "",
+                "**Evidence**",
+                *[_quote(conv, f) for f in still[:3]],
+            ]
+        )
+    shown = [
+        f"- `{c.command or c.name}` now shows {said(flat(c.output.splitlines()[0]))}"
+        if c.output.strip()
+        else f"- `{c.command or c.name}` now shows nothing"
+        for c in again
+    ]
+    return "\n".join(
+        [
+            f"**It looks fixed** — the checks that showed “{main.title}” no longer show it.",
+            "",
+            "**Evidence**",
+            *shown,
+        ]
+    )
 
 
 def alternatives(conv: Conversation, main: Finding, real: list[Finding]) -> str:
     others = [f for f in sorted(real, key=lambda f: -rank(f)) if f.signature != main.signature]
     parts = [f"**Other possibilities** — the evidence points to {main.title}; this is what else I weighed."]
     if others:
-        parts += ["", "**Also seen (less likely the cause)**", *[_quote(conv, f) + f" — {f.title}" for f in others[:4]]]
-    clean = [c for c in conv.calls if c.answered and not c.failed and not c.findings and not is_write(conv, c.name)]
+        parts += [
+            "",
+            "**Also seen (less likely the cause)**",
+            *[_quote(conv, f) + f" — {f.title}" for f in others[:4]],
+        ]
+    clean = [
+        c for c in conv.calls if c.answered and not c.failed and not c.findings and not is_write(conv, c.name)
+    ]
     if clean:
-        parts += ["", "**Looked normal**", *[f"- `{c.command or c.name}` showed nothing wrong" for c in clean[:5]]]
+        parts += [
+            "",
+            "**Looked normal**",
+            *[f"- `{c.command or c.name}` showed nothing wrong" for c in clean[:5]],
+        ]
     open_checks = [n for f in real for n in f.next_checks][:3]
     if open_checks:
         parts += ["", "**Not checked yet**", *[f"- `{n}`" for n in open_checks]]
@@ -186,14 +267,31 @@ def alternatives(conv: Conversation, main: Finding, real: list[Finding]) -> str:
 
 
 def commands(conv: Conversation, main: Finding) -> str:
-    ran = [c.command for c in conv.calls if c.command and c.answered and not c.failed and not is_write(conv, c.name)]
-    parts = ["**The commands** — what I ran to diagnose this, in order:", "", "```sh", *dict.fromkeys(ran), "```"]
+    ran = [
+        c.command
+        for c in conv.calls
+        if c.command and c.answered and not c.failed and not is_write(conv, c.name)
+    ]
+    parts = [
+        "**The commands** — what I ran to diagnose this, in order:",
+        "",
+        "```sh",
+        *dict.fromkeys(ran),
+        "```",
+    ]
     writes = proposed_writes(conv, main)
     if writes:
-        parts += ["", "The fix, as commands (each needs approval if I run it):", "", "```sh",
-                  *[command_line(w.name, w.args) for w in writes], "```"]
-    manual = for_finding(main, conv.findings()) or next((m for w in writes if (m := for_write(w.name, w.args))),
-                                                         None)
+        parts += [
+            "",
+            "The fix, as commands (each needs approval if I run it):",
+            "",
+            "```sh",
+            *[command_line(w.name, w.args) for w in writes],
+            "```",
+        ]
+    manual = for_finding(main, conv.findings()) or next(
+        (m for w in writes if (m := for_write(w.name, w.args))), None
+    )
     if manual:
         parts += ["", manual.markdown()]
     return "\n".join(parts)
@@ -215,7 +313,11 @@ def follow_up(conv: Conversation) -> tuple[str, list[Check]] | None:
         return tidy(conv, fixed(conv, main)), []
     if conv.this_turn():
         return None
-    text = {"why": lambda: why(conv, main, real), "changed": lambda: changed(conv, main, real),
-            "rollback": lambda: rollback(conv, main, real), "alternatives": lambda: alternatives(conv, main, real),
-            "command": lambda: commands(conv, main)}[kind]()
+    text = {
+        "why": lambda: why(conv, main, real),
+        "changed": lambda: changed(conv, main, real),
+        "rollback": lambda: rollback(conv, main, real),
+        "alternatives": lambda: alternatives(conv, main, real),
+        "command": lambda: commands(conv, main),
+    }[kind]()
     return tidy(conv, text), []

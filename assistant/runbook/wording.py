@@ -14,15 +14,29 @@ from assistant.runbook.conversation import CallRecord, Conversation
 
 MIN_ROW = 30
 """Shorter matches are names or values (a path, a pod), not rows."""
-_SYSLOG = re.compile(r"^(?:[A-Z][a-z]{2}\s+\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.]+\S*) \S+ [\w().@/-]+(?:\[\d+\])?: ")
-_STAMP = re.compile(r"^\[?(?:\d{4}[-/]\d\d[-/]\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d| UTC| \+0000)?|"
-                    r"[A-Z][a-z]{2}\s+\d{1,2} \d\d:\d\d:\d\d)\]?\s*")
-_NOISE = re.compile(r"^(?:\[\d+\]\s*|\d+#\d+:\s*(?:\*\d+\s*)?|\[?(?:ERROR|WARN(?:ING)?|INFO|DEBUG|FATAL|LOG|emerg|crit|"
-                    r"error|warn|notice|alert)\]?:?\s+|[\w.@-]+\[\d+\]:\s*)")
-_PS = re.compile(r"^(?P<user>\S+)\s+(?P<pid>\d+)\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$")
-_EVENT = re.compile(r"^(?P<age>\d+[smhd]\S*)\s+(?P<type>Normal|Warning)\s+(?P<reason>\w+)\s+(?P<obj>\S+)\s+(?P<msg>.*)$")
-_POD = re.compile(r"^(?P<name>[a-z0-9][\w.-]+)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+(?P<restarts>\d+)(?:\s+\([^)]*\))?\s+\S+$")
-_SS = re.compile(r"^(?:LISTEN|UNCONN|ESTAB)\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+\s+users:\(\(\"(?P<proc>[^\"]+)\",pid=(?P<pid>\d+)")
+_SYSLOG = re.compile(
+    r"^(?:[A-Z][a-z]{2}\s+\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.]+\S*) \S+ [\w().@/-]+(?:\[\d+\])?: "
+)
+_STAMP = re.compile(
+    r"^\[?(?:\d{4}[-/]\d\d[-/]\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d| UTC| \+0000)?|"
+    r"[A-Z][a-z]{2}\s+\d{1,2} \d\d:\d\d:\d\d)\]?\s*"
+)
+_NOISE = re.compile(
+    r"^(?:\[\d+\]\s*|\d+#\d+:\s*(?:\*\d+\s*)?|\[?(?:ERROR|WARN(?:ING)?|INFO|DEBUG|FATAL|LOG|emerg|crit|"
+    r"error|warn|notice|alert)\]?:?\s+|[\w.@-]+\[\d+\]:\s*)"
+)
+_PS = re.compile(
+    r"^(?P<user>\S+)\s+(?P<pid>\d+)\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$"
+)
+_EVENT = re.compile(
+    r"^(?P<age>\d+[smhd]\S*)\s+(?P<type>Normal|Warning)\s+(?P<reason>\w+)\s+(?P<obj>\S+)\s+(?P<msg>.*)$"
+)
+_POD = re.compile(
+    r"^(?P<name>[a-z0-9][\w.-]+)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+(?P<restarts>\d+)(?:\s+\([^)]*\))?\s+\S+$"
+)
+_SS = re.compile(
+    r"^(?:LISTEN|UNCONN|ESTAB)\s+\d+\s+\d+\s+(?P<local>\S+)\s+\S+\s+users:\(\(\"(?P<proc>[^\"]+)\",pid=(?P<pid>\d+)"
+)
 _DIG = re.compile(r"^(?P<name>\S+) has (?:IPv6 )?address (?P<addr>\S+)$")
 _SPAN = re.compile(r"(`+) ?(.+?) ?\1")
 
@@ -36,8 +50,16 @@ def is_row(line: str) -> bool:
     line = flat(line)
     if len(line) < MIN_ROW:
         return False
-    return bool(_SYSLOG.match(line) or _STAMP.match(line) or _PS.match(line) or _EVENT.match(line)
-                or _POD.match(line) or _SS.match(line) or _DIG.match(line) or line.startswith('{"'))
+    return bool(
+        _SYSLOG.match(line)
+        or _STAMP.match(line)
+        or _PS.match(line)
+        or _EVENT.match(line)
+        or _POD.match(line)
+        or _SS.match(line)
+        or _DIG.match(line)
+        or line.startswith('{"')
+    )
 
 
 def needle(row: str) -> str:
@@ -104,7 +126,7 @@ def _replace(text: str, rows: list[tuple[str, CallRecord]], moved: list[tuple[st
         hit = next(((r, c) for r, c in rows if len(body) >= len(needle(r)) and r.startswith(body)), None)
         if hit:
             moved.append(hit)
-            end = m.end() + (1 if text[m.end():m.end() + 1] == "…" else 0)
+            end = m.end() + (1 if text[m.end() : m.end() + 1] == "…" else 0)
             text = text[: m.start()] + said(hit[0]) + text[end:]
     for row, call in rows:
         start = text.find(needle(row))
@@ -113,7 +135,7 @@ def _replace(text: str, rows: list[tuple[str, CallRecord]], moved: list[tuple[st
         end = start + len(needle(row))
         while end < len(text) and end - start < len(row) and text[end] == row[end - start]:
             end += 1
-        end += 1 if text[end:end + 1] == "…" else 0
+        end += 1 if text[end : end + 1] == "…" else 0
         moved.append((row, call))
         text = text[:start] + said(row) + text[end:]
     return text
@@ -132,8 +154,11 @@ def tidy(conv: Conversation, answer: str) -> str:
         elif line.strip() and not fenced and not line.lstrip().startswith(("- ", "* ", "> ")):
             lines[i] = _replace(line, rows, moved)
     unique = {row: c for row, c in moved}
-    quoted = [f"- `{c.command or c.name}` showed `{_as_printed(row, c)}`" for row, c in unique.items()
-              if not any(needle(row) in flat(ln) for ln in lines if ln.startswith("- "))]
+    quoted = [
+        f"- `{c.command or c.name}` showed `{_as_printed(row, c)}`"
+        for row, c in unique.items()
+        if not any(needle(row) in flat(ln) for ln in lines if ln.startswith("- "))
+    ]
     if not quoted:
         return "\n".join(lines)
     if "**Evidence**" in lines:
