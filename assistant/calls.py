@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from assistant import cpu
+from assistant.approval_text import approval_reason
 from assistant.context import TurnContext, arg_limit_violation
 from assistant.events import (
     ApprovalDecided,
@@ -116,8 +117,7 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
     yield Event.of(decision, ctx.turn_id)
     if decision.decision != "approve":
         comment = f": {decision.comment}" if decision.comment else ""
-        yield _refusal(ctx, p, f"{p.name} was denied by {decision.by}{comment}. Do not retry it; "
-                               "suggest another way or explain what the engineer can do.")
+        yield _refusal(ctx, p, f"{p.name} was denied by {decision.by}{comment}.")  # shown to people as is
         return
     state.tool_calls += 1
     result = await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
@@ -191,7 +191,7 @@ async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], call
         for event in await _result_events(ctx, state, messages, p, result, cached):
             yield event
     for p in writes:
-        async for item in _run_write(ctx, state, p, text):
+        async for item in _run_write(ctx, state, p, approval_reason(p.name, p.args, text)):
             if isinstance(item, Event):
                 yield item
             else:

@@ -36,8 +36,10 @@ def terminal_approver(console: Console, approve_all: bool):
 
 
 async def run_chat(settings: Settings, message: str, *, target: str | None, model: str | None,
-                   session_id: str | None, as_json: bool, approve_all: bool) -> int:
-    console = Console(highlight=False, stderr=as_json)
+                   session_id: str | None, as_json: bool, approve_all: bool, plain: bool = False) -> int:
+    """One turn in the terminal. The answer is rendered Markdown on a terminal, raw Markdown on a pipe or
+    with `plain`, JSON events with `as_json`."""
+    console = Console(highlight=False, stderr=as_json, color_system=None if plain else "auto")
     message = redactor_for(settings)(message.strip())  # also the session title: no pasted token is stored
     if not message or len(message) > settings.max_message_chars:
         console.print(f"[red]firstline: the message must be 1..{settings.max_message_chars} characters[/]")
@@ -50,13 +52,13 @@ async def run_chat(settings: Settings, message: str, *, target: str | None, mode
             else:
                 spec = target or settings.default_target
                 open_target(spec, settings.targets)  # fail fast with the target's own message
-                row = store.create_session(db, target=spec, model=model or settings.model, title=message[:80])
+                row = store.create_session(db, target=spec, model=model or settings.model)  # named by its message
             turn = store.begin_turn(db, session_id=row.id, owner=store.current_owner())
             sid, tid = row.id, turn.id
     except (TargetError, store.NotFound, store.Conflict) as exc:
         console.print(f"[red]firstline: {exc}[/]")
         return 2
-    printer = EventPrinter(console, as_json=as_json)
+    printer = EventPrinter(console, as_json=as_json, markdown=not (as_json or plain) and console.is_terminal)
     if not as_json:
         console.print(f"[dim]session {sid} · target {row.target} · model {row.model}[/]")
     status = await drive_turn(settings, engine, sid, tid, message, terminal_approver(console, approve_all),

@@ -136,13 +136,15 @@ def chat(
     session: Annotated[Optional[str], typer.Option(help="continue this session id")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON event per line")] = False,
     yes: Annotated[bool, typer.Option("--approve-all", help="approve write actions without asking (careful)")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="print the answer's raw Markdown, no colours "
+                                                        "(the default when stdout is not a terminal)")] = False,
 ) -> None:
     """Investigate in the terminal; the session is stored like the server's (see `firstline serve`)."""
     from assistant.chat import run_chat
 
     settings = load_settings()
     code = asyncio.run(run_chat(settings, message, target=target, model=model, session_id=session,
-                                as_json=as_json, approve_all=yes))
+                                as_json=as_json, approve_all=yes, plain=plain))
     raise typer.Exit(code)
 
 

@@ -1,4 +1,8 @@
-"""Printing a turn's events in a terminal: text as it arrives, one line per tool call, findings last."""
+"""Printing a turn's events in a terminal: text as it arrives, one line per tool call, findings last.
+
+Three ways to print the answer: rendered Markdown (`markdown=True`: a terminal, the default there),
+the raw Markdown as it streams (a pipe, or `--plain`), or one JSON event per line (`--json`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.markup import escape
 
 from assistant.events import Event, EventType
@@ -14,11 +19,14 @@ from assistant.events import Event, EventType
 class EventPrinter:
     """Consumes events exactly as the server and the eval runner do; only the output differs."""
 
-    def __init__(self, console: Console | None = None, as_json: bool = False) -> None:
+    def __init__(self, console: Console | None = None, as_json: bool = False, markdown: bool = False) -> None:
         self.console = console or Console(highlight=False)
         self.as_json = as_json
+        self.markdown = markdown
+        """Render the final answer as Markdown (headings, bold, code) instead of streaming its raw text."""
         self.findings: list = []
         self._streaming = False
+        self._pending = ""
 
     def __call__(self, event: Event) -> None:
         if self.as_json:
@@ -35,11 +43,21 @@ class EventPrinter:
             self._streaming = False
 
     def _token(self, d) -> None:
+        if self.markdown:  # held until we know whether it is a step's narration or the answer
+            self._pending += d.text
+            return
         self._streaming = True
         self.console.print(escape(d.text), end="", soft_wrap=True)
 
+    def _narration(self) -> None:
+        """Text before a tool call says what is being checked: shown dim, as plain text."""
+        if self._pending.strip():
+            self.console.print(f"[dim]{escape(self._pending.strip())}[/]")
+        self._pending = ""
+
     def _tool_call(self, d) -> None:
         self._end_stream()
+        self._narration()
         risk = " [bold red](write)[/]" if d.risk == "write" else ""
         self.console.print(f"[cyan]→[/] [bold]{escape(d.command or d.tool)}[/]{risk} [dim]@ {escape(d.target)}[/]")
 
@@ -66,14 +84,21 @@ class EventPrinter:
 
     def _message(self, d) -> None:
         self._end_stream()
+        if self.markdown:
+            self._pending = ""
+            self.console.print()
+            self.console.print(Markdown(d.text or "", hyperlinks=False))
+            self.console.print()
 
     def _error(self, d) -> None:
         self._end_stream()
+        self._narration()
         hint = f"\n  {escape(d.hint)}" if d.hint else ""
         self.console.print(f"[bold red]error:[/] {escape(d.message)}{hint}")
 
     def _turn_finished(self, d) -> None:
         self._end_stream()
+        self._narration()
         for f in self.findings:
             self.console.print(f"[bold magenta]finding {f.finding_id}[/] [{f.severity}] {escape(f.title)}")
             for ev in f.evidence:

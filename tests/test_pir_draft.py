@@ -107,7 +107,7 @@ async def test_root_cause_and_resolution_cite_stored_findings_and_approvals(inci
     for other in findings:
         if other.finding_id != top.finding_id:
             assert f"- {other.finding_id} — " in root
-    timeline = section(markdown, "Timeline (UTC)")
+    timeline = section(markdown, "Response timeline (UTC, this session)")
     for f in findings:
         assert f"Finding {f.finding_id} ({f.severity}): {f.title}" in timeline
     assert "Diagnosis stated: " + top.finding_id in timeline
@@ -123,10 +123,10 @@ async def test_root_cause_and_resolution_cite_stored_findings_and_approvals(inci
         assert f"`{a.command}` on {a.target} — approved by alice" in executed
     for a in denied:
         assert f"`{a.command}` — approval request: denied by bob (not during business hours)" in proposed
-    timeline = section(markdown, "Timeline (UTC)")
+    timeline = section(markdown, "Response timeline (UTC, this session)")
     assert "Approved by alice" in timeline and "Denied by bob" in timeline
-    metrics = section(markdown, "Detection and response metrics")
-    assert "approved by alice" in metrics and "| Time to mitigation | unknown" not in metrics
+    metrics = section(markdown, "Detection and resolution metrics")
+    assert "approved by alice" in metrics
 
 
 async def test_no_secret_from_a_tool_output_or_the_report_reaches_the_pir(incident, engine):
@@ -233,5 +233,6 @@ async def test_an_empty_session_gives_a_pir_of_todos_not_inventions(tmp_path, db
     assert "TODO(incident commander): not stated in the report" in markdown
     assert "TODO(owner): the root cause was not established in this session" in markdown
     assert "No diagnostic command ran." in markdown and "| – | – | – | no commands ran | – | – |" in markdown
-    metrics = section(markdown, "Detection and response metrics")
-    assert "| Time to diagnosis | unknown |" in metrics and "| Time to mitigation | unknown |" in metrics
+    metrics = section(markdown, "Detection and resolution metrics")
+    assert "| Time to detect | TODO(owner) | TODO(owner) |" in metrics
+    assert "| Time to mitigate | TODO(owner) | TODO(owner) |" in metrics

@@ -92,6 +92,19 @@ async def test_garbage_falls_back_to_rules_and_says_why(investigated, engine):
         assert "TODO(owner): where did we get lucky?" in markdown and answer[:30] not in markdown
 
 
+async def test_a_narrative_that_contradicts_its_evidence_is_replaced_by_the_rules(investigated, engine):
+    """The model path is held to the same consistency check as the rules draft."""
+    settings, sid = investigated
+    with store.reading(engine) as db:
+        calls = store.list_tool_calls(db, session_id=sid)
+    faulty = next(n for n, c in enumerate(calls, start=1) if "Address already in use" in (c.output or ""))
+    wrong = dict(NARRATIVE, summary=f"nginx was healthy, nothing abnormal in its status [out-{faulty}].")
+    markdown, data, _requests = await pir_with_answer(settings, engine, sid, json.dumps(wrong))
+    assert data["narrative"]["source"] == "rules"
+    assert "contradicted its evidence" in data["narrative"]["note"] and f"out-{faulty}" in data["narrative"]["note"]
+    assert "## Summary\n\nThe engineer reported" in markdown  # the rules summary, not the model's
+
+
 async def test_an_unreachable_provider_falls_back_to_rules(investigated, engine):
     settings, sid = investigated
     with FakeOpenAI() as gone:
@@ -105,9 +118,10 @@ async def test_an_unreachable_provider_falls_back_to_rules(investigated, engine)
 @pytest.mark.parametrize("words, level, impact, urgency", [
     (["the site is down for all customers"], "SEV1", "high", "high"),
     (["503 for everyone on checkout"], "SEV1", "high", "high"),
-    (["shop.example.com returns 503 since the deploy"], "SEV2", "medium", "high"),
+    # one phrase never justifies both: "503" is the urgency; who is affected is not said (assumed medium)
+    (["shop.example.com returns 503 since the deploy"], "SEV2", "unknown", "high"),
     (["some users say pages are slow"], "SEV3", "medium", "medium"),
-    (["staging env is a bit slow, no customer impact"], "SEV4", "low", "low"),
+    (["staging env is a bit slow, no customer impact"], "SEV4", "low", "medium"),  # impact: no customer impact
     (["can you look at web-prod-01?"], "unknown", "unknown", "unknown"),
 ])
 def test_severity_comes_from_impact_and_urgency_in_the_reporters_words(words, level, impact, urgency):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -63,6 +63,9 @@ class Command(BaseModel):
     change_lines: list[str] = Field(default_factory=list)
     """Output lines that mention a change (deploy, upgrade, config...), for the leadup."""
     finding_ids: list[str] = Field(default_factory=list)
+    abnormal: list[str] = Field(default_factory=list)
+    """Signatures the analyzers find in this whole output (info ones excepted), whether or not the
+    session recorded them under this call (a repeated finding is recorded once, under its first call)."""
 
     @property
     def status(self) -> str:
@@ -134,6 +137,11 @@ class PirFacts(BaseModel):
     errors: list[TurnError] = Field(default_factory=list)
     related: list[RelatedSession] = Field(default_factory=list)
     last_event_at: datetime | None = None
+    _outputs: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def outputs(self) -> dict[str, str]:
+        """Each command's whole stored output by reference (only while drafting; never stored in the PIR)."""
+        return self._outputs
 
     @property
     def reporter_words(self) -> list[str]:
@@ -160,19 +168,29 @@ def _change_lines(output: str | None) -> list[str]:
     return list(dict.fromkeys(found))[:CHANGE_LINES]
 
 
-def _commands(db: Session, session_id: str) -> list[Command]:
+def abnormal(tool: str, output: str, args: dict[str, Any]) -> list[str]:
+    """What the analyzers call wrong in an output (what a 'nothing abnormal' claim must not contradict)."""
+    from assistant.findings import analyze_text
+
+    found = analyze_text(tool, output, args=args)
+    return list(dict.fromkeys(f.signature for f in found if f.severity != "info"))
+
+
+def _commands(db: Session, session_id: str) -> tuple[list[Command], dict[str, str]]:
     rows = sorted(store.list_tool_calls(db, session_id=session_id),
                   key=lambda r: (store.as_utc(r.started_at), r.id or 0))
-    out = []
+    out, outputs = [], {}
     for n, r in enumerate(rows, start=1):
+        outputs[f"out-{n}"] = r.output or ""
         text, count = excerpt(r.output)
         out.append(Command(n=n, ref=f"out-{n}", call_id=r.call_id, tool=r.tool, args=r.args or {},
                            command=r.command, target=r.target, risk=r.risk,
                            started_at=store.as_utc(r.started_at), duration_ms=r.duration_ms,
                            exit_code=r.exit_code, ok=r.ok, error=r.error, truncated=r.truncated,
                            output_sha256=r.output_sha256, excerpt=text, output_lines=count,
-                           change_lines=_change_lines(r.output)))
-    return out
+                           change_lines=_change_lines(r.output),
+                           abnormal=abnormal(r.tool, r.output or r.error or "", r.args or {})))
+    return out, outputs
 
 
 def _findings(db: Session, session_id: str, commands: list[Command]) -> list[FindingFacts]:
@@ -256,12 +274,14 @@ def gather(engine: Engine, session_id: str) -> PirFacts:
     """Every stored fact the PIR is built from; NotFound for an unknown session. Blocking."""
     with store.reading(engine) as db:
         row = store.get_session(db, session_id=session_id)
-        commands = _commands(db, session_id)
+        commands, outputs = _commands(db, session_id)
         findings = _findings(db, session_id, commands)
         approvals = _approvals(db, session_id, commands)
         said, errors, last = _said_and_errors(db, session_id)
         related = _related(db, session_id, list(dict.fromkeys(f.signature for f in findings)))
     session = SessionFacts(id=row.id, title=row.title, target=row.target, model=row.model,
                            created_at=store.as_utc(row.created_at))
-    return PirFacts(session=session, said=said, commands=commands, findings=findings, approvals=approvals,
-                    errors=errors, related=related, last_event_at=last)
+    facts = PirFacts(session=session, said=said, commands=commands, findings=findings, approvals=approvals,
+                     errors=errors, related=related, last_event_at=last)
+    facts._outputs = outputs
+    return facts

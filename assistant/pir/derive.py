@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from assistant.findings.base import parse_calls
 from assistant.pir.data import Command, FindingFacts, PirFacts
 from assistant.pir.fmt import code, flat
+from assistant.pir.incident import Incident, incident
 from assistant.pir.timeline import Metrics, TimelineEntry, metrics, ranked, timeline
 from assistant.pir.words import Impact, Severity, assess_severity, change_clues, impact_of
 
@@ -38,7 +39,8 @@ class Step(BaseModel):
     command: str
     status: str
     outcome: str
-    """finding, nothing (a dead end), failed, or not run."""
+    """finding, repeat (shows a fault already found), nothing (a dead end), failed, or not run."""
+    abnormal: list[str] = Field(default_factory=list)
     finding_ids: list[str] = Field(default_factory=list)
     after_fix: bool = False
     """Ran after the first successful fix: verification, not diagnosis."""
@@ -61,7 +63,11 @@ class Derived(BaseModel):
     severity: Severity
     impact: Impact
     metrics: Metrics
+    """The response's own times (chat clock): when it was reported, diagnosed, acted on."""
     timeline: list[TimelineEntry]
+    """The response timeline (the chat), kept apart from the incident's."""
+    incident: Incident = Field(default_factory=Incident)
+    """The incident timeline and its metrics, from the evidence's own timestamps."""
     root_cause: FindingFacts | None = None
     contributing: list[FindingFacts] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
@@ -70,6 +76,8 @@ class Derived(BaseModel):
     """Write actions that ran after approval, one line each."""
     proposed: list[Proposal] = Field(default_factory=list)
     clues: list[Clue] = Field(default_factory=list)
+    symptom: str | None = None
+    """The user-visible failure as the evidence shows it (least causal finding), for an unstated impact."""
     open_questions: list[str] = Field(default_factory=list)
 
 
@@ -80,6 +88,8 @@ def _outcome(cmd: Command) -> str:
         return "not run"
     if cmd.finding_ids:
         return "finding"
+    if cmd.abnormal:
+        return "repeat"
     if not cmd.ok:
         return "failed"
     return "nothing"
@@ -92,12 +102,15 @@ def _first_fix(facts: PirFacts) -> datetime | None:
 def steps(facts: PirFacts) -> list[Step]:
     fixed = _first_fix(facts)
     return [Step(ref=c.ref, command=c.command or c.tool, status=c.status, outcome=_outcome(c),
-                 finding_ids=list(c.finding_ids), after_fix=fixed is not None and c.started_at > fixed)
+                 finding_ids=list(c.finding_ids), abnormal=list(c.abnormal),
+                 after_fix=fixed is not None and c.started_at > fixed)
             for c in facts.commands if c.risk != "write"]
 
 
 def ruled_out(facts: PirFacts) -> list[str]:
-    """Hypotheses a clean check ruled out during the investigation (checks after a fix only verify it)."""
+    """Hypotheses a clean check ruled out during the investigation (checks after a fix only verify it).
+    Clean means the analyzers find nothing wrong in the whole output, not merely that no new finding
+    was recorded under it (a repeated fault is recorded once)."""
     fixed = _first_fix(facts)
     seen: dict[str, tuple[str, list[str]]] = {}
     for c in facts.commands:
@@ -177,13 +190,22 @@ def open_questions(facts: PirFacts) -> list[str]:
     return out
 
 
+def symptom(facts: PirFacts) -> str | None:
+    order = ranked(facts.findings)
+    if not order:
+        return None
+    f = order[-1]
+    refs = list(dict.fromkeys(e.ref for e in f.evidence if e.ref))
+    return f"{flat(f.title)} ({f.finding_id}" + (f", [{'], ['.join(refs)}])" if refs else ")")
+
+
 def derive(facts: PirFacts) -> Derived:
     m = metrics(facts)
     order = ranked(facts.findings)
     executed, proposed = actions(facts)
     words = facts.reporter_words
     return Derived(severity=assess_severity(words), impact=impact_of(words), metrics=m,
-                   timeline=timeline(facts, m), root_cause=order[0] if order else None,
+                   timeline=timeline(facts, m), incident=incident(facts), root_cause=order[0] if order else None,
                    contributing=order[1:], steps=steps(facts), ruled_out=ruled_out(facts),
-                   executed=executed, proposed=proposed, clues=clues(facts),
+                   executed=executed, proposed=proposed, clues=clues(facts), symptom=symptom(facts),
                    open_questions=open_questions(facts))

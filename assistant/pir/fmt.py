@@ -44,6 +44,16 @@ def flat(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
+def clip(text: str | None, limit: int) -> str:
+    """One line of at most `limit` characters, cut at a word boundary (never mid-word), "…" when cut."""
+    body = flat(text)
+    if len(body) <= limit:
+        return body
+    head = body[: limit - 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head and body[limit - 1] != " " else head
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
 def first_sentence(text: str | None, limit: int = 160) -> str:
     """The opening sentence of a message (what a summary or a why quotes), shortened."""
     body = flat(text)

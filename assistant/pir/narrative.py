@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assistant.config import Settings
+from assistant.pir.consistency import contradictions
 from assistant.pir.data import PirFacts
 from assistant.pir.derive import Derived
 from assistant.pir.fmt import dur, ts
@@ -87,4 +88,9 @@ async def draft_narrative(facts: PirFacts, d: Derived, settings: Settings, model
         fields = parse_answer(text)
     except ValueError as exc:
         return rules_narrative(facts, d, note=f"drafted by rules: {model}'s answer was rejected: {exc}")
-    return Narrative(**fields.model_dump(), source=model)
+    narrative = Narrative(**fields.model_dump(), source=model)
+    problems = contradictions(facts, d, narrative)
+    if problems:  # held to the same check as the rules: a narrative that contradicts its evidence is not used
+        return rules_narrative(facts, d, note=f"drafted by rules: {model}'s narrative contradicted its evidence "
+                                              f"({len(problems)} claim(s); first: {problems[0]})")
+    return narrative

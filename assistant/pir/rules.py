@@ -7,12 +7,13 @@ we got lucky) is a visible `TODO(owner): ...`, never a guess.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
 
 from assistant.pir.data import FindingFacts, PirFacts
 from assistant.pir.derive import Derived
-from assistant.pir.fmt import code, dur, first_sentence, flat
+from assistant.pir.fmt import code, dur, first_sentence, flat, ts
 from assistant.pir.models import ActionItem, Narrative, WhyStep
 from assistant.pir.timeline import ranked
 
@@ -64,6 +65,8 @@ PLAYBOOK: dict[str, tuple[str, str]] = {
                           "Synthetic check on {url} alerting on errors"),
 }
 MAX_ACTIONS = 8
+MAX_LINES = 12
+"""A narrative list holds at most this many lines (NarrativeFields' limit)."""
 
 
 class _Facts(dict):
@@ -93,16 +96,17 @@ def summary(facts: PirFacts, d: Derived) -> str:
         found = (f"Firstline ran {n} command(s) on {facts.session.target}; no finding explains the symptom "
                  "yet (root cause unknown).")
     if d.executed:
-        fix = f"Mitigation: {d.executed[0]}."
+        fix = "Mitigation: " + "; then ".join(d.executed) + "."
     elif d.proposed:
-        fix = f"No fix was executed during the session; proposed: {d.proposed[0].what}."
+        fix = f"No fix was executed during the session; proposed: {d.proposed[0].what.rstrip('.')}."
     else:
         fix = "No fix was executed or proposed during the session."
     return f"{said}{when}. {found} {fix}"
 
 
 def five_whys(facts: PirFacts, d: Derived) -> list[WhyStep]:
-    """From the reported symptom down the findings, least to most causal; past the evidence, a TODO."""
+    """From the reported symptom down the findings, least to most causal, then on along whatever the
+    outputs say about the root cause's own subject; past the evidence, a TODO."""
     first = next((s.text for s in facts.said if s.role == "user"), "the reported problem")
     kinds: dict[str, list[FindingFacts]] = {}
     for f in ranked(facts.findings):  # one step per kind of failure: two crash-looping pods are one cause
@@ -115,28 +119,57 @@ def five_whys(facts: PirFacts, d: Derived) -> list[WhyStep]:
         out.append(WhyStep(why=f"Why {asked}?", because=f"{flat(f.title)} ({cites(f)}{more}).",
                            refs=[e.ref for g in group for e in g.evidence if e.ref]))
         asked = f"did this happen: {flat(f.title)}"
+    for ref, line in deeper(facts, d)[: 4 - len(out)]:
+        out.append(WhyStep(why=f"Why {asked}?", because=f"The evidence goes on: [{ref}] shows {code(line)}.",
+                           refs=[ref]))
+        asked = "was that so"
     out.append(WhyStep(why=f"Why {asked}?",
                        because="TODO(owner): not established by the evidence collected in this session."))
     return out[:5]
 
 
+_WHY_LINE = re.compile(r"level=|--[\w-]+=|\b(?:debug|temporary|config\w*|enabled|set to|changed|deploy\w*|"
+                       r"version|image|limit\w*|cron|schedul\w*|started|owner|user=|INC-\d+)\b", re.IGNORECASE)
+
+
+def deeper(facts: PirFacts, d: Derived, limit: int = 2) -> list[tuple[str, str]]:
+    """(ref, line): output lines about the root cause's subject (its path, process, image...) that no finding
+    quoted and that say how it came to be (a flag, a setting, a start, a deploy), earliest output first."""
+    if d.root_cause is None:
+        return []
+    subjects = {str(v) for v in d.root_cause.facts.values()
+                if isinstance(v, (str, int)) and len(str(v)) >= 4 and not str(v).isdigit()}
+    quoted = {flat(ln) for f in facts.findings for e in f.evidence for ln in e.lines}
+    found: list[tuple[str, str]] = []
+    for ref, text in facts.outputs().items():
+        for line in text.splitlines():
+            line = flat(line).lstrip("└├│─ ")  # a systemd CGroup tree's branches are not evidence
+            if (line and line not in quoted and any(s in line for s in subjects) and _WHY_LINE.search(line)
+                    and len(line) <= 400 and line not in {x for _, x in found}):
+                found.append((ref, line))
+    return found[:limit]
+
+
 def action_items(facts: PirFacts, d: Derived) -> list[ActionItem]:
+    """One mitigation (when nothing ran), one prevention, one detection per kind of failure; no repeats."""
     items: list[ActionItem] = []
     if not d.executed and d.root_cause is not None and d.root_cause.remediation:
         items.append(ActionItem(title=flat(d.root_cause.remediation), priority="mitigate",
                                 refs=[d.root_cause.finding_id]))
+    detected: set[str] = set()
     for i, f in enumerate(ranked(facts.findings)):
         prevent, detect = PLAYBOOK.get(f.signature, (None, None))
         if i == 0:
             items.append(ActionItem(title=fill(prevent, f.facts) if prevent else
                                     f"TODO(owner): decide how to prevent “{flat(f.title)}” from recurring",
                                     priority="prevent", refs=[f.finding_id]))
-        if detect:
+        if detect and f.signature not in detected:
+            detected.add(f.signature)
             items.append(ActionItem(title=fill(detect, f.facts), priority="detect", refs=[f.finding_id]))
     if not facts.findings:
         items.append(ActionItem(title="TODO(owner): find the root cause (see open questions)",
                                 priority="prevent"))
-    unique = list({i.title: i for i in items}.values())
+    unique = list({i.title.lower(): i for i in items}.values())
     return unique[:MAX_ACTIONS]
 
 
@@ -145,15 +178,15 @@ def went_well(facts: PirFacts, d: Derived) -> list[str]:
     if d.root_cause is not None:
         total = len(facts.commands)
         n = next((c.n for c in facts.commands if d.root_cause.finding_id in c.finding_ids), total)
-        out.append(f"The root cause evidence ({cites(d.root_cause)}) came from command {n} of {total}; "
-                   f"diagnosis {dur(d.metrics.time_to_diagnosis_s)} after the first report.")
+        out.append(f"The root cause evidence ({cites(d.root_cause)}) came from command {n} of {total}.")
     if facts.approvals:
         yes = sum(a.status == "approved" for a in facts.approvals)
         out.append(f"Every write action waited for a person's decision ({yes} approved, "
                    f"{len(facts.approvals) - yes} not).")
-    if d.metrics.mitigation_at is not None:
-        out.append(f"Mitigation ran {dur(d.metrics.time_to_mitigation_s)} after the first report.")
-    return out + ["TODO(owner): what else went well (detection, paging, communication)?"]
+    if d.incident.metrics.mitigated_at is not None:
+        out.append(f"Mitigation came {dur(d.incident.metrics.time_to_mitigate_s)} after the first error "
+                   "(incident timeline).")
+    return [*out, "TODO(owner): what else went well (detection, paging, communication)?"]
 
 
 def went_poorly(facts: PirFacts, d: Derived) -> list[str]:
@@ -164,20 +197,26 @@ def went_poorly(facts: PirFacts, d: Derived) -> list[str]:
     out += [f"The assistant hit an error: {flat(e.message)[:200]}" for e in facts.errors]
     if d.root_cause is None:
         out.append("The session ended without a finding that explains the symptom.")
-    if d.metrics.mitigation_at is None:
+    if not d.executed:
         out.append("No fix was executed through Firstline; impact may have continued after the session.")
-    return out + ["TODO(owner): what else went poorly?"]
+    return [*out[:MAX_LINES - 1], "TODO(owner): what else went poorly?"]
 
 
 def leadup(facts: PirFacts, d: Derived) -> list[str]:
     out = []
+    start = d.incident.metrics.started_at
+    for e in d.incident.events:  # changes the evidence dates before the first error
+        if e.kind in ("deploy", "change") and (start is None or e.at <= start):
+            out.append(f"{e.kind.capitalize()} at {ts(e.at)}: {code(e.text)} [{e.ref}]")
     for clue in d.clues:
         said = f"The reporter said: “{flat(clue.text)}”"
-        out.append(f"{code(clue.text)} [{clue.ref}]" if clue.ref else said)
+        item = f"{code(clue.text)} [{clue.ref}]" if clue.ref else said
+        if not any(flat(clue.text)[:60] in x for x in out):
+            out.append(item)
     if not out:
         out.append("TODO(owner): no change (deploy, config, upgrade) is mentioned in the conversation or the "
                    "evidence; what changed before the incident?")
-    return out
+    return out[:MAX_LINES]
 
 
 def rules_narrative(facts: PirFacts, d: Derived, note: str | None = None) -> Narrative:

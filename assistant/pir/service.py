@@ -24,12 +24,12 @@ from assistant.pir import drafts
 from assistant.pir.data import PirFacts, gather
 from assistant.pir.derive import Derived, derive
 from assistant.pir.drafts import PirDraftRow
-from assistant.pir.fmt import flat
+from assistant.pir.fmt import clip, flat
 from assistant.pir.models import Narrative, PirEdits
 from assistant.pir.narrative import draft_narrative
 from assistant.pir.render import render_markdown
-from assistant.redaction import redact_value, redactor_for
 from assistant.pir.words import Severity, edited_severity
+from assistant.redaction import redact_value, redactor_for
 
 FORMAT = "firstline-pir/1"
 
@@ -69,12 +69,16 @@ class UnknownSession(store.NotFound, LookupError):
 
 
 def _title(facts: PirFacts, d: Derived) -> str:
-    if facts.session.title:
-        return facts.session.title
+    """The session's title, unless it is a cut copy of the first message: then that message, cut at a word."""
+    first = flat(next((s.text for s in facts.said if s.role == "user"), ""))
+    title = flat(facts.session.title)
+    if title and not (title.endswith("…") and first.startswith(title.rstrip("…").rstrip())):
+        return clip(title, 120)
+    if first:
+        return clip(first, 120)
     if d.root_cause is not None:
-        return flat(d.root_cause.title)[:120]
-    first = next((s.text for s in facts.said if s.role == "user"), "")
-    return flat(first)[:120] or f"session {facts.session.id}"
+        return clip(d.root_cause.title, 120)
+    return f"session {facts.session.id}"
 
 
 def _authors(facts: PirFacts) -> list[str]:

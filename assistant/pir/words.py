@@ -38,14 +38,14 @@ _IMPACT: list[tuple[str, re.Pattern[str]]] = [
                  r"no\s+(?:customer|user)\s+impact", r"internal\s+(?:only|tool)", r"cosmetic")),
     ("medium", _any(r"(?:some|many|several|a\s+lot\s+of|lots\s+of|half\s+(?:of\s+)?(?:the|our)?)\s*"
                     r"(?:customers?|users?|requests?|clients?|pages?|pods?|hosts?)",
-                    r"partial(?:ly)?", r"5\d\d", r"5xx", r"errors?", r"failing", r"fails?", r"down",
+                    r"partial(?:ly)?", r"5\d\ds?", r"5xx", r"errors?", r"failing", r"fails?", r"down",
                     r"unavailable", r"unreachable", r"outage", r"time?outs?", r"slow(?:ness)?", r"latency")),
 ]
 _URGENCY: list[tuple[str, re.Pattern[str]]] = [
     ("high", _any(r"down", r"outage", r"unavailable", r"unreachable", r"dead", r"broken",
                   r"crash(?:ing|ed|es)?", r"won'?t\s+start", r"will\s+not\s+start",
                   r"can(?:no|')t\s+(?:start|connect|log\s*in|reach|access|buy|pay|check\s*out)",
-                  r"not\s+(?:starting|responding|working)", r"5\d\d", r"5xx", r"failing", r"fails", r"failed",
+                  r"not\s+(?:starting|responding|working)", r"5\d\ds?", r"5xx", r"failing", r"fails", r"failed",
                   r"urgent", r"asap", r"right\s+now", r"emergency", r"data\s+loss", r"oom\s*killed",
                   r"crashloop\w*")),
     ("low", _any(r"no\s+(?:customer|user)\s+impact", r"cosmetic", r"expir(?:es|ing)\s+(?:in|next)",
@@ -69,7 +69,7 @@ _CHANGE = _any(r"deploy(?:ed|ment|s)?", r"release[ds]?", r"roll(?:ed)?\s*out", r
 _WHO = _any(r"(?:all|every|most|some|many|several|a\s+few|few|one|no)\s+(?:of\s+(?:our|the)\s+)?"
             r"(?:customers?|users?|clients?|tenants?|regions?|requests?)",
             r"everyone", r"nobody", r"no\s+one")
-_WHAT = _any(r"returns?\s+\d{3}", r"\d{3}s?\s+(?:errors?|for\s+\w+)", r"5xx", r"(?:is|are|went|goes)\s+down",
+_WHAT = _any(r"return(?:s|ing|ed)?\s+(?:an?\s+)?\d{3}s?", r"will\s+not\s+start", r"\d{3}s?\s+(?:errors?|for\s+\w+)", r"5xx", r"(?:is|are|went|goes)\s+down",
              r"outage", r"slow\w*", r"time?outs?", r"timing\s+out", r"errors?", r"fail\w*", r"won'?t\s+start",
              r"crash\w*", r"unavailable", r"unreachable", r"cannot\s+\w+", r"can'?t\s+\w+")
 _NAMES = re.compile(r"\bhttps?://[^\s\"'<>)]+|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|dev|app|internal|local|cloud|co|"
@@ -105,6 +105,13 @@ def _classify(text: str, rules: list[tuple[str, re.Pattern[str]]]) -> tuple[Leve
     return "unknown", []
 
 
+def _without(text: str, phrases: list[str]) -> str:
+    """`text` with these phrases blanked, so one phrase never justifies both impact and urgency."""
+    for phrase in phrases:
+        text = re.sub(r"\b" + re.escape(phrase) + r"\b", " ", text, flags=re.IGNORECASE)
+    return text
+
+
 def _level(score: int) -> str:
     return {6: "SEV1", 5: "SEV2", 4: "SEV3"}.get(score, "SEV4")
 
@@ -114,6 +121,16 @@ def assess_severity(texts: list[str]) -> Severity:
     text = "\n".join(texts)
     impact, impact_hits = _classify(text, _IMPACT)
     urgency, urgency_hits = _classify(text, _URGENCY)
+    low = [h.lower() for h in impact_hits]
+    shared = [h for h in urgency_hits if any(h.lower() in x or x in h.lower() for x in low)]
+    if shared:  # one phrase never justifies both levels: the dimension it says more about keeps it
+        overlapping = [x for x in impact_hits if any(x.lower() in h.lower() or h.lower() in x.lower() for h in shared)]
+        impact_rest = [x for x in impact_hits if x not in overlapping]
+        urgency_rest = [h for h in urgency_hits if h not in shared]
+        if impact_rest or (not urgency_rest and _SCORE.get(urgency, 0) > _SCORE.get(impact, 0)):
+            impact, impact_hits = _classify(_without(text, overlapping), _IMPACT)
+        else:
+            urgency, urgency_hits = _classify(_without(text, shared + overlapping), _URGENCY)
     if impact == "unknown" and urgency == "unknown":
         return Severity()
     assumed = [name for name, lvl in (("impact", impact), ("urgency", urgency)) if lvl == "unknown"]

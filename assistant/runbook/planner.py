@@ -29,6 +29,7 @@ from assistant.runbook.followups import (
     result_checks,
     triage_checks,
 )
+from assistant.runbook.questions import follow_up
 from assistant.runbook.report import after_fix, diagnosis, no_fault
 
 MAX_STEPS = 6
@@ -106,6 +107,9 @@ def _step_text(calls: list[Check]) -> str:
 
 def decide(conv: Conversation) -> Decision:
     ents = entities(conv)
+    asked = follow_up(conv)
+    if asked is not None:  # why / what changed / roll back / is it fixed / what else / the command
+        return Decision(*asked)
     plan = requested_fix(conv, ents)
     if plan is not None:
         calls, stopped = next_fix_step(conv, plan)
@@ -115,7 +119,7 @@ def decide(conv: Conversation) -> Decision:
     names = named(ents)
     generic, actions = fix_requests(conv.request)
     note = "You asked me to apply a fix, but no matching write tool is available in this session; " \
-           "here is what I would do instead." if (generic or actions) else None
+           "the fix above is what to do by hand." if (generic or actions) else None
     if note and conv.findings() and not conv.this_turn():
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))  # asked to fix what was already diagnosed, but cannot
     if not conv.this_turn() and follow_up_question(conv):

@@ -18,6 +18,8 @@ from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.fixes import primary, proposed_writes
+from assistant.runbook.manual import for_finding, for_write
+from assistant.runbook.wording import tidy
 
 _HEALTHY = [
     ("service_status", re.compile(r"^\s*Active:.*$", re.MULTILINE)),
@@ -113,20 +115,33 @@ def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
                          lambda m: f"`{m.group(0)}`" if parse_calls(m.group(0)) else m.group(0), remediation)
     in_text = {(n, tuple(sorted(a.items()))) for n, a in parse_calls(main.remediation or "")}
     extra = [w for w in offered if (w.name, tuple(sorted(w.args.items()))) not in in_text]
-    text = remediation or "No single write action fixes this; the checks below narrow it down."
+    made = {key(conv, c.name, c.args) for c in conv.calls}
+    checks = [c for c in main.next_checks if all(not is_write(conv, n) and key(conv, n, a) not in made
+                                                  for n, a in parse_calls(c))]
+    if not remediation:
+        remediation = ("No single write action fixes this; these checks narrow it down: "
+                       + ", ".join(f"`{c}`" for c in checks[:2]) + ".") if checks else \
+            "No write action of mine fixes this."
+        checks = []
+    text = remediation
     if extra:
         text += " Proposed: " + " then ".join(f"`{_call_text(w)}`" for w in extra) + "."
     if offered:
         text += " Each write action needs your approval; I have not run anything. Say \"go ahead\" and I will " \
                 "request them."
     elif any(is_write(conv, n) for n, _ in parse_calls(main.remediation or "")):
-        text += " (The write tools for this are not available in this session; do it by hand.)"
-    made = {key(conv, c.name, c.args) for c in conv.calls}
-    checks = [c for c in main.next_checks if all(not is_write(conv, n) and key(conv, n, a) not in made
-                                                  for n, a in parse_calls(c))]
+        text += " The write tools for this are not available in this session: the commands to do it by hand follow."
     if checks:
         text += " Further checks: " + ", ".join(f"`{c}`" for c in checks[:2]) + "."
     return text.strip()
+
+
+def _by_hand(conv: Conversation, main: Finding, writes: list[Check]) -> list[str]:
+    """The manual fix (commands, verify, undo) when none of my write tools can apply the fix here."""
+    if any(w.name in conv.tools for w in writes):
+        return []
+    fix = for_finding(main, conv.findings())
+    return ["", fix.markdown()] if fix else []
 
 
 def _call_text(c: Check) -> str:
@@ -152,10 +167,12 @@ def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Fin
     gaps = unseen(conv)
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
-    parts += ["", "**Suggested fix** — " + _fix_text(conv, main, proposed_writes(conv, main))]
+    writes = proposed_writes(conv, main)
+    parts += ["", "**Suggested fix** — " + _fix_text(conv, main, writes)]
+    parts += _by_hand(conv, main, writes)
     if note:
         parts += ["", note]
-    return "\n".join(parts)
+    return tidy(conv, "\n".join(parts))
 
 
 def _quoted_cause(conv: Conversation) -> Finding | None:
@@ -180,9 +197,10 @@ def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
     parts += ["", "**Suggested fix** — " + _fix_text(conv, f, [])]
+    parts += _by_hand(conv, f, [])
     if note:
         parts += ["", note]
-    return "\n".join(parts)
+    return tidy(conv, "\n".join(parts))
 
 
 def unseen(conv: Conversation) -> list[str]:
@@ -228,19 +246,21 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
               "symptom (error message, URL, time) or a log to read, and I will look there.")]
     if note:
         parts += ["", note]
-    return "\n".join(parts)
+    return tidy(conv, "\n".join(parts))
 
 
 def after_fix(conv: Conversation, writes: list[Check], stopped: str | None) -> str:
     """What was done (each write's outcome) and what the verification shows."""
     made = {key(conv, c.name, c.args): c for c in conv.this_turn()}
-    lines = ["**Actions**"]
+    lines, instead = ["**Actions**"], []
     for w in writes:
         rec = made.get(key(conv, w.name, w.args))
         if rec is None:
             lines.append(f"- `{_call_text(w)}` — not run.")
         elif rec.failed or rec.exit_code not in (0, None):
-            lines.append(f"- `{_call_text(w)}` — did not succeed: {_quote(rec.error or rec.output, 200)}")
+            lines.append(f"- `{_call_text(w)}` — did not succeed: {_quote(_plain_error(rec), 200)}")
+            if (alt := for_write(w.name, w.args)) is not None:
+                instead.append(alt.markdown(f"**Instead, by hand** (`{_call_text(w)}` did not run)"))
         else:
             first = next((ln for ln in rec.output.splitlines() if ln.strip()), "done")
             lines.append(f"- `{_call_text(w)}` — done ({_code(first, 120)}).")
@@ -252,4 +272,12 @@ def after_fix(conv: Conversation, writes: list[Check], stopped: str | None) -> s
                   else "The checks after the fix show no remaining fault."]
     if stopped:
         lines += ["", f"I stopped because {stopped}; nothing further was changed."]
-    return "\n".join(lines)
+    for alt in instead:
+        lines += ["", alt]
+    return tidy(conv, "\n".join(lines))
+
+
+def _plain_error(rec: CallRecord) -> str:
+    """The error as people should read it (a note meant for the model stays out)."""
+    text = rec.error or rec.output
+    return text.split("(For the assistant", 1)[0].strip()

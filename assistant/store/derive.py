@@ -51,9 +51,15 @@ def _messages(role: str) -> Callable[[Session, list[Row], datetime], None]:
     return apply
 
 
-def _title_from(text: str) -> str:
+def _title_from(text: str, limit: int = 80) -> str:
+    """The first message as a title: one line, cut at a word boundary (never mid-word)."""
     line = " ".join(text.split())
-    return line if len(line) <= 80 else line[:79].rstrip() + "…"
+    if len(line) <= limit:
+        return line
+    head = line[: limit - 1]
+    if " " in head and line[limit - 1] != " ":
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,;:-–—") + "…"
 
 
 def _tool_calls(db: Session, rows: list[Row], now: datetime) -> None:
