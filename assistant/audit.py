@@ -191,6 +191,11 @@ class _ToolContext:
         }
         if approval is not None:
             detail.update(approved_by=approval.decided_by, approval_status=approval.status)
+        if d.get("host"):
+            detail["host"] = d["host"]
+        remote = d.get("remote") or {}
+        if remote:  # a node ran it: which node, with which token, through which replica
+            detail.update(node=remote.get("node"), token_id=remote.get("token_id"), via=remote.get("via"))
         return {
             "actor": self.actors.get(turn_id or "", ""),
             "target": call.target if call else "",

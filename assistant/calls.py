@@ -120,7 +120,8 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
         yield _refusal(ctx, p, f"{p.name} was denied by {decision.by}{comment}.")  # shown to people as is
         return
     state.tool_calls += 1
-    result = await run_tool(ctx.target, p.name, p.args, approved=True, redactor=redactor_for(ctx.settings))
+    result = await run_tool(ctx.target, p.name, p.args, approved=True, approval_id=request.approval_id,
+                            redactor=redactor_for(ctx.settings))
     if result.ok:  # the system changed: earlier reads are stale, and open findings await their re-check
         state.cache.clear()
         state.verifier.fixed(p.call_id, result.command)
@@ -162,7 +163,8 @@ async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
                             error=result.error, source=result.source, cached=cached,
-                            started_at=result.started_at.isoformat(), output_sha256=result.output_sha256)
+                            started_at=result.started_at.isoformat(), output_sha256=result.output_sha256,
+                            host=result.host, remote=result.remote)
     from assistant.loop import result_budget
 
     messages.append(await cpu.run(ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx),

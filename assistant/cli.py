@@ -16,6 +16,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from assistant.cli_nodes import node_app, nodes_cmd  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 
 app = typer.Typer(help="Firstline: an on-call troubleshooting assistant.", no_args_is_help=True,
@@ -24,6 +25,8 @@ tools_app = typer.Typer(help="Run and list diagnostic tools directly.", no_args_
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(tools_app, name="tools")
 app.add_typer(audit_app, name="audit")
+app.add_typer(node_app, name="node")
+app.command("nodes")(nodes_cmd)
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 

@@ -34,6 +34,20 @@ class Policy(BaseModel):
     """Per-tool argument limits, e.g. {"restart_service": {"service": ["nginx", "app"]}}."""
 
 
+class NodeSettings(BaseModel):
+    """The server's side of `firstline node` (assistant/nodes)."""
+
+    signing_key_file: Path | None = None
+    """Ed25519 key that signs approved write calls for nodes (default: node-signing.key under `home`, made on
+    first use). Every replica must use the same file; nodes are given its public half at enrolment."""
+    approval_ttl_s: int = Field(default=300, ge=10, le=900)
+    """How long a signed approval stays valid; the node refuses it afterwards and never accepts it twice."""
+    heartbeat_s: float = Field(default=10.0, gt=0.05, le=300)
+    """Nodes send a heartbeat this often; a node silent for 3 beats is dropped and its calls fail."""
+    call_grace_s: float = Field(default=5.0, ge=0, le=120)
+    """Time allowed beyond a tool's own timeout for a node's answer to arrive."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIRSTLINE_", env_nested_delimiter="__", extra="ignore")
 
@@ -61,6 +75,7 @@ class Settings(BaseSettings):
     default_target: str = "sandbox:nginx-port-conflict"
     targets: TargetConfig = Field(default_factory=TargetConfig)
     policy: Policy = Field(default_factory=Policy)
+    nodes: NodeSettings = Field(default_factory=NodeSettings)
     auth_token: str | None = None
     pir_template: Path | None = None
     """A team's own Markdown layout for the PIR (Jinja2)."""

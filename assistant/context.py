@@ -7,7 +7,7 @@ the loop reads nothing global.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired
@@ -16,6 +16,10 @@ from assistant.providers import Providers
 from tools.base import Risk, Tool
 from tools.catalog import ALL_TOOLS
 from tools.targets import Target, open_target
+from tools.targets.fleet import Fleet, with_host
+
+if TYPE_CHECKING:
+    from assistant.nodes.router import NodeRouter
 
 Approver = Callable[[ApprovalRequired], Awaitable[ApprovalDecided]]
 
@@ -72,6 +76,9 @@ def allowed_tools(settings: Settings, target: Target) -> list[Tool]:
         if allow is not None and tool.name not in allow:
             continue
         tools.append(tool)
+    if isinstance(target, Fleet):  # every host tool names its host, one of the members
+        hosts = tuple(target.members)
+        tools = [with_host(t, hosts) for t in tools]
     return tools
 
 
@@ -85,9 +92,19 @@ def arg_limit_violation(settings: Settings, tool_name: str, args: dict) -> str |
     return None
 
 
+def open_session_target(spec: str, settings: Settings, nodes: NodeRouter | None = None) -> Target:
+    """Node targets (`node:NAME`, `nodes:LABELS`) need the server's router; the rest open in tools/."""
+    if spec.startswith(("node:", "nodes:")):
+        from assistant.nodes.target import open_node_target
+
+        return open_node_target(spec, settings, nodes)
+    return open_target(spec, settings.targets)
+
+
 def open_context(settings: Settings, *, target: str, model: str, session_id: str, turn_id: str,
-                 approver: Approver = deny_all, providers: Providers | None = None) -> TurnContext:
+                 approver: Approver = deny_all, providers: Providers | None = None,
+                 nodes: NodeRouter | None = None) -> TurnContext:
     providers = providers or Providers(settings)
-    return TurnContext(settings=settings, target=open_target(target, settings.targets), model=model,
+    return TurnContext(settings=settings, target=open_session_target(target, settings, nodes), model=model,
                        session_id=session_id, turn_id=turn_id, approver=approver, llm=providers.model(model),
                        offload=providers.offload)

@@ -79,6 +79,10 @@ class ToolResultEvent(BaseModel):
     started_at: str | None = None
     output_sha256: str | None = None
     """SHA-256 of the full output before capping (ToolResult.output_sha256), for the command trail."""
+    host: str | None = None
+    """The member of a multi-host target the call ran on."""
+    remote: dict[str, Any] | None = None
+    """The node (name, token id, replica) that ran it, for the audit trail."""
 
 
 class Evidence(BaseModel):

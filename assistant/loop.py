@@ -85,9 +85,12 @@ class TurnState:
 def system_prompt(ctx: TurnContext) -> str:
     from datetime import UTC, datetime
 
+    from tools.targets.fleet import Fleet
+
     write_tools = [t.name for t in ctx.tools if t.risk.value == "write"]
     return render("system.md.j2", target=ctx.target.describe(), now=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-                  write_tools=write_tools, read_only=ctx.settings.policy.read_only)
+                  write_tools=write_tools, read_only=ctx.settings.policy.read_only,
+                  fleet=isinstance(ctx.target, Fleet))
 
 
 def tool_schemas(ctx: TurnContext) -> list[dict]:

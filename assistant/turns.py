@@ -14,6 +14,7 @@ import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -34,6 +35,9 @@ from assistant.events import (
 from assistant.redaction import redactor_for
 from assistant.runbook import is_runbook
 from assistant.store.group_commit import GroupCommitter, retrieve_exception
+
+if TYPE_CHECKING:
+    from assistant.nodes.router import NodeRouter
 
 log = logging.getLogger("firstline.turns")
 RECORD_END_RETRY_S = 300.0
@@ -104,13 +108,13 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
                      approver: Approver, *, on_event: OnEvent | None = None,
                      cancel_event: asyncio.Event | None = None, poll_s: float | None = 0.25, author: str = "user",
                      message_stored: bool = False, committer: GroupCommitter | None = None,
-                     providers: Providers | None = None) -> str:
+                     providers: Providers | None = None, nodes: NodeRouter | None = None) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
     Every event is committed (through `committer`, the server's shared one, or a private one) before it
     is announced. Cancel (DB flag, from any process, polled every `poll_s`; or `cancel_event`, which
     alone counts when `poll_s` is None) stops the loop and records `turn_finished(cancelled)`; if this
-    task itself is cancelled (shutdown) the turn is recorded as interrupted.
+    task itself is cancelled (shutdown) the turn is recorded as interrupted. `nodes` reaches node targets.
     """
     logs.bind(session_id=session_id, turn_id=turn_id)  # this turn's task (and threads): its log lines say so
     user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
@@ -128,7 +132,7 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
         try:
             ctx = await asyncio.to_thread(open_context, settings, target=session.target, model=session.model,
                                           session_id=session_id, turn_id=turn_id, approver=approver,
-                                          providers=providers)
+                                          providers=providers, nodes=nodes)
         except Exception as exc:  # noqa: BLE001 - TargetError, broken kubeconfig: tell the user
             return await _finish(writer, turn_id, "error", started,
                                  Error(message=f"cannot open target {session.target}: {exc}", kind="target"))
@@ -337,8 +341,9 @@ class TurnSupervisor:
     """
 
     def __init__(self, settings: Settings, engine: Engine, notifier: store.Notifier | None = None, *,
-                 poll_s: float = 0.25, approval_poll_s: float = 0.2, providers: Providers | None = None) -> None:
-        self.settings, self.engine = settings, engine
+                 poll_s: float = 0.25, approval_poll_s: float = 0.2, providers: Providers | None = None,
+                 nodes: NodeRouter | None = None) -> None:
+        self.settings, self.engine, self.nodes = settings, engine, nodes
         self.providers = providers
         self.notifier = notifier or store.Notifier()
         self.poll_s, self.approval_poll_s = poll_s, approval_poll_s
@@ -402,7 +407,7 @@ class TurnSupervisor:
                 return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
                                         cancel_event=flag, poll_s=None, author=author, message_stored=True,
                                         committer=self.committer,  # the committer notifies the streams
-                                        providers=self.providers)
+                                        providers=self.providers, nodes=self.nodes)
 
     async def _close_queued(self) -> None:
         """Turns stopped before they got a slot never reached `drive_turn`, which records its own end: close

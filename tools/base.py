@@ -115,6 +115,8 @@ class RawOutput(BaseModel):
     ok: bool | None = None
     """Override; by default ok means exit code 0."""
     error: str | None = None
+    remote: dict[str, Any] | None = None
+    """Which remote agent ran it (node name, token id, replica), for the audit trail."""
 
 
 class ToolResult(BaseModel):
@@ -138,6 +140,10 @@ class ToolResult(BaseModel):
     """Why the tool did not (fully) run: validation, timeout, refused, unsupported."""
     output_sha256: str | None = None
     """SHA-256 of the full cleaned output before capping (for the audit trail)."""
+    host: str | None = None
+    """The member of a multi-host target (a node group, a fleet sandbox) it ran on."""
+    remote: dict[str, Any] | None = None
+    """Which remote agent ran it (node name, token id, replica), for the audit trail."""
 
     def excerpt(self, limit: int = 300) -> str:
         text = self.output if self.output else (self.error or "")

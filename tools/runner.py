@@ -16,6 +16,7 @@ from tools.catalog import TOOLS
 from tools.output import cap, clean
 from tools.redact import redact as default_redact
 from tools.targets.base import Target, TargetError
+from tools.targets.fleet import Fleet
 
 
 def _error(name: str, args: Any, target: Target, started: datetime, t0: float, msg: str,
@@ -33,11 +34,21 @@ async def run_tool(
     raw_args: dict[str, Any] | None,
     *,
     approved: bool = False,
+    approval_id: str | None = None,
     redactor: Callable[[str], str] = default_redact,
 ) -> ToolResult:
-    """Run `name` on `target`. Write tools run only when `approved` is True."""
+    """Run `name` on `target`. Write tools run only when `approved` is True (`approval_id` names the
+    person's decision, which remote targets pass on signed). On a fleet, `host` in the args picks the member."""
     started = datetime.now(UTC)
     t0 = time.perf_counter()
+    if isinstance(target, Fleet):
+        member, host, rest, problem = target.pick(raw_args)
+        if member is None:
+            result = _error(name, rest, target, started, t0, problem or "no such host")
+        else:
+            result = await run_tool(member, name, rest, approved=approved, approval_id=approval_id,
+                                    redactor=redactor)
+        return result.model_copy(update={"host": host or None, "target": target.name})
     tool = TOOLS.get(name)
     if tool is None:
         return _error(name, raw_args, target, started, t0,
@@ -54,7 +65,8 @@ async def run_tool(
         return _error(name, args_dict, target, started, t0,
                       f"{name} is not available on target {target.name} ({target.kind})", "unsupported")
     try:
-        raw = await asyncio.wait_for(target.run(tool, args), timeout=tool.timeout_s)
+        running = target.run_approved(tool, args, approval_id) if approved and approval_id else target.run(tool, args)
+        raw = await asyncio.wait_for(running, timeout=tool.timeout_s + target.timeout_grace_s)
     except TimeoutError:
         return _error(name, args_dict, target, started, t0, f"{name} timed out after {tool.timeout_s:g}s and was stopped", "timeout")
     except TargetError as exc:
@@ -70,5 +82,5 @@ async def run_tool(
         tool=name, args=args_dict, ok=ok, status=status, exit_code=raw.exit_code, output=text, data=raw.data,
         command=redactor(raw.command), target=target.name, started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000, truncated=truncated, source=raw.source,
-        error=raw.error, output_sha256=digest,
+        error=raw.error, output_sha256=digest, remote=raw.remote,
     )

@@ -14,6 +14,9 @@ from sqlalchemy.engine import Engine
 
 from assistant import store
 from assistant.config import Settings
+from assistant.nodes.hub import NodeHub
+from assistant.nodes.relay import Relay
+from assistant.nodes.router import NodeRouter
 from assistant.providers import Providers
 from assistant.turns import TurnSupervisor, recover_interrupted
 from web.quiet_gc import QuietGC
@@ -52,6 +55,9 @@ class Runtime:
         self.draining = False
         """True once this process stops taking new turns (set on SIGTERM): /readyz then answers 503, so load
         balancers send new requests to other replicas while this one finishes its turns."""
+        self.node_hub = NodeHub(self.aengine, settings.nodes.heartbeat_s)
+        self._node_router: NodeRouter | None = None
+        self._node_lock = asyncio.Lock()
 
     def engine(self) -> Engine:
         """The migrated engine; on first success also closes turns orphaned by a crash. Blocking."""
@@ -86,8 +92,22 @@ class Runtime:
     async def supervisor(self) -> TurnSupervisor:
         engine = await self.aengine()
         if self._supervisor is None:
-            self._supervisor = TurnSupervisor(self.settings, engine, self.notifier, providers=self.providers)
+            nodes = await self.node_router()
+            if self._supervisor is None:
+                self._supervisor = TurnSupervisor(self.settings, engine, self.notifier, providers=self.providers,
+                                                  nodes=nodes)
         return self._supervisor
+
+    async def node_router(self) -> NodeRouter:
+        """Calls to nodes: this process's hub, and on PostgreSQL the relay to the other replicas' nodes."""
+        async with self._node_lock:
+            if self._node_router is None:
+                engine = await self.aengine()
+                relay = Relay(engine, self.node_hub) if engine.dialect.name == "postgresql" else None
+                if relay is not None:
+                    await relay.start()
+                self._node_router = NodeRouter(engine, self.node_hub, relay)
+        return self._node_router
 
     async def _recover_periodically(self) -> None:
         """Another process on this host may die mid-turn while we keep running: close its turns too."""
@@ -125,8 +145,11 @@ class Runtime:
         self._recovery = asyncio.create_task(self._recover_periodically())
         try:
             await self.aengine()
+            await self.node_router()  # on PostgreSQL: listen for calls to the nodes this replica will hold
         except store.StoreUnavailable as exc:
             log.error("%s; the API answers 503 until it is reachable", exc)
+        except (OSError, TimeoutError) as exc:
+            log.error("node relay not started: %s", exc)
 
     async def shutdown(self) -> None:
         self.draining = True
@@ -136,6 +159,9 @@ class Runtime:
             self.quiet_gc.stop()
         if self._supervisor is not None:
             await self._supervisor.shutdown()
+        await self.node_hub.aclose()  # after the turns: a turn still running may be calling a node
+        if self._node_router is not None and self._node_router.relay is not None:
+            await self._node_router.relay.aclose()
         if self.gateway is not None:
             await self.gateway.aclose()
         if self._engine is not None:

@@ -29,6 +29,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
+from tools.node.protocol import PATH as NODE_PATH
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -137,7 +138,10 @@ class RequireAuth:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
-        if scope["type"] != "http":  # no websockets here
+        if scope["type"] != "http":  # the nodes' link is the only websocket; it checks the node's own token
+            if scope["type"] == "websocket" and scope.get("path") == NODE_PATH:
+                await self.app(scope, receive, send)
+                return
             await send({"type": "websocket.close", "code": 1008})
             return
         path = scope.get("path", "")

@@ -151,6 +151,32 @@ def m004_finding_resolution(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE findings ADD COLUMN resolved_by VARCHAR(128)"))
 
 
+@migration
+def m005_nodes(conn: Connection) -> None:
+    """Enrolled nodes (assistant/nodes) and the calls routed to them through the database between replicas."""
+    md = sa.MetaData()
+    nodes = sa.Table(
+        "nodes", md,
+        sa.Column("name", sa.String(64), primary_key=True), sa.Column("labels", sa.JSON, nullable=False),
+        sa.Column("token_id", sa.String(32), nullable=False), sa.Column("token_hash", sa.String(64), nullable=False),
+        _ts("created_at"), _ts("revoked_at", nullable=True), sa.Column("facts", sa.JSON, nullable=False),
+        sa.Column("policy", sa.JSON, nullable=False), sa.Column("version", sa.String(32), nullable=False),
+        sa.Column("connected", sa.Boolean, nullable=False), sa.Column("replica", sa.String(128), nullable=False),
+        _ts("last_seen", nullable=True),
+        sa.UniqueConstraint("token_id", name="uq_nodes_token_id"),
+    )
+    calls = sa.Table(
+        "node_calls", md,
+        sa.Column("id", sa.String(64), primary_key=True), sa.Column("node", sa.String(64), nullable=False),
+        sa.Column("tool", sa.String(64), nullable=False), sa.Column("args", sa.JSON, nullable=False),
+        sa.Column("approval", sa.JSON), sa.Column("timeout_s", sa.Float, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False), sa.Column("result", sa.JSON),
+        sa.Column("claimed_by", sa.String(128)), _ts("created_at"), _ts("finished_at", nullable=True),
+        sa.Index("ix_node_calls_node_status", "node", "status"),
+    )
+    md.create_all(conn, tables=[nodes, calls])
+
+
 _VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 

@@ -54,6 +54,8 @@ class Target(abc.ABC):
     """A place tools run. One instance per session; handlers are looked up by tool name."""
 
     kind: str = "abstract"
+    timeout_grace_s: float = 0.0
+    """Extra time the runner allows beyond a tool's timeout (a remote agent enforces the timeout itself)."""
 
     def __init__(self, name: str, config: TargetConfig | None = None) -> None:
         self.name = name
@@ -65,6 +67,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         """Run the tool; raise TargetError for a call this target refuses or cannot make."""
+
+    async def run_approved(self, tool: Tool, args: ToolArgs, approval_id: str) -> RawOutput:
+        """Run a write tool a person approved; remote targets pass the approval on (signed), others just run."""
+        return await self.run(tool, args)
 
     def describe(self) -> dict[str, Any]:
         """Facts about the target for the system prompt (kind, hosts, namespaces)."""

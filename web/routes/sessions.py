@@ -39,9 +39,16 @@ def _out(engine: Engine, session_id: str) -> SessionOut:
         return SessionOut.of(row, _running_turn(db, session_id) if row.status == "running" else None)
 
 
-def check_target(settings: Settings, name: str) -> None:
+def check_target(settings: Settings, name: str, engine: Engine | None = None) -> None:
     """422 naming `target` unless it is listed or can be opened (e.g. kubernetes' default context)."""
     if any(t["name"] == name for t in list_targets(settings.targets)):
+        return
+    if name.startswith(("node:", "nodes:")) and engine is not None:
+        from assistant.nodes.target import check_node_target
+
+        problem = check_node_target(engine, name)
+        if problem:
+            raise InvalidField("target", problem)
         return
     try:
         target = open_target(name, settings.targets)
@@ -58,7 +65,7 @@ def check_target(settings: Settings, name: str) -> None:
 def create_session(body: SessionCreate, settings: SettingsDep, engine: EngineDep) -> SessionOut:
     """Open a session on a target (default: settings.default_target) with a model (default: settings.model)."""
     target = body.target or settings.default_target
-    check_target(settings, target)
+    check_target(settings, target, engine)
     with store.writing(engine) as db:
         row = store.create_session(db, target=target, model=body.model or settings.model, title=body.title or "")
     return SessionOut.of(row)
