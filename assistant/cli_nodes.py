@@ -115,7 +115,7 @@ def nodes_cmd(as_json: Annotated[bool, typer.Option("--json", help="one JSON obj
 
     _settings, engine = _engine()
     with store.reading(engine) as db:
-        rows = [registry.node_json(r) for r in registry.list_nodes(db)]
+        rows = [registry.node_json(r) for r in registry.list_nodes(db, include_revoked=True)]
     if as_json:
         for r in rows:
             print(json.dumps(r))
@@ -127,7 +127,7 @@ def nodes_cmd(as_json: Annotated[bool, typer.Option("--json", help="one JSON obj
                   header_style="bold")
     for r in rows:
         f = r["facts"]
-        table.add_row(r["name"], "[green]connected[/]" if r["connected"] else "offline", (r["last_seen"] or "never")[:19],
+        table.add_row(r["name"], "[green]connected[/]" if r["connected"] else "[red]revoked[/]" if r["revoked"] else "offline", (r["last_seen"] or "never")[:19],
                       ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())), str(f.get("os", "")),
                       str(f.get("kernel", "")), "yes" if f.get("systemd") else "no" if f else "", r["version"])
     console.print(table)

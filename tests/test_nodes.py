@@ -19,6 +19,7 @@ from nodefleet import (
     run_turn,
     server_env,
     start_node,
+    wait_for,
 )
 
 from assistant import audit, store
@@ -61,3 +62,119 @@ def test_a_node_runs_a_read_tool_inside_its_own_host_and_the_call_is_audited(tmp
     assert entry["output_sha256"] == call["output_sha256"] and entry["exit_code"] == 0
     assert entry["command"].startswith("ss -ltnp")
     assert node.poll() is None
+
+
+def _approve_pending(c, sid: str, by: str = "alice") -> dict:
+    def pending():
+        return next((a for a in c.get(f"/api/sessions/{sid}/approvals").json() if a["status"] == "pending"), None)
+
+    request = wait_for(pending, "a pending approval")
+    r = c.post(f"/api/sessions/{sid}/approvals/{request['approval_id']}", json={"decision": "approve", "by": by})
+    assert r.status_code == 200, r.text
+    return request
+
+
+def _kill_turn(c, target: str, pid: int) -> str:
+    r = c.post("/api/sessions", json={"target": target})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert c.post(f"/api/sessions/{sid}/messages", json={"content": f"stop {pid} please"}).status_code == 202
+    return sid
+
+
+def test_an_approved_write_runs_on_the_node_and_a_mis_signed_one_is_refused(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tools.node.approval import public_key_b64
+
+    with Fleet(2) as fleet:
+        good, wrong = fleet.hosts
+        victims = [h.popen(["sleep", "300"]) for h in (good, wrong)]
+        script = [{"text": "Stop it.", "calls": [("kill_process", {"pid": 0, "signal": "TERM"})]}, {"text": "done"}]
+        with FakeOpenAI(script=script, delay_s=0.0) as fake:
+            server = _server(tmp_path, fleet, **model_env(fake))
+            try:
+                with client(server) as c:
+                    start_node(good, enroll(c, "app-01", {"role": "app"}, tmp_path, allow_tools=["kill_process"]),
+                               tmp_path / "good.log")
+                    pinned_elsewhere = public_key_b64(Ed25519PrivateKey.generate())  # not this server's key
+                    start_node(wrong, enroll(c, "app-02", {"role": "app"}, tmp_path, allow_tools=["kill_process"],
+                                             server_key=pinned_elsewhere), tmp_path / "wrong.log")
+                    connected(c, "app-01", "app-02")
+                    results = {}
+                    for name, victim in (("app-01", victims[0]), ("app-02", victims[1])):
+                        script[0]["calls"] = [("kill_process", {"pid": victim.pid, "signal": "TERM"})]
+                        sid = _kill_turn(c, f"node:{name}", victim.pid)
+                        request = _approve_pending(c, sid)
+                        assert request["target"] == f"node:{name}" and request["args"]["pid"] == victim.pid
+                        wait_for(lambda s=sid: c.get(f"/api/sessions/{s}").json()["status"] == "idle", "turn end")
+                        [call] = c.get(f"/api/sessions/{sid}/tool_calls").json()
+                        results[name] = (sid, request, call)
+            finally:
+                server.stop()
+        assert victims[0].wait(10) == -15  # app-01 ran it
+        assert victims[1].poll() is None  # app-02 refused: the approval is not signed by the key it pinned
+    sid, request, ran = results["app-01"]
+    assert ran["ok"] and f"sent SIGTERM to {victims[0].pid}" in ran["output"]
+    _, _, refused = results["app-02"]
+    assert not refused["ok"] and "refused by node app-02" in refused["error"] and "not signed" in refused["error"]
+    engine = store.open_store(f"sqlite:///{tmp_path / 'firstline.db'}")
+    entry = next(e for e in audit.export(engine) if e["session_id"] == sid and e["kind"] == "tool_execution")
+    engine.dispose()
+    assert entry["approval_id"] == request["approval_id"] and entry["detail"]["approved_by"] == "alice"
+    assert entry["detail"]["node"] == "app-01" and entry["command"] == f"kill -TERM {victims[0].pid}"
+
+
+def test_a_revoked_token_is_cut_off_at_once_and_refused_afterwards(tmp_path, one_host):
+    host = one_host.hosts[0]
+    server = _server(tmp_path, one_host)
+    try:
+        with client(server) as c:
+            config = enroll(c, "web-09", {"role": "web"}, tmp_path)
+            node = start_node(host, config, tmp_path / "node.log")
+            connected(c, "web-09")
+            r = c.post("/api/nodes/web-09/revoke")
+            assert r.status_code == 200 and r.json()["revoked"] is True
+            assert node.wait(10) == 3  # the link was closed with "revoked": the node stops, it does not retry
+            row = next(n for n in c.get("/api/nodes").json() if n["name"] == "web-09")
+            assert row["connected"] is False and row["revoked"] is True
+            again = start_node(host, config, tmp_path / "node2.log")
+            assert again.wait(20) == 3  # the same token is refused at the handshake
+            r = c.post("/api/sessions", json={"target": "node:web-09"})
+            assert r.status_code == 422 and "revoked" in r.text
+    finally:
+        server.stop()
+    assert "token was revoked" in (tmp_path / "node.log").read_text()
+    assert "refused this node's token (HTTP 403)" in (tmp_path / "node2.log").read_text()
+
+
+def test_a_call_in_flight_when_the_link_is_cut_ends_as_an_error_result(tmp_path, one_host):
+    host = one_host.hosts[0]
+    stall = ("import socket,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+             "s.bind(('127.0.0.1', 8099)); s.listen()\nconns=[]\nwhile True: conns.append(s.accept())\n")
+    script = [{"text": "Check it.", "calls": [("http_check", {"url": "http://127.0.0.1:8099/"})]}, {"text": "done"}]
+    with FakeOpenAI(script=script, delay_s=0.0) as fake:
+        server = _server(tmp_path, one_host, **model_env(fake))
+        try:
+            with client(server) as c:
+                host.popen([__import__("sys").executable, "-c", stall])  # accepts, never answers
+                start_node(host, enroll(c, "web-03", {"role": "web"}, tmp_path), tmp_path / "node.log")
+                connected(c, "web-03")
+                r = c.post("/api/sessions", json={"target": "node:web-03"})
+                sid = r.json()["id"]
+                c.post(f"/api/sessions/{sid}/messages", json={"content": "is it up?"})
+                wait_for(lambda: "http_check" in (tmp_path / "node.log").read_text() or _in_flight(c, sid),
+                         "the call to be in flight")
+                one_host.cut(host)  # the cable, not a clean close: only missing heartbeats tell
+                wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "idle", "the turn to end", 40)
+                [call] = c.get(f"/api/sessions/{sid}/tool_calls").json()
+                row = next(n for n in c.get("/api/nodes").json() if n["name"] == "web-03")
+        finally:
+            server.stop()
+    assert call["ok"] is False and call["output_sha256"] is None
+    assert "web-03" in call["error"] and ("dropped" in call["error"] or "closed" in call["error"]), call["error"]
+    assert row["connected"] is False
+
+
+def _in_flight(c, sid: str) -> bool:
+    return any(t["tool"] == "http_check" for t in c.get(f"/api/sessions/{sid}/tool_calls").json())

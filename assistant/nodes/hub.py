@@ -90,6 +90,7 @@ class NodeHub:
         self.links: dict[str, NodeLink] = {}
         self.on_connect: list[OnConnect] = []
         self._watch: asyncio.Task | None = None
+        self._closing: set[asyncio.Task] = set()
 
     async def serve(self, ws: WebSocket) -> None:
         engine = await self.engine_fn()
@@ -119,7 +120,7 @@ class NodeHub:
         old = self.links.get(row.name)
         self.links[row.name] = link
         if old is not None:
-            await old.close(p.REPLACED, "replaced by a newer connection")
+            asyncio.create_task(old.close(p.REPLACED, "replaced by a newer connection"))
         await ws.send_text(p.dump(p.Welcome(node=row.name, heartbeat_s=self.heartbeat_s)))
         self._ensure_watch()
         for hook in self.on_connect:
@@ -141,11 +142,22 @@ class NodeHub:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_disconnected, engine, link.name, self.replica)
 
+    async def evict(self, link: NodeLink, code: int, reason: str) -> None:
+        """Fail its calls and forget it now; the socket is closed in the background (a cut cable never answers)."""
+        link.drop(f"the link to node {link.name} was closed: {reason}")
+        if self.links.get(link.name) is link:
+            del self.links[link.name]
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(_disconnected, await self.engine_fn(), link.name, self.replica)
+        task = asyncio.create_task(link.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def revoke(self, name: str) -> bool:
         link = self.links.get(name)
         if link is None:
             return False
-        await link.close(p.REVOKED, "token revoked")
+        await self.evict(link, p.REVOKED, "token revoked")
         return True
 
     def _ensure_watch(self) -> None:
@@ -159,7 +171,7 @@ class NodeHub:
             now = time.monotonic()
             for link in list(self.links.values()):
                 if now - link.seen > 3 * self.heartbeat_s:
-                    await link.close(1001, "no heartbeat")
+                    await self.evict(link, 1001, f"no heartbeat for {3 * self.heartbeat_s:g}s")
             try:
                 engine = await self.engine_fn()
                 valid = await asyncio.to_thread(_still_valid, engine, list(self.links.values()), self.replica)
@@ -168,7 +180,7 @@ class NodeHub:
                 continue
             for link in list(self.links.values()):
                 if link.name not in valid:
-                    await link.close(p.REVOKED, "token revoked")
+                    await self.evict(link, p.REVOKED, "token revoked")
 
     async def aclose(self) -> None:
         if self._watch is not None:

@@ -165,7 +165,7 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
     while not stop.is_set():
         try:
             async with connect(config.ws_url(), additional_headers={"Authorization": f"Bearer {config.token}"},
-                               ssl=_ssl_context(config), proxy=True, open_timeout=10, max_size=p.MAX_FRAME,
+                               ssl=_ssl_context(config), proxy=True, open_timeout=10, close_timeout=2, max_size=p.MAX_FRAME,
                                ping_interval=config.heartbeat_s, ping_timeout=config.heartbeat_s * 2) as ws:
                 backoff.reset()
                 session = asyncio.create_task(serve_connection(node, ws))

@@ -61,7 +61,7 @@ async def node_connect(websocket: WebSocket) -> None:
 def list_nodes(engine: EngineDep) -> list[NodeOut]:
     """Enrolled nodes: connected or not, last seen, labels, facts, version."""
     with store.reading(engine) as db:
-        return [NodeOut(**registry.node_json(r)) for r in registry.list_nodes(db)]
+        return [NodeOut(**registry.node_json(r)) for r in registry.list_nodes(db, include_revoked=True)]
 
 
 @router.post("/api/nodes", status_code=status.HTTP_201_CREATED, response_model=Enrollment)
