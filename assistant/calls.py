@@ -32,6 +32,7 @@ from assistant.redaction import redactor_for
 from tools.base import Risk, ToolResult
 from tools.commands import command_line
 from tools.runner import run_tool
+from tools.targets.fleet import Fleet
 
 if TYPE_CHECKING:
     from assistant.loop import TurnState
@@ -110,8 +111,10 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
     if violation:
         yield _refusal(ctx, p, violation)
         return
+    host = p.args.get("host") or p.args.get("from_host") if isinstance(ctx.target, Fleet) else None
+    where = f"{ctx.target.name} (host {host})" if host else ctx.target.name  # the person sees which host
     request = ApprovalRequired(approval_id="a" + uuid.uuid4().hex[:12], call_id=p.call_id, tool=p.name, args=p.args,
-                               command=command_line(p.name, p.args), target=ctx.target.name, reason=reason.strip())
+                               command=command_line(p.name, p.args), target=where, reason=reason.strip())
     yield Event.of(request, ctx.turn_id)
     decision: ApprovalDecided = await ctx.approver(request)
     yield Event.of(decision, ctx.turn_id)

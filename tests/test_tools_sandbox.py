@@ -12,10 +12,12 @@ from tools.catalog import TOOLS
 from tools.runner import run_tool
 from tools.scenarios import load_scenario_file
 from tools.targets import TargetConfig, TargetError, open_target
-from tools.targets.sandbox import SandboxTarget, list_scenarios
+from tools.targets.sandbox import SandboxFleet, SandboxTarget, list_scenarios
 
 SCENARIOS = list_scenarios()
 IDS = [s.id for s in SCENARIOS]
+HOST_IDS = [s.id for s in SCENARIOS if s.host is not None] + [f"{s.id}@{h.hostname}" for s in SCENARIOS for h in s.hosts]
+"""One id per simulated host: `scenario@host` for each host of a multi-host scenario."""
 REQUIRED = {"nginx-port-conflict", "postgres-max-connections", "image-tag-missing", "configmap-wrong-host",
             "oom-killed", "disk-full", "tls-expired"}
 READ_TOOLS = sorted(name for name, tool in TOOLS.items() if tool.risk.value == "read")
@@ -26,9 +28,14 @@ REALISTIC_FAILURE = re.compile(
     re.MULTILINE)
 
 
-def sandbox(sid: str) -> SandboxTarget:
+def sandbox(sid: str) -> SandboxTarget | SandboxFleet:
+    """The scenario's target; `scenario@host` is that host of a multi-host scenario."""
+    sid, _, host = sid.partition("@")
     target = open_target(f"sandbox:{sid}")
-    assert isinstance(target, SandboxTarget)
+    if host:
+        assert isinstance(target, SandboxFleet)
+        target = target.members[host]
+    assert isinstance(target, (SandboxTarget, SandboxFleet))
     return target
 
 
@@ -71,7 +78,7 @@ def test_required_scenarios_ship_with_titles_and_summaries():
         assert s.title and s.summary and s.root_cause and s.evidence, s.id
 
 
-@pytest.mark.parametrize("sid", IDS)
+@pytest.mark.parametrize("sid", [s.id for s in SCENARIOS if not s.hosts] + [i for i in HOST_IDS if "@" in i])
 async def test_every_read_tool_answers_realistically(sid):
     target = sandbox(sid)
     calls = read_calls(target)
@@ -103,7 +110,7 @@ async def test_the_fault_is_visible_in_the_named_evidence(sid):
             assert needle in result.output, (ev.tool, ev.args, needle, result.output[:2000])
 
 
-@pytest.mark.parametrize("sid", [s.id for s in SCENARIOS if s.host is not None])
+@pytest.mark.parametrize("sid", HOST_IDS)
 async def test_port_owners_and_service_pids_agree_with_ps(sid):
     target = sandbox(sid)
     ps = (await call(target, "process_list")).output

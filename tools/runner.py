@@ -42,7 +42,7 @@ async def run_tool(
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     if isinstance(target, Fleet):
-        member, host, rest, problem = target.pick(raw_args)
+        member, host, rest, problem = target.pick(name, raw_args)
         if member is None:
             result = _error(name, rest, target, started, t0, problem or "no such host")
         else:

@@ -358,10 +358,18 @@ def _after_free_port(c: CallRecord) -> list[Check]:
         else []
 
 
+_LOCAL_URL = re.compile(r"^https?://(?:localhost|127\.0\.0\.1)(?::(\d+))?(?:/|$)")
+
+
 def _after_http(c: CallRecord) -> list[Check]:
     m = re.search(r"Failed to connect to (\S+) port (\d+)", c.output)
     if m and m.group(1) in ("localhost", "127.0.0.1"):
         return [Check("port_owner", {"port": int(m.group(2))}, "is anything listening?", "http")]
+    local = _LOCAL_URL.match(str(c.args.get("url", "")))
+    error = next((f for f in c.findings if f.signature == "http-error-status"), None)
+    if local and error is not None and not error.facts.get("server"):  # no Server header: who is answering?
+        port = int(local.group(1) or (443 if str(c.args["url"]).startswith("https") else 80))
+        return [Check("port_owner", {"port": port}, f"which process answers on port {port}?", "http")]
     return []
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant import cpu
 from assistant.runbook.conversation import parse
+from assistant.runbook.fleet import decide_fleet, fleet_hosts
 from assistant.runbook.planner import Decision, decide
 from assistant.tokens import count_tokens
 from assistant.window import message_tokens
@@ -54,7 +55,9 @@ def reply(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
     an answer that says so, so a session is never taken down by the offline model."""
     tools = tools or []
     try:
-        decision = decide(parse(messages, tools))
+        conv = parse(messages, tools)
+        hosts = fleet_hosts(conv)
+        decision = decide_fleet(conv, hosts) if hosts else decide(conv)
     except Exception as exc:
         log.exception("runbook model failed")
         decision = Decision(f"The offline runbook model hit an internal error ({type(exc).__name__}: {exc}). "

@@ -201,6 +201,8 @@ class Scenario(_Spec):
     """Regexes a correct diagnosis matches (tests, demo and evals only, like `root_cause`)."""
     now: UtcDatetime
     host: HostSpec | None = None
+    hosts: list[HostSpec] = Field(default_factory=list)
+    """Several hosts instead of one (a fleet): host tools then take `host`, one of their hostnames."""
     dns: DnsSpec = Field(default_factory=DnsSpec)
     http: list[HttpEndpoint] = Field(default_factory=list)
     tls: list[TlsSpec] = Field(default_factory=list)
@@ -215,8 +217,13 @@ class Scenario(_Spec):
         self.report = self.report or self.summary
         for pattern in self.expect:
             re.compile(pattern)
-        if self.kind in ("host", "both") and self.host is None:
-            raise ValueError(f"kind {self.kind} needs a `host`")
+        if self.host is not None and self.hosts:
+            raise ValueError("give `host` (one) or `hosts` (a fleet), not both")
+        if self.kind in ("host", "both") and self.host is None and not self.hosts:
+            raise ValueError(f"kind {self.kind} needs a `host` (or `hosts`)")
+        names = [h.hostname for h in self.hosts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate hostnames in hosts: {names}")
         if self.kind in ("kubernetes", "both") and not self.namespaces:
             raise ValueError(f"kind {self.kind} needs `namespaces`")
         for ns in self.namespaces:
@@ -330,11 +337,12 @@ def _load_cached(path: str, _mtime_ns: int, _size: int) -> Scenario:
     raw = {k: v for k, v in raw.items() if not str(k).startswith("x-")}  # x-*: YAML anchor holders
     if isinstance(raw.get("namespaces"), list):
         raw["namespaces"] = _api_json(raw["namespaces"])
-    if isinstance(raw.get("host"), dict) and isinstance(raw["host"].get("processes"), list):
-        try:
-            raw["host"]["processes"] = _expand(raw["host"]["processes"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ScenarioError(f"{path}: host.processes: bad repeat block: {exc!r}") from None
+    for host in [raw.get("host"), *(raw.get("hosts") or [])]:
+        if isinstance(host, dict) and isinstance(host.get("processes"), list):
+            try:
+                host["processes"] = _expand(host["processes"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ScenarioError(f"{path}: host.processes: bad repeat block: {exc!r}") from None
     try:
         scenario = Scenario.model_validate({**raw, "source_path": str(path)})
     except ValidationError as exc:

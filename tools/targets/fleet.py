@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, create_model
 
 from tools.base import RawOutput, Tool, ToolArgs
-from tools.catalog import HOST_TOOLS
+from tools.catalog import HOST_TOOLS, TOOLS
 from tools.targets.base import Target, TargetError
 
 
@@ -31,13 +31,15 @@ class Fleet(Target):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "hosts": list(self.members)}
 
-    def pick(self, raw_args: dict[str, Any] | None) -> tuple[Target | None, str, dict[str, Any], str | None]:
+    def pick(self, tool_name: str, raw_args: dict[str, Any] | None
+             ) -> tuple[Target | None, str, dict[str, Any], str | None]:
         """(member, host, remaining args, problem): the member named by `host`, or why there is none."""
         args = dict(raw_args or {}) if isinstance(raw_args, dict) else {}
-        host = args.pop("host", None)
+        key = member_arg(tool_name)
+        host = args.pop(key, None)
         hosts = ", ".join(self.members)
         if not isinstance(host, str) or not host:
-            return None, "", args, f"this target has several hosts: give `host`, one of {hosts}"
+            return None, "", args, f"this target has several hosts: give `{key}`, one of {hosts}"
         member = self.members.get(host.strip())
         if member is None:
             return None, host, args, f"host {host!r} is not in {self.name}; hosts: {hosts}"
@@ -51,11 +53,16 @@ class Fleet(Target):
             await member.aclose()
 
 
+def member_arg(tool_name: str) -> str:
+    """`host`, or `from_host` for the one tool whose own arguments already have a `host` (tls_certificate)."""
+    tool = TOOLS.get(tool_name)
+    return "from_host" if tool is not None and "host" in tool.args_model.model_fields else "host"
+
+
 @functools.lru_cache(maxsize=512)
 def with_host(tool: Tool, hosts: tuple[str, ...]) -> Tool:
     """`tool` with a required `host` argument restricted to `hosts` (cached: schemas are built once per group)."""
-    model = create_model(
-        f"{tool.args_model.__name__}OnHost", __base__=tool.args_model,
-        host=(Literal[hosts], Field(description="which host of this target to run on (one call per host)")),
-    )
+    field = (Literal[hosts], Field(description="which host of this target to run on (one call per host)"))
+    model = create_model(f"{tool.args_model.__name__}OnHost", __base__=tool.args_model,
+                         **{member_arg(tool.name): field})
     return tool.model_copy(update={"args_model": model})

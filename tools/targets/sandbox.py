@@ -39,6 +39,7 @@ from tools.scenarios import (
     load_scenario_file,
 )
 from tools.targets.base import Target, TargetConfig, TargetError
+from tools.targets.fleet import Fleet
 from tools.targets.sandbox_host import HostState, grep_lines
 from tools.targets.sandbox_k8s import ClusterState
 from tools.targets.sandbox_net import NetState
@@ -74,7 +75,7 @@ class SandboxTarget(Target):
                             self.host.owner_name if self.host else (lambda port: None))
 
     @classmethod
-    def from_scenario_id(cls, scenario_id: str, config: TargetConfig | None = None) -> SandboxTarget:
+    def from_scenario_id(cls, scenario_id: str, config: TargetConfig | None = None) -> SandboxTarget | SandboxFleet:
         """Open `sandbox:<scenario_id>`; TargetError names the available ids when it is unknown."""
         config = config or TargetConfig()
         files = list_scenario_files(config.scenarios_dir)
@@ -85,9 +86,10 @@ class SandboxTarget(Target):
         if scenario_id not in files:
             raise TargetError(f"unknown sandbox scenario {scenario_id!r}; available: {available}")
         try:
-            return cls(load_scenario_file(files[scenario_id]), config)
+            scenario = load_scenario_file(files[scenario_id])
         except ScenarioError as exc:
             raise TargetError(str(exc)) from None
+        return SandboxFleet(scenario, config) if scenario.hosts else cls(scenario, config)
 
     def clock(self) -> datetime:
         return self.now
@@ -266,3 +268,21 @@ class SandboxTarget(Target):
         self._need_cluster()
         self.now += WRITE_TICK
         return self._out("rollout_undo", args, self.rollouts.undo(args.namespace, args.deployment))
+
+
+class SandboxFleet(Fleet):
+    """A scenario with several hosts: one sandbox per host (each with the shared DNS, HTTP and TLS facts), the
+    same `host` mechanism as a node group."""
+
+    kind = "sandbox"
+
+    def __init__(self, scenario: Scenario, config: TargetConfig | None = None) -> None:
+        members: dict[str, Target] = {h.hostname: SandboxTarget(scenario.model_copy(update={"host": h, "hosts": []}),
+                                                                config) for h in scenario.hosts}
+        super().__init__(f"sandbox:{scenario.id}", members)
+        self.scenario = scenario
+
+    def describe(self) -> dict[str, Any]:
+        sc = self.scenario
+        return {"name": self.name, "kind": self.kind, "scenario": sc.id, "title": sc.title, "summary": sc.summary,
+                "environment": "fleet", "hosts": list(self.members)}

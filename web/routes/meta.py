@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from assistant import store
 from tools.targets import list_targets
-from web.deps import EngineDep, SettingsDep
+from web.deps import RuntimeDep, SettingsDep
 from web.schemas import Health, ModelsOut, TargetOut
 
 router = APIRouter(tags=["meta"])
@@ -29,11 +29,16 @@ def _version() -> str:
 
 
 @router.get("/api/targets", response_model=list[TargetOut])
-def targets(settings: SettingsDep, engine: EngineDep) -> list[TargetOut]:
+def targets(settings: SettingsDep, runtime: RuntimeDep) -> list[TargetOut]:
     """Sandbox scenarios, this host, the kube contexts found in the kubeconfig, enrolled nodes and label groups."""
     from assistant.nodes.target import node_targets
 
-    return [TargetOut(**t) for t in list_targets(settings.targets) + node_targets(engine)]
+    found = list_targets(settings.targets)
+    try:
+        found += node_targets(runtime.engine())
+    except (store.StoreUnavailable, sa.exc.SQLAlchemyError):
+        pass  # nodes live in the database; everything else is listed without it
+    return [TargetOut(**t) for t in found]
 
 
 @router.get("/api/models", response_model=ModelsOut)
