@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,21 @@ def listen_argv(port: int, body: str = "ok", status: int = 200) -> list[str]:
         f"http.server.HTTPServer(('0.0.0.0',{port}),H).serve_forever()\n"
     )
     return [sys.executable, "-c", code]
+
+
+def start_host(host: Host, tmp: Path, name: str, config: Path, apps: list[dict]) -> subprocess.Popen:
+    """The host's apps and its node in a PID namespace of their own (tests/hostinit.py is its PID 1)."""
+    spec = tmp / name / "host.json"
+    node = [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)]
+    spec.write_text(json.dumps({"apps": apps, "node": node}))
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FIRSTLINE_")}
+    return host.popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable,
+                       str(ROOT / "tests" / "hostinit.py"), str(spec)], cwd=ROOT, env=env,
+                      stdout=open(tmp / name / "node.log", "ab"), stderr=subprocess.STDOUT)
+
+
+def shop_app(port: int, log: Path, status: int = 200, body: str = '{"status":"ok"}', script: str = "shop") -> dict:
+    """tests/shopapp.py under the name `script` (the name the host's process table shows)."""
+    path = log.parent / f"{script}.py"
+    path.write_text((ROOT / "tests" / "shopapp.py").read_text())
+    return {"argv": [sys.executable, str(path), str(port), str(log), str(status), body], "log": str(log) + ".out"}

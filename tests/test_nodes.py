@@ -7,6 +7,8 @@ offline runbook or the local stand-in for a paid API (tests/fake_openai.py) scri
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fake_openai import FakeOpenAI, model_env
 from netns import Fleet
@@ -18,6 +20,8 @@ from nodefleet import (
     listen_argv,
     run_turn,
     server_env,
+    shop_app,
+    start_host,
     start_node,
     wait_for,
 )
@@ -178,3 +182,55 @@ def test_a_call_in_flight_when_the_link_is_cut_ends_as_an_error_result(tmp_path,
 
 def _in_flight(c, sid: str) -> bool:
     return any(t["tool"] == "http_check" for t in c.get(f"/api/sessions/{sid}/tool_calls").json())
+
+
+def test_a_port_conflict_on_one_of_three_hosts_is_diagnosed_across_the_group(tmp_path):
+    question = "Which web hosts return 503 on http://localhost:8080/healthz? The shop service serves it."
+    with Fleet(3) as fleet:
+        server = _server(tmp_path, fleet)  # the offline runbook model
+        try:
+            with client(server) as c:
+                enroll(c, "db-01", {"role": "db", "env": "prod"}, tmp_path)  # enrolled, not in the group
+                for i, host in enumerate(fleet.hosts, start=1):
+                    name = f"web-0{i}"
+                    config = enroll(c, name, {"role": "web", "env": "prod"}, tmp_path)
+                    logs = tmp_path / name / "log" / "shop"
+                    logs.mkdir(parents=True)
+                    apps = []
+                    if name == "web-02":  # the old app still holds the port and answers 503
+                        apps.append({**shop_app(8080, logs / "legacy.log", 503, "legacy: maintenance", "legacy"),
+                                     "wait_port": 8080})
+                    apps.append({**shop_app(8080, logs / "shop.log"),
+                                 **({"wait_exit": True} if name == "web-02" else {"wait_port": 8080})})
+                    start_host(host, tmp_path, name, config, apps)
+                connected(c, "web-01", "web-02", "web-03")
+                sid, calls = run_turn(c, "nodes:role=web,env=prod", question)
+                answer = _answer(c, sid)
+        finally:
+            server.stop()
+    first = [t for t in calls if t["tool"] == "http_check"]
+    assert sorted(t["args"]["host"] for t in first) == ["web-01", "web-02", "web-03"]
+    assert all(t["target"] == "nodes:role=web,env=prod" for t in calls)
+    followed = {t["args"]["host"] for t in calls if t["tool"] == "port_owner"}
+    assert followed == {"web-02"}
+    owner = next(t for t in calls if t["tool"] == "port_owner")
+    assert "legacy.py" in owner["output"] and "shop.py" not in owner["output"]
+    assert "Hosts with a problem: web-02" in answer and "8080" in answer and "legacy" in answer
+    assert "db-01" not in answer
+    engine = store.open_store(f"sqlite:///{tmp_path / 'firstline.db'}")
+    trail = [e for e in audit.export(engine) if e["session_id"] == sid and e["kind"] == "tool_execution"]
+    engine.dispose()
+    assert {(e["detail"]["host"], e["detail"]["node"]) for e in trail} >= {("web-01", "web-01"), ("web-02", "web-02")}
+
+
+def _answer(c, sid: str) -> str:
+    """The turn's final answer, read from the session's event stream (the turn has ended)."""
+    text = ""
+    with c.stream("GET", f"/api/sessions/{sid}/events?after=0") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                ev = json.loads(line[5:])
+                text = ev["data"]["text"] if ev["type"] == "message" else text
+                if ev["type"] == "turn_finished":
+                    return text
+    return text

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.store import ApprovalRow, FindingRow, SessionRow, ToolCallRow, as_utc
 
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$"
-TARGET_PATTERN = r"^[a-z][a-z0-9-]*(:[A-Za-z0-9._@/\-:\[\]]+)?$"
-"""`kind[:rest]`; the rest may hold `:` and `[…]` (`ssh:ops@[::1]:2222`). The target itself checks the details."""
+TARGET_PATTERN = r"^[a-z][a-z0-9-]*(:[A-Za-z0-9._@/\-:\[\]=,]+)?$"
+"""`kind[:rest]`; the rest may hold `:` and `[…]` (`ssh:ops@[::1]:2222`) and `=,` (`nodes:role=web,env=prod`).
+The target itself checks the details."""
 
 
 class Strict(BaseModel):

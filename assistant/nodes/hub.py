@@ -172,14 +172,15 @@ class NodeHub:
             for link in list(self.links.values()):
                 if now - link.seen > 3 * self.heartbeat_s:
                     await self.evict(link, 1001, f"no heartbeat for {3 * self.heartbeat_s:g}s")
+            checked = list(self.links.values())  # links that connect meanwhile were just authenticated
             try:
                 engine = await self.engine_fn()
-                valid = await asyncio.to_thread(_still_valid, engine, list(self.links.values()), self.replica)
+                valid = await asyncio.to_thread(_still_valid, engine, checked, self.replica)
             except Exception as exc:  # noqa: BLE001 - the database may be briefly away; links stay up
                 log.warning("node watch: %s", exc)
                 continue
-            for link in list(self.links.values()):
-                if link.name not in valid:
+            for link in checked:
+                if link.name not in valid and self.links.get(link.name) is link:
                     await self.evict(link, p.REVOKED, "token revoked")
 
     async def aclose(self) -> None:
