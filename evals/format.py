@@ -42,6 +42,8 @@ class CaseTarget(BaseModel):
 
     name: str = "replay"
     kind: Literal["host", "kubernetes"] = "host"
+    hosts: list[str] = Field(default_factory=list)
+    """A multi-host target's members (a node group, a fleet sandbox); also taken from the calls' `host`."""
 
 
 class Case(BaseModel):

@@ -18,6 +18,7 @@ from assistant.events import Event, EventType, ToolCall, ToolResultEvent
 from evals.format import FORMAT, K8S_ONLY
 from tools.catalog import TOOLS
 from tools.redact import redact
+from tools.targets.fleet import member_arg
 
 
 def _inline(value: Any) -> str:
@@ -88,8 +89,19 @@ def _usable(call: ToolCall, result: ToolResultEvent) -> str | None:
     return None
 
 
+def _own_args(call: ToolCall, result: ToolResultEvent) -> dict[str, Any]:
+    """The tool's own arguments: on a multi-host target the member (`host`) is recorded beside them."""
+    if not result.host:
+        return call.args
+    key = member_arg(call.tool)
+    return {k: v for k, v in call.args.items() if k != key}
+
+
 def _tool_entry(call: ToolCall, result: ToolResultEvent) -> list[str]:
-    lines = [f"  - tool: {call.tool}", f"    args: {_inline(call.args)}", f"    exit_code: {_inline(result.exit_code)}"]
+    lines = [f"  - tool: {call.tool}", f"    args: {_inline(_own_args(call, result))}"]
+    if result.host:
+        lines.append(f"    host: {_inline(result.host)}")
+    lines.append(f"    exit_code: {_inline(result.exit_code)}")
     if result.command:
         lines.append(f"    command: {scalar(redact(result.command), 6)}")
     lines.append(f"    output: {scalar(redact(result.output), 6)}")
@@ -103,7 +115,7 @@ def _tools_section(events: list[Event]) -> tuple[list[str], list[str]]:
     lines, seen, called, skipped = ["tools:"], set(), [], []
     for call, result in _pairs(events):
         called.append(call.tool)
-        key = _inline([call.tool, call.args])
+        key = _inline([call.tool, call.args, result.host])
         why = _usable(call, result)
         if why is None and key in seen:
             why = "repeat of an earlier call"
@@ -143,6 +155,8 @@ def session_to_case(events: list[Event], session_meta: Any) -> str:
     turns = [e.data.text for e in events if e.type is EventType.USER_MESSAGE]
     tool_lines, called = _tools_section(events)
     kind = "kubernetes" if any(t in K8S_ONLY for t in called) else "host"
+    hosts = sorted({r.host for _, r in _pairs(events) if r.host})  # as groups list them: by name
+    described = {"name": target, "kind": kind, **({"hosts": hosts} if hosts else {})}
     header = [
         (f"# Recorded by `firstline record` from session {sid or '(unknown)'} "
         f"(target {target}, model {_meta(session_meta, 'model', '?')})."),
@@ -152,7 +166,7 @@ def session_to_case(events: list[Event], session_meta: Any) -> str:
         f"id: {_slug(title or sid)}",
         f"title: {scalar(title or f'recorded session {sid}', 2)}",
         "tags: []  # TODO: e.g. [host, network]",
-        f"target: {_inline({'name': target, 'kind': kind})}",
+        f"target: {_inline(described)}",
         "turns:",
     ]
     header += [f"  - {scalar(redact(t), 4)}" for t in turns] or ['  - "TODO: the user\'s first message"']

@@ -32,7 +32,7 @@ from evals.report import print_report, write_json, write_junit
 from evals.results import CaseResult, RunResult, build_report, find_regressions, totals
 from evals.score import answer_text, score
 from evals.workers import SuiteWorkers, default_jobs
-from tools.targets.replay import ReplayTarget, format_call
+from tools.targets.replay import ReplayFleet, ReplayTarget, format_call, open_replay
 
 DEFAULT_CONCURRENCY = 8
 CASE_TIMEOUT_S = 600.0
@@ -50,8 +50,8 @@ class DenyAndCount:
                                comment="evals never execute write actions")
 
 
-def replay_target(case: Case) -> ReplayTarget:
-    return ReplayTarget(case.tools, name=case.target.name, described_kind=case.target.kind)
+def replay_target(case: Case) -> ReplayTarget | ReplayFleet:
+    return open_replay(case.tools, name=case.target.name, described_kind=case.target.kind, hosts=case.target.hosts)
 
 
 async def converse(case: Case, model: str, settings: Settings,

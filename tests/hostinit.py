@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def _wait_port(port: int, timeout: float = 10.0) -> None:
@@ -26,7 +27,7 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 def main() -> None:
-    spec = json.loads(open(sys.argv[1]).read())
+    spec = json.loads(Path(sys.argv[1]).read_text())
     for app in spec.get("apps", []):
         out = open(app["log"], "ab") if app.get("log") else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
         proc = subprocess.Popen(app["argv"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

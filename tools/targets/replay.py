@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.base import RawOutput, Risk, Tool, ToolArgs
 from tools.commands import command_line
 from tools.targets.base import Target, TargetConfig, TargetError
+from tools.targets.fleet import Fleet
 
 WRITE_REFUSED = "write tools are not executed in replay"
 
@@ -31,6 +32,8 @@ class RecordedCall(BaseModel):
     command: str | None = None
     data: dict[str, Any] | None = None
     error: str | None = None
+    host: str | None = None
+    """The host of a multi-host target this output came from; None: any host (and single-host cases)."""
 
 
 def format_call(tool: str, args: dict[str, Any]) -> str:
@@ -106,3 +109,41 @@ class ReplayTarget(Target):
             exit_code=entry.exit_code, output=entry.output, data=entry.data, error=entry.error,
             command=entry.command or command_line(tool.name, call), source="replay",
         )
+
+
+class ReplayFleet(Fleet):
+    """A recorded multi-host session: one replay per host; entries without `host` answer on every host."""
+
+    kind = "replay"
+
+    def __init__(self, entries: list[RecordedCall | dict[str, Any]], hosts: list[str], *, name: str = "replay",
+                 described_kind: str = "host", config: TargetConfig | None = None) -> None:
+        calls = [e if isinstance(e, RecordedCall) else RecordedCall.model_validate(e) for e in entries]
+        members: dict[str, Target] = {
+            h: ReplayTarget([e for e in calls if e.host in (None, h)], name=name, described_kind=described_kind,
+                            config=config) for h in hosts}
+        super().__init__(name, members)
+        self.described_kind = described_kind
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.described_kind, "hosts": list(self.members)}
+
+    def _all(self, attr: str) -> list[str]:
+        return [item for m in self.members.values() for item in getattr(m, attr)]
+
+    @property
+    def unrecorded(self) -> list[str]:
+        return self._all("unrecorded")
+
+    @property
+    def write_attempts(self) -> list[str]:
+        return self._all("write_attempts")
+
+
+def open_replay(entries: list[RecordedCall], *, name: str = "replay", described_kind: str = "host",
+                hosts: list[str] | None = None) -> ReplayTarget | ReplayFleet:
+    """A replay of one host, or of several when the case names hosts (or its entries carry one)."""
+    hosts = list(dict.fromkeys([*(hosts or []), *(e.host for e in entries if e.host)]))
+    if hosts:
+        return ReplayFleet(entries, hosts, name=name, described_kind=described_kind)
+    return ReplayTarget(entries, name=name, described_kind=described_kind)
