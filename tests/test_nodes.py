@@ -234,3 +234,51 @@ def _answer(c, sid: str) -> str:
                 if ev["type"] == "turn_finished":
                     return text
     return text
+
+
+@pytest.mark.postgres
+def test_a_node_on_replica_a_serves_a_turn_running_on_replica_b(tmp_path, pg_database):
+    from conftest import _reset_pg
+
+    from nodefleet import GatewayServer as Replica
+
+    _reset_pg(pg_database)
+    key = {"FIRSTLINE_NODES__SIGNING_KEY_FILE": str(tmp_path / "node-signing.key")}  # every replica's one key
+    script = [{"text": "Look, then stop it.", "calls": [("port_owner", {"port": 8088})]},
+              {"text": "Stopping it.", "calls": [("kill_process", {"pid": 0, "signal": "TERM"})]}, {"text": "done"}]
+    with Fleet(1) as fleet, FakeOpenAI(script=script, delay_s=0.0) as fake:
+        host = fleet.hosts[0]
+        a = Replica(server_env(tmp_path / "a", pg_database, **key, **model_env(fake)), tmp_path / "a.log",
+                    fleet.gateway).start()
+        b = Replica(server_env(tmp_path / "b", pg_database, **key, **model_env(fake)), tmp_path / "b.log",
+                    "127.0.0.1").start()
+        try:
+            with client(a) as ca, client(b) as cb:
+                listener = host.popen(listen_argv(8088))
+                script[1]["calls"] = [("kill_process", {"pid": listener.pid, "signal": "TERM"})]
+                config = enroll(ca, "app-07", {"role": "app"}, tmp_path, allow_tools=["port_owner", "kill_process"])
+                start_node(host, config, tmp_path / "node.log")  # it dials replica A
+                connected(cb, "app-07")
+                sid = _kill_turn(cb, "node:app-07", listener.pid)
+                request = _approve_pending(cb, sid)
+                wait_for(lambda: cb.get(f"/api/sessions/{sid}").json()["status"] == "idle", "the turn to end", 60)
+                calls = cb.get(f"/api/sessions/{sid}/tool_calls").json()
+                held_by = next(n for n in ca.get("/api/nodes").json() if n["name"] == "app-07")["connected"]
+        finally:
+            a.stop()
+            b.stop()
+    assert held_by
+    look, stop = calls
+    assert look["ok"] and f"pid={listener.pid}" in look["output"]
+    assert stop["ok"] and f"sent SIGTERM to {listener.pid}" in stop["output"]
+    assert listener.wait(10) == -15
+    engine = store.open_store(pg_database)
+    try:
+        trail = [e for e in audit.export(engine) if e["session_id"] == sid and e["kind"] == "tool_execution"]
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT tool, status, claimed_by FROM node_calls ORDER BY created_at").all()
+    finally:
+        engine.dispose()
+    assert [(r[0], r[1]) for r in rows] == [("port_owner", "done"), ("kill_process", "done")]
+    assert all(r[2] and r[2] == rows[0][2] for r in rows)  # replica A ran both
+    assert {e["detail"]["via"] for e in trail} == {"relay"} and trail[-1]["approval_id"] == request["approval_id"]
