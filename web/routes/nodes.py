@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request, WebSocket, status
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
 from assistant import store
@@ -49,6 +53,15 @@ class Enrollment(BaseModel):
     """The approval-signing public key the node pins (server_key in its config)."""
     config: str
     """A node.toml for the host, with everything filled in but the server's URL if unknown."""
+
+
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+
+
+@router.get("/nodes", response_class=HTMLResponse, include_in_schema=False)
+def nodes_page(request: Request) -> HTMLResponse:
+    """The Nodes page (web/static/js/nodes.js talks to the API below)."""
+    return templates.TemplateResponse(request, "nodes.html", {})
 
 
 @router.websocket(PATH)

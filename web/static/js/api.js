@@ -54,6 +54,9 @@ export const api = {
   decide: (id, approvalId, decision, comment) =>
     request("POST", `/api/sessions/${enc(id)}/approvals/${enc(approvalId)}`, { decision, comment: comment || null }),
   targets: () => request("GET", "/api/targets"),
+  nodes: () => request("GET", "/api/nodes"),
+  enrollNode: (name, labels) => request("POST", "/api/nodes", { name, labels }),
+  revokeNode: (name) => request("POST", `/api/nodes/${enc(name)}/revoke`),
   models: () => request("GET", "/api/models"),
   eventsUrl: (id, after) => `/api/sessions/${enc(id)}/events?after=${after}`,
 };
