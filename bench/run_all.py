@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchlib import ROOT, Figure, arg_parser, machine
 
-BENCHMARKS = ["cold_start", "context_economy", "eval_throughput", "turn_latency", "concurrency"]
+BENCHMARKS = ["cold_start", "context_economy", "eval_throughput", "turn_latency", "concurrency", "nodes"]
 OPTIONS = {"concurrency": ["--hosted"]}
 """Extra arguments: the concurrency table also shows a hosted model (a stand-in provider on 127.0.0.1)."""
 LIMIT_S = 3600
