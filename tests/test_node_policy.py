@@ -75,12 +75,12 @@ def _signed(key, tool: str, args: dict, approval_id: str, node: str = "db-01", t
 async def test_a_node_refuses_what_its_policy_and_signatures_do_not_allow(tmp_path):
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     hostile = HostileServer()
-    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # noqa: ASYNC220 - not waited for
     async with serve(hostile.handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         config = _node_config(tmp_path, port, key, allow_tools=["log_tail", "port_owner", "kill_process"])
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+        node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],  # noqa: ASYNC220 - started, not waited for
                                 cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
         try:
             await asyncio.wait_for(hostile.connected.wait(), 30)
@@ -132,7 +132,7 @@ async def test_a_read_only_node_refuses_even_a_signed_write(tmp_path):
         port = server.sockets[0].getsockname()[1]
         config = _node_config(tmp_path, port, key, allow_tools=["kill_process"], read_only=True)
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+        node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],  # noqa: ASYNC220 - started, not waited for
                                 cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
         try:
             await asyncio.wait_for(hostile.connected.wait(), 30)

@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -78,7 +78,7 @@ class NodeLink:
             await self.ws.close(code=code, reason=reason)
 
 
-OnConnect = Callable[[str], Awaitable[None]]
+OnConnect = Callable[[str], Coroutine[Any, Any, None]]
 
 
 class NodeHub:

@@ -29,7 +29,7 @@ from tools.node import protocol as p
 
 log = logging.getLogger("firstline.nodes.relay")
 CALLS, RESULTS, REVOKED = "firstline_node_calls", "firstline_node_results", "firstline_node_revoked"
-_T = NodeCallRow.__table__
+_T: sa.Table = NodeCallRow.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 
 
 def libpq_url(engine: Engine) -> str:
@@ -159,7 +159,7 @@ def _expire(engine: Engine, call_id: str) -> bool:
     with store.writing(engine) as db:
         res = db.execute(sa.update(_T).where(_T.c.id == call_id, _T.c.status.in_(("pending", "running")))
                          .values(status="expired", finished_at=datetime.now(UTC)))
-        return res.rowcount > 0
+        return bool(getattr(res, "rowcount", 0))
 
 
 def _claim(engine: Engine, node: str, replica: str) -> list[dict[str, Any]]:

@@ -21,8 +21,7 @@ class NodeRouter:
                    timeout_s: float) -> tuple[dict[str, Any], str]:
         """The node's ToolResult as JSON, and which replica's link carried it; NodeCallError otherwise."""
         call = p.Call(id=new_call_id(), tool=tool, args=args, approval=approval)
-        link = self.hub.links.get(node) if self.hub is not None else None
-        if link is not None:
+        if self.hub is not None and (link := self.hub.links.get(node)) is not None:
             return await link.call(call, timeout_s), self.hub.replica
         if self.relay is not None:
             return await self.relay.call(node, call, timeout_s), "relay"

@@ -63,6 +63,6 @@ def member_arg(tool_name: str) -> str:
 def with_host(tool: Tool, hosts: tuple[str, ...]) -> Tool:
     """`tool` with a required `host` argument restricted to `hosts` (cached: schemas are built once per group)."""
     field = (Literal[hosts], Field(description="which host of this target to run on (one call per host)"))
-    model = create_model(f"{tool.args_model.__name__}OnHost", __base__=tool.args_model,
+    model = create_model(f"{tool.args_model.__name__}OnHost", __base__=tool.args_model,  # type: ignore[call-overload]  # a Literal made at run time
                          **{member_arg(tool.name): field})
     return tool.model_copy(update={"args_model": model})
