@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 
+from conftest import ROOT
 from connect_proxy import ConnectProxy
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,8 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from test_node_policy import HostileServer, _node_config
 from websockets.asyncio.server import serve
-
-from conftest import ROOT
 
 
 def _tls(tmp_path) -> tuple[ssl.SSLContext, str]:
@@ -48,7 +47,7 @@ def _tls(tmp_path) -> tuple[ssl.SSLContext, str]:
 
 def _start(config, env_extra: dict[str, str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()} | env_extra
-    return subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],  # noqa: ASYNC220 - started, not waited for
+    return subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
                             cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
 
