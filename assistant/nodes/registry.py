@@ -120,8 +120,9 @@ def matching(db: Session, selector: dict[str, str]) -> list[NodeRow]:
 def record_hello(db: Session, *, name: str, replica: str, facts: dict[str, Any], policy: dict[str, Any],
                  version: str, labels: dict[str, str]) -> NodeRow:
     row = get_node(db, name=name)
-    row.facts, row.policy, row.version = facts, policy, version[:32]
-    row.labels = {**labels, **row.labels}  # what the server enrolled wins over what the node says
+    # Labels choose group membership, so only enrolment sets them; what the node says is shown as a fact.
+    row.facts = {**facts, **({"node_labels": labels} if labels else {})}
+    row.policy, row.version = policy, version[:32]
     row.connected, row.replica, row.last_seen = True, replica, datetime.now(UTC)
     db.add(row)
     return row

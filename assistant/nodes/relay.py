@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +29,8 @@ from tools.node import protocol as p
 
 log = logging.getLogger("firstline.nodes.relay")
 CALLS, RESULTS, REVOKED = "firstline_node_calls", "firstline_node_results", "firstline_node_revoked"
+KEEP = timedelta(days=1)
+"""How long finished calls stay in node_calls (the audit log is the lasting record)."""
 _T: sa.Table = NodeCallRow.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
 
 
@@ -164,6 +166,7 @@ def _expire(engine: Engine, call_id: str) -> bool:
 
 def _claim(engine: Engine, node: str, replica: str) -> list[dict[str, Any]]:
     with store.writing(engine) as db:
+        db.execute(sa.delete(_T).where(_T.c.created_at < datetime.now(UTC) - KEEP))  # the mailbox, not an archive
         rows = db.execute(sa.update(_T).where(_T.c.node == node, _T.c.status == "pending")
                           .values(status="running", claimed_by=replica)
                           .returning(_T.c.id, _T.c.tool, _T.c.args, _T.c.approval, _T.c.timeout_s))
