@@ -51,19 +51,36 @@ async def run_chat(settings: Settings, message: str, *, target: str | None, mode
                 row = store.get_session(db, session_id=session_id)
             else:
                 spec = target or settings.default_target
-                open_target(spec, settings.targets)  # fail fast with the target's own message
+                if not spec.startswith(("node:", "nodes:")):
+                    open_target(spec, settings.targets)  # fail fast with the target's own message
                 row = store.create_session(db, target=spec, model=model or settings.model)  # named by its message
             turn = store.begin_turn(db, session_id=row.id, owner=store.current_owner())
             sid, tid = row.id, turn.id
     except (TargetError, store.NotFound, store.Conflict) as exc:
         console.print(f"[red]firstline: {exc}[/]")
         return 2
+    nodes = await _node_router(engine) if row.target.startswith(("node:", "nodes:")) else None
     printer = EventPrinter(console, as_json=as_json, markdown=not (as_json or plain) and console.is_terminal)
     if not as_json:
         console.print(f"[dim]session {sid} · target {row.target} · model {row.model}[/]")
     status = await drive_turn(settings, engine, sid, tid, message, terminal_approver(console, approve_all),
-                              on_event=printer)
+                              on_event=printer, nodes=nodes)
+    if nodes is not None and nodes.relay is not None:
+        await nodes.relay.aclose()
     if not as_json:
         console.print(f"[dim]continue: firstline chat --session {sid} \"...\" · review: firstline pir {sid}[/]")
     engine.dispose()
     return 0 if status in ("completed", "budget") else 1
+
+
+async def _node_router(engine):
+    """On PostgreSQL the terminal reaches nodes through the server replica holding them (assistant/nodes/relay.py);
+    on SQLite only the server process itself can, so the turn says so."""
+    from assistant.nodes.relay import Relay
+    from assistant.nodes.router import NodeRouter
+
+    if engine.dialect.name != "postgresql":
+        return None
+    relay = Relay(engine, None)
+    await relay.start()
+    return NodeRouter(engine, None, relay)

@@ -8,16 +8,16 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import typer
+from rich.console import Console
+from rich.table import Table
 
-from assistant.cli_nodes import node_app, nodes_cmd  # noqa: E402
-from assistant.config import load_settings  # noqa: E402
+from assistant.cli_nodes import node_app, nodes_cmd
+from assistant.config import load_settings
 
 app = typer.Typer(help="Firstline: an on-call troubleshooting assistant.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -119,11 +119,19 @@ async def _run_and_close(target, tool: str, raw: dict):
 
 @app.command()
 def targets() -> None:
-    """Targets a session can take: sandbox scenarios, this host, kube contexts."""
+    """Targets a session can take: sandbox scenarios, this host, kube contexts, enrolled nodes and label groups."""
+    from assistant.nodes.target import node_targets
+    from assistant.store import StoreUnavailable, open_store
     from tools.targets import list_targets
 
+    settings = load_settings()
+    found = list_targets(settings.targets)
+    try:
+        found += node_targets(open_store(settings.db_url))
+    except StoreUnavailable:
+        pass  # nodes are listed from the database; the rest without it
     table = Table("target", "kind", "title", box=None, header_style="bold")
-    for t in list_targets(load_settings().targets):
+    for t in found:
         table.add_row(t["name"], t["kind"], t["title"])
     console.print(table)
 
@@ -134,9 +142,9 @@ def targets() -> None:
 @app.command()
 def chat(
     message: Annotated[str, typer.Argument(help="what is wrong, in your words")],
-    target: Annotated[Optional[str], typer.Option(help="target (see `firstline targets`)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="litellm model string")] = None,
-    session: Annotated[Optional[str], typer.Option(help="continue this session id")] = None,
+    target: Annotated[str | None, typer.Option(help="target (see `firstline targets`)")] = None,
+    model: Annotated[str | None, typer.Option(help="litellm model string")] = None,
+    session: Annotated[str | None, typer.Option(help="continue this session id")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON event per line")] = False,
     yes: Annotated[bool, typer.Option("--approve-all", help="approve write actions without asking (careful)")] = False,
     plain: Annotated[bool, typer.Option("--plain", help="print the answer's raw Markdown, no colours "
@@ -153,8 +161,8 @@ def chat(
 
 @app.command()
 def demo(
-    model: Annotated[Optional[str], typer.Option(help="litellm model string")] = None,
-    scenario: Annotated[Optional[list[str]], typer.Option(help="only these scenario ids")] = None,
+    model: Annotated[str | None, typer.Option(help="litellm model string")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="only these scenario ids")] = None,
 ) -> None:
     """Investigate every sandbox scenario with the offline model and print what was found."""
     from assistant.demo import run_demo
@@ -219,14 +227,14 @@ def sessions(
 @app.command("eval")
 def eval_cmd(
     paths: Annotated[list[Path], typer.Argument(help="case files or folders")],
-    model: Annotated[Optional[list[str]], typer.Option("--model", help="models to compare (repeatable)")] = None,
-    judge: Annotated[Optional[str], typer.Option(help="LLM-as-judge model")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="models to compare (repeatable)")] = None,
+    judge: Annotated[str | None, typer.Option(help="LLM-as-judge model")] = None,
     repeat: Annotated[int, typer.Option(min=1, help="runs per case")] = 1,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="write details as JSON")] = None,
-    junit: Annotated[Optional[Path], typer.Option(help="write JUnit XML")] = None,
-    baseline: Annotated[Optional[Path], typer.Option(help="a previous --json file; regressions fail")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write details as JSON")] = None,
+    junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="a previous --json file; regressions fail")] = None,
     min_pass: Annotated[float, typer.Option(min=0.0, max=1.0, help="fail below this pass rate")] = 0.0,
-    jobs: Annotated[Optional[int], typer.Option(min=1, help="worker processes (default: one per core, up to 4)")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="worker processes (default: one per core, up to 4)")] = None,
 ) -> None:
     """Replay recorded incidents against a model and score the answers."""
     from evals.runner import run_cli
@@ -270,7 +278,7 @@ def audit_verify() -> None:
 
 
 @audit_app.command("export")
-def audit_export(since: Annotated[Optional[str], typer.Option(help="ISO time, e.g. 2026-11-01T00:00:00Z")] = None) -> None:
+def audit_export(since: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-01T00:00:00Z")] = None) -> None:
     """Audit entries as JSON lines, for a SIEM."""
     from assistant.audit import export_cli
 

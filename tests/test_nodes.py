@@ -9,10 +9,12 @@ proposes kill_process.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
 import pytest
+from conftest import ROOT
 from netns import Fleet
 from nodefleet import (
     GatewayServer,
@@ -239,10 +241,17 @@ def test_a_node_on_replica_a_serves_a_turn_running_on_replica_b(tmp_path, pg_dat
                 wait_for(lambda: cb.get(f"/api/sessions/{sid}").json()["status"] == "idle", "the turn to end", 60)
                 calls = cb.get(f"/api/sessions/{sid}/tool_calls").json()
                 held_by = next(n for n in ca.get("/api/nodes").json() if n["name"] == "app-07")["connected"]
+                cli = subprocess.run(  # a third process, the terminal, reaches the node the same way
+                    [sys.executable, "-m", "assistant.cli", "chat", "--target", "node:app-07", "--json",
+                     "is http://127.0.0.1:8088/ up?"], cwd=ROOT, env=server_env(tmp_path / "cli", pg_database, **key),
+                    capture_output=True, text=True, timeout=120, check=False)
         finally:
             a.stop()
             b.stop()
     assert held_by
+    cli_results = [json.loads(line)["data"] for line in cli.stdout.splitlines()
+                   if line.startswith("{") and json.loads(line)["type"] == "tool_result"]
+    assert cli.returncode == 0 and cli_results and cli_results[0]["remote"]["via"] == "relay", cli.stderr[-2000:]
     look, stop = calls[0], next(t for t in calls if t["tool"] == "kill_process")
     assert look["tool"] == "http_check" and "served inside app-07" in look["output"]
     assert stop["ok"] and f"sent SIGTERM to {listener.pid}" in stop["output"]
@@ -254,6 +263,7 @@ def test_a_node_on_replica_a_serves_a_turn_running_on_replica_b(tmp_path, pg_dat
             rows = conn.exec_driver_sql("SELECT tool, status, claimed_by FROM node_calls ORDER BY created_at").all()
     finally:
         engine.dispose()
-    assert [(r[0], r[1]) for r in rows] == [(t["tool"], "done") for t in calls]
-    assert all(r[2] and r[2] == rows[0][2] for r in rows)  # replica A ran both
+    cli_calls = [("http_check", "done")] * len(cli_results)
+    assert [(r[0], r[1]) for r in rows] == [(t["tool"], "done") for t in calls] + cli_calls
+    assert all(r[2] and r[2] == rows[0][2] for r in rows)  # replica A ran them all
     assert {e["detail"]["via"] for e in trail} == {"relay"} and trail[-1]["approval_id"] == request["approval_id"]

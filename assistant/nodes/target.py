@@ -79,8 +79,8 @@ class NodeGroup(Fleet):
 def open_node_target(spec: str, settings: Settings, router: NodeRouter | None) -> Target:
     """`node:NAME` or `nodes:role=web,env=prod`; TargetError when the node(s) cannot be used."""
     if router is None:
-        raise TargetError(f"{spec}: node targets run in the server (`firstline serve`), which holds the nodes' "
-                          "connections; start the session there")
+        raise TargetError(f"{spec}: on SQLite only the server process (`firstline serve`) holding the nodes' "
+                          "connections can reach them; start the session there, or use PostgreSQL")
     kind, _, rest = spec.partition(":")
     signer = Signer(settings)
     with store.reading(router.engine) as db:
