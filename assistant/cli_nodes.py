@@ -34,16 +34,18 @@ def _engine():
 @node_app.command("enroll")
 def enroll(
     name: Annotated[str, typer.Argument(help="the node's name, e.g. web-01")],
-    label: Annotated[list[str] | None, typer.Option("--label", help="key=value (repeatable), e.g. role=web")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="key=value (repeatable), e.g. role=web")
+    ] = None,
     server: Annotated[str, typer.Option(help="URL the node connects to")] = "http://127.0.0.1:8000",
-    config_out: Annotated[Path | None, typer.Option("--config-out", help="write the host's node.toml here (0600)")]
-    = None,
+    config_out: Annotated[
+        Path | None, typer.Option("--config-out", help="write the host's node.toml here (0600)")
+    ] = None,
 ) -> None:
     """Create a node token (shown once, stored as a hash) and print the host's configuration."""
     from assistant import store
     from assistant.nodes import registry
     from assistant.nodes.signing import public_key
-    from web.routes.nodes import node_config_text
 
     try:
         labels = registry.parse_labels(label or [])
@@ -53,14 +55,16 @@ def enroll(
     settings, engine = _engine()
     with store.writing(engine) as db:
         token = registry.enroll(db, name=name, labels=labels).token
-    text = node_config_text(server, name, token, public_key(settings), labels)
+    text = registry.node_config_text(server, name, token, public_key(settings), labels)
     if config_out is not None:
         config_out.touch(mode=0o600)
         config_out.write_text(text)
         console.print(f"wrote {config_out}; copy it to the host as /etc/firstline/node.toml (mode 0600)")
     else:
         print(text, end="")
-    err.print("[dim]the token is shown only now; on the host: firstline node run --config /etc/firstline/node.toml[/]")
+    err.print(
+        "[dim]the token is shown only now; on the host: firstline node run --config /etc/firstline/node.toml[/]"
+    )
 
 
 @node_app.command("revoke")
@@ -108,7 +112,9 @@ def run(
     raise typer.Exit(main_sync(cfg))
 
 
-def nodes_cmd(as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False) -> None:
+def nodes_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
     """Enrolled nodes: connected, last seen, labels, facts, version."""
     from assistant import store
     from assistant.nodes import registry
@@ -123,11 +129,28 @@ def nodes_cmd(as_json: Annotated[bool, typer.Option("--json", help="one JSON obj
     if not rows:
         console.print("no nodes yet: enrol one with `firstline node enroll NAME --label role=web`")
         return
-    table = Table("node", "state", "last seen", "labels", "os", "kernel", "systemd", "version", box=None,
-                  header_style="bold")
+    table = Table(
+        "node",
+        "state",
+        "last seen",
+        "labels",
+        "os",
+        "kernel",
+        "systemd",
+        "version",
+        box=None,
+        header_style="bold",
+    )
     for r in rows:
         f = r["facts"]
-        table.add_row(r["name"], "[green]connected[/]" if r["connected"] else "[red]revoked[/]" if r["revoked"] else "offline", (r["last_seen"] or "never")[:19],
-                      ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())), str(f.get("os", "")),
-                      str(f.get("kernel", "")), "yes" if f.get("systemd") else "no" if f else "", r["version"])
+        table.add_row(
+            r["name"],
+            "[green]connected[/]" if r["connected"] else "[red]revoked[/]" if r["revoked"] else "offline",
+            (r["last_seen"] or "never")[:19],
+            ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())),
+            str(f.get("os", "")),
+            str(f.get("kernel", "")),
+            "yes" if f.get("systemd") else "no" if f else "",
+            r["version"],
+        )
     console.print(table)

@@ -59,7 +59,9 @@ def enroll_all(settings, count: int, port: int) -> list[dict]:
         for i in range(count):
             name = f"sim-{i:03d}"
             token = registry.enroll(db, name=name, labels={"role": "sim", "shard": str(i % 4)}).token
-            configs.append({"server": f"http://{LOOPBACK}:{port}", "name": name, "token": token, "server_key": key})
+            configs.append(
+                {"server": f"http://{LOOPBACK}:{port}", "name": name, "token": token, "server_key": key}
+            )
     engine.dispose()
     return configs
 
@@ -70,8 +72,9 @@ async def _serve(settings, port: int):
     from web.app import create_app
 
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="error", lifespan="on",
-                                           ws_ping_interval=None))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="error", lifespan="on", ws_ping_interval=None)
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
@@ -108,8 +111,15 @@ def _workers(configs: list[dict], procs: int, tmp: Path) -> list[subprocess.Pope
         path = tmp / f"nodes-{k}.json"
         path.write_text(json.dumps(configs[k::procs]))
         env = {key: v for key, v in os.environ.items() if "proxy" not in key.lower()}
-        out.append(subprocess.Popen([sys.executable, str(Path(__file__)), "--worker", str(path)], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out.append(
+            subprocess.Popen(
+                [sys.executable, str(Path(__file__)), "--worker", str(path)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     return out
 
 
@@ -118,7 +128,10 @@ def worker(path: str) -> None:
     from tools.node.agent import run_node
     from tools.node.config import NodeConfig
 
-    configs = [NodeConfig.model_validate({**c, "policy": {"allow_tools": [TOOL]}}) for c in json.loads(Path(path).read_text())]
+    configs = [
+        NodeConfig.model_validate({**c, "policy": {"allow_tools": [TOOL]}})
+        for c in json.loads(Path(path).read_text())
+    ]
 
     async def main() -> None:
         await asyncio.gather(*(run_node(c) for c in configs))
@@ -161,20 +174,35 @@ async def bench(n: int, procs: int, calls: int, down_s: float) -> list[Figure]:
             w.kill()
             w.wait(10)
     per_node_kb = (rss1 - rss0) * 1024 / n
-    table(["figure", "value"], [
-        ["nodes connected", n], ["first connect of all nodes (s)", connect_s],
-        ["server RSS before / after (MB)", f"{rss0:.0f} / {rss1:.0f}"], ["memory per connected node (KB)", per_node_kb],
-        ["round trip p50 / p99, one at a time (ms)", f"{median(serial):.2f} / {pct(serial, 99):.2f}"],
-        ["round trip p50 / p99, 16 in flight (ms)", f"{median(loaded):.2f} / {pct(loaded, 99):.2f}"],
-        ["server down for (s)", t_up - t_down],
-        ["all nodes back after restart: from listening / from going down (s)", f"{back_s:.2f} / {total_s:.2f}"],
-    ])
+    table(
+        ["figure", "value"],
+        [
+            ["nodes connected", n],
+            ["first connect of all nodes (s)", connect_s],
+            ["server RSS before / after (MB)", f"{rss0:.0f} / {rss1:.0f}"],
+            ["memory per connected node (KB)", per_node_kb],
+            ["round trip p50 / p99, one at a time (ms)", f"{median(serial):.2f} / {pct(serial, 99):.2f}"],
+            ["round trip p50 / p99, 16 in flight (ms)", f"{median(loaded):.2f} / {pct(loaded, 99):.2f}"],
+            ["server down for (s)", t_up - t_down],
+            [
+                "all nodes back after restart: from listening / from going down (s)",
+                f"{back_s:.2f} / {total_s:.2f}",
+            ],
+        ],
+    )
     return [
         Figure(f"memory per connected node ({n} nodes)", per_node_kb, "KB"),
         Figure("node tool round trip p50 (small output, one at a time)", median(serial), "ms"),
-        Figure("node tool round trip p99 (small output, one at a time)", pct(serial, 99), "ms", "< 50 ms",
-               pct(serial, 99) < 50),
-        Figure("node tool round trip p99 (16 in flight)", pct(loaded, 99), "ms", "< 50 ms", pct(loaded, 99) < 50),
+        Figure(
+            "node tool round trip p99 (small output, one at a time)",
+            pct(serial, 99),
+            "ms",
+            "< 50 ms",
+            pct(serial, 99) < 50,
+        ),
+        Figure(
+            "node tool round trip p99 (16 in flight)", pct(loaded, 99), "ms", "< 50 ms", pct(loaded, 99) < 50
+        ),
         Figure(f"all {n} nodes back after a server restart", total_s, "s", "< 10 s", total_s < 10),
     ]
 

@@ -72,7 +72,7 @@ async def converse(case: Case, model: str, settings: Settings,
     return events, target, approver
 
 
-def _run_result(case: Case, events: list[Event], target: ReplayTarget, approver: DenyAndCount,
+def _run_result(case: Case, events: list[Event], target: ReplayTarget | ReplayFleet, approver: DenyAndCount,
                 wall_s: float) -> RunResult:
     checks = score(case, events)
     finished = [e.data for e in events if e.type is EventType.TURN_FINISHED]

@@ -29,7 +29,7 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     for app in spec.get("apps", []):
-        out = open(app["log"], "ab") if app.get("log") else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+        out = open(app["log"], "ab") if app.get("log") else subprocess.DEVNULL
         proc = subprocess.Popen(app["argv"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         if app.get("wait_port"):
             _wait_port(app["wait_port"])

@@ -29,14 +29,30 @@ class GatewayServer(ServerProcess):
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 90.0) -> GatewayServer:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web", "--host", self.host, "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "web",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
                     return self
@@ -49,9 +65,17 @@ class GatewayServer(ServerProcess):
 
 def server_env(home: Path, db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_") and "proxy" not in k.lower()}
-    env.update({"FIRSTLINE_HOME": str(home), "FIRSTLINE_DATABASE_URL": db_url, "FIRSTLINE_AUTH_TOKEN": AUTH,
-                "FIRSTLINE_NODES__HEARTBEAT_S": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                "PYTHONUNBUFFERED": "1", "NO_PROXY": "*"})
+    env.update(
+        {
+            "FIRSTLINE_HOME": str(home),
+            "FIRSTLINE_DATABASE_URL": db_url,
+            "FIRSTLINE_AUTH_TOKEN": AUTH,
+            "FIRSTLINE_NODES__HEARTBEAT_S": "1",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONUNBUFFERED": "1",
+            "NO_PROXY": "*",
+        }
+    )
     env.update(extra)
     return env
 
@@ -67,10 +91,18 @@ def enroll(c: httpx.Client, name: str, labels: dict[str, str], tmp: Path, **poli
     body = r.json()
     log_root = tmp / name / "log"
     log_root.mkdir(parents=True, exist_ok=True)
-    lines = [f'server = "{c.base_url}"', f'name = "{name}"', f'token = "{body["token"]}"',
-             f'server_key = "{policy.pop("server_key", body["server_key"])}"', "heartbeat_s = 1.0",
-             "backoff_max_s = 2.0", "", "[policy]", f'log_roots = ["{log_root}"]',
-             'http_allow = ["localhost", "127.0.0.1"]']
+    lines = [
+        f'server = "{c.base_url}"',
+        f'name = "{name}"',
+        f'token = "{body["token"]}"',
+        f'server_key = "{policy.pop("server_key", body["server_key"])}"',
+        "heartbeat_s = 1.0",
+        "backoff_max_s = 2.0",
+        "",
+        "[policy]",
+        f'log_roots = ["{log_root}"]',
+        'http_allow = ["localhost", "127.0.0.1"]',
+    ]
     for key, value in policy.items():
         lines.append(f"{key} = {_toml(value)}")
     path = tmp / name / "node.toml"
@@ -89,8 +121,13 @@ def _toml(value) -> str:
 
 def start_node(host: Host, config: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FIRSTLINE_")}
-    return host.popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
-                      cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    return host.popen(
+        [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_for(predicate, what: str, timeout: float = 30.0):
@@ -141,13 +178,31 @@ def start_host(host: Host, tmp: Path, name: str, config: Path, apps: list[dict])
     node = [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)]
     spec.write_text(json.dumps({"apps": apps, "node": node}))
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FIRSTLINE_")}
-    return host.popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", sys.executable,
-                       str(ROOT / "tests" / "hostinit.py"), str(spec)], cwd=ROOT, env=env,
-                      stdout=open(tmp / name / "node.log", "ab"), stderr=subprocess.STDOUT)
+    return host.popen(
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            sys.executable,
+            str(ROOT / "tests" / "hostinit.py"),
+            str(spec),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(tmp / name / "node.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
-def shop_app(port: int, log: Path, status: int = 200, body: str = '{"status":"ok"}', script: str = "shop") -> dict:
+def shop_app(
+    port: int, log: Path, status: int = 200, body: str = '{"status":"ok"}', script: str = "shop"
+) -> dict:
     """tests/shopapp.py under the name `script` (the name the host's process table shows)."""
     path = log.parent / f"{script}.py"
     path.write_text((ROOT / "tests" / "shopapp.py").read_text())
-    return {"argv": [sys.executable, str(path), str(port), str(log), str(status), body], "log": str(log) + ".out"}
+    return {
+        "argv": [sys.executable, str(path), str(port), str(log), str(status), body],
+        "log": str(log) + ".out",
+    }

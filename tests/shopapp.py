@@ -29,7 +29,9 @@ def main() -> None:
         server = http.server.HTTPServer(("0.0.0.0", port), Handler)
     except OSError as exc:
         with open(log, "a") as fh:
-            fh.write(f"{stamp} ERROR shop: cannot listen on 0.0.0.0:{port}: [Errno {exc.errno}] {exc.strerror}\n")
+            fh.write(
+                f"{stamp} ERROR shop: cannot listen on 0.0.0.0:{port}: [Errno {exc.errno}] {exc.strerror}\n"
+            )
         sys.exit(1)
     with open(log, "a") as fh:
         fh.write(f"{stamp} INFO shop: listening on 0.0.0.0:{port}\n")

@@ -21,14 +21,22 @@ QUESTION = "Which web hosts return 503 on http://localhost/healthz since the 03:
 
 async def _fleet_session(tmp_path) -> list:
     settings = Settings(home=tmp_path)
-    ctx = TurnContext(settings=settings, target=open_target(FLEET, settings.targets), model="firstline/runbook",
-                      session_id="s", turn_id="t1", approver=deny_all)
+    ctx = TurnContext(
+        settings=settings,
+        target=open_target(FLEET, settings.targets),
+        model="firstline/runbook",
+        session_id="s",
+        turn_id="t1",
+        approver=deny_all,
+    )
     return [user_message_event(QUESTION, "t1")] + [ev async for ev in run_turn(ctx, [], QUESTION)]
 
 
 async def test_a_recorded_fleet_session_keeps_hosts_and_replays_per_host(tmp_path):
     events = await _fleet_session(tmp_path)
-    text = session_to_case(events, {"id": "s", "title": "fleet 503", "target": FLEET, "model": "firstline/runbook"})
+    text = session_to_case(
+        events, {"id": "s", "title": "fleet 503", "target": FLEET, "model": "firstline/runbook"}
+    )
     doc = yaml.safe_load(text)
     assert doc["target"]["hosts"] == ["web-01", "web-02", "web-03"]
     checks = [t for t in doc["tools"] if t["tool"] == "http_check"]
@@ -48,9 +56,15 @@ async def test_a_recorded_fleet_session_keeps_hosts_and_replays_per_host(tmp_pat
 
 
 def test_a_case_without_hosts_is_unchanged(tmp_path):
-    doc = {"format": "firstline-session/1", "id": "one-host", "turns": ["is nginx up?"],
-           "tools": [{"tool": "service_status", "args": {"service": "nginx"}, "output": "Active: active (running)\\n"}],
-           "expect": {"no_fault": True}}
+    doc = {
+        "format": "firstline-session/1",
+        "id": "one-host",
+        "turns": ["is nginx up?"],
+        "tools": [
+            {"tool": "service_status", "args": {"service": "nginx"}, "output": "Active: active (running)\\n"}
+        ],
+        "expect": {"no_fault": True},
+    }
     case, errors = parse_case(doc)
     assert not errors and case.target.hosts == [] and case.tools[0].host is None
     assert type(replay_target(case)).__name__ == "ReplayTarget"

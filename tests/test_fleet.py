@@ -16,8 +16,14 @@ QUESTION = "Which web hosts return 503 on http://localhost/healthz since the 03:
 
 def _ctx(tmp_path) -> TurnContext:
     settings = Settings(home=tmp_path)
-    return TurnContext(settings=settings, target=open_target(FLEET, settings.targets), model="firstline/runbook",
-                       session_id="s", turn_id="t", approver=deny_all)
+    return TurnContext(
+        settings=settings,
+        target=open_target(FLEET, settings.targets),
+        model="firstline/runbook",
+        session_id="s",
+        turn_id="t",
+        approver=deny_all,
+    )
 
 
 async def test_host_tools_name_a_member_and_only_a_member(tmp_path):
@@ -39,8 +45,13 @@ def test_the_model_sees_the_members_in_the_prompt_and_the_schemas(tmp_path):
     prompt = system_prompt(ctx)
     assert "Hosts: web-01, web-02, web-03" in prompt and "Every host tool takes `host`" in prompt
     schema = ctx.tool("service_status").function_schema()["function"]["parameters"]
-    assert schema["properties"]["host"]["enum"] == ["web-01", "web-02", "web-03"] and "host" in schema["required"]
-    assert "from_host" in ctx.tool("tls_certificate").function_schema()["function"]["parameters"]["properties"]
+    assert (
+        schema["properties"]["host"]["enum"] == ["web-01", "web-02", "web-03"]
+        and "host" in schema["required"]
+    )
+    assert (
+        "from_host" in ctx.tool("tls_certificate").function_schema()["function"]["parameters"]["properties"]
+    )
 
 
 async def test_the_offline_model_checks_every_host_at_once_then_digs_into_the_broken_one(tmp_path):
@@ -52,7 +63,7 @@ async def test_the_offline_model_checks_every_host_at_once_then_digs_into_the_br
     order = [ev.type for ev in events]
     first_result = order.index(EventType.TOOL_RESULT)
     assert order[:first_result].count(EventType.TOOL_CALL) >= 3  # asked together, before any came back
-    later = calls[order[:first_result].count(EventType.TOOL_CALL):]
+    later = calls[order[:first_result].count(EventType.TOOL_CALL) :]
     assert later and {c.args["host"] for c in later} == {"web-02"}  # only the broken host is followed up
     assert all(results[c.call_id].host == c.args["host"] for c in calls)
     answer = next(ev.data.text for ev in events if ev.type is EventType.MESSAGE)

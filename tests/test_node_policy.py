@@ -28,9 +28,17 @@ def _node_config(tmp_path: Path, port: int, key: Ed25519PrivateKey, **policy) ->
     logs.mkdir()
     (logs / "app.log").write_text("line one\nline two\n")
     (tmp_path / "secret.txt").write_text("not for the server\n")
-    lines = [f'server = "ws://127.0.0.1:{port}"', 'name = "db-01"', 'token = "fln_0123456789ab_' + "x" * 30 + '"',
-             f'server_key = "{approval.public_key_b64(key)}"', "heartbeat_s = 1.0", "", "[policy]",
-             f'log_roots = ["{logs}"]', 'http_allow = ["localhost"]']
+    lines = [
+        f'server = "ws://127.0.0.1:{port}"',
+        'name = "db-01"',
+        'token = "fln_0123456789ab_' + "x" * 30 + '"',
+        f'server_key = "{approval.public_key_b64(key)}"',
+        "heartbeat_s = 1.0",
+        "",
+        "[policy]",
+        f'log_roots = ["{logs}"]',
+        'http_allow = ["localhost"]',
+    ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in policy.items()]
     path = tmp_path / "node.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -68,20 +76,28 @@ class HostileServer:
 
 def _signed(key, tool: str, args: dict, approval_id: str, node: str = "db-01", ttl: int = 60) -> p.Approval:
     expires = int(time.time()) + ttl
-    return p.Approval(approval_id=approval_id, expires_at=expires,
-                      signature=approval.sign(key, node, tool, args, approval_id, expires))
+    return p.Approval(
+        approval_id=approval_id,
+        expires_at=expires,
+        signature=approval.sign(key, node, tool, args, approval_id, expires),
+    )
 
 
 async def test_a_node_refuses_what_its_policy_and_signatures_do_not_allow(tmp_path):
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     hostile = HostileServer()
-    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # noqa: ASYNC220 - not waited for
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     async with serve(hostile.handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         config = _node_config(tmp_path, port, key, allow_tools=["log_tail", "port_owner", "kill_process"])
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],  # noqa: ASYNC220 - started, not waited for
-                                cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        node = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             await asyncio.wait_for(hostile.connected.wait(), 30)
             assert hostile.hello.name == "db-01"
@@ -89,17 +105,25 @@ async def test_a_node_refuses_what_its_policy_and_signatures_do_not_allow(tmp_pa
             kill = {"pid": victim.pid, "signal": "TERM"}
 
             unsigned = await hostile.call("c1", "kill_process", kill)
-            forged = await hostile.call("c2", "kill_process", kill, _signed(other, "kill_process", kill, "a-forged"))
+            forged = await hostile.call(
+                "c2", "kill_process", kill, _signed(other, "kill_process", kill, "a-forged")
+            )
             other_args = await hostile.call(
-                "c3", "kill_process", kill, _signed(key, "kill_process", {**kill, "pid": 1234}, "a-args"))
+                "c3", "kill_process", kill, _signed(key, "kill_process", {**kill, "pid": 1234}, "a-args")
+            )
             other_node = await hostile.call(
-                "c4", "kill_process", kill, _signed(key, "kill_process", kill, "a-node", node="db-02"))
-            expired = await hostile.call("c5", "kill_process", kill, _signed(key, "kill_process", kill, "a-old", ttl=-5))
+                "c4", "kill_process", kill, _signed(key, "kill_process", kill, "a-node", node="db-02")
+            )
+            expired = await hostile.call(
+                "c5", "kill_process", kill, _signed(key, "kill_process", kill, "a-old", ttl=-5)
+            )
             not_allowed = await hostile.call("c6", "service_status", {"service": "ssh"})
             outside = await hostile.call("c7", "log_tail", {"source": str(tmp_path / "secret.txt")})
             not_host = await hostile.call("c8", "pod_logs", {"pod": "x"})
             for refused in (unsigned, forged, other_args, other_node, expired, not_allowed, not_host):
-                assert refused["ok"] is False and refused["error"].startswith("refused by node db-01"), refused
+                assert refused["ok"] is False and refused["error"].startswith("refused by node db-01"), (
+                    refused
+                )
             assert "no signed approval" in unsigned["error"]
             assert "not signed by this node's server" in forged["error"]
             assert "not signed" in other_args["error"] and "not signed" in other_node["error"]
@@ -132,8 +156,12 @@ async def test_a_read_only_node_refuses_even_a_signed_write(tmp_path):
         port = server.sockets[0].getsockname()[1]
         config = _node_config(tmp_path, port, key, allow_tools=["kill_process"], read_only=True)
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],  # noqa: ASYNC220 - started, not waited for
-                                cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+        node = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             await asyncio.wait_for(hostile.connected.wait(), 30)
             assert hostile.hello.policy["allow_tools"] == [] and hostile.hello.policy["read_only"] is True

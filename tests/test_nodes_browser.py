@@ -14,10 +14,19 @@ from conftest import ROOT, ServerProcess
 from nodefleet import server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
 
 
 def test_enrol_see_pick_and_revoke_a_node_from_the_ui(tmp_path):
@@ -44,9 +53,20 @@ def test_enrol_see_pick_and_revoke_a_node_from_the_ui(tmp_path):
             (tmp_path / "node.toml").write_text(config.inner_text())
             page.click("#enroll-close")
             node_env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-            node = subprocess.Popen([sys.executable, "-m", "assistant.cli", "node", "run", "--config",
-                                     str(tmp_path / "node.toml")], cwd=ROOT, env=node_env,
-                                    stderr=open(tmp_path / "node.log", "ab"))  # noqa: SIM115
+            node = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "assistant.cli",
+                    "node",
+                    "run",
+                    "--config",
+                    str(tmp_path / "node.toml"),
+                ],
+                cwd=ROOT,
+                env=node_env,
+                stderr=open(tmp_path / "node.log", "ab"),
+            )
             row = page.locator('tr[data-node="web-01"]')
             expect(row.locator(".node-state")).to_have_text("connected", timeout=30_000)
             expect(row).to_contain_text("role=web")

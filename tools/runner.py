@@ -44,7 +44,7 @@ async def run_tool(
     if isinstance(target, Fleet):
         member, host, rest, problem = target.pick(name, raw_args)
         if member is None:
-            result = _error(name, rest, target, started, t0, problem or "no such host")
+            result = _error(name, rest, target, started, t0, problem or "no such host", "refused")
         else:
             result = await run_tool(member, name, rest, approved=approved, approval_id=approval_id,
                                     redactor=redactor)

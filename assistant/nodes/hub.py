@@ -90,7 +90,7 @@ class NodeHub:
         self.links: dict[str, NodeLink] = {}
         self.on_connect: list[OnConnect] = []
         self._watch: asyncio.Task | None = None
-        self._closing: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def serve(self, ws: WebSocket) -> None:
         engine = await self.engine_fn()
@@ -120,11 +120,11 @@ class NodeHub:
         old = self.links.get(row.name)
         self.links[row.name] = link
         if old is not None:
-            asyncio.create_task(old.close(p.REPLACED, "replaced by a newer connection"))
+            self.spawn(old.close(p.REPLACED, "replaced by a newer connection"))
         await ws.send_text(p.dump(p.Welcome(node=row.name, heartbeat_s=self.heartbeat_s)))
         self._ensure_watch()
         for hook in self.on_connect:
-            asyncio.create_task(hook(row.name))
+            self.spawn(hook(row.name))
         return link
 
     async def _receive(self, link: NodeLink) -> None:
@@ -149,9 +149,13 @@ class NodeHub:
             del self.links[link.name]
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_disconnected, await self.engine_fn(), link.name, self.replica)
-        task = asyncio.create_task(link.close(code, reason))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self.spawn(link.close(code, reason))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run in the background, keeping a reference until done (the loop holds tasks only weakly)."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def revoke(self, name: str) -> bool:
         link = self.links.get(name)
@@ -207,8 +211,15 @@ def _authenticate(engine: Engine, token: str) -> Any:
 
 def _record_hello(engine: Engine, name: str, replica: str, hello: p.Hello) -> None:
     with store.writing(engine) as db:
-        registry.record_hello(db, name=name, replica=replica, facts=hello.facts, policy=hello.policy,
-                              version=hello.version, labels=hello.labels)
+        registry.record_hello(
+            db,
+            name=name,
+            replica=replica,
+            facts=hello.facts,
+            policy=hello.policy,
+            version=hello.version,
+            labels=hello.labels,
+        )
 
 
 def _disconnected(engine: Engine, name: str, replica: str) -> None:
@@ -218,7 +229,9 @@ def _disconnected(engine: Engine, name: str, replica: str) -> None:
 
 def _still_valid(engine: Engine, links: list[NodeLink], replica: str) -> set[str]:
     with store.writing(engine) as db:
-        valid = {link.name for link in links if registry.token_valid(db, name=link.name, token_id=link.token_id)}
+        valid = {
+            link.name for link in links if registry.token_valid(db, name=link.name, token_id=link.token_id)
+        }
         if valid:
             registry.touch(db, names=sorted(valid), replica=replica)
         return valid

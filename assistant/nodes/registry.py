@@ -117,8 +117,16 @@ def matching(db: Session, selector: dict[str, str]) -> list[NodeRow]:
     return [n for n in list_nodes(db) if all(n.labels.get(k) == v for k, v in selector.items())]
 
 
-def record_hello(db: Session, *, name: str, replica: str, facts: dict[str, Any], policy: dict[str, Any],
-                 version: str, labels: dict[str, str]) -> NodeRow:
+def record_hello(
+    db: Session,
+    *,
+    name: str,
+    replica: str,
+    facts: dict[str, Any],
+    policy: dict[str, Any],
+    version: str,
+    labels: dict[str, str],
+) -> NodeRow:
     row = get_node(db, name=name)
     # Labels choose group membership, so only enrolment sets them; what the node says is shown as a fact.
     row.facts = {**facts, **({"node_labels": labels} if labels else {})}
@@ -144,7 +152,25 @@ def mark_disconnected(db: Session, *, name: str, replica: str) -> None:
 
 def node_json(row: NodeRow) -> dict[str, Any]:
     """What `firstline nodes` and /api/nodes show."""
-    return {"name": row.name, "labels": row.labels, "connected": row.connected and row.revoked_at is None,
-            "last_seen": row.last_seen.isoformat() if row.last_seen else None, "facts": row.facts,
-            "version": row.version, "token_id": row.token_id, "policy": row.policy,
-            "revoked": row.revoked_at is not None, "created_at": row.created_at.isoformat()}
+    return {
+        "name": row.name,
+        "labels": row.labels,
+        "connected": row.connected and row.revoked_at is None,
+        "last_seen": row.last_seen.isoformat() if row.last_seen else None,
+        "facts": row.facts,
+        "version": row.version,
+        "token_id": row.token_id,
+        "policy": row.policy,
+        "revoked": row.revoked_at is not None,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def node_config_text(server: str, name: str, token: str, server_key: str, labels: dict[str, str]) -> str:
+    """The host's /etc/firstline/node.toml (mode 0600: it holds the token)."""
+    label_lines = "".join(f'{k} = "{v}"\n' for k, v in sorted(labels.items()))
+    return (
+        f'server = "{server}"\nname = "{name}"\ntoken = "{token}"\nserver_key = "{server_key}"\n\n'
+        f'[labels]\n{label_lines}\n[policy]\n# allow_tools = ["service_status", "log_tail", "restart_service"]\n'
+        'read_only = false\nlog_roots = ["/var/log"]\nhttp_allow = ["localhost", "127.0.0.1"]\n'
+    )

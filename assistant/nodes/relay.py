@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ class Relay:
         self.waiting: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
         if hub is not None:
             hub.on_connect.append(self._serve_node)
 
@@ -58,14 +60,16 @@ class Relay:
         delay = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(libpq_url(self.engine), autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    libpq_url(self.engine), autocommit=True
+                ) as conn:
                     for channel in (CALLS, RESULTS, REVOKED):
                         await conn.execute(f"LISTEN {channel}")
                     self._ready.set()
                     delay = 0.5
                     if self.hub is not None:  # calls queued while we were not listening
                         for name in list(self.hub.links):
-                            asyncio.create_task(self._serve_node(name))
+                            self._spawn(self._serve_node(name))
                     async for note in conn.notifies():
                         self._dispatch(note.channel, note.payload)
             except asyncio.CancelledError:
@@ -81,15 +85,20 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _dispatch(self, channel: str, payload: str) -> None:
         if channel == RESULTS:
             fut = self.waiting.get(payload)
             if fut is not None and not fut.done():
                 fut.set_result(None)
         elif channel == CALLS and self.hub is not None and payload in self.hub.links:
-            asyncio.create_task(self._serve_node(payload))
+            self._spawn(self._serve_node(payload))
         elif channel == REVOKED and self.hub is not None:
-            asyncio.create_task(self.hub.revoke(payload))
+            self._spawn(self.hub.revoke(payload))
 
     # ------------------------------------------------------------ the caller's side
 
@@ -127,15 +136,24 @@ class Relay:
 
     async def _run(self, name: str, row: dict[str, Any]) -> None:
         link = self.hub.links.get(name) if self.hub else None
-        call = p.Call(id=row["id"], tool=row["tool"], args=row["args"],
-                      approval=p.Approval.model_validate(row["approval"]) if row["approval"] else None)
+        call = p.Call(
+            id=row["id"],
+            tool=row["tool"],
+            args=row["args"],
+            approval=p.Approval.model_validate(row["approval"]) if row["approval"] else None,
+        )
         try:
             if link is None:
                 raise NodeCallError(f"node {name} disconnected before the call could be sent")
             result = await link.call(call, row["timeout_s"])
         except NodeCallError as exc:
-            result = {"tool": row["tool"], "args": row["args"], "ok": False, "error": str(exc),
-                      "started_at": datetime.now(UTC).isoformat()}
+            result = {
+                "tool": row["tool"],
+                "args": row["args"],
+                "ok": False,
+                "error": str(exc),
+                "started_at": datetime.now(UTC).isoformat(),
+            }
         await asyncio.to_thread(_finish, self.engine, row["id"], result)
 
 
@@ -145,9 +163,18 @@ def new_call_id() -> str:
 
 def _insert(engine: Engine, node: str, call: p.Call, timeout_s: float) -> None:
     with store.writing(engine) as db:
-        db.execute(sa.insert(_T).values(
-            id=call.id, node=node, tool=call.tool, args=call.args, timeout_s=timeout_s, status="pending",
-            approval=call.approval.model_dump() if call.approval else None, created_at=datetime.now(UTC)))
+        db.execute(
+            sa.insert(_T).values(
+                id=call.id,
+                node=node,
+                tool=call.tool,
+                args=call.args,
+                timeout_s=timeout_s,
+                status="pending",
+                approval=call.approval.model_dump() if call.approval else None,
+                created_at=datetime.now(UTC),
+            )
+        )
         db.execute(sa.select(sa.func.pg_notify(CALLS, node)))
 
 
@@ -159,24 +186,35 @@ def _read(engine: Engine, call_id: str) -> dict[str, Any] | None:
 
 def _expire(engine: Engine, call_id: str) -> bool:
     with store.writing(engine) as db:
-        res = db.execute(sa.update(_T).where(_T.c.id == call_id, _T.c.status.in_(("pending", "running")))
-                         .values(status="expired", finished_at=datetime.now(UTC)))
+        res = db.execute(
+            sa.update(_T)
+            .where(_T.c.id == call_id, _T.c.status.in_(("pending", "running")))
+            .values(status="expired", finished_at=datetime.now(UTC))
+        )
         return bool(getattr(res, "rowcount", 0))
 
 
 def _claim(engine: Engine, node: str, replica: str) -> list[dict[str, Any]]:
     with store.writing(engine) as db:
-        db.execute(sa.delete(_T).where(_T.c.created_at < datetime.now(UTC) - KEEP))  # the mailbox, not an archive
-        rows = db.execute(sa.update(_T).where(_T.c.node == node, _T.c.status == "pending")
-                          .values(status="running", claimed_by=replica)
-                          .returning(_T.c.id, _T.c.tool, _T.c.args, _T.c.approval, _T.c.timeout_s))
+        db.execute(
+            sa.delete(_T).where(_T.c.created_at < datetime.now(UTC) - KEEP)
+        )  # the mailbox, not an archive
+        rows = db.execute(
+            sa.update(_T)
+            .where(_T.c.node == node, _T.c.status == "pending")
+            .values(status="running", claimed_by=replica)
+            .returning(_T.c.id, _T.c.tool, _T.c.args, _T.c.approval, _T.c.timeout_s)
+        )
         return [dict(r._mapping) for r in rows]
 
 
 def _finish(engine: Engine, call_id: str, result: dict[str, Any]) -> None:
     with store.writing(engine) as db:
-        db.execute(sa.update(_T).where(_T.c.id == call_id, _T.c.status == "running")
-                   .values(status="done", result=result, finished_at=datetime.now(UTC)))
+        db.execute(
+            sa.update(_T)
+            .where(_T.c.id == call_id, _T.c.status == "running")
+            .values(status="done", result=result, finished_at=datetime.now(UTC))
+        )
         db.execute(sa.select(sa.func.pg_notify(RESULTS, call_id)))
 
 

@@ -17,8 +17,9 @@ class NodeRouter:
     def __init__(self, engine: Engine, hub: NodeHub | None = None, relay: Relay | None = None) -> None:
         self.engine, self.hub, self.relay = engine, hub, relay
 
-    async def call(self, node: str, tool: str, args: dict[str, Any], approval: p.Approval | None,
-                   timeout_s: float) -> tuple[dict[str, Any], str]:
+    async def call(
+        self, node: str, tool: str, args: dict[str, Any], approval: p.Approval | None, timeout_s: float
+    ) -> tuple[dict[str, Any], str]:
         """The node's ToolResult as JSON, and which replica's link carried it; NodeCallError otherwise."""
         call = p.Call(id=new_call_id(), tool=tool, args=args, approval=approval)
         if self.hub is not None and (link := self.hub.links.get(node)) is not None:

@@ -25,7 +25,8 @@ def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -54,5 +55,8 @@ class Signer:
         if self._key is None:
             self._key = load_signing_key(self.settings)
         expires = int(time.time()) + self.settings.nodes.approval_ttl_s
-        return Approval(approval_id=approval_id, expires_at=expires,
-                        signature=approval.sign(self._key, node, tool, args, approval_id, expires))
+        return Approval(
+            approval_id=approval_id,
+            expires_at=expires,
+            signature=approval.sign(self._key, node, tool, args, approval_id, expires),
+        )

@@ -32,15 +32,22 @@ class NodeTarget(Target):
         self.node, self.router, self.signer, self.settings = row.name, router, signer, settings
         self.timeout_grace_s = settings.nodes.call_grace_s + 1.0
         self.labels, self.facts, self.token_id = dict(row.labels), dict(row.facts), row.token_id
-        self.allowed = set(row.policy.get("allow_tools") or [t for t in HOST_TOOLS if TOOLS[t].risk.value == "read"])
+        self.allowed = set(
+            row.policy.get("allow_tools") or [t for t in HOST_TOOLS if TOOLS[t].risk.value == "read"]
+        )
 
     def supports(self, tool_name: str) -> bool:
         return tool_name in HOST_TOOLS and tool_name in self.allowed
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "hosts": [self.node],
-                "labels": ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items())),
-                "os": str(self.facts.get("os") or ""), "systemd": "yes" if self.facts.get("systemd") else "no"}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "hosts": [self.node],
+            "labels": ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items())),
+            "os": str(self.facts.get("os") or ""),
+            "systemd": "yes" if self.facts.get("systemd") else "no",
+        }
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         return await self._call(tool, args, None)
@@ -50,19 +57,35 @@ class NodeTarget(Target):
         return await self._call(tool, args, signed)
 
     async def _call(self, tool: Tool, args: ToolArgs, approval) -> RawOutput:
-        timeout = tool.timeout_s + self.settings.nodes.call_grace_s  # the node stops the tool itself at timeout_s
+        timeout = (
+            tool.timeout_s + self.settings.nodes.call_grace_s
+        )  # the node stops the tool itself at timeout_s
         try:
-            res, via = await self.router.call(self.node, tool.name, args.model_dump(exclude_none=True), approval,
-                                              timeout)
+            res, via = await self.router.call(
+                self.node, tool.name, args.model_dump(exclude_none=True), approval, timeout
+            )
         except NodeCallError as exc:
             raise TargetError(f"{tool.name} on node {self.node}: {exc}") from None
         remote = {"node": self.node, "token_id": self.token_id, "via": via}
         if res.get("exit_code") is None and res.get("error") and not res.get("output"):
-            return RawOutput(exit_code=None, ok=False, command=res.get("command") or "", error=res["error"],
-                             source=f"node:{self.node}", remote=remote)
-        return RawOutput(exit_code=res.get("exit_code"), output=res.get("output") or "", ok=res.get("ok"),
-                         command=res.get("command") or "", data=res.get("data"), error=res.get("error"),
-                         source=f"{res.get('source') or 'node'}@{self.node}", remote=remote)
+            return RawOutput(
+                exit_code=None,
+                ok=False,
+                command=res.get("command") or "",
+                error=res["error"],
+                source=f"node:{self.node}",
+                remote=remote,
+            )
+        return RawOutput(
+            exit_code=res.get("exit_code"),
+            output=res.get("output") or "",
+            ok=res.get("ok"),
+            command=res.get("command") or "",
+            data=res.get("data"),
+            error=res.get("error"),
+            source=f"{res.get('source') or 'node'}@{self.node}",
+            remote=remote,
+        )
 
 
 class NodeGroup(Fleet):
@@ -73,14 +96,19 @@ class NodeGroup(Fleet):
         self.selector = selector
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "labels": ", ".join(f"{k}={v}" for k, v in sorted(self.selector.items()))}
+        return {
+            **super().describe(),
+            "labels": ", ".join(f"{k}={v}" for k, v in sorted(self.selector.items())),
+        }
 
 
 def open_node_target(spec: str, settings: Settings, router: NodeRouter | None) -> Target:
     """`node:NAME` or `nodes:role=web,env=prod`; TargetError when the node(s) cannot be used."""
     if router is None:
-        raise TargetError(f"{spec}: on SQLite only the server process (`firstline serve`) holding the nodes' "
-                          "connections can reach them; start the session there, or use PostgreSQL")
+        raise TargetError(
+            f"{spec}: on SQLite only the server process (`firstline serve`) holding the nodes' "
+            "connections can reach them; start the session there, or use PostgreSQL"
+        )
     kind, _, rest = spec.partition(":")
     signer = Signer(settings)
     with store.reading(router.engine) as db:
@@ -88,7 +116,9 @@ def open_node_target(spec: str, settings: Settings, router: NodeRouter | None) -
             try:
                 row = registry.get_node(db, name=rest)
             except store.NotFound:
-                raise TargetError(f"unknown node {rest!r}; enrol it with `firstline node enroll {rest}`") from None
+                raise TargetError(
+                    f"unknown node {rest!r}; enrol it with `firstline node enroll {rest}`"
+                ) from None
             if row.revoked_at is not None:
                 raise TargetError(f"node {rest!r} has been revoked")
             return NodeTarget(row, router, signer, settings)
@@ -101,21 +131,31 @@ def open_node_target(spec: str, settings: Settings, router: NodeRouter | None) -
         rows = registry.matching(db, selector)
     if not rows:
         raise TargetError(f"no enrolled node has the labels {rest}")
-    return NodeGroup(f"nodes:{rest}", selector, {r.name: NodeTarget(r, router, signer, settings) for r in rows})
+    return NodeGroup(
+        f"nodes:{rest}", selector, {r.name: NodeTarget(r, router, signer, settings) for r in rows}
+    )
 
 
 def node_targets(engine) -> list[dict[str, Any]]:
     """Every node and every label group, for the new-session dialog and `firstline targets`."""
     with store.reading(engine) as db:
         rows = registry.list_nodes(db)
-    out = [{"name": f"node:{r.name}", "kind": "node",
-            "title": f"{r.name} ({'connected' if r.connected else 'offline'})"} for r in rows]
+    out = [
+        {
+            "name": f"node:{r.name}",
+            "kind": "node",
+            "title": f"{r.name} ({'connected' if r.connected else 'offline'})",
+        }
+        for r in rows
+    ]
     groups: dict[str, list[str]] = {}
     for r in rows:
         for k, v in sorted(r.labels.items()):
             groups.setdefault(f"{k}={v}", []).append(r.name)
     for label, names in sorted(groups.items()):
-        out.append({"name": f"nodes:{label}", "kind": "nodes", "title": f"{len(names)} node(s): {', '.join(names)}"})
+        out.append(
+            {"name": f"nodes:{label}", "kind": "nodes", "title": f"{len(names)} node(s): {', '.join(names)}"}
+        )
     return out
 
 

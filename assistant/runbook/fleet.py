@@ -78,7 +78,8 @@ def named_hosts(conv: Conversation, hosts: list[str]) -> list[str]:
 
 def troubled(sub: Conversation) -> bool:
     return any(f.severity != "info" for f in sub.findings(this_turn_only=True)) or any(
-        c.exit_code not in (0, None) or (c.error and not c.failed) for c in sub.this_turn())
+        c.exit_code not in (0, None) or (c.error and not c.failed) for c in sub.this_turn()
+    )
 
 
 def checked(sub: Conversation) -> list[CallRecord]:
@@ -91,9 +92,8 @@ FIRST_STEP_PER_HOST = 3
 
 def decide_fleet(conv: Conversation, hosts: list[str]):
     """One decision for the whole fleet (see the module docstring)."""
-    from assistant.runbook.planner import Decision, decide
-
     from assistant.runbook.entities import fix_requests
+    from assistant.runbook.planner import Decision, decide
 
     subs = {h: for_host(conv, h) for h in hosts}
     scope = named_hosts(conv, hosts) or hosts

@@ -44,7 +44,7 @@ class Backoff:
         self.first_s, self.max_s, self.attempt = first_s, max_s, 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.max_s, self.first_s * 2 ** self.attempt)
+        ceiling = min(self.max_s, self.first_s * 2**self.attempt)
         self.attempt += 1
         return random.uniform(ceiling / 2, ceiling)
 
@@ -58,8 +58,9 @@ class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.policy = config.policy
-        self.target = LocalTarget(config.name, TargetConfig(log_roots=self.policy.log_roots,
-                                                            http_allow=self.policy.http_allow))
+        self.target = LocalTarget(
+            config.name, TargetConfig(log_roots=self.policy.log_roots, http_allow=self.policy.http_allow)
+        )
         self.ledger = ApprovalLedger(load_public_key(config.server_key), config.name)
         self.slots = asyncio.Semaphore(self.policy.max_concurrent_calls)
 
@@ -67,10 +68,18 @@ class Node:
         allowed = [t for t in self.policy.allow_tools if self.target.supports(t)]
         if self.policy.read_only:
             allowed = [t for t in allowed if TOOLS[t].risk is Risk.READ]
-        return p.Hello(name=self.config.name, version=version(), labels=self.config.labels, facts=host_facts(),
-                       policy={"allow_tools": allowed, "read_only": self.policy.read_only,
-                               "log_roots": [str(r) for r in self.policy.log_roots],
-                               "http_allow": list(self.policy.http_allow)})
+        return p.Hello(
+            name=self.config.name,
+            version=version(),
+            labels=self.config.labels,
+            facts=host_facts(),
+            policy={
+                "allow_tools": allowed,
+                "read_only": self.policy.read_only,
+                "log_roots": [str(r) for r in self.policy.log_roots],
+                "http_allow": list(self.policy.http_allow),
+            },
+        )
 
     def refusal(self, call: p.Call) -> str | None:
         """Why this node will not run `call`, or None. Checked before anything runs."""
@@ -96,8 +105,9 @@ class Node:
             if problem is not None:
                 result = _refused(call, self.config.name, problem)
             else:
-                result = await run_tool(self.target, call.tool, call.args,
-                                        approved=TOOLS[call.tool].risk is Risk.WRITE)
+                result = await run_tool(
+                    self.target, call.tool, call.args, approved=TOOLS[call.tool].risk is Risk.WRITE
+                )
         _audit_line(self.config.name, call, result)
         return result
 
@@ -105,16 +115,32 @@ class Node:
 def _refused(call: p.Call, node: str, problem: str) -> ToolResult:
     from datetime import UTC, datetime
 
-    return ToolResult(tool=call.tool, args=call.args, ok=False, output="", target=node,
-                      started_at=datetime.now(UTC), error=f"refused by node {node}: {problem}")
+    return ToolResult(
+        tool=call.tool,
+        args=call.args,
+        ok=False,
+        output="",
+        target=node,
+        started_at=datetime.now(UTC),
+        error=f"refused by node {node}: {problem}",
+    )
 
 
 def _audit_line(node: str, call: p.Call, result: ToolResult) -> None:
     """One JSON line per call on stderr (the journal under systemd): the host's own record."""
-    line = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "node": node, "call": call.id,
-            "tool": call.tool, "args": result.args, "approval_id": call.approval.approval_id if call.approval else None,
-            "command": result.command, "ok": result.ok, "exit_code": result.exit_code,
-            "output_sha256": result.output_sha256, "error": result.error}
+    line = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "node": node,
+        "call": call.id,
+        "tool": call.tool,
+        "args": result.args,
+        "approval_id": call.approval.approval_id if call.approval else None,
+        "command": result.command,
+        "ok": result.ok,
+        "exit_code": result.exit_code,
+        "output_sha256": result.output_sha256,
+        "error": result.error,
+    }
     print(json.dumps(line, default=str), file=sys.stderr, flush=True)
 
 
@@ -131,7 +157,7 @@ async def serve_connection(node: Node, ws: ClientConnection) -> None:
     if not isinstance(welcome, p.Welcome) or welcome.node != node.config.name:
         raise NodeRefused(f"the server did not welcome this node as {node.config.name!r}")
     log.warning("node %s connected to %s", node.config.name, node.config.ws_url())
-    tasks: set[asyncio.Task] = set()
+    tasks: set[asyncio.Task[None]] = set()
     beat = asyncio.create_task(_heartbeats(ws, welcome.heartbeat_s))
     try:
         async for frame in ws:
@@ -164,9 +190,17 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
-            async with connect(config.ws_url(), additional_headers={"Authorization": f"Bearer {config.token}"},
-                               ssl=_ssl_context(config), proxy=True, open_timeout=10, close_timeout=2, max_size=p.MAX_FRAME,
-                               ping_interval=config.heartbeat_s, ping_timeout=config.heartbeat_s * 2) as ws:
+            async with connect(
+                config.ws_url(),
+                additional_headers={"Authorization": f"Bearer {config.token}"},
+                ssl=_ssl_context(config),
+                proxy=True,
+                open_timeout=10,
+                close_timeout=2,
+                max_size=p.MAX_FRAME,
+                ping_interval=config.heartbeat_s,
+                ping_timeout=config.heartbeat_s * 2,
+            ) as ws:
                 backoff.reset()
                 session = asyncio.create_task(serve_connection(node, ws))
                 stopper = asyncio.create_task(stop.wait())
@@ -178,7 +212,9 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
                 session.result()
         except InvalidStatus as exc:
             if exc.response.status_code in (401, 403):
-                raise NodeRefused(f"the server refused this node's token (HTTP {exc.response.status_code})") from None
+                raise NodeRefused(
+                    f"the server refused this node's token (HTTP {exc.response.status_code})"
+                ) from None
             log.warning("connect: %s", exc)
         except ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code == p.REVOKED:
@@ -212,5 +248,3 @@ def main_sync(config: NodeConfig) -> int:
         log.error("%s", exc)
         return 3
     return 0
-
-

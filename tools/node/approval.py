@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -25,13 +26,20 @@ MAX_TTL_S = 900
 
 def approval_message(node: str, tool: str, args: dict[str, Any], approval_id: str, expires_at: int) -> bytes:
     """The exact bytes signed: canonical JSON (sorted keys, no whitespace, UTF-8)."""
-    body = {"v": VERSION, "node": node, "tool": tool, "args": args, "approval_id": approval_id,
-            "expires_at": int(expires_at)}
+    body = {
+        "v": VERSION,
+        "node": node,
+        "tool": tool,
+        "args": args,
+        "approval_id": approval_id,
+        "expires_at": int(expires_at),
+    }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def sign(key: Ed25519PrivateKey, node: str, tool: str, args: dict[str, Any], approval_id: str,
-         expires_at: int) -> str:
+def sign(
+    key: Ed25519PrivateKey, node: str, tool: str, args: dict[str, Any], approval_id: str, expires_at: int
+) -> str:
     return base64.b64encode(key.sign(approval_message(node, tool, args, approval_id, expires_at))).decode()
 
 
@@ -54,11 +62,13 @@ class ApprovalLedger:
     """Checks approvals and remembers the used ones until they expire (in memory: an expired id is
     worthless anyway, so a restarted node loses nothing that matters)."""
 
-    def __init__(self, key: Ed25519PublicKey, node: str, clock=time.time) -> None:
+    def __init__(self, key: Ed25519PublicKey, node: str, clock: Callable[[], float] = time.time) -> None:
         self.key, self.node, self.clock = key, node, clock
         self.used: dict[str, int] = {}
 
-    def check(self, tool: str, args: dict[str, Any], approval_id: str, expires_at: int, signature: str) -> str | None:
+    def check(
+        self, tool: str, args: dict[str, Any], approval_id: str, expires_at: int, signature: str
+    ) -> str | None:
         """None when the approval is good for this call (and now spent); otherwise why it is refused."""
         now = self.clock()
         self.used = {k: exp for k, exp in self.used.items() if exp >= now}

@@ -42,7 +42,9 @@ class NodePolicy(BaseModel):
     def _host_tools(cls, value: list[str]) -> list[str]:
         unknown = [t for t in value if t not in HOST_TOOLS]
         if unknown:
-            raise ValueError(f"not host tools: {', '.join(unknown)} (host tools: {', '.join(sorted(HOST_TOOLS))})")
+            raise ValueError(
+                f"not host tools: {', '.join(unknown)} (host tools: {', '.join(sorted(HOST_TOOLS))})"
+            )
         return value
 
     def allows_writes(self) -> bool:

@@ -32,6 +32,11 @@ def version() -> str:
 
 
 def host_facts() -> dict[str, Any]:
-    return {"os": os_name(), "kernel": platform.release(), "arch": platform.machine(),
-            "systemd": systemd_is_pid1(), "hostname": socket.gethostname(),
-            "python": ".".join(map(str, sys.version_info[:3]))}
+    return {
+        "os": os_name(),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "systemd": systemd_is_pid1(),
+        "hostname": socket.gethostname(),
+        "python": ".".join(map(str, sys.version_info[:3])),
+    }

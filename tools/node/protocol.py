@@ -88,7 +88,8 @@ class ProtocolError(ValueError):
 
 def parse(frame: str | bytes) -> Message:
     try:
-        return _ADAPTER.validate_json(frame)
+        msg: Message = _ADAPTER.validate_json(frame)
+        return msg
     except ValueError as exc:
         raise ProtocolError(f"bad frame: {str(exc).splitlines()[0][:200]}") from None
 

@@ -31,8 +31,9 @@ class Fleet(Target):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "hosts": list(self.members)}
 
-    def pick(self, tool_name: str, raw_args: dict[str, Any] | None
-             ) -> tuple[Target | None, str, dict[str, Any], str | None]:
+    def pick(
+        self, tool_name: str, raw_args: dict[str, Any] | None
+    ) -> tuple[Target | None, str, dict[str, Any], str | None]:
         """(member, host, remaining args, problem): the member named by `host`, or why there is none."""
         args = dict(raw_args or {}) if isinstance(raw_args, dict) else {}
         key = member_arg(tool_name)
@@ -45,7 +46,7 @@ class Fleet(Target):
             return None, host, args, f"host {host!r} is not in {self.name}; hosts: {hosts}"
         return member, host.strip(), args, None
 
-    async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
+    async def run(self, tool: Tool[Any], args: ToolArgs) -> RawOutput:
         raise TargetError(f"{tool.name}: {self.name} has several hosts; the call must name one with `host`")
 
     async def aclose(self) -> None:
@@ -60,9 +61,12 @@ def member_arg(tool_name: str) -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def with_host(tool: Tool, hosts: tuple[str, ...]) -> Tool:
+def with_host(tool: Tool[Any], hosts: tuple[str, ...]) -> Tool[Any]:
     """`tool` with a required `host` argument restricted to `hosts` (cached: schemas are built once per group)."""
     field = (Literal[hosts], Field(description="which host of this target to run on (one call per host)"))
-    model = create_model(f"{tool.args_model.__name__}OnHost", __base__=tool.args_model,  # type: ignore[call-overload]  # a Literal made at run time
-                         **{member_arg(tool.name): field})
+    model = create_model(
+        f"{tool.args_model.__name__}OnHost",
+        __base__=tool.args_model,  # type: ignore[call-overload]  # a Literal made at run time
+        **{member_arg(tool.name): field},
+    )
     return tool.model_copy(update={"args_model": model})

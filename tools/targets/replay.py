@@ -8,6 +8,7 @@ guess; write tools are never executed here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -140,10 +141,12 @@ class ReplayFleet(Fleet):
         return self._all("write_attempts")
 
 
-def open_replay(entries: list[RecordedCall], *, name: str = "replay", described_kind: str = "host",
+def open_replay(entries: Sequence[RecordedCall | dict[str, Any]], *, name: str = "replay", described_kind: str = "host",
                 hosts: list[str] | None = None) -> ReplayTarget | ReplayFleet:
     """A replay of one host, or of several when the case names hosts (or its entries carry one)."""
-    hosts = list(dict.fromkeys([*(hosts or []), *(e.host for e in entries if e.host)]))
+    calls = [e if isinstance(e, RecordedCall) else RecordedCall.model_validate(e) for e in entries]
+    hosts = list(dict.fromkeys([*(hosts or []), *(e.host for e in calls if e.host)]))
+    recorded: list[RecordedCall | dict[str, Any]] = list(calls)
     if hosts:
-        return ReplayFleet(entries, hosts, name=name, described_kind=described_kind)
-    return ReplayTarget(entries, name=name, described_kind=described_kind)
+        return ReplayFleet(recorded, hosts, name=name, described_kind=described_kind)
+    return ReplayTarget(recorded, name=name, described_kind=described_kind)

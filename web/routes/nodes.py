@@ -87,8 +87,14 @@ def enroll(body: EnrollIn, request: Request, settings: SettingsDep, engine: Engi
         done = registry.enroll(db, name=body.name, labels=body.labels)
         node = NodeOut(**registry.node_json(done.node))
     key = public_key(settings)
-    return Enrollment(node=node, token=done.token, server_key=key,
-                      config=node_config_text(str(request.base_url).rstrip("/"), body.name, done.token, key, body.labels))
+    return Enrollment(
+        node=node,
+        token=done.token,
+        server_key=key,
+        config=registry.node_config_text(
+            str(request.base_url).rstrip("/"), body.name, done.token, key, body.labels
+        ),
+    )
 
 
 @router.post("/api/nodes/{name}/revoke", response_model=NodeOut)
@@ -103,11 +109,3 @@ async def revoke(name: str, engine: EngineDep, runtime: RuntimeDep) -> NodeOut:
 def _revoke(engine, name: str):
     with store.writing(engine) as db:
         return registry.revoke(db, name=name)
-
-
-def node_config_text(server: str, name: str, token: str, server_key: str, labels: dict[str, str]) -> str:
-    """The host's /etc/firstline/node.toml (mode 0600: it holds the token)."""
-    label_lines = "".join(f'{k} = "{v}"\n' for k, v in sorted(labels.items()))
-    return (f'server = "{server}"\nname = "{name}"\ntoken = "{token}"\nserver_key = "{server_key}"\n\n'
-            f"[labels]\n{label_lines}\n[policy]\n# allow_tools = [\"service_status\", \"log_tail\", \"restart_service\"]\n"
-            "read_only = false\nlog_roots = [\"/var/log\"]\nhttp_allow = [\"localhost\", \"127.0.0.1\"]\n")
