@@ -54,8 +54,10 @@ class HostileServer:
         self.connected = asyncio.Event()
         self.results: dict[str, dict] = {}
         self.arrived = asyncio.Condition()
+        self.connections = 0
 
     async def handler(self, ws) -> None:
+        self.connections += 1
         self.hello = p.parse(await ws.recv())
         await ws.send(p.dump(p.Welcome(node=self.hello.name, heartbeat_s=1.0)))
         self.ws = ws
@@ -168,6 +170,31 @@ async def test_a_read_only_node_refuses_even_a_signed_write(tmp_path):
             args = {"pid": 999999, "signal": "TERM"}
             res = await hostile.call("w1", "kill_process", args, _signed(key, "kill_process", args, "a-1"))
             assert "read-only" in res["error"] and res["ok"] is False
+        finally:
+            node.terminate()
+            await asyncio.to_thread(node.wait, 10)
+
+
+async def test_a_node_reconnects_after_the_link_drops_and_serves_again(tmp_path):
+    key = Ed25519PrivateKey.generate()
+    hostile = HostileServer()
+    async with serve(hostile.handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        config = _node_config(tmp_path, port, key, allow_tools=["disk_usage"])
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        node = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.wait_for(hostile.connected.wait(), 30)
+            hostile.connected.clear()
+            await hostile.ws.close(1012, "service restart")  # the server goes away, as in a restart
+            await asyncio.wait_for(hostile.connected.wait(), 30)  # backoff with jitter, then back
+            assert hostile.connections == 2 and node.poll() is None
+            assert (await hostile.call("r1", "disk_usage", {"path": "/"}))["ok"]
         finally:
             node.terminate()
             await asyncio.to_thread(node.wait, 10)
