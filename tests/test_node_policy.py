@@ -92,6 +92,9 @@ async def test_a_node_refuses_what_its_policy_and_signatures_do_not_allow(tmp_pa
     async with serve(hostile.handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         config = _node_config(tmp_path, port, key, allow_tools=["log_tail", "port_owner", "kill_process"])
+        config.write_text(
+            config.read_text() + '\n[policy.arg_limits.kill_process]\nsignal = ["TERM", "HUP"]\n'
+        )
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         node = subprocess.Popen(
             [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
@@ -122,7 +125,21 @@ async def test_a_node_refuses_what_its_policy_and_signatures_do_not_allow(tmp_pa
             not_allowed = await hostile.call("c6", "service_status", {"service": "ssh"})
             outside = await hostile.call("c7", "log_tail", {"source": str(tmp_path / "secret.txt")})
             not_host = await hostile.call("c8", "pod_logs", {"pod": "x"})
-            for refused in (unsigned, forged, other_args, other_node, expired, not_allowed, not_host):
+            hard = {"pid": victim.pid, "signal": "KILL"}  # signed, but outside the node's argument limits
+            too_hard = await hostile.call(
+                "c8b", "kill_process", hard, _signed(key, "kill_process", hard, "a-kill")
+            )
+            assert "outside this node's limits" in too_hard["error"]
+            for refused in (
+                unsigned,
+                forged,
+                other_args,
+                other_node,
+                expired,
+                not_allowed,
+                not_host,
+                too_hard,
+            ):
                 assert refused["ok"] is False and refused["error"].startswith("refused by node db-01"), (
                     refused
                 )

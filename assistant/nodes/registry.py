@@ -173,4 +173,5 @@ def node_config_text(server: str, name: str, token: str, server_key: str, labels
         f'server = "{server}"\nname = "{name}"\ntoken = "{token}"\nserver_key = "{server_key}"\n\n'
         f'[labels]\n{label_lines}\n[policy]\n# allow_tools = ["service_status", "log_tail", "restart_service"]\n'
         'read_only = false\nlog_roots = ["/var/log"]\nhttp_allow = ["localhost", "127.0.0.1"]\n'
+        '# [policy.arg_limits]\n# restart_service = { service = ["nginx"] }\n'
     )

@@ -86,16 +86,17 @@ class Node:
         tool = TOOLS.get(call.tool)
         if tool is None or call.tool not in self.policy.allow_tools:
             return f"{call.tool} is not allowed on node {self.config.name}"
-        if tool.risk is not Risk.WRITE:
-            return None
-        if self.policy.read_only:
+        if tool.risk is Risk.WRITE and self.policy.read_only:
             return f"node {self.config.name} is read-only; {call.tool} was not run"
-        if call.approval is None:
-            return f"{call.tool} is a write action and the call carries no signed approval; it was not run"
         try:
             args = tool.validate_args(call.args).model_dump(exclude_none=True)
         except ToolArgError as exc:
             return str(exc)
+        limited = self.policy.arg_violation(call.tool, args)
+        if limited is not None or tool.risk is not Risk.WRITE:
+            return limited
+        if call.approval is None:
+            return f"{call.tool} is a write action and the call carries no signed approval; it was not run"
         a = call.approval
         return self.ledger.check(call.tool, args, a.approval_id, a.expires_at, a.signature)
 

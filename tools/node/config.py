@@ -36,6 +36,14 @@ class NodePolicy(BaseModel):
     log_roots: list[Path] = Field(default_factory=lambda: [Path("/var/log")])
     http_allow: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
     max_concurrent_calls: int = Field(default=8, ge=1, le=64)
+    arg_limits: dict[str, dict[str, list[Any]]] = Field(default_factory=dict)
+    """Per-tool argument limits, e.g. {"restart_service": {"service": ["nginx"]}}: anything else is refused."""
+
+    def arg_violation(self, tool: str, args: dict[str, Any]) -> str | None:
+        for key, allowed in self.arg_limits.get(tool, {}).items():
+            if key in args and args[key] not in allowed:
+                return f"{tool} with {key}={args[key]!r} is outside this node's limits ({', '.join(map(str, allowed))})"
+        return None
 
     @field_validator("allow_tools")
     @classmethod
