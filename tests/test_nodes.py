@@ -139,11 +139,13 @@ def test_a_revoked_token_is_cut_off_at_once_and_refused_afterwards(tmp_path, one
             config = enroll(c, "web-09", {"role": "web"}, tmp_path)
             node = start_node(host, config, tmp_path / "node.log")
             connected(c, "web-09")
+            assert "firstline_nodes_connected 1.0" in c.get("/metrics").text
             r = c.post("/api/nodes/web-09/revoke")
             assert r.status_code == 200 and r.json()["revoked"] is True
             assert node.wait(10) == 3  # the link was closed with "revoked": the node stops, it does not retry
             row = next(n for n in c.get("/api/nodes").json() if n["name"] == "web-09")
             assert row["connected"] is False and row["revoked"] is True
+            assert "firstline_nodes_connected 0.0" in c.get("/metrics").text
             again = start_node(host, config, tmp_path / "node2.log")
             assert again.wait(20) == 3  # the same token is refused at the handshake
             r = c.post("/api/sessions", json={"target": "node:web-09"})

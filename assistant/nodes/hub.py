@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from assistant import store
+from assistant import metrics, store
 from assistant.nodes import registry
 from tools.node import protocol as p
 
@@ -119,6 +119,7 @@ class NodeHub:
         link = NodeLink(ws, row.name, row.token_id)
         old = self.links.get(row.name)
         self.links[row.name] = link
+        metrics.set_nodes_connected(len(self.links))
         if old is not None:
             self.spawn(old.close(p.REPLACED, "replaced by a newer connection"))
         await ws.send_text(p.dump(p.Welcome(node=row.name, heartbeat_s=self.heartbeat_s)))
@@ -139,6 +140,7 @@ class NodeHub:
         link.drop(f"the link to node {link.name} dropped during the call")
         if self.links.get(link.name) is link:
             del self.links[link.name]
+            metrics.set_nodes_connected(len(self.links))
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_disconnected, engine, link.name, self.replica)
 
@@ -147,6 +149,7 @@ class NodeHub:
         link.drop(f"the link to node {link.name} was closed: {reason}")
         if self.links.get(link.name) is link:
             del self.links[link.name]
+            metrics.set_nodes_connected(len(self.links))
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_disconnected, await self.engine_fn(), link.name, self.replica)
         self.spawn(link.close(code, reason))
