@@ -193,7 +193,9 @@ def test_a_killed_worker_fails_its_cases_with_a_reason(suite, settings):
     from evals.workers import SuiteWorkers
 
     cases = load_cases([str(suite)]).cases
-    workers = SuiteWorkers(cases, ["firstline/runbook"], settings, repeat=1, judge=None, concurrency=2, jobs=2)
+    # 25 runs per case: the first worker is still busy when it is killed, even on a fast, quiet machine where
+    # one run ends before the second worker's fork does (a worker reports its share's results at the end).
+    workers = SuiteWorkers(cases, ["firstline/runbook"], settings, repeat=25, judge=None, concurrency=2, jobs=2)
     os.kill(workers.procs[0].pid, signal.SIGKILL)
     results = workers.collect()["firstline/runbook"]
     assert [r.case for r in results] == [c.id for c in cases]
