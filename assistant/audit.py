@@ -107,6 +107,10 @@ def _stamp(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+audit_stamp = _stamp
+"""An entry's `at` for entries written outside `audit_entries` (a force-closed turn, store/closing.py)."""
+
+
 def _row_dict(row: AuditRow) -> dict[str, Any]:
     return {k: getattr(row, k) for k in ("id", *_HASHED, "hash")}
 

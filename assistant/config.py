@@ -98,6 +98,22 @@ class Settings(BaseSettings):
     """`firstline serve`'s logs: one JSON object per line, or uvicorn's text; `auto` is text at a terminal, JSON
     otherwise (containers, systemd)."""
 
+    turn_lease_s: float = Field(default=15.0, gt=0)
+    """Turn ownership is a lease (assistant/replica.py): each process renews it every lease/5 s, and a process
+    silent for this long loses its running turns; another replica closes them as interrupted, and the next
+    message resumes from the stored history."""
+    shutdown_grace_s: float = Field(default=25.0, ge=0)
+    """On SIGTERM a server stops taking turns and gives running ones this long to finish before it interrupts
+    them. Keep it below the orchestrator's kill timeout (Kubernetes: terminationGracePeriodSeconds - 5)."""
+    db_pool_size: int = Field(default=10, ge=1)
+    """PostgreSQL connections each process keeps open; replicas x (pool + overflow + 1 LISTEN) must stay
+    under the server's max_connections (100 by default)."""
+    db_max_overflow: int = Field(default=20, ge=0)
+    """Extra PostgreSQL connections a process may open under load, closed again when returned."""
+    database_listen_url: str | None = None
+    """PostgreSQL: where the LISTEN connection goes, when database_url points at a transaction-mode
+    PgBouncer (LISTEN needs a session: a direct URL or a session-mode pool). Default: database_url."""
+
     @field_validator("redact_patterns")
     @classmethod
     def _patterns_compile(cls, value: list[str]) -> list[str]:

@@ -1,9 +1,10 @@
-"""Driving one turn: persist every event before anyone sees it, honour cancel, recover crashes.
+"""Driving one turn: persist every event before anyone sees it, honour cancel, drain on shutdown.
 
 The server and the CLI both run turns through `drive_turn`; neither talks to the loop
 directly. Order of truth: the loop yields an event -> it is committed to the session's
 log -> listeners are told (SSE streams by the group committer's `on_commit`, the CLI via `on_event`).
-Nothing here knows about HTTP.
+Every append is fenced to this process's lease on the turn (assistant/replica.py): once the
+turn was closed elsewhere its driver stops at once, writing nothing more. Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from assistant.events import (
     UserMessage,
 )
 from assistant.redaction import redactor_for
+from assistant.replica import Replica
 from assistant.runbook import is_runbook
 from assistant.store.group_commit import GroupCommitter, retrieve_exception
 
@@ -44,17 +46,25 @@ RECORD_END_RETRY_S = 300.0
 """How long a turn whose database went away keeps trying to record its end."""
 
 OnEvent = Callable[[Event], Awaitable[None] | None]
+STOPPED = "the server stopped during this turn"
+"""The reason recorded when a turn's task is cancelled without one (see TurnSupervisor.drain)."""
+
+
+class Draining(Exception):
+    """This server is shutting down and takes no new turns (the API answers 503 with Retry-After)."""
 
 
 class EventWriter:
     """Commits a turn's events in order through the process's group committer (a burst of tokens goes as
-    one piece), then tells `on_event`; callers await the events that must be stored before going on."""
+    one piece), then tells `on_event`; callers await the events that must be stored before going on.
+    Once an append is fenced (the turn is no longer ours) `lost` is set and nothing more is sent."""
 
     def __init__(self, committer: GroupCommitter, session_id: str, on_event: OnEvent | None = None) -> None:
         self.committer, self.session_id, self.on_event = committer, session_id, on_event
         self.queue: asyncio.Queue[tuple[Event, asyncio.Future[Event]]] = asyncio.Queue()
         self.last: asyncio.Future[Event] | None = None
         self.finished = False
+        self.lost = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"event-writer-{session_id}")
 
     def put(self, event: Event) -> asyncio.Future[Event]:
@@ -71,8 +81,12 @@ class EventWriter:
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
             try:
+                if self.lost.is_set():
+                    raise store.Fenced(batch[0][0].turn_id or "")
                 stored = await self.committer.append(self.session_id, [ev for ev, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - the DB went away: every waiter learns it
+            except Exception as exc:  # noqa: BLE001 - the DB went away, or the turn is not ours: waiters learn it
+                if isinstance(exc, store.Fenced):
+                    self.lost.set()
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -111,15 +125,20 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
                      providers: Providers | None = None, nodes: NodeRouter | None = None) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
-    Every event is committed (through `committer`, the server's shared one, or a private one) before it
-    is announced. Cancel (DB flag, from any process, polled every `poll_s`; or `cancel_event`, which
-    alone counts when `poll_s` is None) stops the loop and records `turn_finished(cancelled)`; if this
-    task itself is cancelled (shutdown) the turn is recorded as interrupted. `nodes` reaches node targets.
+    Every event is committed (through `committer`, the server's shared one, or a private one that holds this
+    process's lease while the turn runs) before it is announced. Cancel (DB flag, from any process, polled
+    every `poll_s`; or `cancel_event`, which alone counts when `poll_s` is None) stops the loop and records
+    `turn_finished(cancelled)`; if this task itself is cancelled (shutdown) the turn is recorded as
+    interrupted, with the cancel's message as the reason. A turn closed elsewhere stops without a word more.
+    `nodes` reaches node targets.
     """
     logs.bind(session_id=session_id, turn_id=turn_id)  # this turn's task (and threads): its log lines say so
     user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
     own_committer = committer is None
-    committer = committer or GroupCommitter(engine)
+    replica = Replica(engine, settings.turn_lease_s, recover=False) if own_committer else None
+    if replica is not None:
+        await replica.start()
+    committer = committer or GroupCommitter(engine, owner=store.current_owner().replica)
     writer = EventWriter(committer, session_id, on_event)
     started = time.perf_counter()
     ctx = None
@@ -139,10 +158,13 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
         loop_module = await asyncio.to_thread(importlib.import_module, "assistant.loop")  # litellm: slow import
         pump = _pump(loop_module.run_turn(ctx, history, user_text), writer)
         return await _race_cancel(pump, writer, engine, turn_id, cancel_event, poll_s, started)
-    except asyncio.CancelledError:
-        await _finish_quietly(writer, turn_id, "interrupted", started,
-                              Error(message="the server stopped during this turn", kind="interrupted"))
+    except asyncio.CancelledError as stop:
+        reason = str(stop.args[0]) if stop.args and stop.args[0] else STOPPED
+        await _finish_quietly(writer, turn_id, "interrupted", started, Error(message=reason, kind="interrupted"))
         raise
+    except store.Fenced:
+        log.warning("turn %s was closed elsewhere (its lease was lost or it was force-closed); stopped", turn_id)
+        return "interrupted"
     except Exception as exc:
         log.exception("turn %s failed", turn_id)
         error = Error(message=f"internal error: {type(exc).__name__}: {exc}", kind="internal")
@@ -158,6 +180,8 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
         await writer.close()
         if own_committer:
             await committer.aclose()
+        if replica is not None:
+            await replica.aclose()
 
 
 def _load(engine: Engine, session_id: str) -> tuple[store.SessionRow, list[Event]]:
@@ -184,13 +208,16 @@ async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, 
                        poll_s: float | None, started: float) -> str:
     pump_task = asyncio.create_task(pump, name=f"turn-{turn_id}")
     watch_task = asyncio.create_task(_watch_cancel(engine, turn_id, cancel_event, poll_s))
+    lost_task = asyncio.create_task(writer.lost.wait())
     try:
-        await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({pump_task, watch_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (pump_task, watch_task):
+        for task in (pump_task, watch_task, lost_task):
             if not task.done():
                 task.cancel()
-        await asyncio.gather(pump_task, watch_task, return_exceptions=True)
+        await asyncio.gather(pump_task, watch_task, lost_task, return_exceptions=True)
+    if writer.lost.is_set():
+        raise store.Fenced(turn_id)  # stop at once: the tool or model call in flight was cancelled above
     if pump_task.done() and not pump_task.cancelled():
         status = pump_task.result()  # re-raises a bug in the loop (handled by drive_turn)
         if status is not None:
@@ -247,7 +274,7 @@ async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, starte
             await asyncio.shield(_finish(writer, turn_id, status, started, error))
             return
         except (Exception, asyncio.CancelledError):  # noqa: BLE001 - best effort
-            if time.monotonic() + delay > deadline:
+            if writer.lost.is_set() or time.monotonic() + delay > deadline:  # closed elsewhere: nothing to record
                 log.warning("could not record the end of turn %s (%s)", turn_id, status)
                 return
         await asyncio.sleep(delay)
@@ -303,33 +330,6 @@ def _expire(engine: Engine, approval_id: str, comment: str) -> bool:
         return store.expire_approval(db, approval_id=approval_id, comment=comment)
 
 
-# ------------------------------------------------------------ crash recovery
-
-def recover_interrupted(engine: Engine) -> list[str]:
-    """Close turns left `running` by a process that no longer exists. Blocking; call at startup.
-
-    Only turns whose owner ran on this host and is provably gone are touched, so several
-    server processes sharing one PostgreSQL never close each other's live turns.
-    """
-    with store.reading(engine) as db:
-        candidates = [t for t in store.running_turns(db) if store.owner_is_gone(t.owner_host, t.owner_pid,
-                                                                                t.owner_boot)]
-    recovered = []
-    for turn in candidates:
-        with store.writing(engine) as db:
-            if not store.claim_orphan(db, session_id=turn.session_id, turn_id=turn.id):
-                continue  # another process got there first
-            msg = (f"Firstline stopped during this turn (process {turn.owner_pid} on {turn.owner_host} exited); "
-                   "everything up to that point is kept. Send a new message to continue.")
-            store.append_event(db, session_id=turn.session_id,
-                               event=Event.of(Error(message=msg, kind="interrupted"), turn.id))
-            store.append_event(db, session_id=turn.session_id,
-                               event=Event.of(TurnFinished(status="interrupted"), turn.id))
-        recovered.append(turn.id)
-        log.warning("turn %s of session %s was interrupted by a crash; marked interrupted", turn.id, turn.session_id)
-    return recovered
-
-
 # ------------------------------------------------------------ running turns in the background
 
 class TurnSupervisor:
@@ -338,6 +338,8 @@ class TurnSupervisor:
     A cancel requested through this supervisor sets the turn's in-process flag at once; one watcher
     task reads the DB flags of all local turns in a single query every `poll_s`, so a cancel from
     another process (another replica, the CLI) lands too, at one query per interval, not per turn.
+    The same query finds turns closed elsewhere (lease lost, force-closed): they stop as if cancelled,
+    and their last write is fenced off. `drain` stops taking turns and lets the running ones finish.
     """
 
     def __init__(self, settings: Settings, engine: Engine, notifier: store.Notifier | None = None, *,
@@ -354,8 +356,9 @@ class TurnSupervisor:
         self._watcher: asyncio.Task | None = None
         self._slots = asyncio.Semaphore(settings.max_running_turns)
         self._hosted_slots = asyncio.Semaphore(settings.max_running_hosted_turns)
-        self.committer = GroupCommitter(engine, on_commit=self.notifier.notify)
+        self.committer = GroupCommitter(engine, on_commit=self.notifier.notify, owner=store.current_owner().replica)
         """All local turns' events go through one writer: one transaction per batch, not per turn and step."""
+        self.draining = False
 
     def _ensure_watcher(self) -> None:
         if self._watcher is None or self._watcher.done():
@@ -368,7 +371,7 @@ class TurnSupervisor:
             if not flags:
                 break
             try:
-                requested = await asyncio.to_thread(_cancels_requested, self.engine, list(flags))
+                requested = await asyncio.to_thread(_cancels_or_lost, self.engine, list(flags))
             except Exception as exc:  # noqa: BLE001 - the DB may be briefly away; local cancels still work
                 log.warning("cancel watcher: %s", exc)
                 continue
@@ -377,8 +380,11 @@ class TurnSupervisor:
 
     async def start(self, session_id: str, text: str, *, author: str = "user",
                     attachment: str | None = None) -> store.TurnRow:
-        """Begin a turn (Conflict if one runs, NotFound if no such session) and drive it in the background.
-        `attachment`: a pasted log, stored with the question as a tool output (assistant/attachments.py)."""
+        """Begin a turn (Conflict if one runs, NotFound if no such session, Draining while shutting down) and
+        drive it in the background. `attachment`: a pasted log, stored with the question as a tool output
+        (assistant/attachments.py)."""
+        if self.draining:
+            raise Draining("this server is shutting down and takes no new turns; send the message again")
         text = redactor_for(self.settings)(text)
         loop = asyncio.get_running_loop()
 
@@ -409,14 +415,13 @@ class TurnSupervisor:
                                         committer=self.committer,  # the committer notifies the streams
                                         providers=self.providers, nodes=self.nodes)
 
-    async def _close_queued(self) -> None:
+    async def _close_queued(self, reason: str = "the server stopped before this turn could start") -> None:
         """Turns stopped before they got a slot never reached `drive_turn`, which records its own end: close
         them here, so their sessions are free at once rather than after crash recovery."""
         for turn_id, session_id in list(self.queued.items()):
             writer = EventWriter(self.committer, session_id)
             await _finish_quietly(writer, turn_id, "interrupted", time.perf_counter(),
-                                  Error(message="the server stopped before this turn could start; "
-                                                "send the message again", kind="interrupted"))
+                                  Error(message=f"{reason}; send the message again", kind="interrupted"))
             await writer.close()
             self.queued.pop(turn_id, None)
 
@@ -426,6 +431,23 @@ class TurnSupervisor:
         if flag is not None:
             flag.set()
         return row
+
+    async def drain(self, grace_s: float) -> int:
+        """Take no new turns; give the running ones `grace_s` to finish, then interrupt the rest with a reason
+        that says so (the next message resumes from the stored history). Returns how many were interrupted."""
+        self.draining = True
+        tasks = list(self.tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        late = [task for task in tasks if not task.done()]
+        reason = (f"this server shut down (a restart or rolling update) and the turn did not finish within its "
+                  f"{grace_s:g} s grace period; everything up to here is kept. Send a message to continue")
+        for task in late:
+            task.cancel(reason)
+        if late:
+            await asyncio.wait(late, timeout=10.0)
+        await self._close_queued("this server shut down before this turn could start")
+        return len(late)
 
     async def shutdown(self, timeout_s: float = 5.0) -> None:
         """Stop local turns; each records `interrupted` on its way out."""
@@ -470,9 +492,10 @@ def _begin(engine: Engine, session_id: str, text: str, author: str,
     return turn, stored[0], model
 
 
-def _cancels_requested(engine: Engine, turn_ids: list[str]) -> list[str]:
+def _cancels_or_lost(engine: Engine, turn_ids: list[str]) -> list[str]:
+    """Turns to stop: cancel requested, or no longer running under this replica (closed elsewhere)."""
     with store.reading(engine) as db:
-        return store.cancels_requested(db, turn_ids=turn_ids)
+        return store.cancels_requested(db, turn_ids=turn_ids, owner=store.current_owner().replica)
 
 
 def _request_cancel(engine: Engine, session_id: str, turn_id: str) -> store.TurnRow:

@@ -213,23 +213,26 @@ def other_id() -> str:
     return "s_someone_else"
 
 
-def test_recover_interrupted_only_touches_dead_owners_on_this_host(engine):
-    from assistant.turns import recover_interrupted
+def test_recovery_closes_dead_owners_at_once_and_leaves_live_leases_alone(engine):
+    import uuid
 
+    from assistant.replica import recover_expired
+
+    me = store.current_owner()
     dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    dead_owner = store.Owner(host=store.current_owner().host, pid=dead.pid, boot=_stamp_of(dead.pid))
+    dead_owner = store.Owner(host=me.host, pid=dead.pid, boot=_stamp_of(dead.pid), ns=me.ns, replica=str(uuid.uuid4()))
     dead.kill()
     dead.wait()
     sessions = {name: _session(engine, title=name) for name in ("dead", "alive", "elsewhere")}
-    owners = {"dead": dead_owner, "alive": store.current_owner(),
-              "elsewhere": store.Owner(host="some-other-host", pid=1, boot="x")}
+    owners = {"dead": dead_owner, "alive": me,
+              "elsewhere": store.Owner(host="some-other-host", pid=1, boot="x/1", ns="pid:[1]", replica=str(uuid.uuid4()))}
     turns = {}
     for name, s in sessions.items():
         with store.writing(engine) as db:
             turns[name] = store.begin_turn(db, session_id=s.id, owner=owners[name]).id
         store.append(engine, session_id=s.id, event=Event.of(UserMessage(text="q"), turns[name]))
-    assert recover_interrupted(engine) == [turns["dead"]]
-    assert recover_interrupted(engine) == []  # idempotent
+    assert recover_expired(engine, me, lease_s=60, by_lease=False) == [turns["dead"]]  # provably gone: no wait
+    assert recover_expired(engine, me, lease_s=60) == []  # idempotent; the other host's lease is fresh
     with store.reading(engine) as db:
         assert store.get_turn(db, session_id=sessions["dead"].id, turn_id=turns["dead"]).status == "interrupted"
         assert store.get_session(db, session_id=sessions["dead"].id).status == "idle"

@@ -22,12 +22,22 @@ def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info") -> None:
     """Run the server with uvicorn until interrupted (one process; turns run as asyncio tasks in it). The
-    process is the server's alone, so it takes over full garbage collections (web/quiet_gc.py)."""
+    process is the server's alone, so it takes over full garbage collections (web/quiet_gc.py). SIGTERM
+    drains first (web/shutdown.py)."""
+    import sys
+
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
     from assistant.logs import log_config
     from web.app import create_app as _create
+    from web.shutdown import DrainingServer
 
-    uvicorn.run(_create(settings, quiet_gc=True), host=host, port=port, log_level=log_level, proxy_headers=False,
-                timeout_graceful_shutdown=5, log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG)
+    app = _create(settings, quiet_gc=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, proxy_headers=False,
+                            timeout_graceful_shutdown=5,
+                            log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG)
+    server = DrainingServer(config, app.state.runtime)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn.run's start-up failure code: the port was taken, the app failed to start

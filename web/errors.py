@@ -1,7 +1,7 @@
 """One exception handler per kind of error, each answering `{"error": kind, "detail": ...}`.
 
 404 unknown ids, 409 state conflicts, 413 too large, 422 bad input (naming the field),
-503 database unreachable. Bad input never becomes a 500.
+503 database unreachable or server draining. Bad input never becomes a 500.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.store import Conflict, NotFound, StoreUnavailable
+from assistant.turns import Draining
 
 log = logging.getLogger("firstline.web")
 
@@ -89,6 +90,15 @@ async def _unavailable(_req: Request, exc: Exception) -> JSONResponse:
     return _body(503, "db_unavailable", "the database is unreachable; try again shortly")
 
 
+DRAIN_RETRY_AFTER_S = 2
+
+
+async def _draining(_req: Request, exc: Draining) -> JSONResponse:
+    """A rolling update: the client (or load balancer) sends the message again, to a replica that is not stopping."""
+    return JSONResponse({"error": "draining", "detail": str(exc)}, status_code=503,
+                        headers={"Retry-After": str(DRAIN_RETRY_AFTER_S)})
+
+
 async def _db_error(req: Request, exc: DBAPIError) -> JSONResponse:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         return await _unavailable(req, exc)
@@ -125,4 +135,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(PayloadTooLarge, _too_large)
     app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(Draining, _draining)
     app.add_exception_handler(DBAPIError, _db_error)

@@ -1,12 +1,15 @@
 """Per-app state: settings, the database (opened lazily, so a late database gives 503s, not a dead app),
-the in-process notifier and the turn supervisor."""
+the in-process notifier, the turn supervisor, this process's lease (assistant/replica.py), the
+LISTEN connection on PostgreSQL, and the drain on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
@@ -18,11 +21,15 @@ from assistant.nodes.hub import NodeHub
 from assistant.nodes.relay import Relay
 from assistant.nodes.router import NodeRouter
 from assistant.providers import Providers
-from assistant.turns import TurnSupervisor, recover_interrupted
+from assistant.replica import Replica
+from assistant.store.pg_notify import PgListener
+from assistant.turns import TurnSupervisor
 from web.quiet_gc import QuietGC
 
 log = logging.getLogger("firstline.web")
-RECOVER_EVERY_S = 30.0
+REOPEN_EVERY_S = 2.0
+STREAMS_CLOSE_S = 3.0
+"""After the drain, how long open streams get to send their last events and end before uvicorn closes them."""
 DB_THREADS = 8
 """Threads for blocking calls from request handlers (asyncio.to_thread). Few on purpose: events are written
 by the group committer's own thread, and every extra thread busy in Python takes GIL turns from the event
@@ -51,31 +58,47 @@ class Runtime:
         self.providers: Providers | None = None
         """Which implementation answers each model string; set at start-up (the gateway, CPU offload)."""
         self._gateway_warm: asyncio.Task | None = None
-        self._recovery: asyncio.Task | None = None
+        self._opening: asyncio.Task | None = None
+        self.replica: Replica | None = None
+        self.listener: PgListener | None = None
         self.draining = False
-        """True once this process stops taking new turns (set on SIGTERM): /readyz then answers 503, so load
-        balancers send new requests to other replicas while this one finishes its turns."""
+        """True from SIGTERM on (web/shutdown.py): no new turns (503), /readyz answers 503 so load balancers send
+        new requests to other replicas, and streams end once their session's turn is done here."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain: asyncio.Task | None = None
         self.node_hub = NodeHub(self.aengine, settings.nodes.heartbeat_s)
         self._node_router: NodeRouter | None = None
         self._node_lock = asyncio.Lock()
 
     def engine(self) -> Engine:
-        """The migrated engine; on first success also closes turns orphaned by a crash. Blocking."""
+        """The migrated engine. Blocking."""
         if self._engine is not None:
             return self._engine
         with self._lock:
             if self._engine is None:
-                engine = store.open_store(self.settings.db_url)
-                recovered = recover_interrupted(engine)
-                if recovered:
-                    log.warning("marked %d turn(s) interrupted after a crash", len(recovered))
-                self._engine = engine
+                self._engine = store.open_store(self.settings.db_url, pool_size=self.settings.db_pool_size,
+                                                max_overflow=self.settings.db_max_overflow)
         return self._engine
 
     async def aengine(self) -> Engine:
-        if self._engine is not None:
-            return self._engine
-        return await asyncio.to_thread(self.engine)
+        """The engine; the first time, also start this process's lease (which closes turns whose owner is gone
+        or whose lease expired) and, on PostgreSQL, the LISTEN connection."""
+        engine = self._engine or await asyncio.to_thread(self.engine)
+        if self.replica is None:
+            self.replica = Replica(engine, self.settings.turn_lease_s)
+            await self.replica.start()
+            if engine.dialect.name == "postgresql":
+                self.listener = PgListener(self._listen_url(engine), self.notifier.announce, self.notifier.set_pushed)
+                self.listener.start()
+        return engine
+
+    def _listen_url(self, engine: Engine) -> str:
+        """A libpq URL for LISTEN: database_listen_url (say, past a transaction-mode PgBouncer) or the engine's."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(store.normalize_url(self.settings.database_listen_url)) if self.settings.database_listen_url \
+            else engine.url
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @property
     def opened_engine(self) -> Engine | None:
@@ -96,6 +119,7 @@ class Runtime:
             if self._supervisor is None:
                 self._supervisor = TurnSupervisor(self.settings, engine, self.notifier, providers=self.providers,
                                                   nodes=nodes)
+                self._supervisor.draining = self.draining
         return self._supervisor
 
     async def node_router(self) -> NodeRouter:
@@ -109,19 +133,42 @@ class Runtime:
                 self._node_router = NodeRouter(engine, self.node_hub, relay)
         return self._node_router
 
-    async def _recover_periodically(self) -> None:
-        """Another process on this host may die mid-turn while we keep running: close its turns too."""
-        while True:
-            await asyncio.sleep(RECOVER_EVERY_S)
-            if self._engine is None:
-                continue
-            try:
-                recovered = await asyncio.to_thread(recover_interrupted, self._engine)
-            except Exception as exc:  # noqa: BLE001 - the database may be briefly away; try next time
-                log.warning("periodic recovery skipped: %s", exc)
-                continue
-            for turn_id in recovered:
-                log.warning("turn %s: its process died; marked interrupted", turn_id)
+    async def _open_when_reachable(self) -> None:
+        """A database down at start-up: keep trying, so the lease and LISTEN start without waiting for a request."""
+        while self.replica is None:
+            await asyncio.sleep(REOPEN_EVERY_S)
+            with contextlib.suppress(Exception):
+                await self.aengine()
+
+    def request_drain(self, then: Callable[[], None]) -> None:
+        """From the signal handler (web/shutdown.py): drain on the event loop, then call `then` (uvicorn's own
+        shutdown). Without a running app there is nothing to drain."""
+        if self._loop is None or self._drain is not None:
+            then()
+            return
+        self._loop.call_soon_threadsafe(self._start_drain, then)
+
+    def _start_drain(self, then: Callable[[], None]) -> None:
+        self._drain = asyncio.create_task(self._drain_then(then), name="drain")
+
+    async def _drain_then(self, then: Callable[[], None]) -> None:
+        """Stop taking turns, let running ones finish within the grace period (or interrupt them with a reason),
+        end the streams (each after its session's turn), then let uvicorn shut down."""
+        try:
+            self.draining = True
+            self.notifier.drain()
+            if self._supervisor is not None:
+                running = len(self._supervisor.tasks)
+                log.warning("draining: no new turns; %d running get %g s to finish", running,
+                            self.settings.shutdown_grace_s)
+                late = await self._supervisor.drain(self.settings.shutdown_grace_s)
+                if late:
+                    log.warning("draining: interrupted %d turn(s) still running after the grace period", late)
+            deadline = self._loop.time() + STREAMS_CLOSE_S if self._loop else 0.0
+            while self.notifier.total() and self._loop is not None and self._loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            then()
 
     async def startup(self) -> None:
         from assistant.gateway import ModelGateway
@@ -142,19 +189,20 @@ class Runtime:
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_up))
         if self.quiet_gc is not None:
             self._warm.add_done_callback(lambda _t: self.quiet_gc.start())
-        self._recovery = asyncio.create_task(self._recover_periodically())
+        self._loop = asyncio.get_running_loop()
         try:
             await self.aengine()
             await self.node_router()  # on PostgreSQL: listen for calls to the nodes this replica will hold
         except store.StoreUnavailable as exc:
             log.error("%s; the API answers 503 until it is reachable", exc)
+            self._opening = asyncio.create_task(self._open_when_reachable())
         except (OSError, TimeoutError) as exc:
             log.error("node relay not started: %s", exc)
 
     async def shutdown(self) -> None:
         self.draining = True
-        if self._recovery is not None:
-            self._recovery.cancel()
+        if self._opening is not None:
+            self._opening.cancel()
         if self.quiet_gc is not None:
             self.quiet_gc.stop()
         if self._supervisor is not None:
@@ -162,6 +210,10 @@ class Runtime:
         await self.node_hub.aclose()  # after the turns: a turn still running may be calling a node
         if self._node_router is not None and self._node_router.relay is not None:
             await self._node_router.relay.aclose()
+        if self.listener is not None:
+            await self.listener.aclose()
+        if self.replica is not None:
+            await self.replica.aclose()
         if self.gateway is not None:
             await self.gateway.aclose()
         if self._engine is not None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from assistant.store.closing import close_running_turn, force_close
 from assistant.store.db import StoreUnavailable, normalize_url, open_engine, reading, writing
 from assistant.store.errors import Conflict, NotFound, StoreError
+from assistant.store.lease import Fenced, Orphan
 from assistant.store.log import append, append_batch, append_event, append_many, as_utc, list_events
 from assistant.store.migrations import migrate
 from assistant.store.models import (
@@ -20,6 +22,7 @@ from assistant.store.models import (
     EventRow,
     FindingRow,
     MessageRow,
+    ReplicaRow,
     SessionRow,
     ToolCallRow,
     TurnRow,
@@ -55,12 +58,15 @@ __all__ = [
     "ApprovalRow",
     "Conflict",
     "EventRow",
+    "Fenced",
     "FindingRow",
     "MessageRow",
     "NotFound",
     "Notifier",
     "Subscription",
+    "Orphan",
     "Owner",
+    "ReplicaRow",
     "SessionRow",
     "StoreError",
     "StoreUnavailable",
@@ -75,12 +81,14 @@ __all__ = [
     "cancel_requested",
     "cancels_requested",
     "claim_orphan",
+    "close_running_turn",
     "create_session",
     "current_owner",
     "decide_approval",
     "delete_session",
     "ensure_approval",
     "expire_approval",
+    "force_close",
     "get_approval",
     "get_session",
     "get_turn",
@@ -105,10 +113,11 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> Engine:
-    """Open the database at `url` and bring its schema up to date; StoreUnavailable if it cannot be reached."""
+def open_store(url: str, *, pool_size: int | None = None, max_overflow: int | None = None) -> Engine:
+    """Open the database at `url` and bring its schema up to date; StoreUnavailable if it cannot be reached.
+    `pool_size`/`max_overflow`: the PostgreSQL connection pool (settings.db_pool_size / db_max_overflow)."""
     try:
-        engine = open_engine(url)
+        engine = open_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     except OSError as exc:  # a SQLite directory that cannot be created: unavailable, not a crash
         shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
         raise StoreUnavailable(f"cannot open database {shown}: {exc}") from exc

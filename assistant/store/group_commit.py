@@ -7,7 +7,7 @@ everything queued, writes it in one transaction (`store.append_batch`) on a sing
 thread, and resolves the futures. Under load batches grow and the cost per event falls; when idle
 a batch is one event and nothing waits for company. A batch that fails for a reason other than a
 transient conflict is retried one session at a time, so one session's bad event (say, the session
-was deleted) fails only that session's callers.
+was deleted, or its turn is no longer this replica's: `lease.Fenced`) fails only that session's callers.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ log = logging.getLogger("firstline.store")
 
 class GroupCommitter:
     """One per engine and event loop. `append` returns the stored events (seq, at) once committed;
-    `on_commit` (the server's SSE notifier) hears of them first."""
+    `on_commit` (the server's SSE notifier) hears of them first. With `owner` (this process's replica id)
+    every batch is fenced: only turns still running under that replica's lease are written."""
 
-    def __init__(self, engine: Engine, on_commit: OnCommit | None = None) -> None:
-        self.engine, self.on_commit = engine, on_commit
+    def __init__(self, engine: Engine, on_commit: OnCommit | None = None, *, owner: str | None = None) -> None:
+        self.engine, self.on_commit, self.owner = engine, on_commit, owner
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstline-commit")
         self._task: asyncio.Task | None = None
@@ -99,7 +100,7 @@ class GroupCommitter:
     def _write(self, loop: asyncio.AbstractEventLoop, batch: dict[str, list[Event]]) -> dict[str, list[Event]]:
         """On the writer thread: commit, then hand the events to `on_commit` on the loop at once, ahead of the
         callers' wake-ups (each of which costs the busy loop a turn)."""
-        stored = append_batch(self.engine, batch)
+        stored = append_batch(self.engine, batch, owner=self.owner)
         if self.on_commit is not None:
             payload = [(sid, [ev.to_json() for ev in events]) for sid, events in stored.items() if events]
             loop.call_soon_threadsafe(self._announce, payload)

@@ -6,6 +6,9 @@ so concurrent appenders to one session queue up instead of colliding, and the
 derived tables are updated in the same transaction. One transaction may carry the
 events of many sessions (`append_batch`, the server's group commit). Appends retry
 the rare unique-violation / busy / serialization failure with a fresh transaction.
+An append on behalf of a replica (`owner`) is fenced: it is refused unless every turn it
+writes is still running under that replica's lease (`lease.check_fence`). On PostgreSQL the
+transaction also NOTIFYs each session's new last seq, delivered only if it commits.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from assistant.events import Event
 from assistant.store.db import writing
 from assistant.store.derive import derive
 from assistant.store.errors import NotFound
+from assistant.store.lease import check_fence
 from assistant.store.models import EventRow, SessionRow, utcnow
 
 RETRIES = 6
@@ -58,13 +62,13 @@ def append_many(engine: Engine, *, session_id: str, events: list[Event]) -> list
     return append_batch(engine, {session_id: events})[session_id]
 
 
-def append_batch(engine: Engine, batch: dict[str, list[Event]]) -> dict[str, list[Event]]:
+def append_batch(engine: Engine, batch: dict[str, list[Event]], *, owner: str | None = None) -> dict[str, list[Event]]:
     """Append the events of several sessions in one transaction (group commit), each session's in order,
-    retrying transient conflicts. All or nothing. Blocking."""
+    retrying transient conflicts. All or nothing. Blocking. `owner`: fenced to that replica's turns."""
     for attempt in range(RETRIES):
         try:
             with writing(engine) as db:
-                return write_batch(db, batch)
+                return write_batch(db, batch, owner=owner)
         except (IntegrityError, OperationalError) as exc:
             if attempt == RETRIES - 1 or not _transient(exc):
                 raise
@@ -72,17 +76,21 @@ def append_batch(engine: Engine, batch: dict[str, list[Event]]) -> dict[str, lis
     raise AssertionError("unreachable")
 
 
-def write_batch(db: Session, batch: dict[str, list[Event]]) -> dict[str, list[Event]]:
+def write_batch(db: Session, batch: dict[str, list[Event]], *, owner: str | None = None) -> dict[str, list[Event]]:
     """Inside the caller's transaction, in a handful of statements however many events: reserve every
-    session's seqs with one UPDATE, update the derived tables a statement per kind, chain the audit
-    entries under one lock of the audit head, and last insert all events with one multi-row INSERT,
-    stamped `at` then (so `at` is when the event entered the log, just before it is committed)."""
+    session's seqs with one UPDATE (locking the sessions), check the fence when written for `owner`, update
+    the derived tables a statement per kind, chain the audit entries under one lock of the audit head, and
+    last insert all events with one multi-row INSERT, stamped `at` then (so `at` is when the event entered
+    the log, just before it is committed)."""
     from assistant.audit import AUDITED, append_entries, audit_entries  # lazy: audit imports the store
+    from assistant.store.pg_notify import announce
 
     counts = {sid: len(events) for sid, events in batch.items() if events}
     if not counts:
         return {sid: [] for sid in batch}
     last = reserve_seqs(db, counts)
+    if owner is not None:
+        check_fence(db, owner, {ev.turn_id for sid in counts for ev in batch[sid] if ev.turn_id})
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for sid, n in counts.items():
@@ -96,6 +104,7 @@ def write_batch(db: Session, batch: dict[str, list[Event]]) -> dict[str, list[Ev
     for row in rows:
         row["created_at"] = at
     db.execute(sa.insert(EVENTS), rows)
+    announce(db, last)
     stamp = at.isoformat()
     stored: dict[str, list[Event]] = {sid: [] for sid in batch}
     for sid, n in counts.items():

@@ -177,6 +177,22 @@ def m005_nodes(conn: Connection) -> None:
     md.create_all(conn, tables=[nodes, calls])
 
 
+@migration
+def m006_replica_leases(conn: Connection) -> None:
+    """Turn ownership as a lease (store/lease.py): a row per replica with its heartbeat, and the owner's id on
+    each turn. Times are epoch seconds by the database's clock."""
+    md = sa.MetaData()
+    replicas = sa.Table(
+        "replicas", md,
+        sa.Column("id", sa.String(36), primary_key=True), sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False), sa.Column("boot", sa.String(64), nullable=False),
+        sa.Column("pid_ns", sa.String(64), nullable=False), sa.Column("started_at", sa.Float, nullable=False),
+        sa.Column("heartbeat_at", sa.Float, nullable=False),
+    )
+    md.create_all(conn, tables=[replicas])
+    conn.execute(sa.text("ALTER TABLE turns ADD COLUMN owner_replica VARCHAR(36)"))
+
+
 _VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 

@@ -57,6 +57,23 @@ class TurnRow(SQLModel, table=True):
     owner_pid: int = Field(default=0)
     owner_boot: str = Field(default="", max_length=64)
     """Boot id + process start time: tells a live owner from a reused pid after a reboot or crash."""
+    owner_replica: str | None = Field(default=None, max_length=36)
+    """The replica (process uuid) whose lease covers this turn; only it may append the turn's events."""
+
+
+class ReplicaRow(SQLModel, table=True):
+    """A process that runs turns, and its heartbeat: the lease on every turn it owns (store/lease.py)."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True, max_length=36)
+    host: str = Field(default="", max_length=255)
+    pid: int = 0
+    boot: str = Field(default="", max_length=64)
+    pid_ns: str = Field(default="", max_length=64)
+    started_at: float = 0.0
+    heartbeat_at: float = 0.0
+    """Seconds since the epoch by the database's clock, so replicas' clocks never disagree about a lease."""
 
 
 class EventRow(SQLModel, table=True):

@@ -1,15 +1,20 @@
-"""Which process owns a running turn, and whether that process is still alive.
+"""Which process owns a running turn, and whether that process is provably gone.
 
-A pid alone is not enough: after a crash or a reboot the pid may belong to someone
-else. The owner is host + pid + (boot id, process start time); a turn is orphaned when
-its owner ran on this host and that exact process is gone. Turns owned by another host
-are never touched (we cannot see its processes).
+Every process that runs turns is a *replica*: a uuid drawn once per process, with a
+heartbeat row in the database (`assistant/store/lease.py`). Ownership is that lease;
+host and pid are kept only to tell people where a turn ran.
+
+One shortcut proves an owner dead without waiting for its lease: it ran in our own PID
+namespace during this boot (same kernel boot id, same `/proc/self/ns/pid`) and that exact
+process (pid + start time) no longer exists. A hostname proves nothing (pods share
+names, a container's processes are all PID 1), so it is never used.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,6 +26,11 @@ class Owner:
     host: str
     pid: int
     boot: str
+    """`<boot id>/<process start time>`: unique for one process over the host's life."""
+    ns: str = ""
+    """The PID namespace (`pid:[4026531836]`): a pid means something only inside its namespace."""
+    replica: str = ""
+    """The uuid of the process: what a turn's lease names."""
 
 
 def _boot_id() -> str:
@@ -29,6 +39,13 @@ def _boot_id() -> str:
             return fh.read().strip()[:36]
     except OSError:
         return f"boot-{int(psutil.boot_time())}"
+
+
+def _pid_ns() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")[:64]
+    except OSError:
+        return ""  # unknown: no shortcut, only the lease decides
 
 
 def _stamp(pid: int) -> str:
@@ -42,16 +59,18 @@ def _stamp(pid: int) -> str:
 
 @lru_cache(maxsize=1)
 def _me(pid: int) -> Owner:
-    return Owner(host=socket.gethostname()[:255], pid=pid, boot=_stamp(pid))
+    """Keyed on the pid, so a forked child is a replica of its own."""
+    return Owner(host=socket.gethostname()[:255], pid=pid, boot=_stamp(pid), ns=_pid_ns(), replica=str(uuid.uuid4()))
 
 
 def current_owner() -> Owner:
     return _me(os.getpid())
 
 
-def owner_is_gone(host: str, pid: int, boot: str) -> bool:
-    """True only when we can tell for sure: same host, and that process no longer exists."""
-    if host != current_owner().host:
+def owner_is_gone(pid: int, boot: str, ns: str) -> bool:
+    """True only when we can tell for sure: that process ran in our PID namespace during this boot and is gone."""
+    me = current_owner()
+    if not ns or not boot or ns != me.ns or boot.split("/")[0] != me.boot.split("/")[0]:
         return False
     try:
         if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from assistant.events import ApprovalRequired
 from assistant.store.derive import upsert_approval
 from assistant.store.errors import Conflict, NotFound
+from assistant.store.lease import touch
 from assistant.store.log import lock_session
 from assistant.store.models import (
     ApprovalRow,
@@ -76,7 +77,8 @@ def delete_session(db: Session, *, session_id: str) -> None:
 # ------------------------------------------------------------ turns
 
 def begin_turn(db: Session, *, session_id: str, owner: Owner) -> TurnRow:
-    """Mark the session running and open a turn; Conflict if one is already running (atomic)."""
+    """Mark the session running and open a turn under `owner`'s lease (renewed here, so a turn is never without
+    one); Conflict if one is already running (atomic)."""
     flipped = db.execute(sa.update(SessionRow)
                          .where((col(SessionRow.id) == session_id) & (col(SessionRow.status) == "idle"))
                          .values(status="running", updated_at=utcnow())).rowcount
@@ -84,7 +86,9 @@ def begin_turn(db: Session, *, session_id: str, owner: Owner) -> TurnRow:
         get_session(db, session_id=session_id)  # raises NotFound when absent
         raise Conflict(f"session {session_id!r} already has a running turn")
     turn = TurnRow(id=new_id("t"), session_id=session_id, owner_host=owner.host, owner_pid=owner.pid,
-                   owner_boot=owner.boot)
+                   owner_boot=owner.boot, owner_replica=owner.replica or None)
+    if owner.replica:
+        touch(db, owner)
     db.add(turn)
     db.flush()
     return turn
@@ -111,11 +115,15 @@ def cancel_requested(db: Session, *, turn_id: str) -> bool:
     return bool(db.execute(sa.select(TurnRow.cancel_requested).where(col(TurnRow.id) == turn_id)).scalar())
 
 
-def cancels_requested(db: Session, *, turn_ids: list[str]) -> list[str]:
-    """Which of these turns someone asked to cancel (one query for all of a process's running turns)."""
+def cancels_requested(db: Session, *, turn_ids: list[str], owner: str | None = None) -> list[str]:
+    """Which of these turns someone asked to cancel (one query for all of a process's running turns); with
+    `owner`, also those no longer running under that replica (closed elsewhere: their driver must stop)."""
     if not turn_ids:
         return []
-    stmt = sa.select(TurnRow.id).where(col(TurnRow.id).in_(turn_ids), col(TurnRow.cancel_requested))
+    stop = col(TurnRow.cancel_requested)
+    if owner is not None:
+        stop = stop | (col(TurnRow.status) != "running") | (col(TurnRow.owner_replica) != owner)
+    stmt = sa.select(TurnRow.id).where(col(TurnRow.id).in_(turn_ids), stop)
     return [row[0] for row in db.execute(stmt)]
 
 

@@ -5,7 +5,12 @@ Notifier without a query; the stream queries `seq > last_sent` when that hand-of
 and when nothing arrived for a while: every `POLL_S`, backing off to `IDLE_POLL_S`, so events
 appended by another process arrive too. While this process runs the session's turn (so it
 writes all of its events) the safety-net query waits `LOCAL_POLL_S`: under load those queries
-would queue behind the writers and hold up the events the hand-off already has. Resume with the `Last-Event-ID` header (EventSource does it) or `?after=N`.
+would queue behind the writers and hold up the events the hand-off already has. On PostgreSQL
+other replicas' commits arrive as LISTEN/NOTIFY announcements (store/pg_notify.py), so while
+that connection is up the query runs only when one says there is something new, plus a safety
+net every `SAFETY_POLL_S`. When the server drains (SIGTERM) a stream ends cleanly once no turn of
+its session runs here, after a `retry:` that has the browser reconnect (to another replica) soon.
+Resume with the `Last-Event-ID` header (EventSource does it) or `?after=N`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ router = APIRouter(prefix="/api/sessions", tags=["events"], responses=ERROR_RESP
 POLL_S = 0.5
 IDLE_POLL_S = 2.0
 LOCAL_POLL_S = 5.0
+SAFETY_POLL_S = 20.0
+RECONNECT_MS = 500
 BATCH = 500
 PING_S = 15
 RETRY_MS = 1500
@@ -112,6 +119,16 @@ async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
                 yield out
             if len(rows) == BATCH:
                 continue
+            if notifier.draining and not notifier.written_here(session_id):
+                yield {"comment": "this server is shutting down: reconnect", "retry": RECONNECT_MS}
+                return
             # A client that goes away ends this generator: EventSourceResponse listens for the disconnect
             # and cancels it (polling `request.is_disconnected()` here cost a turn of the event loop per batch).
-            await sub.wait(LOCAL_POLL_S if notifier.written_here(session_id) else poll_s)
+            await sub.wait(_wait_s(notifier, session_id, poll_s))
+
+
+def _wait_s(notifier: store.Notifier, session_id: str, poll_s: float) -> float:
+    """How long to wait for a hand-off or an announcement before asking the database anyway."""
+    if notifier.written_here(session_id):
+        return LOCAL_POLL_S
+    return SAFETY_POLL_S if notifier.pushed else poll_s
