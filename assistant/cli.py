@@ -27,6 +27,8 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(audit_app, name="audit")
 app.add_typer(node_app, name="node")
 app.command("nodes")(nodes_cmd)
+turns_app = typer.Typer(help="Running turns and their leases; force-close a stuck one.", no_args_is_help=True)
+app.add_typer(turns_app, name="turns")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -283,6 +285,46 @@ def audit_export(since: Annotated[str | None, typer.Option(help="ISO time, e.g. 
     from assistant.audit import export_cli
 
     raise typer.Exit(export_cli(load_settings(), since))
+
+
+@turns_app.command("running")
+def turns_running() -> None:
+    """Running turns, where they run, and how long since their replica renewed its lease."""
+    from assistant.store import StoreUnavailable, open_store, reading
+    from assistant.store.lease import others_running
+
+    try:
+        with reading(open_store(load_settings().db_url)) as db:
+            rows = others_running(db, "")
+    except StoreUnavailable as exc:
+        raise fail(str(exc)) from None
+    table = Table("turn", "session", "host", "replica", "lease renewed", box=None, header_style="bold")
+    for r in rows:
+        table.add_row(r.turn_id, r.session_id, r.host, (r.replica or "-")[:8],
+                      "never" if r.silent_s is None else f"{r.silent_s:.1f} s ago")
+    console.print(table if rows else "no running turns")
+
+
+@turns_app.command("close")
+def turns_close(
+    turn: Annotated[str, typer.Argument(help="turn id (see `firstline turns running`)")],
+    reason: Annotated[str, typer.Option(help="why; goes to the session's log and the audit chain")] = "closed by an operator",
+    by: Annotated[Optional[str], typer.Option(help="who closes it (default: cli:<your user name>)")] = None,
+) -> None:
+    """Force-close a turn stuck `running`: marked interrupted with the reason, audited; its replica, if alive,
+    stops writing it at once, and the session takes a new message."""
+    import getpass
+
+    from assistant.store import Conflict, NotFound, StoreUnavailable, force_close, open_store, writing
+
+    if not reason.strip():
+        raise fail("--reason must not be empty")
+    try:
+        with writing(open_store(load_settings().db_url)) as db:
+            row = force_close(db, turn_id=turn, by=by or f"cli:{getpass.getuser()}", reason=reason.strip())
+    except (NotFound, Conflict, StoreUnavailable) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"turn {row.id} of session {row.session_id}: {row.status} ({reason.strip()})")
 
 
 def main() -> None:

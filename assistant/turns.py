@@ -231,7 +231,8 @@ async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, 
 
 async def _watch_cancel(engine: Engine, turn_id: str, cancel_event: asyncio.Event | None,
                         poll_s: float | None) -> None:
-    """Return once a cancel is requested: in-process flag, or the DB flag set by any process.
+    """Return once a cancel is requested (in-process flag, or the DB flag set by any process) or the turn was
+    closed elsewhere.
     `poll_s=None`: someone else (the TurnSupervisor) watches the DB flag and sets `cancel_event`."""
     if poll_s is None and cancel_event is not None:
         await cancel_event.wait()
@@ -250,8 +251,8 @@ async def _watch_cancel(engine: Engine, turn_id: str, cancel_event: asyncio.Even
 
 
 def _cancel_flag(engine: Engine, turn_id: str) -> bool:
-    with store.reading(engine) as db:
-        return store.cancel_requested(db, turn_id=turn_id)
+    """Cancel requested, or the turn was closed elsewhere (its last write would be fenced)."""
+    return bool(_cancels_or_lost(engine, [turn_id]))
 
 
 async def _finish(writer: EventWriter, turn_id: str, status: str, started: float, error: Error | None) -> str:

@@ -14,7 +14,7 @@ from assistant.config import Settings
 from web import errors, metrics, pir_routes, security
 from web.limits import BodyLimit
 from web.request_ids import RequestIds
-from web.routes import approvals, events, meta, nodes, probes, sessions, ui
+from web.routes import approvals, events, meta, nodes, probes, sessions, turns_admin, ui
 from web.runtime import Runtime
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -38,7 +38,7 @@ def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
     app.state.metrics_registry = metrics.registry_for(runtime)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (meta, probes, metrics, sessions, events, approvals, nodes, ui):
+    for module in (meta, probes, metrics, sessions, events, approvals, nodes, turns_admin, ui):
         app.include_router(module.router)
     app.include_router(pir_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

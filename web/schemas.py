@@ -43,6 +43,11 @@ class ApprovalDecisionIn(Strict):
     by: str | None = Field(default=None, max_length=200, description="who decided (until auth names them)")
 
 
+class TurnCloseIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000, description="why, for the session's log and the audit chain")
+    by: str | None = Field(default=None, max_length=200, description="who closes it (until auth names them)")
+
+
 def _iso(dt: datetime | None) -> str | None:
     return as_utc(dt).isoformat() if dt is not None else None
 
