@@ -1,0 +1,92 @@
+"""`firstline serve` processes that look like Kubernetes pods: a hostname of their own (`unshare --uts`) and,
+by default, a PID namespace of their own (`--pid --fork --mount-proc`, so each server is PID 1, as in a
+container). Root only; `pods_available()` says whether this machine allows it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRSTLINE = str(Path(sys.executable).with_name("firstline"))
+WITH_HOSTNAME = str(Path(__file__).with_name("with_hostname.py"))
+NAMESPACES = ["--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def pods_available() -> str | None:
+    """None when pods can be started here, else why not."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    probe = subprocess.run(["unshare", "--uts", *NAMESPACES, "--", "true"], capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        return f"cannot create UTS/PID namespaces here (root needed): {probe.stderr.decode()[:200]}"
+    return None
+
+
+class Pod:
+    def __init__(self, hostname: str | None, env: dict[str, str], log_dir: Path, *, own_pids: bool = True) -> None:
+        """`hostname=None`: a plain `firstline serve`, no namespaces."""
+        self.hostname, self.env, self.own_pids = hostname, env, own_pids and hostname is not None
+        self.log_path = log_dir / f"{hostname or 'serve'}-{free_port()}.log"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> Pod:
+        argv = [FIRSTLINE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.hostname is not None:
+            argv = ["unshare", "--uts", *(NAMESPACES if self.own_pids else []), "--", sys.executable, WITH_HOSTNAME,
+                    self.hostname, *argv]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.hostname} exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.hostname} did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+
+    def server_pid(self) -> int:
+        """The server's pid as this machine sees it (inside its own namespace it is 1)."""
+        assert self.proc is not None
+        if not self.own_pids:
+            return self.proc.pid
+        children = psutil.Process(self.proc.pid).children()
+        assert children, "the pod's server process is gone"
+        return children[0].pid
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.server_pid(), sig)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self.signal(signal.SIGTERM)
+            self.proc.wait(40)
+        except (subprocess.TimeoutExpired, AssertionError, psutil.Error, ProcessLookupError):
+            self.proc.kill()
+            self.proc.wait(10)
