@@ -57,18 +57,21 @@ class SessionRun:
     error: str | None = None
 
 
-async def one_session(client, base: str, target: str, opened: asyncio.Event, go: asyncio.Event) -> SessionRun:
-    """Create, open the stream, wait for the common start, post, read to turn_finished."""
+async def one_session(client, base: str, target: str, opened: asyncio.Event, go: asyncio.Event,
+                      post_base: str | None = None) -> SessionRun:
+    """Create, open the stream, wait for the common start, post, read to turn_finished. `post_base`: post to
+    (and so run the turn on) that server instead, another replica on the same database."""
     run = SessionRun()
+    post_base = post_base or base
     try:
-        r = await client.post(f"{base}/api/sessions", json={"target": target})
+        r = await client.post(f"{post_base}/api/sessions", json={"target": target})
         r.raise_for_status()
         sid = r.json()["id"]
         async with client.stream("GET", f"{base}/api/sessions/{sid}/events") as resp:
             resp.raise_for_status()
             opened.set()
             await go.wait()
-            r = await client.post(f"{base}/api/sessions/{sid}/messages", json={"content": _report(target)})
+            r = await client.post(f"{post_base}/api/sessions/{sid}/messages", json={"content": _report(target)})
             r.raise_for_status()
             await asyncio.wait_for(_read(resp, run), SESSION_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the benchmark
@@ -114,15 +117,15 @@ the start of the burst while the server had already sent the events (server-side
 SETTLE_S = 120.0
 
 
-def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS) -> dict:
+def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS, post_url: str | None = None) -> dict:
     """N sessions at once, spread over `procs` client processes that post at the same instant; returns the
-    row of figures."""
+    row of figures. Streams read from `server`; turns run on `post_url` when given (bench/cross_replica.py)."""
     ctx = multiprocessing.get_context("spawn")  # clean children: no inherited event loop or threads
     procs = max(1, min(procs, n))
     opened, go = ctx.Barrier(procs + 1), ctx.Barrier(procs + 1)
     go_at, out = ctx.Value("d", 0.0), ctx.Queue()
     shares = [[targets[i % len(targets)] for i in range(p, n, procs)] for p in range(procs)]
-    workers = [ctx.Process(target=_client, args=(server.url, share, dict(_REPORTS), opened, go, go_at, out),
+    workers = [ctx.Process(target=_client, args=(server.url, share, dict(_REPORTS), opened, go, go_at, out, post_url),
                            daemon=True) for share in shares]
     for w in workers:
         w.start()
@@ -167,11 +170,12 @@ def _tail(runs: list[SessionRun], p99: float, t0: float) -> str:
             + f"; stamped {when[0]:.2f}-{when[-1]:.2f} s after the start (median {median(when):.2f} s)")
 
 
-def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, go_at, out) -> None:
+def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, go_at, out,
+            post_url: str | None = None) -> None:
     """One client process: its share of the sessions, posted at `go_at`; puts its runs on `out`."""
     _REPORTS.update(reports)
     try:
-        runs = asyncio.run(_client_sessions(url, targets, opened, go, go_at))
+        runs = asyncio.run(_client_sessions(url, targets, opened, go, go_at, post_url))
     except BaseException as exc:  # noqa: BLE001 - counted as errors by the parent
         opened.abort()
         go.abort()
@@ -179,7 +183,8 @@ def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, g
     out.put([asdict(r) for r in runs])
 
 
-async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_at) -> list[SessionRun]:
+async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_at,
+                           post_url: str | None = None) -> list[SessionRun]:
     import httpx
 
     n = len(targets)
@@ -188,7 +193,8 @@ async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         go = asyncio.Event()
         opened = [asyncio.Event() for _ in range(n)]
-        tasks = [asyncio.create_task(one_session(client, url, target, opened[i], go)) for i, target in enumerate(targets)]
+        tasks = [asyncio.create_task(one_session(client, url, target, opened[i], go, post_url))
+                 for i, target in enumerate(targets)]
         await _settle(tasks, opened)
         await asyncio.to_thread(opened_all.wait, SETTLE_S)
         await asyncio.to_thread(go_all.wait, 30)

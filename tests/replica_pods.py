@@ -26,7 +26,7 @@ def pods_available() -> str | None:
     """None when pods can be started here, else why not."""
     if shutil.which("unshare") is None:
         return "unshare (util-linux) is not installed"
-    probe = subprocess.run(["unshare", "--uts", *NAMESPACES, "--", "true"], capture_output=True, timeout=10)
+    probe = subprocess.run(["unshare", "--uts", *NAMESPACES, "--", "true"], capture_output=True, timeout=10, check=False)
     if probe.returncode != 0:
         return f"cannot create UTS/PID namespaces here (root needed): {probe.stderr.decode()[:200]}"
     return None

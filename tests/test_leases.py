@@ -157,7 +157,6 @@ async def test_stream_hints_wake_only_readers_that_are_behind():
 @pytest.mark.postgres
 async def test_listen_notify_wakes_streams_and_recovers_from_a_lost_connection(pg_database):
     import psycopg
-
     from conftest import _reset_pg
 
     from assistant.store.pg_notify import PgListener
