@@ -154,12 +154,24 @@ async def test_stream_hints_wake_only_readers_that_are_behind():
         assert notifier.pushed and await sub.wait(0.01) and sub.take_after(8) is None
 
 
+def test_notification_payloads_stay_under_postgresqls_limit_and_parse_back():
+    from assistant.store.pg_notify import MAX_PAYLOAD, parse, payloads
+
+    spans = {f"s_{i:016x}": (i + 1, i + 3) for i in range(1000)}
+    sent = payloads(spans)
+    assert len(sent) > 1 and all(len(p) <= MAX_PAYLOAD for p in sent)
+    assert {sid: (a, b) for p in sent for sid, a, b in parse(p)} == spans
+    assert parse("garbage,s_1:2:x,s_2:3:4") == [("s_2", 3, 4)]
+
+
 @pytest.mark.postgres
-async def test_listen_notify_wakes_streams_and_recovers_from_a_lost_connection(pg_database):
+async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_connection(pg_database):
+    """Another process appends; the relay reads the announced events in one query and hands them over, so the
+    stream needs no query of its own. The LISTEN connection is killed: it comes back, and says so."""
     import psycopg
     from conftest import _reset_pg
 
-    from assistant.store.pg_notify import PgListener
+    from assistant.store.pg_notify import PgListener, Relay
 
     _reset_pg(pg_database)
     engine = store.open_store(pg_database)
@@ -170,8 +182,8 @@ async def test_listen_notify_wakes_streams_and_recovers_from_a_lost_connection(p
         states.append(up)
         notifier.set_pushed(up)
 
-    listener = PgListener(pg_database.replace("postgresql+psycopg://", "postgresql://"), notifier.announce, on_state,
-                          ping_s=0.5)
+    libpq_url = pg_database.replace("postgresql+psycopg://", "postgresql://")
+    listener = PgListener(libpq_url, Relay(engine, notifier).heard, on_state, ping_s=0.5)
     try:
         with store.writing(engine) as db:
             sid = store.create_session(db, target=SANDBOX, model="firstline/runbook").id
@@ -180,23 +192,25 @@ async def test_listen_notify_wakes_streams_and_recovers_from_a_lost_connection(p
             while not states:
                 await asyncio.sleep(0.02)
             sub.take_after(0)
-            await asyncio.to_thread(store.append, engine, session_id=sid, event=Event.of(Token(text="a")))
-            assert await sub.wait(5) and sub.hint == 1
-            with psycopg.connect(pg_database.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+            await asyncio.to_thread(store.append_many, engine, session_id=sid,
+                                    events=[Event.of(Token(text="a")), Event.of(Token(text="b"))])
+            await _until(lambda: sub.hint == 2)
+            assert [e["data"]["text"] for e in sub.take_after(0)] == ["a", "b"]  # handed over: no query needed
+            with psycopg.connect(libpq_url, autocommit=True) as c:
                 c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
                           "AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')")
-            for _ in range(200):
-                if states[-2:] == [False, True]:
-                    break
-                await asyncio.sleep(0.05)
-            assert states[-2:] == [False, True]  # lost, then listening again
-            sub.take_after(1)
-            await asyncio.to_thread(store.append, engine, session_id=sid, event=Event.of(Token(text="b")))
-            for _ in range(100):
-                if sub.hint == 2:
-                    break
-                await asyncio.sleep(0.05)
-            assert sub.hint == 2
+            await _until(lambda: states[-2:] == [False, True])  # lost, then listening again
+            assert sub.take_after(2) is None  # the reconnect woke the stream to check the database
+            await asyncio.to_thread(store.append, engine, session_id=sid, event=Event.of(Token(text="c")))
+            await _until(lambda: sub.hint == 3)
+            assert [e["seq"] for e in sub.take_after(2)] == [3]
     finally:
         await listener.aclose()
         engine.dispose()
+
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)

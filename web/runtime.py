@@ -22,7 +22,7 @@ from assistant.nodes.relay import Relay
 from assistant.nodes.router import NodeRouter
 from assistant.providers import Providers
 from assistant.replica import Replica
-from assistant.store.pg_notify import PgListener
+from assistant.store.pg_notify import PgListener, Relay
 from assistant.turns import TurnSupervisor
 from web.quiet_gc import QuietGC
 
@@ -88,7 +88,8 @@ class Runtime:
             self.replica = Replica(engine, self.settings.turn_lease_s)
             await self.replica.start()
             if engine.dialect.name == "postgresql":
-                self.listener = PgListener(self._listen_url(engine), self.notifier.announce, self.notifier.set_pushed)
+                relay = Relay(engine, self.notifier)
+                self.listener = PgListener(self._listen_url(engine), relay.heard, self.notifier.set_pushed)
                 self.listener.start()
         return engine
 

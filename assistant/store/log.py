@@ -104,7 +104,7 @@ def write_batch(db: Session, batch: dict[str, list[Event]], *, owner: str | None
     for row in rows:
         row["created_at"] = at
     db.execute(sa.insert(EVENTS), rows)
-    announce(db, last)
+    announce(db, {sid: (last[sid] - n + 1, last[sid]) for sid, n in counts.items()})
     stamp = at.isoformat()
     stored: dict[str, list[Event]] = {sid: [] for sid in batch}
     for sid, n in counts.items():

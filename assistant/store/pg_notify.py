@@ -1,12 +1,14 @@
 """Push between replicas on PostgreSQL: NOTIFY in every appending transaction, LISTEN in every server.
 
-The database stays the source of truth. A notification says only "session S now ends at seq N"
-(PostgreSQL delivers it if and only if the transaction commits) and wakes that session's
-streams in each server (`store/notify.py`), which then read the events with their usual
-catch-up query. A lost notification costs latency, never an event: every (re)connect of the
-listener wakes every stream to check the database, and streams keep a slow safety-net poll.
-LISTEN needs a session of its own, so its connection is a direct one (or a session-mode
-PgBouncer pool), never a transaction-mode pool.
+The database stays the source of truth. A notification says only "session S gained seqs A..B"
+(PostgreSQL delivers it if and only if the transaction commits). In each server the `Relay`
+reads, in one query per notification, those events of the sessions someone there is watching
+and hands them to their streams like a local commit (`store/notify.py`), then announces B; a
+stream that did not get everything up to B (a failed read, a gap) runs its own catch-up query.
+A lost notification costs latency, never an event: every (re)connect of the listener wakes
+every stream to check the database, and streams keep a slow safety-net poll. LISTEN needs a
+session of its own, so its connection is a direct one (or a session-mode PgBouncer pool),
+never a transaction-mode pool.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+from assistant.store.db import reading
+from assistant.store.log import EVENTS, row_to_event
+from assistant.store.notify import Notifier
 
 CHANNEL = "firstline_events"
 MAX_PAYLOAD = 7900
@@ -24,13 +31,17 @@ MAX_PAYLOAD = 7900
 log = logging.getLogger("firstline.store")
 
 
-def payloads(last: dict[str, int]) -> list[str]:
-    """`sid:seq,sid:seq,...` strings, each under MAX_PAYLOAD."""
+Span = tuple[str, int, int]
+"""(session id, first seq, last seq) appended by one transaction."""
+
+
+def payloads(spans: dict[str, tuple[int, int]]) -> list[str]:
+    """`sid:first:last,...` strings, each under MAX_PAYLOAD."""
     out: list[str] = []
     parts: list[str] = []
     size = 0
-    for sid, seq in sorted(last.items()):
-        item = f"{sid}:{seq}"
+    for sid, (first, last) in sorted(spans.items()):
+        item = f"{sid}:{first}:{last}"
         if parts and size + len(item) + 1 > MAX_PAYLOAD:
             out.append(",".join(parts))
             parts, size = [], 0
@@ -41,31 +52,80 @@ def payloads(last: dict[str, int]) -> list[str]:
     return out
 
 
-def parse(payload: str) -> list[tuple[str, int]]:
-    """The (session id, last seq) pairs of a payload; malformed parts are skipped."""
-    pairs = []
+def parse(payload: str) -> list[Span]:
+    """The spans of a payload; malformed parts are skipped."""
+    spans = []
     for part in payload.split(","):
-        sid, _, seq = part.rpartition(":")
-        if sid and seq.isdigit():
-            pairs.append((sid, int(seq)))
-    return pairs
+        rest, _, last = part.rpartition(":")
+        sid, _, first = rest.rpartition(":")
+        if sid and first.isdigit() and last.isdigit():
+            spans.append((sid, int(first), int(last)))
+    return spans
 
 
-def announce(db: Session, last: dict[str, int]) -> None:
-    """Inside an appending transaction on PostgreSQL: queue the sessions' new last seqs (sent at commit)."""
-    if not last or db.get_bind().dialect.name != "postgresql":
+def announce(db: Session, spans: dict[str, tuple[int, int]]) -> None:
+    """Inside an appending transaction on PostgreSQL: queue the sessions' new seqs (sent at commit)."""
+    if not spans or db.get_bind().dialect.name != "postgresql":
         return
-    db.execute(sa.select(*[sa.func.pg_notify(CHANNEL, p) for p in payloads(last)]))
+    db.execute(sa.select(*[sa.func.pg_notify(CHANNEL, p) for p in payloads(spans)]))
+
+
+class Relay:
+    """Turns another replica's announcements into hand-offs: one query per notification instead of one per
+    watching stream. Sessions nobody here watches, or whose turn runs here (their events were handed over at
+    commit), only get the announcement."""
+
+    def __init__(self, engine: Engine, notifier: Notifier) -> None:
+        self.engine, self.notifier = engine, notifier
+        self.pending: dict[str, tuple[int, int]] = {}
+        self._task: asyncio.Task | None = None
+
+    def heard(self, spans: list[Span]) -> None:
+        for sid, first, last in spans:
+            if not self.notifier.subscribers(sid) or self.notifier.written_here(sid):
+                self.notifier.announce(sid, last)
+                continue
+            lo, hi = self.pending.get(sid, (first, last))
+            self.pending[sid] = (min(lo, first), max(hi, last))
+        if self.pending and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._flush(), name="pg-relay")
+
+    async def _flush(self) -> None:
+        """While announcements keep coming, fetch what accumulated during the previous read, in one query."""
+        while self.pending:
+            spans, self.pending = self.pending, {}
+            try:
+                fetched = await asyncio.get_running_loop().run_in_executor(None, fetch_spans, self.engine, spans)
+            except Exception as exc:  # noqa: BLE001 - the streams will query themselves
+                log.warning("relay read failed: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
+                fetched = {}
+            for sid, (_first, last) in spans.items():
+                if fetched.get(sid):
+                    self.notifier.notify(sid, fetched[sid])
+                self.notifier.announce(sid, last)
+
+
+def fetch_spans(engine: Engine, spans: dict[str, tuple[int, int]]) -> dict[str, list[dict]]:
+    """The events of every span, as JSON, in seq order per session; one query. Blocking."""
+    where = sa.or_(*[(EVENTS.c.session_id == sid) & EVENTS.c.seq.between(first, last)
+                     for sid, (first, last) in spans.items()])
+    stmt = (sa.select(EVENTS.c.type, EVENTS.c.seq, EVENTS.c.session_id, EVENTS.c.turn_id, EVENTS.c.created_at,
+                      EVENTS.c.data).where(where).order_by(EVENTS.c.session_id, EVENTS.c.seq))
+    out: dict[str, list[dict]] = {}
+    with reading(engine) as db:
+        for row in db.execute(stmt):
+            out.setdefault(row.session_id, []).append(row_to_event(row).to_json())
+    return out
 
 
 class PgListener:
     """One LISTEN connection per server (psycopg 3 async), reconnecting with backoff.
 
-    `on_notify(session_id, seq)` for each announced session; `on_state(True)` once listening (the caller then
-    wakes every stream to catch up on what it may have missed), `on_state(False)` when the connection is lost.
+    `on_notify(spans)` for each notification; `on_state(True)` once listening (the caller then wakes every
+    stream to catch up on what it may have missed), `on_state(False)` when the connection is lost.
     A `SELECT 1` every `ping_s` without traffic finds a connection that died silently."""
 
-    def __init__(self, url: str, on_notify: Callable[[str, int], None], on_state: Callable[[bool], None], *,
+    def __init__(self, url: str, on_notify: Callable[[list[Span]], None], on_state: Callable[[bool], None], *,
                  ping_s: float = 10.0) -> None:
         self.url, self.on_notify, self.on_state, self.ping_s = url, on_notify, on_state, ping_s
         self.listening = False
@@ -103,8 +163,7 @@ class PgListener:
             self._set(True)
             while True:
                 async for note in conn.notifies(timeout=self.ping_s):
-                    for sid, seq in parse(note.payload):
-                        self.on_notify(sid, seq)
+                    self.on_notify(parse(note.payload))
                 await conn.execute("SELECT 1")
 
     def _set(self, listening: bool) -> None:
