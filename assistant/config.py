@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     under the server's max_connections (100 by default)."""
     db_max_overflow: int = Field(default=20, ge=0)
     """Extra PostgreSQL connections a process may open under load, closed again when returned."""
+    db_prepared_statements: bool = True
+    """PostgreSQL: let psycopg prepare frequent statements server-side. Turn off behind a transaction-mode
+    PgBouncer older than 1.21 or without max_prepared_statements."""
     database_listen_url: str | None = None
     """PostgreSQL: where the LISTEN connection goes, when database_url points at a transaction-mode
     PgBouncer (LISTEN needs a session: a direct URL or a session-mode pool). Default: database_url."""

@@ -77,7 +77,8 @@ class Runtime:
         with self._lock:
             if self._engine is None:
                 self._engine = store.open_store(self.settings.db_url, pool_size=self.settings.db_pool_size,
-                                                max_overflow=self.settings.db_max_overflow)
+                                                max_overflow=self.settings.db_max_overflow,
+                                                prepared_statements=self.settings.db_prepared_statements)
         return self._engine
 
     async def aengine(self) -> Engine:

@@ -113,11 +113,13 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, pool_size: int | None = None, max_overflow: int | None = None) -> Engine:
+def open_store(url: str, *, pool_size: int | None = None, max_overflow: int | None = None,
+               prepared_statements: bool = True) -> Engine:
     """Open the database at `url` and bring its schema up to date; StoreUnavailable if it cannot be reached.
-    `pool_size`/`max_overflow`: the PostgreSQL connection pool (settings.db_pool_size / db_max_overflow)."""
+    The keywords tune the PostgreSQL pool (settings.db_pool_size, db_max_overflow, db_prepared_statements)."""
     try:
-        engine = open_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        engine = open_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                             prepared_statements=prepared_statements)
     except OSError as exc:  # a SQLite directory that cannot be created: unavailable, not a crash
         shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
         raise StoreUnavailable(f"cannot open database {shown}: {exc}") from exc

@@ -35,18 +35,25 @@ POOL_SIZE, MAX_OVERFLOW = 10, 20
 """PostgreSQL's pool per process unless configured (FIRSTLINE_DB_POOL_SIZE, FIRSTLINE_DB_MAX_OVERFLOW)."""
 
 
-def open_engine(url: str, *, echo: bool = False, pool_size: int | None = None,
-                max_overflow: int | None = None) -> Engine:
+def open_engine(url: str, *, echo: bool = False, pool_size: int | None = None, max_overflow: int | None = None,
+                prepared_statements: bool = True) -> Engine:
     """An engine for `url`; creates the SQLite file's directory when needed. The pool sizes apply to
-    client-server databases; SQLite keeps its own (its writers queue on one file lock anyway)."""
+    client-server databases; SQLite keeps its own (its writers queue on one file lock anyway).
+    `prepared_statements=False` stops psycopg preparing frequent statements server-side, for a
+    transaction-mode PgBouncer older than 1.21 (or without max_prepared_statements)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, echo)
+    connect_args: dict = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = 5
+        if not prepared_statements:
+            connect_args["prepare_threshold"] = None
     return create_engine(url, echo=echo, pool_pre_ping=True,
                          pool_size=POOL_SIZE if pool_size is None else pool_size,
                          max_overflow=MAX_OVERFLOW if max_overflow is None else max_overflow,
-                         connect_args={"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {})
+                         connect_args=connect_args)
 
 
 def _sqlite_engine(url: str, database: str | None, echo: bool) -> Engine:
