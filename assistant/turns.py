@@ -23,7 +23,6 @@ from sqlalchemy.exc import DBAPIError
 from assistant import logs, metrics, store
 from assistant.config import Settings
 from assistant.context import Approver, open_context
-from assistant.providers import Providers
 from assistant.events import (
     ApprovalDecided,
     ApprovalRequired,
@@ -33,6 +32,7 @@ from assistant.events import (
     TurnFinished,
     UserMessage,
 )
+from assistant.providers import Providers
 from assistant.redaction import redactor_for
 from assistant.replica import Replica
 from assistant.runbook import is_runbook

@@ -49,7 +49,7 @@ class Pod:
         if self.hostname is not None:
             argv = ["unshare", "--uts", *(NAMESPACES if self.own_pids else []), "--", sys.executable, WITH_HOSTNAME,
                     self.hostname, *argv]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

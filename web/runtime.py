@@ -84,7 +84,7 @@ class Runtime:
     async def aengine(self) -> Engine:
         """The engine; the first time, also start this process's lease (which closes turns whose owner is gone
         or whose lease expired) and, on PostgreSQL, the LISTEN connection."""
-        engine = self._engine or await asyncio.to_thread(self.engine)
+        engine: Engine = self._engine if self._engine is not None else await asyncio.to_thread(self.engine)
         if self.replica is None:
             self.replica = Replica(engine, self.settings.turn_lease_s)
             await self.replica.start()

@@ -14,6 +14,7 @@ written. So a turn closed elsewhere (lease expired, force-closed) ends exactly o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -36,7 +37,7 @@ class Fenced(StoreError):
         self.turn_id = turn_id
 
 
-def db_clock(db: Session) -> ColumnElement[float]:
+def db_clock(db: Session) -> ColumnElement[Any]:
     """Now, in epoch seconds, by the database's clock (not this process's)."""
     if db.get_bind().dialect.name == "postgresql":
         return sa.func.extract("epoch", sa.func.clock_timestamp())
