@@ -93,7 +93,7 @@ def recover_expired(engine: Engine, me: Owner, lease_s: float, *, by_lease: bool
     """Close other replicas' running turns whose owner is provably gone, or (with `by_lease`) silent for longer
     than `lease_s` (re-checked under the session's lock). Blocking. Returns the turn ids closed."""
     with store.reading(engine) as db:
-        orphans = lease.others_running(db, me.replica)
+        orphans = lease.recovery_candidates(db, me, lease_s)
     closed = []
     for orphan in orphans:
         dead = owner_is_gone(orphan.pid, orphan.boot, orphan.pid_ns)

@@ -94,6 +94,16 @@ def others_running(db: Session, me: str) -> list[Orphan]:
                     & ((TURNS.c.owner_replica.is_(None)) | (TURNS.c.owner_replica != me)))
 
 
+def recovery_candidates(db: Session, me: Owner, lease_s: float) -> list[Orphan]:
+    """Running turns of other replicas that recovery may close: lease expired (or no replica row), or owned
+    from our own PID namespace (where a dead process can be proved dead). Live leases elsewhere are not read."""
+    silent = (REPLICAS.c.id.is_(None)) | (REPLICAS.c.heartbeat_at < db_clock(db) - lease_s)
+    if me.ns:
+        silent = silent | (REPLICAS.c.pid_ns == me.ns)
+    return _orphans(db, (TURNS.c.status == "running")
+                    & ((TURNS.c.owner_replica.is_(None)) | (TURNS.c.owner_replica != me.replica)) & silent)
+
+
 def running_turn(db: Session, turn_id: str) -> Orphan | None:
     """The turn with its owner's heartbeat age, if it is still running."""
     found = _orphans(db, (TURNS.c.id == turn_id) & (TURNS.c.status == "running"))
