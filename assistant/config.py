@@ -106,8 +106,8 @@ class Settings(BaseSettings):
     """On SIGTERM a server stops taking turns and gives running ones this long to finish before it interrupts
     them. Keep it below the orchestrator's kill timeout (Kubernetes: terminationGracePeriodSeconds - 5)."""
     db_pool_size: int = Field(default=10, ge=1)
-    """PostgreSQL connections each process keeps open; replicas x (pool + overflow + 1 LISTEN) must stay
-    under the server's max_connections (100 by default)."""
+    """PostgreSQL connections each process keeps open; replicas x (pool + overflow + 2: LISTEN and its relay)
+    must stay under the server's max_connections (100 by default)."""
     db_max_overflow: int = Field(default=20, ge=0)
     """Extra PostgreSQL connections a process may open under load, closed again when returned."""
     db_prepared_statements: bool = True

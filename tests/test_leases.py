@@ -165,7 +165,8 @@ def test_notification_payloads_stay_under_postgresqls_limit_and_parse_back():
 
 
 @pytest.mark.postgres
-async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_connection(pg_database):
+@pytest.mark.parametrize("own_connection", [True, False], ids=["relay-async-connection", "relay-pool-thread"])
+async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_connection(pg_database, own_connection):
     """Another process appends; the relay reads the announced events in one query and hands them over, so the
     stream needs no query of its own. The LISTEN connection is killed: it comes back, and says so."""
     import psycopg
@@ -183,7 +184,8 @@ async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_co
         notifier.set_pushed(up)
 
     libpq_url = pg_database.replace("postgresql+psycopg://", "postgresql://")
-    listener = PgListener(libpq_url, Relay(engine, notifier).heard, on_state, ping_s=0.5)
+    relay = Relay(engine, notifier, libpq_url if own_connection else None)
+    listener = PgListener(libpq_url, relay.heard, on_state, ping_s=0.5)
     try:
         with store.writing(engine) as db:
             sid = store.create_session(db, target=SANDBOX, model="firstline/runbook").id
@@ -206,6 +208,7 @@ async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_co
             assert [e["seq"] for e in sub.take_after(2)] == [3]
     finally:
         await listener.aclose()
+        await relay.aclose()
         engine.dispose()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -75,10 +76,13 @@ class Relay:
     watching stream. Sessions nobody here watches, or whose turn runs here (their events were handed over at
     commit), only get the announcement."""
 
-    def __init__(self, engine: Engine, notifier: Notifier) -> None:
-        self.engine, self.notifier = engine, notifier
+    def __init__(self, engine: Engine, notifier: Notifier, url: str | None = None) -> None:
+        """`url` (libpq): read on an async connection of the relay's own, on the event loop, rather than through
+        a thread of the pool: under load every hop between threads and the loop costs a scheduling delay."""
+        self.engine, self.notifier, self.url = engine, notifier, url
         self.pending: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task | None = None
+        self._conn: Any = None
 
     def heard(self, spans: list[Span]) -> None:
         for sid, first, last in spans:
@@ -95,7 +99,7 @@ class Relay:
         while self.pending:
             spans, self.pending = self.pending, {}
             try:
-                fetched = await asyncio.get_running_loop().run_in_executor(None, fetch_spans, self.engine, spans)
+                fetched = await self._fetch(spans)
             except Exception as exc:  # noqa: BLE001 - the streams will query themselves
                 log.warning("relay read failed: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
                 fetched = {}
@@ -103,6 +107,37 @@ class Relay:
                 if fetched.get(sid):
                     self.notifier.notify(sid, fetched[sid])
                 self.notifier.announce(sid, last)
+
+
+    async def _fetch(self, spans: dict[str, tuple[int, int]]) -> dict[str, list[dict]]:
+        if self.url is None:
+            return await asyncio.get_running_loop().run_in_executor(None, fetch_spans, self.engine, spans)
+        import psycopg
+        from psycopg.rows import namedtuple_row
+
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5,
+                                                                   row_factory=namedtuple_row)
+            where = " OR ".join(["(session_id = %s AND seq BETWEEN %s AND %s)"] * len(spans))  # placeholders only
+            params = [v for sid, (first, last) in spans.items() for v in (sid, first, last)]
+            cur = await self._conn.execute(
+                f"SELECT type, seq, session_id, turn_id, created_at, data FROM events WHERE {where} "
+                "ORDER BY session_id, seq", params)
+            rows = await cur.fetchall()
+        except Exception:
+            if self._conn is not None:
+                await self._conn.close()
+            self._conn = None
+            raise
+        out: dict[str, list[dict]] = {}
+        for row in rows:
+            out.setdefault(row.session_id, []).append(row_to_event(row).to_json())
+        return out
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
 
 
 def fetch_spans(engine: Engine, spans: dict[str, tuple[int, int]]) -> dict[str, list[dict]]:
