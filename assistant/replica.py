@@ -32,7 +32,9 @@ FORGET_EVERY = 50
 class Replica:
     """The heartbeat task of this process's lease; with `recover`, also the recovery of expired turns."""
 
-    def __init__(self, engine: Engine, lease_s: float, *, recover: bool = True, owner: Owner | None = None) -> None:
+    def __init__(
+        self, engine: Engine, lease_s: float, *, recover: bool = True, owner: Owner | None = None
+    ) -> None:
         self.engine, self.lease_s, self.recover = engine, lease_s, recover
         self.owner = owner or store.current_owner()
         self.every_s = max(lease_s / 5, 0.1)
@@ -59,7 +61,11 @@ class Replica:
         except Exception:
             self._failed_at = time.monotonic()
             raise
-        return recover_expired(self.engine, self.owner, self.lease_s, by_lease=self.trusted()) if self.recover else []
+        return (
+            recover_expired(self.engine, self.owner, self.lease_s, by_lease=self.trusted())
+            if self.recover
+            else []
+        )
 
     async def start(self) -> None:
         """First heartbeat (and recovery) now, then every lease/5 s in the background."""
@@ -101,12 +107,21 @@ def recover_expired(engine: Engine, me: Owner, lease_s: float, *, by_lease: bool
             continue
         with store.writing(engine) as db:
             guard = None if dead else _still_silent(orphan, lease_s)
-            if not store.close_running_turn(db, session_id=orphan.session_id, turn_id=orphan.turn_id,
-                                            message=_why(orphan, lease_s, dead), guard=guard):
+            if not store.close_running_turn(
+                db,
+                session_id=orphan.session_id,
+                turn_id=orphan.turn_id,
+                message=_why(orphan, lease_s, dead),
+                guard=guard,
+            ):
                 continue  # it finished, someone else closed it, or its owner came back
         closed.append(orphan.turn_id)
-        log.warning("turn %s of session %s: %s; marked interrupted", orphan.turn_id, orphan.session_id,
-                    "its process exited" if dead else "its replica's lease expired")
+        log.warning(
+            "turn %s of session %s: %s; marked interrupted",
+            orphan.turn_id,
+            orphan.session_id,
+            "its process exited" if dead else "its replica's lease expired",
+        )
     return closed
 
 
@@ -114,6 +129,7 @@ def _still_silent(orphan: store.Orphan, lease_s: float) -> store.closing.Guard:
     def guard(db: Session) -> bool:
         again = lease.running_turn(db, orphan.turn_id)
         return again is not None and again.replica == orphan.replica and again.expired(lease_s)
+
     return guard
 
 
@@ -122,5 +138,7 @@ def _why(orphan: store.Orphan, lease_s: float, dead: bool) -> str:
     if dead:
         return f"Firstline stopped during this turn (process {orphan.pid} on {orphan.host} exited); {kept}"
     silent = "has no heartbeat" if orphan.silent_s is None else f"was silent for {orphan.silent_s:.0f} s"
-    return (f"The server running this turn ({orphan.host}) stopped renewing its lease: it {silent} "
-            f"(lease {lease_s:g} s), so another server closed the turn; {kept}")
+    return (
+        f"The server running this turn ({orphan.host}) stopped renewing its lease: it {silent} "
+        f"(lease {lease_s:g} s), so another server closed the turn; {kept}"
+    )

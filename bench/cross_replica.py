@@ -38,20 +38,36 @@ def main() -> None:
             for _ in range(max(1, args.rounds)):
                 row = burst(b, args.sessions, targets, post_url=a.url)
                 rows.append(row)
-                print(f"  N={row['n']}: p50 {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms, errors {row['errors']}"
-                      + (f" (first: {row['first_error']})" if row["errors"] else ""), flush=True)
+                print(
+                    f"  N={row['n']}: p50 {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms, errors {row['errors']}"
+                    + (f" (first: {row['first_error']})" if row["errors"] else ""),
+                    flush=True,
+                )
                 if row["tail"]:
                     print(f"    {row['tail']}", flush=True)
     finally:
         pg_drop(db)
-    table(["N", "turns/s", "events", "p50 ms", "p99 ms", "max ms", "errors"],
-          [[r["n"], r["turns_s"], r["events"], r["p50"], r["p99"], r["max"], r["errors"]] for r in rows])
+    table(
+        ["N", "turns/s", "events", "p50 ms", "p99 ms", "max ms", "errors"],
+        [[r["n"], r["turns_s"], r["events"], r["p50"], r["p99"], r["max"], r["errors"]] for r in rows],
+    )
     worst = max(rows, key=lambda r: r["p99"])
     figures = [
-        Figure(f"cross-replica event lag p50 at {worst['n']} sessions (postgresql, LISTEN/NOTIFY)", worst["p50"], "ms"),
-        Figure(f"cross-replica event lag p99 at {worst['n']} sessions (postgresql, LISTEN/NOTIFY)", worst["p99"], "ms",
-               f"< {P99_TARGET_MS:g} ms at 50", worst["p99"] < P99_TARGET_MS),
-        Figure(f"cross-replica errors at {worst['n']} sessions", worst["errors"], "", "0", worst["errors"] == 0),
+        Figure(
+            f"cross-replica event lag p50 at {worst['n']} sessions (postgresql, LISTEN/NOTIFY)",
+            worst["p50"],
+            "ms",
+        ),
+        Figure(
+            f"cross-replica event lag p99 at {worst['n']} sessions (postgresql, LISTEN/NOTIFY)",
+            worst["p99"],
+            "ms",
+            f"< {P99_TARGET_MS:g} ms at 50",
+            worst["p99"] < P99_TARGET_MS,
+        ),
+        Figure(
+            f"cross-replica errors at {worst['n']} sessions", worst["errors"], "", "0", worst["errors"] == 0
+        ),
     ]
     print()
     for fig in figures:

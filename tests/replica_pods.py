@@ -26,14 +26,18 @@ def pods_available() -> str | None:
     """None when pods can be started here, else why not."""
     if shutil.which("unshare") is None:
         return "unshare (util-linux) is not installed"
-    probe = subprocess.run(["unshare", "--uts", *NAMESPACES, "--", "true"], capture_output=True, timeout=10, check=False)
+    probe = subprocess.run(
+        ["unshare", "--uts", *NAMESPACES, "--", "true"], capture_output=True, timeout=10, check=False
+    )
     if probe.returncode != 0:
         return f"cannot create UTS/PID namespaces here (root needed): {probe.stderr.decode()[:200]}"
     return None
 
 
 class Pod:
-    def __init__(self, hostname: str | None, env: dict[str, str], log_dir: Path, *, own_pids: bool = True) -> None:
+    def __init__(
+        self, hostname: str | None, env: dict[str, str], log_dir: Path, *, own_pids: bool = True
+    ) -> None:
         """`hostname=None`: a plain `firstline serve`, no namespaces."""
         self.hostname, self.env, self.own_pids = hostname, env, own_pids and hostname is not None
         self.log_path = log_dir / f"{hostname or 'serve'}-{free_port()}.log"
@@ -47,8 +51,16 @@ class Pod:
     def start(self, timeout: float = 90.0) -> Pod:
         argv = [FIRSTLINE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.hostname is not None:
-            argv = ["unshare", "--uts", *(NAMESPACES if self.own_pids else []), "--", sys.executable, WITH_HOSTNAME,
-                    self.hostname, *argv]
+            argv = [
+                "unshare",
+                "--uts",
+                *(NAMESPACES if self.own_pids else []),
+                "--",
+                sys.executable,
+                WITH_HOSTNAME,
+                self.hostname,
+                *argv,
+            ]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

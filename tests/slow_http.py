@@ -57,5 +57,8 @@ class SlowHTTP:
 
 def local_target_env() -> dict[str, str]:
     """What a server needs to investigate the slow dependency with the offline model."""
-    return {"FIRSTLINE_MODEL": "firstline/runbook", "FIRSTLINE_DEFAULT_TARGET": "local",
-            "FIRSTLINE_TARGETS__HTTP_ALLOW": '["127.0.0.1"]'}
+    return {
+        "FIRSTLINE_MODEL": "firstline/runbook",
+        "FIRSTLINE_DEFAULT_TARGET": "local",
+        "FIRSTLINE_TARGETS__HTTP_ALLOW": '["127.0.0.1"]',
+    }

@@ -25,9 +25,16 @@ def serve(db_url: str, tmp_path: Path):
 
     def start(grace_s: float) -> Pod:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-        env.update({"FIRSTLINE_HOME": str(tmp_path / "home"), "FIRSTLINE_DATABASE_URL": db_url,
-                    "FIRSTLINE_SHUTDOWN_GRACE_S": str(grace_s), "PYTHONUNBUFFERED": "1",
-                    "NO_PROXY": "127.0.0.1,localhost", **local_target_env()})
+        env.update(
+            {
+                "FIRSTLINE_HOME": str(tmp_path / "home"),
+                "FIRSTLINE_DATABASE_URL": db_url,
+                "FIRSTLINE_SHUTDOWN_GRACE_S": str(grace_s),
+                "PYTHONUNBUFFERED": "1",
+                "NO_PROXY": "127.0.0.1,localhost",
+                **local_target_env(),
+            }
+        )
         pod = Pod(None, env, tmp_path)
         started.append(pod)
         return pod.start()
@@ -46,13 +53,19 @@ def rest_of_stream(lines) -> tuple[list[dict], list[str]]:
 def test_sigterm_lets_the_running_turn_finish_and_ends_its_stream_cleanly(serve):
     with SlowHTTP(delay_s=3.0) as slow, httpx.Client(timeout=30) as http:
         server = serve(grace_s=30)
-        sid, other = (http.post(f"{server.url}/api/sessions", json={"target": "local"}).json()["id"] for _ in "ab")
+        sid, other = (
+            http.post(f"{server.url}/api/sessions", json={"target": "local"}).json()["id"] for _ in "ab"
+        )
         http.post(f"{server.url}/api/sessions/{sid}/messages", json={"content": slow.question})
         with http.stream("GET", f"{server.url}/api/sessions/{sid}/events") as resp:
             lines = resp.iter_lines()
-            before = read_sse(lines, lambda evs: evs[-1]["event"] == "tool_call")  # waiting on the slow dependency
+            before = read_sse(
+                lines, lambda evs: evs[-1]["event"] == "tool_call"
+            )  # waiting on the slow dependency
             server.signal(signal.SIGTERM)
-            refused = http.post(f"{server.url}/api/sessions/{other}/messages", json={"content": "anyone there?"})
+            refused = http.post(
+                f"{server.url}/api/sessions/{other}/messages", json={"content": "anyone there?"}
+            )
             after, raw = rest_of_stream(lines)
         assert refused.status_code == 503 and refused.json()["error"] == "draining"
         assert int(refused.headers["Retry-After"]) > 0
@@ -82,7 +95,8 @@ def test_a_turn_longer_than_the_grace_period_is_interrupted_and_the_next_message
         assert http.get(f"{again.url}/api/sessions/{sid}").json()["status"] == "idle"
         r = http.post(f"{again.url}/api/sessions/{sid}/messages", json={"content": slow.question})
         assert r.status_code == 202
-        with http.stream("GET", f"{again.url}/api/sessions/{sid}/events",
-                         headers={"Last-Event-ID": after[-1]["id"]}) as resp:
+        with http.stream(
+            "GET", f"{again.url}/api/sessions/{sid}/events", headers={"Last-Event-ID": after[-1]["id"]}
+        ) as resp:
             second = read_sse(resp.iter_lines(), lambda evs: evs[-1]["event"] == "turn_finished", timeout=60)
         assert second[-1]["data"]["data"]["status"] == "completed"

@@ -24,7 +24,9 @@ SANDBOX = "sandbox:nginx-port-conflict"
 
 def other_replica(host: str = "pod-b") -> store.Owner:
     """Another process on another machine: nothing about it can be proved from here, only its lease."""
-    return store.Owner(host=host, pid=1, boot=f"{uuid.uuid4()}/1.00", ns="pid:[4026532000]", replica=str(uuid.uuid4()))
+    return store.Owner(
+        host=host, pid=1, boot=f"{uuid.uuid4()}/1.00", ns="pid:[4026532000]", replica=str(uuid.uuid4())
+    )
 
 
 def begin(engine, owner: store.Owner, target: str = SANDBOX) -> tuple[str, str]:
@@ -83,7 +85,11 @@ async def test_force_close_fences_the_owner_and_is_audited_once(engine, db_url):
 
         entry = db.get(AuditRow, 1)
         assert (entry.kind, entry.actor, entry.turn_id, entry.detail["reason"]) == (
-            "turn_force_closed", "alice", tid, "pod-a is gone for good")
+            "turn_force_closed",
+            "alice",
+            tid,
+            "pod-a is gone for good",
+        )
         assert store.get_session(db, session_id=sid).status == "idle"
 
 
@@ -116,8 +122,18 @@ async def test_a_fenced_driver_stops_at_once_mid_tool_call(engine, db_url, tmp_p
             sid = store.create_session(db, target="local", model="firstline/runbook").id
             tid = store.begin_turn(db, session_id=sid, owner=store.current_owner()).id
         seen: list[str] = []
-        driving = asyncio.create_task(drive_turn(settings, engine, sid, tid, slow.question, _never,
-                                                 on_event=lambda ev: seen.append(ev.type.value), poll_s=0.1))
+        driving = asyncio.create_task(
+            drive_turn(
+                settings,
+                engine,
+                sid,
+                tid,
+                slow.question,
+                _never,
+                on_event=lambda ev: seen.append(ev.type.value),
+                poll_s=0.1,
+            )
+        )
         while "tool_call" not in seen:
             await asyncio.sleep(0.02)
         with store.writing(engine) as db:
@@ -166,7 +182,9 @@ def test_notification_payloads_stay_under_postgresqls_limit_and_parse_back():
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("own_connection", [True, False], ids=["relay-async-connection", "relay-pool-thread"])
-async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_connection(pg_database, own_connection):
+async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_connection(
+    pg_database, own_connection
+):
     """Another process appends; the relay reads the announced events in one query and hands them over, so the
     stream needs no query of its own. The LISTEN connection is killed: it comes back, and says so."""
     import psycopg
@@ -194,13 +212,22 @@ async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_co
             while not states:
                 await asyncio.sleep(0.02)
             sub.take_after(0)
-            await asyncio.to_thread(store.append_many, engine, session_id=sid,
-                                    events=[Event.of(Token(text="a")), Event.of(Token(text="b"))])
+            await asyncio.to_thread(
+                store.append_many,
+                engine,
+                session_id=sid,
+                events=[Event.of(Token(text="a")), Event.of(Token(text="b"))],
+            )
             await _until(lambda: sub.hint == 2)
-            assert [e["data"]["text"] for e in sub.take_after(0)] == ["a", "b"]  # handed over: no query needed
+            assert [e["data"]["text"] for e in sub.take_after(0)] == [
+                "a",
+                "b",
+            ]  # handed over: no query needed
             with psycopg.connect(libpq_url, autocommit=True) as c:
-                c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                          "AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')")
+                c.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN%' OR query = 'SELECT 1')"
+                )
             await _until(lambda: states[-2:] == [False, True])  # lost, then listening again
             assert sub.take_after(2) is None  # the reconnect woke the stream to check the database
             await asyncio.to_thread(store.append, engine, session_id=sid, event=Event.of(Token(text="c")))

@@ -39,9 +39,16 @@ def pod_env(pg_database: str, tmp_path: Path):
 
     def env(lease_s: float, **extra: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-        return {**base, "FIRSTLINE_HOME": str(tmp_path / "home"), "FIRSTLINE_DATABASE_URL": pg_database,
-                "FIRSTLINE_TURN_LEASE_S": str(lease_s), "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost",
-                **local_target_env(), **extra}
+        return {
+            **base,
+            "FIRSTLINE_HOME": str(tmp_path / "home"),
+            "FIRSTLINE_DATABASE_URL": pg_database,
+            "FIRSTLINE_TURN_LEASE_S": str(lease_s),
+            "PYTHONUNBUFFERED": "1",
+            "NO_PROXY": "127.0.0.1,localhost",
+            **local_target_env(),
+            **extra,
+        }
 
     return env
 
@@ -66,8 +73,12 @@ def test_a_killed_replica_loses_its_turn_by_lease_and_the_session_goes_on(pod_en
     with SlowHTTP(delay_s=6.5) as slow, httpx.Client(timeout=30) as http:
         pod_a, pod_b = pods("pod-a", env), pods("pod-b", env)
         sid = http.post(f"{pod_a.url}/api/sessions", json={"target": "local"}).json()["id"]
-        turn = http.post(f"{pod_a.url}/api/sessions/{sid}/messages", json={"content": slow.question}).json()["turn_id"]
-        with http.stream("GET", f"{pod_b.url}/api/sessions/{sid}/events") as resp:  # watched from the other pod
+        turn = http.post(f"{pod_a.url}/api/sessions/{sid}/messages", json={"content": slow.question}).json()[
+            "turn_id"
+        ]
+        with http.stream(
+            "GET", f"{pod_b.url}/api/sessions/{sid}/events"
+        ) as resp:  # watched from the other pod
             lines = resp.iter_lines()
             read_sse(lines, lambda evs: evs[-1]["event"] == "tool_call")  # pod-a waits on the slow dependency
             pod_a.kill9()
@@ -79,14 +90,20 @@ def test_a_killed_replica_loses_its_turn_by_lease_and_the_session_goes_on(pod_en
             starting.join(90)
         finished = tail[-1]["data"]
         assert finished["turn_id"] == turn and finished["data"]["status"] == "interrupted"
-        assert tail[-2]["event"] == "error" and "stopped renewing its lease" in tail[-2]["data"]["data"]["message"]
+        assert (
+            tail[-2]["event"] == "error"
+            and "stopped renewing its lease" in tail[-2]["data"]["data"]["message"]
+        )
         closed_after = (datetime.fromisoformat(finished["at"]) - killed).total_seconds()
         assert closed_after <= lease_s + 5, closed_after
         slow.delay_s = 0.05
-        again = http.post(f"{replacement[0].url}/api/sessions/{sid}/messages", json={"content": slow.question})
+        again = http.post(
+            f"{replacement[0].url}/api/sessions/{sid}/messages", json={"content": slow.question}
+        )
         assert again.status_code == 202
-        with http.stream("GET", f"{pod_b.url}/api/sessions/{sid}/events",
-                         headers={"Last-Event-ID": tail[-1]["id"]}) as resp:
+        with http.stream(
+            "GET", f"{pod_b.url}/api/sessions/{sid}/events", headers={"Last-Event-ID": tail[-1]["id"]}
+        ) as resp:
             second = read_sse(resp.iter_lines(), lambda evs: evs[-1]["event"] == "turn_finished", timeout=60)
         assert second[0]["data"]["turn_id"] == again.json()["turn_id"]
         assert second[-1]["data"]["data"]["status"] == "completed"
@@ -101,17 +118,24 @@ def test_same_hostname_in_separate_pid_namespaces_is_no_proof_of_death(pod_env, 
     with httpx.Client(timeout=30) as http:
         pod_a = pods("pod", env)
         sid = http.post(f"{pod_a.url}/api/sessions", json={"target": SANDBOX}).json()["id"]
-        http.post(f"{pod_a.url}/api/sessions/{sid}/messages", json={"content": "please restart nginx on web-prod-01"})
+        http.post(
+            f"{pod_a.url}/api/sessions/{sid}/messages",
+            json={"content": "please restart nginx on web-prod-01"},
+        )
         with http.stream("GET", f"{pod_a.url}/api/sessions/{sid}/events") as resp:
             lines = resp.iter_lines()
             asked = read_sse(lines, lambda evs: evs[-1]["event"] == "approval_required")
             pod_b = pods("pod", env)
             time.sleep(4 * lease_s)
-            refused = http.post(f"{pod_b.url}/api/sessions/{sid}/messages", json={"content": "and meanwhile?"})
+            refused = http.post(
+                f"{pod_b.url}/api/sessions/{sid}/messages", json={"content": "and meanwhile?"}
+            )
             assert refused.status_code == 409  # still pod-a's running turn: not closed, not run alongside
             approval_id = asked[-1]["data"]["data"]["approval_id"]
-            decided = http.post(f"{pod_b.url}/api/sessions/{sid}/approvals/{approval_id}",
-                                json={"decision": "deny", "by": "alice"})
+            decided = http.post(
+                f"{pod_b.url}/api/sessions/{sid}/approvals/{approval_id}",
+                json={"decision": "deny", "by": "alice"},
+            )
             assert decided.status_code == 200
             tail = read_sse(lines, lambda evs: evs[-1]["event"] == "turn_finished", timeout=60)
     assert tail[-1]["data"]["data"]["status"] == "completed"

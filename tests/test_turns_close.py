@@ -21,8 +21,13 @@ ASK_FOR_A_WRITE = "please restart nginx on web-prod-01"
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-    return {**base, "FIRSTLINE_HOME": str(tmp_path / "home"), "FIRSTLINE_DATABASE_URL": db_url,
-            "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
+    return {
+        **base,
+        "FIRSTLINE_HOME": str(tmp_path / "home"),
+        "FIRSTLINE_DATABASE_URL": db_url,
+        "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
 
 
 @pytest.fixture
@@ -33,7 +38,9 @@ def server(env: dict[str, str], tmp_path: Path):
 
 
 def firstline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([FIRSTLINE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [FIRSTLINE, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def waiting_turn(http: httpx.Client, sid: str, after: int = 0) -> tuple[str, list[dict]]:
@@ -50,8 +57,10 @@ def test_a_turn_is_force_closed_by_api_and_by_cli_and_both_are_audited(server, e
         first, seen = waiting_turn(http, sid)
         assert http.post(f"/api/sessions/{sid}/turns/{first}/close", json={"reason": ""}).status_code == 422
         assert http.post(f"/api/sessions/{sid}/turns/t_nope/close", json={"reason": "x"}).status_code == 404
-        closed = http.post(f"/api/sessions/{sid}/turns/{first}/close",
-                           json={"reason": "replica pod-a is gone", "by": "alice"})
+        closed = http.post(
+            f"/api/sessions/{sid}/turns/{first}/close",
+            json={"reason": "replica pod-a is gone", "by": "alice"},
+        )
         assert closed.status_code == 200 and closed.json()["status"] == "interrupted"
         again = http.post(f"/api/sessions/{sid}/turns/{first}/close", json={"reason": "twice"})
         assert again.status_code == 409
@@ -61,20 +70,26 @@ def test_a_turn_is_force_closed_by_api_and_by_cli_and_both_are_audited(server, e
         assert "closed by alice: replica pod-a is gone" in tail[0]["data"]["data"]["message"]
 
         second, _ = waiting_turn(http, sid, after=int(tail[-1]["id"]))  # the session took a new message
-        done = firstline(env, "turns", "close", second, "--reason", "stuck after a node failure", "--by", "bob")
+        done = firstline(
+            env, "turns", "close", second, "--reason", "stuck after a node failure", "--by", "bob"
+        )
         assert done.returncode == 0, done.stderr
         assert "interrupted" in done.stdout
         assert http.get(f"/api/sessions/{sid}").json()["status"] == "idle"
         turns = {t["id"]: t["status"] for t in http.get(f"/api/sessions/{sid}/turns").json()}
         assert turns == {first: "interrupted", second: "interrupted"}
         with http.stream("GET", f"/api/sessions/{sid}/events") as resp:
-            everything = read_sse(resp.iter_lines(), lambda evs: evs[-1]["event"] == "turn_finished"
-                                  and evs[-1]["data"]["turn_id"] == second)
+            everything = read_sse(
+                resp.iter_lines(),
+                lambda evs: evs[-1]["event"] == "turn_finished" and evs[-1]["data"]["turn_id"] == second,
+            )
     ends = [e["data"]["turn_id"] for e in everything if e["event"] == "turn_finished"]
     assert ends == [first, second]  # each ended once; the owner wrote nothing after its turn was closed
     refused = firstline(env, "turns", "close", second)
     assert refused.returncode == 2 and "not running" in refused.stderr
     assert firstline(env, "audit", "verify").returncode == 0
-    exported = [json.loads(line) for line in firstline(env, "audit", "export").stdout.splitlines() if line.strip()]
+    exported = [
+        json.loads(line) for line in firstline(env, "audit", "export").stdout.splitlines() if line.strip()
+    ]
     closes = [(e["kind"], e["actor"], e["turn_id"]) for e in exported if e["kind"] == "turn_force_closed"]
     assert closes == [("turn_force_closed", "alice", first), ("turn_force_closed", "bob", second)]

@@ -22,8 +22,9 @@ Guard = Callable[[Session], bool]
 """Checked with the session locked, before anything changes: False leaves the turn alone."""
 
 
-def close_running_turn(db: Session, *, session_id: str, turn_id: str, message: str,
-                       guard: Guard | None = None) -> bool:
+def close_running_turn(
+    db: Session, *, session_id: str, turn_id: str, message: str, guard: Guard | None = None
+) -> bool:
     """Mark the turn interrupted and append its error and turn_finished, in the caller's transaction.
     False (nothing written) if it is no longer running, or `guard` says no."""
     lock_session(db, session_id=session_id)  # before the guard looks: appends and closes queue on this lock
@@ -31,8 +32,15 @@ def close_running_turn(db: Session, *, session_id: str, turn_id: str, message: s
         return False
     if not claim_orphan(db, session_id=session_id, turn_id=turn_id):
         return False
-    write_batch(db, {session_id: [Event.of(Error(message=message, kind="interrupted"), turn_id),
-                                  Event.of(TurnFinished(status="interrupted"), turn_id)]})
+    write_batch(
+        db,
+        {
+            session_id: [
+                Event.of(Error(message=message, kind="interrupted"), turn_id),
+                Event.of(TurnFinished(status="interrupted"), turn_id),
+            ]
+        },
+    )
     return True
 
 
@@ -47,13 +55,28 @@ def force_close(db: Session, *, turn_id: str, by: str, reason: str) -> TurnRow:
     if turn is None:
         raise NotFound("turn", turn_id)
     where = f"{turn.owner_host} (pid {turn.owner_pid}, replica {turn.owner_replica or 'unknown'})"
-    message = (f"This turn was closed by {by}: {reason}. Everything up to that point is kept; "
-               "send a new message to continue.")
+    message = (
+        f"This turn was closed by {by}: {reason}. Everything up to that point is kept; "
+        "send a new message to continue."
+    )
     if not close_running_turn(db, session_id=turn.session_id, turn_id=turn_id, message=message):
         raise Conflict(f"turn {turn_id!r} is not running (status {turn.status})")
     session = db.get(SessionRow, turn.session_id)
-    append_entries(db, [{"kind": "turn_force_closed", "at": audit_stamp(utcnow()), "session_id": turn.session_id,
-                         "turn_id": turn_id, "actor": by, "target": session.target if session else "", "tool": "",
-                         "command": "", "detail": {"reason": reason, "owner": where}}])
+    append_entries(
+        db,
+        [
+            {
+                "kind": "turn_force_closed",
+                "at": audit_stamp(utcnow()),
+                "session_id": turn.session_id,
+                "turn_id": turn_id,
+                "actor": by,
+                "target": session.target if session else "",
+                "tool": "",
+                "command": "",
+                "detail": {"reason": reason, "owner": where},
+            }
+        ],
+    )
     db.refresh(turn)
     return turn

@@ -47,10 +47,21 @@ def db_clock(db: Session) -> ColumnElement[Any]:
 def touch(db: Session, owner: Owner) -> None:
     """Renew `owner`'s heartbeat, registering it first if it has no row (first turn, or forgotten)."""
     now = db_clock(db)
-    renewed = db.execute(sa.update(REPLICAS).where(REPLICAS.c.id == owner.replica).values(heartbeat_at=now)).rowcount
+    renewed = db.execute(
+        sa.update(REPLICAS).where(REPLICAS.c.id == owner.replica).values(heartbeat_at=now)
+    ).rowcount
     if not renewed:
-        db.execute(sa.insert(REPLICAS).values(id=owner.replica, host=owner.host, pid=owner.pid, boot=owner.boot,
-                                              pid_ns=owner.ns, started_at=now, heartbeat_at=now))
+        db.execute(
+            sa.insert(REPLICAS).values(
+                id=owner.replica,
+                host=owner.host,
+                pid=owner.pid,
+                boot=owner.boot,
+                pid_ns=owner.ns,
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
 
 
 def retire(db: Session, replica: str) -> None:
@@ -64,8 +75,13 @@ def check_fence(db: Session, owner: str, turn_ids: set[str]) -> None:
     rows locked (the append path has locked them), so nobody closes a turn between this check and the commit."""
     if not turn_ids:
         return
-    ok = set(db.execute(sa.select(TURNS.c.id).where(TURNS.c.id.in_(sorted(turn_ids)), TURNS.c.status == "running",
-                                                    TURNS.c.owner_replica == owner)).scalars())
+    ok = set(
+        db.execute(
+            sa.select(TURNS.c.id).where(
+                TURNS.c.id.in_(sorted(turn_ids)), TURNS.c.status == "running", TURNS.c.owner_replica == owner
+            )
+        ).scalars()
+    )
     for turn_id in sorted(turn_ids - ok):
         raise Fenced(turn_id)
 
@@ -90,8 +106,10 @@ class Orphan:
 
 def others_running(db: Session, me: str) -> list[Orphan]:
     """Running turns not owned by `me`, each with its owner's heartbeat age; one query."""
-    return _orphans(db, (TURNS.c.status == "running")
-                    & ((TURNS.c.owner_replica.is_(None)) | (TURNS.c.owner_replica != me)))
+    return _orphans(
+        db,
+        (TURNS.c.status == "running") & ((TURNS.c.owner_replica.is_(None)) | (TURNS.c.owner_replica != me)),
+    )
 
 
 def recovery_candidates(db: Session, me: Owner, lease_s: float) -> list[Orphan]:
@@ -100,8 +118,12 @@ def recovery_candidates(db: Session, me: Owner, lease_s: float) -> list[Orphan]:
     silent = (REPLICAS.c.id.is_(None)) | (REPLICAS.c.heartbeat_at < db_clock(db) - lease_s)
     if me.ns:
         silent = silent | (REPLICAS.c.pid_ns == me.ns)
-    return _orphans(db, (TURNS.c.status == "running")
-                    & ((TURNS.c.owner_replica.is_(None)) | (TURNS.c.owner_replica != me.replica)) & silent)
+    return _orphans(
+        db,
+        (TURNS.c.status == "running")
+        & ((TURNS.c.owner_replica.is_(None)) | (TURNS.c.owner_replica != me.replica))
+        & silent,
+    )
 
 
 def running_turn(db: Session, turn_id: str) -> Orphan | None:
@@ -111,16 +133,44 @@ def running_turn(db: Session, turn_id: str) -> Orphan | None:
 
 
 def _orphans(db: Session, where: ColumnElement[bool]) -> list[Orphan]:
-    stmt = (sa.select(TURNS.c.id, TURNS.c.session_id, TURNS.c.owner_replica, TURNS.c.owner_host,
-                      TURNS.c.owner_pid, TURNS.c.owner_boot, REPLICAS.c.pid_ns, (db_clock(db) - REPLICAS.c.heartbeat_at))
-            .select_from(TURNS.outerjoin(REPLICAS, REPLICAS.c.id == TURNS.c.owner_replica)).where(where))
-    return [Orphan(turn_id=r[0], session_id=r[1], replica=r[2], host=r[3], pid=r[4], boot=r[5], pid_ns=r[6] or "",
-                   silent_s=None if r[7] is None else float(r[7])) for r in db.execute(stmt)]
+    stmt = (
+        sa.select(
+            TURNS.c.id,
+            TURNS.c.session_id,
+            TURNS.c.owner_replica,
+            TURNS.c.owner_host,
+            TURNS.c.owner_pid,
+            TURNS.c.owner_boot,
+            REPLICAS.c.pid_ns,
+            (db_clock(db) - REPLICAS.c.heartbeat_at),
+        )
+        .select_from(TURNS.outerjoin(REPLICAS, REPLICAS.c.id == TURNS.c.owner_replica))
+        .where(where)
+    )
+    return [
+        Orphan(
+            turn_id=r[0],
+            session_id=r[1],
+            replica=r[2],
+            host=r[3],
+            pid=r[4],
+            boot=r[5],
+            pid_ns=r[6] or "",
+            silent_s=None if r[7] is None else float(r[7]),
+        )
+        for r in db.execute(stmt)
+    ]
 
 
 def forget_silent(db: Session, me: str) -> int:
     """Housekeeping: delete replicas silent for FORGET_AFTER_S that own no running turn."""
-    owns = sa.select(TURNS.c.id).where((TURNS.c.owner_replica == REPLICAS.c.id) & (TURNS.c.status == "running"))
-    return db.execute(sa.delete(REPLICAS).where((REPLICAS.c.id != me)
-                                                & (REPLICAS.c.heartbeat_at < db_clock(db) - FORGET_AFTER_S)
-                                                & ~sa.exists(owns))).rowcount
+    owns = sa.select(TURNS.c.id).where(
+        (TURNS.c.owner_replica == REPLICAS.c.id) & (TURNS.c.status == "running")
+    )
+    return db.execute(
+        sa.delete(REPLICAS).where(
+            (REPLICAS.c.id != me)
+            & (REPLICAS.c.heartbeat_at < db_clock(db) - FORGET_AFTER_S)
+            & ~sa.exists(owns)
+        )
+    ).rowcount

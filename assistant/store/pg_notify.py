@@ -108,7 +108,6 @@ class Relay:
                     self.notifier.notify(sid, fetched[sid])
                 self.notifier.announce(sid, last)
 
-
     async def _fetch(self, spans: dict[str, tuple[int, int]]) -> dict[str, list[dict]]:
         if self.url is None:
             return await asyncio.get_running_loop().run_in_executor(None, fetch_spans, self.engine, spans)
@@ -117,13 +116,18 @@ class Relay:
 
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5,
-                                                                   row_factory=namedtuple_row)
-            where = " OR ".join(["(session_id = %s AND seq BETWEEN %s AND %s)"] * len(spans))  # placeholders only
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=5, row_factory=namedtuple_row
+                )
+            where = " OR ".join(
+                ["(session_id = %s AND seq BETWEEN %s AND %s)"] * len(spans)
+            )  # placeholders only
             params = [v for sid, (first, last) in spans.items() for v in (sid, first, last)]
             cur = await self._conn.execute(
                 f"SELECT type, seq, session_id, turn_id, created_at, data FROM events WHERE {where} "
-                "ORDER BY session_id, seq", params)
+                "ORDER BY session_id, seq",
+                params,
+            )
             rows = await cur.fetchall()
         except Exception:
             if self._conn is not None:
@@ -142,10 +146,24 @@ class Relay:
 
 def fetch_spans(engine: Engine, spans: dict[str, tuple[int, int]]) -> dict[str, list[dict]]:
     """The events of every span, as JSON, in seq order per session; one query. Blocking."""
-    where = sa.or_(*[(EVENTS.c.session_id == sid) & EVENTS.c.seq.between(first, last)
-                     for sid, (first, last) in spans.items()])
-    stmt = (sa.select(EVENTS.c.type, EVENTS.c.seq, EVENTS.c.session_id, EVENTS.c.turn_id, EVENTS.c.created_at,
-                      EVENTS.c.data).where(where).order_by(EVENTS.c.session_id, EVENTS.c.seq))
+    where = sa.or_(
+        *[
+            (EVENTS.c.session_id == sid) & EVENTS.c.seq.between(first, last)
+            for sid, (first, last) in spans.items()
+        ]
+    )
+    stmt = (
+        sa.select(
+            EVENTS.c.type,
+            EVENTS.c.seq,
+            EVENTS.c.session_id,
+            EVENTS.c.turn_id,
+            EVENTS.c.created_at,
+            EVENTS.c.data,
+        )
+        .where(where)
+        .order_by(EVENTS.c.session_id, EVENTS.c.seq)
+    )
     out: dict[str, list[dict]] = {}
     with reading(engine) as db:
         for row in db.execute(stmt):
@@ -160,8 +178,14 @@ class PgListener:
     stream to catch up on what it may have missed), `on_state(False)` when the connection is lost.
     A `SELECT 1` every `ping_s` without traffic finds a connection that died silently."""
 
-    def __init__(self, url: str, on_notify: Callable[[list[Span]], None], on_state: Callable[[bool], None], *,
-                 ping_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        on_notify: Callable[[list[Span]], None],
+        on_state: Callable[[bool], None],
+        *,
+        ping_s: float = 10.0,
+    ) -> None:
         self.url, self.on_notify, self.on_state, self.ping_s = url, on_notify, on_state, ping_s
         self.listening = False
         self.task: asyncio.Task | None = None
@@ -184,8 +208,11 @@ class PgListener:
             except Exception as exc:  # noqa: BLE001 - the database went away: streams poll until we are back
                 if self.listening:
                     delay = 0.25
-                log.warning("LISTEN connection lost (%s); streams fall back to polling; reconnecting in %.2g s",
-                            str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__, delay)
+                log.warning(
+                    "LISTEN connection lost (%s); streams fall back to polling; reconnecting in %.2g s",
+                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+                    delay,
+                )
             self._set(False)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
@@ -193,7 +220,9 @@ class PgListener:
     async def _listen(self) -> None:
         import psycopg
 
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=5
+        ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             self._set(True)
             while True:

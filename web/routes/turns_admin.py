@@ -13,8 +13,11 @@ from web.schemas import TurnCloseIn, TurnOut
 router = APIRouter(prefix="/api/sessions", tags=["admin"], responses=ERROR_RESPONSES)
 
 
-@router.post("/{session_id}/turns/{turn_id}/close", response_model=TurnOut,
-             responses={409: {"description": "The turn is not running"}})
+@router.post(
+    "/{session_id}/turns/{turn_id}/close",
+    response_model=TurnOut,
+    responses={409: {"description": "The turn is not running"}},
+)
 def close_turn(session_id: str, turn_id: str, body: TurnCloseIn, engine: EngineDep) -> TurnOut:
     """End a running turn now, whichever replica owns it: it is marked interrupted with the reason (in the
     session's log and the audit chain) and its replica, if alive, stops writing it at once. Unlike cancel
