@@ -190,7 +190,7 @@ async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_co
     import psycopg
     from conftest import _reset_pg
 
-    from assistant.store.pg_notify import PgListener, Relay
+    from assistant.store.pg_notify import EventRelay, PgListener
 
     _reset_pg(pg_database)
     engine = store.open_store(pg_database)
@@ -202,7 +202,7 @@ async def test_listen_notify_hands_events_to_streams_and_recovers_from_a_lost_co
         notifier.set_pushed(up)
 
     libpq_url = pg_database.replace("postgresql+psycopg://", "postgresql://")
-    relay = Relay(engine, notifier, libpq_url if own_connection else None)
+    relay = EventRelay(engine, notifier, libpq_url if own_connection else None)
     listener = PgListener(libpq_url, relay.heard, on_state, ping_s=0.5)
     try:
         with store.writing(engine) as db:

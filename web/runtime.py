@@ -22,7 +22,7 @@ from assistant.nodes.relay import Relay
 from assistant.nodes.router import NodeRouter
 from assistant.providers import Providers
 from assistant.replica import Replica
-from assistant.store.pg_notify import PgListener, Relay
+from assistant.store.pg_notify import EventRelay, PgListener
 from assistant.turns import TurnSupervisor
 from web.quiet_gc import QuietGC
 
@@ -61,7 +61,7 @@ class Runtime:
         self._opening: asyncio.Task | None = None
         self.replica: Replica | None = None
         self.listener: PgListener | None = None
-        self.relay: Relay | None = None
+        self.event_relay: EventRelay | None = None
         self.draining = False
         """True from SIGTERM on (web/shutdown.py): no new turns (503), /readyz answers 503 so load balancers send
         new requests to other replicas, and streams end once their session's turn is done here."""
@@ -90,8 +90,9 @@ class Runtime:
             self.replica = Replica(engine, self.settings.turn_lease_s)
             await self.replica.start()
             if engine.dialect.name == "postgresql":
-                self.relay = Relay(engine, self.notifier, self._listen_url(engine))
-                self.listener = PgListener(self._listen_url(engine), self.relay.heard, self.notifier.set_pushed)
+                self.event_relay = EventRelay(engine, self.notifier, self._listen_url(engine))
+                self.listener = PgListener(self._listen_url(engine), self.event_relay.heard,
+                                           self.notifier.set_pushed)
                 self.listener.start()
         return engine
 
@@ -215,8 +216,8 @@ class Runtime:
             await self._node_router.relay.aclose()
         if self.listener is not None:
             await self.listener.aclose()
-        if self.relay is not None:
-            await self.relay.aclose()
+        if self.event_relay is not None:
+            await self.event_relay.aclose()
         if self.replica is not None:
             await self.replica.aclose()
         if self.gateway is not None:

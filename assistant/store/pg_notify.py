@@ -1,7 +1,7 @@
 """Push between replicas on PostgreSQL: NOTIFY in every appending transaction, LISTEN in every server.
 
 The database stays the source of truth. A notification says only "session S gained seqs A..B"
-(PostgreSQL delivers it if and only if the transaction commits). In each server the `Relay`
+(PostgreSQL delivers it if and only if the transaction commits). In each server the `EventRelay`
 reads, in one query per notification, those events of the sessions someone there is watching
 and hands them to their streams like a local commit (`store/notify.py`), then announces B; a
 stream that did not get everything up to B (a failed read, a gap) runs its own catch-up query.
@@ -71,7 +71,7 @@ def announce(db: Session, spans: dict[str, tuple[int, int]]) -> None:
     db.execute(sa.select(*[sa.func.pg_notify(CHANNEL, p) for p in payloads(spans)]))
 
 
-class Relay:
+class EventRelay:
     """Turns another replica's announcements into hand-offs: one query per notification instead of one per
     watching stream. Sessions nobody here watches, or whose turn runs here (their events were handed over at
     commit), only get the announcement."""
