@@ -309,7 +309,7 @@ def turns_running() -> None:
 def turns_close(
     turn: Annotated[str, typer.Argument(help="turn id (see `firstline turns running`)")],
     reason: Annotated[str, typer.Option(help="why; goes to the session's log and the audit chain")] = "closed by an operator",
-    by: Annotated[Optional[str], typer.Option(help="who closes it (default: cli:<your user name>)")] = None,
+    by: Annotated[str | None, typer.Option(help="who closes it (default: cli:<your user name>)")] = None,
 ) -> None:
     """Force-close a turn stuck `running`: marked interrupted with the reason, audited; its replica, if alive,
     stops writing it at once, and the session takes a new message."""
