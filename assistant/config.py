@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     policy: Policy = Field(default_factory=Policy)
     nodes: NodeSettings = Field(default_factory=NodeSettings)
     auth_token: str | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Names (and `*.example.com` patterns) this server answers to besides loopback and its bind address;
+    any other `Host:` header is refused, so a DNS-rebinding web page cannot reach it."""
     pir_template: Path | None = None
     """A team's own Markdown layout for the PIR (Jinja2)."""
     redact_patterns: list[str] = Field(default_factory=list)

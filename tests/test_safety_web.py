@@ -39,7 +39,7 @@ def _settings(tmp_path: Path, **kw) -> Settings:
 
 async def _client(settings: Settings):
     app = create_app(settings)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
     await app.state.runtime.startup()
     client.app = app
     return client
@@ -133,7 +133,7 @@ async def test_ui_redirects_to_login_and_login_sets_a_strict_cookie(client):
     # the cookie now opens the UI, the API and the stream, from our own origin
     assert (await client.get("/", headers={"Accept": "text/html"})).status_code == 200
     assert (await client.get("/api/sessions")).status_code == 200
-    created = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://test"})
+    created = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://localhost"})
     assert created.status_code == 201
     evil = await client.post(
         "/api/sessions", json={"target": SANDBOX}, headers={"Origin": "https://evil.example"}

@@ -29,5 +29,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
     from assistant.logs import log_config
     from web.app import create_app as _create
 
+    settings = settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, host]})  # the bind address
     uvicorn.run(_create(settings, quiet_gc=True), host=host, port=port, log_level=log_level, proxy_headers=False,
                 timeout_graceful_shutdown=5, log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG)

@@ -7,8 +7,9 @@
   (browsers; EventSource cannot send headers). The cookie holds an expiry and an HMAC of it
   keyed by the token, never the token itself; rotating the token logs every browser out.
   Comparisons are constant-time. The UI redirects to /login; the API answers 401.
-- Cookie-authenticated writes must come from our own origin (Origin header), on top of
-  SameSite=Strict. CORS stays closed: no Access-Control-* header is ever sent.
+- Every request must name us in `Host:`, and every unsafe one (token or not) must come from our own
+  origin (web/hosts.py: DNS rebinding, cross-site forms). CORS stays closed: no Access-Control-*
+  header is ever sent.
 - Failed logins are rate limited per client address.
 The request body limit is `web.limits.BodyLimit` (installed by the app factory).
 """
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
 from tools.node.protocol import PATH as NODE_PATH
+from web.hosts import HostAndOrigin
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -153,9 +155,6 @@ class RequireAuth:
             await self.app(scope, receive, send)
             return
         if cookie_valid(self.token, _cookies(headers.get("cookie")).get(COOKIE)):
-            if scope.get("method") not in _SAFE_METHODS and not _same_origin(headers):
-                await _json(send, 403, "forbidden", "cross-origin request refused")
-                return
             await self.app(scope, receive, send)
             return
         await self._refuse(scope, headers, send)
@@ -189,13 +188,6 @@ class RequireAuth:
             "(FIRSTLINE_AUTH_TOKEN) or log in at /login",
             [(b"www-authenticate", b'Bearer realm="firstline"')],
         )
-
-
-def _same_origin(headers: dict[str, str]) -> bool:
-    origin = headers.get("origin")
-    if origin is None:
-        return True  # not a browser cross-site request (curl, server-side clients); SameSite covers the rest
-    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
 async def _json(
@@ -291,4 +283,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(login_router(settings))
     if settings.auth_token:
         app.add_middleware(RequireAuth, token=settings.auth_token)
+    app.add_middleware(HostAndOrigin, allowed=settings.allowed_hosts)  # before auth: a rebound name never gets in
     app.add_middleware(SecurityHeaders)
