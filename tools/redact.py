@@ -17,6 +17,7 @@ Callers in the server run this in a worker thread. `redact` is idempotent and ne
 
 from __future__ import annotations
 
+import re
 import string
 import time
 from collections.abc import Iterable

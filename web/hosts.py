@@ -9,7 +9,7 @@ would be that address itself), so a server bound to every interface (0.0.0.0, ::
 Every unsafe method (POST, PATCH, DELETE, ...) must also come from our own origin when the client is a
 browser: `Sec-Fetch-Site` must be same-origin (or none: typed in the address bar), and `Origin`, when
 sent, must name the Host it was sent to. Clients that send neither (curl, the CLI, scripts) are not
-browsers and cannot be driven by a web page. /healthz answers any Host (load balancers probe by address).
+browsers and cannot be driven by a web page. The probes (/healthz, /livez, /readyz) answer any Host: load balancers and kubelets probe by address.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "localhost.localdomain", "ip6-localhost")
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
-UNSAFE_EXEMPT_PATHS = {"/healthz"}
+UNSAFE_EXEMPT_PATHS = {"/healthz", "/livez", "/readyz"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _SAME_SITE_OK = {"same-origin", "none"}
 
