@@ -29,7 +29,7 @@ from assistant.events import (
 )
 from assistant.history import assistant_tool_calls, tool_result_message
 from assistant.redaction import redact_value, redactor_for
-from tools.base import Risk, ToolResult
+from tools.base import Risk, ToolArgError, ToolResult
 from tools.commands import command_line
 from tools.runner import run_tool
 from tools.targets.fleet import Fleet
@@ -111,14 +111,24 @@ async def _run_read(ctx: TurnContext, state: TurnState, p: Planned) -> tuple[Pla
     return p, await task, False
 
 
+def _checked_write_args(ctx: TurnContext, p: Planned) -> dict[str, Any] | str:
+    """The arguments validated, defaults filled in, and within the policy's limits; else the reason not."""
+    tool = ctx.tool(p.name)
+    try:
+        args = tool.validate_args(p.args).model_dump(exclude_none=True) if tool else p.args
+    except ToolArgError as exc:
+        return f"{exc}; not sent for approval"
+    return arg_limit_violation(ctx.settings, p.name, args) or args
+
+
 async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str) -> AsyncIterator[Event | ToolResult]:
     """Ask a person; run only on approval. Policy limits are checked before anyone is asked."""
     if p.problem:
         yield _refusal(ctx, p, p.problem)
         return
-    violation = arg_limit_violation(ctx.settings, p.name, p.args)
-    if violation:
-        yield _refusal(ctx, p, violation)
+    checked = _checked_write_args(ctx, p)  # nobody is asked to approve pid 1, `nginx;reboot` or -n default
+    if isinstance(checked, str):
+        yield _refusal(ctx, p, checked)
         return
     host = p.args.get("host") or p.args.get("from_host") if isinstance(ctx.target, Fleet) else None
     where = f"{ctx.target.name} (host {host})" if host else ctx.target.name  # the person sees which host
