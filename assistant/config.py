@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     """`firstline serve`'s logs: one JSON object per line, or uvicorn's text; `auto` is text at a terminal, JSON
     otherwise (containers, systemd)."""
 
+    max_pending_approvals: int = Field(default=64, ge=1)
+    """Write actions one server lets wait for a person at once; a turn waiting gives its running slot back,
+    and past this many a new request is denied at once (with the reason) instead of parked."""
+
     @field_validator("redact_patterns")
     @classmethod
     def _patterns_compile(cls, value: list[str]) -> list[str]:

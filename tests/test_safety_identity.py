@@ -106,3 +106,28 @@ def test_serve_refuses_weak_tokens_and_names_that_only_look_like_loopback(server
     assert fake_loopback.returncode != 0 and "refusing to listen on 127.wild.test" in fake_loopback.stderr
     bad_role = _cli(server_env, "users", "add", "dave", "--role", "root", check=False)
     assert bad_role.returncode != 0 and "viewer, responder, approver, admin" in bad_role.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_waiting_for_approval_frees_the_slot_and_pending_approvals_are_capped(start_server, server_env):
+    """Issue 15 item 7: 32 sessions parked on approvals held all 32 turn slots for 30 minutes."""
+    env = {**server_env, "FIRSTLINE_MAX_RUNNING_HOSTED_TURNS": "1", "FIRSTLINE_MAX_PENDING_APPROVALS": "1"}
+    with FakeOpenAI(script=SCRIPT, delay_s=0.0) as fake:
+        server = start_server({**env, **model_env(fake)})
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            first, second = (c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}).json()["id"]
+                             for _ in range(2))
+            c.post(f"/api/sessions/{first}/messages", json={"content": "restart nginx"})
+            pending = _pending(c, first)  # parked on a person, with the only slot given back
+            c.post(f"/api/sessions/{second}/messages", json={"content": "restart nginx too"})
+            deadline = time.monotonic() + 30
+            while c.get(f"/api/sessions/{second}").json()["status"] != "idle":
+                assert time.monotonic() < deadline, "the second session never ran while the first waited"
+                time.sleep(0.1)
+            refused = [a for a in c.get(f"/api/sessions/{second}/tool_calls").json() if a["tool"] == "restart_service"]
+            assert refused and "approvals are already waiting" in (refused[0]["error"] or "")
+            assert c.get(f"/api/sessions/{first}").json()["status"] == "running"
+            c.post(f"/api/sessions/{first}/approvals/{pending['approval_id']}", json={"decision": "approve"})
+            while c.get(f"/api/sessions/{first}").json()["status"] != "idle":
+                assert time.monotonic() < deadline + 30, "the approved turn never got its slot back"
+                time.sleep(0.1)
