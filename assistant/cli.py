@@ -351,11 +351,23 @@ def pir(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit chain; names the first entry that was edited or removed."""
+def audit_verify(
+    anchor: Annotated[Optional[str], typer.Option(help="an anchor (JSON) or a file of them from `audit anchor`")] = None,
+) -> None:
+    """Check the audit chain (and the approvals it vouches for); names the first entry edited or removed."""
     from assistant.audit import verify_cli
 
-    raise typer.Exit(verify_cli(load_settings()))
+    raise typer.Exit(verify_cli(load_settings(), anchor))
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    to: Annotated[Optional[str], typer.Option(help="a file to append to, 'syslog', or an http(s) webhook URL")] = None,
+) -> None:
+    """Print or send the chain's head (entry count and hash), to keep where the database cannot be rewritten."""
+    from assistant.audit import anchor_cli
+
+    raise typer.Exit(anchor_cli(load_settings(), to))
 
 
 @audit_app.command("export")
