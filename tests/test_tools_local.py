@@ -162,6 +162,25 @@ async def test_log_tail_invalid_regex_is_a_clear_error(target, logs):
     assert not r.ok and r.exit_code is None and "not a valid regular expression" in r.error
 
 
+async def test_log_tail_refuses_hard_links_and_foreign_owners(target, logs, tmp_path):
+    """Issue 15 item 9: a hard link to /etc/shadow placed in a log root was read (realpath cannot see it)."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n")
+    os.link(secret, logs / "innocent.log")
+    r = await run_tool(target, "log_tail", {"source": "innocent.log"})
+    assert not r.ok and "2 hard links" in r.error and "hashhash" not in r.output
+    (logs / "mine.log").write_text("ok\n")
+    strict = LocalTarget("local", TargetConfig(log_roots=[logs], log_owners=["no-such-owner"]))
+    r = await run_tool(strict, "log_tail", {"source": "mine.log"})
+    assert not r.ok and "log_owners" in r.error
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    r = await run_tool(LocalTarget("local", TargetConfig(log_roots=[logs], log_owners=[me])), "log_tail",
+                       {"source": "mine.log"})
+    assert r.ok and r.output == "ok\n"
+
+
 def _fifo_writer(path: Path) -> threading.Thread:
     """Opening a FIFO for writing blocks until someone opens it for reading: a tripwire for 'opened'."""
     t = threading.Thread(target=lambda: os.close(os.open(path, os.O_WRONLY)), daemon=True)

@@ -8,8 +8,10 @@ would be that address itself), so a server bound to every interface (0.0.0.0, ::
 
 Every unsafe method (POST, PATCH, DELETE, ...) must also come from our own origin when the client is a
 browser: `Sec-Fetch-Site` must be same-origin (or none: typed in the address bar), and `Origin`, when
-sent, must name the Host it was sent to. Clients that send neither (curl, the CLI, scripts) are not
-browsers and cannot be driven by a web page. The probes (/healthz, /livez, /readyz) answer any Host: load balancers and kubelets probe by address.
+sent, must name the Host it was sent to (our pages' own forms and fetches send `Origin: null`, since we
+set Referrer-Policy: no-referrer; that counts only with a same-origin `Sec-Fetch-Site`). Clients that
+send neither (curl, the CLI, scripts) are not browsers and cannot be driven by a web page. The probes
+(/healthz, /livez, /readyz) answer any Host: load balancers and kubelets probe by address.
 """
 
 from __future__ import annotations
@@ -71,13 +73,13 @@ def same_origin(method: str, headers: dict[str, str]) -> bool:
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site.strip().lower() not in _SAME_SITE_OK:
         return False
-    origin = headers.get("origin")
-    if origin is None:
+    origin = (headers.get("origin") or "").strip()
+    if not origin:
         return True  # no browser sends an unsafe cross-site request without Origin; curl and scripts do
-    parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False  # "null" (sandboxed frames, file://, data:) is never us
-    return parts.netloc.lower() == headers.get("host", "").strip().lower()
+    if origin == "null":  # our own pages send "null" (Referrer-Policy: no-referrer); so do sandboxed frames
+        return fetch_site is not None  # ...which the browser labels cross-site, refused above
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == headers.get("host", "").strip().lower()
 
 
 class HostAndOrigin:

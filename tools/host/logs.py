@@ -9,6 +9,7 @@ from the end in blocks, so multi-GB files cost only what is shown.
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,15 +78,29 @@ def resolve_log_path(source: str, roots: Sequence[Path | str]) -> str:
     raise LogAccessError(f"no such log file: {source!r} (allowed roots: {', '.join(real_roots)})")
 
 
-def _open_checked(path: str, real_roots: Sequence[str]) -> int:
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _open_checked(path: str, real_roots: Sequence[str], owners: Sequence[str] = ()) -> int:
     """Open read-only without following a final symlink; re-check where the descriptor really points."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         actual = os.path.realpath(f"/proc/self/fd/{fd}")
         if os.path.exists(f"/proc/self/fd/{fd}") and not _inside(actual, real_roots):
             raise LogAccessError(f"refused {path!r}: it changed to point outside the allowed log roots")
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise LogAccessError(f"{path!r} is not a regular file")
+        if info.st_nlink > 1:  # a hard link placed in a log root can name /etc/shadow; realpath cannot tell
+            raise LogAccessError(f"refused {path!r}: it has {info.st_nlink} hard links, so it may be another "
+                                 "file than its name says")
+        if owners and str(info.st_uid) not in owners and _user_name(info.st_uid) not in owners:
+            raise LogAccessError(f"refused {path!r}: owned by {_user_name(info.st_uid)}, not by "
+                                 f"{', '.join(owners)} (log_owners)")
         return fd
     except BaseException:
         os.close(fd)
@@ -102,9 +117,10 @@ def _read_tail_bytes(fd: int, size: int, lines: int) -> bytes:
     return buf
 
 
-def read_tail(path: str, roots: Sequence[Path | str], lines: int) -> Tail:
-    """The last `lines` lines of a file already resolved by `resolve_log_path`."""
-    fd = _open_checked(path, resolved_roots(roots))
+def read_tail(path: str, roots: Sequence[Path | str], lines: int, owners: Sequence[str] = ()) -> Tail:
+    """The last `lines` lines of a file already resolved by `resolve_log_path` (owned by one of `owners`, if
+    any are given, and with a single hard link)."""
+    fd = _open_checked(path, resolved_roots(roots), owners)
     try:
         size = os.fstat(fd).st_size
         data = _read_tail_bytes(fd, size, lines)
@@ -128,7 +144,7 @@ def compile_grep(pattern: str) -> Any:
         return re2.compile(pattern, options)
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise LogAccessError(f"grep: {pattern!r} is not a regular expression this tool accepts (RE2 syntax: "
+        raise LogAccessError(f"grep: {pattern!r} is not a valid regular expression for this tool (RE2 syntax: "
                              f"no backreferences or lookaround): {reason}") from None
 
 

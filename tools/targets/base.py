@@ -41,6 +41,8 @@ class TargetConfig(BaseModel):
 
     log_roots: list[Path] = Field(default_factory=lambda: [Path("/var/log")])
     """log_tail reads files only under these directories (after resolving symlinks)."""
+    log_owners: list[str] = Field(default_factory=list)
+    """When set, log_tail reads only files owned by these users (names or uids); empty: any owner."""
     http_allow: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
     """http_check/tls_certificate only reach these hosts (exact names or '*.suffix')."""
     kubeconfig: Path | None = None

@@ -125,7 +125,7 @@ class LocalTarget(Target):
         try:
             pattern = compile_grep(args.grep) if args.grep else None
             path = resolve_log_path(source, self.config.log_roots)
-            tail = await asyncio.to_thread(read_tail, path, self.config.log_roots, args.lines)
+            tail = await asyncio.to_thread(read_tail, path, self.config.log_roots, args.lines, self.config.log_owners)
             lines = await asyncio.to_thread(grep_lines, tail.lines, pattern) if pattern else tail.lines
         except LogAccessError as exc:
             raise TargetError(f"log_tail: {exc}") from None
