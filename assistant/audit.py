@@ -265,6 +265,8 @@ def _approval_entry(db: Session, approval_id: str, actor: str, d: dict[str, Any]
 def append_entries(db: Session, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chain `entries` onto the head, in order, under one lock of the head row; return the stored rows.
     The lock is taken last in the transaction, so it is held only for the few statements up to commit."""
+    if not entries:  # a turn_finished that expired nothing: no entry, no lock
+        return []
     head = db.execute(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
     if head is None:  # only if someone deleted it; start again from the last entry (verify still checks links)
         last = db.execute(sa.select(_LOG.c.id, _LOG.c.hash).order_by(_LOG.c.id.desc()).limit(1)).first()

@@ -315,6 +315,8 @@ def test_a_turn_ending_with_a_pending_approval_chains_its_expiry(engine):
     from assistant.events import TurnFinished
 
     sid = _session(engine)
+    store.append(engine, session_id=sid, event=Event.of(TurnFinished(status="completed"), "t8"))  # nothing pending
+    assert _trail(engine) == [] and audit.verify(engine).ok
     req = ApprovalRequired(approval_id="a9", call_id="w9", tool="kill_process", args={"pid": 4242},
                            command="kill -TERM 4242", target="local", reason="orphan")
     store.append(engine, session_id=sid, event=Event.of(req, "t9"))

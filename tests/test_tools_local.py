@@ -502,6 +502,21 @@ async def test_http_check_refuses_hosts_off_the_allow_list_before_connecting(web
     assert _Handler.hits == []
 
 
+async def test_http_check_checks_the_address_not_just_the_name(web):
+    """Issue 15 item 6: an allowed name resolving to a loopback address, and the server's own port."""
+    by_name = LocalTarget("local", TargetConfig(http_allow=["localhost"]))  # the name only, not its address
+    r = await run_tool(by_name, "http_check", {"url": f"http://localhost:{web}/health"})
+    assert not r.ok and "resolves to" in r.error and "not on the allow-list itself" in r.error
+    r = await run_tool(by_name, "tls_certificate", {"host": "localhost", "port": web})
+    assert not r.ok and "resolves to" in r.error
+    listed = LocalTarget("local", TargetConfig(http_allow=["localhost", "127.0.0.0/8", "::1"]))
+    r = await run_tool(listed, "http_check", {"url": f"http://localhost:{web}/health"})
+    assert r.ok and r.data["status"] == 503  # reached (the fixture's /health says 503)
+    own = LocalTarget("local", TargetConfig(http_allow=["127.0.0.1"], deny_ports=[web]))
+    r = await run_tool(own, "http_check", {"url": f"http://127.0.0.1:{web}/health"})
+    assert not r.ok and "Firstline's own server" in r.error
+
+
 async def test_http_check_connection_refused_like_curl(target):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,7 +33,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
     if settings.auth_token is not None and len(settings.auth_token) < MIN_TOKEN_CHARS:
         raise SystemExit(f"FIRSTLINE_AUTH_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
 
-    settings = settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, host]})  # the bind address
+    targets = settings.targets.model_copy(update={"deny_ports": [*settings.targets.deny_ports, port]})
+    settings = settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, host],  # the bind address
+                                           "targets": targets})  # http_check never reaches our own API
     uvicorn.run(_create(settings, quiet_gc=True), host=host, port=port, log_level=log_level, proxy_headers=False,
                 timeout_graceful_shutdown=5, log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG,
                 timeout_keep_alive=5, limit_concurrency=4096)
