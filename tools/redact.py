@@ -31,7 +31,7 @@ from tools.redact_rules import MASK, RULES, Rule
 __all__ = ["BUDGET_S", "MASK", "RULES", "WITHHELD", "compile_patterns", "redact"]
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-BUDGET_S = 2.0
+BUDGET_S = 10.0
 """Seconds one call may spend on the built-in rules before it degrades to withholding whole lines."""
 WITHHELD = "[REDACTED: line withheld, secret masking ran out of time]"
 MAX_BACK = 64
