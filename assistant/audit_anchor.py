@@ -45,7 +45,7 @@ def send(anchor: dict[str, Any], to: str | None) -> str:
     if to.startswith(("http://", "https://")):
         request = urllib.request.Request(to, data=line.encode(), method="POST",
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the operator's own URL
+        with urllib.request.urlopen(request, timeout=10) as response:
             return f"posted to {to} ({response.status}): {line}"
     with open(to, "a", encoding="utf-8") as fh:
         fh.write(line + "\n")

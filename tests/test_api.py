@@ -6,6 +6,8 @@ Turns run for real (agent loop, sandbox target) against a stand-in OpenAI-compat
 
 from __future__ import annotations
 
+import getpass
+
 import asyncio
 import time
 
@@ -306,7 +308,8 @@ async def test_write_action_waits_for_approval_through_the_api(client, fake):
     assert (await client.get(f"/api/sessions/{sid}")).json()["status"] == "running"  # still waiting
     r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}",
                           json={"decision": "approve", "by": "alice", "comment": "orphan from the old deploy"})
-    assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["decided_by"] == "alice"
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    assert r.json()["decided_by"] == f"local:{getpass.getuser()}"  # the authenticated (local) user, not the body's
     r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}", json={"decision": "deny"})
     assert r.status_code == 409
     await wait_idle(client, sid)
