@@ -116,7 +116,8 @@ def test_write_waits_runs_once_on_approve_never_on_deny(start_server, server_env
             ]
             assert len(calls) == 1 and calls[0]["output_sha256"] is None and calls[0]["exit_code"] is None
             trail, _ = _trail(db_url, sid)
-            assert not any(e["tool"] == "restart_service" for e in trail)
+            assert not any(e["tool"] == "restart_service" and e["kind"] == "tool_execution" for e in trail)
+            assert [e["kind"] for e in trail if e["tool"] == "restart_service"] == ["approval_request"]
             assert c.get(f"/api/sessions/{sid}").json()["status"] == "running"
 
             r = c.post(
