@@ -352,7 +352,7 @@ def pir(
 
 @audit_app.command("verify")
 def audit_verify(
-    anchor: Annotated[Optional[str], typer.Option(help="an anchor (JSON) or a file of them from `audit anchor`")] = None,
+    anchor: Annotated[str | None, typer.Option(help="an anchor (JSON) or a file of them from `audit anchor`")] = None,
 ) -> None:
     """Check the audit chain (and the approvals it vouches for); names the first entry edited or removed."""
     from assistant.audit import verify_cli
@@ -362,7 +362,7 @@ def audit_verify(
 
 @audit_app.command("anchor")
 def audit_anchor(
-    to: Annotated[Optional[str], typer.Option(help="a file to append to, 'syslog', or an http(s) webhook URL")] = None,
+    to: Annotated[str | None, typer.Option(help="a file to append to, 'syslog', or an http(s) webhook URL")] = None,
 ) -> None:
     """Print or send the chain's head (entry count and hash), to keep where the database cannot be rewritten."""
     from assistant.audit import anchor_cli

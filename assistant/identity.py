@@ -1,8 +1,8 @@
 """Who is asking, and what their role lets them do.
 
 Roles, each including the ones before it: viewer (reads sessions, streams, PIRs), responder (chats: opens
-sessions, sends messages, cancels, drafts PIRs), approver (also decides write actions), admin (everything;
-users are managed with `firstline users`). An approval records the authenticated name, never a name the
+sessions, sends messages, cancels, drafts PIRs), approver (also decides write actions), admin (everything:
+also enrolls and revokes nodes; users are managed with `firstline users`). An approval records the authenticated name, never a name the
 client sends.
 
 Identities come from: a user's bearer token (`firstline users add NAME --role ROLE`, stored hashed), the
@@ -57,6 +57,8 @@ def needed_role(method: str, path: str) -> str:
     if method in ("GET", "HEAD", "OPTIONS"):
         return "viewer"
     parts = path.strip("/").split("/")
+    if parts[:2] == ["api", "nodes"]:
+        return "admin"  # enrolling or revoking a node hands out or takes away a host
     if len(parts) == 5 and parts[:2] == ["api", "sessions"] and parts[3] == "approvals":
         return "approver"
     return "responder"
