@@ -186,7 +186,7 @@ def serve(
     from assistant.identity import MIN_TOKEN_CHARS
 
     settings = load_settings()
-    if settings.auth_token is not None and len(settings.auth_token) < MIN_TOKEN_CHARS:
+    if settings.auth_token and len(settings.auth_token) < MIN_TOKEN_CHARS:
         raise fail(f"FIRSTLINE_AUTH_TOKEN is {len(settings.auth_token)} characters; use at least {MIN_TOKEN_CHARS} "
                    "random ones (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or named tokens: "
                    "firstline users add NAME --role approver")

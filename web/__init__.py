@@ -30,7 +30,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
     from assistant.logs import log_config
     from web.app import create_app as _create
 
-    if settings.auth_token is not None and len(settings.auth_token) < MIN_TOKEN_CHARS:
+    if settings.auth_token and len(settings.auth_token) < MIN_TOKEN_CHARS:
         raise SystemExit(f"FIRSTLINE_AUTH_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
 
     targets = settings.targets.model_copy(update={"deny_ports": [*settings.targets.deny_ports, port]})
