@@ -1,4 +1,4 @@
-"""The tamper-evident audit trail: every tool execution and every approval decision, hash-chained.
+"""The tamper-evident audit trail: every tool execution, approval request, decision and expiry, hash-chained.
 
 Each entry's `hash` is SHA-256 over the canonical JSON of its contents *including*
 `prev_hash`, the hash of the entry before it; so editing, deleting or reordering any
@@ -8,8 +8,11 @@ as the event that causes them (`audit_entries` and `append_entries`, called from
 `store.log.write_batch`), so an event and its audit entry exist together or not at all.
 Appends are serialized on the head row (SELECT ... FOR UPDATE on PostgreSQL, once per
 transaction, however many entries it chains; SQLite's write lock is already held by
-BEGIN IMMEDIATE). Anyone who can rewrite the whole table can recompute the
-chain: export it to a SIEM (`firstline audit export`) so the hashes live elsewhere too.
+BEGIN IMMEDIATE). Approval entries chain the approval's whole record (tool, arguments,
+command, status, who decided, comment); `verify` checks the `approvals` rows still say the
+same. Anyone who can rewrite the whole table can recompute the chain, or cut entries off the
+end and wind the head back: keep the head elsewhere too (`firstline audit anchor`, checked by
+`verify --anchor`; assistant/audit_anchor.py) or export it to a SIEM (`firstline audit export`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 GENESIS = "0" * 64
 VERSION = 1
-AUDITED = frozenset({"tool_result", "approval_decided"})
-"""Event types that leave an audit entry: a tool execution, an approval decision."""
+AUDITED = frozenset({"tool_result", "approval_required", "approval_decided", "turn_finished"})
+"""Event types that may leave an audit entry: a tool execution, an approval request or decision, and the end of
+a turn (which expires the approvals still pending)."""
+APPROVAL_KINDS = ("approval_request", "approval_decision", "approval_expired")
 
 
 class AuditRow(SQLModel, table=True):
@@ -131,14 +136,30 @@ def audit_entries(db: Session, rows: list[dict[str, Any]], now: datetime) -> lis
             continue
         sid, turn_id, d = r["session_id"], r["turn_id"], r["data"]
         if r["type"] == "tool_result":
-            fields, kind = context.entry(sid, turn_id, d), "tool_execution"
+            found = [(context.entry(sid, turn_id, d), "tool_execution")]
+        elif r["type"] == "approval_required":
+            found = [(_approval_entry(db, d["approval_id"], "firstline"), "approval_request")]
+        elif r["type"] == "approval_decided":
+            found = [(_approval_entry(db, d["approval_id"], d.get("by") or "", d), "approval_decision")]
         else:
-            fields, kind = _approval_entry(db, sid, turn_id, d), "approval_decision"
-        fields.update(kind=kind, at=_stamp(now), session_id=sid, turn_id=turn_id)
-        fields["command"] = redact(fields.get("command") or "")
-        fields["detail"] = redact_value(fields.get("detail") or {}, redact)
-        entries.append(fields)
+            found = [(_approval_entry(db, a, "firstline"), "approval_expired") for a in _expired(db, turn_id, now)]
+        for fields, kind in found:
+            fields.update(kind=kind, at=_stamp(now), session_id=sid, turn_id=turn_id)
+            fields["command"] = redact(fields.get("command") or "")
+            fields["detail"] = redact_value(fields.get("detail") or {}, redact)
+            entries.append(fields)
     return entries
+
+
+def _expired(db: Session, turn_id: str | None, now: datetime) -> list[str]:
+    """Approvals the end of this turn just expired (store/derive.py stamped them with `now`)."""
+    from assistant.store.models import ApprovalRow
+
+    if not turn_id:
+        return []
+    t = ApprovalRow.__table__
+    return list(db.execute(sa.select(t.c.id).where(t.c.turn_id == turn_id, t.c.status == "expired",
+                                                   t.c.decided_at == now).order_by(t.c.created_at)).scalars())
 
 
 @dataclass
@@ -214,22 +235,29 @@ class _ToolContext:
         }
 
 
-def _approval_entry(db: Session, sid: str, turn_id: str | None, d: dict[str, Any]) -> dict[str, Any]:
+def approval_record(approval: Any) -> dict[str, Any]:
+    """The fields of an approvals row the chain vouches for (verify compares the row with them)."""
+    return {"tool": approval.tool, "args": approval.args, "command": approval.command, "target": approval.target,
+            "reason": (approval.reason or "")[:500], "status": approval.status, "decided_by": approval.decided_by,
+            "comment": approval.comment}
+
+
+def _approval_entry(db: Session, approval_id: str, actor: str, d: dict[str, Any] | None = None) -> dict[str, Any]:
     from assistant.store.models import ApprovalRow
 
-    approval = db.get(ApprovalRow, d["approval_id"])
-    detail = {
-        "decision": d["decision"],
-        "comment": d.get("comment"),
-        "args": approval.args if approval else {},
-        "reason": (approval.reason if approval else "")[:500],
-    }
+    approval = db.get(ApprovalRow, approval_id)
+    db.refresh(approval) if approval is not None else None  # derive just updated it in this transaction
+    detail: dict[str, Any] = {"record": approval_record(approval) if approval else {},
+                              "args": approval.args if approval else {},
+                              "reason": (approval.reason if approval else "")[:500]}
+    if d is not None:
+        detail.update(decision=d["decision"], comment=d.get("comment"))
     return {
-        "actor": d.get("by") or "",
+        "actor": actor,
         "target": approval.target if approval else "",
         "tool": approval.tool if approval else "",
         "call_id": approval.call_id if approval else None,
-        "approval_id": d["approval_id"],
+        "approval_id": approval_id,
         "command": approval.command if approval else "",
         "exit_code": None,
         "duration_ms": None,
@@ -241,6 +269,8 @@ def _approval_entry(db: Session, sid: str, turn_id: str | None, d: dict[str, Any
 def append_entries(db: Session, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chain `entries` onto the head, in order, under one lock of the head row; return the stored rows.
     The lock is taken last in the transaction, so it is held only for the few statements up to commit."""
+    if not entries:  # a turn_finished that expired nothing: no entry, no lock
+        return []
     head = db.execute(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
     if head is None:  # only if someone deleted it; start again from the last entry (verify still checks links)
         last = db.execute(sa.select(_LOG.c.id, _LOG.c.hash).order_by(_LOG.c.id.desc()).limit(1)).first()
@@ -326,7 +356,34 @@ def verify(engine: Engine) -> Verdict:
                 f"hash; entry {row.id} still links to the original",
             )
         prev, expected = row.hash, expected + 1
-    return _check_head(len(rows), prev, head)
+    verdict = _check_head(len(rows), prev, head)
+    return verdict if not verdict.ok else _check_approvals(engine, rows, verdict)
+
+
+def _check_approvals(engine: Engine, rows: list[AuditRow], verdict: Verdict) -> Verdict:
+    """Each approvals row still says what its last chained entry says (a deleted session's rows are gone)."""
+    from assistant.redaction import redact_value
+    from assistant.store.models import ApprovalRow
+    from tools.redact import redact
+
+    last = {r.approval_id: r for r in rows if r.kind in APPROVAL_KINDS and r.approval_id and r.detail.get("record")}
+    if not last:
+        return verdict
+    with Session(engine) as db:
+        current = {a.id: a for a in db.exec(select(ApprovalRow).where(col(ApprovalRow.id).in_(list(last))))}
+    for approval_id, entry in sorted(last.items(), key=lambda kv: kv[1].id):
+        row = current.get(approval_id)
+        if row is None:
+            continue
+        now = redact_value(approval_record(row), redact)
+        chained = entry.detail["record"]
+        changed = sorted(k for k in chained if now.get(k) != chained[k])
+        if changed:
+            field = changed[0]
+            return _bad(verdict.count, verdict.head, entry.id, "edited",
+                        f"approval {approval_id} edited after it was chained (entry {entry.id}): {field} is "
+                        f"{now.get(field)!r}, the audit trail says {chained[field]!r}")
+    return verdict
 
 
 def _check_head(count: int, last_hash: str, head: AuditHead | None) -> Verdict:
@@ -389,21 +446,27 @@ def _engine(settings) -> Engine:
     return store.open_store(settings.db_url)
 
 
-def verify_cli(settings) -> int:
-    """`firstline audit verify`: 0 and a count when intact; 1 naming the first bad entry; 2 if unreachable."""
+def verify_cli(settings, anchor: str | None = None) -> int:
+    """`firstline audit verify [--anchor A]`: 0 and a count when intact; 1 naming the first bad entry; 2 if
+    unreachable or the anchor cannot be read."""
+    from assistant import audit_anchor
     from assistant.store import StoreUnavailable
 
     try:
+        anchored = audit_anchor.parse(anchor) if anchor else None
         engine = _engine(settings)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, OSError, ValueError) as exc:
         print(f"firstline: {exc}", file=sys.stderr)
         return 2
     try:
         verdict = verify(engine)
+        if verdict.ok and anchored is not None:
+            verdict = audit_anchor.check(engine, verdict, anchored)
     finally:
         engine.dispose()
     if verdict.ok:
-        print(f"audit trail intact: {verdict.count} entries, head {verdict.head}")
+        also = f"; anchor at entry {anchored['seq']} matches" if anchored else ""
+        print(f"audit trail intact: {verdict.count} entries, head {verdict.head}{also}")
         return 0
     print(f"audit trail BROKEN at entry {verdict.entry_id} ({verdict.problem}): {verdict.message}")
     return 1
@@ -432,4 +495,24 @@ def export_cli(settings, since: str | None) -> int:
     finally:
         engine.dispose()
     sys.stdout.flush()
+    return 0
+
+
+def anchor_cli(settings, to: str | None) -> int:
+    """`firstline audit anchor [--to file|syslog|URL]`: print or send the head of an intact chain."""
+    from assistant import audit_anchor
+    from assistant.store import StoreUnavailable
+
+    try:
+        engine = _engine(settings)
+    except StoreUnavailable as exc:
+        print(f"firstline: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(audit_anchor.send(audit_anchor.current(engine), to))
+    except (ValueError, OSError) as exc:
+        print(f"firstline: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     return 0

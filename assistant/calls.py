@@ -28,8 +28,8 @@ from assistant.events import (
     ToolResultEvent,
 )
 from assistant.history import assistant_tool_calls, tool_result_message
-from assistant.redaction import redactor_for
-from tools.base import Risk, ToolResult
+from assistant.redaction import redact_value, redactor_for
+from tools.base import Risk, ToolArgError, ToolResult
 from tools.commands import command_line
 from tools.runner import run_tool
 from tools.targets.fleet import Fleet
@@ -84,10 +84,19 @@ def plan(ctx: TurnContext, state: TurnState, calls) -> list[Planned]:
     return planned
 
 
+def shown_args(ctx: TurnContext, p: Planned) -> tuple[dict[str, Any], str]:
+    """The arguments and command line as stored, streamed and shown: secrets the model put in them (a URL's
+    password, a token in a query) masked. The tool itself runs with the real arguments."""
+    redactor = redactor_for(ctx.settings)
+    args = redact_value(p.args, redactor)
+    assert isinstance(args, dict)
+    return args, (command_line(p.name, args) if p.problem is None else "")
+
+
 def _refusal(ctx: TurnContext, p: Planned, message: str) -> ToolResult:
-    return ToolResult(tool=p.name, args=p.args, ok=False, status="refused", output="", error=message,
-                      target=ctx.target.name,
-                      command=command_line(p.name, p.args) if p.problem is None else "", started_at=datetime.now(UTC))
+    args, command = shown_args(ctx, p)
+    return ToolResult(tool=p.name, args=args, ok=False, status="refused", output="", error=message,
+                      target=ctx.target.name, command=command, started_at=datetime.now(UTC))
 
 
 async def _run_read(ctx: TurnContext, state: TurnState, p: Planned) -> tuple[Planned, ToolResult, bool]:
@@ -102,19 +111,30 @@ async def _run_read(ctx: TurnContext, state: TurnState, p: Planned) -> tuple[Pla
     return p, await task, False
 
 
+def _checked_write_args(ctx: TurnContext, p: Planned) -> dict[str, Any] | str:
+    """The arguments validated, defaults filled in, and within the policy's limits; else the reason not."""
+    tool = ctx.tool(p.name)
+    try:
+        args = tool.validate_args(p.args).model_dump(exclude_none=True) if tool else p.args
+    except ToolArgError as exc:
+        return f"{exc}; not sent for approval"
+    return arg_limit_violation(ctx.settings, p.name, args) or args
+
+
 async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str) -> AsyncIterator[Event | ToolResult]:
     """Ask a person; run only on approval. Policy limits are checked before anyone is asked."""
     if p.problem:
         yield _refusal(ctx, p, p.problem)
         return
-    violation = arg_limit_violation(ctx.settings, p.name, p.args)
-    if violation:
-        yield _refusal(ctx, p, violation)
+    checked = _checked_write_args(ctx, p)  # nobody is asked to approve pid 1, `nginx;reboot` or -n default
+    if isinstance(checked, str):
+        yield _refusal(ctx, p, checked)
         return
     host = p.args.get("host") or p.args.get("from_host") if isinstance(ctx.target, Fleet) else None
     where = f"{ctx.target.name} (host {host})" if host else ctx.target.name  # the person sees which host
-    request = ApprovalRequired(approval_id="a" + uuid.uuid4().hex[:12], call_id=p.call_id, tool=p.name, args=p.args,
-                               command=command_line(p.name, p.args), target=where, reason=reason.strip())
+    args, command = shown_args(ctx, p)
+    request = ApprovalRequired(approval_id="a" + uuid.uuid4().hex[:12], call_id=p.call_id, tool=p.name, args=args,
+                               command=command, target=where, reason=reason.strip())
     yield Event.of(request, ctx.turn_id)
     decision: ApprovalDecided = await ctx.approver(request)
     yield Event.of(decision, ctx.turn_id)
@@ -165,7 +185,8 @@ async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict
                             exit_code=result.exit_code,
                             duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
                             excerpt=result.excerpt(), output=result.output, command=result.command,
-                            error=result.error, source=result.source, cached=cached,
+                            error=redactor_for(ctx.settings)(result.error) if result.error else None,
+                            source=result.source, cached=cached,
                             started_at=result.started_at.isoformat(), output_sha256=result.output_sha256,
                             host=result.host, remote=result.remote)
     from assistant.loop import result_budget
@@ -182,8 +203,8 @@ async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], call
     tools = {p.call_id: ctx.tool(p.name) for p in planned}
     for p in planned:
         tool = tools[p.call_id]
-        yield Event.of(ToolCall(call_id=p.call_id, tool=p.name, args=p.args, target=ctx.target.name,
-                                command=command_line(p.name, p.args) if p.problem is None else "",
+        args, command = shown_args(ctx, p)
+        yield Event.of(ToolCall(call_id=p.call_id, tool=p.name, args=args, target=ctx.target.name, command=command,
                                 risk=tool.risk.value if tool else "read", from_text=p.from_text), ctx.turn_id)
     messages.append(assistant_tool_calls(
         [ToolCall(call_id=p.call_id, tool=p.name, args=p.args) for p in planned], text))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,12 +22,14 @@ app = typer.Typer(help="Firstline: an on-call troubleshooting assistant.", no_ar
                   pretty_exceptions_enable=False, add_completion=False)
 tools_app = typer.Typer(help="Run and list diagnostic tools directly.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
+users_app = typer.Typer(help="People who may use the server, their roles and tokens.", no_args_is_help=True)
 app.add_typer(tools_app, name="tools")
 app.add_typer(audit_app, name="audit")
 app.add_typer(node_app, name="node")
 app.command("nodes")(nodes_cmd)
 turns_app = typer.Typer(help="Running turns and their leases; force-close a stuck one.", no_args_is_help=True)
 app.add_typer(turns_app, name="turns")
+app.add_typer(users_app, name="users")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -184,15 +185,95 @@ def serve(
     """Start the web UI and API."""
     from web import serve as serve_web
 
+    from assistant.identity import MIN_TOKEN_CHARS
+
     settings = load_settings()
-    if not _is_loopback(host) and not settings.auth_token and not insecure:
+    if settings.auth_token and len(settings.auth_token) < MIN_TOKEN_CHARS:
+        raise fail(f"FIRSTLINE_AUTH_TOKEN is {len(settings.auth_token)} characters; use at least {MIN_TOKEN_CHARS} "
+                   "random ones (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or named tokens: "
+                   "firstline users add NAME --role approver")
+    if not _is_loopback(host) and not settings.auth_token and not _has_users(settings) and not insecure:
         raise fail(f"refusing to listen on {host} without authentication: set FIRSTLINE_AUTH_TOKEN "
-                   "(a long random secret), or pass --insecure if something else protects this port")
+                   "(a long random secret) or add users (firstline users add NAME --role ROLE), or pass "
+                   "--insecure if something else protects this port")
     serve_web(settings, host, port)
 
 
 def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or bool(re.match(r"^127\.", host))
+    """Only an address that parses as loopback, or the name localhost (`127.wild.test` is a name, not 127/8)."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _has_users(settings) -> bool:  # noqa: ANN001 - Settings, imported lazily
+    from assistant.store import StoreUnavailable, open_store, reading
+    from assistant.store.users import active_users
+
+    try:
+        with reading(open_store(settings.db_url)) as db:
+            return active_users(db) > 0
+    except StoreUnavailable:
+        return False
+
+
+# ------------------------------------------------------------------ users
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="who (shown on approvals and in the audit trail)")],
+    role: Annotated[str, typer.Option(help="viewer, responder, approver or admin")] = "responder",
+) -> None:
+    """Add a user; prints their token once (only its hash is stored)."""
+    from assistant.store import Conflict, StoreUnavailable, open_store, writing
+    from assistant.store.users import add_user
+
+    try:
+        with writing(open_store(load_settings().db_url)) as db:
+            row, token = add_user(db, name=name, role=role)
+    except (ValueError, Conflict, StoreUnavailable) as exc:
+        raise fail(str(exc)) from None
+    err.print(f"added {row.name} ({row.role}). Their token, shown only now: send it as "
+              "'Authorization: Bearer <token>' or paste it at /login")
+    print(token)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Users, their roles, and whether their token still works."""
+    from assistant.store import StoreUnavailable, open_store, reading
+    from assistant.store.users import list_users
+
+    try:
+        with reading(open_store(load_settings().db_url)) as db:
+            rows = list_users(db)
+    except StoreUnavailable as exc:
+        raise fail(str(exc)) from None
+    table = Table("name", "role", "created", "state", box=None, header_style="bold")
+    for r in rows:
+        table.add_row(r.name, r.role, r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                      "disabled" if r.disabled_at else "active")
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="user name")]) -> None:
+    """Stop a user's token working (within seconds on running servers); their past decisions keep their name."""
+    from assistant.store import NotFound, StoreUnavailable, open_store, writing
+    from assistant.store.users import disable_user
+
+    try:
+        with writing(open_store(load_settings().db_url)) as db:
+            disable_user(db, name=name)
+    except (NotFound, StoreUnavailable) as exc:
+        raise fail(str(exc)) from None
+    err.print(f"{name}: disabled")
 
 
 # ------------------------------------------------------------------ sessions, evals, record, pir
@@ -272,11 +353,23 @@ def pir(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit chain; names the first entry that was edited or removed."""
+def audit_verify(
+    anchor: Annotated[str | None, typer.Option(help="an anchor (JSON) or a file of them from `audit anchor`")] = None,
+) -> None:
+    """Check the audit chain (and the approvals it vouches for); names the first entry edited or removed."""
     from assistant.audit import verify_cli
 
-    raise typer.Exit(verify_cli(load_settings()))
+    raise typer.Exit(verify_cli(load_settings(), anchor))
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    to: Annotated[str | None, typer.Option(help="a file to append to, 'syslog', or an http(s) webhook URL")] = None,
+) -> None:
+    """Print or send the chain's head (entry count and hash), to keep where the database cannot be rewritten."""
+    from assistant.audit import anchor_cli
+
+    raise typer.Exit(anchor_cli(load_settings(), to))
 
 
 @audit_app.command("export")

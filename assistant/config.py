@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     policy: Policy = Field(default_factory=Policy)
     nodes: NodeSettings = Field(default_factory=NodeSettings)
     auth_token: str | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Names (and `*.example.com` patterns) this server answers to besides loopback and its bind address;
+    any other `Host:` header is refused, so a DNS-rebinding web page cannot reach it."""
     pir_template: Path | None = None
     """A team's own Markdown layout for the PIR (Jinja2)."""
     redact_patterns: list[str] = Field(default_factory=list)
@@ -116,6 +119,9 @@ class Settings(BaseSettings):
     database_listen_url: str | None = None
     """PostgreSQL: where the LISTEN connection goes, when database_url points at a transaction-mode
     PgBouncer (LISTEN needs a session: a direct URL or a session-mode pool). Default: database_url."""
+    max_pending_approvals: int = Field(default=64, ge=1)
+    """Write actions one server lets wait for a person at once; a turn waiting gives its running slot back,
+    and past this many a new request is denied at once (with the reason) instead of parked."""
 
     @field_validator("redact_patterns")
     @classmethod

@@ -85,7 +85,7 @@ def allowed_tools(settings: Settings, target: Target) -> list[Tool]:
 def arg_limit_violation(settings: Settings, tool_name: str, args: dict) -> str | None:
     """Per-tool argument limits from the policy, e.g. which services may be restarted."""
     limits = settings.policy.arg_limits.get(tool_name, {})
-    for key, allowed in limits.items():
+    for key, allowed in limits.items():  # `args` are validated, defaults filled in: leaving one out is no way around
         if key in args and args[key] not in allowed:
             return (f"policy forbids {tool_name} with {key}={args[key]!r}; allowed: "
                     f"{', '.join(map(str, allowed))}")

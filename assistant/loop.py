@@ -19,10 +19,12 @@ from assistant.events import Error, Event, EventType, Message, Token, TurnFinish
 from assistant.history import messages_from_events
 from assistant.model import Completion, ModelError, ToolCallRequest
 from assistant.prompting import render
+from assistant.redaction import redactor_for
 from assistant.text_calls import calls_in_text
 from assistant.tokens import count_tokens
 from assistant.verify import Verifier
 from assistant.window import context_limit, fit_messages, learn_window
+from tools.redact_stream import StreamMasker
 
 
 @dataclass
@@ -114,16 +116,22 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
     state.steps += 1
     prompt = await cpu.run(ctx.offload, _fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the loop
     started = time.perf_counter()
+    redactor = redactor_for(ctx.settings)  # the model may quote a key: masked before it is stored or streamed
+    masker = StreamMasker(redactor, whole_lines=bool(ctx.settings.redact_patterns))
     try:
         async for item in ctx.chat_model.stream(prompt, tools):
             if isinstance(item, str):
-                yield Event.of(Token(text=item), ctx.turn_id)
+                if text := masker.feed(item):
+                    yield Event.of(Token(text=text), ctx.turn_id)
                 continue
+            if rest := masker.flush():
+                yield Event.of(Token(text=rest), ctx.turn_id)
             state.add_usage(item)
             metrics.model_call(ctx.model, time.perf_counter() - started, "ok", item.prompt_tokens, item.completion_tokens)
             if not item.tool_calls and tools:  # a local model that writes its call as JSON in the text
                 item.tool_calls = calls_in_text(item.text, {t["function"]["name"] for t in tools})
-            yield RunTools(item.tool_calls, item.text) if item.tool_calls and tools else Answer(item.text)
+            said = await cpu.run(ctx.offload, redactor, item.text) if item.text else item.text
+            yield RunTools(item.tool_calls, said) if item.tool_calls and tools else Answer(said)
     except ModelError as exc:
         metrics.model_call(ctx.model, time.perf_counter() - started, exc.kind)
         yield Failed(exc)

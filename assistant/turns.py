@@ -355,6 +355,8 @@ class TurnSupervisor:
         self.queued: dict[str, str] = {}
         """turn id -> session id of turns begun but still waiting for a slot."""
         self._watcher: asyncio.Task | None = None
+        self.pending_approvals = 0
+        """Turns of this process parked on a person's decision (they hold no running slot meanwhile)."""
         self._slots = asyncio.Semaphore(settings.max_running_turns)
         self._hosted_slots = asyncio.Semaphore(settings.max_running_hosted_turns)
         self.committer = GroupCommitter(engine, on_commit=self.notifier.notify, owner=store.current_owner().replica)
@@ -396,15 +398,35 @@ class TurnSupervisor:
         turn, _message, model = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce,
                                                         paste)
         flag = asyncio.Event()
-        approver = db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s,
-                               timeout_s=self.settings.approval_timeout_s)
         slots = self._slots if is_runbook(model) else self._hosted_slots
+        approver = self._waiting_frees_slot(db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s,
+                                                        timeout_s=self.settings.approval_timeout_s), slots)
         task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author, slots),
                                    name=f"drive-{turn.id}")
         self.tasks[turn.id], self.cancel_flags[turn.id], self.queued[turn.id] = task, flag, session_id
         task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
         self._ensure_watcher()
         return turn
+
+    def _waiting_frees_slot(self, approver: Approver, slots: asyncio.Semaphore) -> Approver:
+        """A turn waiting for a person gives its running slot back meanwhile (32 parked approvals must not
+        stop every other session for 30 minutes); past `max_pending_approvals` waiting on this server, a
+        new request is denied at once rather than parked."""
+
+        async def approve(request: ApprovalRequired) -> ApprovalDecided:
+            if self.pending_approvals >= self.settings.max_pending_approvals:
+                return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
+                                       comment=f"{self.pending_approvals} approvals are already waiting on this "
+                                               "server; decide those first, then ask again")
+            self.pending_approvals += 1
+            slots.release()
+            try:
+                return await approver(request)
+            finally:
+                self.pending_approvals -= 1
+                await slots.acquire()
+
+        return approve
 
     async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
                      author: str, slots: asyncio.Semaphore) -> str:

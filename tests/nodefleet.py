@@ -13,7 +13,7 @@ import httpx
 from conftest import ROOT, ServerProcess, free_port
 from netns import Host
 
-AUTH = "test-ui-token-0123456789abcdef"
+AUTH = "test-ui-token-0123456789abcdef-32"  # serve needs 32+ characters
 HEADERS = {"Authorization": f"Bearer {AUTH}"}
 
 

@@ -6,6 +6,8 @@ Turns run for real (agent loop, sandbox target) against a stand-in OpenAI-compat
 
 from __future__ import annotations
 
+import getpass
+
 import asyncio
 import time
 
@@ -33,7 +35,7 @@ def make_settings(tmp_path, db_url: str, fake: FakeOpenAI, **kw) -> Settings:
 @pytest.fixture
 async def client(tmp_path, db_url, fake):
     app = create_app(make_settings(tmp_path, db_url, fake, max_message_chars=500, max_body_bytes=4000))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         c.app = app
         yield c
     await app.state.runtime.shutdown()
@@ -210,7 +212,7 @@ async def test_each_kind_of_model_has_its_own_limit_of_running_turns(tmp_path, d
     settings = settings.model_copy(update={"model": model})
     fake.delay_s = 0.05
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         offline = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "firstline/runbook"})).json()["id"]
         hosted = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "openai/fake-sre"})).json()["id"]
         others = [offline, hosted]
@@ -234,7 +236,7 @@ async def test_turns_beyond_the_limit_wait_for_a_free_slot(tmp_path, db_url, fak
     from assistant import store
 
     app = create_app(make_settings(tmp_path, db_url, fake, max_running_hosted_turns=1))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         sids = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
         for sid in sids:
             assert (await c.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).status_code == 202
@@ -269,7 +271,7 @@ async def test_shutdown_closes_a_turn_still_waiting_for_a_slot(tmp_path, db_url,
 
     fake.script = [{"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]}]
     app = create_app(make_settings(tmp_path, db_url, fake, max_running_hosted_turns=1))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         first, queued = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
         await c.post(f"/api/sessions/{first}/messages", json={"content": "kill the orphan on port 80"})
         for _ in range(200):  # the first turn holds the only slot, waiting for a person
@@ -306,7 +308,8 @@ async def test_write_action_waits_for_approval_through_the_api(client, fake):
     assert (await client.get(f"/api/sessions/{sid}")).json()["status"] == "running"  # still waiting
     r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}",
                           json={"decision": "approve", "by": "alice", "comment": "orphan from the old deploy"})
-    assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["decided_by"] == "alice"
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    assert r.json()["decided_by"] == f"local:{getpass.getuser()}"  # the authenticated (local) user, not the body's
     r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}", json={"decision": "deny"})
     assert r.status_code == 409
     await wait_idle(client, sid)
@@ -331,7 +334,7 @@ async def test_targets_models_health_and_openapi(client):
 
 async def test_unreachable_database_is_503(tmp_path, fake):
     app = create_app(make_settings(tmp_path, "postgresql://postgres@127.0.0.1:1/firstline", fake))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         for method, path in [("GET", "/api/sessions"), ("POST", "/api/sessions"), ("GET", "/api/sessions/s_x"),
                              ("GET", "/healthz")]:
             r = await c.request(method, path, json={} if method == "POST" else None)

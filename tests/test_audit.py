@@ -104,8 +104,15 @@ def test_tool_executions_and_decisions_are_chained_with_their_facts(engine):
     _approval(engine, sid, 2, "approve")
     _tool_run(engine, sid, 3, command="psql postgres://app:hunter2@db/app")
     entries = _trail(engine)
-    assert [e["kind"] for e in entries] == ["tool_execution", "approval_decision", "tool_execution"]
-    first, decision, third = entries
+    assert [e["kind"] for e in entries] == ["tool_execution", "approval_request", "approval_decision",
+                                            "tool_execution"]
+    first, request, decision, third = entries
+    assert (request["actor"], request["approval_id"], request["detail"]["record"]["status"]) == (
+        "firstline", "a2", "pending")
+    assert decision["detail"]["record"] == {"tool": "restart_service", "args": {"service": "nginx"},
+                                            "command": "systemctl restart nginx", "target": "sandbox:x",
+                                            "reason": "port freed", "status": "approved", "decided_by": "bob",
+                                            "comment": "go"}
     assert (first["id"], first["actor"], first["tool"], first["exit_code"], first["duration_ms"]) == (
         1,
         "alice",
@@ -127,7 +134,7 @@ def test_tool_executions_and_decisions_are_chained_with_their_facts(engine):
     for e in entries:
         assert audit.entry_hash(e) == e["hash"]
     verdict = audit.verify(engine)
-    assert verdict.ok and verdict.count == 3 and verdict.head == third["hash"]
+    assert verdict.ok and verdict.count == 4 and verdict.head == third["hash"]
 
 
 def test_audit_entry_is_in_the_same_transaction_as_its_event(engine):
@@ -270,11 +277,11 @@ def test_firstline_audit_cli_verifies_exports_and_names_the_edited_entry(tmp_pat
     _tool_run(engine, sid, 3)
 
     ok = _cli(env, "verify")
-    assert ok.returncode == 0 and "intact: 3 entries" in ok.stdout, ok.stdout + ok.stderr
+    assert ok.returncode == 0 and "intact: 4 entries" in ok.stdout, ok.stdout + ok.stderr
     settings = Settings(database_url=url, home=tmp_path)
     assert audit.export_cli(settings, None) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [e["id"] for e in lines] == [1, 2, 3]
+    assert [e["id"] for e in lines] == [1, 2, 3, 4]
     assert all(audit.entry_hash(e) == e["hash"] for e in lines)  # a SIEM can re-check every line itself
     assert audit.export_cli(settings, "last tuesday") == 2
     assert "not an ISO date" in capsys.readouterr().err
@@ -289,3 +296,83 @@ def test_firstline_audit_cli_verifies_exports_and_names_the_edited_entry(tmp_pat
 def test_verify_cli_on_an_unreachable_database_says_so(capsys):
     code = audit.verify_cli(Settings(database_url="postgresql://postgres@127.0.0.1:1/nope"))
     assert code == 2 and "cannot open database" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ issue 15 item 9: what the chain covers
+
+
+def test_editing_an_approvals_row_after_the_fact_is_caught(engine):
+    sid = _session(engine)
+    _approval(engine, sid, 1, "approve")
+    assert audit.verify(engine).ok
+    _sql(engine, "UPDATE approvals SET decided_by = 'mallory' WHERE id = 'a1'")
+    verdict = audit.verify(engine)
+    assert not verdict.ok and verdict.problem == "edited" and "decided_by is 'mallory'" in verdict.message
+    assert "'bob'" in verdict.message
+
+
+def test_a_turn_ending_with_a_pending_approval_chains_its_expiry(engine):
+    from assistant.events import TurnFinished
+
+    sid = _session(engine)
+    store.append(engine, session_id=sid, event=Event.of(TurnFinished(status="completed"), "t8"))  # nothing pending
+    assert _trail(engine) == [] and audit.verify(engine).ok
+    req = ApprovalRequired(approval_id="a9", call_id="w9", tool="kill_process", args={"pid": 4242},
+                           command="kill -TERM 4242", target="local", reason="orphan")
+    store.append(engine, session_id=sid, event=Event.of(req, "t9"))
+    store.append(engine, session_id=sid, event=Event.of(TurnFinished(status="cancelled"), "t9"))
+    kinds = [(e["kind"], e["actor"], e["detail"]["record"]["status"]) for e in _trail(engine)]
+    assert kinds == [("approval_request", "firstline", "pending"), ("approval_expired", "firstline", "expired")]
+    assert audit.verify(engine).ok
+
+
+def test_cutting_the_end_and_winding_the_head_back_is_caught_by_an_anchor(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
+    env.update(FIRSTLINE_DATABASE_URL=url, FIRSTLINE_HOME=str(tmp_path))
+    engine = store.open_store(url)
+    sid = _session(engine)
+    _tool_run(engine, sid, 1)
+    _tool_run(engine, sid, 2)
+    anchors = tmp_path / "anchors.jsonl"
+    sent = _cli(env, "anchor", "--to", str(anchors))
+    assert sent.returncode == 0 and "appended to" in sent.stdout
+    printed = json.loads(_cli(env, "anchor").stdout)
+    assert printed["seq"] == 2 and printed["hash"] == json.loads(anchors.read_text())["hash"]
+    assert _cli(env, "verify", "--anchor", str(anchors)).returncode == 0
+
+    # the review's attack: delete the last entry and wind the head back to the one before
+    with engine.begin() as conn:
+        prev = conn.execute(sa.text("SELECT hash FROM audit_log WHERE id = 1")).scalar()
+        conn.execute(sa.text("DELETE FROM audit_log WHERE id = 2"))
+        conn.execute(sa.text("UPDATE audit_head SET seq = 1, hash = :h"), {"h": prev})
+    assert _cli(env, "verify").returncode == 0  # the chain alone cannot tell
+    caught = _cli(env, "verify", "--anchor", str(anchors))
+    assert caught.returncode == 1 and "entries 2-2 missing" in caught.stdout and "wound back" in caught.stdout
+    engine.dispose()
+
+
+def test_anchor_can_be_posted_to_a_webhook(tmp_path):
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    settings = Settings(database_url=url, home=tmp_path)
+    engine = store.open_store(url)
+    _tool_run(engine, _session(engine), 1)
+    engine.dispose()
+    assert audit.anchor_cli(settings, f"http://127.0.0.1:{server.server_address[1]}/anchor") == 0
+    server.server_close()
+    assert json.loads(got[0])["seq"] == 1

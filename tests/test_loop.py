@@ -259,6 +259,28 @@ async def test_policy_argument_limits_refuse_before_asking(tmp_path):
     assert "policy forbids restart_service" in of(events, EventType.TOOL_RESULT)[0].error
 
 
+async def test_limits_apply_to_defaults_and_bad_writes_are_refused_before_asking(tmp_path):
+    """Issue 15 item 9: a `namespace: [staging]` limit was bypassed by leaving `namespace` out (default
+    `default`), and people were asked to approve pid 1, `--force` and `nginx;reboot`."""
+    asked = []
+
+    async def approve(request):
+        asked.append(request)
+        return ApprovalDecided(approval_id=request.approval_id, decision="approve")
+
+    script = [tool_calls(("rollout_restart", '{"deployment": "web"}'), ("kill_process", '{"pid": 1}'),
+                         ("restart_service", '{"service": "nginx;reboot"}'),
+                         ("restart_service", '{"service": "--force"}')), "ok"]
+    target = CountingTarget()
+    ctx = make_ctx(tmp_path, script, target=target, approver=approve,
+                   policy=Policy(arg_limits={"rollout_restart": {"namespace": ["staging"]}}))
+    events = await collect(ctx)
+    errors = [r.error for r in of(events, EventType.TOOL_RESULT)]
+    assert asked == [] and target.runs == [] and not of(events, EventType.APPROVAL_REQUIRED)
+    assert "policy forbids rollout_restart with namespace='default'" in errors[0]
+    assert all("not sent for approval" in e for e in errors[1:]), errors
+
+
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1) to cut the network")
 def test_tiktoken_counts_tokens_with_no_network(tmp_path):
     code = ("import socket\n"

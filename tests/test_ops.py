@@ -30,7 +30,7 @@ from assistant import logs
 from assistant.store.migrations import MIGRATIONS
 
 SANDBOX = "sandbox:nginx-port-conflict"
-TOKEN = "ops-test-token-0123456789abcdef"
+TOKEN = "ops-test-token-0123456789abcdef-32"  # serve needs 32+ characters
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 
 
@@ -225,7 +225,7 @@ def test_draining_replica_is_not_ready(tmp_path):
     from web.app import create_app
 
     app = create_app(Settings(home=tmp_path))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         assert c.get("/readyz").status_code == 200
         app.state.runtime.draining = True
         r = c.get("/readyz")
@@ -252,7 +252,7 @@ def test_nodes_gauge_appears_once_the_nodes_feature_sets_it(tmp_path):
     from assistant.config import Settings
     from web.app import create_app
 
-    with TestClient(create_app(Settings(home=tmp_path))) as c:
+    with TestClient(create_app(Settings(home=tmp_path)), base_url="http://localhost") as c:
 
         def nodes() -> list[float]:
             return [

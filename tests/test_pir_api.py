@@ -29,7 +29,7 @@ async def api(tmp_path, db_url, engine):
     settings = make_settings(tmp_path, db_url)
     sid = await run_session(settings, engine, [REPORT])
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
         yield client, settings, sid
     await app.state.runtime.shutdown()
 

@@ -17,7 +17,7 @@ HUGE = "99999999999999999999"
 
 @pytest.fixture()
 def client(tmp_path):
-    with TestClient(create_app(Settings(home=tmp_path)), raise_server_exceptions=False) as c:
+    with TestClient(create_app(Settings(home=tmp_path)), base_url="http://localhost", raise_server_exceptions=False) as c:
         yield c
 
 

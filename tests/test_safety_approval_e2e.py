@@ -84,10 +84,24 @@ def _start(c: httpx.Client) -> str:
     return sid
 
 
+def _users(db_url: str, **roles: str) -> dict[str, dict[str, str]]:
+    """Named users made the way `firstline users add` makes them; name -> the Authorization header."""
+    from assistant.store.users import add_user
+
+    engine = store.open_store(db_url)
+    try:
+        with store.writing(engine) as db:
+            return {name: {"Authorization": f"Bearer {add_user(db, name=name, role=role)[1]}"}
+                    for name, role in roles.items()}
+    finally:
+        engine.dispose()
+
+
 def test_write_waits_runs_once_on_approve_never_on_deny(start_server, server_env, db_url):
+    people = _users(db_url, carol="responder", alice="approver", bob="approver")
     with FakeOpenAI(script=SCRIPT, delay_s=0.0) as fake:
         server = start_server({**server_env, **model_env(fake)})
-        with httpx.Client(base_url=server.url, timeout=30) as c:
+        with httpx.Client(base_url=server.url, timeout=30, headers=people["carol"]) as c:
             # ---- approve
             sid = _start(c)
             pending = _pending(c, sid)
@@ -102,17 +116,20 @@ def test_write_waits_runs_once_on_approve_never_on_deny(start_server, server_env
             ]
             assert len(calls) == 1 and calls[0]["output_sha256"] is None and calls[0]["exit_code"] is None
             trail, _ = _trail(db_url, sid)
-            assert not any(e["tool"] == "restart_service" for e in trail)
+            assert not any(e["tool"] == "restart_service" and e["kind"] == "tool_execution" for e in trail)
+            assert [e["kind"] for e in trail if e["tool"] == "restart_service"] == ["approval_request"]
             assert c.get(f"/api/sessions/{sid}").json()["status"] == "running"
 
             r = c.post(
                 f"/api/sessions/{sid}/approvals/{pending['approval_id']}",
-                json={"decision": "approve", "comment": "port is free now", "by": "alice"},
+                json={"decision": "approve", "comment": "port is free now", "by": "mallory"},  # `by` is ignored
+                headers=people["alice"],
             )
             assert r.status_code == 200 and r.json()["status"] == "approved"
             _idle(c, sid)
             again = c.post(
-                f"/api/sessions/{sid}/approvals/{pending['approval_id']}", json={"decision": "deny"}
+                f"/api/sessions/{sid}/approvals/{pending['approval_id']}", json={"decision": "deny"},
+                headers=people["bob"],
             )
             assert again.status_code == 409  # a decision is final
 
@@ -138,7 +155,8 @@ def test_write_waits_runs_once_on_approve_never_on_deny(start_server, server_env
             pending2 = _pending(c, sid2)
             r = c.post(
                 f"/api/sessions/{sid2}/approvals/{pending2['approval_id']}",
-                json={"decision": "deny", "comment": "not during peak", "by": "bob"},
+                json={"decision": "deny", "comment": "not during peak"},
+                headers=people["bob"],
             )
             assert r.status_code == 200 and r.json()["status"] == "denied"
             _idle(c, sid2)

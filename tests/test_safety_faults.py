@@ -255,7 +255,7 @@ def test_unopenable_sqlite_database_is_503_not_500(tmp_path):
 
     from web.app import create_app
 
-    with TestClient(create_app(Settings(home=tmp_path, database_url="sqlite:////proc/firstline/x.db"))) as c:
+    with TestClient(create_app(Settings(home=tmp_path, database_url="sqlite:////proc/firstline/x.db")), base_url="http://localhost") as c:
         assert c.get("/healthz").status_code == 503
         r = c.post("/api/sessions", json={})
         assert r.status_code == 503 and r.json()["error"] == "db_unavailable"

@@ -24,7 +24,7 @@ async def client(tmp_path):
     )
     app = create_app(s)
     await app.state.runtime.startup()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         yield c
     await app.state.runtime.shutdown()
 

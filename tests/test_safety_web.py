@@ -39,7 +39,7 @@ def _settings(tmp_path: Path, **kw) -> Settings:
 
 async def _client(settings: Settings):
     app = create_app(settings)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
     await app.state.runtime.startup()
     client.app = app
     return client
@@ -133,7 +133,7 @@ async def test_ui_redirects_to_login_and_login_sets_a_strict_cookie(client):
     # the cookie now opens the UI, the API and the stream, from our own origin
     assert (await client.get("/", headers={"Accept": "text/html"})).status_code == 200
     assert (await client.get("/api/sessions")).status_code == 200
-    created = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://test"})
+    created = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://localhost"})
     assert created.status_code == 201
     evil = await client.post(
         "/api/sessions", json={"target": SANDBOX}, headers={"Origin": "https://evil.example"}
@@ -157,22 +157,33 @@ async def test_login_never_redirects_off_site(client, target):
 async def test_wrong_tokens_are_rate_limited(client):
     for _ in range(security.LOGIN_FAILURES):
         assert (await client.post("/login", data={"token": "guess"})).status_code == 401
-    blocked = await client.post("/login", data={"token": TOKEN})
+    blocked = await client.post("/login", data={"token": "guess again"})
     assert blocked.status_code == 429 and "set-cookie" not in blocked.headers
+    right = await client.post("/login", data={"token": TOKEN})  # issue 15 item 8: never lock the right one out
+    assert right.status_code == 303 and security.COOKIE in right.headers["set-cookie"]
 
 
-def test_cookie_is_bound_to_token_and_expires():
+async def test_wrong_bearer_tokens_are_rate_limited_but_the_right_one_works(client):
+    codes = [(await client.get("/api/sessions", headers={"Authorization": f"Bearer wrong-{i}"})).status_code
+             for i in range(200)]
+    assert codes[: security.LOGIN_FAILURES] == [401] * security.LOGIN_FAILURES
+    assert set(codes[security.LOGIN_FAILURES:]) == {429}
+    assert (await client.get("/api/sessions", headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 200
+
+
+async def test_cookie_is_bound_to_token_and_expires():
+    from web.auth import admin_cookie, cookie_identity
+
+    settings, other = Settings(auth_token=TOKEN), Settings(auth_token="another-token-" + "x" * 30)
     now = time.time()
-    value = security.session_cookie(TOKEN, now)
-    assert security.cookie_valid(TOKEN, value, now)
-    assert not security.cookie_valid("another-token", value, now)  # rotating the token logs everyone out
-    assert not security.cookie_valid(TOKEN, value, now + security.SESSION_TTL_S + 1)
+    value = admin_cookie(TOKEN, int(now + security.SESSION_TTL_S))
+    assert await cookie_identity(settings, None, value, now)
+    assert not await cookie_identity(other, None, value, now)  # rotating the token logs everyone out
+    assert not await cookie_identity(settings, None, value, now + security.SESSION_TTL_S + 1)
     expires, sig = value.split(".")
-    assert not security.cookie_valid(
-        TOKEN, f"{int(expires) + 9999}.{sig}", now
-    )  # extending it breaks the HMAC
-    for junk in ("", ".", "x.y", "1.", None):
-        assert not security.cookie_valid(TOKEN, junk, now)
+    assert not await cookie_identity(settings, None, f"{int(expires) + 9999}.{sig}", now)  # HMAC breaks
+    for junk in ("", ".", "x.y", "1.", None, "\xb2.x", "9" * 5000 + ".x", "u.a.b.c", "u..1.x"):
+        assert not await cookie_identity(settings, None, junk, now), junk
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

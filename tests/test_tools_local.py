@@ -162,6 +162,25 @@ async def test_log_tail_invalid_regex_is_a_clear_error(target, logs):
     assert not r.ok and r.exit_code is None and "not a valid regular expression" in r.error
 
 
+async def test_log_tail_refuses_hard_links_and_foreign_owners(target, logs, tmp_path):
+    """Issue 15 item 9: a hard link to /etc/shadow placed in a log root was read (realpath cannot see it)."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n")
+    os.link(secret, logs / "innocent.log")
+    r = await run_tool(target, "log_tail", {"source": "innocent.log"})
+    assert not r.ok and "2 hard links" in r.error and "hashhash" not in r.output
+    (logs / "mine.log").write_text("ok\n")
+    strict = LocalTarget("local", TargetConfig(log_roots=[logs], log_owners=["no-such-owner"]))
+    r = await run_tool(strict, "log_tail", {"source": "mine.log"})
+    assert not r.ok and "log_owners" in r.error
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    r = await run_tool(LocalTarget("local", TargetConfig(log_roots=[logs], log_owners=[me])), "log_tail",
+                       {"source": "mine.log"})
+    assert r.ok and r.output == "ok\n"
+
+
 def _fifo_writer(path: Path) -> threading.Thread:
     """Opening a FIFO for writing blocks until someone opens it for reading: a tripwire for 'opened'."""
     t = threading.Thread(target=lambda: os.close(os.open(path, os.O_WRONLY)), daemon=True)
@@ -481,6 +500,21 @@ async def test_http_check_refuses_hosts_off_the_allow_list_before_connecting(web
     r = await run_tool(t, "http_check", {"url": "https://example.com/"})
     assert not r.ok and "allow-list" in r.error
     assert _Handler.hits == []
+
+
+async def test_http_check_checks_the_address_not_just_the_name(web):
+    """Issue 15 item 6: an allowed name resolving to a loopback address, and the server's own port."""
+    by_name = LocalTarget("local", TargetConfig(http_allow=["localhost"]))  # the name only, not its address
+    r = await run_tool(by_name, "http_check", {"url": f"http://localhost:{web}/health"})
+    assert not r.ok and "resolves to" in r.error and "not on the allow-list itself" in r.error
+    r = await run_tool(by_name, "tls_certificate", {"host": "localhost", "port": web})
+    assert not r.ok and "resolves to" in r.error
+    listed = LocalTarget("local", TargetConfig(http_allow=["localhost", "127.0.0.0/8", "::1"]))
+    r = await run_tool(listed, "http_check", {"url": f"http://localhost:{web}/health"})
+    assert r.ok and r.data["status"] == 503  # reached (the fixture's /health says 503)
+    own = LocalTarget("local", TargetConfig(http_allow=["127.0.0.1"], deny_ports=[web]))
+    r = await run_tool(own, "http_check", {"url": f"http://127.0.0.1:{web}/health"})
+    assert not r.ok and "Firstline's own server" in r.error
 
 
 async def test_http_check_connection_refused_like_curl(target):

@@ -37,6 +37,13 @@ class Rule:
     ci: bool = False
     back: str = ""
     """Characters to walk back over from an anchor to where a match starts (a URL scheme, a flag's dashes)."""
+    line_head: re.Pattern[str] | None = None
+    """For a pattern that scans ahead along the line (`curl ... -u`): its head. When the head matches at an
+    anchor but the whole pattern fails, it fails at every later anchor of that line too, so those are
+    skipped (else a line of 100,000 `curl`s costs n² steps)."""
+    lookalike_covers: bool = False
+    """A match left unchanged (nothing secret in it) means no later anchor inside it matches anything secret
+    either (a Cookie header's pairs): skip them rather than re-scan the rest of the line from each."""
 
 
 def _keep(pre: str = "pre", secret: str = "secret") -> Callable[[Found], str]:
@@ -190,7 +197,7 @@ RULES: list[Rule] = [
     Rule(
         "pem",
         _rx(
-            r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----(?:[\s\S]{0,20000}?-----END "
+            r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?)-----(?:(?:(?!-----)[\s\S]){0,20000}-----END "
             r"(?P=kind)-----|(?:(?:\r?\n|\\n)(?:[A-Za-z0-9+/=]{4,}|(?:Proc-Type|DEK-Info|Comment): [^\r\n]*)"
             r"(?=\r?\n|\\n|$))+)"
         ),
@@ -198,7 +205,7 @@ RULES: list[Rule] = [
         ("-----begin ",),
     ),
     Rule("auth-header", _AUTH_HEADER, _keep(), ("authorization",), ci=True),
-    Rule("cookie", _COOKIE, _cookie, ("cookie",), ci=True),
+    Rule("cookie", _COOKIE, _cookie, ("cookie",), ci=True, lookalike_covers=True),
     Rule(
         "url-credentials",
         _rx(
@@ -217,6 +224,7 @@ RULES: list[Rule] = [
         ),
         _keep(),
         ("curl",),
+        line_head=_rx(_NOT_WORD_BEFORE + r"curl\b"),
     ),
     Rule(
         "mysql-p",
@@ -227,12 +235,14 @@ RULES: list[Rule] = [
         ),
         _keep(),
         ("mysql", "mariadb"),
+        line_head=_rx(_NOT_WORD_BEFORE + r"(?:mysql|mysqldump|mysqladmin|mariadb)\b"),
     ),
     Rule(
         "redis-a",
         _rx(_NOT_WORD_BEFORE + r"(?P<pre>redis-cli\b[^\n]*?(?<!\S)-a[ \t]+)" + _SECRET_VALUE),
         _keep(),
         ("redis-cli",),
+        line_head=_rx(_NOT_WORD_BEFORE + r"redis-cli\b"),
     ),
     Rule(
         "cli-flag",

@@ -28,6 +28,10 @@ def _error(name: str, args: Any, target: Target, started: datetime, t0: float, m
     )
 
 
+def _clean_and_mask(output: str, redactor: Callable[[str], str]) -> str:
+    return redactor(clean(output))
+
+
 async def run_tool(
     target: Target,
     name: str,
@@ -73,7 +77,7 @@ async def run_tool(
         return _error(name, args_dict, target, started, t0, str(exc), exc.status)
     except Exception as exc:  # a target bug or a vanished system must not end the session
         return _error(name, args_dict, target, started, t0, f"{name} failed on {target.name}: {type(exc).__name__}: {exc}", "error")
-    text = redactor(clean(raw.output))
+    text = await asyncio.to_thread(_clean_and_mask, raw.output, redactor)  # megabytes: never on the event loop
     digest = hashlib.sha256(text.encode()).hexdigest()
     text, truncated = cap(text, tool.output_cap)
     ok = raw.ok if raw.ok is not None else (raw.exit_code == 0 and raw.error is None)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
 from assistant.config import Settings
+from assistant.identity import Identity, local_identity
 from assistant.store import Notifier
 from assistant.turns import TurnSupervisor
 from web.runtime import Runtime
@@ -33,6 +34,11 @@ async def _supervisor(request: Request) -> TurnSupervisor:
     return await request.app.state.runtime.supervisor()
 
 
+async def _identity(request: Request) -> Identity:
+    """Who is asking, as web/auth.py established it (never what the body says)."""
+    return request.scope.get("state", {}).get("identity") or local_identity()
+
+
 async def _notifier(request: Request) -> Notifier:
     return request.app.state.runtime.notifier
 
@@ -42,3 +48,4 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 SupervisorDep = Annotated[TurnSupervisor, Depends(_supervisor)]
 NotifierDep = Annotated[Notifier, Depends(_notifier)]
+IdentityDep = Annotated[Identity, Depends(_identity)]

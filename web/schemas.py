@@ -40,7 +40,8 @@ class MessageIn(Strict):
 class ApprovalDecisionIn(Strict):
     decision: Literal["approve", "deny"]
     comment: str | None = Field(default=None, max_length=2000)
-    by: str | None = Field(default=None, max_length=200, description="who decided (until auth names them)")
+    by: str | None = Field(default=None, max_length=200,
+                           description="ignored: the decision is recorded under the authenticated identity")
 
 
 class TurnCloseIn(Strict):

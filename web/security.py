@@ -1,25 +1,22 @@
 """Who may talk to the server, and what browsers may do with its answers.
 
 - Security headers on every response (a strict CSP: no inline script or style, no framing).
-- With `settings.auth_token` set, every route but the probes (/healthz, /livez, /readyz), /login and /static
-  needs it (/metrics too):
-  `Authorization: Bearer <token>` (API clients, curl) or the session cookie /login sets
-  (browsers; EventSource cannot send headers). The cookie holds an expiry and an HMAC of it
-  keyed by the token, never the token itself; rotating the token logs every browser out.
-  Comparisons are constant-time. The UI redirects to /login; the API answers 401.
-- Cookie-authenticated writes must come from our own origin (Origin header), on top of
-  SameSite=Strict. CORS stays closed: no Access-Control-* header is ever sent.
-- Failed logins are rate limited per client address.
+- With `settings.auth_token` set or any user configured (`firstline users`), every route but
+  the probes (/healthz, /livez, /readyz), /login and /static needs a token (/metrics too): `Authorization: Bearer <token>` (API clients, curl)
+  or the session cookie /login sets (browsers; EventSource cannot send headers). The cookie holds
+  an expiry and an HMAC of it keyed by the token (or the user's token hash), never the token
+  itself; rotating a token logs its browsers out. Comparisons are constant-time. The UI redirects
+  to /login; the API answers 401. Who is asking and what their role allows: web/auth.py.
+- Every request must name us in `Host:`, and every unsafe one (token or not) must come from our own
+  origin (web/hosts.py: DNS rebinding, cross-site forms). CORS stays closed: no Access-Control-*
+  header is ever sent.
+- Wrong tokens (bearer or /login) are rate limited per client address; a right one always works.
 The request body limit is `web.limits.BodyLimit` (installed by the app factory).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import time
-from collections import defaultdict, deque
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -29,7 +26,16 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
-from tools.node.protocol import PATH as NODE_PATH
+from web.auth import (
+    LOGIN_FAILURES,  # noqa: F401 - re-exported for tests and callers
+    Authenticate,
+    FailureLimiter,
+    UserDirectory,
+    admin_cookie,
+    token_identity,
+    user_cookie,
+)
+from web.hosts import HostAndOrigin, refuse
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -48,42 +54,13 @@ COOKIE = "firstline_session"
 SESSION_TTL_S = 12 * 3600
 OPEN_PATHS = {"/healthz", "/livez", "/readyz", "/login", "/logout", "/favicon.ico"}
 OPEN_PREFIXES = ("/static/",)
-LOGIN_FAILURES = 10
-LOGIN_WINDOW_S = 300.0
-_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 
 
-# ------------------------------------------------------------------ tokens and cookies
+# ------------------------------------------------------------------ cookies, redirects
 
 
-def _sig(token: str, expires: int) -> str:
-    return hmac.new(token.encode(), f"firstline-session:{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def session_cookie(token: str, now: float | None = None) -> str:
-    """`<expiry>.<hmac>`: proves the holder knew the token, without containing it."""
-    expires = int((now if now is not None else time.time()) + SESSION_TTL_S)
-    return f"{expires}.{_sig(token, expires)}"
-
-
-def cookie_valid(token: str, value: str | None, now: float | None = None) -> bool:
-    if not value or "." not in value:
-        return False
-    expires_s, sig = value.split(".", 1)
-    if not expires_s.isdigit() or int(expires_s) < (now if now is not None else time.time()):
-        return False
-    return hmac.compare_digest(sig.encode(), _sig(token, int(expires_s)).encode())
-
-
-def bearer_valid(token: str, header: str | None) -> bool:
-    if not header:
-        return False
-    scheme, _, value = header.strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-
-
-def _cookies(raw: str | None) -> dict[str, str]:
+def cookies(raw: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in (raw or "").split(";"):
         name, sep, value = part.strip().partition("=")
@@ -128,126 +105,50 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-class RequireAuth:
-    """Refuses every request without the token (when one is configured); see the module docstring."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self.token = app, token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] != "http":  # the nodes' link is the only websocket; it checks the node's own token
-            if scope["type"] == "websocket" and scope.get("path") == NODE_PATH:
-                await self.app(scope, receive, send)
-                return
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        path = scope.get("path", "")
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if bearer_valid(self.token, headers.get("authorization")):
-            await self.app(scope, receive, send)
-            return
-        if cookie_valid(self.token, _cookies(headers.get("cookie")).get(COOKIE)):
-            if scope.get("method") not in _SAFE_METHODS and not _same_origin(headers):
-                await _json(send, 403, "forbidden", "cross-origin request refused")
-                return
-            await self.app(scope, receive, send)
-            return
-        await self._refuse(scope, headers, send)
-
-    async def _refuse(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
-        path = scope.get("path", "")
-        wants_page = (
-            scope.get("method") == "GET"
-            and not path.startswith("/api/")
-            and path != "/openapi.json"
-            and "text/html" in headers.get("accept", "text/html")
-        )
-        if wants_page:
-            query = scope.get("query_string", b"").decode("latin-1")
-            target = path + (f"?{query}" if query else "")
-            location = f"/login?next={quote(target, safe='')}"
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 303,
-                    "headers": [(b"location", location.encode()), (b"content-length", b"0")],
-                }
-            )
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await _json(
-            send,
-            401,
-            "unauthorized",
-            "authentication required: send 'Authorization: Bearer <token>' "
-            "(FIRSTLINE_AUTH_TOKEN) or log in at /login",
-            [(b"www-authenticate", b'Bearer realm="firstline"')],
-        )
-
-
-def _same_origin(headers: dict[str, str]) -> bool:
-    origin = headers.get("origin")
-    if origin is None:
-        return True  # not a browser cross-site request (curl, server-side clients); SameSite covers the rest
-    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
-
-
-async def _json(
-    send: Send, status: int, error: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = json.dumps({"error": error, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(extra or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def refuse_anonymous(scope: Scope, headers: dict[str, str], send: Send) -> None:
+    """No (valid) credentials: a browser asking for a page goes to /login; anything else gets 401."""
+    path = scope.get("path", "")
+    wants_page = (scope.get("method") == "GET" and not path.startswith("/api/") and path != "/openapi.json"
+                  and "text/html" in headers.get("accept", "text/html"))
+    if wants_page:
+        query = scope.get("query_string", b"").decode("latin-1")
+        location = f"/login?next={quote(path + (f'?{query}' if query else ''), safe='')}"
+        await send({"type": "http.response.start", "status": 303,
+                    "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await refuse(send, 401, "unauthorized", "authentication required: send 'Authorization: Bearer <token>' "
+                                            "(FIRSTLINE_AUTH_TOKEN or a token from `firstline users add`) or log "
+                                            "in at /login", [(b"www-authenticate", b'Bearer realm="firstline"')])
 
 
 # ------------------------------------------------------------------ /login, /logout
 
 
-class LoginLimiter:
-    """At most LOGIN_FAILURES wrong tokens per client address per LOGIN_WINDOW_S."""
-
-    def __init__(self) -> None:
-        self.failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def blocked(self, client: str, now: float | None = None) -> bool:
-        now = now if now is not None else time.monotonic()
-        q = self.failures[client]
-        while q and q[0] < now - LOGIN_WINDOW_S:
-            q.popleft()
-        return len(q) >= LOGIN_FAILURES
-
-    def fail(self, client: str) -> None:
-        self.failures[client].append(time.monotonic())
+async def _login_cookie(settings: Settings, users: UserDirectory, given: str) -> str | None:
+    """The cookie value for a right token (the admin's or a user's), else None."""
+    expires = int(time.time() + SESSION_TTL_S)
+    identity = await token_identity(settings, users, given)
+    if identity is None:
+        return None
+    if identity.via == "token":
+        return admin_cookie(given, expires)
+    row = await users.by_token(given)
+    return user_cookie(row.id, row.token_hash, expires) if row is not None else None
 
 
-def login_router(settings: Settings) -> APIRouter:
+def login_router(settings: Settings, users: UserDirectory, limiter: FailureLimiter) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    limiter = LoginLimiter()
 
     def page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> HTMLResponse:
-        return templates.TemplateResponse(
-            request, "login.html", {"next": nxt, "error": error}, status_code=status
-        )
+        return templates.TemplateResponse(request, "login.html", {"next": nxt, "error": error}, status_code=status)
+
+    async def needs_login() -> bool:
+        return bool(settings.auth_token) or await users.any()
 
     @router.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/") -> Response:
-        if not settings.auth_token:
+    async def login_form(request: Request, next: str = "/") -> Response:
+        if not await needs_login():
             return RedirectResponse(safe_next(next), status_code=303)
         return page(request, safe_next(next))
 
@@ -256,25 +157,18 @@ def login_router(settings: Settings) -> APIRouter:
         client = request.client.host if request.client else "?"
         form = await request.form()
         nxt = safe_next(str(form.get("next") or "/"))
-        token = settings.auth_token
-        if not token:
+        if not await needs_login():
             return RedirectResponse(nxt, status_code=303)
-        if limiter.blocked(client):
-            return page(request, nxt, "Too many wrong tokens; wait a few minutes.", 429)
-        given = str(form.get("token") or "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        value = await _login_cookie(settings, users, str(form.get("token") or ""))
+        if value is None:  # a right token always gets in; only wrong ones are counted and slowed
+            blocked = limiter.blocked(client)
             limiter.fail(client)
+            if blocked:
+                return page(request, nxt, "Too many wrong tokens; wait a few minutes.", 429)
             return page(request, nxt, "That token is not right.", 401)
         response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(
-            COOKIE,
-            session_cookie(token),
-            max_age=SESSION_TTL_S,
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        response.set_cookie(COOKIE, value, max_age=SESSION_TTL_S, path="/", httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
         return response
 
     @router.post("/logout")
@@ -287,8 +181,11 @@ def login_router(settings: Settings) -> APIRouter:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Call last in the app factory: the headers wrap everything, auth runs before any route or body read."""
-    app.include_router(login_router(settings))
-    if settings.auth_token:
-        app.add_middleware(RequireAuth, token=settings.auth_token)
+    """Call last in the app factory: the headers wrap everything; the Host and origin checks run first, then
+    authentication, before any route or body read."""
+    users, limiter = UserDirectory(app.state.runtime), FailureLimiter()
+    app.include_router(login_router(settings, users, limiter))
+    app.add_middleware(Authenticate, settings=settings, users=users, limiter=limiter, open_paths=OPEN_PATHS,
+                       open_prefixes=OPEN_PREFIXES, refuse_anonymous=refuse_anonymous)
+    app.add_middleware(HostAndOrigin, allowed=settings.allowed_hosts)  # before auth: a rebound name never gets in
     app.add_middleware(SecurityHeaders)

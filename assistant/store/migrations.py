@@ -193,6 +193,20 @@ def m006_replica_leases(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE turns ADD COLUMN owner_replica VARCHAR(36)"))
 
 
+@migration
+def m007_users(conn: Connection) -> None:
+    """Named users with a role and a hashed bearer token (issue 15: approvals bound to a person)."""
+    md = sa.MetaData()
+    users = sa.Table(
+        "users", md,
+        sa.Column("id", sa.String(64), primary_key=True), sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False), sa.Column("token_hash", sa.String(64), nullable=False),
+        _ts("created_at"), _ts("disabled_at", nullable=True),
+        sa.UniqueConstraint("name", name="uq_users_name"), sa.UniqueConstraint("token_hash", name="uq_users_token"),
+    )
+    md.create_all(conn, tables=[users])
+
+
 _VERSION = sa.Table("schema_version", sa.MetaData(), sa.Column("version", sa.Integer, nullable=False))
 
 

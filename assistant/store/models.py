@@ -168,3 +168,17 @@ class ApprovalRow(SQLModel, table=True):
     comment: str | None = None
     decided_at: datetime | None = _opt_ts()
     created_at: datetime = _ts(nullable=False)
+
+
+class UserRow(SQLModel, table=True):
+    """A person (or a bot) with a role and a bearer token; only the token's SHA-256 is stored."""
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100, unique=True)
+    role: str = Field(max_length=16)
+    """viewer, responder, approver or admin (assistant/identity.py)."""
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts(nullable=False)
+    disabled_at: datetime | None = _opt_ts()

@@ -9,17 +9,22 @@ from the end in blocks, so multi-GB files cost only what is shown.
 from __future__ import annotations
 
 import os
-import re
+import pwd
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import re2
 
 BLOCK = 65_536
 MAX_TAIL_BYTES = 8 * 1024 * 1024
 """Never read more than this from the end, however long the lines are."""
 GREP_LINE_LIMIT = 8192
-"""Characters of each line a regex is applied to (bounds pathological patterns)."""
+"""Characters of each line a regex is applied to (with RE2's linear time, this bounds each line's cost)."""
+GREP_MAX_MEM = 1 << 20
+"""Bytes RE2 may spend on one compiled pattern: `(a{100}){100}`-style blow-ups are refused, not built."""
 
 
 class LogAccessError(ValueError):
@@ -73,15 +78,29 @@ def resolve_log_path(source: str, roots: Sequence[Path | str]) -> str:
     raise LogAccessError(f"no such log file: {source!r} (allowed roots: {', '.join(real_roots)})")
 
 
-def _open_checked(path: str, real_roots: Sequence[str]) -> int:
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _open_checked(path: str, real_roots: Sequence[str], owners: Sequence[str] = ()) -> int:
     """Open read-only without following a final symlink; re-check where the descriptor really points."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         actual = os.path.realpath(f"/proc/self/fd/{fd}")
         if os.path.exists(f"/proc/self/fd/{fd}") and not _inside(actual, real_roots):
             raise LogAccessError(f"refused {path!r}: it changed to point outside the allowed log roots")
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise LogAccessError(f"{path!r} is not a regular file")
+        if info.st_nlink > 1:  # a hard link placed in a log root can name /etc/shadow; realpath cannot tell
+            raise LogAccessError(f"refused {path!r}: it has {info.st_nlink} hard links, so it may be another "
+                                 "file than its name says")
+        if owners and str(info.st_uid) not in owners and _user_name(info.st_uid) not in owners:
+            raise LogAccessError(f"refused {path!r}: owned by {_user_name(info.st_uid)}, not by "
+                                 f"{', '.join(owners)} (log_owners)")
         return fd
     except BaseException:
         os.close(fd)
@@ -98,9 +117,10 @@ def _read_tail_bytes(fd: int, size: int, lines: int) -> bytes:
     return buf
 
 
-def read_tail(path: str, roots: Sequence[Path | str], lines: int) -> Tail:
-    """The last `lines` lines of a file already resolved by `resolve_log_path`."""
-    fd = _open_checked(path, resolved_roots(roots))
+def read_tail(path: str, roots: Sequence[Path | str], lines: int, owners: Sequence[str] = ()) -> Tail:
+    """The last `lines` lines of a file already resolved by `resolve_log_path` (owned by one of `owners`, if
+    any are given, and with a single hard link)."""
+    fd = _open_checked(path, resolved_roots(roots), owners)
     try:
         size = os.fstat(fd).st_size
         data = _read_tail_bytes(fd, size, lines)
@@ -113,15 +133,24 @@ def read_tail(path: str, roots: Sequence[Path | str], lines: int) -> Tail:
     return Tail(path=path, lines=all_lines[-lines:], file_size=size, bytes_read=len(data))
 
 
-def compile_grep(pattern: str) -> re.Pattern[str]:
-    """Compile a user regex, with a readable reason when it is not one."""
+def compile_grep(pattern: str) -> Any:
+    """Compile a model- or user-chosen regex with RE2: time linear in the text, whatever the pattern, so
+    `(a|a)*b` cannot freeze the process (Python's `re` backtracks, holds the GIL and cannot be stopped).
+    What RE2 cannot do (backreferences, lookaround) or what is too big is refused with the reason."""
+    options = re2.Options()
+    options.max_mem = GREP_MAX_MEM
+    options.log_errors = False
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise LogAccessError(f"grep: {pattern!r} is not a valid regular expression: {exc}") from None
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise LogAccessError(f"grep: {pattern!r} is not a valid regular expression for this tool (RE2 syntax: "
+                             f"no backreferences or lookaround): {reason}") from None
 
 
-def grep_lines(lines: Sequence[str], pattern: re.Pattern[str]) -> list[str]:
+def grep_lines(lines: Sequence[str], pattern: Any) -> list[str]:
+    """Lines matching a `compile_grep` pattern. Linear time, but a long tail still takes a while: call it
+    from a worker thread, never on the event loop."""
     return [line for line in lines if pattern.search(line[:GREP_LINE_LIMIT])]
 
 

@@ -1,7 +1,11 @@
 """Network probes for the local target: name resolution, one HTTP GET, a peer certificate.
 
 http_check and tls_certificate reach only hosts on the target's allow-list, checked
-before any connection is made; redirects are reported, never followed (like curl
+before any connection is made: the name against the list, then every address it resolves
+to (a loopback, private, link-local or otherwise special address only when that address or
+its network is listed itself, so `*.internal.example.com` cannot be pointed at 127.0.0.2),
+and the connection goes to the address that was checked, so DNS cannot change in between.
+The server's own ports are refused. Redirects are reported, never followed (like curl
 without -L). Results are `tools.facts` models, including the failures.
 """
 
@@ -50,6 +54,41 @@ def require_allowed(tool: str, host: str, allow: Sequence[str]) -> None:
             f"{tool}: {host!r} is not on this target's allow-list ({', '.join(allow) or 'empty'}); nothing was "
             "contacted. Add it to FIRSTLINE_HTTP_ALLOW if it should be reachable."
         )
+
+
+def _special(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, private, link-local, shared, reserved, unspecified or multicast: anything not plainly public."""
+    return not ip.is_global or ip.is_multicast
+
+
+def _listed_networks(allow: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets = []
+    for entry in allow:
+        try:
+            nets.append(ipaddress.ip_network(entry.strip().strip("[]"), strict=False))
+        except ValueError:
+            continue  # a name or a *.pattern
+    return nets
+
+
+def checked_address(tool: str, host: str, port: int, allow: Sequence[str], deny_ports: Sequence[int] = ()) -> str:
+    """The address to connect to for `host`: on the list by name, and every address it resolves to public or
+    listed itself; never one of the server's own ports on this host. TargetError otherwise (nothing contacted)."""
+    require_allowed(tool, host, allow)
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TargetError(f"{tool}: cannot resolve {host!r}: {exc.strerror}") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    nets = _listed_networks(allow)
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if _special(ip) and not any(ip in net for net in nets if net.version == ip.version):
+            raise TargetError(f"{tool}: {host!r} resolves to {address}, a loopback, private or link-local address "
+                              "that is not on the allow-list itself; list the address (or its network) to allow it")
+        if port in deny_ports and (ip.is_loopback or ip.is_unspecified or ip.is_private):
+            raise TargetError(f"{tool}: port {port} on {address} is Firstline's own server; refused")
+    return addresses[0]
 
 
 # ---------------------------------------------------------------- DNS
@@ -121,16 +160,32 @@ def _curl_error(exc: httpx.HTTPError, host: str, port: int, ms: int, received: i
     return 56, f"Recv failure: {exc or type(exc).__name__}"
 
 
-async def http_get(url: str, timeout: float = 10.0) -> HttpFacts:
-    """One GET, no redirects followed, no proxies from the environment; the start of the body kept."""
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """`url` aimed at `address`, with the original Host header and TLS server name."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    ip = f"[{address}]" if ":" in address else address
+    netloc = (f"{userinfo}@" if userinfo else "") + f"{ip}:{port}"
+    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), {"Host": hostport}, extensions
+
+
+async def http_get(url: str, timeout: float = 10.0, address: str | None = None) -> HttpFacts:
+    """One GET, no redirects followed, no proxies from the environment; the start of the body kept. With
+    `address`, the connection goes there (the address the allow-list checked), whatever DNS says now."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     t0 = time.perf_counter()
     body = bytearray()
     headers = {"User-Agent": "curl/8 (firstline)", "Accept": "*/*", "Accept-Encoding": "identity"}
+    target, extensions = url, {}
+    if address is not None:
+        target, host_header, extensions = _pinned(url, address)
+        headers.update(host_header)
     try:
         async with (httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as client,
-                    client.stream("GET", url, headers=headers) as resp):
+                    client.stream("GET", target, headers=headers, extensions=extensions) as resp):
             async for chunk in resp.aiter_bytes():
                 body += chunk
                 if len(body) >= BODY_READ:
@@ -180,11 +235,11 @@ class HandshakeError(OSError):
     """Connected, but no TLS certificate came back."""
 
 
-def _peer_der(host: str, port: int, timeout: float) -> bytes:
+def _peer_der(host: str, port: int, timeout: float, address: str | None = None) -> bytes:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with socket.create_connection((address or host, port), timeout=timeout) as sock:
         try:
             with ctx.wrap_socket(sock, server_hostname=_sni(host)) as tls:
                 der = tls.getpeercert(binary_form=True)
@@ -196,11 +251,11 @@ def _peer_der(host: str, port: int, timeout: float) -> bytes:
     return der
 
 
-def _verify(host: str, port: int, timeout: float) -> tuple[bool, str | None]:
+def _verify(host: str, port: int, timeout: float, address: str | None = None) -> tuple[bool, str | None]:
     """Whether the chain and name verify against the system trust store."""
     ctx = ssl.create_default_context()
     try:
-        with (socket.create_connection((host, port), timeout=timeout) as sock,
+        with (socket.create_connection((address or host, port), timeout=timeout) as sock,
               ctx.wrap_socket(sock, server_hostname=host)):
             return True, None
     except ssl.SSLCertVerificationError as exc:
@@ -223,14 +278,15 @@ def _connect_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def fetch_certificate(host: str, port: int, timeout: float = 8.0) -> TlsFacts:
-    """The peer certificate even when invalid or expired; verification reported separately."""
+def fetch_certificate(host: str, port: int, timeout: float = 8.0, address: str | None = None) -> TlsFacts:
+    """The peer certificate even when invalid or expired; verification reported separately. With `address`,
+    both connections go there (the checked address)."""
     try:
-        der = _peer_der(host, port, timeout)
+        der = _peer_der(host, port, timeout, address)
     except (OSError, ssl.SSLError) as exc:
         return TlsFacts(host=host, port=port, error=_connect_reason(exc))
     cert = x509.load_der_x509_certificate(der)
-    verified, verify_error = _verify(host, port, timeout)
+    verified, verify_error = _verify(host, port, timeout, address)
     return TlsFacts(
         host=host, port=port, subject=openssl_name(cert.subject), issuer=openssl_name(cert.issuer),
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, san=_san(cert),

@@ -41,8 +41,13 @@ class TargetConfig(BaseModel):
 
     log_roots: list[Path] = Field(default_factory=lambda: [Path("/var/log")])
     """log_tail reads files only under these directories (after resolving symlinks)."""
+    log_owners: list[str] = Field(default_factory=list)
+    """When set, log_tail reads only files owned by these users (names or uids); empty: any owner."""
     http_allow: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
-    """http_check/tls_certificate only reach these hosts (exact names or '*.suffix')."""
+    """http_check/tls_certificate only reach these hosts (exact names or '*.suffix'); a name resolving to a
+    loopback, private or link-local address also needs that address (or a network like 10.0.0.0/8) listed."""
+    deny_ports: list[int] = Field(default_factory=list)
+    """Ports http_check/tls_certificate never reach on this host: `firstline serve` adds its own."""
     kubeconfig: Path | None = None
     kube_context: str | None = None
     scenarios_dir: Path | None = None

@@ -9,6 +9,7 @@ exceptions. The write tools (rollout restart / undo) live in `kube_rollout`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
@@ -217,7 +218,7 @@ class KubernetesTarget(Target):
         if pattern is None:
             return RawOutput(output=note + text, command=command, data=data, source="kubernetes-api")
         lines = text.splitlines()
-        kept = grep_lines(lines, pattern)
+        kept = await asyncio.to_thread(grep_lines, lines, pattern)
         command += f" | grep -E {shlex.quote(args.grep)}"
         data.update(lines_read=len(lines), lines_shown=len(kept))
         if not kept:

@@ -41,7 +41,7 @@ from tools.facts import DnsFacts
 from tools.host import systemd
 from tools.host.gather import cmdline_text, filesystem_facts, host_facts, list_processes, sockets_on_port
 from tools.host.logs import LogAccessError, compile_grep, grep_lines, read_tail, resolve_log_path
-from tools.host.net import fetch_certificate, http_get, require_allowed, resolve
+from tools.host.net import checked_address, fetch_certificate, http_get, resolve
 from tools.host.proc import ProcOutput, run_argv, systemd_is_pid1
 from tools.host.services import service_facts_from_processes
 from tools.render_host import (
@@ -125,7 +125,7 @@ class LocalTarget(Target):
         try:
             pattern = compile_grep(args.grep) if args.grep else None
             path = resolve_log_path(source, self.config.log_roots)
-            tail = await asyncio.to_thread(read_tail, path, self.config.log_roots, args.lines)
+            tail = await asyncio.to_thread(read_tail, path, self.config.log_roots, args.lines, self.config.log_owners)
             lines = await asyncio.to_thread(grep_lines, tail.lines, pattern) if pattern else tail.lines
         except LogAccessError as exc:
             raise TargetError(f"log_tail: {exc}") from None
@@ -199,17 +199,21 @@ class LocalTarget(Target):
                          data=facts.model_dump(mode="json"), source="getaddrinfo")
 
     async def tool_http_check(self, args: HttpCheckArgs) -> RawOutput:
-        require_allowed("http_check", urlsplit(args.url).hostname or "", self.config.http_allow)
-        facts = await http_get(args.url, timeout=self.call_timeout("http_check") * 0.85)
+        parts = urlsplit(args.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await asyncio.to_thread(checked_address, "http_check", parts.hostname or "", port,
+                                          self.config.http_allow, self.config.deny_ports)
+        facts = await http_get(args.url, timeout=self.call_timeout("http_check") * 0.85, address=address)
         text, code = render_http(facts)
         data = facts.model_dump(mode="json", exclude={"body"})
         return RawOutput(exit_code=code, output=text, command=shlex.join(["curl", "-sS", "-i", "-m", "10", args.url]),
                          data=data, source="httpx")
 
     async def tool_tls_certificate(self, args: TlsCertificateArgs) -> RawOutput:
-        require_allowed("tls_certificate", args.host, self.config.http_allow)
+        address = await asyncio.to_thread(checked_address, "tls_certificate", args.host, args.port,
+                                          self.config.http_allow, self.config.deny_ports)
         per_connection = self.call_timeout("tls_certificate") * 0.4
-        facts = await asyncio.to_thread(fetch_certificate, args.host, args.port, per_connection)
+        facts = await asyncio.to_thread(fetch_certificate, args.host, args.port, per_connection, address)
         text, code = render_tls(facts)
         days_left, status = tls_status(facts)
         data = {**facts.model_dump(mode="json"), "days_left": days_left, "status": status}

@@ -10,7 +10,6 @@ never the file or another session. The scenario's root cause is never exposed.
 from __future__ import annotations
 
 import posixpath
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from tools.base import RawOutput, Tool, ToolArgs
 from tools.catalog import TOOLS
 from tools.commands import command_line
 from tools.facts import ServiceFacts
+from tools.host.logs import LogAccessError, compile_grep
 from tools.render_host import (
     Rendered,
     render_df,
@@ -166,9 +166,9 @@ class SandboxTarget(Target):
     async def tool_log_tail(self, args) -> RawOutput:
         if args.grep:
             try:
-                re.compile(args.grep)
-            except re.error as exc:
-                raise TargetError(f"log_tail: grep {args.grep!r} is not a valid regular expression: {exc}") from None
+                compile_grep(args.grep)
+            except LogAccessError as exc:
+                raise TargetError(f"log_tail: {exc}") from None
         source: str = args.source
         if source.startswith("pod:"):
             text, code = self._pod_source(source, args.lines)

@@ -8,10 +8,10 @@ Every host tool's output is derived from one copy of these facts and rendered by
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from tools.host import logs
 from tools.facts import FilesystemFacts, HostFacts, ProcessFacts, ServiceFacts, ServiceProcess, SocketFacts
 from tools.render_host import Rendered
 from tools.scenarios import HostSpec, ProcessSpec, ServiceSpec
@@ -289,7 +289,7 @@ def _socket(addr: str, port: int, pid: int, fd: int) -> SocketFacts:
 
 
 def grep_lines(lines: list[str], pattern: str | None) -> list[str]:
+    """The same RE2 matching as a real host's log_tail (tools/host/logs.py), so a scenario behaves alike."""
     if not pattern:
         return lines
-    rx = re.compile(pattern)
-    return [ln for ln in lines if rx.search(ln)]
+    return logs.grep_lines(lines, logs.compile_grep(pattern))

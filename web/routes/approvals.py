@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from assistant import store
-from web.deps import EngineDep
+from web.deps import EngineDep, IdentityDep
 from web.errors import ERROR_RESPONSES
 from web.schemas import ApprovalDecisionIn, ApprovalOut
 
@@ -20,9 +20,11 @@ def list_approvals(session_id: str, engine: EngineDep) -> list[ApprovalOut]:
 
 @router.post("/{session_id}/approvals/{approval_id}", response_model=ApprovalOut,
              responses={409: {"description": "Already decided, or expired with its turn"}})
-def decide(session_id: str, approval_id: str, body: ApprovalDecisionIn, engine: EngineDep) -> ApprovalOut:
-    """Approve or deny; the waiting turn (in whichever server process) picks it up within ~200 ms."""
+def decide(session_id: str, approval_id: str, body: ApprovalDecisionIn, engine: EngineDep,
+           identity: IdentityDep) -> ApprovalOut:
+    """Approve or deny (the approver role); the waiting turn (in whichever server process) picks it up within
+    ~200 ms. The decision is recorded under the authenticated name; a `by` in the body is ignored."""
     with store.writing(engine) as db:
         row = store.decide_approval(db, session_id=session_id, approval_id=approval_id, decision=body.decision,
-                                    by=body.by or "user", comment=body.comment)
+                                    by=identity.name, comment=body.comment)
     return ApprovalOut.of(row)
