@@ -17,8 +17,20 @@ LINE = re.compile(r"^(?P<file>[^:]+):\d+(?::\d+)?: error: (?P<msg>.*?)\s+\[(?P<c
 
 
 def current() -> Counter[str]:
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", "--hide-error-context",
-                           "--no-pretty", "--show-error-codes"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--no-pretty",
+            "--show-error-codes",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode not in (0, 1) or ("error: " not in proc.stdout and proc.returncode == 1):
         sys.exit(f"mypy could not run:\n{proc.stdout}\n{proc.stderr}")
     errors: Counter[str] = Counter()
@@ -39,11 +51,15 @@ def main() -> int:
     new, fixed = now - known, known - now
     for key in sorted(new.elements()):
         print(f"NEW  {key}")
-    print(f"mypy: {sum(now.values())} errors, {sum(known.values())} in the baseline, {sum(new.values())} new, "
-          f"{sum(fixed.values())} fixed")
+    print(
+        f"mypy: {sum(now.values())} errors, {sum(known.values())} in the baseline, {sum(new.values())} new, "
+        f"{sum(fixed.values())} fixed"
+    )
     if fixed:
-        print("fixed errors are still listed in .ci/mypy-baseline.txt: run `python .ci/mypy_baseline.py --update` "
-              "so the baseline only shrinks")
+        print(
+            "fixed errors are still listed in .ci/mypy-baseline.txt: run `python .ci/mypy_baseline.py --update` "
+            "so the baseline only shrinks"
+        )
     return 1 if new or fixed else 0
 
 

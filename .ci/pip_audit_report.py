@@ -22,11 +22,15 @@ def main(lock: str) -> int:
     checked = len(deps) - len(skipped)
     for dep, vuln in found:
         fixes = ", ".join(vuln.get("fix_versions") or []) or "no fixed release yet"
-        print(f"pip-audit: {lock}: {dep['name']} {dep.get('version', '?')}: {vuln.get('id')} "
-              f"(fixed in: {fixes}) {' '.join(vuln.get('aliases') or [])}")
+        print(
+            f"pip-audit: {lock}: {dep['name']} {dep.get('version', '?')}: {vuln.get('id')} "
+            f"(fixed in: {fixes}) {' '.join(vuln.get('aliases') or [])}"
+        )
     if skipped:
-        print(f"pip-audit: {lock}: could NOT check {len(skipped)} of {len(deps)} packages (the advisory service "
-              f"does not know them or did not answer), e.g. {skipped[0]['skip_reason']}")
+        print(
+            f"pip-audit: {lock}: could NOT check {len(skipped)} of {len(deps)} packages (the advisory service "
+            f"does not know them or did not answer), e.g. {skipped[0]['skip_reason']}"
+        )
     if found:
         print(f"pip-audit: {lock}: {len(found)} known vulnerabilities in {checked} checked packages")
         return 1

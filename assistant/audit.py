@@ -142,7 +142,9 @@ def audit_entries(db: Session, rows: list[dict[str, Any]], now: datetime) -> lis
         elif r["type"] == "approval_decided":
             found = [(_approval_entry(db, d["approval_id"], d.get("by") or "", d), "approval_decision")]
         else:
-            found = [(_approval_entry(db, a, "firstline"), "approval_expired") for a in _expired(db, turn_id, now)]
+            found = [
+                (_approval_entry(db, a, "firstline"), "approval_expired") for a in _expired(db, turn_id, now)
+            ]
         for fields, kind in found:
             fields.update(kind=kind, at=_stamp(now), session_id=sid, turn_id=turn_id)
             fields["command"] = redact(fields.get("command") or "")
@@ -158,8 +160,13 @@ def _expired(db: Session, turn_id: str | None, now: datetime) -> list[str]:
     if not turn_id:
         return []
     t = ApprovalRow.__table__
-    return list(db.execute(sa.select(t.c.id).where(t.c.turn_id == turn_id, t.c.status == "expired",
-                                                   t.c.decided_at == now).order_by(t.c.created_at)).scalars())
+    return list(
+        db.execute(
+            sa.select(t.c.id)
+            .where(t.c.turn_id == turn_id, t.c.status == "expired", t.c.decided_at == now)
+            .order_by(t.c.created_at)
+        ).scalars()
+    )
 
 
 @dataclass
@@ -182,22 +189,45 @@ class _ToolContext:
         sids = sorted({r["session_id"] for r in results})
         call_ids = sorted({r["data"]["call_id"] for r in results})
         turn_ids = sorted({r["turn_id"] for r in results if r["turn_id"]})
-        calls = {(c.session_id, c.call_id): c for c in db.execute(
-            sa.select(calls_t.c.session_id, calls_t.c.call_id, calls_t.c.args, calls_t.c.risk, calls_t.c.target,
-                      calls_t.c.command).where(calls_t.c.session_id.in_(sids), calls_t.c.call_id.in_(call_ids)))}
+        calls = {
+            (c.session_id, c.call_id): c
+            for c in db.execute(
+                sa.select(
+                    calls_t.c.session_id,
+                    calls_t.c.call_id,
+                    calls_t.c.args,
+                    calls_t.c.risk,
+                    calls_t.c.target,
+                    calls_t.c.command,
+                ).where(calls_t.c.session_id.in_(sids), calls_t.c.call_id.in_(call_ids))
+            )
+        }
         approvals: dict[tuple[str, str], Any] = {}
-        for a in db.execute(sa.select(approvals_t.c.session_id, approvals_t.c.call_id, approvals_t.c.id,
-                                      approvals_t.c.decided_by, approvals_t.c.status)
-                            .where(approvals_t.c.session_id.in_(sids), approvals_t.c.call_id.in_(call_ids))
-                            .order_by(approvals_t.c.created_at)):
+        for a in db.execute(
+            sa.select(
+                approvals_t.c.session_id,
+                approvals_t.c.call_id,
+                approvals_t.c.id,
+                approvals_t.c.decided_by,
+                approvals_t.c.status,
+            )
+            .where(approvals_t.c.session_id.in_(sids), approvals_t.c.call_id.in_(call_ids))
+            .order_by(approvals_t.c.created_at)
+        ):
             approvals.setdefault((a.session_id, a.call_id), a)
-        actors = {r["turn_id"]: str(r["data"].get("author") or "") for r in rows
-                  if r["type"] == "user_message" and r["turn_id"]}
+        actors = {
+            r["turn_id"]: str(r["data"].get("author") or "")
+            for r in rows
+            if r["type"] == "user_message" and r["turn_id"]
+        }
         if turn_ids:
             for turn_id, data in db.execute(
-                    sa.select(events_t.c.turn_id, events_t.c.data)
-                    .where(events_t.c.session_id.in_(sids), events_t.c.turn_id.in_(turn_ids),
-                           events_t.c.type == "user_message")):
+                sa.select(events_t.c.turn_id, events_t.c.data).where(
+                    events_t.c.session_id.in_(sids),
+                    events_t.c.turn_id.in_(turn_ids),
+                    events_t.c.type == "user_message",
+                )
+            ):
                 actors.setdefault(turn_id, str((data or {}).get("author") or ""))
         return cls(calls, approvals, actors)
 
@@ -237,19 +267,30 @@ class _ToolContext:
 
 def approval_record(approval: Any) -> dict[str, Any]:
     """The fields of an approvals row the chain vouches for (verify compares the row with them)."""
-    return {"tool": approval.tool, "args": approval.args, "command": approval.command, "target": approval.target,
-            "reason": (approval.reason or "")[:500], "status": approval.status, "decided_by": approval.decided_by,
-            "comment": approval.comment}
+    return {
+        "tool": approval.tool,
+        "args": approval.args,
+        "command": approval.command,
+        "target": approval.target,
+        "reason": (approval.reason or "")[:500],
+        "status": approval.status,
+        "decided_by": approval.decided_by,
+        "comment": approval.comment,
+    }
 
 
-def _approval_entry(db: Session, approval_id: str, actor: str, d: dict[str, Any] | None = None) -> dict[str, Any]:
+def _approval_entry(
+    db: Session, approval_id: str, actor: str, d: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from assistant.store.models import ApprovalRow
 
     approval = db.get(ApprovalRow, approval_id)
     db.refresh(approval) if approval is not None else None  # derive just updated it in this transaction
-    detail: dict[str, Any] = {"record": approval_record(approval) if approval else {},
-                              "args": approval.args if approval else {},
-                              "reason": (approval.reason if approval else "")[:500]}
+    detail: dict[str, Any] = {
+        "record": approval_record(approval) if approval else {},
+        "args": approval.args if approval else {},
+        "reason": (approval.reason if approval else "")[:500],
+    }
     if d is not None:
         detail.update(decision=d["decision"], comment=d.get("comment"))
     return {
@@ -272,7 +313,9 @@ def append_entries(db: Session, entries: list[dict[str, Any]]) -> list[dict[str,
     if not entries:  # a turn_finished that expired nothing: no entry, no lock
         return []
     head = db.execute(sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).first()
-    if head is None:  # only if someone deleted it; start again from the last entry (verify still checks links)
+    if (
+        head is None
+    ):  # only if someone deleted it; start again from the last entry (verify still checks links)
         last = db.execute(sa.select(_LOG.c.id, _LOG.c.hash).order_by(_LOG.c.id.desc()).limit(1)).first()
         seq, prev = (last.id, last.hash) if last else (0, GENESIS)
         db.execute(sa.insert(_HEAD).values(id=1, seq=seq, hash=prev))
@@ -366,7 +409,11 @@ def _check_approvals(engine: Engine, rows: list[AuditRow], verdict: Verdict) -> 
     from assistant.store.models import ApprovalRow
     from tools.redact import redact
 
-    last = {r.approval_id: r for r in rows if r.kind in APPROVAL_KINDS and r.approval_id and r.detail.get("record")}
+    last = {
+        r.approval_id: r
+        for r in rows
+        if r.kind in APPROVAL_KINDS and r.approval_id and r.detail.get("record")
+    }
     if not last:
         return verdict
     with Session(engine) as db:
@@ -380,9 +427,14 @@ def _check_approvals(engine: Engine, rows: list[AuditRow], verdict: Verdict) -> 
         changed = sorted(k for k in chained if now.get(k) != chained[k])
         if changed:
             field = changed[0]
-            return _bad(verdict.count, verdict.head, entry.id, "edited",
-                        f"approval {approval_id} edited after it was chained (entry {entry.id}): {field} is "
-                        f"{now.get(field)!r}, the audit trail says {chained[field]!r}")
+            return _bad(
+                verdict.count,
+                verdict.head,
+                entry.id,
+                "edited",
+                f"approval {approval_id} edited after it was chained (entry {entry.id}): {field} is "
+                f"{now.get(field)!r}, the audit trail says {chained[field]!r}",
+            )
     return verdict
 
 

@@ -26,7 +26,11 @@ def current(engine: Engine) -> dict[str, Any]:
     verdict = verify(engine)
     if not verdict.ok:
         raise ValueError(f"the audit trail is broken, nothing to anchor: {verdict.message}")
-    return {"seq": verdict.count, "hash": verdict.head, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "seq": verdict.count,
+        "hash": verdict.head,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def send(anchor: dict[str, Any], to: str | None) -> str:
@@ -36,15 +40,20 @@ def send(anchor: dict[str, Any], to: str | None) -> str:
     if to in (None, "-"):
         return line
     if to == "syslog":
-        handler = logging.handlers.SysLogHandler(address="/dev/log" if Path("/dev/log").exists() else
-                                                 ("127.0.0.1", 514))
-        handler.emit(logging.makeLogRecord({"msg": f"firstline audit anchor {line}", "levelno": logging.INFO,
-                                            "levelname": "INFO"}))
+        handler = logging.handlers.SysLogHandler(
+            address="/dev/log" if Path("/dev/log").exists() else ("127.0.0.1", 514)
+        )
+        handler.emit(
+            logging.makeLogRecord(
+                {"msg": f"firstline audit anchor {line}", "levelno": logging.INFO, "levelname": "INFO"}
+            )
+        )
         handler.close()
         return f"sent to syslog: {line}"
     if to.startswith(("http://", "https://")):
-        request = urllib.request.Request(to, data=line.encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            to, data=line.encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return f"posted to {to} ({response.status}): {line}"
     with open(to, "a", encoding="utf-8") as fh:
@@ -61,7 +70,11 @@ def parse(value: str) -> dict[str, Any]:
             raise ValueError(f"{value}: no anchor in it")
         text = lines[-1]
     anchor = json.loads(text)
-    if not isinstance(anchor, dict) or not isinstance(anchor.get("seq"), int) or not isinstance(anchor.get("hash"), str):
+    if (
+        not isinstance(anchor, dict)
+        or not isinstance(anchor.get("seq"), int)
+        or not isinstance(anchor.get("hash"), str)
+    ):
         raise ValueError("an anchor is a JSON object with an integer seq and a hash")
     return anchor
 
@@ -72,12 +85,24 @@ def check(engine: Engine, verdict: Verdict, anchor: dict[str, Any]) -> Verdict:
     if seq == 0:
         return verdict
     if verdict.count < seq:
-        return Verdict(False, verdict.count, verdict.head, verdict.count + 1, "missing",
-                       f"entries {verdict.count + 1}-{seq} missing: the anchor of {anchor.get('at', '?')} saw "
-                       f"{seq} entries, the chain now has {verdict.count} (cut off the end, head wound back)")
+        return Verdict(
+            False,
+            verdict.count,
+            verdict.head,
+            verdict.count + 1,
+            "missing",
+            f"entries {verdict.count + 1}-{seq} missing: the anchor of {anchor.get('at', '?')} saw "
+            f"{seq} entries, the chain now has {verdict.count} (cut off the end, head wound back)",
+        )
     with Session(engine) as db:
         row = db.get(AuditRow, seq)
     if row is None or row.hash != expected:
-        return Verdict(False, verdict.count, verdict.head, seq, "edited",
-                       f"entry {seq} is not the one anchored at {anchor.get('at', '?')}: the chain was rewritten")
+        return Verdict(
+            False,
+            verdict.count,
+            verdict.head,
+            seq,
+            "edited",
+            f"entry {seq} is not the one anchored at {anchor.get('at', '?')}: the chain was rewritten",
+        )
     return verdict

@@ -54,7 +54,10 @@ def _parse(ctx: TurnContext, req_name: str, raw: str) -> tuple[dict[str, Any], s
     try:
         args = json.loads(raw) if raw.strip() else {}
     except json.JSONDecodeError as exc:
-        return {}, f"malformed argument JSON for {req_name}: {exc.msg} at position {exc.pos}; send a JSON object"
+        return (
+            {},
+            f"malformed argument JSON for {req_name}: {exc.msg} at position {exc.pos}; send a JSON object",
+        )
     if not isinstance(args, dict):
         return {}, f"arguments for {req_name} must be a JSON object, got {type(args).__name__}"
     if ctx.tool(req_name) is None:
@@ -79,8 +82,16 @@ def plan(ctx: TurnContext, state: TurnState, calls) -> list[Planned]:
         key = req.name + json.dumps(_normalized(ctx, req.name, args), sort_keys=True, default=str)
         if problem is None and key not in state.cache and state.tool_calls >= state.max_tool_calls:
             problem = f"tool call budget ({state.max_tool_calls}) reached; not run"
-        planned.append(Planned(call_id="c" + uuid.uuid4().hex[:12], name=req.name, args=args, problem=problem,
-                               cache_key=key, from_text=req.from_text))
+        planned.append(
+            Planned(
+                call_id="c" + uuid.uuid4().hex[:12],
+                name=req.name,
+                args=args,
+                problem=problem,
+                cache_key=key,
+                from_text=req.from_text,
+            )
+        )
     return planned
 
 
@@ -95,8 +106,17 @@ def shown_args(ctx: TurnContext, p: Planned) -> tuple[dict[str, Any], str]:
 
 def _refusal(ctx: TurnContext, p: Planned, message: str) -> ToolResult:
     args, command = shown_args(ctx, p)
-    return ToolResult(tool=p.name, args=args, ok=False, status="refused", output="", error=message,
-                      target=ctx.target.name, command=command, started_at=datetime.now(UTC))
+    return ToolResult(
+        tool=p.name,
+        args=args,
+        ok=False,
+        status="refused",
+        output="",
+        error=message,
+        target=ctx.target.name,
+        command=command,
+        started_at=datetime.now(UTC),
+    )
 
 
 async def _run_read(ctx: TurnContext, state: TurnState, p: Planned) -> tuple[Planned, ToolResult, bool]:
@@ -121,7 +141,9 @@ def _checked_write_args(ctx: TurnContext, p: Planned) -> dict[str, Any] | str:
     return arg_limit_violation(ctx.settings, p.name, args) or args
 
 
-async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str) -> AsyncIterator[Event | ToolResult]:
+async def _run_write(
+    ctx: TurnContext, state: TurnState, p: Planned, reason: str
+) -> AsyncIterator[Event | ToolResult]:
     """Ask a person; run only on approval. Policy limits are checked before anyone is asked."""
     if p.problem:
         yield _refusal(ctx, p, p.problem)
@@ -133,8 +155,15 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
     host = p.args.get("host") or p.args.get("from_host") if isinstance(ctx.target, Fleet) else None
     where = f"{ctx.target.name} (host {host})" if host else ctx.target.name  # the person sees which host
     args, command = shown_args(ctx, p)
-    request = ApprovalRequired(approval_id="a" + uuid.uuid4().hex[:12], call_id=p.call_id, tool=p.name, args=args,
-                               command=command, target=where, reason=reason.strip())
+    request = ApprovalRequired(
+        approval_id="a" + uuid.uuid4().hex[:12],
+        call_id=p.call_id,
+        tool=p.name,
+        args=args,
+        command=command,
+        target=where,
+        reason=reason.strip(),
+    )
     yield Event.of(request, ctx.turn_id)
     decision: ApprovalDecided = await ctx.approver(request)
     yield Event.of(decision, ctx.turn_id)
@@ -143,8 +172,14 @@ async def _run_write(ctx: TurnContext, state: TurnState, p: Planned, reason: str
         yield _refusal(ctx, p, f"{p.name} was denied by {decision.by}{comment}.")  # shown to people as is
         return
     state.tool_calls += 1
-    result = await run_tool(ctx.target, p.name, p.args, approved=True, approval_id=request.approval_id,
-                            redactor=redactor_for(ctx.settings))
+    result = await run_tool(
+        ctx.target,
+        p.name,
+        p.args,
+        approved=True,
+        approval_id=request.approval_id,
+        redactor=redactor_for(ctx.settings),
+    )
     if result.ok:  # the system changed: earlier reads are stale, and open findings await their re-check
         state.cache.clear()
         state.verifier.fixed(p.call_id, result.command)
@@ -176,38 +211,75 @@ def _new_findings(state: TurnState, found: list[Finding]) -> list[Finding]:
     return fresh
 
 
-async def _result_events(ctx: TurnContext, state: TurnState, messages: list[dict], p: Planned, result: ToolResult,
-                         cached: bool, write: bool = False) -> list[Event]:
+async def _result_events(
+    ctx: TurnContext,
+    state: TurnState,
+    messages: list[dict],
+    p: Planned,
+    result: ToolResult,
+    cached: bool,
+    write: bool = False,
+) -> list[Event]:
     found = [] if cached else await _analyze(ctx, state, p, result)
     resolved = [] if cached or write else state.verifier.check(p.call_id, result, found)
     findings = _new_findings(state, found)
-    event = ToolResultEvent(call_id=p.call_id, tool=p.name, ok=result.ok, status=result.status,
-                            exit_code=result.exit_code,
-                            duration_ms=round(result.duration_ms, 1), truncated=result.truncated,
-                            excerpt=result.excerpt(), output=result.output, command=result.command,
-                            error=redactor_for(ctx.settings)(result.error) if result.error else None,
-                            source=result.source, cached=cached,
-                            started_at=result.started_at.isoformat(), output_sha256=result.output_sha256,
-                            host=result.host, remote=result.remote)
+    event = ToolResultEvent(
+        call_id=p.call_id,
+        tool=p.name,
+        ok=result.ok,
+        status=result.status,
+        exit_code=result.exit_code,
+        duration_ms=round(result.duration_ms, 1),
+        truncated=result.truncated,
+        excerpt=result.excerpt(),
+        output=result.output,
+        command=result.command,
+        error=redactor_for(ctx.settings)(result.error) if result.error else None,
+        source=result.source,
+        cached=cached,
+        started_at=result.started_at.isoformat(),
+        output_sha256=result.output_sha256,
+        host=result.host,
+        remote=result.remote,
+    )
     from assistant.loop import result_budget
 
-    messages.append(await cpu.run(ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx),
-                                  cached))  # tiktoken: off the loop
-    return ([Event.of(event, ctx.turn_id)] + [Event.of(f, ctx.turn_id) for f in findings]
-            + [Event.of(r, ctx.turn_id) for r in resolved])
+    messages.append(
+        await cpu.run(
+            ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx), cached
+        )
+    )  # tiktoken: off the loop
+    return (
+        [Event.of(event, ctx.turn_id)]
+        + [Event.of(f, ctx.turn_id) for f in findings]
+        + [Event.of(r, ctx.turn_id) for r in resolved]
+    )
 
 
-async def execute(ctx: TurnContext, state: TurnState, messages: list[dict], calls, text: str) -> AsyncIterator[Event]:
+async def execute(
+    ctx: TurnContext, state: TurnState, messages: list[dict], calls, text: str
+) -> AsyncIterator[Event]:
     """Run one step's calls and append the assistant + tool messages the model will read next."""
     planned = plan(ctx, state, calls)
     tools = {p.call_id: ctx.tool(p.name) for p in planned}
     for p in planned:
         tool = tools[p.call_id]
         args, command = shown_args(ctx, p)
-        yield Event.of(ToolCall(call_id=p.call_id, tool=p.name, args=args, target=ctx.target.name, command=command,
-                                risk=tool.risk.value if tool else "read", from_text=p.from_text), ctx.turn_id)
-    messages.append(assistant_tool_calls(
-        [ToolCall(call_id=p.call_id, tool=p.name, args=p.args) for p in planned], text))
+        yield Event.of(
+            ToolCall(
+                call_id=p.call_id,
+                tool=p.name,
+                args=args,
+                target=ctx.target.name,
+                command=command,
+                risk=tool.risk.value if tool else "read",
+                from_text=p.from_text,
+            ),
+            ctx.turn_id,
+        )
+    messages.append(
+        assistant_tool_calls([ToolCall(call_id=p.call_id, tool=p.name, args=p.args) for p in planned], text)
+    )
     reads = [p for p in planned if not (tools[p.call_id] and tools[p.call_id].risk is Risk.WRITE)]
     writes = [p for p in planned if p not in reads]
     fresh = 0

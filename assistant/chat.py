@@ -21,10 +21,16 @@ def terminal_approver(console: Console, approve_all: bool):
 
     async def decide(request: ApprovalRequired) -> ApprovalDecided:
         if approve_all:
-            return ApprovalDecided(approval_id=request.approval_id, decision="approve", by="cli --approve-all")
+            return ApprovalDecided(
+                approval_id=request.approval_id, decision="approve", by="cli --approve-all"
+            )
         if not sys.stdin.isatty():
-            return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="cli",
-                                   comment="no terminal to ask for approval")
+            return ApprovalDecided(
+                approval_id=request.approval_id,
+                decision="deny",
+                by="cli",
+                comment="no terminal to ask for approval",
+            )
         console.print(f"\n[bold yellow]Approve?[/] {request.command}  [dim]on {request.target}[/]")
         if request.reason:
             console.print(f"[dim]reason: {request.reason[:500]}[/]")
@@ -35,8 +41,17 @@ def terminal_approver(console: Console, approve_all: bool):
     return decide
 
 
-async def run_chat(settings: Settings, message: str, *, target: str | None, model: str | None,
-                   session_id: str | None, as_json: bool, approve_all: bool, plain: bool = False) -> int:
+async def run_chat(
+    settings: Settings,
+    message: str,
+    *,
+    target: str | None,
+    model: str | None,
+    session_id: str | None,
+    as_json: bool,
+    approve_all: bool,
+    plain: bool = False,
+) -> int:
     """One turn in the terminal. The answer is rendered Markdown on a terminal, raw Markdown on a pipe or
     with `plain`, JSON events with `as_json`."""
     console = Console(highlight=False, stderr=as_json, color_system=None if plain else "auto")
@@ -53,7 +68,9 @@ async def run_chat(settings: Settings, message: str, *, target: str | None, mode
                 spec = target or settings.default_target
                 if not spec.startswith(("node:", "nodes:")):
                     open_target(spec, settings.targets)  # fail fast with the target's own message
-                row = store.create_session(db, target=spec, model=model or settings.model)  # named by its message
+                row = store.create_session(
+                    db, target=spec, model=model or settings.model
+                )  # named by its message
             turn = store.begin_turn(db, session_id=row.id, owner=store.current_owner())
             sid, tid = row.id, turn.id
     except (TargetError, store.NotFound, store.Conflict) as exc:
@@ -63,12 +80,20 @@ async def run_chat(settings: Settings, message: str, *, target: str | None, mode
     printer = EventPrinter(console, as_json=as_json, markdown=not (as_json or plain) and console.is_terminal)
     if not as_json:
         console.print(f"[dim]session {sid} · target {row.target} · model {row.model}[/]")
-    status = await drive_turn(settings, engine, sid, tid, message, terminal_approver(console, approve_all),
-                              on_event=printer, nodes=nodes)
+    status = await drive_turn(
+        settings,
+        engine,
+        sid,
+        tid,
+        message,
+        terminal_approver(console, approve_all),
+        on_event=printer,
+        nodes=nodes,
+    )
     if nodes is not None and nodes.relay is not None:
         await nodes.relay.aclose()
     if not as_json:
-        console.print(f"[dim]continue: firstline chat --session {sid} \"...\" · review: firstline pir {sid}[/]")
+        console.print(f'[dim]continue: firstline chat --session {sid} "..." · review: firstline pir {sid}[/]')
     engine.dispose()
     return 0 if status in ("completed", "budget") else 1
 

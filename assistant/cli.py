@@ -18,8 +18,12 @@ from rich.table import Table
 from assistant.cli_nodes import node_app, nodes_cmd
 from assistant.config import load_settings
 
-app = typer.Typer(help="Firstline: an on-call troubleshooting assistant.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Firstline: an on-call troubleshooting assistant.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 tools_app = typer.Typer(help="Run and list diagnostic tools directly.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 users_app = typer.Typer(help="People who may use the server, their roles and tokens.", no_args_is_help=True)
@@ -44,8 +48,10 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
 ) -> None:
     """Firstline: an on-call troubleshooting assistant."""
 
@@ -72,13 +78,16 @@ def tools_list(as_json: Annotated[bool, typer.Option("--json", help="JSON schema
     console.print(table)
 
 
-@tools_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                            "help_option_names": []})
+@tools_app.command(
+    "run",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
 def tools_run(
     ctx: typer.Context,
     tool: Annotated[str, typer.Argument(help="tool name (see `firstline tools list`)")],
-    target: Annotated[str, typer.Option(help="local | sandbox:<scenario> | kubernetes[:<context>] | "
-                                              "ssh:[user@]host[:port]")] = "local",
+    target: Annotated[
+        str, typer.Option(help="local | sandbox:<scenario> | kubernetes[:<context>] | ssh:[user@]host[:port]")
+    ] = "local",
     as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
 ) -> None:
     """Run one tool: `firstline tools run port_owner --target local --port 80`. Read tools only."""
@@ -90,8 +99,10 @@ def tools_run(
     if spec is None:
         raise fail(f"unknown tool {tool!r}; see `firstline tools list`")
     if "--help" in ctx.args or "-h" in ctx.args:
-        console.print(f"firstline tools run {tool} [--target T] [--json] OPTIONS\n\n{spec.description}\n\n"
-                      f"{flags_help(spec)}")
+        console.print(
+            f"firstline tools run {tool} [--target T] [--json] OPTIONS\n\n{spec.description}\n\n"
+            f"{flags_help(spec)}"
+        )
         return
     try:
         raw = parse_flags(spec, ctx.args)
@@ -102,8 +113,11 @@ def tools_run(
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
-        console.print(f"[dim]$ {result.command or tool}  @ {result.target}  "
-                      f"({result.source or result.target}, {result.duration_ms:.0f} ms)[/]", markup=True)
+        console.print(
+            f"[dim]$ {result.command or tool}  @ {result.target}  "
+            f"({result.source or result.target}, {result.duration_ms:.0f} ms)[/]",
+            markup=True,
+        )
         print(result.output, end="" if result.output.endswith("\n") else "\n")
         if result.error:
             err.print(f"[red]{result.error}[/]")
@@ -149,16 +163,33 @@ def chat(
     model: Annotated[str | None, typer.Option(help="litellm model string")] = None,
     session: Annotated[str | None, typer.Option(help="continue this session id")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON event per line")] = False,
-    yes: Annotated[bool, typer.Option("--approve-all", help="approve write actions without asking (careful)")] = False,
-    plain: Annotated[bool, typer.Option("--plain", help="print the answer's raw Markdown, no colours "
-                                                        "(the default when stdout is not a terminal)")] = False,
+    yes: Annotated[
+        bool, typer.Option("--approve-all", help="approve write actions without asking (careful)")
+    ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain",
+            help="print the answer's raw Markdown, no colours (the default when stdout is not a terminal)",
+        ),
+    ] = False,
 ) -> None:
     """Investigate in the terminal; the session is stored like the server's (see `firstline serve`)."""
     from assistant.chat import run_chat
 
     settings = load_settings()
-    code = asyncio.run(run_chat(settings, message, target=target, model=model, session_id=session,
-                                as_json=as_json, approve_all=yes, plain=plain))
+    code = asyncio.run(
+        run_chat(
+            settings,
+            message,
+            target=target,
+            model=model,
+            session_id=session,
+            as_json=as_json,
+            approve_all=yes,
+            plain=plain,
+        )
+    )
     raise typer.Exit(code)
 
 
@@ -180,22 +211,27 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(envvar="FIRSTLINE_HOST", help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="FIRSTLINE_PORT", min=1, max=65535, help="port")] = 8000,
-    insecure: Annotated[bool, typer.Option(help="allow a non-loopback bind without FIRSTLINE_AUTH_TOKEN")] = False,
+    insecure: Annotated[
+        bool, typer.Option(help="allow a non-loopback bind without FIRSTLINE_AUTH_TOKEN")
+    ] = False,
 ) -> None:
     """Start the web UI and API."""
-    from web import serve as serve_web
-
     from assistant.identity import MIN_TOKEN_CHARS
+    from web import serve as serve_web
 
     settings = load_settings()
     if settings.auth_token and len(settings.auth_token) < MIN_TOKEN_CHARS:
-        raise fail(f"FIRSTLINE_AUTH_TOKEN is {len(settings.auth_token)} characters; use at least {MIN_TOKEN_CHARS} "
-                   "random ones (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or named tokens: "
-                   "firstline users add NAME --role approver")
+        raise fail(
+            f"FIRSTLINE_AUTH_TOKEN is {len(settings.auth_token)} characters; use at least {MIN_TOKEN_CHARS} "
+            "random ones (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or named tokens: "
+            "firstline users add NAME --role approver"
+        )
     if not _is_loopback(host) and not settings.auth_token and not _has_users(settings) and not insecure:
-        raise fail(f"refusing to listen on {host} without authentication: set FIRSTLINE_AUTH_TOKEN "
-                   "(a long random secret) or add users (firstline users add NAME --role ROLE), or pass "
-                   "--insecure if something else protects this port")
+        raise fail(
+            f"refusing to listen on {host} without authentication: set FIRSTLINE_AUTH_TOKEN "
+            "(a long random secret) or add users (firstline users add NAME --role ROLE), or pass "
+            "--insecure if something else protects this port"
+        )
     serve_web(settings, host, port)
 
 
@@ -211,7 +247,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _has_users(settings) -> bool:  # noqa: ANN001 - Settings, imported lazily
+def _has_users(settings) -> bool:
     from assistant.store import StoreUnavailable, open_store, reading
     from assistant.store.users import active_users
 
@@ -239,8 +275,10 @@ def users_add(
             row, token = add_user(db, name=name, role=role)
     except (ValueError, Conflict, StoreUnavailable) as exc:
         raise fail(str(exc)) from None
-    err.print(f"added {row.name} ({row.role}). Their token, shown only now: send it as "
-              "'Authorization: Bearer <token>' or paste it at /login")
+    err.print(
+        f"added {row.name} ({row.role}). Their token, shown only now: send it as "
+        "'Authorization: Bearer <token>' or paste it at /login"
+    )
     print(token)
 
 
@@ -257,8 +295,12 @@ def users_list() -> None:
         raise fail(str(exc)) from None
     table = Table("name", "role", "created", "state", box=None, header_style="bold")
     for r in rows:
-        table.add_row(r.name, r.role, r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-                      "disabled" if r.disabled_at else "active")
+        table.add_row(
+            r.name,
+            r.role,
+            r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "disabled" if r.disabled_at else "active",
+        )
     console.print(table)
 
 
@@ -294,16 +336,31 @@ def sessions(
         raise fail(str(exc)) from None
     if as_json:
         for r in rows:
-            print(json.dumps({"id": r.id, "title": r.title, "target": r.target, "state": r.status,
-                              "model": r.model, "started": r.created_at.isoformat()}))
+            print(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "title": r.title,
+                        "target": r.target,
+                        "state": r.status,
+                        "model": r.model,
+                        "started": r.created_at.isoformat(),
+                    }
+                )
+            )
         return
     if not rows:
         console.print("no sessions yet: start one with `firstline chat` or `firstline serve`")
         return
     table = Table("id", "title", "target", "state", "started", box=None, header_style="bold")
     for r in rows:
-        table.add_row(r.id, r.title or "[dim](untitled)[/]", r.target, r.status,
-                      r.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+        table.add_row(
+            r.id,
+            r.title or "[dim](untitled)[/]",
+            r.target,
+            r.status,
+            r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
     console.print(table)
 
 
@@ -317,12 +374,16 @@ def eval_cmd(
     junit: Annotated[Path | None, typer.Option(help="write JUnit XML")] = None,
     baseline: Annotated[Path | None, typer.Option(help="a previous --json file; regressions fail")] = None,
     min_pass: Annotated[float, typer.Option(min=0.0, max=1.0, help="fail below this pass rate")] = 0.0,
-    jobs: Annotated[int | None, typer.Option(min=1, help="worker processes (default: one per core, up to 4)")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="worker processes (default: one per core, up to 4)")
+    ] = None,
 ) -> None:
     """Replay recorded incidents against a model and score the answers."""
     from evals.runner import run_cli
 
-    raise typer.Exit(run_cli(paths, model or [], judge, repeat, json_path, junit, baseline, min_pass, jobs=jobs))
+    raise typer.Exit(
+        run_cli(paths, model or [], judge, repeat, json_path, junit, baseline, min_pass, jobs=jobs)
+    )
 
 
 @app.command()
@@ -354,7 +415,9 @@ def pir(
 
 @audit_app.command("verify")
 def audit_verify(
-    anchor: Annotated[str | None, typer.Option(help="an anchor (JSON) or a file of them from `audit anchor`")] = None,
+    anchor: Annotated[
+        str | None, typer.Option(help="an anchor (JSON) or a file of them from `audit anchor`")
+    ] = None,
 ) -> None:
     """Check the audit chain (and the approvals it vouches for); names the first entry edited or removed."""
     from assistant.audit import verify_cli
@@ -364,7 +427,9 @@ def audit_verify(
 
 @audit_app.command("anchor")
 def audit_anchor(
-    to: Annotated[str | None, typer.Option(help="a file to append to, 'syslog', or an http(s) webhook URL")] = None,
+    to: Annotated[
+        str | None, typer.Option(help="a file to append to, 'syslog', or an http(s) webhook URL")
+    ] = None,
 ) -> None:
     """Print or send the chain's head (entry count and hash), to keep where the database cannot be rewritten."""
     from assistant.audit import anchor_cli
@@ -373,7 +438,9 @@ def audit_anchor(
 
 
 @audit_app.command("export")
-def audit_export(since: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-01T00:00:00Z")] = None) -> None:
+def audit_export(
+    since: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-01T00:00:00Z")] = None,
+) -> None:
     """Audit entries as JSON lines, for a SIEM."""
     from assistant.audit import export_cli
 
@@ -393,15 +460,22 @@ def turns_running() -> None:
         raise fail(str(exc)) from None
     table = Table("turn", "session", "host", "replica", "lease renewed", box=None, header_style="bold")
     for r in rows:
-        table.add_row(r.turn_id, r.session_id, r.host, (r.replica or "-")[:8],
-                      "never" if r.silent_s is None else f"{r.silent_s:.1f} s ago")
+        table.add_row(
+            r.turn_id,
+            r.session_id,
+            r.host,
+            (r.replica or "-")[:8],
+            "never" if r.silent_s is None else f"{r.silent_s:.1f} s ago",
+        )
     console.print(table if rows else "no running turns")
 
 
 @turns_app.command("close")
 def turns_close(
     turn: Annotated[str, typer.Argument(help="turn id (see `firstline turns running`)")],
-    reason: Annotated[str, typer.Option(help="why; goes to the session's log and the audit chain")] = "closed by an operator",
+    reason: Annotated[
+        str, typer.Option(help="why; goes to the session's log and the audit chain")
+    ] = "closed by an operator",
     by: Annotated[str | None, typer.Option(help="who closes it (default: cli:<your user name>)")] = None,
 ) -> None:
     """Force-close a turn stuck `running`: marked interrupted with the reason, audited; its replica, if alive,

@@ -11,7 +11,9 @@ from tools.base import Tool
 def _is_bool(annotation: Any) -> bool:
     if annotation is bool:
         return True
-    return bool(typing.get_args(annotation)) and all(a in (bool, type(None)) for a in typing.get_args(annotation))
+    return bool(typing.get_args(annotation)) and all(
+        a in (bool, type(None)) for a in typing.get_args(annotation)
+    )
 
 
 def parse_flags(tool: Tool, argv: list[str]) -> dict[str, Any]:
@@ -22,7 +24,9 @@ def parse_flags(tool: Tool, argv: list[str]) -> dict[str, Any]:
     while i < len(argv):
         token = argv[i]
         if not token.startswith("--"):
-            raise ValueError(f"unexpected argument {token!r}; use --name value (see `firstline tools run {tool.name} --help`)")
+            raise ValueError(
+                f"unexpected argument {token!r}; use --name value (see `firstline tools run {tool.name} --help`)"
+            )
         key = token[2:].replace("-", "_")
         key, eq, inline = key.partition("=")
         negated = key.startswith("no_") and key[3:] in fields and _is_bool(fields[key[3:]].annotation)
@@ -51,7 +55,9 @@ def flags_help(tool: Tool) -> str:
     required = set(schema.get("required", []))
     lines = []
     for name, prop in schema.get("properties", {}).items():
-        kind = prop.get("type") or "/".join(p.get("type", "?") for p in prop.get("anyOf", []) if p.get("type") != "null")
+        kind = prop.get("type") or "/".join(
+            p.get("type", "?") for p in prop.get("anyOf", []) if p.get("type") != "null"
+        )
         if "enum" in prop:
             kind = "|".join(map(str, prop["enum"]))
         default = "" if name in required else f" (default: {prop.get('default')})"

@@ -140,7 +140,9 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings from env, then a TOML file (FIRSTLINE_CONFIG or ~/.firstline/config.toml), then overrides."""
-    path = config_file or (Path(os.environ["FIRSTLINE_CONFIG"]) if os.environ.get("FIRSTLINE_CONFIG") else None)
+    path = config_file or (
+        Path(os.environ["FIRSTLINE_CONFIG"]) if os.environ.get("FIRSTLINE_CONFIG") else None
+    )
     if path is None:
         candidate = default_home() / "config.toml"
         path = candidate if candidate.exists() else None
@@ -151,5 +153,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SystemExit(f"firstline: cannot read config file {path}: {exc}") from None
     env_only = Settings()
-    merged = {**file_values, **{k: v for k, v in env_only.model_dump(exclude_unset=True).items()}, **overrides}
+    merged = {
+        **file_values,
+        **{k: v for k, v in env_only.model_dump(exclude_unset=True).items()},
+        **overrides,
+    }
     return Settings(**merged)

@@ -59,10 +59,16 @@ class EventPrinter:
         self._end_stream()
         self._narration()
         risk = " [bold red](write)[/]" if d.risk == "write" else ""
-        self.console.print(f"[cyan]→[/] [bold]{escape(d.command or d.tool)}[/]{risk} [dim]@ {escape(d.target)}[/]")
+        self.console.print(
+            f"[cyan]→[/] [bold]{escape(d.command or d.tool)}[/]{risk} [dim]@ {escape(d.target)}[/]"
+        )
 
     def _tool_result(self, d) -> None:
-        status = "[green]ok[/]" if d.ok else (f"[red]exit {d.exit_code}[/]" if d.exit_code is not None else "[red]error[/]")
+        status = (
+            "[green]ok[/]"
+            if d.ok
+            else (f"[red]exit {d.exit_code}[/]" if d.exit_code is not None else "[red]error[/]")
+        )
         extra = " [dim](cached)[/]" if d.cached else ""
         note = f" — {escape(d.error[:160])}" if d.error else ""
         self.console.print(f"  [dim]←[/] {d.tool} {status} [dim]{d.duration_ms:.0f} ms[/]{extra}{note}")
@@ -72,8 +78,10 @@ class EventPrinter:
 
     def _finding_resolved(self, d) -> None:
         self._end_stream()
-        self.console.print(f"[bold green]✓ {d.finding_id} resolved[/]: {escape(d.title)} [dim](verified by "
-                           f"{escape(d.verify_command)} after {escape(d.fix_command)})[/]")
+        self.console.print(
+            f"[bold green]✓ {d.finding_id} resolved[/]: {escape(d.title)} [dim](verified by "
+            f"{escape(d.verify_command)} after {escape(d.fix_command)})[/]"
+        )
 
     def _approval_required(self, d) -> None:
         self._end_stream()
@@ -106,8 +114,10 @@ class EventPrinter:
                     self.console.print(f"    [dim]{escape(ev.command or ev.tool)}:[/] {escape(line.strip())}")
         self.findings.clear()
         cost = f", ${d.cost_usd:.4f}" if d.cost_usd else ""
-        self.console.print(f"[dim]— {d.status}: {d.steps} steps, {d.tool_calls} tool calls, "
-                           f"{d.prompt_tokens}+{d.completion_tokens} tokens{cost}, {d.wall_ms / 1000:.1f} s[/]")
+        self.console.print(
+            f"[dim]— {d.status}: {d.steps} steps, {d.tool_calls} tool calls, "
+            f"{d.prompt_tokens}+{d.completion_tokens} tokens{cost}, {d.wall_ms / 1000:.1f} s[/]"
+        )
 
 
 def is_final(event: Event) -> bool:

@@ -6,8 +6,9 @@ the loop reads nothing global.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired
@@ -26,8 +27,12 @@ Approver = Callable[[ApprovalRequired], Awaitable[ApprovalDecided]]
 
 async def deny_all(request: ApprovalRequired) -> ApprovalDecided:
     """For unattended runs (evals, demo): write actions are proposed, never executed."""
-    return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
-                           comment="unattended run: write actions are never executed")
+    return ApprovalDecided(
+        approval_id=request.approval_id,
+        decision="deny",
+        by="firstline",
+        comment="unattended run: write actions are never executed",
+    )
 
 
 @dataclass
@@ -85,10 +90,15 @@ def allowed_tools(settings: Settings, target: Target) -> list[Tool]:
 def arg_limit_violation(settings: Settings, tool_name: str, args: dict) -> str | None:
     """Per-tool argument limits from the policy, e.g. which services may be restarted."""
     limits = settings.policy.arg_limits.get(tool_name, {})
-    for key, allowed in limits.items():  # `args` are validated, defaults filled in: leaving one out is no way around
+    for (
+        key,
+        allowed,
+    ) in limits.items():  # `args` are validated, defaults filled in: leaving one out is no way around
         if key in args and args[key] not in allowed:
-            return (f"policy forbids {tool_name} with {key}={args[key]!r}; allowed: "
-                    f"{', '.join(map(str, allowed))}")
+            return (
+                f"policy forbids {tool_name} with {key}={args[key]!r}; allowed: "
+                f"{', '.join(map(str, allowed))}"
+            )
     return None
 
 
@@ -101,10 +111,25 @@ def open_session_target(spec: str, settings: Settings, nodes: NodeRouter | None 
     return open_target(spec, settings.targets)
 
 
-def open_context(settings: Settings, *, target: str, model: str, session_id: str, turn_id: str,
-                 approver: Approver = deny_all, providers: Providers | None = None,
-                 nodes: NodeRouter | None = None) -> TurnContext:
+def open_context(
+    settings: Settings,
+    *,
+    target: str,
+    model: str,
+    session_id: str,
+    turn_id: str,
+    approver: Approver = deny_all,
+    providers: Providers | None = None,
+    nodes: NodeRouter | None = None,
+) -> TurnContext:
     providers = providers or Providers(settings)
-    return TurnContext(settings=settings, target=open_session_target(target, settings, nodes), model=model,
-                       session_id=session_id, turn_id=turn_id, approver=approver, llm=providers.model(model),
-                       offload=providers.offload)
+    return TurnContext(
+        settings=settings,
+        target=open_session_target(target, settings, nodes),
+        model=model,
+        session_id=session_id,
+        turn_id=turn_id,
+        approver=approver,
+        llm=providers.model(model),
+        offload=providers.offload,
+    )

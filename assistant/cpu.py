@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-
 async def run(offload: bool, fn: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
     """`fn(*args)`: in `executor` (default: the loop's) when `offload` (the turn's context says so in the
     server), inline otherwise."""

@@ -39,13 +39,16 @@ async def run_demo(settings: Settings, model: str | None = None, only: list[str]
         answer = next((e.data.text for e in events if e.type is EventType.MESSAGE), "")
         errors = [e.data.message for e in events if e.type is EventType.ERROR]
         finished = next(e.data for e in events if e.type is EventType.TURN_FINISHED)
-        found = root_cause_line(answer) if answer else f"[red]error: {errors[0] if errors else 'no answer'}[/]"
+        found = (
+            root_cause_line(answer) if answer else f"[red]error: {errors[0] if errors else 'no answer'}[/]"
+        )
         expected = getattr(scenario, "expect", None) or []
         ok = bool(answer) and all(re.search(p, answer, re.I) for p in expected)
         failures += 0 if ok else 1
         mark = "[green]✓[/]" if ok else "[red]✗[/]"
         console.print(f"[bold]{scenario.id}[/] [dim]— {report}[/]")
-        console.print(f"  {mark} {found}  [dim]({finished.tool_calls} tool calls, "
-                      f"{time.perf_counter() - t0:.2f} s)[/]")
+        console.print(
+            f"  {mark} {found}  [dim]({finished.tool_calls} tool calls, {time.perf_counter() - t0:.2f} s)[/]"
+        )
     console.print(f"{len(scenarios) - failures}/{len(scenarios)} scenarios diagnosed correctly with {model}.")
     return 1 if failures else 0

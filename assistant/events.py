@@ -67,6 +67,7 @@ class ToolResultEvent(BaseModel):
         if isinstance(data, dict) and "status" not in data and data.get("ok") is False:
             return {**data, "status": "error"}
         return data
+
     exit_code: int | None = None
     duration_ms: float = 0.0
     truncated: bool = False
@@ -207,12 +208,22 @@ class Event(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": self.type.value, "seq": self.seq, "session_id": self.session_id,
-            "turn_id": self.turn_id, "at": self.at, "data": self.data.model_dump(mode="json"),
+            "type": self.type.value,
+            "seq": self.seq,
+            "session_id": self.session_id,
+            "turn_id": self.turn_id,
+            "at": self.at,
+            "data": self.data.model_dump(mode="json"),
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
         etype = EventType(obj["type"])
-        return cls(type=etype, data=PAYLOADS[etype].model_validate(obj["data"]), turn_id=obj.get("turn_id"),
-                   session_id=obj.get("session_id"), seq=obj.get("seq"), at=obj.get("at"))
+        return cls(
+            type=etype,
+            data=PAYLOADS[etype].model_validate(obj["data"]),
+            turn_id=obj.get("turn_id"),
+            session_id=obj.get("session_id"),
+            seq=obj.get("seq"),
+            at=obj.get("at"),
+        )

@@ -51,11 +51,18 @@ class ModelGateway:
 
     async def _child(self) -> asyncio.subprocess.Process:
         async with self._lock:
-            gone = self._reader is None or self._reader.done()  # its output ended: dead, even if not yet reaped
+            gone = (
+                self._reader is None or self._reader.done()
+            )  # its output ended: dead, even if not yet reaped
             if self._proc is None or self._proc.returncode is not None or gone:
                 self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "assistant.gateway", stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT)
+                    sys.executable,
+                    "-m",
+                    "assistant.gateway",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=LINE_LIMIT,
+                )
                 self._reader = asyncio.create_task(self._read(self._proc), name="model-gateway-reader")
                 log.info("model gateway started (pid %d)", self._proc.pid)
             return self._proc
@@ -71,8 +78,13 @@ class ModelGateway:
         except Exception:
             log.exception("model gateway: unreadable reply")
         finally:
-            gone = {"error": {"message": "the model gateway process stopped during the call", "kind": "connection",
-                              "hint": "Retry; if it keeps happening, see the server log."}}
+            gone = {
+                "error": {
+                    "message": "the model gateway process stopped during the call",
+                    "kind": "connection",
+                    "hint": "Retry; if it keeps happening, see the server log.",
+                }
+            }
             for queue in self._calls.values():
                 queue.put_nowait(gone)
             with contextlib.suppress(ProcessLookupError):
@@ -128,7 +140,9 @@ class ModelGateway:
         finally:
             self._calls.pop(call_id, None)
         if "window" not in msg:
-            raise ModelError(msg["error"]["message"], msg["error"].get("hint"), msg["error"].get("kind") or "")
+            raise ModelError(
+                msg["error"]["message"], msg["error"].get("hint"), msg["error"].get("kind") or ""
+            )
         return int(msg["window"])
 
     async def warm(self) -> None:
@@ -153,14 +167,28 @@ class ModelGateway:
 class GatewayModel:
     """A hosted model answered through the server's gateway child (same deltas and Completion as litellm's)."""
 
-    def __init__(self, gateway: ModelGateway, name: str, *, api_base: str | None = None, timeout_s: float = 120.0,
-                 retries: int = 3, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: ModelGateway,
+        name: str,
+        *,
+        api_base: str | None = None,
+        timeout_s: float = 120.0,
+        retries: int = 3,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.gateway, self.name = gateway, name
-        self._call = {"model": name, "api_base": api_base, "timeout_s": timeout_s, "retries": retries,
-                      "extra": dict(extra or {})}
+        self._call = {
+            "model": name,
+            "api_base": api_base,
+            "timeout_s": timeout_s,
+            "retries": retries,
+            "extra": dict(extra or {}),
+        }
 
-    def stream(self, messages: list[dict[str, Any]],
-               tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
+    def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> AsyncIterator[str | Completion]:
         return self.gateway.stream(**self._call, messages=for_provider(messages), tools=tools)
 
     async def context_window(self) -> int | None:
@@ -185,8 +213,16 @@ async def _call(call_id: int, kwargs: dict[str, Any], write) -> None:
     except asyncio.CancelledError:
         pass
     except Exception as exc:  # noqa: BLE001 - reported to the turn, never kills the child
-        write({"id": call_id, "error": {"message": f"the model call failed: {type(exc).__name__}: {exc}",
-                                        "hint": None, "kind": "model_error"}})
+        write(
+            {
+                "id": call_id,
+                "error": {
+                    "message": f"the model call failed: {type(exc).__name__}: {exc}",
+                    "hint": None,
+                    "kind": "model_error",
+                },
+            }
+        )
 
 
 async def _window(call_id: int, model: str, write) -> None:

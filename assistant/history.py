@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from assistant.events import Event, EventType, Finding, ToolCall, ToolResultEvent
 from assistant import transcript
+from assistant.events import Event, EventType, Finding, ToolCall, ToolResultEvent
 from assistant.prompting import render
 from assistant.tokens import fit_tokens
 from tools.base import ToolResult
@@ -21,20 +21,41 @@ def tool_message_text(result: ToolResult, findings: list[Finding], budget: int, 
     return tool_result_message("", result, findings, budget, cached)["content"]
 
 
-def tool_result_message(call_id: str, result: ToolResult, findings: list[Finding], budget: int,
-                        cached: bool = False) -> dict[str, Any]:
+def tool_result_message(
+    call_id: str, result: ToolResult, findings: list[Finding], budget: int, cached: bool = False
+) -> dict[str, Any]:
     """The tool message: the text rendered for every model, and the facts it was rendered from."""
     output, _ = fit_tokens(result.output, budget)
     content = render("tool_result.j2", result=result, output=output, findings=findings, cached=cached)
-    return transcript.tool_message(call_id, content, transcript.ToolFacts(
-        command=result.command, output=output, exit_code=result.exit_code, error=result.error,
-        status=str(result.status), truncated=bool(result.truncated), cached=cached))
+    return transcript.tool_message(
+        call_id,
+        content,
+        transcript.ToolFacts(
+            command=result.command,
+            output=output,
+            exit_code=result.exit_code,
+            error=result.error,
+            status=str(result.status),
+            truncated=bool(result.truncated),
+            cached=cached,
+        ),
+    )
 
 
 def result_from_event(ev: ToolResultEvent) -> ToolResult:
-    return ToolResult(tool=ev.tool, ok=ev.ok, status=ev.status, exit_code=ev.exit_code, output=ev.output, command=ev.command,
-                      started_at=ev.started_at or "1970-01-01T00:00:00Z", duration_ms=ev.duration_ms,
-                      truncated=ev.truncated, error=ev.error, source=ev.source)
+    return ToolResult(
+        tool=ev.tool,
+        ok=ev.ok,
+        status=ev.status,
+        exit_code=ev.exit_code,
+        output=ev.output,
+        command=ev.command,
+        started_at=ev.started_at or "1970-01-01T00:00:00Z",
+        duration_ms=ev.duration_ms,
+        truncated=ev.truncated,
+        error=ev.error,
+        source=ev.source,
+    )
 
 
 def assistant_tool_calls(calls: list[ToolCall], text: str = "") -> dict[str, Any]:
@@ -42,8 +63,11 @@ def assistant_tool_calls(calls: list[ToolCall], text: str = "") -> dict[str, Any
         "role": "assistant",
         "content": text or None,
         "tool_calls": [
-            {"id": c.call_id, "type": "function",
-             "function": {"name": c.tool, "arguments": json.dumps(c.args, sort_keys=True)}}
+            {
+                "id": c.call_id,
+                "type": "function",
+                "function": {"name": c.tool, "arguments": json.dumps(c.args, sort_keys=True)},
+            }
             for c in calls
         ],
     }
@@ -83,7 +107,9 @@ def messages_from_events(events: list[Event], budget: int) -> list[dict[str, Any
             flush_calls()
             answered.add(data.call_id)
             result = result_from_event(data)
-            messages.append(tool_result_message(data.call_id, result, findings_by_call.get(data.call_id, []), budget))
+            messages.append(
+                tool_result_message(data.call_id, result, findings_by_call.get(data.call_id, []), budget)
+            )
         elif ev.type is EventType.MESSAGE:
             flush_calls()
             messages.append({"role": "assistant", "content": data.text})
@@ -101,6 +127,11 @@ def _close_unanswered(messages: list[dict[str, Any]], answered: set[str]) -> Non
         for call in msg.get("tool_calls") or []:
             if call["id"] not in answered:
                 answered.add(call["id"])
-                fixed.append({"role": "tool", "tool_call_id": call["id"],
-                              "content": "no result: the turn was interrupted before this call finished"})
+                fixed.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call["id"],
+                        "content": "no result: the turn was interrupted before this call finished",
+                    }
+                )
     messages[:] = fixed

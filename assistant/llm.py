@@ -42,8 +42,13 @@ async def _litellm() -> Any:
 
 
 def _retryable(litellm: Any) -> tuple[type[Exception], ...]:
-    return (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
-            litellm.InternalServerError, litellm.ServiceUnavailableError)
+    return (
+        litellm.RateLimitError,
+        litellm.Timeout,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+    )
 
 
 def ensure_providers(model: str) -> None:
@@ -59,25 +64,41 @@ def explain(exc: Exception, model: str, api_base: str | None) -> ModelError:
     litellm = load_litellm()
     name = type(exc).__name__
     if isinstance(exc, litellm.AuthenticationError):
-        return ModelError(f"The provider rejected the credentials for {model}.",
-                          "Set the provider's key (e.g. OPENAI_API_KEY, ANTHROPIC_API_KEY) and try again, "
-                          "or use the offline model firstline/runbook.", "auth")
+        return ModelError(
+            f"The provider rejected the credentials for {model}.",
+            "Set the provider's key (e.g. OPENAI_API_KEY, ANTHROPIC_API_KEY) and try again, "
+            "or use the offline model firstline/runbook.",
+            "auth",
+        )
     if isinstance(exc, litellm.NotFoundError) or "LLM Provider NOT provided" in str(exc):
-        return ModelError(f"Unknown model {model!r}.",
-                          "Use a litellm model string such as openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest "
-                          "or ollama/llama3.1 (FIRSTLINE_MODEL or the model picker).", "unknown_model")
+        return ModelError(
+            f"Unknown model {model!r}.",
+            "Use a litellm model string such as openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest "
+            "or ollama/llama3.1 (FIRSTLINE_MODEL or the model picker).",
+            "unknown_model",
+        )
     if isinstance(exc, litellm.RateLimitError):
-        return ModelError(f"{model} is rate limited and retries ran out.", "Wait a minute or switch model.", "rate_limit")
+        return ModelError(
+            f"{model} is rate limited and retries ran out.", "Wait a minute or switch model.", "rate_limit"
+        )
     if isinstance(exc, (litellm.Timeout, asyncio.TimeoutError)):
-        return ModelError(f"{model} did not answer in time.", "Retry, or raise FIRSTLINE_MODEL_TIMEOUT_S.", "timeout")
+        return ModelError(
+            f"{model} did not answer in time.", "Retry, or raise FIRSTLINE_MODEL_TIMEOUT_S.", "timeout"
+        )
     if isinstance(exc, litellm.APIConnectionError):
         where = f" at {api_base}" if api_base else ""
-        return ModelError(f"Cannot reach the provider for {model}{where}.",
-                          "Check the network or that the local model server is running (FIRSTLINE_API_BASE).",
-                          "connection")
+        return ModelError(
+            f"Cannot reach the provider for {model}{where}.",
+            "Check the network or that the local model server is running (FIRSTLINE_API_BASE).",
+            "connection",
+        )
     if isinstance(exc, (litellm.InternalServerError, litellm.ServiceUnavailableError)):
-        return ModelError(f"The provider for {model} is failing ({name}).", "Retry later or switch model.", "outage")
-    return ModelError(f"The model call failed: {name}: {str(exc)[:300]}", "Check the model name and provider settings.")
+        return ModelError(
+            f"The provider for {model} is failing ({name}).", "Retry later or switch model.", "outage"
+        )
+    return ModelError(
+        f"The model call failed: {name}: {str(exc)[:300]}", "Check the model name and provider settings."
+    )
 
 
 def _cost(model: str, prompt: int, completion: int) -> float | None:
@@ -105,13 +126,17 @@ def _merge_tool_delta(acc: dict[int, dict[str, str]], delta_calls: Any) -> None:
 def _finish(completion: Completion, acc: dict[int, dict[str, str]], messages: list[dict], model: str) -> None:
     for i, slot in sorted(acc.items()):
         if slot["name"]:
-            completion.tool_calls.append(ToolCallRequest(id=slot["id"] or f"call_{i}", name=slot["name"],
-                                                         arguments=slot["arguments"] or "{}"))
+            completion.tool_calls.append(
+                ToolCallRequest(
+                    id=slot["id"] or f"call_{i}", name=slot["name"], arguments=slot["arguments"] or "{}"
+                )
+            )
     if not completion.prompt_tokens:
         completion.prompt_tokens = sum(count_tokens(json.dumps(m, default=str)) for m in messages)
     if not completion.completion_tokens:
         completion.completion_tokens = count_tokens(completion.text) + sum(
-            count_tokens(c.arguments) for c in completion.tool_calls)
+            count_tokens(c.arguments) for c in completion.tool_calls
+        )
     completion.cost_usd = _cost(model, completion.prompt_tokens, completion.completion_tokens)
 
 
@@ -120,8 +145,16 @@ def _stream_logging_wanted() -> bool:
     exists only to feed litellm callbacks. Firstline registers none and prices calls itself (`_cost`), so it
     runs only when someone configured a callback (Langfuse, a custom logger...)."""
     litellm = load_litellm()
-    return any(getattr(litellm, name, None) for name in (
-        "callbacks", "success_callback", "_async_success_callback", "input_callback", "service_callback"))
+    return any(
+        getattr(litellm, name, None)
+        for name in (
+            "callbacks",
+            "success_callback",
+            "_async_success_callback",
+            "input_callback",
+            "service_callback",
+        )
+    )
 
 
 async def _once_streamed(kwargs: dict[str, Any]) -> AsyncIterator[str | Completion]:
@@ -136,7 +169,9 @@ async def _once_streamed(kwargs: dict[str, Any]) -> AsyncIterator[str | Completi
         usage = getattr(chunk, "usage", None)
         if usage:
             completion.prompt_tokens = getattr(usage, "prompt_tokens", 0) or completion.prompt_tokens
-            completion.completion_tokens = getattr(usage, "completion_tokens", 0) or completion.completion_tokens
+            completion.completion_tokens = (
+                getattr(usage, "completion_tokens", 0) or completion.completion_tokens
+            )
         if not chunk.choices:
             continue
         delta = chunk.choices[0].delta
@@ -160,7 +195,11 @@ async def _once_blocking(kwargs: dict[str, Any]) -> Completion:
     completion = Completion(text=msg.content or "")
     acc: dict[int, dict[str, str]] = {}
     for i, tc in enumerate(getattr(msg, "tool_calls", None) or []):
-        acc[i] = {"id": tc.id or f"call_{i}", "name": tc.function.name or "", "arguments": tc.function.arguments or ""}
+        acc[i] = {
+            "id": tc.id or f"call_{i}",
+            "name": tc.function.name or "",
+            "arguments": tc.function.arguments or "",
+        }
     usage = getattr(response, "usage", None)
     if usage:
         completion.prompt_tokens = usage.prompt_tokens or 0
@@ -174,8 +213,14 @@ class _EmptyStream(Exception):
 
 
 async def stream_completion(
-    *, model: str, messages: list[dict], tools: list[dict] | None, api_base: str | None = None,
-    timeout_s: float = 120.0, retries: int = 3, extra: dict[str, Any] | None = None,
+    *,
+    model: str,
+    messages: list[dict],
+    tools: list[dict] | None,
+    api_base: str | None = None,
+    timeout_s: float = 120.0,
+    retries: int = 3,
+    extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[str | Completion]:
     """Yield text deltas, then exactly one Completion. Raises ModelError on failure."""
     kwargs: dict[str, Any] = {"model": model, "messages": messages, "timeout": timeout_s, **(extra or {})}
@@ -208,15 +253,30 @@ async def stream_completion(
 class LiteLLMModel:
     """Any litellm provider, called in this process (the CLI and `firstline eval`)."""
 
-    def __init__(self, name: str, *, api_base: str | None = None, timeout_s: float = 120.0, retries: int = 3,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        api_base: str | None = None,
+        timeout_s: float = 120.0,
+        retries: int = 3,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.name, self.api_base, self.timeout_s, self.retries = name, api_base, timeout_s, retries
         self.extra = dict(extra or {})
 
-    def stream(self, messages: list[dict[str, Any]],
-               tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
-        return stream_completion(model=self.name, messages=for_provider(messages), tools=tools, api_base=self.api_base,
-                                 timeout_s=self.timeout_s, retries=self.retries, extra=self.extra)
+    def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> AsyncIterator[str | Completion]:
+        return stream_completion(
+            model=self.name,
+            messages=for_provider(messages),
+            tools=tools,
+            api_base=self.api_base,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            extra=self.extra,
+        )
 
     async def context_window(self) -> int | None:
         return None  # window.context_limit asks litellm's bundled map in this process

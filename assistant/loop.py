@@ -90,9 +90,14 @@ def system_prompt(ctx: TurnContext) -> str:
     from tools.targets.fleet import Fleet
 
     write_tools = [t.name for t in ctx.tools if t.risk.value == "write"]
-    return render("system.md.j2", target=ctx.target.describe(), now=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-                  write_tools=write_tools, read_only=ctx.settings.policy.read_only,
-                  fleet=isinstance(ctx.target, Fleet))
+    return render(
+        "system.md.j2",
+        target=ctx.target.describe(),
+        now=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        write_tools=write_tools,
+        read_only=ctx.settings.policy.read_only,
+        fleet=isinstance(ctx.target, Fleet),
+    )
 
 
 def tool_schemas(ctx: TurnContext) -> list[dict]:
@@ -105,16 +110,23 @@ def result_budget(ctx: TurnContext) -> int:
     return max(200, min(ctx.settings.tool_result_tokens, window // 8))
 
 
-def _fit_prompt(ctx: TurnContext, messages: list[dict], keep_from: int, tools: list[dict] | None) -> list[dict]:
+def _fit_prompt(
+    ctx: TurnContext, messages: list[dict], keep_from: int, tools: list[dict] | None
+) -> list[dict]:
     tools_tokens = count_tokens(str(tools)) if tools else 0
-    return fit_messages(messages, context_limit(ctx.model, ctx.settings.context_limit), tools_tokens, keep_from)
+    return fit_messages(
+        messages, context_limit(ctx.model, ctx.settings.context_limit), tools_tokens, keep_from
+    )
 
 
-async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], keep_from: int,
-                     tools: list[dict] | None) -> AsyncIterator[Event | Outcome]:
+async def model_step(
+    ctx: TurnContext, state: TurnState, messages: list[dict], keep_from: int, tools: list[dict] | None
+) -> AsyncIterator[Event | Outcome]:
     """One model call: stream tokens as events, end with the step's outcome."""
     state.steps += 1
-    prompt = await cpu.run(ctx.offload, _fit_prompt, ctx, messages, keep_from, tools)  # tiktoken: off the loop
+    prompt = await cpu.run(
+        ctx.offload, _fit_prompt, ctx, messages, keep_from, tools
+    )  # tiktoken: off the loop
     started = time.perf_counter()
     redactor = redactor_for(ctx.settings)  # the model may quote a key: masked before it is stored or streamed
     masker = StreamMasker(redactor, whole_lines=bool(ctx.settings.redact_patterns))
@@ -127,7 +139,9 @@ async def model_step(ctx: TurnContext, state: TurnState, messages: list[dict], k
             if rest := masker.flush():
                 yield Event.of(Token(text=rest), ctx.turn_id)
             state.add_usage(item)
-            metrics.model_call(ctx.model, time.perf_counter() - started, "ok", item.prompt_tokens, item.completion_tokens)
+            metrics.model_call(
+                ctx.model, time.perf_counter() - started, "ok", item.prompt_tokens, item.completion_tokens
+            )
             if not item.tool_calls and tools:  # a local model that writes its call as JSON in the text
                 item.tool_calls = calls_in_text(item.text, {t["function"]["name"] for t in tools})
             said = await cpu.run(ctx.offload, redactor, item.text) if item.text else item.text
@@ -144,7 +158,9 @@ async def run_turn(ctx: TurnContext, history: list[Event], user_text: str) -> As
     tool_calls.remember_findings(state, history)
     yield Event.of(TurnStarted(model=ctx.model, target=ctx.target.name), ctx.turn_id)
     messages = [transcript.system_message(system_prompt(ctx), ctx.target.describe())]
-    messages += messages_from_events([e for e in history if e.type is not EventType.TURN_STARTED], result_budget(ctx))
+    messages += messages_from_events(
+        [e for e in history if e.type is not EventType.TURN_STARTED], result_budget(ctx)
+    )
     messages.append({"role": "user", "content": user_text})
     keep_from = len(messages) - 1
     status, schemas = "completed", tool_schemas(ctx)
@@ -173,10 +189,18 @@ async def run_turn(ctx: TurnContext, history: list[Event], user_text: str) -> As
             err = outcome.error if isinstance(outcome, Failed) else ModelError("the model returned nothing")
             yield Event.of(Error(message=str(err), kind=err.kind, hint=err.hint), ctx.turn_id)
         break
-    yield Event.of(TurnFinished(status=status, steps=state.steps, tool_calls=state.tool_calls,
-                                prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens,
-                                cost_usd=state.cost_usd, wall_ms=round((time.perf_counter() - state.started) * 1000, 1)),
-                   ctx.turn_id)
+    yield Event.of(
+        TurnFinished(
+            status=status,
+            steps=state.steps,
+            tool_calls=state.tool_calls,
+            prompt_tokens=state.prompt_tokens,
+            completion_tokens=state.completion_tokens,
+            cost_usd=state.cost_usd,
+            wall_ms=round((time.perf_counter() - state.started) * 1000, 1),
+        ),
+        ctx.turn_id,
+    )
 
 
 def new_turn_id() -> str:

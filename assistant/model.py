@@ -48,8 +48,9 @@ class Model(Protocol):
     name: str
     """The model string the engineer chose (shown in events, stored on the session)."""
 
-    def stream(self, messages: list[dict[str, Any]],
-               tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
+    def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> AsyncIterator[str | Completion]:
         """Text deltas, then exactly one Completion. Raises ModelError on failure."""
         ...
 

@@ -22,7 +22,9 @@ class Providers:
     offline model's thinking) goes to threads, so the event loop keeps streaming other sessions; anywhere
     else it runs inline, where a thread hop only costs time."""
 
-    def __init__(self, settings: Settings, *, gateway: ModelGateway | None = None, offload: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, gateway: ModelGateway | None = None, offload: bool = False
+    ) -> None:
         self.settings, self.gateway, self.offload = settings, gateway, offload
 
     def model(self, name: str) -> Model:
@@ -31,8 +33,12 @@ class Providers:
             from assistant.runbook.model import RunbookModel
 
             return RunbookModel(name, offload=self.offload)
-        options = {"api_base": s.api_base, "timeout_s": s.model_timeout_s, "retries": s.model_retries,
-                   "extra": dict(s.model_options)}
+        options = {
+            "api_base": s.api_base,
+            "timeout_s": s.model_timeout_s,
+            "retries": s.model_retries,
+            "extra": dict(s.model_options),
+        }
         if self.gateway is not None:
             from assistant.gateway import GatewayModel
 

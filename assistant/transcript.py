@@ -43,8 +43,11 @@ def tool_message(call_id: str, content: str, facts: ToolFacts) -> dict[str, Any]
 
 
 def system_message(content: str, target: dict[str, Any]) -> dict[str, Any]:
-    facts = TargetFacts(str(target.get("name", "")), str(target.get("kind", "")),
-                        {k: v for k, v in target.items() if k not in ("name", "kind")})
+    facts = TargetFacts(
+        str(target.get("name", "")),
+        str(target.get("kind", "")),
+        {k: v for k, v in target.items() if k not in ("name", "kind")},
+    )
     return {"role": "system", "content": content, FACTS: asdict(facts)}
 
 
@@ -71,8 +74,10 @@ def read_system(msg: dict[str, Any], content: str) -> TargetFacts:
     return parse_system_text(content)
 
 
-_HEADER = re.compile(r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)(?P<err>, error)?|"
-                     r"(?P<status>error|refused|timeout|unsupported|needs approval|no data))\)(?P<flags>.*)$")
+_HEADER = re.compile(
+    r"^\$ (?P<command>.*?)\s+\((?:exit (?P<exit>-?\d+|None)(?P<err>, error)?|"
+    r"(?P<status>error|refused|timeout|unsupported|needs approval|no data))\)(?P<flags>.*)$"
+)
 
 
 def parse_tool_text(content: str) -> ToolFacts:
@@ -86,16 +91,22 @@ def parse_tool_text(content: str) -> ToolFacts:
     body = lines[1:]
     error = None
     if body and body[0].startswith("ERROR: "):
-        error, body = body[0][len("ERROR: "):].strip(), body[1:]
+        error, body = body[0][len("ERROR: ") :].strip(), body[1:]
     while body and (body[-1].startswith("# finding ") or not body[-1].strip()):
         body = body[:-1]
     if status == "no data" and body == ["(no output)"]:
         body = []
     if status not in ("ok", "no data") and exit_code is None and error is None:
         error = "\n".join(body).strip() or "the tool did not run"
-    return ToolFacts(command=m.group("command").strip(), output="\n".join(body), exit_code=exit_code, error=error,
-                     status=status.replace(" ", "_"), truncated="[output truncated]" in m.group("flags"),
-                     cached="[same call earlier this turn]" in m.group("flags"))
+    return ToolFacts(
+        command=m.group("command").strip(),
+        output="\n".join(body),
+        exit_code=exit_code,
+        error=error,
+        status=status.replace(" ", "_"),
+        truncated="[output truncated]" in m.group("flags"),
+        cached="[same call earlier this turn]" in m.group("flags"),
+    )
 
 
 _TARGET = re.compile(r"^Target:\s*(?P<name>\S+)\s*\((?P<kind>[\w-]+)\)", re.MULTILINE)
@@ -108,10 +119,13 @@ def parse_system_text(content: str) -> TargetFacts:
     if not m:
         return TargetFacts()
     fields: dict[str, Any] = {}
-    for fm in _FIELD.finditer(content[m.end():].split("\n\n", 1)[0]):
+    for fm in _FIELD.finditer(content[m.end() :].split("\n\n", 1)[0]):
         key, value = fm.group("key").strip().lower(), fm.group("value").strip()
         if key in ("time (utc)",):
             break
-        fields[key] = [v for v in re.split(r",\s*", value) if v] if "," in value or key in ("hosts", "namespaces") \
+        fields[key] = (
+            [v for v in re.split(r",\s*", value) if v]
+            if "," in value or key in ("hosts", "namespaces")
             else value
+        )
     return TargetFacts(m.group("name"), m.group("kind").lower(), fields)

@@ -118,11 +118,23 @@ class EventWriter:
             await self.task
 
 
-async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_id: str, user_text: str,
-                     approver: Approver, *, on_event: OnEvent | None = None,
-                     cancel_event: asyncio.Event | None = None, poll_s: float | None = 0.25, author: str = "user",
-                     message_stored: bool = False, committer: GroupCommitter | None = None,
-                     providers: Providers | None = None, nodes: NodeRouter | None = None) -> str:
+async def drive_turn(
+    settings: Settings,
+    engine: Engine,
+    session_id: str,
+    turn_id: str,
+    user_text: str,
+    approver: Approver,
+    *,
+    on_event: OnEvent | None = None,
+    cancel_event: asyncio.Event | None = None,
+    poll_s: float | None = 0.25,
+    author: str = "user",
+    message_stored: bool = False,
+    committer: GroupCommitter | None = None,
+    providers: Providers | None = None,
+    nodes: NodeRouter | None = None,
+) -> str:
     """Run one turn of `session_id` (already begun with `store.begin_turn`); return its final status.
 
     Every event is committed (through `committer`, the server's shared one, or a private one that holds this
@@ -133,7 +145,9 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
     `nodes` reaches node targets.
     """
     logs.bind(session_id=session_id, turn_id=turn_id)  # this turn's task (and threads): its log lines say so
-    user_text = redactor_for(settings)(user_text)  # a pasted token is never stored, shown or sent to the model
+    user_text = redactor_for(settings)(
+        user_text
+    )  # a pasted token is never stored, shown or sent to the model
     own_committer = committer is None
     replica = Replica(engine, settings.turn_lease_s, recover=False) if own_committer else None
     if replica is not None:
@@ -149,28 +163,50 @@ async def drive_turn(settings: Settings, engine: Engine, session_id: str, turn_i
         if not message_stored:  # the server stores it with the turn, before answering 202
             await writer.put(Event.of(UserMessage(text=user_text, author=author), turn_id))
         try:
-            ctx = await asyncio.to_thread(open_context, settings, target=session.target, model=session.model,
-                                          session_id=session_id, turn_id=turn_id, approver=approver,
-                                          providers=providers, nodes=nodes)
+            ctx = await asyncio.to_thread(
+                open_context,
+                settings,
+                target=session.target,
+                model=session.model,
+                session_id=session_id,
+                turn_id=turn_id,
+                approver=approver,
+                providers=providers,
+                nodes=nodes,
+            )
         except Exception as exc:  # noqa: BLE001 - TargetError, broken kubeconfig: tell the user
-            return await _finish(writer, turn_id, "error", started,
-                                 Error(message=f"cannot open target {session.target}: {exc}", kind="target"))
-        loop_module = await asyncio.to_thread(importlib.import_module, "assistant.loop")  # litellm: slow import
+            return await _finish(
+                writer,
+                turn_id,
+                "error",
+                started,
+                Error(message=f"cannot open target {session.target}: {exc}", kind="target"),
+            )
+        loop_module = await asyncio.to_thread(
+            importlib.import_module, "assistant.loop"
+        )  # litellm: slow import
         pump = _pump(loop_module.run_turn(ctx, history, user_text), writer)
         return await _race_cancel(pump, writer, engine, turn_id, cancel_event, poll_s, started)
     except asyncio.CancelledError as stop:
         reason = str(stop.args[0]) if stop.args and stop.args[0] else STOPPED
-        await _finish_quietly(writer, turn_id, "interrupted", started, Error(message=reason, kind="interrupted"))
+        await _finish_quietly(
+            writer, turn_id, "interrupted", started, Error(message=reason, kind="interrupted")
+        )
         raise
     except store.Fenced:
-        log.warning("turn %s was closed elsewhere (its lease was lost or it was force-closed); stopped", turn_id)
+        log.warning(
+            "turn %s was closed elsewhere (its lease was lost or it was force-closed); stopped", turn_id
+        )
         return "interrupted"
     except Exception as exc:
         log.exception("turn %s failed", turn_id)
         error = Error(message=f"internal error: {type(exc).__name__}: {exc}", kind="internal")
         if isinstance(exc, DBAPIError):  # the database went away mid-turn: keep trying to close the turn
-            error = Error(message="the database became unreachable during this turn; events after that point "
-                                  "were not saved. Send the message again.", kind="db_unavailable")
+            error = Error(
+                message="the database became unreachable during this turn; events after that point "
+                "were not saved. Send the message again.",
+                kind="db_unavailable",
+            )
         await _finish_quietly(writer, turn_id, "error", started, error, retry_s=RECORD_END_RETRY_S)
         return "error"
     finally:
@@ -204,8 +240,15 @@ async def _pump(events, writer: EventWriter) -> str | None:
     return status
 
 
-async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, cancel_event: asyncio.Event | None,
-                       poll_s: float | None, started: float) -> str:
+async def _race_cancel(
+    pump,
+    writer: EventWriter,
+    engine: Engine,
+    turn_id: str,
+    cancel_event: asyncio.Event | None,
+    poll_s: float | None,
+    started: float,
+) -> str:
     pump_task = asyncio.create_task(pump, name=f"turn-{turn_id}")
     watch_task = asyncio.create_task(_watch_cancel(engine, turn_id, cancel_event, poll_s))
     lost_task = asyncio.create_task(writer.lost.wait())
@@ -222,15 +265,21 @@ async def _race_cancel(pump, writer: EventWriter, engine: Engine, turn_id: str, 
         status = pump_task.result()  # re-raises a bug in the loop (handled by drive_turn)
         if status is not None:
             return status
-        return await _finish(writer, turn_id, "error", started,
-                             Error(message="the agent loop ended without finishing the turn", kind="internal"))
+        return await _finish(
+            writer,
+            turn_id,
+            "error",
+            started,
+            Error(message="the agent loop ended without finishing the turn", kind="internal"),
+        )
     if writer.finished:
         return "completed"
     return await _finish(writer, turn_id, "cancelled", started, None)
 
 
-async def _watch_cancel(engine: Engine, turn_id: str, cancel_event: asyncio.Event | None,
-                        poll_s: float | None) -> None:
+async def _watch_cancel(
+    engine: Engine, turn_id: str, cancel_event: asyncio.Event | None, poll_s: float | None
+) -> None:
     """Return once a cancel is requested (in-process flag, or the DB flag set by any process) or the turn was
     closed elsewhere.
     `poll_s=None`: someone else (the TurnSupervisor) watches the DB flag and sets `cancel_event`."""
@@ -265,8 +314,9 @@ async def _finish(writer: EventWriter, turn_id: str, status: str, started: float
     return status
 
 
-async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, started: float, error: Error,
-                          retry_s: float = 0.0) -> None:
+async def _finish_quietly(
+    writer: EventWriter, turn_id: str, status: str, started: float, error: Error, retry_s: float = 0.0
+) -> None:
     """Best effort while shutting down; after a failure, retried for `retry_s` so a database that comes back
     frees the session instead of leaving it `running`. Recovery at next start covers the rest."""
     deadline, delay = time.monotonic() + retry_s, 0.25
@@ -275,7 +325,9 @@ async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, starte
             await asyncio.shield(_finish(writer, turn_id, status, started, error))
             return
         except (Exception, asyncio.CancelledError):  # noqa: BLE001 - best effort
-            if writer.lost.is_set() or time.monotonic() + delay > deadline:  # closed elsewhere: nothing to record
+            if (
+                writer.lost.is_set() or time.monotonic() + delay > deadline
+            ):  # closed elsewhere: nothing to record
                 log.warning("could not record the end of turn %s (%s)", turn_id, status)
                 return
         await asyncio.sleep(delay)
@@ -284,8 +336,10 @@ async def _finish_quietly(writer: EventWriter, turn_id: str, status: str, starte
 
 # ------------------------------------------------------------ approvals across processes
 
-def db_approver(engine: Engine, session_id: str, turn_id: str, *, poll_s: float = 0.2,
-                timeout_s: float = 1800.0) -> Approver:
+
+def db_approver(
+    engine: Engine, session_id: str, turn_id: str, *, poll_s: float = 0.2, timeout_s: float = 1800.0
+) -> Approver:
     """An approver that records a pending approval and waits (polling the DB) for a person's decision.
 
     Works when the decision arrives through another process (any server replica, the CLI).
@@ -298,15 +352,23 @@ def db_approver(engine: Engine, session_id: str, turn_id: str, *, poll_s: float 
         while True:
             row = await asyncio.to_thread(_approval, engine, session_id, request.approval_id)
             if row.status in ("approved", "denied"):
-                return ApprovalDecided(approval_id=request.approval_id,
-                                       decision="approve" if row.status == "approved" else "deny",
-                                       by=row.decided_by or "user", comment=row.comment)
+                return ApprovalDecided(
+                    approval_id=request.approval_id,
+                    decision="approve" if row.status == "approved" else "deny",
+                    by=row.decided_by or "user",
+                    comment=row.comment,
+                )
             if row.status == "expired" or time.monotonic() > deadline:
                 comment = f"no decision within {_span(timeout_s)}"
                 expired = await asyncio.to_thread(_expire, engine, request.approval_id, comment)
                 if expired or row.status == "expired":
-                    return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
-                                           comment=comment, expired=True)
+                    return ApprovalDecided(
+                        approval_id=request.approval_id,
+                        decision="deny",
+                        by="firstline",
+                        comment=comment,
+                        expired=True,
+                    )
             await asyncio.sleep(poll_s)
 
     return approve
@@ -333,6 +395,7 @@ def _expire(engine: Engine, approval_id: str, comment: str) -> bool:
 
 # ------------------------------------------------------------ running turns in the background
 
+
 class TurnSupervisor:
     """Starts turns as background tasks of this process and cancels them on request or shutdown.
 
@@ -343,9 +406,17 @@ class TurnSupervisor:
     and their last write is fenced off. `drain` stops taking turns and lets the running ones finish.
     """
 
-    def __init__(self, settings: Settings, engine: Engine, notifier: store.Notifier | None = None, *,
-                 poll_s: float = 0.25, approval_poll_s: float = 0.2, providers: Providers | None = None,
-                 nodes: NodeRouter | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        notifier: store.Notifier | None = None,
+        *,
+        poll_s: float = 0.25,
+        approval_poll_s: float = 0.2,
+        providers: Providers | None = None,
+        nodes: NodeRouter | None = None,
+    ) -> None:
         self.settings, self.engine, self.nodes = settings, engine, nodes
         self.providers = providers
         self.notifier = notifier or store.Notifier()
@@ -359,7 +430,9 @@ class TurnSupervisor:
         """Turns of this process parked on a person's decision (they hold no running slot meanwhile)."""
         self._slots = asyncio.Semaphore(settings.max_running_turns)
         self._hosted_slots = asyncio.Semaphore(settings.max_running_hosted_turns)
-        self.committer = GroupCommitter(engine, on_commit=self.notifier.notify, owner=store.current_owner().replica)
+        self.committer = GroupCommitter(
+            engine, on_commit=self.notifier.notify, owner=store.current_owner().replica
+        )
         """All local turns' events go through one writer: one transaction per batch, not per turn and step."""
         self.draining = False
 
@@ -381,8 +454,9 @@ class TurnSupervisor:
             for turn_id in requested:
                 flags[turn_id].set()
 
-    async def start(self, session_id: str, text: str, *, author: str = "user",
-                    attachment: str | None = None) -> store.TurnRow:
+    async def start(
+        self, session_id: str, text: str, *, author: str = "user", attachment: str | None = None
+    ) -> store.TurnRow:
         """Begin a turn (Conflict if one runs, NotFound if no such session, Draining while shutting down) and
         drive it in the background. `attachment`: a pasted log, stored with the question as a tool output
         (assistant/attachments.py)."""
@@ -391,20 +465,34 @@ class TurnSupervisor:
         text = redactor_for(self.settings)(text)
         loop = asyncio.get_running_loop()
 
-        def announce(events: list[Event]) -> None:  # from the DB thread, right after the commit: no extra loop hops
+        def announce(
+            events: list[Event],
+        ) -> None:  # from the DB thread, right after the commit: no extra loop hops
             loop.call_soon_threadsafe(self.notifier.notify, session_id, [e.to_json() for e in events])
 
         paste = _paster(self.settings, attachment) if attachment else None
-        turn, _message, model = await asyncio.to_thread(_begin, self.engine, session_id, text, author, announce,
-                                                        paste)
+        turn, _message, model = await asyncio.to_thread(
+            _begin, self.engine, session_id, text, author, announce, paste
+        )
         flag = asyncio.Event()
         slots = self._slots if is_runbook(model) else self._hosted_slots
-        approver = self._waiting_frees_slot(db_approver(self.engine, session_id, turn.id, poll_s=self.approval_poll_s,
-                                                        timeout_s=self.settings.approval_timeout_s), slots)
-        task = asyncio.create_task(self._drive(session_id, turn.id, text, approver, flag, author, slots),
-                                   name=f"drive-{turn.id}")
+        approver = self._waiting_frees_slot(
+            db_approver(
+                self.engine,
+                session_id,
+                turn.id,
+                poll_s=self.approval_poll_s,
+                timeout_s=self.settings.approval_timeout_s,
+            ),
+            slots,
+        )
+        task = asyncio.create_task(
+            self._drive(session_id, turn.id, text, approver, flag, author, slots), name=f"drive-{turn.id}"
+        )
         self.tasks[turn.id], self.cancel_flags[turn.id], self.queued[turn.id] = task, flag, session_id
-        task.add_done_callback(lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None)))
+        task.add_done_callback(
+            lambda _t, tid=turn.id: (self.tasks.pop(tid, None), self.cancel_flags.pop(tid, None))
+        )
         self._ensure_watcher()
         return turn
 
@@ -415,9 +503,13 @@ class TurnSupervisor:
 
         async def approve(request: ApprovalRequired) -> ApprovalDecided:
             if self.pending_approvals >= self.settings.max_pending_approvals:
-                return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline",
-                                       comment=f"{self.pending_approvals} approvals are already waiting on this "
-                                               "server; decide those first, then ask again")
+                return ApprovalDecided(
+                    approval_id=request.approval_id,
+                    decision="deny",
+                    by="firstline",
+                    comment=f"{self.pending_approvals} approvals are already waiting on this "
+                    "server; decide those first, then ask again",
+                )
             self.pending_approvals += 1
             slots.release()
             try:
@@ -428,23 +520,47 @@ class TurnSupervisor:
 
         return approve
 
-    async def _drive(self, session_id: str, turn_id: str, text: str, approver: Approver, flag: asyncio.Event,
-                     author: str, slots: asyncio.Semaphore) -> str:
+    async def _drive(
+        self,
+        session_id: str,
+        turn_id: str,
+        text: str,
+        approver: Approver,
+        flag: asyncio.Event,
+        author: str,
+        slots: asyncio.Semaphore,
+    ) -> str:
         with self.notifier.local_turn(session_id):
             async with slots:  # queued here (listed in `self.queued`) while the model's limit of turns run
                 self.queued.pop(turn_id, None)
-                return await drive_turn(self.settings, self.engine, session_id, turn_id, text, approver,
-                                        cancel_event=flag, poll_s=None, author=author, message_stored=True,
-                                        committer=self.committer,  # the committer notifies the streams
-                                        providers=self.providers, nodes=self.nodes)
+                return await drive_turn(
+                    self.settings,
+                    self.engine,
+                    session_id,
+                    turn_id,
+                    text,
+                    approver,
+                    cancel_event=flag,
+                    poll_s=None,
+                    author=author,
+                    message_stored=True,
+                    committer=self.committer,  # the committer notifies the streams
+                    providers=self.providers,
+                    nodes=self.nodes,
+                )
 
     async def _close_queued(self, reason: str = "the server stopped before this turn could start") -> None:
         """Turns stopped before they got a slot never reached `drive_turn`, which records its own end: close
         them here, so their sessions are free at once rather than after crash recovery."""
         for turn_id, session_id in list(self.queued.items()):
             writer = EventWriter(self.committer, session_id)
-            await _finish_quietly(writer, turn_id, "interrupted", time.perf_counter(),
-                                  Error(message=f"{reason}; send the message again", kind="interrupted"))
+            await _finish_quietly(
+                writer,
+                turn_id,
+                "interrupted",
+                time.perf_counter(),
+                Error(message=f"{reason}; send the message again", kind="interrupted"),
+            )
             await writer.close()
             self.queued.pop(turn_id, None)
 
@@ -463,8 +579,10 @@ class TurnSupervisor:
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
         late = [task for task in tasks if not task.done()]
-        reason = (f"this server shut down (a restart or rolling update) and the turn did not finish within its "
-                  f"{grace_s:g} s grace period; everything up to here is kept. Send a message to continue")
+        reason = (
+            f"this server shut down (a restart or rolling update) and the turn did not finish within its "
+            f"{grace_s:g} s grace period; everything up to here is kept. Send a message to continue"
+        )
         for task in late:
             task.cancel(reason)
         if late:
@@ -492,13 +610,19 @@ Paster = Callable[[list[Event]], list[Event]]
 def _paster(settings: Settings, text: str) -> Paster:
     from assistant.attachments import paste_events
 
-    return lambda history: paste_events(text, redactor=redactor_for(settings),
-                                        cap_chars=settings.max_attachment_chars, history=history)
+    return lambda history: paste_events(
+        text, redactor=redactor_for(settings), cap_chars=settings.max_attachment_chars, history=history
+    )
 
 
-def _begin(engine: Engine, session_id: str, text: str, author: str,
-           announce: Callable[[list[Event]], None] | None = None,
-           paste: Paster | None = None) -> tuple[store.TurnRow, Event, str]:
+def _begin(
+    engine: Engine,
+    session_id: str,
+    text: str,
+    author: str,
+    announce: Callable[[list[Event]], None] | None = None,
+    paste: Paster | None = None,
+) -> tuple[store.TurnRow, Event, str]:
     """The turn and the user's message (and its pasted attachment) in one transaction: once a message is
     accepted (202) it is stored. `announce` hears of the committed events at once (streams continue from
     them without a DB read). Returns the turn, the committed message event and the session's model."""
@@ -507,9 +631,15 @@ def _begin(engine: Engine, session_id: str, text: str, author: str,
         turn = store.begin_turn(db, session_id=session_id, owner=store.current_owner())
         model = store.get_session(db, session_id=session_id).model  # read first: the append stamps `at`,
         message = Event.of(UserMessage(text=text, author=author), turn.id)
-        stored = [store.append_event(db, session_id=session_id, event=message)]  # and the commit follows at once
+        stored = [
+            store.append_event(db, session_id=session_id, event=message)
+        ]  # and the commit follows at once
         for ev in pasted:
-            stored.append(store.append_event(db, session_id=session_id, event=ev.model_copy(update={"turn_id": turn.id})))
+            stored.append(
+                store.append_event(
+                    db, session_id=session_id, event=ev.model_copy(update={"turn_id": turn.id})
+                )
+            )
     if announce is not None:
         announce(stored)
     return turn, stored[0], model

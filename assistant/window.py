@@ -67,8 +67,13 @@ def message_tokens(msg: dict[str, Any]) -> int:
     return count_tokens(json.dumps(msg, default=str)) + 4
 
 
-def fit_messages(messages: list[dict[str, Any]], limit: int, tools_tokens: int = 0,
-                 keep_from: int | None = None, reserve: int = 1024) -> list[dict[str, Any]]:
+def fit_messages(
+    messages: list[dict[str, Any]],
+    limit: int,
+    tools_tokens: int = 0,
+    keep_from: int | None = None,
+    reserve: int = 1024,
+) -> list[dict[str, Any]]:
     """Return messages whose total fits `limit - tools_tokens - reserve`.
 
     `keep_from` is the index where the current turn starts; those messages are never elided.

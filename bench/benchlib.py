@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a checkout: `python bench/x.py` puts bench/, not the root, on sys.path
+if (
+    str(ROOT) not in sys.path
+):  # run from a checkout: `python bench/x.py` puts bench/, not the root, on sys.path
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -45,15 +47,22 @@ def machine() -> dict[str, Any]:
         pass
     import psutil
 
-    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "load": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def print_machine(title: str) -> dict[str, Any]:
     m = machine()
     print(f"== {title}")
-    print(f"machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, Python {m['python']}, "
-          f"load average {' '.join(map(str, m['load']))}")
+    print(
+        f"machine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, Python {m['python']}, "
+        f"load average {' '.join(map(str, m['load']))}"
+    )
     return m
 
 
@@ -78,7 +87,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        )
 
     print(line(headers))
     print("  ".join("-" * w for w in widths))
@@ -117,11 +128,17 @@ def summary(fig: Figure) -> None:
     print(f"{fig.name}: {fig.text()}{target}{verdict}")
 
 
-def write_figures(path: str | None, script: str, figures: list[Figure], extra: dict[str, Any] | None = None) -> None:
+def write_figures(
+    path: str | None, script: str, figures: list[Figure], extra: dict[str, Any] | None = None
+) -> None:
     if not path:
         return
-    data = {"script": script, "machine": machine(), "figures": [asdict(f) | {"source": script} for f in figures],
-            **(extra or {})}
+    data = {
+        "script": script,
+        "machine": machine(),
+        "figures": [asdict(f) | {"source": script} for f in figures],
+        **(extra or {}),
+    }
     Path(path).write_text(json.dumps(data, indent=2))
 
 
@@ -153,8 +170,15 @@ def run_timed(argv: list[str], timeout_s: float = 600.0) -> tuple[float, float, 
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, timeout=timeout_s, check=False)
+    proc = subprocess.run(
+        argv,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=timeout_s,
+        check=False,
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -174,8 +198,12 @@ def cpu_seconds(pid: int) -> float:
 class Server:
     """`firstline serve` as a subprocess with its own FIRSTLINE_HOME; samples its RSS while it runs."""
 
-    def __init__(self, database_url: str | None = None, ready_timeout_s: float = 90.0,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str | None = None,
+        ready_timeout_s: float = 90.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.home = tempfile.mkdtemp(prefix="firstline-bench-")
         self.extra_env = extra_env or {}
         self.port = free_port()
@@ -188,7 +216,7 @@ class Server:
         self.peak_rss = 0
         self.proc: subprocess.Popen | None = None
         self._stop = threading.Event()
-        self._log = open(Path(self.home) / "server.log", "w+b")  # noqa: SIM115 - closed in stop()
+        self._log = open(Path(self.home) / "server.log", "w+b")
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ, FIRSTLINE_HOME=self.home, LITELLM_LOCAL_MODEL_COST_MAP="True")
@@ -201,8 +229,14 @@ class Server:
         import httpx
 
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(serve_argv(self.port), cwd=ROOT, env=self.env(), stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            serve_argv(self.port),
+            cwd=ROOT,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         threading.Thread(target=self._sample, daemon=True).start()
         while time.perf_counter() - t0 < self.ready_timeout_s:
             if self.proc.poll() is not None:

@@ -57,8 +57,9 @@ class SessionRun:
     error: str | None = None
 
 
-async def one_session(client, base: str, target: str, opened: asyncio.Event, go: asyncio.Event,
-                      post_base: str | None = None) -> SessionRun:
+async def one_session(
+    client, base: str, target: str, opened: asyncio.Event, go: asyncio.Event, post_base: str | None = None
+) -> SessionRun:
     """Create, open the stream, wait for the common start, post, read to turn_finished. `post_base`: post to
     (and so run the turn on) that server instead, another replica on the same database."""
     run = SessionRun()
@@ -71,7 +72,9 @@ async def one_session(client, base: str, target: str, opened: asyncio.Event, go:
             resp.raise_for_status()
             opened.set()
             await go.wait()
-            r = await client.post(f"{post_base}/api/sessions/{sid}/messages", json={"content": _report(target)})
+            r = await client.post(
+                f"{post_base}/api/sessions/{sid}/messages", json={"content": _report(target)}
+            )
             r.raise_for_status()
             await asyncio.wait_for(_read(resp, run), SESSION_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the benchmark
@@ -117,7 +120,9 @@ the start of the burst while the server had already sent the events (server-side
 SETTLE_S = 120.0
 
 
-def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS, post_url: str | None = None) -> dict:
+def burst(
+    server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS, post_url: str | None = None
+) -> dict:
     """N sessions at once, spread over `procs` client processes that post at the same instant; returns the
     row of figures. Streams read from `server`; turns run on `post_url` when given (bench/cross_replica.py)."""
     ctx = multiprocessing.get_context("spawn")  # clean children: no inherited event loop or threads
@@ -125,8 +130,14 @@ def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS,
     opened, go = ctx.Barrier(procs + 1), ctx.Barrier(procs + 1)
     go_at, out = ctx.Value("d", 0.0), ctx.Queue()
     shares = [[targets[i % len(targets)] for i in range(p, n, procs)] for p in range(procs)]
-    workers = [ctx.Process(target=_client, args=(server.url, share, dict(_REPORTS), opened, go, go_at, out, post_url),
-                           daemon=True) for share in shares]
+    workers = [
+        ctx.Process(
+            target=_client,
+            args=(server.url, share, dict(_REPORTS), opened, go, go_at, out, post_url),
+            daemon=True,
+        )
+        for share in shares
+    ]
     for w in workers:
         w.start()
     server.peak_rss = 0
@@ -152,26 +163,45 @@ def burst(server: Server, n: int, targets: list[str], procs: int = CLIENT_PROCS,
     waits = [r.wait_ms for r in runs if r.wait_ms is not None]
     wall = (max(done) - t0) if done else float("nan")
     tail = _tail(runs, pct(delays, 99), t0) if delays else ""
-    return {"n": n, "turns_s": len(done) / wall if done else 0.0, "events": len(delays),
-            "p50": median(delays), "p99": pct(delays, 99), "max": max(delays, default=float("nan")),
-            "start_p50": median(waits), "start_max": max(waits, default=float("nan")),
-            "errors": len(errors), "first_error": errors[0] if errors else "", "rss_mb": server.peak_rss / 2**20,
-            "wall_s": wall, "tail": tail}
+    return {
+        "n": n,
+        "turns_s": len(done) / wall if done else 0.0,
+        "events": len(delays),
+        "p50": median(delays),
+        "p99": pct(delays, 99),
+        "max": max(delays, default=float("nan")),
+        "start_p50": median(waits),
+        "start_max": max(waits, default=float("nan")),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "rss_mb": server.peak_rss / 2**20,
+        "wall_s": wall,
+        "tail": tail,
+    }
 
 
 def _tail(runs: list[SessionRun], p99: float, t0: float) -> str:
     """Which events make the slowest 1%, and when in the run the server stamped them: where to look first."""
-    slow = [(k, at - t0) for r in runs for d, k, at in zip(r.delays_ms, r.kinds, r.stamps) if d >= p99]
+    slow = [
+        (k, at - t0)
+        for r in runs
+        for d, k, at in zip(r.delays_ms, r.kinds, r.stamps, strict=False)
+        if d >= p99
+    ]
     if not slow:
         return ""
     kinds = Counter(k for k, _ in slow).most_common(3)
     when = sorted(t for _, t in slow)
-    return (f"slowest 1% ({len(slow)} events): " + ", ".join(f"{k} {c}" for k, c in kinds)
-            + f"; stamped {when[0]:.2f}-{when[-1]:.2f} s after the start (median {median(when):.2f} s)")
+    return (
+        f"slowest 1% ({len(slow)} events): "
+        + ", ".join(f"{k} {c}" for k, c in kinds)
+        + f"; stamped {when[0]:.2f}-{when[-1]:.2f} s after the start (median {median(when):.2f} s)"
+    )
 
 
-def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, go_at, out,
-            post_url: str | None = None) -> None:
+def _client(
+    url: str, targets: list[str], reports: dict[str, str], opened, go, go_at, out, post_url: str | None = None
+) -> None:
     """One client process: its share of the sessions, posted at `go_at`; puts its runs on `out`."""
     _REPORTS.update(reports)
     try:
@@ -183,8 +213,9 @@ def _client(url: str, targets: list[str], reports: dict[str, str], opened, go, g
     out.put([asdict(r) for r in runs])
 
 
-async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_at,
-                           post_url: str | None = None) -> list[SessionRun]:
+async def _client_sessions(
+    url: str, targets: list[str], opened_all, go_all, go_at, post_url: str | None = None
+) -> list[SessionRun]:
     import httpx
 
     n = len(targets)
@@ -193,8 +224,10 @@ async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         go = asyncio.Event()
         opened = [asyncio.Event() for _ in range(n)]
-        tasks = [asyncio.create_task(one_session(client, url, target, opened[i], go, post_url))
-                 for i, target in enumerate(targets)]
+        tasks = [
+            asyncio.create_task(one_session(client, url, target, opened[i], go, post_url))
+            for i, target in enumerate(targets)
+        ]
         await _settle(tasks, opened)
         await asyncio.to_thread(opened_all.wait, SETTLE_S)
         await asyncio.to_thread(go_all.wait, 30)
@@ -206,7 +239,9 @@ async def _client_sessions(url: str, targets: list[str], opened_all, go_all, go_
 async def _settle(tasks: list[asyncio.Task], opened: list[asyncio.Event], limit_s: float = SETTLE_S) -> None:
     """Wait until every session has its stream open (or has failed) before the common start."""
     deadline = time.time() + limit_s
-    while time.time() < deadline and not all(e.is_set() or t.done() for t, e in zip(tasks, opened)):
+    while time.time() < deadline and not all(
+        e.is_set() or t.done() for t, e in zip(tasks, opened, strict=False)
+    ):
         await asyncio.sleep(0.05)
 
 
@@ -220,7 +255,9 @@ def pg_database() -> str | None:
             conn.execute(f'CREATE DATABASE "{name}"')
         return name
     except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: skip that backend
-        print(f"PostgreSQL at 127.0.0.1:5432 not usable ({type(exc).__name__}: {str(exc).strip()[:120]}); skipped")
+        print(
+            f"PostgreSQL at 127.0.0.1:5432 not usable ({type(exc).__name__}: {str(exc).strip()[:120]}); skipped"
+        )
         return None
 
 
@@ -248,15 +285,21 @@ class External:
 
 
 HOSTED_SCRIPT = [
-    {"text": "Let me look at the service and its recent log lines before anything else.",
-     "calls": [("service_status", {"service": "nginx"})]},
-    {"text": ("**Root cause**: nginx.service failed at start: another process already listens on port 80, so "
-              "nginx's bind() fails with 'Address already in use' and every request gets a 503 from the load "
-              "balancer.\n\n**Evidence**\n- `systemctl status nginx`: Active: failed (Result: exit-code)\n"
-              "- the journal: bind() to 0.0.0.0:80 failed (98: Address already in use)\n\n**Suggested fix**\n"
-              "1. Find the process on :80 with `port_owner` and stop it if it is a leftover of the last deploy "
-              "(`kill_process`, needs approval).\n2. `restart_service nginx` (needs approval), then check that "
-              "`systemctl status nginx` says active (running) and that the site answers 200 again.")},
+    {
+        "text": "Let me look at the service and its recent log lines before anything else.",
+        "calls": [("service_status", {"service": "nginx"})],
+    },
+    {
+        "text": (
+            "**Root cause**: nginx.service failed at start: another process already listens on port 80, so "
+            "nginx's bind() fails with 'Address already in use' and every request gets a 503 from the load "
+            "balancer.\n\n**Evidence**\n- `systemctl status nginx`: Active: failed (Result: exit-code)\n"
+            "- the journal: bind() to 0.0.0.0:80 failed (98: Address already in use)\n\n**Suggested fix**\n"
+            "1. Find the process on :80 with `port_owner` and stop it if it is a leftover of the last deploy "
+            "(`kill_process`, needs approval).\n2. `restart_service nginx` (needs approval), then check that "
+            "`systemctl status nginx` says active (running) and that the site answers 200 again."
+        )
+    },
 ]
 """What the stand-in provider says: one tool call, then a 100-word answer, streamed a word per chunk."""
 
@@ -273,9 +316,15 @@ def hosted_model(chunk_ms: float):
     return fake, model_env(fake)
 
 
-def run_backend(label: str, database_url: str | None, sizes: list[int], targets: list[str],
-                url: str | None = None, procs: int = CLIENT_PROCS, extra_env: dict[str, str] | None = None
-                ) -> list[dict]:
+def run_backend(
+    label: str,
+    database_url: str | None,
+    sizes: list[int],
+    targets: list[str],
+    url: str | None = None,
+    procs: int = CLIENT_PROCS,
+    extra_env: dict[str, str] | None = None,
+) -> list[dict]:
     rows = []
     with External(url) if url else Server(database_url=database_url, extra_env=extra_env) as server:
         print(f"\n{label}: server ready in {server.ready_s:.1f}s, RSS {server.rss_now() / 2**20:.0f} MB")
@@ -284,8 +333,11 @@ def run_backend(label: str, database_url: str | None, sizes: list[int], targets:
             row = burst(server, n, targets, procs)
             row["backend"] = label
             rows.append(row)
-            print(f"  N={n}: {row['turns_s']:.1f} turns/s, p99 {row['p99']:.0f} ms, errors {row['errors']}"
-                  + (f" (first: {row['first_error']})" if row["errors"] else ""), flush=True)
+            print(
+                f"  N={n}: {row['turns_s']:.1f} turns/s, p99 {row['p99']:.0f} ms, errors {row['errors']}"
+                + (f" (first: {row['first_error']})" if row["errors"] else ""),
+                flush=True,
+            )
             if row["tail"]:
                 print(f"    {row['tail']}", flush=True)
     return rows
@@ -293,43 +345,109 @@ def run_backend(label: str, database_url: str | None, sizes: list[int], targets:
 
 def main() -> None:
     parser = arg_parser(__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=None, help="comma-separated session counts (default 25,50,100,200)")
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated session counts (default 25,50,100,200)"
+    )
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run (e.g. to repeat PostgreSQL alone)")
-    parser.add_argument("--url", help="use this running server instead of starting one (no RSS, no PostgreSQL)")
-    parser.add_argument("--client-procs", type=int, default=CLIENT_PROCS,
-                        help=f"client processes sharing the sessions (default {CLIENT_PROCS})")
-    parser.add_argument("--hosted", action="store_true",
-                        help="also run SQLite with a hosted-model stand-in (OpenAI-compatible, on 127.0.0.1)")
-    parser.add_argument("--chunk-ms", type=float, default=20.0,
-                        help="the stand-in's pace: one streamed chunk every N ms (default 20, i.e. 50 chunks/s)")
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="skip the SQLite run (e.g. to repeat PostgreSQL alone)"
+    )
+    parser.add_argument(
+        "--url", help="use this running server instead of starting one (no RSS, no PostgreSQL)"
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=CLIENT_PROCS,
+        help=f"client processes sharing the sessions (default {CLIENT_PROCS})",
+    )
+    parser.add_argument(
+        "--hosted",
+        action="store_true",
+        help="also run SQLite with a hosted-model stand-in (OpenAI-compatible, on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--chunk-ms",
+        type=float,
+        default=20.0,
+        help="the stand-in's pace: one streamed chunk every N ms (default 20, i.e. 50 chunks/s)",
+    )
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([25] if args.quick else [25, 50, 100, 200])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([25] if args.quick else [25, 50, 100, 200])
+    )
     print_machine(f"concurrency: N sessions at once, sizes {sizes}")
     from tools.targets.sandbox import list_scenarios
 
     scenarios = list_scenarios()
     _REPORTS.update({f"sandbox:{s.id}": s.report for s in scenarios})
     targets = list(_REPORTS)
-    rows = [] if args.no_sqlite and not args.url else run_backend(
-        "external" if args.url else "sqlite", None, sizes, targets, args.url, args.client_procs)
+    rows = (
+        []
+        if args.no_sqlite and not args.url
+        else run_backend(
+            "external" if args.url else "sqlite", None, sizes, targets, args.url, args.client_procs
+        )
+    )
     if args.hosted and not args.url:
         fake, env = hosted_model(args.chunk_ms)
         with fake:
-            rows += run_backend(f"sqlite, hosted model ({1000 / args.chunk_ms:g} chunks/s)", None, sizes, targets,
-                                procs=args.client_procs, extra_env=env)
+            rows += run_backend(
+                f"sqlite, hosted model ({1000 / args.chunk_ms:g} chunks/s)",
+                None,
+                sizes,
+                targets,
+                procs=args.client_procs,
+                extra_env=env,
+            )
     db = None if args.no_postgres or args.url else pg_database()
     if db:
         try:
-            rows += run_backend("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}", sizes, targets,
-                                procs=args.client_procs)
+            rows += run_backend(
+                "postgresql",
+                f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
+                sizes,
+                targets,
+                procs=args.client_procs,
+            )
         finally:
             pg_drop(db)
     print()
-    table(["backend", "N", "turns/s", "events", "p50 ms", "p99 ms", "max ms", "start p50 ms", "start max ms",
-           "errors", "peak RSS MB", "wall s"],
-          [[r["backend"], r["n"], r["turns_s"], r["events"], r["p50"], r["p99"], r["max"], r["start_p50"],
-            r["start_max"], r["errors"], r["rss_mb"], r["wall_s"]] for r in rows])
+    table(
+        [
+            "backend",
+            "N",
+            "turns/s",
+            "events",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "start p50 ms",
+            "start max ms",
+            "errors",
+            "peak RSS MB",
+            "wall s",
+        ],
+        [
+            [
+                r["backend"],
+                r["n"],
+                r["turns_s"],
+                r["events"],
+                r["p50"],
+                r["p99"],
+                r["max"],
+                r["start_p50"],
+                r["start_max"],
+                r["errors"],
+                r["rss_mb"],
+                r["wall_s"],
+            ]
+            for r in rows
+        ],
+    )
     figures = []
     for backend in dict.fromkeys(r["backend"] for r in rows):
         mine = [r for r in rows if r["backend"] == backend]
@@ -338,19 +456,33 @@ def main() -> None:
         # The targets are for the default setup (the offline model); hosted-model runs are for information.
         aim = "hosted" not in backend
         figures += [
-            Figure(f"SSE delivery p99 at {n} sessions ({backend})", at["p99"], "ms",
-                   f"< {P99_TARGET_MS:g} ms at {TARGET_N}" if aim else "", at["p99"] < P99_TARGET_MS if aim else None),
+            Figure(
+                f"SSE delivery p99 at {n} sessions ({backend})",
+                at["p99"],
+                "ms",
+                f"< {P99_TARGET_MS:g} ms at {TARGET_N}" if aim else "",
+                at["p99"] < P99_TARGET_MS if aim else None,
+            ),
             Figure(f"errors at {n} sessions ({backend})", at["errors"], "", "0", at["errors"] == 0),
-            Figure(f"server peak RSS at {n} sessions ({backend}{', with the model gateway' if not aim else ''})",
-                   at["rss_mb"], "MB", f"< {RSS_TARGET_MB:g} MB" if aim else "",
-                   at["rss_mb"] < RSS_TARGET_MB if aim else None),
+            Figure(
+                f"server peak RSS at {n} sessions ({backend}{', with the model gateway' if not aim else ''})",
+                at["rss_mb"],
+                "MB",
+                f"< {RSS_TARGET_MB:g} MB" if aim else "",
+                at["rss_mb"] < RSS_TARGET_MB if aim else None,
+            ),
             Figure(f"turns/s at {n} sessions ({backend})", at["turns_s"], "turns/s"),
-            Figure(f"question stored to turn started, p50 / max, at {n} sessions ({backend})", at["start_p50"],
-                   f"ms / {at['start_max']:.0f} ms"),
+            Figure(
+                f"question stored to turn started, p50 / max, at {n} sessions ({backend})",
+                at["start_p50"],
+                f"ms / {at['start_max']:.0f} ms",
+            ),
         ]
         biggest = max(mine, key=lambda r: r["n"])
         if biggest is not at:
-            figures.append(Figure(f"SSE delivery p99 at {biggest['n']} sessions ({backend})", biggest["p99"], "ms"))
+            figures.append(
+                Figure(f"SSE delivery p99 at {biggest['n']} sessions ({backend})", biggest["p99"], "ms")
+            )
     print()
     for fig in figures:
         summary(fig)

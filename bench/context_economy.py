@@ -36,8 +36,13 @@ def schema_rows(settings) -> list[list]:
 
     rows = []
     for target_name in ("sandbox:nginx-port-conflict", "sandbox:oom-killed", "local"):
-        ctx = TurnContext(settings=settings, target=open_target(target_name, settings.targets),
-                          model="firstline/runbook", session_id="bench", turn_id="bench")
+        ctx = TurnContext(
+            settings=settings,
+            target=open_target(target_name, settings.targets),
+            model="firstline/runbook",
+            session_id="bench",
+            turn_id="bench",
+        )
         sys_tokens = count_tokens(system_prompt(ctx))
         schema_tokens = count_tokens(json.dumps(tool_schemas(ctx)))
         rows.append([target_name, len(ctx.tools), sys_tokens, schema_tokens, sys_tokens + schema_tokens])
@@ -66,8 +71,10 @@ def tool_messages(prompts: list[list[dict]], label: str) -> dict[tuple[str, str]
             for call in msg.get("tool_calls") or []:
                 names[call["id"]] = call["function"]["name"]
             if msg.get("role") == "tool" and (label, msg["tool_call_id"]) not in seen:
-                seen[(label, msg["tool_call_id"])] = (names.get(msg["tool_call_id"], "?"),
-                                                      count_tokens(str(msg.get("content") or "")))
+                seen[(label, msg["tool_call_id"])] = (
+                    names.get(msg["tool_call_id"], "?"),
+                    count_tokens(str(msg.get("content") or "")),
+                )
     return seen
 
 
@@ -83,8 +90,14 @@ async def biggest_outputs(settings, quick: bool) -> dict[tuple[str, str], tuple[
     found: dict[tuple[str, str], tuple[str, int]] = {}
     for sc in list_scenarios(settings.targets):
         clock.reset()
-        ctx = open_context(settings, target=f"sandbox:{sc.id}", model="firstline/runbook", session_id="bench",
-                           turn_id="bench", providers=clock.providers(settings))
+        ctx = open_context(
+            settings,
+            target=f"sandbox:{sc.id}",
+            model="firstline/runbook",
+            session_id="bench",
+            turn_id="bench",
+            providers=clock.providers(settings),
+        )
         async for _ in run_turn(ctx, [], sc.report):
             pass
         found |= tool_messages(clock.prompts, f"sandbox:{sc.id}")
@@ -109,23 +122,38 @@ def main() -> None:
 
     found = asyncio.run(biggest_outputs(settings, args.quick))
     top = sorted(found.items(), key=lambda kv: -kv[1][1])[:8]
-    print(f"\nbiggest tool results the model was sent ({len(found)} results; output budget "
-          f"{settings.tool_result_tokens} tokens, plus the command header and findings):")
+    print(
+        f"\nbiggest tool results the model was sent ({len(found)} results; output budget "
+        f"{settings.tool_result_tokens} tokens, plus the command header and findings):"
+    )
     table(["where", "tool", "tokens"], [[label, tool, tokens] for (label, _), (tool, tokens) in top])
-    big = "\n".join(f"2026-11-23T03:{i % 60:02d}:00Z app[812]: request id={i} status=200" for i in range(100_000))
+    big = "\n".join(
+        f"2026-11-23T03:{i % 60:02d}:00Z app[812]: request id={i} status=200" for i in range(100_000)
+    )
     cut, _ = fit_tokens(big, settings.tool_result_tokens)
     print(f"a {len(big) / 1e6:.1f} MB tool output reaches the model as {count_tokens(cut)} tokens")
 
     mean, solved, runs = solved_prompt_tokens()
-    print(f"\n`firstline eval evals/cases --json`: {solved}/{runs} solved, mean prompt tokens per solved case "
-          f"{mean:.0f} (all model steps of the case)")
+    print(
+        f"\n`firstline eval evals/cases --json`: {solved}/{runs} solved, mean prompt tokens per solved case "
+        f"{mean:.0f} (all model steps of the case)"
+    )
     largest = top[0][1][1] if top else 0
     figures = [
-        Figure("system prompt + all tool schemas", worst, "tokens", f"<= {SCHEMA_TARGET}", worst <= SCHEMA_TARGET),
-        Figure("mean prompt tokens per solved eval case (all model steps, tool schemas included)", mean, "tokens"),
+        Figure(
+            "system prompt + all tool schemas", worst, "tokens", f"<= {SCHEMA_TARGET}", worst <= SCHEMA_TARGET
+        ),
+        Figure(
+            "mean prompt tokens per solved eval case (all model steps, tool schemas included)", mean, "tokens"
+        ),
         Figure("largest tool result sent to the model", largest, "tokens"),
-        Figure("a 5.9 MB tool output after budgeting", count_tokens(cut), "tokens",
-               f"<= {settings.tool_result_tokens}", count_tokens(cut) <= settings.tool_result_tokens),
+        Figure(
+            "a 5.9 MB tool output after budgeting",
+            count_tokens(cut),
+            "tokens",
+            f"<= {settings.tool_result_tokens}",
+            count_tokens(cut) <= settings.tool_result_tokens,
+        ),
     ]
     print()
     for fig in figures:

@@ -24,8 +24,18 @@ def cli_run(cases: Path, repeat: int, *flags: str) -> tuple[float, float, int, f
     """`firstline eval <cases> --repeat R --json F [flags]`: wall s, CPU s (its worker processes included),
     runs, pass rate."""
     out = Path(tempfile.mkdtemp(prefix="firstline-bench-")) / "eval.json"
-    argv = [sys.executable, "-m", "assistant.cli", "eval", str(cases), "--repeat", str(repeat), "--json", str(out),
-            *flags]
+    argv = [
+        sys.executable,
+        "-m",
+        "assistant.cli",
+        "eval",
+        str(cases),
+        "--repeat",
+        str(repeat),
+        "--json",
+        str(out),
+        *flags,
+    ]
     wall, cpu, code = run_timed(argv)
     if code not in (0, 1):  # 1 = some cases failed their checks, which is not a benchmark error
         raise RuntimeError(f"firstline eval exited with {code}")
@@ -63,12 +73,21 @@ def main() -> None:
             wall, runs, cpu = asyncio.run(in_process(args.cases, 1, concurrency))
             walls.append(wall)
         warm.append(runs / median(walls))
-        rows.append([f"in-process run_suite, concurrency {concurrency}", runs, median(walls), cpu,
-                     runs / median(walls)])
+        rows.append(
+            [
+                f"in-process run_suite, concurrency {concurrency}",
+                runs,
+                median(walls),
+                cpu,
+                runs / median(walls),
+            ]
+        )
     cli = {}
-    for label, repeat, flags in [("firstline eval --jobs 1 (one process)", 1, ["--jobs", "1"]),
-                                 ("firstline eval (default: a worker per core)", 1, []),
-                                 ("firstline eval --repeat 5", 5, [])]:
+    for label, repeat, flags in [
+        ("firstline eval --jobs 1 (one process)", 1, ["--jobs", "1"]),
+        ("firstline eval (default: a worker per core)", 1, []),
+        ("firstline eval --repeat 5", 5, []),
+    ]:
         if args.quick and repeat > 1:
             continue
         timed = [cli_run(args.cases, repeat, *flags) for _ in range(repeats)]
@@ -80,13 +99,29 @@ def main() -> None:
     print(f"pass rate of the runs: {pass_rate:.0%} (not the point here; see `firstline eval`)")
     best, end_to_end = max(warm), cli["firstline eval (default: a worker per core)"]
     figures = [
-        Figure("eval throughput, in-process runner (warm)", best, "cases/s", f">= {TARGET:g} cases/s", best >= TARGET),
-        Figure("eval throughput, `firstline eval` CLI end to end (37 cases, start-up included, median)", end_to_end,
-               "cases/s", f">= {TARGET:g} cases/s", end_to_end >= TARGET),
+        Figure(
+            "eval throughput, in-process runner (warm)",
+            best,
+            "cases/s",
+            f">= {TARGET:g} cases/s",
+            best >= TARGET,
+        ),
+        Figure(
+            "eval throughput, `firstline eval` CLI end to end (37 cases, start-up included, median)",
+            end_to_end,
+            "cases/s",
+            f">= {TARGET:g} cases/s",
+            end_to_end >= TARGET,
+        ),
     ]
     if "firstline eval --repeat 5" in cli:
-        figures.append(Figure("eval throughput, `firstline eval --repeat 5` end to end (185 runs)",
-                              cli["firstline eval --repeat 5"], "cases/s"))
+        figures.append(
+            Figure(
+                "eval throughput, `firstline eval --repeat 5` end to end (185 runs)",
+                cli["firstline eval --repeat 5"],
+                "cases/s",
+            )
+        )
     print()
     for fig in figures:
         summary(fig)

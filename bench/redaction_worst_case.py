@@ -52,7 +52,9 @@ def per_rule(size: int) -> list[tuple[str, str, float]]:
             for label, text in hostile_inputs(anchor, size).items():
                 cases[f"{label} ({anchor.strip()})"] = text
         if rule.name == "pem":
-            cases["review: repeated BEGIN RSA"] = ("-----BEGIN RSA PRIVATE KEY-----" * (size // 31 + 1))[:size]
+            cases["review: repeated BEGIN RSA"] = ("-----BEGIN RSA PRIVATE KEY-----" * (size // 31 + 1))[
+                :size
+            ]
         for label, text in cases.items():
             low = text.lower()
             t0 = time.perf_counter()
@@ -98,9 +100,16 @@ def live(quick: bool, hostile: bool = True) -> tuple[list[float], int, float]:
     else:
         (logs / "keys.log").write_text("GET /health 200\n" * 5)
         (logs / "aaaa.log").write_text("ok\n" * 400)
-    script = [{"text": "Reading.", "calls": [("log_tail", {"source": "keys.log", "lines": 5}),
-                                            ("log_tail", {"source": "aaaa.log", "lines": 400, "grep": "(a|a)*b"})]},
-              {"text": "Done."}]
+    script = [
+        {
+            "text": "Reading.",
+            "calls": [
+                ("log_tail", {"source": "keys.log", "lines": 5}),
+                ("log_tail", {"source": "aaaa.log", "lines": 400, "grep": "(a|a)*b"}),
+            ],
+        },
+        {"text": "Done."},
+    ]
     rounds = 2 if quick else 5
     with FakeOpenAI(script=script, delay_s=0.0) as fake:
         env = {**model_env(fake), "FIRSTLINE_TARGETS__LOG_ROOTS": json.dumps([str(logs)])}
@@ -125,26 +134,38 @@ def main() -> None:
     size = 200_000 if args.quick else MB
     rows = per_rule(size)
     print(f"\nper rule, worst of its hostile inputs ({size / MB:g} MB each):")
-    table(["rule", "worst input", "ms per MB"], [(n, label, round(ms, 1)) for n, label, ms in
-                                                  sorted(rows, key=lambda r: -r[2])])
+    table(
+        ["rule", "worst input", "ms per MB"],
+        [(n, label, round(ms, 1)) for n, label, ms in sorted(rows, key=lambda r: -r[2])],
+    )
     from tools.redact import redact
 
-    worst = ("-----BEGIN RSA PRIVATE KEY-----" * (2 * MB // 31))
+    worst = "-----BEGIN RSA PRIVATE KEY-----" * (2 * MB // 31)
     t0 = time.perf_counter()
     redact(worst)
     whole = time.perf_counter() - t0
     print(f"\nredact() on the review's 2 MB one-line log: {whole * 1000:.0f} ms (before: about 23 s)")
     base, _, base_wall = live(args.quick, hostile=False)
-    print(f"\n/healthz during {base_wall:.1f} s of the same turns on ordinary logs (baseline): {len(base)} polls, "
-          f"p50 {pct(base, 50):.1f} ms, p99 {pct(base, 99):.1f} ms, max {max(base):.1f} ms")
+    print(
+        f"\n/healthz during {base_wall:.1f} s of the same turns on ordinary logs (baseline): {len(base)} polls, "
+        f"p50 {pct(base, 50):.1f} ms, p99 {pct(base, 99):.1f} ms, max {max(base):.1f} ms"
+    )
     latencies, errors, wall = live(args.quick)
     p50, p99, mx = pct(latencies, 50), pct(latencies, 99), max(latencies)
-    print(f"/healthz during {wall:.1f} s of masking 2 MB of BEGIN lines and grepping (a|a)*b: "
-          f"{len(latencies)} polls, {errors} errors, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {mx:.1f} ms")
+    print(
+        f"/healthz during {wall:.1f} s of masking 2 MB of BEGIN lines and grepping (a|a)*b: "
+        f"{len(latencies)} polls, {errors} errors, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {mx:.1f} ms"
+    )
     figures = [
         Figure("slowest masking rule on its worst input", max(r[2] for r in rows), "ms/MB"),
         Figure("redact() on a 2 MB line of BEGIN RSA PRIVATE KEY", whole * 1000, "ms"),
-        Figure("/healthz max while masking and grepping hostile input", mx, "ms", "< 100 ms", mx < 100 and not errors),
+        Figure(
+            "/healthz max while masking and grepping hostile input",
+            mx,
+            "ms",
+            "< 100 ms",
+            mx < 100 and not errors,
+        ),
         Figure("/healthz p99 while masking and grepping hostile input", p99, "ms"),
         Figure("/healthz max during the same turns on ordinary logs (baseline)", max(base), "ms"),
     ]

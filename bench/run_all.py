@@ -37,13 +37,17 @@ def run_one(name: str, quick: bool, out_dir: Path) -> tuple[list[Figure], str | 
     if code != 0 or not out.exists():
         return [], f"exited with {code}"
     data = json.loads(out.read_text())
-    return [Figure(**{k: v for k, v in f.items() if k in Figure.__dataclass_fields__}) for f in data["figures"]], None
+    return [
+        Figure(**{k: v for k, v in f.items() if k in Figure.__dataclass_fields__}) for f in data["figures"]
+    ], None
 
 
 def markdown(results: dict[str, tuple[list[Figure], str | None]], quick: bool) -> str:
     m = machine()
-    head = (f"Measured on {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}"
-            f"{', quick mode' if quick else ''}; load average at the end {' '.join(map(str, m['load']))}.")
+    head = (
+        f"Measured on {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}"
+        f"{', quick mode' if quick else ''}; load average at the end {' '.join(map(str, m['load']))}."
+    )
     lines = [head, "", "| figure | value | target | met? |", "| --- | --- | --- | --- |"]
     for name, (figures, error) in results.items():
         if error:
@@ -66,7 +70,9 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(text)
     if args.json:
-        Path(args.json).write_text(json.dumps({n: [f.__dict__ for f in r[0]] for n, r in results.items()}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({n: [f.__dict__ for f in r[0]] for n, r in results.items()}, indent=2)
+        )
     sys.exit(1 if any(err for _, err in results.values()) else 0)
 
 

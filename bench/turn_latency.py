@@ -61,9 +61,14 @@ async def one_turn(settings, scenario, clock: ModelClock) -> TurnRun:
     from assistant.events import EventType
     from assistant.loop import run_turn
 
-    ctx = open_context(settings, target=f"sandbox:{scenario.id}", model="firstline/runbook",
-                       session_id=f"bench-{uuid.uuid4().hex[:8]}", turn_id=uuid.uuid4().hex,
-                       providers=clock.providers(settings))
+    ctx = open_context(
+        settings,
+        target=f"sandbox:{scenario.id}",
+        model="firstline/runbook",
+        session_id=f"bench-{uuid.uuid4().hex[:8]}",
+        turn_id=uuid.uuid4().hex,
+        providers=clock.providers(settings),
+    )
     clock.reset()
     results, finished = [], None
     t0 = time.perf_counter()
@@ -73,8 +78,14 @@ async def one_turn(settings, scenario, clock: ModelClock) -> TurnRun:
         elif event.type is EventType.TURN_FINISHED:
             finished = event.data
     wall = time.perf_counter() - t0
-    return TurnRun(wall, clock.seconds, tools_busy_s(results), finished.steps if finished else 0,
-                   finished.tool_calls if finished else 0, finished.status if finished else "none")
+    return TurnRun(
+        wall,
+        clock.seconds,
+        tools_busy_s(results),
+        finished.steps if finished else 0,
+        finished.tool_calls if finished else 0,
+        finished.status if finished else "none",
+    )
 
 
 async def in_process(repeats: int) -> tuple[list[list], list[TurnRun]]:
@@ -92,9 +103,19 @@ async def in_process(repeats: int) -> tuple[list[list], list[TurnRun]]:
         runs = [await one_turn(settings, sc, clock) for _ in range(repeats)]
         every += runs
         walls = [r.wall_s * 1000 for r in runs]
-        rows.append([sc.id, runs[0].steps, runs[0].tool_calls, median(walls), pct(walls, 95),
-                     median([r.model_s * 1000 for r in runs]), median([r.tools_s * 1000 for r in runs]),
-                     median([r.overhead_ms_per_step for r in runs]), runs[0].status])
+        rows.append(
+            [
+                sc.id,
+                runs[0].steps,
+                runs[0].tool_calls,
+                median(walls),
+                pct(walls, 95),
+                median([r.model_s * 1000 for r in runs]),
+                median([r.tools_s * 1000 for r in runs]),
+                median([r.overhead_ms_per_step for r in runs]),
+                runs[0].status,
+            ]
+        )
     return rows, every
 
 
@@ -123,9 +144,12 @@ async def live_turn(client, base: str, scenario) -> dict[str, float]:
     t_back = time.time()
     r.raise_for_status()
     await asyncio.wait_for(reader, 120)
-    return {"post_ms": (t_back - t_send) * 1000, "first_ms": (got["first"] - t_back) * 1000,
-            "token_ms": (got.get("token", got["turn_finished"]) - t_back) * 1000,
-            "turn_ms": (got["turn_finished"] - t_send) * 1000}
+    return {
+        "post_ms": (t_back - t_send) * 1000,
+        "first_ms": (got["first"] - t_back) * 1000,
+        "token_ms": (got.get("token", got["turn_finished"]) - t_back) * 1000,
+        "turn_ms": (got["turn_finished"] - t_send) * 1000,
+    }
 
 
 async def live(repeats: int) -> tuple[dict[str, list[float]], float]:
@@ -151,20 +175,29 @@ def main() -> None:
     print_machine("turn latency (offline model firstline/runbook, sandbox scenarios)")
     rows, every = asyncio.run(in_process(repeats))
     print(f"\nin-process run_turn, {repeats} repeats per scenario (ms):")
-    table(["scenario", "steps", "calls", "wall p50", "wall p95", "model", "tools", "ours/step", "status"], rows)
+    table(
+        ["scenario", "steps", "calls", "wall p50", "wall p95", "model", "tools", "ours/step", "status"], rows
+    )
     walls = [r.wall_s * 1000 for r in every]
     overhead = [r.overhead_ms_per_step for r in every]
     live_figs, ready = asyncio.run(live(max(1, repeats // 2)))
     print(f"\nlive server (ready in {ready:.1f}s), one session per run, stream opened before the POST (ms):")
-    table(["measure", "p50", "p95", "max", "n"],
-          [[k, median(v), pct(v, 95), max(v), len(v)] for k, v in live_figs.items()])
+    table(
+        ["measure", "p50", "p95", "max", "n"],
+        [[k, median(v), pct(v, 95), max(v), len(v)] for k, v in live_figs.items()],
+    )
     figures = [
         Figure("investigation wall time p50 (in-process)", median(walls), "ms"),
         Figure("investigation wall time p95 (in-process)", pct(walls, 95), "ms"),
         Figure("Firstline overhead per model step p50", median(overhead), "ms"),
         Figure("message POST latency p50 (live server)", median(live_figs["post_ms"]), "ms"),
-        Figure("first SSE event after POST returns p50", median(live_figs["first_ms"]), "ms", "< 50 ms",
-               median(live_figs["first_ms"]) < 50),
+        Figure(
+            "first SSE event after POST returns p50",
+            median(live_figs["first_ms"]),
+            "ms",
+            "< 50 ms",
+            median(live_figs["first_ms"]) < 50,
+        ),
         Figure("first model token after POST returns p50", median(live_figs["token_ms"]), "ms"),
         Figure("whole turn over HTTP+SSE p50", median(live_figs["turn_ms"]), "ms"),
     ]

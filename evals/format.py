@@ -100,8 +100,12 @@ def _schema_errors(doc: Any) -> list[tuple[str, str]]:
             allowed = list(err.schema.get("properties", {}))
             for key in err.instance:
                 if key not in allowed and not str(key).startswith("x-"):
-                    found.append((f"{where}.{key}" if where else str(key),
-                                  f"unknown field (allowed: {', '.join(allowed)}, or x-... for your own)"))
+                    found.append(
+                        (
+                            f"{where}.{key}" if where else str(key),
+                            f"unknown field (allowed: {', '.join(allowed)}, or x-... for your own)",
+                        )
+                    )
             continue
         found.append((where, err.message))
     return found
@@ -147,7 +151,9 @@ def _check_expect(expect: dict[str, Any]) -> list[tuple[str, str]]:
     if expect.get("no_fault") and expect.get("root_cause"):
         problems.append(("expect.root_cause", "a no_fault case cannot also expect a root cause"))
     if not expect.get("no_fault") and not expect.get("root_cause"):
-        problems.append(("expect.root_cause", "give at least one regex for the root cause, or set no_fault: true"))
+        problems.append(
+            ("expect.root_cause", "give at least one regex for the root cause, or set no_fault: true")
+        )
     return problems
 
 
@@ -178,8 +184,9 @@ def parse_case(doc: Any, path: str = "<case>") -> tuple[Case | None, list[CaseEr
         return None, [CaseError(path=path, field=f, message=m) for f, m in problems]
     target = {"kind": _infer_kind(clean["tools"]), **clean.get("target", {})}
     extra = {k: v for k, v in doc.items() if k.startswith("x-")}
-    case = Case.model_validate({**clean, "target": target, "extra": extra,
-                                "path": None if path == "<case>" else Path(path)})
+    case = Case.model_validate(
+        {**clean, "target": target, "extra": extra, "path": None if path == "<case>" else Path(path)}
+    )
     return case, []
 
 
@@ -227,8 +234,11 @@ def load_cases(paths: list[str | Path]) -> LoadResult:
         if case is None:
             continue
         if case.id in seen:
-            result.errors.append(CaseError(path=str(f), field="id",
-                                           message=f"duplicate id {case.id!r} (also in {seen[case.id]})"))
+            result.errors.append(
+                CaseError(
+                    path=str(f), field="id", message=f"duplicate id {case.id!r} (also in {seen[case.id]})"
+                )
+            )
             continue
         seen[case.id] = case.path
         result.cases.append(case)

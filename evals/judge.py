@@ -29,11 +29,18 @@ class Verdict(BaseModel):
 
 
 def render_prompt(case: Case, answer: str) -> str:
-    env = Environment(loader=FileSystemLoader(PROMPTS_DIR), undefined=StrictUndefined, autoescape=False,
-                      keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(PROMPTS_DIR),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
     return env.get_template("judge.md.j2").render(
-        title=case.title or case.id, turns=case.turns, summary=case.expect.summary or "",
-        answer=answer.strip() or "(no answer)", no_fault=case.expect.no_fault,
+        title=case.title or case.id,
+        turns=case.turns,
+        summary=case.expect.summary or "",
+        answer=answer.strip() or "(no answer)",
+        no_fault=case.expect.no_fault,
     )
 
 
@@ -42,7 +49,7 @@ def parse_verdict(text: str) -> Verdict:
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
         try:
-            obj = json.loads(text[start:end + 1])
+            obj = json.loads(text[start : end + 1])
             score = int(obj["score"])
             if 0 <= score <= 5:
                 return Verdict(score=score, reason=str(obj.get("reason", "")).strip())
@@ -54,8 +61,9 @@ def parse_verdict(text: str) -> Verdict:
     return Verdict(score=None, reason=f"judge reply had no 0-5 score: {text.strip()[:200]!r}")
 
 
-async def judge(model: str, case: Case, answer: str, *, api_base: str | None = None,
-                timeout_s: float = 120.0) -> Verdict:
+async def judge(
+    model: str, case: Case, answer: str, *, api_base: str | None = None, timeout_s: float = 120.0
+) -> Verdict:
     """Ask `model` to grade `answer`; any model/provider error becomes a Verdict without a score."""
     import litellm
 
@@ -66,8 +74,9 @@ async def judge(model: str, case: Case, answer: str, *, api_base: str | None = N
     messages = [{"role": "user", "content": render_prompt(case, answer)}]
     try:
         ensure_providers(model)
-        resp = await litellm.acompletion(model=model, messages=messages, temperature=0, api_base=api_base,
-                                         timeout=timeout_s)
+        resp = await litellm.acompletion(
+            model=model, messages=messages, temperature=0, api_base=api_base, timeout=timeout_s
+        )
     except Exception as exc:  # noqa: BLE001 - a judge outage must not fail the eval run itself
         return Verdict(score=None, reason=f"judge call failed: {type(exc).__name__}: {exc}"[:300])
     text = resp.choices[0].message.content or ""

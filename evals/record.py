@@ -23,7 +23,9 @@ from tools.targets.fleet import member_arg
 
 def _inline(value: Any) -> str:
     """A one-line YAML scalar or flow collection that reads back as `value`."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, allow_unicode=True, sort_keys=False).strip()
+    text = yaml.safe_dump(
+        value, default_flow_style=True, width=1_000_000, allow_unicode=True, sort_keys=False
+    ).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
 
 
@@ -127,7 +129,7 @@ def _tools_section(events: list[Event]) -> tuple[list[str], list[str]]:
     if len(lines) == 1:
         lines[0] = "tools: []"
     if skipped:
-        lines += ["  # Not recorded (a replay answers these with an error result):"] + skipped
+        lines += ["  # Not recorded (a replay answers these with an error result):", *skipped]
     return lines, list(dict.fromkeys(called))
 
 
@@ -151,15 +153,18 @@ def session_to_case(events: list[Event], session_meta: Any) -> str:
     id, title, target, model). It loads only after a person fills in `expect.root_cause`."""
     sid, title = str(_meta(session_meta, "id", "") or ""), str(_meta(session_meta, "title", "") or "")
     target = str(_meta(session_meta, "target", "") or "") or next(
-        (e.data.target for e in events if e.type is EventType.TURN_STARTED), "replay")
+        (e.data.target for e in events if e.type is EventType.TURN_STARTED), "replay"
+    )
     turns = [e.data.text for e in events if e.type is EventType.USER_MESSAGE]
     tool_lines, called = _tools_section(events)
     kind = "kubernetes" if any(t in K8S_ONLY for t in called) else "host"
     hosts = sorted({r.host for _, r in _pairs(events) if r.host})  # as groups list them: by name
     described = {"name": target, "kind": kind, **({"hosts": hosts} if hosts else {})}
     header = [
-        (f"# Recorded by `firstline record` from session {sid or '(unknown)'} "
-        f"(target {target}, model {_meta(session_meta, 'model', '?')})."),
+        (
+            f"# Recorded by `firstline record` from session {sid or '(unknown)'} "
+            f"(target {target}, model {_meta(session_meta, 'model', '?')})."
+        ),
         "# Tool output was redacted again on export; still, read it before sharing this file.",
         "# Fill in the TODOs under `expect:`; the case does not load until root_cause or no_fault is set.",
         f"format: {FORMAT}",

@@ -40,18 +40,36 @@ def _money(v: float | None) -> str:
 def case_table(model: str, cases: list[CaseResult], repeat: int) -> Table:
     """One model: a row per case with what failed and what it cost."""
     table = Table(title=f"Eval results: {model}", show_lines=False)
-    for col in ("case", "result", "failed expectation", "calls", "unrec", "steps", "tokens in/out",
-                "cost", "wall"):
-        table.add_column(col, overflow="fold", justify="right" if col in ("calls", "unrec", "steps") else "left")
+    for col in (
+        "case",
+        "result",
+        "failed expectation",
+        "calls",
+        "unrec",
+        "steps",
+        "tokens in/out",
+        "cost",
+        "wall",
+    ):
+        table.add_column(
+            col, overflow="fold", justify="right" if col in ("calls", "unrec", "steps") else "left"
+        )
     for c in cases:
         judge = [r.judge_score for r in c.runs if r.judge_score is not None]
         verdict = _verdict(c, repeat) + (f" j{sum(judge) / len(judge):.1f}" if judge else "")
         table.add_row(
-            c.case, verdict, _first_failure(c)[:90], f"{c.mean('tool_calls'):g}",
-            f"{sum(len(r.unrecorded) for r in c.runs)}", f"{c.mean('steps'):g}",
+            c.case,
+            verdict,
+            _first_failure(c)[:90],
+            f"{c.mean('tool_calls'):g}",
+            f"{sum(len(r.unrecorded) for r in c.runs)}",
+            f"{c.mean('steps'):g}",
             f"{int(c.mean('prompt_tokens'))}/{int(c.mean('completion_tokens'))}",
-            _money(sum(r.cost_usd for r in c.runs if r.cost_usd is not None) if any(
-                r.cost_usd is not None for r in c.runs) else None),
+            _money(
+                sum(r.cost_usd for r in c.runs if r.cost_usd is not None)
+                if any(r.cost_usd is not None for r in c.runs)
+                else None
+            ),
             f"{c.mean('wall_s'):.2f}s",
         )
     return table
@@ -59,16 +77,37 @@ def case_table(model: str, cases: list[CaseResult], repeat: int) -> Table:
 
 def totals_table(results: dict[str, list[CaseResult]]) -> Table:
     table = Table(title="Totals")
-    for col in ("model", "pass rate", "cases passed", "false positives", "mean calls", "unrecorded",
-                "tokens in/out", "cost", "judge", "wall"):
+    for col in (
+        "model",
+        "pass rate",
+        "cases passed",
+        "false positives",
+        "mean calls",
+        "unrecorded",
+        "tokens in/out",
+        "cost",
+        "judge",
+        "wall",
+    ):
         table.add_column(col)
     for model, cases in results.items():
         t = totals(cases)
-        fp = "-" if t["false_positive_rate"] is None else f"{t['false_positive_rate']:.0%} of {t['no_fault_runs']}"
+        fp = (
+            "-"
+            if t["false_positive_rate"] is None
+            else f"{t['false_positive_rate']:.0%} of {t['no_fault_runs']}"
+        )
         table.add_row(
-            model, f"{t['pass_rate']:.1%}", f"{t['cases_passed']}/{t['cases']}", fp, f"{t['mean_tool_calls']:g}",
-            str(t["unrecorded_calls"]), f"{t['prompt_tokens']}/{t['completion_tokens']}", _money(t["cost_usd"]),
-            "-" if t["judge_mean"] is None else f"{t['judge_mean']:.2f}/5", f"{t['wall_s']:.1f}s",
+            model,
+            f"{t['pass_rate']:.1%}",
+            f"{t['cases_passed']}/{t['cases']}",
+            fp,
+            f"{t['mean_tool_calls']:g}",
+            str(t["unrecorded_calls"]),
+            f"{t['prompt_tokens']}/{t['completion_tokens']}",
+            _money(t["cost_usd"]),
+            "-" if t["judge_mean"] is None else f"{t['judge_mean']:.2f}/5",
+            f"{t['wall_s']:.1f}s",
         )
     return table
 
@@ -85,14 +124,22 @@ def comparison_table(results: dict[str, list[CaseResult]], repeat: int) -> Table
         cells = []
         for m in models:
             c = by_model[m].get(case_id)
-            cells.append("-" if c is None else
-                         f"{_verdict(c, repeat)} {c.mean('tool_calls'):g} calls {c.mean('wall_s'):.1f}s")
+            cells.append(
+                "-"
+                if c is None
+                else f"{_verdict(c, repeat)} {c.mean('tool_calls'):g} calls {c.mean('wall_s'):.1f}s"
+            )
         table.add_row(case_id, *cells)
     return table
 
 
-def print_report(console: Console, results: dict[str, list[CaseResult]], repeat: int,
-                 load_errors: list[CaseError], regressions: list[dict[str, str]]) -> None:
+def print_report(
+    console: Console,
+    results: dict[str, list[CaseResult]],
+    repeat: int,
+    load_errors: list[CaseError],
+    regressions: list[dict[str, str]],
+) -> None:
     if len(results) == 1:
         model, cases = next(iter(results.items()))
         console.print(case_table(model, cases, repeat))
@@ -102,8 +149,11 @@ def print_report(console: Console, results: dict[str, list[CaseResult]], repeat:
     for err in load_errors:
         console.print(f"[red]invalid case[/] {err}", highlight=False)
     for reg in regressions:
-        console.print(f"[red]regression[/] {reg['case']} ({reg['model']}): passed in the baseline, "
-                      f"pass rate now {reg['pass_rate']}", highlight=False)
+        console.print(
+            f"[red]regression[/] {reg['case']} ({reg['model']}): passed in the baseline, "
+            f"pass rate now {reg['pass_rate']}",
+            highlight=False,
+        )
 
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
@@ -118,8 +168,14 @@ def _safe(model: str) -> str:
 
 def _testcase(suite: ET.Element, c: CaseResult, model: str) -> None:
     wall = sum(r.wall_s for r in c.runs)
-    tc = ET.SubElement(suite, "testcase", name=c.case, classname="firstline.eval." + _safe(model),
-                       time=f"{wall:.3f}", file=c.path or "")
+    tc = ET.SubElement(
+        suite,
+        "testcase",
+        name=c.case,
+        classname="firstline.eval." + _safe(model),
+        time=f"{wall:.3f}",
+        file=c.path or "",
+    )
     if not c.passed:
         failures = [f"run {i + 1}: {'; '.join(r.failures)}" for i, r in enumerate(c.runs) if not r.passed]
         first = c.runs[0].failures[0] if c.runs and c.runs[0].failures else "failed"
@@ -134,20 +190,37 @@ def junit_xml(results: dict[str, list[CaseResult]], load_errors: list[CaseError]
     root = ET.Element("testsuites", name="firstline-eval")
     for model, cases in results.items():
         t = totals(cases)
-        suite = ET.SubElement(root, "testsuite", name=f"firstline-eval[{model}]", tests=str(len(cases)),
-                              failures=str(len(cases) - t["cases_passed"]), errors="0", skipped="0",
-                              time=f"{t['wall_s']:.3f}")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=f"firstline-eval[{model}]",
+            tests=str(len(cases)),
+            failures=str(len(cases) - t["cases_passed"]),
+            errors="0",
+            skipped="0",
+            time=f"{t['wall_s']:.3f}",
+        )
         for c in cases:
             _testcase(suite, c, model)
     by_file: dict[str, list[CaseError]] = {}
     for err in load_errors:
         by_file.setdefault(err.path, []).append(err)
     if by_file:
-        suite = ET.SubElement(root, "testsuite", name="firstline-eval[case files]", tests=str(len(by_file)),
-                              failures="0", errors=str(len(by_file)), skipped="0", time="0")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name="firstline-eval[case files]",
+            tests=str(len(by_file)),
+            failures="0",
+            errors=str(len(by_file)),
+            skipped="0",
+            time="0",
+        )
         for path, errs in by_file.items():
             tc = ET.SubElement(suite, "testcase", name=path, classname="firstline.eval.load", time="0")
-            ET.SubElement(tc, "error", message=str(errs[0])[:500], type="InvalidCase").text = "\n".join(map(str, errs))
+            ET.SubElement(tc, "error", message=str(errs[0])[:500], type="InvalidCase").text = "\n".join(
+                map(str, errs)
+            )
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 

@@ -39,7 +39,9 @@ class RunResult(BaseModel):
 
     @property
     def failures(self) -> list[str]:
-        return [c.detail or c.name for c in self.checks if not c.passed] + ([self.error] if self.error else [])
+        return [c.detail or c.name for c in self.checks if not c.passed] + (
+            [self.error] if self.error else []
+        )
 
 
 class CaseResult(BaseModel):
@@ -65,8 +67,12 @@ class CaseResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         runs = [{**r.model_dump(mode="json"), "failures": r.failures} for r in self.runs]
-        return {**self.model_dump(mode="json", exclude={"runs"}), "passed": self.passed,
-                "pass_rate": round(self.pass_rate, 4), "runs": runs}
+        return {
+            **self.model_dump(mode="json", exclude={"runs"}),
+            "passed": self.passed,
+            "pass_rate": round(self.pass_rate, 4),
+            "runs": runs,
+        }
 
 
 def _false_positive(run: RunResult) -> bool:
@@ -86,7 +92,9 @@ def totals(cases: list[CaseResult]) -> dict[str, Any]:
         "runs_passed": sum(r.passed for r in runs),
         "pass_rate": round(sum(r.passed for r in runs) / len(runs), 4) if runs else 0.0,
         "no_fault_runs": len(nf_runs),
-        "false_positive_rate": round(sum(map(_false_positive, nf_runs)) / len(nf_runs), 4) if nf_runs else None,
+        "false_positive_rate": round(sum(map(_false_positive, nf_runs)) / len(nf_runs), 4)
+        if nf_runs
+        else None,
         "mean_tool_calls": round(mean(r.tool_calls for r in runs), 2) if runs else 0.0,
         "unrecorded_calls": sum(len(r.unrecorded) for r in runs),
         "prompt_tokens": sum(r.prompt_tokens for r in runs),
@@ -97,8 +105,13 @@ def totals(cases: list[CaseResult]) -> dict[str, Any]:
     }
 
 
-def build_report(results: dict[str, list[CaseResult]], *, meta: dict[str, Any],
-                 load_errors: list[dict[str, str]], regressions: list[dict[str, str]]) -> dict[str, Any]:
+def build_report(
+    results: dict[str, list[CaseResult]],
+    *,
+    meta: dict[str, Any],
+    load_errors: list[dict[str, str]],
+    regressions: list[dict[str, str]],
+) -> dict[str, Any]:
     """The `--json` document: per-case details and per-model totals."""
     return {
         "format": REPORT_FORMAT,

@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from assistant.config import Settings, load_settings
-from assistant.providers import Providers
 from assistant.context import TurnContext
 from assistant.events import ApprovalDecided, ApprovalRequired, Event, EventType
 from assistant.loop import new_turn_id, run_turn, user_message_event
+from assistant.providers import Providers
 from evals.format import Case, load_cases
 from evals.judge import judge as judge_answer
 from evals.report import print_report, write_json, write_junit
@@ -46,16 +46,23 @@ class DenyAndCount:
 
     async def __call__(self, request: ApprovalRequired) -> ApprovalDecided:
         self.requests.append(request)
-        return ApprovalDecided(approval_id=request.approval_id, decision="deny", by="firstline-eval",
-                               comment="evals never execute write actions")
+        return ApprovalDecided(
+            approval_id=request.approval_id,
+            decision="deny",
+            by="firstline-eval",
+            comment="evals never execute write actions",
+        )
 
 
 def replay_target(case: Case) -> ReplayTarget | ReplayFleet:
-    return open_replay(case.tools, name=case.target.name, described_kind=case.target.kind, hosts=case.target.hosts)
+    return open_replay(
+        case.tools, name=case.target.name, described_kind=case.target.kind, hosts=case.target.hosts
+    )
 
 
-async def converse(case: Case, model: str, settings: Settings,
-                   providers: Providers | None = None) -> tuple[list[Event], ReplayTarget, DenyAndCount]:
+async def converse(
+    case: Case, model: str, settings: Settings, providers: Providers | None = None
+) -> tuple[list[Event], ReplayTarget, DenyAndCount]:
     """Send the case's user turns in order, each with the earlier events as history."""
     target, approver = replay_target(case), DenyAndCount()
     llm = (providers or Providers(settings)).model(model)
@@ -63,8 +70,15 @@ async def converse(case: Case, model: str, settings: Settings,
     events: list[Event] = []
     for text in case.turns:
         turn_id = new_turn_id()
-        ctx = TurnContext(settings=settings, target=target, model=model, session_id=session_id,
-                          turn_id=turn_id, approver=approver, llm=llm)
+        ctx = TurnContext(
+            settings=settings,
+            target=target,
+            model=model,
+            session_id=session_id,
+            turn_id=turn_id,
+            approver=approver,
+            llm=llm,
+        )
         history = list(events)
         events.append(user_message_event(text, turn_id))
         async for event in run_turn(ctx, history, text):
@@ -72,33 +86,51 @@ async def converse(case: Case, model: str, settings: Settings,
     return events, target, approver
 
 
-def _run_result(case: Case, events: list[Event], target: ReplayTarget | ReplayFleet, approver: DenyAndCount,
-                wall_s: float) -> RunResult:
+def _run_result(
+    case: Case, events: list[Event], target: ReplayTarget | ReplayFleet, approver: DenyAndCount, wall_s: float
+) -> RunResult:
     checks = score(case, events)
     finished = [e.data for e in events if e.type is EventType.TURN_FINISHED]
     costs = [f.cost_usd for f in finished if f.cost_usd is not None]
     calls = [e.data for e in events if e.type is EventType.TOOL_CALL]
     return RunResult(
-        passed=all(c.passed for c in checks), checks=checks, tool_calls=len(calls),
-        unrecorded=list(target.unrecorded), approvals_denied=len(approver.requests),
-        steps=sum(f.steps for f in finished), prompt_tokens=sum(f.prompt_tokens for f in finished),
-        completion_tokens=sum(f.completion_tokens for f in finished), cost_usd=sum(costs) if costs else None,
-        wall_s=round(wall_s, 3), answer=answer_text(events), calls=[format_call(c.tool, c.args) for c in calls],
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        tool_calls=len(calls),
+        unrecorded=list(target.unrecorded),
+        approvals_denied=len(approver.requests),
+        steps=sum(f.steps for f in finished),
+        prompt_tokens=sum(f.prompt_tokens for f in finished),
+        completion_tokens=sum(f.completion_tokens for f in finished),
+        cost_usd=sum(costs) if costs else None,
+        wall_s=round(wall_s, 3),
+        answer=answer_text(events),
+        calls=[format_call(c.tool, c.args) for c in calls],
     )
 
 
-async def run_case(case: Case, model: str, settings: Settings, judge: str | None = None,
-                   timeout_s: float = CASE_TIMEOUT_S, providers: Providers | None = None) -> RunResult:
+async def run_case(
+    case: Case,
+    model: str,
+    settings: Settings,
+    judge: str | None = None,
+    timeout_s: float = CASE_TIMEOUT_S,
+    providers: Providers | None = None,
+) -> RunResult:
     """One run of one case. Never raises: a broken run is a failed RunResult saying why."""
     t0 = time.perf_counter()
     try:
-        events, target, approver = await asyncio.wait_for(converse(case, model, settings, providers), timeout_s)
+        events, target, approver = await asyncio.wait_for(
+            converse(case, model, settings, providers), timeout_s
+        )
     except TimeoutError:
-        return RunResult(passed=False, error=f"run timed out after {timeout_s:g}s",
-                         wall_s=time.perf_counter() - t0)
+        return RunResult(
+            passed=False, error=f"run timed out after {timeout_s:g}s", wall_s=time.perf_counter() - t0
+        )
     except Exception as exc:  # noqa: BLE001 - a loop or model crash fails this case, not the suite
-        return RunResult(passed=False, error=f"run crashed: {type(exc).__name__}: {exc}",
-                         wall_s=time.perf_counter() - t0)
+        return RunResult(
+            passed=False, error=f"run crashed: {type(exc).__name__}: {exc}", wall_s=time.perf_counter() - t0
+        )
     result = _run_result(case, events, target, approver, time.perf_counter() - t0)
     if judge and case.expect.summary:
         verdict = await judge_answer(judge, case, result.answer)
@@ -106,9 +138,16 @@ async def run_case(case: Case, model: str, settings: Settings, judge: str | None
     return result
 
 
-async def run_suite(cases: list[Case], models: list[str], settings: Settings, *, repeat: int = 1,
-                    judge: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
-                    on_result: Callable[[], None] | None = None) -> dict[str, list[CaseResult]]:
+async def run_suite(
+    cases: list[Case],
+    models: list[str],
+    settings: Settings,
+    *,
+    repeat: int = 1,
+    judge: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_result: Callable[[], None] | None = None,
+) -> dict[str, list[CaseResult]]:
     """Every case x model x repeat, concurrently; results grouped per model in case order. `on_result` is
     called as each run ends (a progress bar)."""
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -125,9 +164,16 @@ async def run_suite(cases: list[Case], models: list[str], settings: Settings, *,
         per_case = [asyncio.gather(*(one(c, model) for _ in range(repeat))) for c in cases]
         runs = await asyncio.gather(*per_case)
         results[model] = [
-            CaseResult(case=c.id, model=model, title=c.title, path=str(c.path) if c.path else None,
-                       tags=c.tags, no_fault=c.expect.no_fault, runs=list(r))
-            for c, r in zip(cases, runs)
+            CaseResult(
+                case=c.id,
+                model=model,
+                title=c.title,
+                path=str(c.path) if c.path else None,
+                tags=c.tags,
+                no_fault=c.expect.no_fault,
+                runs=list(r),
+            )
+            for c, r in zip(cases, runs, strict=False)
         ]
     return results
 
@@ -155,15 +201,30 @@ def _run_sync(coro):
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=True)
+    return Progress(
+        TextColumn("[bold]eval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
-def run_cli(paths: list[str], models: list[str] | None = None, judge: str | None = None, repeat: int = 1,
-            json_path: str | Path | None = None, junit_path: str | Path | None = None,
-            baseline: str | Path | None = None, min_pass: float = 0.0,
-            *, settings: Settings | None = None, concurrency: int = DEFAULT_CONCURRENCY,
-            jobs: int | None = None) -> int:
+def run_cli(
+    paths: list[str],
+    models: list[str] | None = None,
+    judge: str | None = None,
+    repeat: int = 1,
+    json_path: str | Path | None = None,
+    junit_path: str | Path | None = None,
+    baseline: str | Path | None = None,
+    min_pass: float = 0.0,
+    *,
+    settings: Settings | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    jobs: int | None = None,
+) -> int:
     """The whole `firstline eval` command. Exit code: 0 ok; 1 below --min-pass, a regression
     against --baseline, or case files that failed to load; 2 nothing to run or a bad baseline.
     `jobs`: worker processes (None: one per core where it pays, see `default_jobs`; 1: this process)."""
@@ -182,30 +243,62 @@ def run_cli(paths: list[str], models: list[str] | None = None, judge: str | None
         return 2
     repeat = max(1, repeat)
     jobs = default_jobs(len(loaded.cases) * len(models) * repeat) if jobs is None else max(1, jobs)
-    workers = SuiteWorkers(loaded.cases, models, settings, repeat=repeat, judge=judge, concurrency=concurrency,
-                           jobs=jobs) if jobs > 1 else None  # forked before the progress bar starts its thread
+    workers = (
+        SuiteWorkers(
+            loaded.cases, models, settings, repeat=repeat, judge=judge, concurrency=concurrency, jobs=jobs
+        )
+        if jobs > 1
+        else None
+    )  # forked before the progress bar starts its thread
     with _progress() as progress:
         task_id = progress.add_task("eval", total=len(loaded.cases) * len(models) * repeat)
         advance = functools.partial(progress.advance, task_id)
         if workers is not None:
             results = workers.collect(on_result=advance)
         else:
-            results = _run_sync(run_suite(loaded.cases, models, settings, repeat=repeat, judge=judge,
-                                          concurrency=concurrency, on_result=advance))
+            results = _run_sync(
+                run_suite(
+                    loaded.cases,
+                    models,
+                    settings,
+                    repeat=repeat,
+                    judge=judge,
+                    concurrency=concurrency,
+                    on_result=advance,
+                )
+            )
     regressions = find_regressions(results, base) if base else []
     print_report(console, results, repeat, loaded.errors, regressions)
-    meta = {"paths": [str(p) for p in paths], "models": models, "judge": judge, "repeat": repeat,
-            "min_pass": min_pass, "baseline": str(baseline) if baseline else None}
+    meta = {
+        "paths": [str(p) for p in paths],
+        "models": models,
+        "judge": judge,
+        "repeat": repeat,
+        "min_pass": min_pass,
+        "baseline": str(baseline) if baseline else None,
+    }
     if json_path:
-        write_json(Path(json_path), build_report(results, meta=meta, regressions=regressions,
-                                                 load_errors=[e.model_dump() for e in loaded.errors]))
+        write_json(
+            Path(json_path),
+            build_report(
+                results,
+                meta=meta,
+                regressions=regressions,
+                load_errors=[e.model_dump() for e in loaded.errors],
+            ),
+        )
     if junit_path:
         write_junit(Path(junit_path), results, loaded.errors)
     return _exit_code(console, results, min_pass, regressions, bool(loaded.errors))
 
 
-def _exit_code(console: Console, results: dict[str, list[CaseResult]], min_pass: float,
-               regressions: list[dict[str, str]], load_failed: bool) -> int:
+def _exit_code(
+    console: Console,
+    results: dict[str, list[CaseResult]],
+    min_pass: float,
+    regressions: list[dict[str, str]],
+    load_failed: bool,
+) -> int:
     code = 0
     for model, cases in results.items():
         rate = totals(cases)["pass_rate"]

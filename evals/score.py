@@ -67,8 +67,13 @@ def _root_cause(case: Case, events: list[Event]) -> list[Check]:
     checks = []
     for rx in case.expect.root_cause:
         hit = re.search(rx, haystack, re.IGNORECASE | re.MULTILINE)
-        checks.append(Check(name=f"root_cause /{rx}/", passed=hit is not None,
-                            detail="" if hit else f"/{rx}/ matches neither the answer nor any finding"))
+        checks.append(
+            Check(
+                name=f"root_cause /{rx}/",
+                passed=hit is not None,
+                detail="" if hit else f"/{rx}/ matches neither the answer nor any finding",
+            )
+        )
     return checks
 
 
@@ -80,8 +85,11 @@ def _no_fault(events: list[Event]) -> Check:
         return Check(name="no_fault", passed=False, detail=f"false positive finding(s): {titles}")
     claim = ROOT_CAUSE_CLAIM.search(answer)
     if claim:
-        return Check(name="no_fault", passed=False,
-                     detail=f"answer claims a root cause: {answer[claim.start():claim.start() + 80]!r}")
+        return Check(
+            name="no_fault",
+            passed=False,
+            detail=f"answer claims a root cause: {answer[claim.start() : claim.start() + 80]!r}",
+        )
     if not NO_FAULT_PHRASES.search(answer):
         return Check(name="no_fault", passed=False, detail="answer does not say that no fault was found")
     return Check(name="no_fault", passed=True)
@@ -92,22 +100,39 @@ def _tool_checks(case: Case, events: list[Event]) -> list[Check]:
     calls = len(_of(events, EventType.TOOL_CALL))
     checks = []
     for name in case.expect.tools_called:
-        checks.append(Check(name=f"tools_called {name}", passed=name in requested,
-                            detail="" if name in requested else f"{name} was never called"))
+        checks.append(
+            Check(
+                name=f"tools_called {name}",
+                passed=name in requested,
+                detail="" if name in requested else f"{name} was never called",
+            )
+        )
     for name in case.expect.tools_not_called:
         n = requested.count(name)
-        checks.append(Check(name=f"tools_not_called {name}", passed=n == 0,
-                            detail=f"{name} was requested {n}x" if n else ""))
+        checks.append(
+            Check(
+                name=f"tools_not_called {name}",
+                passed=n == 0,
+                detail=f"{name} was requested {n}x" if n else "",
+            )
+        )
     if case.expect.max_tool_calls is not None:
         ok = calls <= case.expect.max_tool_calls
-        checks.append(Check(name="max_tool_calls", passed=ok,
-                            detail="" if ok else f"{calls} tool calls > {case.expect.max_tool_calls}"))
+        checks.append(
+            Check(
+                name="max_tool_calls",
+                passed=ok,
+                detail="" if ok else f"{calls} tool calls > {case.expect.max_tool_calls}",
+            )
+        )
     return checks
 
 
 def _turns_finished(case: Case, events: list[Event]) -> Check:
     finished = _of(events, EventType.TURN_FINISHED)
-    bad = [f"turn {i + 1}: {t.status}" for i, t in enumerate(finished) if t.status not in ("completed", "budget")]
+    bad = [
+        f"turn {i + 1}: {t.status}" for i, t in enumerate(finished) if t.status not in ("completed", "budget")
+    ]
     errors = [e.message for e in _of(events, EventType.ERROR)]
     if len(finished) < len(case.turns):
         bad.append(f"{len(case.turns) - len(finished)} turn(s) never finished")

@@ -33,8 +33,17 @@ def default_jobs(runs: int) -> int:
 class SuiteWorkers:
     """Forks at construction (before the caller starts any thread, e.g. a progress bar); `collect` gathers."""
 
-    def __init__(self, cases: list[Case], models: list[str], settings: Settings, *, repeat: int,
-                 judge: str | None, concurrency: int, jobs: int) -> None:
+    def __init__(
+        self,
+        cases: list[Case],
+        models: list[str],
+        settings: Settings,
+        *,
+        repeat: int,
+        judge: str | None,
+        concurrency: int,
+        jobs: int,
+    ) -> None:
         from assistant.tokens import encoding
 
         encoding()  # loaded once here, inherited by every worker
@@ -44,10 +53,16 @@ class SuiteWorkers:
         shares = [cases[k::jobs] for k in range(jobs)]
         sys.stdout.flush()  # a child would otherwise flush the parent's pending output a second time
         sys.stderr.flush()
-        self.procs = [ctx.Process(target=_work, name=f"firstline-eval-{k}", daemon=True,
-                                  args=(share, models, settings, repeat, judge, max(1, concurrency // jobs),
-                                        self.messages))
-                      for k, share in enumerate(shares) if share]
+        self.procs = [
+            ctx.Process(
+                target=_work,
+                name=f"firstline-eval-{k}",
+                daemon=True,
+                args=(share, models, settings, repeat, judge, max(1, concurrency // jobs), self.messages),
+            )
+            for k, share in enumerate(shares)
+            if share
+        ]
         for p in self.procs:
             p.start()
 
@@ -72,19 +87,45 @@ class SuiteWorkers:
                 done[(result.model, result.case)] = result
         for p in self.procs:
             p.join(5)
-        lost = RunResult(passed=False, error="eval worker process died (exit codes: "
-                         + (", ".join(str(p.exitcode) for p in self.procs if p.exitcode) or "?") + ")")
-        return {m: [done.get((m, c.id)) or CaseResult(case=c.id, model=m, title=c.title, runs=[lost] * self.repeat)
-                    for c in self.cases] for m in self.models}
+        lost = RunResult(
+            passed=False,
+            error="eval worker process died (exit codes: "
+            + (", ".join(str(p.exitcode) for p in self.procs if p.exitcode) or "?")
+            + ")",
+        )
+        return {
+            m: [
+                done.get((m, c.id))
+                or CaseResult(case=c.id, model=m, title=c.title, runs=[lost] * self.repeat)
+                for c in self.cases
+            ]
+            for m in self.models
+        }
 
 
-def _work(cases: list[Case], models: list[str], settings: Settings, repeat: int, judge: str | None,
-          concurrency: int, messages: multiprocessing.Queue) -> None:
+def _work(
+    cases: list[Case],
+    models: list[str],
+    settings: Settings,
+    repeat: int,
+    judge: str | None,
+    concurrency: int,
+    messages: multiprocessing.Queue,
+) -> None:
     """In the child: a None per finished run (progress), then this share's results."""
     from evals.runner import run_suite
 
-    results = asyncio.run(run_suite(cases, models, settings, repeat=repeat, judge=judge, concurrency=concurrency,
-                                    on_result=lambda: messages.put(None)))
+    results = asyncio.run(
+        run_suite(
+            cases,
+            models,
+            settings,
+            repeat=repeat,
+            judge=judge,
+            concurrency=concurrency,
+            on_result=lambda: messages.put(None),
+        )
+    )
     messages.put([r.model_dump(mode="json") for rs in results.values() for r in rs])
     messages.close()
     messages.join_thread()

@@ -20,7 +20,7 @@ from pathlib import Path
 # Before anything imports litellm: never download the model price map during tests.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import httpx  # noqa: E402
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,14 +100,30 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "web",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
                     return self
@@ -136,8 +152,15 @@ class ServerProcess:
 def server_env(tmp_path: Path, db_url: str) -> dict[str, str]:
     """Environment for a server process on `db_url` with its own FIRSTLINE_HOME (extend it before starting)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
-    env.update({"FIRSTLINE_HOME": str(tmp_path / "home"), "FIRSTLINE_DATABASE_URL": db_url,
-                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"})
+    env.update(
+        {
+            "FIRSTLINE_HOME": str(tmp_path / "home"),
+            "FIRSTLINE_DATABASE_URL": db_url,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONUNBUFFERED": "1",
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
     return env
 
 

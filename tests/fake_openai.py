@@ -17,15 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 DEFAULT_SCRIPT: list[dict[str, Any]] = [
-    {"text": "Let me check nginx on web-prod-01 first.",
-     "calls": [("service_status", {"service": "nginx"})]},
-    {"text": "nginx failed to bind port 80; who holds it?",
-     "calls": [("port_owner", {"port": 80})]},
-    {"text": "**Root cause**: an orphaned `node` process holds port 80, so nginx cannot bind.\n\n"
-             "**Evidence**\n- `systemctl status nginx`: bind() to 0.0.0.0:80 failed (98: Address already in use)\n"
-             "- `ss -ltnp`: node holds :80\n\n**Suggested fix**\n1. `kill_process` the orphan (needs approval)\n"
-             "2. `restart_service nginx`\n\nNote: raw HTML stays text: <script>window.__pwned=1</script> "
-             "<img src=x onerror=\"window.__pwned=2\">"},
+    {"text": "Let me check nginx on web-prod-01 first.", "calls": [("service_status", {"service": "nginx"})]},
+    {"text": "nginx failed to bind port 80; who holds it?", "calls": [("port_owner", {"port": 80})]},
+    {
+        "text": "**Root cause**: an orphaned `node` process holds port 80, so nginx cannot bind.\n\n"
+        "**Evidence**\n- `systemctl status nginx`: bind() to 0.0.0.0:80 failed (98: Address already in use)\n"
+        "- `ss -ltnp`: node holds :80\n\n**Suggested fix**\n1. `kill_process` the orphan (needs approval)\n"
+        "2. `restart_service nginx`\n\nNote: raw HTML stays text: <script>window.__pwned=1</script> "
+        '<img src=x onerror="window.__pwned=2">'
+    },
 ]
 
 
@@ -43,8 +43,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class FakeOpenAI:
-    def __init__(self, script: list[dict[str, Any]] | None = None, delay_s: float = 0.05,
-                 whole_text: str | None = None) -> None:
+    def __init__(
+        self, script: list[dict[str, Any]] | None = None, delay_s: float = 0.05, whole_text: str | None = None
+    ) -> None:
         """`whole_text`: what every request that does not stream gets (an LLM judge's verdict), instead of
         the script's step."""
         self.script = script or DEFAULT_SCRIPT
@@ -92,10 +93,16 @@ class FakeOpenAI:
                 else:
                     self._whole(body, step if fake.whole_text is None else {"text": fake.whole_text})
 
-            def _chunk(self, body: dict, delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
-                obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
-                       "model": body.get("model", "fake"),
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            def _chunk(
+                self, body: dict, delta: dict, finish: str | None = None, usage: dict | None = None
+            ) -> bytes:
+                obj = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
                 if usage is not None:
                     obj["usage"] = usage
                 return b"data: " + json.dumps(obj).encode() + b"\n\n"
@@ -117,9 +124,21 @@ class FakeOpenAI:
                     calls = step.get("calls") or []
                     for i, (name, args) in enumerate(calls):
                         time.sleep(fake.delay_s)
-                        self._send(self._chunk(body, {"tool_calls": [{
-                            "index": i, "id": f"call_{i}_{int(time.time() * 1000)}", "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(args)}}]}))
+                        self._send(
+                            self._chunk(
+                                body,
+                                {
+                                    "tool_calls": [
+                                        {
+                                            "index": i,
+                                            "id": f"call_{i}_{int(time.time() * 1000)}",
+                                            "type": "function",
+                                            "function": {"name": name, "arguments": json.dumps(args)},
+                                        }
+                                    ]
+                                },
+                            )
+                        )
                     usage = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
                     self._send(self._chunk(body, {}, "tool_calls" if calls else "stop", usage))
                     self._send(b"data: [DONE]\n\n")
@@ -129,8 +148,16 @@ class FakeOpenAI:
 
             def _error(self, step: dict) -> None:
                 """An error as OpenAI sends it (e.g. 401 invalid_api_key, 429 rate_limit_exceeded)."""
-                data = json.dumps({"error": {"message": step.get("text", "error"), "type": step.get("type"),
-                                             "code": step.get("code"), "param": None}}).encode()
+                data = json.dumps(
+                    {
+                        "error": {
+                            "message": step.get("text", "error"),
+                            "type": step.get("type"),
+                            "code": step.get("code"),
+                            "param": None,
+                        }
+                    }
+                ).encode()
                 self.send_response(step["status"])
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -138,16 +165,31 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
             def _whole(self, body: dict, step: dict) -> None:
-                calls = [{"id": f"call_{i}", "type": "function",
-                          "function": {"name": n, "arguments": json.dumps(a)}}
-                         for i, (n, a) in enumerate(step.get("calls") or [])]
-                msg = {"role": "assistant", "content": step.get("text", ""), **({"tool_calls": calls} if calls else {})}
-                data = json.dumps({"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                                   "model": body.get("model", "fake"),
-                                   "choices": [{"index": 0, "message": msg,
-                                                "finish_reason": "tool_calls" if calls else "stop"}],
-                                   "usage": {"prompt_tokens": 100, "completion_tokens": 20,
-                                             "total_tokens": 120}}).encode()
+                calls = [
+                    {
+                        "id": f"call_{i}",
+                        "type": "function",
+                        "function": {"name": n, "arguments": json.dumps(a)},
+                    }
+                    for i, (n, a) in enumerate(step.get("calls") or [])
+                ]
+                msg = {
+                    "role": "assistant",
+                    "content": step.get("text", ""),
+                    **({"tool_calls": calls} if calls else {}),
+                }
+                data = json.dumps(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "fake"),
+                        "choices": [
+                            {"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -159,5 +201,9 @@ class FakeOpenAI:
 
 def model_env(fake: FakeOpenAI) -> dict[str, str]:
     """Environment that points a Firstline server process at the fake provider."""
-    return {"FIRSTLINE_MODEL": "openai/fake-sre", "FIRSTLINE_API_BASE": fake.api_base, "OPENAI_API_KEY": "sk-fake",
-            "FIRSTLINE_MODEL_RETRIES": "0"}
+    return {
+        "FIRSTLINE_MODEL": "openai/fake-sre",
+        "FIRSTLINE_API_BASE": fake.api_base,
+        "OPENAI_API_KEY": "sk-fake",
+        "FIRSTLINE_MODEL_RETRIES": "0",
+    }

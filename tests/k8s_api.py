@@ -22,8 +22,12 @@ import yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "k8s"
 _DISCOVERY = {
-    "/version": "version.json", "/api": "api.json", "/apis": "apis.json", "/api/v1": "api_v1.json",
-    "/apis/apps/v1": "apis_apps_v1.json", "/apis/events.k8s.io/v1": "apis_events.k8s.io_v1.json",
+    "/version": "version.json",
+    "/api": "api.json",
+    "/apis": "apis.json",
+    "/api/v1": "api_v1.json",
+    "/apis/apps/v1": "apis_apps_v1.json",
+    "/apis/events.k8s.io/v1": "apis_events.k8s.io_v1.json",
     "/apis/batch/v1": "apis_batch_v1.json",
 }
 _NS = r"/namespaces/(?P<ns>[a-z0-9-]+)"
@@ -48,8 +52,16 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details or {}
 
     def status(self) -> dict:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
-                "reason": self.reason, "details": self.details, "code": self.code}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "details": self.details,
+            "code": self.code,
+        }
 
 
 def not_found(kind: str, name: str, group: str = "") -> ApiError:
@@ -142,13 +154,17 @@ class ClusterState:
 def _container_log_id(pod: dict, container: str, previous: bool) -> str:
     """Which container instance a log request reads, following the kubelet's validateContainerLogStatus."""
     name, pod_name = container, pod["metadata"]["name"]
-    status = next((s for s in pod.get("status", {}).get("containerStatuses") or [] if s.get("name") == name), None)
+    status = next(
+        (s for s in pod.get("status", {}).get("containerStatuses") or [] if s.get("name") == name), None
+    )
     if status is None:
         raise ApiError(400, "BadRequest", f'container "{name}" in pod "{pod_name}" is not available')
     state, last = status.get("state") or {}, (status.get("lastState") or {}).get("terminated")
     if previous:
         if not last or not last.get("containerID"):
-            raise ApiError(400, "BadRequest", f'previous terminated container "{name}" in pod "{pod_name}" not found')
+            raise ApiError(
+                400, "BadRequest", f'previous terminated container "{name}" in pod "{pod_name}" not found'
+            )
         return last["containerID"]
     if state.get("running") is not None:
         return status.get("containerID", "")
@@ -162,19 +178,32 @@ def _container_log_id(pod: dict, container: str, previous: bool) -> str:
         return last.get("containerID", "")
     reason = (state.get("waiting") or {}).get("reason", "")
     detail = {"ErrImagePull": "image can't be pulled", "ImagePullBackOff": "trying and failing to pull image"}
-    raise ApiError(400, "BadRequest",
-                   f'container "{name}" in pod "{pod_name}" is waiting to start: {detail.get(reason, reason)}')
+    raise ApiError(
+        400,
+        "BadRequest",
+        f'container "{name}" in pod "{pod_name}" is waiting to start: {detail.get(reason, reason)}',
+    )
 
 
 def _to_events_v1(e: dict) -> dict:
     """The events.k8s.io/v1 view of a core/v1 Event."""
-    out = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": e["metadata"],
-           "eventTime": e.get("eventTime"), "reportingController": e.get("reportingComponent", ""),
-           "reportingInstance": e.get("reportingInstance", ""), "action": e.get("action", ""),
-           "reason": e.get("reason"), "regarding": e.get("involvedObject"), "note": e.get("message"),
-           "type": e.get("type"), "deprecatedSource": e.get("source"),
-           "deprecatedFirstTimestamp": e.get("firstTimestamp"), "deprecatedLastTimestamp": e.get("lastTimestamp"),
-           "deprecatedCount": e.get("count")}
+    out = {
+        "kind": "Event",
+        "apiVersion": "events.k8s.io/v1",
+        "metadata": e["metadata"],
+        "eventTime": e.get("eventTime"),
+        "reportingController": e.get("reportingComponent", ""),
+        "reportingInstance": e.get("reportingInstance", ""),
+        "action": e.get("action", ""),
+        "reason": e.get("reason"),
+        "regarding": e.get("involvedObject"),
+        "note": e.get("message"),
+        "type": e.get("type"),
+        "deprecatedSource": e.get("source"),
+        "deprecatedFirstTimestamp": e.get("firstTimestamp"),
+        "deprecatedLastTimestamp": e.get("lastTimestamp"),
+        "deprecatedCount": e.get("count"),
+    }
     if e.get("series"):
         out["series"] = e["series"]
     return out
@@ -202,7 +231,9 @@ def _json_patch(obj: dict, ops: list[dict]) -> dict:
         elif op["op"] == "remove":
             target.pop(leaf, None)
         elif op["op"] == "test" and target.get(leaf) != op["value"]:
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {op}")
+            raise ApiError(
+                422, "Invalid", f"the server rejected our request due to an error in our request: {op}"
+            )
     return obj
 
 
@@ -256,23 +287,41 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _forbidden(self, route: str, ns: str, method: str) -> ApiError:
-        resource = {"pod": "pods", "log": "pods/log", "events_v1": "events", "deployment": "deployments",
-                    "namespace": "namespaces"}.get(route, route)
+        resource = {
+            "pod": "pods",
+            "log": "pods/log",
+            "events_v1": "events",
+            "deployment": "deployments",
+            "namespace": "namespaces",
+        }.get(route, route)
         verb = "get" if route in ("pod", "log", "deployment", "namespace") else "list"
         verb = "patch" if method == "PATCH" else verb
         user = "system:serviceaccount:firstline:reader"
         group = {"deployment": "apps", "replicasets": "apps", "events_v1": "events.k8s.io"}.get(route, "")
-        return ApiError(403, "Forbidden", f'{resource} is forbidden: User "{user}" cannot {verb} resource '
-                        f'"{resource}" in API group "{group}" in the namespace "{ns}"', {"kind": resource})
+        return ApiError(
+            403,
+            "Forbidden",
+            f'{resource} is forbidden: User "{user}" cannot {verb} resource '
+            f'"{resource}" in API group "{group}" in the namespace "{ns}"',
+            {"kind": resource},
+        )
 
     @staticmethod
     def _list(kind: str, api_version: str, items: list[dict]) -> dict:
-        return {"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "4813540"}, "items": items}
+        return {
+            "kind": kind,
+            "apiVersion": api_version,
+            "metadata": {"resourceVersion": "4813540"},
+            "items": items,
+        }
 
     def _pods(self, method: str, state: ClusterState, q: dict, ns: str) -> dict:
-        pods = [p for p in state.pods.get(ns, {}).values()
-                if _label_match(p["metadata"].get("labels") or {}, q.get("labelSelector", ""))
-                and _field_match(p, q.get("fieldSelector", ""))]
+        pods = [
+            p
+            for p in state.pods.get(ns, {}).values()
+            if _label_match(p["metadata"].get("labels") or {}, q.get("labelSelector", ""))
+            and _field_match(p, q.get("fieldSelector", ""))
+        ]
         return self._list("PodList", "v1", sorted(pods, key=lambda p: p["metadata"]["name"]))
 
     def _pod(self, method: str, state: ClusterState, q: dict, ns: str, name: str) -> dict:
@@ -285,12 +334,15 @@ class _Handler(BaseHTTPRequestHandler):
         containers = [c["name"] for c in pod["spec"]["containers"]]
         container = q.get("container") or (containers[0] if len(containers) == 1 else "")
         if not container:
-            raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
-                           f"choose one of: [{' '.join(containers)}]")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]",
+            )
         cid = _container_log_id(pod, container, q.get("previous") == "true")
         lines = state.logs.get(cid.partition("://")[2], "").splitlines(keepends=True)
         if "tailLines" in q:
-            lines = lines[-int(q["tailLines"]):] if int(q["tailLines"]) > 0 else []
+            lines = lines[-int(q["tailLines"]) :] if int(q["tailLines"]) > 0 else []
         return "".join(lines)
 
     def _events(self, method: str, state: ClusterState, q: dict, ns: str) -> dict:
@@ -304,8 +356,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _namespace_obj(name: str) -> dict:
-        return {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name, "labels": {
-            "kubernetes.io/metadata.name": name}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+        return {
+            "kind": "Namespace",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        }
 
     def _namespaces(self, method: str, state: ClusterState, q: dict) -> dict:
         names = sorted(set(state.pods) | {"default", "kube-system"})
@@ -330,8 +387,11 @@ class _Handler(BaseHTTPRequestHandler):
         return deploy
 
     def _replicasets(self, method: str, state: ClusterState, q: dict, ns: str) -> dict:
-        items = [r for r in state.replicasets.get(ns, {}).values()
-                 if _label_match(r["metadata"].get("labels") or {}, q.get("labelSelector", ""))]
+        items = [
+            r
+            for r in state.replicasets.get(ns, {}).values()
+            if _label_match(r["metadata"].get("labels") or {}, q.get("labelSelector", ""))
+        ]
         return self._list("ReplicaSetList", "apps/v1", items)
 
 
@@ -361,16 +421,33 @@ class KubeApiServer(ThreadingHTTPServer):
         self.server_close()
 
 
-def write_kubeconfig(path: Path, server: str, context: str = "fixture", namespace: str | None = None,
-                     extra_contexts: tuple[str, ...] = ()) -> Path:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    context: str = "fixture",
+    namespace: str | None = None,
+    extra_contexts: tuple[str, ...] = (),
+) -> Path:
     """A kubeconfig whose `context` (current) and any extra contexts point at `server`."""
     contexts = [context, *extra_contexts]
     doc = {
-        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "current-context": context,
         "clusters": [{"name": "fixture-cluster", "cluster": {"server": server}}],
         "users": [{"name": "fixture-user", "user": {"token": "fixture-token-not-secret"}}],
-        "contexts": [{"name": c, "context": {"cluster": "fixture-cluster", "user": "fixture-user",
-                                             **({"namespace": namespace} if namespace else {})}} for c in contexts],
+        "contexts": [
+            {
+                "name": c,
+                "context": {
+                    "cluster": "fixture-cluster",
+                    "user": "fixture-user",
+                    **({"namespace": namespace} if namespace else {}),
+                },
+            }
+            for c in contexts
+        ],
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -21,10 +21,14 @@ from tools.targets.base import TargetConfig
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "nginx-port-conflict-secret"
 SECRETS = ("S3cretPassw0rd", "hunter2hunter2")
-LEAKY_LINE = ("Nov 20 03:02:11 web-prod-01 nginx[15902]: upstream shop-db "
-              "postgres://app:S3cretPassw0rd@db:5432/shop password=hunter2hunter2")
-REPORT = ("shop.example.com returns 503 for everyone since the 03:00 deploy; nginx won't start on "
-          "web-prod-01. The app's DSN is postgres://app:S3cretPassw0rd@db:5432/shop if it matters.")
+LEAKY_LINE = (
+    "Nov 20 03:02:11 web-prod-01 nginx[15902]: upstream shop-db "
+    "postgres://app:S3cretPassw0rd@db:5432/shop password=hunter2hunter2"
+)
+REPORT = (
+    "shop.example.com returns 503 for everyone since the 03:00 deploy; nginx won't start on "
+    "web-prod-01. The app's DSN is postgres://app:S3cretPassw0rd@db:5432/shop if it matters."
+)
 
 
 def write_scenario(directory: Path) -> Path:
@@ -42,8 +46,13 @@ def write_scenario(directory: Path) -> Path:
 def make_settings(tmp_path: Path, db_url: str, **kw) -> Settings:
     scenarios = tmp_path / "scenarios"
     write_scenario(scenarios)
-    return Settings(home=tmp_path / "home", database_url=db_url, model="firstline/runbook",
-                    targets=TargetConfig(scenarios_dir=scenarios), **kw)
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        model="firstline/runbook",
+        targets=TargetConfig(scenarios_dir=scenarios),
+        **kw,
+    )
 
 
 def approver(decisions: dict[str, tuple[str, str]]):
@@ -52,14 +61,21 @@ def approver(decisions: dict[str, tuple[str, str]]):
     async def decide(request: ApprovalRequired) -> ApprovalDecided:
         decision, by = decisions.get(request.tool, ("deny", "bob"))
         comment = None if decision == "approve" else "not during business hours"
-        return ApprovalDecided.model_validate({"approval_id": request.approval_id, "decision": decision,
-                                               "by": by, "comment": comment})
+        return ApprovalDecided.model_validate(
+            {"approval_id": request.approval_id, "decision": decision, "by": by, "comment": comment}
+        )
 
     return decide
 
 
-async def run_session(settings: Settings, engine, messages: list[str], decisions: dict | None = None,
-                      target: str = f"sandbox:{SCENARIO}", title: str = "") -> str:
+async def run_session(
+    settings: Settings,
+    engine,
+    messages: list[str],
+    decisions: dict | None = None,
+    target: str = f"sandbox:{SCENARIO}",
+    title: str = "",
+) -> str:
     """A session investigated turn by turn through the real driver; returns its id."""
     with store.writing(engine) as db:
         session = store.create_session(db, target=target, model=settings.model, title=title)

@@ -18,9 +18,15 @@ from assistant.model import Completion, ToolCallRequest
 
 def calls(*pairs: tuple[str, dict[str, Any] | str], text: str = "") -> Completion:
     """A step that asks for tool calls: ("port_owner", {"port": 80}) or with raw argument text."""
-    return Completion(text=text, tool_calls=[
-        ToolCallRequest(id=f"m{i}", name=name, arguments=args if isinstance(args, str) else json.dumps(args))
-        for i, (name, args) in enumerate(pairs)])
+    return Completion(
+        text=text,
+        tool_calls=[
+            ToolCallRequest(
+                id=f"m{i}", name=name, arguments=args if isinstance(args, str) else json.dumps(args)
+            )
+            for i, (name, args) in enumerate(pairs)
+        ],
+    )
 
 
 class ScriptedModel:
@@ -29,15 +35,19 @@ class ScriptedModel:
         self.prompts: list[list[dict[str, Any]]] = []
         self.offered: list[list[dict[str, Any]] | None] = []
 
-    async def stream(self, messages: list[dict[str, Any]],
-                     tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> AsyncIterator[str | Completion]:
         self.prompts.append(messages)
         self.offered.append(tools)
         item = self.script[min(len(self.prompts) - 1, len(self.script) - 1)]
         if isinstance(item, Exception):
             raise item
-        completion = Completion(text=item) if isinstance(item, str) else Completion(
-            text=item.text, tool_calls=list(item.tool_calls))
+        completion = (
+            Completion(text=item)
+            if isinstance(item, str)
+            else Completion(text=item.text, tool_calls=list(item.tool_calls))
+        )
         if completion.text:
             yield completion.text
         completion.prompt_tokens = sum(len(json.dumps(m)) // 4 for m in messages)

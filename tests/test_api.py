@@ -6,9 +6,8 @@ Turns run for real (agent loop, sandbox target) against a stand-in OpenAI-compat
 
 from __future__ import annotations
 
-import getpass
-
 import asyncio
+import getpass
 import time
 
 import httpx
@@ -28,8 +27,15 @@ def fake():
 
 
 def make_settings(tmp_path, db_url: str, fake: FakeOpenAI, **kw) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=db_url, model="openai/fake-sre", api_base=fake.api_base,
-                    model_retries=0, model_options={"api_key": "sk-fake"}, **kw)
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        model="openai/fake-sre",
+        api_base=fake.api_base,
+        model_retries=0,
+        model_options={"api_key": "sk-fake"},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -60,7 +66,12 @@ async def test_session_crud(client):
     assert r.status_code == 201, r.text
     s = r.json()
     assert (s["target"], s["model"], s["title"], s["status"], s["last_seq"]) == (
-        SANDBOX, "openai/fake-sre", "web-prod-01 503", "idle", 0)
+        SANDBOX,
+        "openai/fake-sre",
+        "web-prod-01 503",
+        "idle",
+        0,
+    )
     default = (await client.post("/api/sessions", json={})).json()
     assert default["target"] == "sandbox:nginx-port-conflict" and default["model"] == "openai/fake-sre"
     listed = (await client.get("/api/sessions")).json()
@@ -83,7 +94,9 @@ async def test_bad_input_is_422_naming_the_field(client):
     assert r.status_code == 422 and fields(r) == {"model"}
     r = await client.post("/api/sessions", json={"colour": "red"})
     assert r.status_code == 422 and fields(r) == {"colour"}
-    r = await client.post("/api/sessions", content=b'{"target": ', headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/sessions", content=b'{"target": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and fields(r) == {"body"}
     r = await client.post("/api/sessions", json=["not", "an", "object"])
     assert r.status_code == 422
@@ -101,11 +114,17 @@ async def test_bad_input_is_422_naming_the_field(client):
 
 
 async def test_unknown_ids_are_404(client):
-    for method, path in [("GET", "/api/sessions/s_nope"), ("PATCH", "/api/sessions/s_nope"),
-                         ("DELETE", "/api/sessions/s_nope"), ("POST", "/api/sessions/s_nope/messages"),
-                         ("GET", "/api/sessions/s_nope/events"), ("GET", "/api/sessions/s_nope/tool_calls"),
-                         ("GET", "/api/sessions/s_nope/findings"), ("GET", "/api/sessions/s_nope/approvals"),
-                         ("POST", "/api/sessions/s_nope/turns/t_nope/cancel")]:
+    for method, path in [
+        ("GET", "/api/sessions/s_nope"),
+        ("PATCH", "/api/sessions/s_nope"),
+        ("DELETE", "/api/sessions/s_nope"),
+        ("POST", "/api/sessions/s_nope/messages"),
+        ("GET", "/api/sessions/s_nope/events"),
+        ("GET", "/api/sessions/s_nope/tool_calls"),
+        ("GET", "/api/sessions/s_nope/findings"),
+        ("GET", "/api/sessions/s_nope/approvals"),
+        ("POST", "/api/sessions/s_nope/turns/t_nope/cancel"),
+    ]:
         body = {"title": "x"} if method == "PATCH" else {"content": "x"} if method == "POST" else None
         r = await client.request(method, path, json=body)
         assert r.status_code == 404, (method, path, r.text)
@@ -129,7 +148,9 @@ async def test_size_limits_are_413(client):
 async def test_message_starts_a_turn_409_while_running_then_trail_and_findings(client, fake):
     fake.delay_s = 0.01  # slow enough that the turn is surely still running for the 409 checks
     sid = (await client.post("/api/sessions", json={"target": SANDBOX})).json()["id"]
-    r = await client.post(f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 returns 503"})
+    r = await client.post(
+        f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 returns 503"}
+    )
     assert r.status_code == 202, r.text
     turn_id = r.json()["turn_id"]
     running = (await client.get(f"/api/sessions/{sid}")).json()
@@ -143,8 +164,14 @@ async def test_message_starts_a_turn_409_while_running_then_trail_and_findings(c
     assert [(t["id"], t["status"]) for t in turns] == [(turn_id, "completed")]
     calls = (await client.get(f"/api/sessions/{sid}/tool_calls")).json()
     assert [(c["tool"], c["command"]) for c in calls] == [
-        ("service_status", "systemctl status nginx"), ("port_owner", "ss -ltnp 'sport = :80'")]
-    assert calls[0]["exit_code"] == 3 and calls[0]["ok"] is False and "Address already in use" in calls[0]["output"]
+        ("service_status", "systemctl status nginx"),
+        ("port_owner", "ss -ltnp 'sport = :80'"),
+    ]
+    assert (
+        calls[0]["exit_code"] == 3
+        and calls[0]["ok"] is False
+        and "Address already in use" in calls[0]["output"]
+    )
     assert all(c["duration_ms"] is not None and c["target"] == SANDBOX for c in calls)
     assert all(c["output_sha256"] and len(c["output_sha256"]) == 64 for c in calls)
     findings = (await client.get(f"/api/sessions/{sid}/findings")).json()
@@ -161,7 +188,9 @@ async def test_message_starts_a_turn_409_while_running_then_trail_and_findings(c
 async def test_cancel_stops_a_running_turn(client, fake):
     fake.delay_s = 0.2
     sid = (await client.post("/api/sessions", json={})).json()["id"]
-    turn_id = (await client.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).json()["turn_id"]
+    turn_id = (await client.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).json()[
+        "turn_id"
+    ]
     await asyncio.sleep(0.5)
     t0 = time.monotonic()
     r = await client.post(f"/api/sessions/{sid}/turns/{turn_id}/cancel")
@@ -180,7 +209,9 @@ async def test_cancel_from_another_process_stops_a_running_turn(client, fake, db
 
     fake.delay_s = 0.2
     sid = (await client.post("/api/sessions", json={})).json()["id"]
-    turn_id = (await client.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).json()["turn_id"]
+    turn_id = (await client.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).json()[
+        "turn_id"
+    ]
     await asyncio.sleep(0.5)
     other = store.open_store(db_url)  # its own engine and connections, as another process would have
     try:
@@ -213,15 +244,22 @@ async def test_each_kind_of_model_has_its_own_limit_of_running_turns(tmp_path, d
     fake.delay_s = 0.05
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
-        offline = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "firstline/runbook"})).json()["id"]
-        hosted = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "openai/fake-sre"})).json()["id"]
+        offline = (
+            await c.post("/api/sessions", json={"target": SANDBOX, "model": "firstline/runbook"})
+        ).json()["id"]
+        hosted = (await c.post("/api/sessions", json={"target": SANDBOX, "model": "openai/fake-sre"})).json()[
+            "id"
+        ]
         others = [offline, hosted]
         assert [(await c.get(f"/api/sessions/{sid}")).json()["model"] for sid in others] == [
-            "firstline/runbook", "openai/fake-sre"]
+            "firstline/runbook",
+            "openai/fake-sre",
+        ]
         same = (await c.post("/api/sessions", json={"target": SANDBOX, "model": model})).json()["id"]
         for sid in [same, *others]:
-            assert (await c.post(f"/api/sessions/{sid}/messages", json={"content": "nginx returns 503"})
-                    ).status_code == 202
+            assert (
+                await c.post(f"/api/sessions/{sid}/messages", json={"content": "nginx returns 503"})
+            ).status_code == 202
         (same_start, same_end), *times = await started_and_finished(c, app, [same, *others])
     await app.state.runtime.shutdown()
     twin_start, twin_end = times[others.index(hosted if model == "openai/fake-sre" else offline)]
@@ -239,18 +277,22 @@ async def test_turns_beyond_the_limit_wait_for_a_free_slot(tmp_path, db_url, fak
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
         sids = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
         for sid in sids:
-            assert (await c.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})).status_code == 202
+            assert (
+                await c.post(f"/api/sessions/{sid}/messages", json={"content": "check nginx"})
+            ).status_code == 202
         for sid in sids:
             await wait_idle(c, sid)
         engine = await app.state.runtime.aengine()
         with store.reading(engine) as db:
             logs = [store.list_events(db, session_id=sid) for sid in sids]
     await app.state.runtime.shutdown()
-    first, second = (sorted(logs, key=lambda evs: next(e.at for e in evs if e.type.value == "turn_started")))
+    first, second = sorted(logs, key=lambda evs: next(e.at for e in evs if e.type.value == "turn_started"))
     assert all(evs[-1].type.value == "turn_finished" and evs[-1].data.status == "completed" for evs in logs)
     second_started = next(e.at for e in second if e.type.value == "turn_started")
     assert second_started >= first[-1].at  # never two at once
-    assert second[0].type.value == "user_message" and second[0].at < first[-1].at  # stored before its turn ran
+    assert (
+        second[0].type.value == "user_message" and second[0].at < first[-1].at
+    )  # stored before its turn ran
 
 
 async def test_the_model_reads_each_question_once(client, fake):
@@ -269,16 +311,22 @@ async def test_shutdown_closes_a_turn_still_waiting_for_a_slot(tmp_path, db_url,
     """A queued turn stopped by shutdown is recorded interrupted at once, not left `running` for recovery."""
     from assistant import store
 
-    fake.script = [{"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]}]
+    fake.script = [
+        {"text": "The orphan holds :80; I will stop it.", "calls": [("kill_process", {"pid": 2314})]}
+    ]
     app = create_app(make_settings(tmp_path, db_url, fake, max_running_hosted_turns=1))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
-        first, queued = [(await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)]
+        first, queued = [
+            (await c.post("/api/sessions", json={"target": SANDBOX})).json()["id"] for _ in range(2)
+        ]
         await c.post(f"/api/sessions/{first}/messages", json={"content": "kill the orphan on port 80"})
         for _ in range(200):  # the first turn holds the only slot, waiting for a person
             if (await c.get(f"/api/sessions/{first}/approvals")).json():
                 break
             await asyncio.sleep(0.05)
-        assert (await c.post(f"/api/sessions/{queued}/messages", json={"content": "check nginx"})).status_code == 202
+        assert (
+            await c.post(f"/api/sessions/{queued}/messages", json={"content": "check nginx"})
+        ).status_code == 202
         engine = await app.state.runtime.aengine()
         await app.state.runtime.shutdown()
     with store.reading(engine) as db:
@@ -295,10 +343,14 @@ async def test_write_action_waits_for_approval_through_the_api(client, fake):
         {"text": "Done: the orphan was stopped."},
     ]
     sid = (await client.post("/api/sessions", json={"target": SANDBOX})).json()["id"]
-    await client.post(f"/api/sessions/{sid}/messages", json={"content": "go ahead and kill the orphan on port 80"})
+    await client.post(
+        f"/api/sessions/{sid}/messages", json={"content": "go ahead and kill the orphan on port 80"}
+    )
     pending = []
     for _ in range(200):
-        pending = [a for a in (await client.get(f"/api/sessions/{sid}/approvals")).json() if a["status"] == "pending"]
+        pending = [
+            a for a in (await client.get(f"/api/sessions/{sid}/approvals")).json() if a["status"] == "pending"
+        ]
         if pending:
             break
         await asyncio.sleep(0.05)
@@ -306,37 +358,59 @@ async def test_write_action_waits_for_approval_through_the_api(client, fake):
     assert approval["tool"] == "kill_process" and approval["args"] == {"pid": 2314}
     await asyncio.sleep(0.5)
     assert (await client.get(f"/api/sessions/{sid}")).json()["status"] == "running"  # still waiting
-    r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}",
-                          json={"decision": "approve", "by": "alice", "comment": "orphan from the old deploy"})
+    r = await client.post(
+        f"/api/sessions/{sid}/approvals/{approval['approval_id']}",
+        json={"decision": "approve", "by": "alice", "comment": "orphan from the old deploy"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "approved"
-    assert r.json()["decided_by"] == f"local:{getpass.getuser()}"  # the authenticated (local) user, not the body's
-    r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}", json={"decision": "deny"})
+    assert (
+        r.json()["decided_by"] == f"local:{getpass.getuser()}"
+    )  # the authenticated (local) user, not the body's
+    r = await client.post(
+        f"/api/sessions/{sid}/approvals/{approval['approval_id']}", json={"decision": "deny"}
+    )
     assert r.status_code == 409
     await wait_idle(client, sid)
     calls = (await client.get(f"/api/sessions/{sid}/tool_calls")).json()
     assert [(c["tool"], c["ok"]) for c in calls] == [("kill_process", True)]
-    r = await client.post(f"/api/sessions/{sid}/approvals/{approval['approval_id']}", json={"decision": "maybe"})
+    r = await client.post(
+        f"/api/sessions/{sid}/approvals/{approval['approval_id']}", json={"decision": "maybe"}
+    )
     assert r.status_code == 422 and fields(r) == {"decision"}
 
 
 async def test_targets_models_health_and_openapi(client):
     targets = (await client.get("/api/targets")).json()
-    assert {"name": SANDBOX, "kind": "sandbox"}.items() <= next(t for t in targets if t["name"] == SANDBOX).items()
+    assert {"name": SANDBOX, "kind": "sandbox"}.items() <= next(
+        t for t in targets if t["name"] == SANDBOX
+    ).items()
     models = (await client.get("/api/models")).json()
-    assert models["default"] == "openai/fake-sre" and models["models"][0] == "openai/fake-sre" and models["hints"]
+    assert (
+        models["default"] == "openai/fake-sre"
+        and models["models"][0] == "openai/fake-sre"
+        and models["hints"]
+    )
     health = await client.get("/healthz")
     assert health.status_code == 200 and health.json()["ok"] is True
     schema = (await client.get("/openapi.json")).json()
-    assert {"/api/sessions", "/api/sessions/{session_id}/events", "/api/sessions/{session_id}/messages",
-            "/api/sessions/{session_id}/approvals/{approval_id}"} <= set(schema["paths"])
+    assert {
+        "/api/sessions",
+        "/api/sessions/{session_id}/events",
+        "/api/sessions/{session_id}/messages",
+        "/api/sessions/{session_id}/approvals/{approval_id}",
+    } <= set(schema["paths"])
     assert "413" in schema["paths"]["/api/sessions/{session_id}/messages"]["post"]["responses"]
 
 
 async def test_unreachable_database_is_503(tmp_path, fake):
     app = create_app(make_settings(tmp_path, "postgresql://postgres@127.0.0.1:1/firstline", fake))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
-        for method, path in [("GET", "/api/sessions"), ("POST", "/api/sessions"), ("GET", "/api/sessions/s_x"),
-                             ("GET", "/healthz")]:
+        for method, path in [
+            ("GET", "/api/sessions"),
+            ("POST", "/api/sessions"),
+            ("GET", "/api/sessions/s_x"),
+            ("GET", "/healthz"),
+        ]:
             r = await c.request(method, path, json={} if method == "POST" else None)
             assert r.status_code == 503, (path, r.text)
         assert (await c.get("/api/targets")).status_code == 200  # no database needed

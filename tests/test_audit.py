@@ -104,15 +104,28 @@ def test_tool_executions_and_decisions_are_chained_with_their_facts(engine):
     _approval(engine, sid, 2, "approve")
     _tool_run(engine, sid, 3, command="psql postgres://app:hunter2@db/app")
     entries = _trail(engine)
-    assert [e["kind"] for e in entries] == ["tool_execution", "approval_request", "approval_decision",
-                                            "tool_execution"]
+    assert [e["kind"] for e in entries] == [
+        "tool_execution",
+        "approval_request",
+        "approval_decision",
+        "tool_execution",
+    ]
     first, request, decision, third = entries
     assert (request["actor"], request["approval_id"], request["detail"]["record"]["status"]) == (
-        "firstline", "a2", "pending")
-    assert decision["detail"]["record"] == {"tool": "restart_service", "args": {"service": "nginx"},
-                                            "command": "systemctl restart nginx", "target": "sandbox:x",
-                                            "reason": "port freed", "status": "approved", "decided_by": "bob",
-                                            "comment": "go"}
+        "firstline",
+        "a2",
+        "pending",
+    )
+    assert decision["detail"]["record"] == {
+        "tool": "restart_service",
+        "args": {"service": "nginx"},
+        "command": "systemctl restart nginx",
+        "target": "sandbox:x",
+        "reason": "port freed",
+        "status": "approved",
+        "decided_by": "bob",
+        "comment": "go",
+    }
     assert (first["id"], first["actor"], first["tool"], first["exit_code"], first["duration_ms"]) == (
         1,
         "alice",
@@ -315,14 +328,26 @@ def test_a_turn_ending_with_a_pending_approval_chains_its_expiry(engine):
     from assistant.events import TurnFinished
 
     sid = _session(engine)
-    store.append(engine, session_id=sid, event=Event.of(TurnFinished(status="completed"), "t8"))  # nothing pending
+    store.append(
+        engine, session_id=sid, event=Event.of(TurnFinished(status="completed"), "t8")
+    )  # nothing pending
     assert _trail(engine) == [] and audit.verify(engine).ok
-    req = ApprovalRequired(approval_id="a9", call_id="w9", tool="kill_process", args={"pid": 4242},
-                           command="kill -TERM 4242", target="local", reason="orphan")
+    req = ApprovalRequired(
+        approval_id="a9",
+        call_id="w9",
+        tool="kill_process",
+        args={"pid": 4242},
+        command="kill -TERM 4242",
+        target="local",
+        reason="orphan",
+    )
     store.append(engine, session_id=sid, event=Event.of(req, "t9"))
     store.append(engine, session_id=sid, event=Event.of(TurnFinished(status="cancelled"), "t9"))
     kinds = [(e["kind"], e["actor"], e["detail"]["record"]["status"]) for e in _trail(engine)]
-    assert kinds == [("approval_request", "firstline", "pending"), ("approval_expired", "firstline", "expired")]
+    assert kinds == [
+        ("approval_request", "firstline", "pending"),
+        ("approval_expired", "firstline", "expired"),
+    ]
     assert audit.verify(engine).ok
 
 
@@ -358,7 +383,7 @@ def test_anchor_can_be_posted_to_a_webhook(tmp_path):
     got: list[bytes] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             got.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(204)
             self.end_headers()

@@ -18,8 +18,14 @@ from assistant import store
 from assistant.events import Event, ToolCall, ToolResultEvent
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 XSS_OUTPUT = '<script>window.__pwned=3</script>\n<img src=x onerror="window.__pwned=4">\nplain line'
 
 STREAMING_PARTIAL = """() => {
@@ -28,8 +34,10 @@ STREAMING_PARTIAL = """() => {
   return false;
 }"""
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
 
 
 @pytest.fixture
@@ -46,12 +54,36 @@ def inject_tool_output(db_url: str, sid: str) -> None:
     """A tool result whose output is hostile HTML, appended by another process (post-hoc)."""
     engine = store.open_store(db_url)
     try:
-        store.append(engine, session_id=sid, event=Event.of(ToolCall(
-            call_id="cxss", tool="log_tail", args={"source": "/var/log/app.log"}, command="tail -n 50 /var/log/app.log",
-            target="sandbox:nginx-port-conflict"), "t_injected"))
-        store.append(engine, session_id=sid, event=Event.of(ToolResultEvent(
-            call_id="cxss", tool="log_tail", ok=True, exit_code=0, duration_ms=3.0, output=XSS_OUTPUT,
-            command="tail -n 50 /var/log/app.log"), "t_injected"))
+        store.append(
+            engine,
+            session_id=sid,
+            event=Event.of(
+                ToolCall(
+                    call_id="cxss",
+                    tool="log_tail",
+                    args={"source": "/var/log/app.log"},
+                    command="tail -n 50 /var/log/app.log",
+                    target="sandbox:nginx-port-conflict",
+                ),
+                "t_injected",
+            ),
+        )
+        store.append(
+            engine,
+            session_id=sid,
+            event=Event.of(
+                ToolResultEvent(
+                    call_id="cxss",
+                    tool="log_tail",
+                    ok=True,
+                    exit_code=0,
+                    duration_ms=3.0,
+                    output=XSS_OUTPUT,
+                    command="tail -n 50 /var/log/app.log",
+                ),
+                "t_injected",
+            ),
+        )
     finally:
         engine.dispose()
 
@@ -88,7 +120,9 @@ def test_ui_end_to_end(chromium, start_server, server_env, db_url, request):
         box.type("since 03:00")
         assert box.input_value() == "nginx on web-prod-01 returns 503\nsince 03:00"
         box.press("Enter")
-        expect(page.locator(".msg-user .msg-body")).to_have_text("nginx on web-prod-01 returns 503\nsince 03:00")
+        expect(page.locator(".msg-user .msg-body")).to_have_text(
+            "nginx on web-prod-01 returns 503\nsince 03:00"
+        )
         expect(page.locator("#status-badge")).to_have_text("running")
         page.wait_for_function(STREAMING_PARTIAL)  # a bubble with some text, still streaming
         partial = page.evaluate("window.__partial")
@@ -108,25 +142,33 @@ def test_ui_end_to_end(chromium, start_server, server_env, db_url, request):
         answer = page.locator(".msg-assistant.answer .msg-body")
         expect(answer).to_contain_text("Root cause")
         texts = page.locator(".msg-assistant .msg-body").all_inner_texts()
-        norm = lambda t: " ".join(re.sub(r"[*`_]", "", t).split())
+
+        def norm(t):
+            return " ".join(re.sub(r"[*`_]", "", t).split())
+
         assert any(norm(t).startswith(norm(partial)) and len(norm(t)) > len(norm(partial)) for t in texts), (
-            partial, texts)
+            partial,
+            texts,
+        )
         expect(answer.locator("strong").first).to_have_text("Root cause")
-        expect(answer).to_contain_text('<script>window.__pwned=1</script>')  # model HTML shown as text
+        expect(answer).to_contain_text("<script>window.__pwned=1</script>")  # model HTML shown as text
         expect(answer).to_contain_text('<img src=x onerror="window.__pwned=2">')
         assert page.locator(".timeline img, .timeline script").count() == 0
         expect(page.locator("#status-badge")).to_have_text("idle")
 
         # a write action: the approval card, Approve, then the tool runs
-        fake.script = [{"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
-                       {"text": "The orphan is stopped; nginx can be restarted."}]
+        fake.script = [
+            {"text": "Stopping the orphan.", "calls": [("kill_process", {"pid": 2314})]},
+            {"text": "The orphan is stopped; nginx can be restarted."},
+        ]
         box.fill("go ahead, kill the orphan on port 80")
         box.press("Enter")
         card = page.locator(".approval-card")
         expect(card).to_have_attribute("data-state", "pending", timeout=20000)
         expect(page.locator(".tool-card", has_text="kill_process").locator(".approval-card")).to_have_count(1)
-        expect(page.locator(".tool-card", has_text="kill_process").locator(".tool-cmd code").first
-               ).to_have_text("$ kill -TERM 2314")
+        expect(
+            page.locator(".tool-card", has_text="kill_process").locator(".tool-cmd code").first
+        ).to_have_text("$ kill -TERM 2314")
         card.locator(".approval-comment").fill("old deploy leftover")
         card.locator("button", has_text="Approve").click()
         expect(card).to_have_attribute("data-state", "approved")
@@ -187,7 +229,9 @@ def test_markdown_renderer_builds_safe_dom(chromium, tmp_path):
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(ROOT / "web" / "static")))
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(ROOT / "web" / "static"))
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         page = chromium.new_page()
@@ -200,9 +244,31 @@ def test_markdown_renderer_builds_safe_dom(chromium, tmp_path):
     assert "snake_case_name" in text and "window.__pwned=1" in text
     assert out["blocks"] == ["Diagnosis", 3, "nested", 2, "quoted"]
     assert out["code"] == ["<script>alert(1)</script>", 0, "<img src=x onerror=alert(2)> <b>bold?</b>"]
-    assert out["links"] == [["ok", "https://example.com/x", "noopener noreferrer nofollow"],
-                            ["http://127.0.0.1:8080/status", "http://127.0.0.1:8080/status",
-                             "noopener noreferrer nofollow"]]
+    assert out["links"] == [
+        ["ok", "https://example.com/x", "noopener noreferrer nofollow"],
+        ["http://127.0.0.1:8080/status", "http://127.0.0.1:8080/status", "noopener noreferrer nofollow"],
+    ]
     assert out["table"] == ["PID", "COMMAND", "2314", "node"]
-    assert set(out["tags"]) <= {"h3", "p", "strong", "em", "del", "code", "a", "ul", "ol", "li", "blockquote", "hr",
-                                "div", "table", "thead", "tbody", "tr", "th", "td", "br", "pre"}
+    assert set(out["tags"]) <= {
+        "h3",
+        "p",
+        "strong",
+        "em",
+        "del",
+        "code",
+        "a",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "hr",
+        "div",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "br",
+        "pre",
+    }

@@ -61,7 +61,10 @@ def test_deployment_reads_only_secret_keys_that_exist_and_probes_real_routes(tmp
     probes = {k: container[k]["httpGet"] for k in ("livenessProbe", "readinessProbe", "startupProbe")}
     assert probes["livenessProbe"]["path"] == "/livez" and probes["readinessProbe"]["path"] == "/readyz"
     assert all(p["port"] in ports for p in probes.values())
-    with TestClient(create_app(Settings(home=tmp_path, auth_token="a-token-probes-do-not-send")), base_url="http://localhost") as client:
+    with TestClient(
+        create_app(Settings(home=tmp_path, auth_token="a-token-probes-do-not-send")),
+        base_url="http://localhost",
+    ) as client:
         assert all(client.get(p["path"]).status_code == 200 for p in probes.values())  # open, and ready
     assert container["args"][container["args"].index("--port") + 1] == str(ports["http"])
     assert f"EXPOSE {ports['http']}" in dockerfile()

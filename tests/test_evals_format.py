@@ -58,8 +58,11 @@ def test_good_case_loads_with_normalised_args_and_x_keys(tmp_path):
 def test_bad_files_report_path_and_field_and_the_rest_still_load(tmp_path):
     _write(tmp_path, "good.yaml", GOOD.format(id="good-one"))
     _write(tmp_path, "sub/also-good.yml", GOOD.format(id="good-two"))
-    bad_port = GOOD.format(id="bad-port").replace("service: nginx", "port: 70000").replace(
-        "tool: service_status", "tool: port_owner")
+    bad_port = (
+        GOOD.format(id="bad-port")
+        .replace("service: nginx", "port: 70000")
+        .replace("tool: service_status", "tool: port_owner")
+    )
     _write(tmp_path, "bad-port.yaml", bad_port)
     _write(tmp_path, "bad-field.yaml", GOOD.format(id="bad-field").replace("exit_code: 3", "exitcode: 3"))
     _write(tmp_path, "bad-regex.yaml", GOOD.format(id="bad-regex").replace('"node|old-app"', '"node(("'))

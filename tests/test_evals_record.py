@@ -25,8 +25,14 @@ async def _sandbox_session(settings: Settings) -> list[Event]:
     """Run the real loop with the default offline model against the sandbox, as `firstline chat` would."""
     target = open_target(SCENARIO, settings.targets)
     turn_id = new_turn_id()
-    ctx = TurnContext(settings=settings, target=target, model="firstline/runbook",
-                      session_id="s-" + uuid.uuid4().hex[:8], turn_id=turn_id, approver=deny_all)
+    ctx = TurnContext(
+        settings=settings,
+        target=target,
+        model="firstline/runbook",
+        session_id="s-" + uuid.uuid4().hex[:8],
+        turn_id=turn_id,
+        approver=deny_all,
+    )
     events = [user_message_event(ASK, turn_id)]
     async for event in run_turn(ctx, [], ASK):
         events.append(event)
@@ -36,7 +42,12 @@ async def _sandbox_session(settings: Settings) -> list[Event]:
 def test_sandbox_session_records_then_replays_and_passes(tmp_path):
     settings = Settings(home=tmp_path / "home")
     events = asyncio.run(_sandbox_session(settings))
-    meta = {"id": "s-42", "title": "nginx down on web-prod-01", "target": SCENARIO, "model": "firstline/runbook"}
+    meta = {
+        "id": "s-42",
+        "title": "nginx down on web-prod-01",
+        "target": SCENARIO,
+        "model": "firstline/runbook",
+    }
     text = session_to_case(events, meta)
     doc = yaml.safe_load(text)
     results = {e.data.call_id: e.data for e in events if e.type is EventType.TOOL_RESULT}
@@ -44,7 +55,8 @@ def test_sandbox_session_records_then_replays_and_passes(tmp_path):
     assert doc["turns"] == [ASK] and doc["target"] == {"name": SCENARIO, "kind": "host"}
     assert doc["expect"]["tools_called"] == list(dict.fromkeys(c.tool for c in calls))
     assert [(t["tool"], t["args"], t["output"]) for t in doc["tools"]] == [
-        (c.tool, c.args, results[c.call_id].output) for c in calls if results[c.call_id].exit_code is not None]
+        (c.tool, c.args, results[c.call_id].output) for c in calls if results[c.call_id].exit_code is not None
+    ]
     assert "port_owner" in doc["expect"]["tools_called"]
 
     case_file = tmp_path / "cases" / "recorded.yaml"
@@ -56,7 +68,9 @@ def test_sandbox_session_records_then_replays_and_passes(tmp_path):
     # A person fills in what the right answer is (the scenario's known cause), then the case runs.
     case_file.write_text(text.replace("  root_cause: []", '  root_cause: ["port 80|:80", "node|old-app"]'))
     out = tmp_path / "r.json"
-    assert run_cli([str(case_file)], ["firstline/runbook"], json_path=out, min_pass=1.0, settings=settings) == 0
+    assert (
+        run_cli([str(case_file)], ["firstline/runbook"], json_path=out, min_pass=1.0, settings=settings) == 0
+    )
     run = yaml.safe_load(out.read_text())["results"][0]["runs"][0]
     assert run["unrecorded"] == [] and run["passed"]
 
@@ -64,22 +78,54 @@ def test_sandbox_session_records_then_replays_and_passes(tmp_path):
 def _events(outputs: list[str]) -> list[Event]:
     evs = [Event.of(UserMessage(text="db password rotated?"), "t1")]
     for i, out in enumerate(outputs):
-        evs.append(Event.of(ToolCall(call_id=f"c{i}", tool="log_tail", args={"source": f"/var/log/a{i}.log"}), "t1"))
-        evs.append(Event.of(ToolResultEvent(call_id=f"c{i}", tool="log_tail", ok=True, exit_code=0, output=out,
-                                            command=f"tail -n 50 /var/log/a{i}.log"), "t1"))
-    evs.append(Event.of(ToolCall(call_id="w", tool="restart_service", args={"service": "app"}, risk="write"), "t1"))
-    evs.append(Event.of(ToolResultEvent(call_id="w", tool="restart_service", ok=False,
-                                        error="restart_service was denied by user"), "t1"))
+        evs.append(
+            Event.of(ToolCall(call_id=f"c{i}", tool="log_tail", args={"source": f"/var/log/a{i}.log"}), "t1")
+        )
+        evs.append(
+            Event.of(
+                ToolResultEvent(
+                    call_id=f"c{i}",
+                    tool="log_tail",
+                    ok=True,
+                    exit_code=0,
+                    output=out,
+                    command=f"tail -n 50 /var/log/a{i}.log",
+                ),
+                "t1",
+            )
+        )
+    evs.append(
+        Event.of(ToolCall(call_id="w", tool="restart_service", args={"service": "app"}, risk="write"), "t1")
+    )
+    evs.append(
+        Event.of(
+            ToolResultEvent(
+                call_id="w", tool="restart_service", ok=False, error="restart_service was denied by user"
+            ),
+            "t1",
+        )
+    )
     evs.append(Event.of(ToolCall(call_id="x", tool="dns_lookup", args={"name": "db.internal"}), "t1"))
-    evs.append(Event.of(ToolResultEvent(call_id="x", tool="dns_lookup", ok=False, error="dns_lookup timed out"), "t1"))
+    evs.append(
+        Event.of(
+            ToolResultEvent(call_id="x", tool="dns_lookup", ok=False, error="dns_lookup timed out"), "t1"
+        )
+    )
     evs.append(Event.of(TurnFinished(), "t1"))
     return evs
 
 
 def test_outputs_round_trip_exactly_and_secrets_are_masked_again():
-    tricky = ["  indented first line\nsecond\n", "no trailing newline", "trailing blank lines\n\n\n",
-              "\ttabs\tand  double  spaces  \n", "unicode ● × 日本\n", "key: value\n- item\n# not a comment\n",
-              "'quoted' \"text\" and a | pipe >\n", "DATABASE_URL=postgres://app:s3cr3t@db:5432/app\n"]
+    tricky = [
+        "  indented first line\nsecond\n",
+        "no trailing newline",
+        "trailing blank lines\n\n\n",
+        "\ttabs\tand  double  spaces  \n",
+        "unicode ● × 日本\n",
+        "key: value\n- item\n# not a comment\n",
+        "'quoted' \"text\" and a | pipe >\n",
+        "DATABASE_URL=postgres://app:s3cr3t@db:5432/app\n",
+    ]
     text = session_to_case(_events(tricky), {"id": "s-1", "title": "Tricky outputs!", "target": "local"})
     doc = yaml.safe_load(text)
     got = [t["output"] for t in doc["tools"]]
@@ -88,8 +134,11 @@ def test_outputs_round_trip_exactly_and_secrets_are_masked_again():
     assert [t["tool"] for t in doc["tools"]] == ["log_tail"] * len(tricky)
     assert "restart_service(service: app): write tools are never replayed" in text
     assert "dns_lookup(name: db.internal): no output: dns_lookup timed out" in text
-    assert doc["id"] == "tricky-outputs" and doc["expect"]["tools_called"] == ["log_tail", "restart_service",
-                                                                              "dns_lookup"]
+    assert doc["id"] == "tricky-outputs" and doc["expect"]["tools_called"] == [
+        "log_tail",
+        "restart_service",
+        "dns_lookup",
+    ]
 
 
 def test_record_session_reads_the_store(tmp_path):

@@ -40,7 +40,9 @@ def suite(tmp_path) -> Path:
 def _break(path: Path) -> None:
     """Make a case expect a root cause nobody would find, so it fails for a known reason."""
     text = path.read_text()
-    path.write_text(text.replace("root_cause: ['port 80|:80', node|legacy]", "root_cause: [cosmic ray bit flip]"))
+    path.write_text(
+        text.replace("root_cause: ['port 80|:80', node|legacy]", "root_cause: [cosmic ray bit flip]")
+    )
 
 
 def test_json_and_junit_reports(suite, tmp_path, settings):
@@ -49,7 +51,9 @@ def test_json_and_junit_reports(suite, tmp_path, settings):
     failing.write_text(failing.read_text().replace("id: nginx-orphan-port-80", "id: broken-copy"))
     _break(failing)
     out_json, out_xml = tmp_path / "r" / "report.json", tmp_path / "r" / "junit.xml"
-    code = run_cli([str(suite)], ["firstline/runbook"], None, 1, out_json, out_xml, None, 0.0, settings=settings)
+    code = run_cli(
+        [str(suite)], ["firstline/runbook"], None, 1, out_json, out_xml, None, 0.0, settings=settings
+    )
     assert code == 0  # below 100% but min_pass defaults to 0
     report = json.loads(out_json.read_text())
     rows = {r["case"]: r for r in report["results"]}
@@ -59,9 +63,14 @@ def test_json_and_junit_reports(suite, tmp_path, settings):
     assert run["tool_calls"] >= 2 and run["steps"] >= 2 and run["prompt_tokens"] > 0 and run["wall_s"] > 0
     assert any(c.startswith("port_owner(port=80") for c in run["calls"])
     assert rows["broken-copy"]["runs"][0]["failures"] == [
-        "/cosmic ray bit flip/ matches neither the answer nor any finding"]
+        "/cosmic ray bit flip/ matches neither the answer nor any finding"
+    ]
     totals = report["totals"]["firstline/runbook"]
-    assert totals["cases"] == 3 and totals["cases_passed"] == 2 and totals["pass_rate"] == pytest.approx(2 / 3, 1e-3)
+    assert (
+        totals["cases"] == 3
+        and totals["cases_passed"] == 2
+        and totals["pass_rate"] == pytest.approx(2 / 3, 1e-3)
+    )
     assert totals["no_fault_runs"] == 1 and totals["false_positive_rate"] == 0.0
 
     root = ET.parse(out_xml).getroot()
@@ -84,7 +93,8 @@ def test_min_pass_and_baseline_regressions(suite, tmp_path, settings):
     now = tmp_path / "now.json"
     assert run_cli([str(suite)], ["firstline/runbook"], json_path=now, baseline=base, settings=settings) == 1
     assert json.loads(now.read_text())["regressions"] == [
-        {"model": "firstline/runbook", "case": "nginx-orphan-port-80", "pass_rate": "0.00"}]
+        {"model": "firstline/runbook", "case": "nginx-orphan-port-80", "pass_rate": "0.00"}
+    ]
     # Failing in the baseline too is not a regression.
     assert run_cli([str(suite)], ["firstline/runbook"], baseline=now, settings=settings) == 0
     bogus = tmp_path / "bogus.json"
@@ -93,10 +103,14 @@ def test_min_pass_and_baseline_regressions(suite, tmp_path, settings):
 
 
 def test_invalid_case_is_reported_and_the_rest_runs(suite, tmp_path, settings, capsys):
-    (suite / "bad.yaml").write_text("format: firstline-session/1\nid: bad\nturns: [hi]\ntools: []\n"
-                                    "expect: {root_cause: [x], max_tool_calls: many}\n")
+    (suite / "bad.yaml").write_text(
+        "format: firstline-session/1\nid: bad\nturns: [hi]\ntools: []\n"
+        "expect: {root_cause: [x], max_tool_calls: many}\n"
+    )
     out_xml, out_json = tmp_path / "j.xml", tmp_path / "j.json"
-    code = run_cli([str(suite)], ["firstline/runbook"], junit_path=out_xml, json_path=out_json, settings=settings)
+    code = run_cli(
+        [str(suite)], ["firstline/runbook"], junit_path=out_xml, json_path=out_json, settings=settings
+    )
     assert code == 1
     printed = capsys.readouterr().out
     assert "bad.yaml: expect.max_tool_calls:" in printed
@@ -110,8 +124,13 @@ def test_invalid_case_is_reported_and_the_rest_runs(suite, tmp_path, settings, c
 
 def test_repeat_gives_a_pass_rate_per_case(suite, tmp_path, settings):
     out = tmp_path / "r.json"
-    run_cli([str(suite / "nginx-orphan-port-80.yaml")], ["firstline/runbook"], repeat=2, json_path=out,
-            settings=settings)
+    run_cli(
+        [str(suite / "nginx-orphan-port-80.yaml")],
+        ["firstline/runbook"],
+        repeat=2,
+        json_path=out,
+        settings=settings,
+    )
     (row,) = json.loads(out.read_text())["results"]
     assert len(row["runs"]) == 2 and row["pass_rate"] == 1.0
     assert json.loads(out.read_text())["totals"]["firstline/runbook"]["runs"] == 2
@@ -124,8 +143,13 @@ def test_model_comparison_and_judge(suite, tmp_path, settings, monkeypatch, caps
         monkeypatch.setenv("OPENAI_API_BASE", fake.api_base)
         monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
         out = tmp_path / "cmp.json"
-        code = run_cli([str(suite)], ["firstline/runbook", "openai/fake-model"], "openai/fake-judge",
-                       json_path=out, settings=settings)
+        code = run_cli(
+            [str(suite)],
+            ["firstline/runbook", "openai/fake-model"],
+            "openai/fake-judge",
+            json_path=out,
+            settings=settings,
+        )
     assert code == 0
     report = json.loads(out.read_text())
     assert set(report["totals"]) == {"firstline/runbook", "openai/fake-model"}
@@ -147,8 +171,11 @@ def test_model_comparison_and_judge(suite, tmp_path, settings, monkeypatch, caps
 async def test_judge_prompt_carries_summary_and_answer_and_survives_outages(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
     case = next(c for c in load_cases([CASES / "nginx-orphan-port-80.yaml"]).cases)
-    with FakeOpenAI([{"text": ""}], delay_s=0,
-                    whole_text="Some preamble.\n{\"score\": 5, \"reason\": \"Same cause, quotes evidence.\"}") as fake:
+    with FakeOpenAI(
+        [{"text": ""}],
+        delay_s=0,
+        whole_text='Some preamble.\n{"score": 5, "reason": "Same cause, quotes evidence."}',
+    ) as fake:
         v = await judge("openai/judge", case, "Port 80 is held by node pid 1873.", api_base=fake.api_base)
         sent = fake.requests[0]["messages"][0]["content"]
     assert (v.score, v.reason) == (5, "Same cause, quotes evidence.")
@@ -160,19 +187,25 @@ async def test_judge_prompt_carries_summary_and_answer_and_survives_outages(monk
     assert parse_verdict("I cannot grade this").score is None
 
 
-
 def test_worker_processes_give_the_same_results_as_one_process(suite, tmp_path, settings):
     shutil.copy(CASES / "redis-oom-killed-by-batch-job.yaml", suite / "redis.yaml")
     _break(suite / "nginx-orphan-port-80.yaml")  # one failing case: failures must come back from workers too
     reports = {}
     for jobs in (1, 3):
         out = tmp_path / f"jobs{jobs}.json"
-        assert run_cli([str(suite)], ["firstline/runbook"], repeat=2, json_path=out, settings=settings, jobs=jobs) == 0
+        assert (
+            run_cli(
+                [str(suite)], ["firstline/runbook"], repeat=2, json_path=out, settings=settings, jobs=jobs
+            )
+            == 0
+        )
         reports[jobs] = json.loads(out.read_text())
 
     def summary(report):
-        return [(r["case"], r["passed"], [(x["passed"], x["calls"], x["prompt_tokens"] > 0) for x in r["runs"]])
-                for r in report["results"]]
+        return [
+            (r["case"], r["passed"], [(x["passed"], x["calls"], x["prompt_tokens"] > 0) for x in r["runs"]])
+            for r in report["results"]
+        ]
 
     assert summary(reports[3]) == summary(reports[1])
     assert reports[3]["totals"]["firstline/runbook"]["runs"] == 6
@@ -195,7 +228,9 @@ def test_a_killed_worker_fails_its_cases_with_a_reason(suite, settings):
     cases = load_cases([str(suite)]).cases
     # 25 runs per case: the first worker is still busy when it is killed, even on a fast, quiet machine where
     # one run ends before the second worker's fork does (a worker reports its share's results at the end).
-    workers = SuiteWorkers(cases, ["firstline/runbook"], settings, repeat=25, judge=None, concurrency=2, jobs=2)
+    workers = SuiteWorkers(
+        cases, ["firstline/runbook"], settings, repeat=25, judge=None, concurrency=2, jobs=2
+    )
     os.kill(workers.procs[0].pid, signal.SIGKILL)
     results = workers.collect()["firstline/runbook"]
     assert [r.case for r in results] == [c.id for c in cases]

@@ -17,10 +17,14 @@ CASES = Path(__file__).resolve().parent.parent / "evals" / "cases"
 
 def test_shipped_suite_passes_with_the_default_model(tmp_path):
     out = tmp_path / "suite.json"
-    code = run_cli([str(CASES)], [DEFAULT_MODEL], json_path=out, min_pass=0.9, settings=Settings(home=tmp_path))
+    code = run_cli(
+        [str(CASES)], [DEFAULT_MODEL], json_path=out, min_pass=0.9, settings=Settings(home=tmp_path)
+    )
     report = json.loads(out.read_text())
     totals = report["totals"][DEFAULT_MODEL]
-    failing = [f"{r['case']}: {'; '.join(r['runs'][0]['failures'])}" for r in report["results"] if not r["passed"]]
+    failing = [
+        f"{r['case']}: {'; '.join(r['runs'][0]['failures'])}" for r in report["results"] if not r["passed"]
+    ]
     assert report["load_errors"] == []
     assert totals["pass_rate"] >= 0.9, f"pass rate {totals['pass_rate']:.0%}; failing:\n" + "\n".join(failing)
     assert totals["false_positive_rate"] == 0.0

@@ -51,10 +51,19 @@ Nov 23 04:00:00 web-prod-01 nginx[902]: 2025/11/23 04:00:00 [notice] 902#902: si
 """
 
 
-def obs_result(tool: str, output: str, args: dict | None = None, exit_code: int = 0,
-               command: str = "") -> ToolResult:
-    return ToolResult(tool=tool, args=args or {}, ok=exit_code == 0, exit_code=exit_code, output=output,
-                      command=command or tool, target="test", started_at=datetime.now(UTC))
+def obs_result(
+    tool: str, output: str, args: dict | None = None, exit_code: int = 0, command: str = ""
+) -> ToolResult:
+    return ToolResult(
+        tool=tool,
+        args=args or {},
+        ok=exit_code == 0,
+        exit_code=exit_code,
+        output=output,
+        command=command or tool,
+        target="test",
+        started_at=datetime.now(UTC),
+    )
 
 
 def check_evidence(findings, output: str) -> None:
@@ -74,8 +83,9 @@ def by_sig(findings, signature):
 
 
 def test_bind_error_then_owner():
-    r = obs_result("service_status", SYSTEMCTL_BIND, {"service": "nginx"}, exit_code=3,
-                   command="systemctl status nginx")
+    r = obs_result(
+        "service_status", SYSTEMCTL_BIND, {"service": "nginx"}, exit_code=3, command="systemctl status nginx"
+    )
     found = analyze(r, "call_1")
     check_evidence(found, SYSTEMCTL_BIND)
     [bind] = by_sig(found, "port-in-use")
@@ -83,7 +93,12 @@ def test_bind_error_then_owner():
     assert "still could not bind()" in " ".join(bind.evidence[0].lines)
     assert ("port_owner", {"port": 80}) in [c for n in bind.next_checks for c in parse_calls(n)]
     [unit] = by_sig(found, "unit-failed")
-    assert unit.facts == {"unit": "nginx", "state": "failed", "result": "exit-code", "exit_status": "1/FAILURE"}
+    assert unit.facts == {
+        "unit": "nginx",
+        "state": "failed",
+        "result": "exit-code",
+        "exit_status": "1/FAILURE",
+    }
     assert found[0].signature == "port-in-use"  # most causal first
 
     owner_r = obs_result("port_owner", SS_OWNER, {"port": 80}, command="ss -ltnp 'sport = :80'")
@@ -93,20 +108,34 @@ def test_bind_error_then_owner():
     [f] = owned
     assert f.facts["pid"] == 2314 and f.facts["process"] == "node"
     assert f.facts["cmdline"] == "node /opt/old-app/server.js" and f.facts["user"] == "deploy"
-    assert parse_calls(f.remediation) == [("kill_process", {"pid": 2314}), ("restart_service", {"service": "nginx"})]
+    assert parse_calls(f.remediation) == [
+        ("kill_process", {"pid": 2314}),
+        ("restart_service", {"service": "nginx"}),
+    ]
     assert dedup_key(f) != dedup_key(bind) and f.finding_id != bind.finding_id
     assert f.evidence[0].call_id == "call_2" and f.evidence[0].command == "ss -ltnp 'sport = :80'"
 
 
-@pytest.mark.parametrize("line,port", [
-    ("Error: listen EADDRINUSE: address already in use :::3000", 3000),
-    ("2025-11-23T03:12:01.551Z listen tcp :8080: bind: address already in use", 8080),
-    ("ERROR:    [Errno 98] error while attempting to bind on address ('0.0.0.0', 8000): address already in use", 8000),
-    ("Web server failed to start. Port 8081 was already in use.", 8081),
-    ("(98)Address already in use: AH00072: make_sock: could not bind to address [::]:443", 443),
-    (("2025-11-23 03:12:01.100 UTC [991] LOG:  could not bind IPv4 address \"0.0.0.0\": Address already in use\n"
-     "2025-11-23 03:12:01.100 UTC [991] HINT:  Is another postmaster already running on port 5432?"), 5432),
-])
+@pytest.mark.parametrize(
+    "line,port",
+    [
+        ("Error: listen EADDRINUSE: address already in use :::3000", 3000),
+        ("2025-11-23T03:12:01.551Z listen tcp :8080: bind: address already in use", 8080),
+        (
+            "ERROR:    [Errno 98] error while attempting to bind on address ('0.0.0.0', 8000): address already in use",
+            8000,
+        ),
+        ("Web server failed to start. Port 8081 was already in use.", 8081),
+        ("(98)Address already in use: AH00072: make_sock: could not bind to address [::]:443", 443),
+        (
+            (
+                '2025-11-23 03:12:01.100 UTC [991] LOG:  could not bind IPv4 address "0.0.0.0": Address already in use\n'
+                "2025-11-23 03:12:01.100 UTC [991] HINT:  Is another postmaster already running on port 5432?"
+            ),
+            5432,
+        ),
+    ],
+)
 def test_bind_error_variants(line, port):
     text = "app starting\nloading config from /etc/app.yaml\n" + line + "\nshutting down\n"
     found = by_sig(analyze_text("log_tail", text), "port-in-use")
@@ -152,12 +181,16 @@ nginx: configuration file /etc/nginx/nginx.conf test failed
 
 
 def test_apache_and_postgres_config_errors():
-    apache = "AH00526: Syntax error on line 31 of /etc/apache2/sites-enabled/000-default.conf:\n" \
-             "Invalid command 'ProxyPas', perhaps misspelled or defined by a module not included\n"
+    apache = (
+        "AH00526: Syntax error on line 31 of /etc/apache2/sites-enabled/000-default.conf:\n"
+        "Invalid command 'ProxyPas', perhaps misspelled or defined by a module not included\n"
+    )
     [f] = analyze_text("log_tail", apache)
     assert (f.facts["file"], f.facts["line"]) == ("/etc/apache2/sites-enabled/000-default.conf", 31)
-    pg = '2025-11-23 03:00:00.000 UTC [77] LOG:  syntax error in file "/etc/postgresql/16/main/postgresql.conf" ' \
-         'line 64, near token "="\n'
+    pg = (
+        '2025-11-23 03:00:00.000 UTC [77] LOG:  syntax error in file "/etc/postgresql/16/main/postgresql.conf" '
+        'line 64, near token "="\n'
+    )
     [f] = analyze_text("log_tail", pg)
     assert f.facts["line"] == 64 and f.facts["file"].endswith("postgresql.conf")
 
@@ -201,15 +234,31 @@ def test_connection_refused_and_timeout():
     assert (timeout.facts["host"], timeout.facts["port"]) == ("10.0.4.21", 9200)
 
 
-@pytest.mark.parametrize("line,host,port", [
-    ("Error: connect ECONNREFUSED 10.0.3.12:5432", "10.0.3.12", 5432),
-    (('psycopg2.OperationalError: connection to server at "db.internal" (10.0.3.12), port 5432 failed: '
-     "Connection refused"), "db.internal", 5432),
-    ("panic: dial tcp 10.0.3.40:6379: connect: connection refused", "10.0.3.40", 6379),
-    ("redis.exceptions.ConnectionError: Error 111 connecting to redis-cache:6379. Connection refused.",
-     "redis-cache", 6379),
-    ("curl: (7) Failed to connect to localhost port 8080 after 0 ms: Connection refused", "localhost", 8080),
-])
+@pytest.mark.parametrize(
+    "line,host,port",
+    [
+        ("Error: connect ECONNREFUSED 10.0.3.12:5432", "10.0.3.12", 5432),
+        (
+            (
+                'psycopg2.OperationalError: connection to server at "db.internal" (10.0.3.12), port 5432 failed: '
+                "Connection refused"
+            ),
+            "db.internal",
+            5432,
+        ),
+        ("panic: dial tcp 10.0.3.40:6379: connect: connection refused", "10.0.3.40", 6379),
+        (
+            "redis.exceptions.ConnectionError: Error 111 connecting to redis-cache:6379. Connection refused.",
+            "redis-cache",
+            6379,
+        ),
+        (
+            "curl: (7) Failed to connect to localhost port 8080 after 0 ms: Connection refused",
+            "localhost",
+            8080,
+        ),
+    ],
+)
 def test_connection_refused_variants(line, host, port):
     text = f"2025-11-23T03:12:01.000Z INFO request id=42\n2025-11-23T03:12:02.000Z ERROR {line}\n"
     [f] = by_sig(analyze_text("log_tail", text), "connection-refused")
@@ -229,7 +278,10 @@ Error: getaddrinfo ENOTFOUND orders-db.prod.svc.cluster.local
 }
 """
     [f] = analyze_text("pod_logs", app)
-    assert f.signature == "dns-nxdomain" and f.facts == {"name": "orders-db.prod.svc.cluster.local", "source": "app"}
+    assert f.signature == "dns-nxdomain" and f.facts == {
+        "name": "orders-db.prod.svc.cluster.local",
+        "source": "app",
+    }
     assert f.next_checks == ['dns_lookup(name="orders-db.prod.svc.cluster.local")']
     check_evidence([f], app)
     lookup = "Host orders-db.prod.svc.cluster.local not found: 3(NXDOMAIN)\n"
@@ -238,12 +290,18 @@ Error: getaddrinfo ENOTFOUND orders-db.prod.svc.cluster.local
     assert analyze_text("dns_lookup", "orders-db.shop.svc.cluster.local has address 10.96.14.7\n") == []
 
 
-@pytest.mark.parametrize("line,name", [
-    ('could not translate host name "pg-primary.internal" to address: Name or service not known', "pg-primary.internal"),
-    ("dial tcp: lookup payments.internal on 10.96.0.10:53: no such host", "payments.internal"),
-    ("java.net.UnknownHostException: inventory-db.prod", "inventory-db.prod"),
-    ("** server can't find api.example.invalid: NXDOMAIN", "api.example.invalid"),
-])
+@pytest.mark.parametrize(
+    "line,name",
+    [
+        (
+            'could not translate host name "pg-primary.internal" to address: Name or service not known',
+            "pg-primary.internal",
+        ),
+        ("dial tcp: lookup payments.internal on 10.96.0.10:53: no such host", "payments.internal"),
+        ("java.net.UnknownHostException: inventory-db.prod", "inventory-db.prod"),
+        ("** server can't find api.example.invalid: NXDOMAIN", "api.example.invalid"),
+    ],
+)
 def test_dns_variants(line, name):
     [f] = by_sig(analyze_text("log_tail", "starting\n" + line + "\n"), "dns-nxdomain")
     assert f.facts["name"] == name
@@ -271,7 +329,9 @@ def test_tls_expired_and_expiring():
     assert f.facts["host"] == "shop.example.com" and f.facts["days_left"] == -22
     assert f.facts["not_after"] == "Nov  1 00:00:00 2025 GMT"
     check_evidence([f], TLS_EXPIRED)
-    soon = TLS_EXPIRED.replace("days_left=-22", "days_left=6").replace("status=EXPIRED", "status=EXPIRING SOON")
+    soon = TLS_EXPIRED.replace("days_left=-22", "days_left=6").replace(
+        "status=EXPIRED", "status=EXPIRING SOON"
+    )
     [g] = analyze_text("tls_certificate", soon, args={"host": "shop.example.com"})
     assert g.signature == "tls-cert-expiring" and g.severity == "medium"
     ok = TLS_EXPIRED.replace("days_left=-22", "days_left=80").replace("status=EXPIRED", "status=OK")
@@ -327,10 +387,15 @@ sqlalchemy.exc.TimeoutError: QueuePool limit of size 20 overflow 10 reached, con
 
 
 def test_idle_in_transaction_backends():
-    rows = [f"postgres  {6000 + i}  0.0  0.4 220000  9000 ?  Ss  03:0{i % 10}  0:00 postgres: app orders "
-            f"10.0.2.15({53000 + i}) idle in transaction" for i in range(12)]
-    rows += ["postgres  5100  0.0  0.5 218000  9800 ?  Ss  Nov20  0:03 postgres: checkpointer",
-             "postgres  6100  0.1  0.4 220000  9000 ?  Ss  03:05  0:00 postgres: app orders 10.0.2.16(51000) idle"]
+    rows = [
+        f"postgres  {6000 + i}  0.0  0.4 220000  9000 ?  Ss  03:0{i % 10}  0:00 postgres: app orders "
+        f"10.0.2.15({53000 + i}) idle in transaction"
+        for i in range(12)
+    ]
+    rows += [
+        "postgres  5100  0.0  0.5 218000  9800 ?  Ss  Nov20  0:03 postgres: checkpointer",
+        "postgres  6100  0.1  0.4 220000  9000 ?  Ss  03:05  0:00 postgres: app orders 10.0.2.16(51000) idle",
+    ]
     text = "USER  PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND\n" + "\n".join(rows) + "\n"
     [f] = analyze_text("process_list", text)
     assert f.signature == "db-idle-in-transaction" and f.facts["idle_in_transaction"] == 12
@@ -353,12 +418,18 @@ def test_pod_list():
     found = analyze_text("list_pods", PODS, args={"namespace": "shop"})
     check_evidence(found, PODS)
     assert sorted((f.signature, f.facts["pod"]) for f in found) == [
-        ("crash-loop", "orders-api-6f7c9d8b5-x2k4p"), ("image-pull-failed", "web-7d9f8c6b5-abcde")]
+        ("crash-loop", "orders-api-6f7c9d8b5-x2k4p"),
+        ("image-pull-failed", "web-7d9f8c6b5-abcde"),
+    ]
     crash = by_sig(found, "crash-loop")[0]
-    assert crash.next_checks == ['pod_describe(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop")',
-                                 'pod_logs(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop", previous=true)']
+    assert crash.next_checks == [
+        'pod_describe(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop")',
+        'pod_logs(pod="orders-api-6f7c9d8b5-x2k4p", namespace="shop", previous=true)',
+    ]
     assert [(c.tool, c.args) for c in crash.checks][1] == (
-        "pod_logs", {"pod": "orders-api-6f7c9d8b5-x2k4p", "namespace": "shop", "previous": True})
+        "pod_logs",
+        {"pod": "orders-api-6f7c9d8b5-x2k4p", "namespace": "shop", "previous": True},
+    )
 
 
 DESCRIBE_CRASH = """\
@@ -414,19 +485,32 @@ Events:
 
 
 def test_describe_crash_loop():
-    found = analyze_text("pod_describe", DESCRIBE_CRASH, args={"pod": "orders-api-6f7c9d8b5-x2k4p", "namespace": "shop"})
+    found = analyze_text(
+        "pod_describe", DESCRIBE_CRASH, args={"pod": "orders-api-6f7c9d8b5-x2k4p", "namespace": "shop"}
+    )
     check_evidence(found, DESCRIBE_CRASH)
     [f] = found
     assert f.signature == "crash-loop"
     assert (f.facts["exit_code"], f.facts["restarts"], f.facts["last_reason"]) == (1, 6, "Error")
     assert f.facts["deployment"] == "orders-api" and f.facts["container"] == "orders-api"
-    assert parse_calls(f.next_checks[0]) == [("pod_logs", {"pod": "orders-api-6f7c9d8b5-x2k4p", "namespace": "shop",
-                                                           "container": "orders-api", "previous": True})]
+    assert parse_calls(f.next_checks[0]) == [
+        (
+            "pod_logs",
+            {
+                "pod": "orders-api-6f7c9d8b5-x2k4p",
+                "namespace": "shop",
+                "container": "orders-api",
+                "previous": True,
+            },
+        )
+    ]
 
 
 def test_describe_oom_killed():
-    text = DESCRIBE_CRASH.replace("      Reason:       Error\n      Exit Code:    1",
-                                  "      Reason:       OOMKilled\n      Exit Code:    137")
+    text = DESCRIBE_CRASH.replace(
+        "      Reason:       Error\n      Exit Code:    1",
+        "      Reason:       OOMKilled\n      Exit Code:    137",
+    )
     [f] = analyze_text("pod_describe", text)
     assert f.signature == "oom-killed" and f.facts["exit_code"] == 137 and f.facts["memory_limit"] == "256Mi"
     assert "Reason:       OOMKilled" in f.evidence[0].lines and "memory:  256Mi" in f.evidence[0].lines
@@ -435,17 +519,26 @@ def test_describe_oom_killed():
 
 
 def test_describe_image_pull_not_found_vs_unauthorized():
-    text = DESCRIBE_CRASH.replace("""    State:          Waiting
+    text = (
+        DESCRIBE_CRASH.replace(
+            """    State:          Waiting
       Reason:       CrashLoopBackOff
     Last State:     Terminated
       Reason:       Error
       Exit Code:    1
       Started:      Sun, 23 Nov 2025 03:10:02 +0000
       Finished:     Sun, 23 Nov 2025 03:10:04 +0000
-""", """    State:          Waiting
+""",
+            """    State:          Waiting
       Reason:       ImagePullBackOff
-""").replace("Restart Count:  6", "Restart Count:  0").replace("orders-api:v1.8.2", "orders-api:v1.9.0")
-    text = text.split("Events:")[0] + """Events:
+""",
+        )
+        .replace("Restart Count:  6", "Restart Count:  0")
+        .replace("orders-api:v1.8.2", "orders-api:v1.9.0")
+    )
+    text = (
+        text.split("Events:")[0]
+        + """Events:
   Type     Reason     Age                From               Message
   ----     ------     ----               ----               -------
   Normal   Pulling    3m (x4 over 5m)    kubelet            Pulling image "registry.example.com/shop/orders-api:v1.9.0"
@@ -453,12 +546,15 @@ def test_describe_image_pull_not_found_vs_unauthorized():
   Warning  Failed     3m (x4 over 5m)    kubelet            Error: ErrImagePull
   Normal   BackOff    2m (x6 over 5m)    kubelet            Back-off pulling image "registry.example.com/shop/orders-api:v1.9.0"
 """
+    )
     [f] = analyze_text("pod_describe", text)
     assert f.signature == "image-pull-failed" and f.facts["cause"] == "tag-not-found"
     assert f.facts["image"] == "registry.example.com/shop/orders-api:v1.9.0"
     check_evidence([f], text)
-    denied = text.replace("rpc error: code = NotFound desc = failed to pull and unpack image", "rpc error: code = "
-                          "Unknown desc = failed to authorize").replace(": not found", ": 401 Unauthorized")
+    denied = text.replace(
+        "rpc error: code = NotFound desc = failed to pull and unpack image",
+        "rpc error: code = Unknown desc = failed to authorize",
+    ).replace(": not found", ": 401 Unauthorized")
     [g] = analyze_text("pod_describe", denied)
     assert g.facts["cause"] == "unauthorized" and "imagePullSecrets" in g.remediation
 
@@ -474,8 +570,11 @@ LAST SEEN   TYPE      REASON             OBJECT                         MESSAGE
     found = analyze_text("k8s_events", text, args={"namespace": "shop"})
     check_evidence(found, text)
     sigs = sorted((f.signature, f.facts["pod"]) for f in found)
-    assert sigs == [("pod-unschedulable", "batch-1-xyz12"), ("probe-failing", "cart-5c8d7b9f4-qwert"),
-                    ("probe-failing", "web-7d9f8c6b5-abcde")]
+    assert sigs == [
+        ("pod-unschedulable", "batch-1-xyz12"),
+        ("probe-failing", "cart-5c8d7b9f4-qwert"),
+        ("probe-failing", "web-7d9f8c6b5-abcde"),
+    ]
     ready = next(f for f in found if f.facts.get("probe") == "readiness")
     assert "statuscode: 503" in ready.facts["detail"]
 
@@ -504,16 +603,20 @@ def test_disk_full_df_and_enospc():
     assert f.signature == "disk-full" and f.facts["mount"] == "/var" and f.facts["use_percent"] == 100
     assert f.facts["largest"][0] == "/var/log/app/debug.log"
     check_evidence([f], DF)
-    log = "2025-11-23T03:00:01Z ERROR write /var/lib/app/queue/000123.seg: no space left on device\n" \
-          "OSError: [Errno 28] No space left on device: '/var/lib/app/cache/x.tmp'\n"
+    log = (
+        "2025-11-23T03:00:01Z ERROR write /var/lib/app/queue/000123.seg: no space left on device\n"
+        "OSError: [Errno 28] No space left on device: '/var/lib/app/cache/x.tmp'\n"
+    )
     [g] = analyze_text("log_tail", log)
     assert g.signature == "disk-full" and g.facts["path"] == "/var/lib/app/cache/x.tmp"
     assert g.next_checks == ['disk_usage(path="/var/lib/app/cache")']
 
 
 def test_kernel_oom():
-    text = "Nov 23 03:00:00 app-02 kernel: Out of memory: Killed process 2314 (java) total-vm:8123456kB, " \
-           "anon-rss:3900000kB, file-rss:0kB, shmem-rss:0kB, UID:1001 pgtables:8200kB oom_score_adj:0\n"
+    text = (
+        "Nov 23 03:00:00 app-02 kernel: Out of memory: Killed process 2314 (java) total-vm:8123456kB, "
+        "anon-rss:3900000kB, file-rss:0kB, shmem-rss:0kB, UID:1001 pgtables:8200kB oom_score_adj:0\n"
+    )
     [f] = analyze_text("log_tail", text)
     assert f.signature == "oom-killed" and f.facts["process"] == "java" and f.facts["pid"] == 2314
 
@@ -521,26 +624,37 @@ def test_kernel_oom():
 # ------------------------------------------------------------------ no false positives
 
 
-@pytest.mark.parametrize("text", [
-    SYSTEMCTL_OK,
-    "max_connections = 100\nshared_buffers = 128MB\n# superuser_reserved_connections = 3\n",
-    "Build finished: 0 errors, 0 warnings\nall 112 tests passed\n",
-    "2025/11/23 04:00:00 [notice] 902#902: signal process started, 0 errors\n",
-    "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        20G  6.1G   13G  33% /\n",
-    "db.internal has address 10.0.3.12\n",
-    ("State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
-    'LISTEN 0      511          0.0.0.0:80        0.0.0.0:*     users:(("nginx",pid=901,fd=6))\n'),
-    "NAME   READY   STATUS    RESTARTS   AGE\nweb-7d9f8c6b5-abcde   1/1   Running   0   3d\n",
-    "INFO retrying connection to cache (attempt 1), timeout budget 5s\nINFO connected\n",
-    "subject=CN = shop.example.com\nnotAfter=Nov  1 00:00:00 2027 GMT\ndays_left=708\nstatus=OK\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        SYSTEMCTL_OK,
+        "max_connections = 100\nshared_buffers = 128MB\n# superuser_reserved_connections = 3\n",
+        "Build finished: 0 errors, 0 warnings\nall 112 tests passed\n",
+        "2025/11/23 04:00:00 [notice] 902#902: signal process started, 0 errors\n",
+        "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        20G  6.1G   13G  33% /\n",
+        "db.internal has address 10.0.3.12\n",
+        (
+            "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+            'LISTEN 0      511          0.0.0.0:80        0.0.0.0:*     users:(("nginx",pid=901,fd=6))\n'
+        ),
+        "NAME   READY   STATUS    RESTARTS   AGE\nweb-7d9f8c6b5-abcde   1/1   Running   0   3d\n",
+        "INFO retrying connection to cache (attempt 1), timeout budget 5s\nINFO connected\n",
+        "subject=CN = shop.example.com\nnotAfter=Nov  1 00:00:00 2027 GMT\ndays_left=708\nstatus=OK\n",
+    ],
+)
 def test_no_false_positives(text):
     assert analyze_text("log_tail", text) == []
 
 
 def test_error_result_and_broken_input_do_not_raise():
-    r = ToolResult(tool="port_owner", args={"port": 80}, ok=False, error="port_owner is not available on target x",
-                   target="x", started_at=datetime.now(UTC))
+    r = ToolResult(
+        tool="port_owner",
+        args={"port": 80},
+        ok=False,
+        error="port_owner is not available on target x",
+        target="x",
+        started_at=datetime.now(UTC),
+    )
     assert analyze(r, "c") == []
     assert analyze_text("pod_describe", "Name:\nContainers:\n  :\n    State: \x00\n") == []
     assert analyze_text("list_pods", "\n".join("x" * 10_000 for _ in range(50))) == []
@@ -556,9 +670,20 @@ def test_hostile_lines_stay_fast():
     """Long pathological lines (logs are attacker-influenced) must not make any regex blow up."""
     import time
 
-    pieces = ["x" * 8000, "/a" * 4000, "a." * 4000, "a:" * 4000, "aaaa Pool" * 800, "[emerg] in " * 700,
-              "Connection refused " + "a.b:" * 2000, "denied /a/" * 800, "Failed to pull image \"" + "a" * 6000,
-              "no space left on device '/" + "a/" * 3000, "lookup " + "a." * 3000, 'users:(("' * 800]
+    pieces = [
+        "x" * 8000,
+        "/a" * 4000,
+        "a." * 4000,
+        "a:" * 4000,
+        "aaaa Pool" * 800,
+        "[emerg] in " * 700,
+        "Connection refused " + "a.b:" * 2000,
+        "denied /a/" * 800,
+        'Failed to pull image "' + "a" * 6000,
+        "no space left on device '/" + "a/" * 3000,
+        "lookup " + "a." * 3000,
+        'users:(("' * 800,
+    ]
     text = "\n".join(p for p in pieces for _ in range(3))
     start = time.perf_counter()
     for tool in ("log_tail", "pod_describe", "list_pods", "port_owner", "http_check", "dns_lookup"):
@@ -575,14 +700,17 @@ def test_running_unit_history_and_self_owned_port_are_not_conflicts():
     bind = analyze_text("service_status", SYSTEMCTL_BIND, args={"service": "nginx"})
     own = SS_OWNER.replace('"node",pid=2314', '"nginx",pid=901').replace(
         "2314 deploy   Mon Nov 17 09:41:22 2025 node /opt/old-app/server.js",
-        "901 root     Mon Nov 17 09:41:22 2025 nginx: master process /usr/sbin/nginx -g daemon on;")
+        "901 root     Mon Nov 17 09:41:22 2025 nginx: master process /usr/sbin/nginx -g daemon on;",
+    )
     assert analyze_text("port_owner", own, args={"port": 80}, prior=bind) == []
 
 
 def test_postgres_auth_lock_and_replication():
-    auth = ('time=2026-02-03T10:25:10Z level=ERROR msg="db connect failed" err="failed to connect to `user=billing`: '
-            '10.0.3.12:5432: server error: FATAL: password authentication failed for user \\"billing\\" '
-            '(SQLSTATE 28P01)"\n')
+    auth = (
+        'time=2026-02-03T10:25:10Z level=ERROR msg="db connect failed" err="failed to connect to `user=billing`: '
+        '10.0.3.12:5432: server error: FATAL: password authentication failed for user \\"billing\\" '
+        '(SQLSTATE 28P01)"\n'
+    )
     [a] = analyze_text("log_tail", auth)
     assert a.signature == "db-auth-failed" and a.facts["user"] == "billing"
     lock = """\
@@ -594,51 +722,71 @@ def test_postgres_auth_lock_and_replication():
     assert lk.signature == "db-lock-wait" and lk.facts["holder_pid"] == 23544
     assert lk.facts["locks"] == ["AccessExclusiveLock"] and "kill_process(pid=23544)" in lk.remediation
     check_evidence([lk], lock)
-    wal = ("2026-11-11 13:01:12.331 UTC [88120] FATAL:  could not receive data from WAL stream: ERROR:  requested "
-           "WAL segment 0000000100000A3F000000C2 has already been removed\n")
+    wal = (
+        "2026-11-11 13:01:12.331 UTC [88120] FATAL:  could not receive data from WAL stream: ERROR:  requested "
+        "WAL segment 0000000100000A3F000000C2 has already been removed\n"
+    )
     [w] = analyze_text("log_tail", wal)
     assert w.signature == "db-replication-broken" and w.facts["segment"] == "0000000100000A3F000000C2"
 
 
 def test_missing_config_and_heap():
-    log = '{"level":"fatal","ts":"2026-03-18T11:36:57.882Z","msg":"invalid configuration","error":"DATABASE_URL ' \
-          'is required but not set"}\n'
+    log = (
+        '{"level":"fatal","ts":"2026-03-18T11:36:57.882Z","msg":"invalid configuration","error":"DATABASE_URL '
+        'is required but not set"}\n'
+    )
     [m] = analyze_text("pod_logs", log)
     assert m.signature == "missing-config" and m.facts["name"] == "DATABASE_URL"
     py = "Traceback (most recent call last):\n  File \"app.py\", line 3\nKeyError: 'REDIS_URL'\n"
     assert analyze_text("pod_logs", py)[0].facts["name"] == "REDIS_URL"
-    java = "Sep 01 04:39:58 search-01 java[88231]: Terminating due to java.lang.OutOfMemoryError: Java heap space\n" \
-           "search 88231 java -Xms512m -Xmx512m -jar /opt/search-indexer/indexer.jar\n"
+    java = (
+        "Sep 01 04:39:58 search-01 java[88231]: Terminating due to java.lang.OutOfMemoryError: Java heap space\n"
+        "search 88231 java -Xms512m -Xmx512m -jar /opt/search-indexer/indexer.jar\n"
+    )
     [h] = analyze_text("log_tail", java)
-    assert h.signature == "heap-exhausted" and h.facts["max_heap"] == "512m" and h.facts["kind"] == "Java heap space"
+    assert (
+        h.signature == "heap-exhausted"
+        and h.facts["max_heap"] == "512m"
+        and h.facts["kind"] == "Java heap space"
+    )
     assert analyze_text("log_tail", "cache hit ratio 0.97, heap used 41%\nUSER is set to app\n") == []
 
 
 def test_evicted_pods_and_postgres_permissions():
-    rows = "NAME                          READY   STATUS    RESTARTS   AGE\n" \
-           "log-shipper-7c6b5d4f8-4xk2p   0/1     Evicted   0          70m\n"
+    rows = (
+        "NAME                          READY   STATUS    RESTARTS   AGE\n"
+        "log-shipper-7c6b5d4f8-4xk2p   0/1     Evicted   0          70m\n"
+    )
     [e] = analyze_text("list_pods", rows, args={"namespace": "logging"})
     assert e.signature == "pod-evicted" and e.next_checks[0].startswith("pod_describe(")
-    events = "LAST SEEN   TYPE      REASON    OBJECT                            MESSAGE\n" \
-             "70m         Warning   Evicted   Pod/log-shipper-7c6b5d4f8-4xk2p   The node was low on resource: " \
-             "ephemeral-storage. Threshold quantity: 10%, available: 4188012Ki.\n"
+    events = (
+        "LAST SEEN   TYPE      REASON    OBJECT                            MESSAGE\n"
+        "70m         Warning   Evicted   Pod/log-shipper-7c6b5d4f8-4xk2p   The node was low on resource: "
+        "ephemeral-storage. Threshold quantity: 10%, available: 4188012Ki.\n"
+    )
     [ev] = analyze_text("k8s_events", events, args={"namespace": "logging"})
     assert ev.facts["pod"] == "log-shipper-7c6b5d4f8-4xk2p" and ev.facts["resource"] == "ephemeral-storage"
-    pg = 'postgresql@15-main[842]: 2026-08-19 18:55:21.014 UTC [851] FATAL:  data directory ' \
-         '"/var/lib/postgresql/15/main" has invalid permissions\n'
+    pg = (
+        "postgresql@15-main[842]: 2026-08-19 18:55:21.014 UTC [851] FATAL:  data directory "
+        '"/var/lib/postgresql/15/main" has invalid permissions\n'
+    )
     [p] = analyze_text("service_status", pg)
     assert p.signature == "permission-denied" and p.facts["path"] == "/var/lib/postgresql/15/main"
 
 
 def test_certbot_renewed_without_reload_and_disk_culprit():
-    certbot = "2026-10-22 04:18:36,901:DEBUG:certbot._internal.renewal:new certificate deployed without reload, " \
-              "fullchain is /etc/letsencrypt/live/api.example.com/fullchain.pem\n" \
-              "  /etc/letsencrypt/live/api.example.com/fullchain.pem expires on 2027-01-20 (skipped)\n"
+    certbot = (
+        "2026-10-22 04:18:36,901:DEBUG:certbot._internal.renewal:new certificate deployed without reload, "
+        "fullchain is /etc/letsencrypt/live/api.example.com/fullchain.pem\n"
+        "  /etc/letsencrypt/live/api.example.com/fullchain.pem expires on 2027-01-20 (skipped)\n"
+    )
     [c] = analyze_text("log_tail", certbot)
     assert c.signature == "tls-cert-not-reloaded" and c.facts["renewed_until"] == "2027-01-20"
     [full] = analyze_text("disk_usage", DF.split("\n47G")[0], args={"path": "/var"})
-    syslog = "Nov 23 02:00:01 ingest-prod-02 disk-watch[61006]: /var at 99% (49G of 50G) - largest: 41G " \
-             "/var/log/ingest/debug.log, 2.6G /var/lib/ingest/spool, 1.4G /var/log/journal\n"
+    syslog = (
+        "Nov 23 02:00:01 ingest-prod-02 disk-watch[61006]: /var at 99% (49G of 50G) - largest: 41G "
+        "/var/log/ingest/debug.log, 2.6G /var/lib/ingest/spool, 1.4G /var/log/journal\n"
+    )
     big = by_sig(analyze_text("log_tail", syslog, prior=[full]), "disk-full")
     assert [b.facts["path"] for b in big] == ["/var/log/ingest/debug.log"] and big[0].facts["size"] == "41G"
     assert analyze_text("log_tail", syslog) == []  # sizes alone are not a fault without a full disk

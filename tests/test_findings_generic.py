@@ -51,8 +51,10 @@ def test_error_lines_grouped_by_shape_with_count_and_first_last_time():
 
 
 def test_same_lines_without_hostnames_iso_timestamps_and_stdout_framing():
-    iso = "\n".join(f"stderr: 2026-03-03T10:01:0{i}.120Z ERROR worker {i} failed: ledger rejected batch {i}"
-                    for i in range(4))
+    iso = "\n".join(
+        f"stderr: 2026-03-03T10:01:0{i}.120Z ERROR worker {i} failed: ledger rejected batch {i}"
+        for i in range(4)
+    )
     found = by_sig(analyze_text("pod_logs", iso, args={"pod": "w-1"}), "error-lines")
     assert len(found) == 1 and found[0].facts["count"] == 4
     assert found[0].facts["first"] == "2026-03-03T10:01:00.120Z"
@@ -92,7 +94,9 @@ Mar 03 10:05:00 app-01 systemd[1]: Started api.service - API.
 
 def test_crashed_container_last_words_are_evidence():
     text = "listening on :8080\nexec /app/pricing: exec format error\n"
-    found = analyze_text("pod_logs", "starting\nshutting down after signal\n", args={"pod": "p-1", "previous": True})
+    found = analyze_text(
+        "pod_logs", "starting\nshutting down after signal\n", args={"pod": "p-1", "previous": True}
+    )
     assert by_sig(found, "error-lines")[0].evidence[0].lines == ["shutting down after signal"]
     assert by_sig(analyze_text("pod_logs", text, args={"pod": "p", "previous": True}), "exec-format-error")
 
@@ -106,10 +110,10 @@ def test_tool_notes_about_their_own_input_are_not_failures():
 def test_each_known_benign_class_matches_its_real_line(entry):
     samples = {
         "web-404-probe": '2026/07/15 11:08:02 [error] 1012#1012: *88121 open() "/var/www/html/wp-login.php" failed '
-                         '(2: No such file or directory), client: 45.148.10.80, server: _',
+        "(2: No such file or directory), client: 45.148.10.80, server: _",
         "client-went-away": "2026/07/15 11:08:02 [info] 12#12: *9 client closed keepalive connection",
         "ssh-internet-noise": "Jul 15 11:08:02 web-01 sshd[991]: Failed password for invalid user admin from "
-                              "203.0.113.9 port 51234 ssh2",
+        "203.0.113.9 port 51234 ssh2",
         "unit-success": "Jul 15 03:00:04 db-01 systemd[1]: pg-backup.service: Deactivated successfully.",
         "journal-rotated": "Warning: journal has been rotated since unit was started, output may be incomplete.",
         "kubectl-notice": 'Defaulted container "app" out of: app, istio-proxy (init)',
@@ -124,13 +128,17 @@ def test_each_known_benign_class_matches_its_real_line(entry):
 
 
 def test_warnings_printed_on_every_healthy_run_are_not_failures():
-    text = "Warning: journal has been rotated since unit was started, output may be incomplete.\n" \
-           "Jul 15 03:00:04 db-01 systemd[1]: pg-backup.service: Deactivated successfully."
+    text = (
+        "Warning: journal has been rotated since unit was started, output may be incomplete.\n"
+        "Jul 15 03:00:04 db-01 systemd[1]: pg-backup.service: Deactivated successfully."
+    )
     assert analyze_text("log_tail", text, args={"source": "unit:pg-backup"}) == []
 
 
 def test_shape_and_cut_output():
-    assert shape("timeout after 30s to 10.0.0.4:5432 (pid 811)") == shape("timeout after 5s to 10.0.0.9:5432 (pid 9)")
+    assert shape("timeout after 30s to 10.0.0.4:5432 (pid 811)") == shape(
+        "timeout after 5s to 10.0.0.9:5432 (pid 9)"
+    )
     assert looks_cut('{"level":"error","msg":"conn') and looks_cut("line\n[output truncated]")
     assert not looks_cut("all good\n")
 
@@ -148,9 +156,10 @@ kube-system coredns-5d78c9869d-abcde 1/1     Running                      2 (3d 
 
 def test_pod_list_with_namespace_column_wide_columns_no_header_and_framing():
     rows = parse_pod_list(PODS_A_WIDE)
-    assert [(r.namespace, r.name, r.status) for r in rows][:2] == [("shop", "api-5c9f7d8b6-8xk2m", "Running"),
-                                                                   ("shop", "cart-7d9f8c6b5-x2k4p",
-                                                                    "CreateContainerConfigError")]
+    assert [(r.namespace, r.name, r.status) for r in rows][:2] == [
+        ("shop", "api-5c9f7d8b6-8xk2m", "Running"),
+        ("shop", "cart-7d9f8c6b5-x2k4p", "CreateContainerConfigError"),
+    ]
     grepped = "\n".join(ln for ln in PODS_A_WIDE.splitlines()[1:] if "cart" in ln or "api" in ln)
     assert [r.name for r in parse_pod_list(grepped)] == ["api-5c9f7d8b6-8xk2m", "cart-7d9f8c6b5-x2k4p"]
     plain = "stdout: NAME   READY   STATUS    RESTARTS   AGE\nstdout: web-0  1/1     Running   0          1d"
@@ -266,8 +275,10 @@ Conditions:
 """
     [node] = analyze_text("log_tail", describe_node)
     assert node.signature == "node-condition" and node.facts["conditions"] == ["MemoryPressure"]
-    nodes = "NAME     STATUS     ROLES    AGE   VERSION\nnode-1   Ready      <none>   9d    v1.29.3\n" \
-            "node-2   NotReady   <none>   9d    v1.29.3\n"
+    nodes = (
+        "NAME     STATUS     ROLES    AGE   VERSION\nnode-1   Ready      <none>   9d    v1.29.3\n"
+        "node-2   NotReady   <none>   9d    v1.29.3\n"
+    )
     assert by_sig(analyze_text("log_tail", nodes), "node-condition")[0].facts["conditions"] == ["NotReady"]
 
 
@@ -296,7 +307,9 @@ TriggeredBy: ● pg-backup.timer
 Mar 03 03:00:41 db-01 systemd[1]: pg-backup.service: Deactivated successfully.
 """
     assert analyze_text("service_status", text, args={"service": "pg-backup"}) == []
-    stopped = text.replace("status=0/SUCCESS", "status=1/FAILURE").replace("Deactivated successfully", "Failed")
+    stopped = text.replace("status=0/SUCCESS", "status=1/FAILURE").replace(
+        "Deactivated successfully", "Failed"
+    )
     assert by_sig(analyze_text("service_status", stopped, args={"service": "pg-backup"}), "unit-failed")
 
 
@@ -337,27 +350,47 @@ CPU(s): 2
 # ------------------------------------------------------------------ failure classes known by their message
 
 
-@pytest.mark.parametrize("signature,line", [
-    ("fs-read-only", "Mar 03 10:00:01 files-02 kernel: EXT4-fs error (device sdb1): ext4_journal_check_start: "
-                     "Detected aborted journal"),
-    ("conntrack-full", "Nov 20 20:05:11 lb-03 kernel: nf_conntrack: nf_conntrack: table full, dropping packet"),
-    ("ports-exhausted", "connect() to 10.4.0.20:8443 failed (99: Cannot assign requested address)"),
-    ("workers-exhausted", "[mpm_prefork:error] [pid 1] AH00161: server reached MaxRequestWorkers setting"),
-    ("cache-maxmemory", "OOM command not allowed when used memory > 'maxmemory'."),
-    ("queue-resource-alarm", "2026-05-26 16:50:01 [warning] <0.1.0> disk resource limit alarm set on node rabbit@mq-01"),
-    ("request-too-large", "client intended to send too large body: 4194304 bytes, client: 10.0.0.5"),
-    ("wal-archive-failing", "2026-03-03 10:00:01 UTC [77] LOG:  archive command failed with exit code 1"),
-    ("instance-lock-held", "DBPathInUse: Unable to lock the lock file: /var/lib/mongodb/mongod.lock"),
-    ("tls-verify-failed", "verify error:num=20:unable to get local issuer certificate"),
-    ("unit-start-timeout", "Jul 22 15:38:41 edge-05 systemd[1]: mq-bridge.service: start operation timed out. "
-                           "Terminating."),
-    ("process-killed", "LOG:  server process (PID 4411) was terminated by signal 9: Killed"),
-    ("db-backend-crashed", "psql: error: server closed the connection unexpectedly"),
-    ("disk-watermark", "flood stage disk watermark [95%] exceeded on [node-1]"),
-    ("exec-format-error", "exec /app/pricing: exec format error"),
-    ("shm-exhausted", 'ERROR:  could not resize shared memory segment "/PostgreSQL.19" to 50438144 bytes: '
-                      "No space left on device"),
-])
+@pytest.mark.parametrize(
+    "signature,line",
+    [
+        (
+            "fs-read-only",
+            "Mar 03 10:00:01 files-02 kernel: EXT4-fs error (device sdb1): ext4_journal_check_start: "
+            "Detected aborted journal",
+        ),
+        (
+            "conntrack-full",
+            "Nov 20 20:05:11 lb-03 kernel: nf_conntrack: nf_conntrack: table full, dropping packet",
+        ),
+        ("ports-exhausted", "connect() to 10.4.0.20:8443 failed (99: Cannot assign requested address)"),
+        (
+            "workers-exhausted",
+            "[mpm_prefork:error] [pid 1] AH00161: server reached MaxRequestWorkers setting",
+        ),
+        ("cache-maxmemory", "OOM command not allowed when used memory > 'maxmemory'."),
+        (
+            "queue-resource-alarm",
+            "2026-05-26 16:50:01 [warning] <0.1.0> disk resource limit alarm set on node rabbit@mq-01",
+        ),
+        ("request-too-large", "client intended to send too large body: 4194304 bytes, client: 10.0.0.5"),
+        ("wal-archive-failing", "2026-03-03 10:00:01 UTC [77] LOG:  archive command failed with exit code 1"),
+        ("instance-lock-held", "DBPathInUse: Unable to lock the lock file: /var/lib/mongodb/mongod.lock"),
+        ("tls-verify-failed", "verify error:num=20:unable to get local issuer certificate"),
+        (
+            "unit-start-timeout",
+            "Jul 22 15:38:41 edge-05 systemd[1]: mq-bridge.service: start operation timed out. Terminating.",
+        ),
+        ("process-killed", "LOG:  server process (PID 4411) was terminated by signal 9: Killed"),
+        ("db-backend-crashed", "psql: error: server closed the connection unexpectedly"),
+        ("disk-watermark", "flood stage disk watermark [95%] exceeded on [node-1]"),
+        ("exec-format-error", "exec /app/pricing: exec format error"),
+        (
+            "shm-exhausted",
+            'ERROR:  could not resize shared memory segment "/PostgreSQL.19" to 50438144 bytes: '
+            "No space left on device",
+        ),
+    ],
+)
 def test_known_failure_class_is_recognised_by_its_message(signature, line):
     found = analyze_text("log_tail", line, args={"source": "/var/log/app.log"})
     assert signature in {f.signature for f in found}
@@ -383,8 +416,10 @@ def test_masked_and_missing_units_are_findings():
 
 
 def test_loopback_only_listener_is_info_alone_and_the_cause_after_a_refusal():
-    ss = "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n" \
-         'LISTEN 0      4096       127.0.0.1:9187      0.0.0.0:*    users:(("exporter",pid=288,fd=3))'
+    ss = (
+        "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        'LISTEN 0      4096       127.0.0.1:9187      0.0.0.0:*    users:(("exporter",pid=288,fd=3))'
+    )
     [alone] = analyze_text("port_owner", ss, args={"port": 9187})
     assert alone.signature == "loopback-only" and alone.severity == "info"
     refused = analyze_text("log_tail", "dial tcp 10.0.0.5:9187: connect: connection refused")

@@ -22,11 +22,27 @@ from assistant.gateway import ModelGateway
 from assistant.llm import Completion, ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
-MESSAGES = [{"role": "system", "content": "You are Firstline."}, {"role": "user", "content": "nginx returns 503"}]
-TOOLS = [{"type": "function", "function": {"name": "service_status", "description": "status",
-                                           "parameters": {"type": "object", "properties": {
-                                               "service": {"type": "string"}}, "required": ["service"]}}}]
-SCRIPT = [{"text": "Checking nginx first, then its log.", "calls": [("service_status", {"service": "nginx"})]}]
+MESSAGES = [
+    {"role": "system", "content": "You are Firstline."},
+    {"role": "user", "content": "nginx returns 503"},
+]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "service_status",
+            "description": "status",
+            "parameters": {
+                "type": "object",
+                "properties": {"service": {"type": "string"}},
+                "required": ["service"],
+            },
+        },
+    }
+]
+SCRIPT = [
+    {"text": "Checking nginx first, then its log.", "calls": [("service_status", {"service": "nginx"})]}
+]
 
 
 async def collect(stream) -> tuple[list[str], Completion]:
@@ -48,8 +64,15 @@ async def gateway():
 
 
 def call(fake: FakeOpenAI | None, **over) -> dict:
-    return {"model": "openai/fake-sre", "messages": MESSAGES, "tools": TOOLS,
-            "api_base": fake.api_base if fake else None, "timeout_s": 10.0, "retries": 0, **over}
+    return {
+        "model": "openai/fake-sre",
+        "messages": MESSAGES,
+        "tools": TOOLS,
+        "api_base": fake.api_base if fake else None,
+        "timeout_s": 10.0,
+        "retries": 0,
+        **over,
+    }
 
 
 async def test_the_child_streams_what_the_loop_would_get_in_process(gateway, monkeypatch):
@@ -58,8 +81,14 @@ async def test_the_child_streams_what_the_loop_would_get_in_process(gateway, mon
         here_deltas, here = await collect(llm.stream_completion(**call(fake)))
         there_deltas, there = await collect(gateway.stream(**call(fake)))
     assert "".join(there_deltas) == "".join(here_deltas) == there.text == here.text
-    assert [(c.name, json.loads(c.arguments)) for c in there.tool_calls] == [("service_status", {"service": "nginx"})]
-    assert (there.prompt_tokens, there.completion_tokens) == (here.prompt_tokens, here.completion_tokens) != (0, 0)
+    assert [(c.name, json.loads(c.arguments)) for c in there.tool_calls] == [
+        ("service_status", {"service": "nginx"})
+    ]
+    assert (
+        (there.prompt_tokens, there.completion_tokens)
+        == (here.prompt_tokens, here.completion_tokens)
+        != (0, 0)
+    )
     assert len(fake.requests) == 2 and fake.requests[1]["messages"] == MESSAGES
 
 
@@ -140,8 +169,15 @@ def test_a_server_turn_on_a_hosted_model_never_loads_litellm_in_the_server(tmp_p
         asyncio.run(main())
     """)
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     status, requests, litellm_loaded = out.stdout.split()[-3:]
     assert status == "completed" and int(requests) >= 3 and litellm_loaded == "False", out.stdout

@@ -16,14 +16,38 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ["assistant", "tools", "web", "evals", "bench"]
 
-SHELL_APIS = {"os.system", "os.popen", "os.spawnlp", "os.spawnvp", "subprocess.getoutput",
-              "subprocess.getstatusoutput", "asyncio.create_subprocess_shell", "create_subprocess_shell",
-              "subprocess_shell", "commands.getoutput", "pty.spawn"}
-COMMAND_APIS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
-                "subprocess.Popen"}
+SHELL_APIS = {
+    "os.system",
+    "os.popen",
+    "os.spawnlp",
+    "os.spawnvp",
+    "subprocess.getoutput",
+    "subprocess.getstatusoutput",
+    "asyncio.create_subprocess_shell",
+    "create_subprocess_shell",
+    "subprocess_shell",
+    "commands.getoutput",
+    "pty.spawn",
+}
+COMMAND_APIS = {
+    "subprocess.run",
+    "subprocess.call",
+    "subprocess.check_call",
+    "subprocess.check_output",
+    "subprocess.Popen",
+}
 """Take the whole command as their first argument: a string there is a command line."""
-PROGRAM_APIS = {"asyncio.create_subprocess_exec", "os.execv", "os.execvp", "os.execl", "os.execlp", "os.spawnv",
-                "os.spawnl", "os.posix_spawn", "os.posix_spawnp"}
+PROGRAM_APIS = {
+    "asyncio.create_subprocess_exec",
+    "os.execv",
+    "os.execvp",
+    "os.execl",
+    "os.execlp",
+    "os.spawnv",
+    "os.spawnl",
+    "os.posix_spawn",
+    "os.posix_spawnp",
+}
 """Take the program first: a plain name is fine, a built-up or spaced string is a command line."""
 REMOTE_APIS = {"create_process"}
 """asyncssh: the command goes to the remote login shell, so it must come from `remote_command(argv)`
@@ -50,9 +74,16 @@ def _is_string_expr(node: ast.AST) -> bool:
         return True
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
         return _is_string_expr(node.left) or _is_string_expr(node.right)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
-        return isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str) \
-            and node.func.attr == "format" or _dotted(node.func) == "shlex.join"
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("format", "join")
+    ):
+        return (
+            isinstance(node.func.value, ast.Constant)
+            and isinstance(node.func.value.value, str)
+            and node.func.attr == "format"
+        ) or _dotted(node.func) == "shlex.join"
     return False
 
 
@@ -81,7 +112,12 @@ def _remote_problem(node: ast.Call) -> str | None:
     if attr in REMOTE_APIS and first is not None:
         built = isinstance(first, ast.Call) and _dotted(first.func).rsplit(".", 1)[-1] == "remote_command"
         return None if built else f".{attr}() with a command not built by remote_command(argv)"
-    if attr == "run" and first is not None and _is_string_expr(first) and _dotted(node.func) != "subprocess.run":
+    if (
+        attr == "run"
+        and first is not None
+        and _is_string_expr(first)
+        and _dotted(node.func) != "subprocess.run"
+    ):
         return ".run() with a command line"
     return None
 
@@ -99,7 +135,11 @@ def _call_problem(node: ast.Call, aliases: dict[str, str]) -> str | None:
         return None
     if full in COMMAND_APIS:
         return f"{full}() with a string command"
-    spaced = isinstance(first, ast.Constant) and isinstance(first.value, str) and any(c.isspace() for c in first.value)
+    spaced = (
+        isinstance(first, ast.Constant)
+        and isinstance(first.value, str)
+        and any(c.isspace() for c in first.value)
+    )
     if full in PROGRAM_APIS and (spaced or not isinstance(first, ast.Constant)):
         return f"{full}() with a command line as the program"
     return None
@@ -114,12 +154,17 @@ def scan_source(source: str, filename: str = "<string>") -> list[str]:
         where = f"{filename}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, ast.Attribute | ast.Name):
             full = _resolve(_dotted(node), aliases)
-            if full in SHELL_APIS or (isinstance(node, ast.Attribute) and node.attr in ("create_subprocess_shell",
-                                                                                        "subprocess_shell")):
+            if full in SHELL_APIS or (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("create_subprocess_shell", "subprocess_shell")
+            ):
                 problems.append(f"{where}: {full or node.attr}")
         elif isinstance(node, ast.ImportFrom) and node.module:
-            problems += [f"{where}: from {node.module} import {a.name}" for a in node.names
-                         if f"{node.module}.{a.name}" in SHELL_APIS]
+            problems += [
+                f"{where}: from {node.module} import {a.name}"
+                for a in node.names
+                if f"{node.module}.{a.name}" in SHELL_APIS
+            ]
         elif isinstance(node, ast.Call) and (problem := _call_problem(node, aliases)):
             problems.append(f"{where}: {problem}")
     return sorted(set(problems))

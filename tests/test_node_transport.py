@@ -100,7 +100,10 @@ async def test_a_node_speaks_tls_to_a_server_its_ca_vouches_for_and_no_other(tmp
         node = _start(stranger, {}, log)
         try:
             for _ in range(300):  # it keeps retrying, and never talks to a server it cannot verify
-                if "CERTIFICATE_VERIFY_FAILED" in log.read_text() or "certificate verify failed" in log.read_text():
+                if (
+                    "CERTIFICATE_VERIFY_FAILED" in log.read_text()
+                    or "certificate verify failed" in log.read_text()
+                ):
                     break
                 await asyncio.sleep(0.1)
             assert node.poll() is None

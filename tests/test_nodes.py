@@ -127,7 +127,9 @@ def test_an_approved_write_runs_on_the_node_and_a_mis_signed_one_is_refused(tmp_
     engine = store.open_store(f"sqlite:///{tmp_path / 'firstline.db'}")
     entry = next(e for e in audit.export(engine) if e["session_id"] == sid and e["kind"] == "tool_execution")
     engine.dispose()
-    assert entry["approval_id"] == request["approval_id"] and entry["detail"]["approved_by"] == "admin"  # FIRSTLINE_AUTH_TOKEN is the admin; a body `by` is ignored
+    assert (
+        entry["approval_id"] == request["approval_id"] and entry["detail"]["approved_by"] == "admin"
+    )  # FIRSTLINE_AUTH_TOKEN is the admin; a body `by` is ignored
     assert entry["detail"]["node"] == "app-01" and entry["command"] == f"kill -TERM {victims[0].pid}"
 
 

@@ -10,11 +10,11 @@ import asyncio
 
 import httpx
 import pytest
+from pir_sessions import REPORT, make_settings, run_session
 
 from assistant.pir import service
 from assistant.pir.render import markdown_tree
 from web.app import create_app
-from pir_sessions import REPORT, make_settings, run_session
 
 
 def walk(nodes):
@@ -29,13 +29,15 @@ async def api(tmp_path, db_url, engine):
     settings = make_settings(tmp_path, db_url)
     sid = await run_session(settings, engine, [REPORT])
     app = create_app(settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
+    ) as client:
         yield client, settings, sid
     await app.state.runtime.shutdown()
 
 
 async def test_get_creates_then_post_regenerates_and_versions_are_listed(api):
-    client, settings, sid = api
+    client, _settings, sid = api
     r = await client.get(f"/api/sessions/{sid}/pir")
     assert r.status_code == 200, r.text
     first = r.json()
@@ -103,19 +105,44 @@ async def test_page_and_tree_never_carry_markup_from_stored_text(api, engine):
     hid = await run_session(settings, engine, [f"nginx won't start {hostile}"])
     body = (await client.get(f"/api/sessions/{hid}/pir")).json()
     tags = {n["t"] for n in walk(body["tree"])}
-    assert tags <= {"p", "h1", "h2", "h3", "h4", "ul", "ol", "li", "blockquote", "table", "thead", "tbody",
-                    "tr", "th", "td", "strong", "em", "a", "hr", "br", "pre", "code", "span", "s"}
+    assert tags <= {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "strong",
+        "em",
+        "a",
+        "hr",
+        "br",
+        "pre",
+        "code",
+        "span",
+        "s",
+    }
     links = [n["a"].get("href", "#") for n in walk(body["tree"]) if n["t"] == "a"]
     assert all(href.startswith(("http", "#")) for href in links)
-    raw = markdown_tree("<script>x()</script>\n\n"
-                        "[a](javascript:alert(1)) [b](https://example.com) [c](ftp://x.org/f)")
+    raw = markdown_tree(
+        "<script>x()</script>\n\n[a](javascript:alert(1)) [b](https://example.com) [c](ftp://x.org/f)"
+    )
     assert {n["t"] for n in walk(raw)} == {"p", "a"}
     assert [n["a"] for n in walk(raw) if n["t"] == "a"] == [{"href": "https://example.com"}, {}]
     assert "<script>x()</script>" in raw[0]["c"]  # raw HTML stays text
 
 
 async def test_concurrent_first_reads_create_one_draft(api):
-    client, settings, sid = api
+    client, _settings, sid = api
     bodies = await asyncio.gather(*(client.get(f"/api/sessions/{sid}/pir") for _ in range(4)))
     assert {b.json()["version"] for b in bodies} == {1}
     assert [v["version"] for v in (await client.get(f"/api/sessions/{sid}/pir/versions")).json()] == [1]

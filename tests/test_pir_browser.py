@@ -12,19 +12,29 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pir_sessions import make_settings, run_session
 
 from assistant import store
 from assistant.pir import service
-from pir_sessions import make_settings, run_session
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-HOSTILE = ('nginx won\'t start on web-prod-01, 503 for everyone <img src=x onerror="window.__pwned=1"> '
-           "<script>window.__pwned=2</script>")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HOSTILE = (
+    'nginx won\'t start on web-prod-01, 503 for everyone <img src=x onerror="window.__pwned=1"> '
+    "<script>window.__pwned=2</script>"
+)
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
 
 
 def cli_markdown(settings, sid: str) -> str:
@@ -82,11 +92,17 @@ def test_draft_pir_view_renders_and_downloads_the_cli_markdown(tmp_path, db_url,
             sync_api.expect(page.locator("#pir-panel [data-pir=status]")).to_contain_text("Version 2")
             # The page data and app.js both announce the session; a late second announcement (a slow session
             # fetch on a busy machine) must not close the panel the user just opened.
-            page.evaluate("id => document.dispatchEvent(new CustomEvent('firstline:session', {detail: {id}}))", sid)
+            page.evaluate(
+                "id => document.dispatchEvent(new CustomEvent('firstline:session', {detail: {id}}))", sid
+            )
             sync_api.expect(page.locator("#pir-panel")).to_be_visible()
             sync_api.expect(panel.locator("h1")).to_contain_text("Post-incident review")
-            page.evaluate("() => document.dispatchEvent(new CustomEvent('firstline:session', {detail: {id: 's_other'}}))")
-            sync_api.expect(page.locator("#pir-panel")).to_be_hidden()  # another session: its own, closed panel
+            page.evaluate(
+                "() => document.dispatchEvent(new CustomEvent('firstline:session', {detail: {id: 's_other'}}))"
+            )
+            sync_api.expect(
+                page.locator("#pir-panel")
+            ).to_be_hidden()  # another session: its own, closed panel
             assert errors == []
         finally:
             browser.close()

@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from pir_sessions import REPORT, SECRETS, make_settings, run_session
 
 from assistant import store
 from assistant.events import Event, ToolCall, ToolResultEvent
@@ -19,7 +20,6 @@ from assistant.pir import service
 from assistant.pir.fmt import ts
 from assistant.pir.models import PirEdits
 from assistant.pir.render import PirTemplateError
-from pir_sessions import REPORT, SECRETS, make_settings, run_session
 
 FIX = "please fix it"
 
@@ -58,8 +58,12 @@ def unquote(cell: str) -> str:
 @pytest.fixture
 async def incident(tmp_path, db_url, engine):
     settings = make_settings(tmp_path, db_url)
-    sid = await run_session(settings, engine, [REPORT, FIX],
-                            {"kill_process": ("approve", "alice"), "restart_service": ("deny", "bob")})
+    sid = await run_session(
+        settings,
+        engine,
+        [REPORT, FIX],
+        {"kill_process": ("approve", "alice"), "restart_service": ("deny", "bob")},
+    )
     return settings, sid
 
 
@@ -137,10 +141,12 @@ async def test_no_secret_from_a_tool_output_or_the_report_reaches_the_pir(incide
     # and one bypassing the runner entirely (an old recording, a replay written by hand)
     raw = "DATABASE_URL=postgres://app:S3cretPassw0rd@db:5432/shop\npassword=hunter2hunter2\n"
     command = "tail -n 50 /etc/app.env"
-    call = ToolCall(call_id="raw1", tool="log_tail", args={"source": "/etc/app.env"}, command=command,
-                    target="replay")
-    result = ToolResultEvent(call_id="raw1", tool="log_tail", ok=True, exit_code=0, output=raw,
-                             command=command)
+    call = ToolCall(
+        call_id="raw1", tool="log_tail", args={"source": "/etc/app.env"}, command=command, target="replay"
+    )
+    result = ToolResultEvent(
+        call_id="raw1", tool="log_tail", ok=True, exit_code=0, output=raw, command=command
+    )
     for payload in (call, result):
         store.append(engine, session_id=sid, event=Event.of(payload))
     row = await service.regenerate(settings, engine, sid)
@@ -157,8 +163,10 @@ async def test_custom_template_is_used_and_a_broken_one_names_file_and_line(inci
     settings, sid = incident
     team = tmp_path / "team" / "our-pir.md.j2"
     team.parent.mkdir()
-    team.write_text("# {{ pir.meta.title }}\n{% for c in pir.facts.commands %}{{ c.ref }}={{ c.command }}\n"
-                    "{% endfor %}severity {{ pir.meta.severity.level }}\n")
+    team.write_text(
+        "# {{ pir.meta.title }}\n{% for c in pir.facts.commands %}{{ c.ref }}={{ c.command }}\n"
+        "{% endfor %}severity {{ pir.meta.severity.level }}\n"
+    )
     custom = settings.model_copy(update={"pir_template": team})
     row = await service.regenerate(custom, engine, sid)
     with store.reading(engine) as db:
@@ -173,7 +181,7 @@ async def test_custom_template_is_used_and_a_broken_one_names_file_and_line(inci
     with pytest.raises(PirTemplateError, match=rf"^{re.escape(str(team))}:4: UndefinedError"):
         await service.regenerate(custom, engine, sid)
     missing = settings.model_copy(update={"pir_template": tmp_path / "nope.md.j2"})
-    with pytest.raises(PirTemplateError, match="nope.md.j2: PIR template not found"):
+    with pytest.raises(PirTemplateError, match=r"nope\.md\.j2: PIR template not found"):
         await service.regenerate(missing, engine, sid)
     with store.reading(engine) as db:  # nothing was stored by the failures
         assert [d.version for d in service.drafts.list_versions(db, session_id=sid)] == [1]
@@ -212,8 +220,9 @@ async def test_unknown_session_is_a_clear_lookup_error(tmp_path, db_url, engine)
 
 async def test_related_sessions_share_a_finding_signature(tmp_path, db_url, engine):
     settings = make_settings(tmp_path, db_url)
-    earlier = await run_session(settings, engine, ["nginx won't start on web-prod-01"],
-                                title="last week's outage")
+    earlier = await run_session(
+        settings, engine, ["nginx won't start on web-prod-01"], title="last week's outage"
+    )
     other = await run_session(settings, engine, ["is the disk on web-prod-01 full? df please"])
     sid = await run_session(settings, engine, [REPORT])
     markdown = (await service.regenerate(settings, engine, sid)).markdown

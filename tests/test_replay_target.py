@@ -14,13 +14,23 @@ def _target() -> ReplayTarget:
             {"tool": "log_tail", "args": {}, "output": "generic tail\n"},
             {"tool": "log_tail", "args": {"source": "unit:nginx"}, "output": JOURNAL},
             {"tool": "log_tail", "args": {"source": "unit:nginx", "grep": "bind"}, "output": "only bind\n"},
-            {"tool": "port_owner", "args": {"port": 80}, "exit_code": 0,
-             "output": "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"},
-            {"tool": "service_status", "args": {"service": "nginx"}, "exit_code": 3,
-             "command": "systemctl status nginx --no-pager", "output": "× nginx.service\n"},
+            {
+                "tool": "port_owner",
+                "args": {"port": 80},
+                "exit_code": 0,
+                "output": "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n",
+            },
+            {
+                "tool": "service_status",
+                "args": {"service": "nginx"},
+                "exit_code": 3,
+                "command": "systemctl status nginx --no-pager",
+                "output": "× nginx.service\n",
+            },
             {"tool": "dns_lookup", "args": {"name": "db.internal"}, "exit_code": 1, "error": "timed out"},
         ],
-        name="web-prod-01", described_kind="host",
+        name="web-prod-01",
+        described_kind="host",
     )
 
 
@@ -82,8 +92,10 @@ def test_describe_and_supports():
 
 
 def test_tie_goes_to_first_recorded_and_values_compare_loosely():
-    entries = [RecordedCall(tool="port_owner", args={"port": "80"}, output="first"),
-               RecordedCall(tool="port_owner", args={"port": 80}, output="second")]
+    entries = [
+        RecordedCall(tool="port_owner", args={"port": "80"}, output="first"),
+        RecordedCall(tool="port_owner", args={"port": 80}, output="second"),
+    ]
     assert find_recorded(entries, "port_owner", {"port": 80, "protocol": "tcp"}).output == "first"
     assert find_recorded(entries, "port_owner", {"port": 81, "protocol": "tcp"}) is None
     flag = [RecordedCall(tool="pod_logs", args={"pod": "web-1", "previous": True}, output="prev")]

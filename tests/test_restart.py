@@ -30,8 +30,9 @@ def test_kill9_mid_turn_then_restart(start_server, server_env, db_url):
         first = start_server(env)
         http = httpx.Client(base_url=first.url, timeout=10)
         sid = http.post("/api/sessions", json={"target": SANDBOX}).json()["id"]
-        turn_id = http.post(f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 is down"}
-                            ).json()["turn_id"]
+        turn_id = http.post(
+            f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 is down"}
+        ).json()["turn_id"]
         with http.stream("GET", f"/api/sessions/{sid}/events") as resp:
             seen = read_sse(resp.iter_lines(), lambda evs: evs[-1]["event"] == "tool_call")
             first.kill9()  # right after the first tool call: mid-turn, no chance to clean up
@@ -39,7 +40,9 @@ def test_kill9_mid_turn_then_restart(start_server, server_env, db_url):
 
         at_kill = stored_events(db_url, sid)
         assert [e["seq"] for e in at_kill] == list(range(1, len(at_kill) + 1))
-        assert [e["data"] for e in seen] == at_kill[:len(seen)]  # everything we were sent was committed first
+        assert [e["data"] for e in seen] == at_kill[
+            : len(seen)
+        ]  # everything we were sent was committed first
         assert at_kill[-1]["type"] != "turn_finished"
 
         second = start_server(env)  # same database, new process: recovers the orphaned turn at startup
@@ -47,13 +50,15 @@ def test_kill9_mid_turn_then_restart(start_server, server_env, db_url):
             session = http.get(f"/api/sessions/{sid}").json()
             assert session["status"] == "idle" and session["running_turn_id"] is None
             assert [(t["id"], t["status"]) for t in http.get(f"/api/sessions/{sid}/turns").json()] == [
-                (turn_id, "interrupted")]
+                (turn_id, "interrupted")
+            ]
             with http.stream("GET", f"/api/sessions/{sid}/events") as resp:
                 replay = read_sse(resp.iter_lines(), lambda evs: evs[-1]["event"] == "turn_finished")
-            assert [e["data"] for e in replay[:len(at_kill)]] == at_kill
-            tail = replay[len(at_kill):]
-            assert [(e["event"], e["data"]["data"].get("kind") or e["data"]["data"].get("status")) for e in tail] == [
-                ("error", "interrupted"), ("turn_finished", "interrupted")]
+            assert [e["data"] for e in replay[: len(at_kill)]] == at_kill
+            tail = replay[len(at_kill) :]
+            assert [
+                (e["event"], e["data"]["data"].get("kind") or e["data"]["data"].get("status")) for e in tail
+            ] == [("error", "interrupted"), ("turn_finished", "interrupted")]
 
             fake.delay_s = 0.005
             r = http.post(f"/api/sessions/{sid}/messages", json={"content": "let's try again"})
@@ -67,4 +72,6 @@ def test_kill9_mid_turn_then_restart(start_server, server_env, db_url):
             # the second turn saw the first one's history: the tool call left unanswered by the crash
             # was closed for the model, and the earlier user message is part of the conversation
             last_request = fake.requests[-1]["messages"]
-            assert any(m.get("role") == "user" and "is down" in (m.get("content") or "") for m in last_request)
+            assert any(
+                m.get("role") == "user" and "is down" in (m.get("content") or "") for m in last_request
+            )

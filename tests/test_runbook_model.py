@@ -24,7 +24,9 @@ from tools.catalog import TOOLS
 
 ALL_TOOLS = [t.function_schema() for t in TOOLS.values()]
 READ_TOOLS = [t.function_schema() for t in TOOLS.values() if t.risk.value == "read"]
-HOST_SYSTEM = "You are Firstline, an on-call troubleshooting assistant.\nTarget: local (local)\nHosts: web-prod-01"
+HOST_SYSTEM = (
+    "You are Firstline, an on-call troubleshooting assistant.\nTarget: local (local)\nHosts: web-prod-01"
+)
 K8S_SYSTEM = "You are Firstline.\nTarget: kubernetes:prod (kubernetes)\nNamespaces: shop, payments"
 
 SYSTEMCTL_BIND = """\
@@ -50,7 +52,9 @@ SYSTEMCTL_OK = """\
    Main PID: 901 (nginx)
 
 Nov 23 03:12:03 web-prod-01 systemd[1]: Started A high performance web server and a reverse proxy server."""
-HTTP_OK = "HTTP/1.1 200 OK\nServer: nginx/1.24.0\nContent-Type: text/html\n\n<html>shop</html>\ntime_total=0.004s"
+HTTP_OK = (
+    "HTTP/1.1 200 OK\nServer: nginx/1.24.0\nContent-Type: text/html\n\n<html>shop</html>\ntime_total=0.004s"
+)
 
 
 @dataclass
@@ -72,8 +76,9 @@ async def ask(messages: list[dict], tools: list[dict] | None = None, stream: boo
         msg = resp.choices[0].message
         calls = [(tc.id, tc.function.name, json.loads(tc.function.arguments)) for tc in msg.tool_calls or []]
         return Reply(msg.content or "", calls, resp.choices[0].finish_reason, dict(resp.usage))
-    resp = await litellm.acompletion(model=MODEL, messages=messages, tools=tools, stream=True,
-                                     stream_options={"include_usage": True})
+    resp = await litellm.acompletion(
+        model=MODEL, messages=messages, tools=tools, stream=True, stream_options={"include_usage": True}
+    )
     reply = Reply("")
     async for chunk in resp:
         if getattr(chunk, "usage", None):
@@ -88,7 +93,9 @@ async def ask(messages: list[dict], tools: list[dict] | None = None, stream: boo
     return reply
 
 
-def tool_message(call_id: str, command: str, output: str, exit_code: int | None = 0, error: str | None = None) -> dict:
+def tool_message(
+    call_id: str, command: str, output: str, exit_code: int | None = 0, error: str | None = None
+) -> dict:
     """The loop's tool message: `$ command  (exit N)`, optional `ERROR:` line, output, finding lines."""
     status = "error" if error and exit_code is None else f"exit {exit_code}"
     body = (f"ERROR: {error}\n" if error else "") + output
@@ -96,8 +103,14 @@ def tool_message(call_id: str, command: str, output: str, exit_code: int | None 
 
 
 def assistant_calls(reply: Reply) -> dict:
-    return {"role": "assistant", "content": reply.text or None, "tool_calls": [
-        {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}} for i, n, a in reply.calls]}
+    return {
+        "role": "assistant",
+        "content": reply.text or None,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+            for i, n, a in reply.calls
+        ],
+    }
 
 
 def evidence_quotes(answer: str) -> list[str]:
@@ -115,8 +128,10 @@ def evidence_quotes(answer: str) -> list[str]:
 
 
 async def nginx_conversation() -> tuple[list[dict], Reply]:
-    messages = [{"role": "system", "content": HOST_SYSTEM},
-                {"role": "user", "content": "nginx on web-prod-01 returns 503"}]
+    messages = [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "nginx on web-prod-01 returns 503"},
+    ]
     first = await ask(messages)
     return messages, first
 
@@ -140,8 +155,9 @@ async def test_bind_error_then_port_owner_then_diagnosis():
         if other_id != cid:
             messages.append(tool_message(other_id, name, HTTP_OK))
     second = await ask(messages)
-    assert second.named() == [("port_owner", {"port": 80, "protocol": "tcp"})] or \
-        second.named() == [("port_owner", {"port": 80})]
+    assert second.named() == [("port_owner", {"port": 80, "protocol": "tcp"})] or second.named() == [
+        ("port_owner", {"port": 80})
+    ]
     messages.append(assistant_calls(second))
     messages.append(tool_message(second.calls[0][0], "ss -ltnp 'sport = :80'", SS_OWNER))
     third = await ask(messages)
@@ -150,7 +166,7 @@ async def test_bind_error_then_port_owner_then_diagnosis():
     assert text.startswith("**Root cause**")
     assert "port 80" in text and "2314" in text and "node /opt/old-app/server.js" in text
     assert "**Evidence**" in text and "**Suggested fix**" in text
-    assert 'kill_process(pid=2314)' in text and 'restart_service(service="nginx")' in text
+    assert "kill_process(pid=2314)" in text and 'restart_service(service="nginx")' in text
     assert "approval" in text
     outputs = SYSTEMCTL_BIND + SS_OWNER
     quotes = evidence_quotes(text)
@@ -158,8 +174,10 @@ async def test_bind_error_then_port_owner_then_diagnosis():
 
 
 async def test_non_streaming_gives_the_same_decision():
-    messages = [{"role": "system", "content": HOST_SYSTEM},
-                {"role": "user", "content": "nginx on web-prod-01 returns 503"}]
+    messages = [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "nginx on web-prod-01 returns 503"},
+    ]
     streamed = await ask(messages)
     plain = await ask(messages, stream=False)
     assert plain.calls == streamed.calls and plain.text == streamed.text
@@ -167,19 +185,31 @@ async def test_non_streaming_gives_the_same_decision():
 
 
 async def test_deterministic():
-    messages = [{"role": "system", "content": HOST_SYSTEM},
-                {"role": "user", "content": "nginx on web-prod-01 returns 503"},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c1", "type": "function",
-                     "function": {"name": "service_status", "arguments": '{"service": "nginx"}'}}]},
-                tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3)]
+    messages = [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "nginx on web-prod-01 returns 503"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "service_status", "arguments": '{"service": "nginx"}'},
+                }
+            ],
+        },
+        tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3),
+    ]
     a, b = await ask(messages), await ask(messages)
     assert a == b
 
 
 async def test_no_fault_says_so_plainly():
-    messages = [{"role": "system", "content": HOST_SYSTEM},
-                {"role": "user", "content": "is nginx on web-prod-01 ok? check http://127.0.0.1/"}]
+    messages = [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "is nginx on web-prod-01 ok? check http://127.0.0.1/"},
+    ]
     first = await ask(messages)
     assert {n for n, _ in first.named()} == {"service_status", "http_check"}
     messages.append(assistant_calls(first))
@@ -196,15 +226,35 @@ async def test_no_fault_says_so_plainly():
 
 
 async def _diagnosed() -> list[dict]:
-    return [{"role": "system", "content": HOST_SYSTEM},
-            {"role": "user", "content": "nginx on web-prod-01 is down"},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
-                "name": "service_status", "arguments": '{"service": "nginx"}'}}]},
-            tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3),
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c2", "type": "function", "function": {
-                "name": "port_owner", "arguments": '{"port": 80}'}}]},
-            tool_message("c2", "ss -ltnp 'sport = :80'", SS_OWNER),
-            {"role": "assistant", "content": "**Root cause** — port 80 is held by node (pid 2314)."}]
+    return [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "nginx on web-prod-01 is down"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "service_status", "arguments": '{"service": "nginx"}'},
+                }
+            ],
+        },
+        tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3),
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "port_owner", "arguments": '{"port": 80}'},
+                }
+            ],
+        },
+        tool_message("c2", "ss -ltnp 'sport = :80'", SS_OWNER),
+        {"role": "assistant", "content": "**Root cause** — port 80 is held by node (pid 2314)."},
+    ]
 
 
 async def test_never_writes_unasked_but_fixes_when_told():
@@ -216,7 +266,10 @@ async def test_never_writes_unasked_but_fixes_when_told():
     messages[-1] = {"role": "user", "content": "ok, go ahead and fix it"}
     step1 = await ask(messages)
     assert step1.named() == [("kill_process", {"pid": 2314})]
-    messages += [assistant_calls(step1), tool_message(step1.calls[0][0], "kill -TERM 2314", "# sent SIGTERM to 2314")]
+    messages += [
+        assistant_calls(step1),
+        tool_message(step1.calls[0][0], "kill -TERM 2314", "# sent SIGTERM to 2314"),
+    ]
     step2 = await ask(messages)
     assert step2.named() == [("restart_service", {"service": "nginx"})]
     messages += [assistant_calls(step2), tool_message(step2.calls[0][0], "systemctl restart nginx", "")]
@@ -224,7 +277,11 @@ async def test_never_writes_unasked_but_fixes_when_told():
     assert {n for n, _ in step3.named()} == {"port_owner", "service_status"}  # verification, read-only
     messages.append(assistant_calls(step3))
     for cid, name, _ in step3.calls:
-        out = SYSTEMCTL_OK if name == "service_status" else SS_OWNER.replace('"node",pid=2314', '"nginx",pid=901')
+        out = (
+            SYSTEMCTL_OK
+            if name == "service_status"
+            else SS_OWNER.replace('"node",pid=2314', '"nginx",pid=901')
+        )
         messages.append(tool_message(cid, name, out))
     done = await ask(messages)
     assert done.calls == [] and "**Actions**" in done.text and "no remaining fault" in done.text
@@ -234,8 +291,12 @@ async def test_denied_write_is_not_retried():
     messages = await _diagnosed()
     messages.append({"role": "user", "content": "go ahead"})
     step1 = await ask(messages)
-    messages += [assistant_calls(step1), tool_message(step1.calls[0][0], "kill_process", "", None,
-                                                      "kill_process was denied by alice. Do not retry it.")]
+    messages += [
+        assistant_calls(step1),
+        tool_message(
+            step1.calls[0][0], "kill_process", "", None, "kill_process was denied by alice. Do not retry it."
+        ),
+    ]
     after = await ask(messages)
     assert after.calls == [] and "did not succeed" in after.text and "denied" in after.text
 
@@ -249,14 +310,34 @@ async def test_read_only_session_explains_instead_of_writing():
 
 
 async def test_error_results_are_not_repeated():
-    messages = [{"role": "system", "content": HOST_SYSTEM},
-                {"role": "user", "content": "nginx on web-prod-01 is down"},
-                {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
-                    "name": "service_status", "arguments": '{"service": "nginx"}'}}]},
-                tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3),
-                {"role": "assistant", "content": None, "tool_calls": [{"id": "c2", "type": "function", "function": {
-                    "name": "port_owner", "arguments": '{"port": 80}'}}]},
-                tool_message("c2", "port_owner", "", None, "port_owner is not available on target edge (replay)")]
+    messages = [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "nginx on web-prod-01 is down"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "service_status", "arguments": '{"service": "nginx"}'},
+                }
+            ],
+        },
+        tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3),
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c2",
+                    "type": "function",
+                    "function": {"name": "port_owner", "arguments": '{"port": 80}'},
+                }
+            ],
+        },
+        tool_message("c2", "port_owner", "", None, "port_owner is not available on target edge (replay)"),
+    ]
     reply = await ask(messages)
     assert "port_owner" not in [n for n, _ in reply.named()]
     for _ in range(4):  # whatever it does next, it converges on an answer without the missing tool
@@ -270,18 +351,31 @@ async def test_error_results_are_not_repeated():
 
 async def test_only_offered_tools_are_called():
     only = [t for t in ALL_TOOLS if t["function"]["name"] == "service_status"]
-    messages = [{"role": "system", "content": HOST_SYSTEM},
-                {"role": "user", "content": "nginx on web-prod-01 returns 503, https://shop.example.com/ is down"},
-                {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
-                    "name": "service_status", "arguments": '{"service": "nginx"}'}}]},
-                tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3)]
+    messages = [
+        {"role": "system", "content": HOST_SYSTEM},
+        {"role": "user", "content": "nginx on web-prod-01 returns 503, https://shop.example.com/ is down"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "service_status", "arguments": '{"service": "nginx"}'},
+                }
+            ],
+        },
+        tool_message("c1", "systemctl status nginx", SYSTEMCTL_BIND, 3),
+    ]
     reply = await ask(messages, tools=only)
     assert reply.calls == [] and "**Root cause**" in reply.text
 
 
 async def test_kubernetes_target_starts_with_pods():
-    messages = [{"role": "system", "content": K8S_SYSTEM},
-                {"role": "user", "content": "checkout pods in namespace payments keep crashing since the deploy"}]
+    messages = [
+        {"role": "system", "content": K8S_SYSTEM},
+        {"role": "user", "content": "checkout pods in namespace payments keep crashing since the deploy"},
+    ]
     reply = await ask(messages)
     assert ("list_pods", {"namespace": "payments"}) in reply.named()
 
@@ -300,10 +394,9 @@ def _system_for(target) -> str:
 
 async def drive(target, user: str, approve: bool = False, max_steps: int = 10) -> tuple[str, list[dict]]:
     """A minimal agent loop: model -> tools on the target -> tool messages, until the model answers."""
-    from tools.runner import run_tool
-
     from assistant.config import Settings
     from assistant.context import allowed_tools
+    from tools.runner import run_tool
 
     schemas = [t.function_schema() for t in allowed_tools(Settings(), target)]  # with `host` on a fleet
     messages = [{"role": "system", "content": _system_for(target)}, {"role": "user", "content": user}]
@@ -350,10 +443,16 @@ async def test_solves_sandbox_scenario(scenario):
 
 
 VARIANTS = [  # other words for the same incidents: the model must not depend on the scenario's phrasing
-    ("nginx-port-conflict", "Website down on web-prod-01. The nginx unit won't come up after the deploy.",
-     [r"\b80\b", r"2314"]),
-    ("postgres-max-connections", "orders-api service keeps throwing 500 errors, something with the db?",
-     [r"idle in transaction|too many clients"]),
+    (
+        "nginx-port-conflict",
+        "Website down on web-prod-01. The nginx unit won't come up after the deploy.",
+        [r"\b80\b", r"2314"],
+    ),
+    (
+        "postgres-max-connections",
+        "orders-api service keeps throwing 500 errors, something with the db?",
+        [r"idle in transaction|too many clients"],
+    ),
     ("oom-killed", "pods of payments-api (ns payments) are crashlooping", [r"OOMKilled", r"256Mi"]),
     ("configmap-wrong-host", "orders-api in the orders namespace is in CrashLoopBackOff", [r"NXDOMAIN"]),
     ("disk-full", "ingest-worker stopped processing, errors about writing files", [r"100%", r"/var"]),
@@ -380,8 +479,12 @@ async def test_unseen_variant_scenario(tmp_path: Path):
     if not shipped.exists():
         pytest.skip("nginx-port-conflict not shipped")
     text = shipped.read_text()
-    for old, new in [("id: nginx-port-conflict", "id: edge-port-clash"), ("2314", "4471"),
-                     ("node /opt/old-app/server.js", "python3 /srv/legacy/app.py"), ("web-prod-01", "edge-07")]:
+    for old, new in [
+        ("id: nginx-port-conflict", "id: edge-port-clash"),
+        ("2314", "4471"),
+        ("node /opt/old-app/server.js", "python3 /srv/legacy/app.py"),
+        ("web-prod-01", "edge-07"),
+    ]:
         text = text.replace(old, new)
     (tmp_path / "edge-port-clash.yaml").write_text(text)
     target = open_target("sandbox:edge-port-clash", TargetConfig(scenarios_dir=tmp_path))
@@ -412,8 +515,9 @@ async def test_fix_end_to_end_on_sandbox():
             messages.append(tool_message(cid, r.command or name, r.output, r.exit_code, r.error))
     assert "**Actions**" in reply.text and "active (running)" in reply.text
     assert "no remaining fault" in reply.text
-    assert said_with_writes and re.match(r"Fix: port 80 is held by node \(pid 2314", said_with_writes[0]), \
+    assert said_with_writes and re.match(r"Fix: port 80 is held by node \(pid 2314", said_with_writes[0]), (
         said_with_writes
+    )
 
 
 # ------------------------------------------------------------------ a real Kubernetes target (recorded API server)
@@ -449,15 +553,28 @@ async def test_kubernetes_healthy_named_workload_is_not_blamed(kube_target):
 
 async def test_odd_inputs_never_crash_the_model():
     """No tools offered, content parts, unparsable arguments, unknown roles: still a plain, honest answer."""
-    messages = [{"role": "system", "content": [{"type": "text", "text": HOST_SYSTEM}]},
-                {"role": "user", "content": [{"type": "text", "text": "nginx on web-prod-01 returns 503"}]}]
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": HOST_SYSTEM}]},
+        {"role": "user", "content": [{"type": "text", "text": "nginx on web-prod-01 returns 503"}]},
+    ]
     reply = await ask(messages, tools=[])
     assert reply.calls == [] and "could not run any check" in reply.text
-    messages += [{"role": "assistant", "content": None, "tool_calls": [{"id": "x1", "type": "function", "function": {
-                  "name": "service_status", "arguments": "{not json"}}]},
-                 {"role": "tool", "tool_call_id": "x1", "content": "no header at all\n\x00\x1b[31mred\x1b[0m"},
-                 {"role": "tool", "tool_call_id": "unknown-id", "content": "orphan"},
-                 {"role": "developer", "content": "ignored"}]
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "x1",
+                    "type": "function",
+                    "function": {"name": "service_status", "arguments": "{not json"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "x1", "content": "no header at all\n\x00\x1b[31mred\x1b[0m"},
+        {"role": "tool", "tool_call_id": "unknown-id", "content": "orphan"},
+        {"role": "developer", "content": "ignored"},
+    ]
     reply = await ask(messages)
     assert reply.finish in ("tool_calls", "stop") and "internal error" not in reply.text
 
@@ -475,8 +592,11 @@ async def direct(messages: list[dict]) -> Reply:
         if isinstance(item, Completion):
             reply.text = item.text
             reply.calls = [(c.id, c.name, json.loads(c.arguments)) for c in item.tool_calls]
-            reply.usage = {"prompt_tokens": item.prompt_tokens, "completion_tokens": item.completion_tokens,
-                           "cost_usd": item.cost_usd}
+            reply.usage = {
+                "prompt_tokens": item.prompt_tokens,
+                "completion_tokens": item.completion_tokens,
+                "cost_usd": item.cost_usd,
+            }
         else:
             pieces.append(item)
     assert "".join(pieces) == reply.text
@@ -488,7 +608,9 @@ async def test_direct_path_answers_exactly_as_the_litellm_provider():
     mine = await direct(messages)
     assert mine.calls == first.calls and mine.text == first.text
     assert mine.usage["prompt_tokens"] == first.usage["prompt_tokens"]
-    assert mine.usage["completion_tokens"] == first.usage["completion_tokens"] and mine.usage["cost_usd"] == 0.0
+    assert (
+        mine.usage["completion_tokens"] == first.usage["completion_tokens"] and mine.usage["cost_usd"] == 0.0
+    )
     messages.append(assistant_calls(first))
     for cid, name, _ in first.calls:
         output = SYSTEMCTL_BIND if name == "service_status" else HTTP_OK
@@ -496,7 +618,11 @@ async def test_direct_path_answers_exactly_as_the_litellm_provider():
     messages.append(assistant_calls(await ask(messages)))
     messages.append(tool_message(messages[-1]["tool_calls"][0]["id"], "ss -ltnp 'sport = :80'", SS_OWNER))
     theirs, mine = await ask(messages), await direct(messages)
-    assert mine.text.startswith("**Root cause**") and mine.text == theirs.text and mine.calls == theirs.calls == []
+    assert (
+        mine.text.startswith("**Root cause**")
+        and mine.text == theirs.text
+        and mine.calls == theirs.calls == []
+    )
 
 
 def test_offline_turn_never_loads_litellm(tmp_path: Path):
@@ -504,13 +630,22 @@ def test_offline_turn_never_loads_litellm(tmp_path: Path):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom assistant.cli import app\n"
-            "r = CliRunner().invoke(app, ['chat', 'nginx on web-prod-01 returns 503', '--target',"
-            " 'sandbox:nginx-port-conflict'])\n"
-            "assert r.exit_code == 0, r.output\nassert 'Root cause' in r.output, r.output\n"
-            "print('litellm' in sys.modules)\n")
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom assistant.cli import app\n"
+        "r = CliRunner().invoke(app, ['chat', 'nginx on web-prod-01 returns 503', '--target',"
+        " 'sandbox:nginx-port-conflict'])\n"
+        "assert r.exit_code == 0, r.output\nassert 'Root cause' in r.output, r.output\n"
+        "print('litellm' in sys.modules)\n"
+    )
     env = dict(os.environ, FIRSTLINE_HOME=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, timeout=120,
-                         cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"

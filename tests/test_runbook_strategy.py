@@ -66,7 +66,9 @@ def ok(text: str) -> tuple[str, int, None]:
 
 
 def test_a_log_path_in_the_message_is_read_first():
-    s = Session(HOST, "the importer writes errors to /var/log/importer/import.log since 02:00, what is wrong?")
+    s = Session(
+        HOST, "the importer writes errors to /var/log/importer/import.log since 02:00, what is wrong?"
+    )
     s.step()
     assert ("log_tail", {"source": "/var/log/importer/import.log", "lines": 200}) in s.asked
 
@@ -80,10 +82,14 @@ def test_a_log_full_of_errors_is_not_a_disk_problem():
 
 
 def test_a_quoted_error_decides_where_to_look():
-    s = Session(HOST, 'uploads on files-02 fail with "OSError: [Errno 30] Read-only file system: \'/srv/files/a\'"')
+    s = Session(
+        HOST, "uploads on files-02 fail with \"OSError: [Errno 30] Read-only file system: '/srv/files/a'\""
+    )
     s.step()
-    assert ("log_tail", {"source": "/var/log/kern.log", "grep": "EXT4-fs|I/O error|read-only|remount|XFS",
-                         "lines": 200}) in s.asked
+    assert (
+        "log_tail",
+        {"source": "/var/log/kern.log", "grep": "EXT4-fs|I/O error|read-only|remount|XFS", "lines": 200},
+    ) in s.asked
 
 
 def test_a_500_from_a_named_app_does_not_read_nginx_logs():
@@ -97,7 +103,9 @@ def test_a_500_from_a_named_app_does_not_read_nginx_logs():
 
 def test_a_check_that_fails_leads_to_the_standard_triage():
     s = Session(HOST, "ledger-sync on app-01 is down")
-    answer = s.run({"disk_usage": ok("Filesystem Size Used Avail Use% Mounted on\n/dev/sda1 40G 12G 26G 32% /")})
+    answer = s.run(
+        {"disk_usage": ok("Filesystem Size Used Avail Use% Mounted on\n/dev/sda1 40G 12G 26G 32% /")}
+    )
     names = {n for n, _ in s.asked}
     assert {"service_status", "log_tail", "disk_usage", "host_resources"} <= names
     assert "none of my checks could run" not in answer
@@ -127,7 +135,9 @@ Mar 03 10:00:09 app-01 ledger-sync[811]: FATAL: upstream ledger returned malform
 
 
 def test_a_quoted_failure_is_explained_even_when_the_checks_look_healthy():
-    s = Session(HOST, "the gateway logs \"OOM command not allowed when used memory > 'maxmemory'\" from redis")
+    s = Session(
+        HOST, "the gateway logs \"OOM command not allowed when used memory > 'maxmemory'\" from redis"
+    )
     active = "● redis-server.service - Advanced key-value store\n     Active: active (running) since Mon"
     answer = s.run({"service_status": ok(active), "host_resources": ok("Mem: 16000 4000 8000 1 4000 11000")})
     assert answer.startswith("**Root cause** — Not confirmed by my checks")
@@ -140,10 +150,15 @@ def test_a_follow_up_question_is_answered_from_what_was_seen():
 × nginx.service - nginx
      Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
 Mar 03 10:00:09 app-01 nginx[812]: nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"""
-    owner = 'State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n' \
-            'LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("node",pid=2314,fd=19))'
+    owner = (
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        'LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("node",pid=2314,fd=19))'
+    )
     first = s.run({"service_status": (bind, 3, None), "port_owner": ok(owner)})
-    s.messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "what does that mean?"}]
+    s.messages += [
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "what does that mean?"},
+    ]
     asked = len(s.asked)
     assert s.step() is not None and len(s.asked) == asked  # no new calls: the evidence is already there
 
@@ -160,15 +175,19 @@ def test_every_refined_cause_belongs_to_a_registered_signature():
 
 def test_a_missing_previous_log_leads_to_the_current_one():
     s = Session(K8S, "pods in namespace shop keep crashing")
-    pods = "NAME                    READY   STATUS             RESTARTS     AGE\n" \
-           "api-5c9f7d8b6-8xk2m     0/1     CrashLoopBackOff   7 (2m ago)   1h"
+    pods = (
+        "NAME                    READY   STATUS             RESTARTS     AGE\n"
+        "api-5c9f7d8b6-8xk2m     0/1     CrashLoopBackOff   7 (2m ago)   1h"
+    )
     s.run({"list_pods": ok(pods), "pod_logs": ("", None, "previous terminated container not found")})
     logs = [a for n, a in s.asked if n == "pod_logs"]
     assert any(a.get("previous") for a in logs) and any(not a.get("previous") for a in logs)
 
 
 def test_a_turn_asks_at_most_twelve_checks():
-    s = Session(HOST, "everything on app-01 is broken: nginx, postgresql, redis and rabbitmq all fail, disk too")
+    s = Session(
+        HOST, "everything on app-01 is broken: nginx, postgresql, redis and rabbitmq all fail, disk too"
+    )
     s.run({})
     assert len(s.asked) <= 12
 
@@ -182,7 +201,10 @@ def test_host_and_port_in_the_message_are_checked_for_listeners():
 def test_an_error_stated_without_quotes_is_read_like_a_quote():
     from assistant.runbook.entities import extract
 
-    assert "connect ETIMEDOUT" in extract("its node service can't talk to Postgres. Logs say connect ETIMEDOUT.").quotes
+    assert (
+        "connect ETIMEDOUT"
+        in extract("its node service can't talk to Postgres. Logs say connect ETIMEDOUT.").quotes
+    )
     s = Session(HOST, "the api on app-07 can't reach Postgres. Logs say connect ETIMEDOUT.")
     answer = s.run({})
     assert "ETIMEDOUT" in answer and "firewall" in answer

@@ -91,8 +91,10 @@ def _users(db_url: str, **roles: str) -> dict[str, dict[str, str]]:
     engine = store.open_store(db_url)
     try:
         with store.writing(engine) as db:
-            return {name: {"Authorization": f"Bearer {add_user(db, name=name, role=role)[1]}"}
-                    for name, role in roles.items()}
+            return {
+                name: {"Authorization": f"Bearer {add_user(db, name=name, role=role)[1]}"}
+                for name, role in roles.items()
+            }
     finally:
         engine.dispose()
 
@@ -122,13 +124,18 @@ def test_write_waits_runs_once_on_approve_never_on_deny(start_server, server_env
 
             r = c.post(
                 f"/api/sessions/{sid}/approvals/{pending['approval_id']}",
-                json={"decision": "approve", "comment": "port is free now", "by": "mallory"},  # `by` is ignored
+                json={
+                    "decision": "approve",
+                    "comment": "port is free now",
+                    "by": "mallory",
+                },  # `by` is ignored
                 headers=people["alice"],
             )
             assert r.status_code == 200 and r.json()["status"] == "approved"
             _idle(c, sid)
             again = c.post(
-                f"/api/sessions/{sid}/approvals/{pending['approval_id']}", json={"decision": "deny"},
+                f"/api/sessions/{sid}/approvals/{pending['approval_id']}",
+                json={"decision": "deny"},
                 headers=people["bob"],
             )
             assert again.status_code == 409  # a decision is final

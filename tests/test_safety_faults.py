@@ -25,6 +25,7 @@ import pytest
 from conftest import PG_ADMIN_URL, ServerProcess, pg_reachable
 from fake_openai import FakeOpenAI, model_env
 from k8s_api import KubeApiServer, write_kubeconfig
+from scripted_model import ScriptedModel, calls
 from tcp_proxy import TcpProxy
 
 from assistant import store
@@ -36,7 +37,6 @@ from tools.base import RawOutput
 from tools.host.proc import run_argv
 from tools.runner import run_tool
 from tools.targets.base import Target, TargetConfig
-from scripted_model import ScriptedModel, calls
 
 SANDBOX = "sandbox:nginx-port-conflict"
 
@@ -255,7 +255,10 @@ def test_unopenable_sqlite_database_is_503_not_500(tmp_path):
 
     from web.app import create_app
 
-    with TestClient(create_app(Settings(home=tmp_path, database_url="sqlite:////proc/firstline/x.db")), base_url="http://localhost") as c:
+    with TestClient(
+        create_app(Settings(home=tmp_path, database_url="sqlite:////proc/firstline/x.db")),
+        base_url="http://localhost",
+    ) as c:
         assert c.get("/healthz").status_code == 503
         r = c.post("/api/sessions", json={})
         assert r.status_code == 503 and r.json()["error"] == "db_unavailable"

@@ -19,7 +19,10 @@ from tools.runner import run_tool
 from tools.targets.base import TargetConfig
 from tools.targets.local import LocalTarget
 
-SCRIPT = [{"text": "Restarting nginx.", "calls": [("restart_service", {"service": "nginx"})]}, {"text": "Done."}]
+SCRIPT = [
+    {"text": "Restarting nginx.", "calls": [("restart_service", {"service": "nginx"})]},
+    {"text": "Done."},
+]
 SANDBOX = {"target": "sandbox:nginx-port-conflict"}
 
 
@@ -48,8 +51,11 @@ def test_approvals_cannot_cross_sessions_and_racing_decisions_count_once(start_s
 
             def decide() -> None:
                 with httpx.Client(base_url=server.url, timeout=30) as own:
-                    codes.append(own.post(f"/api/sessions/{a}/approvals/{pa['approval_id']}",
-                                          json={"decision": "approve"}).status_code)
+                    codes.append(
+                        own.post(
+                            f"/api/sessions/{a}/approvals/{pa['approval_id']}", json={"decision": "approve"}
+                        ).status_code
+                    )
 
             racers = [threading.Thread(target=decide) for _ in range(12)]
             for t in racers:
@@ -61,8 +67,18 @@ def test_approvals_cannot_cross_sessions_and_racing_decisions_count_once(start_s
             c.post(f"/api/sessions/{b}/approvals/{pb['approval_id']}", json={"decision": "deny"})
 
 
-@pytest.mark.parametrize("url", ["http://2130706433/", "http://0x7f.0.0.1/", "http://127.1/", "http://0177.0.0.1/",
-                                 "http://[::ffff:127.0.0.1]/", "http://localhost./", "http://127.0.0.1.nip.io/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2130706433/",
+        "http://0x7f.0.0.1/",
+        "http://127.1/",
+        "http://0177.0.0.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost./",
+        "http://127.0.0.1.nip.io/",
+    ],
+)
 async def test_ssrf_through_address_encodings_is_refused_before_connecting(url):
     target = LocalTarget("local", TargetConfig(http_allow=["example.com"]))
     result = await run_tool(target, "http_check", {"url": url})
@@ -74,8 +90,10 @@ def test_a_thousand_idle_streams_do_not_stop_the_server(start_server, server_env
     server = start_server(server_env)
     with httpx.Client(base_url=server.url, timeout=30) as c:
         sid = c.post("/api/sessions", json=SANDBOX).json()["id"]
-        request = (f"GET /api/sessions/{sid}/events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-                   "Accept: text/event-stream\r\n\r\n").encode()
+        request = (
+            f"GET /api/sessions/{sid}/events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            "Accept: text/event-stream\r\n\r\n"
+        ).encode()
         streams = []
         try:
             for _ in range(1000):
@@ -83,7 +101,10 @@ def test_a_thousand_idle_streams_do_not_stop_the_server(start_server, server_env
                 s.sendall(request)
                 streams.append(s)
             assert c.get("/healthz").status_code == 200
-            assert c.post(f"/api/sessions/{sid}/messages", json={"content": "nginx returns 503"}).status_code == 202
+            assert (
+                c.post(f"/api/sessions/{sid}/messages", json={"content": "nginx returns 503"}).status_code
+                == 202
+            )
             deadline = time.monotonic() + 60
             while c.get(f"/api/sessions/{sid}").json()["status"] != "idle":
                 assert time.monotonic() < deadline, "a turn could not finish with 1,000 streams open"

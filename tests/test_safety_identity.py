@@ -21,13 +21,22 @@ from fake_openai import FakeOpenAI, model_env
 from assistant import audit, store
 
 ADMIN_TOKEN = "adm-" + "5e1f" * 10
-SCRIPT = [{"text": "Restarting nginx should help.", "calls": [("restart_service", {"service": "nginx"})]},
-          {"text": "Done; see above."}]
+SCRIPT = [
+    {"text": "Restarting nginx should help.", "calls": [("restart_service", {"service": "nginx"})]},
+    {"text": "Done; see above."},
+]
 
 
 def _cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
 
 
 def _add(env: dict[str, str], name: str, role: str) -> dict[str, str]:
@@ -39,7 +48,11 @@ def _add(env: dict[str, str], name: str, role: str) -> dict[str, str]:
 def _pending(c: httpx.Client, sid: str, headers: dict[str, str] | None = None) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        rows = [a for a in c.get(f"/api/sessions/{sid}/approvals", headers=headers).json() if a["status"] == "pending"]
+        rows = [
+            a
+            for a in c.get(f"/api/sessions/{sid}/approvals", headers=headers).json()
+            if a["status"] == "pending"
+        ]
         if rows:
             return rows[0]
         time.sleep(0.1)
@@ -48,11 +61,14 @@ def _pending(c: httpx.Client, sid: str, headers: dict[str, str] | None = None) -
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_roles_and_the_approver_is_the_authenticated_person(start_server, server_env, db_url):
-    alice, bob, carol = (_add(server_env, n, r) for n, r in
-                         (("alice", "approver"), ("bob", "viewer"), ("carol", "responder")))
+    alice, bob, carol = (
+        _add(server_env, n, r) for n, r in (("alice", "approver"), ("bob", "viewer"), ("carol", "responder"))
+    )
     listed = _cli(server_env, "users", "list").stdout
     assert "alice" in listed and "approver" in listed and "viewer" in listed
-    raw = "\n".join(repr(r) for r in sqlite3.connect(db_url.removeprefix("sqlite:///")).execute("SELECT * FROM users"))
+    raw = "\n".join(
+        repr(r) for r in sqlite3.connect(db_url.removeprefix("sqlite:///")).execute("SELECT * FROM users")
+    )
     assert alice["Authorization"][7:] not in raw  # only the hash is stored
     with FakeOpenAI(script=SCRIPT, delay_s=0.0) as fake:
         server = start_server({**server_env, **model_env(fake), "FIRSTLINE_AUTH_TOKEN": ADMIN_TOKEN})
@@ -61,12 +77,20 @@ def test_roles_and_the_approver_is_the_authenticated_person(start_server, server
             assert c.get("/api/sessions", headers=bob).status_code == 200
             denied = c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}, headers=bob)
             assert denied.status_code == 403 and "responder" in denied.json()["detail"]
-            sid = c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}, headers=carol).json()["id"]
-            assert c.post(f"/api/sessions/{sid}/messages", json={"content": "restart nginx"},
-                          headers=carol).status_code == 202
+            sid = c.post(
+                "/api/sessions", json={"target": "sandbox:nginx-port-conflict"}, headers=carol
+            ).json()["id"]
+            assert (
+                c.post(
+                    f"/api/sessions/{sid}/messages", json={"content": "restart nginx"}, headers=carol
+                ).status_code
+                == 202
+            )
             pending = _pending(c, sid, carol)
             url = f"/api/sessions/{sid}/approvals/{pending['approval_id']}"
-            assert c.post(url, json={"decision": "approve"}, headers=carol).status_code == 403  # not an approver
+            assert (
+                c.post(url, json={"decision": "approve"}, headers=carol).status_code == 403
+            )  # not an approver
             assert c.post(url, json={"decision": "approve"}, headers=bob).status_code == 403
             decided = c.post(url, json={"decision": "approve", "by": "attacker"}, headers=alice)
             assert decided.status_code == 200 and decided.json()["decided_by"] == "alice"
@@ -91,16 +115,19 @@ def test_without_users_or_token_a_loopback_server_records_the_local_user(start_s
             sid = c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}).json()["id"]
             c.post(f"/api/sessions/{sid}/messages", json={"content": "restart nginx"})
             pending = _pending(c, sid)
-            r = c.post(f"/api/sessions/{sid}/approvals/{pending['approval_id']}",
-                       json={"decision": "deny", "by": "attacker"})
+            r = c.post(
+                f"/api/sessions/{sid}/approvals/{pending['approval_id']}",
+                json={"decision": "deny", "by": "attacker"},
+            )
             assert r.status_code == 200 and r.json()["decided_by"] == f"local:{getpass.getuser()}"
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_serve_refuses_weak_tokens_and_names_that_only_look_like_loopback(server_env):
     port = str(free_port())
-    weak = _cli({**server_env, "FIRSTLINE_AUTH_TOKEN": "a"}, "serve", "--host", "0.0.0.0", "--port", port,
-                check=False)
+    weak = _cli(
+        {**server_env, "FIRSTLINE_AUTH_TOKEN": "a"}, "serve", "--host", "0.0.0.0", "--port", port, check=False
+    )
     assert weak.returncode != 0 and "at least 32" in weak.stderr
     fake_loopback = _cli(server_env, "serve", "--host", "127.wild.test", "--port", port, check=False)
     assert fake_loopback.returncode != 0 and "refusing to listen on 127.wild.test" in fake_loopback.stderr
@@ -115,8 +142,10 @@ def test_waiting_for_approval_frees_the_slot_and_pending_approvals_are_capped(st
     with FakeOpenAI(script=SCRIPT, delay_s=0.0) as fake:
         server = start_server({**env, **model_env(fake)})
         with httpx.Client(base_url=server.url, timeout=30) as c:
-            first, second = (c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}).json()["id"]
-                             for _ in range(2))
+            first, second = (
+                c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}).json()["id"]
+                for _ in range(2)
+            )
             c.post(f"/api/sessions/{first}/messages", json={"content": "restart nginx"})
             pending = _pending(c, first)  # parked on a person, with the only slot given back
             c.post(f"/api/sessions/{second}/messages", json={"content": "restart nginx too"})
@@ -124,7 +153,11 @@ def test_waiting_for_approval_frees_the_slot_and_pending_approvals_are_capped(st
             while c.get(f"/api/sessions/{second}").json()["status"] != "idle":
                 assert time.monotonic() < deadline, "the second session never ran while the first waited"
                 time.sleep(0.1)
-            refused = [a for a in c.get(f"/api/sessions/{second}/tool_calls").json() if a["tool"] == "restart_service"]
+            refused = [
+                a
+                for a in c.get(f"/api/sessions/{second}/tool_calls").json()
+                if a["tool"] == "restart_service"
+            ]
             assert refused and "approvals are already waiting" in (refused[0]["error"] or "")
             assert c.get(f"/api/sessions/{first}").json()["status"] == "running"
             c.post(f"/api/sessions/{first}/approvals/{pending['approval_id']}", json={"decision": "approve"})

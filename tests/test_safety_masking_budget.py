@@ -23,8 +23,12 @@ def test_repeated_begin_lines_around_a_real_key_are_masked():
 
 
 def test_hostile_lines_for_the_scanning_rules_still_mask_the_real_secret():
-    for line in ("curl " * 50_000 + "curl -u bob:hunter2x", "Cookie: " * 30_000 + "Cookie: sid=hunter2x",
-                 "mysql " * 50_000 + "mysql -phunter2x", "x://" * 50_000 + " https://bob:hunter2x@db/"):
+    for line in (
+        "curl " * 50_000 + "curl -u bob:hunter2x",
+        "Cookie: " * 30_000 + "Cookie: sid=hunter2x",
+        "mysql " * 50_000 + "mysql -phunter2x",
+        "x://" * 50_000 + " https://bob:hunter2x@db/",
+    ):
         assert "hunter2x" not in redact(line), line[:20]
 
 

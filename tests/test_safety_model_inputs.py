@@ -67,12 +67,20 @@ def test_catastrophic_grep_does_not_freeze_the_server(start_server, server_env, 
     (logs / "app.log").write_text(("a" * 5000 + "\n") * 400)
     # item 3: the review's 2 MB one-line log of BEGIN lines took 23 s to mask on the event loop
     (logs / "keys.log").write_text("-----BEGIN RSA PRIVATE KEY-----" * 66_000 + "\n")
-    script = [{"text": "Filtering the log.", "calls": [("log_tail", {"source": "app.log", "grep": "(a|a)*b",
-                                                                     "lines": 400}),
-                                                        ("log_tail", {"source": "keys.log", "lines": 5})]},
-              {"text": "Now with a backreference.", "calls": [("log_tail", {"source": "app.log",
-                                                                            "grep": r"(a)\1b"})]},
-              {"text": "Nothing matched."}]
+    script = [
+        {
+            "text": "Filtering the log.",
+            "calls": [
+                ("log_tail", {"source": "app.log", "grep": "(a|a)*b", "lines": 400}),
+                ("log_tail", {"source": "keys.log", "lines": 5}),
+            ],
+        },
+        {
+            "text": "Now with a backreference.",
+            "calls": [("log_tail", {"source": "app.log", "grep": r"(a)\1b"})],
+        },
+        {"text": "Nothing matched."},
+    ]
     with FakeOpenAI(script=script, delay_s=0.0) as fake:
         env = {**server_env, **model_env(fake), "FIRSTLINE_TARGETS__LOG_ROOTS": json.dumps([str(logs)])}
         server = start_server(env)
@@ -86,8 +94,10 @@ def test_catastrophic_grep_does_not_freeze_the_server(start_server, server_env, 
         time.sleep(0.3)
         poller.stop.set()
         poller.join(10)
-    results = sorted((e["data"] for e in events if e["type"] == "tool_result"),
-                     key=lambda r: (r["error"] is not None, "BEGIN" in r["output"]))
+    results = sorted(
+        (e["data"] for e in events if e["type"] == "tool_result"),
+        key=lambda r: (r["error"] is not None, "BEGIN" in r["output"]),
+    )
     assert results[0]["ok"] and "no line among the last 400" in results[0]["output"], results[0]
     assert results[1]["ok"] and results[1]["output"].startswith("-----BEGIN RSA PRIVATE KEY-----"), results[1]
     assert not results[2]["ok"] and "backreferences" in results[2]["error"], results[2]
@@ -98,8 +108,10 @@ def test_catastrophic_grep_does_not_freeze_the_server(start_server, server_env, 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_secrets_in_tool_arguments_and_model_text_are_masked_everywhere(start_server, server_env, db_url):
-    script = [{"text": "Checking the health endpoint.", "calls": [("http_check", {"url": LEAKY_URL})]},
-              {"text": f"Your config has aws_access_key_id {AWS_KEY} in plain text; rotate it."}]
+    script = [
+        {"text": "Checking the health endpoint.", "calls": [("http_check", {"url": LEAKY_URL})]},
+        {"text": f"Your config has aws_access_key_id {AWS_KEY} in plain text; rotate it."},
+    ]
     with FakeOpenAI(script=script, delay_s=0.0) as fake:
         server = start_server({**server_env, **model_env(fake)})
         with httpx.Client(base_url=server.url, timeout=30) as c:
@@ -107,11 +119,22 @@ def test_secrets_in_tool_arguments_and_model_text_are_masked_everywhere(start_se
             streamed = json.dumps(_run_turn(c, sid, "is the site up?"))
             calls = c.get(f"/api/sessions/{sid}/tool_calls").json()
     env = {**server_env, "FIRSTLINE_DATABASE_URL": db_url}
-    record = subprocess.run([sys.executable, "-m", "assistant.cli", "record", sid], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=True).stdout
+    record = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "record", sid],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     rows = _raw_rows(db_url)
-    for where, text in (("SSE", streamed), ("GET /tool_calls", json.dumps(calls)), ("firstline record", record),
-                        ("database", rows)):
+    for where, text in (
+        ("SSE", streamed),
+        ("GET /tool_calls", json.dumps(calls)),
+        ("firstline record", record),
+        ("database", rows),
+    ):
         for secret in (URL_PASSWORD, URL_TOKEN, AWS_KEY):
             assert secret not in text, f"{secret} leaked into {where}"
     assert calls[0]["args"]["url"].startswith("http://admin:[REDACTED]@web-prod-01/ok?token=[REDACTED]")
@@ -136,18 +159,22 @@ def test_stream_masker_never_releases_part_of_a_secret():
     from assistant.redaction import redactor_for
     from tools.redact_stream import StreamMasker
 
-    text = (f"The key {AWS_KEY} leaked. Authorization: Bearer abc123def456ghi\nand password: \"correct horse\" too\n"
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nQWERTYUIOP\n-----END RSA PRIVATE KEY-----\nbye now")
+    text = (
+        f'The key {AWS_KEY} leaked. Authorization: Bearer abc123def456ghi\nand password: "correct horse" too\n'
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nQWERTYUIOP\n-----END RSA PRIVATE KEY-----\nbye now"
+    )
     redactor = redactor_for(Settings())
     for size in (1, 2, 3, 5, 7, 64):
         masker = StreamMasker(redactor)
-        pieces = [masker.feed(text[i:i + size]) for i in range(0, len(text), size)] + [masker.flush()]
+        pieces = [masker.feed(text[i : i + size]) for i in range(0, len(text), size)] + [masker.flush()]
         joined = "".join(pieces)
         for secret in (AWS_KEY, "abc123def456ghi", "correct horse", "MIIEowIBAAKCAQEA7", "QWERTYUIOP"):
             assert all(secret not in p for p in pieces) and secret not in joined, (size, secret)
         assert joined == redactor(text), size
     prose = StreamMasker(redactor)
     assert prose.feed("The disk is ") == "The disk is " and prose.feed("full, sw") == "full, "  # word by word
-    assert prose.feed("ap too; key ") == "swap too; key " and prose.feed("AKIA") == ""  # held from an anchor on
+    assert (
+        prose.feed("ap too; key ") == "swap too; key " and prose.feed("AKIA") == ""
+    )  # held from an anchor on
     custom = StreamMasker(redactor_for(Settings(redact_patterns=[r"INC-\d+"])), whole_lines=True)
     assert custom.feed("ticket INC-") == "" and custom.feed("42 open\n") == "ticket [REDACTED] open\n"

@@ -133,7 +133,9 @@ async def test_ui_redirects_to_login_and_login_sets_a_strict_cookie(client):
     # the cookie now opens the UI, the API and the stream, from our own origin
     assert (await client.get("/", headers={"Accept": "text/html"})).status_code == 200
     assert (await client.get("/api/sessions")).status_code == 200
-    created = await client.post("/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://localhost"})
+    created = await client.post(
+        "/api/sessions", json={"target": SANDBOX}, headers={"Origin": "http://localhost"}
+    )
     assert created.status_code == 201
     evil = await client.post(
         "/api/sessions", json={"target": SANDBOX}, headers={"Origin": "https://evil.example"}
@@ -159,16 +161,22 @@ async def test_wrong_tokens_are_rate_limited(client):
         assert (await client.post("/login", data={"token": "guess"})).status_code == 401
     blocked = await client.post("/login", data={"token": "guess again"})
     assert blocked.status_code == 429 and "set-cookie" not in blocked.headers
-    right = await client.post("/login", data={"token": TOKEN})  # issue 15 item 8: never lock the right one out
+    right = await client.post(
+        "/login", data={"token": TOKEN}
+    )  # issue 15 item 8: never lock the right one out
     assert right.status_code == 303 and security.COOKIE in right.headers["set-cookie"]
 
 
 async def test_wrong_bearer_tokens_are_rate_limited_but_the_right_one_works(client):
-    codes = [(await client.get("/api/sessions", headers={"Authorization": f"Bearer wrong-{i}"})).status_code
-             for i in range(200)]
+    codes = [
+        (await client.get("/api/sessions", headers={"Authorization": f"Bearer wrong-{i}"})).status_code
+        for i in range(200)
+    ]
     assert codes[: security.LOGIN_FAILURES] == [401] * security.LOGIN_FAILURES
-    assert set(codes[security.LOGIN_FAILURES:]) == {429}
-    assert (await client.get("/api/sessions", headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 200
+    assert set(codes[security.LOGIN_FAILURES :]) == {429}
+    assert (
+        await client.get("/api/sessions", headers={"Authorization": f"Bearer {TOKEN}"})
+    ).status_code == 200
 
 
 async def test_cookie_is_bound_to_token_and_expires():

@@ -28,8 +28,13 @@ def read_sse(lines, stop, timeout: float = 30.0) -> list[dict]:
             raise AssertionError(f"timed out; got {len(events)} events")
         if line == "":
             if "data" in current:
-                events.append({"id": current.get("id"), "event": current.get("event"),
-                               "data": json.loads(current["data"])})
+                events.append(
+                    {
+                        "id": current.get("id"),
+                        "event": current.get("event"),
+                        "data": json.loads(current["data"]),
+                    }
+                )
                 if stop(events):
                     return events
             current = {}
@@ -52,14 +57,20 @@ def test_disconnect_and_resume_is_lossless(start_server, server_env, fake, db_ur
     server = start_server({**server_env, **model_env(fake)})
     with httpx.Client(base_url=server.url, timeout=10) as http:
         sid = http.post("/api/sessions", json={"target": SANDBOX}).json()["id"]
-        assert http.post(f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 returns 503"}
-                         ).status_code == 202
+        assert (
+            http.post(
+                f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 returns 503"}
+            ).status_code
+            == 202
+        )
         with http.stream("GET", f"/api/sessions/{sid}/events") as resp:
             assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
             first = read_sse(resp.iter_lines(), lambda evs: len(evs) >= 8)
         assert http.get(f"/api/sessions/{sid}").json()["status"] == "running"  # we left mid-turn
         time.sleep(0.6)  # the turn goes on without us
-        with http.stream("GET", f"/api/sessions/{sid}/events", headers={"Last-Event-ID": first[-1]["id"]}) as resp:
+        with http.stream(
+            "GET", f"/api/sessions/{sid}/events", headers={"Last-Event-ID": first[-1]["id"]}
+        ) as resp:
             rest = read_sse(resp.iter_lines(), lambda evs: evs[-1]["event"] == "turn_finished")
         session = http.get(f"/api/sessions/{sid}").json()
         with http.stream("GET", f"/api/sessions/{sid}/events", params={"after": 5}) as resp:

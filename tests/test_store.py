@@ -31,8 +31,9 @@ from assistant.store.migrations import MIGRATIONS, current_version, migrate
 
 def _session(engine, **kw) -> store.SessionRow:
     with store.writing(engine) as db:
-        return store.create_session(db, target=kw.get("target", "sandbox:x"), model=kw.get("model", "m"),
-                                    title=kw.get("title", ""))
+        return store.create_session(
+            db, target=kw.get("target", "sandbox:x"), model=kw.get("model", "m"), title=kw.get("title", "")
+        )
 
 
 def test_migrations_are_idempotent_and_match_the_models(engine):
@@ -41,7 +42,15 @@ def test_migrations_are_idempotent_and_match_the_models(engine):
         assert current_version(conn) == len(MIGRATIONS)
     insp = sa.inspect(engine)
     for table in SQLModel.metadata.sorted_tables:
-        if table.name not in {"sessions", "turns", "events", "messages", "tool_calls", "findings", "approvals"}:
+        if table.name not in {
+            "sessions",
+            "turns",
+            "events",
+            "messages",
+            "tool_calls",
+            "findings",
+            "approvals",
+        }:
             continue
         migrated = {c["name"] for c in insp.get_columns(table.name)}
         assert migrated == {c.name for c in table.columns}, table.name
@@ -63,13 +72,39 @@ def test_append_assigns_seq_and_fills_derived_tables(engine):
     evs = [
         Event.of(UserMessage(text="nginx returns 503"), "t1"),
         Event.of(Token(text="Checking"), "t1"),
-        Event.of(ToolCall(call_id="c1", tool="service_status", args={"service": "nginx"},
-                          command="systemctl status nginx", target="sandbox:x"), "t1"),
-        Event.of(ToolResultEvent(call_id="c1", tool="service_status", ok=False, exit_code=3, duration_ms=12.5,
-                                 output="Active: failed", output_sha256="ab" * 32), "t1"),
-        Event.of(Finding(finding_id="F1", signature="unit-failed", title="nginx failed", severity="high",
-                         evidence=[Evidence(call_id="c1", tool="service_status", lines=["Active: failed"])],
-                         facts={"unit": "nginx"}), "t1"),
+        Event.of(
+            ToolCall(
+                call_id="c1",
+                tool="service_status",
+                args={"service": "nginx"},
+                command="systemctl status nginx",
+                target="sandbox:x",
+            ),
+            "t1",
+        ),
+        Event.of(
+            ToolResultEvent(
+                call_id="c1",
+                tool="service_status",
+                ok=False,
+                exit_code=3,
+                duration_ms=12.5,
+                output="Active: failed",
+                output_sha256="ab" * 32,
+            ),
+            "t1",
+        ),
+        Event.of(
+            Finding(
+                finding_id="F1",
+                signature="unit-failed",
+                title="nginx failed",
+                severity="high",
+                evidence=[Evidence(call_id="c1", tool="service_status", lines=["Active: failed"])],
+                facts={"unit": "nginx"},
+            ),
+            "t1",
+        ),
         Event.of(Message(text="**Root cause**: port 80 taken", finding_ids=["F1"]), "t1"),
     ]
     stored = [store.append(engine, session_id=s.id, event=e) for e in evs]
@@ -79,12 +114,29 @@ def test_append_assigns_seq_and_fills_derived_tables(engine):
         assert [e.to_json()["data"] for e in back] == [e.data.model_dump(mode="json") for e in evs]
         assert [e.seq for e in store.list_events(db, session_id=s.id, after=4)] == [5, 6]
         (call,) = store.list_tool_calls(db, session_id=s.id)
-        assert (call.tool, call.args, call.command, call.exit_code, call.ok, call.output, call.output_sha256) == (
-            "service_status", {"service": "nginx"}, "systemctl status nginx", 3, False, "Active: failed", "ab" * 32)
+        assert (
+            call.tool,
+            call.args,
+            call.command,
+            call.exit_code,
+            call.ok,
+            call.output,
+            call.output_sha256,
+        ) == (
+            "service_status",
+            {"service": "nginx"},
+            "systemctl status nginx",
+            3,
+            False,
+            "Active: failed",
+            "ab" * 32,
+        )
         (finding,) = store.list_findings(db, session_id=s.id)
         assert finding.evidence[0]["lines"] == ["Active: failed"] and finding.facts == {"unit": "nginx"}
         assert [(m.role, m.text) for m in store.list_messages(db, session_id=s.id)] == [
-            ("user", "nginx returns 503"), ("assistant", "**Root cause**: port 80 taken")]
+            ("user", "nginx returns 503"),
+            ("assistant", "**Root cause**: port 80 taken"),
+        ]
         assert store.get_session(db, session_id=s.id).last_seq == 6
 
 
@@ -177,8 +229,12 @@ def test_delete_removes_everything(engine):
         store.delete_session(db, session_id=s.id)
     with engine.connect() as conn:
         for table in ("events", "messages", "tool_calls", "sessions"):
-            ids = {r[0] for r in conn.execute(sa.text(f"SELECT {'id' if table == 'sessions' else 'session_id'} "
-                                                      f"FROM {table}"))}
+            ids = {
+                r[0]
+                for r in conn.execute(
+                    sa.text(f"SELECT {'id' if table == 'sessions' else 'session_id'} FROM {table}")
+                )
+            }
             assert ids == {other.id}, table
 
 
@@ -186,19 +242,29 @@ def test_approvals_are_decided_once_and_expire_with_their_turn(engine):
     s = _session(engine)
     with store.writing(engine) as db:
         turn = store.begin_turn(db, session_id=s.id, owner=store.current_owner())
-    req = ApprovalRequired(approval_id="a1", call_id="c9", tool="restart_service", args={"service": "nginx"},
-                           command="systemctl restart nginx", target="sandbox:x")
+    req = ApprovalRequired(
+        approval_id="a1",
+        call_id="c9",
+        tool="restart_service",
+        args={"service": "nginx"},
+        command="systemctl restart nginx",
+        target="sandbox:x",
+    )
     store.append(engine, session_id=s.id, event=Event.of(req, turn.id))
     with store.writing(engine) as db:  # the approver's upsert after the event: no duplicate
         store.ensure_approval(db, session_id=s.id, turn_id=turn.id, request=req)
     with store.writing(engine) as db:
-        row = store.decide_approval(db, session_id=s.id, approval_id="a1", decision="deny", by="alice",
-                                    comment="not at peak time")
+        row = store.decide_approval(
+            db, session_id=s.id, approval_id="a1", decision="deny", by="alice", comment="not at peak time"
+        )
     assert (row.status, row.decided_by, row.comment) == ("denied", "alice", "not at peak time")
     with store.writing(engine) as db, pytest.raises(store.Conflict):
         store.decide_approval(db, session_id=s.id, approval_id="a1", decision="approve", by="bob")
-    store.append(engine, session_id=s.id, event=Event.of(ApprovalDecided(approval_id="a1", decision="deny",
-                                                                         by="alice"), turn.id))
+    store.append(
+        engine,
+        session_id=s.id,
+        event=Event.of(ApprovalDecided(approval_id="a1", decision="deny", by="alice"), turn.id),
+    )
     req2 = req.model_copy(update={"approval_id": "a2"})
     store.append(engine, session_id=s.id, event=Event.of(req2, turn.id))
     store.append(engine, session_id=s.id, event=Event.of(TurnFinished(status="cancelled"), turn.id))
@@ -220,21 +286,32 @@ def test_recovery_closes_dead_owners_at_once_and_leaves_live_leases_alone(engine
 
     me = store.current_owner()
     dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    dead_owner = store.Owner(host=me.host, pid=dead.pid, boot=_stamp_of(dead.pid), ns=me.ns, replica=str(uuid.uuid4()))
+    dead_owner = store.Owner(
+        host=me.host, pid=dead.pid, boot=_stamp_of(dead.pid), ns=me.ns, replica=str(uuid.uuid4())
+    )
     dead.kill()
     dead.wait()
     sessions = {name: _session(engine, title=name) for name in ("dead", "alive", "elsewhere")}
-    owners = {"dead": dead_owner, "alive": me,
-              "elsewhere": store.Owner(host="some-other-host", pid=1, boot="x/1", ns="pid:[1]", replica=str(uuid.uuid4()))}
+    owners = {
+        "dead": dead_owner,
+        "alive": me,
+        "elsewhere": store.Owner(
+            host="some-other-host", pid=1, boot="x/1", ns="pid:[1]", replica=str(uuid.uuid4())
+        ),
+    }
     turns = {}
     for name, s in sessions.items():
         with store.writing(engine) as db:
             turns[name] = store.begin_turn(db, session_id=s.id, owner=owners[name]).id
         store.append(engine, session_id=s.id, event=Event.of(UserMessage(text="q"), turns[name]))
-    assert recover_expired(engine, me, lease_s=60, by_lease=False) == [turns["dead"]]  # provably gone: no wait
+    assert recover_expired(engine, me, lease_s=60, by_lease=False) == [
+        turns["dead"]
+    ]  # provably gone: no wait
     assert recover_expired(engine, me, lease_s=60) == []  # idempotent; the other host's lease is fresh
     with store.reading(engine) as db:
-        assert store.get_turn(db, session_id=sessions["dead"].id, turn_id=turns["dead"]).status == "interrupted"
+        assert (
+            store.get_turn(db, session_id=sessions["dead"].id, turn_id=turns["dead"]).status == "interrupted"
+        )
         assert store.get_session(db, session_id=sessions["dead"].id).status == "idle"
         events = store.list_events(db, session_id=sessions["dead"].id)
         assert [e.type.value for e in events] == ["user_message", "error", "turn_finished"]
@@ -260,7 +337,9 @@ def test_untitled_session_is_named_after_its_first_question(engine):
         title = store.get_session(db, session_id=s.id).title
         assert title.startswith("nginx on web-prod-01 returns 503 since 03:00 and the load balancer")
         assert len(title) <= 80 and title.endswith("…")
-        assert " ".join(long_q.split()).startswith(title[:-1] + " "), "cut at a word, never mid-word (issue 18)"
+        assert " ".join(long_q.split()).startswith(title[:-1] + " "), (
+            "cut at a word, never mid-word (issue 18)"
+        )
         assert store.get_session(db, session_id=named.id).title == "kept"
 
 

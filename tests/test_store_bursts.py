@@ -17,12 +17,19 @@ def _session(engine) -> str:
 
 def test_burst_interleaved_with_derived_events_keeps_order_and_derived_rows(engine):
     sid = _session(engine)
-    events = ([Event.of(TurnStarted(model="m", target="t"), "t1")]
-              + [Event.of(Token(text=f"w{i} "), "t1") for i in range(40)]
-              + [Event.of(ToolCall(call_id="c1", tool="service_status", args={"service": "nginx"}), "t1"),
-                 Event.of(ToolResultEvent(call_id="c1", tool="service_status", ok=True, output="active"), "t1")]
-              + [Event.of(Token(text="done"), "t1"), Event.of(Token(text="!"), "t1"),
-                 Event.of(Message(text="all good"), "t1")])
+    events = (
+        [Event.of(TurnStarted(model="m", target="t"), "t1")]
+        + [Event.of(Token(text=f"w{i} "), "t1") for i in range(40)]
+        + [
+            Event.of(ToolCall(call_id="c1", tool="service_status", args={"service": "nginx"}), "t1"),
+            Event.of(ToolResultEvent(call_id="c1", tool="service_status", ok=True, output="active"), "t1"),
+        ]
+        + [
+            Event.of(Token(text="done"), "t1"),
+            Event.of(Token(text="!"), "t1"),
+            Event.of(Message(text="all good"), "t1"),
+        ]
+    )
     stored = store.append_many(engine, session_id=sid, events=events)
 
     assert [e.seq for e in stored] == list(range(1, len(events) + 1))
@@ -60,5 +67,5 @@ def test_concurrent_bursts_into_one_session_get_unique_gapless_seqs(engine):
         mine = [e for e in back if e.turn_id == f"t{k}"]
         assert [e.data.text for e in mine] == [f"{k}-{b}-{i}" for b in range(5) for i in range(20)]
         for b in range(5):
-            seqs = [e.seq for e in mine[b * 20:(b + 1) * 20]]
+            seqs = [e.seq for e in mine[b * 20 : (b + 1) * 20]]
             assert seqs == list(range(seqs[0], seqs[0] + 20))

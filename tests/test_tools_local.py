@@ -118,7 +118,9 @@ async def test_port_owner_nobody_listening(target):
 
 
 async def test_log_tail_last_lines_and_grep(target, logs):
-    lines = [f"2024-11-23T03:12:{i % 60:02d} {'ERROR' if i % 7 == 0 else 'INFO'} request {i}" for i in range(500)]
+    lines = [
+        f"2024-11-23T03:12:{i % 60:02d} {'ERROR' if i % 7 == 0 else 'INFO'} request {i}" for i in range(500)
+    ]
     (logs / "app.log").write_text("\n".join(lines) + "\n")
     r = await run_tool(target, "log_tail", {"source": str(logs / "app.log"), "lines": 5})
     assert r.ok and r.output.splitlines() == lines[-5:]
@@ -176,8 +178,11 @@ async def test_log_tail_refuses_hard_links_and_foreign_owners(target, logs, tmp_
     import pwd
 
     me = pwd.getpwuid(os.getuid()).pw_name
-    r = await run_tool(LocalTarget("local", TargetConfig(log_roots=[logs], log_owners=[me])), "log_tail",
-                       {"source": "mine.log"})
+    r = await run_tool(
+        LocalTarget("local", TargetConfig(log_roots=[logs], log_owners=[me])),
+        "log_tail",
+        {"source": "mine.log"},
+    )
     assert r.ok and r.output == "ok\n"
 
 
@@ -196,8 +201,16 @@ async def test_log_tail_refuses_paths_outside_the_roots_without_opening_them(tar
     writer = _fifo_writer(tripwire)
     (logs / "escape.log").symlink_to(tripwire)
     (logs / "dir").symlink_to(outside)
-    bad = ["../../etc/shadow", "../outside/secret.log", "/etc/shadow", str(tripwire), "escape.log",
-           str(logs / "escape.log"), "dir/secret.log", str(logs / "sub" / ".." / ".." / "outside" / "secret.log")]
+    bad = [
+        "../../etc/shadow",
+        "../outside/secret.log",
+        "/etc/shadow",
+        str(tripwire),
+        "escape.log",
+        str(logs / "escape.log"),
+        "dir/secret.log",
+        str(logs / "sub" / ".." / ".." / "outside" / "secret.log"),
+    ]
     for source in bad:
         r = await run_tool(target, "log_tail", {"source": source})
         assert not r.ok and r.exit_code is None and r.output == "", source
@@ -286,15 +299,30 @@ async def test_service_status_from_the_process_table(target, logs, tmp_path):
     assert not r.ok and r.exit_code == 3 and "Active: inactive (dead)" in r.output
 
 
-@pytest.mark.parametrize(("active", "sub", "main_pid"), [("active", "running", 700), ("failed", "failed", None),
-                                                      ("activating", "auto-restart", 900)])
+@pytest.mark.parametrize(
+    ("active", "sub", "main_pid"),
+    [("active", "running", 700), ("failed", "failed", None), ("activating", "auto-restart", 900)],
+)
 def test_systemctl_status_text_parses_back_to_its_state(active, sub, main_pid):
-    facts = ServiceFacts(name="nginx", unit_path="/lib/systemd/system/nginx.service", active=active, sub=sub,
-                         main_pid=main_pid, main_cmd="nginx", result=None if active == "active" else "exit-code",
-                         since=dt.datetime.now(dt.UTC), processes=[ServiceProcess(pid=700, cmd="nginx")] if main_pid else [])
+    facts = ServiceFacts(
+        name="nginx",
+        unit_path="/lib/systemd/system/nginx.service",
+        active=active,
+        sub=sub,
+        main_pid=main_pid,
+        main_cmd="nginx",
+        result=None if active == "active" else "exit-code",
+        since=dt.datetime.now(dt.UTC),
+        processes=[ServiceProcess(pid=700, cmd="nginx")] if main_pid else [],
+    )
     parsed = parse_systemctl_status(render_service_status(facts).text)
-    assert parsed == {"loaded": "loaded", "active": active, "sub": sub, "main_pid": main_pid,
-                      "result": facts.result}
+    assert parsed == {
+        "loaded": "loaded",
+        "active": active,
+        "sub": sub,
+        "main_pid": main_pid,
+        "result": facts.result,
+    }
 
 
 async def test_service_status_unknown_service(target):
@@ -405,8 +433,19 @@ async def test_process_list_matches_a_real_process(target):
     try:
         r = await run_tool(target, "process_list", {"match": marker})
         rows = r.output.splitlines()
-        assert rows[0].split() == ["USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "TTY", "STAT", "START", "TIME",
-                                   "COMMAND"]
+        assert rows[0].split() == [
+            "USER",
+            "PID",
+            "%CPU",
+            "%MEM",
+            "VSZ",
+            "RSS",
+            "TTY",
+            "STAT",
+            "START",
+            "TIME",
+            "COMMAND",
+        ]
         assert len(rows) == 2 and rows[1].split()[1] == str(proc.pid) and rows[1].endswith(marker)
         assert r.data["count"] == 1 and r.data["processes"][0]["pid"] == proc.pid
     finally:
@@ -415,7 +454,9 @@ async def test_process_list_matches_a_real_process(target):
 
 async def test_host_resources_and_disk_usage(target, tmp_path):
     r = await run_tool(target, "host_resources", {})
-    assert r.ok and re.match(r"^ \d\d:\d\d:\d\d up .*load average: [\d.]+, [\d.]+, [\d.]+$", r.output.splitlines()[0])
+    assert r.ok and re.match(
+        r"^ \d\d:\d\d:\d\d up .*load average: [\d.]+, [\d.]+, [\d.]+$", r.output.splitlines()[0]
+    )
     mem = next(line for line in r.output.splitlines() if line.startswith("Mem:"))
     assert int(mem.split()[1]) == psutil.virtual_memory().total // 2**20
     assert f"CPU(s): {psutil.cpu_count()}" in r.output and "%Cpu(s):" in r.output
@@ -457,7 +498,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             body, status, extra = b'{"status":"down","db":"timeout"}', 503, [("X-Upstream", "db-1")]
         self.send_response(status)
-        for k, v in extra + [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]:
+        for k, v in [*extra, ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]:
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
@@ -532,16 +573,30 @@ async def test_http_check_connection_refused_like_curl(target):
 
 def _cert(tmp: Path, cn: str, not_before: dt.datetime, not_after: dt.datetime) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Firstline Test"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(not_before).not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Firstline Test"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / f"{cn}.crt", tmp / f"{cn}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -590,7 +645,11 @@ async def test_tls_certificate_expired_and_valid(target, tls_server):
 
     port = tls_server(now - dt.timedelta(days=1), now + dt.timedelta(days=89, hours=1))
     r = await run_tool(target, "tls_certificate", {"host": "127.0.0.1", "port": port})
-    assert "status=OK" in r.output and r.data["days_left"] == 89 and "subjectAltName=DNS:api.internal" in r.output
+    assert (
+        "status=OK" in r.output
+        and r.data["days_left"] == 89
+        and "subjectAltName=DNS:api.internal" in r.output
+    )
     assert "self-signed" in r.data["verify_error"]
 
 

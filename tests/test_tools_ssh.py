@@ -649,7 +649,9 @@ async def test_server_lists_ssh_hosts_checks_names_and_runs_a_turn_over_ssh(sshd
         "2026/12/02 03:12:01 [emerg] bind() to 0.0.0.0:8080 failed (98: Address already in use)\n"
     )
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost"
+        ) as c:
             listed = (await c.get("/api/targets")).json()
             assert {"name": sshd.target, "kind": "ssh"}.items() <= next(
                 t for t in listed if t["kind"] == "ssh"

@@ -120,7 +120,9 @@ ACCEPTED = [
 ]
 
 
-@pytest.mark.parametrize(("tool", "args", "reason"), REJECTED, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(REJECTED)])
+@pytest.mark.parametrize(
+    ("tool", "args", "reason"), REJECTED, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(REJECTED)]
+)
 async def test_rejected_arguments(tool, args, reason):
     with pytest.raises(ToolArgError) as exc:
         TOOLS[tool].validate_args(args)
@@ -132,7 +134,9 @@ async def test_rejected_arguments(tool, args, reason):
     assert not r.ok and r.exit_code is None and r.output == "" and r.error == message
 
 
-@pytest.mark.parametrize(("tool", "args", "expect"), ACCEPTED, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(ACCEPTED)])
+@pytest.mark.parametrize(
+    ("tool", "args", "expect"), ACCEPTED, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(ACCEPTED)]
+)
 def test_accepted_arguments(tool, args, expect):
     parsed = TOOLS[tool].validate_args(args).model_dump()
     for key, value in expect.items():

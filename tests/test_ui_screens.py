@@ -145,7 +145,9 @@ def test_every_width_reaches_everything(chromium, start_server, server_env, widt
     pending.locator("button", has_text="Approve").click()
     card = page.locator(".approval-card").first
     expect(card).to_have_attribute("data-state", "approved")
-    expect(card.locator(".approval-decision")).to_contain_text(f"Approved by local:{getpass.getuser()}")  # the authenticated local user
+    expect(card.locator(".approval-decision")).to_contain_text(
+        f"Approved by local:{getpass.getuser()}"
+    )  # the authenticated local user
     assert FULL_TIME.match(card.locator(".approval-decision time").get_attribute("title"))
     expect(page.locator(".turn-foot")).to_have_count(2, timeout=30000)
     expect(page.locator("#approvals-pending")).to_be_hidden()

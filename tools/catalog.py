@@ -12,7 +12,18 @@ from typing import Literal
 from pydantic import Field
 
 from tools.base import Risk, Tool, ToolArgs
-from tools.validate import Host, LogSource, Match, Namespace, ObjectName, PodName, Port, Selector, ServiceName, Url
+from tools.validate import (
+    Host,
+    LogSource,
+    Match,
+    Namespace,
+    ObjectName,
+    PodName,
+    Port,
+    Selector,
+    ServiceName,
+    Url,
+)
 
 # ---------------------------------------------------------------- read: host
 
@@ -108,29 +119,100 @@ def _t(name: str, args: type[ToolArgs], description: str, **kw) -> Tool:
 
 
 ALL_TOOLS: list[Tool] = [
-    _t("service_status", ServiceStatusArgs, "Service state, main PID, recent log lines and exit reason (like systemctl status)."),
-    _t("log_tail", LogTailArgs, "Last lines of a log file, journald unit or pod, optionally filtered by a regex."),
-    _t("port_owner", PortOwnerArgs, "Which process listens on or holds a port: PID, user, command line (like ss -ltnp)."),
-    _t("process_list", ProcessListArgs, "Running processes with PID, user, CPU, memory and command (like ps aux)."),
+    _t(
+        "service_status",
+        ServiceStatusArgs,
+        "Service state, main PID, recent log lines and exit reason (like systemctl status).",
+    ),
+    _t(
+        "log_tail",
+        LogTailArgs,
+        "Last lines of a log file, journald unit or pod, optionally filtered by a regex.",
+    ),
+    _t(
+        "port_owner",
+        PortOwnerArgs,
+        "Which process listens on or holds a port: PID, user, command line (like ss -ltnp).",
+    ),
+    _t(
+        "process_list",
+        ProcessListArgs,
+        "Running processes with PID, user, CPU, memory and command (like ps aux).",
+    ),
     _t("host_resources", HostResourcesArgs, "Load average, CPU, memory and swap of the host."),
     _t("disk_usage", DiskUsageArgs, "Disk space and inodes of the filesystem holding a path (like df -h)."),
     _t("dns_lookup", DnsLookupArgs, "Resolve a hostname to addresses; reports NXDOMAIN and timeouts."),
-    _t("http_check", HttpCheckArgs, "HTTP GET a URL the target allows: status, latency, headers, start of body.", timeout_s=10),
-    _t("tls_certificate", TlsCertificateArgs, "TLS certificate of host:port: subject, issuer, not-after, days left.", timeout_s=10),
-    _t("pod_describe", PodDescribeArgs, "Describe a pod like kubectl describe: phase, container states, restarts, conditions, events."),
+    _t(
+        "http_check",
+        HttpCheckArgs,
+        "HTTP GET a URL the target allows: status, latency, headers, start of body.",
+        timeout_s=10,
+    ),
+    _t(
+        "tls_certificate",
+        TlsCertificateArgs,
+        "TLS certificate of host:port: subject, issuer, not-after, days left.",
+        timeout_s=10,
+    ),
+    _t(
+        "pod_describe",
+        PodDescribeArgs,
+        "Describe a pod like kubectl describe: phase, container states, restarts, conditions, events.",
+    ),
     _t("pod_logs", PodLogsArgs, "Logs of a pod's container, or of its previous crashed instance."),
-    _t("list_pods", ListPodsArgs, "Pods in a namespace with ready count, status, restarts and age (like kubectl get pods)."),
+    _t(
+        "list_pods",
+        ListPodsArgs,
+        "Pods in a namespace with ready count, status, restarts and age (like kubectl get pods).",
+    ),
     _t("k8s_events", K8sEventsArgs, "Recent Kubernetes events in a namespace, optionally for one object."),
-    _t("restart_service", RestartServiceArgs, "Restart a service (needs approval).", risk=Risk.WRITE, timeout_s=60),
+    _t(
+        "restart_service",
+        RestartServiceArgs,
+        "Restart a service (needs approval).",
+        risk=Risk.WRITE,
+        timeout_s=60,
+    ),
     _t("kill_process", KillProcessArgs, "Send a signal to a process (needs approval).", risk=Risk.WRITE),
-    _t("rollout_restart", RolloutArgs, "Restart a deployment's pods (needs approval).", risk=Risk.WRITE, timeout_s=60),
-    _t("rollout_undo", RolloutArgs, "Roll a deployment back to its previous revision (needs approval).", risk=Risk.WRITE, timeout_s=60),
+    _t(
+        "rollout_restart",
+        RolloutArgs,
+        "Restart a deployment's pods (needs approval).",
+        risk=Risk.WRITE,
+        timeout_s=60,
+    ),
+    _t(
+        "rollout_undo",
+        RolloutArgs,
+        "Roll a deployment back to its previous revision (needs approval).",
+        risk=Risk.WRITE,
+        timeout_s=60,
+    ),
 ]
 
 TOOLS: dict[str, Tool] = {t.name: t for t in ALL_TOOLS}
-HOST_TOOLS = {"service_status", "log_tail", "port_owner", "process_list", "host_resources", "disk_usage",
-              "dns_lookup", "http_check", "tls_certificate", "restart_service", "kill_process"}
-K8S_TOOLS = {"pod_describe", "pod_logs", "list_pods", "k8s_events", "log_tail", "rollout_restart", "rollout_undo"}
+HOST_TOOLS = {
+    "service_status",
+    "log_tail",
+    "port_owner",
+    "process_list",
+    "host_resources",
+    "disk_usage",
+    "dns_lookup",
+    "http_check",
+    "tls_certificate",
+    "restart_service",
+    "kill_process",
+}
+K8S_TOOLS = {
+    "pod_describe",
+    "pod_logs",
+    "list_pods",
+    "k8s_events",
+    "log_tail",
+    "rollout_restart",
+    "rollout_undo",
+}
 
 
 def get_tool(name: str) -> Tool | None:

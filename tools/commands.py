@@ -7,7 +7,8 @@ one after running (e.g. the real argv they used).
 from __future__ import annotations
 
 import shlex
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _q(value: Any) -> str:
@@ -21,7 +22,11 @@ def _log_tail(a: dict[str, Any]) -> str:
     elif source.startswith("pod:"):
         ns, _, rest = source[4:].partition("/")
         pod, _, container = rest.partition("/")
-        cmd = f"kubectl logs {_q(pod)} -n {_q(ns)}" + (f" -c {_q(container)}" if container else "") + f" --tail={lines}"
+        cmd = (
+            f"kubectl logs {_q(pod)} -n {_q(ns)}"
+            + (f" -c {_q(container)}" if container else "")
+            + f" --tail={lines}"
+        )
     else:
         cmd = f"tail -n {lines} {_q(source)}"
     return cmd + (f" | grep -E {_q(grep)}" if grep else "")
@@ -50,19 +55,33 @@ _COMMANDS: dict[str, Callable[[dict[str, Any]], str]] = {
     "disk_usage": lambda a: f"df -h {_q(a.get('path', '/'))}; df -i {_q(a.get('path', '/'))}",
     "dns_lookup": lambda a: f"host {_q(a['name'])}",
     "http_check": lambda a: f"curl -sS -i -m 10 {_q(a['url'])}",
-    "tls_certificate": lambda a: (f"openssl s_client -connect {a['host']}:{a.get('port', 443)} -servername "
-                                  f"{_q(a['host'])} </dev/null | openssl x509 -noout -subject -issuer -dates"),
+    "tls_certificate": lambda a: (
+        f"openssl s_client -connect {a['host']}:{a.get('port', 443)} -servername "
+        f"{_q(a['host'])} </dev/null | openssl x509 -noout -subject -issuer -dates"
+    ),
     "pod_describe": lambda a: f"kubectl describe pod {_q(a['pod'])} -n {_q(a.get('namespace', 'default'))}",
     "pod_logs": _pod_logs,
-    "list_pods": lambda a: f"kubectl get pods -n {_q(a.get('namespace', 'default'))}"
-    + (f" -l {_q(a['selector'])}" if a.get("selector") else ""),
-    "k8s_events": lambda a: f"kubectl get events -n {_q(a.get('namespace', 'default'))}"
-    + (f" --field-selector involvedObject.name={_q(a['involved_object'])}" if a.get("involved_object") else "")
-    + " --sort-by=.lastTimestamp",
+    "list_pods": lambda a: (
+        f"kubectl get pods -n {_q(a.get('namespace', 'default'))}"
+        + (f" -l {_q(a['selector'])}" if a.get("selector") else "")
+    ),
+    "k8s_events": lambda a: (
+        f"kubectl get events -n {_q(a.get('namespace', 'default'))}"
+        + (
+            f" --field-selector involvedObject.name={_q(a['involved_object'])}"
+            if a.get("involved_object")
+            else ""
+        )
+        + " --sort-by=.lastTimestamp"
+    ),
     "restart_service": lambda a: f"systemctl restart {_q(a['service'])}",
     "kill_process": lambda a: f"kill -{a.get('signal', 'TERM')} {a['pid']}",
-    "rollout_restart": lambda a: f"kubectl rollout restart deployment/{a['deployment']} -n {_q(a.get('namespace', 'default'))}",
-    "rollout_undo": lambda a: f"kubectl rollout undo deployment/{a['deployment']} -n {_q(a.get('namespace', 'default'))}",
+    "rollout_restart": lambda a: (
+        f"kubectl rollout restart deployment/{a['deployment']} -n {_q(a.get('namespace', 'default'))}"
+    ),
+    "rollout_undo": lambda a: (
+        f"kubectl rollout undo deployment/{a['deployment']} -n {_q(a.get('namespace', 'default'))}"
+    ),
 }
 
 

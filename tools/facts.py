@@ -77,7 +77,6 @@ class ServiceFacts(_Facts):
     journal: list[str] = Field(default_factory=list)
     """Recent lines in `journalctl` short format: `Nov 23 03:12:01 web-prod-01 nginx[812]: ...`."""
 
-
     @property
     def unit(self) -> str:
         return self.name if "." in self.name else f"{self.name}.service"
@@ -105,7 +104,6 @@ class SocketFacts(_Facts):
     cmdline: str | None = None
     started: UtcDatetime | None = None
     """Process start time (ps lstart)."""
-
 
 
 class ProcessFacts(_Facts):
@@ -162,7 +160,6 @@ class HostFacts(_Facts):
     swap_total: int = 0
     swap_used: int = 0
     swap_free: int = 0
-
 
 
 class FilesystemFacts(_Facts):
@@ -238,4 +235,3 @@ class TlsFacts(_Facts):
     verify_error: str | None = None
     error: str | None = None
     """The handshake never happened: `connect: Connection refused` etc."""
-

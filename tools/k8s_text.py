@@ -11,8 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def _format_block(lines: list[list[str]], widths: list[int], line0: int, line1: int,
-                  minwidth: int, padding: int, out: list[str]) -> None:
+def _format_block(
+    lines: list[list[str]],
+    widths: list[int],
+    line0: int,
+    line1: int,
+    minwidth: int,
+    padding: int,
+    out: list[str],
+) -> None:
     """Go tabwriter's format(): a column block is a run of lines that have a cell in this column."""
     column = len(widths)
     this = line0
@@ -121,9 +128,11 @@ def _go_slice(items: list[Any]) -> str:
 
 def describe_probe(probe: dict) -> str:
     """kubectl's DescribeProbe: "http-get http://:8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3"."""
-    attrs = (f"delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
-             f"period={probe.get('periodSeconds', 10)}s #success={probe.get('successThreshold', 1)} "
-             f"#failure={probe.get('failureThreshold', 3)}")
+    attrs = (
+        f"delay={probe.get('initialDelaySeconds', 0)}s timeout={probe.get('timeoutSeconds', 1)}s "
+        f"period={probe.get('periodSeconds', 10)}s #success={probe.get('successThreshold', 1)} "
+        f"#failure={probe.get('failureThreshold', 3)}"
+    )
     if (ex := probe.get("exec")) is not None:
         return f"exec {_go_slice(ex.get('command') or [])} {attrs}"
     if (hg := probe.get("httpGet")) is not None:

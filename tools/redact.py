@@ -155,7 +155,7 @@ def withhold_lines(text: str) -> str:
     for line in lines:
         low = line.translate(_ASCII_LOWER)
         if any(a in low for a in ANCHORS):
-            out.append(WITHHELD + line[len(line.rstrip("\r\n")):])
+            out.append(WITHHELD + line[len(line.rstrip("\r\n")) :])
         else:
             out.append(line)
     return "".join(out)
@@ -185,7 +185,10 @@ def compile_patterns(patterns: Iterable[str]) -> list[Any]:
         try:
             out.append(re2.compile(p, options))
         except re2.error as exc:
-            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
-            raise ValueError(f"invalid redact pattern {p!r} (RE2 syntax: no backreferences or lookaround): "
-                             f"{reason}") from None
+            reason = (
+                exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+            )
+            raise ValueError(
+                f"invalid redact pattern {p!r} (RE2 syntax: no backreferences or lookaround): {reason}"
+            ) from None
     return out

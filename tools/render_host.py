@@ -43,9 +43,21 @@ def _now(now: datetime | None) -> datetime:
 
 # ---------------------------------------------------------------- systemctl status
 
-_EXIT_NAMES = {0: "SUCCESS", 1: "FAILURE", 2: "INVALIDARGUMENT", 3: "NOTIMPLEMENTED", 4: "NOPERMISSION",
-               5: "NOTINSTALLED", 6: "NOTCONFIGURED", 7: "NOTRUNNING", 200: "CHDIR", 203: "EXEC",
-               209: "STDOUT", 217: "USER", 226: "NAMESPACE"}
+_EXIT_NAMES = {
+    0: "SUCCESS",
+    1: "FAILURE",
+    2: "INVALIDARGUMENT",
+    3: "NOTIMPLEMENTED",
+    4: "NOPERMISSION",
+    5: "NOTINSTALLED",
+    6: "NOTCONFIGURED",
+    7: "NOTRUNNING",
+    200: "CHDIR",
+    203: "EXEC",
+    209: "STDOUT",
+    217: "USER",
+    226: "NAMESPACE",
+}
 
 
 def relative_time(delta_s: float) -> str:
@@ -114,10 +126,14 @@ def _service_fields(f: ServiceFacts, now: datetime) -> list[tuple[str, str]]:
     fields = [("Loaded", loaded), ("Active", _active_line(f, now))]
     running = f.active in ("active", "reloading", "deactivating") and f.main_pid is not None
     if f.exec_pid is not None and f.exec_cmd:
-        detail = _exit_detail(f.exit_code, f.exit_status) if not (running and f.exec_pid == f.main_pid) else ""
-        fields.append(("Process", f"{f.exec_pid} {f.exec_kind}={f.exec_cmd}" + (f" ({detail})" if detail else "")))
+        detail = (
+            _exit_detail(f.exit_code, f.exit_status) if not (running and f.exec_pid == f.main_pid) else ""
+        )
+        fields.append(
+            ("Process", f"{f.exec_pid} {f.exec_kind}={f.exec_cmd}" + (f" ({detail})" if detail else ""))
+        )
     if f.main_pid is not None:
-        if running or f.active == "activating" and f.exit_code is None:
+        if running or (f.active == "activating" and f.exit_code is None):
             fields.append(("Main PID", f"{f.main_pid} ({f.main_cmd or f.name})"))
         else:
             fields.append(("Main PID", f"{f.main_pid} ({_exit_detail(f.exit_code, f.exit_status)})"))
@@ -187,18 +203,35 @@ def render_ss(sockets: Sequence[SocketFacts], port: int, protocol: str = "tcp") 
     groups = _ss_groups(sockets)
     rows = []
     for s, members in groups:
-        users = ",".join(f'("{m.process or "?"}",pid={m.pid},fd={m.fd if m.fd is not None else "?"})'
-                         for m in members if m.pid is not None)
+        users = ",".join(
+            f'("{m.process or "?"}",pid={m.pid},fd={m.fd if m.fd is not None else "?"})'
+            for m in members
+            if m.pid is not None
+        )
         peer_port = "*" if s.peer_port is None else str(s.peer_port)
         peer = s.peer_address or ("::" if _is_v6(s.local_address) else "0.0.0.0")
-        rows.append((s.state, str(s.recv_q), str(s.send_q), _ss_addr(s.local_address), str(s.local_port),
-                     _ss_addr(peer), peer_port, f"users:({users})" if users else ""))
-    w = [max([len(h) + (i == 0)] + [len(r[i]) for r in rows]) for i, h in
-         enumerate(("State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"))]
+        rows.append(
+            (
+                s.state,
+                str(s.recv_q),
+                str(s.send_q),
+                _ss_addr(s.local_address),
+                str(s.local_port),
+                _ss_addr(peer),
+                peer_port,
+                f"users:({users})" if users else "",
+            )
+        )
+    w = [
+        max([len(h) + (i == 0)] + [len(r[i]) for r in rows])
+        for i, h in enumerate(("State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"))
+    ]
 
     def line(r: Sequence[str]) -> str:
-        return (f"{r[0]:<{w[0]}} {r[1]:<{w[1]}} {r[2]:<{w[2]}} {r[3]:>{w[3]}}:{r[4]:<{w[4]}} "
-                f"{r[5]:>{w[5]}}:{r[6]:<{w[6]}} {r[7]}").rstrip()
+        return (
+            f"{r[0]:<{w[0]}} {r[1]:<{w[1]}} {r[2]:<{w[2]}} {r[3]:>{w[3]}}:{r[4]:<{w[4]}} "
+            f"{r[5]:>{w[5]}}:{r[6]:<{w[6]}} {r[7]}"
+        ).rstrip()
 
     out = [line(("State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port", "Process"))]
     out += [line(r) for r in rows]
@@ -209,8 +242,10 @@ def render_ss(sockets: Sequence[SocketFacts], port: int, protocol: str = "tcp") 
     owners: dict[int, SocketFacts] = {s.pid: s for s in sockets if s.pid is not None}
     if owners:
         out += ["", f"{'PID':>7} {'USER':<8} {'STARTED':>24} CMD"]
-        out += [f"{pid:>7} {_ps_user(s.user):<8} {_lstart(s.started):>24} {s.cmdline or s.process or '?'}"
-                for pid, s in owners.items()]
+        out += [
+            f"{pid:>7} {_ps_user(s.user):<8} {_lstart(s.started):>24} {s.cmdline or s.process or '?'}"
+            for pid, s in owners.items()
+        ]
     return Rendered("\n".join(out) + "\n", 0)
 
 
@@ -219,12 +254,18 @@ def render_ss(sockets: Sequence[SocketFacts], port: int, protocol: str = "tcp") 
 
 def render_ps(processes: Sequence[ProcessFacts]) -> Rendered:
     """`ps aux`: USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND."""
-    out = [(f"{'USER':<8} {'PID':>7} {'%CPU':>4} {'%MEM':>4} {'VSZ':>6} {'RSS':>5} {'TTY':<8} {'STAT':<4} "
-           f"{'START':<5} {'TIME':>6} COMMAND")]
+    out = [
+        (
+            f"{'USER':<8} {'PID':>7} {'%CPU':>4} {'%MEM':>4} {'VSZ':>6} {'RSS':>5} {'TTY':<8} {'STAT':<4} "
+            f"{'START':<5} {'TIME':>6} COMMAND"
+        )
+    ]
     for p in processes:
         command = p.cmdline or f"[{p.name or '?'}]"
-        out.append(f"{_ps_user(p.user):<8} {p.pid:>7} {p.cpu_percent:>4.1f} {p.mem_percent:>4.1f} "
-                   f"{p.vsz_kb:>6} {p.rss_kb:>5} {p.tty:<8} {p.stat:<4} {p.start:<5} {p.time:>6} {command}")
+        out.append(
+            f"{_ps_user(p.user):<8} {p.pid:>7} {p.cpu_percent:>4.1f} {p.mem_percent:>4.1f} "
+            f"{p.vsz_kb:>6} {p.rss_kb:>5} {p.tty:<8} {p.stat:<4} {p.start:<5} {p.time:>6} {command}"
+        )
     return Rendered("\n".join(out) + "\n", 0)
 
 
@@ -255,8 +296,10 @@ def render_host_resources(h: HostFacts) -> Rendered:
         f"{'Mem:':<8}" + "".join(f"{v // mib:>12}" for v in mem),
         f"{'Swap:':<8}" + "".join(f"{v // mib:>12}" for v in (h.swap_total, h.swap_used, h.swap_free)),
         "",
-        (f"%Cpu(s): {c.user:4.1f} us, {c.system:4.1f} sy, {c.nice:4.1f} ni, {c.idle:4.1f} id, {c.iowait:4.1f} wa, "
-        f"{c.irq:4.1f} hi, {c.softirq:4.1f} si, {c.steal:4.1f} st"),
+        (
+            f"%Cpu(s): {c.user:4.1f} us, {c.system:4.1f} sy, {c.nice:4.1f} ni, {c.idle:4.1f} id, {c.iowait:4.1f} wa, "
+            f"{c.irq:4.1f} hi, {c.softirq:4.1f} si, {c.steal:4.1f} st"
+        ),
         f"CPU(s): {h.cpu_count}",
     ]
     return Rendered("\n".join(out) + "\n", 0)
@@ -290,23 +333,50 @@ def _pct(used: int, total_for_pct: int, given: int | None) -> str:
 
 def _df_table(headers: Sequence[str], min_widths: Sequence[int], rows: list[Sequence[str]]) -> list[str]:
     """coreutils df layout: first column left, last left and unpadded, the rest right-aligned."""
-    widths = [max([m, len(h)] + [len(r[i]) for r in rows]) for i, (h, m) in enumerate(zip(headers, min_widths))]
+    widths = [
+        max([m, len(h)] + [len(r[i]) for r in rows])
+        for i, (h, m) in enumerate(zip(headers, min_widths, strict=False))
+    ]
     out = []
     for r in [headers, *rows]:
-        cells = [f"{r[0]:<{widths[0]}}"] + [f"{c:>{w}}" for c, w in zip(r[1:-1], widths[1:-1])] + [r[-1]]
+        cells = (
+            [f"{r[0]:<{widths[0]}}"]
+            + [f"{c:>{w}}" for c, w in zip(r[1:-1], widths[1:-1], strict=False)]
+            + [r[-1]]
+        )
         out.append(" ".join(cells))
     return out
 
 
 def render_df(filesystems: Sequence[FilesystemFacts]) -> Rendered:
     """`df -h` then, after a blank line, `df -i` for the same filesystems."""
-    space = [(f.filesystem, human_size(f.size), human_size(f.used), human_size(f.avail),
-              _pct(f.used, f.used + f.avail, f.use_percent), f.mounted_on) for f in filesystems]
-    inodes = [(f.filesystem, str(f.inodes_total), str(f.inodes_used), str(f.inodes_free),
-               _pct(f.inodes_used, f.inodes_total, f.inodes_use_percent), f.mounted_on) for f in filesystems]
+    space = [
+        (
+            f.filesystem,
+            human_size(f.size),
+            human_size(f.used),
+            human_size(f.avail),
+            _pct(f.used, f.used + f.avail, f.use_percent),
+            f.mounted_on,
+        )
+        for f in filesystems
+    ]
+    inodes = [
+        (
+            f.filesystem,
+            str(f.inodes_total),
+            str(f.inodes_used),
+            str(f.inodes_free),
+            _pct(f.inodes_used, f.inodes_total, f.inodes_use_percent),
+            f.mounted_on,
+        )
+        for f in filesystems
+    ]
     out = _df_table(("Filesystem", "Size", "Used", "Avail", "Use%", "Mounted on"), (14, 5, 5, 5, 4, 0), space)
     out.append("")
-    out += _df_table(("Filesystem", "Inodes", "IUsed", "IFree", "IUse%", "Mounted on"), (14, 5, 5, 5, 5, 0), inodes)
+    out += _df_table(
+        ("Filesystem", "Inodes", "IUsed", "IFree", "IUse%", "Mounted on"), (14, 5, 5, 5, 5, 0), inodes
+    )
     return Rendered("\n".join(out) + "\n", 0)
 
 
@@ -355,7 +425,9 @@ def render_http(r: HttpFacts) -> Rendered:
     if r.curl_exit != 0 or r.status is None:
         code = r.curl_exit or 1
         return Rendered(f"curl: ({code}) {r.curl_error or 'request failed'}\n{timing}\n", code)
-    status = f"HTTP/{r.http_version} {r.status}" + (f" {r.reason}" if r.reason and r.http_version != "2" else "")
+    status = f"HTTP/{r.http_version} {r.status}" + (
+        f" {r.reason}" if r.reason and r.http_version != "2" else ""
+    )
     out = [status] + [f"{k}: {v}" for k, v in r.headers] + [""]
     body = r.body[:BODY_LIMIT]
     if body:
@@ -374,7 +446,9 @@ def _openssl_date(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%b %e %H:%M:%S %Y GMT")
 
 
-def tls_status(t: TlsFacts, now: datetime | None = None, warn_days: int = TLS_WARN_DAYS) -> tuple[int | None, str]:
+def tls_status(
+    t: TlsFacts, now: datetime | None = None, warn_days: int = TLS_WARN_DAYS
+) -> tuple[int | None, str]:
     """(days_left, EXPIRED | NOT YET VALID | EXPIRING SOON | OK | ERROR)."""
     now = _now(now)
     if t.error or t.not_after is None:

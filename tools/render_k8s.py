@@ -89,7 +89,9 @@ def _annotations(out: _Writer, annotations: dict[str, str] | None) -> None:
         if len(value) + len(key) + 2 > _MAX_ANNOTATION_LEN or "\n" in value:
             out.w(0, f"{key}:\n")
             for line in value.split("\n"):
-                short = line if len(line) <= _MAX_ANNOTATION_LEN - 2 else line[: _MAX_ANNOTATION_LEN - 2] + "..."
+                short = (
+                    line if len(line) <= _MAX_ANNOTATION_LEN - 2 else line[: _MAX_ANNOTATION_LEN - 2] + "..."
+                )
                 out.w(0, f"\t  {short}\n")
         else:
             out.w(0, f"{key}: {value}\n")
@@ -219,7 +221,11 @@ def _container_state(out: _Writer, st: dict) -> None:
 
 
 def _probes(out: _Writer, c: dict) -> None:
-    for key, title in (("livenessProbe", "Liveness"), ("readinessProbe", "Readiness"), ("startupProbe", "Startup")):
+    for key, title in (
+        ("livenessProbe", "Liveness"),
+        ("readinessProbe", "Readiness"),
+        ("startupProbe", "Startup"),
+    ):
         if c.get(key):
             out.w(2, f"{title}:\t{describe_probe(c[key])}\n")
 
@@ -228,16 +234,19 @@ def _field_value(pod: dict, path: str) -> str:
     """The value a downward-API fieldRef resolves to (the common paths kubectl resolves)."""
     meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
     simple = {
-        "metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"), "spec.nodeName": spec.get("nodeName"),
-        "spec.serviceAccountName": spec.get("serviceAccountName"), "status.podIP": status.get("podIP"),
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.podIP": status.get("podIP"),
         "status.hostIP": status.get("hostIP"),
     }
     if path in simple:
         return str(simple[path] or "")
     for prefix, source in (("metadata.labels", "labels"), ("metadata.annotations", "annotations")):
         if path.startswith(prefix + "['") and path.endswith("']"):
-            return str((meta.get(source) or {}).get(path[len(prefix) + 2:-2], ""))
+            return str((meta.get(source) or {}).get(path[len(prefix) + 2 : -2], ""))
     return ""
 
 
@@ -246,7 +255,11 @@ def _env(out: _Writer, c: dict, pod: dict | None) -> None:
     if env_from:
         out.w(2, "Environment Variables from:\n")
         for e in env_from:
-            kind, ref = ("ConfigMap", e["configMapRef"]) if e.get("configMapRef") else ("Secret", e.get("secretRef") or {})
+            kind, ref = (
+                ("ConfigMap", e["configMapRef"])
+                if e.get("configMapRef")
+                else ("Secret", e.get("secretRef") or {})
+            )
             optional = "true" if ref.get("optional") else "false"
             what = f"{kind} with prefix '{e['prefix']}'" if e.get("prefix") else kind
             out.w(3, f"{ref.get('name', '')}\t{what}\tOptional: {optional}\n")
@@ -272,7 +285,9 @@ def _env(out: _Writer, c: dict, pod: dict | None) -> None:
             secret = vf.get("secretKeyRef")
             ref = secret or vf["configMapKeyRef"]
             optional = "true" if ref.get("optional") else "false"
-            where = f"in secret '{ref.get('name', '')}'" if secret else f"of config map '{ref.get('name', '')}'"
+            where = (
+                f"in secret '{ref.get('name', '')}'" if secret else f"of config map '{ref.get('name', '')}'"
+            )
             out.w(3, f"{e['name']}:\t<set to the key '{ref.get('key', '')}' {where}>\tOptional: {optional}\n")
 
 
@@ -309,30 +324,53 @@ def _volume(out: _Writer, v: dict) -> None:
         out.w(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n")
         for s in p.get("sources") or []:
             if s.get("secret") is not None:
-                out.w(2, f"SecretName:\t{s['secret'].get('name', '')}\n    SecretOptional:\t{_ptr(s['secret'])}\n")
+                out.w(
+                    2,
+                    f"SecretName:\t{s['secret'].get('name', '')}\n    SecretOptional:\t{_ptr(s['secret'])}\n",
+                )
             elif s.get("downwardAPI") is not None:
                 out.w(2, "DownwardAPI:\ttrue\n")
             elif s.get("configMap") is not None:
-                out.w(2, f"ConfigMapName:\t{s['configMap'].get('name', '')}\n"
-                         f"    ConfigMapOptional:\t{_ptr(s['configMap'])}\n")
+                out.w(
+                    2,
+                    f"ConfigMapName:\t{s['configMap'].get('name', '')}\n"
+                    f"    ConfigMapOptional:\t{_ptr(s['configMap'])}\n",
+                )
             elif s.get("serviceAccountToken") is not None:
-                out.w(2, f"TokenExpirationSeconds:\t{s['serviceAccountToken'].get('expirationSeconds', 3600)}\n")
+                out.w(
+                    2, f"TokenExpirationSeconds:\t{s['serviceAccountToken'].get('expirationSeconds', 3600)}\n"
+                )
     elif (cm := v.get("configMap")) is not None:
-        out.w(2, f"Type:\tConfigMap (a volume populated by a ConfigMap)\n    Name:\t{cm.get('name', '')}\n"
-                 f"    Optional:\t{_opt(cm)}\n")
+        out.w(
+            2,
+            f"Type:\tConfigMap (a volume populated by a ConfigMap)\n    Name:\t{cm.get('name', '')}\n"
+            f"    Optional:\t{_opt(cm)}\n",
+        )
     elif (sec := v.get("secret")) is not None:
-        out.w(2, f"Type:\tSecret (a volume populated by a Secret)\n    SecretName:\t{sec.get('secretName', '')}\n"
-                 f"    Optional:\t{_opt(sec)}\n")
+        out.w(
+            2,
+            f"Type:\tSecret (a volume populated by a Secret)\n    SecretName:\t{sec.get('secretName', '')}\n"
+            f"    Optional:\t{_opt(sec)}\n",
+        )
     elif (ed := v.get("emptyDir")) is not None:
-        out.w(2, "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n"
-                 f"    Medium:\t{ed.get('medium', '')}\n    SizeLimit:\t{ed.get('sizeLimit') or '<unset>'}\n")
+        out.w(
+            2,
+            "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n"
+            f"    Medium:\t{ed.get('medium', '')}\n    SizeLimit:\t{ed.get('sizeLimit') or '<unset>'}\n",
+        )
     elif (hp := v.get("hostPath")) is not None:
-        out.w(2, f"Type:\tHostPath (bare host directory volume)\n    Path:\t{hp.get('path', '')}\n"
-                 f"    HostPathType:\t{hp.get('type') or '<none>'}\n")
+        out.w(
+            2,
+            f"Type:\tHostPath (bare host directory volume)\n    Path:\t{hp.get('path', '')}\n"
+            f"    HostPathType:\t{hp.get('type') or '<none>'}\n",
+        )
     elif (pvc := v.get("persistentVolumeClaim")) is not None:
-        out.w(2, "Type:\tPersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)\n"
-                 f"    ClaimName:\t{pvc.get('claimName', '')}\n"
-                 f"    ReadOnly:\t{'true' if pvc.get('readOnly') else 'false'}\n")
+        out.w(
+            2,
+            "Type:\tPersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)\n"
+            f"    ClaimName:\t{pvc.get('claimName', '')}\n"
+            f"    ReadOnly:\t{'true' if pvc.get('readOnly') else 'false'}\n",
+        )
     else:
         kinds = [k for k in v if k != "name"]
         out.w(2, f"Type:\t{kinds[0] if kinds else '<unknown>'}\n")
@@ -370,14 +408,18 @@ def _qos(pod: dict) -> str:
     """status.qosClass when the API set it; otherwise computed like the kubelet does."""
     if q := pod.get("status", {}).get("qosClass"):
         return q
-    containers = (pod.get("spec", {}).get("containers") or []) + (pod.get("spec", {}).get("initContainers") or [])
+    containers = (pod.get("spec", {}).get("containers") or []) + (
+        pod.get("spec", {}).get("initContainers") or []
+    )
     requests, limits, guaranteed = {}, {}, True
     for c in containers:
         r = c.get("resources") or {}
         requests.update({k: v for k, v in (r.get("requests") or {}).items() if k in ("cpu", "memory")})
         lim = {k: v for k, v in (r.get("limits") or {}).items() if k in ("cpu", "memory")}
         limits.update(lim)
-        if set(lim) != {"cpu", "memory"} or any((r.get("requests") or {}).get(k, v) != v for k, v in lim.items()):
+        if set(lim) != {"cpu", "memory"} or any(
+            (r.get("requests") or {}).get(k, v) != v for k, v in lim.items()
+        ):
             guaranteed = False
     if not requests and not limits:
         return "BestEffort"

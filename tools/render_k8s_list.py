@@ -70,7 +70,10 @@ def _init_status(pod: dict, reason: str) -> tuple[str, bool, int, int, datetime 
 
 
 def _has_condition(pod: dict, ctype: str) -> bool:
-    return any(c.get("type") == ctype and c.get("status") == "True" for c in pod.get("status", {}).get("conditions") or [])
+    return any(
+        c.get("type") == ctype and c.get("status") == "True"
+        for c in pod.get("status", {}).get("conditions") or []
+    )
 
 
 def pod_status(pod: dict) -> tuple[str, int, int, int, datetime | None]:
@@ -81,11 +84,17 @@ def pod_status(pod: dict) -> tuple[str, int, int, int, datetime | None]:
     for c in status.get("conditions") or []:
         if c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
-    total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or [] if _restartable(c))
+    total = len(spec.get("containers") or []) + sum(
+        1 for c in spec.get("initContainers") or [] if _restartable(c)
+    )
     reason, initializing, restarts, sidecar_restarts, last, sidecar_last = _init_status(pod, reason)
-    ready = sum(1 for c in status.get("initContainerStatuses") or []
-                if _restartable({i.get("name"): i for i in spec.get("initContainers") or []}.get(c.get("name")))
-                and c.get("started") and c.get("ready"))
+    ready = sum(
+        1
+        for c in status.get("initContainerStatuses") or []
+        if _restartable({i.get("name"): i for i in spec.get("initContainers") or []}.get(c.get("name")))
+        and c.get("started")
+        and c.get("ready")
+    )
     if not initializing or _has_condition(pod, "Initialized"):
         restarts, last, has_running = sidecar_restarts, sidecar_last, False
         for c in reversed(status.get("containerStatuses") or []):
@@ -119,14 +128,19 @@ def render_pod_list(pods: list[dict], now: datetime | None = None, namespace: st
     if not pods:
         return f"No resources found in {namespace} namespace.\n" if namespace else "No resources found\n"
     lines = ["NAME\tREADY\tSTATUS\tRESTARTS\tAGE\n"]
-    ordered = sorted(pods, key=lambda p: (p.get("metadata", {}).get("namespace", ""), p.get("metadata", {}).get("name", "")))
+    ordered = sorted(
+        pods,
+        key=lambda p: (p.get("metadata", {}).get("namespace", ""), p.get("metadata", {}).get("name", "")),
+    )
     for pod in ordered:
         reason, ready, total, restarts, last = pod_status(pod)
         restarts_text = str(restarts)
         if restarts and last is not None:
             restarts_text = f"{restarts} ({human_duration((now - last).total_seconds())} ago)"
         age = since(pod.get("metadata", {}).get("creationTimestamp"), now)
-        lines.append(f"{pod['metadata'].get('name', '')}\t{ready}/{total}\t{reason}\t{restarts_text}\t{age}\n")
+        lines.append(
+            f"{pod['metadata'].get('name', '')}\t{ready}/{total}\t{reason}\t{restarts_text}\t{age}\n"
+        )
     return tabwrite("".join(lines), minwidth=6, padding=3)
 
 
@@ -150,8 +164,10 @@ def render_events(events: list[dict], now: datetime | None = None, namespace: st
     for e in sorted(events, key=_event_time):
         obj = e.get("involvedObject") or {}
         message = str(e.get("message", "")).strip()
-        lines.append(f"{event_age(e, now)}\t{e.get('type', '')}\t{e.get('reason', '')}\t"
-                     f"{obj.get('kind', '')}/{obj.get('name', '')}\t{message}\n")
+        lines.append(
+            f"{event_age(e, now)}\t{e.get('type', '')}\t{e.get('reason', '')}\t"
+            f"{obj.get('kind', '')}/{obj.get('name', '')}\t{message}\n"
+        )
     return tabwrite("".join(lines), minwidth=6, padding=3)
 
 
@@ -165,8 +181,12 @@ def _state_facts(state: dict | None) -> dict[str, Any]:
             s = state[kind]
             facts: dict[str, Any] = {"state": kind, "reason": s.get("reason"), "message": s.get("message")}
             if kind == "terminated":
-                facts.update(exit_code=s.get("exitCode", 0), signal=s.get("signal"),
-                             started_at=s.get("startedAt"), finished_at=s.get("finishedAt"))
+                facts.update(
+                    exit_code=s.get("exitCode", 0),
+                    signal=s.get("signal"),
+                    started_at=s.get("startedAt"),
+                    finished_at=s.get("finishedAt"),
+                )
             if kind == "running":
                 facts["started_at"] = s.get("startedAt")
             return facts
@@ -178,11 +198,17 @@ def _container_facts(c: dict, st: dict | None) -> dict[str, Any]:
     cur = _state_facts(st.get("state"))
     last = _state_facts(st.get("lastState"))
     return {
-        "name": c.get("name"), "image": c.get("image"), "ready": bool(st.get("ready")),
+        "name": c.get("name"),
+        "image": c.get("image"),
+        "ready": bool(st.get("ready")),
         "restart_count": st.get("restartCount", 0),
-        "state": cur["state"], "reason": cur["reason"], "message": cur["message"],
+        "state": cur["state"],
+        "reason": cur["reason"],
+        "message": cur["message"],
         "exit_code": cur.get("exit_code"),
-        "last_state": last["state"], "last_reason": last["reason"], "last_exit_code": last.get("exit_code"),
+        "last_state": last["state"],
+        "last_reason": last["reason"],
+        "last_exit_code": last.get("exit_code"),
         "last_finished_at": last.get("finished_at"),
         "limits": dict((c.get("resources") or {}).get("limits") or {}),
         "requests": dict((c.get("resources") or {}).get("requests") or {}),
@@ -196,13 +222,22 @@ def pod_status_facts(pod: dict) -> dict[str, Any]:
     statuses = {s.get("name"): s for s in status.get("containerStatuses") or []}
     init_statuses = {s.get("name"): s for s in status.get("initContainerStatuses") or []}
     return {
-        "name": meta.get("name"), "namespace": meta.get("namespace"), "phase": status.get("phase"),
-        "status": reason, "ready": f"{ready}/{total}", "restarts": restarts,
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "phase": status.get("phase"),
+        "status": reason,
+        "ready": f"{ready}/{total}",
+        "restarts": restarts,
         "last_restart": last.isoformat() if last else None,
-        "reason": status.get("reason"), "message": status.get("message"),
-        "node": spec.get("nodeName"), "controlled_by": controller_of(meta) or None,
+        "reason": status.get("reason"),
+        "message": status.get("message"),
+        "node": spec.get("nodeName"),
+        "controlled_by": controller_of(meta) or None,
         "conditions": {c.get("type"): c.get("status") for c in status.get("conditions") or []},
-        "containers": [_container_facts(c, statuses.get(c.get("name"))) for c in spec.get("containers") or []],
-        "init_containers": [_container_facts(c, init_statuses.get(c.get("name")))
-                            for c in spec.get("initContainers") or []],
+        "containers": [
+            _container_facts(c, statuses.get(c.get("name"))) for c in spec.get("containers") or []
+        ],
+        "init_containers": [
+            _container_facts(c, init_statuses.get(c.get("name"))) for c in spec.get("initContainers") or []
+        ],
     }

@@ -16,7 +16,9 @@ from pydantic import AfterValidator, Field
 _SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:\\-]{0,127}$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 _SELECTOR = re.compile(r"^[A-Za-z0-9_.\-/=!,() ]{1,256}$")
 _MATCH = re.compile(r"^[^\x00-\x1f]{1,128}$")
 
@@ -90,9 +92,13 @@ def _match(v: str) -> str:
     return v
 
 
-ServiceName = Annotated[str, Field(max_length=128, description="service/unit name, e.g. nginx"), AfterValidator(_service)]
+ServiceName = Annotated[
+    str, Field(max_length=128, description="service/unit name, e.g. nginx"), AfterValidator(_service)
+]
 PodName = Annotated[str, Field(max_length=253, description="pod name"), AfterValidator(_dns_subdomain)]
-Namespace = Annotated[str, Field(max_length=63, description="Kubernetes namespace"), AfterValidator(_dns_label)]
+Namespace = Annotated[
+    str, Field(max_length=63, description="Kubernetes namespace"), AfterValidator(_dns_label)
+]
 ObjectName = Annotated[str, Field(max_length=253), AfterValidator(_dns_subdomain)]
 Port = Annotated[int, Field(ge=1, le=65535, description="TCP/UDP port 1-65535")]
 Host = Annotated[str, Field(max_length=253, description="hostname or IP"), AfterValidator(_host)]

@@ -1,7 +1,7 @@
 """Firstline's web server: JSON API, lossless SSE event streams and the browser UI.
 
-    from web import serve, create_app
-    serve(settings, "127.0.0.1", 8080)
+from web import serve, create_app
+serve(settings, "127.0.0.1", 8080)
 """
 
 from __future__ import annotations
@@ -38,12 +38,24 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
         raise SystemExit(f"FIRSTLINE_AUTH_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
 
     targets = settings.targets.model_copy(update={"deny_ports": [*settings.targets.deny_ports, port]})
-    settings = settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, host],  # the bind address
-                                           "targets": targets})  # http_check never reaches our own API
+    settings = settings.model_copy(
+        update={
+            "allowed_hosts": [*settings.allowed_hosts, host],  # the bind address
+            "targets": targets,
+        }
+    )  # http_check never reaches our own API
     app = _create(settings, quiet_gc=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, proxy_headers=False,
-                            timeout_graceful_shutdown=5, timeout_keep_alive=5, limit_concurrency=4096,
-                            log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=5,
+        limit_concurrency=4096,
+        log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG,
+    )
     server = DrainingServer(config, app.state.runtime)
     server.run()
     if not server.started:

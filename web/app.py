@@ -31,9 +31,13 @@ def create_app(settings: Settings, *, quiet_gc: bool = False) -> FastAPI:
         yield
         await runtime.shutdown()
 
-    app = FastAPI(title="Firstline", version=__version__, lifespan=lifespan,
-                  description="LLM-assisted troubleshooting for on-call engineers: sessions, turns, "
-                              "a lossless SSE event stream, the command trail and findings.")
+    app = FastAPI(
+        title="Firstline",
+        version=__version__,
+        lifespan=lifespan,
+        description="LLM-assisted troubleshooting for on-call engineers: sessions, turns, "
+        "a lossless SSE event stream, the command trail and findings.",
+    )
     app.state.runtime = runtime
     app.state.metrics_registry = metrics.registry_for(runtime)
     errors.install(app)

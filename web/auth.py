@@ -72,8 +72,11 @@ class UserDirectory:
         def run() -> Any:
             with store.reading(engine) as db:
                 row = fn(db, *args)
-                return [r.model_copy() for r in row] if isinstance(row, list) else (
-                    row.model_copy() if hasattr(row, "model_copy") else row)
+                return (
+                    [r.model_copy() for r in row]
+                    if isinstance(row, list)
+                    else (row.model_copy() if hasattr(row, "model_copy") else row)
+                )
 
         return await asyncio.to_thread(run)
 
@@ -137,24 +140,27 @@ def user_cookie(user_id: str, key: str, expires: int) -> str:
     return f"u.{user_id}.{expires}.{_sig(key, f'{user_id}:{expires}')}"
 
 
-async def cookie_identity(settings: Settings, users: UserDirectory, value: str | None,
-                          now: float | None = None) -> Identity | None:
+async def cookie_identity(
+    settings: Settings, users: UserDirectory, value: str | None, now: float | None = None
+) -> Identity | None:
     if not value or len(value) > 300 or not value.isascii():
         return None
     now = now if now is not None else time.time()
     parts = value.split(".")
     if len(parts) == 2 and settings.auth_token:
         expires = _expiry(parts[0], now)
-        ok = expires is not None and hmac.compare_digest(parts[1].encode(),
-                                                         _sig(settings.auth_token, str(expires)).encode())
+        ok = expires is not None and hmac.compare_digest(
+            parts[1].encode(), _sig(settings.auth_token, str(expires)).encode()
+        )
         return Identity(ADMIN, "admin", "cookie") if ok else None
     if len(parts) == 4 and parts[0] == "u":
         expires = _expiry(parts[2], now)
         if expires is None:
             return None
         row = await users.by_id(parts[1])
-        if row is None or not hmac.compare_digest(parts[3].encode(),
-                                                  _sig(row.token_hash, f"{parts[1]}:{expires}").encode()):
+        if row is None or not hmac.compare_digest(
+            parts[3].encode(), _sig(row.token_hash, f"{parts[1]}:{expires}").encode()
+        ):
             return None
         return Identity(row.name, row.role, "cookie")
     return None
@@ -182,10 +188,22 @@ def bearer(header: str | None) -> str | None:
 class Authenticate:
     """Names the identity of every request (scope state `identity`) and enforces its role."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, users: UserDirectory, limiter: FailureLimiter,
-                 open_paths: set[str], open_prefixes: tuple[str, ...], refuse_anonymous: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        users: UserDirectory,
+        limiter: FailureLimiter,
+        open_paths: set[str],
+        open_prefixes: tuple[str, ...],
+        refuse_anonymous: Any,
+    ) -> None:
         self.app, self.settings, self.users, self.limiter = app, settings, users, limiter
-        self.open_paths, self.open_prefixes, self.refuse_anonymous = open_paths, open_prefixes, refuse_anonymous
+        self.open_paths, self.open_prefixes, self.refuse_anonymous = (
+            open_paths,
+            open_prefixes,
+            refuse_anonymous,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -209,8 +227,13 @@ class Authenticate:
                 blocked = self.limiter.blocked(client)
                 self.limiter.fail(client)
                 if blocked:
-                    await refuse(send, 429, "too_many_requests", "too many wrong tokens from this address; "
-                                                                 "wait a few minutes", [(b"retry-after", b"300")])
+                    await refuse(
+                        send,
+                        429,
+                        "too_many_requests",
+                        "too many wrong tokens from this address; wait a few minutes",
+                        [(b"retry-after", b"300")],
+                    )
                     return
             if self.settings.auth_token or await self.users.any():
                 await self.refuse_anonymous(scope, headers, send)
@@ -218,8 +241,13 @@ class Authenticate:
             identity = local_identity()
         needed = needed_role(scope.get("method", "GET"), path)
         if not identity.may(needed):
-            await refuse(send, 403, "forbidden", f"{identity.name} is a {identity.role}; this needs the "
-                                                 f"{needed} role (firstline users add NAME --role {needed})")
+            await refuse(
+                send,
+                403,
+                "forbidden",
+                f"{identity.name} is a {identity.role}; this needs the "
+                f"{needed} role (firstline users add NAME --role {needed})",
+            )
             return
         scope.setdefault("state", {})["identity"] = identity
         await self.app(scope, receive, send)

@@ -95,8 +95,11 @@ DRAIN_RETRY_AFTER_S = 2
 
 async def _draining(_req: Request, exc: Draining) -> JSONResponse:
     """A rolling update: the client (or load balancer) sends the message again, to a replica that is not stopping."""
-    return JSONResponse({"error": "draining", "detail": str(exc)}, status_code=503,
-                        headers={"Retry-After": str(DRAIN_RETRY_AFTER_S)})
+    return JSONResponse(
+        {"error": "draining", "detail": str(exc)},
+        status_code=503,
+        headers={"Retry-After": str(DRAIN_RETRY_AFTER_S)},
+    )
 
 
 async def _db_error(req: Request, exc: DBAPIError) -> JSONResponse:
@@ -106,17 +109,30 @@ async def _db_error(req: Request, exc: DBAPIError) -> JSONResponse:
     return _body(500, "internal", "database error")
 
 
-_HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+_HTTP_ERRORS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Framework errors (unknown route, wrong method, unparseable body) in the same `{error, detail}` shape."""
     if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # e.g. not UTF-8
-        return _body(422, "validation", [{"field": "body", "message": "the body is not valid JSON (UTF-8)",
-                                          "type": "json_invalid"}])
-    return JSONResponse({"error": _HTTP_ERRORS.get(exc.status_code, "http_error"), "detail": exc.detail},
-                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return _body(
+            422,
+            "validation",
+            [{"field": "body", "message": "the body is not valid JSON (UTF-8)", "type": "json_invalid"}],
+        )
+    return JSONResponse(
+        {"error": _HTTP_ERRORS.get(exc.status_code, "http_error"), "detail": exc.detail},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _pir_template(request: Request, exc: Exception) -> JSONResponse:

@@ -79,7 +79,9 @@ def same_origin(method: str, headers: dict[str, str]) -> bool:
     if origin == "null":  # our own pages send "null" (Referrer-Policy: no-referrer); so do sandboxed frames
         return fetch_site is not None  # ...which the browser labels cross-site, refused above
     parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == headers.get("host", "").strip().lower()
+    return (
+        parts.scheme in ("http", "https") and parts.netloc.lower() == headers.get("host", "").strip().lower()
+    )
 
 
 class HostAndOrigin:
@@ -94,9 +96,13 @@ class HostAndOrigin:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if not self.policy.allows(headers.get("host")):
-            await refuse(send, 421, "misdirected_request",
-                         "this server does not answer to that Host name; add it to FIRSTLINE_ALLOWED_HOSTS "
-                         "if it is really ours")
+            await refuse(
+                send,
+                421,
+                "misdirected_request",
+                "this server does not answer to that Host name; add it to FIRSTLINE_ALLOWED_HOSTS "
+                "if it is really ours",
+            )
             return
         if not same_origin(scope.get("method", "GET"), headers):
             await refuse(send, 403, "forbidden", "cross-origin request refused")
@@ -104,11 +110,20 @@ class HostAndOrigin:
         await self.app(scope, receive, send)
 
 
-async def refuse(send: Send, status: int, error: str, detail: str,
-                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def refuse(
+    send: Send, status: int, error: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """A JSON error answered by a middleware, before any route or body read."""
     body = json.dumps({"error": error, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(extra or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

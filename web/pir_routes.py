@@ -21,7 +21,9 @@ from web.deps import EngineDep, SettingsDep
 from web.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["pir"], responses=ERROR_RESPONSES)
-VersionQuery = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a stored version; default the latest")]
+VersionQuery = Annotated[
+    int | None, Query(ge=1, le=2**31 - 1, description="a stored version; default the latest")
+]
 EditsBody = Annotated[PirEdits | None, Body(examples=[{"severity": "SEV2", "authors": ["alice"]}])]
 PAGE = Path(__file__).resolve().parent / "templates" / "pir.html"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
@@ -44,11 +46,17 @@ class PirOut(BaseModel):
     @classmethod
     def of(cls, row: PirDraftRow) -> PirOut:
         meta = (row.data or {}).get("meta") or {}
-        return cls(session_id=row.session_id, version=row.version,
-                   created_at=store.as_utc(row.created_at).isoformat(), model=row.model,
-                   title=str(meta.get("title", "")), severity=_severity(meta), markdown=row.markdown,
-                   tree=markdown_tree(row.markdown),
-                   download_url=f"/api/sessions/{row.session_id}/pir.md?version={row.version}")
+        return cls(
+            session_id=row.session_id,
+            version=row.version,
+            created_at=store.as_utc(row.created_at).isoformat(),
+            model=row.model,
+            title=str(meta.get("title", "")),
+            severity=_severity(meta),
+            markdown=row.markdown,
+            tree=markdown_tree(row.markdown),
+            download_url=f"/api/sessions/{row.session_id}/pir.md?version={row.version}",
+        )
 
 
 class PirVersionOut(BaseModel):
@@ -72,15 +80,17 @@ async def _draft(settings: Any, engine: Any, session_id: str, version: int | Non
 
 
 @router.get("/api/sessions/{session_id}/pir", response_model=PirOut)
-async def get_pir(session_id: str, settings: SettingsDep, engine: EngineDep,
-                  version: VersionQuery = None) -> Any:
+async def get_pir(
+    session_id: str, settings: SettingsDep, engine: EngineDep, version: VersionQuery = None
+) -> Any:
     """The latest draft (or `version`); the first draft is created on demand."""
     return PirOut.of(await _draft(settings, engine, session_id, version))
 
 
 @router.post("/api/sessions/{session_id}/pir", response_model=PirOut, status_code=status.HTTP_201_CREATED)
-async def regenerate_pir(session_id: str, settings: SettingsDep, engine: EngineDep,
-                         edits: EditsBody = None) -> Any:
+async def regenerate_pir(
+    session_id: str, settings: SettingsDep, engine: EngineDep, edits: EditsBody = None
+) -> Any:
     """Draft a new version from the session as stored now; older versions are kept. Edits (title,
     severity, authors, status, incident_id) apply to this and later versions."""
     return PirOut.of(await service.regenerate(settings, engine, session_id, edits))
@@ -92,20 +102,34 @@ async def pir_versions(session_id: str, engine: EngineDep) -> list[PirVersionOut
     out = []
     for r in rows:
         meta = (r.data or {}).get("meta") or {}
-        out.append(PirVersionOut(version=r.version, created_at=store.as_utc(r.created_at).isoformat(),
-                                 model=r.model, title=str(meta.get("title", "")), severity=_severity(meta)))
+        out.append(
+            PirVersionOut(
+                version=r.version,
+                created_at=store.as_utc(r.created_at).isoformat(),
+                model=r.model,
+                title=str(meta.get("title", "")),
+                severity=_severity(meta),
+            )
+        )
     return out
 
 
-@router.get("/api/sessions/{session_id}/pir.md", response_class=Response,
-            responses={200: {"content": {"text/markdown": {}}, "description": "The PIR as a Markdown file"}})
-async def download_pir(session_id: str, settings: SettingsDep, engine: EngineDep,
-                       version: VersionQuery = None) -> Response:
+@router.get(
+    "/api/sessions/{session_id}/pir.md",
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {}}, "description": "The PIR as a Markdown file"}},
+)
+async def download_pir(
+    session_id: str, settings: SettingsDep, engine: EngineDep, version: VersionQuery = None
+) -> Response:
     """The Markdown as an attachment (the same bytes `firstline pir SESSION` prints for that version)."""
     row = await _draft(settings, engine, session_id, version)
     name = f"pir-{_SAFE_ID.sub('_', row.session_id)}-v{row.version}.md"
-    return Response(row.markdown.encode("utf-8"), media_type="text/markdown; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        row.markdown.encode("utf-8"),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/s/{session_id}/pir", response_class=HTMLResponse, include_in_schema=False)

@@ -24,7 +24,9 @@ NEVER = 1_000_000_000
 
 
 class QuietGC:
-    def __init__(self, busy: Callable[[], bool], *, check_s: float = 5.0, max_interval_s: float = 300.0) -> None:
+    def __init__(
+        self, busy: Callable[[], bool], *, check_s: float = 5.0, max_interval_s: float = 300.0
+    ) -> None:
         self.busy, self.check_s, self.max_interval_s = busy, check_s, max_interval_s
         self.full_collections = 0
         self._last = time.monotonic()
@@ -56,7 +58,9 @@ class QuietGC:
         found = gc.collect()
         self.full_collections += 1
         self._last, self._dirty = time.monotonic(), False
-        log.debug("full collection: %d objects freed in %.0f ms", found, (time.perf_counter() - started) * 1000)
+        log.debug(
+            "full collection: %d objects freed in %.0f ms", found, (time.perf_counter() - started) * 1000
+        )
 
     def stop(self) -> None:
         if self._task is not None:

@@ -77,9 +77,12 @@ class Runtime:
             return self._engine
         with self._lock:
             if self._engine is None:
-                self._engine = store.open_store(self.settings.db_url, pool_size=self.settings.db_pool_size,
-                                                max_overflow=self.settings.db_max_overflow,
-                                                prepared_statements=self.settings.db_prepared_statements)
+                self._engine = store.open_store(
+                    self.settings.db_url,
+                    pool_size=self.settings.db_pool_size,
+                    max_overflow=self.settings.db_max_overflow,
+                    prepared_statements=self.settings.db_prepared_statements,
+                )
         return self._engine
 
     async def aengine(self) -> Engine:
@@ -91,8 +94,9 @@ class Runtime:
             await self.replica.start()
             if engine.dialect.name == "postgresql":
                 self.event_relay = EventRelay(engine, self.notifier, self._listen_url(engine))
-                self.listener = PgListener(self._listen_url(engine), self.event_relay.heard,
-                                           self.notifier.set_pushed)
+                self.listener = PgListener(
+                    self._listen_url(engine), self.event_relay.heard, self.notifier.set_pushed
+                )
                 self.listener.start()
         return engine
 
@@ -100,8 +104,11 @@ class Runtime:
         """A libpq URL for LISTEN: database_listen_url (say, past a transaction-mode PgBouncer) or the engine's."""
         from sqlalchemy.engine import make_url
 
-        url = make_url(store.normalize_url(self.settings.database_listen_url)) if self.settings.database_listen_url \
+        url = (
+            make_url(store.normalize_url(self.settings.database_listen_url))
+            if self.settings.database_listen_url
             else engine.url
+        )
         return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @property
@@ -121,8 +128,9 @@ class Runtime:
         if self._supervisor is None:
             nodes = await self.node_router()
             if self._supervisor is None:
-                self._supervisor = TurnSupervisor(self.settings, engine, self.notifier, providers=self.providers,
-                                                  nodes=nodes)
+                self._supervisor = TurnSupervisor(
+                    self.settings, engine, self.notifier, providers=self.providers, nodes=nodes
+                )
                 self._supervisor.draining = self.draining
         return self._supervisor
 
@@ -163,8 +171,11 @@ class Runtime:
             self.notifier.drain()
             if self._supervisor is not None:
                 running = len(self._supervisor.tasks)
-                log.warning("draining: no new turns; %d running get %g s to finish", running,
-                            self.settings.shutdown_grace_s)
+                log.warning(
+                    "draining: no new turns; %d running get %g s to finish",
+                    running,
+                    self.settings.shutdown_grace_s,
+                )
                 late = await self._supervisor.drain(self.settings.shutdown_grace_s)
                 if late:
                     log.warning("draining: interrupted %d turn(s) still running after the grace period", late)
@@ -181,13 +192,21 @@ class Runtime:
         self.gateway = ModelGateway()  # hosted-model streams are parsed in a child process
         # A turn's CPU work goes to threads: the event loop keeps streaming other sessions meanwhile.
         self.providers = Providers(self.settings, gateway=self.gateway, offload=True)
-        if not is_runbook(self.settings.model):  # the default is hosted: start its process now, not on first use
+        if not is_runbook(
+            self.settings.model
+        ):  # the default is hosted: start its process now, not on first use
             self._gateway_warm = asyncio.create_task(self.gateway.warm())
             self._gateway_warm.add_done_callback(
-                lambda t: t.cancelled() or t.exception() is None or log.warning("model gateway: %s", t.exception()))
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=DB_THREADS,
-                                                                           thread_name_prefix="firstline-db"))
-        anyio.to_thread.current_default_thread_limiter().total_tokens = DB_THREADS  # plain `def` routes: 40 by default
+                lambda t: (
+                    t.cancelled() or t.exception() is None or log.warning("model gateway: %s", t.exception())
+                )
+            )
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="firstline-db")
+        )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            DB_THREADS  # plain `def` routes: 40 by default
+        )
         # Load the agent loop and tiktoken in a thread so the first turn starts fast and the event loop never
         # blocks on it. What is loaded then is frozen for the garbage collector.
         self._warm = asyncio.create_task(asyncio.to_thread(_warm_up))

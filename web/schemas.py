@@ -20,10 +20,18 @@ class Strict(BaseModel):
 
 
 class SessionCreate(Strict):
-    target: str | None = Field(default=None, max_length=200, pattern=TARGET_PATTERN,
-                               description="e.g. sandbox:nginx-port-conflict, local, kubernetes:prod (see /api/targets)")
-    model: str | None = Field(default=None, max_length=200, pattern=MODEL_PATTERN,
-                              description="any litellm model string; default from settings")
+    target: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=TARGET_PATTERN,
+        description="e.g. sandbox:nginx-port-conflict, local, kubernetes:prod (see /api/targets)",
+    )
+    model: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=MODEL_PATTERN,
+        description="any litellm model string; default from settings",
+    )
     title: str | None = Field(default=None, max_length=200)
 
 
@@ -33,19 +41,27 @@ class SessionPatch(Strict):
 
 class MessageIn(Strict):
     content: str = Field(min_length=1, description="what the engineer says; over max_message_chars -> 413")
-    attachment: str | None = Field(default=None, description="a pasted log or stack trace, kept as a tool "
-                                   "output 'pasted by the engineer' (capped at max_attachment_chars)")
+    attachment: str | None = Field(
+        default=None,
+        description="a pasted log or stack trace, kept as a tool "
+        "output 'pasted by the engineer' (capped at max_attachment_chars)",
+    )
 
 
 class ApprovalDecisionIn(Strict):
     decision: Literal["approve", "deny"]
     comment: str | None = Field(default=None, max_length=2000)
-    by: str | None = Field(default=None, max_length=200,
-                           description="ignored: the decision is recorded under the authenticated identity")
+    by: str | None = Field(
+        default=None,
+        max_length=200,
+        description="ignored: the decision is recorded under the authenticated identity",
+    )
 
 
 class TurnCloseIn(Strict):
-    reason: str = Field(min_length=1, max_length=2000, description="why, for the session's log and the audit chain")
+    reason: str = Field(
+        min_length=1, max_length=2000, description="why, for the session's log and the audit chain"
+    )
     by: str | None = Field(default=None, max_length=200, description="who closes it (until auth names them)")
 
 
@@ -66,9 +82,17 @@ class SessionOut(BaseModel):
 
     @classmethod
     def of(cls, row: SessionRow, running_turn_id: str | None = None) -> SessionOut:
-        return cls(id=row.id, title=row.title, target=row.target, model=row.model, status=row.status,
-                   last_seq=row.last_seq, running_turn_id=running_turn_id,
-                   created_at=_iso(row.created_at) or "", updated_at=_iso(row.updated_at) or "")
+        return cls(
+            id=row.id,
+            title=row.title,
+            target=row.target,
+            model=row.model,
+            status=row.status,
+            last_seq=row.last_seq,
+            running_turn_id=running_turn_id,
+            created_at=_iso(row.created_at) or "",
+            updated_at=_iso(row.updated_at) or "",
+        )
 
 
 class TurnAccepted(BaseModel):
@@ -149,9 +173,21 @@ class ApprovalOut(BaseModel):
 
     @classmethod
     def of(cls, r: ApprovalRow) -> ApprovalOut:
-        return cls(approval_id=r.id, session_id=r.session_id, turn_id=r.turn_id, call_id=r.call_id, tool=r.tool,
-                   args=r.args, command=r.command, target=r.target, status=r.status, decided_by=r.decided_by,
-                   comment=r.comment, decided_at=_iso(r.decided_at), created_at=_iso(r.created_at))
+        return cls(
+            approval_id=r.id,
+            session_id=r.session_id,
+            turn_id=r.turn_id,
+            call_id=r.call_id,
+            tool=r.tool,
+            args=r.args,
+            command=r.command,
+            target=r.target,
+            status=r.status,
+            decided_by=r.decided_by,
+            comment=r.comment,
+            decided_at=_iso(r.decided_at),
+            created_at=_iso(r.created_at),
+        )
 
 
 class TargetOut(BaseModel):

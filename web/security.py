@@ -108,18 +108,33 @@ class SecurityHeaders:
 async def refuse_anonymous(scope: Scope, headers: dict[str, str], send: Send) -> None:
     """No (valid) credentials: a browser asking for a page goes to /login; anything else gets 401."""
     path = scope.get("path", "")
-    wants_page = (scope.get("method") == "GET" and not path.startswith("/api/") and path != "/openapi.json"
-                  and "text/html" in headers.get("accept", "text/html"))
+    wants_page = (
+        scope.get("method") == "GET"
+        and not path.startswith("/api/")
+        and path != "/openapi.json"
+        and "text/html" in headers.get("accept", "text/html")
+    )
     if wants_page:
         query = scope.get("query_string", b"").decode("latin-1")
         location = f"/login?next={quote(path + (f'?{query}' if query else ''), safe='')}"
-        await send({"type": "http.response.start", "status": 303,
-                    "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
         return
-    await refuse(send, 401, "unauthorized", "authentication required: send 'Authorization: Bearer <token>' "
-                                            "(FIRSTLINE_AUTH_TOKEN or a token from `firstline users add`) or log "
-                                            "in at /login", [(b"www-authenticate", b'Bearer realm="firstline"')])
+    await refuse(
+        send,
+        401,
+        "unauthorized",
+        "authentication required: send 'Authorization: Bearer <token>' "
+        "(FIRSTLINE_AUTH_TOKEN or a token from `firstline users add`) or log "
+        "in at /login",
+        [(b"www-authenticate", b'Bearer realm="firstline"')],
+    )
 
 
 # ------------------------------------------------------------------ /login, /logout
@@ -141,7 +156,9 @@ def login_router(settings: Settings, users: UserDirectory, limiter: FailureLimit
     router = APIRouter(include_in_schema=False)
 
     def page(request: Request, nxt: str, error: str | None = None, status: int = 200) -> HTMLResponse:
-        return templates.TemplateResponse(request, "login.html", {"next": nxt, "error": error}, status_code=status)
+        return templates.TemplateResponse(
+            request, "login.html", {"next": nxt, "error": error}, status_code=status
+        )
 
     async def needs_login() -> bool:
         return bool(settings.auth_token) or await users.any()
@@ -167,8 +184,15 @@ def login_router(settings: Settings, users: UserDirectory, limiter: FailureLimit
                 return page(request, nxt, "Too many wrong tokens; wait a few minutes.", 429)
             return page(request, nxt, "That token is not right.", 401)
         response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(COOKIE, value, max_age=SESSION_TTL_S, path="/", httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=SESSION_TTL_S,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     @router.post("/logout")
@@ -185,7 +209,16 @@ def install(app: FastAPI, settings: Settings) -> None:
     authentication, before any route or body read."""
     users, limiter = UserDirectory(app.state.runtime), FailureLimiter()
     app.include_router(login_router(settings, users, limiter))
-    app.add_middleware(Authenticate, settings=settings, users=users, limiter=limiter, open_paths=OPEN_PATHS,
-                       open_prefixes=OPEN_PREFIXES, refuse_anonymous=refuse_anonymous)
-    app.add_middleware(HostAndOrigin, allowed=settings.allowed_hosts)  # before auth: a rebound name never gets in
+    app.add_middleware(
+        Authenticate,
+        settings=settings,
+        users=users,
+        limiter=limiter,
+        open_paths=OPEN_PATHS,
+        open_prefixes=OPEN_PREFIXES,
+        refuse_anonymous=refuse_anonymous,
+    )
+    app.add_middleware(
+        HostAndOrigin, allowed=settings.allowed_hosts
+    )  # before auth: a rebound name never gets in
     app.add_middleware(SecurityHeaders)

@@ -70,9 +70,22 @@ def analyze_observation(obs: Observation) -> list[Finding]:
     The loop analyzes each tool result for its events and the offline model re-reads the same output
     from its messages: the second reading of the same output (same call, same earlier findings) is
     answered from memory."""
-    key = hashlib.blake2b(json.dumps([obs.tool, obs.output, obs.call_id, obs.command, obs.args, obs.exit_code,
-                                      sorted({f.finding_id for f in obs.prior})], sort_keys=True,
-                                     default=str).encode(), digest_size=16).digest()
+    key = hashlib.blake2b(
+        json.dumps(
+            [
+                obs.tool,
+                obs.output,
+                obs.call_id,
+                obs.command,
+                obs.args,
+                obs.exit_code,
+                sorted({f.finding_id for f in obs.prior}),
+            ],
+            sort_keys=True,
+            default=str,
+        ).encode(),
+        digest_size=16,
+    ).digest()
     with _MEMO_LOCK:
         hit = _MEMO.get(key)
     if hit is not None:
@@ -111,14 +124,38 @@ def analyze(result: ToolResult, call_id: str, prior: Iterable[Finding] = ()) -> 
     """Findings in one tool result. Pass the session's earlier findings as `prior` so that, e.g.,
     the owner of a port becomes a finding once a bind error on that port was seen."""
     text = result.output or (result.error or "")
-    return analyze_observation(Observation(
-        tool=result.tool, output=text, call_id=call_id, command=result.command, args=dict(result.args or {}),
-        exit_code=result.exit_code, prior=tuple(prior),
-    ))
+    return analyze_observation(
+        Observation(
+            tool=result.tool,
+            output=text,
+            call_id=call_id,
+            command=result.command,
+            args=dict(result.args or {}),
+            exit_code=result.exit_code,
+            prior=tuple(prior),
+        )
+    )
 
 
-def analyze_text(tool: str, text: str, *, call_id: str = "", command: str = "", args: dict[str, Any] | None = None,
-                 exit_code: int | None = None, prior: Iterable[Finding] = ()) -> list[Finding]:
+def analyze_text(
+    tool: str,
+    text: str,
+    *,
+    call_id: str = "",
+    command: str = "",
+    args: dict[str, Any] | None = None,
+    exit_code: int | None = None,
+    prior: Iterable[Finding] = (),
+) -> list[Finding]:
     """Findings in output known only as text (a tool message the model was sent)."""
-    return analyze_observation(Observation(tool=tool, output=text or "", call_id=call_id, command=command,
-                                           args=dict(args or {}), exit_code=exit_code, prior=tuple(prior)))
+    return analyze_observation(
+        Observation(
+            tool=tool,
+            output=text or "",
+            call_id=call_id,
+            command=command,
+            args=dict(args or {}),
+            exit_code=exit_code,
+            prior=tuple(prior),
+        )
+    )

@@ -10,13 +10,20 @@ from assistant.findings.base import Observation, analyzer, make_finding
 _VAR = r"[\"'`]?(?P<name>[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Z]{4,})[\"'`]?"
 _MISSING = [
     re.compile(rf"{_VAR} (?:is )?(?:required but (?:not set|missing|empty)|not set|is not defined|missing)"),
-    re.compile(rf"(?:missing|required|undefined|unset) (?:required )?(?:env(?:ironment)?(?: variable)?|config(?:uration)?"
-               rf"(?: key| value)?|setting)s?:? {_VAR}", re.IGNORECASE),
-    re.compile(rf"env(?:ironment)? variable {_VAR} (?:is )?(?:not set|missing|required|undefined)", re.IGNORECASE),
+    re.compile(
+        rf"(?:missing|required|undefined|unset) (?:required )?(?:env(?:ironment)?(?: variable)?|config(?:uration)?"
+        rf"(?: key| value)?|setting)s?:? {_VAR}",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"env(?:ironment)? variable {_VAR} (?:is )?(?:not set|missing|required|undefined)", re.IGNORECASE
+    ),
     re.compile(rf"KeyError: {_VAR}"),
 ]
-_HEAP = re.compile(r"java\.lang\.OutOfMemoryError: (?P<kind>[\w ]+)|JavaScript heap out of memory|"
-                   r"fatal error: runtime: out of memory|\bMemoryError\b")
+_HEAP = re.compile(
+    r"java\.lang\.OutOfMemoryError: (?P<kind>[\w ]+)|JavaScript heap out of memory|"
+    r"fatal error: runtime: out of memory|\bMemoryError\b"
+)
 
 
 @analyzer
@@ -29,11 +36,19 @@ def missing_config(obs: Observation) -> list[Finding]:
         m = next((m for rx in _MISSING if (m := rx.search(ln))), None)
         if m:
             found.setdefault(m.group("name"), []).append(ln.strip())
-    return [make_finding(
-        obs, "missing-config", f"required setting {name} is not set, so the process exits at start", lines,
-        {"name": name, "count": len(lines)}, severity="critical", confidence=0.85,
-        remediation=f"Provide {name} to the process (environment, ConfigMap/Secret key, unit file), then restart it.",
-    ) for name, lines in found.items()]
+    return [
+        make_finding(
+            obs,
+            "missing-config",
+            f"required setting {name} is not set, so the process exits at start",
+            lines,
+            {"name": name, "count": len(lines)},
+            severity="critical",
+            confidence=0.85,
+            remediation=f"Provide {name} to the process (environment, ConfigMap/Secret key, unit file), then restart it.",
+        )
+        for name, lines in found.items()
+    ]
 
 
 @analyzer
@@ -45,14 +60,32 @@ def heap_exhausted(obs: Observation) -> list[Finding]:
     if not lines:
         return []
     m = next(m for ln in lines if (m := _HEAP.search(ln)))
-    runtime = "java" if "java.lang" in m.group(0) else "node" if "JavaScript" in m.group(0) else \
-        "go" if "runtime:" in m.group(0) else "python"
+    runtime = (
+        "java"
+        if "java.lang" in m.group(0)
+        else "node"
+        if "JavaScript" in m.group(0)
+        else "go"
+        if "runtime:" in m.group(0)
+        else "python"
+    )
     xmx = re.search(r"-Xmx(\d+[kmgKMG]?)", obs.output)
-    return [make_finding(
-        obs, "heap-exhausted", f"the {runtime} process ran out of heap ({m.group(0).strip()})"
-        + (f" with -Xmx{xmx.group(1)}" if xmx else ""), lines[-3:],
-        {"process": runtime, "kind": (m.groupdict().get("kind") or "heap").strip(), "max_heap": xmx.group(1) if xmx
-         else None, "count": len(lines)}, severity="critical", confidence=0.9,
-        remediation="Give the process more heap (e.g. raise -Xmx / --max-old-space-size within the host's memory) "
-        "or fix what fills it, then restart it (restart_service, needs approval).",
-    )]
+    return [
+        make_finding(
+            obs,
+            "heap-exhausted",
+            f"the {runtime} process ran out of heap ({m.group(0).strip()})"
+            + (f" with -Xmx{xmx.group(1)}" if xmx else ""),
+            lines[-3:],
+            {
+                "process": runtime,
+                "kind": (m.groupdict().get("kind") or "heap").strip(),
+                "max_heap": xmx.group(1) if xmx else None,
+                "count": len(lines),
+            },
+            severity="critical",
+            confidence=0.9,
+            remediation="Give the process more heap (e.g. raise -Xmx / --max-old-space-size within the host's memory) "
+            "or fix what fills it, then restart it (restart_service, needs approval).",
+        )
+    ]

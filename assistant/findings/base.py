@@ -118,7 +118,9 @@ def call(tool: str, **args: Any) -> Call:
     return Call(tool, args)
 
 
-_CALL_RE = re.compile(r"\b([a-z][a-z0-9_]*)\(((?:[a-z_]+=(?:\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)(?:, )?)*)\)")
+_CALL_RE = re.compile(
+    r"\b([a-z][a-z0-9_]*)\(((?:[a-z_]+=(?:\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)(?:, )?)*)\)"
+)
 _ARG_RE = re.compile(r"([a-z_]+)=(\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)")
 
 
@@ -169,7 +171,8 @@ def make_finding(
         severity=severity,  # type: ignore[arg-type]
         confidence=confidence,
         evidence=[Evidence(call_id=obs.call_id, tool=obs.tool, command=obs.command, lines=evidence)]
-        if evidence else [],
+        if evidence
+        else [],
         next_checks=[str(c) for c in checks],
         checks=[c.typed() for c in checks if isinstance(c, Call)],
         fixes=[c.typed() for c in fixes if isinstance(c, Call)],
@@ -178,13 +181,19 @@ def make_finding(
     )
 
 
-_CLOCK = re.compile(r"\d{1,4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\b\d{1,2}:\d\d:\d\d(?:[.,]\d+)?")
+_CLOCK = re.compile(
+    r"\d{1,4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\b\d{1,2}:\d\d:\d\d(?:[.,]\d+)?"
+)
 
 
 def port_of(text: str) -> int | None:
     """The port in a bind/connect error: ':80', 'port 5432', "('0.0.0.0', 8000)"."""
     text = _CLOCK.sub(" ", text)
-    for rx in (r"\(\s*'[^']*',\s*(\d{1,5})\s*\)", r"\bport\s+(\d{1,5})\b", r"(?<![\w.:*\]\[-])\[?[\w.:*-]{0,255}\]?:(\d{1,5})\b"):
+    for rx in (
+        r"\(\s*'[^']*',\s*(\d{1,5})\s*\)",
+        r"\bport\s+(\d{1,5})\b",
+        r"(?<![\w.:*\]\[-])\[?[\w.:*-]{0,255}\]?:(\d{1,5})\b",
+    ):
         found = re.findall(rx, text, re.IGNORECASE)
         for value in reversed(found):
             if 0 < int(value) < 65536:
@@ -193,6 +202,13 @@ def port_of(text: str) -> int | None:
 
 
 SERVICE_OF_PORT = {
-    80: "nginx", 443: "nginx", 5432: "postgresql", 3306: "mysql", 6379: "redis-server",
-    11211: "memcached", 27017: "mongod", 5672: "rabbitmq-server", 9200: "elasticsearch",
+    80: "nginx",
+    443: "nginx",
+    5432: "postgresql",
+    3306: "mysql",
+    6379: "redis-server",
+    11211: "memcached",
+    27017: "mongod",
+    5672: "rabbitmq-server",
+    9200: "elasticsearch",
 }

@@ -21,40 +21,86 @@ class Benign:
 
 
 BENIGN: list[Benign] = [
-    Benign("web-404-probe", "a web server logging a client's request for a file that does not exist (scanners, "
-           "old links): a 404, not a server fault",
-           re.compile(r"open\(\) \"[^\"]+\" failed \(2: No such file or directory\), client:|"
-                      r"File does not exist: |AH01276: Cannot serve directory|AH01630: client denied by server",
-                      re.IGNORECASE)),
-    Benign("client-went-away", "the client closed the connection or sent garbage; the server is fine",
-           re.compile(r"client (?:closed|prematurely closed) (?:keepalive )?connection|"
-                      r"client sent invalid (?:method|request)|broken pipe\) while sending|"
-                      r"SSL_do_handshake\(\) failed .*while SSL handshaking, client:|"
-                      r"peer closed connection in SSL handshake|connection reset by peer\) while reading client",
-                      re.IGNORECASE)),
-    Benign("ssh-internet-noise", "password guessing from the internet against sshd: noise on any public host",
-           re.compile(r"sshd\[\d+\]: (?:Invalid user|Failed password for|Connection closed by|"
-                      r"Disconnected from (?:invalid|authenticating) user|error: kex_exchange_identification|"
-                      r"banner exchange|Received disconnect from|pam_unix\(sshd:auth\): authentication failure)",
-                      re.IGNORECASE)),
-    Benign("unit-success", "systemd reporting a unit that finished successfully",
-           re.compile(r"Deactivated successfully|: Succeeded\.|status=0/SUCCESS|Finished [^\n]*\.$|"
-                      r"Consumed [\d.]+\w* CPU time")),
-    Benign("journal-rotated", "systemctl status printing that the journal rotated since the unit started",
-           re.compile(r"^Warning: (?:journal has been rotated|The unit file, source configuration file or drop-ins)|"
-                      r"^Hint: Some lines were ellipsized", re.IGNORECASE)),
-    Benign("kubectl-notice", "kubectl's notices printed on every healthy run (deprecations, defaulted container)",
-           re.compile(r"^(?:Warning: [\w./-]+ is deprecated|Defaulted container \"[^\"]+\" out of:|"
-                      r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling))")),
-    Benign("zero-count", "a counter that says nothing failed",
-           re.compile(r"(?:^|[\s,(:])(?:0|no) (?:errors|failures)\b|\b(?:errors?|failures?|failed)[=:]\s*0\b|"
-                      r"[,(]\s*0 failed\b", re.IGNORECASE)),
-    Benign("self-healed-retry", "a retry that is followed in the same line by success",
-           re.compile(r"(?:retry|retrying|attempt \d+)[^\n]*\b(?:succeeded|success|ok)\b", re.IGNORECASE)),
-    Benign("mount-permission-noise", "df reporting a per-user FUSE mount it may not read",
-           re.compile(r"^df: /run/user/\d+/\S+: (?:Permission denied|Operation not permitted)")),
-    Benign("error-level-config", "a configuration or command line that only mentions an error log or level",
-           re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE)),
+    Benign(
+        "web-404-probe",
+        "a web server logging a client's request for a file that does not exist (scanners, "
+        "old links): a 404, not a server fault",
+        re.compile(
+            r"open\(\) \"[^\"]+\" failed \(2: No such file or directory\), client:|"
+            r"File does not exist: |AH01276: Cannot serve directory|AH01630: client denied by server",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "client-went-away",
+        "the client closed the connection or sent garbage; the server is fine",
+        re.compile(
+            r"client (?:closed|prematurely closed) (?:keepalive )?connection|"
+            r"client sent invalid (?:method|request)|broken pipe\) while sending|"
+            r"SSL_do_handshake\(\) failed .*while SSL handshaking, client:|"
+            r"peer closed connection in SSL handshake|connection reset by peer\) while reading client",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "ssh-internet-noise",
+        "password guessing from the internet against sshd: noise on any public host",
+        re.compile(
+            r"sshd\[\d+\]: (?:Invalid user|Failed password for|Connection closed by|"
+            r"Disconnected from (?:invalid|authenticating) user|error: kex_exchange_identification|"
+            r"banner exchange|Received disconnect from|pam_unix\(sshd:auth\): authentication failure)",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "unit-success",
+        "systemd reporting a unit that finished successfully",
+        re.compile(
+            r"Deactivated successfully|: Succeeded\.|status=0/SUCCESS|Finished [^\n]*\.$|"
+            r"Consumed [\d.]+\w* CPU time"
+        ),
+    ),
+    Benign(
+        "journal-rotated",
+        "systemctl status printing that the journal rotated since the unit started",
+        re.compile(
+            r"^Warning: (?:journal has been rotated|The unit file, source configuration file or drop-ins)|"
+            r"^Hint: Some lines were ellipsized",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "kubectl-notice",
+        "kubectl's notices printed on every healthy run (deprecations, defaulted container)",
+        re.compile(
+            r"^(?:Warning: [\w./-]+ is deprecated|Defaulted container \"[^\"]+\" out of:|"
+            r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling))"
+        ),
+    ),
+    Benign(
+        "zero-count",
+        "a counter that says nothing failed",
+        re.compile(
+            r"(?:^|[\s,(:])(?:0|no) (?:errors|failures)\b|\b(?:errors?|failures?|failed)[=:]\s*0\b|"
+            r"[,(]\s*0 failed\b",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "self-healed-retry",
+        "a retry that is followed in the same line by success",
+        re.compile(r"(?:retry|retrying|attempt \d+)[^\n]*\b(?:succeeded|success|ok)\b", re.IGNORECASE),
+    ),
+    Benign(
+        "mount-permission-noise",
+        "df reporting a per-user FUSE mount it may not read",
+        re.compile(r"^df: /run/user/\d+/\S+: (?:Permission denied|Operation not permitted)"),
+    ),
+    Benign(
+        "error-level-config",
+        "a configuration or command line that only mentions an error log or level",
+        re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE),
+    ),
 ]
 
 

@@ -14,12 +14,19 @@ _TOO_MANY = re.compile(
 )
 _SERVER_AT = re.compile(r"server at \"(?P<host>[^\"]+)\"|host \"(?P<host2>[^\"]+)\"")
 _POOL = [
-    re.compile(r"(?P<pool>QueuePool) limit of size (?P<size>\d+) overflow (?P<overflow>\d+) reached"
-               r"(?:.*?timeout (?P<timeout>[\d.]+))?"),
-    re.compile(r"(?<![\w-])(?P<pool>HikariPool-\d+|[\w-]{0,40}Pool[\w-]{0,40}) - Connection is not available, request timed out after "
-               r"(?P<timeout>\d+)ms"),
-    re.compile(r"(?P<pool>pool) (?:is )?exhausted|Timeout acquiring a connection\. The (?P<pool2>pool) is probably full|"
-               r"timeout exceeded when trying to connect", re.IGNORECASE),
+    re.compile(
+        r"(?P<pool>QueuePool) limit of size (?P<size>\d+) overflow (?P<overflow>\d+) reached"
+        r"(?:.*?timeout (?P<timeout>[\d.]+))?"
+    ),
+    re.compile(
+        r"(?<![\w-])(?P<pool>HikariPool-\d+|[\w-]{0,40}Pool[\w-]{0,40}) - Connection is not available, request timed out after "
+        r"(?P<timeout>\d+)ms"
+    ),
+    re.compile(
+        r"(?P<pool>pool) (?:is )?exhausted|Timeout acquiring a connection\. The (?P<pool2>pool) is probably full|"
+        r"timeout exceeded when trying to connect",
+        re.IGNORECASE,
+    ),
 ]
 _IDLE_TX = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?(?P<user>\S+) (?P<db>\S+) \S+ idle in transaction")
 _BACKEND = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?\S+ \S+ \S+ (?:idle|active|idle in transaction)\b")
@@ -34,18 +41,25 @@ def db_max_connections(obs: Observation) -> list[Finding]:
     host = next((m.group("host") or m.group("host2") for ln in lines if (m := _SERVER_AT.search(ln))), None)
     mysql = any("too many connections" in ln.lower() and "fatal" not in ln.lower() for ln in lines)
     engine = "mysql" if mysql else "postgresql"
-    return [make_finding(
-        obs, "db-max-connections",
-        f"{engine} on {host or 'the database server'} refuses new connections: max_connections reached"
-        + (f" ({len(lines)} times)" if len(lines) > 1 else ""),
-        lines, {"server": host or engine, "engine": engine, "count": len(lines)},
-        severity="critical", confidence=0.9,
-        next_checks=[call("process_list", match="postgres" if engine == "postgresql" else "mysqld"),
-                     call("service_status", service=engine)],
-        remediation="Free connections held by idle or leaked sessions (restart the client that leaks them, "
-        "restart_service needs approval), then fix the leak or put a pooler in front; raising "
-        "max_connections needs a database restart.",
-    )]
+    return [
+        make_finding(
+            obs,
+            "db-max-connections",
+            f"{engine} on {host or 'the database server'} refuses new connections: max_connections reached"
+            + (f" ({len(lines)} times)" if len(lines) > 1 else ""),
+            lines,
+            {"server": host or engine, "engine": engine, "count": len(lines)},
+            severity="critical",
+            confidence=0.9,
+            next_checks=[
+                call("process_list", match="postgres" if engine == "postgresql" else "mysqld"),
+                call("service_status", service=engine),
+            ],
+            remediation="Free connections held by idle or leaked sessions (restart the client that leaks them, "
+            "restart_service needs approval), then fix the leak or put a pooler in front; raising "
+            "max_connections needs a database restart.",
+        )
+    ]
 
 
 @analyzer
@@ -64,14 +78,27 @@ def pool_exhausted(obs: Observation) -> list[Finding]:
     out = []
     for pool, (lines, g) in by_pool.items():
         size = f" (size {g['size']} + overflow {g['overflow']})" if "size" in g else ""
-        out.append(make_finding(
-            obs, "connection-pool-exhausted",
-            f"application connection pool {pool} exhausted{size}: requests wait and time out", lines,
-            {"pool": pool, "size": _int(g.get("size")), "overflow": _int(g.get("overflow")),
-             "timeout": g.get("timeout"), "count": len(lines)},
-            severity="high", confidence=0.85,
-            next_checks=[call("service_status", service="postgresql"), call("process_list", match="postgres")],
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "connection-pool-exhausted",
+                f"application connection pool {pool} exhausted{size}: requests wait and time out",
+                lines,
+                {
+                    "pool": pool,
+                    "size": _int(g.get("size")),
+                    "overflow": _int(g.get("overflow")),
+                    "timeout": g.get("timeout"),
+                    "count": len(lines),
+                },
+                severity="high",
+                confidence=0.85,
+                next_checks=[
+                    call("service_status", service="postgresql"),
+                    call("process_list", match="postgres"),
+                ],
+            )
+        )
     return out
 
 
@@ -89,16 +116,25 @@ def idle_in_transaction(obs: Observation) -> list[Finding]:
             key = f"{m.group('user')}@{m.group('db')}"
             clients[key] = clients.get(key, 0) + 1
     top = max(clients, key=lambda k: clients[k]) if clients else None
-    return [make_finding(
-        obs, "db-idle-in-transaction",
-        f"{len(idle)} of {len(backends)} postgres backends are idle in transaction"
-        + (f" (mostly {top})" if top else ""),
-        idle[:3], {"server": "postgresql", "idle_in_transaction": len(idle), "backends": len(backends),
-                   "client": top},
-        severity="high", confidence=0.8,
-        remediation="Find and fix the client that opens transactions without committing; restarting it "
-        "(restart_service, needs approval) releases the sessions now.",
-    )]
+    return [
+        make_finding(
+            obs,
+            "db-idle-in-transaction",
+            f"{len(idle)} of {len(backends)} postgres backends are idle in transaction"
+            + (f" (mostly {top})" if top else ""),
+            idle[:3],
+            {
+                "server": "postgresql",
+                "idle_in_transaction": len(idle),
+                "backends": len(backends),
+                "client": top,
+            },
+            severity="high",
+            confidence=0.8,
+            remediation="Find and fix the client that opens transactions without committing; restarting it "
+            "(restart_service, needs approval) releases the sessions now.",
+        )
+    ]
 
 
 def _int(value: str | None) -> int | None:
@@ -121,17 +157,27 @@ def db_auth_failed(obs: Observation) -> list[Finding]:
         m = next((m for rx in _AUTH_FAILED if (m := rx.search(ln))), None)
         if m:
             by_user.setdefault(m.group("user"), []).append(ln.strip())
-    return [make_finding(
-        obs, "db-auth-failed", f"the database rejects the credentials of user {user} (authentication failed"
-        + (f", {len(lines)} times)" if len(lines) > 1 else ")"), lines, {"user": user, "count": len(lines)},
-        severity="critical", confidence=0.9,
-        remediation="Give the application the database credentials that are current (e.g. after a rotation its "
-        "config or secret still has the old password), then restart it (restart_service, needs approval).",
-    ) for user, lines in by_user.items()]
+    return [
+        make_finding(
+            obs,
+            "db-auth-failed",
+            f"the database rejects the credentials of user {user} (authentication failed"
+            + (f", {len(lines)} times)" if len(lines) > 1 else ")"),
+            lines,
+            {"user": user, "count": len(lines)},
+            severity="critical",
+            confidence=0.9,
+            remediation="Give the application the database credentials that are current (e.g. after a rotation its "
+            "config or secret still has the old password), then restart it (restart_service, needs approval).",
+        )
+        for user, lines in by_user.items()
+    ]
 
 
-_LOCK_WAIT = re.compile(r"process (?P<pid>\d+) still waiting for (?P<mode>\w+Lock) on (?P<what>relation \d+|"
-                        r"transaction \d+|tuple \([^)]*\) of relation \d+|[\w ]+?)(?: of database \d+)? after")
+_LOCK_WAIT = re.compile(
+    r"process (?P<pid>\d+) still waiting for (?P<mode>\w+Lock) on (?P<what>relation \d+|"
+    r"transaction \d+|tuple \([^)]*\) of relation \d+|[\w ]+?)(?: of database \d+)? after"
+)
 _HOLDER = re.compile(r"Process holding the lock: (?P<holder>\d+)\. Wait queue: (?P<queue>[\d, ]+)")
 _PS_WAITING = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?\S+ \S+ \S+ (?P<stmt>[A-Z][A-Z ]*?) waiting\s*$")
 
@@ -149,23 +195,44 @@ def db_lock_waits(obs: Observation) -> list[Finding]:
     what = waits[0][1].group("what") if waits else None
     statements = [m.group("stmt") for _, m in ps_waiting]
     pid = int(holder.group("holder")) if holder else None
-    title = f"sessions wait for {'/'.join(modes) or 'a lock'}" + (f" on {what}" if what else "") + \
-        (f", held by pid {pid}" if pid else "") + (f" ({', '.join(statements[:2])} waiting)" if statements else "")
-    return [make_finding(
-        obs, "db-lock-wait", title, [*(w[0] for w in waits[:2]), holder_line or "", *(p[0] for p in ps_waiting[:2])],
-        {"relation": what, "locks": modes or None, "holder_pid": pid, "waiting": len(waits) or len(ps_waiting),
-         "statements": statements or None}, severity="critical", confidence=0.85,
-        next_checks=[call("process_list", match="postgres")],
-        fixes=[call("kill_process", pid=pid)] if pid else [],
-        remediation=(f"End the session holding the lock (pid {pid}: pg_terminate_backend, or "
-                     f"{call('kill_process', pid=pid)} on the backend, needs approval)" if pid else
-                     "End the session holding the lock (pg_terminate_backend)")
-        + " or cancel the waiting migration; run migrations with a lock_timeout.",
-    )]
+    title = (
+        f"sessions wait for {'/'.join(modes) or 'a lock'}"
+        + (f" on {what}" if what else "")
+        + (f", held by pid {pid}" if pid else "")
+        + (f" ({', '.join(statements[:2])} waiting)" if statements else "")
+    )
+    return [
+        make_finding(
+            obs,
+            "db-lock-wait",
+            title,
+            [*(w[0] for w in waits[:2]), holder_line or "", *(p[0] for p in ps_waiting[:2])],
+            {
+                "relation": what,
+                "locks": modes or None,
+                "holder_pid": pid,
+                "waiting": len(waits) or len(ps_waiting),
+                "statements": statements or None,
+            },
+            severity="critical",
+            confidence=0.85,
+            next_checks=[call("process_list", match="postgres")],
+            fixes=[call("kill_process", pid=pid)] if pid else [],
+            remediation=(
+                f"End the session holding the lock (pid {pid}: pg_terminate_backend, or "
+                f"{call('kill_process', pid=pid)} on the backend, needs approval)"
+                if pid
+                else "End the session holding the lock (pg_terminate_backend)"
+            )
+            + " or cancel the waiting migration; run migrations with a lock_timeout.",
+        )
+    ]
 
 
-_WAL_GONE = re.compile(r"requested WAL segment (?P<segment>\w+) has already been removed|"
-                       r"could not receive data from WAL stream|Got fatal error 1236 from (?:master|source)")
+_WAL_GONE = re.compile(
+    r"requested WAL segment (?P<segment>\w+) has already been removed|"
+    r"could not receive data from WAL stream|Got fatal error 1236 from (?:master|source)"
+)
 
 
 @analyzer
@@ -175,10 +242,18 @@ def replication_broken(obs: Observation) -> list[Finding]:
     if not lines:
         return []
     segment = next((m.group(1) for ln in lines if (m := re.search(r"WAL segment (\w+)", ln))), None)
-    return [make_finding(
-        obs, "db-replication-broken", "replication is broken: the primary already removed the WAL"
-        + (f" segment {segment}" if segment else "") + " the replica still needs", lines[-2:],
-        {"server": "replica", "segment": segment, "count": len(lines)}, severity="critical", confidence=0.9,
-        remediation="Re-seed the replica (pg_basebackup) or restore the missing WAL from the archive; use a "
-        "replication slot or a larger wal_keep_size so the primary keeps what the replica needs.",
-    )]
+    return [
+        make_finding(
+            obs,
+            "db-replication-broken",
+            "replication is broken: the primary already removed the WAL"
+            + (f" segment {segment}" if segment else "")
+            + " the replica still needs",
+            lines[-2:],
+            {"server": "replica", "segment": segment, "count": len(lines)},
+            severity="critical",
+            confidence=0.9,
+            remediation="Re-seed the replica (pg_basebackup) or restore the missing WAL from the archive; use a "
+            "replication slot or a larger wal_keep_size so the primary keeps what the replica needs.",
+        )
+    ]

@@ -19,25 +19,37 @@ from assistant.findings.logtext import LogLine, read_line, shape
 LOG_TOOLS = {"log_tail", "pod_logs", "service_status"}
 """Tools whose output is (or ends in) log lines; others print tables that say 'error' in their headers."""
 
-_LEVEL_FATAL = re.compile(r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
-                          r"\[(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
-                          r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|"
-                          r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
-                          r"\bUncaught\b|\bunhandled (?:exception|rejection)\b", re.IGNORECASE)
-_LEVEL_ERROR = re.compile(r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:error|err)\]|\blevel=(?:error|err)\b|"
-                          r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|^E\d{4} |"
-                          r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): ")
-_LEVEL_QUIET = re.compile(r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:info|debug|notice)\]|"
-                          r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
-                          r"^[ID]\d{4} ")
-_LEVEL_WARN = re.compile(r"\b(?:WARN|WARNING)\b|\[warn\]|\blevel=warn(?:ing)?\b|"
-                         r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|^W\d{4} ", re.IGNORECASE)
+_LEVEL_FATAL = re.compile(
+    r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
+    r"\[(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|"
+    r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
+    r"\bUncaught\b|\bunhandled (?:exception|rejection)\b",
+    re.IGNORECASE,
+)
+_LEVEL_ERROR = re.compile(
+    r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:error|err)\]|\blevel=(?:error|err)\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|^E\d{4} |"
+    r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): "
+)
+_LEVEL_QUIET = re.compile(
+    r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:info|debug|notice)\]|"
+    r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
+    r"^[ID]\d{4} "
+)
+_LEVEL_WARN = re.compile(
+    r"\b(?:WARN|WARNING)\b|\[warn\]|\blevel=warn(?:ing)?\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|^W\d{4} ",
+    re.IGNORECASE,
+)
 FAILURE_WORDS = re.compile(
     r"\bfail(?:ed|ure|s|ing)?\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\bno such file\b|\bnot found\b|"
     r"\bexceeded\b|\balarm\b|\blimit (?:reached|exceeded)\b|\bcannot\b|\bcan't\b|\bunable to\b|\bcould not\b|"
     r"\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\b(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOSPC|"
     r"EACCES|EPERM|ENOENT|EMFILE|ENFILE|EADDRINUSE|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOMEM|EAI_AGAIN|ENOTFOUND|"
-    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+|\berror\b", re.IGNORECASE)
+    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+|\berror\b",
+    re.IGNORECASE,
+)
 MAX_GROUPS = 5
 _CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|Caused by|\.\.\. \d+ more|File \"))")
 
@@ -56,12 +68,69 @@ class Group:
         return next((ln.timestamp for ln in reversed(self.lines) if ln.timestamp), None)
 
 
-_CUES = ("fail", "denied", "refused", "time", "no such", "not found", "exceed", "alarm", "limit", "cannot", "can't",
-         "unable", "could", "unreachable", "memory", "killed", "errno", "error", "err", "fatal", "crit", "emerg",
-         "alert", "panic", "severe", "exception", "traceback", "segmentation", "core dump", "uncaught", "unhandled",
-         "e0", "e1", "f0", "f1", "(1", "(2", "(9", "eacces", "enospc", "eperm", "enoent", "emfile", "enfile", "eaddr",
-         "econn", "ehost", "enet", "epipe", "enomem", "eai_", "enotfound", "erofs", "edquot", "etimedout", "(4", "(5",
-         "(6", "(7", "(8", "(3")
+_CUES = (
+    "fail",
+    "denied",
+    "refused",
+    "time",
+    "no such",
+    "not found",
+    "exceed",
+    "alarm",
+    "limit",
+    "cannot",
+    "can't",
+    "unable",
+    "could",
+    "unreachable",
+    "memory",
+    "killed",
+    "errno",
+    "error",
+    "err",
+    "fatal",
+    "crit",
+    "emerg",
+    "alert",
+    "panic",
+    "severe",
+    "exception",
+    "traceback",
+    "segmentation",
+    "core dump",
+    "uncaught",
+    "unhandled",
+    "e0",
+    "e1",
+    "f0",
+    "f1",
+    "(1",
+    "(2",
+    "(9",
+    "eacces",
+    "enospc",
+    "eperm",
+    "enoent",
+    "emfile",
+    "enfile",
+    "eaddr",
+    "econn",
+    "ehost",
+    "enet",
+    "epipe",
+    "enomem",
+    "eai_",
+    "enotfound",
+    "erofs",
+    "edquot",
+    "etimedout",
+    "(4",
+    "(5",
+    "(6",
+    "(7",
+    "(8",
+    "(3",
+)
 SCAN = 600
 """Characters of a line read for its level: level words and failure words come early, and a bound keeps
 hostile lines cheap."""
@@ -83,17 +152,25 @@ def level_of(line: LogLine) -> str | None:
     return None
 
 
-_TOOL_SELF = re.compile(r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
-                        r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated")
+_TOOL_SELF = re.compile(
+    r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
+    r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated"
+)
 """What a reading tool says about its own input (no such unit, no entries): a gap, never the system's failure."""
 
 
 def current_lines(obs: Observation) -> list[str]:
     """Lines that describe the present: for a unit that is running now, only what followed its last start."""
     lines = [ln for ln in obs.lines if not _TOOL_SELF.match(ln.strip())]
-    if obs.tool == "service_status" and re.search(r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE):
+    if obs.tool == "service_status" and re.search(
+        r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE
+    ):
         starts = [i for i, ln in enumerate(lines) if re.search(r"systemd\[\d+\]: Started ", ln)]
-        return lines[starts[-1] + 1:] if starts else [ln for ln in lines if not re.match(r"^\w{3} [ \d]\d ", ln)]
+        return (
+            lines[starts[-1] + 1 :]
+            if starts
+            else [ln for ln in lines if not re.match(r"^\w{3} [ \d]\d ", ln)]
+        )
     return lines
 
 
@@ -107,7 +184,7 @@ def error_groups(obs: Observation) -> list[Group]:
             continue
         line = read_line(raw)
         if trace is not None:  # a traceback: its frames, then the exception line that names the error
-            if line.indented or line.message.startswith(("File \"", "at ", "^", "~")):
+            if line.indented or line.message.startswith(('File "', "at ", "^", "~")):
                 trace.append(line)
                 continue
             line = _traceback_end(line, trace)
@@ -117,21 +194,29 @@ def error_groups(obs: Observation) -> list[Group]:
             continue
         if in_block and (line.indented or _CONTINUATION.match(line.message)):
             continue  # a stack frame or a field of the error object just reported
-        level = "fatal" if line.message.startswith("Traceback: ") or " (File \"" in line.message else level_of(line)
+        level = (
+            "fatal"
+            if line.message.startswith("Traceback: ") or ' (File "' in line.message
+            else level_of(line)
+        )
         in_block = level is not None
         if level is None or benign(raw[:SCAN]):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)
     order = {"fatal": 0, "error": 1, "failure": 2, "warning": 3}
-    ranked = sorted(enumerate(groups.values()), key=lambda ig: (order[ig[1].level], -specificity(ig[1].lines[0].message),
-                                                                ig[0]))
+    ranked = sorted(
+        enumerate(groups.values()),
+        key=lambda ig: (order[ig[1].level], -specificity(ig[1].lines[0].message), ig[0]),
+    )
     return [g for _, g in ranked]
 
 
-_SPECIFIC = [re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b|\bE[A-Z]{3,}\b|\[Errno \d+\]|\(\d+: [A-Z]|errno"),
-             re.compile(r"(?<![\w.])/[\w.-]+/[\w./-]+|\b[\w.-]+:\d{2,5}\b|https?://"),
-             re.compile(r"\"[^\"]+\"|'[^']+'")]
+_SPECIFIC = [
+    re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b|\bE[A-Z]{3,}\b|\[Errno \d+\]|\(\d+: [A-Z]|errno"),
+    re.compile(r"(?<![\w.])/[\w.-]+/[\w./-]+|\b[\w.-]+:\d{2,5}\b|https?://"),
+    re.compile(r"\"[^\"]+\"|'[^']+'"),
+]
 
 
 def specificity(message: str) -> int:
@@ -142,11 +227,16 @@ def specificity(message: str) -> int:
 
 def _traceback_end(line: LogLine, trace: list[LogLine]) -> LogLine:
     """The exception line ends a traceback; it is what the error was (its last `File` frame says where)."""
-    frame = next((t for t in reversed(trace) if t.message.startswith("File \"")), None)
+    frame = next((t for t in reversed(trace) if t.message.startswith('File "')), None)
     where = f" ({frame.message})" if frame else ""
-    return LogLine(raw=line.raw, timestamp=line.timestamp or trace[0].timestamp, program=line.program,
-                   message=("Traceback: " if "Error" not in line.message and "Exception" not in line.message
-                            else "") + line.message + where)
+    return LogLine(
+        raw=line.raw,
+        timestamp=line.timestamp or trace[0].timestamp,
+        program=line.program,
+        message=("Traceback: " if "Error" not in line.message and "Exception" not in line.message else "")
+        + line.message
+        + where,
+    )
 
 
 _URL = re.compile(r"\bhttps?://[^\s\"'<>)\],]+")
@@ -197,20 +287,44 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     out = []
     source = _source(obs)
     unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)
-    groups = [g for g in error_groups(obs) or last_words(obs) if not any(ln.raw in covered for ln in g.lines)
-              and not (unit_known and g.lines[0].program == "systemd")]  # the unit's finding already says it
+    groups = [
+        g
+        for g in error_groups(obs) or last_words(obs)
+        if not any(ln.raw in covered for ln in g.lines)
+        and not (unit_known and g.lines[0].program == "systemd")
+    ]  # the unit's finding already says it
     for g in groups[:MAX_GROUPS]:
         sample = g.lines[0]
         count = len(g.lines)
-        when = f" (first {g.first}, last {g.last})" if g.first and count > 1 else f" (at {g.first})" if g.first else ""
+        when = (
+            f" (first {g.first}, last {g.last})"
+            if g.first and count > 1
+            else f" (at {g.first})"
+            if g.first
+            else ""
+        )
         times = f"{count}× " if count > 1 else ""
         severity = {"fatal": "high", "error": "medium", "failure": "medium", "warning": "info"}[g.level]
-        out.append(make_finding(
-            obs, "error-lines", f"{source} logged {times}{g.level}: {sample.message[:200]}{when}",
-            [sample.raw, g.lines[-1].raw], {"source": source, "shape": shape(sample.message), "count": count,
-                                            "level": g.level, "first": g.first, "last": g.last,
-                                            "program": sample.program, "message": sample.message[:300],
-                                            "specific": specificity(sample.message)},
-            severity=severity, confidence=0.6, next_checks=leads(sample.message),
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "error-lines",
+                f"{source} logged {times}{g.level}: {sample.message[:200]}{when}",
+                [sample.raw, g.lines[-1].raw],
+                {
+                    "source": source,
+                    "shape": shape(sample.message),
+                    "count": count,
+                    "level": g.level,
+                    "first": g.first,
+                    "last": g.last,
+                    "program": sample.program,
+                    "message": sample.message[:300],
+                    "specific": specificity(sample.message),
+                },
+                severity=severity,
+                confidence=0.6,
+                next_checks=leads(sample.message),
+            )
+        )
     return out

@@ -13,12 +13,21 @@ from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, fallback, make_finding
 from assistant.findings.k8s_text import Event, PodDescription, parse_describe, parse_events
 
-COVERED = re.compile(r"Failed to pull image|^Error: (?:ErrImagePull|ImagePullBackOff)|(?:Readiness|Liveness|Startup) probe failed", re.IGNORECASE)
+COVERED = re.compile(
+    r"Failed to pull image|^Error: (?:ErrImagePull|ImagePullBackOff)|(?:Readiness|Liveness|Startup) probe failed",
+    re.IGNORECASE,
+)
 """Event messages the specific analyzers already turn into findings."""
 COVERED_REASONS = {"FailedScheduling", "Evicted"}
 SYMPTOM_REASONS = {"BackOff", "Unhealthy", "Killing", "ProbeWarning"}
 """Reasons that describe an effect (a restart back-off, a probe): the cause is elsewhere."""
-_HANDLED_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
+_HANDLED_WAITING = {
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+}
 _TRANSITIONAL = {"ContainerCreating", "PodInitializing"}
 
 
@@ -35,7 +44,12 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     ns = (pod.namespace if pod else None) or str(obs.args.get("namespace") or "default")
     groups: dict[tuple[str, str], list[Event]] = {}
     for e in parse_events(obs.output):
-        if e.type != "Warning" or e.reason in COVERED_REASONS or COVERED.search(e.message) or e.line in covered:
+        if (
+            e.type != "Warning"
+            or e.reason in COVERED_REASONS
+            or COVERED.search(e.message)
+            or e.line in covered
+        ):
             continue
         if e.reason in SYMPTOM_REASONS and covered and obs.tool == "pod_describe":
             continue  # the pod's own finding already explains its back-off
@@ -44,15 +58,26 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     for (obj, reason), events in groups.items():
         symptom = reason in SYMPTOM_REASONS
         name = obj.split("/", 1)[-1]
-        out.append(make_finding(
-            obs, "k8s-warning-symptom" if symptom else "k8s-warning",
-            f"Kubernetes warns {reason} on {obj}: {events[0].message[:200]}", [e.line for e in events[:2]],
-            {"object": obj, "reason": reason, "message": events[0].message[:300], "namespace": ns,
-             "pod": name if obj.lower().startswith("pod/") else None},
-            severity="medium" if symptom else "high", confidence=0.8,
-            next_checks=[call("pod_describe", pod=name, namespace=ns)]
-            if obj.lower().startswith("pod/") and obs.tool != "pod_describe" else [],
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "k8s-warning-symptom" if symptom else "k8s-warning",
+                f"Kubernetes warns {reason} on {obj}: {events[0].message[:200]}",
+                [e.line for e in events[:2]],
+                {
+                    "object": obj,
+                    "reason": reason,
+                    "message": events[0].message[:300],
+                    "namespace": ns,
+                    "pod": name if obj.lower().startswith("pod/") else None,
+                },
+                severity="medium" if symptom else "high",
+                confidence=0.8,
+                next_checks=[call("pod_describe", pod=name, namespace=ns)]
+                if obj.lower().startswith("pod/") and obs.tool != "pod_describe"
+                else [],
+            )
+        )
     return out
 
 
@@ -68,11 +93,18 @@ def container_states(obs: Observation) -> list[Finding]:
         state, reason = c.get("State") or "", c.get("State.Reason") or ""
         code = c.get("State.Exit Code") or c.get("Last State.Exit Code")
         if c.init and state == "Running" and pod.status == "Pending":
-            out.append(make_finding(
-                obs, "init-container-waiting", f"pod {pod.name} waits on its init container {c.name}, which has not "
-                "finished", [c.lines.get("State", ""), c.lines.get("State.Started", "")],
-                {"pod": pod.name, "namespace": ns, "container": c.name}, severity="high", confidence=0.8,
-                next_checks=[call("pod_logs", pod=pod.name, namespace=ns, container=c.name)]))
+            out.append(
+                make_finding(
+                    obs,
+                    "init-container-waiting",
+                    f"pod {pod.name} waits on its init container {c.name}, which has not finished",
+                    [c.lines.get("State", ""), c.lines.get("State.Started", "")],
+                    {"pod": pod.name, "namespace": ns, "container": c.name},
+                    severity="high",
+                    confidence=0.8,
+                    next_checks=[call("pod_logs", pod=pod.name, namespace=ns, container=c.name)],
+                )
+            )
             continue
         if state == "Waiting" and reason and reason not in _HANDLED_WAITING | _TRANSITIONAL:
             kind, what = "waiting", f"waits in {reason}"
@@ -81,16 +113,27 @@ def container_states(obs: Observation) -> list[Finding]:
         else:
             continue
         message = c.get("State.Message")
-        out.append(make_finding(
-            obs, "container-not-running", f"container {c.name} in {pod.name} {what}"
-            + (f" ({message[:160]})" if message else ""),
-            [c.lines.get(k, "") for k in ("State", "State.Reason", "State.Message", "State.Exit Code")],
-            {"pod": pod.name, "namespace": ns, "container": c.name, "state": kind, "reason": reason or None,
-             "exit_code": int(code) if code and code.lstrip("-").isdigit() else None},
-            severity="high", confidence=0.85,
-            next_checks=[call("pod_logs", pod=pod.name, namespace=ns, container=c.name)] if kind == "terminated"
-            else [call("k8s_events", namespace=ns, involved_object=pod.name)],
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "container-not-running",
+                f"container {c.name} in {pod.name} {what}" + (f" ({message[:160]})" if message else ""),
+                [c.lines.get(k, "") for k in ("State", "State.Reason", "State.Message", "State.Exit Code")],
+                {
+                    "pod": pod.name,
+                    "namespace": ns,
+                    "container": c.name,
+                    "state": kind,
+                    "reason": reason or None,
+                    "exit_code": int(code) if code and code.lstrip("-").isdigit() else None,
+                },
+                severity="high",
+                confidence=0.85,
+                next_checks=[call("pod_logs", pod=pod.name, namespace=ns, container=c.name)]
+                if kind == "terminated"
+                else [call("k8s_events", namespace=ns, involved_object=pod.name)],
+            )
+        )
     return out
 
 
@@ -119,18 +162,30 @@ def false_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
     if not rows:
         return []
     names = ", ".join(t for t, _ in rows)
-    return [make_finding(
-        obs, "pod-condition-false", f"pod {pod.name}: {names} False", [ln for _, ln in rows],
-        {"pod": pod.name, "namespace": pod.namespace, "conditions": [t for t, _ in rows]},
-        severity="medium", confidence=0.7,
-    )]
+    return [
+        make_finding(
+            obs,
+            "pod-condition-false",
+            f"pod {pod.name}: {names} False",
+            [ln for _, ln in rows],
+            {"pod": pod.name, "namespace": pod.namespace, "conditions": [t for t, _ in rows]},
+            severity="medium",
+            confidence=0.7,
+        )
+    ]
 
 
-_NODE_PRESSURE = re.compile(r"^\s*(?P<type>MemoryPressure|DiskPressure|PIDPressure|NetworkUnavailable)\s+True\b")
-_NODE_NOT_READY = re.compile(r"^\s*Ready\s+(?P<status>False|Unknown)\s+\S.*(?:Kubelet|NodeStatusUnknown|NotReady)")
+_NODE_PRESSURE = re.compile(
+    r"^\s*(?P<type>MemoryPressure|DiskPressure|PIDPressure|NetworkUnavailable)\s+True\b"
+)
+_NODE_NOT_READY = re.compile(
+    r"^\s*Ready\s+(?P<status>False|Unknown)\s+\S.*(?:Kubelet|NodeStatusUnknown|NotReady)"
+)
 _NODE_ROW = re.compile(r"^(?P<node>[\w.-]+)\s+(?P<status>NotReady|NotReady,\S+)\s+\S+\s+\S+")
-_NODE_EVENT = re.compile(r"\b(?:NodeNotReady|NodeHasDiskPressure|NodeHasInsufficientMemory|NodeHasInsufficientPID|"
-                         r"EvictionThresholdMet|KubeletHasDiskPressure|KubeletHasInsufficientMemory)\b")
+_NODE_EVENT = re.compile(
+    r"\b(?:NodeNotReady|NodeHasDiskPressure|NodeHasInsufficientMemory|NodeHasInsufficientPID|"
+    r"EvictionThresholdMet|KubeletHasDiskPressure|KubeletHasInsufficientMemory)\b"
+)
 
 
 @analyzer
@@ -138,16 +193,29 @@ def node_conditions(obs: Observation) -> list[Finding]:
     """Node pressure conditions, nodes not Ready (describe node, get nodes, or node events)."""
     hits = [(ln.strip(), m.group("type")) for ln in obs.lines if (m := _NODE_PRESSURE.match(ln))]
     hits += [(ln.strip(), "NotReady") for ln in obs.lines if _NODE_NOT_READY.match(ln)]
-    hits += [(ln.strip(), m.group("status").split(",")[0]) for ln in obs.lines
-             if (m := _NODE_ROW.match(ln.strip())) and m.group("node") != "NAME"]
+    hits += [
+        (ln.strip(), m.group("status").split(",")[0])
+        for ln in obs.lines
+        if (m := _NODE_ROW.match(ln.strip())) and m.group("node") != "NAME"
+    ]
     seen = {h[0] for h in hits}
-    hits += [(ln.strip(), m.group(0)) for ln in obs.lines if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40]
-             and ln.strip() not in seen]
+    hits += [
+        (ln.strip(), m.group(0))
+        for ln in obs.lines
+        if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40] and ln.strip() not in seen
+    ]
     if not hits:
         return []
     node = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)
     kinds = list(dict.fromkeys(k for _, k in hits))
-    return [make_finding(
-        obs, "node-condition", f"node {node or '?'} reports {', '.join(kinds)}", [h[0] for h in hits[:3]],
-        {"node": node, "conditions": kinds}, severity="high", confidence=0.85,
-    )]
+    return [
+        make_finding(
+            obs,
+            "node-condition",
+            f"node {node or '?'} reports {', '.join(kinds)}",
+            [h[0] for h in hits[:3]],
+            {"node": node, "conditions": kinds},
+            severity="high",
+            confidence=0.85,
+        )
+    ]

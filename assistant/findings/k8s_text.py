@@ -107,8 +107,16 @@ def parse_pod_list(text: str) -> list[PodRow]:
             continue
         if has_ns is not None and bool(m.group("ns")) != has_ns:
             continue
-        rows.append(PodRow(m.group("name"), m.group("ready"), m.group("status"), int(m.group("restarts")),
-                           ln.strip(), m.group("ns")))
+        rows.append(
+            PodRow(
+                m.group("name"),
+                m.group("ready"),
+                m.group("status"),
+                int(m.group("restarts")),
+                ln.strip(),
+                m.group("ns"),
+            )
+        )
     return rows
 
 
@@ -118,7 +126,9 @@ _NO_PODS = re.compile(r"^No resources found|^\s*$")
 def pod_list_unreadable(text: str) -> bool:
     """Output that is neither pods nor kubectl's 'No resources found': it must not be read as 'no pods'."""
     lines = [unframe(ln) for ln in text.splitlines() if ln.strip()]
-    meaningful = [ln for ln in lines if not _NO_PODS.match(ln.strip()) and not ln.strip().startswith(("NAME", "#"))]
+    meaningful = [
+        ln for ln in lines if not _NO_PODS.match(ln.strip()) and not ln.strip().startswith(("NAME", "#"))
+    ]
     return bool(meaningful) and not parse_pod_list(text)
 
 
@@ -130,8 +140,16 @@ def parse_events(text: str) -> list[Event]:
         m = _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)
         if m:
             g = m.groupdict()
-            out.append(Event(g["type"], g["reason"], g["message"].strip(), ln.strip(), g.get("object"),
-                             (g.get("age") or "").strip()))
+            out.append(
+                Event(
+                    g["type"],
+                    g["reason"],
+                    g["message"].strip(),
+                    ln.strip(),
+                    g.get("object"),
+                    (g.get("age") or "").strip(),
+                )
+            )
     return out
 
 
@@ -156,7 +174,7 @@ def parse_describe(text: str) -> PodDescription | None:
             _container_line(pod, ln, indent)
             if len(pod.containers) > before:
                 pod.containers[-1].init = section == "Init Containers"
-    pod.events = parse_events("\n".join(lines[_events_start(lines):]))
+    pod.events = parse_events("\n".join(lines[_events_start(lines) :]))
     return pod
 
 

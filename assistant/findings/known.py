@@ -37,123 +37,231 @@ class Known:
 
 
 def _kernel_log(grep: str) -> Checks:
-    return lambda facts, obs: [call("log_tail", source="/var/log/kern.log", grep=grep, lines=200)] \
-        if obs.args.get("source") != "/var/log/kern.log" else []
+    return lambda facts, obs: (
+        [call("log_tail", source="/var/log/kern.log", grep=grep, lines=200)]
+        if obs.args.get("source") != "/var/log/kern.log"
+        else []
+    )
 
 
 def _data_dir(obs: Observation) -> str:
     """The data directory of the service whose output this is (/var/lib/<name>), else the root filesystem."""
     source = str(obs.args.get("service") or obs.args.get("source") or "")
-    m = re.search(r"(?:unit:|/var/log/)?([a-z][a-z0-9]*)", source.removeprefix("unit:").removeprefix("/var/log/"))
+    m = re.search(
+        r"(?:unit:|/var/log/)?([a-z][a-z0-9]*)", source.removeprefix("unit:").removeprefix("/var/log/")
+    )
     return f"/var/lib/{m.group(1)}" if m and source else "/"
 
 
 def _disk_of(facts: dict[str, Any], obs: Observation) -> list[Call]:
     path = facts.get("path")
-    return [call("disk_usage", path=str(path).rsplit("/", 1)[0] or "/")] if path and obs.tool != "disk_usage" else []
+    return (
+        [call("disk_usage", path=str(path).rsplit("/", 1)[0] or "/")]
+        if path and obs.tool != "disk_usage"
+        else []
+    )
 
 
 KNOWN: list[Known] = [
-    Known("fs-read-only", ('read-only', 'erofs', 'errno 30', 'ext4-fs', 'i/o error', 'aborting journal'),
-          re.compile(r"Read-only file system(?: \(os error 30\))?(?::? '?(?P<path>/[^'\s:]+))?|\[Errno 30\]|\bEROFS\b|"
-                     r"Remounting filesystem read-only|remounted? (?:filesystem )?read-only|"
-                     r"EXT4-fs (?:error|warning) \(device (?P<device>\w+)\)|Aborting journal on device (?P<device2>[\w-]+)|"
-                     r"I/O error, dev (?P<device3>\w+)|Buffer I/O error on dev(?:ice)? (?P<device4>\w+)"),
-          "the filesystem{path_in} is read-only{device_on}",
-          "Find why the kernel remounted it (I/O errors in the kernel log: check the disk), repair it (fsck) and "
-          "remount it read-write, then restart the services that failed writing (restart_service, needs approval).",
-          checks=lambda facts, obs: _kernel_log("EXT4-fs|I/O error|read-only|remount|XFS")(facts, obs)
-          + _disk_of(facts, obs)),
-    Known("conntrack-full", ('conntrack',), re.compile(r"nf_conntrack: table full, dropping packet|conntrack table full"),
-          "the connection-tracking table is full and the kernel drops packets",
-          "Raise net.netfilter.nf_conntrack_max (sysctl) and shorten conntrack timeouts, or stop tracking the busy "
-          "traffic (NOTRACK); the drops stop at once.", facts={"kind": "conntrack"}),
-    Known("ports-exhausted", ('assign requested', 'eaddrnotavail', '(99:'), re.compile(r"Cannot assign requested address|EADDRNOTAVAIL|\(99: "),
-          "outgoing connections fail with 'Cannot assign requested address': no free local ports",
-          "Reuse connections (keepalive to the upstream), widen net.ipv4.ip_local_port_range and allow "
-          "tcp_tw_reuse; then the errors stop without a restart.", facts={"kind": "ephemeral"}),
-    Known("workers-exhausted", ('maxrequestworkers', 'maxclients', 'worker_connections', 'max_children'),
-          re.compile(r"server reached (?P<setting>MaxRequestWorkers|MaxClients) setting|"
-                     r"(?P<setting2>worker_connections) are not enough|reached (?P<setting3>pm\.max_children|max_children)|"
-                     r"(?P<setting4>max_children) setting"),
-          "the server reached its {setting} limit", severity="high",
-          fix="Find what holds the workers (slow upstream calls, locks) and fix that; raising the limit only helps "
-          "if the host has the memory for more workers."),
-    Known("cache-maxmemory", ('maxmemory',), re.compile(r"OOM command not allowed when used memory > 'maxmemory'"),
-          "the cache is at maxmemory and refuses writes (OOM command not allowed)",
-          "Set TTLs on the keys that have none or an eviction policy (maxmemory-policy allkeys-lru / volatile-lru), "
-          "or raise maxmemory; writes resume at once.", facts={"server": "cache"}),
-    Known("queue-resource-alarm", ('alarm', 'insufficient', 'blocked'),
-          re.compile(r"(?P<resource>disk|memory) resource limit alarm set|Free disk space is insufficient|"
-                     r"(?P<resource2>disk|memory) alarm (?:set|is set)|publishers (?:are )?blocked", re.IGNORECASE),
-          "the broker's {resource} alarm is set, so it blocks publishers",
-          checks=lambda facts, obs: [call("disk_usage", path=_data_dir(obs))]
-          if str(facts.get("resource", "")).lower() == "disk" or "disk" in str(facts.get("match", "")).lower() else [],
-          fix="Free the resource (drain or purge the queue that grows, free disk) or adjust disk_free_limit / "
-          "vm_memory_high_watermark; publishers resume when the alarm clears."),
-    Known("request-too-large", ('too large', 'limitrequestbody'),
-          re.compile(r"client intended to send too large body|413 Request Entity Too Large|"
-                     r"Request Entity Too Large|LimitRequestBody|request body (?:is )?too large", re.IGNORECASE),
-          "requests are rejected as too large (HTTP 413)",
-          "Raise the web server's body-size limit (nginx client_max_body_size, Apache LimitRequestBody) to what "
-          "clients upload, test the configuration and reload it (restart_service, needs approval).",
-          severity="high", facts={"server": "web"}),
-    Known("wal-archive-failing", ('archiv',), re.compile(r"archive command failed|archiver process .*failed|"
-                                            r"archiving write-ahead log file \"?(?P<segment>\w+)\"? failed"),
-          "the WAL archive command keeps failing",
-          "Fix the archive command (its credentials or target), then the archiver catches up and frees pg_wal; "
-          "do not delete WAL files by hand.", facts={"server": "postgresql"}),
-    Known("instance-lock-held", ('lock', 'another'),
-          re.compile(r"DBPathInUse|Unable to lock file:? (?P<path>\S+)|Another mongod instance|"
-                     r"lock file \"?(?P<path2>[^\"\s]+)\"? already exists|Is another postmaster|"
-                     r"another instance (?:is )?(?:already )?running", re.IGNORECASE),
-          "another instance already holds the lock{path_in}",
-          "Stop the other instance that holds the lock (started by hand?), then start the service through systemd "
-          "(restart_service, needs approval)."),
-    Known("unit-start-timeout", ('timed out', "'timeout'"), re.compile(r"(?P<unit>[\w@.-]+)\.service: start(?:-post)? operation timed out|"
-                                          r"(?P<unit2>[\w@.-]+)\.service: Failed with result 'timeout'"),
-          "{unit} did not report that it started within its start timeout, so systemd killed it",
-          "Make the unit's Type= match what the program does (Type=notify needs the program to send READY=1 via "
-          "sd_notify; otherwise use Type=simple/exec), or raise TimeoutStartSec if it is only slow; then "
-          "restart_service (needs approval).", severity="high"),
-    Known("process-killed", ('signal 9', 'terminated by signal'), re.compile(r"(?:was )?terminated by signal 9|killed by signal 9|signal 9: Killed|"
-                                      r"(?:server|worker|child) process \(PID (?P<pid>\d+)\) was terminated by signal"),
-          "a process was killed by signal 9 (SIGKILL)",
-          "Find who killed it: the kernel's OOM killer logs it in the kernel log; if memory, lower the process's "
-          "memory use (e.g. work_mem x connections) or give the host more.",
-          checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs), severity="high",
-          facts={"kind": "sigkill"}),
-    Known("db-backend-crashed", ("closed the connection", "crash of another", "recovery mode"),
-          re.compile(r"server closed the connection unexpectedly|terminating connection because of crash of another "
-                     r"server process|the database system is in recovery mode|all server processes terminated"),
-          "database connections were cut because a server process crashed",
-          "Find which backend died and why (the kernel's OOM killer, a crash in the database log); then lower the "
-          "memory each query may take or give the host more.",
-          checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs), severity="high",
-          facts={"kind": "backend-crash"}),
-    Known("disk-watermark", ('watermark', 'read-only-allow-delete'), re.compile(r"flood[- ]stage (?:disk )?watermark|high disk watermark|read-only-allow-delete"),
-          "the search cluster hit its disk watermark and made indices read-only",
-          "Free disk on the data nodes (delete old indices, add disk), then clear the block "
-          "(index.blocks.read_only_allow_delete: null); recent versions clear it when usage drops.",
-          facts={"kind": "watermark"}),
-    Known("exec-format-error", ('exec format', 'cannot execute binary'), re.compile(r"exec format error|cannot execute binary file|Exec format error"),
-          "the program cannot run on this CPU: exec format error (built for another architecture)",
-          "Build or pull the image for the node's architecture (a multi-arch image, or --platform linux/amd64 vs "
-          "linux/arm64), or roll back to the previous image (needs approval).", facts={"kind": "architecture"}),
-    Known("shm-exhausted", ('shared memory', '/dev/shm', 'shm_open'), re.compile(r"could not resize shared memory segment|/dev/shm[^\n]*No space left|"
-                                      r"shm_open[^\n]*failed|No space left on device[^\n]*shared memory"),
-          "shared memory (/dev/shm) is too small for the process",
-          "Give the container a larger /dev/shm (an emptyDir with medium: Memory and a sizeLimit mounted at /dev/shm; "
-          "the container default is 64M) or lower the process's parallel memory use.", facts={"kind": "shm"}),
-    Known("tls-verify-failed", ('certificate', 'mismatch', 'match', 'err_cert', 'issuer', 'not valid'),
-          re.compile(r"certificate is not yet valid|(?P<reason>unable to get local issuer certificate)|"
-                     r"unable to verify the first certificate|"
-                     r"(?P<reason2>[Hh]ostname mismatch|(?:certificate|host ?name|subject\w*)[^\n]{0,60}(?:doesn't|does not) "
-                     r"match|no alternative certificate subject name matches|ERR_CERT_COMMON_NAME_INVALID|"
-                     r"certificate is not valid for)"),
-          "certificate verification fails: {match}",
-          "Serve a certificate that verifies: the full chain (fullchain.pem) with the intermediate, a name in its "
-          "subjectAltName that matches the host, and a correct clock on the client (timesync).", severity="high"),
+    Known(
+        "fs-read-only",
+        ("read-only", "erofs", "errno 30", "ext4-fs", "i/o error", "aborting journal"),
+        re.compile(
+            r"Read-only file system(?: \(os error 30\))?(?::? '?(?P<path>/[^'\s:]+))?|\[Errno 30\]|\bEROFS\b|"
+            r"Remounting filesystem read-only|remounted? (?:filesystem )?read-only|"
+            r"EXT4-fs (?:error|warning) \(device (?P<device>\w+)\)|Aborting journal on device (?P<device2>[\w-]+)|"
+            r"I/O error, dev (?P<device3>\w+)|Buffer I/O error on dev(?:ice)? (?P<device4>\w+)"
+        ),
+        "the filesystem{path_in} is read-only{device_on}",
+        "Find why the kernel remounted it (I/O errors in the kernel log: check the disk), repair it (fsck) and "
+        "remount it read-write, then restart the services that failed writing (restart_service, needs approval).",
+        checks=lambda facts, obs: (
+            _kernel_log("EXT4-fs|I/O error|read-only|remount|XFS")(facts, obs) + _disk_of(facts, obs)
+        ),
+    ),
+    Known(
+        "conntrack-full",
+        ("conntrack",),
+        re.compile(r"nf_conntrack: table full, dropping packet|conntrack table full"),
+        "the connection-tracking table is full and the kernel drops packets",
+        "Raise net.netfilter.nf_conntrack_max (sysctl) and shorten conntrack timeouts, or stop tracking the busy "
+        "traffic (NOTRACK); the drops stop at once.",
+        facts={"kind": "conntrack"},
+    ),
+    Known(
+        "ports-exhausted",
+        ("assign requested", "eaddrnotavail", "(99:"),
+        re.compile(r"Cannot assign requested address|EADDRNOTAVAIL|\(99: "),
+        "outgoing connections fail with 'Cannot assign requested address': no free local ports",
+        "Reuse connections (keepalive to the upstream), widen net.ipv4.ip_local_port_range and allow "
+        "tcp_tw_reuse; then the errors stop without a restart.",
+        facts={"kind": "ephemeral"},
+    ),
+    Known(
+        "workers-exhausted",
+        ("maxrequestworkers", "maxclients", "worker_connections", "max_children"),
+        re.compile(
+            r"server reached (?P<setting>MaxRequestWorkers|MaxClients) setting|"
+            r"(?P<setting2>worker_connections) are not enough|reached (?P<setting3>pm\.max_children|max_children)|"
+            r"(?P<setting4>max_children) setting"
+        ),
+        "the server reached its {setting} limit",
+        severity="high",
+        fix="Find what holds the workers (slow upstream calls, locks) and fix that; raising the limit only helps "
+        "if the host has the memory for more workers.",
+    ),
+    Known(
+        "cache-maxmemory",
+        ("maxmemory",),
+        re.compile(r"OOM command not allowed when used memory > 'maxmemory'"),
+        "the cache is at maxmemory and refuses writes (OOM command not allowed)",
+        "Set TTLs on the keys that have none or an eviction policy (maxmemory-policy allkeys-lru / volatile-lru), "
+        "or raise maxmemory; writes resume at once.",
+        facts={"server": "cache"},
+    ),
+    Known(
+        "queue-resource-alarm",
+        ("alarm", "insufficient", "blocked"),
+        re.compile(
+            r"(?P<resource>disk|memory) resource limit alarm set|Free disk space is insufficient|"
+            r"(?P<resource2>disk|memory) alarm (?:set|is set)|publishers (?:are )?blocked",
+            re.IGNORECASE,
+        ),
+        "the broker's {resource} alarm is set, so it blocks publishers",
+        checks=lambda facts, obs: (
+            [call("disk_usage", path=_data_dir(obs))]
+            if str(facts.get("resource", "")).lower() == "disk"
+            or "disk" in str(facts.get("match", "")).lower()
+            else []
+        ),
+        fix="Free the resource (drain or purge the queue that grows, free disk) or adjust disk_free_limit / "
+        "vm_memory_high_watermark; publishers resume when the alarm clears.",
+    ),
+    Known(
+        "request-too-large",
+        ("too large", "limitrequestbody"),
+        re.compile(
+            r"client intended to send too large body|413 Request Entity Too Large|"
+            r"Request Entity Too Large|LimitRequestBody|request body (?:is )?too large",
+            re.IGNORECASE,
+        ),
+        "requests are rejected as too large (HTTP 413)",
+        "Raise the web server's body-size limit (nginx client_max_body_size, Apache LimitRequestBody) to what "
+        "clients upload, test the configuration and reload it (restart_service, needs approval).",
+        severity="high",
+        facts={"server": "web"},
+    ),
+    Known(
+        "wal-archive-failing",
+        ("archiv",),
+        re.compile(
+            r"archive command failed|archiver process .*failed|"
+            r"archiving write-ahead log file \"?(?P<segment>\w+)\"? failed"
+        ),
+        "the WAL archive command keeps failing",
+        "Fix the archive command (its credentials or target), then the archiver catches up and frees pg_wal; "
+        "do not delete WAL files by hand.",
+        facts={"server": "postgresql"},
+    ),
+    Known(
+        "instance-lock-held",
+        ("lock", "another"),
+        re.compile(
+            r"DBPathInUse|Unable to lock file:? (?P<path>\S+)|Another mongod instance|"
+            r"lock file \"?(?P<path2>[^\"\s]+)\"? already exists|Is another postmaster|"
+            r"another instance (?:is )?(?:already )?running",
+            re.IGNORECASE,
+        ),
+        "another instance already holds the lock{path_in}",
+        "Stop the other instance that holds the lock (started by hand?), then start the service through systemd "
+        "(restart_service, needs approval).",
+    ),
+    Known(
+        "unit-start-timeout",
+        ("timed out", "'timeout'"),
+        re.compile(
+            r"(?P<unit>[\w@.-]+)\.service: start(?:-post)? operation timed out|"
+            r"(?P<unit2>[\w@.-]+)\.service: Failed with result 'timeout'"
+        ),
+        "{unit} did not report that it started within its start timeout, so systemd killed it",
+        "Make the unit's Type= match what the program does (Type=notify needs the program to send READY=1 via "
+        "sd_notify; otherwise use Type=simple/exec), or raise TimeoutStartSec if it is only slow; then "
+        "restart_service (needs approval).",
+        severity="high",
+    ),
+    Known(
+        "process-killed",
+        ("signal 9", "terminated by signal"),
+        re.compile(
+            r"(?:was )?terminated by signal 9|killed by signal 9|signal 9: Killed|"
+            r"(?:server|worker|child) process \(PID (?P<pid>\d+)\) was terminated by signal"
+        ),
+        "a process was killed by signal 9 (SIGKILL)",
+        "Find who killed it: the kernel's OOM killer logs it in the kernel log; if memory, lower the process's "
+        "memory use (e.g. work_mem x connections) or give the host more.",
+        checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs),
+        severity="high",
+        facts={"kind": "sigkill"},
+    ),
+    Known(
+        "db-backend-crashed",
+        ("closed the connection", "crash of another", "recovery mode"),
+        re.compile(
+            r"server closed the connection unexpectedly|terminating connection because of crash of another "
+            r"server process|the database system is in recovery mode|all server processes terminated"
+        ),
+        "database connections were cut because a server process crashed",
+        "Find which backend died and why (the kernel's OOM killer, a crash in the database log); then lower the "
+        "memory each query may take or give the host more.",
+        checks=lambda facts, obs: _kernel_log("Out of memory|oom|Killed process")(facts, obs),
+        severity="high",
+        facts={"kind": "backend-crash"},
+    ),
+    Known(
+        "disk-watermark",
+        ("watermark", "read-only-allow-delete"),
+        re.compile(r"flood[- ]stage (?:disk )?watermark|high disk watermark|read-only-allow-delete"),
+        "the search cluster hit its disk watermark and made indices read-only",
+        "Free disk on the data nodes (delete old indices, add disk), then clear the block "
+        "(index.blocks.read_only_allow_delete: null); recent versions clear it when usage drops.",
+        facts={"kind": "watermark"},
+    ),
+    Known(
+        "exec-format-error",
+        ("exec format", "cannot execute binary"),
+        re.compile(r"exec format error|cannot execute binary file|Exec format error"),
+        "the program cannot run on this CPU: exec format error (built for another architecture)",
+        "Build or pull the image for the node's architecture (a multi-arch image, or --platform linux/amd64 vs "
+        "linux/arm64), or roll back to the previous image (needs approval).",
+        facts={"kind": "architecture"},
+    ),
+    Known(
+        "shm-exhausted",
+        ("shared memory", "/dev/shm", "shm_open"),
+        re.compile(
+            r"could not resize shared memory segment|/dev/shm[^\n]*No space left|"
+            r"shm_open[^\n]*failed|No space left on device[^\n]*shared memory"
+        ),
+        "shared memory (/dev/shm) is too small for the process",
+        "Give the container a larger /dev/shm (an emptyDir with medium: Memory and a sizeLimit mounted at /dev/shm; "
+        "the container default is 64M) or lower the process's parallel memory use.",
+        facts={"kind": "shm"},
+    ),
+    Known(
+        "tls-verify-failed",
+        ("certificate", "mismatch", "match", "err_cert", "issuer", "not valid"),
+        re.compile(
+            r"certificate is not yet valid|(?P<reason>unable to get local issuer certificate)|"
+            r"unable to verify the first certificate|"
+            r"(?P<reason2>[Hh]ostname mismatch|(?:certificate|host ?name|subject\w*)[^\n]{0,60}(?:doesn't|does not) "
+            r"match|no alternative certificate subject name matches|ERR_CERT_COMMON_NAME_INVALID|"
+            r"certificate is not valid for)"
+        ),
+        "certificate verification fails: {match}",
+        "Serve a certificate that verifies: the full chain (fullchain.pem) with the intermediate, a name in its "
+        "subjectAltName that matches the host, and a correct clock on the client (timesync).",
+        severity="high",
+    ),
 ]
 
 
@@ -192,8 +300,17 @@ def known_failures(obs: Observation) -> list[Finding]:
             for name, v in m.groupdict().items():
                 if v and not facts.get(re.sub(r"\d+$", "", name)):
                     facts[re.sub(r"\d+$", "", name)] = v
-        out.append(make_finding(
-            obs, k.signature, _format(k.title, facts), [lines[0], *lines[1:][-2:]], facts,
-            severity=k.severity, confidence=0.85, next_checks=k.checks(facts, obs), remediation=k.fix,
-        ))
+        out.append(
+            make_finding(
+                obs,
+                k.signature,
+                _format(k.title, facts),
+                [lines[0], *lines[1:][-2:]],
+                facts,
+                severity=k.severity,
+                confidence=0.85,
+                next_checks=k.checks(facts, obs),
+                remediation=k.fix,
+            )
+        )
     return out

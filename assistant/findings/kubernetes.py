@@ -18,7 +18,9 @@ from assistant.findings.k8s_text import (
 _PULL_STATES = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _PULL_FAILED = re.compile(r"Failed to pull image \"(?P<image>[^\"]+)\"(?P<why>.*)$")
 _NOT_FOUND = re.compile(r"not found|manifest unknown|does not exist|NotFound|no such manifest", re.IGNORECASE)
-_AUTH = re.compile(r"unauthorized|authentication required|access denied|denied|401|403|forbidden", re.IGNORECASE)
+_AUTH = re.compile(
+    r"unauthorized|authentication required|access denied|denied|401|403|forbidden", re.IGNORECASE
+)
 _PROBE = re.compile(r"(?P<probe>Readiness|Liveness|Startup) probe failed: (?P<detail>.+)$")
 
 
@@ -46,27 +48,70 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
         facts = {"pod": row.name, "namespace": ns, "restarts": row.restarts, "status": row.status}
         if row.status == "CrashLoopBackOff":
             logs = call("pod_logs", pod=row.name, namespace=ns, previous=True)
-            out.append(make_finding(obs, "crash-loop", f"pod {row.name} is in CrashLoopBackOff ({row.restarts} "
-                                    "restarts)", [row.line], facts, confidence=0.9, next_checks=[describe, logs]))
+            out.append(
+                make_finding(
+                    obs,
+                    "crash-loop",
+                    f"pod {row.name} is in CrashLoopBackOff ({row.restarts} restarts)",
+                    [row.line],
+                    facts,
+                    confidence=0.9,
+                    next_checks=[describe, logs],
+                )
+            )
         elif row.status in _PULL_STATES:
-            out.append(make_finding(obs, "image-pull-failed", f"pod {row.name} cannot pull its image "
-                                    f"({row.status})", [row.line], facts, confidence=0.85, next_checks=[describe]))
+            out.append(
+                make_finding(
+                    obs,
+                    "image-pull-failed",
+                    f"pod {row.name} cannot pull its image ({row.status})",
+                    [row.line],
+                    facts,
+                    confidence=0.85,
+                    next_checks=[describe],
+                )
+            )
         elif row.status == "Evicted":
-            out.append(make_finding(obs, "pod-evicted", f"pod {row.name} was evicted", [row.line], facts,
-                                    severity="high", confidence=0.8, next_checks=[describe]))
+            out.append(
+                make_finding(
+                    obs,
+                    "pod-evicted",
+                    f"pod {row.name} was evicted",
+                    [row.line],
+                    facts,
+                    severity="high",
+                    confidence=0.8,
+                    next_checks=[describe],
+                )
+            )
         elif row.status == "OOMKilled":
-            out.append(make_finding(obs, "oom-killed", f"pod {row.name} was OOMKilled", [row.line], facts,
-                                    confidence=0.85, next_checks=[describe]))
+            out.append(
+                make_finding(
+                    obs,
+                    "oom-killed",
+                    f"pod {row.name} was OOMKilled",
+                    [row.line],
+                    facts,
+                    confidence=0.85,
+                    next_checks=[describe],
+                )
+            )
     return out
 
 
 def _crash_facts(pod: PodDescription, c: Container, ns: str) -> dict:
     exit_code = c.get("Last State.Exit Code") or c.get("State.Exit Code")
-    return {"pod": pod.name, "namespace": ns, "container": c.name,
-            "exit_code": int(exit_code) if exit_code and exit_code.lstrip("-").isdigit() else None,
-            "last_reason": c.get("Last State.Reason") or c.get("State.Reason"),
-            "restarts": int(c.get("Restart Count") or 0), "memory_limit": c.get("Limits.memory"),
-            "image": c.get("Image"), "deployment": deployment_of(pod.name, pod.controlled_by)}
+    return {
+        "pod": pod.name,
+        "namespace": ns,
+        "container": c.name,
+        "exit_code": int(exit_code) if exit_code and exit_code.lstrip("-").isdigit() else None,
+        "last_reason": c.get("Last State.Reason") or c.get("State.Reason"),
+        "restarts": int(c.get("Restart Count") or 0),
+        "memory_limit": c.get("Limits.memory"),
+        "image": c.get("Image"),
+        "deployment": deployment_of(pod.name, pod.controlled_by),
+    }
 
 
 def _lines(c: Container, *keys: str) -> list[str]:
@@ -88,8 +133,9 @@ def described_containers(obs: Observation) -> list[Finding]:
             out.append(_oom(obs, pod, c, facts))
         elif state_reason in _PULL_STATES:
             out.append(_pull(obs, pod, c, facts))
-        elif state_reason == "CrashLoopBackOff" or (facts["restarts"] and c.get("Last State") == "Terminated"
-                                                     and facts["exit_code"] not in (0, None)):
+        elif state_reason == "CrashLoopBackOff" or (
+            facts["restarts"] and c.get("Last State") == "Terminated" and facts["exit_code"] not in (0, None)
+        ):
             out.append(_crash(obs, pod, c, facts))
     return out
 
@@ -101,10 +147,17 @@ def _oom(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Fi
     if deploy:
         fix += f" or roll back a recent change: {call('rollout_undo', deployment=deploy, namespace=facts['namespace'])}"
     return make_finding(
-        obs, "oom-killed", f"container {c.name} in {pod.name} was OOMKilled (exit {facts['exit_code']})"
+        obs,
+        "oom-killed",
+        f"container {c.name} in {pod.name} was OOMKilled (exit {facts['exit_code']})"
         + (f" against a {limit} memory limit" if limit else ""),
-        _lines(c, "Last State.Reason", "Last State.Exit Code", "Limits.memory", "Restart Count", "State.Reason"),
-        facts, severity="critical", confidence=0.95, max_lines=5,
+        _lines(
+            c, "Last State.Reason", "Last State.Exit Code", "Limits.memory", "Restart Count", "State.Reason"
+        ),
+        facts,
+        severity="critical",
+        confidence=0.95,
+        max_lines=5,
         next_checks=[call("k8s_events", namespace=facts["namespace"], involved_object=deploy or pod.name)],
         fixes=[call("rollout_undo", deployment=deploy, namespace=facts["namespace"])] if deploy else [],
         remediation=fix + " (needs approval).",
@@ -114,20 +167,36 @@ def _oom(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Fi
 def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
     back_off = [e.line for e in pod.events if e.reason == "BackOff" and "restarting" in e.message]
     return make_finding(
-        obs, "crash-loop", f"container {c.name} in {pod.name} keeps crashing (last exit code {facts['exit_code']}, "
+        obs,
+        "crash-loop",
+        f"container {c.name} in {pod.name} keeps crashing (last exit code {facts['exit_code']}, "
         f"{facts['restarts']} restarts)",
-        [*_lines(c, "State.Reason", "Last State.Reason", "Last State.Exit Code", "Restart Count"), *back_off[:1]],
-        facts, severity="high", confidence=0.9, max_lines=5,
-        next_checks=[call("pod_logs", pod=pod.name, namespace=facts["namespace"], container=c.name, previous=True)],
+        [
+            *_lines(c, "State.Reason", "Last State.Reason", "Last State.Exit Code", "Restart Count"),
+            *back_off[:1],
+        ],
+        facts,
+        severity="high",
+        confidence=0.9,
+        max_lines=5,
+        next_checks=[
+            call("pod_logs", pod=pod.name, namespace=facts["namespace"], container=c.name, previous=True)
+        ],
     )
 
 
 def _pull(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
     failed = [e for e in pod.events if _PULL_FAILED.search(e.message)]
     cause = _pull_cause(" ".join(e.message for e in failed))
-    return _pull_finding(obs, pod.name, facts["namespace"], c.get("Image"), cause,
-                         [*_lines(c, "State.Reason", "Image"), *(e.line for e in failed[:1])],
-                         deployment_of(pod.name, pod.controlled_by))
+    return _pull_finding(
+        obs,
+        pod.name,
+        facts["namespace"],
+        c.get("Image"),
+        cause,
+        [*_lines(c, "State.Reason", "Image"), *(e.line for e in failed[:1])],
+        deployment_of(pod.name, pod.controlled_by),
+    )
 
 
 def _pull_cause(text: str) -> str | None:
@@ -138,21 +207,44 @@ def _pull_cause(text: str) -> str | None:
     return "registry-unreachable" if text else None
 
 
-def _pull_finding(obs: Observation, pod: str | None, ns: str, image: str | None, cause: str | None,
-                  lines: list[str], deploy: str | None) -> Finding:
-    words = {"tag-not-found": "does not exist in the registry", "unauthorized": "is refused: not authorized",
-             "registry-unreachable": "cannot be fetched from the registry"}
-    title = f"image {image or '?'} {words.get(cause or '', 'cannot be pulled')}" + (f" (pod {pod})" if pod else "")
+def _pull_finding(
+    obs: Observation,
+    pod: str | None,
+    ns: str,
+    image: str | None,
+    cause: str | None,
+    lines: list[str],
+    deploy: str | None,
+) -> Finding:
+    words = {
+        "tag-not-found": "does not exist in the registry",
+        "unauthorized": "is refused: not authorized",
+        "registry-unreachable": "cannot be fetched from the registry",
+    }
+    title = f"image {image or '?'} {words.get(cause or '', 'cannot be pulled')}" + (
+        f" (pod {pod})" if pod else ""
+    )
     if cause == "unauthorized":
         fix = "Fix the registry credentials (imagePullSecrets) for the pod's service account."
     else:
         fix = "Point the deployment at an image tag that exists" + (
-            f", or roll back: {call('rollout_undo', deployment=deploy, namespace=ns)} (needs approval)" if deploy else "")
-    return make_finding(obs, "image-pull-failed", title, lines,
-                        {"pod": pod, "namespace": ns, "image": image, "cause": cause, "deployment": deploy},
-                        severity="critical", confidence=0.9 if cause else 0.8, remediation=fix + ".",
-                        fixes=[call("rollout_undo", deployment=deploy, namespace=ns)]
-                        if deploy and cause != "unauthorized" else [])
+            f", or roll back: {call('rollout_undo', deployment=deploy, namespace=ns)} (needs approval)"
+            if deploy
+            else ""
+        )
+    return make_finding(
+        obs,
+        "image-pull-failed",
+        title,
+        lines,
+        {"pod": pod, "namespace": ns, "image": image, "cause": cause, "deployment": deploy},
+        severity="critical",
+        confidence=0.9 if cause else 0.8,
+        remediation=fix + ".",
+        fixes=[call("rollout_undo", deployment=deploy, namespace=ns)]
+        if deploy and cause != "unauthorized"
+        else [],
+    )
 
 
 _LOW_ON = re.compile(r"low on resource: (?P<resource>[\w-]+)")
@@ -162,12 +254,17 @@ def _evicted(obs: Observation, pod: str | None, ns: str, message: str, lines: li
     m = _LOW_ON.search(message)
     resource = m.group("resource") if m else None
     return make_finding(
-        obs, "pod-evicted", f"pod {pod or '?'} was evicted by the kubelet"
-        + (f": the node ran low on {resource}" if resource else ""), lines,
+        obs,
+        "pod-evicted",
+        f"pod {pod or '?'} was evicted by the kubelet"
+        + (f": the node ran low on {resource}" if resource else ""),
+        lines,
         {"pod": pod, "namespace": ns, "resource": resource, "message": message[:300]},
-        severity="high", confidence=0.9,
+        severity="high",
+        confidence=0.9,
         remediation="Give the workload a request/limit for the resource it exhausts"
-        + (f" ({resource})" if resource else "") + " and stop the runaway use (e.g. local logs/buffers on the "
+        + (f" ({resource})" if resource else "")
+        + " and stop the runaway use (e.g. local logs/buffers on the "
         "node's disk); delete the Evicted pods once fixed.",
     )
 
@@ -189,16 +286,32 @@ def started_fine(pod: PodDescription | None) -> bool:
     return all(c.get("Ready") == "True" and (c.get("Restart Count") or "0") == "0" for c in pod.containers)
 
 
-def _probe(obs: Observation, name: str | None, ns: str, m: re.Match[str], e, pod: PodDescription | None) -> Finding:
+def _probe(
+    obs: Observation, name: str | None, ns: str, m: re.Match[str], e, pod: PodDescription | None
+) -> Finding:
     benign = started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
     probe = m.group("probe")
     return make_finding(
-        obs, "probe-failing", f"{probe} probe of {name or 'a pod'} "
-        + (f"failed while it started ({m.group('detail')}); it is Ready now" if benign else f"fails: {m.group('detail')}"),
-        [e.line], {"pod": name, "namespace": ns, "probe": probe.lower(), "detail": m.group("detail"),
-                   "during_startup": benign or None},
-        severity="info" if benign else "medium" if probe == "Readiness" else "high", confidence=0.85,
-        next_checks=[call("pod_logs", pod=name, namespace=ns)] if name and not benign else [])
+        obs,
+        "probe-failing",
+        f"{probe} probe of {name or 'a pod'} "
+        + (
+            f"failed while it started ({m.group('detail')}); it is Ready now"
+            if benign
+            else f"fails: {m.group('detail')}"
+        ),
+        [e.line],
+        {
+            "pod": name,
+            "namespace": ns,
+            "probe": probe.lower(),
+            "detail": m.group("detail"),
+            "during_startup": benign or None,
+        },
+        severity="info" if benign else "medium" if probe == "Readiness" else "high",
+        confidence=0.85,
+        next_checks=[call("pod_logs", pod=name, namespace=ns)] if name and not benign else [],
+    )
 
 
 @analyzer
@@ -209,14 +322,26 @@ def event_problems(obs: Observation) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple] = set()
     events = parse_events(obs.output)
-    scaling = {(pod.name if pod else None) or _pod_of_event_object(e.object) for e in events
-               if e.reason == "TriggeredScaleUp"}
+    scaling = {
+        (pod.name if pod else None) or _pod_of_event_object(e.object)
+        for e in events
+        if e.reason == "TriggeredScaleUp"
+    }
     for e in events:
         name = (pod.name if pod else None) or _pod_of_event_object(e.object)
         if (m := _PULL_FAILED.search(e.message)) and pod is None and ("pull", m.group("image")) not in seen:
             seen.add(("pull", m.group("image")))
-            out.append(_pull_finding(obs, name, ns, m.group("image"), _pull_cause(m.group("why")), [e.line],
-                                     deployment_of(name)))
+            out.append(
+                _pull_finding(
+                    obs,
+                    name,
+                    ns,
+                    m.group("image"),
+                    _pull_cause(m.group("why")),
+                    [e.line],
+                    deployment_of(name),
+                )
+            )
         elif (m := _PROBE.search(e.message)) and (name, m.group("probe")) not in seen:
             seen.add((name, m.group("probe")))
             out.append(_probe(obs, name, ns, m, e, pod))
@@ -229,25 +354,53 @@ def event_problems(obs: Observation) -> list[Finding]:
     return out
 
 
-_WHY_PENDING = [("selector", re.compile(r"node affinity|node\(s\) didn't match|selector", re.IGNORECASE), "Node-Selectors"),
-                ("taint", re.compile(r"untolerated taint|had taint|taint", re.IGNORECASE), "Tolerations"),
-                ("volume", re.compile(r"PersistentVolumeClaim|volume node affinity|unbound", re.IGNORECASE), None)]
+_WHY_PENDING = [
+    (
+        "selector",
+        re.compile(r"node affinity|node\(s\) didn't match|selector", re.IGNORECASE),
+        "Node-Selectors",
+    ),
+    ("taint", re.compile(r"untolerated taint|had taint|taint", re.IGNORECASE), "Tolerations"),
+    ("volume", re.compile(r"PersistentVolumeClaim|volume node affinity|unbound", re.IGNORECASE), None),
+]
 
 
-def _unschedulable(obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None,
-                   scaling: bool = False) -> Finding:
+def _unschedulable(
+    obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None, scaling: bool = False
+) -> Finding:
     """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations).
     Known-benign: the cluster autoscaler answered it with a scale-up (the pod waits for the new node)."""
     if scaling:
-        return make_finding(obs, "pod-unschedulable", f"pod {name or '?'} waited for a node the cluster autoscaler "
-                            f"is adding (TriggeredScaleUp): {e.message}", [e.line],
-                            {"pod": name, "namespace": ns, "scale_up": True}, severity="info", confidence=0.8)
+        return make_finding(
+            obs,
+            "pod-unschedulable",
+            f"pod {name or '?'} waited for a node the cluster autoscaler "
+            f"is adding (TriggeredScaleUp): {e.message}",
+            [e.line],
+            {"pod": name, "namespace": ns, "scale_up": True},
+            severity="info",
+            confidence=0.8,
+        )
     why = [(kind, field) for kind, rx, field in _WHY_PENDING if rx.search(e.message)]
     spec = [pod.lines[f] for _, f in why if pod and f and f in pod.lines]
     volume = any(kind == "volume" for kind, _ in why)
-    return make_finding(obs, "pod-unschedulable", f"pod {name or '?'} cannot be scheduled: {e.message}",
-                        [e.line, *spec], {"pod": name, "namespace": ns, "why": [k for k, _ in why] or None,
-                                          "spec": spec[0] if spec else None, "described": pod is not None or None},
-                        severity="high", confidence=0.85,
-                        next_checks=[call("k8s_events", namespace=ns)] if volume and obs.tool != "k8s_events" else
-                        [call("pod_describe", pod=name, namespace=ns)] if pod is None and name else [])
+    return make_finding(
+        obs,
+        "pod-unschedulable",
+        f"pod {name or '?'} cannot be scheduled: {e.message}",
+        [e.line, *spec],
+        {
+            "pod": name,
+            "namespace": ns,
+            "why": [k for k, _ in why] or None,
+            "spec": spec[0] if spec else None,
+            "described": pod is not None or None,
+        },
+        severity="high",
+        confidence=0.85,
+        next_checks=[call("k8s_events", namespace=ns)]
+        if volume and obs.tool != "k8s_events"
+        else [call("pod_describe", pod=name, namespace=ns)]
+        if pod is None and name
+        else [],
+    )

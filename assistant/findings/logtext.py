@@ -16,14 +16,18 @@ _TIMESTAMPS = [
     re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"),  # syslog / journal short
     re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"),  # nginx error log, Go's log package
     re.compile(r"^\[\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"),  # common log format
-    re.compile(r"^\[?[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\]?"),  # apache / ctime
+    re.compile(
+        r"^\[?[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}\]?"
+    ),  # apache / ctime
     re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+"),  # klog (kubelet, controllers)
     re.compile(r"^\d+:[A-Z] \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+"),  # redis
     re.compile(r"^\[\d{4}-\d\d-\d\d[T ][\d:.,]+[^\]]*\]"),  # [2026-07-15 11:08:02,123]
     re.compile(r"^\d{10}(?:\.\d+)?\b"),  # epoch seconds
 ]
 _JOURNAL_PREFIX = re.compile(r"^(?:(?P<host>[\w.-]+) )?(?P<program>[\w.@/-]+)(?:\[(?P<pid>\d+)\])?: ")
-_LINE_TIMESTAMP = re.compile(r"\"(?:time|ts|timestamp|@timestamp)\"\s*:\s*\"(?P<ts>[^\"]+)\"|\b(?:time|ts)=\"?(?P<ts2>[\dT:.Z+-]{10,})")
+_LINE_TIMESTAMP = re.compile(
+    r"\"(?:time|ts|timestamp|@timestamp)\"\s*:\s*\"(?P<ts>[^\"]+)\"|\b(?:time|ts)=\"?(?P<ts2>[\dT:.Z+-]{10,})"
+)
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,14 @@ def read_line(raw: str) -> LogLine:
         m = rx.match(text)
         if m:
             stamp = m.group(0).strip("[]")
-            text = text[m.end():]
+            text = text[m.end() :]
             text = text[1:] if text.startswith(" ") else text.lstrip(":")
             break
     program = None
     pm = _JOURNAL_PREFIX.match(text)
     if pm and stamp and (pm.group("pid") or pm.group("host")):
         program = pm.group("program").rsplit("/", 1)[-1]
-        text = text[pm.end():]
+        text = text[pm.end() :]
     indented = text[:1].isspace() or (stamp is None and lead > 0)
     if stamp is None:
         m = _LINE_TIMESTAMP.search(text)
@@ -68,7 +72,7 @@ def read_line(raw: str) -> LogLine:
 
 
 _SHAPE_RULES = [
-    (re.compile(r"\"[^\"]{0,400}\"|'[^']{0,400}'"), "\"…\""),
+    (re.compile(r"\"[^\"]{0,400}\"|'[^']{0,400}'"), '"…"'),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE), "<id>"),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
     (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", re.IGNORECASE), "<hex>"),

@@ -9,15 +9,22 @@ from assistant.events import Finding
 from assistant.findings.base import SERVICE_OF_PORT, Call, Observation, analyzer, call, make_finding, port_of
 
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED|actively refused", re.IGNORECASE)
-_TIMEOUT = re.compile(r"(?:connection|connect|upstream|read|operation) timed out|ETIMEDOUT|i/o timeout|connect timeout", re.IGNORECASE)
-_NOT_DEPENDENCY = re.compile(r"probe failed|no servers could be reached|QueuePool|Connection is not available|"
-                             r"(?:start|stop|start-pre|start-post|reload) operation timed out|State '[\w-]+' timed out",
-                             re.IGNORECASE)
+_TIMEOUT = re.compile(
+    r"(?:connection|connect|upstream|read|operation) timed out|ETIMEDOUT|i/o timeout|connect timeout",
+    re.IGNORECASE,
+)
+_NOT_DEPENDENCY = re.compile(
+    r"probe failed|no servers could be reached|QueuePool|Connection is not available|"
+    r"(?:start|stop|start-pre|start-post|reload) operation timed out|State '[\w-]+' timed out",
+    re.IGNORECASE,
+)
 _TARGETS = [
     re.compile(r"upstream: \"\w+://(?P<host>[^:/\"]+|\[[^\]]+\]):(?P<port>\d+)"),
     re.compile(r"(?:server at|on host) \"(?P<host>[^\"]+)\".*?port (?P<port>\d+)"),
     re.compile(r"connect(?:ing)? to (?P<host>[A-Za-z0-9_.-]+) port (?P<port>\d+)", re.IGNORECASE),
-    re.compile(r"(?<![\w.-])(?P<host>[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63}){0,8}|\[[0-9a-fA-F:]{2,39}\]):(?P<port>\d{1,5})(?!\d|:\d)"),
+    re.compile(
+        r"(?<![\w.-])(?P<host>[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63}){0,8}|\[[0-9a-fA-F:]{2,39}\]):(?P<port>\d{1,5})(?!\d|:\d)"
+    ),
 ]
 _LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0"}
 _CLOCKLIKE = re.compile(r"^\d{1,2}$")
@@ -63,12 +70,18 @@ def connection_failures(obs: Observation) -> list[Finding]:
         where = f"{host or '?'}:{port}" if port else (host or "a dependency")
         verb = "refused" if kind == "refused" else "timed out"
         title = f"connections to {where} {verb}" + (f" ({len(lines)} times)" if len(lines) > 1 else "")
-        out.append(make_finding(
-            obs, f"connection-{'refused' if kind == 'refused' else 'timeout'}", title, lines,
-            {"host": host, "port": port, "count": len(lines)},
-            severity="high", confidence=0.75 if port else 0.55,
-            next_checks=_dependency_checks(host, port),
-        ))
+        out.append(
+            make_finding(
+                obs,
+                f"connection-{'refused' if kind == 'refused' else 'timeout'}",
+                title,
+                lines,
+                {"host": host, "port": port, "count": len(lines)},
+                severity="high",
+                confidence=0.75 if port else 0.55,
+                next_checks=_dependency_checks(host, port),
+            )
+        )
     return out
 
 
@@ -107,9 +120,21 @@ def _lookup_name(obs: Observation, line: str) -> str | None:
 @analyzer
 def dns_failures(obs: Observation) -> list[Finding]:
     """NXDOMAIN from `host`/`dig`/`nslookup` and the ways applications report a name that does not exist."""
-    if not obs.mentions("nxdomain", "not found", "enotfound", "no such host", "translate host", "unknownhost",
-                        "resolve", "not known", "servname", "no servers", "name resolution", "eai_again",
-                        "misbehaving"):
+    if not obs.mentions(
+        "nxdomain",
+        "not found",
+        "enotfound",
+        "no such host",
+        "translate host",
+        "unknownhost",
+        "resolve",
+        "not known",
+        "servname",
+        "no servers",
+        "name resolution",
+        "eai_again",
+        "misbehaving",
+    ):
         return []
     found: dict[tuple[str, str | None], list[str]] = {}
     for ln in obs.lines:
@@ -121,27 +146,46 @@ def dns_failures(obs: Observation) -> list[Finding]:
     out = []
     for (kind, name), lines in found.items():
         if kind == "timeout":
-            out.append(make_finding(
-                obs, "dns-timeout", f"DNS resolution of {name or 'a name'} failed (resolver unreachable)",
-                lines, {"name": name}, severity="high", confidence=0.7,
-                next_checks=[call("dns_lookup", name=name)] if name and source == "app" else [],
-            ))
+            out.append(
+                make_finding(
+                    obs,
+                    "dns-timeout",
+                    f"DNS resolution of {name or 'a name'} failed (resolver unreachable)",
+                    lines,
+                    {"name": name},
+                    severity="high",
+                    confidence=0.7,
+                    next_checks=[call("dns_lookup", name=name)] if name and source == "app" else [],
+                )
+            )
             continue
-        what = f"{name} does not exist (NXDOMAIN)" if source == "lookup" else \
-            f"the application cannot resolve {name or 'a hostname'} (name not found)"
-        out.append(make_finding(
-            obs, "dns-nxdomain", what, lines, {"name": name, "source": source},
-            severity="high", confidence=0.9 if source == "lookup" else 0.8,
-            next_checks=[call("dns_lookup", name=name)] if name and source == "app" else [],
-            remediation=f"Point the configuration at a hostname that resolves (the configured {name or 'name'} "
-            "does not exist), then restart the workload (needs approval).",
-        ))
+        what = (
+            f"{name} does not exist (NXDOMAIN)"
+            if source == "lookup"
+            else f"the application cannot resolve {name or 'a hostname'} (name not found)"
+        )
+        out.append(
+            make_finding(
+                obs,
+                "dns-nxdomain",
+                what,
+                lines,
+                {"name": name, "source": source},
+                severity="high",
+                confidence=0.9 if source == "lookup" else 0.8,
+                next_checks=[call("dns_lookup", name=name)] if name and source == "app" else [],
+                remediation=f"Point the configuration at a hostname that resolves (the configured {name or 'name'} "
+                "does not exist), then restart the workload (needs approval).",
+            )
+        )
     return out
 
 
 # ------------------------------------------------------------------ TLS
 
-_EXPIRED = re.compile(r"certificate has expired|CERT_HAS_EXPIRED|certificate expired|status=EXPIRED\b", re.IGNORECASE)
+_EXPIRED = re.compile(
+    r"certificate has expired|CERT_HAS_EXPIRED|certificate expired|status=EXPIRED\b", re.IGNORECASE
+)
 _DAYS = re.compile(r"days_left=(-?\d+)")
 _NOT_AFTER = re.compile(r"notAfter=(.+)$|Not After\s*:\s*(.+)$|expire date:\s*(.+)$")
 
@@ -169,23 +213,40 @@ def tls_expiry(obs: Observation) -> list[Finding]:
     facts = {"host": host, "days_left": days, "not_after": _after_value(not_after)}
     if expired_lines or (days is not None and days < 0):
         ago = f" {-days} days ago" if days is not None and days < 0 else ""
-        return [make_finding(
-            obs, "tls-cert-expired", f"TLS certificate for {host or 'the server'} expired{ago}", evidence, facts,
-            severity="critical", confidence=0.95,
-            next_checks=[call("tls_certificate", host=host)] if host and obs.tool != "tls_certificate" else
-            [call("log_tail", source=CERTBOT_LOG, grep="deployed|renew|expires|rror", lines=200)],
-            remediation=f"Install a renewed certificate for {host or 'the host'} and reload the service "
-            "terminating TLS (restart_service, needs approval).",
-        )]
-    return [make_finding(
-        obs, "tls-cert-expiring", f"TLS certificate for {host or 'the server'} expires in {days} days",
-        evidence, facts, severity="medium", confidence=0.9,
-        remediation=f"Renew the certificate for {host or 'the host'} before it expires.",
-    )]
+        return [
+            make_finding(
+                obs,
+                "tls-cert-expired",
+                f"TLS certificate for {host or 'the server'} expired{ago}",
+                evidence,
+                facts,
+                severity="critical",
+                confidence=0.95,
+                next_checks=[call("tls_certificate", host=host)]
+                if host and obs.tool != "tls_certificate"
+                else [call("log_tail", source=CERTBOT_LOG, grep="deployed|renew|expires|rror", lines=200)],
+                remediation=f"Install a renewed certificate for {host or 'the host'} and reload the service "
+                "terminating TLS (restart_service, needs approval).",
+            )
+        ]
+    return [
+        make_finding(
+            obs,
+            "tls-cert-expiring",
+            f"TLS certificate for {host or 'the server'} expires in {days} days",
+            evidence,
+            facts,
+            severity="medium",
+            confidence=0.9,
+            remediation=f"Renew the certificate for {host or 'the host'} before it expires.",
+        )
+    ]
 
 
 CERTBOT_LOG = "/var/log/letsencrypt/letsencrypt.log"
-_NO_RELOAD = re.compile(r"new certificate deployed without reload(?:, fullchain is (?P<path>/\S+))?", re.IGNORECASE)
+_NO_RELOAD = re.compile(
+    r"new certificate deployed without reload(?:, fullchain is (?P<path>/\S+))?", re.IGNORECASE
+)
 _RENEWED_UNTIL = re.compile(r"(?P<path>/\S+) expires on (?P<date>[\d-]+)")
 
 
@@ -197,17 +258,29 @@ def tls_not_reloaded(obs: Observation) -> list[Finding]:
         return []
     line, m = hits[-1]
     path = m.group("path")
-    until = next(((ln.strip(), u) for ln in obs.lines if (u := _RENEWED_UNTIL.search(ln))
-                  and (path is None or u.group("path") == path)), None)
-    return [make_finding(
-        obs, "tls-cert-not-reloaded", "a renewed certificate was deployed on disk without reloading the server"
-        + (f" (the new one is valid until {until[1].group('date')})" if until else ""),
-        [line, *(until[0:1] if until else [])], {"certificate": path, "renewed_until": until[1].group("date")
-                                                  if until else None},
-        severity="high", confidence=0.85, next_checks=[call("process_list")],
-        remediation="Reload the server terminating TLS so it loads the renewed certificate (restart_service, needs "
-        "approval), and add a certbot deploy hook that reloads it.",
-    )]
+    until = next(
+        (
+            (ln.strip(), u)
+            for ln in obs.lines
+            if (u := _RENEWED_UNTIL.search(ln)) and (path is None or u.group("path") == path)
+        ),
+        None,
+    )
+    return [
+        make_finding(
+            obs,
+            "tls-cert-not-reloaded",
+            "a renewed certificate was deployed on disk without reloading the server"
+            + (f" (the new one is valid until {until[1].group('date')})" if until else ""),
+            [line, *(until[0:1] if until else [])],
+            {"certificate": path, "renewed_until": until[1].group("date") if until else None},
+            severity="high",
+            confidence=0.85,
+            next_checks=[call("process_list")],
+            remediation="Reload the server terminating TLS so it loads the renewed certificate (restart_service, needs "
+            "approval), and add a certbot deploy hook that reloads it.",
+        )
+    ]
 
 
 def _after_value(line: str | None) -> str | None:
@@ -237,8 +310,15 @@ def http_error_status(obs: Observation) -> list[Finding]:
     server = next((m.group(1).lower() for ln in obs.lines if (m := _SERVER.match(ln.strip()))), None)
     server_line = next((ln for ln in obs.lines if _SERVER.match(ln.strip())), "")
     url = obs.args.get("url")
-    return [make_finding(
-        obs, "http-error-status", f"{url or 'the endpoint'} answers HTTP {status}", [line, server_line],
-        {"url": url, "status": status, "server": server}, severity="medium", confidence=0.9,
-        next_checks=[call("service_status", service=server)] if server else [],
-    )]
+    return [
+        make_finding(
+            obs,
+            "http-error-status",
+            f"{url or 'the endpoint'} answers HTTP {status}",
+            [line, server_line],
+            {"url": url, "status": status, "server": server},
+            severity="medium",
+            confidence=0.9,
+            next_checks=[call("service_status", service=server)] if server else [],
+        )
+    ]

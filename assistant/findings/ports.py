@@ -63,7 +63,7 @@ def bind_errors(obs: Observation) -> list[Finding]:
         if not _BIND.search(ln) or "permission denied" in ln.lower():
             continue
         port = port_of(ln)
-        hint = next((h for h in lines[i + 1:i + 3] if _HINT.search(h)), None) if port is None else None
+        hint = next((h for h in lines[i + 1 : i + 3] if _HINT.search(h)), None) if port is None else None
         if hint:  # postgres: 'could not bind ...' then 'HINT: ... running on port 5432?'
             port = port_of(hint)
         by_port.setdefault(port, []).extend([ln.strip(), *([hint.strip()] if hint else [])])
@@ -74,17 +74,27 @@ def bind_errors(obs: Observation) -> list[Finding]:
     for port, lines in by_port.items():
         program = _bind_program(obs, lines[0])
         who = program or "a service"
-        title = f"{who} cannot bind port {port}: address already in use" if port else \
-            f"{who} cannot bind its port: address already in use"
-        out.append(make_finding(
-            obs, "port-in-use", title, lines, {"port": port, "service": program},
-            severity="critical", confidence=0.9,
-            next_checks=[call("port_owner", port=port)] if port else [],
-            fixes=[call("restart_service", service=program)] if program else [],
-            remediation="Stop whatever holds the port, then "
-            + (call("restart_service", service=program) if program else "restart the service")
-            + " (needs approval).",
-        ))
+        title = (
+            f"{who} cannot bind port {port}: address already in use"
+            if port
+            else f"{who} cannot bind its port: address already in use"
+        )
+        out.append(
+            make_finding(
+                obs,
+                "port-in-use",
+                title,
+                lines,
+                {"port": port, "service": program},
+                severity="critical",
+                confidence=0.9,
+                next_checks=[call("port_owner", port=port)] if port else [],
+                fixes=[call("restart_service", service=program)] if program else [],
+                remediation="Stop whatever holds the port, then "
+                + (call("restart_service", service=program) if program else "restart the service")
+                + " (needs approval).",
+            )
+        )
     return out
 
 
@@ -127,8 +137,10 @@ def _attach_ps(owner: Owner, lines: list[str]) -> None:
 def _is_self(owner: Owner, service: str) -> bool:
     stem = service.split("@")[0].split(".")[0]
     cmd = (owner.cmdline or "").split()
-    return owner.process == stem or (bool(cmd) and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem)
-                                                   or cmd[0].rstrip(":") == stem))
+    return owner.process == stem or (
+        bool(cmd)
+        and (cmd[0] == stem or cmd[0].rstrip(":").endswith("/" + stem) or cmd[0].rstrip(":") == stem)
+    )
 
 
 @analyzer
@@ -149,18 +161,32 @@ def port_owner_after_bind_error(obs: Observation) -> list[Finding]:
         fix = str(call("kill_process", pid=owner.pid))
         if service:
             fix += " then " + call("restart_service", service=service)
-        out.append(make_finding(
-            obs, "port-in-use",
-            f"port {owner.port} is held by {owner.process} (pid {owner.pid}: {what})"
-            + (f", so {service} cannot start" if service else ""),
-            [owner.line, owner.ps_line or ""],
-            {"port": owner.port, "pid": owner.pid, "process": owner.process, "cmdline": owner.cmdline,
-             "user": owner.user, "started": owner.started, "service": service},
-            severity="critical", confidence=0.95,
-            fixes=[call("kill_process", pid=owner.pid), *([call("restart_service", service=service)] if service else [])],
-            remediation=f"Stop the process holding :{owner.port} if it is not meant to run: {fix} "
-            "(needs approval).",
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "port-in-use",
+                f"port {owner.port} is held by {owner.process} (pid {owner.pid}: {what})"
+                + (f", so {service} cannot start" if service else ""),
+                [owner.line, owner.ps_line or ""],
+                {
+                    "port": owner.port,
+                    "pid": owner.pid,
+                    "process": owner.process,
+                    "cmdline": owner.cmdline,
+                    "user": owner.user,
+                    "started": owner.started,
+                    "service": service,
+                },
+                severity="critical",
+                confidence=0.95,
+                fixes=[
+                    call("kill_process", pid=owner.pid),
+                    *([call("restart_service", service=service)] if service else []),
+                ],
+                remediation=f"Stop the process holding :{owner.port} if it is not meant to run: {fix} "
+                "(needs approval).",
+            )
+        )
     return out
 
 
@@ -174,17 +200,29 @@ def loopback_only(obs: Observation) -> list[Finding]:
     port = obs.args.get("port")
     if obs.tool != "port_owner" or not port:
         return []
-    listeners = [(m.group("local").rsplit(":", 1)[0], ln.strip()) for ln in obs.lines
-                 if (m := _SS.match(ln.strip()) or _NETSTAT.match(ln.strip()))
-                 and m.group("local").rsplit(":", 1)[-1] == str(port)]
+    listeners = [
+        (m.group("local").rsplit(":", 1)[0], ln.strip())
+        for ln in obs.lines
+        if (m := _SS.match(ln.strip()) or _NETSTAT.match(ln.strip()))
+        and m.group("local").rsplit(":", 1)[-1] == str(port)
+    ]
     if not listeners or not all(_LOOPBACK.match(addr) for addr, _ in listeners):
         return []
-    refused = any(f.facts.get("port") == port for f in obs.prior
-                  if f.signature in ("connection-refused", "connection-timeout"))
-    return [make_finding(
-        obs, "loopback-only", f"port {port} listens only on {listeners[0][0]} (loopback): other hosts cannot connect",
-        [ln for _, ln in listeners], {"port": port, "address": listeners[0][0]},
-        severity="high" if refused else "info", confidence=0.8,
-        remediation=f"Make the service listen on the address other hosts use (its listen-address / bind setting, "
-        f"e.g. 0.0.0.0:{port} or the host's IP), then restart it (restart_service, needs approval).",
-    )]
+    refused = any(
+        f.facts.get("port") == port
+        for f in obs.prior
+        if f.signature in ("connection-refused", "connection-timeout")
+    )
+    return [
+        make_finding(
+            obs,
+            "loopback-only",
+            f"port {port} listens only on {listeners[0][0]} (loopback): other hosts cannot connect",
+            [ln for _, ln in listeners],
+            {"port": port, "address": listeners[0][0]},
+            severity="high" if refused else "info",
+            confidence=0.8,
+            remediation=f"Make the service listen on the address other hosts use (its listen-address / bind setting, "
+            f"e.g. 0.0.0.0:{port} or the host's IP), then restart it (restart_service, needs approval).",
+        )
+    ]

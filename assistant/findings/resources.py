@@ -8,16 +8,26 @@ from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
 
 _DF_ROW = re.compile(r"^(?P<fs>\S+)\s+(?:\S+\s+){3}(?P<pct>\d+)%\s+(?P<mount>/\S*)\s*$")
-_DU_ROW = re.compile(r"(?:^|[\s,:])(?P<size>\d+(?:[.,]\d+)?[KMGTP]?)\s+(?P<path>/[\w./@-]{1,1024})(?=\s*(?:,|$))")
+_DU_ROW = re.compile(
+    r"(?:^|[\s,:])(?P<size>\d+(?:[.,]\d+)?[KMGTP]?)\s+(?P<path>/[\w./@-]{1,1024})(?=\s*(?:,|$))"
+)
 _ABS_PATH = re.compile(r"(?<![\w./@-])(/(?:var|srv|data|home|tmp|mnt)/[\w./@-]{1,1024})")
 SYSLOG_CHECK = {"source": "/var/log/syslog", "grep": "No space left on device|[0-9][KMGT]\\s+/", "lines": 200}
-_ENOSPC = re.compile(r"No space left on device|ENOSPC|\[Errno 28\]|could not extend file|disk is full", re.IGNORECASE)
-_ENOSPC_PATH = re.compile(r"(?:'|\")(?P<p1>/[^'\"]+)(?:'|\")|(?<![\w./@-])(?P<p2>/[\w./@-]{1,1024}):? No space left")
+_ENOSPC = re.compile(
+    r"No space left on device|ENOSPC|\[Errno 28\]|could not extend file|disk is full", re.IGNORECASE
+)
+_ENOSPC_PATH = re.compile(
+    r"(?:'|\")(?P<p1>/[^'\"]+)(?:'|\")|(?<![\w./@-])(?P<p2>/[\w./@-]{1,1024}):? No space left"
+)
 _OOM = [
-    re.compile(r"(?:Out of memory|Memory cgroup out of memory): Killed process (?P<pid>\d+) \((?P<proc>[^)]+)\)"),
+    re.compile(
+        r"(?:Out of memory|Memory cgroup out of memory): Killed process (?P<pid>\d+) \((?P<proc>[^)]+)\)"
+    ),
     re.compile(r"oom-kill:.*?task=(?P<proc>[^,]+),pid=(?P<pid>\d+)"),
-    re.compile(r"(?<![\w.@-])(?P<unit>[\w.@-]{1,128})\.service: (?:A process of this unit has been killed by the OOM killer|"
-               r"Failed with result 'oom-kill')"),
+    re.compile(
+        r"(?<![\w.@-])(?P<unit>[\w.@-]{1,128})\.service: (?:A process of this unit has been killed by the OOM killer|"
+        r"Failed with result 'oom-kill')"
+    ),
 ]
 _CGROUP_LIMIT = re.compile(r"Memory: \S+ \((?:[^)]*?)max: ([\d.]+\w?)|MemoryMax=([\d.]+\w?)")
 _SIZE = {"K": 1, "M": 2**10, "G": 2**20, "T": 2**30, "P": 2**40}
@@ -44,17 +54,31 @@ def filesystem_full(obs: Observation) -> list[Finding]:
         pct, mount = int(m.group("pct")), m.group("mount")
         big = [d for d in du if d[1].startswith(mount.rstrip("/") + "/") or mount == "/"][:3]
         what = "inodes" if inodes else "space"
-        out.append(make_finding(
-            obs, "disk-full", f"{mount} is {pct}% full ({what})" + (f"; largest: {big[0][1]} ({big[0][0]})" if big
-                                                                    else ""),
-            [ln, *(d[2] for d in big)], {"mount": mount, "use_percent": pct, "kind": what, "device": m.group("fs"),
-                                         "largest": [d[1] for d in big] or None},
-            severity="critical" if pct >= 98 else "high" if pct >= 95 else "medium", confidence=0.95,
-            next_checks=[] if big or pct < 95 else [call("log_tail", **SYSLOG_CHECK)],
-            remediation=f"Free {what} on {mount}"
-            + (f" (start with {big[0][1]}, {big[0][0]})" if big else " (find the largest files/directories)")
-            + ", then restart the services that failed writing (restart_service, needs approval).",
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "disk-full",
+                f"{mount} is {pct}% full ({what})" + (f"; largest: {big[0][1]} ({big[0][0]})" if big else ""),
+                [ln, *(d[2] for d in big)],
+                {
+                    "mount": mount,
+                    "use_percent": pct,
+                    "kind": what,
+                    "device": m.group("fs"),
+                    "largest": [d[1] for d in big] or None,
+                },
+                severity="critical" if pct >= 98 else "high" if pct >= 95 else "medium",
+                confidence=0.95,
+                next_checks=[] if big or pct < 95 else [call("log_tail", **SYSLOG_CHECK)],
+                remediation=f"Free {what} on {mount}"
+                + (
+                    f" (start with {big[0][1]}, {big[0][0]})"
+                    if big
+                    else " (find the largest files/directories)"
+                )
+                + ", then restart the services that failed writing (restart_service, needs approval).",
+            )
+        )
     return out
 
 
@@ -82,15 +106,27 @@ def largest_on_full_disk(obs: Observation) -> list[Finding]:
         if not big:
             continue
         size, path, line = big[0]
-        out.append(make_finding(
-            obs, "disk-full", f"{path} takes {size} on the full {mount}", [line, *(d[2] for d in big[1:3])],
-            {"mount": mount, "path": path, "size": size, "use_percent": f.facts.get("use_percent"),
-             "largest": [d[1] for d in big[:3]]}, severity="critical", confidence=0.96,
-            next_checks=[call("process_list", match=path.rsplit("/", 1)[-1].split(".")[0])],
-            remediation=f"Truncate or rotate {path} (by hand: Firstline has no tool that deletes files), stop "
-            "whatever writes it so fast, then restart the services that failed writing (restart_service, "
-            "needs approval).",
-        ))
+        out.append(
+            make_finding(
+                obs,
+                "disk-full",
+                f"{path} takes {size} on the full {mount}",
+                [line, *(d[2] for d in big[1:3])],
+                {
+                    "mount": mount,
+                    "path": path,
+                    "size": size,
+                    "use_percent": f.facts.get("use_percent"),
+                    "largest": [d[1] for d in big[:3]],
+                },
+                severity="critical",
+                confidence=0.96,
+                next_checks=[call("process_list", match=path.rsplit("/", 1)[-1].split(".")[0])],
+                remediation=f"Truncate or rotate {path} (by hand: Firstline has no tool that deletes files), stop "
+                "whatever writes it so fast, then restart the services that failed writing (restart_service, "
+                "needs approval).",
+            )
+        )
     return out
 
 
@@ -105,11 +141,18 @@ def no_space_errors(obs: Observation) -> list[Finding]:
     path = next((m.group("p1") or m.group("p2") for ln in lines if (m := _ENOSPC_PATH.search(ln))), None)
     nearby = next((m.group(1) for ln in obs.lines if (m := _ABS_PATH.search(ln))), None)
     probe = (path.rsplit("/", 1)[0] or "/") if path else (nearby or "/")
-    return [make_finding(
-        obs, "disk-full", f"writes fail with No space left on device{f' ({path})' if path else ''}", lines,
-        {"mount": None, "path": path, "count": len(lines)}, severity="critical", confidence=0.85,
-        next_checks=[call("disk_usage", path=probe)],
-    )]
+    return [
+        make_finding(
+            obs,
+            "disk-full",
+            f"writes fail with No space left on device{f' ({path})' if path else ''}",
+            lines,
+            {"mount": None, "path": path, "count": len(lines)},
+            severity="critical",
+            confidence=0.85,
+            next_checks=[call("disk_usage", path=probe)],
+        )
+    ]
 
 
 @analyzer
@@ -132,26 +175,51 @@ def kernel_oom(obs: Observation) -> list[Finding]:
     cgroup = bool(limit) or bool(obs.grep(r"Memory cgroup out of memory|oom_memcg=|memory\.max"))
     if cgroup:
         hits.extend((ln.strip(), {}) for ln in obs.lines if _CGROUP_LIMIT.search(ln))
-    return [make_finding(
-        obs, "oom-killed", f"the OOM killer killed {who}" + (f" (pid {pid})" if pid else "")
-        + (f" at its cgroup memory limit (max {limit})" if limit else " at its cgroup memory limit" if cgroup else ""),
-        [h[0] for h in hits], {"process": who, "pid": int(pid) if pid else None, "unit": unit,
-                               "memory_limit": limit, "cgroup": cgroup or None},
-        severity="critical", confidence=0.9,
-        next_checks=[call("host_resources"), call("process_list")],
-        fixes=[call("restart_service", service=unit)] if unit else [],
-        remediation=f"Find why {who} grows (or give it more memory), then "
-        + (call("restart_service", service=unit) if unit else "restart it") + " (needs approval).",
-    )]
+    return [
+        make_finding(
+            obs,
+            "oom-killed",
+            f"the OOM killer killed {who}"
+            + (f" (pid {pid})" if pid else "")
+            + (
+                f" at its cgroup memory limit (max {limit})"
+                if limit
+                else " at its cgroup memory limit"
+                if cgroup
+                else ""
+            ),
+            [h[0] for h in hits],
+            {
+                "process": who,
+                "pid": int(pid) if pid else None,
+                "unit": unit,
+                "memory_limit": limit,
+                "cgroup": cgroup or None,
+            },
+            severity="critical",
+            confidence=0.9,
+            next_checks=[call("host_resources"), call("process_list")],
+            fixes=[call("restart_service", service=unit)] if unit else [],
+            remediation=f"Find why {who} grows (or give it more memory), then "
+            + (call("restart_service", service=unit) if unit else "restart it")
+            + " (needs approval).",
+        )
+    ]
 
 
-_EMFILE = re.compile(r"Too many open files|EMFILE|ENFILE|\(24: Too many open files\)|file descriptor limit",
-                     re.IGNORECASE)
-_TASKS = re.compile(r"fork: (?:retry: )?Resource temporarily unavailable|can't fork|cannot fork|"
-                    r"pthread_create failed|unable to create (?:new native )?thread|Failed to fork", re.IGNORECASE)
+_EMFILE = re.compile(
+    r"Too many open files|EMFILE|ENFILE|\(24: Too many open files\)|file descriptor limit", re.IGNORECASE
+)
+_TASKS = re.compile(
+    r"fork: (?:retry: )?Resource temporarily unavailable|can't fork|cannot fork|"
+    r"pthread_create failed|unable to create (?:new native )?thread|Failed to fork",
+    re.IGNORECASE,
+)
 _TASKS_ROW = re.compile(r"^\s*Tasks:\s+(?P<n>\d+) \(limit: (?P<limit>\d+)\)")
-_MEM_ROW = re.compile(r"^Mem:\s+(?P<total>[\d.]+)(?P<unit>[KMGT]i?)?\s+(?P<used>[\d.]+)\S*\s+\S+\s+\S+\s+\S+\s+"
-                      r"(?P<avail>[\d.]+)(?P<aunit>[KMGT]i?)?\s*$")
+_MEM_ROW = re.compile(
+    r"^Mem:\s+(?P<total>[\d.]+)(?P<unit>[KMGT]i?)?\s+(?P<used>[\d.]+)\S*\s+\S+\s+\S+\s+\S+\s+"
+    r"(?P<avail>[\d.]+)(?P<aunit>[KMGT]i?)?\s*$"
+)
 _LOAD = re.compile(r"load average: (?P<one>[\d.]+), (?P<five>[\d.]+), (?P<fifteen>[\d.]+)")
 _CPUS = re.compile(r"^CPU\(s\):\s+(\d+)", re.MULTILINE)
 
@@ -163,28 +231,46 @@ def open_files_exhausted(obs: Observation) -> list[Finding]:
     if not lines:
         return []
     proc = obs.args.get("service") or obs.args.get("pod") or obs.args.get("source") or "a process"
-    return [make_finding(
-        obs, "fd-exhausted", f"{proc} ran out of file descriptors (Too many open files, {len(lines)}×)",
-        [lines[0], lines[-1]], {"process": str(proc), "count": len(lines)}, severity="critical", confidence=0.9,
-        remediation="Raise the process's open-files limit (LimitNOFILE= for a unit, ulimit -n) and look for a "
-        "descriptor leak (connections or files never closed), then restart it (restart_service, needs approval).",
-    )]
+    return [
+        make_finding(
+            obs,
+            "fd-exhausted",
+            f"{proc} ran out of file descriptors (Too many open files, {len(lines)}×)",
+            [lines[0], lines[-1]],
+            {"process": str(proc), "count": len(lines)},
+            severity="critical",
+            confidence=0.9,
+            remediation="Raise the process's open-files limit (LimitNOFILE= for a unit, ulimit -n) and look for a "
+            "descriptor leak (connections or files never closed), then restart it (restart_service, needs approval).",
+        )
+    ]
 
 
 @analyzer
 def tasks_exhausted(obs: Observation) -> list[Finding]:
     """Processes/threads at their limit: fork failures, or a unit's `Tasks: N (limit: N)` at the limit."""
     lines = obs.grep(_TASKS)
-    full = [ln.strip() for ln in obs.lines if (m := _TASKS_ROW.match(ln)) and int(m.group("n")) >= 0.95 * int(m.group("limit"))]
+    full = [
+        ln.strip()
+        for ln in obs.lines
+        if (m := _TASKS_ROW.match(ln)) and int(m.group("n")) >= 0.95 * int(m.group("limit"))
+    ]
     if not lines and not full:
         return []
     unit = obs.args.get("service") or obs.args.get("source") or "a process"
-    return [make_finding(
-        obs, "tasks-exhausted", f"{unit} cannot start more processes/threads (task limit reached)",
-        [*full, *lines][:3], {"unit": str(unit), "count": len(lines)}, severity="critical", confidence=0.85,
-        remediation="Raise TasksMax=/pids limit or stop the runaway forking, then restart the service "
-        "(restart_service, needs approval).",
-    )]
+    return [
+        make_finding(
+            obs,
+            "tasks-exhausted",
+            f"{unit} cannot start more processes/threads (task limit reached)",
+            [*full, *lines][:3],
+            {"unit": str(unit), "count": len(lines)},
+            severity="critical",
+            confidence=0.85,
+            remediation="Raise TasksMax=/pids limit or stop the runaway forking, then restart the service "
+            "(restart_service, needs approval).",
+        )
+    ]
 
 
 @analyzer
@@ -195,19 +281,41 @@ def memory_or_cpu_exhausted(obs: Observation) -> list[Finding]:
     out = []
     for ln in obs.lines:
         m = _MEM_ROW.match(ln.strip())
-        if m and float(m.group("total")) > 0 and float(m.group("avail")) / float(m.group("total")) < 0.05 \
-                and (m.group("unit") or "") == (m.group("aunit") or ""):
-            out.append(make_finding(
-                obs, "memory-exhausted", f"memory is nearly exhausted: {m.group('avail')} of {m.group('total')} "
-                "available", [ln], {"host": "host", "available": m.group("avail"), "total": m.group("total")},
-                severity="high", confidence=0.85, next_checks=[call("process_list")],
-            ))
+        if (
+            m
+            and float(m.group("total")) > 0
+            and float(m.group("avail")) / float(m.group("total")) < 0.05
+            and (m.group("unit") or "") == (m.group("aunit") or "")
+        ):
+            out.append(
+                make_finding(
+                    obs,
+                    "memory-exhausted",
+                    f"memory is nearly exhausted: {m.group('avail')} of {m.group('total')} available",
+                    [ln],
+                    {"host": "host", "available": m.group("avail"), "total": m.group("total")},
+                    severity="high",
+                    confidence=0.85,
+                    next_checks=[call("process_list")],
+                )
+            )
     load, cpus = _LOAD.search(obs.output), _CPUS.search(obs.output)
-    if load and cpus and float(load.group("one")) > 2 * int(cpus.group(1)) and float(load.group("five")) > int(cpus.group(1)):
-        out.append(make_finding(
-            obs, "cpu-overloaded", f"load average {load.group('one')} on {cpus.group(1)} CPUs",
-            [ln for ln in obs.lines if "load average" in ln][:1], {"host": "host", "load": float(load.group("one")),
-                                                                    "cpus": int(cpus.group(1))},
-            severity="medium", confidence=0.7, next_checks=[call("process_list")],
-        ))
+    if (
+        load
+        and cpus
+        and float(load.group("one")) > 2 * int(cpus.group(1))
+        and float(load.group("five")) > int(cpus.group(1))
+    ):
+        out.append(
+            make_finding(
+                obs,
+                "cpu-overloaded",
+                f"load average {load.group('one')} on {cpus.group(1)} CPUs",
+                [ln for ln in obs.lines if "load average" in ln][:1],
+                {"host": "host", "load": float(load.group("one")), "cpus": int(cpus.group(1))},
+                severity="medium",
+                confidence=0.7,
+                next_checks=[call("process_list")],
+            )
+        )
     return out

@@ -8,7 +8,9 @@ from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
 from assistant.findings.ports import _BIND
 
-_ACTIVE = re.compile(r"^\s*Active:\s+(?P<state>failed|activating \(auto-restart\)|inactive \(dead\))(?P<rest>.*)$")
+_ACTIVE = re.compile(
+    r"^\s*Active:\s+(?P<state>failed|activating \(auto-restart\)|inactive \(dead\))(?P<rest>.*)$"
+)
 _RESULT = re.compile(r"\(Result: (?P<result>[\w-]+)\)")
 _UNIT = re.compile(r"^[●×*○↻]?\s*(?P<unit>[\w.@:-]+)\.service\s+-\s")
 _EXIT = re.compile(r"\((?:code=(?:exited|killed|dumped)), (?:status|signal)=(?P<status>[^)]+)\)")
@@ -21,13 +23,17 @@ _WHY = re.compile(
 
 _COUNTER = re.compile(r"restart counter is at (\d+)")
 _START_LIMIT = re.compile(r"Start request repeated too quickly|start-limit-hit", re.IGNORECASE)
-_CLEAN_EXIT = re.compile(r"status=0/SUCCESS|Deactivated successfully|: Succeeded\.|Finished .+\.$|"
-                         r"\(code=exited, status=0")
+_CLEAN_EXIT = re.compile(
+    r"status=0/SUCCESS|Deactivated successfully|: Succeeded\.|Finished .+\.$|"
+    r"\(code=exited, status=0"
+)
 
 
 def finished_cleanly(obs: Observation, state: str) -> bool:
     """`inactive (dead)` after a run that exited 0 (a oneshot or timer job), with no failure since."""
-    return state.startswith("inactive") and bool(obs.grep(_CLEAN_EXIT)) and not obs.grep(r"status=[1-9]|Failed ")
+    return (
+        state.startswith("inactive") and bool(obs.grep(_CLEAN_EXIT)) and not obs.grep(r"status=[1-9]|Failed ")
+    )
 
 
 def _unit_name(obs: Observation) -> str | None:
@@ -50,16 +56,28 @@ def unit_not_loadable(obs: Observation) -> list[Finding]:
         return []
     line, m = hit
     unit = _unit_name(obs)
-    words = {"masked": "is masked, so it can never be started (its unit file is linked to /dev/null)",
-             "not-found": "has no unit file on this host", "bad-setting": "has an invalid setting in its unit file",
-             "error": "failed to load its unit file"}
-    fix = {"masked": f"systemctl unmask {unit or 'the unit'}, then start it",
-           "not-found": "install or name the right unit (see process_list for what actually runs)"}
-    return [make_finding(
-        obs, "unit-not-loadable", f"{unit or 'the unit'} {words[m.group('state')]}", [line],
-        {"unit": unit, "state": m.group("state")}, severity="high", confidence=0.9,
-        remediation=fix.get(m.group("state"), "Fix the unit file, then daemon-reload and start it") + ".",
-    )]
+    words = {
+        "masked": "is masked, so it can never be started (its unit file is linked to /dev/null)",
+        "not-found": "has no unit file on this host",
+        "bad-setting": "has an invalid setting in its unit file",
+        "error": "failed to load its unit file",
+    }
+    fix = {
+        "masked": f"systemctl unmask {unit or 'the unit'}, then start it",
+        "not-found": "install or name the right unit (see process_list for what actually runs)",
+    }
+    return [
+        make_finding(
+            obs,
+            "unit-not-loadable",
+            f"{unit or 'the unit'} {words[m.group('state')]}",
+            [line],
+            {"unit": unit, "state": m.group("state")},
+            severity="high",
+            confidence=0.9,
+            remediation=fix.get(m.group("state"), "Fix the unit file, then daemon-reload and start it") + ".",
+        )
+    ]
 
 
 @analyzer
@@ -73,29 +91,49 @@ def unit_failed(obs: Observation) -> list[Finding]:
         return []  # known-benign: a oneshot/timer unit that ran and exited 0 is `inactive (dead)` by design
     state = m.group("state").split()[0]
     state = "auto-restart" if "auto-restart" in m.group("state") else state
-    result = (_RESULT.search(m.group("rest")) or _RESULT.search(line))
-    exits = [(ln.strip(), e.group("status")) for ln in obs.lines if (e := _EXIT.search(ln))
-             and not re.search(r"status=0/SUCCESS", ln)]
+    result = _RESULT.search(m.group("rest")) or _RESULT.search(line)
+    exits = [
+        (ln.strip(), e.group("status"))
+        for ln in obs.lines
+        if (e := _EXIT.search(ln)) and not re.search(r"status=0/SUCCESS", ln)
+    ]
     why = [ln for ln in obs.grep(_WHY) if "systemd[1]: Failed to start" not in ln][:2]
     unit = _unit_name(obs)
-    words = {"failed": "has failed", "auto-restart": "keeps crashing and restarting", "inactive": "is not running"}
+    words = {
+        "failed": "has failed",
+        "auto-restart": "keeps crashing and restarting",
+        "inactive": "is not running",
+    }
     counter = [int(c.group(1)) for ln in obs.lines if (c := _COUNTER.search(ln))]
     limit = obs.grep(_START_LIMIT)[:1]
     why = [*limit, *(w for w in why if w not in limit)][:2]
-    facts = {"unit": unit, "state": state, "result": result.group("result") if result else None,
-             "exit_status": exits[-1][1] if exits else None, "restarts": max(counter) if counter else None,
-             "start_limit": bool(limit) or None}
-    return [make_finding(
-        obs, "unit-failed", f"{unit or 'the service'} {words[state]}"
-        + (f" ({facts['result']}, status {facts['exit_status']})" if facts["exit_status"] else ""),
-        [line, *(e[0] for e in exits[-1:]), *why], facts,
-        severity="high" if state != "inactive" else "medium", confidence=0.9,
-        next_checks=[call("log_tail", source=f"unit:{unit}")] if unit else [],
-        fixes=[call("restart_service", service=unit)] if unit else [],
-        remediation=f"Fix the cause shown in the log, then {call('restart_service', service=unit)} "
-        "(needs approval)." if unit else None,
-        max_lines=5,
-    )]
+    facts = {
+        "unit": unit,
+        "state": state,
+        "result": result.group("result") if result else None,
+        "exit_status": exits[-1][1] if exits else None,
+        "restarts": max(counter) if counter else None,
+        "start_limit": bool(limit) or None,
+    }
+    return [
+        make_finding(
+            obs,
+            "unit-failed",
+            f"{unit or 'the service'} {words[state]}"
+            + (f" ({facts['result']}, status {facts['exit_status']})" if facts["exit_status"] else ""),
+            [line, *(e[0] for e in exits[-1:]), *why],
+            facts,
+            severity="high" if state != "inactive" else "medium",
+            confidence=0.9,
+            next_checks=[call("log_tail", source=f"unit:{unit}")] if unit else [],
+            fixes=[call("restart_service", service=unit)] if unit else [],
+            remediation=f"Fix the cause shown in the log, then {call('restart_service', service=unit)} "
+            "(needs approval)."
+            if unit
+            else None,
+            max_lines=5,
+        )
+    ]
 
 
 _CONFIG = [
@@ -103,17 +141,30 @@ _CONFIG = [
     re.compile(r"Syntax error on line (?P<line>\d+) of (?P<file>/[\w./@-]+?):?\s*$"),
     re.compile(r"parsing \[(?P<file>/[^:\]]+):(?P<line>\d+)\]\s*:?\s*(?P<msg>.*)$"),
     re.compile(r"(?P<msg>syntax error) in file \"(?P<file>[^\"]+)\" line (?P<line>\d+)"),
-    re.compile(r"(?P<msg>(?:unknown directive|invalid|unexpected|syntax error)[^/]*?) (?:in|at) "
-               r"(?P<file>/[\w./@-]+):(?P<line>\d+)", re.IGNORECASE),
+    re.compile(
+        r"(?P<msg>(?:unknown directive|invalid|unexpected|syntax error)[^/]*?) (?:in|at) "
+        r"(?P<file>/[\w./@-]+):(?P<line>\d+)",
+        re.IGNORECASE,
+    ),
 ]
-_TEST_FAILED = re.compile(r"configuration file \S+ test failed|configuration file \"[^\"]+\" contains errors", re.IGNORECASE)
+_TEST_FAILED = re.compile(
+    r"configuration file \S+ test failed|configuration file \"[^\"]+\" contains errors", re.IGNORECASE
+)
 
 
 @analyzer
 def config_test_failed(obs: Observation) -> list[Finding]:
     """`nginx -t` / apachectl / haproxy -c / postgres config errors, with file and line."""
-    if not obs.mentions("emerg", "syntax", "parsing", "invalid", "unexpected", "unknown directive", "test failed",
-                        "contains errors"):
+    if not obs.mentions(
+        "emerg",
+        "syntax",
+        "parsing",
+        "invalid",
+        "unexpected",
+        "unknown directive",
+        "test failed",
+        "contains errors",
+    ):
         return []
     hits = []
     for ln in obs.lines:
@@ -126,25 +177,40 @@ def config_test_failed(obs: Observation) -> list[Finding]:
     if not hits and (not failed or obs.grep(_BIND)):
         return []
     if not hits:
-        return [make_finding(obs, "config-test-failed", "configuration test failed", failed,
-                             {"file": None, "line": None}, severity="high", confidence=0.7)]
+        return [
+            make_finding(
+                obs,
+                "config-test-failed",
+                "configuration test failed",
+                failed,
+                {"file": None, "line": None},
+                severity="high",
+                confidence=0.7,
+            )
+        ]
     line, m = hits[0]
     where = f"{m.group('file')}:{m.group('line')}"
     msg = (m.groupdict().get("msg") or "").strip(' :"') or None
     service = _unit_name(obs)
     fix = call("restart_service", service=service) if service else "restart the service"
-    return [make_finding(
-        obs, "config-test-failed", f"configuration error at {where}" + (f": {msg}" if msg else ""),
-        [line, *failed], {"file": m.group("file"), "line": int(m.group("line")), "message": msg,
-                          "service": service},
-        severity="critical", confidence=0.9,
-        fixes=[call("restart_service", service=service)] if service else [],
-        remediation=f"Correct {where}, re-test the configuration, then {fix} (needs approval).",
-    )]
+    return [
+        make_finding(
+            obs,
+            "config-test-failed",
+            f"configuration error at {where}" + (f": {msg}" if msg else ""),
+            [line, *failed],
+            {"file": m.group("file"), "line": int(m.group("line")), "message": msg, "service": service},
+            severity="critical",
+            confidence=0.9,
+            fixes=[call("restart_service", service=service)] if service else [],
+            remediation=f"Correct {where}, re-test the configuration, then {fix} (needs approval).",
+        )
+    ]
 
 
-_DENIED_WORD = re.compile(r"denied|EACCES|invalid permissions|wrong permissions|insecure permissions",
-                          re.IGNORECASE)
+_DENIED_WORD = re.compile(
+    r"denied|EACCES|invalid permissions|wrong permissions|insecure permissions", re.IGNORECASE
+)
 _DENIED = [
     re.compile(r"\"(?P<path>/[^\"]+)\" failed \(13: Permission denied\)"),
     re.compile(r"EACCES: permission denied, \w+ '(?P<path>[^']+)'", re.IGNORECASE),
@@ -167,16 +233,26 @@ def permission_denied(obs: Observation) -> list[Finding]:
             if m:
                 by_path.setdefault(m.groupdict().get("path"), []).append(ln.strip())
                 break
-    return [make_finding(
-        obs, "permission-denied", f"permission denied on {path or 'a resource'}", lines, {"path": path},
-        severity="high", confidence=0.75 if path else 0.6,
-        remediation=f"Fix the ownership/permissions of {path or 'the resource'} for the service's user "
-        "(outside Firstline's tools), then restart the service.",
-    ) for path, lines in by_path.items()]
+    return [
+        make_finding(
+            obs,
+            "permission-denied",
+            f"permission denied on {path or 'a resource'}",
+            lines,
+            {"path": path},
+            severity="high",
+            confidence=0.75 if path else 0.6,
+            remediation=f"Fix the ownership/permissions of {path or 'the resource'} for the service's user "
+            "(outside Firstline's tools), then restart the service.",
+        )
+        for path, lines in by_path.items()
+    ]
 
 
-_ENV_FILE = re.compile(r"Failed to load environment files: (?P<why>.+)$|Failed to (?:load|read) environment file "
-                       r"(?P<path>/\S+)|Failed to run '(?:start|start-pre)' task: No such file or directory")
+_ENV_FILE = re.compile(
+    r"Failed to load environment files: (?P<why>.+)$|Failed to (?:load|read) environment file "
+    r"(?P<path>/\S+)|Failed to run '(?:start|start-pre)' task: No such file or directory"
+)
 _ENV_DECL = re.compile(r"EnvironmentFile=(?!-)(?P<path>/\S+)")
 
 
@@ -189,11 +265,23 @@ def environment_file_missing(obs: Observation) -> list[Finding]:
     path = next((m.group("path") for ln in lines if (m := _ENV_FILE.search(ln)) and m.group("path")), None)
     path = path or next((m.group("path") for ln in obs.lines if (m := _ENV_DECL.search(ln))), None)
     unit = _unit_name(obs)
-    return [make_finding(
-        obs, "unit-environment-missing", f"{unit or 'the unit'} cannot start: its environment file "
-        f"{path or ''} is missing".replace("  ", " "), lines, {"unit": unit, "path": path},
-        severity="critical", confidence=0.9,
-        fixes=[call("restart_service", service=unit)] if unit else [],
-        remediation=f"Restore {path or 'the EnvironmentFile'} (or prefix it with '-' in the unit if it is optional), "
-        + (f"then {call('restart_service', service=unit)} (needs approval)." if unit else "then restart the unit."),
-    )]
+    return [
+        make_finding(
+            obs,
+            "unit-environment-missing",
+            f"{unit or 'the unit'} cannot start: its environment file {path or ''} is missing".replace(
+                "  ", " "
+            ),
+            lines,
+            {"unit": unit, "path": path},
+            severity="critical",
+            confidence=0.9,
+            fixes=[call("restart_service", service=unit)] if unit else [],
+            remediation=f"Restore {path or 'the EnvironmentFile'} (or prefix it with '-' in the unit if it is optional), "
+            + (
+                f"then {call('restart_service', service=unit)} (needs approval)."
+                if unit
+                else "then restart the unit."
+            ),
+        )
+    ]

@@ -28,8 +28,14 @@ class Signature:
     """Normal on its own (found as `info`), the cause when the engineer complains of what it answers."""
 
 
-def _s(key: tuple[str, ...], rank: int, ends: bool | tuple[str, ...] = False, about: str = "",
-       cause: str | None = None, situational: bool = False) -> Signature:
+def _s(
+    key: tuple[str, ...],
+    rank: int,
+    ends: bool | tuple[str, ...] = False,
+    about: str = "",
+    cause: str | None = None,
+    situational: bool = False,
+) -> Signature:
     return Signature(key, rank, ends, frozenset(about.split()), cause, situational)
 
 
@@ -39,76 +45,171 @@ SIGNATURES: dict[str, Signature] = {
     "config-test-failed": _s(("file", "line"), 88, True),
     "tls-cert-not-reloaded": _s(("certificate",), 87, True, "cert"),
     "tls-cert-expired": _s(("host",), 86, True, "cert"),
-    "unit-environment-missing": _s(("unit",), 86, True, "down crash",
-                                   "{title}, so systemd refuses to start it."),
+    "unit-environment-missing": _s(
+        ("unit",), 86, True, "down crash", "{title}, so systemd refuses to start it."
+    ),
     "image-pull-failed": _s(("image",), 85, ("cause",), "image"),
-    "db-replication-broken": _s(("server",), 85, True, "database",
-                                "The replica has stopped applying changes: {title}; it serves stale data until it is "
-                                "re-seeded."),
-    "fs-read-only": _s(("path", "device"), 85, ("device",), "disk down 5xx",
-                       "The filesystem is read-only: {title}. Writes fail until it is checked and remounted."),
+    "db-replication-broken": _s(
+        ("server",),
+        85,
+        True,
+        "database",
+        "The replica has stopped applying changes: {title}; it serves stale data until it is re-seeded.",
+    ),
+    "fs-read-only": _s(
+        ("path", "device"),
+        85,
+        ("device",),
+        "disk down 5xx",
+        "The filesystem is read-only: {title}. Writes fail until it is checked and remounted.",
+    ),
     "disk-full": _s(("mount", "path"), 84, ("mount",), "disk"),
-    "conntrack-full": _s(("kind",), 84, True, "timeout refused slow 5xx",
-                         "The kernel's connection-tracking table is full, so new connections are dropped: {title}."),
-    "instance-lock-held": _s(("path",), 84, True, "down crash",
-                             "The service cannot start because another instance holds its lock: {title}."),
-    "db-auth-failed": _s(("user",), 83, True, "database",
-                         "The database rejects the application's login: {title}. The credentials it uses are not the "
-                         "current ones."),
+    "conntrack-full": _s(
+        ("kind",),
+        84,
+        True,
+        "timeout refused slow 5xx",
+        "The kernel's connection-tracking table is full, so new connections are dropped: {title}.",
+    ),
+    "instance-lock-held": _s(
+        ("path",),
+        84,
+        True,
+        "down crash",
+        "The service cannot start because another instance holds its lock: {title}.",
+    ),
+    "db-auth-failed": _s(
+        ("user",),
+        83,
+        True,
+        "database",
+        "The database rejects the application's login: {title}. The credentials it uses are not the "
+        "current ones.",
+    ),
     "missing-config": _s(("name",), 83, True, "crash"),
-    "queue-resource-alarm": _s(("resource",), 83, True, "down slow timeout",
-                               "The broker blocks publishers because a resource alarm is set: {title}."),
+    "queue-resource-alarm": _s(
+        ("resource",),
+        83,
+        True,
+        "down slow timeout",
+        "The broker blocks publishers because a resource alarm is set: {title}.",
+    ),
     "oom-killed": _s(("pod", "container", "process"), 82, True, "crash memory"),
-    "fd-exhausted": _s(("process",), 82, True, "down refused crash 5xx",
-                       "{title}: it cannot open new connections or files."),
-    "cache-maxmemory": _s(("server",), 82, True, "cache memory 5xx",
-                          "The cache refuses writes: {title}. Keys without a TTL fill it and nothing can be "
-                          "evicted."),
-    "wal-archive-failing": _s(("server",), 86, True, "disk database",
-                              "WAL files pile up because archiving fails: {title}."),
+    "fd-exhausted": _s(
+        ("process",), 82, True, "down refused crash 5xx", "{title}: it cannot open new connections or files."
+    ),
+    "cache-maxmemory": _s(
+        ("server",),
+        82,
+        True,
+        "cache memory 5xx",
+        "The cache refuses writes: {title}. Keys without a TTL fill it and nothing can be evicted.",
+    ),
+    "wal-archive-failing": _s(
+        ("server",), 86, True, "disk database", "WAL files pile up because archiving fails: {title}."
+    ),
     "db-lock-wait": _s(("relation", "holder_pid"), 81, ("holder_pid",), "database timeout slow"),
-    "heap-exhausted": _s(("process",), 80, True, "crash memory",
-                         "The service dies because {title}; it restarts and dies again while the load lasts."),
+    "heap-exhausted": _s(
+        ("process",),
+        80,
+        True,
+        "crash memory",
+        "The service dies because {title}; it restarts and dies again while the load lasts.",
+    ),
     "dns-nxdomain": _s(("name", "source"), 80, False, "dns crash"),
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
-    "ports-exhausted": _s(("kind",), 80, True, "5xx timeout refused",
-                          "The host has run out of local ports for outgoing connections: {title}."),
-    "unit-not-loadable": _s(("unit",), 84, ("state",), "down",
-                            "{title}; systemd will not start it in this state."),
-    "unit-start-timeout": _s(("unit",), 78, True, "down crash",
-                             "{title}: systemd waits for the unit to report that it started (READY=1 via sd_notify "
-                             "for Type=notify, a PID file for Type=forking) and kills it when that does not come "
-                             "within TimeoutStartSec."),
-    "process-killed": _s(("kind",), 60, False, "crash database",
-                         "{title}; the kernel log shows whether the OOM killer did it."),
-    "db-backend-crashed": _s(("kind",), 56, False, "database crash",
-                             "{title}; the kernel log or the database's log says which process died and why."),
-    "disk-watermark": _s(("kind",), 84, True, "disk",
-                         "The disk passed the flood-stage watermark, so the cluster blocked writes (indices are "
-                         "read-only-allow-delete): {title}."),
-    "exec-format-error": _s(("kind",), 86, True, "crash",
-                            "The container's binary cannot run on the node's CPU: {title}. The image was built for "
-                            "another architecture (arm64 vs amd64)."),
-    "shm-exhausted": _s(("kind",), 85, True, "database memory disk",
-                        "The process runs out of shared memory, not disk: {title}. A container's /dev/shm is 64M "
-                        "unless a larger memory-backed emptyDir is mounted there."),
-    "tls-verify-failed": _s(("host", "reason"), 80, True, "cert",
-                            "Clients cannot verify the TLS certificate: {title}."),
-    "request-too-large": _s(("server",), 79, True, "5xx",
-                            "Requests are rejected as too large: {title}. The server's body-size limit is below "
-                            "what clients send."),
+    "ports-exhausted": _s(
+        ("kind",),
+        80,
+        True,
+        "5xx timeout refused",
+        "The host has run out of local ports for outgoing connections: {title}.",
+    ),
+    "unit-not-loadable": _s(
+        ("unit",), 84, ("state",), "down", "{title}; systemd will not start it in this state."
+    ),
+    "unit-start-timeout": _s(
+        ("unit",),
+        78,
+        True,
+        "down crash",
+        "{title}: systemd waits for the unit to report that it started (READY=1 via sd_notify "
+        "for Type=notify, a PID file for Type=forking) and kills it when that does not come "
+        "within TimeoutStartSec.",
+    ),
+    "process-killed": _s(
+        ("kind",), 60, False, "crash database", "{title}; the kernel log shows whether the OOM killer did it."
+    ),
+    "db-backend-crashed": _s(
+        ("kind",),
+        56,
+        False,
+        "database crash",
+        "{title}; the kernel log or the database's log says which process died and why.",
+    ),
+    "disk-watermark": _s(
+        ("kind",),
+        84,
+        True,
+        "disk",
+        "The disk passed the flood-stage watermark, so the cluster blocked writes (indices are "
+        "read-only-allow-delete): {title}.",
+    ),
+    "exec-format-error": _s(
+        ("kind",),
+        86,
+        True,
+        "crash",
+        "The container's binary cannot run on the node's CPU: {title}. The image was built for "
+        "another architecture (arm64 vs amd64).",
+    ),
+    "shm-exhausted": _s(
+        ("kind",),
+        85,
+        True,
+        "database memory disk",
+        "The process runs out of shared memory, not disk: {title}. A container's /dev/shm is 64M "
+        "unless a larger memory-backed emptyDir is mounted there.",
+    ),
+    "tls-verify-failed": _s(
+        ("host", "reason"), 80, True, "cert", "Clients cannot verify the TLS certificate: {title}."
+    ),
+    "request-too-large": _s(
+        ("server",),
+        79,
+        True,
+        "5xx",
+        "Requests are rejected as too large: {title}. The server's body-size limit is below "
+        "what clients send.",
+    ),
     "db-idle-in-transaction": _s(("server",), 79, True, "database"),
     "db-max-connections": _s(("server",), 78, False, "database"),
     "pod-evicted": _s(("pod",), 76, ("resource",), "evicted disk"),
     "pod-unschedulable": _s(("pod",), 75, ("described",), "pending", "{title}."),
-    "node-condition": _s(("node",), 74, False, "pending evicted down",
-                         "The node is unhealthy: {title}; pods on it are evicted or cannot run."),
+    "node-condition": _s(
+        ("node",),
+        74,
+        False,
+        "pending evicted down",
+        "The node is unhealthy: {title}; pods on it are evicted or cannot run.",
+    ),
     "memory-exhausted": _s(("host",), 72, False, "memory slow", "The host is out of memory: {title}."),
-    "loopback-only": _s(("port",), 66, True, "refused down timeout",
-                        "The service listens only on loopback, so connections from other hosts are refused while "
-                        "it works from the box itself: {title}.", situational=True),
-    "workers-exhausted": _s(("server",), 70, False, "slow timeout 5xx",
-                            "All of the server's workers are busy: {title}; new requests wait in the queue."),
+    "loopback-only": _s(
+        ("port",),
+        66,
+        True,
+        "refused down timeout",
+        "The service listens only on loopback, so connections from other hosts are refused while "
+        "it works from the box itself: {title}.",
+        situational=True,
+    ),
+    "workers-exhausted": _s(
+        ("server",),
+        70,
+        False,
+        "slow timeout 5xx",
+        "All of the server's workers are busy: {title}; new requests wait in the queue.",
+    ),
     "permission-denied": _s(("path",), 70, ("path",), "permission", "The service is denied access: {title}."),
     "container-not-running": _s(("pod", "container"), 62, False, "crash down"),
     "init-container-waiting": _s(("pod", "container"), 63, False, "pending down"),
@@ -125,10 +226,12 @@ SIGNATURES: dict[str, Signature] = {
     "unit-failed": _s(("unit",), 30),
     "k8s-warning-symptom": _s(("object", "reason"), 30),
     "error-lines": _s(("source", "shape"), 25),
-    "http-error-status": _s(("url", "status"), 20, False, "",
-                            "{title}; the cause behind it was not found in what I could check."),
-    "pod-condition-false": _s(("pod",), 15, False, "",
-                              "{title}; nothing more specific explains it in what I could check."),
+    "http-error-status": _s(
+        ("url", "status"), 20, False, "", "{title}; the cause behind it was not found in what I could check."
+    ),
+    "pod-condition-false": _s(
+        ("pod",), 15, False, "", "{title}; nothing more specific explains it in what I could check."
+    ),
 }
 
 

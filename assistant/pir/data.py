@@ -156,7 +156,7 @@ def excerpt(output: str | None) -> tuple[str, int]:
     lines = (output or "").splitlines()
     if len(lines) > EXCERPT_HEAD + EXCERPT_TAIL:
         cut = len(lines) - EXCERPT_HEAD - EXCERPT_TAIL
-        lines = lines[:EXCERPT_HEAD] + [f"… {cut} lines omitted …"] + lines[-EXCERPT_TAIL:]
+        lines = [*lines[:EXCERPT_HEAD], f"… {cut} lines omitted …", *lines[-EXCERPT_TAIL:]]
     text = "\n".join(lines)
     if len(text) > EXCERPT_CHARS:
         text = text[:EXCERPT_CHARS] + "\n… (cut)"
@@ -177,19 +177,37 @@ def abnormal(tool: str, output: str, args: dict[str, Any]) -> list[str]:
 
 
 def _commands(db: Session, session_id: str) -> tuple[list[Command], dict[str, str]]:
-    rows = sorted(store.list_tool_calls(db, session_id=session_id),
-                  key=lambda r: (store.as_utc(r.started_at), r.id or 0))
+    rows = sorted(
+        store.list_tool_calls(db, session_id=session_id),
+        key=lambda r: (store.as_utc(r.started_at), r.id or 0),
+    )
     out, outputs = [], {}
     for n, r in enumerate(rows, start=1):
         outputs[f"out-{n}"] = r.output or ""
         text, count = excerpt(r.output)
-        out.append(Command(n=n, ref=f"out-{n}", call_id=r.call_id, tool=r.tool, args=r.args or {},
-                           command=r.command, target=r.target, risk=r.risk,
-                           started_at=store.as_utc(r.started_at), duration_ms=r.duration_ms,
-                           exit_code=r.exit_code, ok=r.ok, error=r.error, truncated=r.truncated,
-                           output_sha256=r.output_sha256, excerpt=text, output_lines=count,
-                           change_lines=_change_lines(r.output),
-                           abnormal=abnormal(r.tool, r.output or r.error or "", r.args or {})))
+        out.append(
+            Command(
+                n=n,
+                ref=f"out-{n}",
+                call_id=r.call_id,
+                tool=r.tool,
+                args=r.args or {},
+                command=r.command,
+                target=r.target,
+                risk=r.risk,
+                started_at=store.as_utc(r.started_at),
+                duration_ms=r.duration_ms,
+                exit_code=r.exit_code,
+                ok=r.ok,
+                error=r.error,
+                truncated=r.truncated,
+                output_sha256=r.output_sha256,
+                excerpt=text,
+                output_lines=count,
+                change_lines=_change_lines(r.output),
+                abnormal=abnormal(r.tool, r.output or r.error or "", r.args or {}),
+            )
+        )
     return out, outputs
 
 
@@ -200,17 +218,32 @@ def _findings(db: Session, session_id: str, commands: list[Command]) -> list[Fin
         evidence = []
         for ev in r.evidence or []:
             cmd = by_call.get(ev.get("call_id", ""))
-            evidence.append(EvidenceRef(ref=cmd.ref if cmd else None, tool=ev.get("tool", ""),
-                                        command=ev.get("command") or (cmd.command if cmd else ""),
-                                        lines=list(ev.get("lines") or [])))
+            evidence.append(
+                EvidenceRef(
+                    ref=cmd.ref if cmd else None,
+                    tool=ev.get("tool", ""),
+                    command=ev.get("command") or (cmd.command if cmd else ""),
+                    lines=list(ev.get("lines") or []),
+                )
+            )
             if cmd is not None and r.finding_id not in cmd.finding_ids:
                 cmd.finding_ids.append(r.finding_id)
         sig = SIGNATURES.get(r.signature)
-        out.append(FindingFacts(finding_id=r.finding_id, signature=r.signature, title=r.title,
-                                severity=r.severity, confidence=r.confidence, rank=sig.rank if sig else 0,
-                                created_at=store.as_utc(r.created_at), evidence=evidence,
-                                next_checks=list(r.next_checks or []), remediation=r.remediation,
-                                facts=dict(r.facts or {})))
+        out.append(
+            FindingFacts(
+                finding_id=r.finding_id,
+                signature=r.signature,
+                title=r.title,
+                severity=r.severity,
+                confidence=r.confidence,
+                rank=sig.rank if sig else 0,
+                created_at=store.as_utc(r.created_at),
+                evidence=evidence,
+                next_checks=list(r.next_checks or []),
+                remediation=r.remediation,
+                facts=dict(r.facts or {}),
+            )
+        )
     return out
 
 
@@ -220,31 +253,54 @@ def _approvals(db: Session, session_id: str, commands: list[Command]) -> list[Ap
     for r in store.list_approvals(db, session_id=session_id):
         cmd = by_call.get(r.call_id)
         executed = r.status == "approved" and cmd is not None and cmd.exit_code is not None
-        out.append(ApprovalFacts(approval_id=r.id, tool=r.tool, command=r.command, target=r.target,
-                                 reason=r.reason, status=r.status, decided_by=r.decided_by, comment=r.comment,
-                                 requested_at=store.as_utc(r.created_at),
-                                 decided_at=store.as_utc(r.decided_at) if r.decided_at else None,
-                                 result_ref=cmd.ref if executed and cmd else None))
+        out.append(
+            ApprovalFacts(
+                approval_id=r.id,
+                tool=r.tool,
+                command=r.command,
+                target=r.target,
+                reason=r.reason,
+                status=r.status,
+                decided_by=r.decided_by,
+                comment=r.comment,
+                requested_at=store.as_utc(r.created_at),
+                decided_at=store.as_utc(r.decided_at) if r.decided_at else None,
+                result_ref=cmd.ref if executed and cmd else None,
+            )
+        )
     return out
 
 
 def _said_and_errors(db: Session, session_id: str) -> tuple[list[Said], list[TurnError], datetime | None]:
     """Messages (with the findings an answer cites) and errors, read from the event log itself."""
     kinds = ("user_message", "message", "error")
-    stmt = (select(store.EventRow)
-            .where(store.EventRow.session_id == session_id, col(store.EventRow.type).in_(kinds))
-            .order_by(col(store.EventRow.seq)))
+    stmt = (
+        select(store.EventRow)
+        .where(store.EventRow.session_id == session_id, col(store.EventRow.type).in_(kinds))
+        .order_by(col(store.EventRow.seq))
+    )
     said, errors = [], []
     for row in db.exec(stmt):
         at, data = store.as_utc(row.created_at), row.data or {}
         if row.type == "error":
-            errors.append(TurnError(at=at, message=str(data.get("message", "")),
-                                    kind=str(data.get("kind", "error"))))
+            errors.append(
+                TurnError(at=at, message=str(data.get("message", "")), kind=str(data.get("kind", "error")))
+            )
         else:
-            said.append(Said(at=at, role="user" if row.type == "user_message" else "assistant",
-                             text=str(data.get("text", "")), finding_ids=list(data.get("finding_ids") or [])))
-    last = db.exec(select(store.EventRow.created_at).where(store.EventRow.session_id == session_id)
-                   .order_by(col(store.EventRow.seq).desc()).limit(1)).first()
+            said.append(
+                Said(
+                    at=at,
+                    role="user" if row.type == "user_message" else "assistant",
+                    text=str(data.get("text", "")),
+                    finding_ids=list(data.get("finding_ids") or []),
+                )
+            )
+    last = db.exec(
+        select(store.EventRow.created_at)
+        .where(store.EventRow.session_id == session_id)
+        .order_by(col(store.EventRow.seq).desc())
+        .limit(1)
+    ).first()
     return said, errors, store.as_utc(last) if last else None
 
 
@@ -252,19 +308,26 @@ def _related(db: Session, session_id: str, signatures: list[str], limit: int = 1
     """Other sessions that recorded a finding with one of these signatures (recurring incidents)."""
     if not signatures:
         return []
-    stmt = (select(store.FindingRow.session_id, store.FindingRow.signature, store.SessionRow.title,
-                   store.SessionRow.created_at)
-            .join(store.SessionRow, col(store.SessionRow.id) == col(store.FindingRow.session_id))
-            .where(col(store.FindingRow.signature).in_(signatures), store.FindingRow.session_id != session_id)
-            .order_by(col(store.SessionRow.created_at).desc()))
+    stmt = (
+        select(
+            store.FindingRow.session_id,
+            store.FindingRow.signature,
+            store.SessionRow.title,
+            store.SessionRow.created_at,
+        )
+        .join(store.SessionRow, col(store.SessionRow.id) == col(store.FindingRow.session_id))
+        .where(col(store.FindingRow.signature).in_(signatures), store.FindingRow.session_id != session_id)
+        .order_by(col(store.SessionRow.created_at).desc())
+    )
     found: dict[str, RelatedSession] = {}
     for sid, sig, title, created in db.exec(stmt):
         item = found.get(sid)
         if item is None:
             if len(found) >= limit:
                 continue
-            item = found[sid] = RelatedSession(session_id=sid, title=title or "",
-                                               created_at=store.as_utc(created), signatures=[])
+            item = found[sid] = RelatedSession(
+                session_id=sid, title=title or "", created_at=store.as_utc(created), signatures=[]
+            )
         if sig not in item.signatures:
             item.signatures.append(sig)
     return list(found.values())
@@ -279,9 +342,22 @@ def gather(engine: Engine, session_id: str) -> PirFacts:
         approvals = _approvals(db, session_id, commands)
         said, errors, last = _said_and_errors(db, session_id)
         related = _related(db, session_id, list(dict.fromkeys(f.signature for f in findings)))
-    session = SessionFacts(id=row.id, title=row.title, target=row.target, model=row.model,
-                           created_at=store.as_utc(row.created_at))
-    facts = PirFacts(session=session, said=said, commands=commands, findings=findings, approvals=approvals,
-                     errors=errors, related=related, last_event_at=last)
+    session = SessionFacts(
+        id=row.id,
+        title=row.title,
+        target=row.target,
+        model=row.model,
+        created_at=store.as_utc(row.created_at),
+    )
+    facts = PirFacts(
+        session=session,
+        said=said,
+        commands=commands,
+        findings=findings,
+        approvals=approvals,
+        errors=errors,
+        related=related,
+        last_event_at=last,
+    )
     facts._outputs = outputs
     return facts

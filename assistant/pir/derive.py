@@ -101,10 +101,19 @@ def _first_fix(facts: PirFacts) -> datetime | None:
 
 def steps(facts: PirFacts) -> list[Step]:
     fixed = _first_fix(facts)
-    return [Step(ref=c.ref, command=c.command or c.tool, status=c.status, outcome=_outcome(c),
-                 finding_ids=list(c.finding_ids), abnormal=list(c.abnormal),
-                 after_fix=fixed is not None and c.started_at > fixed)
-            for c in facts.commands if c.risk != "write"]
+    return [
+        Step(
+            ref=c.ref,
+            command=c.command or c.tool,
+            status=c.status,
+            outcome=_outcome(c),
+            finding_ids=list(c.finding_ids),
+            abnormal=list(c.abnormal),
+            after_fix=fixed is not None and c.started_at > fixed,
+        )
+        for c in facts.commands
+        if c.risk != "write"
+    ]
 
 
 def ruled_out(facts: PirFacts) -> list[str]:
@@ -122,8 +131,9 @@ def ruled_out(facts: PirFacts) -> list[str]:
         except KeyError:
             continue
         seen.setdefault(hypothesis, (c.command or c.tool, []))[1].append(c.ref)
-    return [f"{h} — {code(cmd)} showed nothing abnormal [{'], ['.join(refs)}]"
-            for h, (cmd, refs) in seen.items()]
+    return [
+        f"{h} — {code(cmd)} showed nothing abnormal [{'], ['.join(refs)}]" for h, (cmd, refs) in seen.items()
+    ]
 
 
 def _executed_calls(facts: PirFacts) -> list[tuple[str, dict]]:
@@ -133,6 +143,7 @@ def _executed_calls(facts: PirFacts) -> list[tuple[str, dict]]:
 def _remediation_done(remediation: str, done: list[tuple[str, dict]]) -> bool:
     """True when every tool call the remediation names was executed (same tool, same arguments)."""
     wanted = parse_calls(remediation)
+
     def ran(tool: str, args: dict) -> bool:
         return any(t == tool and all(a.get(k) == v for k, v in args.items()) for t, a in done)
 
@@ -146,20 +157,33 @@ def actions(facts: PirFacts) -> tuple[list[str], list[Proposal]]:
         cmd = facts.command(a.result_ref)
         if cmd is not None:
             who = a.decided_by or "unknown"
-            executed.append(f"{code(a.command)} on {a.target} — approved by {who}, "
-                            f"ran at {cmd.started_at:%H:%M:%S}Z, {cmd.status} [{cmd.ref}]")
+            executed.append(
+                f"{code(a.command)} on {a.target} — approved by {who}, "
+                f"ran at {cmd.started_at:%H:%M:%S}Z, {cmd.status} [{cmd.ref}]"
+            )
             continue
-        why = {"denied": f"denied by {a.decided_by or 'unknown'}",
-               "expired": "no decision before the turn ended", "pending": "still awaiting a decision",
-               "approved": "approved, but no result was recorded"}
+        why = {
+            "denied": f"denied by {a.decided_by or 'unknown'}",
+            "expired": "no decision before the turn ended",
+            "pending": "still awaiting a decision",
+            "approved": "approved, but no result was recorded",
+        }
         note = f" ({flat(a.comment)})" if a.comment else ""
-        proposed.append(Proposal(what=code(a.command), source="approval request",
-                                 status=why.get(a.status, a.status) + note))
+        proposed.append(
+            Proposal(
+                what=code(a.command), source="approval request", status=why.get(a.status, a.status) + note
+            )
+        )
     done = _executed_calls(facts)
     for f in ranked(facts.findings):
         if f.remediation and not _remediation_done(f.remediation, done):
-            proposed.append(Proposal(what=flat(f.remediation), source=f"finding {f.finding_id}",
-                                     status="suggested, not executed"))
+            proposed.append(
+                Proposal(
+                    what=flat(f.remediation),
+                    source=f"finding {f.finding_id}",
+                    status="suggested, not executed",
+                )
+            )
     return executed, proposed
 
 
@@ -204,8 +228,19 @@ def derive(facts: PirFacts) -> Derived:
     order = ranked(facts.findings)
     executed, proposed = actions(facts)
     words = facts.reporter_words
-    return Derived(severity=assess_severity(words), impact=impact_of(words), metrics=m,
-                   timeline=timeline(facts, m), incident=incident(facts), root_cause=order[0] if order else None,
-                   contributing=order[1:], steps=steps(facts), ruled_out=ruled_out(facts),
-                   executed=executed, proposed=proposed, clues=clues(facts), symptom=symptom(facts),
-                   open_questions=open_questions(facts))
+    return Derived(
+        severity=assess_severity(words),
+        impact=impact_of(words),
+        metrics=m,
+        timeline=timeline(facts, m),
+        incident=incident(facts),
+        root_cause=order[0] if order else None,
+        contributing=order[1:],
+        steps=steps(facts),
+        ruled_out=ruled_out(facts),
+        executed=executed,
+        proposed=proposed,
+        clues=clues(facts),
+        symptom=symptom(facts),
+        open_questions=open_questions(facts),
+    )

@@ -29,8 +29,9 @@ class PirDraftRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(foreign_key="sessions.id", max_length=64)
     version: int
-    created_at: datetime = Field(default_factory=utcnow,
-                                 sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )
     model: str = Field(max_length=200)
     """The model that drafted the narrative sections ('rules' when none did)."""
     markdown: str
@@ -40,14 +41,19 @@ class PirDraftRow(SQLModel, table=True):
 
 
 def latest(db: Session, *, session_id: str) -> PirDraftRow | None:
-    stmt = (select(PirDraftRow).where(PirDraftRow.session_id == session_id)
-            .order_by(col(PirDraftRow.version).desc()).limit(1))
+    stmt = (
+        select(PirDraftRow)
+        .where(PirDraftRow.session_id == session_id)
+        .order_by(col(PirDraftRow.version).desc())
+        .limit(1)
+    )
     return db.exec(stmt).first()
 
 
 def get_version(db: Session, *, session_id: str, version: int) -> PirDraftRow:
-    row = db.exec(select(PirDraftRow).where(PirDraftRow.session_id == session_id,
-                                            PirDraftRow.version == version)).first()
+    row = db.exec(
+        select(PirDraftRow).where(PirDraftRow.session_id == session_id, PirDraftRow.version == version)
+    ).first()
     if row is None:
         raise store.NotFound("pir version", f"{session_id} v{version}")
     return row
@@ -59,8 +65,9 @@ def list_versions(db: Session, *, session_id: str) -> list[PirDraftRow]:
     return list(db.exec(stmt))
 
 
-def save(engine: Engine, *, session_id: str, model: str, render: Any,
-         first_only: bool = False) -> PirDraftRow:
+def save(
+    engine: Engine, *, session_id: str, model: str, render: Any, first_only: bool = False
+) -> PirDraftRow:
     """Store the next version. `render(version, created_at) -> (markdown, data)` is called inside the
     transaction so the number printed in the draft is the number it is stored under; two concurrent
     regenerations get consecutive versions (the unique constraint decides, the loser retries).
@@ -69,15 +76,24 @@ def save(engine: Engine, *, session_id: str, model: str, render: Any,
         try:
             with store.writing(engine) as db:
                 store.get_session(db, session_id=session_id)
-                current = db.execute(sa.select(sa.func.max(PirDraftRow.version))
-                                     .where(col(PirDraftRow.session_id) == session_id)).scalar()
+                current = db.execute(
+                    sa.select(sa.func.max(PirDraftRow.version)).where(
+                        col(PirDraftRow.session_id) == session_id
+                    )
+                ).scalar()
                 if first_only and current:
                     return get_version(db, session_id=session_id, version=int(current))
                 version = int(current or 0) + 1
                 created = utcnow()
                 markdown, data = render(version, created)
-                row = PirDraftRow(session_id=session_id, version=version, created_at=created, model=model,
-                                  markdown=markdown, data=data)
+                row = PirDraftRow(
+                    session_id=session_id,
+                    version=version,
+                    created_at=created,
+                    model=model,
+                    markdown=markdown,
+                    data=data,
+                )
                 db.add(row)
                 db.flush()
                 return row

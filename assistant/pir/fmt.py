@@ -33,7 +33,7 @@ def dur(seconds: float | None) -> str:
         return "unknown"
     if seconds < 60:
         return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -93,7 +93,7 @@ def prose(text: str | None, in_table: bool = False) -> str:
     (in a table) pipes neutralised outside code spans."""
     out, pos, body = [], 0, flat(text)
     for m in _SPAN.finditer(body):
-        out.append(_plain(body[pos:m.start()], in_table))
+        out.append(_plain(body[pos : m.start()], in_table))
         out.append(m.group(0).replace("|", "\\|") if in_table else m.group(0))
         pos = m.end()
     out.append(_plain(body[pos:], in_table))

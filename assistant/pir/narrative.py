@@ -31,13 +31,20 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 def prompt_messages(facts: PirFacts, d: Derived, redact: Redactor) -> list[dict[str, str]]:
     """The system and user messages for the model; every value is stored text, redacted once more."""
     values: dict[str, Any] = {
-        "session": facts.session, "reported": [redact(t) for t in facts.reporter_words],
+        "session": facts.session,
+        "reported": [redact(t) for t in facts.reporter_words],
         "answers": [redact(s.text)[:1500] for s in facts.said if s.role == "assistant"][-2:],
-        "commands": facts.commands[:MAX_PROMPT_COMMANDS], "findings": facts.findings,
-        "approvals": facts.approvals, "d": d, "ts": ts, "dur": dur,
+        "commands": facts.commands[:MAX_PROMPT_COMMANDS],
+        "findings": facts.findings,
+        "approvals": facts.approvals,
+        "d": d,
+        "ts": ts,
+        "dur": dur,
     }
-    return [{"role": "system", "content": render("pir_narrative.md.j2", part="system", **values)},
-            {"role": "user", "content": redact(render("pir_narrative.md.j2", part="user", **values))}]
+    return [
+        {"role": "system", "content": render("pir_narrative.md.j2", part="system", **values)},
+        {"role": "user", "content": redact(render("pir_narrative.md.j2", part="user", **values))},
+    ]
 
 
 def parse_answer(text: str) -> NarrativeFields:
@@ -47,7 +54,7 @@ def parse_answer(text: str) -> NarrativeFields:
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the answer")
     try:
-        obj = json.loads(body[start:end + 1])
+        obj = json.loads(body[start : end + 1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"malformed JSON ({exc.msg} at position {exc.pos})") from None
     try:
@@ -73,15 +80,18 @@ async def ask_model(model: str, messages: list[dict[str, str]], settings: Settin
 async def draft_narrative(facts: PirFacts, d: Derived, settings: Settings, model: str) -> Narrative:
     """The model's narrative when it gives a valid one; otherwise the rules', saying why."""
     if not model or model.startswith("firstline/"):
-        return rules_narrative(facts, d, note=f"drafted by rules from the findings ({model or 'no model'} "
-                                              "does not write narrative)")
+        return rules_narrative(
+            facts,
+            d,
+            note=f"drafted by rules from the findings ({model or 'no model'} does not write narrative)",
+        )
     from assistant.model import ModelError
 
     try:
         text = await ask_model(model, prompt_messages(facts, d, redactor_for(settings)), settings)
     except ModelError as exc:
         return rules_narrative(facts, d, note=f"drafted by rules: the call to {model} failed: {exc}")
-    except Exception as exc:  # a PIR must still be drafted when a provider misbehaves
+    except Exception as exc:  # noqa: BLE001 - a PIR must still be drafted when a provider misbehaves
         note = f"drafted by rules: the call to {model} failed: {type(exc).__name__}"
         return rules_narrative(facts, d, note=note)
     try:
@@ -91,6 +101,10 @@ async def draft_narrative(facts: PirFacts, d: Derived, settings: Settings, model
     narrative = Narrative(**fields.model_dump(), source=model)
     problems = contradictions(facts, d, narrative)
     if problems:  # held to the same check as the rules: a narrative that contradicts its evidence is not used
-        return rules_narrative(facts, d, note=f"drafted by rules: {model}'s narrative contradicted its evidence "
-                                              f"({len(problems)} claim(s); first: {problems[0]})")
+        return rules_narrative(
+            facts,
+            d,
+            note=f"drafted by rules: {model}'s narrative contradicted its evidence "
+            f"({len(problems)} claim(s); first: {problems[0]})",
+        )
     return narrative

@@ -30,11 +30,26 @@ class PirTemplateError(ValueError):
 
 
 def _environment(search: list[Path]) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(loader=jinja2.FileSystemLoader([str(p) for p in search]),
-                               undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                               trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(ts=fmt.ts, hm=fmt.hm, dur=fmt.dur, code=fmt.code, fence=fmt.fence, prose=fmt.prose,
-                       cell=fmt.cell, escape_md=fmt.escape, quote=fmt.quote, flat=fmt.flat)
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader([str(p) for p in search]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ts=fmt.ts,
+        hm=fmt.hm,
+        dur=fmt.dur,
+        code=fmt.code,
+        fence=fmt.fence,
+        prose=fmt.prose,
+        cell=fmt.cell,
+        escape_md=fmt.escape,
+        quote=fmt.quote,
+        flat=fmt.flat,
+    )
     env.filters["tcode"] = lambda text: fmt.code(text, in_table=True)
     return env
 
@@ -65,8 +80,9 @@ def load_template(path: Path | None) -> jinja2.Template:
         raise PirTemplateError(f"{path}: cannot load template: {exc}") from None
 
 
-def render_markdown(context: dict[str, Any], template_path: Path | None = None,
-                    redactor: Callable[[str], str] = redact) -> str:
+def render_markdown(
+    context: dict[str, Any], template_path: Path | None = None, redactor: Callable[[str], str] = redact
+) -> str:
     """The PIR Markdown for `context`, redacted; PirTemplateError (path:line) on a broken layout."""
     template = load_template(template_path)
     filename = template.filename or DEFAULT_TEMPLATE
@@ -78,7 +94,7 @@ def render_markdown(context: dict[str, Any], template_path: Path | None = None,
     except jinja2.TemplateError as exc:  # UndefinedError, SecurityError...
         line = _template_line(exc.__traceback__, filename)
         raise PirTemplateError(f"{filename}:{line or '?'}: {type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # a filter or an attribute raising inside the layout
+    except Exception as exc:  # noqa: BLE001 - a filter or an attribute raising inside the layout
         line = _template_line(exc.__traceback__, filename)
         raise PirTemplateError(f"{filename}:{line or '?'}: {type(exc).__name__}: {exc}") from None
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
@@ -87,8 +103,33 @@ def render_markdown(context: dict[str, Any], template_path: Path | None = None,
 
 # ------------------------------------------------------------------ Markdown -> safe tree for the UI
 
-_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "table", "thead", "tbody",
-         "tr", "th", "td", "strong", "em", "s", "a", "hr", "br", "pre", "code"}
+_TAGS = {
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "strong",
+    "em",
+    "s",
+    "a",
+    "hr",
+    "br",
+    "pre",
+    "code",
+}
 _HREF = re.compile(r"^(?:https?://|mailto:|#)", re.IGNORECASE)
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 

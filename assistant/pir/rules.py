@@ -19,50 +19,85 @@ from assistant.pir.timeline import ranked
 
 # signature -> (prevent, detect); {fact} placeholders are filled from the finding's facts.
 PLAYBOOK: dict[str, tuple[str, str]] = {
-    "port-in-use": ("Make the deploy fail fast when port {port} is already held by another process "
-                    "(pre-flight check), and run every long-lived process under a service manager so a "
-                    "deploy can find and stop it",
-                    "Alert when nothing healthy answers on port {port} after a deploy"),
-    "config-test-failed": ("Run the configuration test in CI and before every reload",
-                           "Alert when a configuration reload fails"),
-    "dns-nxdomain": ("Manage the DNS record for {name} as code, with a check that required names resolve",
-                     "Probe resolution of {name} from the affected environment"),
+    "port-in-use": (
+        "Make the deploy fail fast when port {port} is already held by another process "
+        "(pre-flight check), and run every long-lived process under a service manager so a "
+        "deploy can find and stop it",
+        "Alert when nothing healthy answers on port {port} after a deploy",
+    ),
+    "config-test-failed": (
+        "Run the configuration test in CI and before every reload",
+        "Alert when a configuration reload fails",
+    ),
+    "dns-nxdomain": (
+        "Manage the DNS record for {name} as code, with a check that required names resolve",
+        "Probe resolution of {name} from the affected environment",
+    ),
     "dns-timeout": ("Review resolver redundancy for lookups of {name}", "Alert on resolver timeouts"),
-    "tls-cert-expired": ("Automate renewal of the certificate for {host}",
-                         "Alert 30 and 7 days before any certificate expires (including {host})"),
-    "tls-cert-expiring": ("Automate renewal of the certificate for {host}",
-                          "Alert 30 and 7 days before any certificate expires (including {host})"),
-    "disk-full": ("Set log rotation, retention and capacity headroom for {mount}",
-                  "Alert when {mount} passes 80% of space or inodes"),
-    "oom-killed": ("Set memory requests and limits from measured usage, and fix the leak if usage keeps "
-                   "growing",
-                   "Alert on OOMKilled containers and on memory near its limit"),
-    "image-pull-failed": ("Check in CI that image {image} exists and is pullable before a rollout",
-                          "Alert on ImagePullBackOff / ErrImagePull"),
-    "db-max-connections": ("Size connection pools so their total stays under the server's max_connections "
-                           "(or add a pooler)",
-                           "Alert when connections pass 80% of max_connections"),
-    "db-idle-in-transaction": ("Set idle_in_transaction_session_timeout and fix the code path that leaves "
-                               "transactions open",
-                               "Alert on sessions idle in transaction for over a minute"),
-    "connection-pool-exhausted": ("Right-size pool {pool} and set an acquisition timeout",
-                                  "Export pool usage and alert near exhaustion"),
-    "permission-denied": ("Manage ownership and permissions of {path} in configuration management",
-                          "Alert on permission errors in the service's log"),
-    "pod-unschedulable": ("Review resource requests against cluster capacity and quotas (or autoscale)",
-                          "Alert on pods Pending for more than 5 minutes"),
-    "crash-loop": ("Find why the container exits (previous logs) and add a startup smoke test in CI",
-                   "Alert on CrashLoopBackOff"),
-    "connection-refused": ("Make dependents fail clearly and retry with backoff when {host}:{port} is down",
-                           "Alert when {host}:{port} stops accepting connections"),
-    "connection-timeout": ("Review network paths and timeouts to {host}:{port}",
-                           "Alert on connection timeouts to {host}:{port}"),
-    "probe-failing": ("Align the {probe} probe with the application's real startup and health behaviour",
-                      "Alert on failing {probe} probes"),
-    "unit-failed": ("Make the deploy verify {unit} is active before it reports success",
-                    "Alert when {unit} enters the failed state"),
-    "http-error-status": ("Add a post-deploy smoke test of {url}",
-                          "Synthetic check on {url} alerting on errors"),
+    "tls-cert-expired": (
+        "Automate renewal of the certificate for {host}",
+        "Alert 30 and 7 days before any certificate expires (including {host})",
+    ),
+    "tls-cert-expiring": (
+        "Automate renewal of the certificate for {host}",
+        "Alert 30 and 7 days before any certificate expires (including {host})",
+    ),
+    "disk-full": (
+        "Set log rotation, retention and capacity headroom for {mount}",
+        "Alert when {mount} passes 80% of space or inodes",
+    ),
+    "oom-killed": (
+        "Set memory requests and limits from measured usage, and fix the leak if usage keeps growing",
+        "Alert on OOMKilled containers and on memory near its limit",
+    ),
+    "image-pull-failed": (
+        "Check in CI that image {image} exists and is pullable before a rollout",
+        "Alert on ImagePullBackOff / ErrImagePull",
+    ),
+    "db-max-connections": (
+        "Size connection pools so their total stays under the server's max_connections (or add a pooler)",
+        "Alert when connections pass 80% of max_connections",
+    ),
+    "db-idle-in-transaction": (
+        "Set idle_in_transaction_session_timeout and fix the code path that leaves transactions open",
+        "Alert on sessions idle in transaction for over a minute",
+    ),
+    "connection-pool-exhausted": (
+        "Right-size pool {pool} and set an acquisition timeout",
+        "Export pool usage and alert near exhaustion",
+    ),
+    "permission-denied": (
+        "Manage ownership and permissions of {path} in configuration management",
+        "Alert on permission errors in the service's log",
+    ),
+    "pod-unschedulable": (
+        "Review resource requests against cluster capacity and quotas (or autoscale)",
+        "Alert on pods Pending for more than 5 minutes",
+    ),
+    "crash-loop": (
+        "Find why the container exits (previous logs) and add a startup smoke test in CI",
+        "Alert on CrashLoopBackOff",
+    ),
+    "connection-refused": (
+        "Make dependents fail clearly and retry with backoff when {host}:{port} is down",
+        "Alert when {host}:{port} stops accepting connections",
+    ),
+    "connection-timeout": (
+        "Review network paths and timeouts to {host}:{port}",
+        "Alert on connection timeouts to {host}:{port}",
+    ),
+    "probe-failing": (
+        "Align the {probe} probe with the application's real startup and health behaviour",
+        "Alert on failing {probe} probes",
+    ),
+    "unit-failed": (
+        "Make the deploy verify {unit} is active before it reports success",
+        "Alert when {unit} enters the failed state",
+    ),
+    "http-error-status": (
+        "Add a post-deploy smoke test of {url}",
+        "Synthetic check on {url} alerting on errors",
+    ),
 }
 MAX_ACTIONS = 8
 MAX_LINES = 12
@@ -90,11 +125,15 @@ def summary(facts: PirFacts, d: Derived) -> str:
     when = f" at {first.at:%Y-%m-%d %H:%M}Z" if first else ""
     n = len(facts.commands)
     if d.root_cause is not None:
-        found = (f"Firstline ran {n} command(s) on {facts.session.target}; the evidence points to: "
-                 f"{flat(d.root_cause.title)} ({cites(d.root_cause)}).")
+        found = (
+            f"Firstline ran {n} command(s) on {facts.session.target}; the evidence points to: "
+            f"{flat(d.root_cause.title)} ({cites(d.root_cause)})."
+        )
     else:
-        found = (f"Firstline ran {n} command(s) on {facts.session.target}; no finding explains the symptom "
-                 "yet (root cause unknown).")
+        found = (
+            f"Firstline ran {n} command(s) on {facts.session.target}; no finding explains the symptom "
+            "yet (root cause unknown)."
+        )
     if d.executed:
         fix = "Mitigation: " + "; then ".join(d.executed) + "."
     elif d.proposed:
@@ -116,20 +155,35 @@ def five_whys(facts: PirFacts, d: Derived) -> list[WhyStep]:
     for group in chain:
         f, also = group[0], [g.finding_id for g in group[1:]]
         more = f"; also {', '.join(also)}" if also else ""
-        out.append(WhyStep(why=f"Why {asked}?", because=f"{flat(f.title)} ({cites(f)}{more}).",
-                           refs=[e.ref for g in group for e in g.evidence if e.ref]))
+        out.append(
+            WhyStep(
+                why=f"Why {asked}?",
+                because=f"{flat(f.title)} ({cites(f)}{more}).",
+                refs=[e.ref for g in group for e in g.evidence if e.ref],
+            )
+        )
         asked = f"did this happen: {flat(f.title)}"
     for ref, line in deeper(facts, d)[: 4 - len(out)]:
-        out.append(WhyStep(why=f"Why {asked}?", because=f"The evidence goes on: [{ref}] shows {code(line)}.",
-                           refs=[ref]))
+        out.append(
+            WhyStep(
+                why=f"Why {asked}?", because=f"The evidence goes on: [{ref}] shows {code(line)}.", refs=[ref]
+            )
+        )
         asked = "was that so"
-    out.append(WhyStep(why=f"Why {asked}?",
-                       because="TODO(owner): not established by the evidence collected in this session."))
+    out.append(
+        WhyStep(
+            why=f"Why {asked}?",
+            because="TODO(owner): not established by the evidence collected in this session.",
+        )
+    )
     return out[:5]
 
 
-_WHY_LINE = re.compile(r"level=|--[\w-]+=|\b(?:debug|temporary|config\w*|enabled|set to|changed|deploy\w*|"
-                       r"version|image|limit\w*|cron|schedul\w*|started|owner|user=|INC-\d+)\b", re.IGNORECASE)
+_WHY_LINE = re.compile(
+    r"level=|--[\w-]+=|\b(?:debug|temporary|config\w*|enabled|set to|changed|deploy\w*|"
+    r"version|image|limit\w*|cron|schedul\w*|started|owner|user=|INC-\d+)\b",
+    re.IGNORECASE,
+)
 
 
 def deeper(facts: PirFacts, d: Derived, limit: int = 2) -> list[tuple[str, str]]:
@@ -137,15 +191,24 @@ def deeper(facts: PirFacts, d: Derived, limit: int = 2) -> list[tuple[str, str]]
     quoted and that say how it came to be (a flag, a setting, a start, a deploy), earliest output first."""
     if d.root_cause is None:
         return []
-    subjects = {str(v) for v in d.root_cause.facts.values()
-                if isinstance(v, (str, int)) and len(str(v)) >= 4 and not str(v).isdigit()}
+    subjects = {
+        str(v)
+        for v in d.root_cause.facts.values()
+        if isinstance(v, (str, int)) and len(str(v)) >= 4 and not str(v).isdigit()
+    }
     quoted = {flat(ln) for f in facts.findings for e in f.evidence for ln in e.lines}
     found: list[tuple[str, str]] = []
     for ref, text in facts.outputs().items():
         for line in text.splitlines():
             line = flat(line).lstrip("└├│─ ")  # a systemd CGroup tree's branches are not evidence
-            if (line and line not in quoted and any(s in line for s in subjects) and _WHY_LINE.search(line)
-                    and len(line) <= 400 and line not in {x for _, x in found}):
+            if (
+                line
+                and line not in quoted
+                and any(s in line for s in subjects)
+                and _WHY_LINE.search(line)
+                and len(line) <= 400
+                and line not in {x for _, x in found}
+            ):
                 found.append((ref, line))
     return found[:limit]
 
@@ -154,21 +217,31 @@ def action_items(facts: PirFacts, d: Derived) -> list[ActionItem]:
     """One mitigation (when nothing ran), one prevention, one detection per kind of failure; no repeats."""
     items: list[ActionItem] = []
     if not d.executed and d.root_cause is not None and d.root_cause.remediation:
-        items.append(ActionItem(title=flat(d.root_cause.remediation), priority="mitigate",
-                                refs=[d.root_cause.finding_id]))
+        items.append(
+            ActionItem(
+                title=flat(d.root_cause.remediation), priority="mitigate", refs=[d.root_cause.finding_id]
+            )
+        )
     detected: set[str] = set()
     for i, f in enumerate(ranked(facts.findings)):
         prevent, detect = PLAYBOOK.get(f.signature, (None, None))
         if i == 0:
-            items.append(ActionItem(title=fill(prevent, f.facts) if prevent else
-                                    f"TODO(owner): decide how to prevent “{flat(f.title)}” from recurring",
-                                    priority="prevent", refs=[f.finding_id]))
+            items.append(
+                ActionItem(
+                    title=fill(prevent, f.facts)
+                    if prevent
+                    else f"TODO(owner): decide how to prevent “{flat(f.title)}” from recurring",
+                    priority="prevent",
+                    refs=[f.finding_id],
+                )
+            )
         if detect and f.signature not in detected:
             detected.add(f.signature)
             items.append(ActionItem(title=fill(detect, f.facts), priority="detect", refs=[f.finding_id]))
     if not facts.findings:
-        items.append(ActionItem(title="TODO(owner): find the root cause (see open questions)",
-                                priority="prevent"))
+        items.append(
+            ActionItem(title="TODO(owner): find the root cause (see open questions)", priority="prevent")
+        )
     unique = list({i.title.lower(): i for i in items}.values())
     return unique[:MAX_ACTIONS]
 
@@ -181,11 +254,15 @@ def went_well(facts: PirFacts, d: Derived) -> list[str]:
         out.append(f"The root cause evidence ({cites(d.root_cause)}) came from command {n} of {total}.")
     if facts.approvals:
         yes = sum(a.status == "approved" for a in facts.approvals)
-        out.append(f"Every write action waited for a person's decision ({yes} approved, "
-                   f"{len(facts.approvals) - yes} not).")
+        out.append(
+            f"Every write action waited for a person's decision ({yes} approved, "
+            f"{len(facts.approvals) - yes} not)."
+        )
     if d.incident.metrics.mitigated_at is not None:
-        out.append(f"Mitigation came {dur(d.incident.metrics.time_to_mitigate_s)} after the first error "
-                   "(incident timeline).")
+        out.append(
+            f"Mitigation came {dur(d.incident.metrics.time_to_mitigate_s)} after the first error "
+            "(incident timeline)."
+        )
     return [*out, "TODO(owner): what else went well (detection, paging, communication)?"]
 
 
@@ -199,7 +276,7 @@ def went_poorly(facts: PirFacts, d: Derived) -> list[str]:
         out.append("The session ended without a finding that explains the symptom.")
     if not d.executed:
         out.append("No fix was executed through Firstline; impact may have continued after the session.")
-    return [*out[:MAX_LINES - 1], "TODO(owner): what else went poorly?"]
+    return [*out[: MAX_LINES - 1], "TODO(owner): what else went poorly?"]
 
 
 def leadup(facts: PirFacts, d: Derived) -> list[str]:
@@ -214,15 +291,23 @@ def leadup(facts: PirFacts, d: Derived) -> list[str]:
         if not any(flat(clue.text)[:60] in x for x in out):
             out.append(item)
     if not out:
-        out.append("TODO(owner): no change (deploy, config, upgrade) is mentioned in the conversation or the "
-                   "evidence; what changed before the incident?")
+        out.append(
+            "TODO(owner): no change (deploy, config, upgrade) is mentioned in the conversation or the "
+            "evidence; what changed before the incident?"
+        )
     return out[:MAX_LINES]
 
 
 def rules_narrative(facts: PirFacts, d: Derived, note: str | None = None) -> Narrative:
     return Narrative(
-        summary=summary(facts, d), leadup=leadup(facts, d), five_whys=five_whys(facts, d),
-        went_well=went_well(facts, d), went_poorly=went_poorly(facts, d),
+        summary=summary(facts, d),
+        leadup=leadup(facts, d),
+        five_whys=five_whys(facts, d),
+        went_well=went_well(facts, d),
+        went_poorly=went_poorly(facts, d),
         lucky=["TODO(owner): where did we get lucky?"],
         lessons=["TODO(owner): what should the team learn from this incident?"],
-        action_items=action_items(facts, d), source="rules", note=note)
+        action_items=action_items(facts, d),
+        source="rules",
+        note=note,
+    )

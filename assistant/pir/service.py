@@ -88,10 +88,18 @@ def _authors(facts: PirFacts) -> list[str]:
 
 def build_document(facts: PirFacts, d: Derived, narrative: Narrative, edits: PirEdits) -> PirDocument:
     severity = edited_severity(edits.severity, d.severity) if edits.severity else d.severity
-    meta = Meta(title=edits.title or _title(facts, d), status=edits.status or "draft",
-                incident_id=edits.incident_id or facts.session.id, authors=edits.authors or _authors(facts),
-                severity=severity, session_id=facts.session.id, target=facts.session.target,
-                model=facts.session.model, narrative_source=narrative.source, narrative_note=narrative.note)
+    meta = Meta(
+        title=edits.title or _title(facts, d),
+        status=edits.status or "draft",
+        incident_id=edits.incident_id or facts.session.id,
+        authors=edits.authors or _authors(facts),
+        severity=severity,
+        session_id=facts.session.id,
+        target=facts.session.target,
+        model=facts.session.model,
+        narrative_source=narrative.source,
+        narrative_note=narrative.note,
+    )
     return PirDocument(meta=meta, facts=facts, derived=d, narrative=narrative, edits=edits)
 
 
@@ -113,8 +121,15 @@ def _gather(engine: Engine, session_id: str) -> PirFacts:
         raise UnknownSession(session_id) from None
 
 
-async def regenerate(settings: Settings, engine: Engine, session_id: str, edits: PirEdits | None = None,
-                     model: str | None = None, *, first_only: bool = False) -> PirDraftRow:
+async def regenerate(
+    settings: Settings,
+    engine: Engine,
+    session_id: str,
+    edits: PirEdits | None = None,
+    model: str | None = None,
+    *,
+    first_only: bool = False,
+) -> PirDraftRow:
     """Draft a new version from the stored session (edits carried over from the last version).
     `first_only`: only if the session has no draft yet (else the latest is returned)."""
     facts = await asyncio.to_thread(_gather, engine, session_id)
@@ -126,13 +141,20 @@ async def regenerate(settings: Settings, engine: Engine, session_id: str, edits:
 
     def render(version: int, created: datetime) -> tuple[str, dict[str, Any]]:
         """Called inside the storing transaction; a broken layout raises and nothing is stored."""
-        final = doc.model_copy(update={"meta": doc.meta.model_copy(update={"version": version,
-                                                                           "generated_at": created})})
+        final = doc.model_copy(
+            update={"meta": doc.meta.model_copy(update={"version": version, "generated_at": created})}
+        )
         markdown = render_markdown(_context(final), settings.pir_template, redactor)
         return markdown, redact_value(final.model_dump(mode="json"), redactor)
 
-    return await asyncio.to_thread(drafts.save, engine, session_id=session_id, model=narrative.source,
-                                   render=render, first_only=first_only)
+    return await asyncio.to_thread(
+        drafts.save,
+        engine,
+        session_id=session_id,
+        model=narrative.source,
+        render=render,
+        first_only=first_only,
+    )
 
 
 def _context(doc: PirDocument) -> dict[str, Any]:
@@ -172,9 +194,21 @@ def list_drafts(engine: Engine, session_id: str) -> list[PirDraftRow]:
 
 def draft_json(row: PirDraftRow) -> str:
     """A stored draft as JSON: its version, Markdown and the data it was rendered from."""
-    return json.dumps({"session_id": row.session_id, "version": row.version,
-                       "created_at": store.as_utc(row.created_at).isoformat(), "model": row.model,
-                       "markdown": row.markdown, "data": row.data}, indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {
+                "session_id": row.session_id,
+                "version": row.version,
+                "created_at": store.as_utc(row.created_at).isoformat(),
+                "model": row.model,
+                "markdown": row.markdown,
+                "data": row.data,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def pir_for_cli(settings: Settings, session_id: str, as_json: bool = False, regenerate: bool = False) -> str:
@@ -192,4 +226,3 @@ async def _for_cli(settings: Settings, engine: Engine, session_id: str, fresh: b
     if fresh:
         return await regenerate(settings, engine, session_id)
     return await latest_or_create(settings, engine, session_id)
-

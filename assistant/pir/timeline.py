@@ -84,12 +84,23 @@ def metrics(facts: PirFacts) -> Metrics:
     diagnosed, basis = _diagnosis(facts)
     mitigated, by = _mitigation(facts)
     end = mitigated or facts.last_event_at
-    duration_basis = ("first report → mitigation" if mitigated else
-                      "first report → last recorded event (the incident's end is not recorded)")
-    return Metrics(first_report_at=first, diagnosis_at=diagnosed, mitigation_at=mitigated,
-                   last_event_at=facts.last_event_at, time_to_diagnosis_s=_seconds(first, diagnosed),
-                   time_to_mitigation_s=_seconds(first, mitigated), duration_s=_seconds(first, end),
-                   duration_basis=duration_basis, diagnosis_basis=basis, mitigated_by=by)
+    duration_basis = (
+        "first report → mitigation"
+        if mitigated
+        else "first report → last recorded event (the incident's end is not recorded)"
+    )
+    return Metrics(
+        first_report_at=first,
+        diagnosis_at=diagnosed,
+        mitigation_at=mitigated,
+        last_event_at=facts.last_event_at,
+        time_to_diagnosis_s=_seconds(first, diagnosed),
+        time_to_mitigation_s=_seconds(first, mitigated),
+        duration_s=_seconds(first, end),
+        duration_basis=duration_basis,
+        diagnosis_basis=basis,
+        mitigated_by=by,
+    )
 
 
 def _command_entry(cmd: Command) -> TimelineEntry:
@@ -97,14 +108,16 @@ def _command_entry(cmd: Command) -> TimelineEntry:
     if cmd.risk == "write":
         text = f"Action {shown} on {cmd.target or 'the target'} — {cmd.status}"
         return TimelineEntry(at=cmd.started_at, kind="action", text=text, refs=[cmd.ref])
-    return TimelineEntry(at=cmd.started_at, kind="command", text=f"Ran {shown} — {cmd.status}",
-                         refs=[cmd.ref])
+    return TimelineEntry(
+        at=cmd.started_at, kind="command", text=f"Ran {shown} — {cmd.status}", refs=[cmd.ref]
+    )
 
 
 def _finding_entry(f: FindingFacts) -> TimelineEntry:
     refs = list(dict.fromkeys(e.ref for e in f.evidence if e.ref))
-    return TimelineEntry(at=f.created_at, kind="finding",
-                         text=f"Finding {f.finding_id} ({f.severity}): {f.title}", refs=refs)
+    return TimelineEntry(
+        at=f.created_at, kind="finding", text=f"Finding {f.finding_id} ({f.severity}): {f.title}", refs=refs
+    )
 
 
 def _said_entries(facts: PirFacts, diagnosis_at: datetime | None) -> list[TimelineEntry]:
@@ -116,28 +129,47 @@ def _said_entries(facts: PirFacts, diagnosis_at: datetime | None) -> list[Timeli
             first_user = False
             out.append(TimelineEntry(at=s.at, kind=kind, text=f"{text}“{one_line(s.text)}”"))
         elif cause is not None and s.at == diagnosis_at:
-            out.append(TimelineEntry(at=s.at, kind="diagnosis",
-                                     text=f"Diagnosis stated: {cause.finding_id} — {one_line(cause.title)}"))
+            out.append(
+                TimelineEntry(
+                    at=s.at,
+                    kind="diagnosis",
+                    text=f"Diagnosis stated: {cause.finding_id} — {one_line(cause.title)}",
+                )
+            )
         else:
-            out.append(TimelineEntry(at=s.at, kind="answer",
-                                     text=f"Assistant answered: {one_line(s.text, 160)}"))
+            out.append(
+                TimelineEntry(at=s.at, kind="answer", text=f"Assistant answered: {one_line(s.text, 160)}")
+            )
     return out
 
 
 def _approval_entries(facts: PirFacts) -> list[TimelineEntry]:
     out = []
     for a in facts.approvals:
-        out.append(TimelineEntry(at=a.requested_at, kind="approval",
-                                 text=f"Approval requested for `{one_line(a.command, 160)}`"))
+        out.append(
+            TimelineEntry(
+                at=a.requested_at,
+                kind="approval",
+                text=f"Approval requested for `{one_line(a.command, 160)}`",
+            )
+        )
         if a.decided_at is None:
             continue
         who = a.decided_by or "unknown"
-        verb = {"approved": f"Approved by {who}", "denied": f"Denied by {who}",
-                "expired": "Expired without a decision"}.get(a.status, a.status)
+        verb = {
+            "approved": f"Approved by {who}",
+            "denied": f"Denied by {who}",
+            "expired": "Expired without a decision",
+        }.get(a.status, a.status)
         note = f": {one_line(a.comment, 160)}" if a.comment else ""
-        out.append(TimelineEntry(at=a.decided_at, kind="decision",
-                                 text=f"{verb} — `{one_line(a.command, 120)}`{note}",
-                                 refs=[a.result_ref] if a.result_ref else []))
+        out.append(
+            TimelineEntry(
+                at=a.decided_at,
+                kind="decision",
+                text=f"{verb} — `{one_line(a.command, 120)}`{note}",
+                refs=[a.result_ref] if a.result_ref else [],
+            )
+        )
     return out
 
 
@@ -147,13 +179,20 @@ def timeline(facts: PirFacts, m: Metrics) -> list[TimelineEntry]:
     entries += [_command_entry(c) for c in facts.commands]
     entries += [_finding_entry(f) for f in facts.findings]
     entries += _approval_entries(facts)
-    entries += [TimelineEntry(at=e.at, kind="error", text=f"Error ({e.kind}): {one_line(e.message)}")
-                for e in facts.errors]
+    entries += [
+        TimelineEntry(at=e.at, kind="error", text=f"Error ({e.kind}): {one_line(e.message)}")
+        for e in facts.errors
+    ]
     order = {id(e): i for i, e in enumerate(entries)}
     if m.diagnosis_at is not None and not any(e.kind == "diagnosis" for e in entries):
         cause = root_cause(facts)
         if cause is not None:
-            entries.append(TimelineEntry(at=m.diagnosis_at, kind="diagnosis",
-                                         text=f"Diagnosis: {cause.finding_id} — {one_line(cause.title)}"))
+            entries.append(
+                TimelineEntry(
+                    at=m.diagnosis_at,
+                    kind="diagnosis",
+                    text=f"Diagnosis: {cause.finding_id} — {one_line(cause.title)}",
+                )
+            )
             order[id(entries[-1])] = len(order)
     return sorted(entries, key=lambda e: (e.at, order[id(e)]))

@@ -28,52 +28,179 @@ _NONPROD = r"(?:staging|dev(?:elopment)?|test(?:ing)?|qa|sandbox)"
 
 # Impact: how many are affected. Urgency: how broken it is right now. The first level that matches wins.
 _IMPACT: list[tuple[str, re.Pattern[str]]] = [
-    ("high", _any(rf"(?:all|every|most)\s+(?:of\s+(?:our|the)\s+)?{_PEOPLE}",
-                  r"everyone", r"every\s*body", r"nobody\s+can", r"no\s+one\s+can",
-                  rf"{_SERVICE}\s+(?:is\s+)?(?:completely\s+|totally\s+)?down",
-                  r"(?:full|total|complete|major)\s+outage", r"data\s+loss",
-                  r"security\s+(?:breach|incident)")),
-    ("low", _any(r"(?:one|a\s+single|a\s+couple\s+of|a\s+few|few)\s+(?:customers?|users?|requests?)",
-                 rf"{_NONPROD}\s+(?:env(?:ironment)?|cluster|server|host|box)",
-                 r"no\s+(?:customer|user)\s+impact", r"internal\s+(?:only|tool)", r"cosmetic")),
-    ("medium", _any(r"(?:some|many|several|a\s+lot\s+of|lots\s+of|half\s+(?:of\s+)?(?:the|our)?)\s*"
-                    r"(?:customers?|users?|requests?|clients?|pages?|pods?|hosts?)",
-                    r"partial(?:ly)?", r"5\d\ds?", r"5xx", r"errors?", r"failing", r"fails?", r"down",
-                    r"unavailable", r"unreachable", r"outage", r"time?outs?", r"slow(?:ness)?", r"latency")),
+    (
+        "high",
+        _any(
+            rf"(?:all|every|most)\s+(?:of\s+(?:our|the)\s+)?{_PEOPLE}",
+            r"everyone",
+            r"every\s*body",
+            r"nobody\s+can",
+            r"no\s+one\s+can",
+            rf"{_SERVICE}\s+(?:is\s+)?(?:completely\s+|totally\s+)?down",
+            r"(?:full|total|complete|major)\s+outage",
+            r"data\s+loss",
+            r"security\s+(?:breach|incident)",
+        ),
+    ),
+    (
+        "low",
+        _any(
+            r"(?:one|a\s+single|a\s+couple\s+of|a\s+few|few)\s+(?:customers?|users?|requests?)",
+            rf"{_NONPROD}\s+(?:env(?:ironment)?|cluster|server|host|box)",
+            r"no\s+(?:customer|user)\s+impact",
+            r"internal\s+(?:only|tool)",
+            r"cosmetic",
+        ),
+    ),
+    (
+        "medium",
+        _any(
+            r"(?:some|many|several|a\s+lot\s+of|lots\s+of|half\s+(?:of\s+)?(?:the|our)?)\s*"
+            r"(?:customers?|users?|requests?|clients?|pages?|pods?|hosts?)",
+            r"partial(?:ly)?",
+            r"5\d\ds?",
+            r"5xx",
+            r"errors?",
+            r"failing",
+            r"fails?",
+            r"down",
+            r"unavailable",
+            r"unreachable",
+            r"outage",
+            r"time?outs?",
+            r"slow(?:ness)?",
+            r"latency",
+        ),
+    ),
 ]
 _URGENCY: list[tuple[str, re.Pattern[str]]] = [
-    ("high", _any(r"down", r"outage", r"unavailable", r"unreachable", r"dead", r"broken",
-                  r"crash(?:ing|ed|es)?", r"won'?t\s+start", r"will\s+not\s+start",
-                  r"can(?:no|')t\s+(?:start|connect|log\s*in|reach|access|buy|pay|check\s*out)",
-                  r"not\s+(?:starting|responding|working)", r"5\d\ds?", r"5xx", r"failing", r"fails", r"failed",
-                  r"urgent", r"asap", r"right\s+now", r"emergency", r"data\s+loss", r"oom\s*killed",
-                  r"crashloop\w*")),
-    ("low", _any(r"no\s+(?:customer|user)\s+impact", r"cosmetic", r"expir(?:es|ing)\s+(?:in|next)",
-                 r"next\s+(?:week|month)", r"when\s+you\s+(?:can|have\s+time)", r"not\s+urgent",
-                 r"low\s+priority", r"warning", r"staging", r"dev(?:elopment)?\s+env")),
-    ("medium", _any(r"slow(?:ness|er)?", r"latency", r"degraded", r"intermittent(?:ly)?", r"sometimes",
-                    r"occasional(?:ly)?", r"flaky", r"sporadic", r"errors?", r"time?outs?",
-                    r"high\s+(?:cpu|memory|load)", r"filling\s+up", r"retr(?:y|ies)", r"stuck",
-                    r"hang(?:s|ing)?", r"pending", r"not\s+ready", r"keep\s+restarting",
-                    r"never\s+(?:become|becomes|get|gets)\s+ready", r"restart(?:s|ing)")),
+    (
+        "high",
+        _any(
+            r"down",
+            r"outage",
+            r"unavailable",
+            r"unreachable",
+            r"dead",
+            r"broken",
+            r"crash(?:ing|ed|es)?",
+            r"won'?t\s+start",
+            r"will\s+not\s+start",
+            r"can(?:no|')t\s+(?:start|connect|log\s*in|reach|access|buy|pay|check\s*out)",
+            r"not\s+(?:starting|responding|working)",
+            r"5\d\ds?",
+            r"5xx",
+            r"failing",
+            r"fails",
+            r"failed",
+            r"urgent",
+            r"asap",
+            r"right\s+now",
+            r"emergency",
+            r"data\s+loss",
+            r"oom\s*killed",
+            r"crashloop\w*",
+        ),
+    ),
+    (
+        "low",
+        _any(
+            r"no\s+(?:customer|user)\s+impact",
+            r"cosmetic",
+            r"expir(?:es|ing)\s+(?:in|next)",
+            r"next\s+(?:week|month)",
+            r"when\s+you\s+(?:can|have\s+time)",
+            r"not\s+urgent",
+            r"low\s+priority",
+            r"warning",
+            r"staging",
+            r"dev(?:elopment)?\s+env",
+        ),
+    ),
+    (
+        "medium",
+        _any(
+            r"slow(?:ness|er)?",
+            r"latency",
+            r"degraded",
+            r"intermittent(?:ly)?",
+            r"sometimes",
+            r"occasional(?:ly)?",
+            r"flaky",
+            r"sporadic",
+            r"errors?",
+            r"time?outs?",
+            r"high\s+(?:cpu|memory|load)",
+            r"filling\s+up",
+            r"retr(?:y|ies)",
+            r"stuck",
+            r"hang(?:s|ing)?",
+            r"pending",
+            r"not\s+ready",
+            r"keep\s+restarting",
+            r"never\s+(?:become|becomes|get|gets)\s+ready",
+            r"restart(?:s|ing)",
+        ),
+    ),
 ]
 _CLOCK = r"\d{1,2}[:h.]\d\d(?:\s*(?:am|pm|utc|z|[a-z]{3,4})\b)?|\d{1,2}\s*(?:am|pm)"
 _SPAN = r"\d+\s*(?:min(?:ute)?s?|h(?:ours?|rs?)?|days?)|yesterday|last\s+night|this\s+morning|midnight|noon"
 _FROM = r"since|from|starting(?:\s+at)?|began(?:\s+at)?|started(?:\s+at)?|after|for\s+the\s+(?:last|past)|for"
-_SINCE = _any(rf"(?:{_FROM})\s+(?:about\s+|around\s+|~)?(?:the\s+)?(?:{_CLOCK}|{_SPAN})"
-              r"(?:\s+(?:deploy(?:ment)?|release|rollout|change|upgrade|restart))?")
-_CHANGE = _any(r"deploy(?:ed|ment|s)?", r"release[ds]?", r"roll(?:ed)?\s*out", r"rollout", r"upgrade[ds]?",
-               r"update[ds]?", r"migrat(?:ion|ed|e)", r"config(?:uration)?\s+change", r"changed",
-               r"new\s+version", r"hotfix", r"patch(?:ed)?", r"helm\s+(?:upgrade|install)",
-               r"apt(?:-get)?\s+install", r"restart(?:ed)?", r"reboot(?:ed)?", r"scaled", r"feature\s+flag")
-_WHO = _any(r"(?:all|every|most|some|many|several|a\s+few|few|one|no)\s+(?:of\s+(?:our|the)\s+)?"
-            r"(?:customers?|users?|clients?|tenants?|regions?|requests?)",
-            r"everyone", r"nobody", r"no\s+one")
-_WHAT = _any(r"return(?:s|ing|ed)?\s+(?:an?\s+)?\d{3}s?", r"will\s+not\s+start", r"\d{3}s?\s+(?:errors?|for\s+\w+)", r"5xx", r"(?:is|are|went|goes)\s+down",
-             r"outage", r"slow\w*", r"time?outs?", r"timing\s+out", r"errors?", r"fail\w*", r"won'?t\s+start",
-             r"crash\w*", r"unavailable", r"unreachable", r"cannot\s+\w+", r"can'?t\s+\w+")
-_NAMES = re.compile(r"\bhttps?://[^\s\"'<>)]+|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|dev|app|internal|local|cloud|co|"
-                    r"uk|de|eu)\b|\b[a-z][a-z0-9]*(?:-[a-z0-9]+)+\b", re.IGNORECASE)
+_SINCE = _any(
+    rf"(?:{_FROM})\s+(?:about\s+|around\s+|~)?(?:the\s+)?(?:{_CLOCK}|{_SPAN})"
+    r"(?:\s+(?:deploy(?:ment)?|release|rollout|change|upgrade|restart))?"
+)
+_CHANGE = _any(
+    r"deploy(?:ed|ment|s)?",
+    r"release[ds]?",
+    r"roll(?:ed)?\s*out",
+    r"rollout",
+    r"upgrade[ds]?",
+    r"update[ds]?",
+    r"migrat(?:ion|ed|e)",
+    r"config(?:uration)?\s+change",
+    r"changed",
+    r"new\s+version",
+    r"hotfix",
+    r"patch(?:ed)?",
+    r"helm\s+(?:upgrade|install)",
+    r"apt(?:-get)?\s+install",
+    r"restart(?:ed)?",
+    r"reboot(?:ed)?",
+    r"scaled",
+    r"feature\s+flag",
+)
+_WHO = _any(
+    r"(?:all|every|most|some|many|several|a\s+few|few|one|no)\s+(?:of\s+(?:our|the)\s+)?"
+    r"(?:customers?|users?|clients?|tenants?|regions?|requests?)",
+    r"everyone",
+    r"nobody",
+    r"no\s+one",
+)
+_WHAT = _any(
+    r"return(?:s|ing|ed)?\s+(?:an?\s+)?\d{3}s?",
+    r"will\s+not\s+start",
+    r"\d{3}s?\s+(?:errors?|for\s+\w+)",
+    r"5xx",
+    r"(?:is|are|went|goes)\s+down",
+    r"outage",
+    r"slow\w*",
+    r"time?outs?",
+    r"timing\s+out",
+    r"errors?",
+    r"fail\w*",
+    r"won'?t\s+start",
+    r"crash\w*",
+    r"unavailable",
+    r"unreachable",
+    r"cannot\s+\w+",
+    r"can'?t\s+\w+",
+)
+_NAMES = re.compile(
+    r"\bhttps?://[^\s\"'<>)]+|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|dev|app|internal|local|cloud|co|"
+    r"uk|de|eu)\b|\b[a-z][a-z0-9]*(?:-[a-z0-9]+)+\b",
+    re.IGNORECASE,
+)
 
 
 class Severity(BaseModel):
@@ -124,7 +251,9 @@ def assess_severity(texts: list[str]) -> Severity:
     low = [h.lower() for h in impact_hits]
     shared = [h for h in urgency_hits if any(h.lower() in x or x in h.lower() for x in low)]
     if shared:  # one phrase never justifies both levels: the dimension it says more about keeps it
-        overlapping = [x for x in impact_hits if any(x.lower() in h.lower() or h.lower() in x.lower() for h in shared)]
+        overlapping = [
+            x for x in impact_hits if any(x.lower() in h.lower() or h.lower() in x.lower() for h in shared)
+        ]
         impact_rest = [x for x in impact_hits if x not in overlapping]
         urgency_rest = [h for h in urgency_hits if h not in shared]
         if impact_rest or (not urgency_rest and _SCORE.get(urgency, 0) > _SCORE.get(impact, 0)):
@@ -138,16 +267,24 @@ def assess_severity(texts: list[str]) -> Severity:
     level = _level(score)
     reasons = [f"impact {impact}: “{h}”" for h in impact_hits[:3]]
     reasons += [f"urgency {urgency}: “{h}”" for h in urgency_hits[:3]]
-    return Severity(level=level, priority="P" + level[-1], impact=impact, urgency=urgency, reasons=reasons,
-                    source="reporter's words", assumed=assumed)
+    return Severity(
+        level=level,
+        priority="P" + level[-1],
+        impact=impact,
+        urgency=urgency,
+        reasons=reasons,
+        source="reporter's words",
+        assumed=assumed,
+    )
 
 
 def edited_severity(value: str, base: Severity) -> Severity:
     """A person's choice (SEV1..4 or P1..4) replaces the computed level; the evidence for it is kept."""
     value = value.strip().upper()
     number = value[-1]
-    return base.model_copy(update={"level": f"SEV{number}", "priority": f"P{number}", "source": "edited",
-                                   "assumed": []})
+    return base.model_copy(
+        update={"level": f"SEV{number}", "priority": f"P{number}", "source": "edited", "assumed": []}
+    )
 
 
 def valid_severity(value: str) -> bool:

@@ -17,8 +17,10 @@ Cause = Callable[[Finding, list[Finding], Conversation], str]
 
 
 def _of(findings: list[Finding], signature: str, **want) -> Finding | None:
-    return next((f for f in findings if f.signature == signature
-                 and all(f.facts.get(k) is not None for k in want)), None)
+    return next(
+        (f for f in findings if f.signature == signature and all(f.facts.get(k) is not None for k in want)),
+        None,
+    )
 
 
 def _line(conv: Conversation, tool: str, pattern: str) -> str | None:
@@ -35,12 +37,16 @@ def _port(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     svc = x.get("service") or "the service"
     if not x.get("pid"):
-        return f"{svc} cannot start because port {x.get('port')} is already in use (\"Address already in use\"); " \
-               "the process holding it has not been identified yet."
+        return (
+            f'{svc} cannot start because port {x.get("port")} is already in use ("Address already in use"); '
+            "the process holding it has not been identified yet."
+        )
     since = f", running since {x['started']}" if x.get("started") else ""
     who = f"`{x.get('cmdline') or x.get('process')}` (pid {x['pid']}, user {x.get('user') or '?'}{since})"
-    return f"{svc} cannot bind port {x['port']} because another process already holds it: {who}. " \
-           f"{svc} fails at start with \"Address already in use\"."
+    return (
+        f"{svc} cannot bind port {x['port']} because another process already holds it: {who}. "
+        f'{svc} fails at start with "Address already in use".'
+    )
 
 
 def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -51,11 +57,15 @@ def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
     text += " (a DNS lookup returns NXDOMAIN)" if confirmed else " (name not found)"
     if crash:
         code = crash.facts.get("exit_code")
-        text += f", so pod `{crash.facts.get('pod')}` crash-loops" + (f" (exit code {code})" if code is not None else "")
+        text += f", so pod `{crash.facts.get('pod')}` crash-loops" + (
+            f" (exit code {code})" if code is not None else ""
+        )
     text += "."
     if "." not in str(name) and any(c.name in ("list_pods", "pod_describe") for c in conv.calls):
-        text += f" In Kubernetes a short name like `{name}` resolves only to a Service in the pod's own namespace; " \
-                "if the Service lives in another namespace, the name must include it (name.namespace)."
+        text += (
+            f" In Kubernetes a short name like `{name}` resolves only to a Service in the pod's own namespace; "
+            "if the Service lives in another namespace, the name must include it (name.namespace)."
+        )
     right = _line(conv, "dns_lookup", r"has (?:IPv6 )?address")
     if right:
         text += f" The name that does resolve is shown by `{right}`."
@@ -71,11 +81,15 @@ def _db(f: Finding, others: list[Finding], conv: Conversation) -> str:
     pool = _of([f, *others], "connection-pool-exhausted")
     parts = []
     if idle:
-        parts.append(f"{idle.facts.get('idle_in_transaction')} PostgreSQL sessions are stuck `idle in transaction` "
-                     f"(client {idle.facts.get('client') or '?'}), holding connection slots without finishing")
+        parts.append(
+            f"{idle.facts.get('idle_in_transaction')} PostgreSQL sessions are stuck `idle in transaction` "
+            f"(client {idle.facts.get('client') or '?'}), holding connection slots without finishing"
+        )
     if refused:
-        parts.append("the server has reached max_connections and refuses new clients "
-                     "(\"too many clients\" / reserved slots)")
+        parts.append(
+            "the server has reached max_connections and refuses new clients "
+            '("too many clients" / reserved slots)'
+        )
     if pool:
         parts.append(f"the application's pool {pool.facts.get('pool')} is exhausted, so requests time out")
     text = "; ".join(parts) or f.title
@@ -88,45 +102,60 @@ def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
     if not x.get("container"):
         if x.get("cgroup"):
             limit = f" (MemoryMax {x['memory_limit']})" if x.get("memory_limit") else ""
-            return f"{x.get('process') or 'A process'} is killed by the OOM killer at its own cgroup memory limit" \
+            return (
+                f"{x.get('process') or 'A process'} is killed by the OOM killer at its own cgroup memory limit"
                 f"{limit}, not because the host is out of memory: it grows past the limit its unit sets."
+            )
         return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory."
     limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
-    text = f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: " \
-           f"Last State OOMKilled, exit code {x.get('exit_code')}, {x.get('restarts')} restarts."
+    text = (
+        f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: "
+        f"Last State OOMKilled, exit code {x.get('exit_code')}, {x.get('restarts')} restarts."
+    )
     rollout = _line(conv, "k8s_events", r"Scaled (?:up|down) replica set") if x.get("deployment") else None
     if rollout:
-        text += f" It started with a new rollout of `{x['deployment']}`: `{rollout}` — a recent change " \
-                "(e.g. a lower memory limit) is the likely trigger."
+        text += (
+            f" It started with a new rollout of `{x['deployment']}`: `{rollout}` — a recent change "
+            "(e.g. a lower memory limit) is the likely trigger."
+        )
     return text
 
 
 def _image(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
-    why = {"tag-not-found": "does not exist in the registry (tag not found / manifest unknown)",
-           "unauthorized": "is refused by the registry (not authorized)",
-           "registry-unreachable": "cannot be fetched (registry unreachable)"}.get(x.get("cause") or "", "cannot be pulled")
-    return f"Pod `{x.get('pod')}` cannot start because image `{x.get('image') or '?'}` {why}" + \
-        (f"; deployment `{x['deployment']}` references it." if x.get("deployment") else ".")
+    why = {
+        "tag-not-found": "does not exist in the registry (tag not found / manifest unknown)",
+        "unauthorized": "is refused by the registry (not authorized)",
+        "registry-unreachable": "cannot be fetched (registry unreachable)",
+    }.get(x.get("cause") or "", "cannot be pulled")
+    return f"Pod `{x.get('pod')}` cannot start because image `{x.get('image') or '?'}` {why}" + (
+        f"; deployment `{x['deployment']}` references it." if x.get("deployment") else "."
+    )
 
 
 def _disk(f: Finding, others: list[Finding], conv: Conversation) -> str:
     both = [f, *others]
-    df = next((o for o in both if o.signature == "disk-full" and o.facts.get("mount") and not o.facts.get("size")),
-               None)
+    df = next(
+        (o for o in both if o.signature == "disk-full" and o.facts.get("mount") and not o.facts.get("size")),
+        None,
+    )
     big = next((o for o in both if o.signature == "disk-full" and o.facts.get("size")), None)
     enospc = next((o for o in both if o.signature == "disk-full" and not o.facts.get("mount")), None)
     parts = []
     if df:
-        parts.append(f"{df.facts['mount']} is {df.facts.get('use_percent')}% full ({df.facts.get('kind', 'space')})")
+        parts.append(
+            f"{df.facts['mount']} is {df.facts.get('use_percent')}% full ({df.facts.get('kind', 'space')})"
+        )
     if big:
         parts.append(f"{big.facts['path']} alone takes {big.facts['size']}")
         writer = _line(conv, "process_list", re.escape(str(big.facts["path"])))
         if writer:
             parts.append(f"it is written by `{writer}`")
     if enospc:
-        parts.append("writes fail with \"No space left on device\""
-                     + (f" ({enospc.facts['path']})" if enospc.facts.get("path") else ""))
+        parts.append(
+            'writes fail with "No space left on device"'
+            + (f" ({enospc.facts['path']})" if enospc.facts.get("path") else "")
+        )
     text = "; ".join(parts) or f.title
     return text[0].upper() + text[1:] + "."
 
@@ -137,16 +166,21 @@ def _tls(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = expired.facts if expired else {}
     text = f"The TLS certificate served for {x.get('host') or 'the site'} has expired"
     if x.get("not_after"):
-        text += f" (notAfter={x['not_after']}" + (f", {-int(x['days_left'])} days ago)" if x.get("days_left")
-                                                   is not None else ")")
-    text += "; clients reject it with \"certificate has expired\"."
+        text += f" (notAfter={x['not_after']}" + (
+            f", {-int(x['days_left'])} days ago)" if x.get("days_left") is not None else ")"
+        )
+    text += '; clients reject it with "certificate has expired".'
     if stale:
-        text += " A renewed certificate was already deployed on disk (`new certificate deployed without reload`), " \
-                "but the server was never reloaded, so it still serves the old one."
+        text += (
+            " A renewed certificate was already deployed on disk (`new certificate deployed without reload`), "
+            "but the server was never reloaded, so it still serves the old one."
+        )
         from assistant.runbook.fixes import tls_server
 
         server = tls_server(conv)
-        master = _line(conv, "process_list", rf"{server}: master process|/usr/sbin/{server}\b") if server else None
+        master = (
+            _line(conv, "process_list", rf"{server}: master process|/usr/sbin/{server}\b") if server else None
+        )
         if master:
             text += f" `ps` shows {server} running since before the renewal: `{master}`."
     return text
@@ -157,27 +191,41 @@ def explained_by(f: Finding, others: list[Finding]) -> Finding | None:
     subject = str(f.facts.get("pod") or f.facts.get("unit") or f.facts.get("service") or "")
     if not subject:
         return None
-    mine = [o for o in others if o.signature == "error-lines" and o.severity != "info"
-            and subject in str(o.facts.get("source") or "")]
+    mine = [
+        o
+        for o in others
+        if o.signature == "error-lines"
+        and o.severity != "info"
+        and subject in str(o.facts.get("source") or "")
+    ]
     order = {"fatal": 0, "error": 1, "failure": 2}
-    return min(mine, key=lambda o: (order.get(str(o.facts.get("level")), 3), -int(o.facts.get("specific") or 0)),
-               default=None)
+    return min(
+        mine,
+        key=lambda o: (order.get(str(o.facts.get("level")), 3), -int(o.facts.get("specific") or 0)),
+        default=None,
+    )
 
 
 def _because(f: Finding, others: list[Finding], fallback: str) -> str:
     why = explained_by(f, others)
     if why is None:
         return fallback
-    return f"; its log says why: {_quoted(why)}" + (f" ({why.facts['count']} times)" if why.facts.get("count", 1) > 1
-                                                      else "") + "."
+    return (
+        f"; its log says why: {_quoted(why)}"
+        + (f" ({why.facts['count']} times)" if why.facts.get("count", 1) > 1 else "")
+        + "."
+    )
 
 
 def _crash(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     code = x.get("exit_code")
-    return f"Pod `{x.get('pod')}` is crash-looping" + (f" (last exit code {code}" if code is not None else " (") + \
-        f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts)" + \
-        _because(f, others, "; its logs do not show a more specific cause than the exit itself.")
+    return (
+        f"Pod `{x.get('pod')}` is crash-looping"
+        + (f" (last exit code {code}" if code is not None else " (")
+        + f"{', ' if code is not None else ''}{x.get('restarts', '?')} restarts)"
+        + _because(f, others, "; its logs do not show a more specific cause than the exit itself.")
+    )
 
 
 def _own_words(f: Finding) -> str | None:
@@ -202,19 +250,29 @@ def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
 
 def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
-    where = f"at {x.get('host') or '?'}:{x['port']}" if x.get("port") else (f"at {x['host']}" if x.get("host") else "")
+    where = (
+        f"at {x.get('host') or '?'}:{x['port']}"
+        if x.get("port")
+        else (f"at {x['host']}" if x.get("host") else "")
+    )
     if f.signature == "connection-refused":
-        return f"The dependency {where} refuses connections, so requests that need it fail: the host answered, " \
-               "but nothing listens on that port (the service is down or bound elsewhere)."
-    return f"Connections to the dependency {where} time out, so requests that need it fail. A timeout, unlike a " \
-           "refusal, means nothing answered at all: the packets are dropped on the way (a firewall or security " \
-           "group, a route or subnet) or the host is down."
+        return (
+            f"The dependency {where} refuses connections, so requests that need it fail: the host answered, "
+            "but nothing listens on that port (the service is down or bound elsewhere)."
+        )
+    return (
+        f"Connections to the dependency {where} time out, so requests that need it fail. A timeout, unlike a "
+        "refusal, means nothing answered at all: the packets are dropped on the way (a firewall or security "
+        "group, a route or subnet) or the host is down."
+    )
 
 
 def _config(f: Finding, others: list[Finding], conv: Conversation) -> str:
     msg = f" ({f.facts['message']})" if f.facts.get("message") else ""
-    return f"The configuration is invalid at {f.facts.get('file')}:{f.facts.get('line')}{msg}, so the service " \
-           "will not (re)start."
+    return (
+        f"The configuration is invalid at {f.facts.get('file')}:{f.facts.get('line')}{msg}, so the service "
+        "will not (re)start."
+    )
 
 
 def _lock(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -227,10 +285,14 @@ def _lock(f: Finding, others: list[Finding], conv: Conversation) -> str:
         holder = _line(conv, "process_list", rf"^\S+\s+{pid}\s") or _line(conv, "service_status", rf"─{pid} ")
         if holder:
             text += f" (`{holder.strip(chr(34) + ' ├─└')}`)"
-    statement = _line(conv, "log_tail", r"STATEMENT:\s+(ALTER|LOCK|DROP|TRUNCATE|VACUUM FULL|REINDEX|CREATE INDEX)")
+    statement = _line(
+        conv, "log_tail", r"STATEMENT:\s+(ALTER|LOCK|DROP|TRUNCATE|VACUUM FULL|REINDEX|CREATE INDEX)"
+    )
     if statement:
-        text += f", and a schema change waits behind it: `{statement}`; every later query on the table queues "\
-                "behind that"
+        text += (
+            f", and a schema change waits behind it: `{statement}`; every later query on the table queues "
+            "behind that"
+        )
     return text + "."
 
 
@@ -252,7 +314,9 @@ def _evict(f: Finding, others: list[Finding], conv: Conversation) -> str:
     text = f"Pods are evicted by the kubelet: the node ran low on {res}" if res else f"{f.title}"
     if x.get("message"):
         text += f" (`{x['message'][:200]}`)"
-    return text + "; evicted pods stop working until rescheduled, and the eviction repeats while the usage does."
+    return (
+        text + "; evicted pods stop working until rescheduled, and the eviction repeats while the usage does."
+    )
 
 
 def _probe(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -260,14 +324,23 @@ def _probe(f: Finding, others: list[Finding], conv: Conversation) -> str:
     text = f"{f.title}; the kubelet marks the pod unhealthy"
     spec = _line(conv, "pod_describe", rf"^\s*{kind}:\s+\S")
     if spec:
-        text += f". The probe is configured as `{spec}` — check that the application still serves that path/port"
+        text += (
+            f". The probe is configured as `{spec}` — check that the application still serves that path/port"
+        )
     return text + "."
 
 
 def _workers(f: Finding, others: list[Finding], conv: Conversation) -> str:
     text = f"All of the server's workers are busy ({f.title}), so new requests queue and time out"
-    slow = next((o for o in others if o.signature in ("connection-timeout", "error-lines") and
-                 re.search(r"timed? ?out|timeout", " ".join(o.evidence[0].lines) if o.evidence else "")), None)
+    slow = next(
+        (
+            o
+            for o in others
+            if o.signature in ("connection-timeout", "error-lines")
+            and re.search(r"timed? ?out|timeout", " ".join(o.evidence[0].lines) if o.evidence else "")
+        ),
+        None,
+    )
     if slow:
         text += f". The workers are held by calls that time out: {_quoted(slow)}"
     return text + "."
@@ -275,28 +348,33 @@ def _workers(f: Finding, others: list[Finding], conv: Conversation) -> str:
 
 def _quoted(f: Finding) -> str:
     line = next((ln for ev in f.evidence for ln in ev.lines), "")
-    return f"`{line.strip()[:240]}`" if line and "`" not in line else f"\"{line.strip()[:240]}\""
+    return f"`{line.strip()[:240]}`" if line and "`" not in line else f'"{line.strip()[:240]}"'
 
 
 def _errors(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     count = f"{x['count']} times" if (x.get("count") or 1) > 1 else "once"
     when = f", first at {x['first']}" if x.get("first") else ""
-    return f"{x.get('source') or 'The log'} reports a {x.get('level') or 'failure'} ({count}{when}): {_quoted(f)}. " \
+    return (
+        f"{x.get('source') or 'The log'} reports a {x.get('level') or 'failure'} ({count}{when}): {_quoted(f)}. "
         "No more specific signature matched it, so this line is the most direct evidence of the failure."
+    )
 
 
 def _warning(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
-    return f"Kubernetes reports `{x.get('reason')}` for {x.get('object')}: \"{x.get('message')}\"."
+    return f'Kubernetes reports `{x.get("reason")}` for {x.get("object")}: "{x.get("message")}".'
 
 
 def _container(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     text = f"{f.title[0].upper()}{f.title[1:]}"
-    said = next((o for o in others if o.signature == "k8s-warning" and o.facts.get("pod") in (x.get("pod"), None)), None)
+    said = next(
+        (o for o in others if o.signature == "k8s-warning" and o.facts.get("pod") in (x.get("pod"), None)),
+        None,
+    )
     if said:
-        text += f"; Kubernetes says: \"{said.facts.get('message')}\""
+        text += f'; Kubernetes says: "{said.facts.get("message")}"'
     return text + "."
 
 
@@ -304,14 +382,22 @@ def _pending(f: Finding, others: list[Finding], conv: Conversation) -> str:
     text = f"{f.title[0].upper()}{f.title[1:]}".rstrip(".")
     if f.facts.get("spec"):
         text += f". The pod asks for `{f.facts['spec']}`, which no node offers"
-    related = [o for o in others if o.signature == "k8s-warning" and o.facts.get("namespace") == f.facts.get("namespace")]
+    related = [
+        o
+        for o in others
+        if o.signature == "k8s-warning" and o.facts.get("namespace") == f.facts.get("namespace")
+    ]
     if related:
-        text += f". Kubernetes also reports {related[0].facts.get('reason')} on {related[0].facts.get('object')}: " \
-                f"\"{related[0].facts.get('message')}\" — that is why"
+        text += (
+            f". Kubernetes also reports {related[0].facts.get('reason')} on {related[0].facts.get('object')}: "
+            f'"{related[0].facts.get("message")}" — that is why'
+        )
     return text + "."
 
 
-_PS_MEM = re.compile(r"^\S+\s+\d+\s+[\d.]+\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$")
+_PS_MEM = re.compile(
+    r"^\S+\s+\d+\s+[\d.]+\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$"
+)
 
 
 def _memory(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -319,8 +405,13 @@ def _memory(f: Finding, others: list[Finding], conv: Conversation) -> str:
     swap = _line(conv, "host_resources", r"^\s*Swap:")
     if swap:
         text += f"; swap: `{swap}`"
-    rows = [(float(m.group("mem")), ln.strip()) for c in conv.calls if c.name == "process_list"
-            for ln in c.output.splitlines() if (m := _PS_MEM.match(ln.strip()))]
+    rows = [
+        (float(m.group("mem")), ln.strip())
+        for c in conv.calls
+        if c.name == "process_list"
+        for ln in c.output.splitlines()
+        if (m := _PS_MEM.match(ln.strip()))
+    ]
     if rows:
         top = max(rows)
         text += f". The largest process holds {top[0]:g}% of memory: `{top[1][:200]}`"
@@ -331,10 +422,18 @@ def _init_waiting(f: Finding, others: list[Finding], conv: Conversation) -> str:
     x = f.facts
     text = f"Pod `{x.get('pod')}` never starts: its init container `{x.get('container')}` has not finished"
     pod = str(x.get("pod") or "")
-    said = next((o for o in others if o.signature == "error-lines" and pod and pod in str(o.facts.get("source"))),
-                None)
-    logs = [c for c in conv.calls if c.name == "pod_logs" and c.args.get("container") == x.get("container")
-            and c.args.get("pod") == x.get("pod") and c.output.strip()]
+    said = next(
+        (o for o in others if o.signature == "error-lines" and pod and pod in str(o.facts.get("source"))),
+        None,
+    )
+    logs = [
+        c
+        for c in conv.calls
+        if c.name == "pod_logs"
+        and c.args.get("container") == x.get("container")
+        and c.args.get("pod") == x.get("pod")
+        and c.output.strip()
+    ]
     if said:
         text += f"; it reports {_quoted(said)}"
     elif logs:
@@ -347,12 +446,29 @@ CAUSES: dict[str, Cause] = {
     "init-container-waiting": _init_waiting,
     "memory-exhausted": _memory,
     "pod-unschedulable": _pending,
-    "port-in-use": _port, "dns-nxdomain": _dns, "db-idle-in-transaction": _db, "db-max-connections": _db,
-    "connection-pool-exhausted": _db, "oom-killed": _oom, "image-pull-failed": _image, "disk-full": _disk,
-    "crash-loop": _crash, "connection-refused": _conn, "connection-timeout": _conn, "config-test-failed": _config,
-    "tls-cert-expired": _tls, "tls-cert-not-reloaded": _tls, "db-lock-wait": _lock, "missing-config": _missing,
-    "pod-evicted": _evict, "probe-failing": _probe, "unit-failed": _unit, "error-lines": _errors,
-    "k8s-warning": _warning, "k8s-warning-symptom": _warning, "container-not-running": _container,
+    "port-in-use": _port,
+    "dns-nxdomain": _dns,
+    "db-idle-in-transaction": _db,
+    "db-max-connections": _db,
+    "connection-pool-exhausted": _db,
+    "oom-killed": _oom,
+    "image-pull-failed": _image,
+    "disk-full": _disk,
+    "crash-loop": _crash,
+    "connection-refused": _conn,
+    "connection-timeout": _conn,
+    "config-test-failed": _config,
+    "tls-cert-expired": _tls,
+    "tls-cert-not-reloaded": _tls,
+    "db-lock-wait": _lock,
+    "missing-config": _missing,
+    "pod-evicted": _evict,
+    "probe-failing": _probe,
+    "unit-failed": _unit,
+    "error-lines": _errors,
+    "k8s-warning": _warning,
+    "k8s-warning-symptom": _warning,
+    "container-not-running": _container,
     "workers-exhausted": _workers,
 }
 """Refiners: signatures whose sentence needs the conversation. Every other sentence is the registry's."""

@@ -19,9 +19,13 @@ from assistant.events import Finding
 from assistant.findings import analyze_text
 from assistant.transcript import TargetFacts, read_system, read_tool
 
-_SOURCE_ERROR = re.compile(r"^(?:tail|cat|head|grep|zcat|less|journalctl|ls|sudo|kubectl): |^Error from server \(NotFound\)|"
-                           r"^-- No entries --$|^No journal files were found|^error: (?:container|pod) ")
+_SOURCE_ERROR = re.compile(
+    r"^(?:tail|cat|head|grep|zcat|less|journalctl|ls|sudo|kubectl): |^Error from server \(NotFound\)|"
+    r"^-- No entries --$|^No journal files were found|^error: (?:container|pod) "
+)
 """A reading tool's complaint about its own input (no such file, no such pod): the check could not look."""
+
+
 @dataclass
 class CallRecord:
     """One tool call the model asked for and, when it came back, what it showed."""
@@ -51,8 +55,11 @@ class CallRecord:
 
     @property
     def unreadable_source(self) -> bool:
-        return self.exit_code not in (0, None) and bool(_SOURCE_ERROR.match(self.output.strip())) \
+        return (
+            self.exit_code not in (0, None)
+            and bool(_SOURCE_ERROR.match(self.output.strip()))
             and len(self.output.strip().splitlines()) <= 3
+        )
 
 
 @dataclass
@@ -116,7 +123,11 @@ def _args(raw: Any) -> dict[str, Any]:
 def _system(conv: Conversation, target: TargetFacts) -> None:
     conv.target_name, conv.target_kind = target.name, target.kind.lower()
     for key, value in target.fields.items():
-        items = [str(v) for v in value] if isinstance(value, list) else [v for v in re.split(r"[,\s]+", str(value)) if v]
+        items = (
+            [str(v) for v in value]
+            if isinstance(value, list)
+            else [v for v in re.split(r"[,\s]+", str(value)) if v]
+        )
         if key == "hosts":
             conv.hosts = items
         elif key == "namespaces":
@@ -128,8 +139,15 @@ def _system(conv: Conversation, target: TargetFacts) -> None:
 def _tool_call(conv: Conversation, tc: Any, step: int) -> None:
     tc = tc if isinstance(tc, dict) else tc.model_dump() if hasattr(tc, "model_dump") else {}
     fn = tc.get("function") or {}
-    conv.calls.append(CallRecord(id=str(tc.get("id") or ""), name=str(fn.get("name") or ""),
-                                 args=_args(fn.get("arguments")), turn=conv.turn, step=step))
+    conv.calls.append(
+        CallRecord(
+            id=str(tc.get("id") or ""),
+            name=str(fn.get("name") or ""),
+            args=_args(fn.get("arguments")),
+            turn=conv.turn,
+            step=step,
+        )
+    )
 
 
 def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> Conversation:
@@ -158,8 +176,12 @@ def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
             record = by_id[msg["tool_call_id"]]
             record.content = _text(msg.get("content"))
             facts = read_tool(msg, record.content)
-            record.command, record.output, record.exit_code, record.error = (facts.command, facts.output,
-                                                                             facts.exit_code, facts.error)
+            record.command, record.output, record.exit_code, record.error = (
+                facts.command,
+                facts.output,
+                facts.exit_code,
+                facts.error,
+            )
             record.truncated = facts.truncated
     conv.steps_this_turn = step
     _analyze(conv)
@@ -186,8 +208,9 @@ def _analyze(conv: Conversation) -> None:
         key = chain.digest()
         found = _SEEN.get(key)
         if found is None:
-            found = analyze_text(c.name, text, call_id=c.id, command=c.command, args=c.args,
-                                 exit_code=c.exit_code, prior=prior)
+            found = analyze_text(
+                c.name, text, call_id=c.id, command=c.command, args=c.args, exit_code=c.exit_code, prior=prior
+            )
             _SEEN[key] = found
             if len(_SEEN) > _SEEN_MAX:
                 _SEEN.popitem(last=False)

@@ -11,18 +11,70 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 KNOWN_SERVICES = {
-    "nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish", "postgresql", "mysql", "mariadb",
-    "redis", "redis-server", "memcached", "mongod", "rabbitmq-server", "elasticsearch", "kafka", "zookeeper",
-    "docker", "containerd", "kubelet", "sshd", "ssh", "cron", "php-fpm", "gunicorn", "uwsgi", "celery", "etcd",
-    "consul", "vault", "prometheus", "grafana-server", "node-exporter", "jenkins", "tomcat", "keepalived", "certbot",
-    "postfix", "dovecot", "bind9", "named", "chronyd", "ntpd", "rsyslog", "fail2ban", "squid", "opensearch",
+    "nginx",
+    "apache2",
+    "httpd",
+    "haproxy",
+    "caddy",
+    "traefik",
+    "envoy",
+    "varnish",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "redis",
+    "redis-server",
+    "memcached",
+    "mongod",
+    "rabbitmq-server",
+    "elasticsearch",
+    "kafka",
+    "zookeeper",
+    "docker",
+    "containerd",
+    "kubelet",
+    "sshd",
+    "ssh",
+    "cron",
+    "php-fpm",
+    "gunicorn",
+    "uwsgi",
+    "celery",
+    "etcd",
+    "consul",
+    "vault",
+    "prometheus",
+    "grafana-server",
+    "node-exporter",
+    "jenkins",
+    "tomcat",
+    "keepalived",
+    "certbot",
+    "postfix",
+    "dovecot",
+    "bind9",
+    "named",
+    "chronyd",
+    "ntpd",
+    "rsyslog",
+    "fail2ban",
+    "squid",
+    "opensearch",
 }
-ALIASES = {"postgres": "postgresql", "pg": "postgresql", "apache": "apache2", "redis": "redis-server",
-           "mongodb": "mongod", "mongo": "mongod", "rabbitmq": "rabbitmq-server", "mysqld": "mysql"}
+ALIASES = {
+    "postgres": "postgresql",
+    "pg": "postgresql",
+    "apache": "apache2",
+    "redis": "redis-server",
+    "mongodb": "mongod",
+    "mongo": "mongod",
+    "rabbitmq": "rabbitmq-server",
+    "mysqld": "mysql",
+}
 SYMPTOMS = {
     "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
     "error": r"\berrors?\b|exceptions?\b|too many|\bbroken\b|\bstops?\b|\bstopped\b|\bdrops?\b|\bdropping\b|"
-             r"\bwrong\b(?! with)|\bwon'?t\b|\bcan'?t\b|\bcannot\b|\bunable\b|\blost\b|\blose\b",
+    r"\bwrong\b(?! with)|\bwon'?t\b|\bcan'?t\b|\bcannot\b|\bunable\b|\blost\b|\blose\b",
     "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
     "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
     "down": r"\bdown\b|\bfail(?:s|ing)?\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
@@ -32,53 +84,261 @@ SYMPTOMS = {
     "crash": r"crash|restart(?:s|ing)|keeps? (?:dying|restarting)|exit(?:ed)? (?:code )?\d+",
     "slow": r"\bslow|latency|sluggish|high load|cpu",
     "disk": r"\bdisks?\b(?! (?:i/o|io|latency|read|write))|(?:filesystem|partition|volume|drive|mount|/[\w/-]*)\s+"
-            r"(?:is\s+)?(?:\d+%\s+)?full\b|\bfull (?:disk|filesystem|partition)|\bis full\b(?! of)|no space|enospc|"
-            r"inode|out of space|\bstorage\b",
+    r"(?:is\s+)?(?:\d+%\s+)?full\b|\bfull (?:disk|filesystem|partition)|\bis full\b(?! of)|no space|enospc|"
+    r"inode|out of space|\bstorage\b",
     "cert": r"certificate|\bcert\b|\bssl\b|\btls\b|https? errors?|expired?|x509|err_cert|cert_",
     "memory": r"\boom|out of memory|memory|oomkilled|\bram\b|swap",
     "pending": r"\bpending\b|unschedul|not scheduled",
     "dns": r"\bdns\b|resolv|nxdomain|enotfound|name not known|no such host|outside world|outbound|"
-           r"external (?:calls|services|apis|hosts)|third[- ]party (?:apis|services)",
+    r"external (?:calls|services|apis|hosts)|third[- ]party (?:apis|services)",
     "database": r"\bdatabase|\bdb\b|postgres|mysql|too many (?:clients|connections)|connection pool|max_connections|"
-                r"\breplica\b|replication|\bmigration|\bsql\b|\bqueries\b|deadlock|credentials",
+    r"\breplica\b|replication|\bmigration|\bsql\b|\bqueries\b|deadlock|credentials",
     "cache": r"\bcache\b|memcache|\bredis\b",
     "image": r"imagepull|errimagepull|pull(?:ing)? (?:the )?image|image tag|manifest",
     "port": r"address already in use|eaddrinuse|bind\(\)|\bbind\b|port \d+ (?:is )?(?:in use|taken|busy)",
     "permission": r"permission denied|eacces|forbidden",
 }
-K8S_WORDS = re.compile(r"\b(?:pods?|deployments?|namespaces?|kubectl|k8s|kubernetes|crashloop\w*|imagepull\w*|"
-                       r"errimagepull|oomkilled|evicted|replicasets?|configmaps?|helm|statefulsets?|daemonsets?|"
-                       r"kubelet|nodes? (?:pool|selector))\b", re.IGNORECASE)
-_COMMON_HYPHENATED = {"read-only", "e-mail", "follow-up", "non-stop", "real-time", "well-known", "up-to-date",
-                      "out-of-memory", "so-called", "built-in", "long-running", "third-party", "re-run", "self-signed",
-                      "end-to-end", "x-ray", "co-worker", "double-check", "sign-in", "log-in", "opt-in", "set-up",
-                      "check-in", "time-out", "time-outs", "on-call", "high-cpu", "in-flight", "half-open", "re-deploy",
-                      "roll-back", "per-request", "p95-latency", "user-facing", "auto-restart", "auto-renew"}
-_NOUNS = {"jobs", "job", "alert", "alerts", "portal", "uploads", "upload", "builds", "build", "deploy", "deploys",
-          "requests", "request", "everything", "nothing", "something", "traffic", "disk", "memory", "cpu", "load",
-          "latency", "errors", "timeouts", "connections", "queue", "queues", "box", "host", "machine", "instance",
-          "node", "service", "server", "site", "page", "pages", "mail", "email", "users", "customers", "partners",
-          "except", "only", "just", "also", "still", "every", "all", "each", "some", "most", "file", "files", "data",
-          "backup", "backups", "cert", "certificate", "writes", "reads", "logins", "login", "ssh", "its", "their",
-          "our", "your", "my", "this", "that", "the", "status", "health", "monitoring", "metrics", "dashboard"}
+K8S_WORDS = re.compile(
+    r"\b(?:pods?|deployments?|namespaces?|kubectl|k8s|kubernetes|crashloop\w*|imagepull\w*|"
+    r"errimagepull|oomkilled|evicted|replicasets?|configmaps?|helm|statefulsets?|daemonsets?|"
+    r"kubelet|nodes? (?:pool|selector))\b",
+    re.IGNORECASE,
+)
+_COMMON_HYPHENATED = {
+    "read-only",
+    "e-mail",
+    "follow-up",
+    "non-stop",
+    "real-time",
+    "well-known",
+    "up-to-date",
+    "out-of-memory",
+    "so-called",
+    "built-in",
+    "long-running",
+    "third-party",
+    "re-run",
+    "self-signed",
+    "end-to-end",
+    "x-ray",
+    "co-worker",
+    "double-check",
+    "sign-in",
+    "log-in",
+    "opt-in",
+    "set-up",
+    "check-in",
+    "time-out",
+    "time-outs",
+    "on-call",
+    "high-cpu",
+    "in-flight",
+    "half-open",
+    "re-deploy",
+    "roll-back",
+    "per-request",
+    "p95-latency",
+    "user-facing",
+    "auto-restart",
+    "auto-renew",
+}
+_NOUNS = {
+    "jobs",
+    "job",
+    "alert",
+    "alerts",
+    "portal",
+    "uploads",
+    "upload",
+    "builds",
+    "build",
+    "deploy",
+    "deploys",
+    "requests",
+    "request",
+    "everything",
+    "nothing",
+    "something",
+    "traffic",
+    "disk",
+    "memory",
+    "cpu",
+    "load",
+    "latency",
+    "errors",
+    "timeouts",
+    "connections",
+    "queue",
+    "queues",
+    "box",
+    "host",
+    "machine",
+    "instance",
+    "node",
+    "service",
+    "server",
+    "site",
+    "page",
+    "pages",
+    "mail",
+    "email",
+    "users",
+    "customers",
+    "partners",
+    "except",
+    "only",
+    "just",
+    "also",
+    "still",
+    "every",
+    "all",
+    "each",
+    "some",
+    "most",
+    "file",
+    "files",
+    "data",
+    "backup",
+    "backups",
+    "cert",
+    "certificate",
+    "writes",
+    "reads",
+    "logins",
+    "login",
+    "ssh",
+    "its",
+    "their",
+    "our",
+    "your",
+    "my",
+    "this",
+    "that",
+    "the",
+    "status",
+    "health",
+    "monitoring",
+    "metrics",
+    "dashboard",
+}
 """Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
-_LOG_PHRASE = re.compile(r"\b(nginx|apache2?|httpd|haproxy|mysql|mariadb|redis|mongod|mongodb|rabbitmq|kafka|"
-                         r"elasticsearch|kernel|kern|dmesg)(?:'s)? (?:error |access |server )?(?:logs?|ring buffer)\b|"
-                         r"\b(dmesg)\b")
-_QUOTE = re.compile(r"(?<![\w])\"(.{6,300})\"(?=[\s.,;:!?)]|$)|`([^`\n]{6,300})`|“([^”\n]{6,300})”|"
-                    r"(?<![\w])'([^'\n]{12,300})'(?=[\s.,;:!?)]|$)")
+_LOG_PHRASE = re.compile(
+    r"\b(nginx|apache2?|httpd|haproxy|mysql|mariadb|redis|mongod|mongodb|rabbitmq|kafka|"
+    r"elasticsearch|kernel|kern|dmesg)(?:'s)? (?:error |access |server )?(?:logs?|ring buffer)\b|"
+    r"\b(dmesg)\b"
+)
+_QUOTE = re.compile(
+    r"(?<![\w])\"(.{6,300})\"(?=[\s.,;:!?)]|$)|`([^`\n]{6,300})`|“([^”\n]{6,300})”|"
+    r"(?<![\w])'([^'\n]{12,300})'(?=[\s.,;:!?)]|$)"
+)
 """Quoted error text: the widest quote on a line (an error may itself contain quoted names)."""
-_STATED = re.compile(r"\b(?:logs?|errors?|it|journal|output)\s+(?:say|says|said|show|shows|report|reports|print|"
-                     r"prints)\s*:?\s+([^.\n\"'`“]{6,200})", re.IGNORECASE)
+_STATED = re.compile(
+    r"\b(?:logs?|errors?|it|journal|output)\s+(?:say|says|said|show|shows|report|reports|print|"
+    r"prints)\s*:?\s+([^.\n\"'`“]{6,200})",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|`[^`\n]{3,300}`|“[^”\n]{3,300}”|'[^'\n]{12,300}'")
-_STEM_STOP = {"web", "app", "db", "api", "node", "host", "srv", "server", "prod", "edge", "ip", "vm", "box", "k8s",
-              "worker", "proxy", "lb", "ci", "dev", "stg", "test"}
+_STEM_STOP = {
+    "web",
+    "app",
+    "db",
+    "api",
+    "node",
+    "host",
+    "srv",
+    "server",
+    "prod",
+    "edge",
+    "ip",
+    "vm",
+    "box",
+    "k8s",
+    "worker",
+    "proxy",
+    "lb",
+    "ci",
+    "dev",
+    "stg",
+    "test",
+}
 HINTS = {"cache": ["memcached", "redis-server"], "dns": ["systemd-resolved"]}
-_STOP = {"the", "a", "an", "this", "that", "my", "our", "web", "main", "whole", "new", "old", "same", "api", "app",
-         "systemd", "which", "what", "any", "each", "every", "one", "its", "their", "your", "is", "was", "it", "and",
-         "or", "of", "in", "on", "for", "to", "from", "with", "no", "not", "dns", "http", "https", "kubernetes", "k8s",
-         "database", "db", "backend", "frontend", "other", "some", "all", "tls", "ssl", "site", "website", "pages",
-         "page", "everything", "everyone", "nothing", "requests", "traffic", "users", "customers", "clients", "errors", "error", "logs", "things", "stuff", "running", "deployed", "hosted", "here", "there"}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "my",
+    "our",
+    "web",
+    "main",
+    "whole",
+    "new",
+    "old",
+    "same",
+    "api",
+    "app",
+    "systemd",
+    "which",
+    "what",
+    "any",
+    "each",
+    "every",
+    "one",
+    "its",
+    "their",
+    "your",
+    "is",
+    "was",
+    "it",
+    "and",
+    "or",
+    "of",
+    "in",
+    "on",
+    "for",
+    "to",
+    "from",
+    "with",
+    "no",
+    "not",
+    "dns",
+    "http",
+    "https",
+    "kubernetes",
+    "k8s",
+    "database",
+    "db",
+    "backend",
+    "frontend",
+    "other",
+    "some",
+    "all",
+    "tls",
+    "ssl",
+    "site",
+    "website",
+    "pages",
+    "page",
+    "everything",
+    "everyone",
+    "nothing",
+    "requests",
+    "traffic",
+    "users",
+    "customers",
+    "clients",
+    "errors",
+    "error",
+    "logs",
+    "things",
+    "stuff",
+    "running",
+    "deployed",
+    "hosted",
+    "here",
+    "there",
+}
 _HOSTLIKE = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{1,3}|prod|stg|staging|dev|test)\d*\b")
 _FQDN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b")
 _POD = re.compile(r"\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{8,10}-[a-z0-9]{5}\b")
@@ -114,7 +374,9 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     out: list[str] = []
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
         _add(out, m.group(1))
-    for m in re.finditer(r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low):
+    for m in re.finditer(
+        r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
+    ):
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:
             continue
@@ -122,17 +384,29 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             continue
         plain = kind in ("service", "daemon", "server", "site", "website")
         _add(out, ALIASES.get(word, word) if plain else f"{word}-{kind}")
-    for m in re.finditer(r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low):
+    for m in re.finditer(
+        r"\b(?:service|unit|daemon|restart|systemctl status|process)\s+([a-z][\w@.-]*)", low
+    ):
         word = ALIASES.get(m.group(1).rstrip("."), m.group(1).rstrip("."))
-        if word not in _STOP and word not in hosts and (re.search(r"[-_.@\d]", word) or word in KNOWN_SERVICES):
+        if (
+            word not in _STOP
+            and word not in hosts
+            and (re.search(r"[-_.@\d]", word) or word in KNOWN_SERVICES)
+        ):
             _add(out, word)
     for word in re.findall(r"\b[a-z][a-z0-9-]*\b", low):
         name = ALIASES.get(word, word)
         if name in KNOWN_SERVICES:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
-    for m in re.finditer(rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low):
-        if m.group(1) not in _STOP and m.group(1) not in _NOUNS and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1)):
+    for m in re.finditer(
+        rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low
+    ):
+        if (
+            m.group(1) not in _STOP
+            and m.group(1) not in _NOUNS
+            and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1))
+        ):
             _add(out, ALIASES.get(m.group(1), m.group(1)))
     unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
     for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
@@ -153,7 +427,9 @@ def _fallback_services(low: str, hosts: list[str]) -> list[str]:
     return out
 
 
-def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: list[str] | None = None) -> Entities:
+def extract(
+    text: str, known_hosts: list[str] | None = None, known_namespaces: list[str] | None = None
+) -> Entities:
     """Everything the message names, in order of appearance."""
     e = Entities()
     low = text.lower()
@@ -173,10 +449,15 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
         _add(e.fqdns, h)
     _ports(low, e)
     _k8s(low, e, known_namespaces or [])
-    for m in re.finditer(r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run|mnt|app|logs?)/[\w./@-]+)", text):
+    for m in re.finditer(
+        r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run|mnt|app|logs?)/[\w./@-]+)", text
+    ):
         _add(e.paths, m.group(1).rstrip("."))
     for m in _LOG_PHRASE.finditer(low):
-        _add(e.logs_of, "kernel" if m.group(1) in ("kernel", "dmesg", "kern") else ALIASES.get(m.group(1), m.group(1)))
+        _add(
+            e.logs_of,
+            "kernel" if m.group(1) in ("kernel", "dmesg", "kern") else ALIASES.get(m.group(1), m.group(1)),
+        )
     for m in _QUOTE.finditer(text):
         _add(e.quotes, next(g for g in m.groups() if g).strip())
     for m in _STATED.finditer(text):  # 'the logs say connect ETIMEDOUT': the error, stated without quotes
@@ -191,8 +472,14 @@ def extract(text: str, known_hosts: list[str] | None = None, known_namespaces: l
     return e
 
 
-ROLE_OF = {"postgresql": "database", "mysql": "database", "mariadb": "database", "mongod": "database",
-           "redis-server": "cache", "memcached": "cache"}
+ROLE_OF = {
+    "postgresql": "database",
+    "mysql": "database",
+    "mariadb": "database",
+    "mongod": "database",
+    "redis-server": "cache",
+    "memcached": "cache",
+}
 
 
 def _roles(e: Entities) -> None:
@@ -206,8 +493,11 @@ def _roles(e: Entities) -> None:
 
 
 def _ports(low: str, e: Entities) -> None:
-    for m in re.finditer(r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b|"
-                         r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:(\d{2,5})\b(?!\.\d)", low):
+    for m in re.finditer(
+        r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b|"
+        r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:(\d{2,5})\b(?!\.\d)",
+        low,
+    ):
         value = int(m.group(1) or m.group(2) or m.group(3))
         if 0 < value < 65536:
             _add(e.ports, value)
@@ -217,32 +507,51 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
-    for m in re.finditer(r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
-                         r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b", low):
+    for m in re.finditer(
+        r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
+        r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b",
+        low,
+    ):
         _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
-    for m in re.finditer(r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
-                         r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))", low):
+    for m in re.finditer(
+        r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
+        r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))",
+        low,
+    ):
         if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging"):
             _add(e.namespaces, m.group(1))
     for ns in known_namespaces:
         if re.search(rf"\b{re.escape(ns)}\b", low):
             _add(e.namespaces, ns)
-    for m in re.finditer(r"\b(?:deployment|deploy|app|statefulset)[/\s]+([a-z0-9][a-z0-9-]{1,62})\b|"
-                         r"\b([a-z0-9][a-z0-9-]{1,62}) (?:deployment|pods?|app|service)\b", low):
+    for m in re.finditer(
+        r"\b(?:deployment|deploy|app|statefulset)[/\s]+([a-z0-9][a-z0-9-]{1,62})\b|"
+        r"\b([a-z0-9][a-z0-9-]{1,62}) (?:deployment|pods?|app|service)\b",
+        low,
+    ):
         name = m.group(1) or m.group(2)
         if name not in _STOP and not _POD.fullmatch(name) and name not in e.namespaces:
             _add(e.deployments, name)
 
 
-FIX_GENERIC = re.compile(r"\b(?:go ahead|do it|fix it|apply (?:the |your )?fix|please fix|proceed|make it so|"
-                         r"yes,? (?:please|do|go)|execute (?:the |your )?(?:fix|plan))\b", re.IGNORECASE)
+FIX_GENERIC = re.compile(
+    r"\b(?:go ahead|do it|fix it|apply (?:the |your )?fix|please fix|proceed|make it so|"
+    r"yes,? (?:please|do|go)|execute (?:the |your )?(?:fix|plan))\b",
+    re.IGNORECASE,
+)
 _LEAD = r"(?:^|[.!?;,:]\s*|\b(?:please|can you|could you|would you|go ahead and|and|then|now|just|ok|okay|yes)\s+)"
 FIX_ACTIONS = {
-    "restart": re.compile(_LEAD + r"(?:rollout\s+)?restart\s+(?:the\s+)?(?:service\s+|unit\s+|deployment\s+)?"
-                          r"([a-z0-9][\w@.-]*)", re.IGNORECASE),
-    "kill": re.compile(_LEAD + r"(?:kill|terminate)\s+(?:the\s+)?(?:pid\s+|process\s+)?([\w@./-]+)", re.IGNORECASE),
-    "rollback": re.compile(_LEAD + r"(?:roll\s*back|rollback|undo)\s+(?:the\s+)?(?:deployment\s+)?([a-z0-9][\w-]*)",
-                           re.IGNORECASE),
+    "restart": re.compile(
+        _LEAD + r"(?:rollout\s+)?restart\s+(?:the\s+)?(?:service\s+|unit\s+|deployment\s+)?"
+        r"([a-z0-9][\w@.-]*)",
+        re.IGNORECASE,
+    ),
+    "kill": re.compile(
+        _LEAD + r"(?:kill|terminate)\s+(?:the\s+)?(?:pid\s+|process\s+)?([\w@./-]+)", re.IGNORECASE
+    ),
+    "rollback": re.compile(
+        _LEAD + r"(?:roll\s*back|rollback|undo)\s+(?:the\s+)?(?:deployment\s+)?([a-z0-9][\w-]*)",
+        re.IGNORECASE,
+    ),
 }
 
 

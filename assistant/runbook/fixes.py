@@ -17,7 +17,19 @@ from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, fix_requests
 from assistant.runbook.followups import k8s_mode, namespace
 
-_PRONOUNS = {"it", "this", "that", "them", "service", "the", "process", "orphan", "culprit", "deployment", "pod"}
+_PRONOUNS = {
+    "it",
+    "this",
+    "that",
+    "them",
+    "service",
+    "the",
+    "process",
+    "orphan",
+    "culprit",
+    "deployment",
+    "pod",
+}
 
 
 @dataclass
@@ -32,11 +44,16 @@ def relevant(f: Finding, names: list[str]) -> bool:
     return any(v and (v == n or v.startswith((n + "-", n + "@"))) for v in values for n in names)
 
 
-def primary(findings: list[Finding], prefer: Callable[[Finding], int] | list[str] | None = None) -> Finding | None:
+def primary(
+    findings: list[Finding], prefer: Callable[[Finding], int] | list[str] | None = None
+) -> Finding | None:
     """The most causal preferred finding (about what was named); ties: the most confident, then the latest."""
     if prefer is None or isinstance(prefer, list):
         names = prefer or []
-        prefer = lambda f: relevant(f, names)
+
+        def prefer(f):
+            return relevant(f, names)
+
     best, best_score = None, None
     for f in findings:
         score = (prefer(f), rank(f), f.confidence)
@@ -66,9 +83,15 @@ def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
     return out
 
 
-_SERVERS = {"nginx": r"nginx: master process|/usr/sbin/nginx\b", "apache2": r"/usr/sbin/apache2\b",
-            "httpd": r"/usr/sbin/httpd\b", "haproxy": r"/usr/sbin/haproxy\b", "caddy": r"/usr/bin/caddy\b",
-            "traefik": r"\btraefik\b", "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b"}
+_SERVERS = {
+    "nginx": r"nginx: master process|/usr/sbin/nginx\b",
+    "apache2": r"/usr/sbin/apache2\b",
+    "httpd": r"/usr/sbin/httpd\b",
+    "haproxy": r"/usr/sbin/haproxy\b",
+    "caddy": r"/usr/bin/caddy\b",
+    "traefik": r"\btraefik\b",
+    "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b",
+}
 
 
 def tls_server(conv: Conversation) -> str | None:
@@ -95,23 +118,34 @@ def _pool_client(conv: Conversation) -> str | None:
     return None
 
 
-def _explicit(conv: Conversation, ents: Entities, action: str, obj: str, best: Finding | None) -> Check | None:
+def _explicit(
+    conv: Conversation, ents: Entities, action: str, obj: str, best: Finding | None
+) -> Check | None:
     """One write the engineer named ('restart nginx', 'kill 2314', 'roll back web')."""
     k8s = k8s_mode(conv, ents)
     ns = namespace(conv, ents)
     facts = best.facts if best else {}
     if action == "kill":
-        pid = int(obj) if obj.isdigit() else facts.get("pid") if (obj in _PRONOUNS or obj == facts.get("process")) \
+        pid = (
+            int(obj)
+            if obj.isdigit()
+            else facts.get("pid")
+            if (obj in _PRONOUNS or obj == facts.get("process"))
             else None
+        )
         return Check("kill_process", {"pid": pid}, f"kill pid {pid} as asked", "fix") if pid else None
     if obj in _PRONOUNS:
-        obj = str(facts.get("service") or facts.get("deployment") or facts.get("unit") or (ents.services or [""])[0])
+        obj = str(
+            facts.get("service") or facts.get("deployment") or facts.get("unit") or (ents.services or [""])[0]
+        )
     if not obj:
         return None
     if action == "rollback":
         return Check("rollout_undo", {"deployment": obj, "namespace": ns}, f"roll back {obj} as asked", "fix")
     if k8s:
-        return Check("rollout_restart", {"deployment": obj, "namespace": ns}, f"restart {obj} as asked", "fix")
+        return Check(
+            "rollout_restart", {"deployment": obj, "namespace": ns}, f"restart {obj} as asked", "fix"
+        )
     return Check("restart_service", {"service": obj}, f"restart {obj} as asked", "fix")
 
 
@@ -128,14 +162,24 @@ def requested_fix(conv: Conversation, ents: Entities) -> FixPlan | None:
     return FixPlan(writes, _verification(conv, ents, writes, best)) if writes else None
 
 
-def _verification(conv: Conversation, ents: Entities, writes: list[Check], best: Finding | None) -> list[Check]:
+def _verification(
+    conv: Conversation, ents: Entities, writes: list[Check], best: Finding | None
+) -> list[Check]:
     out = []
     for w in writes:
         if w.name == "restart_service":
-            out.append(Check("service_status", {"service": w.args["service"]}, "verify the restart", "verify"))
+            out.append(
+                Check("service_status", {"service": w.args["service"]}, "verify the restart", "verify")
+            )
         elif w.name in ("rollout_restart", "rollout_undo"):
-            out.append(Check("list_pods", {"namespace": w.args.get("namespace", "default")}, "verify the pods",
-                             "verify"))
+            out.append(
+                Check(
+                    "list_pods",
+                    {"namespace": w.args.get("namespace", "default")},
+                    "verify the pods",
+                    "verify",
+                )
+            )
         elif w.name == "kill_process" and best and best.facts.get("port"):
             out.append(Check("port_owner", {"port": best.facts["port"]}, "verify the port is free", "verify"))
     return out

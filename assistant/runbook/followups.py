@@ -18,24 +18,49 @@ from assistant.runbook.entities import ALIASES, HINTS, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 LOG_FILES = {
-    "nginx": ["/var/log/nginx/error.log"], "apache2": ["/var/log/apache2/error.log"],
-    "httpd": ["/var/log/httpd/error_log"], "haproxy": ["/var/log/haproxy.log"],
-    "mysql": ["/var/log/mysql/error.log"], "mariadb": ["/var/log/mysql/error.log"],
-    "redis-server": ["/var/log/redis/redis-server.log"], "mongod": ["/var/log/mongodb/mongod.log"],
-    "rabbitmq-server": ["/var/log/rabbitmq/rabbit@{host}.log", "/var/log/rabbitmq/rabbit.log"], "kernel": ["/var/log/kern.log", "/var/log/syslog"],
-    "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"], "kafka": ["/var/log/kafka/server.log"],
+    "nginx": ["/var/log/nginx/error.log"],
+    "apache2": ["/var/log/apache2/error.log"],
+    "httpd": ["/var/log/httpd/error_log"],
+    "haproxy": ["/var/log/haproxy.log"],
+    "mysql": ["/var/log/mysql/error.log"],
+    "mariadb": ["/var/log/mysql/error.log"],
+    "redis-server": ["/var/log/redis/redis-server.log"],
+    "mongod": ["/var/log/mongodb/mongod.log"],
+    "rabbitmq-server": ["/var/log/rabbitmq/rabbit@{host}.log", "/var/log/rabbitmq/rabbit.log"],
+    "kernel": ["/var/log/kern.log", "/var/log/syslog"],
+    "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"],
+    "kafka": ["/var/log/kafka/server.log"],
 }
 """Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
-_PG = re.compile(r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
-                 r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)")
+_PG = re.compile(
+    r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
+    r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)"
+)
 _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
 _LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
 KERNEL_SIGNS = {"timeout", "refused", "slow", "crash", "memory", "disk", "down"}
 """Complaints the kernel may explain when the service itself looks fine (drops, OOM kills, I/O errors)."""
-TROUBLE = {"error", "5xx", "down", "timeout", "refused", "crash", "slow", "database", "dns", "cert", "disk", "memory",
-            "permission", "port", "evicted", "pending", "image"}
+TROUBLE = {
+    "error",
+    "5xx",
+    "down",
+    "timeout",
+    "refused",
+    "crash",
+    "slow",
+    "database",
+    "dns",
+    "cert",
+    "disk",
+    "memory",
+    "permission",
+    "port",
+    "evicted",
+    "pending",
+    "image",
+}
 
 
 def namespace(conv: Conversation, ents: Entities) -> str:
@@ -64,7 +89,9 @@ def initial_checks(conv: Conversation, ents: Entities) -> list[Check]:
 
 def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
-    out = [Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}", "open") for p in ents.pods[:2]]
+    out = [
+        Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}", "open") for p in ents.pods[:2]
+    ]
     out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "open"))
     if ents.symptoms & {"pending", "image"} and not ents.pods:
         out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "open"))
@@ -83,15 +110,23 @@ def quoted_checks(ents: Entities) -> list[Check]:
     out = []
     for q in ents.quotes[:3]:
         for f in analyze_text("quote", q):
-            out += [Check(c.tool, dict(c.args), f"the quoted error points there: {f.title}", "open") for c in f.checks]
+            out += [
+                Check(c.tool, dict(c.args), f"the quoted error points there: {f.title}", "open")
+                for c in f.checks
+            ]
     return out
 
 
 def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
-    out: list[Check] = [Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
-                        for p in named_logs(ents)[:2]]
-    out += [Check("log_tail", {"source": own_log(conv, s), "lines": 200}, f"read the {s} log you named", "open")
-            for s in ents.logs_of if s in LOG_FILES][:2]
+    out: list[Check] = [
+        Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
+        for p in named_logs(ents)[:2]
+    ]
+    out += [
+        Check("log_tail", {"source": own_log(conv, s), "lines": 200}, f"read the {s} log you named", "open")
+        for s in ents.logs_of
+        if s in LOG_FILES
+    ][:2]
     out += quoted_checks(ents)
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
@@ -103,16 +138,20 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     if "cert" in ents.symptoms:
         for host in (ents.fqdns or ents.hosts)[:1]:
             port = next((p for p in ents.ports if p != 80), 443)
-            out.append(Check("tls_certificate", {"host": host, "port": port}, f"read {host}'s certificate", "open"))
+            out.append(
+                Check("tls_certificate", {"host": host, "port": port}, f"read {host}'s certificate", "open")
+            )
     if "disk" in ents.symptoms:
-        for path in ([p for p in ents.paths if p not in named_logs(ents)][:1] or ["/", "/var"]):
+        for path in [p for p in ents.paths if p not in named_logs(ents)][:1] or ["/", "/var"]:
             out.append(Check("disk_usage", {"path": path}, "see how full the disks are", "open"))
     if "dns" in ents.symptoms:
         out += [Check("dns_lookup", {"name": n}, f"resolve {n}", "open") for n in ents.fqdns[:1]]
     if ents.symptoms & {"slow", "memory"}:
         out.append(Check("host_resources", {}, "look at load and memory", "open"))
     if "port" not in ents.symptoms and ents.symptoms & {"refused", "down", "timeout"}:  # who listens there
-        out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]]
+        out += [
+            Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]
+        ]
     if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
     return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:4]
@@ -130,8 +169,14 @@ def _hinted(ents: Entities) -> list[Check]:
         out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
     proxy_error = bool(ents.symptoms & {"gateway", "web"}) and not named & WEB_SERVERS and not ents.logs_of
     if proxy_error or (ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths):
-        out.append(Check("log_tail", {"source": "/var/log/nginx/error.log", "lines": 100},
-                         "read the web server's error log", "open"))
+        out.append(
+            Check(
+                "log_tail",
+                {"source": "/var/log/nginx/error.log", "lines": 100},
+                "read the web server's error log",
+                "open",
+            )
+        )
     return out
 
 
@@ -139,24 +184,30 @@ def _generic_triage(ents: Entities) -> list[Check]:
     out = []
     if ents.fqdns and ents.symptoms & {"5xx", "down", "timeout"}:
         out.append(Check("http_check", {"url": f"https://{ents.fqdns[0]}/"}, "reproduce the symptom", "open"))
-    out += [Check("host_resources", {}, "get an overview of the host", "open"),
-            Check("disk_usage", {"path": "/"}, "check disk space", "open"),
-            Check("process_list", {}, "see what is running", "open")]
+    out += [
+        Check("host_resources", {}, "get an overview of the host", "open"),
+        Check("disk_usage", {"path": "/"}, "check disk space", "open"),
+        Check("process_list", {}, "see what is running", "open"),
+    ]
     return out
 
 
 # ------------------------------------------------------------------ along the evidence
 
 
-def finding_checks(conv: Conversation, findings: list[Finding] | None = None,
-                   names: list[str] | None = None) -> list[Check]:
+def finding_checks(
+    conv: Conversation, findings: list[Finding] | None = None, names: list[str] | None = None
+) -> list[Check]:
     """`next_checks` of findings (default: this turn's), about what was named first, then most causal first;
     one pod per deployment."""
     from assistant.runbook.fixes import relevant
 
     out = []
-    described = {(c.name, deployment_of(str(c.args.get("pod")))) for c in conv.this_turn()
-                 if c.name in ("pod_describe", "pod_logs")}
+    described = {
+        (c.name, deployment_of(str(c.args.get("pod"))))
+        for c in conv.this_turn()
+        if c.name in ("pod_describe", "pod_logs")
+    }
     findings = conv.findings(this_turn_only=True) if findings is None else findings
     findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
     for f in findings:
@@ -179,19 +230,36 @@ def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     out = finding_checks(conv, conclusive)
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
-        out += data_owner_checks(conv, str(f.facts.get("path") or f.facts.get("mount") or "")) \
-            if f.signature == "disk-full" else []
+        out += (
+            data_owner_checks(conv, str(f.facts.get("path") or f.facts.get("mount") or ""))
+            if f.signature == "disk-full"
+            else []
+        )
         m = _K8S_SVC.match(str(f.facts.get("name") or ""))
         if f.signature == "dns-nxdomain" and m:
             for ns in sorted(namespaces - {m.group("ns")}):
                 name = f"{m.group('svc')}.{ns}.svc.cluster.local"
-                out.append(Check("dns_lookup", {"name": name}, f"does {m.group('svc')} exist in namespace {ns}?",
-                                 "dns-alt"))
+                out.append(
+                    Check(
+                        "dns_lookup",
+                        {"name": name},
+                        f"does {m.group('svc')} exist in namespace {ns}?",
+                        "dns-alt",
+                    )
+                )
     return out
 
 
-PROCESS_OF = {"postgresql": "postgres", "mysql": "mysqld", "mariadb": "mariadbd", "redis-server": "redis-server",
-              "rabbitmq-server": "rabbitmq", "mongod": "mongod", "elasticsearch": "elasticsearch", "apache2": "apache2"}
+PROCESS_OF = {
+    "postgresql": "postgres",
+    "mysql": "mysqld",
+    "mariadb": "mariadbd",
+    "redis-server": "redis-server",
+    "rabbitmq-server": "rabbitmq",
+    "mongod": "mongod",
+    "elasticsearch": "elasticsearch",
+    "apache2": "apache2",
+}
 """What a service's processes are called in ps when it differs from the unit's name."""
 
 
@@ -208,8 +276,10 @@ def data_owner_checks(conv: Conversation, path: str) -> list[Check]:
     if not m:
         return []
     svc = ALIASES.get(m.group("name"), m.group("name"))
-    return [Check("process_list", {"match": process_name(svc)}, f"{svc} owns {path}: its processes", "owner"),
-            *log_sources(conv, svc)]
+    return [
+        Check("process_list", {"match": process_name(svc)}, f"{svc} owns {path}: its processes", "owner"),
+        *log_sources(conv, svc),
+    ]
 
 
 def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
@@ -221,19 +291,36 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv)
     for c in conv.this_turn():
-        if c.name == "pod_logs" and c.answered and c.args.get("previous") and (c.failed or not c.output.strip()):
+        if (
+            c.name == "pod_logs"
+            and c.answered
+            and c.args.get("previous")
+            and (c.failed or not c.output.strip())
+        ):
             current = {k: v for k, v in c.args.items() if k != "previous"}
-            out.append(Check("pod_logs", current, "the previous instance's logs are not there: read the current "
-                             "ones", "logs-current"))
+            out.append(
+                Check(
+                    "pod_logs",
+                    current,
+                    "the previous instance's logs are not there: read the current ones",
+                    "logs-current",
+                )
+            )
         if not c.answered or c.failed:
             continue
         if c.name == "service_status":
             out += _after_service(conv, c, troubled, has_cause)
         elif c.name == "list_pods":
-            described = {deployment_of(str(x.args.get("pod"))) or x.args.get("pod") for x in conv.this_turn()
-                         if x.name == "pod_describe"}
-            out += [x for x in _after_pods(c, ents)
-                    if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described]
+            described = {
+                deployment_of(str(x.args.get("pod"))) or x.args.get("pod")
+                for x in conv.this_turn()
+                if x.name == "pod_describe"
+            }
+            out += [
+                x
+                for x in _after_pods(c, ents)
+                if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described
+            ]
         elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output)):
             out += _after_describe(c, troubled)
 
@@ -250,7 +337,9 @@ def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause:
     svc = str(c.args.get("service", ""))
     if c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]):
         stem = re.split(r"[-_.@]", svc)[0] or svc
-        return [Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")]
+        return [
+            Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")
+        ]
     healthy = bool(_HEALTHY_UNIT.search(c.output))
     if has_cause or (healthy and not troubled):
         return []
@@ -273,8 +362,10 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
     """`postgresql.service` is only a wrapper (ExecStart=/bin/true): the real units are postgresql@VER-CLUSTER."""
     cluster = pg_cluster(conv)
     names = [f"{svc}@{cluster}"] if cluster else [f"{svc}@{v}-main" for v in (16, 15, 14)]
-    return [Check("service_status", {"service": n}, f"{svc} is a wrapper unit: check its cluster {n}", "wrapper")
-            for n in names]
+    return [
+        Check("service_status", {"service": n}, f"{svc} is a wrapper unit: check its cluster {n}", "wrapper")
+        for n in names
+    ]
 
 
 def own_log(conv: Conversation, svc: str) -> str:
@@ -296,7 +387,9 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         conventions = [p.format(host=host) for p in LOG_FILES[svc]]
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
-    sources = [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
+    sources = (
+        [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
+    )
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
@@ -305,8 +398,11 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
 
 def _dependency_pods(conv: Conversation) -> list[Check]:
     """A connection error names a host; a pod of that name in the listing is the dependency to look at."""
-    hosts = {str(f.facts.get("host")).split(".")[0] for f in conv.findings(this_turn_only=True)
-             if f.signature in ("connection-refused", "connection-timeout", "dns-timeout") and f.facts.get("host")}
+    hosts = {
+        str(f.facts.get("host")).split(".")[0]
+        for f in conv.findings(this_turn_only=True)
+        if f.signature in ("connection-refused", "connection-timeout", "dns-timeout") and f.facts.get("host")
+    }
     out = []
     for c in conv.this_turn():
         if c.name != "list_pods" or not hosts:
@@ -314,23 +410,44 @@ def _dependency_pods(conv: Conversation) -> list[Check]:
         ns = str(c.args.get("namespace") or "default")
         for row in parse_pod_list(c.output):
             if any(row.name == h or row.name.startswith(h + "-") for h in hosts):
-                out.append(Check("pod_describe", {"pod": row.name, "namespace": row.namespace or ns},
-                                 f"the failing dependency runs in pod {row.name}", "dependency"))
+                out.append(
+                    Check(
+                        "pod_describe",
+                        {"pod": row.name, "namespace": row.namespace or ns},
+                        f"the failing dependency runs in pod {row.name}",
+                        "dependency",
+                    )
+                )
     return out
 
 
 def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ns = str(c.args.get("namespace") or "default")
     rows = parse_pod_list(c.output)
-    sick = sorted((r for r in rows if not r.healthy or r.restarts > 0), key=lambda r: (r.healthy, -r.restarts))
-    wanted = sorted((r for r in rows if r.name in ents.pods
-                     or any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)),
-                    key=lambda r: (r.healthy, -r.restarts))
+    sick = sorted(
+        (r for r in rows if not r.healthy or r.restarts > 0), key=lambda r: (r.healthy, -r.restarts)
+    )
+    wanted = sorted(
+        (
+            r
+            for r in rows
+            if r.name in ents.pods
+            or any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)
+        ),
+        key=lambda r: (r.healthy, -r.restarts),
+    )
     picked: dict[str | None, PodRow] = {}
     for r in wanted + sick:  # what was named first, then the sickest
         picked.setdefault(deployment_of(r.name) or r.name, r)  # one pod per deployment is enough
-    out = [Check("pod_describe", {"pod": r.name, "namespace": r.namespace or ns}, f"describe {r.name} "
-                 f"({r.status}, {r.restarts} restarts)", "pods") for r in list(picked.values())[:2]]
+    out = [
+        Check(
+            "pod_describe",
+            {"pod": r.name, "namespace": r.namespace or ns},
+            f"describe {r.name} ({r.status}, {r.restarts} restarts)",
+            "pods",
+        )
+        for r in list(picked.values())[:2]
+    ]
     if not sick:
         out.append(Check("k8s_events", {"namespace": ns}, f"look for warnings in {ns}", "pods-events"))
     return out
@@ -340,22 +457,37 @@ def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
     pod, ns = c.args.get("pod"), c.args.get("namespace", "default")
     stuck = init_stuck(c.output)
     if stuck:  # the pod waits on an init container: what it prints says what it waits for
-        return [Check("pod_logs", {"pod": pod, "namespace": ns, "container": stuck}, f"read init container {stuck}'s "
-                      "logs: the pod waits for it", "describe")]
+        return [
+            Check(
+                "pod_logs",
+                {"pod": pod, "namespace": ns, "container": stuck},
+                f"read init container {stuck}'s logs: the pod waits for it",
+                "describe",
+            )
+        ]
     restarts = re.search(r"Restart Count:\s+([1-9]\d*)", c.output)
     not_ready = re.search(r"^\s+Ready:\s+False", c.output, re.MULTILINE)
     if not (restarts or not_ready or troubled):
         return []
-    return [Check("pod_logs", {"pod": pod, "namespace": ns, "previous": bool(restarts)},
-                  f"read {pod}'s logs", "describe")]
+    return [
+        Check(
+            "pod_logs",
+            {"pod": pod, "namespace": ns, "previous": bool(restarts)},
+            f"read {pod}'s logs",
+            "describe",
+        )
+    ]
 
 
 def _after_free_port(c: CallRecord) -> list[Check]:
     from assistant.findings.base import SERVICE_OF_PORT
 
     svc = SERVICE_OF_PORT.get(int(c.args.get("port", 0) or 0))
-    return [Check("service_status", {"service": svc}, f"nothing listens there: is {svc} running?", "port")] if svc \
+    return (
+        [Check("service_status", {"service": svc}, f"nothing listens there: is {svc} running?", "port")]
+        if svc
         else []
+    )
 
 
 _LOCAL_URL = re.compile(r"^https?://(?:localhost|127\.0\.0\.1)(?::(\d+))?(?:/|$)")
@@ -386,17 +518,38 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = []
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "triage"))
-        out.append(Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, f"read {svc}'s journal", "triage"))
-    out += [Check("log_tail", {"source": p, "lines": 200}, f"read {p}", "triage") for p in named_logs(ents)[:2]]
-    out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]]
-    out += [Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
-            Check("host_resources", {}, "look at memory and load", "triage")]
+        out.append(
+            Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, f"read {svc}'s journal", "triage")
+        )
+    out += [
+        Check("log_tail", {"source": p, "lines": 200}, f"read {p}", "triage") for p in named_logs(ents)[:2]
+    ]
+    out += [
+        Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]
+    ]
+    out += [
+        Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
+        Check("host_resources", {}, "look at memory and load", "triage"),
+    ]
     if ents.symptoms & KERNEL_SIGNS:
-        out.append(Check("log_tail", {"source": "/var/log/kern.log", "lines": 200},
-                         "the kernel log: dropped packets, OOM kills, I/O errors", "triage"))
-    out += [Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
-            for s in ents.services[:2]]
-    out += [c for s in ents.services[:2] if s.startswith("postgres") and pg_cluster(conv) for c in log_sources(conv, s)]
+        out.append(
+            Check(
+                "log_tail",
+                {"source": "/var/log/kern.log", "lines": 200},
+                "the kernel log: dropped packets, OOM kills, I/O errors",
+                "triage",
+            )
+        )
+    out += [
+        Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
+        for s in ents.services[:2]
+    ]
+    out += [
+        c
+        for s in ents.services[:2]
+        if s.startswith("postgres") and pg_cluster(conv)
+        for c in log_sources(conv, s)
+    ]
     return out
 
 
@@ -409,13 +562,25 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             continue
         for r in parse_pod_list(c.output):
             if not r.healthy:
-                out.append(Check("pod_describe", {"pod": r.name, "namespace": r.namespace or ns},
-                                 f"describe {r.name} ({r.status})", "triage"))
+                out.append(
+                    Check(
+                        "pod_describe",
+                        {"pod": r.name, "namespace": r.namespace or ns},
+                        f"describe {r.name} ({r.status})",
+                        "triage",
+                    )
+                )
             if r.restarts > 0 or r.status in ("CrashLoopBackOff", "Error"):
                 crashed.append((r, r.namespace or ns))
     for r, pns in crashed[:2]:
-        out.append(Check("pod_logs", {"pod": r.name, "namespace": pns, "previous": True},
-                         f"read the crashed container's last logs ({r.name})", "triage"))
+        out.append(
+            Check(
+                "pod_logs",
+                {"pod": r.name, "namespace": pns, "previous": True},
+                f"read the crashed container's last logs ({r.name})",
+                "triage",
+            )
+        )
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
     out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
     return out
@@ -427,14 +592,30 @@ def init_stuck(describe: str) -> str | None:
 
     pod = parse_describe(describe)
     for c in pod.containers if pod else []:
-        if (c.init and c.get("State") in ("Running", "Waiting")) or (c.init and c.get("State.Reason") == "Error"):
+        if (c.init and c.get("State") in ("Running", "Waiting")) or (
+            c.init and c.get("State.Reason") == "Error"
+        ):
             return c.name
     return None
 
 
 def cluster_dns_checks(conv: Conversation) -> list[Check]:
     """Name lookups time out inside a cluster: the cluster DNS (CoreDNS/kube-dns in kube-system) is next."""
-    dns = [f for f in conv.findings(this_turn_only=True) if f.signature == "dns-timeout"
-           or (f.signature in ("connection-timeout", "connection-refused") and f.facts.get("port") == 53)]
-    return [Check("list_pods", {"namespace": "kube-system"}, "lookups fail: look at the cluster DNS pods",
-                  "cluster-dns")] if dns else []
+    dns = [
+        f
+        for f in conv.findings(this_turn_only=True)
+        if f.signature == "dns-timeout"
+        or (f.signature in ("connection-timeout", "connection-refused") and f.facts.get("port") == 53)
+    ]
+    return (
+        [
+            Check(
+                "list_pods",
+                {"namespace": "kube-system"},
+                "lookups fail: look at the cluster DNS pods",
+                "cluster-dns",
+            )
+        ]
+        if dns
+        else []
+    )

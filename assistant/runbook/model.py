@@ -17,16 +17,23 @@ class RunbookModel:
     def __init__(self, name: str, *, offload: bool = False) -> None:
         self.name, self.offload = name, offload
 
-    async def stream(self, messages: list[dict[str, Any]],
-                     tools: list[dict[str, Any]] | None) -> AsyncIterator[str | Completion]:
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> AsyncIterator[str | Completion]:
         answer = await think(messages, tools, offload=self.offload)
         for piece in answer.pieces():
             yield piece
         usage = answer.usage
-        yield Completion(text=answer.text, prompt_tokens=usage["prompt_tokens"],
-                         completion_tokens=usage["completion_tokens"], cost_usd=0.0,
-                         tool_calls=[ToolCallRequest(id=c["id"], name=c["function"]["name"],
-                                                     arguments=c["function"]["arguments"]) for c in answer.calls])
+        yield Completion(
+            text=answer.text,
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            cost_usd=0.0,
+            tool_calls=[
+                ToolCallRequest(id=c["id"], name=c["function"]["name"], arguments=c["function"]["arguments"])
+                for c in answer.calls
+            ],
+        )
 
     async def context_window(self) -> int | None:
         return None  # window.context_limit knows the runbook's

@@ -49,8 +49,18 @@ def entities(conv: Conversation) -> Entities:
     now = extract(conv.request, conv.hosts, conv.namespaces)
     if len(conv.users) > 1:
         before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
-        for name in ("services", "pods", "deployments", "namespaces", "urls", "fqdns", "hosts", "ports", "paths",
-                     "quotes"):
+        for name in (
+            "services",
+            "pods",
+            "deployments",
+            "namespaces",
+            "urls",
+            "fqdns",
+            "hosts",
+            "ports",
+            "paths",
+            "quotes",
+        ):
             if not getattr(now, name):
                 setattr(now, name, getattr(before, name))
         now.k8s = now.k8s or before.k8s
@@ -84,14 +94,20 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     return ends_investigation(f.signature, f.facts)
 
 
-_RECHECK = re.compile(r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
-                      r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bnow\b[^?]*\?",
-                      re.IGNORECASE)
+_RECHECK = re.compile(
+    r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
+    r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bnow\b[^?]*\?",
+    re.IGNORECASE,
+)
 
 
 def follow_up_question(conv: Conversation) -> bool:
     """A later message that names nothing new and does not ask to look again: answer from the evidence seen."""
-    if conv.turn < 2 or not any(f.severity != "info" for f in conv.findings()) or _RECHECK.search(conv.request):
+    if (
+        conv.turn < 2
+        or not any(f.severity != "info" for f in conv.findings())
+        or _RECHECK.search(conv.request)
+    ):
         return False
     now = extract(conv.request, conv.hosts, conv.namespaces)
     before = extract("\n".join(conv.users[:-1]), conv.hosts, conv.namespaces)
@@ -118,15 +134,28 @@ def decide(conv: Conversation) -> Decision:
         return Decision(after_fix(conv, plan.writes, stopped))
     names = named(ents)
     generic, actions = fix_requests(conv.request)
-    note = "You asked me to apply a fix, but no matching write tool is available in this session; " \
-           "the fix above is what to do by hand." if (generic or actions) else None
+    note = (
+        "You asked me to apply a fix, but no matching write tool is available in this session; "
+        "the fix above is what to do by hand."
+        if (generic or actions)
+        else None
+    )
     if note and conv.findings() and not conv.this_turn():
-        return Decision(diagnosis(conv, note, preference(conv, ents, names)))  # asked to fix what was already diagnosed, but cannot
+        return Decision(
+            diagnosis(conv, note, preference(conv, ents, names))
+        )  # asked to fix what was already diagnosed, but cannot
     if not conv.this_turn() and follow_up_question(conv):
-        return Decision(diagnosis(conv, None, preference(conv, ents, names)))  # answered from what was already seen
+        return Decision(
+            diagnosis(conv, None, preference(conv, ents, names))
+        )  # answered from what was already seen
     if conv.steps_this_turn >= MAX_STEPS:
-        return Decision(diagnosis(conv, note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.",
-                                  preference(conv, ents, names)))
+        return Decision(
+            diagnosis(
+                conv,
+                note or f"I stopped after {MAX_STEPS} steps; ask me to dig further.",
+                preference(conv, ents, names),
+            )
+        )
     current = conv.findings(this_turn_only=True)
     prefer = preference(conv, ents, names)
     about = [f for f in current if prefer(f)]  # then only those can end the search
@@ -138,7 +167,7 @@ def decide(conv: Conversation) -> Decision:
         if k8s_mode(conv, ents) and _named_seen(conv, names) and not ents.symptoms & TROUBLE:
             return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
     calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
-    calls = calls[:max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
+    calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
@@ -152,12 +181,15 @@ def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
 
 def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], int]:
     """Findings about what was named or described, including those from checks of it (its logs, its pods)."""
-    from_named = {f.finding_id for c in conv.calls if _about(Check(c.name, c.args), names) for f in c.findings}
+    from_named = {
+        f.finding_id for c in conv.calls if _about(Check(c.name, c.args), names) for f in c.findings
+    }
 
     def prefer(f: Finding) -> int:  # what was named beats what merely fits the complaint
         if f.finding_id in from_named or relevant(f, names):
             return 2
         return 1 if any(f.signature in answering(s) for s in ents.symptoms) else 0
+
     return prefer
 
 

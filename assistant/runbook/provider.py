@@ -25,10 +25,12 @@ from litellm.types.utils import (
 from assistant.runbook.reply import Reply, reply, think
 
 
-def _chunk(text: str = "", tool_use: dict | None = None, finish: str = "", usage: dict | None = None
-           ) -> GenericStreamingChunk:
-    return GenericStreamingChunk(text=text, tool_use=tool_use, is_finished=bool(finish), finish_reason=finish,
-                                 usage=usage, index=0)  # type: ignore[typeddict-item]
+def _chunk(
+    text: str = "", tool_use: dict | None = None, finish: str = "", usage: dict | None = None
+) -> GenericStreamingChunk:
+    return GenericStreamingChunk(
+        text=text, tool_use=tool_use, is_finished=bool(finish), finish_reason=finish, usage=usage, index=0
+    )  # type: ignore[typeddict-item]
 
 
 def _chunks(answer: Reply) -> Iterator[GenericStreamingChunk]:
@@ -40,10 +42,14 @@ def _chunks(answer: Reply) -> Iterator[GenericStreamingChunk]:
 
 
 def _response(model_response: Any, model: str, answer: Reply) -> Any:
-    tool_calls = [ChatCompletionMessageToolCall(id=c["id"], type="function",
-                                                function=Function(name=c["function"]["name"],
-                                                                  arguments=c["function"]["arguments"]))
-                  for c in answer.calls] or None
+    tool_calls = [
+        ChatCompletionMessageToolCall(
+            id=c["id"],
+            type="function",
+            function=Function(name=c["function"]["name"], arguments=c["function"]["arguments"]),
+        )
+        for c in answer.calls
+    ] or None
     choice = model_response.choices[0]
     choice.message = Message(content=answer.text or None, role="assistant", tool_calls=tool_calls)
     choice.finish_reason = answer.finish_reason
@@ -59,20 +65,71 @@ def _tools(optional_params: dict[str, Any] | None) -> list[dict[str, Any]]:
 class RunbookLLM(CustomLLM):
     """Deterministic, offline troubleshooting model: a runbook reader that calls tools and cites evidence."""
 
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
-                   api_key, logging_obj, optional_params, *args, **kwargs):
+    def completion(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ):
         return _response(model_response, model, reply(messages, _tools(optional_params)))
 
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                          encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+    async def acompletion(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ):
         return _response(model_response, model, await think(messages, _tools(optional_params)))
 
-    def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
-                  api_key, logging_obj, optional_params, *args, **kwargs) -> Iterator[GenericStreamingChunk]:
+    def streaming(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ) -> Iterator[GenericStreamingChunk]:
         yield from _chunks(reply(messages, _tools(optional_params)))
 
-    async def astreaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                         encoding, api_key, logging_obj, optional_params, *args, **kwargs
-                         ) -> AsyncIterator[GenericStreamingChunk]:
+    async def astreaming(
+        self,
+        model,
+        messages,
+        api_base,
+        custom_prompt_dict,
+        model_response,
+        print_verbose,
+        encoding,
+        api_key,
+        logging_obj,
+        optional_params,
+        *args,
+        **kwargs,
+    ) -> AsyncIterator[GenericStreamingChunk]:
         for chunk in _chunks(await think(messages, _tools(optional_params))):
             yield chunk

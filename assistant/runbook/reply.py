@@ -60,11 +60,19 @@ def reply(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
         decision = decide_fleet(conv, hosts) if hosts else decide(conv)
     except Exception as exc:
         log.exception("runbook model failed")
-        decision = Decision(f"The offline runbook model hit an internal error ({type(exc).__name__}: {exc}). "
-                            "No diagnosis was made; please report this, or switch to another model.")
-    calls = [{"id": _call_id(messages, i, c.name, c.args), "type": "function", "index": i,
-              "function": {"name": c.name, "arguments": json.dumps(c.args, sort_keys=True)}}
-             for i, c in enumerate(decision.calls)]
+        decision = Decision(
+            f"The offline runbook model hit an internal error ({type(exc).__name__}: {exc}). "
+            "No diagnosis was made; please report this, or switch to another model."
+        )
+    calls = [
+        {
+            "id": _call_id(messages, i, c.name, c.args),
+            "type": "function",
+            "index": i,
+            "function": {"name": c.name, "arguments": json.dumps(c.args, sort_keys=True)},
+        }
+        for i, c in enumerate(decision.calls)
+    ]
     return Reply(decision.text, calls, _usage(messages, tools, decision.text, calls))
 
 
@@ -73,19 +81,23 @@ def _call_id(messages: list[dict[str, Any]], index: int, name: str, args: dict[s
     return "call_" + hashlib.sha1(seed.encode()).hexdigest()[:20]
 
 
-def _usage(messages: list[dict[str, Any]], tools: list[dict[str, Any]], text: str,
-           calls: list[dict[str, Any]]) -> dict[str, int]:
+def _usage(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]], text: str, calls: list[dict[str, Any]]
+) -> dict[str, int]:
     # Per message, so each count is remembered across steps (the whole prompt as one text never repeats).
     prompt = sum(message_tokens(m) for m in messages) + count_tokens(json.dumps(tools))
-    completion = count_tokens(text + "".join(c["function"]["arguments"] + c["function"]["name"] for c in calls))
+    completion = count_tokens(
+        text + "".join(c["function"]["arguments"] + c["function"]["name"] for c in calls)
+    )
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="runbook")
 
 
-async def think(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
-                offload: bool = False) -> Reply:
+async def think(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *, offload: bool = False
+) -> Reply:
     """`reply`; when `offload` (the server), in a thread of the model's own, like a remote model: the event
     loop keeps serving (SSE, other turns) meanwhile, and the model's CPU never queues in front of the loop's
     database work."""

@@ -30,11 +30,17 @@ _HEALTHY = [
     ("host_resources", re.compile(r"^.*load average.*$|^Mem:.*$|^%Cpu.*$", re.MULTILINE)),
     ("disk_usage", re.compile(r"^\S+\s+\S+\s+\S+\s+\S+\s+\d+%\s+/\S*$", re.MULTILINE)),
 ]
-_PS_ROW = re.compile(r"^\S+\s+\d+\s+(?P<cpu>[\d.]+)\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$")
+_PS_ROW = re.compile(
+    r"^\S+\s+\d+\s+(?P<cpu>[\d.]+)\s+(?P<mem>[\d.]+)\s+\d+\s+\d+\s+\S+\s+\S+\s+\S+\s+\S+\s+(?P<cmd>.+)$"
+)
 
 
 def _busiest(c: CallRecord) -> str | None:
-    rows = [(float(m.group("cpu")), ln.strip()) for ln in c.output.splitlines() if (m := _PS_ROW.match(ln.strip()))]
+    rows = [
+        (float(m.group("cpu")), ln.strip())
+        for ln in c.output.splitlines()
+        if (m := _PS_ROW.match(ln.strip()))
+    ]
     if not rows:
         return None
     top = max(rows)
@@ -67,7 +73,9 @@ def observed(c: CallRecord) -> str:
     if c.name == "process_list" and (busy := _busiest(c)):
         return busy
     if c.name == "pod_describe":
-        lines = [m.group(0) for m in re.finditer(r"^\s*(?:Status|Ready|Restart Count):.*$", c.output, re.MULTILINE)]
+        lines = [
+            m.group(0) for m in re.finditer(r"^\s*(?:Status|Ready|Restart Count):.*$", c.output, re.MULTILINE)
+        ]
         if lines:
             return f"`{_cmd(c)}` → " + "; ".join(_code(ln, 60) for ln in lines[:3])
     for tool, rx in _HEALTHY:
@@ -111,24 +119,38 @@ def _supporting(findings: list[Finding], main: Finding) -> list[Finding]:
 def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
     offered = [w for w in writes if w.name in conv.tools]
     remediation = re.sub(r"\s*\(needs approval\)", "", main.remediation or "").strip()
-    remediation = re.sub(r"\b[a-z_]+\((?:[a-z_]+=[^,)]+(?:, )?)*\)",
-                         lambda m: f"`{m.group(0)}`" if parse_calls(m.group(0)) else m.group(0), remediation)
+    remediation = re.sub(
+        r"\b[a-z_]+\((?:[a-z_]+=[^,)]+(?:, )?)*\)",
+        lambda m: f"`{m.group(0)}`" if parse_calls(m.group(0)) else m.group(0),
+        remediation,
+    )
     in_text = {(n, tuple(sorted(a.items()))) for n, a in parse_calls(main.remediation or "")}
     extra = [w for w in offered if (w.name, tuple(sorted(w.args.items()))) not in in_text]
     made = {key(conv, c.name, c.args) for c in conv.calls}
-    checks = [c for c in main.next_checks if all(not is_write(conv, n) and key(conv, n, a) not in made
-                                                  for n, a in parse_calls(c))]
+    checks = [
+        c
+        for c in main.next_checks
+        if all(not is_write(conv, n) and key(conv, n, a) not in made for n, a in parse_calls(c))
+    ]
     if not remediation:
-        remediation = ("No single write action fixes this; these checks narrow it down: "
-                       + ", ".join(f"`{c}`" for c in checks[:2]) + ".") if checks else \
-            "No write action of mine fixes this."
+        remediation = (
+            (
+                "No single write action fixes this; these checks narrow it down: "
+                + ", ".join(f"`{c}`" for c in checks[:2])
+                + "."
+            )
+            if checks
+            else "No write action of mine fixes this."
+        )
         checks = []
     text = remediation
     if extra:
         text += " Proposed: " + " then ".join(f"`{_call_text(w)}`" for w in extra) + "."
     if offered:
-        text += " Each write action needs your approval; I have not run anything. Say \"go ahead\" and I will " \
-                "request them."
+        text += (
+            ' Each write action needs your approval; I have not run anything. Say "go ahead" and I will '
+            "request them."
+        )
     elif any(is_write(conv, n) for n, _ in parse_calls(main.remediation or "")):
         text += " The write tools for this are not available in this session: the commands to do it by hand follow."
     if checks:
@@ -150,13 +172,21 @@ def _call_text(c: Check) -> str:
     return call(c.name, **c.args)
 
 
-def diagnosis(conv: Conversation, note: str | None = None, prefer: Callable[[Finding], int] | None = None) -> str:
+def diagnosis(
+    conv: Conversation, note: str | None = None, prefer: Callable[[Finding], int] | None = None
+) -> str:
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
     main = primary([f for f in findings if f.evidence and f.severity != "info"], prefer)
     if main is None and prefer is not None:  # normal on its own, the cause of what the engineer describes
-        fits = [f for f in findings if f.evidence and f.severity == "info" and prefer(f)
-                and getattr(SIGNATURES.get(f.signature), "situational", False)]
+        fits = [
+            f
+            for f in findings
+            if f.evidence
+            and f.severity == "info"
+            and prefer(f)
+            and getattr(SIGNATURES.get(f.signature), "situational", False)
+        ]
         main = primary(fits, prefer)
     if main is None:
         quoted = _quoted_cause(conv)
@@ -188,11 +218,16 @@ def _quoted_cause(conv: Conversation) -> Finding | None:
 def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
     """Never 'no fault' when the engineer quoted a failure: explain it, and say the checks did not show it."""
     line = f.evidence[0].lines[0] if f.evidence else f.title
-    parts = [f"**Root cause** — Not confirmed by my checks: they found no fault now, but the error you quoted, "
-             f"{_code(line, 200)}, means: {cause_sentence(conv, f, [f])} It may be intermittent, or on a part I "
-             "could not see.", "", "**What I checked**"]
-    parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or ["- nothing I "
-                                                                                                 "could run"]
+    parts = [
+        f"**Root cause** — Not confirmed by my checks: they found no fault now, but the error you quoted, "
+        f"{_code(line, 200)}, means: {cause_sentence(conv, f, [f])} It may be intermittent, or on a part I "
+        "could not see.",
+        "",
+        "**What I checked**",
+    ]
+    parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or [
+        "- nothing I could run"
+    ]
     gaps = unseen(conv)
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
@@ -212,8 +247,10 @@ def unseen(conv: Conversation) -> list[str]:
         if c.failed:
             out.append(f"- {observed(c)}")
         elif unreadable(c):
-            out.append(f"- `{_cmd(c)}` printed output I could not read as {c.name} output: "
-                       f"{_code(c.output.strip().splitlines()[0], 100)}")
+            out.append(
+                f"- `{_cmd(c)}` printed output I could not read as {c.name} output: "
+                f"{_code(c.output.strip().splitlines()[0], 100)}"
+            )
         elif looks_cut(c.output) or c.truncated:
             out.append(f"- `{_cmd(c)}` was cut off; what followed is not visible.")
     return out[:6]
@@ -229,8 +266,10 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     ran = [c for c in calls if not c.failed]
     failed = [c for c in calls if c.failed]
     if not calls:
-        head = "**Root cause** — Not determined: I could not run any check for this (no suitable tool was " \
-               "available or nothing in the message pointed to a service, pod, host or URL)."
+        head = (
+            "**Root cause** — Not determined: I could not run any check for this (no suitable tool was "
+            "available or nothing in the message pointed to a service, pod, host or URL)."
+        )
         return head + "\n\nTell me which service, host, pod or URL is affected and I will check it."
     verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
     if subject and ran:
@@ -239,11 +278,18 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     parts += [f"- {observed(c)}" for c in ran[:8] if not unreadable(c)]
     missing = [f"- {observed(c)}" for c in failed[:5]]
     missing += [g for g in unseen(conv) if g not in missing]
-    missing.append("- The past: these checks show the state now; a problem that has already cleared may only be "
-                  "visible in the logs of the affected service.")
+    missing.append(
+        "- The past: these checks show the state now; a problem that has already cleared may only be "
+        "visible in the logs of the affected service."
+    )
     parts += ["", "**What I could not see**", *missing]
-    parts += ["", ("**Suggested fix** — none needed from this evidence. If the problem persists, tell me the exact "
-              "symptom (error message, URL, time) or a log to read, and I will look there.")]
+    parts += [
+        "",
+        (
+            "**Suggested fix** — none needed from this evidence. If the problem persists, tell me the exact "
+            "symptom (error message, URL, time) or a log to read, and I will look there."
+        ),
+    ]
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
@@ -268,8 +314,12 @@ def after_fix(conv: Conversation, writes: list[Check], stopped: str | None) -> s
     if verify:
         lines += ["", "**Verification**"] + [f"- {observed(c)}" for c in verify[-3:]]
         still = [f for c in verify for f in c.findings]
-        lines += ["", "Still failing: " + "; ".join(f.title for f in still[:3]) if still
-                  else "The checks after the fix show no remaining fault."]
+        lines += [
+            "",
+            "Still failing: " + "; ".join(f.title for f in still[:3])
+            if still
+            else "The checks after the fix show no remaining fault.",
+        ]
     if stopped:
         lines += ["", f"I stopped because {stopped}; nothing further was changed."]
     for alt in instead:

@@ -1,9 +1,9 @@
 """Persistence: sessions, turns, the append-only event log and the tables derived from it.
 
-    engine = open_store(settings.db_url)          # opens + migrates
-    with writing(engine) as db:
-        s = create_session(db, target="sandbox:nginx-port-conflict", model="firstline/runbook")
-    ev = append(engine, session_id=s.id, event=Event.of(Token(text="hi")))   # seq assigned
+engine = open_store(settings.db_url)          # opens + migrates
+with writing(engine) as db:
+    s = create_session(db, target="sandbox:nginx-port-conflict", model="firstline/runbook")
+ev = append(engine, session_id=s.id, event=Event.of(Token(text="hi")))   # seq assigned
 """
 
 from __future__ import annotations
@@ -113,13 +113,19 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, pool_size: int | None = None, max_overflow: int | None = None,
-               prepared_statements: bool = True) -> Engine:
+def open_store(
+    url: str,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    prepared_statements: bool = True,
+) -> Engine:
     """Open the database at `url` and bring its schema up to date; StoreUnavailable if it cannot be reached.
     The keywords tune the PostgreSQL pool (settings.db_pool_size, db_max_overflow, db_prepared_statements)."""
     try:
-        engine = open_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                             prepared_statements=prepared_statements)
+        engine = open_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, prepared_statements=prepared_statements
+        )
     except OSError as exc:  # a SQLite directory that cannot be created: unavailable, not a crash
         shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
         raise StoreUnavailable(f"cannot open database {shown}: {exc}") from exc
@@ -127,6 +133,7 @@ def open_store(url: str, *, pool_size: int | None = None, max_overflow: int | No
         migrate(engine)
     except OperationalError as exc:
         engine.dispose()
-        raise StoreUnavailable(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
-                               f"{exc.orig}") from exc
+        raise StoreUnavailable(
+            f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from exc
     return engine

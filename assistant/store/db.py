@@ -27,7 +27,7 @@ def normalize_url(url: str) -> str:
     """Accept the URLs people paste: `postgresql://` and `postgres://` mean psycopg 3 here."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -35,8 +35,14 @@ POOL_SIZE, MAX_OVERFLOW = 10, 20
 """PostgreSQL's pool per process unless configured (FIRSTLINE_DB_POOL_SIZE, FIRSTLINE_DB_MAX_OVERFLOW)."""
 
 
-def open_engine(url: str, *, echo: bool = False, pool_size: int | None = None, max_overflow: int | None = None,
-                prepared_statements: bool = True) -> Engine:
+def open_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    prepared_statements: bool = True,
+) -> Engine:
     """An engine for `url`; creates the SQLite file's directory when needed. The pool sizes apply to
     client-server databases; SQLite keeps its own (its writers queue on one file lock anyway).
     `prepared_statements=False` stops psycopg preparing frequent statements server-side, for a
@@ -50,21 +56,32 @@ def open_engine(url: str, *, echo: bool = False, pool_size: int | None = None, m
         connect_args["connect_timeout"] = 5
         if not prepared_statements:
             connect_args["prepare_threshold"] = None
-    return create_engine(url, echo=echo, pool_pre_ping=True,
-                         pool_size=POOL_SIZE if pool_size is None else pool_size,
-                         max_overflow=MAX_OVERFLOW if max_overflow is None else max_overflow,
-                         connect_args=connect_args)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE if pool_size is None else pool_size,
+        max_overflow=MAX_OVERFLOW if max_overflow is None else max_overflow,
+        connect_args=connect_args,
+    )
 
 
 def _sqlite_engine(url: str, database: str | None, echo: bool) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, pool_size=8, max_overflow=16,
-                           connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url,
+        echo=echo,
+        pool_size=8,
+        max_overflow=16,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite's implicit BEGIN is unreliable)
+        dbapi_conn.isolation_level = (
+            None  # we issue BEGIN ourselves (pysqlite's implicit BEGIN is unreliable)
+        )
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -37,7 +37,9 @@ class GroupCommitter:
     `on_commit` (the server's SSE notifier) hears of them first. With `owner` (this process's replica id)
     every batch is fenced: only turns still running under that replica's lease are written."""
 
-    def __init__(self, engine: Engine, on_commit: OnCommit | None = None, *, owner: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, on_commit: OnCommit | None = None, *, owner: str | None = None
+    ) -> None:
         self.engine, self.on_commit, self.owner = engine, on_commit, owner
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstline-commit")
@@ -95,9 +97,11 @@ class GroupCommitter:
             start = taken[sid]
             taken[sid] = start + len(events)
             if not fut.done():
-                fut.set_result(stored[sid][start:start + len(events)])
+                fut.set_result(stored[sid][start : start + len(events)])
 
-    def _write(self, loop: asyncio.AbstractEventLoop, batch: dict[str, list[Event]]) -> dict[str, list[Event]]:
+    def _write(
+        self, loop: asyncio.AbstractEventLoop, batch: dict[str, list[Event]]
+    ) -> dict[str, list[Event]]:
         """On the writer thread: commit, then hand the events to `on_commit` on the loop at once, ahead of the
         callers' wake-ups (each of which costs the busy loop a turn)."""
         stored = append_batch(self.engine, batch, owner=self.owner)

@@ -62,7 +62,9 @@ def append_many(engine: Engine, *, session_id: str, events: list[Event]) -> list
     return append_batch(engine, {session_id: events})[session_id]
 
 
-def append_batch(engine: Engine, batch: dict[str, list[Event]], *, owner: str | None = None) -> dict[str, list[Event]]:
+def append_batch(
+    engine: Engine, batch: dict[str, list[Event]], *, owner: str | None = None
+) -> dict[str, list[Event]]:
     """Append the events of several sessions in one transaction (group commit), each session's in order,
     retrying transient conflicts. All or nothing. Blocking. `owner`: fenced to that replica's turns."""
     for attempt in range(RETRIES):
@@ -76,7 +78,9 @@ def append_batch(engine: Engine, batch: dict[str, list[Event]], *, owner: str | 
     raise AssertionError("unreachable")
 
 
-def write_batch(db: Session, batch: dict[str, list[Event]], *, owner: str | None = None) -> dict[str, list[Event]]:
+def write_batch(
+    db: Session, batch: dict[str, list[Event]], *, owner: str | None = None
+) -> dict[str, list[Event]]:
     """Inside the caller's transaction, in a handful of statements however many events: reserve every
     session's seqs with one UPDATE (locking the sessions), check the fence when written for `owner`, update
     the derived tables a statement per kind, chain the audit entries under one lock of the audit head, and
@@ -95,8 +99,16 @@ def write_batch(db: Session, batch: dict[str, list[Event]], *, owner: str | None
     rows: list[dict[str, Any]] = []
     for sid, n in counts.items():
         first = last[sid] - n + 1
-        rows += [{"session_id": sid, "seq": first + k, "type": ev.type.value, "turn_id": ev.turn_id,
-                  "data": ev.data.model_dump(mode="json")} for k, ev in enumerate(batch[sid])]
+        rows += [
+            {
+                "session_id": sid,
+                "seq": first + k,
+                "type": ev.type.value,
+                "turn_id": ev.turn_id,
+                "data": ev.data.model_dump(mode="json"),
+            }
+            for k, ev in enumerate(batch[sid])
+        ]
     derive(db, rows, now)
     if any(row["type"] in AUDITED for row in rows):
         append_entries(db, audit_entries(db, rows, now))
@@ -109,8 +121,10 @@ def write_batch(db: Session, batch: dict[str, list[Event]], *, owner: str | None
     stored: dict[str, list[Event]] = {sid: [] for sid in batch}
     for sid, n in counts.items():
         first = last[sid] - n + 1
-        stored[sid] = [ev.model_copy(update={"seq": first + k, "session_id": sid, "at": stamp})
-                       for k, ev in enumerate(batch[sid])]
+        stored[sid] = [
+            ev.model_copy(update={"seq": first + k, "session_id": sid, "at": stamp})
+            for k, ev in enumerate(batch[sid])
+        ]
     return stored
 
 
@@ -122,15 +136,24 @@ def reserve_seqs(db: Session, counts: dict[str, int]) -> dict[str, int]:
         ((sid, n),) = counts.items()
         return {sid: lock_session(db, session_id=sid, bump_seq=n)}
     ids = sorted(counts)
-    current = dict(db.execute(sa.select(SESSIONS.c.id, SESSIONS.c.last_seq).where(SESSIONS.c.id.in_(ids))
-                              .order_by(SESSIONS.c.id).with_for_update()).all())
+    current = dict(
+        db.execute(
+            sa.select(SESSIONS.c.id, SESSIONS.c.last_seq)
+            .where(SESSIONS.c.id.in_(ids))
+            .order_by(SESSIONS.c.id)
+            .with_for_update()
+        ).all()
+    )
     for sid in ids:
         if sid not in current:
             raise NotFound("session", sid)
     last = {sid: int(current[sid]) + counts[sid] for sid in ids}
-    db.execute(sa.update(SESSIONS).where(SESSIONS.c.id == sa.bindparam("sid"))
-               .values(last_seq=sa.bindparam("new_last"), updated_at=utcnow()),
-               [{"sid": sid, "new_last": last[sid]} for sid in ids])
+    db.execute(
+        sa.update(SESSIONS)
+        .where(SESSIONS.c.id == sa.bindparam("sid"))
+        .values(last_seq=sa.bindparam("new_last"), updated_at=utcnow()),
+        [{"sid": sid, "new_last": last[sid]} for sid in ids],
+    )
     return last
 
 
@@ -143,9 +166,18 @@ def _transient(exc: Exception) -> bool:
 
 def list_events(db: Session, *, session_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
     """Events with seq > after, in order."""
-    stmt = (sa.select(EVENTS.c.type, EVENTS.c.seq, EVENTS.c.session_id, EVENTS.c.turn_id, EVENTS.c.created_at,
-                      EVENTS.c.data)
-            .where(EVENTS.c.session_id == session_id, EVENTS.c.seq > after).order_by(EVENTS.c.seq))
+    stmt = (
+        sa.select(
+            EVENTS.c.type,
+            EVENTS.c.seq,
+            EVENTS.c.session_id,
+            EVENTS.c.turn_id,
+            EVENTS.c.created_at,
+            EVENTS.c.data,
+        )
+        .where(EVENTS.c.session_id == session_id, EVENTS.c.seq > after)
+        .order_by(EVENTS.c.seq)
+    )
     if limit is not None:
         stmt = stmt.limit(limit)
     return [row_to_event(r) for r in db.execute(stmt)]
@@ -154,8 +186,16 @@ def list_events(db: Session, *, session_id: str, after: int = 0, limit: int | No
 def row_to_event(row: Any) -> Event:
     """An `events` row (ORM object or Core row with the same column names) as an Event."""
     at = row.created_at
-    return Event.from_json({"type": row.type, "seq": row.seq, "session_id": row.session_id,
-                            "turn_id": row.turn_id, "at": as_utc(at).isoformat() if at else None, "data": row.data})
+    return Event.from_json(
+        {
+            "type": row.type,
+            "seq": row.seq,
+            "session_id": row.session_id,
+            "turn_id": row.turn_id,
+            "at": as_utc(at).isoformat() if at else None,
+            "data": row.data,
+        }
+    )
 
 
 def as_utc(dt: datetime) -> datetime:

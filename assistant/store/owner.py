@@ -60,7 +60,9 @@ def _stamp(pid: int) -> str:
 @lru_cache(maxsize=1)
 def _me(pid: int) -> Owner:
     """Keyed on the pid, so a forked child is a replica of its own."""
-    return Owner(host=socket.gethostname()[:255], pid=pid, boot=_stamp(pid), ns=_pid_ns(), replica=str(uuid.uuid4()))
+    return Owner(
+        host=socket.gethostname()[:255], pid=pid, boot=_stamp(pid), ns=_pid_ns(), replica=str(uuid.uuid4())
+    )
 
 
 def current_owner() -> Owner:

@@ -35,6 +35,7 @@ def new_id(prefix: str) -> str:
 
 # ------------------------------------------------------------ sessions
 
+
 def create_session(db: Session, *, target: str, model: str, title: str = "") -> SessionRow:
     row = SessionRow(id=new_id("s"), title=title, target=target, model=model)
     db.add(row)
@@ -76,17 +77,26 @@ def delete_session(db: Session, *, session_id: str) -> None:
 
 # ------------------------------------------------------------ turns
 
+
 def begin_turn(db: Session, *, session_id: str, owner: Owner) -> TurnRow:
     """Mark the session running and open a turn under `owner`'s lease (renewed here, so a turn is never without
     one); Conflict if one is already running (atomic)."""
-    flipped = db.execute(sa.update(SessionRow)
-                         .where((col(SessionRow.id) == session_id) & (col(SessionRow.status) == "idle"))
-                         .values(status="running", updated_at=utcnow())).rowcount
+    flipped = db.execute(
+        sa.update(SessionRow)
+        .where((col(SessionRow.id) == session_id) & (col(SessionRow.status) == "idle"))
+        .values(status="running", updated_at=utcnow())
+    ).rowcount
     if not flipped:
         get_session(db, session_id=session_id)  # raises NotFound when absent
         raise Conflict(f"session {session_id!r} already has a running turn")
-    turn = TurnRow(id=new_id("t"), session_id=session_id, owner_host=owner.host, owner_pid=owner.pid,
-                   owner_boot=owner.boot, owner_replica=owner.replica or None)
+    turn = TurnRow(
+        id=new_id("t"),
+        session_id=session_id,
+        owner_host=owner.host,
+        owner_pid=owner.pid,
+        owner_boot=owner.boot,
+        owner_replica=owner.replica or None,
+    )
     if owner.replica:
         touch(db, owner)
     db.add(turn)
@@ -132,29 +142,41 @@ def running_turns(db: Session) -> list[TurnRow]:
 
 
 def turn_statuses(db: Session, *, session_id: str) -> list[TurnRow]:
-    return list(db.exec(select(TurnRow).where(TurnRow.session_id == session_id).order_by(col(TurnRow.started_at))))
+    return list(
+        db.exec(select(TurnRow).where(TurnRow.session_id == session_id).order_by(col(TurnRow.started_at)))
+    )
 
 
 # ------------------------------------------------------------ derived views
 
+
 def list_tool_calls(db: Session, *, session_id: str) -> list[ToolCallRow]:
     get_session(db, session_id=session_id)
-    return list(db.exec(select(ToolCallRow).where(ToolCallRow.session_id == session_id).order_by(col(ToolCallRow.id))))
+    return list(
+        db.exec(select(ToolCallRow).where(ToolCallRow.session_id == session_id).order_by(col(ToolCallRow.id)))
+    )
 
 
 def list_findings(db: Session, *, session_id: str) -> list[FindingRow]:
     get_session(db, session_id=session_id)
-    return list(db.exec(select(FindingRow).where(FindingRow.session_id == session_id).order_by(col(FindingRow.id))))
+    return list(
+        db.exec(select(FindingRow).where(FindingRow.session_id == session_id).order_by(col(FindingRow.id)))
+    )
 
 
 def list_messages(db: Session, *, session_id: str) -> list[MessageRow]:
     get_session(db, session_id=session_id)
-    return list(db.exec(select(MessageRow).where(MessageRow.session_id == session_id).order_by(col(MessageRow.id))))
+    return list(
+        db.exec(select(MessageRow).where(MessageRow.session_id == session_id).order_by(col(MessageRow.id)))
+    )
 
 
 # ------------------------------------------------------------ approvals
 
-def ensure_approval(db: Session, *, session_id: str, turn_id: str | None, request: ApprovalRequired) -> ApprovalRow:
+
+def ensure_approval(
+    db: Session, *, session_id: str, turn_id: str | None, request: ApprovalRequired
+) -> ApprovalRow:
     """The pending row for `request` (created if absent). Locks the session so it never races an append."""
     lock_session(db, session_id=session_id)
     upsert_approval(db, session_id, turn_id, request.model_dump(mode="json"), utcnow())
@@ -170,16 +192,19 @@ def get_approval(db: Session, *, session_id: str, approval_id: str) -> ApprovalR
     return row
 
 
-def decide_approval(db: Session, *, session_id: str, approval_id: str, decision: str, by: str,
-                    comment: str | None = None) -> ApprovalRow:
+def decide_approval(
+    db: Session, *, session_id: str, approval_id: str, decision: str, by: str, comment: str | None = None
+) -> ApprovalRow:
     """Record a person's decision once; a second decision (or one on an expired request) is a Conflict."""
     if decision not in ("approve", "deny"):
         raise ValueError("decision must be 'approve' or 'deny'")
     row = get_approval(db, session_id=session_id, approval_id=approval_id)
     status = "approved" if decision == "approve" else "denied"
-    done = db.execute(sa.update(ApprovalRow)
-                      .where((col(ApprovalRow.id) == approval_id) & (col(ApprovalRow.status) == "pending"))
-                      .values(status=status, decided_by=by, comment=comment, decided_at=utcnow())).rowcount
+    done = db.execute(
+        sa.update(ApprovalRow)
+        .where((col(ApprovalRow.id) == approval_id) & (col(ApprovalRow.status) == "pending"))
+        .values(status=status, decided_by=by, comment=comment, decided_at=utcnow())
+    ).rowcount
     if not done:
         raise Conflict(f"approval {approval_id!r} is already {row.status}")
     db.refresh(row)
@@ -188,21 +213,33 @@ def decide_approval(db: Session, *, session_id: str, approval_id: str, decision:
 
 def expire_approval(db: Session, *, approval_id: str, comment: str | None = None) -> bool:
     """Mark a still-pending approval expired (by firstline); False if someone decided it meanwhile."""
-    return bool(db.execute(sa.update(ApprovalRow)
-                           .where((col(ApprovalRow.id) == approval_id) & (col(ApprovalRow.status) == "pending"))
-                           .values(status="expired", decided_by="firstline", comment=comment,
-                                   decided_at=utcnow())).rowcount)
+    return bool(
+        db.execute(
+            sa.update(ApprovalRow)
+            .where((col(ApprovalRow.id) == approval_id) & (col(ApprovalRow.status) == "pending"))
+            .values(status="expired", decided_by="firstline", comment=comment, decided_at=utcnow())
+        ).rowcount
+    )
 
 
 def claim_orphan(db: Session, *, session_id: str, turn_id: str) -> bool:
     """Take over closing a turn whose process died; False if it is no longer running (someone else closed it)."""
     lock_session(db, session_id=session_id)
-    return bool(db.execute(sa.update(TurnRow)
-                           .where((col(TurnRow.id) == turn_id) & (col(TurnRow.status) == "running"))
-                           .values(status="interrupted", finished_at=utcnow())).rowcount)
+    return bool(
+        db.execute(
+            sa.update(TurnRow)
+            .where((col(TurnRow.id) == turn_id) & (col(TurnRow.status) == "running"))
+            .values(status="interrupted", finished_at=utcnow())
+        ).rowcount
+    )
 
 
 def list_approvals(db: Session, *, session_id: str) -> list[ApprovalRow]:
     get_session(db, session_id=session_id)
-    return list(db.exec(select(ApprovalRow).where(ApprovalRow.session_id == session_id)
-                        .order_by(col(ApprovalRow.created_at))))
+    return list(
+        db.exec(
+            select(ApprovalRow)
+            .where(ApprovalRow.session_id == session_id)
+            .order_by(col(ApprovalRow.created_at))
+        )
+    )

@@ -32,8 +32,11 @@ def list_users(db: Session) -> list[UserRow]:
 
 def disable_user(db: Session, *, name: str) -> None:
     """The user's token stops working (the row stays: approvals and audit entries name them)."""
-    done = db.execute(sa.update(UserRow).where((col(UserRow.name) == name) & col(UserRow.disabled_at).is_(None))
-                      .values(disabled_at=utcnow())).rowcount
+    done = db.execute(
+        sa.update(UserRow)
+        .where((col(UserRow.name) == name) & col(UserRow.disabled_at).is_(None))
+        .values(disabled_at=utcnow())
+    ).rowcount
     if not done:
         raise NotFound(f"no active user {name!r}")
 
@@ -44,5 +47,9 @@ def user_by_token(db: Session, token: str) -> UserRow | None:
 
 
 def active_users(db: Session) -> int:
-    return int(db.execute(sa.select(sa.func.count()).select_from(UserRow)
-                          .where(col(UserRow.disabled_at).is_(None))).scalar() or 0)
+    return int(
+        db.execute(
+            sa.select(sa.func.count()).select_from(UserRow).where(col(UserRow.disabled_at).is_(None))
+        ).scalar()
+        or 0
+    )

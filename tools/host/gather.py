@@ -15,11 +15,30 @@ import psutil
 
 from tools.facts import CpuPercent, FilesystemFacts, HostFacts, ProcessFacts, SocketFacts
 
-_STAT = {psutil.STATUS_RUNNING: "R", psutil.STATUS_SLEEPING: "S", psutil.STATUS_DISK_SLEEP: "D",
-         psutil.STATUS_STOPPED: "T", psutil.STATUS_TRACING_STOP: "t", psutil.STATUS_ZOMBIE: "Z",
-         psutil.STATUS_DEAD: "X", psutil.STATUS_IDLE: "I"}
-_ATTRS = ["pid", "ppid", "name", "cmdline", "username", "create_time", "cpu_times", "memory_info",
-          "memory_percent", "status", "terminal", "num_threads"]
+_STAT = {
+    psutil.STATUS_RUNNING: "R",
+    psutil.STATUS_SLEEPING: "S",
+    psutil.STATUS_DISK_SLEEP: "D",
+    psutil.STATUS_STOPPED: "T",
+    psutil.STATUS_TRACING_STOP: "t",
+    psutil.STATUS_ZOMBIE: "Z",
+    psutil.STATUS_DEAD: "X",
+    psutil.STATUS_IDLE: "I",
+}
+_ATTRS = [
+    "pid",
+    "ppid",
+    "name",
+    "cmdline",
+    "username",
+    "create_time",
+    "cpu_times",
+    "memory_info",
+    "memory_percent",
+    "status",
+    "terminal",
+    "num_threads",
+]
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -64,13 +83,19 @@ def process_facts(info: dict, now: float) -> ProcessFacts:
     mem = info.get("memory_info")
     tty = info.get("terminal")
     return ProcessFacts(
-        pid=info["pid"], ppid=info.get("ppid"), user=info.get("username") or "?",
+        pid=info["pid"],
+        ppid=info.get("ppid"),
+        user=info.get("username") or "?",
         cpu_percent=round(100 * cpu_total / max(now - created, 1e-3), 1),
         mem_percent=round(info.get("memory_percent") or 0.0, 1),
-        vsz_kb=(mem.vms // 1024) if mem else 0, rss_kb=(mem.rss // 1024) if mem else 0,
-        tty=tty.removeprefix("/dev/") if tty else "?", stat=_stat(info),
-        start=_ps_start(created, now), time=ps_time(cpu_total),
-        cmdline=cmdline_text(info.get("cmdline")), name=info.get("name") or "",
+        vsz_kb=(mem.vms // 1024) if mem else 0,
+        rss_kb=(mem.rss // 1024) if mem else 0,
+        tty=tty.removeprefix("/dev/") if tty else "?",
+        stat=_stat(info),
+        start=_ps_start(created, now),
+        time=ps_time(cpu_total),
+        cmdline=cmdline_text(info.get("cmdline")),
+        name=info.get("name") or "",
     )
 
 
@@ -92,8 +117,12 @@ def _owner(pid: int | None) -> dict:
     try:
         p = psutil.Process(pid)
         with p.oneshot():
-            return {"process": p.name(), "user": p.username(), "cmdline": cmdline_text(p.cmdline()) or p.name(),
-                    "started": datetime.fromtimestamp(p.create_time(), UTC)}
+            return {
+                "process": p.name(),
+                "user": p.username(),
+                "cmdline": cmdline_text(p.cmdline()) or p.name(),
+                "started": datetime.fromtimestamp(p.create_time(), UTC),
+            }
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return {}
 
@@ -109,8 +138,17 @@ def sockets_on_port(port: int, protocol: str = "tcp") -> list[SocketFacts]:
         if protocol == "udp" and conn.raddr:
             continue
         state = "LISTEN" if protocol == "tcp" else "UNCONN"
-        out.append(SocketFacts(protocol=protocol, state=state, local_address=conn.laddr.ip, local_port=port,
-                               pid=conn.pid, fd=conn.fd if conn.fd and conn.fd > 0 else None, **_owner(conn.pid)))
+        out.append(
+            SocketFacts(
+                protocol=protocol,
+                state=state,
+                local_address=conn.laddr.ip,
+                local_port=port,
+                pid=conn.pid,
+                fd=conn.fd if conn.fd and conn.fd > 0 else None,
+                **_owner(conn.pid),
+            )
+        )
     return sorted(out, key=lambda s: (":" in s.local_address, s.pid or 0, s.fd or 0))
 
 
@@ -120,15 +158,31 @@ def host_facts(sample_s: float = 0.2) -> HostFacts:
     vm, sw = psutil.virtual_memory(), psutil.swap_memory()
     now = time.time()
     return HostFacts(
-        hostname=socket.gethostname(), now=datetime.fromtimestamp(now, UTC),
-        uptime_s=now - psutil.boot_time(), users=len(psutil.users()), load=os.getloadavg(),
+        hostname=socket.gethostname(),
+        now=datetime.fromtimestamp(now, UTC),
+        uptime_s=now - psutil.boot_time(),
+        users=len(psutil.users()),
+        load=os.getloadavg(),
         cpu_count=psutil.cpu_count() or 1,
-        cpu=CpuPercent(user=cpu.user, system=cpu.system, nice=cpu.nice, idle=cpu.idle,
-                       iowait=getattr(cpu, "iowait", 0.0), irq=getattr(cpu, "irq", 0.0),
-                       softirq=getattr(cpu, "softirq", 0.0), steal=getattr(cpu, "steal", 0.0)),
-        mem_total=vm.total, mem_used=vm.used, mem_free=vm.free, mem_shared=getattr(vm, "shared", 0),
-        mem_buff_cache=getattr(vm, "buffers", 0) + getattr(vm, "cached", 0), mem_available=vm.available,
-        swap_total=sw.total, swap_used=sw.used, swap_free=sw.free,
+        cpu=CpuPercent(
+            user=cpu.user,
+            system=cpu.system,
+            nice=cpu.nice,
+            idle=cpu.idle,
+            iowait=getattr(cpu, "iowait", 0.0),
+            irq=getattr(cpu, "irq", 0.0),
+            softirq=getattr(cpu, "softirq", 0.0),
+            steal=getattr(cpu, "steal", 0.0),
+        ),
+        mem_total=vm.total,
+        mem_used=vm.used,
+        mem_free=vm.free,
+        mem_shared=getattr(vm, "shared", 0),
+        mem_buff_cache=getattr(vm, "buffers", 0) + getattr(vm, "cached", 0),
+        mem_available=vm.available,
+        swap_total=sw.total,
+        swap_used=sw.used,
+        swap_free=sw.free,
     )
 
 
@@ -151,7 +205,13 @@ def filesystem_facts(path: str) -> FilesystemFacts:
     st = os.statvfs(path)
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
     return FilesystemFacts(
-        filesystem=device, fstype=fstype, size=st.f_blocks * st.f_frsize, used=used,
-        avail=st.f_bavail * st.f_frsize, mounted_on=mount, inodes_total=st.f_files,
-        inodes_used=st.f_files - st.f_ffree, inodes_free=st.f_ffree,
+        filesystem=device,
+        fstype=fstype,
+        size=st.f_blocks * st.f_frsize,
+        used=used,
+        avail=st.f_bavail * st.f_frsize,
+        mounted_on=mount,
+        inodes_total=st.f_files,
+        inodes_used=st.f_files - st.f_ffree,
+        inodes_free=st.f_ffree,
     )

@@ -61,8 +61,10 @@ def log_candidates(source: str, real_roots: Sequence[str]) -> list[str]:
 def require_inside(source: str, real: str, real_roots: Sequence[str]) -> None:
     """LogAccessError unless the resolved path `real` lies under one of the resolved roots."""
     if not _inside(real, real_roots):
-        raise LogAccessError(f"refused {source!r}: it resolves to {real}, outside the allowed log roots "
-                             f"({', '.join(real_roots)})")
+        raise LogAccessError(
+            f"refused {source!r}: it resolves to {real}, outside the allowed log roots "
+            f"({', '.join(real_roots)})"
+        )
 
 
 def resolve_log_path(source: str, roots: Sequence[Path | str]) -> str:
@@ -96,11 +98,15 @@ def _open_checked(path: str, real_roots: Sequence[str], owners: Sequence[str] = 
         if not stat.S_ISREG(info.st_mode):
             raise LogAccessError(f"{path!r} is not a regular file")
         if info.st_nlink > 1:  # a hard link placed in a log root can name /etc/shadow; realpath cannot tell
-            raise LogAccessError(f"refused {path!r}: it has {info.st_nlink} hard links, so it may be another "
-                                 "file than its name says")
+            raise LogAccessError(
+                f"refused {path!r}: it has {info.st_nlink} hard links, so it may be another "
+                "file than its name says"
+            )
         if owners and str(info.st_uid) not in owners and _user_name(info.st_uid) not in owners:
-            raise LogAccessError(f"refused {path!r}: owned by {_user_name(info.st_uid)}, not by "
-                                 f"{', '.join(owners)} (log_owners)")
+            raise LogAccessError(
+                f"refused {path!r}: owned by {_user_name(info.st_uid)}, not by "
+                f"{', '.join(owners)} (log_owners)"
+            )
         return fd
     except BaseException:
         os.close(fd)
@@ -143,9 +149,13 @@ def compile_grep(pattern: str) -> Any:
     try:
         return re2.compile(pattern, options)
     except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise LogAccessError(f"grep: {pattern!r} is not a valid regular expression for this tool (RE2 syntax: "
-                             f"no backreferences or lookaround): {reason}") from None
+        reason = (
+            exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        )
+        raise LogAccessError(
+            f"grep: {pattern!r} is not a valid regular expression for this tool (RE2 syntax: "
+            f"no backreferences or lookaround): {reason}"
+        ) from None
 
 
 def grep_lines(lines: Sequence[str], pattern: Any) -> list[str]:
@@ -159,7 +169,9 @@ def named_after(key: str, path: str) -> bool:
     return key in os.path.basename(path).lower() or key in os.path.basename(os.path.dirname(path)).lower()
 
 
-def find_named_logs(name: str, roots: Sequence[Path | str], limit: int = 3, max_entries: int = 5000) -> list[str]:
+def find_named_logs(
+    name: str, roots: Sequence[Path | str], limit: int = 3, max_entries: int = 5000
+) -> list[str]:
     """Log files under the roots named after a service (`nginx/error.log`, `myapp.log`), newest first."""
     real_roots = resolved_roots(roots)
     found: list[tuple[float, str]] = []
@@ -167,7 +179,7 @@ def find_named_logs(name: str, roots: Sequence[Path | str], limit: int = 3, max_
     key = name.lower()
     for root in real_roots:
         for dirpath, dirnames, filenames in os.walk(root):
-            depth = dirpath[len(root):].count(os.sep)
+            depth = dirpath[len(root) :].count(os.sep)
             if depth >= 2:
                 dirnames[:] = []
             for fname in filenames:

@@ -26,8 +26,12 @@ from tools.facts import DnsFacts, HttpFacts, TlsFacts
 from tools.targets.base import TargetError
 
 BODY_READ = 16_384
-_GAI_STATUS = {socket.EAI_NONAME: "NXDOMAIN", socket.EAI_AGAIN: "TIMEOUT", socket.EAI_FAIL: "SERVFAIL",
-               getattr(socket, "EAI_NODATA", -5): "NOERROR"}
+_GAI_STATUS = {
+    socket.EAI_NONAME: "NXDOMAIN",
+    socket.EAI_AGAIN: "TIMEOUT",
+    socket.EAI_FAIL: "SERVFAIL",
+    getattr(socket, "EAI_NODATA", -5): "NOERROR",
+}
 
 
 def _norm(host: str) -> str:
@@ -43,7 +47,7 @@ def host_allowed(host: str, allow: Sequence[str]) -> bool:
     h = _norm(host)
     for pattern in allow:
         p = _norm(pattern)
-        if p.startswith("*.") and h.endswith(p[1:]) or p == h:
+        if (p.startswith("*.") and h.endswith(p[1:])) or p == h:
             return True
     return False
 
@@ -71,7 +75,9 @@ def _listed_networks(allow: Sequence[str]) -> list[ipaddress.IPv4Network | ipadd
     return nets
 
 
-def checked_address(tool: str, host: str, port: int, allow: Sequence[str], deny_ports: Sequence[int] = ()) -> str:
+def checked_address(
+    tool: str, host: str, port: int, allow: Sequence[str], deny_ports: Sequence[int] = ()
+) -> str:
     """The address to connect to for `host`: on the list by name, and every address it resolves to public or
     listed itself; never one of the server's own ports on this host. TargetError otherwise (nothing contacted)."""
     require_allowed(tool, host, allow)
@@ -84,8 +90,10 @@ def checked_address(tool: str, host: str, port: int, allow: Sequence[str], deny_
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if _special(ip) and not any(ip in net for net in nets if net.version == ip.version):
-            raise TargetError(f"{tool}: {host!r} resolves to {address}, a loopback, private or link-local address "
-                              "that is not on the allow-list itself; list the address (or its network) to allow it")
+            raise TargetError(
+                f"{tool}: {host!r} resolves to {address}, a loopback, private or link-local address "
+                "that is not on the allow-list itself; list the address (or its network) to allow it"
+            )
         if port in deny_ports and (ip.is_loopback or ip.is_unspecified or ip.is_private):
             raise TargetError(f"{tool}: port {port} on {address} is Firstline's own server; refused")
     return addresses[0]
@@ -112,8 +120,9 @@ def resolve(name: str) -> DnsFacts:
     for family in (socket.AF_INET, socket.AF_INET6):
         addrs += [i[4][0] for i in infos if i[0] == family and i[4][0] not in addrs]
     canonical = next((i[3] for i in infos if i[3]), None)
-    return DnsFacts(name=name, addresses=addrs, canonical_name=canonical,
-                    elapsed_ms=(time.perf_counter() - t0) * 1000)
+    return DnsFacts(
+        name=name, addresses=addrs, canonical_name=canonical, elapsed_ms=(time.perf_counter() - t0) * 1000
+    )
 
 
 def _reverse(ip: str, t0: float) -> DnsFacts:
@@ -153,7 +162,9 @@ def _curl_error(exc: httpx.HTTPError, host: str, port: int, ms: int, received: i
     if any(isinstance(e, socket.gaierror) for e in chain) or "Name or service not known" in str(exc):
         return 6, f"Could not resolve host: {host}"
     if isinstance(exc, httpx.ConnectError):
-        reason = "Connection refused" if any(isinstance(e, ConnectionRefusedError) for e in chain) else str(exc)
+        reason = (
+            "Connection refused" if any(isinstance(e, ConnectionRefusedError) for e in chain) else str(exc)
+        )
         return 7, f"Failed to connect to {host} port {port} after {ms} ms: {reason}"
     if isinstance(exc, httpx.RemoteProtocolError) and received == 0:
         return 52, "Empty reply from server"
@@ -184,8 +195,10 @@ async def http_get(url: str, timeout: float = 10.0, address: str | None = None) 
         target, host_header, extensions = _pinned(url, address)
         headers.update(host_header)
     try:
-        async with (httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as client,
-                    client.stream("GET", target, headers=headers, extensions=extensions) as resp):
+        async with (
+            httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as client,
+            client.stream("GET", target, headers=headers, extensions=extensions) as resp,
+        ):
             async for chunk in resp.aiter_bytes():
                 body += chunk
                 if len(body) >= BODY_READ:
@@ -196,8 +209,11 @@ async def http_get(url: str, timeout: float = 10.0, address: str | None = None) 
         return HttpFacts(url=url, curl_exit=code, curl_error=message, time_total_s=ms / 1000)
     length = resp.headers.get("content-length")
     return HttpFacts(
-        url=url, http_version=resp.http_version.removeprefix("HTTP/"), status=resp.status_code,
-        reason=resp.reason_phrase, headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers.raw],
+        url=url,
+        http_version=resp.http_version.removeprefix("HTTP/"),
+        status=resp.status_code,
+        reason=resp.reason_phrase,
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers.raw],
         body=bytes(body).decode(resp.encoding or "utf-8", errors="replace"),
         body_bytes=int(length) if length and length.isdigit() else len(body),
         time_total_s=time.perf_counter() - t0,
@@ -219,8 +235,9 @@ def _san(cert: x509.Certificate) -> list[str]:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [f"DNS:{v}" for v in ext.get_values_for_type(x509.DNSName)] + \
-           [f"IP Address:{v}" for v in ext.get_values_for_type(x509.IPAddress)]
+    return [f"DNS:{v}" for v in ext.get_values_for_type(x509.DNSName)] + [
+        f"IP Address:{v}" for v in ext.get_values_for_type(x509.IPAddress)
+    ]
 
 
 def _sni(host: str) -> str | None:
@@ -244,7 +261,9 @@ def _peer_der(host: str, port: int, timeout: float, address: str | None = None) 
             with ctx.wrap_socket(sock, server_hostname=_sni(host)) as tls:
                 der = tls.getpeercert(binary_form=True)
         except (OSError, ssl.SSLError) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else (getattr(exc, "reason", None) or str(exc))
+            reason = (
+                "timed out" if isinstance(exc, TimeoutError) else (getattr(exc, "reason", None) or str(exc))
+            )
             raise HandshakeError(f"TLS handshake failed: {reason} (is port {port} speaking TLS?)") from exc
     if not der:
         raise HandshakeError("TLS handshake failed: the server sent no certificate")
@@ -255,8 +274,10 @@ def _verify(host: str, port: int, timeout: float, address: str | None = None) ->
     """Whether the chain and name verify against the system trust store."""
     ctx = ssl.create_default_context()
     try:
-        with (socket.create_connection((address or host, port), timeout=timeout) as sock,
-              ctx.wrap_socket(sock, server_hostname=host)):
+        with (
+            socket.create_connection((address or host, port), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=host),
+        ):
             return True, None
     except ssl.SSLCertVerificationError as exc:
         return False, exc.verify_message or str(exc)
@@ -288,7 +309,14 @@ def fetch_certificate(host: str, port: int, timeout: float = 8.0, address: str |
     cert = x509.load_der_x509_certificate(der)
     verified, verify_error = _verify(host, port, timeout, address)
     return TlsFacts(
-        host=host, port=port, subject=openssl_name(cert.subject), issuer=openssl_name(cert.issuer),
-        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, san=_san(cert),
-        serial=format(cert.serial_number, "X"), verified=verified, verify_error=verify_error,
+        host=host,
+        port=port,
+        subject=openssl_name(cert.subject),
+        issuer=openssl_name(cert.issuer),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        san=_san(cert),
+        serial=format(cert.serial_number, "X"),
+        verified=verified,
+        verify_error=verify_error,
     )

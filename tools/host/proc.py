@@ -67,8 +67,12 @@ async def run_argv(argv: list[str], timeout: float, limit: int = OUTPUT_LIMIT) -
     if not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True, env={**os.environ, **QUIET_ENV},
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **QUIET_ENV},
     )
     try:
         async with asyncio.timeout(timeout):

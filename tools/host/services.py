@@ -21,8 +21,10 @@ from tools.facts import ServiceFacts, ServiceProcess
 from tools.host.gather import cmdline_text
 from tools.host.logs import LogAccessError, find_named_logs, read_tail
 
-_INTERPRETER = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|node|nodejs|java|ruby|perl|php[0-9.-]*|bash|sh|dash|"
-                          r"deno|bun|uwsgi|gunicorn|uvicorn)$")
+_INTERPRETER = re.compile(
+    r"^(python[0-9.]*|pypy[0-9.]*|node|nodejs|java|ruby|perl|php[0-9.-]*|bash|sh|dash|"
+    r"deno|bun|uwsgi|gunicorn|uvicorn)$"
+)
 JOURNAL_LINES = 10
 
 
@@ -92,10 +94,19 @@ def main_member(roots: Sequence[Member]) -> Member:
 def running_facts(key: str, main: Member, members: Sequence[Member], cgroup: str | None) -> ServiceFacts:
     """`active (running)` facts: the main process, and the totals systemd would show for the cgroup."""
     return ServiceFacts(
-        name=key, active="active", sub="running", since=main.started, main_pid=main.pid, main_cmd=main.name,
-        tasks=sum(m.threads for m in members), memory=format_bytes(sum(m.rss for m in members)),
-        cpu=format_cpu(sum(m.cpu_s for m in members)), cgroup=cgroup,
-        processes=[ServiceProcess(pid=m.pid, cmd=m.cmd) for m in members], enabled=None, vendor_preset=None,
+        name=key,
+        active="active",
+        sub="running",
+        since=main.started,
+        main_pid=main.pid,
+        main_cmd=main.name,
+        tasks=sum(m.threads for m in members),
+        memory=format_bytes(sum(m.rss for m in members)),
+        cpu=format_cpu(sum(m.cpu_s for m in members)),
+        cgroup=cgroup,
+        processes=[ServiceProcess(pid=m.pid, cmd=m.cmd) for m in members],
+        enabled=None,
+        vendor_preset=None,
     )
 
 
@@ -136,9 +147,15 @@ def _member(pid: int) -> Member | None:
         p = psutil.Process(pid)
         with p.oneshot():
             times = p.cpu_times()
-            return Member(pid=pid, cmd=cmdline_text(p.cmdline()) or f"[{p.name()}]", name=p.name(),
-                          started=datetime.fromtimestamp(p.create_time(), UTC), rss=p.memory_info().rss,
-                          threads=p.num_threads(), cpu_s=times.user + times.system)
+            return Member(
+                pid=pid,
+                cmd=cmdline_text(p.cmdline()) or f"[{p.name()}]",
+                name=p.name(),
+                started=datetime.fromtimestamp(p.create_time(), UTC),
+                rss=p.memory_info().rss,
+                threads=p.num_threads(),
+                cpu_s=times.user + times.system,
+            )
     except psutil.Error:
         return None
 

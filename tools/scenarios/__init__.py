@@ -67,7 +67,9 @@ class ServiceSpec(ServiceFacts):
     @model_validator(mode="after")
     def _no_stated_processes(self) -> ServiceSpec:
         if self.processes:
-            raise ValueError(f"service {self.name}: list `pids`, not `processes` (derived from the process table)")
+            raise ValueError(
+                f"service {self.name}: list `pids`, not `processes` (derived from the process table)"
+            )
         return self
 
 
@@ -98,7 +100,9 @@ class HostSpec(_Spec):
         known = set(pids)
         for s in self.sockets:
             if s.process or s.user or s.cmdline:
-                raise ValueError(f"socket :{s.local_port}: state only `pid`; process/user/cmdline are derived")
+                raise ValueError(
+                    f"socket :{s.local_port}: state only `pid`; process/user/cmdline are derived"
+                )
             if s.pid is not None and s.pid not in known:
                 raise ValueError(f"socket :{s.local_port} owned by pid {s.pid}, which is not in processes")
         for svc in self.services:
@@ -239,8 +243,12 @@ def _uid(*parts: str) -> str:
 
 def _complete_namespace(ns: Namespace, now: datetime) -> None:
     """Fill the API metadata the file left out, so objects look like what the API returns."""
-    for kind, objs in (("Pod", ns.pods), ("Deployment", ns.deployments), ("ReplicaSet", ns.replicasets),
-                       ("ConfigMap", ns.configmaps)):
+    for kind, objs in (
+        ("Pod", ns.pods),
+        ("Deployment", ns.deployments),
+        ("ReplicaSet", ns.replicasets),
+        ("ConfigMap", ns.configmaps),
+    ):
         for obj in objs:
             obj.setdefault("apiVersion", "apps/v1" if kind in ("Deployment", "ReplicaSet") else "v1")
             obj.setdefault("kind", kind)
@@ -365,7 +373,7 @@ def list_scenario_files(extra_dir: Path | None = None) -> dict[str, Path]:
 def load_all(extra_dir: Path | None = None) -> list[Scenario]:
     """Every valid scenario, shipped first; a broken extra file is skipped, not fatal."""
     out = []
-    for sid, path in sorted(list_scenario_files(extra_dir).items()):
+    for _sid, path in sorted(list_scenario_files(extra_dir).items()):
         try:
             out.append(load_scenario_file(path))
         except ScenarioError:

@@ -1,10 +1,10 @@
 """Target names as sessions take them, and opening one.
 
-    local                      this host
-    sandbox:<scenario-id>      a simulated incident shipped in tools/scenarios/
-    kubernetes[:<context>]     a cluster from the user's kubeconfig
-    ssh:[user@]host[:port]     another host over SSH (its key must be in known_hosts)
-    replay                     recorded tool results (built by the eval runner)
+local                      this host
+sandbox:<scenario-id>      a simulated incident shipped in tools/scenarios/
+kubernetes[:<context>]     a cluster from the user's kubeconfig
+ssh:[user@]host[:port]     another host over SSH (its key must be in known_hosts)
+replay                     recorded tool results (built by the eval runner)
 """
 
 from __future__ import annotations

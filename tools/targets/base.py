@@ -81,8 +81,8 @@ class Target(abc.ABC):
         """Facts about the target for the system prompt (kind, hosts, namespaces)."""
         return {"name": self.name, "kind": self.kind}
 
-    async def aclose(self) -> None:
-        pass
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook: most targets hold no connection
+        """Release what the target holds open (an SSH connection, a node link)."""
 
     def handler(self, tool_name: str):
         """Convention: a target implements tool X as `async def tool_X(self, args)`."""

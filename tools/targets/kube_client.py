@@ -73,8 +73,10 @@ class KubeConnection:
         """Load the kubeconfig context (TargetError with the reason when it cannot be used)."""
         path = kubeconfig_path(config)
         if not path:
-            raise TargetError("no kubeconfig found: set targets.kubeconfig (FIRSTLINE_TARGETS__KUBECONFIG), "
-                              "$KUBECONFIG, or create ~/.kube/config")
+            raise TargetError(
+                "no kubeconfig found: set targets.kubeconfig (FIRSTLINE_TARGETS__KUBECONFIG), "
+                "$KUBECONFIG, or create ~/.kube/config"
+            )
         context = context or config.kube_context
         try:
             contexts, active = kconfig.list_kube_config_contexts(config_file=path)
@@ -83,8 +85,9 @@ class KubeConnection:
                 names = ", ".join(c.get("name", "?") for c in contexts) or "none"
                 raise TargetError(f"kube context {context!r} not found in {path} (contexts: {names})")
             cfg = kclient.Configuration()
-            kconfig.load_kube_config(config_file=path, context=chosen["name"], client_configuration=cfg,
-                                     persist_config=False)
+            kconfig.load_kube_config(
+                config_file=path, context=chosen["name"], client_configuration=cfg, persist_config=False
+            )
         except ConfigException as exc:
             raise TargetError(f"cannot use kubeconfig {path}: {exc}") from None
         cfg.retries = 1
@@ -108,8 +111,9 @@ class KubeConnection:
     async def json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
         return json.loads(await self.call(fn, *args, **kwargs) or b"{}")
 
-    async def list_all(self, fn: Callable[..., Any], *args: Any, limit: int = 500, max_pages: int = 20,
-                       **kwargs: Any) -> list[dict]:
+    async def list_all(
+        self, fn: Callable[..., Any], *args: Any, limit: int = 500, max_pages: int = 20, **kwargs: Any
+    ) -> list[dict]:
         """Every item of a list call, following `continue` tokens like kubectl (bounded)."""
         items: list[dict] = []
         token = None
@@ -147,8 +151,13 @@ def connection_error(exc: BaseException, server: str) -> KubeCallError:
     hostport = parts.netloc or server
     cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
     if isinstance(cause, NewConnectionError) and "refused" in str(cause).lower():
-        return KubeCallError(f"The connection to the server {hostport} was refused - did you specify the right "
-                             "host or port?", None, "ConnectionRefused")
+        return KubeCallError(
+            f"The connection to the server {hostport} was refused - did you specify the right host or port?",
+            None,
+            "ConnectionRefused",
+        )
     if isinstance(cause, (Urllib3Timeout, TimeoutError)):
-        return KubeCallError(f"Unable to connect to the server: dial tcp {hostport}: i/o timeout", None, "Timeout")
+        return KubeCallError(
+            f"Unable to connect to the server: dial tcp {hostport}: i/o timeout", None, "Timeout"
+        )
     return KubeCallError(f"Unable to connect to the server: {cause}", None, "Unreachable")

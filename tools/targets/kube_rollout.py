@@ -21,14 +21,19 @@ FIELD_MANAGER = "firstline"
 _HASH_LABEL = "pod-template-hash"
 _REVISION = "deployment.kubernetes.io/revision"
 _SKIP_ANNOTATIONS = {
-    "kubectl.kubernetes.io/last-applied-configuration", _REVISION, "deployment.kubernetes.io/revision-history",
-    "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
+    "kubectl.kubernetes.io/last-applied-configuration",
+    _REVISION,
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
     "deprecated.deployment.rollback.to",
 }
 
 
 def _result(command: str, text: str, exit_code: int = 0, **data: Any) -> RawOutput:
-    return RawOutput(exit_code=exit_code, output=text + "\n", command=command, data=data, source="kubernetes-api")
+    return RawOutput(
+        exit_code=exit_code, output=text + "\n", command=command, data=data, source="kubernetes-api"
+    )
 
 
 def _images(template: dict) -> list[str]:
@@ -56,17 +61,37 @@ async def rollout_restart(conn: KubeConnection, name: str, namespace: str, now: 
     try:
         deploy = await conn.json(conn.apps.read_namespaced_deployment, name, namespace)
         if (deploy.get("spec") or {}).get("paused"):
-            return _result(command, f'error: deployments.apps "{name}" can\'t restart paused deployment '
-                                    "(run rollout resume first)", 1, deployment=name, namespace=namespace)
+            return _result(
+                command,
+                f'error: deployments.apps "{name}" can\'t restart paused deployment '
+                "(run rollout resume first)",
+                1,
+                deployment=name,
+                namespace=namespace,
+            )
         stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
-        updated = await conn.json(conn.apps.patch_namespaced_deployment, name, namespace, patch,
-                                  field_manager=FIELD_MANAGER, _content_type="application/strategic-merge-patch+json")
+        patch = {
+            "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}
+        }
+        updated = await conn.json(
+            conn.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            field_manager=FIELD_MANAGER,
+            _content_type="application/strategic-merge-patch+json",
+        )
     except KubeCallError as err:
         return _result(command, err.text, 1, deployment=name, namespace=namespace, error_reason=err.reason)
     generation = (updated.get("metadata") or {}).get("generation")
-    return _result(command, f"deployment.apps/{name} restarted", deployment=name, namespace=namespace,
-                   restarted_at=stamp, generation=generation)
+    return _result(
+        command,
+        f"deployment.apps/{name} restarted",
+        deployment=name,
+        namespace=namespace,
+        restarted_at=stamp,
+        generation=generation,
+    )
 
 
 def _previous_revision(deploy: dict, replicasets: list[dict]) -> tuple[dict | None, int]:
@@ -102,28 +127,62 @@ async def rollout_undo(conn: KubeConnection, name: str, namespace: str) -> RawOu
         deploy = await conn.json(conn.apps.read_namespaced_deployment, name, namespace)
         spec = deploy.get("spec") or {}
         if spec.get("paused"):
-            return _result(command, "error: you cannot rollback a paused deployment; resume it first with "
-                                    "'kubectl rollout resume' and try again", 1, **base)
-        replicasets = await conn.list_all(conn.apps.list_namespaced_replica_set, namespace,
-                                          label_selector=label_selector(spec.get("selector")))
+            return _result(
+                command,
+                "error: you cannot rollback a paused deployment; resume it first with "
+                "'kubectl rollout resume' and try again",
+                1,
+                **base,
+            )
+        replicasets = await conn.list_all(
+            conn.apps.list_namespaced_replica_set,
+            namespace,
+            label_selector=label_selector(spec.get("selector")),
+        )
         target, revision = _previous_revision(deploy, replicasets)
         if target is None:
             return _result(command, f'error: no rollout history found for deployment "{name}"', 1, **base)
         template = _without_hash(target["spec"]["template"])
         current_rev = ((deploy.get("metadata") or {}).get("annotations") or {}).get(_REVISION)
-        facts = {**base, "from_revision": current_rev, "to_revision": revision, "replicaset": target["metadata"]["name"],
-                 "images_before": _images(spec.get("template") or {}), "images_after": _images(template)}
+        facts = {
+            **base,
+            "from_revision": current_rev,
+            "to_revision": revision,
+            "replicaset": target["metadata"]["name"],
+            "images_before": _images(spec.get("template") or {}),
+            "images_after": _images(template),
+        }
         if template == _without_hash(spec.get("template") or {}):
-            return _result(command, f"deployment.apps/{name} skipped rollback (current template already matches "
-                                    f"revision {revision})", **facts)
-        annotations = {k: v for k, v in ((deploy.get("metadata") or {}).get("annotations") or {}).items()
-                       if k in _SKIP_ANNOTATIONS}
-        annotations.update({k: v for k, v in ((target.get("metadata") or {}).get("annotations") or {}).items()
-                            if k not in _SKIP_ANNOTATIONS})
-        patch = [{"op": "replace", "path": "/spec/template", "value": template},
-                 {"op": "replace", "path": "/metadata/annotations", "value": annotations}]
-        await conn.json(conn.apps.patch_namespaced_deployment, name, namespace, patch,
-                        field_manager=FIELD_MANAGER, _content_type="application/json-patch+json")
+            return _result(
+                command,
+                f"deployment.apps/{name} skipped rollback (current template already matches "
+                f"revision {revision})",
+                **facts,
+            )
+        annotations = {
+            k: v
+            for k, v in ((deploy.get("metadata") or {}).get("annotations") or {}).items()
+            if k in _SKIP_ANNOTATIONS
+        }
+        annotations.update(
+            {
+                k: v
+                for k, v in ((target.get("metadata") or {}).get("annotations") or {}).items()
+                if k not in _SKIP_ANNOTATIONS
+            }
+        )
+        patch = [
+            {"op": "replace", "path": "/spec/template", "value": template},
+            {"op": "replace", "path": "/metadata/annotations", "value": annotations},
+        ]
+        await conn.json(
+            conn.apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            field_manager=FIELD_MANAGER,
+            _content_type="application/json-patch+json",
+        )
     except KubeCallError as err:
         return _result(command, err.text, 1, error_reason=err.reason, **base)
     return _result(command, f"deployment.apps/{name} rolled back", **facts)

@@ -42,8 +42,13 @@ _CONTAINER = TypeAdapter(ObjectName)
 
 def _failed(command: str, err: KubeCallError, **data: Any) -> RawOutput:
     """An API failure reported like kubectl: exit code 1 and its error text."""
-    return RawOutput(exit_code=1, output=err.text + "\n", command=command, source="kubernetes-api",
-                     data={"error_reason": err.reason, "http_status": err.status, **data})
+    return RawOutput(
+        exit_code=1,
+        output=err.text + "\n",
+        command=command,
+        source="kubernetes-api",
+        data={"error_reason": err.reason, "http_status": err.status, **data},
+    )
 
 
 def _event_facts(events: list[dict]) -> list[dict[str, Any]]:
@@ -52,10 +57,16 @@ def _event_facts(events: list[dict]) -> list[dict[str, Any]]:
     for e in events:
         obj = e.get("involvedObject") or {}
         series = e.get("series") or {}
-        out.append({"type": e.get("type"), "reason": e.get("reason"), "message": str(e.get("message", "")).strip(),
-                    "count": series.get("count") or e.get("count") or 1,
-                    "object": f"{obj.get('kind', '')}/{obj.get('name', '')}",
-                    "last_seen": series.get("lastObservedTime") or e.get("lastTimestamp") or e.get("eventTime")})
+        out.append(
+            {
+                "type": e.get("type"),
+                "reason": e.get("reason"),
+                "message": str(e.get("message", "")).strip(),
+                "count": series.get("count") or e.get("count") or 1,
+                "object": f"{obj.get('kind', '')}/{obj.get('name', '')}",
+                "last_seen": series.get("lastObservedTime") or e.get("lastTimestamp") or e.get("eventTime"),
+            }
+        )
     return out
 
 
@@ -90,8 +101,13 @@ class KubernetesTarget(Target):
                 self._namespaces = [n["metadata"]["name"] for n in json.loads(body).get("items", [])]
             except Exception:  # noqa: BLE001 - namespaces are a nicety; never fail describe()
                 self._namespaces = []
-        info: dict[str, Any] = {"name": self.name, "kind": self.kind, "context": self.conn.context,
-                                "server": self.conn.server, "default_namespace": self.conn.namespace}
+        info: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "context": self.conn.context,
+            "server": self.conn.server,
+            "default_namespace": self.conn.namespace,
+        }
         if self._namespaces:
             info["namespaces"] = self._namespaces
         return info
@@ -111,11 +127,13 @@ class KubernetesTarget(Target):
         except KubeCallError as err:
             return await self._describe_missing(args, command, err)
         meta = pod.get("metadata", {})
-        selector = (f"involvedObject.name={args.pod},involvedObject.namespace={args.namespace}"
-                    + (f",involvedObject.uid={meta['uid']}" if meta.get("uid") else ""))
+        selector = f"involvedObject.name={args.pod},involvedObject.namespace={args.namespace}" + (
+            f",involvedObject.uid={meta['uid']}" if meta.get("uid") else ""
+        )
         try:
             events: list[dict] | None = await self.conn.list_all(
-                self.conn.core.list_namespaced_event, args.namespace, field_selector=selector)
+                self.conn.core.list_namespaced_event, args.namespace, field_selector=selector
+            )
         except KubeCallError:
             events = None  # kubectl shows the pod without its Events section then
         text = render_pod_describe(pod, events, self.now())
@@ -129,19 +147,26 @@ class KubernetesTarget(Target):
             return _failed(command, err)
         selector = f"involvedObject.name={args.pod},involvedObject.namespace={args.namespace}"
         try:
-            events = await self.conn.list_all(self.conn.core.list_namespaced_event, args.namespace,
-                                              field_selector=selector)
+            events = await self.conn.list_all(
+                self.conn.core.list_namespaced_event, args.namespace, field_selector=selector
+            )
         except KubeCallError:
             events = []
         if not events:
             return _failed(command, err)
         message = err.text.split(": ", 1)[-1]
         text = render_missing_pod_events(args.pod, message, events, self.now())
-        return RawOutput(output=text, command=command, source="kubernetes-api",
-                         data={"pod_found": False, "events": _event_facts(events)})
+        return RawOutput(
+            output=text,
+            command=command,
+            source="kubernetes-api",
+            data={"pod_found": False, "events": _event_facts(events)},
+        )
 
     async def tool_list_pods(self, args) -> RawOutput:
-        argv = ["kubectl", "get", "pods", "-n", args.namespace] + (["-l", args.selector] if args.selector else [])
+        argv = ["kubectl", "get", "pods", "-n", args.namespace] + (
+            ["-l", args.selector] if args.selector else []
+        )
         command = shlex.join(argv)
         kwargs = {"label_selector": args.selector} if args.selector else {}
         try:
@@ -149,18 +174,25 @@ class KubernetesTarget(Target):
         except KubeCallError as err:
             return _failed(command, err)
         text = render_pod_list(pods, self.now(), args.namespace)
-        return RawOutput(output=text, command=command, source="kubernetes-api",
-                         data={"namespace": args.namespace, "pods": [pod_status_facts(p) for p in pods]})
+        return RawOutput(
+            output=text,
+            command=command,
+            source="kubernetes-api",
+            data={"namespace": args.namespace, "pods": [pod_status_facts(p) for p in pods]},
+        )
 
     async def _default_container(self, pod_name: str, namespace: str) -> tuple[str, list[str]]:
         """kubectl's choice when no container is named: the default-container annotation, else the first."""
         pod = await self.conn.json(self.conn.core.read_namespaced_pod, pod_name, namespace)
         names = [c.get("name", "") for c in pod.get("spec", {}).get("containers") or []]
-        annotated = (pod.get("metadata", {}).get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+        annotated = (pod.get("metadata", {}).get("annotations") or {}).get(
+            "kubectl.kubernetes.io/default-container"
+        )
         return (annotated if annotated in names else (names[0] if names else "")), names
 
-    async def _logs(self, pod: str, namespace: str, container: str | None, previous: bool,
-                    tail: int) -> tuple[str, str, str, dict[str, Any]]:
+    async def _logs(
+        self, pod: str, namespace: str, container: str | None, previous: bool, tail: int
+    ) -> tuple[str, str, str, dict[str, Any]]:
         """(log text, kubectl command, note, data) for one container's logs; KubeCallError on failure."""
         note, names = "", []
         if not container:
@@ -169,20 +201,35 @@ class KubernetesTarget(Target):
                 note = f'Defaulted container "{container}" out of: {", ".join(names)}\n'
         argv = ["kubectl", "logs", pod, "-n", namespace, "-c", container]
         argv += (["--previous"] if previous else []) + [f"--tail={tail}"]
-        body = await self.conn.call(self.conn.core.read_namespaced_pod_log, pod, namespace, container=container,
-                                    previous=previous, tail_lines=tail)
+        body = await self.conn.call(
+            self.conn.core.read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+            previous=previous,
+            tail_lines=tail,
+        )
         text = body.decode("utf-8", errors="replace")
-        data = {"pod": pod, "namespace": namespace, "container": container, "previous": previous,
-                "lines": len(text.splitlines())}
+        data = {
+            "pod": pod,
+            "namespace": namespace,
+            "container": container,
+            "previous": previous,
+            "lines": len(text.splitlines()),
+        }
         return text, shlex.join(argv), note, data
 
     async def tool_pod_logs(self, args) -> RawOutput:
-        fallback = shlex.join(["kubectl", "logs", args.pod, "-n", args.namespace]
-                              + (["-c", args.container] if args.container else [])
-                              + (["--previous"] if args.previous else []) + [f"--tail={args.tail}"])
+        fallback = shlex.join(
+            ["kubectl", "logs", args.pod, "-n", args.namespace]
+            + (["-c", args.container] if args.container else [])
+            + (["--previous"] if args.previous else [])
+            + [f"--tail={args.tail}"]
+        )
         try:
-            text, command, note, data = await self._logs(args.pod, args.namespace, args.container,
-                                                         args.previous, args.tail)
+            text, command, note, data = await self._logs(
+                args.pod, args.namespace, args.container, args.previous, args.tail
+            )
         except KubeCallError as err:
             return _failed(fallback, err)
         return RawOutput(output=note + text, command=command, data=data, source="kubernetes-api")
@@ -199,11 +246,20 @@ class KubernetesTarget(Target):
             return _failed(command + (f" --for {args.involved_object}" if selector else ""), err)
         if selector:
             kinds = {(e.get("involvedObject") or {}).get("kind", "") for e in events}
-            command = (f"{command} --for {kinds.pop().lower()}/{args.involved_object}" if len(kinds) == 1 else
-                       shlex.join(["kubectl", "get", "events", "-n", args.namespace, "--field-selector", selector]))
+            command = (
+                f"{command} --for {kinds.pop().lower()}/{args.involved_object}"
+                if len(kinds) == 1
+                else shlex.join(
+                    ["kubectl", "get", "events", "-n", args.namespace, "--field-selector", selector]
+                )
+            )
         text = render_events(events, self.now(), args.namespace)
-        return RawOutput(output=text, command=command, source="kubernetes-api",
-                         data={"namespace": args.namespace, "events": _event_facts(events)})
+        return RawOutput(
+            output=text,
+            command=command,
+            source="kubernetes-api",
+            data={"namespace": args.namespace, "events": _event_facts(events)},
+        )
 
     async def tool_log_tail(self, args) -> RawOutput:
         namespace, pod, container = _pod_source(args.source)
@@ -222,9 +278,17 @@ class KubernetesTarget(Target):
         command += f" | grep -E {shlex.quote(args.grep)}"
         data.update(lines_read=len(lines), lines_shown=len(kept))
         if not kept:
-            return RawOutput(exit_code=1, ok=True, command=command, data=data, source="kubernetes-api",
-                             output=f"# no line among the last {len(lines)} of {args.source} matches {args.grep!r}\n")
-        return RawOutput(output="".join(f"{x}\n" for x in kept), command=command, data=data, source="kubernetes-api")
+            return RawOutput(
+                exit_code=1,
+                ok=True,
+                command=command,
+                data=data,
+                source="kubernetes-api",
+                output=f"# no line among the last {len(lines)} of {args.source} matches {args.grep!r}\n",
+            )
+        return RawOutput(
+            output="".join(f"{x}\n" for x in kept), command=command, data=data, source="kubernetes-api"
+        )
 
     # ------------------------------------------------------------ writes (run only when approved)
 
@@ -238,7 +302,9 @@ class KubernetesTarget(Target):
 def _pod_source(source: str) -> tuple[str, str, str | None]:
     """Parse and validate `pod:NAMESPACE/POD[/CONTAINER]`."""
     if not source.startswith("pod:"):
-        raise TargetError("log_tail on a kubernetes target reads pod logs: use source 'pod:NAMESPACE/POD[/CONTAINER]'")
+        raise TargetError(
+            "log_tail on a kubernetes target reads pod logs: use source 'pod:NAMESPACE/POD[/CONTAINER]'"
+        )
     parts = source.removeprefix("pod:").split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise TargetError(f"log_tail: {source!r} is not of the form pod:NAMESPACE/POD[/CONTAINER]")

@@ -78,8 +78,14 @@ class LocalTarget(Target):
         return tool_name in HOST_TOOLS and hasattr(self, f"tool_{tool_name}")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "hostname": self.hostname, "systemd": self.systemd,
-                "log_roots": [str(p) for p in self.config.log_roots], "http_allow": list(self.config.http_allow)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "hostname": self.hostname,
+            "systemd": self.systemd,
+            "log_roots": [str(p) for p in self.config.log_roots],
+            "http_allow": list(self.config.http_allow),
+        }
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         return await self.handler(tool.name)(args)
@@ -100,18 +106,28 @@ class LocalTarget(Target):
         if self.systemd:
             return await systemd.service_status(self.exec, args.service)
         command = shlex.join(["systemctl", "status", args.service])
-        facts = await asyncio.to_thread(service_facts_from_processes, args.service, self.config.log_roots,
-                                        self.hostname)
+        facts = await asyncio.to_thread(
+            service_facts_from_processes, args.service, self.config.log_roots, self.hostname
+        )
         text, code = render_service_status(facts)
-        note = ("# source: psutil (systemd is not PID 1 on this host; state from the process table, "
-                "/etc/init.d and log files)\n")
-        return RawOutput(exit_code=code, output=note + text, command=command,
-                         data=facts.model_dump(mode="json"), source="psutil")
+        note = (
+            "# source: psutil (systemd is not PID 1 on this host; state from the process table, "
+            "/etc/init.d and log files)\n"
+        )
+        return RawOutput(
+            exit_code=code,
+            output=note + text,
+            command=command,
+            data=facts.model_dump(mode="json"),
+            source="psutil",
+        )
 
     async def tool_restart_service(self, args: RestartServiceArgs) -> RawOutput:
         if not self.systemd:
-            raise TargetError(f"cannot restart {args.service} without systemd: systemd is not PID 1 on this "
-                              "host; restart it the way it was started")
+            raise TargetError(
+                f"cannot restart {args.service} without systemd: systemd is not PID 1 on this "
+                "host; restart it the way it was started"
+            )
         return await systemd.restart_service(self.exec, args.service)
 
     # ------------------------------------------------------------ logs
@@ -125,7 +141,9 @@ class LocalTarget(Target):
         try:
             pattern = compile_grep(args.grep) if args.grep else None
             path = resolve_log_path(source, self.config.log_roots)
-            tail = await asyncio.to_thread(read_tail, path, self.config.log_roots, args.lines, self.config.log_owners)
+            tail = await asyncio.to_thread(
+                read_tail, path, self.config.log_roots, args.lines, self.config.log_owners
+            )
             lines = await asyncio.to_thread(grep_lines, tail.lines, pattern) if pattern else tail.lines
         except LogAccessError as exc:
             raise TargetError(f"log_tail: {exc}") from None
@@ -137,9 +155,20 @@ class LocalTarget(Target):
         text = "".join(f"{line}\n" for line in lines)
         if pattern and not lines:
             text = f"# no line among the last {len(tail.lines)} of {path} matches {args.grep!r}\n"
-        data = {"path": path, "file_size": tail.file_size, "lines_read": len(tail.lines), "lines_shown": len(lines)}
-        return RawOutput(exit_code=1 if pattern and not lines else 0, ok=True, output=text, command=command,
-                         data=data, source="file")
+        data = {
+            "path": path,
+            "file_size": tail.file_size,
+            "lines_read": len(tail.lines),
+            "lines_shown": len(lines),
+        }
+        return RawOutput(
+            exit_code=1 if pattern and not lines else 0,
+            ok=True,
+            output=text,
+            command=command,
+            data=data,
+            source="file",
+        )
 
     async def _journal(self, unit: str, args: LogTailArgs) -> RawOutput:
         argv = systemd.journal_argv(unit, args.lines)
@@ -153,28 +182,42 @@ class LocalTarget(Target):
         try:
             sockets = await asyncio.to_thread(sockets_on_port, args.port, args.protocol)
         except psutil.AccessDenied:
-            raise TargetError("port_owner: listing sockets with their processes needs root on this host") from None
+            raise TargetError(
+                "port_owner: listing sockets with their processes needs root on this host"
+            ) from None
         text, code = render_ss(sockets, args.port, args.protocol)
         flags = "-lunp" if args.protocol == "udp" else "-ltnp"
         command = shlex.join(["ss", flags, f"sport = :{args.port}"])
         pids = sorted({s.pid for s in sockets if s.pid is not None})
         if pids:
             command += "; " + shlex.join(["ps", "-o", "pid,user,lstart,cmd", "-p", ",".join(map(str, pids))])
-        data = {"port": args.port, "protocol": args.protocol, "sockets": [s.model_dump(mode="json") for s in sockets]}
+        data = {
+            "port": args.port,
+            "protocol": args.protocol,
+            "sockets": [s.model_dump(mode="json") for s in sockets],
+        }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
 
     async def tool_process_list(self, args: ProcessListArgs) -> RawOutput:
         procs = await asyncio.to_thread(list_processes, args.match)
         text, code = render_ps(procs)
         command = "ps aux" + (f" | grep -F -- {shlex.quote(args.match)}" if args.match else "")
-        data = {"count": len(procs), "processes": [p.model_dump(mode="json") for p in procs[:PROCESS_DATA_LIMIT]]}
+        data = {
+            "count": len(procs),
+            "processes": [p.model_dump(mode="json") for p in procs[:PROCESS_DATA_LIMIT]],
+        }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
 
     async def tool_host_resources(self, args: HostResourcesArgs) -> RawOutput:
         facts = await asyncio.to_thread(host_facts)
         text, code = render_host_resources(facts)
-        return RawOutput(exit_code=code, output=text, command="uptime; free -m; top -bn1 | head -3",
-                         data=facts.model_dump(mode="json"), source="psutil")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command="uptime; free -m; top -bn1 | head -3",
+            data=facts.model_dump(mode="json"),
+            source="psutil",
+        )
 
     async def tool_disk_usage(self, args: DiskUsageArgs) -> RawOutput:
         try:
@@ -183,42 +226,72 @@ class LocalTarget(Target):
             raise TargetError(f"disk_usage: {exc}") from None
         text, code = render_df([facts])
         path = shlex.quote(args.path)
-        return RawOutput(exit_code=code, output=text, command=f"df -h {path}; df -i {path}",
-                         data=facts.model_dump(mode="json"), source="statvfs")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command=f"df -h {path}; df -i {path}",
+            data=facts.model_dump(mode="json"),
+            source="statvfs",
+        )
 
     # ------------------------------------------------------------ network
 
     async def tool_dns_lookup(self, args: DnsLookupArgs) -> RawOutput:
         try:
-            facts = await asyncio.wait_for(asyncio.to_thread(resolve, args.name),
-                                           self.call_timeout("dns_lookup") * 0.8)
+            facts = await asyncio.wait_for(
+                asyncio.to_thread(resolve, args.name), self.call_timeout("dns_lookup") * 0.8
+            )
         except TimeoutError:
             facts = DnsFacts(name=args.name, status="TIMEOUT")
         text, code = render_dns(facts)
-        return RawOutput(exit_code=code, output=text, command=shlex.join(["host", args.name]),
-                         data=facts.model_dump(mode="json"), source="getaddrinfo")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command=shlex.join(["host", args.name]),
+            data=facts.model_dump(mode="json"),
+            source="getaddrinfo",
+        )
 
     async def tool_http_check(self, args: HttpCheckArgs) -> RawOutput:
         parts = urlsplit(args.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = await asyncio.to_thread(checked_address, "http_check", parts.hostname or "", port,
-                                          self.config.http_allow, self.config.deny_ports)
+        address = await asyncio.to_thread(
+            checked_address,
+            "http_check",
+            parts.hostname or "",
+            port,
+            self.config.http_allow,
+            self.config.deny_ports,
+        )
         facts = await http_get(args.url, timeout=self.call_timeout("http_check") * 0.85, address=address)
         text, code = render_http(facts)
         data = facts.model_dump(mode="json", exclude={"body"})
-        return RawOutput(exit_code=code, output=text, command=shlex.join(["curl", "-sS", "-i", "-m", "10", args.url]),
-                         data=data, source="httpx")
+        return RawOutput(
+            exit_code=code,
+            output=text,
+            command=shlex.join(["curl", "-sS", "-i", "-m", "10", args.url]),
+            data=data,
+            source="httpx",
+        )
 
     async def tool_tls_certificate(self, args: TlsCertificateArgs) -> RawOutput:
-        address = await asyncio.to_thread(checked_address, "tls_certificate", args.host, args.port,
-                                          self.config.http_allow, self.config.deny_ports)
+        address = await asyncio.to_thread(
+            checked_address,
+            "tls_certificate",
+            args.host,
+            args.port,
+            self.config.http_allow,
+            self.config.deny_ports,
+        )
         per_connection = self.call_timeout("tls_certificate") * 0.4
         facts = await asyncio.to_thread(fetch_certificate, args.host, args.port, per_connection, address)
         text, code = render_tls(facts)
         days_left, status = tls_status(facts)
         data = {**facts.model_dump(mode="json"), "days_left": days_left, "status": status}
-        command = (f"openssl s_client -connect {shlex.quote(f'{args.host}:{args.port}')} -servername "
-                   f"{shlex.quote(args.host)} </dev/null | openssl x509 -noout -subject -issuer -dates")
+        command = (
+            f"openssl s_client -connect {shlex.quote(f'{args.host}:{args.port}')} -servername "
+            f"{shlex.quote(args.host)} </dev/null | openssl x509 -noout -subject -issuer -dates"
+        )
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="ssl")
 
     # ------------------------------------------------------------ write
@@ -237,9 +310,13 @@ class LocalTarget(Target):
             raise TargetError(f"kill_process: not permitted to signal PID {pid}") from None
         exited = await asyncio.to_thread(_wait_gone, proc, 3.0)
         after = f"process {pid} has exited" if exited else f"process {pid} is still running after 3s"
-        return RawOutput(exit_code=0, output=f"sent {sig.name} to {pid} ({described})\n{after}\n",
-                         command=f"kill -{args.signal} {pid}", source="os.kill",
-                         data={"pid": pid, "signal": sig.name, "exited": exited})
+        return RawOutput(
+            exit_code=0,
+            output=f"sent {sig.name} to {pid} ({described})\n{after}\n",
+            command=f"kill -{args.signal} {pid}",
+            source="os.kill",
+            data={"pid": pid, "signal": sig.name, "exited": exited},
+        )
 
 
 def _wait_gone(proc: psutil.Process, timeout: float) -> bool:

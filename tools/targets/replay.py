@@ -78,8 +78,14 @@ class ReplayTarget(Target):
 
     kind = "replay"
 
-    def __init__(self, entries: list[RecordedCall | dict[str, Any]], *, name: str = "replay",
-                 described_kind: str = "host", config: TargetConfig | None = None) -> None:
+    def __init__(
+        self,
+        entries: list[RecordedCall | dict[str, Any]],
+        *,
+        name: str = "replay",
+        described_kind: str = "host",
+        config: TargetConfig | None = None,
+    ) -> None:
         super().__init__(name, config)
         self.entries = [e if isinstance(e, RecordedCall) else RecordedCall.model_validate(e) for e in entries]
         self.described_kind = described_kind
@@ -107,8 +113,12 @@ class ReplayTarget(Target):
             self.unrecorded.append(label)
             raise TargetError(f"no recorded output for {label}", status="no_data")
         return RawOutput(
-            exit_code=entry.exit_code, output=entry.output, data=entry.data, error=entry.error,
-            command=entry.command or command_line(tool.name, call), source="replay",
+            exit_code=entry.exit_code,
+            output=entry.output,
+            data=entry.data,
+            error=entry.error,
+            command=entry.command or command_line(tool.name, call),
+            source="replay",
         )
 
 
@@ -117,12 +127,25 @@ class ReplayFleet(Fleet):
 
     kind = "replay"
 
-    def __init__(self, entries: list[RecordedCall | dict[str, Any]], hosts: list[str], *, name: str = "replay",
-                 described_kind: str = "host", config: TargetConfig | None = None) -> None:
+    def __init__(
+        self,
+        entries: list[RecordedCall | dict[str, Any]],
+        hosts: list[str],
+        *,
+        name: str = "replay",
+        described_kind: str = "host",
+        config: TargetConfig | None = None,
+    ) -> None:
         calls = [e if isinstance(e, RecordedCall) else RecordedCall.model_validate(e) for e in entries]
         members: dict[str, Target] = {
-            h: ReplayTarget([e for e in calls if e.host in (None, h)], name=name, described_kind=described_kind,
-                            config=config) for h in hosts}
+            h: ReplayTarget(
+                [e for e in calls if e.host in (None, h)],
+                name=name,
+                described_kind=described_kind,
+                config=config,
+            )
+            for h in hosts
+        }
         super().__init__(name, members)
         self.described_kind = described_kind
 
@@ -141,8 +164,13 @@ class ReplayFleet(Fleet):
         return self._all("write_attempts")
 
 
-def open_replay(entries: Sequence[RecordedCall | dict[str, Any]], *, name: str = "replay", described_kind: str = "host",
-                hosts: list[str] | None = None) -> ReplayTarget | ReplayFleet:
+def open_replay(
+    entries: Sequence[RecordedCall | dict[str, Any]],
+    *,
+    name: str = "replay",
+    described_kind: str = "host",
+    hosts: list[str] | None = None,
+) -> ReplayTarget | ReplayFleet:
     """A replay of one host, or of several when the case names hosts (or its entries carry one)."""
     calls = [e if isinstance(e, RecordedCall) else RecordedCall.model_validate(e) for e in entries]
     hosts = list(dict.fromkeys([*(hosts or []), *(e.host for e in calls if e.host)]))

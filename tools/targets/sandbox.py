@@ -45,8 +45,15 @@ from tools.targets.sandbox_k8s import ClusterState
 from tools.targets.sandbox_net import NetState
 from tools.targets.sandbox_rollout import Rollouts
 
-HOST_ONLY = {"service_status", "port_owner", "process_list", "host_resources", "disk_usage",
-             "restart_service", "kill_process"}
+HOST_ONLY = {
+    "service_status",
+    "port_owner",
+    "process_list",
+    "host_resources",
+    "disk_usage",
+    "restart_service",
+    "kill_process",
+}
 CLUSTER_ONLY = {"pod_describe", "pod_logs", "list_pods", "k8s_events", "rollout_restart", "rollout_undo"}
 WRITE_TICK = timedelta(seconds=7)
 """Simulated time each write action takes, so later output shows it happened after."""
@@ -71,18 +78,29 @@ class SandboxTarget(Target):
         self.rollouts = Rollouts(self.cluster) if self.cluster is not None else None
         local = self.host.local_names() if self.host else {"localhost", "127.0.0.1", "::1"}
         address = sc.host.addresses[0] if sc.host and sc.host.addresses else None
-        self.net = NetState(sc.dns, sc.http, sc.tls, self.clock, local, address,
-                            self.host.owner_name if self.host else (lambda port: None))
+        self.net = NetState(
+            sc.dns,
+            sc.http,
+            sc.tls,
+            self.clock,
+            local,
+            address,
+            self.host.owner_name if self.host else (lambda port: None),
+        )
 
     @classmethod
-    def from_scenario_id(cls, scenario_id: str, config: TargetConfig | None = None) -> SandboxTarget | SandboxFleet:
+    def from_scenario_id(
+        cls, scenario_id: str, config: TargetConfig | None = None
+    ) -> SandboxTarget | SandboxFleet:
         """Open `sandbox:<scenario_id>`; TargetError names the available ids when it is unknown."""
         config = config or TargetConfig()
         files = list_scenario_files(config.scenarios_dir)
         available = ", ".join(sorted(files)) or "(none)"
         if not scenario_id or not SCENARIO_ID.match(scenario_id):
-            raise TargetError(f"invalid sandbox scenario id {scenario_id!r} (lowercase letters, digits and '-'); "
-                              f"available: {available}")
+            raise TargetError(
+                f"invalid sandbox scenario id {scenario_id!r} (lowercase letters, digits and '-'); "
+                f"available: {available}"
+            )
         if scenario_id not in files:
             raise TargetError(f"unknown sandbox scenario {scenario_id!r}; available: {available}")
         try:
@@ -96,10 +114,16 @@ class SandboxTarget(Target):
 
     def describe(self) -> dict[str, Any]:
         sc = self.scenario
-        return {"name": self.name, "kind": self.kind, "scenario": sc.id, "title": sc.title,
-                "summary": sc.summary, "environment": sc.kind,
-                "hosts": [sc.host.hostname] if sc.host else [],
-                "namespaces": self.cluster.names() if self.cluster else []}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "scenario": sc.id,
+            "title": sc.title,
+            "summary": sc.summary,
+            "environment": sc.kind,
+            "hosts": [sc.host.hostname] if sc.host else [],
+            "namespaces": self.cluster.names() if self.cluster else [],
+        }
 
     def supports(self, tool_name: str) -> bool:
         if tool_name not in TOOLS or not hasattr(self, f"tool_{tool_name}"):
@@ -112,12 +136,19 @@ class SandboxTarget(Target):
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         if not self.supports(tool.name):
-            raise TargetError(f"{tool.name} is not available on target {self.name} ({self.kind}: {self.scenario.kind})")
+            raise TargetError(
+                f"{tool.name} is not available on target {self.name} ({self.kind}: {self.scenario.kind})"
+            )
         return await self.handler(tool.name)(args)
 
     def _out(self, name: str, args: ToolArgs, r: Rendered, data: dict[str, Any] | None = None) -> RawOutput:
-        return RawOutput(exit_code=r.exit_code, output=r.text, data=data, source="sandbox",
-                         command=command_line(name, args.model_dump(exclude_none=True)))
+        return RawOutput(
+            exit_code=r.exit_code,
+            output=r.text,
+            data=data,
+            source="sandbox",
+            command=command_line(name, args.model_dump(exclude_none=True)),
+        )
 
     def _need_host(self) -> HostState:
         if self.host is None:
@@ -137,8 +168,12 @@ class SandboxTarget(Target):
             r = render_service_status(ServiceFacts(name=args.service, loaded="not-found"), self.now)
             return self._out("service_status", args, r, {"found": False})
         facts = self.host.service_facts(svc)
-        return self._out("service_status", args, render_service_status(facts, self.now),
-                         facts.model_dump(mode="json", exclude={"journal"}))
+        return self._out(
+            "service_status",
+            args,
+            render_service_status(facts, self.now),
+            facts.model_dump(mode="json", exclude={"journal"}),
+        )
 
     async def tool_port_owner(self, args) -> RawOutput:
         sockets = self._need_host().listeners(args.port, args.protocol)
@@ -174,7 +209,7 @@ class SandboxTarget(Target):
             text, code = self._pod_source(source, args.lines)
         elif source.startswith("unit:"):
             journal = self._need_host().journal(source[5:])
-            lines = (journal or [])[-args.lines:]
+            lines = (journal or [])[-args.lines :]
             text, code = ("".join(f"{ln}\n" for ln in lines) if lines else "-- No entries --\n"), 0
         else:
             text, code = self._file_source(source, args.lines)
@@ -186,7 +221,9 @@ class SandboxTarget(Target):
         ns, _, rest = source[4:].partition("/")
         pod, _, container = rest.partition("/")
         if not ns or not pod:
-            raise TargetError(f"log_tail: pod sources look like pod:NAMESPACE/POD[/CONTAINER], got {source!r}")
+            raise TargetError(
+                f"log_tail: pod sources look like pod:NAMESPACE/POD[/CONTAINER], got {source!r}"
+            )
         r = self._need_cluster().logs(ns, pod, container or None, False, lines)
         return r.text, r.exit_code
 
@@ -246,8 +283,14 @@ class SandboxTarget(Target):
         reloads = next((s.name for s in host.spec.services if s.main_pid == args.pid), None)
         r = host.kill(args.pid, args.signal)
         if r.exit_code == 0 and args.signal == "HUP" and reloads:
-            self.net.reload_service(reloads)  # SIGHUP to a daemon's main process: reload config and certificates
-        data = {"pid": args.pid, "signal": f"SIG{args.signal}", "exited": r.exit_code == 0 and args.signal != "HUP"}
+            self.net.reload_service(
+                reloads
+            )  # SIGHUP to a daemon's main process: reload config and certificates
+        data = {
+            "pid": args.pid,
+            "signal": f"SIG{args.signal}",
+            "exited": r.exit_code == 0 and args.signal != "HUP",
+        }
         return self._out("kill_process", args, r, data)
 
     async def tool_restart_service(self, args) -> RawOutput:
@@ -277,12 +320,21 @@ class SandboxFleet(Fleet):
     kind = "sandbox"
 
     def __init__(self, scenario: Scenario, config: TargetConfig | None = None) -> None:
-        members: dict[str, Target] = {h.hostname: SandboxTarget(scenario.model_copy(update={"host": h, "hosts": []}),
-                                                                config) for h in scenario.hosts}
+        members: dict[str, Target] = {
+            h.hostname: SandboxTarget(scenario.model_copy(update={"host": h, "hosts": []}), config)
+            for h in scenario.hosts
+        }
         super().__init__(f"sandbox:{scenario.id}", members)
         self.scenario = scenario
 
     def describe(self) -> dict[str, Any]:
         sc = self.scenario
-        return {"name": self.name, "kind": self.kind, "scenario": sc.id, "title": sc.title, "summary": sc.summary,
-                "environment": "fleet", "hosts": list(self.members)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "scenario": sc.id,
+            "title": sc.title,
+            "summary": sc.summary,
+            "environment": "fleet",
+            "hosts": list(self.members),
+        }

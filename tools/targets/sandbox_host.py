@@ -11,13 +11,32 @@ import posixpath
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from tools.host import logs
 from tools.facts import FilesystemFacts, HostFacts, ProcessFacts, ServiceFacts, ServiceProcess, SocketFacts
+from tools.host import logs
 from tools.render_host import Rendered
 from tools.scenarios import HostSpec, ProcessSpec, ServiceSpec
 
-_FHS_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/opt", "/root", "/run", "/srv", "/tmp", "/usr",
-             "/usr/local", "/var", "/var/cache", "/var/lib", "/var/log", "/var/tmp", "/var/spool")
+_FHS_DIRS = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/opt",
+    "/root",
+    "/run",
+    "/srv",
+    "/tmp",
+    "/usr",
+    "/usr/local",
+    "/var",
+    "/var/cache",
+    "/var/lib",
+    "/var/log",
+    "/var/tmp",
+    "/var/spool",
+)
 STATUS_LINES = 10
 """Journal lines `systemctl status` shows by default."""
 _WILD_V4, _WILD_V6 = {"0.0.0.0", "*"}, {"::", "[::]", "*"}
@@ -109,8 +128,12 @@ class HostState:
             p = self.process(s.pid)
             extra = {}
             if p is not None:
-                extra = {"process": self.process_facts(p).name[:15], "user": p.user, "cmdline": p.cmdline,
-                         "started": p.started}
+                extra = {
+                    "process": self.process_facts(p).name[:15],
+                    "user": p.user,
+                    "cmdline": p.cmdline,
+                    "started": p.started,
+                }
             if s.local_address == "*" and s.peer_address is None:
                 extra["peer_address"] = "*"
             out.append(s.model_copy(update=extra))
@@ -128,8 +151,11 @@ class HostState:
         return self.spec.resources.model_copy(update={"hostname": self.hostname, "now": self.clock()})
 
     def processes(self, match: str | None = None) -> list[ProcessFacts]:
-        return [self.process_facts(p) for p in sorted(self.spec.processes, key=lambda p: p.pid)
-                if match is None or match in p.cmdline]
+        return [
+            self.process_facts(p)
+            for p in sorted(self.spec.processes, key=lambda p: p.pid)
+            if match is None or match in p.cmdline
+        ]
 
     def file(self, path: str) -> str | None:
         norm = posixpath.normpath(path)
@@ -138,14 +164,21 @@ class HostState:
     def path_exists(self, path: str) -> bool:
         """Declared files and dirs, their parents, and the usual FHS directories exist."""
         norm = posixpath.normpath(path)
-        known = ({f.path for f in self.spec.files} | set(self.spec.dirs) | set(_FHS_DIRS)
-                 | {f.mounted_on for f in self.spec.filesystems})
+        known = (
+            {f.path for f in self.spec.files}
+            | set(self.spec.dirs)
+            | set(_FHS_DIRS)
+            | {f.mounted_on for f in self.spec.filesystems}
+        )
         return any(k == norm or k.startswith(norm.rstrip("/") + "/") for k in known)
 
     def filesystem_for(self, path: str) -> FilesystemFacts | None:
         norm = posixpath.normpath(path)
-        mounts = [f for f in self.spec.filesystems
-                  if norm == f.mounted_on or norm.startswith(f.mounted_on.rstrip("/") + "/")]
+        mounts = [
+            f
+            for f in self.spec.filesystems
+            if norm == f.mounted_on or norm.startswith(f.mounted_on.rstrip("/") + "/")
+        ]
         return max(mounts, key=lambda f: len(f.mounted_on), default=None)
 
     def journal(self, unit: str) -> list[str] | None:
@@ -215,8 +248,18 @@ class HostState:
         for i, tmpl in enumerate(templates):
             pid, self.next_pid = self.next_pid, self.next_pid + 1
             ppid = 1 if i == 0 else new_pids[0]
-            self.spec.processes.append(tmpl.model_copy(update={
-                "pid": pid, "ppid": ppid, "started": now, "start": "", "time": "0:00", "cpu_percent": 0.0}))
+            self.spec.processes.append(
+                tmpl.model_copy(
+                    update={
+                        "pid": pid,
+                        "ppid": ppid,
+                        "started": now,
+                        "start": "",
+                        "time": "0:00",
+                        "cpu_percent": 0.0,
+                    }
+                )
+            )
             new_pids.append(pid)
         svc.pids, svc.main_pid = new_pids, new_pids[0] if new_pids else None
         svc.tasks = len(new_pids) or None
@@ -266,9 +309,11 @@ class HostState:
         self._log(svc, "systemd[1]", f"Failed to start {unit} - {desc}.")
         svc.active, svc.sub, svc.result, svc.main_pid = "failed", "failed", "exit-code", None
         svc.exit_code, svc.exit_status, svc.exec_pid, svc.tasks = "exited", 1, pid, None
-        text = (f"Job for {unit} failed because the control process exited with error code.\n"
-                f'See "systemctl status {unit}" and "journalctl -xeu {unit}" for details.\n'
-                f"# systemctl is-active {svc.name}: failed\n")
+        text = (
+            f"Job for {unit} failed because the control process exited with error code.\n"
+            f'See "systemctl status {unit}" and "journalctl -xeu {unit}" for details.\n'
+            f"# systemctl is-active {svc.name}: failed\n"
+        )
         return Rendered(text, 1)
 
 
@@ -277,7 +322,7 @@ def systemd_size(n: int) -> str | None:
     if n <= 0:
         return None
     value, unit = float(n), "B"
-    for unit in ("K", "M", "G", "T"):
+    for unit in ("K", "M", "G", "T"):  # noqa: B007 - the unit reached is used after the loop
         value /= 1024
         if value < 1024:
             break

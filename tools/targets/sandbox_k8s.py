@@ -17,8 +17,10 @@ from tools.render_host import Rendered
 from tools.render_k8s import pod_status_facts, render_events, render_pod_describe, render_pod_list
 from tools.scenarios import Namespace
 
-_SEL_TERM = re.compile(r"^\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9_.\-/]+)\s*(?:(?P<op>==|=|!=)\s*(?P<val>[A-Za-z0-9_.\-]*)"
-                       r"|\s+(?P<setop>in|notin)\s*\((?P<set>[^)]*)\))?\s*$")
+_SEL_TERM = re.compile(
+    r"^\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9_.\-/]+)\s*(?:(?P<op>==|=|!=)\s*(?P<val>[A-Za-z0-9_.\-]*)"
+    r"|\s+(?P<setop>in|notin)\s*\((?P<set>[^)]*)\))?\s*$"
+)
 
 
 def _split_selector(selector: str) -> list[str]:
@@ -85,8 +87,11 @@ class ClusterState:
         return next((d for d in self.ns(namespace).deployments if d["metadata"]["name"] == name), None)
 
     def events_for(self, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.ns(namespace).events
-                if name is None or (e.get("involvedObject") or {}).get("name") == name]
+        return [
+            e
+            for e in self.ns(namespace).events
+            if name is None or (e.get("involvedObject") or {}).get("name") == name
+        ]
 
     # ------------------------------------------------------------ reads
 
@@ -94,13 +99,18 @@ class ClusterState:
         pod = self.pod(namespace, name)
         if pod is None:
             return not_found("pods", name), None
-        events = [e for e in self.events_for(namespace, name) if e["involvedObject"].get("kind", "Pod") == "Pod"]
+        events = [
+            e for e in self.events_for(namespace, name) if e["involvedObject"].get("kind", "Pod") == "Pod"
+        ]
         return Rendered(render_pod_describe(pod, events, self.clock()), 0), pod_status_facts(pod)
 
     def list_pods(self, namespace: str, selector: str | None) -> tuple[Rendered, dict]:
         try:
-            pods = [p for p in self.ns(namespace).pods
-                    if selector_matches(selector, p["metadata"].get("labels") or {})]
+            pods = [
+                p
+                for p in self.ns(namespace).pods
+                if selector_matches(selector, p["metadata"].get("labels") or {})
+            ]
         except ValueError as exc:
             return Rendered(f"error: {exc}\n", 1), {}
         text = render_pod_list(pods, self.clock(), namespace)
@@ -120,20 +130,33 @@ class ClusterState:
         default = (pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
         cname = container or default or (names[0] if names else "")
         if cname not in names:
-            return Rendered(f'Error from server (BadRequest): container {cname} is not valid for pod {name}\n', 1)
+            return Rendered(
+                f"Error from server (BadRequest): container {cname} is not valid for pod {name}\n", 1
+            )
         texts = self.ns(namespace).logs.get(name, {}).get(cname, {})
-        status = next((s for s in pod.get("status", {}).get("containerStatuses") or [] if s.get("name") == cname), {})
+        status = next(
+            (s for s in pod.get("status", {}).get("containerStatuses") or [] if s.get("name") == cname), {}
+        )
         if previous:
             if "previous" not in texts and not (status.get("lastState") or {}).get("terminated"):
-                return Rendered(f'Error from server (BadRequest): previous terminated container "{cname}" in pod '
-                                f'"{name}" not found\n', 1)
+                return Rendered(
+                    f'Error from server (BadRequest): previous terminated container "{cname}" in pod '
+                    f'"{name}" not found\n',
+                    1,
+                )
             return Rendered(_tail(texts.get("previous", ""), tail), 0)
         waiting = (status.get("state") or {}).get("waiting")
         if waiting and "current" not in texts:
             if waiting.get("reason") == "CrashLoopBackOff" and "previous" in texts:
                 return Rendered(_tail(texts["previous"], tail), 0)
-            why = ("trying and failing to pull image" if waiting.get("reason") in ("ImagePullBackOff", "ErrImagePull")
-                   else waiting.get("reason", "ContainerCreating"))
-            return Rendered(f'Error from server (BadRequest): container "{cname}" in pod "{name}" is waiting to '
-                            f"start: {why}\n", 1)
+            why = (
+                "trying and failing to pull image"
+                if waiting.get("reason") in ("ImagePullBackOff", "ErrImagePull")
+                else waiting.get("reason", "ContainerCreating")
+            )
+            return Rendered(
+                f'Error from server (BadRequest): container "{cname}" in pod "{name}" is waiting to '
+                f"start: {why}\n",
+                1,
+            )
         return Rendered(_tail(texts.get("current", ""), tail), 0)

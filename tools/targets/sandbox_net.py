@@ -30,11 +30,23 @@ def _key(url: str, local: set[str]) -> tuple[str, str, int, str]:
 class NetState:
     """Resolver, web endpoints and certificates of one sandbox target instance."""
 
-    def __init__(self, dns: DnsSpec, http: list[HttpEndpoint], tls: list[TlsSpec], clock: Callable[[], datetime],
-                 local_names: set[str], local_address: str | None,
-                 owner_of: Callable[[int], str | None]) -> None:
+    def __init__(
+        self,
+        dns: DnsSpec,
+        http: list[HttpEndpoint],
+        tls: list[TlsSpec],
+        clock: Callable[[], datetime],
+        local_names: set[str],
+        local_address: str | None,
+        owner_of: Callable[[int], str | None],
+    ) -> None:
         self.dns_spec, self.endpoints, self.certs = dns, http, tls
-        self.clock, self.local, self.local_address, self.owner_of = clock, local_names, local_address, owner_of
+        self.clock, self.local, self.local_address, self.owner_of = (
+            clock,
+            local_names,
+            local_address,
+            owner_of,
+        )
         self.restarted: set[str] = set()
 
     # ------------------------------------------------------------ DNS
@@ -59,7 +71,11 @@ class NetState:
             cert = next((c for c in self.certs if c.port == port and c.served_by), None)
         if cert is None:
             dns = self.resolve(host) if not _is_ip(host) else None
-            error = "Name or service not known" if dns is not None and dns.status != "NOERROR" else "Connection refused"
+            error = (
+                "Name or service not known"
+                if dns is not None and dns.status != "NOERROR"
+                else "Connection refused"
+            )
             return TlsFacts(host=host, port=port, error=error)
         facts = TlsFacts(**cert.model_dump(exclude={"served_by", "renewed"}))
         facts.host = host
@@ -83,14 +99,20 @@ class NetState:
         scheme, host, port, path = _key(url, self.local)
         name = urlsplit(url).hostname or ""
         if host != "<local>" and not _is_ip(host) and self.resolve(host).status != "NOERROR":
-            return HttpFacts(url=url, curl_exit=6, curl_error=f"Could not resolve host: {name}", time_total_s=0.002)
+            return HttpFacts(
+                url=url, curl_exit=6, curl_error=f"Could not resolve host: {name}", time_total_s=0.002
+            )
         same_server = [e for e in self.endpoints if _key(e.url, self.local)[:3] == (scheme, host, port)]
         endpoint = next((e for e in same_server if _key(e.url, self.local)[3] == path), None)
         if scheme == "https":
             cert = self.certificate(name, port)
             if cert.verified is False and cert.verify_error == "certificate has expired":
-                return HttpFacts(url=url, curl_exit=60, time_total_s=0.021,
-                                 curl_error="SSL certificate problem: certificate has expired")
+                return HttpFacts(
+                    url=url,
+                    curl_exit=60,
+                    time_total_s=0.021,
+                    curl_error="SSL certificate problem: certificate has expired",
+                )
         if endpoint is None:
             return self._no_endpoint(url, name, host, port, same_server)
         return HttpFacts(url=url, **self._reply(endpoint, name).model_dump())
@@ -107,20 +129,35 @@ class NetState:
             return e.after_restart
         return HttpResponse(**e.model_dump(include=set(HttpResponse.model_fields)))
 
-    def _no_endpoint(self, url: str, name: str, host: str, port: int, same_server: list[HttpEndpoint]) -> HttpFacts:
+    def _no_endpoint(
+        self, url: str, name: str, host: str, port: int, same_server: list[HttpEndpoint]
+    ) -> HttpFacts:
         listening = self.owner_of(port) if host == "<local>" else None
         if same_server or listening:
-            return HttpFacts(url=url, status=404, reason="Not Found", body=_NOT_FOUND_BODY, time_total_s=0.004,
-                             headers=[("Content-Type", "text/html"), ("Content-Length", str(len(_NOT_FOUND_BODY)))])
+            return HttpFacts(
+                url=url,
+                status=404,
+                reason="Not Found",
+                body=_NOT_FOUND_BODY,
+                time_total_s=0.004,
+                headers=[("Content-Type", "text/html"), ("Content-Length", str(len(_NOT_FOUND_BODY)))],
+            )
         if host == "<local>":
             return HttpFacts(url=url, **_refused(name, port).model_dump())
-        return HttpFacts(url=url, curl_exit=28, time_total_s=10.002,
-                         curl_error=f"Failed to connect to {name} port {port} after 10002 ms: Timeout was reached")
+        return HttpFacts(
+            url=url,
+            curl_exit=28,
+            time_total_s=10.002,
+            curl_error=f"Failed to connect to {name} port {port} after 10002 ms: Timeout was reached",
+        )
 
 
 def _refused(name: str, port: int) -> HttpResponse:
-    return HttpResponse(curl_exit=7, time_total_s=0.001,
-                        curl_error=f"Failed to connect to {name} port {port} after 0 ms: Couldn't connect to server")
+    return HttpResponse(
+        curl_exit=7,
+        time_total_s=0.001,
+        curl_error=f"Failed to connect to {name} port {port} after 0 ms: Couldn't connect to server",
+    )
 
 
 def _is_ip(text: str) -> bool:

@@ -18,13 +18,23 @@ def list_approvals(session_id: str, engine: EngineDep) -> list[ApprovalOut]:
         return [ApprovalOut.of(r) for r in store.list_approvals(db, session_id=session_id)]
 
 
-@router.post("/{session_id}/approvals/{approval_id}", response_model=ApprovalOut,
-             responses={409: {"description": "Already decided, or expired with its turn"}})
-def decide(session_id: str, approval_id: str, body: ApprovalDecisionIn, engine: EngineDep,
-           identity: IdentityDep) -> ApprovalOut:
+@router.post(
+    "/{session_id}/approvals/{approval_id}",
+    response_model=ApprovalOut,
+    responses={409: {"description": "Already decided, or expired with its turn"}},
+)
+def decide(
+    session_id: str, approval_id: str, body: ApprovalDecisionIn, engine: EngineDep, identity: IdentityDep
+) -> ApprovalOut:
     """Approve or deny (the approver role); the waiting turn (in whichever server process) picks it up within
     ~200 ms. The decision is recorded under the authenticated name; a `by` in the body is ignored."""
     with store.writing(engine) as db:
-        row = store.decide_approval(db, session_id=session_id, approval_id=approval_id, decision=body.decision,
-                                    by=identity.name, comment=body.comment)
+        row = store.decide_approval(
+            db,
+            session_id=session_id,
+            approval_id=approval_id,
+            decision=body.decision,
+            by=identity.name,
+            comment=body.comment,
+        )
     return ApprovalOut.of(row)

@@ -63,20 +63,39 @@ def _exists(engine: Engine, session_id: str) -> None:
         store.get_session(db, session_id=session_id)
 
 
-@router.get("/{session_id}/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "SSE: id = seq, event = type, data = the event as JSON"}})
-async def events(session_id: str, request: Request, engine: EngineDep, notifier: NotifierDep,
-                 after: int | None = Query(None, ge=0, le=MAX_SEQ, description="resume after this seq (Last-Event-ID wins)"),
-                 last_event_id: str | None = Header(None, alias="Last-Event-ID")) -> EventSourceResponse:
+@router.get(
+    "/{session_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "SSE: id = seq, event = type, data = the event as JSON",
+        }
+    },
+)
+async def events(
+    session_id: str,
+    request: Request,
+    engine: EngineDep,
+    notifier: NotifierDep,
+    after: int | None = Query(
+        None, ge=0, le=MAX_SEQ, description="resume after this seq (Last-Event-ID wins)"
+    ),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+) -> EventSourceResponse:
     """Every event of the session in seq order: first the stored ones after the resume point, then live."""
     start = _resume_point(last_event_id, after)
     await asyncio.to_thread(_exists, engine, session_id)
-    return EventSourceResponse(counted(_stream(engine, notifier, session_id, start)), ping=PING_S,
-                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(
+        counted(_stream(engine, notifier, session_id, start)),
+        ping=PING_S,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
-async def _stored_or_handed_over(engine: Engine, sub: store.Subscription, session_id: str, last: int) -> list[dict]:
+async def _stored_or_handed_over(
+    engine: Engine, sub: store.Subscription, session_id: str, last: int
+) -> list[dict]:
     """The stored events after `last`, or the hand-off's if they come first. Under a burst of new turns the
     query waits for a thread behind their writes (100-200 ms at 100 sessions posting at once), while the
     question it looks for is committed and handed over meanwhile; 13% of the questions were held up so."""
@@ -92,8 +111,9 @@ async def _stored_or_handed_over(engine: Engine, sub: store.Subscription, sessio
             return rows
 
 
-async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
-                  last: int) -> AsyncIterator[dict]:
+async def _stream(
+    engine: Engine, notifier: store.Notifier, session_id: str, last: int
+) -> AsyncIterator[dict]:
     retry: int | None = RETRY_MS
     poll_s = POLL_S
     opened = time.time()
@@ -113,7 +133,11 @@ async def _stream(engine: Engine, notifier: store.Notifier, session_id: str,
             for ev in rows:
                 last = ev["seq"]
                 metrics.event_delivered(ev, opened)
-                out = {"id": str(ev["seq"]), "event": ev["type"], "data": json.dumps(ev, separators=(",", ":"))}
+                out = {
+                    "id": str(ev["seq"]),
+                    "event": ev["type"],
+                    "data": json.dumps(ev, separators=(",", ":")),
+                }
                 if retry is not None:
                     out["retry"], retry = retry, None  # reconnect quickly after a network blip
                 yield out

@@ -14,8 +14,13 @@ from web.schemas import Health, ModelsOut, TargetOut
 router = APIRouter(tags=["meta"])
 
 PROVIDER_HINTS = [
-    "openai/gpt-4o-mini", "anthropic/claude-3-5-sonnet-latest", "gemini/gemini-1.5-flash",
-    "ollama/llama3.1", "hosted_vllm/<model>", "azure/<deployment>", "bedrock/<model-id>",
+    "openai/gpt-4o-mini",
+    "anthropic/claude-3-5-sonnet-latest",
+    "gemini/gemini-1.5-flash",
+    "ollama/llama3.1",
+    "hosted_vllm/<model>",
+    "azure/<deployment>",
+    "bedrock/<model-id>",
 ]
 
 

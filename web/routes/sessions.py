@@ -28,8 +28,11 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RE
 
 
 def _running_turn(db, session_id: str) -> str | None:
-    stmt = select(store.TurnRow.id).where(store.TurnRow.session_id == session_id,
-                                          store.TurnRow.status == "running").order_by(col(store.TurnRow.started_at))
+    stmt = (
+        select(store.TurnRow.id)
+        .where(store.TurnRow.session_id == session_id, store.TurnRow.status == "running")
+        .order_by(col(store.TurnRow.started_at))
+    )
     return db.exec(stmt).first()
 
 
@@ -67,17 +70,22 @@ def create_session(body: SessionCreate, settings: SettingsDep, engine: EngineDep
     target = body.target or settings.default_target
     check_target(settings, target, engine)
     with store.writing(engine) as db:
-        row = store.create_session(db, target=target, model=body.model or settings.model, title=body.title or "")
+        row = store.create_session(
+            db, target=target, model=body.model or settings.model, title=body.title or ""
+        )
     return SessionOut.of(row)
 
 
 @router.get("", response_model=list[SessionOut])
-def list_sessions(engine: EngineDep, limit: int = Query(100, ge=1, le=1000),
-                  offset: int = Query(0, ge=0, le=2**31 - 1)) -> list[SessionOut]:
+def list_sessions(
+    engine: EngineDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**31 - 1)
+) -> list[SessionOut]:
     """Most recently active first."""
     with store.reading(engine) as db:
-        return [SessionOut.of(r, _running_turn(db, r.id) if r.status == "running" else None)
-                for r in store.list_sessions(db, limit=limit, offset=offset)]
+        return [
+            SessionOut.of(r, _running_turn(db, r.id) if r.status == "running" else None)
+            for r in store.list_sessions(db, limit=limit, offset=offset)
+        ]
 
 
 @router.get("/{session_id}", response_model=SessionOut)
@@ -92,28 +100,44 @@ def rename_session(session_id: str, body: SessionPatch, engine: EngineDep) -> Se
     return _out(engine, session_id)
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={409: {"description": "A turn is running; cancel it first"}})
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "A turn is running; cancel it first"}},
+)
 def delete_session(session_id: str, engine: EngineDep) -> Response:
     with store.writing(engine) as db:
         store.delete_session(db, session_id=session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{session_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=TurnAccepted,
-             responses={409: {"description": "A turn is already running"},
-                        413: {"description": "Message over max_message_chars"}})
-async def post_message(session_id: str, body: MessageIn, settings: SettingsDep,
-                       supervisor: SupervisorDep) -> TurnAccepted:
+@router.post(
+    "/{session_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TurnAccepted,
+    responses={
+        409: {"description": "A turn is already running"},
+        413: {"description": "Message over max_message_chars"},
+    },
+)
+async def post_message(
+    session_id: str, body: MessageIn, settings: SettingsDep, supervisor: SupervisorDep
+) -> TurnAccepted:
     """Start a turn in the background; follow it on the session's event stream."""
     if len(body.content) > settings.max_message_chars:
-        raise PayloadTooLarge(f"message is {len(body.content)} characters; the limit is {settings.max_message_chars}")
+        raise PayloadTooLarge(
+            f"message is {len(body.content)} characters; the limit is {settings.max_message_chars}"
+        )
     turn = await supervisor.start(session_id, body.content, attachment=body.attachment or None)
     return TurnAccepted(session_id=session_id, turn_id=turn.id)
 
 
-@router.post("/{session_id}/turns/{turn_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=TurnOut,
-             responses={409: {"description": "The turn is not running"}})
+@router.post(
+    "/{session_id}/turns/{turn_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TurnOut,
+    responses={409: {"description": "The turn is not running"}},
+)
 async def cancel_turn(session_id: str, turn_id: str, supervisor: SupervisorDep) -> TurnOut:
     """Ask the turn to stop; it ends with turn_finished(status=cancelled) within a fraction of a second."""
     row = await supervisor.cancel(session_id, turn_id)
@@ -128,9 +152,14 @@ def list_turns(session_id: str, engine: EngineDep) -> list[TurnOut]:
 
 
 def _turn_out(t: store.TurnRow) -> TurnOut:
-    return TurnOut(id=t.id, session_id=t.session_id, status=t.status, cancel_requested=t.cancel_requested,
-                   started_at=store.as_utc(t.started_at).isoformat() if t.started_at else None,
-                   finished_at=store.as_utc(t.finished_at).isoformat() if t.finished_at else None)
+    return TurnOut(
+        id=t.id,
+        session_id=t.session_id,
+        status=t.status,
+        cancel_requested=t.cancel_requested,
+        started_at=store.as_utc(t.started_at).isoformat() if t.started_at else None,
+        finished_at=store.as_utc(t.finished_at).isoformat() if t.finished_at else None,
+    )
 
 
 @router.get("/{session_id}/tool_calls", response_model=list[ToolCallOut])

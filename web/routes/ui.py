@@ -18,9 +18,16 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 @router.get("/s/{session_id}", response_class=HTMLResponse)
 def index(request: Request, session_id: str | None = None) -> HTMLResponse:
     settings = request.app.state.runtime.settings
-    return templates.TemplateResponse(request, "index.html", {
-        "session_id": session_id or "", "default_target": settings.default_target, "default_model": settings.model,
-        "event_types": " ".join(t.value for t in EventType),
-        "max_message_chars": settings.max_message_chars, "max_attachment_chars": settings.max_attachment_chars,
-        "approval_timeout_s": settings.approval_timeout_s,
-    })
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "session_id": session_id or "",
+            "default_target": settings.default_target,
+            "default_model": settings.model,
+            "event_types": " ".join(t.value for t in EventType),
+            "max_message_chars": settings.max_message_chars,
+            "max_attachment_chars": settings.max_attachment_chars,
+            "approval_timeout_s": settings.approval_timeout_s,
+        },
+    )
