@@ -283,7 +283,11 @@ async def execute(
     reads = [p for p in planned if not (tools[p.call_id] and tools[p.call_id].risk is Risk.WRITE)]
     writes = [p for p in planned if p not in reads]
     fresh = 0
-    for next_done in asyncio.as_completed([_run_read(ctx, state, p) for p in reads]):
+    # All reads run at once; their results are analysed in the order the model asked for them, so a
+    # finding can build on an earlier call's (a bind error makes the port's owner the cause) whichever
+    # finished first, and a replayed turn reads exactly as the live one did.
+    running = [asyncio.ensure_future(_run_read(ctx, state, p)) for p in reads]
+    for next_done in running:
         p, result, cached = await next_done
         fresh += 0 if cached else 1
         for event in await _result_events(ctx, state, messages, p, result, cached):
