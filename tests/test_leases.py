@@ -142,9 +142,14 @@ async def test_a_fenced_driver_stops_at_once_mid_tool_call(engine, db_url, tmp_p
         status = await asyncio.wait_for(driving, 5)
         stopped_in = time.monotonic() - closed_at
     assert status == "interrupted" and stopped_in < 3.0  # well before the tool's 6 s
-    kinds = [e.type.value for e in events_of(engine, sid)]
+    events = events_of(engine, sid)
+    kinds = [e.type.value for e in events]
     assert kinds.count("turn_finished") == 1 and kinds[-1] == "turn_finished"
-    assert kinds[-2] == "error" and "tool_result" not in kinds  # nothing after the close
+    assert kinds[-2] == "error"
+    # other checks of the same step may have finished before the close; the slow one's result never lands
+    asked = [e.data.tool for e in events if e.type.value == "tool_call"]
+    finished = [e.data.tool for e in events if e.type.value == "tool_result"]
+    assert "http_check" in asked and "http_check" not in finished, (asked, finished)
 
 
 async def _never(request):

@@ -90,10 +90,12 @@ def test_a_killed_replica_loses_its_turn_by_lease_and_the_session_goes_on(pod_en
             starting.join(90)
         finished = tail[-1]["data"]
         assert finished["turn_id"] == turn and finished["data"]["status"] == "interrupted"
-        assert (
-            tail[-2]["event"] == "error"
-            and "stopped renewing its lease" in tail[-2]["data"]["data"]["message"]
-        )
+        # Closed by the lease; or, when the recovering replica's PID namespace has the dead one's identity (a
+        # namespace id the kernel reused), by seeing that owner's process gone. Either way: once, in time.
+        reason = tail[-2]["data"]["data"]["message"]
+        assert tail[-2]["event"] == "error" and (
+            "stopped renewing its lease" in reason or "process 1 on pod-a exited" in reason
+        ), reason
         closed_after = (datetime.fromisoformat(finished["at"]) - killed).total_seconds()
         assert closed_after <= lease_s + 5, closed_after
         slow.delay_s = 0.05
