@@ -577,7 +577,10 @@ def test_chat_over_ssh_diagnoses_a_port_conflict_then_kills_only_when_approved(s
         first = _chat(env, f"fl-web fails to start: port {port} already in use", "--target", sshd.target)
         assert first[-1]["data"]["status"] == "completed"
         titles = [f["title"] for f in _of(first, "finding")]
-        owner = next((f for f in _of(first, "finding") if f["title"].startswith(f"port {port} is held by python3")), None)
+        owner = next(
+            (f for f in _of(first, "finding") if f["title"].startswith(f"port {port} is held by python3")),
+            None,
+        )
         assert owner is not None, (titles, [(c["tool"], c["args"]) for c in _of(first, "tool_call")])
         assert f"pid {squatter.pid}" in owner["title"] and "legacy-app" in owner["title"]
         answer = _of(first, "message")[-1]["text"]

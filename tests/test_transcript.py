@@ -114,7 +114,12 @@ def test_output_that_looks_like_the_frame_is_exact_only_in_the_facts():
     ],
 )
 def test_system_text_reads_back_as_the_target_it_was_rendered_from(target):
-    values = {"target": target, "now": "2026-03-03 10:00", "write_tools": ["restart_service"], "read_only": False}
+    values = {
+        "target": target,
+        "now": "2026-03-03 10:00",
+        "write_tools": ["restart_service"],
+        "read_only": False,
+    }
     # every other switch the template knows (fleet, ...) off: the target block is what is read back
     content = render("system.md.j2", **({name: False for name in _template_vars()} | values))
     msg = transcript.system_message(content, target)
