@@ -12,21 +12,17 @@ import functools
 from collections.abc import Callable
 
 from assistant.config import Settings
-from tools.redact import compile_patterns, redact
+from tools.redact import Masker, compile_patterns, redact
 
 Redactor = Callable[[str], str]
 
 
 @functools.lru_cache(maxsize=32)
 def _redactor(patterns: tuple[str, ...]) -> Redactor:
-    extra = compile_patterns(patterns)
-    if not extra:
+    if not patterns:
         return redact
-
-    def redactor(text: str) -> str:
-        return redact(text, extra)
-
-    return redactor
+    compile_patterns(patterns)  # an invalid pattern fails here, at configuration time
+    return Masker(patterns)
 
 
 def redactor_for(settings: Settings) -> Redactor:

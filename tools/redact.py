@@ -12,15 +12,18 @@ rule's work is linear in the text (bench/redaction_worst_case.py tries each one'
 input), and a call has a time budget all the same: past it, the output degrades to whole
 lines withheld (every line holding any rule's anchor) rather than to a secret shown or a
 server stalled. A deployment's own patterns run on RE2 (linear whatever the pattern).
-Callers in the server run this in a worker thread. `redact` is idempotent and never raises.
+Callers in the server run this off the event loop (tools/offcore.py: a worker thread, or a worker
+process for megabytes). `redact` is idempotent and never raises.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import re2
@@ -28,7 +31,7 @@ import re2
 from tools.redact_k8s import mask_k8s_secrets
 from tools.redact_rules import MASK, RULES, Rule
 
-__all__ = ["BUDGET_S", "MASK", "RULES", "WITHHELD", "compile_patterns", "redact"]
+__all__ = ["BUDGET_S", "MASK", "RULES", "WITHHELD", "Masker", "compile_patterns", "redact"]
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 BUDGET_S = 10.0
@@ -192,3 +195,19 @@ def compile_patterns(patterns: Iterable[str]) -> list[Any]:
                 f"invalid redact pattern {p!r} (RE2 syntax: no backreferences or lookaround): {reason}"
             ) from None
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(patterns: tuple[str, ...]) -> list[Any]:
+    return compile_patterns(patterns)
+
+
+@dataclass(frozen=True)
+class Masker:
+    """`redact` with a deployment's own patterns. Plain data (the pattern strings, compiled once per
+    process on first use), so it can be sent to a worker process with the text it masks."""
+
+    patterns: tuple[str, ...]
+
+    def __call__(self, text: str) -> str:
+        return redact(text, _compiled(self.patterns))

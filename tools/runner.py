@@ -14,7 +14,8 @@ from typing import Any
 
 from tools.base import Risk, ToolArgError, ToolResult, ToolStatus
 from tools.catalog import TOOLS
-from tools.output import cap, clean
+from tools.offcore import clean_and_mask_off_loop
+from tools.output import cap
 from tools.redact import redact as default_redact
 from tools.targets.base import Target, TargetError
 from tools.targets.fleet import Fleet
@@ -43,10 +44,6 @@ def _error(
         duration_ms=(time.perf_counter() - t0) * 1000,
         error=msg,
     )
-
-
-def _clean_and_mask(output: str, redactor: Callable[[str], str]) -> str:
-    return redactor(clean(output))
 
 
 async def run_tool(
@@ -136,9 +133,7 @@ async def run_tool(
             f"{name} failed on {target.name}: {type(exc).__name__}: {exc}",
             "error",
         )
-    text = await asyncio.to_thread(
-        _clean_and_mask, raw.output, redactor
-    )  # megabytes: never on the event loop
+    text = await clean_and_mask_off_loop(raw.output, redactor)  # megabytes: never on the event loop
     digest = hashlib.sha256(text.encode()).hexdigest()
     text, truncated = cap(text, tool.output_cap)
     ok = raw.ok if raw.ok is not None else (raw.exit_code == 0 and raw.error is None)
