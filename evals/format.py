@@ -18,12 +18,11 @@ import jsonschema
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tools.catalog import K8S_TOOLS, TOOLS
+from tools.catalog import K8S_ONLY, TOOLS
 from tools.targets.replay import RecordedCall
 
 FORMAT = "firstline-session/1"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-K8S_ONLY = K8S_TOOLS - {"log_tail"}
 
 
 class Expect(BaseModel):

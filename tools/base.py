@@ -1,10 +1,11 @@
 """The one declaration every tool is made of, and the one result every run returns.
 
 A tool is data: a name, a one-line description, a pydantic argument model, a risk
-level, a timeout and an output cap. The JSON schema the model sees, the validation
-at the edge, the CLI flags and the docs all derive from that declaration. How a
-tool actually runs depends on the target (this host, a cluster, a sandbox, a
-recording); targets implement handlers keyed by tool name.
+level, its scopes, the command line it shows, a timeout and an output cap. The JSON
+schema the model sees, the validation at the edge, the CLI flags, the docs and which
+targets offer it all derive from that declaration. How a tool actually runs depends
+on the target (this host, a cluster, a sandbox, a recording): each target kind
+registers a handler with `@TOOL.handler(kind)`, in one registry keyed by the tool.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import copy
 import enum
 import functools
+import shlex
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -23,6 +26,19 @@ class Risk(str, enum.Enum):
 
     READ = "read"
     WRITE = "write"
+
+
+class Scope(str, enum.Enum):
+    """What a tool looks at, so which targets can offer it is derived, never listed by hand."""
+
+    HOST = "host"
+    """A machine's processes, services, files and resources: local, ssh, node, a sandbox with a host."""
+    NETWORK = "network"
+    """A probe sent from wherever the target runs (DNS, HTTP, TLS): every host-like target and sandbox."""
+    KUBERNETES = "kubernetes"
+    """A cluster's API: a kubernetes target, a sandbox with namespaces."""
+    DATABASE = "database"
+    METRICS = "metrics"
 
 
 class ToolArgs(BaseModel):
@@ -49,8 +65,26 @@ def _parameters_schema(args_model: type[ToolArgs]) -> dict[str, Any]:
     return schema
 
 
+Handler = Callable[[Any, Any], Awaitable["RawOutput"]]
+"""`async def handler(target, args) -> RawOutput`: how one target kind runs one tool."""
+H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
+
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+"""(tool name, target kind) -> handler. Keyed by name: a fleet's copy of a tool (with `host`) is the same tool."""
+
+
+def registered_handler(tool_name: str, kind: str) -> Handler | None:
+    """How targets of `kind` run `tool_name`, or None when that kind does not offer it."""
+    return _HANDLERS.get((tool_name, kind))
+
+
+def generic_command(name: str, args: dict[str, Any]) -> str:
+    """`tool k=v ...`: the command shown for a tool that declares none (or arguments it cannot show)."""
+    return f"{name} " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(args.items()))
+
+
 class Tool(BaseModel, Generic[A]):
-    """A tool declaration. Instances are registered in `tools.registry.TOOLS`."""
+    """A tool declaration: everything about one tool, in one object (see tools/catalog.py)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
@@ -63,6 +97,38 @@ class Tool(BaseModel, Generic[A]):
     """A run still going after this is killed and reported as a timeout."""
     output_cap: int = 64_000
     """Characters kept from the output (head and tail) before the marker."""
+    scopes: frozenset[Scope] = frozenset({Scope.HOST})
+    """What it looks at; a target offers it when it has a handler and one of these scopes is present."""
+    shows: Callable[[A], str] | None = None
+    """The command line an engineer would type for these arguments (display only, never run)."""
+    prints_logs: bool = False
+    """Its output is (or ends in) log lines, which the findings read as logs."""
+
+    def command(self, args: A) -> str:
+        """The equivalent shell command for validated arguments, for approval prompts and the command trail."""
+        if self.shows is None:
+            return generic_command(self.name, args.model_dump(exclude_none=True))
+        return self.shows(args)
+
+    def handler(self, kind: str) -> Callable[[H], H]:
+        """Register `async def fn(target, args) -> RawOutput` as how targets of `kind` run this tool."""
+
+        def register(fn: H) -> H:
+            key = (self.name, kind)
+            old = _HANDLERS.get(key)
+            if old is not None and old.__qualname__ != fn.__qualname__:
+                raise ValueError(f"{self.name} already has a {kind} handler: {old.__qualname__}")
+            _HANDLERS[key] = fn
+            return fn
+
+        return register
+
+    def handler_for(self, kind: str) -> Handler | None:
+        return registered_handler(self.name, kind)
+
+    def target_kinds(self) -> set[str]:
+        """The target kinds that registered a handler for this tool."""
+        return {kind for name, kind in _HANDLERS if name == self.name}
 
     def parameters_schema(self) -> dict[str, Any]:
         return copy.deepcopy(_parameters_schema(self.args_model))  # a copy: callers may edit theirs

@@ -15,9 +15,7 @@ from assistant.events import Finding
 from assistant.findings.base import Call, Observation, call, fallback, make_finding
 from assistant.findings.benign import benign
 from assistant.findings.logtext import LogLine, read_line, shape
-
-LOG_TOOLS = {"log_tail", "pod_logs", "service_status"}
-"""Tools whose output is (or ends in) log lines; others print tables that say 'error' in their headers."""
+from tools.catalog import LOG_TOOLS
 
 _LEVEL_FATAL = re.compile(
     r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 
 from assistant.runbook.conversation import Conversation
+from tools.catalog import WRITE_TOOLS
 
-WRITE_TOOLS = {"restart_service", "kill_process", "rollout_restart", "rollout_undo"}
 _GONE = ("unknown tool", "is not available on target", "not available on this target")
 
 

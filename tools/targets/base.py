@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import abc
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tools.base import RawOutput, Tool, ToolArgs, ToolStatus
+from tools.base import RawOutput, Tool, ToolArgs, ToolStatus, registered_handler
 
 
 class TargetError(RuntimeError):
@@ -56,7 +58,8 @@ class TargetConfig(BaseModel):
 
 
 class Target(abc.ABC):
-    """A place tools run. One instance per session; handlers are looked up by tool name."""
+    """A place tools run. One instance per session; a tool's handler for this kind is looked up in its
+    registry (`@TOOL.handler(kind)`), so `kind` names the handlers a target class uses."""
 
     kind: str = "abstract"
     timeout_grace_s: float = 0.0
@@ -84,9 +87,13 @@ class Target(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - an optional hook: most targets hold no connection
         """Release what the target holds open (an SSH connection, a node link)."""
 
-    def handler(self, tool_name: str):
-        """Convention: a target implements tool X as `async def tool_X(self, args)`."""
-        fn = getattr(self, f"tool_{tool_name}", None)
+    def has_handler(self, tool_name: str) -> bool:
+        """Whether a handler for this target's kind is registered for the tool."""
+        return registered_handler(tool_name, self.kind) is not None
+
+    def handler(self, tool_name: str) -> Callable[[ToolArgs], Awaitable[RawOutput]]:
+        """The registered handler of `tool_name` for this target's kind, bound to this target."""
+        fn = registered_handler(tool_name, self.kind)
         if fn is None:
             raise TargetError(f"{tool_name} is not available on target {self.name} ({self.kind})")
-        return fn
+        return functools.partial(fn, self)

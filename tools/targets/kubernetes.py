@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from tools import catalog
 from tools.base import RawOutput, Tool, ToolArgs
-from tools.catalog import K8S_TOOLS
 from tools.host.logs import LogAccessError, compile_grep, grep_lines
 from tools.render_k8s import (
     pod_status_facts,
@@ -88,7 +88,7 @@ class KubernetesTarget(Target):
         return cls(f"kubernetes:{conn.context}", config, conn)
 
     def supports(self, tool_name: str) -> bool:
-        return tool_name in K8S_TOOLS
+        return self.has_handler(tool_name)
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         return await self.handler(tool.name)(args)
@@ -120,6 +120,7 @@ class KubernetesTarget(Target):
 
     # ------------------------------------------------------------ pods
 
+    @catalog.POD_DESCRIBE.handler("kubernetes")
     async def tool_pod_describe(self, args) -> RawOutput:
         command = shlex.join(["kubectl", "describe", "pod", args.pod, "-n", args.namespace])
         try:
@@ -163,6 +164,7 @@ class KubernetesTarget(Target):
             data={"pod_found": False, "events": _event_facts(events)},
         )
 
+    @catalog.LIST_PODS.handler("kubernetes")
     async def tool_list_pods(self, args) -> RawOutput:
         argv = ["kubectl", "get", "pods", "-n", args.namespace] + (
             ["-l", args.selector] if args.selector else []
@@ -219,6 +221,7 @@ class KubernetesTarget(Target):
         }
         return text, shlex.join(argv), note, data
 
+    @catalog.POD_LOGS.handler("kubernetes")
     async def tool_pod_logs(self, args) -> RawOutput:
         fallback = shlex.join(
             ["kubectl", "logs", args.pod, "-n", args.namespace]
@@ -236,6 +239,7 @@ class KubernetesTarget(Target):
 
     # ------------------------------------------------------------ events and log_tail
 
+    @catalog.K8S_EVENTS.handler("kubernetes")
     async def tool_k8s_events(self, args) -> RawOutput:
         selector = f"involvedObject.name={args.involved_object}" if args.involved_object else None
         command = shlex.join(["kubectl", "events", "-n", args.namespace])
@@ -261,6 +265,7 @@ class KubernetesTarget(Target):
             data={"namespace": args.namespace, "events": _event_facts(events)},
         )
 
+    @catalog.LOG_TAIL.handler("kubernetes")
     async def tool_log_tail(self, args) -> RawOutput:
         namespace, pod, container = _pod_source(args.source)
         try:
@@ -292,9 +297,11 @@ class KubernetesTarget(Target):
 
     # ------------------------------------------------------------ writes (run only when approved)
 
+    @catalog.ROLLOUT_RESTART.handler("kubernetes")
     async def tool_rollout_restart(self, args) -> RawOutput:
         return await rollout_restart(self.conn, args.deployment, args.namespace, self.now())
 
+    @catalog.ROLLOUT_UNDO.handler("kubernetes")
     async def tool_rollout_undo(self, args) -> RawOutput:
         return await rollout_undo(self.conn, args.deployment, args.namespace)
 

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from tools import catalog
 from tools.base import RawOutput, Tool, ToolArgs
 from tools.catalog import (
-    HOST_TOOLS,
     TOOLS,
     DiskUsageArgs,
     DnsLookupArgs,
@@ -62,7 +62,7 @@ PROCESS_DATA_LIMIT = 300
 
 
 class LocalTarget(Target):
-    """This host. One instance per session; handlers are `tool_<name>`."""
+    """This host. One instance per session; its handlers are registered as `@TOOL.handler("local")`."""
 
     kind = "local"
 
@@ -75,7 +75,7 @@ class LocalTarget(Target):
         return systemd_is_pid1()
 
     def supports(self, tool_name: str) -> bool:
-        return tool_name in HOST_TOOLS and hasattr(self, f"tool_{tool_name}")
+        return self.has_handler(tool_name)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -102,6 +102,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ services
 
+    @catalog.SERVICE_STATUS.handler("local")
     async def tool_service_status(self, args: ServiceStatusArgs) -> RawOutput:
         if self.systemd:
             return await systemd.service_status(self.exec, args.service)
@@ -122,6 +123,7 @@ class LocalTarget(Target):
             source="psutil",
         )
 
+    @catalog.RESTART_SERVICE.handler("local")
     async def tool_restart_service(self, args: RestartServiceArgs) -> RawOutput:
         if not self.systemd:
             raise TargetError(
@@ -132,6 +134,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ logs
 
+    @catalog.LOG_TAIL.handler("local")
     async def tool_log_tail(self, args: LogTailArgs) -> RawOutput:
         source = args.source
         if source.startswith("pod:"):
@@ -178,6 +181,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ processes, ports, resources
 
+    @catalog.PORT_OWNER.handler("local")
     async def tool_port_owner(self, args: PortOwnerArgs) -> RawOutput:
         try:
             sockets = await asyncio.to_thread(sockets_on_port, args.port, args.protocol)
@@ -198,6 +202,7 @@ class LocalTarget(Target):
         }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
 
+    @catalog.PROCESS_LIST.handler("local")
     async def tool_process_list(self, args: ProcessListArgs) -> RawOutput:
         procs = await asyncio.to_thread(list_processes, args.match)
         text, code = render_ps(procs)
@@ -208,6 +213,7 @@ class LocalTarget(Target):
         }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="psutil")
 
+    @catalog.HOST_RESOURCES.handler("local")
     async def tool_host_resources(self, args: HostResourcesArgs) -> RawOutput:
         facts = await asyncio.to_thread(host_facts)
         text, code = render_host_resources(facts)
@@ -219,6 +225,7 @@ class LocalTarget(Target):
             source="psutil",
         )
 
+    @catalog.DISK_USAGE.handler("local")
     async def tool_disk_usage(self, args: DiskUsageArgs) -> RawOutput:
         try:
             facts = await asyncio.to_thread(filesystem_facts, args.path)
@@ -236,6 +243,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ network
 
+    @catalog.DNS_LOOKUP.handler("local")
     async def tool_dns_lookup(self, args: DnsLookupArgs) -> RawOutput:
         try:
             facts = await asyncio.wait_for(
@@ -252,6 +260,7 @@ class LocalTarget(Target):
             source="getaddrinfo",
         )
 
+    @catalog.HTTP_CHECK.handler("local")
     async def tool_http_check(self, args: HttpCheckArgs) -> RawOutput:
         parts = urlsplit(args.url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -274,6 +283,7 @@ class LocalTarget(Target):
             source="httpx",
         )
 
+    @catalog.TLS_CERTIFICATE.handler("local")
     async def tool_tls_certificate(self, args: TlsCertificateArgs) -> RawOutput:
         address = await asyncio.to_thread(
             checked_address,
@@ -296,6 +306,7 @@ class LocalTarget(Target):
 
     # ------------------------------------------------------------ write
 
+    @catalog.KILL_PROCESS.handler("local")
     async def tool_kill_process(self, args: KillProcessArgs) -> RawOutput:
         pid, sig = args.pid, signal.Signals[f"SIG{args.signal}"]
         if pid in (os.getpid(), os.getppid()):

@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.base import RawOutput, Risk, Tool, ToolArgs
-from tools.commands import command_line
 from tools.targets.base import Target, TargetConfig, TargetError
 from tools.targets.fleet import Fleet
 
@@ -117,7 +116,7 @@ class ReplayTarget(Target):
             output=entry.output,
             data=entry.data,
             error=entry.error,
-            command=entry.command or command_line(tool.name, call),
+            command=entry.command or tool.command(args),
             source="replay",
         )
 

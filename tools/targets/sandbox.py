@@ -13,9 +13,9 @@ import posixpath
 from datetime import datetime, timedelta
 from typing import Any
 
-from tools.base import RawOutput, Tool, ToolArgs
+from tools import catalog
+from tools.base import RawOutput, Scope, Tool, ToolArgs
 from tools.catalog import TOOLS
-from tools.commands import command_line
 from tools.facts import ServiceFacts
 from tools.host.logs import LogAccessError, compile_grep
 from tools.render_host import (
@@ -45,16 +45,6 @@ from tools.targets.sandbox_k8s import ClusterState
 from tools.targets.sandbox_net import NetState
 from tools.targets.sandbox_rollout import Rollouts
 
-HOST_ONLY = {
-    "service_status",
-    "port_owner",
-    "process_list",
-    "host_resources",
-    "disk_usage",
-    "restart_service",
-    "kill_process",
-}
-CLUSTER_ONLY = {"pod_describe", "pod_logs", "list_pods", "k8s_events", "rollout_restart", "rollout_undo"}
 WRITE_TICK = timedelta(seconds=7)
 """Simulated time each write action takes, so later output shows it happened after."""
 
@@ -125,14 +115,18 @@ class SandboxTarget(Target):
             "namespaces": self.cluster.names() if self.cluster else [],
         }
 
+    def scopes(self) -> set[Scope]:
+        """What this scenario simulates: network probes always, a host and a cluster when it has them."""
+        have = {Scope.NETWORK}
+        if self.host is not None:
+            have.add(Scope.HOST)
+        if self.cluster is not None:
+            have.add(Scope.KUBERNETES)
+        return have
+
     def supports(self, tool_name: str) -> bool:
-        if tool_name not in TOOLS or not hasattr(self, f"tool_{tool_name}"):
-            return False
-        if tool_name in HOST_ONLY:
-            return self.host is not None
-        if tool_name in CLUSTER_ONLY:
-            return self.cluster is not None
-        return True
+        tool = TOOLS.get(tool_name)
+        return tool is not None and self.has_handler(tool_name) and bool(tool.scopes & self.scopes())
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         if not self.supports(tool.name):
@@ -147,7 +141,7 @@ class SandboxTarget(Target):
             output=r.text,
             data=data,
             source="sandbox",
-            command=command_line(name, args.model_dump(exclude_none=True)),
+            command=TOOLS[name].command(args),
         )
 
     def _need_host(self) -> HostState:
@@ -162,6 +156,7 @@ class SandboxTarget(Target):
 
     # ------------------------------------------------------------ host reads
 
+    @catalog.SERVICE_STATUS.handler("sandbox")
     async def tool_service_status(self, args) -> RawOutput:
         svc = self._need_host().service(args.service)
         if svc is None:
@@ -175,19 +170,23 @@ class SandboxTarget(Target):
             facts.model_dump(mode="json", exclude={"journal"}),
         )
 
+    @catalog.PORT_OWNER.handler("sandbox")
     async def tool_port_owner(self, args) -> RawOutput:
         sockets = self._need_host().listeners(args.port, args.protocol)
         data = {"sockets": [s.model_dump(mode="json") for s in sockets]}
         return self._out("port_owner", args, render_ss(sockets, args.port, args.protocol), data)
 
+    @catalog.PROCESS_LIST.handler("sandbox")
     async def tool_process_list(self, args) -> RawOutput:
         procs = self._need_host().processes(args.match)
         return self._out("process_list", args, render_ps(procs), {"count": len(procs)})
 
+    @catalog.HOST_RESOURCES.handler("sandbox")
     async def tool_host_resources(self, args) -> RawOutput:
         facts = self._need_host().host_facts()
         return self._out("host_resources", args, render_host_resources(facts), facts.model_dump(mode="json"))
 
+    @catalog.DISK_USAGE.handler("sandbox")
     async def tool_disk_usage(self, args) -> RawOutput:
         host = self._need_host()
         fs = host.filesystem_for(args.path) if host.path_exists(args.path) else None
@@ -198,6 +197,7 @@ class SandboxTarget(Target):
 
     # ------------------------------------------------------------ logs
 
+    @catalog.LOG_TAIL.handler("sandbox")
     async def tool_log_tail(self, args) -> RawOutput:
         if args.grep:
             try:
@@ -242,15 +242,18 @@ class SandboxTarget(Target):
 
     # ------------------------------------------------------------ network
 
+    @catalog.DNS_LOOKUP.handler("sandbox")
     async def tool_dns_lookup(self, args) -> RawOutput:
         facts = self.net.resolve(args.name)
         return self._out("dns_lookup", args, render_dns(facts), facts.model_dump(mode="json"))
 
+    @catalog.HTTP_CHECK.handler("sandbox")
     async def tool_http_check(self, args) -> RawOutput:
         facts = self.net.get(args.url)
         data = facts.model_dump(mode="json", exclude={"body"})
         return self._out("http_check", args, render_http(facts), data)
 
+    @catalog.TLS_CERTIFICATE.handler("sandbox")
     async def tool_tls_certificate(self, args) -> RawOutput:
         facts = self.net.certificate(args.host, args.port)
         days_left, status = tls_status(facts, self.now)
@@ -259,24 +262,29 @@ class SandboxTarget(Target):
 
     # ------------------------------------------------------------ kubernetes reads
 
+    @catalog.POD_DESCRIBE.handler("sandbox")
     async def tool_pod_describe(self, args) -> RawOutput:
         r, data = self._need_cluster().describe(args.namespace, args.pod)
         return self._out("pod_describe", args, r, data)
 
+    @catalog.POD_LOGS.handler("sandbox")
     async def tool_pod_logs(self, args) -> RawOutput:
         r = self._need_cluster().logs(args.namespace, args.pod, args.container, args.previous, args.tail)
         return self._out("pod_logs", args, r)
 
+    @catalog.LIST_PODS.handler("sandbox")
     async def tool_list_pods(self, args) -> RawOutput:
         r, data = self._need_cluster().list_pods(args.namespace, args.selector)
         return self._out("list_pods", args, r, data)
 
+    @catalog.K8S_EVENTS.handler("sandbox")
     async def tool_k8s_events(self, args) -> RawOutput:
         r, data = self._need_cluster().events(args.namespace, args.involved_object)
         return self._out("k8s_events", args, r, data)
 
     # ------------------------------------------------------------ writes (the runner gates approval)
 
+    @catalog.KILL_PROCESS.handler("sandbox")
     async def tool_kill_process(self, args) -> RawOutput:
         self.now += WRITE_TICK
         host = self._need_host()
@@ -293,6 +301,7 @@ class SandboxTarget(Target):
         }
         return self._out("kill_process", args, r, data)
 
+    @catalog.RESTART_SERVICE.handler("sandbox")
     async def tool_restart_service(self, args) -> RawOutput:
         self.now += WRITE_TICK
         r = self._need_host().restart(args.service)
@@ -302,11 +311,13 @@ class SandboxTarget(Target):
         data = {"service": args.service, "active": svc.active if svc is not None else "inactive"}
         return self._out("restart_service", args, r, data)
 
+    @catalog.ROLLOUT_RESTART.handler("sandbox")
     async def tool_rollout_restart(self, args) -> RawOutput:
         self._need_cluster()
         self.now += WRITE_TICK
         return self._out("rollout_restart", args, self.rollouts.restart(args.namespace, args.deployment))
 
+    @catalog.ROLLOUT_UNDO.handler("sandbox")
     async def tool_rollout_undo(self, args) -> RawOutput:
         self._need_cluster()
         self.now += WRITE_TICK

@@ -17,9 +17,9 @@ import shlex
 import time
 from typing import Any
 
+from tools import catalog
 from tools.base import RawOutput, Tool, ToolArgs
 from tools.catalog import (
-    HOST_TOOLS,
     TOOLS,
     DiskUsageArgs,
     DnsLookupArgs,
@@ -42,7 +42,6 @@ from tools.targets.ssh_link import RemoteTimeout, SshAddress, SshLink
 from tools.targets.ssh_logs import RemoteLogs
 from tools.targets.ssh_services import remote_service_facts
 
-SSH_TOOLS = HOST_TOOLS - {"http_check", "tls_certificate"}
 _SENT: contextvars.ContextVar[list[list[str]] | None] = contextvars.ContextVar("ssh_sent", default=None)
 """The argv lists one tool call sent, for its result's data (and so the audit's `command`)."""
 PROCESS_DATA_LIMIT = 300
@@ -65,7 +64,7 @@ class SshTarget(Target):
         return cls(f"ssh:{rest}", SshAddress.parse(rest), config)
 
     def supports(self, tool_name: str) -> bool:
-        return tool_name in SSH_TOOLS
+        return self.has_handler(tool_name)
 
     def describe(self) -> dict[str, Any]:
         a = self.address
@@ -120,6 +119,7 @@ class SshTarget(Target):
 
     # ------------------------------------------------------------ services
 
+    @catalog.SERVICE_STATUS.handler("ssh")
     async def tool_service_status(self, args: ServiceStatusArgs) -> RawOutput:
         probe = await self.probe()
         if probe["systemd"]:
@@ -137,6 +137,7 @@ class SshTarget(Target):
             source="ps",
         )
 
+    @catalog.RESTART_SERVICE.handler("ssh")
     async def tool_restart_service(self, args: RestartServiceArgs) -> RawOutput:
         if not (await self.probe())["systemd"]:
             raise TargetError(
@@ -147,6 +148,7 @@ class SshTarget(Target):
 
     # ------------------------------------------------------------ logs
 
+    @catalog.LOG_TAIL.handler("ssh")
     async def tool_log_tail(self, args: LogTailArgs) -> RawOutput:
         source = args.source
         if source.startswith("pod:"):
@@ -162,6 +164,7 @@ class SshTarget(Target):
 
     # ------------------------------------------------------------ processes, ports, resources
 
+    @catalog.PORT_OWNER.handler("ssh")
     async def tool_port_owner(self, args: PortOwnerArgs) -> RawOutput:
         ss_argv = templates.ss(args.port, args.protocol)
         out = await self.exec(ss_argv, "port_owner")
@@ -201,6 +204,7 @@ class SshTarget(Target):
         }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="ss")
 
+    @catalog.PROCESS_LIST.handler("ssh")
     async def tool_process_list(self, args: ProcessListArgs) -> RawOutput:
         argv = templates.ps()
         rows = [
@@ -218,6 +222,7 @@ class SshTarget(Target):
         }
         return RawOutput(exit_code=code, output=text, command=command, data=data, source="ps")
 
+    @catalog.HOST_RESOURCES.handler("ssh")
     async def tool_host_resources(self, args: HostResourcesArgs) -> RawOutput:
         probe = await self.probe()
         first = await self.exec(templates.PROC_FILES, "host_resources")
@@ -242,6 +247,7 @@ class SshTarget(Target):
             source="proc",
         )
 
+    @catalog.DISK_USAGE.handler("ssh")
     async def tool_disk_usage(self, args: DiskUsageArgs) -> RawOutput:
         argv = templates.df(args.path)
         out = await self.exec(argv, "disk_usage")
@@ -261,6 +267,7 @@ class SshTarget(Target):
 
     # ------------------------------------------------------------ network
 
+    @catalog.DNS_LOOKUP.handler("ssh")
     async def tool_dns_lookup(self, args: DnsLookupArgs) -> RawOutput:
         argv, reverse = templates.getent(args.name)
         try:
@@ -279,6 +286,7 @@ class SshTarget(Target):
 
     # ------------------------------------------------------------ write
 
+    @catalog.KILL_PROCESS.handler("ssh")
     async def tool_kill_process(self, args: KillProcessArgs) -> RawOutput:
         pid = str(args.pid)
         described = await self.exec(["ps", "-o", "args=", "-ww", "-p", pid], "kill_process")
