@@ -49,6 +49,9 @@ class ProcessSpec(ProcessFacts):
     """A backend serving that service's connections (e.g. a postgres backend): gone when it restarts."""
     own_cgroup: bool = False
     """Not in its parent's service cgroup (e.g. an ssh login session's scope)."""
+    tool_facts: dict[str, Any] = Field(default_factory=dict)
+    """Facts only a tool declared in its own module reads, by tool name (e.g. `open_files: {soft_limit: 1024,
+    kinds: {socket: 1019}}`); that tool validates them, so a new tool needs no field here."""
 
 
 class ServiceSpec(ServiceFacts):

@@ -105,7 +105,7 @@ class HostState:
         return None
 
     def process_facts(self, p: ProcessSpec) -> ProcessFacts:
-        data = p.model_dump(exclude={"started", "session_of", "own_cgroup"})
+        data = p.model_dump(exclude={"started", "session_of", "own_cgroup", "tool_facts"})
         data["start"] = p.start or ps_start(p.started, self.clock())
         data["name"] = p.name or comm(p.cmdline)
         return ProcessFacts(**data)
