@@ -96,4 +96,7 @@ class Target(abc.ABC):
         fn = registered_handler(tool_name, self.kind)
         if fn is None:
             raise TargetError(f"{tool_name} is not available on target {self.name} ({self.kind})")
+        if any(vars(cls).get(fn.__name__) is fn for cls in type(self).__mro__):
+            bound: Callable[[ToolArgs], Awaitable[RawOutput]] = getattr(self, fn.__name__)
+            return bound  # a registered method: a subclass's override of it wins, as for any method
         return functools.partial(fn, self)
