@@ -276,7 +276,9 @@ class HostState:
             return Rendered(f"Failed to restart {unit}: Unit {unit} not found.\n", 5)
         unit, desc = svc.unit, svc.description or svc.unit
         running = [p for p in map(self.process, svc.pids) if p is not None]
-        templates = running or list(svc.spawn) or [ProcessSpec(pid=0, cmdline=svc.exec_cmd or unit)]
+        # A new process: nothing leaked by the old one (descriptors and the like) carries over.
+        fresh = [p.model_copy(update={"tool_facts": {}}) for p in running]
+        templates = fresh or list(svc.spawn) or [ProcessSpec(pid=0, cmdline=svc.exec_cmd or unit)]
         held = [(running.index(p), s) for p in running for s in self.spec.sockets if s.pid == p.pid]
         if svc.pids:
             self._log(svc, "systemd[1]", f"Stopping {unit} - {desc}...")
