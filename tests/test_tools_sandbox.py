@@ -72,6 +72,10 @@ def read_calls(target: SandboxTarget) -> list[tuple[str, dict]]:
             ("disk_usage", {"path": "/nope/x"})
         ]
         calls += [("log_tail", {"source": "/var/log/missing.log"})]
+        calls += [("open_files", {"pid": p.pid}) for p in h.processes] + [
+            ("open_files", {"process": "zzz-none"}),
+            ("open_files", {"pid": 4_000_000}),
+        ]
     for ns in sc.namespaces:
         calls += [("list_pods", {"namespace": ns.name}), ("k8s_events", {"namespace": ns.name})]
         for pod in ns.pods:
@@ -131,6 +135,7 @@ async def test_every_read_tool_answers_realistically(sid):
         "pod_logs": {"pod": "web-0"},
         "list_pods": {},
         "k8s_events": {},
+        "open_files": {"process": "nginx"},
     }
     for name in READ_TOOLS:  # tools a scenario cannot answer are refused up front, not crashed
         if not target.supports(name):
