@@ -74,8 +74,7 @@ async def test_a_process_near_its_limit_on_this_host(child):
     assert facts["use_percent"] == pytest.approx(100 * count / SOFT)
     row = next(line.split() for line in result.output.splitlines() if line.split()[:1] == [str(pid)])
     assert row[1:4] == [name, str(count), str(SOFT)] and row[5] == f"{100 * count / SOFT:.1f}%"
-    assert f"# {pid} {name} holds {count} of its {SOFT} allowed open files" in result.output
-    assert "Too many open files" in result.output
+    assert f"# {pid} {name} is at {100 * count / SOFT:.1f}% of its soft limit" in result.output
     assert result.command == f"grep 'Max open files' /proc/{pid}/limits; ls -l /proc/{pid}/fd"
 
 
@@ -92,7 +91,7 @@ async def test_an_ordinary_process_is_far_from_its_limit():
     result = await run_tool(open_target("local"), "open_files", {"pid": os.getpid()})
     facts = result.data["processes"][0]
     assert result.ok and abs(facts["open"] - psutil.Process().num_fds()) <= 3  # the scan's own, at most
-    assert "allowed open files" not in result.output
+    assert "soft limit" not in result.output
 
 
 async def test_no_such_process_exits_1_like_pgrep():
@@ -177,13 +176,13 @@ async def test_the_sandbox_scenario_shows_the_process_at_its_limit_until_a_resta
         "2231  orders-api  1024  1024  524288  100.0%",
         "fds of 2231: socket 1011, file 9, anon 2, pipe 2",
     ]
-    assert 'fail with EMFILE "Too many open files"' in result.output
+    assert "# 2231 orders-api is at 100.0% of its soft limit: each new socket" in result.output
     log = await run_tool(target, "log_tail", {"source": "/var/log/orders-api/app.log", "grep": "Errno 24"})
     assert log.output.count("Too many open files") == 4
     assert (await run_tool(target, "restart_service", {"service": "orders-api"}, approved=True)).ok
     after = await run_tool(target, "open_files", {"process": "orders-api"})
     facts = after.data["processes"][0]
-    assert facts["pid"] != 2231 and facts["open"] < 10 and "allowed open files" not in after.output
+    assert facts["pid"] != 2231 and facts["open"] < 10 and "soft limit" not in after.output
     fresh = open_target("sandbox:fd-exhaustion")  # the session's restart never leaks into another
     assert (await run_tool(fresh, "open_files", {"pid": 2231})).data["processes"][0]["open"] == 1024
 
@@ -200,3 +199,30 @@ def test_the_command_shown_before_it_runs():
     assert command_line("open_files", {"process": "nginx", "host": "web-1"}).startswith(
         "for p in $(pgrep -x nginx); do grep 'Max open files' /proc/$p/limits"
     )
+
+
+async def test_a_process_at_its_limit_is_one_fd_exhausted_finding_quoting_its_row(child):
+    from assistant.findings import analyze
+
+    pid, _, _, count, _ = child
+    real = await run_tool(open_target("local"), "open_files", {"pid": pid})
+    [found] = analyze(real, "c1")
+    assert found.signature == "fd-exhausted" and found.facts["pid"] == pid and found.facts["open"] == count
+    assert found.facts["soft_limit"] == SOFT and found.severity == "high"  # 95%: near, not at, the limit
+    row = next(line for line in real.output.splitlines() if line.split()[:1] == [str(pid)])
+    assert found.evidence[0].lines[0] == row and all(q in real.output for q in found.evidence[0].lines)
+
+    sandbox = open_target("sandbox:fd-exhaustion")
+    at_limit = await run_tool(sandbox, "open_files", {"process": "orders-api"})
+    [full] = analyze(at_limit, "c2")
+    assert full.severity == "critical" and full.facts["process"] == "orders-api"
+    assert (
+        full.title
+        == "orders-api (PID 2231) holds 1024 of its 1024 allowed open files (100.0%), mostly sockets (1011)"
+    )
+    assert full.evidence[0].lines[:2] == [
+        "2231  orders-api  1024  1024  524288  100.0%",
+        "fds of 2231: socket 1011, file 9, anon 2, pipe 2",
+    ]
+    healthy = await run_tool(sandbox, "open_files", {"process": "nginx"})
+    assert analyze(healthy, "c3") == []

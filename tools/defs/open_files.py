@@ -124,8 +124,8 @@ def render(procs: list[FdFacts]) -> str:
         use = f.use_percent
         if use is not None and use >= WARN_PERCENT:
             out.append(
-                f"# {f.pid} {f.name} holds {f.open} of its {f.soft_limit} allowed open files ({use:.1f}%): "
-                'new sockets and files fail with EMFILE "Too many open files"'
+                f"# {f.pid} {f.name} is at {use:.1f}% of its soft limit: each new socket, pipe or file "
+                "fails (errno 24) until it closes some"
             )
     return "\n".join(out) + "\n"
 
