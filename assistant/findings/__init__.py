@@ -23,6 +23,7 @@ from assistant.events import Finding
 from assistant.findings import (  # noqa: F401 - register
     apps,
     database,
+    descriptors,
     generic,
     k8s_generic,
     known,
