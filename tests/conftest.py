@@ -1,8 +1,12 @@
-"""Shared fixtures: a database URL for SQLite-file and PostgreSQL, and real server processes.
+"""Shared fixtures: a database URL for SQLite-file and PostgreSQL, real server processes, Chromium.
 
 `db_url` is parametrized: every test using it runs on a fresh SQLite file and on a fresh
 schema in a per-run PostgreSQL database (`firstline_test_<random>`, dropped at the end);
 the PostgreSQL variant skips cleanly when 127.0.0.1:5432 does not answer.
+
+Tests that start real processes, a browser or PostgreSQL are marked `slow` here, from the
+fixtures and markers they use (modules that start processes by hand mark themselves), so
+`pytest -m "not slow"` is the quick in-process subset.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # Before anything imports litellm: never download the model price map during tests.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -26,6 +31,45 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, never a Playwright browser download
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Fixtures that start a process (server, browser, sshd, replica pods, llama.cpp) or need PostgreSQL.
+SLOW_FIXTURES = {"start_server", "chromium", "pg_database", "sshd", "pods", "serve", "server", "llama_server"}
+SLOW_MARKERS = {"browser", "postgres", "realmodel"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`slow` on what starts processes, a browser or PostgreSQL; browser tests skip without Chromium."""
+    no_chromium = pytest.mark.skip(reason=f"needs {CHROMIUM}")
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "chromium" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        markers = {m.name for m in item.iter_markers()}
+        if SLOW_FIXTURES & fixtures or SLOW_MARKERS & markers:
+            item.add_marker(pytest.mark.slow)
+        if "browser" in markers and not CHROMIUM.exists():
+            item.add_marker(no_chromium)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (Playwright's sync API), closed at teardown."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def pg_reachable(timeout: float = 0.5) -> bool:
