@@ -155,10 +155,10 @@ def test_every_width_reaches_everything(chromium, start_server, server_env, widt
     hide_side(page, width)
 
     page.locator("[data-pir=open]").click()
-    expect(page.locator("#pir-panel [data-pir=document] h1")).to_contain_text(
+    expect(page.locator("#pir-panel [data-pir=document] h3")).to_contain_text(
         "Post-incident review", timeout=30000
     )
-    in_view(page, page.locator("#pir-panel [data-pir=document] h1"))
+    in_view(page, page.locator("#pir-panel [data-pir=document] h3"))
     no_sideways_scroll(page)
     shot(page, f"width-{width}-pir")
     hide_side(page, width)
