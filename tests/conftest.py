@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 # Before anything imports litellm: never download the model price map during tests.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -131,51 +131,69 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerProcess:
-    """`python -m web` on a loopback port, as a real separate process."""
+def wait_for(predicate, what: str, timeout: float = 30.0):
+    """`predicate()`'s first truthy value, polled every 0.1 s; AssertionError naming `what` at the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
-        self.env, self.log_path = env, log_path
+
+class ServerProcess:
+    """`python -m web` on a port of its own, as a real separate process (subclasses change `argv`)."""
+
+    name = "server"
+    health_path = "/healthz"
+    log_stdout = True  # False: only stderr (the JSON logs) goes to the log file
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, port: int | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        self.env, self.log_path, self.host = env, log_path, host
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> ServerProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "web",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "web",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+
+    def start(self, timeout: float = 90.0) -> Self:
+        """Start it and wait until `health_path` answers 200; RuntimeError with the log's tail otherwise."""
+        with open(self.log_path, "ab") as log:
+            out = log if self.log_stdout else subprocess.DEVNULL
+            self.proc = subprocess.Popen(self.argv(), cwd=ROOT, env=self.env, stdout=out, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
                 )
             try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + self.health_path, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"{self.name} did not answer {self.health_path}:\n{self.log_path.read_text()[-3000:]}"
+        )
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
