@@ -12,14 +12,9 @@ function el(tag, attrs, text) {
   return node;
 }
 
-function authHeaders() {
-  const provider = window.Firstline && window.Firstline.authHeaders;
-  return typeof provider === "function" ? provider() : {};
-}
-
 async function api(path, options) {
   const opts = Object.assign({}, options || {});
-  opts.headers = Object.assign({ Accept: "application/json" }, authHeaders(), opts.headers || {});
+  opts.headers = Object.assign({ Accept: "application/json" }, opts.headers || {});  // the session cookie authenticates
   const res = await fetch(path, opts);
   if (!res.ok) {
     let detail = res.statusText;
