@@ -1,8 +1,12 @@
-"""Shared fixtures: a database URL for SQLite-file and PostgreSQL, and real server processes.
+"""Shared fixtures: a database URL for SQLite-file and PostgreSQL, real server processes, Chromium.
 
 `db_url` is parametrized: every test using it runs on a fresh SQLite file and on a fresh
 schema in a per-run PostgreSQL database (`firstline_test_<random>`, dropped at the end);
 the PostgreSQL variant skips cleanly when 127.0.0.1:5432 does not answer.
+
+Tests that start real processes, a browser or PostgreSQL are marked `slow` here, from the
+fixtures and markers they use (modules that start processes by hand mark themselves), so
+`pytest -m "not slow"` is the quick in-process subset.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Self
 
 # Before anything imports litellm: never download the model price map during tests.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -26,6 +31,45 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, never a Playwright browser download
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Fixtures that start a process (server, browser, sshd, replica pods, llama.cpp) or need PostgreSQL.
+SLOW_FIXTURES = {"start_server", "chromium", "pg_database", "sshd", "pods", "serve", "server", "llama_server"}
+SLOW_MARKERS = {"browser", "postgres", "realmodel"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`slow` on what starts processes, a browser or PostgreSQL; browser tests skip without Chromium."""
+    no_chromium = pytest.mark.skip(reason=f"needs {CHROMIUM}")
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "chromium" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        markers = {m.name for m in item.iter_markers()}
+        if SLOW_FIXTURES & fixtures or SLOW_MARKERS & markers:
+            item.add_marker(pytest.mark.slow)
+        if "browser" in markers and not CHROMIUM.exists():
+            item.add_marker(no_chromium)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (Playwright's sync API), closed at teardown."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def pg_reachable(timeout: float = 0.5) -> bool:
@@ -87,51 +131,69 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerProcess:
-    """`python -m web` on a loopback port, as a real separate process."""
+def wait_for(predicate, what: str, timeout: float = 30.0):
+    """`predicate()`'s first truthy value, polled every 0.1 s; AssertionError naming `what` at the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
-        self.env, self.log_path = env, log_path
+
+class ServerProcess:
+    """`python -m web` on a port of its own, as a real separate process (subclasses change `argv`)."""
+
+    name = "server"
+    health_path = "/healthz"
+    log_stdout = True  # False: only stderr (the JSON logs) goes to the log file
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, port: int | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        self.env, self.log_path, self.host = env, log_path, host
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> ServerProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "web",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "web",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+
+    def start(self, timeout: float = 90.0) -> Self:
+        """Start it and wait until `health_path` answers 200; RuntimeError with the log's tail otherwise."""
+        with open(self.log_path, "ab") as log:
+            out = log if self.log_stdout else subprocess.DEVNULL
+            self.proc = subprocess.Popen(self.argv(), cwd=ROOT, env=self.env, stdout=out, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
                 )
             try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + self.health_path, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"{self.name} did not answer {self.health_path}:\n{self.log_path.read_text()[-3000:]}"
+        )
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

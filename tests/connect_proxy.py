@@ -6,6 +6,8 @@ import socket
 import threading
 from typing import Self
 
+from tcp_proxy import splice
+
 
 class ConnectProxy:
     def __init__(self) -> None:
@@ -49,19 +51,4 @@ class ConnectProxy:
         upstream = socket.create_connection((host, int(port)))
         self.tunnels.append(target)
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
-
-
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        splice(client, upstream)

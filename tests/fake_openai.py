@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
+
+from background_http import BackgroundHTTP
 
 DEFAULT_SCRIPT: list[dict[str, Any]] = [
     {"text": "Let me check nginx on web-prod-01 first.", "calls": [("service_status", {"service": "nginx"})]},
@@ -42,7 +43,7 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FakeOpenAI:
+class FakeOpenAI(BackgroundHTTP):
     def __init__(
         self, script: list[dict[str, Any]] | None = None, delay_s: float = 0.05, whole_text: str | None = None
     ) -> None:
@@ -52,21 +53,11 @@ class FakeOpenAI:
         self.delay_s = delay_s
         self.whole_text = whole_text
         self.requests: list[dict[str, Any]] = []
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(_QuietServer(("127.0.0.1", 0), self._handler()))
 
     @property
     def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def step_for(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-from conftest import ROOT, ServerProcess, free_port
+from conftest import ROOT, ServerProcess, free_port, wait_for
 from netns import Host
 
 AUTH = "test-ui-token-0123456789abcdef-32"  # serve needs 32+ characters
@@ -21,46 +20,7 @@ class GatewayServer(ServerProcess):
     """`python -m web` bound on the bridge's address (the namespaces' gateway), not loopback."""
 
     def __init__(self, env: dict[str, str], log_path: Path, host: str) -> None:
-        super().__init__(env, log_path, free_port())
-        self.host = host
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 90.0) -> GatewayServer:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "web",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+        super().__init__(env, log_path, free_port(), host)
 
 
 def server_env(home: Path, db_url: str, **extra: str) -> dict[str, str]:
@@ -128,16 +88,6 @@ def start_node(host: Host, config: Path, log: Path) -> subprocess.Popen:
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
     )
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def connected(c: httpx.Client, *names: str) -> None:

@@ -9,12 +9,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
-from conftest import free_port
+from conftest import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRSTLINE = str(Path(sys.executable).with_name("firstline"))
@@ -34,47 +32,31 @@ def pods_available() -> str | None:
     return None
 
 
-class Pod:
+class Pod(ServerProcess):
+    """`firstline serve` in a UTS (and by default PID) namespace of its own, named `hostname`."""
+
     def __init__(
         self, hostname: str | None, env: dict[str, str], log_dir: Path, *, own_pids: bool = True
     ) -> None:
         """`hostname=None`: a plain `firstline serve`, no namespaces."""
-        self.hostname, self.env, self.own_pids = hostname, env, own_pids and hostname is not None
-        self.log_path = log_dir / f"{hostname or 'serve'}-{free_port()}.log"
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        super().__init__(env, log_dir / f"{hostname or 'serve'}-{free_port()}.log")
+        self.hostname, self.own_pids = hostname, own_pids and hostname is not None
+        self.name = hostname or "serve"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 90.0) -> Pod:
+    def argv(self) -> list[str]:
         argv = [FIRSTLINE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        if self.hostname is not None:
-            argv = [
-                "unshare",
-                "--uts",
-                *(NAMESPACES if self.own_pids else []),
-                "--",
-                sys.executable,
-                WITH_HOSTNAME,
-                self.hostname,
-                *argv,
-            ]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.hostname} exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.hostname} did not become healthy:\n{self.log_path.read_text()[-3000:]}")
+        if self.hostname is None:
+            return argv
+        return [
+            "unshare",
+            "--uts",
+            *(NAMESPACES if self.own_pids else []),
+            "--",
+            sys.executable,
+            WITH_HOSTNAME,
+            self.hostname,
+            *argv,
+        ]
 
     def server_pid(self) -> int:
         """The server's pid as this machine sees it (inside its own namespace it is 1)."""

@@ -8,13 +8,14 @@ real model code: the way to catch an offline-model turn in the middle.
 
 from __future__ import annotations
 
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
+
+from background_http import BackgroundHTTP
 
 
-class SlowHTTP:
+class SlowHTTP(BackgroundHTTP):
     def __init__(self, delay_s: float = 5.0) -> None:
         self.delay_s = delay_s
         self.hits = 0
@@ -38,21 +39,11 @@ class SlowHTTP:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     @property
     def question(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/health returns 503"
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}/health returns 503"
 
 
 def local_target_env() -> dict[str, str]:

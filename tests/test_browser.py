@@ -8,7 +8,6 @@ and check that HTML in model text and tool output is shown as text and never run
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -17,15 +16,6 @@ from fake_openai import FakeOpenAI, model_env
 from assistant import store
 from assistant.events import Event, ToolCall, ToolResultEvent
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS_OUTPUT = '<script>window.__pwned=3</script>\n<img src=x onerror="window.__pwned=4">\nplain line'
 
 STREAMING_PARTIAL = """() => {
@@ -34,20 +24,7 @@ STREAMING_PARTIAL = """() => {
   return false;
 }"""
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
-]
-
-
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+pytestmark = pytest.mark.browser
 
 
 def inject_tool_output(db_url: str, sid: str) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the CLI in a pseudo-terminal, one process per test
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = "nginx on web-prod-01 returns 503 for everyone"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

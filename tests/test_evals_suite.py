@@ -1,7 +1,8 @@
-"""The shipped eval suite (evals/cases) with the default offline model, as CI runs it.
+"""The shipped eval suite (evals/cases) with the default offline model: CI's one eval gate.
 
-CI's gate is `firstline eval evals/cases --min-pass 0.9`; this is the same run in-process,
-with a failure message that names every failing case and why.
+This test is it (`.ci/run` runs the README's test command and no second `firstline eval
+evals/cases --min-pass 0.9`); in-process, with a failure message that names every failing
+case and why. It is `slow`: `pytest -m "not slow"` leaves it out, CI never does.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from assistant.config import DEFAULT_MODEL, Settings
 from evals.runner import run_cli
+
+pytestmark = pytest.mark.slow  # the whole shipped eval suite, 106 cases (8 s)
 
 CASES = Path(__file__).resolve().parent.parent / "evals" / "cases"
 

@@ -21,6 +21,8 @@ from assistant import llm
 from assistant.gateway import ModelGateway
 from assistant.llm import Completion, ModelError
 
+pytestmark = pytest.mark.slow  # the model gateway child process, started per test (12-26 s each)
+
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = [
     {"role": "system", "content": "You are Firstline."},

@@ -15,12 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.asyncio.server import serve
 
 from tools.node import approval
 from tools.node import protocol as p
+
+pytestmark = pytest.mark.slow  # real `firstline node` processes against a hostile server
 
 
 def _node_config(tmp_path: Path, port: int, key: Ed25519PrivateKey, **policy) -> Path:

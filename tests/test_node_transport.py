@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from connect_proxy import ConnectProxy
 from cryptography import x509
@@ -20,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from test_node_policy import HostileServer, _node_config
 from websockets.asyncio.server import serve
+
+pytestmark = pytest.mark.slow  # real `firstline node` processes over TLS and a proxy
 
 
 def _tls(tmp_path) -> tuple[ssl.SSLContext, str]:

@@ -32,6 +32,8 @@ from nodefleet import (
 
 from assistant import audit, store
 
+pytestmark = pytest.mark.slow  # node processes in network namespaces against a server (11-25 s each)
+
 
 @pytest.fixture
 def one_host():

@@ -10,8 +10,6 @@ import io
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -21,7 +19,7 @@ from typing import Self
 
 import httpx
 import pytest
-from conftest import PG_HOST, PG_PORT, free_port
+from conftest import PG_HOST, PG_PORT, ServerProcess
 from prometheus_client.parser import text_string_to_metric_families
 from tcp_proxy import TcpProxy
 from test_sse import read_sse
@@ -34,45 +32,21 @@ TOKEN = "ops-test-token-0123456789abcdef-32"  # serve needs 32+ characters
 FIRSTLINE = str(Path(sys.executable).parent / "firstline")
 
 
-class FirstlineServe:
+class FirstlineServe(ServerProcess):
     """`firstline serve` (the real CLI) on a loopback port; stderr (its logs) kept in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env, self.log_path, self.port = env, log_path, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
+    name = "firstline serve"
+    health_path = "/livez"
+    log_stdout = False
+
+    def argv(self) -> list[str]:
+        return [FIRSTLINE, "serve", "--port", str(self.port)]
 
     def __enter__(self) -> Self:
-        with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                [FIRSTLINE, "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"firstline serve exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(self.url + "/livez", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("firstline serve did not answer /livez")
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.stop()
 
     def log_lines(self) -> list[str]:
         return [line for line in self.log_path.read_text().splitlines() if line.strip()]
@@ -122,6 +96,7 @@ def run_turn(
     return sid, posted, [e["data"] for e in events], during
 
 
+@pytest.mark.slow
 def test_probes_metrics_and_json_logs_over_one_real_turn(tmp_path, db_url):
     with (
         FirstlineServe(
@@ -217,6 +192,7 @@ def test_readyz_follows_the_database_but_livez_does_not(tmp_path, pg_database):
         assert warnings and all(w["level"] == "warning" and w.get("request_id") for w in warnings)
 
 
+@pytest.mark.slow
 def test_draining_replica_is_not_ready(tmp_path):
     """`runtime.draining` (set when SIGTERM starts the drain) takes the replica out of rotation at once."""
     from fastapi.testclient import TestClient

@@ -20,9 +20,13 @@ from test_ops import TOKEN, FirstlineServe, run_turn, serve_env
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
-pytestmark = pytest.mark.skipif(
-    not Path(PROMETHEUS).exists(), reason="Debian's prometheus is not installed (apt-get install prometheus)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(PROMETHEUS).exists(),
+        reason="Debian's prometheus is not installed (apt-get install prometheus)",
+    ),
+]  # Debian's Prometheus as a process
 
 
 def _config(tmp_path: Path, target: str) -> Path:

@@ -12,6 +12,7 @@ import json
 import time
 
 import httpx
+from conftest import wait_for
 from fake_openai import FakeOpenAI, model_env
 
 from assistant import audit, store
@@ -26,26 +27,16 @@ SCRIPT = [
 ]
 
 
-def _wait(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _pending(c: httpx.Client, sid: str) -> dict:
     def find():
         rows = c.get(f"/api/sessions/{sid}/approvals").json()
         return next((a for a in rows if a["status"] == "pending"), None)
 
-    return _wait(find, "a pending approval")
+    return wait_for(find, "a pending approval")
 
 
 def _idle(c: httpx.Client, sid: str) -> None:
-    _wait(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "idle", "the turn to end")
+    wait_for(lambda: c.get(f"/api/sessions/{sid}").json()["status"] == "idle", "the turn to end")
 
 
 def _restart_results(c: httpx.Client, sid: str) -> list[dict]:

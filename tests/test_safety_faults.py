@@ -38,6 +38,8 @@ from tools.host.proc import run_argv
 from tools.runner import run_tool
 from tools.targets.base import Target, TargetConfig
 
+pytestmark = pytest.mark.slow  # server processes, a hanging tool killed at its timeout (10 s)
+
 SANDBOX = "sandbox:nginx-port-conflict"
 
 

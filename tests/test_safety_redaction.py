@@ -134,6 +134,7 @@ def test_redact_value_walks_json():
     }
 
 
+@pytest.mark.slow
 def test_five_megabytes_of_logs_in_about_a_second():
     text = "".join(p.read_text() for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix != ".yaml")
     dense = (text * (5_000_000 // len(text) + 1))[:5_000_000]
@@ -151,6 +152,7 @@ def test_five_megabytes_of_logs_in_about_a_second():
     assert dense_s < 4.0 and plain_s < 2.0, (dense_s, plain_s)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
@@ -228,6 +230,7 @@ async def test_runner_masks_real_process_output(tmp_path):
     assert result.output_sha256 == hashlib.sha256(result.output.encode()).hexdigest()
 
 
+@pytest.mark.slow
 async def test_user_message_is_redacted_before_it_is_stored_or_sent(tmp_path):
     """drive_turn (server and CLI both use it) stores and sends the masked words, never the token."""
     from fake_openai import FakeOpenAI

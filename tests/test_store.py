@@ -173,6 +173,7 @@ def test_concurrent_appends_from_threads_get_unique_gapless_seqs(engine):
         assert mine == sorted(mine)
 
 
+@pytest.mark.slow
 def test_concurrent_appends_from_processes(engine, db_url):
     s = _session(engine)
     code = textwrap.dedent(f"""

@@ -16,7 +16,6 @@ from assistant import store
 from assistant.pir import service
 from assistant.pir.drafts import PirDraftRow
 from assistant.pir.models import PirEdits
-from assistant.pir.render import markdown_tree
 from web.deps import EngineDep, SettingsDep
 from web.errors import ERROR_RESPONSES
 
@@ -39,8 +38,6 @@ class PirOut(BaseModel):
     severity: str
     markdown: str
     """Exactly what `firstline pir SESSION` prints and the .md download serves."""
-    tree: list[Any]
-    """The Markdown as a tree of harmless tags and text, for the UI to build DOM from."""
     download_url: str
 
     @classmethod
@@ -54,7 +51,6 @@ class PirOut(BaseModel):
             title=str(meta.get("title", "")),
             severity=_severity(meta),
             markdown=row.markdown,
-            tree=markdown_tree(row.markdown),
             download_url=f"/api/sessions/{row.session_id}/pir.md?version={row.version}",
         )
 

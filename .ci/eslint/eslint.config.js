@@ -14,8 +14,4 @@ export default [
       "prefer-const": "error",
     },
   },
-  {
-    files: ["pir.js"],
-    languageOptions: { sourceType: "script" },
-  },
 ];

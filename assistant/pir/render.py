@@ -1,4 +1,4 @@
-"""Rendering a PIR to Markdown with a Jinja2 layout, and Markdown to a safe tree for the UI.
+"""Rendering a PIR to Markdown with a Jinja2 layout (the UI renders that Markdown with web/static/js/md.js).
 
 The layout is prompts/pir.md.j2 unless `settings.pir_template` names a team's own; a
 broken layout is a `PirTemplateError` naming the file and line. Layouts run in Jinja's
@@ -16,7 +16,6 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
-from markdown_it import MarkdownIt
 
 from assistant.pir import fmt
 from assistant.prompting import PROMPTS_DIR
@@ -99,91 +98,3 @@ def render_markdown(
         raise PirTemplateError(f"{filename}:{line or '?'}: {type(exc).__name__}: {exc}") from None
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     return redactor(text)
-
-
-# ------------------------------------------------------------------ Markdown -> safe tree for the UI
-
-_TAGS = {
-    "p",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "ul",
-    "ol",
-    "li",
-    "blockquote",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "strong",
-    "em",
-    "s",
-    "a",
-    "hr",
-    "br",
-    "pre",
-    "code",
-}
-_HREF = re.compile(r"^(?:https?://|mailto:|#)", re.IGNORECASE)
-_MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-
-
-def _attrs(tok: Any) -> dict[str, str]:
-    out = {}
-    if tok.tag == "a":
-        href = str(tok.attrs.get("href") or "")
-        if _HREF.match(href):
-            out["href"] = href
-    if tok.tag in ("th", "td"):
-        style = str(tok.attrs.get("style") or "")
-        m = re.search(r"text-align:(left|right|center)", style)
-        if m:
-            out["align"] = m.group(1)
-    if tok.tag == "ol" and tok.attrs.get("start"):
-        out["start"] = str(tok.attrs["start"])
-    return out
-
-
-def _append(stack: list[dict], node: Any) -> None:
-    stack[-1]["c"].append(node)
-
-
-def _walk(tokens: list[Any], stack: list[dict]) -> None:
-    for tok in tokens:
-        if tok.type == "inline":
-            _walk(tok.children or [], stack)
-        elif tok.nesting == 1:
-            node = {"t": tok.tag if tok.tag in _TAGS else "span", "a": _attrs(tok), "c": []}
-            _append(stack, node)
-            stack.append(node)
-        elif tok.nesting == -1:
-            if len(stack) > 1:
-                stack.pop()
-        elif tok.type in ("fence", "code_block"):
-            _append(stack, {"t": "pre", "a": {}, "c": [{"t": "code", "a": {}, "c": [tok.content]}]})
-        elif tok.type == "code_inline":
-            _append(stack, {"t": "code", "a": {}, "c": [tok.content]})
-        elif tok.type in ("softbreak",):
-            _append(stack, "\n")
-        elif tok.type == "hardbreak":
-            _append(stack, {"t": "br", "a": {}, "c": []})
-        elif tok.type == "hr":
-            _append(stack, {"t": "hr", "a": {}, "c": []})
-        elif tok.type == "image":
-            _append(stack, tok.content or "")
-        else:  # text, html_inline/html_block never occur with html=False; anything else is shown as text
-            _append(stack, tok.content or "")
-
-
-def markdown_tree(markdown: str) -> list[Any]:
-    """Markdown as nested {t: tag, a: attrs, c: children} / text nodes, with only harmless tags and
-    http(s)/mailto/# links. The UI builds DOM from it with createElement and textContent only."""
-    root: dict[str, Any] = {"t": "div", "a": {}, "c": []}
-    _walk(_MD.parse(markdown), [root])
-    return root["c"]

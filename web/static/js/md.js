@@ -1,17 +1,21 @@
-// A small Markdown renderer that builds DOM nodes with textContent only.
-// Model and tool text is untrusted: nothing here ever parses HTML (no innerHTML),
-// so "<script>" or "<img onerror>" in an answer is shown as text and never runs.
-// Supported: headings, paragraphs (single newlines are line breaks), **bold**, *italic*,
-// ~~strike~~, `code`, fenced code, bullet/numbered lists (one nesting level), > quotes,
-// tables, horizontal rules, [links](https://...) and bare http(s) URLs.
+// The one Markdown renderer of the UI: chat answers, approval reasons, remediations and the
+// Draft PIR page all go through it, so the same Markdown looks the same everywhere.
+// It builds DOM nodes with textContent only. Model, tool and stored text is untrusted: nothing
+// here ever parses HTML (no innerHTML), so "<script>" or "<img onerror>" is shown as text and
+// never runs, and links keep only http(s)/mailto URLs.
+// Supported: ATX headings (# -> h3, so a message never outranks the page), paragraphs (single
+// newlines are line breaks), **bold**, *italic*, ~~strike~~, `code` (any number of backticks),
+// fenced code (``` or ~~~, three or more), bullet/numbered lists (nested by indent), > quotes,
+// tables (with :--: alignment), horizontal rules, [links](https://...), bare http(s) URLs and
+// backslash escapes.
 
-const FENCE = /^\s*(```|~~~)\s*([\w+-]*)\s*$/;
-const HEADING = /^(#{1,6})\s+(.*?)\s*#*\s*$/;
+const FENCE = /^\s{0,3}(`{3,}|~{3,})\s*([\w+.-]*)[^`]*$/;
+const HEADING = /^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$/;
 const HR = /^\s*([-*_])(\s*\1){2,}\s*$/;
 const BULLET = /^(\s*)([-*+])\s+(.*)$/;
 const ORDERED = /^(\s*)(\d{1,9})[.)]\s+(.*)$/;
 const QUOTE = /^\s*>\s?(.*)$/;
-const TABLE_SEP = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+const TABLE_SEP = /^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$/;
 const SAFE_PROTOCOLS = new Set(["http:", "https:", "mailto:"]);
 
 function el(tag, cls) {
@@ -40,17 +44,46 @@ function link(text, href) {
 
 const WORD = /[\p{L}\p{N}]/u;
 
-// The closing delimiter: not escaped, not after a space, and for "_"/"__" not inside a word
-// (so snake_case and window.__name stay literal, as in CommonMark).
+// The end of the code span opened by the backtick run at `i`, or -1 (a lone run is literal).
+function codeSpanEnd(text, i) {
+  let n = 1;
+  while (text[i + n] === "`") n++;
+  let end = text.indexOf("`", i + n);
+  while (end !== -1) {
+    let m = 1;
+    while (text[end + m] === "`") m++;
+    if (m === n) return end;
+    end = text.indexOf("`", end + m);
+  }
+  return -1;
+}
+
+// The closing delimiter: not escaped, not inside a code span, not after a space, and for
+// "_"/"__" not inside a word (so snake_case and window.__name stay literal, as in CommonMark).
 function findClosing(text, delim, from) {
-  let idx = text.indexOf(delim, from);
-  while (idx !== -1) {
-    const escaped = text[idx - 1] === "\\";
-    const afterSpace = text[idx - 1] === " ";
-    const intraword = delim[0] === "_" && WORD.test(text[idx + delim.length] || "");
-    const longer = delim.length === 1 && text[idx + 1] === delim;
-    if (!escaped && !afterSpace && !intraword && !longer) return idx;
-    idx = text.indexOf(delim, idx + (longer ? 2 : 1));
+  let j = from;
+  while (j < text.length) {
+    const c = text[j];
+    if (c === "\\") {
+      j += 2;
+      continue;
+    }
+    if (c === "`") {
+      let n = 1;
+      while (text[j + n] === "`") n++;
+      const end = codeSpanEnd(text, j);
+      j = end === -1 ? j + n : end + n;
+      continue;
+    }
+    if (text.startsWith(delim, j)) {
+      const afterSpace = text[j - 1] === " ";
+      const intraword = delim[0] === "_" && WORD.test(text[j + delim.length] || "");
+      const longer = delim.length === 1 && text[j + 1] === delim;
+      if (!afterSpace && !intraword && !longer) return j;
+      j += longer ? 2 : 1;
+      continue;
+    }
+    j++;
   }
   return -1;
 }
@@ -74,7 +107,7 @@ export function renderInline(text, parent) {
       let n = 1;
       while (text[i + n] === "`") n++;
       const fence = "`".repeat(n);
-      const end = text.indexOf(fence, i + n);
+      const end = codeSpanEnd(text, i);
       if (end !== -1) {
         flush();
         const code = el("code");
@@ -154,9 +187,15 @@ function paragraph(lines) {
   return p;
 }
 
+// A table: a header row with pipes, then a delimiter row (with a pipe) of as many cells.
+function isTable(line, next) {
+  return line.includes("|") && next !== undefined && next.includes("|") && TABLE_SEP.test(next) &&
+    splitRow(line).length === splitRow(next).length;
+}
+
 function isBlockStart(line, next) {
   return FENCE.test(line) || HEADING.test(line) || HR.test(line) || BULLET.test(line) || ORDERED.test(line) ||
-    QUOTE.test(line) || (line.includes("|") && next !== undefined && TABLE_SEP.test(next));
+    QUOTE.test(line) || isTable(line, next);
 }
 
 function splitRow(line) {
@@ -166,13 +205,23 @@ function splitRow(line) {
   return s.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, "|"));
 }
 
+function alignments(sep) {
+  return splitRow(sep).map((cell) => {
+    const left = cell.startsWith(":");
+    const right = cell.endsWith(":");
+    if (left && right) return "md-center";
+    return right ? "md-right" : left ? "md-left" : "";
+  });
+}
+
 function table(lines, start) {
   const head = splitRow(lines[start]);
+  const align = alignments(lines[start + 1]);
   const tbl = el("table");
   const thead = el("thead");
   const tr = el("tr");
-  head.forEach((cell) => {
-    const th = el("th");
+  head.forEach((cell, n) => {
+    const th = el("th", align[n]);
     renderInline(cell, th);
     tr.appendChild(th);
   });
@@ -182,9 +231,10 @@ function table(lines, start) {
   let i = start + 2;
   while (i < lines.length && lines[i].includes("|") && lines[i].trim()) {
     const row = el("tr");
-    splitRow(lines[i]).forEach((cell) => {
-      const td = el("td");
-      renderInline(cell, td);
+    const cells = splitRow(lines[i]);
+    head.forEach((_, n) => {  // as many cells as the header: extra ones dropped, missing ones empty
+      const td = el("td", align[n]);
+      renderInline(cells[n] ?? "", td);
       row.appendChild(td);
     });
     tbody.appendChild(row);
@@ -248,9 +298,12 @@ export function renderBlocks(input) {
     }
     const fence = FENCE.exec(line);
     if (fence) {
+      // Closed by a run of the same character at least as long (so ``` inside ```` stays text).
+      const closing = new RegExp(`^\\s{0,3}${fence[1][0]}{${fence[1].length},}\\s*$`);
+      const indent = /^\s*/.exec(line)[0].length;
       const body = [];
       i++;
-      while (i < lines.length && !new RegExp(`^\\s*${fence[1]}\\s*$`).test(lines[i])) body.push(lines[i++]);
+      while (i < lines.length && !closing.test(lines[i])) body.push(lines[i++].replace(new RegExp(`^ {0,${indent}}`), ""));
       i++;
       const pre = el("pre", "md-code");
       const code = el("code");
@@ -273,7 +326,7 @@ export function renderBlocks(input) {
       i++;
       continue;
     }
-    if (line.includes("|") && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1])) {
+    if (isTable(line, lines[i + 1])) {
       const [node, next] = table(lines, i);
       frag.appendChild(node);
       i = next;
