@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     otherwise (containers, systemd)."""
 
     turn_lease_s: float = Field(default=15.0, gt=0)
-    """Turn ownership is a lease (assistant/replica.py): each process renews it every lease/5 s, and a process
+    """Turn ownership is a lease (assistant/turns/replica.py): each process renews it every lease/5 s, and a process
     silent for this long loses its running turns; another replica closes them as interrupted, and the next
     message resumes from the stored history."""
     shutdown_grace_s: float = Field(default=25.0, ge=0)

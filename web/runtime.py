@@ -1,5 +1,5 @@
 """Per-app state: settings, the database (opened lazily, so a late database gives 503s, not a dead app),
-the in-process notifier, the turn supervisor, this process's lease (assistant/replica.py), the
+the in-process notifier, the turn supervisor, this process's lease (assistant/turns/replica.py), the
 LISTEN connection on PostgreSQL, and the drain on SIGTERM."""
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from assistant.nodes.hub import NodeHub
 from assistant.nodes.relay import Relay
 from assistant.nodes.router import NodeRouter
 from assistant.providers import Providers
-from assistant.replica import Replica
 from assistant.store.pg_notify import EventRelay, PgListener
-from assistant.turns import TurnSupervisor
+from assistant.turns import Replica, TurnSupervisor
 from web.quiet_gc import QuietGC
 
 log = logging.getLogger("firstline.web")
