@@ -1,6 +1,7 @@
 """Turns: driving one (driver), writing its events fenced to this replica's lease (writer), running many in the
 background (supervisor), approvals and cancels across processes (approvals, cancels), this process's lease
-(replica) and the recovery of other replicas' expired turns (recovery).
+(replica), the recovery of other replicas' expired turns (recovery), and the wake-ups that tell a turn a
+decision about it was committed (wake).
 
 The names below are the package's public face; import them from `assistant.turns`.
 """
@@ -10,6 +11,7 @@ from assistant.turns.driver import RECORD_END_RETRY_S, STOPPED, drive_turn
 from assistant.turns.recovery import recover_expired
 from assistant.turns.replica import Replica
 from assistant.turns.supervisor import Draining, TurnSupervisor
+from assistant.turns.wake import TurnBell
 from assistant.turns.writer import EventWriter, OnEvent
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "EventWriter",
     "OnEvent",
     "Replica",
+    "TurnBell",
     "TurnSupervisor",
     "db_approver",
     "drive_turn",

@@ -1,12 +1,14 @@
 """Approvals across processes: a turn records its pending request and waits for a person's decision.
 
 The decision may arrive through any process (another server replica, the CLI); the database is
-the only thing they share.
+the only thing they share. With a `TurnBell` the waiting turn reads it as soon as it is rung (in-process,
+or by PostgreSQL NOTIFY from the replica that took the decision), and otherwise every poll interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from sqlalchemy.engine import Engine
@@ -14,12 +16,20 @@ from sqlalchemy.engine import Engine
 from assistant import store
 from assistant.context import Approver
 from assistant.events import ApprovalDecided, ApprovalRequired
+from assistant.turns.wake import TurnBell
 
 
 def db_approver(
-    engine: Engine, session_id: str, turn_id: str, *, poll_s: float = 0.2, timeout_s: float = 1800.0
+    engine: Engine,
+    session_id: str,
+    turn_id: str,
+    *,
+    poll_s: float = 0.2,
+    timeout_s: float = 1800.0,
+    bell: TurnBell | None = None,
 ) -> Approver:
-    """An approver that records a pending approval and waits (polling the DB) for a person's decision.
+    """An approver that records a pending approval and waits for a person's decision in the DB: read when
+    `bell` rings for this turn, and every `poll_s` regardless (`bell.poll_s`: slower while push is live).
 
     Works when the decision arrives through another process (any server replica, the CLI).
     Undecided after `timeout_s`: the request expires and counts as denied.
@@ -28,7 +38,10 @@ def db_approver(
     async def approve(request: ApprovalRequired) -> ApprovalDecided:
         await asyncio.to_thread(_ensure_approval, engine, session_id, turn_id, request)
         deadline = time.monotonic() + timeout_s
+        wake = bell.event(turn_id) if bell is not None else None
         while True:
+            if wake is not None:
+                wake.clear()  # before the read: a ring from now on is not lost
             row = await asyncio.to_thread(_approval, engine, session_id, request.approval_id)
             if row.status in ("approved", "denied"):
                 return ApprovalDecided(
@@ -48,7 +61,12 @@ def db_approver(
                         comment=comment,
                         expired=True,
                     )
-            await asyncio.sleep(poll_s)
+            if wake is None or bell is None:
+                await asyncio.sleep(poll_s)
+                continue
+            left = max(deadline - time.monotonic(), 0.0) + 0.01  # expire on time, not a safety-net poll later
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), min(bell.poll_s(poll_s), left))
 
     return approve
 

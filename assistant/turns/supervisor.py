@@ -6,6 +6,7 @@ Nothing here knows about HTTP; the web app and the CLI's server hold one TurnSup
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -25,6 +26,7 @@ from assistant.store.group_commit import GroupCommitter
 from assistant.turns.approvals import db_approver
 from assistant.turns.cancels import cancels_or_lost, request_cancel
 from assistant.turns.driver import drive_turn, load
+from assistant.turns.wake import TurnBell
 from assistant.turns.writer import EventWriter, finish_quietly
 
 if TYPE_CHECKING:
@@ -41,10 +43,12 @@ class TurnSupervisor:
     """Starts turns as background tasks of this process and cancels them on request or shutdown.
 
     A cancel requested through this supervisor sets the turn's in-process flag at once; one watcher
-    task reads the DB flags of all local turns in a single query every `poll_s`, so a cancel from
-    another process (another replica, the CLI) lands too, at one query per interval, not per turn.
-    The same query finds turns closed elsewhere (lease lost, force-closed): they stop as if cancelled,
-    and their last write is fenced off. `drain` stops taking turns and lets the running ones finish.
+    task reads the DB flags of all local turns in a single query whenever `bell` rings for one of them
+    (another replica's cancel, force-close or recovery, by PostgreSQL NOTIFY) and every `poll_s` anyway
+    (2 s while push is live): one query per wake-up, not per turn. The same query finds turns closed
+    elsewhere (lease lost, force-closed): they stop as if cancelled, and their last write is fenced off.
+    Approvals wait on the same bell (turns/approvals.py). `drain` stops taking turns and lets the running
+    ones finish.
     """
 
     def __init__(
@@ -57,8 +61,10 @@ class TurnSupervisor:
         approval_poll_s: float = 0.2,
         providers: Providers | None = None,
         nodes: NodeRouter | None = None,
+        bell: TurnBell | None = None,
     ) -> None:
         self.settings, self.engine, self.nodes = settings, engine, nodes
+        self.bell = bell or TurnBell()
         self.providers = providers
         self.notifier = notifier or store.Notifier()
         self.poll_s, self.approval_poll_s = poll_s, approval_poll_s
@@ -83,7 +89,9 @@ class TurnSupervisor:
 
     async def _watch_cancels(self) -> None:
         while self.cancel_flags:
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.bell.any.wait(), self.bell.poll_s(self.poll_s))
+            self.bell.any.clear()  # before the read: a ring from now on means another one
             flags = dict(self.cancel_flags)
             if not flags:
                 break
@@ -116,6 +124,7 @@ class TurnSupervisor:
             _begin, self.engine, session_id, text, author, announce, paste
         )
         flag = asyncio.Event()
+        self.bell.event(turn.id)  # rings for this turn now reach the watcher and its approver
         slots = self._slots if is_runbook(model) else self._hosted_slots
         approver = self._waiting_frees_slot(
             db_approver(
@@ -124,6 +133,7 @@ class TurnSupervisor:
                 turn.id,
                 poll_s=self.approval_poll_s,
                 timeout_s=self.settings.approval_timeout_s,
+                bell=self.bell,
             ),
             slots,
         )
@@ -138,6 +148,7 @@ class TurnSupervisor:
     def _forget(self, turn_id: str, _task: asyncio.Task[str]) -> None:
         self.tasks.pop(turn_id, None)
         self.cancel_flags.pop(turn_id, None)
+        self.bell.forget(turn_id)
 
     def _waiting_frees_slot(self, approver: Approver, slots: asyncio.Semaphore) -> Approver:
         """A turn waiting for a person gives its running slot back meanwhile (32 parked approvals must not
