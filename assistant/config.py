@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     otherwise (containers, systemd)."""
 
     turn_lease_s: float = Field(default=15.0, gt=0)
-    """Turn ownership is a lease (assistant/replica.py): each process renews it every lease/5 s, and a process
+    """Turn ownership is a lease (assistant/turns/replica.py): each process renews it every lease/5 s, and a process
     silent for this long loses its running turns; another replica closes them as interrupted, and the next
     message resumes from the stored history."""
     shutdown_grace_s: float = Field(default=25.0, ge=0)
@@ -122,6 +122,15 @@ class Settings(BaseSettings):
     max_pending_approvals: int = Field(default=64, ge=1)
     """Write actions one server lets wait for a person at once; a turn waiting gives its running slot back,
     and past this many a new request is denied at once (with the reason) instead of parked."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """`firstline serve`: a connection must have sent its whole request head within this long (from connecting,
+    or from the end of its previous response), or it is closed with 408. Clients that dribble header bytes
+    cannot hold the server's sockets; a stream past its headers is not affected."""
+    keepalive_timeout_s: int = Field(default=5, ge=1, le=600)
+    """`firstline serve`: an idle keep-alive connection is closed after this long without a new request."""
+    max_http_connections: int = Field(default=4096, ge=1)
+    """`firstline serve`: open connections (or running requests) past which new requests get 503. Each event
+    stream holds one."""
 
     @field_validator("redact_patterns")
     @classmethod

@@ -16,8 +16,8 @@ from slow_http import SlowHTTP
 from assistant import store
 from assistant.config import Settings
 from assistant.events import Event, Token, UserMessage
-from assistant.replica import recover_expired
 from assistant.store.group_commit import GroupCommitter
+from assistant.turns import recover_expired
 
 SANDBOX = "sandbox:nginx-port-conflict"
 

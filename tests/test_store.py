@@ -283,7 +283,7 @@ def other_id() -> str:
 def test_recovery_closes_dead_owners_at_once_and_leaves_live_leases_alone(engine):
     import uuid
 
-    from assistant.replica import recover_expired
+    from assistant.turns import recover_expired
 
     me = store.current_owner()
     dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

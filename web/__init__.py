@@ -33,6 +33,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
     from assistant.logs import log_config
     from web.app import create_app as _create
     from web.shutdown import DrainingServer
+    from web.slow_clients import with_header_deadline
 
     if settings.auth_token and len(settings.auth_token) < MIN_TOKEN_CHARS:
         raise SystemExit(f"FIRSTLINE_AUTH_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
@@ -52,8 +53,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080, *, log_
         log_level=log_level,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
-        timeout_keep_alive=5,
-        limit_concurrency=4096,
+        http=with_header_deadline(settings.header_timeout_s),  # slow clients: web/slow_clients.py
+        timeout_keep_alive=settings.keepalive_timeout_s,
+        limit_concurrency=settings.max_http_connections,
         log_config=log_config(settings.log_format, log_level) or LOGGING_CONFIG,
     )
     server = DrainingServer(config, app.state.runtime)

@@ -1,5 +1,5 @@
 """Per-app state: settings, the database (opened lazily, so a late database gives 503s, not a dead app),
-the in-process notifier, the turn supervisor, this process's lease (assistant/replica.py), the
+the in-process notifier, the turn supervisor, this process's lease (assistant/turns/replica.py), the
 LISTEN connection on PostgreSQL, and the drain on SIGTERM."""
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from assistant.nodes.hub import NodeHub
 from assistant.nodes.relay import Relay
 from assistant.nodes.router import NodeRouter
 from assistant.providers import Providers
-from assistant.replica import Replica
 from assistant.store.pg_notify import EventRelay, PgListener
-from assistant.turns import TurnSupervisor
+from assistant.turns import Replica, TurnBell, TurnSupervisor
 from web.quiet_gc import QuietGC
 
 log = logging.getLogger("firstline.web")
@@ -50,6 +49,8 @@ class Runtime:
         self.settings = settings
         self.quiet_gc: QuietGC | None = QuietGC(self._busy) if quiet_gc else None
         self.notifier = store.Notifier()
+        self.bell = TurnBell()
+        """Wakes this process's turns when a decision about one was committed (here, or by another replica)."""
         self._engine: Engine | None = None
         self._supervisor: TurnSupervisor | None = None
         self._lock = threading.Lock()
@@ -95,10 +96,19 @@ class Runtime:
             if engine.dialect.name == "postgresql":
                 self.event_relay = EventRelay(engine, self.notifier, self._listen_url(engine))
                 self.listener = PgListener(
-                    self._listen_url(engine), self.event_relay.heard, self.notifier.set_pushed
+                    self._listen_url(engine),
+                    self.event_relay.heard,
+                    self._listening,
+                    on_turn=self.bell.ring,
                 )
                 self.listener.start()
         return engine
+
+    def _listening(self, pushed: bool) -> None:
+        """LISTEN is up (or lost): streams and turns read the database once, and turns poll slowly only
+        while pushed."""
+        self.notifier.set_pushed(pushed)
+        self.bell.set_pushed(pushed)
 
     def _listen_url(self, engine: Engine) -> str:
         """A libpq URL for LISTEN: database_listen_url (say, past a transaction-mode PgBouncer) or the engine's."""
@@ -129,7 +139,12 @@ class Runtime:
             nodes = await self.node_router()
             if self._supervisor is None:
                 self._supervisor = TurnSupervisor(
-                    self.settings, engine, self.notifier, providers=self.providers, nodes=nodes
+                    self.settings,
+                    engine,
+                    self.notifier,
+                    providers=self.providers,
+                    nodes=nodes,
+                    bell=self.bell,
                 )
                 self._supervisor.draining = self.draining
         return self._supervisor

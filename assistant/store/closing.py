@@ -16,6 +16,7 @@ from assistant.events import Error, Event, TurnFinished
 from assistant.store.errors import Conflict, NotFound
 from assistant.store.log import lock_session, write_batch
 from assistant.store.models import SessionRow, TurnRow, utcnow
+from assistant.store.pg_notify import ring_turn
 from assistant.store.repo import claim_orphan
 
 Guard = Callable[[Session], bool]
@@ -41,6 +42,7 @@ def close_running_turn(
             ]
         },
     )
+    ring_turn(db, turn_id)  # its owner, if alive, stops at once rather than at its next poll
     return True
 
 

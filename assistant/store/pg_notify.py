@@ -9,6 +9,10 @@ A lost notification costs latency, never an event: every (re)connect of the list
 every stream to check the database, and streams keep a slow safety-net poll. LISTEN needs a
 session of its own, so its connection is a direct one (or a session-mode PgBouncer pool),
 never a transaction-mode pool.
+
+Decisions about a running turn (an approval, a cancel, a force-close or recovery closing it) go on a
+second channel, `firstline_turns`, carrying only the turn id: the owning replica's supervisor and
+approver read the database at once instead of at their next (slow, safety-net) poll.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from assistant.store.log import EVENTS, row_to_event
 from assistant.store.notify import Notifier
 
 CHANNEL = "firstline_events"
+TURNS_CHANNEL = "firstline_turns"
 MAX_PAYLOAD = 7900
 """PostgreSQL's limit is 8000 bytes a notification; longer batches are split."""
 log = logging.getLogger("firstline.store")
@@ -69,6 +74,13 @@ def announce(db: Session, spans: dict[str, tuple[int, int]]) -> None:
     if not spans or db.get_bind().dialect.name != "postgresql":
         return
     db.execute(sa.select(*[sa.func.pg_notify(CHANNEL, p) for p in payloads(spans)]))
+
+
+def ring_turn(db: Session, turn_id: str | None) -> None:
+    """Inside the transaction that decided something about a running turn, on PostgreSQL: wake its owner (the
+    turn id is sent at commit, and only then)."""
+    if turn_id and db.get_bind().dialect.name == "postgresql":
+        db.execute(sa.select(sa.func.pg_notify(TURNS_CHANNEL, turn_id)))
 
 
 class EventRelay:
@@ -174,8 +186,9 @@ def fetch_spans(engine: Engine, spans: dict[str, tuple[int, int]]) -> dict[str, 
 class PgListener:
     """One LISTEN connection per server (psycopg 3 async), reconnecting with backoff.
 
-    `on_notify(spans)` for each notification; `on_state(True)` once listening (the caller then wakes every
-    stream to catch up on what it may have missed), `on_state(False)` when the connection is lost.
+    `on_notify(spans)` for each notification of events, `on_turn(turn_id)` for each about a turn;
+    `on_state(True)` once listening (the caller then wakes every stream and turn to catch up on what it may
+    have missed), `on_state(False)` when the connection is lost.
     A `SELECT 1` every `ping_s` without traffic finds a connection that died silently."""
 
     def __init__(
@@ -184,9 +197,11 @@ class PgListener:
         on_notify: Callable[[list[Span]], None],
         on_state: Callable[[bool], None],
         *,
+        on_turn: Callable[[str], None] | None = None,
         ping_s: float = 10.0,
     ) -> None:
         self.url, self.on_notify, self.on_state, self.ping_s = url, on_notify, on_state, ping_s
+        self.on_turn = on_turn
         self.listening = False
         self.task: asyncio.Task | None = None
 
@@ -224,10 +239,16 @@ class PgListener:
             self.url, autocommit=True, connect_timeout=5
         ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
+            if self.on_turn is not None:
+                await conn.execute(f"LISTEN {TURNS_CHANNEL}")
             self._set(True)
             while True:
                 async for note in conn.notifies(timeout=self.ping_s):
-                    self.on_notify(parse(note.payload))
+                    if note.channel == TURNS_CHANNEL:
+                        if self.on_turn is not None:
+                            self.on_turn(note.payload)
+                    else:
+                        self.on_notify(parse(note.payload))
                 await conn.execute("SELECT 1")
 
     def _set(self, listening: bool) -> None:

@@ -27,6 +27,7 @@ from assistant.store.models import (
     utcnow,
 )
 from assistant.store.owner import Owner
+from assistant.store.pg_notify import ring_turn
 
 
 def new_id(prefix: str) -> str:
@@ -112,11 +113,12 @@ def get_turn(db: Session, *, session_id: str, turn_id: str) -> TurnRow:
 
 
 def request_cancel(db: Session, *, session_id: str, turn_id: str) -> TurnRow:
-    """Flag the turn; its driver (in whichever process) notices within a poll interval."""
+    """Flag the turn; its driver (in whichever process) notices when woken (PostgreSQL NOTIFY) or polls."""
     row = get_turn(db, session_id=session_id, turn_id=turn_id)
     if row.status != "running":
         raise Conflict(f"turn {turn_id!r} is not running (status {row.status})")
     db.execute(sa.update(TurnRow).where(col(TurnRow.id) == turn_id).values(cancel_requested=True))
+    ring_turn(db, turn_id)
     row.cancel_requested = True
     return row
 
@@ -208,6 +210,7 @@ def decide_approval(
     if not done:
         raise Conflict(f"approval {approval_id!r} is already {row.status}")
     db.refresh(row)
+    ring_turn(db, row.turn_id)  # the waiting turn, on whichever replica, reads it at once
     return row
 
 

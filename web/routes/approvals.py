@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from assistant import store
-from web.deps import EngineDep, IdentityDep
+from web.deps import EngineDep, IdentityDep, RuntimeDep
 from web.errors import ERROR_RESPONSES
 from web.schemas import ApprovalDecisionIn, ApprovalOut
 
@@ -24,10 +24,16 @@ def list_approvals(session_id: str, engine: EngineDep) -> list[ApprovalOut]:
     responses={409: {"description": "Already decided, or expired with its turn"}},
 )
 def decide(
-    session_id: str, approval_id: str, body: ApprovalDecisionIn, engine: EngineDep, identity: IdentityDep
+    session_id: str,
+    approval_id: str,
+    body: ApprovalDecisionIn,
+    engine: EngineDep,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
 ) -> ApprovalOut:
-    """Approve or deny (the approver role); the waiting turn (in whichever server process) picks it up within
-    ~200 ms. The decision is recorded under the authenticated name; a `by` in the body is ignored."""
+    """Approve or deny (the approver role); the waiting turn picks it up at once: woken in-process, or on
+    another replica by PostgreSQL NOTIFY. The decision is recorded under the authenticated name; a `by` in the
+    body is ignored."""
     with store.writing(engine) as db:
         row = store.decide_approval(
             db,
@@ -37,4 +43,5 @@ def decide(
             by=identity.name,
             comment=body.comment,
         )
+    runtime.bell.ring(row.turn_id)  # committed: a turn of this process reads it now
     return ApprovalOut.of(row)

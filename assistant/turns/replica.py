@@ -1,4 +1,4 @@
-"""This process as a replica: it keeps the lease on its turns alive, and closes other replicas' expired ones.
+"""This process as a replica: it keeps the lease on its turns alive, and (a server) runs recovery.
 
 Every process that runs turns (each `firstline serve`, a `firstline chat`) has a uuid and a row
 in `replicas` (store/lease.py). Every lease/5 s it renews its heartbeat; a server then also
@@ -18,11 +18,11 @@ import logging
 import time
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from assistant import store
 from assistant.store import lease
-from assistant.store.owner import Owner, owner_is_gone
+from assistant.store.owner import Owner
+from assistant.turns.recovery import recover_expired
 
 log = logging.getLogger("firstline.replica")
 FORGET_EVERY = 50
@@ -93,52 +93,3 @@ class Replica:
 def _retire(engine: Engine, replica: str) -> None:
     with store.writing(engine) as db:
         lease.retire(db, replica)
-
-
-def recover_expired(engine: Engine, me: Owner, lease_s: float, *, by_lease: bool = True) -> list[str]:
-    """Close other replicas' running turns whose owner is provably gone, or (with `by_lease`) silent for longer
-    than `lease_s` (re-checked under the session's lock). Blocking. Returns the turn ids closed."""
-    with store.reading(engine) as db:
-        orphans = lease.recovery_candidates(db, me, lease_s)
-    closed = []
-    for orphan in orphans:
-        dead = owner_is_gone(orphan.pid, orphan.boot, orphan.pid_ns)
-        if not dead and not (by_lease and orphan.expired(lease_s)):
-            continue
-        with store.writing(engine) as db:
-            guard = None if dead else _still_silent(orphan, lease_s)
-            if not store.close_running_turn(
-                db,
-                session_id=orphan.session_id,
-                turn_id=orphan.turn_id,
-                message=_why(orphan, lease_s, dead),
-                guard=guard,
-            ):
-                continue  # it finished, someone else closed it, or its owner came back
-        closed.append(orphan.turn_id)
-        log.warning(
-            "turn %s of session %s: %s; marked interrupted",
-            orphan.turn_id,
-            orphan.session_id,
-            "its process exited" if dead else "its replica's lease expired",
-        )
-    return closed
-
-
-def _still_silent(orphan: store.Orphan, lease_s: float) -> store.closing.Guard:
-    def guard(db: Session) -> bool:
-        again = lease.running_turn(db, orphan.turn_id)
-        return again is not None and again.replica == orphan.replica and again.expired(lease_s)
-
-    return guard
-
-
-def _why(orphan: store.Orphan, lease_s: float, dead: bool) -> str:
-    kept = "everything up to that point is kept. Send a new message to continue."
-    if dead:
-        return f"Firstline stopped during this turn (process {orphan.pid} on {orphan.host} exited); {kept}"
-    silent = "has no heartbeat" if orphan.silent_s is None else f"was silent for {orphan.silent_s:.0f} s"
-    return (
-        f"The server running this turn ({orphan.host}) stopped renewing its lease: it {silent} "
-        f"(lease {lease_s:g} s), so another server closed the turn; {kept}"
-    )
