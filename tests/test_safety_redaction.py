@@ -135,21 +135,28 @@ def test_redact_value_walks_json():
 
 
 @pytest.mark.slow
-def test_five_megabytes_of_logs_in_about_a_second():
+def test_five_megabytes_of_logs_are_masked_in_linear_time():
+    """Masking must scale linearly: 5 MB may cost about five times 1 MB, never 25 (a quadratic rule).
+    The absolute speed is a benchmark figure (bench/redaction_worst_case.py), not a timed test."""
     text = "".join(p.read_text() for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.suffix != ".yaml")
     dense = (text * (5_000_000 // len(text) + 1))[:5_000_000]
     plain = (
         "2026-03-14T02:11:07Z INFO handled path=/v1/orders status=200 app=checkout session=42 key=a\n"
         * 60_000
     )[:5_000_000]
-    t0 = time.perf_counter()
+
+    def seconds(sample: str) -> float:
+        t0 = time.perf_counter()
+        redact(sample)
+        return time.perf_counter() - t0
+
     out = redact(dense)
-    dense_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    assert redact(plain) == plain
-    plain_s = time.perf_counter() - t0
     assert "x9vJupc94tnwlavyfErGPmpG" not in out
-    assert dense_s < 4.0 and plain_s < 2.0, (dense_s, plain_s)
+    assert redact(plain) == plain
+    for sample in (dense, plain):
+        small = min(seconds(sample[:1_000_000]) for _ in range(2))
+        large = min(seconds(sample) for _ in range(2))
+        assert large < 15 * max(small, 0.01), (small, large)
 
 
 @pytest.mark.slow
