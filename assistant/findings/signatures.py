@@ -229,6 +229,9 @@ SIGNATURES: dict[str, Signature] = {
     "http-error-status": _s(
         ("url", "status"), 20, False, "", "{title}; the cause behind it was not found in what I could check."
     ),
+    "pod-not-running": _s(
+        ("pod",), 18, False, "crash down", "{title}; the listing alone does not say why (describe the pod)."
+    ),
     "pod-condition-false": _s(
         ("pod",), 15, False, "", "{title}; nothing more specific explains it in what I could check."
     ),

@@ -1,0 +1,273 @@
+"""Real output varies: the same failure printed by another kubectl version, other flags, a wrapped row, a
+framed or cut output. Each test is one such variation written the way the real command prints it, and
+asserts the finding with its exact lines, or, for an output that cannot be read, a gap, never "nothing".
+"""
+
+from __future__ import annotations
+
+from assistant.events import Finding
+from assistant.findings import analyze_text
+from assistant.findings.host_text import parse_df, parse_free
+from assistant.findings.k8s_text import parse_describe, parse_events
+from assistant.findings.readable import cut_off, unreadable
+
+
+def by_sig(found: list[Finding], signature: str) -> list[Finding]:
+    return [f for f in found if f.signature == signature]
+
+
+def lines_of(f: Finding) -> list[str]:
+    return [ln for ev in f.evidence for ln in ev.lines]
+
+
+# ------------------------------------------------------------------ kubectl get pods: every failed STATUS
+
+
+PODS = """\
+NAME                        READY   STATUS                  RESTARTS        AGE
+api-6d4cf56db6-2xk9q        0/1     Error                   4 (52s ago)     3m
+api-6d4cf56db6-8bzt7        0/1     RunContainerError       2 (10s ago)     3m
+worker-5b7c9d8f6-x2k4p      0/1     Init:CrashLoopBackOff   6 (2m ago)      9m
+db-0                        0/1     Pending                 0               12m
+web-7d9f8c6b5-x2k4p         0/1     ContainerCreating       0               4s
+old-7d9f8c6b5-q8w2e         1/1     Terminating             0               2d
+"""
+
+
+def test_every_failed_pod_status_is_a_finding_with_its_row():
+    found = by_sig(analyze_text("list_pods", PODS, args={"namespace": "shop"}), "pod-not-running")
+    rows = {f.facts["pod"]: f for f in found}
+    assert set(rows) == {"api-6d4cf56db6-2xk9q", "api-6d4cf56db6-8bzt7", "worker-5b7c9d8f6-x2k4p"}
+    assert lines_of(rows["api-6d4cf56db6-8bzt7"]) == [
+        "api-6d4cf56db6-8bzt7        0/1     RunContainerError       2 (10s ago)     3m"
+    ]
+    assert "an init container failed" in rows["worker-5b7c9d8f6-x2k4p"].title
+    assert all(f.severity == "medium" for f in found)
+    assert [(c.tool, c.args) for c in rows["api-6d4cf56db6-2xk9q"].checks] == [
+        ("pod_describe", {"pod": "api-6d4cf56db6-2xk9q", "namespace": "shop"})
+    ]
+
+
+def test_failed_job_attempt_followed_by_a_completed_one_is_benign():
+    text = """\
+NAMESPACE   NAME                        READY   STATUS      RESTARTS   AGE
+batch       report-28391640-7xk2p       0/1     Error       0          2h
+batch       report-28391640-q9w4z       0/1     Completed   0          2h
+"""
+    [f] = analyze_text("list_pods", text, args={"namespace": "batch"})
+    assert f.signature == "pod-not-running" and f.severity == "info"
+    assert lines_of(f) == [text.splitlines()[1], text.splitlines()[2]]
+
+
+# ------------------------------------------------------------------ kubectl describe pod
+
+
+CRASHED = """\
+Name:             api-6d4cf56db6-2xk9q
+Namespace:        shop
+Status:           Running
+Controlled By:    ReplicaSet/api-6d4cf56db6
+Containers:
+  api:
+    Image:          registry.example.com/api:1.4.2
+    State:          Waiting
+      Reason:       CrashLoopBackOff
+    Last State:     Terminated
+      Reason:       Error
+      Message:      panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x5c1d2a]
+
+goroutine 1 [running]:
+main.main()
+\t/app/main.go:12 +0x1d
+      Exit Code:    2
+      Started:      Mon, 02 Mar 2026 10:00:10 +0000
+      Finished:     Mon, 02 Mar 2026 10:00:11 +0000
+    Ready:          False
+    Restart Count:  5
+    Limits:
+      memory:  256Mi
+Conditions:
+  Type              Status
+  Ready             False
+Events:
+  Type     Reason   Age                From     Message
+  ----     ------   ----               ----     -------
+  Warning  BackOff  12s (x25 over 5m)  kubelet  Back-off restarting failed container api in pod api_shop(1)
+"""
+
+
+def test_termination_message_over_several_lines_does_not_end_the_container():
+    pod = parse_describe(CRASHED)
+    assert pod is not None
+    [c] = pod.containers
+    assert c.get("Last State.Exit Code") == "2" and c.get("Restart Count") == "5"
+    assert c.get("Limits.memory") == "256Mi" and len(pod.events) == 1
+    [crash] = by_sig(analyze_text("pod_describe", CRASHED), "crash-loop")
+    assert crash.facts["exit_code"] == 2 and crash.facts["restarts"] == 5
+    assert (
+        "Message:      panic: runtime error: invalid memory address or nil pointer dereference"
+        in lines_of(crash)
+    )
+    assert "panic: runtime error" in crash.title
+
+
+def test_start_error_quotes_the_runtime_message():
+    text = """\
+Name:         web-5f7d9c8b5-qq2xw
+Namespace:    prod
+Status:       Running
+Containers:
+  web:
+    State:          Waiting
+      Reason:       CrashLoopBackOff
+    Last State:     Terminated
+      Reason:       StartError
+      Message:      failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "gunicron": executable file not found in $PATH: unknown
+      Exit Code:    128
+    Ready:          False
+    Restart Count:  3
+"""
+    [crash] = by_sig(analyze_text("pod_describe", text), "crash-loop")
+    assert "StartError" in crash.title and crash.facts["exit_code"] == 128
+    assert any('exec: "gunicron": executable file not found in $PATH' in ln for ln in lines_of(crash))
+    assert "Reason:       StartError" in lines_of(crash)
+
+
+# ------------------------------------------------------------------ events, any kubectl version
+
+
+def test_events_of_old_kubectl_with_kind_and_event_name_columns():
+    text = (
+        "LAST SEEN   FIRST SEEN   COUNT   NAME                           KIND                    SUBOBJECT   "
+        "TYPE      REASON               SOURCE                        MESSAGE\n"
+        "2m          2m           1       data-pg-0.17a8b9c0d1e2f3a5     PersistentVolumeClaim               "
+        'Warning   ProvisioningFailed   persistentvolume-controller   storageclass.storage.k8s.io "fast" not found\n'
+    )
+    [e] = parse_events(text)
+    assert (e.type, e.reason, e.object) == (
+        "Warning",
+        "ProvisioningFailed",
+        "persistentvolumeclaim/data-pg-0",
+    )
+    assert e.message == 'storageclass.storage.k8s.io "fast" not found'
+    [f] = by_sig(analyze_text("k8s_events", text, args={"namespace": "db"}), "k8s-warning")
+    assert lines_of(f) == [text.splitlines()[1]] and "ProvisioningFailed" in f.title
+
+
+def test_events_wide_keep_the_message_apart_from_source_and_count():
+    text = (
+        "LAST SEEN   TYPE      REASON   OBJECT      SUBOBJECT              SOURCE           MESSAGE"
+        "                            FIRST SEEN   COUNT   NAME\n"
+        "3m          Warning   Failed   pod/api-1   spec.containers{api}   kubelet, node-2  "
+        ' Error: secret "api-db" not found   5m           12      api-1.17a8b9c0d1e2f3a4\n'
+    )
+    [e] = parse_events(text)
+    assert e.message == 'Error: secret "api-db" not found' and e.age == "3m (x12 over 5m)"
+    [f] = by_sig(analyze_text("k8s_events", text, args={"namespace": "x"}), "k8s-warning")
+    assert f.facts["object"] == "pod/api-1" and lines_of(f) == [text.splitlines()[1]]
+
+
+def test_kubectl_events_command_and_a_grepped_listing_without_header():
+    new = """\
+LAST SEEN   TYPE      REASON               OBJECT     MESSAGE
+2m          Warning   FailedAttachVolume   Pod/pg-0   Multi-Attach error for volume "pvc-1b2c" Volume is already used by pod(s) pg-0-old
+"""
+    grepped = new.splitlines()[1]
+    for text in (new, grepped, "stdout: " + grepped):
+        [f] = by_sig(analyze_text("k8s_events", text, args={"namespace": "db"}), "k8s-warning")
+        assert f.facts["reason"] == "FailedAttachVolume" and lines_of(f) == [grepped]
+
+
+# ------------------------------------------------------------------ df and free as they really print
+
+
+def test_df_with_type_column_framing_wrapped_device_and_capacity():
+    variants = {
+        "Filesystem     Type  Size  Used Avail Use% Mounted on\n/dev/nvme0n1p1 ext4   20G   19G  112M 100% /\n": [
+            "/dev/nvme0n1p1 ext4   20G   19G  112M 100% /"
+        ],
+        "stdout: Filesystem      Size  Used Avail Use% Mounted on\nstdout: /dev/sda1        20G   20G     0 100% /\n": [
+            "/dev/sda1        20G   20G     0 100% /"
+        ],
+        "Filesystem           1K-blocks      Used Available Use% Mounted on\n/dev/mapper/vg-root\n"
+        "                      20511312  19450000         0 100% /\n": [
+            "/dev/mapper/vg-root",
+            "20511312  19450000         0 100% /",
+        ],
+        "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sdb1 1000 990 10 99% /mnt/My Data\n": [
+            "/dev/sdb1 1000 990 10 99% /mnt/My Data"
+        ],
+    }
+    for text, evidence in variants.items():
+        [f] = by_sig(analyze_text("disk_usage", text), "disk-full")
+        assert lines_of(f) == evidence, text
+    [row] = parse_df(
+        "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sdb1 1000 990 10 99% /mnt/My Data"
+    )
+    assert row.mount == "/mnt/My Data" and row.percent == 99
+
+
+def test_df_inodes_and_dash_for_filesystems_without_inode_table():
+    text = "Filesystem Inodes IUsed IFree IUse% Mounted on\n/dev/sdc1 0 0 0 - /data\n/dev/sda2 655360 655360 0 100% /var\n"
+    [f] = analyze_text("disk_usage", text)
+    assert f.facts["kind"] == "inodes" and f.facts["mount"] == "/var"
+    assert [r.percent for r in parse_df(text)] == [None, 100]
+
+
+def test_free_human_units_and_old_procps_without_available():
+    human = """\
+               total        used        free      shared  buff/cache   available
+Mem:           7.6Gi       7.3Gi       102Mi       1.0Mi       215Mi       180Mi
+Swap:          2.0Gi       2.0Gi          0B
+"""
+    [f] = analyze_text("host_resources", human)
+    assert f.signature == "memory-exhausted" and "180Mi of 7.6Gi" in f.title
+    assert lines_of(f) == ["Mem:           7.6Gi       7.3Gi       102Mi       1.0Mi       215Mi       180Mi"]
+    old = """\
+             total       used       free     shared    buffers     cached
+Mem:          3951       3890         61          0          2         15
+-/+ buffers/cache:       3873         78
+Swap:         2047       2047          0
+"""
+    [f] = analyze_text("host_resources", old)
+    assert lines_of(f) == [
+        "Mem:          3951       3890         61          0          2         15",
+        "-/+ buffers/cache:       3873         78",
+    ]
+    healthy = old.replace("3873         78", "988        2963")
+    assert analyze_text("host_resources", healthy) == []
+    mem = parse_free(human.replace("180Mi", "3.1Gi"))
+    assert mem is not None and 0.4 < mem.ratio < 0.41
+
+
+# ------------------------------------------------------------------ unreadable and cut outputs are gaps
+
+
+def test_outputs_that_cannot_be_read_are_gaps_never_nothing():
+    assert unreadable("list_pods", "error: You must be logged in to the server (Unauthorized)")
+    assert unreadable(
+        "k8s_events", 'Error from server (Forbidden): events is forbidden: User "dev" cannot list'
+    )
+    assert unreadable("pod_describe", "Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout")
+    assert unreadable("disk_usage", "du: cannot read directory '/var/lib/docker': Permission denied")
+    assert unreadable("host_resources", "bash: free: command not found")
+    for tool, text in (
+        ("list_pods", "No resources found in shop namespace."),
+        ("k8s_events", "No events found in shop namespace."),
+        ("k8s_events", "stdout:\n"),
+        ("pod_describe", CRASHED),
+        ("disk_usage", "Filesystem Size Used Avail Use% Mounted on\n/dev/sda1 20G 5G 15G 25% /\n"),
+        ("host_resources", " 10:00:00 up 3 days,  load average: 0.10, 0.20, 0.30\n"),
+        ("log_tail", "anything at all"),
+    ):
+        assert not unreadable(tool, text), (tool, text)
+
+
+def test_a_listing_cut_in_the_middle_of_a_row_is_a_gap():
+    cut = PODS + "payments-7c9d8e6f5-k2j4h    0/1     CrashLoo"
+    assert cut_off("list_pods", cut) and not cut_off("list_pods", PODS)
+    assert not cut_off("list_pods", PODS + "Warning: kubectl is out of date")
+    df = "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        20G   5G   15G  25% /\n/dev/sdb1  "
+    assert cut_off("disk_usage", df + "       200G  190G")
+    assert cut_off("log_tail", '{"level":"error","msg":"conn')
