@@ -43,7 +43,7 @@ def parse_df(text: str) -> list[DfRow]:
             inodes = "IUse%" in ln or "Inodes" in ln
             pending = None
             continue
-        if len(cells) == 1 and cells[0].startswith("/") or len(cells) == 1 and ":" in cells[0]:
+        if len(cells) == 1 and (cells[0].startswith("/") or ":" in cells[0]):
             pending = cells[0]  # a long device name: df wraps and prints the figures on the next line
             continue
         wrapped = pending if pending and ln[:1].isspace() else None
