@@ -271,3 +271,87 @@ def test_a_listing_cut_in_the_middle_of_a_row_is_a_gap():
     df = "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        20G   5G   15G  25% /\n/dev/sdb1  "
     assert cut_off("disk_usage", df + "       200G  190G")
     assert cut_off("log_tail", '{"level":"error","msg":"conn')
+
+
+# ------------------------------------------------------------------ error-level lines in every shape
+
+
+def _errors(tool: str, text: str, **args) -> list[Finding]:
+    return by_sig(analyze_text(tool, text, args=args or {"source": "/var/log/app.log"}), "error-lines")
+
+
+def test_level_words_of_apache_modules_mongodb_and_klog():
+    apache = (
+        "[Wed Aug 05 11:14:44.902113 2026] [proxy:error] [pid 601] (111)Connection refused: AH00957: backend"
+    )
+    [f] = _errors(
+        "log_tail", apache.replace("(111)Connection refused", "(70007)The timeout specified has expired")
+    )
+    assert f.facts["level"] == "error" and f.facts["first"] == "Wed Aug 05 11:14:44.902113 2026"
+    warn = "[Wed Aug 05 11:14:45.1 2026] [php:warn] [pid 602] PHP Warning:  Failed to open stream: timed out"
+    assert _errors("log_tail", warn)[0].severity == "info"  # a warning: reported, never the cause
+    mongo = '{"t":{"$date":"2026-03-03T10:00:01.000+00:00"},"s":"E","c":"STORAGE","msg":"WiredTiger error"}'
+    assert _errors("log_tail", mongo)[0].facts["level"] == "error"
+    assert _errors("log_tail", mongo.replace('"s":"E"', '"s":"I"').replace("error", "opened")) == []
+    klog = "\n".join(
+        f"E0303 10:0{i}:05.123456       1 reflector.go:138] Failed to watch *v1.Pod: Unauthorized"
+        for i in range(3)
+    )
+    [k] = _errors("pod_logs", klog, pod="ctrl-1")
+    assert k.facts["count"] == 3 and k.facts["program"] == "reflector.go:138"
+    assert k.facts["message"] == "Failed to watch *v1.Pod: Unauthorized"
+
+
+def test_errno_names_and_failure_words_without_a_level():
+    for line in (
+        "Error: EBUSY: resource busy or locked, rmdir '/data/tmp'",
+        "write /var/lib/app/db: EIO",
+        "open /etc/app/config.yaml: Errno::ENOENT",
+        "thread 'main' panicked: Permission denied (os error 13)",
+        "worker 3 exited with code 137",
+        "Main process exited, code=exited, status=203/EXEC",
+        "deadlock detected while updating orders",
+        "client certificate has expired",
+        "upstream connection reset by peer while reading response header",
+        "too many connections for role app",
+        "request rate over limit for tenant 42",
+    ):
+        found = analyze_text("log_tail", line, args={"source": "/var/log/app.log"})
+        assert [line] in [lines_of(f) for f in found], line  # a specific signature or the generic one
+
+
+def test_healthy_lines_with_no_failure_stay_quiet():
+    for line in (
+        "2026-03-03 10:00:01 INFO connection pool started (max 20)",
+        "LOG:  could not receive data from client: Connection reset by peer",
+        "2026-03-03T10:00:01Z [Note] [MY-010051] Event Scheduler: scheduler thread started",
+        "starting worker 3 with time limit 30s",
+    ):
+        assert _errors("log_tail", line) == [], line
+
+
+def test_java_caused_by_is_its_own_error_and_the_unit_header_is_not_a_log_line():
+    text = """\
+2026-03-03 10:00:00.123 ERROR 1 --- [main] o.s.boot.SpringApplication : Application run failed
+java.lang.IllegalStateException: Failed to load ApplicationContext
+\tat org.springframework.Default.loadContext(Default.java:132)
+Caused by: com.acme.ledger.LedgerUnavailableException: ledger rejected batch 42
+\tat java.base/java.net.InetAddress.getAllByName0(InetAddress.java:1301)
+"""
+    found = _errors("pod_logs", text, pod="orders-1")
+    assert "Caused by: com.acme.ledger.LedgerUnavailableException: ledger rejected batch 42" in [
+        ln for f in found for ln in lines_of(f)
+    ]
+    status = """\
+× api.service - API
+     Loaded: loaded (/etc/systemd/system/api.service; enabled; preset: enabled)
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC; 3s ago
+    Process: 4411 ExecStart=/usr/bin/api (code=exited, status=1/FAILURE)
+   Main PID: 4411 (code=exited, status=1/FAILURE)
+Mar 03 10:00:09 app-01 api[4411]: FATAL could not open /etc/api/api.toml: no such file or directory
+"""
+    found = analyze_text("service_status", status, args={"service": "api"})
+    quoted = [ln for f in found for ln in lines_of(f)]
+    assert status.splitlines()[-1] in quoted
+    assert not [ln for f in by_sig(found, "error-lines") for ln in lines_of(f) if "Process:" in ln]
+    assert by_sig(found, "unit-failed")

@@ -21,37 +21,59 @@ LOG_TOOLS = {"log_tail", "pod_logs", "service_status"}
 
 _LEVEL_FATAL = re.compile(
     r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
-    r"\[(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|"
+    r"\[(?:\w+:)?(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|\"s\"\s*:\s*\"F\"|"
     r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
     r"\bUncaught\b|\bunhandled (?:exception|rejection)\b",
     re.IGNORECASE,
 )
 _LEVEL_ERROR = re.compile(
-    r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:error|err)\]|\blevel=(?:error|err)\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|^E\d{4} |"
+    r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:\w+:)?(?:error|err)\]|\blevel=(?:error|err)\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|\"s\"\s*:\s*\"E\"|^E\d{4} |"
     r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): "
 )
 _LEVEL_QUIET = re.compile(
-    r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:info|debug|notice)\]|"
+    r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:\w+:)?(?:info|debug|notice|trace\d?)\]|\[(?:Note|System)\]|"
     r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
-    r"^[ID]\d{4} "
+    r"\"s\"\s*:\s*\"[ID]\d?\"|^[ID]\d{4} "
 )
 _LEVEL_WARN = re.compile(
-    r"\b(?:WARN|WARNING)\b|\[warn\]|\blevel=warn(?:ing)?\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|^W\d{4} ",
+    r"\b(?:WARN|WARNING)\b|\[(?:\w+:)?warn\]|\blevel=warn(?:ing)?\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} ",
     re.IGNORECASE,
 )
+ERRNO_NAMES = (
+    "EACCES EADDRINUSE EADDRNOTAVAIL EAGAIN EAI_AGAIN EAI_NONAME EBADF EBUSY ECONNABORTED ECONNREFUSED "
+    "ECONNRESET EDQUOT EEXIST EHOSTDOWN EHOSTUNREACH EINVAL EIO EISDIR ELOOP EMFILE EMLINK ENAMETOOLONG "
+    "ENETDOWN ENETUNREACH ENFILE ENOBUFS ENODEV ENOENT ENOEXEC ENOMEM ENOSPC ENOTCONN ENOTDIR ENOTEMPTY "
+    "ENOTFOUND ENOTSUP ENXIO EPERM EPIPE EPROTO EROFS ESRCH ESTALE ETIMEDOUT ETXTBSY EXDEV EOVERFLOW"
+).split()
+"""errno names as C, Go, Node and Ruby print them (Errno::ENOENT, syscall.ECONNRESET, code: 'EPIPE')."""
+_ERRNO = re.compile(r"(?<![A-Za-z])(?:" + "|".join(ERRNO_NAMES) + r")\b")
 FAILURE_WORDS = re.compile(
-    r"\bfail(?:ed|ure|s|ing)?\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\bno such file\b|\bnot found\b|"
-    r"\bexceeded\b|\balarm\b|\blimit (?:reached|exceeded)\b|\bcannot\b|\bcan't\b|\bunable to\b|\bcould not\b|"
-    r"\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\b(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOSPC|"
-    r"EACCES|EPERM|ENOENT|EMFILE|ENFILE|EADDRINUSE|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOMEM|EAI_AGAIN|ENOTFOUND|"
-    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+|\berror\b",
+    r"\bfail(?:ed|ure|s|ing)?\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\bno such (?:file|host|device)\b|"
+    r"\bnot found\b|\bexceed(?:ed|s)?\b|\balarm\b|\blimit (?:reached|exceeded|hit)\b|"
+    r"\b(?:over|hit|reached|at|above) (?:the |its |their |\w+ )?limit\b|\bcannot\b|\bcan't\b|\bunable to\b|"
+    r"\bcould not\b|\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\bdeadlock\b|\bcorrupt(?:ed|ion)?\b|"
+    r"\babort(?:ed|ing)?\b|\brejected\b|\bforbidden\b|\bunauthori[sz]ed\b|\bexpired\b|\bmismatch\b|"
+    r"\bdoes(?: not|n't) match\b|\bnot permitted\b|\bnot allowed\b|\breset by peer\b|\bconnection reset\b|"
+    r"\bbroken pipe\b|\bno route to host\b|\bread-only file ?system\b|\btoo many\b|\bcrash(?:ed|ing)?\b|"
+    r"\bunhealthy\b|\b(?:lost|dropped) connection\b|\bconnection (?:lost|closed unexpectedly)\b|"
+    r"\bunexpected(?:ly)?\b|\b(?:is|are) missing\b|\bmissing required\b|"
+    r"\bunknown (?:host|directive|option|variable|command|database|user|column|table|key|field)\b|"
+    r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/[A-Z]+\b|"
+    r"\[Errno \d+\]|\berrno[= ]\d+|\(os error \d+\)|\(\d+: [A-Z][a-z]+|\berror\b",
     re.IGNORECASE,
 )
 MAX_GROUPS = 5
-_CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|Caused by|\.\.\. \d+ more|File \"))")
+_CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|\.\.\. \d+ more|File \"))")
+_CAUSED_BY = re.compile(r"^Caused by: ")
+"""Java's chained exception: the deepest `Caused by:` is the root cause, so it is an error of its own."""
+_STATUS_HEADER = re.compile(
+    r"^\s*(?:Loaded|Active|Process|Main PID|Tasks|Memory|CPU|CGroup|Docs|Drop-In|TriggeredBy|Triggers|IO|"
+    r"Invocation|Mem peak|Swap peak):\s|^\s*[├└│]"
+)
+"""systemctl status's own header and cgroup tree: the unit's finding reads them; they are not log lines."""
 
 
 @dataclass
@@ -100,36 +122,38 @@ _CUES = (
     "core dump",
     "uncaught",
     "unhandled",
+    "deadlock",
+    "corrupt",
+    "abort",
+    "reject",
+    "forbidden",
+    "unauthori",
+    "expired",
+    "mismatch",
+    "match",
+    "not permitted",
+    "not allowed",
+    "reset",
+    "broken pipe",
+    "no route",
+    "read-only",
+    "too many",
+    "crash",
+    "unhealthy",
+    "connection",
+    "unexpected",
+    "missing",
+    "unknown",
+    "exit",
+    "status=",
+    "os error",
+    '"s"',
     "e0",
     "e1",
     "f0",
     "f1",
-    "(1",
-    "(2",
-    "(9",
-    "eacces",
-    "enospc",
-    "eperm",
-    "enoent",
-    "emfile",
-    "enfile",
-    "eaddr",
-    "econn",
-    "ehost",
-    "enet",
-    "epipe",
-    "enomem",
-    "eai_",
-    "enotfound",
-    "erofs",
-    "edquot",
-    "etimedout",
-    "(4",
-    "(5",
-    "(6",
-    "(7",
-    "(8",
-    "(3",
+    *("(" + d for d in "123456789"),
+    *(name.lower() for name in ERRNO_NAMES),
 )
 SCAN = 600
 """Characters of a line read for its level: level words and failure words come early, and a bound keeps
@@ -147,7 +171,7 @@ def level_of(line: LogLine) -> str | None:
         return "fatal"
     if _LEVEL_ERROR.search(line.message) or _LEVEL_ERROR.search(text):
         return "error"
-    if FAILURE_WORDS.search(line.message) and not _LEVEL_QUIET.search(text):
+    if (FAILURE_WORDS.search(line.message) or _ERRNO.search(line.message)) and not _LEVEL_QUIET.search(text):
         return "warning" if _LEVEL_WARN.search(text) else "failure"
     return None
 
@@ -179,8 +203,9 @@ def error_groups(obs: Observation) -> list[Group]:
     groups: dict[str, Group] = {}
     in_block = False
     trace: list[LogLine] | None = None
+    status = obs.tool == "service_status"
     for raw in current_lines(obs):
-        if not raw.strip():
+        if not raw.strip() or (status and _STATUS_HEADER.match(raw)):
             continue
         line = read_line(raw)
         if trace is not None:  # a traceback: its frames, then the exception line that names the error
@@ -192,7 +217,11 @@ def error_groups(obs: Observation) -> list[Group]:
         elif "Traceback (most recent call last)" in line.message:
             trace = [line]
             continue
-        if in_block and (line.indented or _CONTINUATION.match(line.message)):
+        if (
+            in_block
+            and (line.indented or _CONTINUATION.match(line.message))
+            and not _CAUSED_BY.match(line.message)
+        ):
             continue  # a stack frame or a field of the error object just reported
         level = (
             "fatal"

@@ -25,6 +25,7 @@ _TIMESTAMPS = [
     re.compile(r"^\d{10}(?:\.\d+)?\b"),  # epoch seconds
 ]
 _JOURNAL_PREFIX = re.compile(r"^(?:(?P<host>[\w.-]+) )?(?P<program>[\w.@/-]+)(?:\[(?P<pid>\d+)\])?: ")
+_KLOG_SOURCE = re.compile(r"^\s*\d+ (?P<source>[\w.-]+:\d+)\] ")
 _LINE_TIMESTAMP = re.compile(
     r"\"(?:time|ts|timestamp|@timestamp)\"\s*:\s*\"(?P<ts>[^\"]+)\"|\b(?:time|ts)=\"?(?P<ts2>[\dT:.Z+-]{10,})"
 )
@@ -61,7 +62,11 @@ def read_line(raw: str) -> LogLine:
             break
     program = None
     pm = _JOURNAL_PREFIX.match(text)
-    if pm and stamp and (pm.group("pid") or pm.group("host")):
+    km = _KLOG_SOURCE.match(text) if stamp and stamp[:1] in "IWEF" and stamp[1:2].isdigit() else None
+    if km:  # klog: `E0303 10:01:05.123456       1 reflector.go:138] message`
+        program = km.group("source")
+        text = text[km.end() :]
+    elif pm and stamp and (pm.group("pid") or pm.group("host")):
         program = pm.group("program").rsplit("/", 1)[-1]
         text = text[pm.end() :]
     indented = text[:1].isspace() or (stamp is None and lead > 0)
