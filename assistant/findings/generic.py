@@ -204,7 +204,8 @@ def error_groups(obs: Observation) -> list[Group]:
     in_block = False
     trace: list[LogLine] | None = None
     status = obs.tool == "service_status"
-    for raw in current_lines(obs):
+    lines = current_lines(obs)
+    for i, raw in enumerate(lines):
         if not raw.strip() or (status and _STATUS_HEADER.match(raw)):
             continue
         line = read_line(raw)
@@ -229,7 +230,7 @@ def error_groups(obs: Observation) -> list[Group]:
             else level_of(line)
         )
         in_block = level is not None
-        if level is None or benign(raw[:SCAN]):
+        if level is None or benign(raw[:SCAN], lambda i=i: "\n".join(lines[i + 1 :])):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)
