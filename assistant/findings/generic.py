@@ -8,6 +8,7 @@ in the output is never reported as "nothing found".
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -198,6 +199,10 @@ def current_lines(obs: Observation) -> list[str]:
     return lines
 
 
+def _rest(lines: list[str], i: int) -> str:
+    return "\n".join(lines[i + 1 :])
+
+
 def error_groups(obs: Observation) -> list[Group]:
     """Failure lines of a log output grouped by message shape, most severe and most frequent first."""
     groups: dict[str, Group] = {}
@@ -230,7 +235,7 @@ def error_groups(obs: Observation) -> list[Group]:
             else level_of(line)
         )
         in_block = level is not None
-        if level is None or benign(raw[:SCAN], lambda i=i: "\n".join(lines[i + 1 :])):
+        if level is None or benign(raw[:SCAN], functools.partial(_rest, lines, i)):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)
