@@ -355,3 +355,92 @@ Mar 03 10:00:09 app-01 api[4411]: FATAL could not open /etc/api/api.toml: no suc
     assert status.splitlines()[-1] in quoted
     assert not [ln for f in by_sig(found, "error-lines") for ln in lines_of(f) if "Process:" in ln]
     assert by_sig(found, "unit-failed")
+
+
+# ------------------------------------------------------------------ nodes, units and other objects' conditions
+
+
+def test_node_named_by_its_event_object_and_normal_transitions_without_recovery():
+    text = """\
+LAST SEEN   TYPE      REASON                      OBJECT                            MESSAGE
+40m         Warning   EvictionThresholdMet        Node/ip-10-1-33-12.ec2.internal   Attempting to reclaim memory
+38m         Normal    NodeHasInsufficientMemory   Node/ip-10-1-33-12.ec2.internal   Node ip-10-1-33-12.ec2.internal status is now: NodeHasInsufficientMemory
+"""
+    [f] = analyze_text("k8s_events", text)
+    assert f.signature == "node-condition" and f.facts["node"] == "ip-10-1-33-12.ec2.internal"
+    assert f.facts["conditions"] == ["EvictionThresholdMet", "NodeHasInsufficientMemory"]
+    recovered = (
+        text.splitlines()[0]
+        + "\n"
+        + text.splitlines()[2]
+        + "\n30m         Normal    NodeHasSufficientMemory     Node/ip-10-1-33-12.ec2.internal   "
+        "Node ip-10-1-33-12.ec2.internal status is now: NodeHasSufficientMemory\n"
+    )
+    assert by_sig(analyze_text("k8s_events", recovered), "node-condition") == []
+    framed = "stdout: NAME     STATUS     ROLES    AGE   VERSION\nstdout: node-2   NotReady   <none>   9d    v1.29.3\n"
+    [n] = analyze_text("log_tail", framed)
+    assert n.facts["node"] == "node-2" and lines_of(n) == ["node-2   NotReady   <none>   9d    v1.29.3"]
+
+
+def test_unit_at_its_memory_limit_is_a_threshold_finding():
+    status = """\
+● worker.service - Celery worker
+     Loaded: loaded (/etc/systemd/system/worker.service; enabled; preset: enabled)
+     Active: active (running) since Tue 2026-03-03 09:00:00 UTC; 1h ago
+   Main PID: 811 (celery)
+      Tasks: 9 (limit: 4915)
+     Memory: 1.9G (max: 2.0G available: 48.3M peak: 2.0G)
+"""
+    [f] = analyze_text("service_status", status, args={"service": "worker"})
+    assert f.signature == "memory-limit-near" and f.facts["limit"] == "2.0G"
+    assert lines_of(f) == ["Memory: 1.9G (max: 2.0G available: 48.3M peak: 2.0G)"]
+    roomy = status.replace("1.9G (max: 2.0G available: 48.3M", "412.0M (max: 2.0G available: 1.6G")
+    assert analyze_text("service_status", roomy, args={"service": "worker"}) == []
+
+
+DEPLOYMENT = """\
+Name:                   api
+Namespace:              shop
+Replicas:               3 desired | 1 updated | 3 total | 2 available | 1 unavailable
+StrategyType:           RollingUpdate
+Pod Template:
+  Labels:  app=api
+  Containers:
+   api:
+    Image:        registry.example.com/api:1.5.0
+Conditions:
+  Type           Status  Reason
+  ----           ------  ------
+  Available      True    MinimumReplicasAvailable
+  Progressing    False   ProgressDeadlineExceeded
+OldReplicaSets:  api-6d4cf56db6 (2/2 replicas created)
+NewReplicaSet:   api-7c8d9e6f5b (1/1 replicas created)
+Events:          <none>
+"""
+
+
+def test_conditions_of_other_objects_in_their_failed_polarity():
+    [f] = analyze_text("pod_describe", DEPLOYMENT)
+    assert f.signature == "condition-false" and f.facts["reasons"] == ["ProgressDeadlineExceeded"]
+    assert lines_of(f) == ["Progressing    False   ProgressDeadlineExceeded"]
+    healthy = DEPLOYMENT.replace("False   ProgressDeadlineExceeded", "True    NewReplicaSetAvailable")
+    assert analyze_text("pod_describe", healthy) == []
+    job = """\
+Name:             nightly-report
+Namespace:        batch
+Conditions:
+  Type                    Status  Reason                Message
+  ----                    ------  ------                -------
+  FailureTarget           True    BackoffLimitExceeded  Job has reached the specified backoff limit
+  Failed                  True    BackoffLimitExceeded  Job has reached the specified backoff limit
+"""
+    [j] = analyze_text("pod_describe", job)
+    assert j.facts["conditions"] == ["FailureTarget", "Failed"] and "BackoffLimitExceeded" in j.title
+    done = job.replace(
+        "FailureTarget           True    BackoffLimitExceeded  Job has reached the specified backoff limit\n",
+        "",
+    )
+    done = done.replace(
+        "Failed                  True    BackoffLimitExceeded", "Complete                True    "
+    )
+    assert analyze_text("pod_describe", done) == []

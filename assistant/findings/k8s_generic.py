@@ -175,6 +175,59 @@ def false_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
     ]
 
 
+_CONDITION = re.compile(
+    r"^\s{2,}(?P<type>[A-Z][A-Za-z]+)\s+(?P<status>True|False|Unknown)(?:\s+(?P<reason>[A-Z]\w+))?(?:\s{2,}.*)?$"
+)
+BAD_WHEN_TRUE = frozenset(
+    {"ReplicaFailure", "Failed", "Stalled", "Degraded", "DisruptionTarget", "FailureTarget", "Suspended"}
+)
+"""Condition types whose True is the failure (ReplicaFailure, a Job's Failed); for every other type it is False."""
+_PRESSURE = re.compile(r"Pressure$|^NetworkUnavailable$")
+
+
+@fallback
+def object_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
+    """The Conditions table of any other object (a Deployment's Progressing False / ProgressDeadlineExceeded,
+    a Job's Failed True / BackoffLimitExceeded, an HPA's ScalingActive False): every condition in its failed
+    polarity, with its reason, when nothing more specific in the same output explains it."""
+    if covered or "Conditions:" not in obs.output:
+        return []
+    if any(ln.startswith("Containers:") for ln in obs.lines):
+        return []  # a pod: false_conditions reads it
+    rows, inside = [], False
+    for ln in obs.lines:
+        if ln.startswith("Conditions:"):
+            inside = True
+            continue
+        if inside and ln and not ln.startswith(" "):
+            break
+        m = _CONDITION.match(ln) if inside else None
+        if not m or _PRESSURE.search(m.group("type")) or m.group("type") == "Ready":
+            continue  # node conditions are node_conditions' to read
+        bad = m.group("status") == ("True" if m.group("type") in BAD_WHEN_TRUE else "False")
+        if bad or m.group("status") == "Unknown":
+            rows.append((m.group("type"), m.group("status"), m.group("reason"), ln.strip()))
+    if not rows:
+        return []
+    name = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)
+    said = ", ".join(f"{t} {st}" + (f" ({r})" if r else "") for t, st, r, _ in rows)
+    return [
+        make_finding(
+            obs,
+            "condition-false",
+            f"{name or 'the object'} reports {said}",
+            [ln for *_, ln in rows],
+            {
+                "object": name,
+                "conditions": [t for t, *_ in rows],
+                "reasons": [r for *_, r, _ in rows if r] or None,
+            },
+            severity="medium",
+            confidence=0.7,
+        )
+    ]
+
+
 _NODE_PRESSURE = re.compile(
     r"^\s*(?P<type>MemoryPressure|DiskPressure|PIDPressure|NetworkUnavailable)\s+True\b"
 )
@@ -186,6 +239,14 @@ _NODE_EVENT = re.compile(
     r"\b(?:NodeNotReady|NodeHasDiskPressure|NodeHasInsufficientMemory|NodeHasInsufficientPID|"
     r"EvictionThresholdMet|KubeletHasDiskPressure|KubeletHasInsufficientMemory)\b"
 )
+_NODE_RECOVERED = {
+    "NodeNotReady": "NodeReady",
+    "NodeHasDiskPressure": "NodeHasNoDiskPressure",
+    "NodeHasInsufficientMemory": "NodeHasSufficientMemory",
+    "NodeHasInsufficientPID": "NodeHasSufficientPID",
+}
+"""The node controller and kubelet report these transitions as `Normal` events; the pair says it recovered."""
+_NODE_OBJECT = re.compile(r"\b[Nn]ode/(?P<node>[\w.-]+)")
 
 
 @analyzer
@@ -202,11 +263,16 @@ def node_conditions(obs: Observation) -> list[Finding]:
     hits += [
         (ln.strip(), m.group(0))
         for ln in obs.lines
-        if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40] and ln.strip() not in seen
+        if (m := _NODE_EVENT.search(ln))
+        and ln.strip() not in seen
+        and not ("Normal" in ln[:40] and _NODE_RECOVERED.get(m.group(0), "-") in obs.output)
     ]
     if not hits:
         return []
     node = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)
+    node = node or next(
+        (m.group("node") for h, _ in hits if (m := _NODE_OBJECT.search(h) or _NODE_ROW.match(h))), None
+    )
     kinds = list(dict.fromkeys(k for _, k in hits))
     return [
         make_finding(

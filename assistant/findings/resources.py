@@ -6,7 +6,7 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
-from assistant.findings.host_text import parse_df, parse_free
+from assistant.findings.host_text import amount, parse_df, parse_free
 
 _DU_ROW = re.compile(
     r"(?:^|[\s,:])(?P<size>\d+(?:[.,]\d+)?[KMGTP]?)\s+(?P<path>/[\w./@-]{1,1024})(?=\s*(?:,|$))"
@@ -262,6 +262,37 @@ def tasks_exhausted(obs: Observation) -> list[Finding]:
             "(restart_service, needs approval).",
         )
     ]
+
+
+_UNIT_MEMORY = re.compile(
+    r"^\s*Memory:\s+(?P<used>[\d.]+[BKMGTP]?)\s+\((?:[^)]*?\s)?max:\s+(?P<max>[\d.]+[BKMGTP]?)\b"
+)
+
+
+@analyzer
+def unit_memory_near_limit(obs: Observation) -> list[Finding]:
+    """systemctl status: a unit using 95% or more of its MemoryMax= (the kernel OOM-kills it at the limit)."""
+    for ln in obs.lines:
+        m = _UNIT_MEMORY.match(ln)
+        if not m:
+            continue
+        used, limit = amount(m.group("used")), amount(m.group("max"))
+        if used is None or not limit or used / limit < 0.95:
+            return []
+        unit = str(obs.args.get("service") or "the unit")
+        return [
+            make_finding(
+                obs,
+                "memory-limit-near",
+                f"{unit} uses {m.group('used')} of its {m.group('max')} memory limit (MemoryMax)",
+                [ln],
+                {"unit": unit, "used": m.group("used"), "limit": m.group("max")},
+                severity="medium",
+                confidence=0.75,
+                next_checks=[call("log_tail", source=f"unit:{unit}", grep="oom|Killed|memory")],
+            )
+        ]
+    return []
 
 
 @analyzer

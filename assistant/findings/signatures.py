@@ -232,6 +232,12 @@ SIGNATURES: dict[str, Signature] = {
     "pod-not-running": _s(
         ("pod",), 18, False, "crash down", "{title}; the listing alone does not say why (describe the pod)."
     ),
+    "condition-false": _s(
+        ("object",), 16, False, "", "{title}; nothing more specific explains it in what I could check."
+    ),
+    "memory-limit-near": _s(
+        ("unit",), 61, False, "crash slow down", "{title}: the kernel kills it at the limit."
+    ),
     "pod-condition-false": _s(
         ("pod",), 15, False, "", "{title}; nothing more specific explains it in what I could check."
     ),
