@@ -444,3 +444,39 @@ Conditions:
         "Failed                  True    BackoffLimitExceeded", "Complete                True    "
     )
     assert analyze_text("pod_describe", done) == []
+
+
+# ------------------------------------------------------------------ HTTP checks: the body's own error, curl's error
+
+
+def test_an_error_response_quotes_its_body_and_routine_4xx_are_not_faults():
+    es = """\
+HTTP/1.1 429 Too Many Requests
+content-type: application/json; charset=UTF-8
+
+{"error":{"root_cause":[{"type":"cluster_block_exception","reason":"index [logs] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"}]},"status":429}
+time_total=0.012s
+"""
+    [f] = by_sig(
+        analyze_text("http_check", es, args={"url": "http://es-1:9200/logs/_doc"}), "http-error-status"
+    )
+    assert f.facts["status"] == 429 and lines_of(f) == ["HTTP/1.1 429 Too Many Requests", es.splitlines()[3]]
+    bad_gateway = "HTTP/1.1 502 Bad Gateway\nServer: nginx/1.24.0\n\n<html><head><title>502 Bad Gateway</title></head></html>\n"
+    [g] = analyze_text("http_check", bad_gateway, args={"url": "http://shop/"})
+    assert lines_of(g) == [
+        "HTTP/1.1 502 Bad Gateway",
+        "<html><head><title>502 Bad Gateway</title></head></html>",
+        "Server: nginx/1.24.0",
+    ]
+    for routine in (
+        'HTTP/1.1 401 Unauthorized\nWWW-Authenticate: Basic realm="admin"\n\n{"error":"unauthorized"}\n',
+        'HTTP/1.1 404 Not Found\n\n{"error":"not found"}\n',
+        "HTTP/1.1 301 Moved Permanently\nLocation: https://shop/\n\n",
+    ):
+        assert analyze_text("http_check", routine, args={"url": "http://shop/"}) == []
+
+
+def test_curls_own_error_is_a_failed_check():
+    text = "curl: (52) Empty reply from server\ntime_total=0.002s\n"
+    [f] = analyze_text("http_check", text, args={"url": "http://api:8080/health"})
+    assert f.signature == "http-check-failed" and lines_of(f) == ["curl: (52) Empty reply from server"]

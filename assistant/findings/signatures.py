@@ -238,6 +238,9 @@ SIGNATURES: dict[str, Signature] = {
     "memory-limit-near": _s(
         ("unit",), 61, False, "crash slow down", "{title}: the kernel kills it at the limit."
     ),
+    "http-check-failed": _s(
+        ("url",), 21, False, "", "{title}; the cause behind it was not found in what I could check."
+    ),
     "pod-condition-false": _s(
         ("pod",), 15, False, "", "{title}; nothing more specific explains it in what I could check."
     ),
