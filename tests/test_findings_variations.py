@@ -480,3 +480,46 @@ def test_curls_own_error_is_a_failed_check():
     text = "curl: (52) Empty reply from server\ntime_total=0.002s\n"
     [f] = analyze_text("http_check", text, args={"url": "http://api:8080/health"})
     assert f.signature == "http-check-failed" and lines_of(f) == ["curl: (52) Empty reply from server"]
+
+
+# ------------------------------------------------------------------ log line prefixes, reader notes, other listings
+
+
+def test_dmesg_seconds_and_kubectl_logs_prefix_are_read_as_timestamps_and_sources():
+    from assistant.findings.logtext import read_line
+
+    line = read_line("[  812.123456] Out of memory: Killed process 4411 (java)")
+    assert line.timestamp == "812.123456" and line.message.startswith("Out of memory")
+    line = read_line("[pod/api-1/api] 2026-03-03T10:00:01.123456789Z ERROR ledger unavailable")
+    assert line.timestamp == "2026-03-03T10:00:01.123456789Z" and line.message == "ERROR ledger unavailable"
+    text = "\n".join(
+        f"[pod/api-{i}/api] 2026-03-03T10:00:0{i}.1Z ERROR ledger rejected batch {i}: quota exceeded"
+        for i in range(1, 4)
+    )
+    [f] = _errors("pod_logs", text, pod="api")
+    assert f.facts["count"] == 3 and f.facts["first"] == "2026-03-03T10:00:01.1Z"
+
+
+def test_a_reader_that_only_talks_about_its_own_input_is_a_gap():
+    for tool, text in (
+        (
+            "pod_logs",
+            'Error from server (BadRequest): previous terminated container "api" in pod "api-1" not found',
+        ),
+        ("service_status", "Unit email-sender.service could not be found."),
+        ("log_tail", "tail: cannot open '/var/log/app/app.log' for reading: No such file or directory"),
+    ):
+        assert analyze_text(tool, text, args={"pod": "api-1", "previous": True}) == []
+        assert unreadable(tool, text), text
+    assert not unreadable("log_tail", "tail: cannot open '/var/log/a.log'\nMar 03 10:00:00 h app[1]: started")
+
+
+def test_a_deployment_listing_is_not_read_as_pods():
+    from assistant.findings.k8s_text import parse_pod_list
+
+    assert (
+        parse_pod_list(
+            "NAME   READY   UP-TO-DATE   AVAILABLE   AGE\napi    1/3     3            1           10m\n"
+        )
+        == []
+    )

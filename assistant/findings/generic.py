@@ -177,16 +177,18 @@ def level_of(line: LogLine) -> str | None:
     return None
 
 
-_TOOL_SELF = re.compile(
+TOOL_SELF = re.compile(
     r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
-    r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated"
+    r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated|"
+    r"^Error from server \(BadRequest\): previous terminated container \S+ in pod \S+ not found|"
+    r"^unable to retrieve container logs for "
 )
 """What a reading tool says about its own input (no such unit, no entries): a gap, never the system's failure."""
 
 
 def current_lines(obs: Observation) -> list[str]:
     """Lines that describe the present: for a unit that is running now, only what followed its last start."""
-    lines = [ln for ln in obs.lines if not _TOOL_SELF.match(ln.strip())]
+    lines = [ln for ln in obs.lines if not TOOL_SELF.match(ln.strip())]
     if obs.tool == "service_status" and re.search(
         r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE
     ):
@@ -303,7 +305,7 @@ def last_words(obs: Observation) -> list[Group]:
     exited, the closest thing to a cause the log has."""
     if obs.tool != "pod_logs" or not obs.args.get("previous"):
         return []
-    last = next((ln for ln in reversed(obs.lines) if ln.strip() and not benign(ln)), None)
+    last = next((ln for ln in reversed(current_lines(obs)) if ln.strip() and not benign(ln)), None)
     return [Group("failure", [read_line(last)])] if last else []
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from assistant.findings.logtext import unframe
 
 _ROW = re.compile(
-    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+"
+    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>[A-Za-z]\S*)\s+"
     r"(?P<restarts>\d+)(?:\s+\((?P<last>[^)]*)\))?\s+(?P<age>\S+)"
 )
 _DESCRIBE_EVENT = re.compile(

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 
 _FRAME = re.compile(r"^\s*(?:stdout|stderr|STDOUT|STDERR)\s*[:|>]\s?")
+_SOURCE_PREFIX = re.compile(r"^\[pod/[\w.-]+/[\w.-]+\] ")
+"""`kubectl logs --prefix` (and `-l app=x` across pods): each line starts with [pod/NAME/CONTAINER]."""
 _TIMESTAMPS = [
     re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"),  # ISO 8601 / RFC 3339
     re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"),  # syslog / journal short
@@ -23,6 +25,7 @@ _TIMESTAMPS = [
     re.compile(r"^\d+:[A-Z] \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+"),  # redis
     re.compile(r"^\[\d{4}-\d\d-\d\d[T ][\d:.,]+[^\]]*\]"),  # [2026-07-15 11:08:02,123]
     re.compile(r"^\d{10}(?:\.\d+)?\b"),  # epoch seconds
+    re.compile(r"^\[\s*\d+\.\d+\]"),  # dmesg / journalctl -o short-monotonic: seconds since boot
 ]
 _JOURNAL_PREFIX = re.compile(r"^(?:(?P<host>[\w.-]+) )?(?P<program>[\w.@/-]+)(?:\[(?P<pid>\d+)\])?: ")
 _KLOG_SOURCE = re.compile(r"^\s*\d+ (?P<source>[\w.-]+:\d+)\] ")
@@ -50,13 +53,15 @@ def unframe(line: str) -> str:
 
 def read_line(raw: str) -> LogLine:
     text = unframe(raw).rstrip()
+    prefix = _SOURCE_PREFIX.match(text)
+    text = text[prefix.end() :] if prefix else text
     lead = len(text) - len(text.lstrip())
     text = text.lstrip()
     stamp = None
     for rx in _TIMESTAMPS:
         m = rx.match(text)
         if m:
-            stamp = m.group(0).strip("[]")
+            stamp = m.group(0).strip("[] ")
             text = text[m.end() :]
             text = text[1:] if text.startswith(" ") else text.lstrip(":")
             break

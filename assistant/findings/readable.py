@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.findings.generic import TOOL_SELF
 from assistant.findings.host_text import parse_df, parse_free
 from assistant.findings.k8s_text import parse_events, parse_pod_list, pod_list_unreadable
 from assistant.findings.logtext import looks_cut, unframe
@@ -38,7 +39,17 @@ def _resources_unreadable(text: str) -> bool:
     return bool(_meaningful(text)) and parse_free(text) is None and "load average" not in text
 
 
+def _only_about_itself(text: str) -> bool:
+    """Everything a log reader printed is about its own input (no such unit or file, no previous container,
+    no entries): the check returned nothing, which is a gap, not a quiet log."""
+    lines = _meaningful(text)
+    return bool(lines) and all(TOOL_SELF.match(ln) for ln in lines)
+
+
 READERS = {
+    "log_tail": _only_about_itself,
+    "pod_logs": _only_about_itself,
+    "service_status": _only_about_itself,
     "list_pods": pod_list_unreadable,
     "k8s_events": _events_unreadable,
     "pod_describe": _describe_unreadable,
