@@ -31,6 +31,8 @@ class DfRow:
 def parse_df(text: str) -> list[DfRow]:
     """Rows of `df`, `df -h`, `df -hT`, `df -i`, `df -P`, several tables one after the other, no header."""
     rows: list[DfRow] = []
+    if "%" not in text and " - /" not in text:
+        return rows
     inodes = False
     pending: str | None = None
     for raw in text.splitlines():
@@ -93,6 +95,8 @@ class Memory:
 def parse_free(text: str) -> Memory | None:
     """`free`, `free -m`, `free -h` (a unit per cell) and procps < 3.3.10 (no `available`: the
     `-/+ buffers/cache` row's free column, or free + buffers + cached)."""
+    if "Mem:" not in text:
+        return None
     header: list[str] | None = None
     mem: tuple[list[str], str] | None = None
     buffers_row: list[str] | None = None

@@ -138,6 +138,8 @@ _EVENT_ID = re.compile(r"\.[0-9a-f]{8,}$")
 
 def _event_columns(line: str) -> list[tuple[str, int]] | None:
     """Column names and start offsets of a `kubectl get events` header (any kubectl version, -A, -o wide)."""
+    if "REASON" not in line or "TYPE" not in line:
+        return None
     cols = [(m.group(0), m.start()) for m in _HEADER_CELL.finditer(line)]
     names = {n for n, _ in cols}
     return cols if {"TYPE", "REASON", "MESSAGE"} <= names else None
@@ -165,7 +167,9 @@ def _event_by_columns(line: str, cols: list[tuple[str, int]]) -> Event | None:
 def parse_events(text: str) -> list[Event]:
     """Events from a describe's Events table or from `kubectl get events` / `kubectl events`: with or without
     a NAMESPACE column, -o wide's extra columns, kubectl's old column set, or no header (a grep'd listing)."""
-    out = []
+    out: list[Event] = []
+    if "Normal" not in text and "Warning" not in text:
+        return out
     cols: list[tuple[str, int]] | None = None
     for ln in text.splitlines():
         ln = unframe(ln).rstrip()
