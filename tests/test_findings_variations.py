@@ -523,3 +523,53 @@ def test_a_deployment_listing_is_not_read_as_pods():
         )
         == []
     )
+
+
+# ------------------------------------------------------------------ a container's last words in its description
+
+
+RUN_ERROR = """\
+Name:         web-5f7d9c8b5-qq2xw
+Namespace:    prod
+Status:       Running
+Containers:
+  web:
+    State:          Waiting
+      Reason:       RunContainerError
+    Last State:     Terminated
+      Reason:       StartError
+      Message:      failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "gunicron": executable file not found in $PATH: unknown
+      Exit Code:    128
+    Ready:          False
+    Restart Count:  3
+"""
+
+
+def test_a_waiting_container_says_why_its_last_attempt_ended():
+    found = analyze_text("pod_describe", RUN_ERROR)
+    [state] = by_sig(found, "container-not-running")
+    assert state.title.startswith(
+        "container web in web-5f7d9c8b5-qq2xw waits in RunContainerError (last attempt StartError"
+    )
+    assert (
+        'exec: "gunicron": executable file not found in $PATH: unknown)' in state.title
+    )  # the cause is the tail
+    assert "Reason:       StartError" in lines_of(state)
+    [said] = by_sig(found, "error-lines")  # the termination message, read as the pod's own words
+    assert said.facts["source"] == "web-5f7d9c8b5-qq2xw" and said.facts["container"] == "web"
+    assert lines_of(said) == [RUN_ERROR.splitlines()[9].strip()]
+
+
+def test_a_completed_containers_message_is_not_an_error():
+    done = RUN_ERROR.replace("Reason:       StartError", "Reason:       Completed").replace(
+        "Exit Code:    128", "Exit Code:    0"
+    )
+    assert by_sig(analyze_text("pod_describe", done), "error-lines") == []
+
+
+def test_gist_keeps_the_end_of_a_wrapped_error_and_the_head_of_anything_else():
+    from assistant.findings.logtext import gist
+
+    wrapped = "failed to create task: " * 10 + 'exec: "x": executable file not found in $PATH'
+    assert gist(wrapped, 80).endswith('exec: "x": executable file not found in $PATH')
+    assert gist("panic: " + "a" * 300, 50).startswith("panic: aaa") and gist("short") == "short"

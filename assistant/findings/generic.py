@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from assistant.events import Finding
 from assistant.findings.base import Call, Observation, call, fallback, make_finding
 from assistant.findings.benign import benign
-from assistant.findings.logtext import LogLine, read_line, shape
+from assistant.findings.logtext import LogLine, gist, read_line, shape
 
 LOG_TOOLS = {"log_tail", "pod_logs", "service_status"}
 """Tools whose output is (or ends in) log lines; others print tables that say 'error' in their headers."""
@@ -346,7 +346,7 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
             make_finding(
                 obs,
                 "error-lines",
-                f"{source} logged {times}{g.level}: {sample.message[:200]}{when}",
+                f"{source} logged {times}{g.level}: {gist(sample.message)}{when}",
                 [sample.raw, g.lines[-1].raw],
                 {
                     "source": source,

@@ -11,7 +11,9 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, fallback, make_finding
+from assistant.findings.generic import level_of, specificity
 from assistant.findings.k8s_text import Event, PodDescription, parse_describe, parse_events
+from assistant.findings.logtext import gist, read_line, shape
 
 COVERED = re.compile(
     r"Failed to pull image|^Error: (?:ErrImagePull|ImagePullBackOff)|(?:Readiness|Liveness|Startup) probe failed",
@@ -62,7 +64,7 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
             make_finding(
                 obs,
                 "k8s-warning-symptom" if symptom else "k8s-warning",
-                f"Kubernetes warns {reason} on {obj}: {events[0].message[:200]}",
+                f"Kubernetes warns {reason} on {obj}: {gist(events[0].message)}",
                 [e.line for e in events[:2]],
                 {
                     "object": obj,
@@ -113,12 +115,22 @@ def container_states(obs: Observation) -> list[Finding]:
         else:
             continue
         message = c.get("State.Message")
+        keys = ["State", "State.Reason", "State.Message", "State.Exit Code"]
+        if not message and kind == "waiting" and c.get("Last State") == "Terminated":
+            message = c.get(
+                "Last State.Message"
+            )  # why its last attempt ended: the runtime's or its own words
+            keys += ["Last State.Reason", "Last State.Message"]
+            last = c.get("Last State.Reason")
+            what += f" (last attempt {last}" + (f": {gist(message)})" if message else ")") if last else ""
+        elif message:
+            what += f" ({gist(message, 160)})"
         out.append(
             make_finding(
                 obs,
                 "container-not-running",
-                f"container {c.name} in {pod.name} {what}" + (f" ({message[:160]})" if message else ""),
-                [c.lines.get(k, "") for k in ("State", "State.Reason", "State.Message", "State.Exit Code")],
+                f"container {c.name} in {pod.name} {what}",
+                [c.lines.get(k, "") for k in keys],
                 {
                     "pod": pod.name,
                     "namespace": ns,
@@ -285,3 +297,44 @@ def node_conditions(obs: Observation) -> list[Finding]:
             confidence=0.85,
         )
     ]
+
+
+@fallback
+def termination_messages(obs: Observation, covered: set[str]) -> list[Finding]:
+    """A crashed container's termination message (kubectl describe's `Message:` under State/Last State) is
+    the tail of its own log, or what the runtime said when it could not start it: read like any log line,
+    so the pod's crash is explained by its own words even when its logs cannot be fetched."""
+    pod = parse_describe(obs.output) if obs.tool == "pod_describe" else None
+    if pod is None or not pod.name:
+        return []
+    out = []
+    for c in pod.containers:
+        for state in ("Last State", "State"):
+            message = c.get(f"{state}.Message")
+            if not message or c.get(state) != "Terminated":
+                continue
+            if c.get(f"{state}.Reason") == "Completed" and c.get(f"{state}.Exit Code") in (None, "0"):
+                continue
+            line = read_line(message)
+            level = level_of(line) or "failure"
+            out.append(
+                make_finding(
+                    obs,
+                    "error-lines",
+                    f"{pod.name} logged {level}: {gist(message)}",
+                    [c.lines.get(f"{state}.Message", "")],
+                    {
+                        "source": pod.name,
+                        "shape": shape(message),
+                        "count": 1,
+                        "level": level,
+                        "container": c.name,
+                        "message": message[:300],
+                        "specific": specificity(message),
+                    },
+                    severity="high" if level == "fatal" else "medium",
+                    confidence=0.7,
+                )
+            )
+            break
+    return out

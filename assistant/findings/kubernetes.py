@@ -15,6 +15,7 @@ from assistant.findings.k8s_text import (
     parse_events,
     parse_pod_list,
 )
+from assistant.findings.logtext import gist
 
 _PULL_STATES = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _PULL_FAILED = re.compile(r"Failed to pull image \"(?P<image>[^\"]+)\"(?P<why>.*)$")
@@ -215,7 +216,7 @@ def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> 
         f"container {c.name} in {pod.name} keeps crashing (last "
         + (f"{reason}, " if reason else "")
         + f"exit code {facts['exit_code']}, {facts['restarts']} restarts)"
-        + (f": {said[:200]}" if said else ""),
+        + (f": {gist(said)}" if said else ""),
         [
             *_lines(c, "Last State.Message", "State.Message"),
             *_lines(c, "State.Reason", "Last State.Reason", "Last State.Exit Code", "Restart Count"),

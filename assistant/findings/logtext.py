@@ -112,3 +112,16 @@ def looks_cut(text: str) -> bool:
     if _CUT_TAIL.search(last):
         return True
     return last.startswith("{") and not last.endswith("}")
+
+
+def gist(message: str, limit: int = 200) -> str:
+    """A long message cut for a title. Go and the container runtimes wrap an error in its callers' contexts
+    (`failed to create task: ...: exec: "x": executable file not found`), so the cause is at the end: keep the
+    tail from a `: ` boundary; anything else keeps its head."""
+    if len(message) <= limit:
+        return message
+    if message.count(": ") >= 3:
+        tail = message[-limit:]
+        cut = tail.find(": ")
+        return "…" + (tail[cut + 2 :] if 0 <= cut < limit // 2 else tail)
+    return message[:limit] + "…"
