@@ -573,3 +573,80 @@ def test_gist_keeps_the_end_of_a_wrapped_error_and_the_head_of_anything_else():
     wrapped = "failed to create task: " * 10 + 'exec: "x": executable file not found in $PATH'
     assert gist(wrapped, 80).endswith('exec: "x": executable file not found in $PATH')
     assert gist("panic: " + "a" * 300, 50).startswith("panic: aaa") and gist("short") == "short"
+
+
+# ------------------------------------------------------------------ a pod printed as an object (-o yaml / -o json)
+
+
+POD_YAML = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: api-6d4cf56db6-2xk9q
+  namespace: shop
+  ownerReferences:
+  - apiVersion: apps/v1
+    controller: true
+    kind: ReplicaSet
+    name: api-6d4cf56db6
+spec:
+  containers:
+  - image: registry.example.com/api:1.4.2
+    name: api
+    resources:
+      limits:
+        memory: 256Mi
+status:
+  containerStatuses:
+  - image: registry.example.com/api:1.4.2
+    lastState:
+      terminated:
+        exitCode: 137
+        finishedAt: "2026-03-02T10:05:00Z"
+        reason: OOMKilled
+    name: api
+    ready: false
+    restartCount: 7
+    state:
+      waiting:
+        message: back-off 5m0s restarting failed container=api pod=api-6d4cf56db6-2xk9q_shop(1234)
+        reason: CrashLoopBackOff
+  phase: Running
+"""
+
+
+def test_a_pod_printed_as_yaml_or_json_is_read_like_its_description():
+    import json
+
+    import yaml
+
+    as_json = json.dumps(yaml.safe_load(POD_YAML), indent=2)
+    for tool, text, reason_line in (
+        ("pod_describe", POD_YAML, "reason: OOMKilled"),
+        ("log_tail", "stdout: " + POD_YAML.replace("\n", "\nstdout: "), "reason: OOMKilled"),
+        ("list_pods", as_json, '"reason": "OOMKilled"'),
+    ):
+        [f] = analyze_text(tool, text)
+        assert f.signature == "oom-killed" and f.facts["memory_limit"] == "256Mi", tool
+        assert f.facts["deployment"] == "api" and f.facts["restarts"] == 7
+        assert reason_line in lines_of(f)
+    assert not unreadable("pod_describe", POD_YAML) and not unreadable("pod_describe", as_json)
+
+
+def test_an_image_pull_error_in_an_object_quotes_the_registrys_answer():
+    text = (
+        POD_YAML.replace(
+            "    lastState:\n      terminated:\n        exitCode: 137\n"
+            '        finishedAt: "2026-03-02T10:05:00Z"\n        reason: OOMKilled\n',
+            "    lastState: {}\n",
+        )
+        .replace(
+            "message: back-off 5m0s restarting failed container=api pod=api-6d4cf56db6-2xk9q_shop(1234)",
+            "message: 'rpc error: code = NotFound desc = failed to pull and unpack image "
+            '"registry.example.com/api:1.4.3": registry.example.com/api:1.4.3: not found\'',
+        )
+        .replace("reason: CrashLoopBackOff", "reason: ErrImagePull")
+    )
+    [f] = analyze_text("pod_describe", text)
+    assert f.signature == "image-pull-failed" and f.facts["cause"] == "tag-not-found"
+    assert lines_of(f)[0] == "reason: ErrImagePull" and "not found" in lines_of(f)[-1]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from assistant.events import Finding
 from assistant.findings.base import Call, Observation, call, fallback, make_finding
 from assistant.findings.benign import benign
+from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.logtext import LogLine, gist, read_line, shape
 
 LOG_TOOLS = {"log_tail", "pod_logs", "service_status"}
@@ -319,8 +320,8 @@ def _source(obs: Observation) -> str:
 @fallback
 def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     """Every failure a log states, grouped and counted, whether or not a specific signature knows it."""
-    if obs.tool not in LOG_TOOLS:
-        return []
+    if obs.tool not in LOG_TOOLS or looks_structured(obs.output):
+        return []  # an object printed as YAML/JSON is read field by field (k8s_structured), not as log lines
     out = []
     source = _source(obs)
     unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)

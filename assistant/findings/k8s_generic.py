@@ -12,6 +12,7 @@ import re
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, fallback, make_finding
 from assistant.findings.generic import level_of, specificity
+from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import Event, PodDescription, parse_describe, parse_events
 from assistant.findings.logtext import gist, read_line, shape
 
@@ -86,7 +87,8 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
 @analyzer
 def container_states(obs: Observation) -> list[Finding]:
     """Waiting and terminated reasons of containers (and init containers) that no specific analyzer words."""
-    pod = parse_describe(obs.output) if obs.tool == "pod_describe" or "Containers:" in obs.output else None
+    described = obs.tool == "pod_describe" or "Containers:" in obs.output or looks_structured(obs.output)
+    pod = parse_describe(obs.output) if described else None
     if pod is None or not pod.name or pod.status == "Succeeded":
         return []
     ns = pod.namespace or str(obs.args.get("namespace") or "default")
@@ -304,7 +306,8 @@ def termination_messages(obs: Observation, covered: set[str]) -> list[Finding]:
     """A crashed container's termination message (kubectl describe's `Message:` under State/Last State) is
     the tail of its own log, or what the runtime said when it could not start it: read like any log line,
     so the pod's crash is explained by its own words even when its logs cannot be fetched."""
-    pod = parse_describe(obs.output) if obs.tool == "pod_describe" else None
+    described = obs.tool == "pod_describe" or looks_structured(obs.output)
+    pod = parse_describe(obs.output) if described else None
     if pod is None or not pod.name:
         return []
     out = []

@@ -199,7 +199,10 @@ def parse_describe(text: str) -> PodDescription | None:
     """`kubectl describe pod` text: top fields, containers (State/Last State/Limits...) and events."""
     lines = text.splitlines()
     if not any(ln.startswith("Name:") for ln in lines):
-        return None
+        from assistant.findings.k8s_structured import describe_pod, load_pods
+
+        pods = load_pods(text)  # `kubectl get pod -o yaml|json`: the same facts, read from the object
+        return describe_pod(pods[0], text) if pods else None
     pod = PodDescription()
     section = None
     for ln in lines:

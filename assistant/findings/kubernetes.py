@@ -6,6 +6,7 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import (
     Container,
     PodDescription,
@@ -35,7 +36,11 @@ def _pod_of_event_object(obj: str | None) -> str | None:
 
 
 def _describe(obs: Observation) -> PodDescription | None:
-    if obs.tool == "pod_describe" or ("Containers:" in obs.output and "Name:" in obs.output):
+    if (
+        obs.tool == "pod_describe"
+        or ("Containers:" in obs.output and "Name:" in obs.output)
+        or looks_structured(obs.output)
+    ):
         return parse_describe(obs.output)
     return None
 
@@ -234,14 +239,22 @@ def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> 
 
 def _pull(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
     failed = [e for e in pod.events if _PULL_FAILED.search(e.message)]
-    cause = _pull_cause(" ".join(e.message for e in failed))
+    said = (
+        c.get("State.Message") or ""
+    )  # ErrImagePull's message is the registry's answer (not a back-off note)
+    said = "" if failed or said.lower().startswith("back-off") else said
+    cause = _pull_cause(" ".join(e.message for e in failed) or said)
     return _pull_finding(
         obs,
         pod.name,
         facts["namespace"],
         c.get("Image"),
         cause,
-        [*_lines(c, "State.Reason", "Image"), *(e.line for e in failed[:1])],
+        [
+            *_lines(c, "State.Reason", "Image"),
+            *(e.line for e in failed[:1]),
+            *_lines(c, "State.Message")[: bool(said)],
+        ],
         deployment_of(pod.name, pod.controlled_by),
     )
 

@@ -9,6 +9,7 @@ import re
 
 from assistant.findings.generic import TOOL_SELF
 from assistant.findings.host_text import parse_df, parse_free
+from assistant.findings.k8s_structured import load_pods
 from assistant.findings.k8s_text import parse_events, parse_pod_list, pod_list_unreadable
 from assistant.findings.logtext import looks_cut, unframe
 
@@ -28,7 +29,9 @@ def _events_unreadable(text: str) -> bool:
 
 
 def _describe_unreadable(text: str) -> bool:
-    return bool(_meaningful(text)) and not re.search(r"^\s*(?:stdout:\s*)?Name:\s", text, re.MULTILINE)
+    if re.search(r"^\s*(?:stdout:\s*)?Name:\s", text, re.MULTILINE) or load_pods(text):
+        return False
+    return bool(_meaningful(text))
 
 
 def _df_unreadable(text: str) -> bool:
