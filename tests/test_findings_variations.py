@@ -650,3 +650,16 @@ def test_an_image_pull_error_in_an_object_quotes_the_registrys_answer():
     [f] = analyze_text("pod_describe", text)
     assert f.signature == "image-pull-failed" and f.facts["cause"] == "tag-not-found"
     assert lines_of(f)[0] == "reason: ErrImagePull" and "not found" in lines_of(f)[-1]
+
+
+def test_kernel_lines_that_state_a_failure_without_a_level_word():
+    for line in (
+        "Mar 03 10:00:01 web-01 kernel: api[4411]: segfault at 0 ip 000055d1c2a1b2c3 sp 00007ffd error 4 in api",
+        "Mar 03 10:00:01 db-01 kernel: INFO: task postgres:811 blocked for more than 120 seconds.",
+        "Mar 03 10:00:01 web-01 kernel: watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [java:901]",
+        "Mar 03 10:00:01 app-01 kernel: nfs: server files-01 not responding, still trying",
+        "Mar 03 10:00:01 lb-01 kernel: e1000e 0000:00:19.0 eth0: NIC Link is Down",
+        "Mar 03 10:00:01 lb-01 kernel: TCP: request_sock_TCP: Possible SYN flooding on port 443. Sending cookies.",
+    ):
+        found = analyze_text("log_tail", line, args={"source": "/var/log/kern.log"})
+        assert [line] in [lines_of(f) for f in found], line

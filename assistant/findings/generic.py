@@ -44,6 +44,11 @@ _LEVEL_WARN = re.compile(
     r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} ",
     re.IGNORECASE,
 )
+_KERNEL_FAULT = re.compile(
+    r"\bsegfault at\b|\bblocked for more than \d+ seconds\b|\bsoft lockup\b|\bhard LOCKUP\b|"
+    r"\bgeneral protection fault\b|\bself-detected stall\b|\bBUG: (?:unable|soft|kernel)"
+)
+"""Kernel faults printed under any level (a hung task is reported as `INFO: task ... blocked`)."""
 ERRNO_NAMES = (
     "EACCES EADDRINUSE EADDRNOTAVAIL EAGAIN EAI_AGAIN EAI_NONAME EBADF EBUSY ECONNABORTED ECONNREFUSED "
     "ECONNRESET EDQUOT EEXIST EHOSTDOWN EHOSTUNREACH EINVAL EIO EISDIR ELOOP EMFILE EMLINK ENAMETOOLONG "
@@ -64,6 +69,9 @@ FAILURE_WORDS = re.compile(
     r"\bunexpected(?:ly)?\b|\b(?:is|are) missing\b|\bmissing required\b|"
     r"\bunknown (?:host|directive|option|variable|command|database|user|column|table|key|field)\b|"
     r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/[A-Z]+\b|"
+    r"\bsegfault at\b|\bblocked for more than \d+ seconds\b|\bsoft lockup\b|\bhard LOCKUP\b|\bBUG: |"
+    r"\bgeneral protection fault\b|\bnot responding\b|\b[Ll]ink is [Dd]own\b|\bSYN flooding\b|"
+    r"\bself-detected stall\b|\brcu_\w+ detected stalls?\b|"
     r"\[Errno \d+\]|\berrno[= ]\d+|\(os error \d+\)|\(\d+: [A-Z][a-z]+|\berror\b",
     re.IGNORECASE,
 )
@@ -149,6 +157,15 @@ _CUES = (
     "exit",
     "status=",
     "os error",
+    "segfault",
+    "blocked for",
+    "lockup",
+    "bug: ",
+    "protection fault",
+    "not responding",
+    "link is down",
+    "syn flooding",
+    "stall",
     '"s"',
     "e0",
     "e1",
@@ -171,6 +188,8 @@ def level_of(line: LogLine) -> str | None:
     line = LogLine(text, line.timestamp, line.program, line.message[:SCAN], line.indented)
     if _LEVEL_FATAL.search(text):
         return "fatal"
+    if _KERNEL_FAULT.search(line.message):
+        return "error"
     if _LEVEL_ERROR.search(line.message) or _LEVEL_ERROR.search(text):
         return "error"
     if (FAILURE_WORDS.search(line.message) or _ERRNO.search(line.message)) and not _LEVEL_QUIET.search(text):
