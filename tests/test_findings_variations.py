@@ -663,3 +663,20 @@ def test_kernel_lines_that_state_a_failure_without_a_level_word():
     ):
         found = analyze_text("log_tail", line, args={"source": "/var/log/kern.log"})
         assert [line] in [lines_of(f) for f in found], line
+
+
+def test_timestamps_of_postgres_journal_short_full_and_elasticsearch():
+    from assistant.findings.logtext import read_line
+
+    cases = {
+        "2026-03-03 10:00:01.123 UTC [811] FATAL:  too many connections": "2026-03-03 10:00:01.123 UTC",
+        "Tue 2026-03-03 10:01:05 UTC app-01 billing[811]: ERROR ledger down": "Tue 2026-03-03 10:01:05 UTC",
+        "2026-03-03 10:00:01 ERROR boom": "2026-03-03 10:00:01",  # a level word is not a time zone
+        "[2026-03-03T10:00:01,123][WARN ][o.e.c.r.a.DiskThresholdMonitor] [es-1] flood stage": "2026-03-03T10:00:01,123",
+    }
+    for raw, stamp in cases.items():
+        assert read_line(raw).timestamp == stamp, raw
+    assert (
+        read_line("Tue 2026-03-03 10:01:05 UTC app-01 billing[811]: ERROR ledger down").program == "billing"
+    )
+    assert read_line("2026-03-03 10:00:01 ERROR boom").message == "ERROR boom"

@@ -14,7 +14,12 @@ _FRAME = re.compile(r"^\s*(?:stdout|stderr|STDOUT|STDERR)\s*[:|>]\s?")
 _SOURCE_PREFIX = re.compile(r"^\[pod/[\w.-]+/[\w.-]+\] ")
 """`kubectl logs --prefix` (and `-l app=x` across pods): each line starts with [pod/NAME/CONTAINER]."""
 _TIMESTAMPS = [
-    re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"),  # ISO 8601 / RFC 3339
+    re.compile(
+        r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d| (?:UTC|GMT|CES?T|EES?T|[ECMP][SD]T))?(?=\s|$|\])"
+    ),  # ISO 8601 / RFC 3339, or PostgreSQL's `2026-03-03 10:00:01.123 UTC`
+    re.compile(
+        r"^[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Z]{2,5})?"
+    ),  # journalctl -o short-full: `Tue 2026-03-03 10:01:05 UTC`
     re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"),  # syslog / journal short
     re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"),  # nginx error log, Go's log package
     re.compile(r"^\[\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"),  # common log format
