@@ -393,6 +393,7 @@ def test_unit_at_its_memory_limit_is_a_threshold_finding():
 """
     [f] = analyze_text("service_status", status, args={"service": "worker"})
     assert f.signature == "memory-limit-near" and f.facts["limit"] == "2.0G"
+    assert f.severity == "info"  # page cache counts: at the limit is normal until the complaint is about it
     assert lines_of(f) == ["Memory: 1.9G (max: 2.0G available: 48.3M peak: 2.0G)"]
     roomy = status.replace("1.9G (max: 2.0G available: 48.3M", "412.0M (max: 2.0G available: 1.6G")
     assert analyze_text("service_status", roomy, args={"service": "worker"}) == []
@@ -680,3 +681,30 @@ def test_timestamps_of_postgres_journal_short_full_and_elasticsearch():
         read_line("Tue 2026-03-03 10:01:05 UTC app-01 billing[811]: ERROR ledger down").program == "billing"
     )
     assert read_line("2026-03-03 10:00:01 ERROR boom").message == "ERROR boom"
+
+
+def test_condition_polarity_hpa_and_certificate():
+    hpa = """\
+Name:                                                  web
+Namespace:                                             shop
+Conditions:
+  Type            Status  Reason               Message
+  ----            ------  ------               -------
+  AbleToScale     True    ReadyForNewScale     recommended size matches current size
+  ScalingActive   False   FailedGetResourceMetric  the HPA was unable to compute the replica count: failed to get cpu utilization
+  ScalingLimited  False   DesiredWithinRange   the desired count is within the acceptable range
+"""
+    [f] = analyze_text("pod_describe", hpa)
+    assert f.facts["conditions"] == ["ScalingActive"] and f.facts["reasons"] == ["FailedGetResourceMetric"]
+    cert = "Name:         shop-tls\nConditions:\n  Type   Status  Reason   Message\n  Ready  False   DoesNotExist  Issuing certificate as Secret does not exist\n"
+    assert analyze_text("pod_describe", cert)[0].facts["conditions"] == ["Ready"]
+
+
+def test_routine_4xx_answers_are_not_faults_even_with_an_error_body():
+    for status in ("400 Bad Request", "405 Method Not Allowed"):
+        text = f'HTTP/1.1 {status}\ncontent-type: application/json\n\n{{"error":"missing parameter q"}}\n'
+        assert analyze_text("http_check", text, args={"url": "http://api/search"}) == []
+    blocked = (
+        'HTTP/1.1 403 Forbidden\n\n{"error":{"type":"cluster_block_exception","reason":"index read-only"}}\n'
+    )
+    assert by_sig(analyze_text("http_check", blocked, args={"url": "http://es:9200/x"}), "http-error-status")

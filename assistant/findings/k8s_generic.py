@@ -192,10 +192,11 @@ def false_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
 _CONDITION = re.compile(
     r"^\s{2,}(?P<type>[A-Z][A-Za-z]+)\s+(?P<status>True|False|Unknown)(?:\s+(?P<reason>[A-Z]\w+))?(?:\s{2,}.*)?$"
 )
-BAD_WHEN_TRUE = frozenset(
-    {"ReplicaFailure", "Failed", "Stalled", "Degraded", "DisruptionTarget", "FailureTarget", "Suspended"}
+BAD_WHEN_TRUE = re.compile(
+    r"(?:Failure|Failed|Error|Degraded|Stalled|Remaining|Target)$|^(?:Suspended|ScalingLimited|Terminating)$"
 )
-"""Condition types whose True is the failure (ReplicaFailure, a Job's Failed); for every other type it is False."""
+"""Condition types whose True is the failure (a Deployment's ReplicaFailure, a Job's Failed, an HPA's
+ScalingLimited, a Namespace's ContentRemaining); for every other type it is False."""
 _PRESSURE = re.compile(r"Pressure$|^NetworkUnavailable$")
 
 
@@ -216,9 +217,9 @@ def object_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
         if inside and ln and not ln.startswith(" "):
             break
         m = _CONDITION.match(ln) if inside else None
-        if not m or _PRESSURE.search(m.group("type")) or m.group("type") == "Ready":
+        if not m or _PRESSURE.search(m.group("type")):
             continue  # node conditions are node_conditions' to read
-        bad = m.group("status") == ("True" if m.group("type") in BAD_WHEN_TRUE else "False")
+        bad = m.group("status") == ("True" if BAD_WHEN_TRUE.search(m.group("type")) else "False")
         if bad or m.group("status") == "Unknown":
             rows.append((m.group("type"), m.group("status"), m.group("reason"), ln.strip()))
     if not rows:

@@ -311,9 +311,10 @@ _BODY_ERROR = re.compile(
     re.IGNORECASE,
 )
 _CURL_ERROR = re.compile(r"^curl: \(\d+\) \S.*$")
-_ROUTINE_4XX = {401, 404}
-"""A protected URL asking for credentials, a path that does not exist: what a check of the wrong URL
-gets, not a fault of the service. Any other 4xx counts when its body says what failed."""
+_SERVER_SIDE_4XX = {403, 408, 413, 421, 429, 431}
+"""4xx answers that a healthy service does not give a plain GET: refused by policy or a read-only/blocked
+state (403), overloaded or rate-limited (429), limits (413, 431). They count when the body says what failed;
+401, 404, 400, 405 are what a check of the wrong URL gets, not a fault of the service."""
 
 
 def _body_error(obs: Observation, status_line: str) -> str | None:
@@ -342,7 +343,7 @@ def http_error_status(obs: Observation) -> list[Finding]:
         return []
     line, status = statuses[-1]
     said = _body_error(obs, line) if status >= 400 else None
-    if status < 500 and (status in _ROUTINE_4XX or not said):
+    if status < 500 and (status not in _SERVER_SIDE_4XX or not said):
         return []
     server = next((m.group(1).lower() for ln in obs.lines if (m := _SERVER.match(ln.strip()))), None)
     server_line = next((ln for ln in obs.lines if _SERVER.match(ln.strip())), "")

@@ -287,7 +287,7 @@ def unit_memory_near_limit(obs: Observation) -> list[Finding]:
                 f"{unit} uses {m.group('used')} of its {m.group('max')} memory limit (MemoryMax)",
                 [ln],
                 {"unit": unit, "used": m.group("used"), "limit": m.group("max")},
-                severity="medium",
+                severity="info",  # page cache counts too: at the limit is normal until something is killed
                 confidence=0.75,
                 next_checks=[call("log_tail", source=f"unit:{unit}", grep="oom|Killed|memory")],
             )

@@ -236,7 +236,7 @@ SIGNATURES: dict[str, Signature] = {
         ("object",), 16, False, "", "{title}; nothing more specific explains it in what I could check."
     ),
     "memory-limit-near": _s(
-        ("unit",), 61, False, "crash slow down", "{title}: the kernel kills it at the limit."
+        ("unit",), 61, False, "crash slow", "{title}: the kernel kills it at the limit.", situational=True
     ),
     "http-check-failed": _s(
         ("url",), 21, False, "", "{title}; the cause behind it was not found in what I could check."
