@@ -132,6 +132,8 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         r'system container stats" err="failed to get cgroup stats for \"/system.slice/docker.service\": failed '
         r'to get container info" containerName="/system.slice/docker.service"',
         "db-starting-up": "2026-07-15 11:08:02.101 UTC [212] FATAL:  the database system is starting up",
+        "apparmor-snap-noise": "Jul 15 11:08:02 web-01 kernel: audit: type=1400 audit(1709460001.123:88): "
+        'apparmor="DENIED" operation="open" profile="snap.lxd.daemon" name="/proc/1/environ" pid=1 comm="lxd"',
     }
     resolved = {
         "db-starting-up": "2026-07-15 11:08:03.512 UTC [1] LOG:  database system is ready to accept connections"

@@ -708,3 +708,11 @@ def test_routine_4xx_answers_are_not_faults_even_with_an_error_body():
         'HTTP/1.1 403 Forbidden\n\n{"error":{"type":"cluster_block_exception","reason":"index read-only"}}\n'
     )
     assert by_sig(analyze_text("http_check", blocked, args={"url": "http://es:9200/x"}), "http-error-status")
+
+
+def test_apparmor_denial_of_a_real_service_profile_still_counts():
+    line = (
+        'Mar 03 10:00:01 db-01 kernel: audit: type=1400 audit(1709460001.123:88): apparmor="DENIED" '
+        'operation="open" profile="/usr/sbin/mysqld" name="/data/mysql/ibdata1" pid=811 comm="mysqld"'
+    )
+    assert [line] in [lines_of(f) for f in analyze_text("log_tail", line, args={"source": "/var/log/syslog"})]

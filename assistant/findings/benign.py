@@ -135,6 +135,12 @@ BENIGN: list[Benign] = [
         re.compile(r"Failed to get system container stats\b"),
     ),
     Benign(
+        "apparmor-snap-noise",
+        "AppArmor denials from snap packages' own confinement profiles (snap.*): printed continuously on "
+        "Ubuntu hosts and unrelated to the services being investigated",
+        re.compile(r'apparmor="DENIED"[^\n]*profile="snap[.-]'),
+    ),
+    Benign(
         "db-starting-up",
         "clients connecting while the database was (re)starting, and it finished starting afterwards",
         re.compile(
