@@ -716,3 +716,38 @@ def test_apparmor_denial_of_a_real_service_profile_still_counts():
         'operation="open" profile="/usr/sbin/mysqld" name="/data/mysql/ibdata1" pid=811 comm="mysqld"'
     )
     assert [line] in [lines_of(f) for f in analyze_text("log_tail", line, args={"source": "/var/log/syslog"})]
+
+
+# ------------------------------------------------------------------ more thresholds and listings
+
+
+def test_node_memory_from_kubectl_top_and_host_memory_from_proc_meminfo():
+    top = """\
+NAME       CPU(cores)   CPU%   MEMORY(bytes)   MEMORY%
+node-1     250m         6%     15321Mi         97%
+node-2     180m         4%     6012Mi          38%
+"""
+    [f] = analyze_text("log_tail", top)
+    assert f.signature == "memory-exhausted" and f.facts["host"] == "node-1"
+    assert lines_of(f) == ["node-1     250m         6%     15321Mi         97%"]
+    meminfo = "MemTotal:        8049164 kB\nMemFree:          112000 kB\nMemAvailable:     201000 kB\n"
+    [m] = analyze_text("host_resources", meminfo)
+    assert lines_of(m) == ["MemAvailable:     201000 kB", "MemTotal:        8049164 kB"]
+    assert analyze_text("host_resources", meminfo.replace("201000", "5201000")) == []
+
+
+def test_unbound_claims_and_the_wait_for_first_consumer_mode():
+    pvc = """\
+NAME        STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   AGE
+data-pg-0   Pending                                      fast           5m
+logs        Bound     pvc-1    10Gi       RWO            standard       9d
+"""
+    [f] = analyze_text("log_tail", pvc, args={"namespace": "db"})
+    assert f.signature == "pvc-not-bound" and f.severity == "medium" and f.facts["claim"] == "data-pg-0"
+    assert [(c.tool, c.args) for c in f.checks] == [
+        ("k8s_events", {"namespace": "db", "involved_object": "data-pg-0"})
+    ]
+    waiting = (
+        pvc + "  Normal  WaitForFirstConsumer  2m  persistentvolume-controller  waiting for first consumer\n"
+    )
+    assert analyze_text("log_tail", waiting, args={"namespace": "db"})[0].severity == "info"

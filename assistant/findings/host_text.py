@@ -96,7 +96,7 @@ def parse_free(text: str) -> Memory | None:
     """`free`, `free -m`, `free -h` (a unit per cell) and procps < 3.3.10 (no `available`: the
     `-/+ buffers/cache` row's free column, or free + buffers + cached)."""
     if "Mem:" not in text:
-        return None
+        return _meminfo(text) if "MemAvailable:" in text else None
     header: list[str] | None = None
     mem: tuple[list[str], str] | None = None
     buffers_row: list[str] | None = None
@@ -128,3 +128,20 @@ def parse_free(text: str) -> Memory | None:
     if t is None or a is None or t <= 0:
         return None
     return Memory(total=total or "", available=avail or "", ratio=a / t, line=line, also=also)
+
+
+_MEMINFO = re.compile(r"^(MemTotal|MemAvailable):\s+(\d+) kB\s*$")
+
+
+def _meminfo(text: str) -> Memory | None:
+    """`/proc/meminfo`: MemAvailable against MemTotal."""
+    found: dict[str, tuple[int, str]] = {}
+    for raw in text.splitlines():
+        ln = unframe(raw).strip()
+        m = _MEMINFO.match(ln)
+        if m:
+            found[m.group(1)] = (int(m.group(2)), ln)
+    if "MemTotal" not in found or "MemAvailable" not in found or not found["MemTotal"][0]:
+        return None
+    (total, tline), (avail, aline) = found["MemTotal"], found["MemAvailable"]
+    return Memory(total=f"{total} kB", available=f"{avail} kB", ratio=avail / total, line=aline, also=tline)

@@ -342,3 +342,69 @@ def termination_messages(obs: Observation, covered: set[str]) -> list[Finding]:
             )
             break
     return out
+
+
+_TOP_NODE = re.compile(
+    r"^(?P<node>[\w.-]+)\s+(?P<cpu>\d+m?)\s+(?P<cpu_pct>\d+)%\s+(?P<mem>\d+[KMGT]i?)\s+(?P<mem_pct>\d+)%\s*$"
+)
+
+
+@analyzer
+def node_usage(obs: Observation) -> list[Finding]:
+    """`kubectl top node`: a node at 95% of its allocatable memory or more (evictions and OOM kills follow)."""
+    if "MEMORY%" not in obs.output:
+        return []
+    out = []
+    for ln in obs.lines:
+        m = _TOP_NODE.match(ln.strip())
+        if m and int(m.group("mem_pct")) >= 95:
+            out.append(
+                make_finding(
+                    obs,
+                    "memory-exhausted",
+                    f"node {m.group('node')} uses {m.group('mem_pct')}% of its allocatable memory ({m.group('mem')})",
+                    [ln],
+                    {"host": m.group("node"), "available": None, "total": None},
+                    severity="high",
+                    confidence=0.8,
+                )
+            )
+    return out
+
+
+_PVC_ROW = re.compile(
+    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<status>Pending|Lost)\b"
+)
+
+
+@analyzer
+def claims_not_bound(obs: Observation) -> list[Finding]:
+    """`kubectl get pvc`: a claim Pending (no volume provisioned or matched) or Lost (its volume is gone);
+    pods that use it cannot start."""
+    if "STORAGECLASS" not in obs.output and "ACCESS MODES" not in obs.output:
+        return []
+    out = []
+    waits = "WaitForFirstConsumer" in obs.output  # known-benign: bound only once a pod is scheduled
+    for ln in obs.lines:
+        m = _PVC_ROW.match(ln.strip())
+        if not m or ln.strip().startswith(("NAME", "NAMESPACE")):
+            continue
+        ns = m.group("ns") or str(obs.args.get("namespace") or "default")
+        out.append(
+            make_finding(
+                obs,
+                "pvc-not-bound",
+                f"PersistentVolumeClaim {m.group('name')} is {m.group('status')}"
+                + (
+                    ": no volume was provisioned or matched"
+                    if m.group("status") == "Pending"
+                    else ": its volume is gone"
+                ),
+                [ln],
+                {"claim": m.group("name"), "namespace": ns, "status": m.group("status")},
+                severity="info" if waits and m.group("status") == "Pending" else "medium",
+                confidence=0.75,
+                next_checks=[call("k8s_events", namespace=ns, involved_object=m.group("name"))],
+            )
+        )
+    return out

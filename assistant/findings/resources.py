@@ -298,7 +298,7 @@ def unit_memory_near_limit(obs: Observation) -> list[Finding]:
 @analyzer
 def memory_or_cpu_exhausted(obs: Observation) -> list[Finding]:
     """`free`: available memory under 5% of total; load average above twice the CPUs."""
-    if obs.tool != "host_resources" and "Mem:" not in obs.output:
+    if obs.tool != "host_resources" and "Mem:" not in obs.output and "MemAvailable:" not in obs.output:
         return []
     out = []
     mem = parse_free(obs.output)

@@ -238,6 +238,7 @@ SIGNATURES: dict[str, Signature] = {
     "memory-limit-near": _s(
         ("unit",), 61, False, "crash slow", "{title}: the kernel kills it at the limit.", situational=True
     ),
+    "pvc-not-bound": _s(("claim", "namespace"), 73, False, "pending", "{title}."),
     "http-check-failed": _s(
         ("url",), 21, False, "", "{title}; the cause behind it was not found in what I could check."
     ),
