@@ -751,3 +751,55 @@ logs        Bound     pvc-1    10Gi       RWO            standard       9d
         pvc + "  Normal  WaitForFirstConsumer  2m  persistentvolume-controller  waiting for first consumer\n"
     )
     assert analyze_text("log_tail", waiting, args={"namespace": "db"})[0].severity == "info"
+
+
+# ------------------------------------------------------------------ systemd results read from the journal alone
+
+
+UNIT_JOURNAL = """\
+Mar 03 10:00:01 app-01 systemd[1]: Started api.service - API.
+Mar 03 10:00:02 app-01 api[4411]: panic: open /etc/api/config.toml: no such file or directory
+Mar 03 10:00:02 app-01 systemd[1]: api.service: Main process exited, code=exited, status=2/INVALIDARGUMENT
+Mar 03 10:00:02 app-01 systemd[1]: api.service: Failed with result 'exit-code'.
+Mar 03 10:00:07 app-01 systemd[1]: api.service: Scheduled restart job, restart counter is at 5.
+Mar 03 10:00:07 app-01 systemd[1]: api.service: Start request repeated too quickly.
+Mar 03 10:00:07 app-01 systemd[1]: api.service: Failed with result 'exit-code'.
+Mar 03 10:00:07 app-01 systemd[1]: Failed to start api.service - API.
+"""
+
+
+def test_unit_results_from_its_journal_without_a_status_header():
+    found = analyze_text("log_tail", UNIT_JOURNAL, args={"source": "unit:api"})
+    [unit] = by_sig(found, "unit-failed")
+    assert unit.facts == {
+        "unit": "api",
+        "state": "failed",
+        "result": "exit-code",
+        "exit_status": "2/INVALIDARGUMENT",
+        "restarts": 5,
+        "start_limit": True,
+    }
+    assert "Mar 03 10:00:07 app-01 systemd[1]: api.service: Start request repeated too quickly." in lines_of(
+        unit
+    )
+    [said] = by_sig(found, "error-lines")  # the program's own words; systemd's lines are the unit's finding
+    assert said.facts["message"] == "panic: open /etc/api/config.toml: no such file or directory"
+
+
+def test_a_unit_running_again_after_its_failures_and_a_oneshot_that_finished():
+    again = UNIT_JOURNAL.split("Mar 03 10:00:07")[0] + (
+        "Mar 03 10:00:07 app-01 systemd[1]: api.service: Scheduled restart job, restart counter is at 1.\n"
+        "Mar 03 10:00:07 app-01 systemd[1]: Started api.service - API.\n"
+    )
+    [unit] = by_sig(analyze_text("log_tail", again, args={"source": "unit:api"}), "unit-failed")
+    assert (
+        unit.severity == "medium" and "running again" in unit.title and unit.facts["state"] == "auto-restart"
+    )
+    oneshot = """\
+Mar 03 03:00:00 db-01 systemd[1]: Starting pg-backup.service - Nightly backup...
+Mar 03 03:00:41 db-01 systemd[1]: pg-backup.service: Deactivated successfully.
+Mar 03 03:00:41 db-01 systemd[1]: Finished pg-backup.service - Nightly backup.
+"""
+    assert analyze_text("log_tail", oneshot, args={"source": "unit:pg-backup"}) == []
+    other = analyze_text("log_tail", UNIT_JOURNAL, args={"source": "unit:worker"})
+    assert by_sig(other, "unit-failed") == []  # another unit's journal lines are not this unit's result
