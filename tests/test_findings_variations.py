@@ -803,3 +803,14 @@ Mar 03 03:00:41 db-01 systemd[1]: Finished pg-backup.service - Nightly backup.
     assert analyze_text("log_tail", oneshot, args={"source": "unit:pg-backup"}) == []
     other = analyze_text("log_tail", UNIT_JOURNAL, args={"source": "unit:worker"})
     assert by_sig(other, "unit-failed") == []  # another unit's journal lines are not this unit's result
+
+
+def test_a_resolver_that_answers_servfail_or_refused_is_a_dns_failure():
+    for text, rcode in (
+        (";; ->>HEADER<<- opcode: QUERY, status: SERVFAIL, id: 4242\n", "SERVFAIL"),
+        ("Host db.internal not found: 2(SERVFAIL)\n", "SERVFAIL"),
+        ("** server can't find db.internal: REFUSED\n", "REFUSED"),
+    ):
+        [f] = analyze_text("dns_lookup", text, args={"name": "db.internal"})
+        assert f.signature == "dns-timeout" and f"answered {rcode}" in f.title
+        assert lines_of(f) == [text.strip()]

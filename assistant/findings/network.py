@@ -109,9 +109,11 @@ _NXDOMAIN = [
     re.compile(r"status: NXDOMAIN|Name or service not known|NXDOMAIN"),
 ]
 _DNS_TIMEOUT = re.compile(
-    r"no servers could be reached|Temporary failure in name resolution|getaddrinfo EAI_AGAIN|server misbehaving",
+    r"no servers could be reached|Temporary failure in name resolution|getaddrinfo EAI_AGAIN|server misbehaving|"
+    r"status: (?:SERVFAIL|REFUSED)\b|\b2\(SERVFAIL\)|\b5\(REFUSED\)|server can't find \S+: (?:SERVFAIL|REFUSED)",
     re.IGNORECASE,
 )
+"""The resolver could not answer (unreachable, SERVFAIL, REFUSED): the name may well exist."""
 
 
 def _lookup_name(obs: Observation, line: str) -> str | None:
@@ -124,6 +126,11 @@ def _lookup_name(obs: Observation, line: str) -> str | None:
             break
     arg = obs.args.get("name") if obs.tool == "dns_lookup" else None
     return str(arg).lower() if arg else None
+
+
+def _rcode(lines: list[str]) -> str | None:
+    m = next((m for ln in lines if (m := re.search(r"\b(SERVFAIL|REFUSED)\b", ln))), None)
+    return m.group(1) if m else None
 
 
 @analyzer
@@ -143,6 +150,8 @@ def dns_failures(obs: Observation) -> list[Finding]:
         "name resolution",
         "eai_again",
         "misbehaving",
+        "servfail",
+        "refused",
     ):
         return []
     found: dict[tuple[str, str | None], list[str]] = {}
@@ -159,7 +168,13 @@ def dns_failures(obs: Observation) -> list[Finding]:
                 make_finding(
                     obs,
                     "dns-timeout",
-                    f"DNS resolution of {name or 'a name'} failed (resolver unreachable)",
+                    f"DNS resolution of {name or 'a name'} failed ("
+                    + (
+                        f"the resolver answered {rcode}"
+                        if (rcode := _rcode(lines))
+                        else "resolver unreachable"
+                    )
+                    + ")",
                     lines,
                     {"name": name},
                     severity="high",
