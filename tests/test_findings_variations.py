@@ -814,3 +814,15 @@ def test_a_resolver_that_answers_servfail_or_refused_is_a_dns_failure():
         [f] = analyze_text("dns_lookup", text, args={"name": "db.internal"})
         assert f.signature == "dns-timeout" and f"answered {rcode}" in f.title
         assert lines_of(f) == [text.strip()]
+
+
+def test_a_diagnostic_commands_own_error_is_a_failure_and_its_known_noise_is_not():
+    text = """\
+Filesystem      Size  Used Avail Use% Mounted on
+/dev/sda1        20G   5G   15G  25% /
+df: /mnt/backup: Stale file handle
+df: /run/user/1000/doc: Operation not permitted
+"""
+    [f] = analyze_text("disk_usage", text)
+    assert f.signature == "error-lines" and lines_of(f) == ["df: /mnt/backup: Stale file handle"]
+    assert analyze_text("disk_usage", text.replace("df: /mnt/backup: Stale file handle\n", "")) == []

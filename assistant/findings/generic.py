@@ -385,3 +385,45 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
             )
         )
     return out
+
+
+_COMMAND_ERROR = re.compile(
+    r"^(?P<cmd>df|du|stat|findmnt|mount|free|uptime|ps|ss|lsof|getent): (?P<what>\S.*)$"
+)
+"""A diagnostic command's own error on stderr (`df: /mnt/nfs: Stale file handle`): these print there only when
+something is wrong with what they read, so the line is a failure whatever its words."""
+
+
+@fallback
+def command_errors(obs: Observation, covered: set[str]) -> list[Finding]:
+    """Errors the host's own diagnostic commands print about what they read: a hung or stale mount in df, an
+    unreadable directory in du. Log readers' notes about their own input are gaps instead (TOOL_SELF)."""
+    if obs.tool in LOG_TOOLS or ": " not in obs.output:
+        return []
+    hits = [
+        (ln.strip(), m)
+        for ln in obs.lines
+        if (m := _COMMAND_ERROR.match(ln.strip())) and ln.strip() not in covered and not benign(ln.strip())
+    ]
+    if not hits:
+        return []
+    line, m = hits[0]
+    return [
+        make_finding(
+            obs,
+            "error-lines",
+            f"{m.group('cmd')} reported: {gist(m.group('what'))}"
+            + (f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""),
+            [h[0] for h in hits[:3]],
+            {
+                "source": obs.tool,
+                "shape": shape(line),
+                "count": len(hits),
+                "level": "error",
+                "message": line[:300],
+                "specific": specificity(line),
+            },
+            severity="medium",
+            confidence=0.7,
+        )
+    ]
