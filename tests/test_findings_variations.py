@@ -826,3 +826,15 @@ df: /run/user/1000/doc: Operation not permitted
     [f] = analyze_text("disk_usage", text)
     assert f.signature == "error-lines" and lines_of(f) == ["df: /mnt/backup: Stale file handle"]
     assert analyze_text("disk_usage", text.replace("df: /mnt/backup: Stale file handle\n", "")) == []
+
+
+def test_a_pod_running_but_not_ready_is_a_symptom_after_its_start_up():
+    text = """\
+NAME    READY   STATUS    RESTARTS   AGE
+web-1   0/1     Running   0          2d
+web-2   0/1     Running   0          45s
+web-3   1/1     Running   0          3d
+"""
+    [f] = analyze_text("list_pods", text, args={"namespace": "shop"})
+    assert f.facts["pod"] == "web-1" and f.severity == "info"  # its describe says why; that is the cause
+    assert lines_of(f) == ["web-1   0/1     Running   0          2d"]

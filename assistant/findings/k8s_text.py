@@ -32,6 +32,7 @@ class PodRow:
     restarts: int
     line: str
     namespace: str | None = None
+    age: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -115,6 +116,7 @@ def parse_pod_list(text: str) -> list[PodRow]:
                 int(m.group("restarts")),
                 ln.strip(),
                 m.group("ns"),
+                m.group("age"),
             )
         )
     return rows

@@ -15,6 +15,7 @@ from assistant.findings.k8s_text import (
     parse_describe,
     parse_events,
     parse_pod_list,
+    seconds,
 )
 from assistant.findings.logtext import gist
 
@@ -53,6 +54,10 @@ _FAILED_STATUS = re.compile(
 )
 """STATUS values kubectl prints for a pod whose container (or init container) failed, or that the node
 rejected; transitional ones (Pending, ContainerCreating, Terminating, Init:0/1) are not failures by themselves."""
+
+
+NOT_READY_AFTER = 600
+"""A pod Running but not Ready is normal while it starts; after ten minutes it is a failing probe or container."""
 
 
 def _job_attempt(row: PodRow, rows: list[PodRow]) -> str | None:
@@ -121,6 +126,19 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
                     [row.line],
                     facts,
                     confidence=0.85,
+                    next_checks=[describe],
+                )
+            )
+        elif row.status == "Running" and not row.healthy and (seconds(row.age) or 0) >= NOT_READY_AFTER:
+            out.append(
+                make_finding(
+                    obs,
+                    "pod-not-running",
+                    f"pod {row.name} runs but only {row.ready} of its containers are Ready, for {row.age}",
+                    [row.line],
+                    facts,
+                    severity="info",  # a symptom: its describe (probe, dependency) says why, and that is the cause
+                    confidence=0.7,
                     next_checks=[describe],
                 )
             )
