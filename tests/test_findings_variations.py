@@ -838,3 +838,21 @@ web-3   1/1     Running   0          3d
     [f] = analyze_text("list_pods", text, args={"namespace": "shop"})
     assert f.facts["pod"] == "web-1" and f.severity == "info"  # its describe says why; that is the cause
     assert lines_of(f) == ["web-1   0/1     Running   0          2d"]
+
+
+def test_journal_without_permission_is_a_gap_and_kubectl_notices_are_noise():
+    from assistant.findings.benign import benign
+
+    for text in (
+        "No journal files were opened due to insufficient permissions.",
+        "Hint: You are currently not seeing messages from other users and the system.\n"
+        "      Users in groups 'adm', 'systemd-journal' can see all messages.\n-- No entries --\n",
+    ):
+        assert analyze_text("log_tail", text, args={"source": "unit:api"}) == []
+        assert unreadable("log_tail", text)
+    for line in (
+        "Unable to use a TTY - input is not a terminal or the right kind of file",
+        "Warning: resource deployments/api is missing the kubectl.kubernetes.io/last-applied-configuration "
+        "annotation which is required by kubectl apply.",
+    ):
+        assert benign(line) is not None and analyze_text("pod_logs", line, args={"pod": "api-1"}) == []

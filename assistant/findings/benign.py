@@ -79,7 +79,9 @@ BENIGN: list[Benign] = [
         "kubectl's notices printed on every healthy run (deprecations, defaulted container)",
         re.compile(
             r"^(?:Warning: [\w./-]+ is deprecated|Defaulted container \"[^\"]+\" out of:|"
-            r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling))"
+            r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling)|"
+            r"Unable to use a TTY - input is not a terminal|Warning: Use tokens from the TokenRequest API|"
+            r"Warning: resource \S+ is missing the kubectl\.kubernetes\.io/last-applied-configuration annotation)"
         ),
     ),
     Benign(

@@ -198,7 +198,7 @@ def level_of(line: LogLine) -> str | None:
 
 
 TOOL_SELF = re.compile(
-    r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
+    r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were (?:found|opened)|^Hint: You are currently not seeing messages|^Users in groups .+ can see all messages|"
     r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated|"
     r"^Error from server \(BadRequest\): previous terminated container \S+ in pod \S+ not found|"
     r"^unable to retrieve container logs for "
