@@ -856,3 +856,36 @@ def test_journal_without_permission_is_a_gap_and_kubectl_notices_are_noise():
         "annotation which is required by kubectl apply.",
     ):
         assert benign(line) is not None and analyze_text("pod_logs", line, args={"pod": "api-1"}) == []
+
+
+def test_node_taints_set_by_the_node_controller_and_a_cordon_that_is_not_a_fault():
+    sick = """\
+Name:               node-3
+Roles:              <none>
+Taints:             node.kubernetes.io/unreachable:NoExecute
+                    node.kubernetes.io/unreachable:NoSchedule
+Unschedulable:      false
+"""
+    [f] = analyze_text("log_tail", sick)
+    assert f.signature == "node-condition" and f.facts == {
+        "node": "node-3",
+        "conditions": ["taint unreachable"],
+    }
+    assert lines_of(f) == [
+        "Taints:             node.kubernetes.io/unreachable:NoExecute",
+        "node.kubernetes.io/unreachable:NoSchedule",
+    ]
+    cordoned = "Name:               node-1\nTaints:             node.kubernetes.io/unschedulable:NoSchedule\n"
+    assert analyze_text("log_tail", cordoned) == []
+
+
+def test_a_pods_default_tolerations_are_not_node_taints():
+    pod = """\
+Name:             web-1
+Namespace:        shop
+Status:           Running
+Tolerations:      node.kubernetes.io/not-ready:NoExecute op=Exists for 300s
+                  node.kubernetes.io/unreachable:NoExecute op=Exists for 300s
+Events:           <none>
+"""
+    assert analyze_text("pod_describe", pod) == []

@@ -254,6 +254,11 @@ _NODE_EVENT = re.compile(
     r"\b(?:NodeNotReady|NodeHasDiskPressure|NodeHasInsufficientMemory|NodeHasInsufficientPID|"
     r"EvictionThresholdMet|KubeletHasDiskPressure|KubeletHasInsufficientMemory)\b"
 )
+_NODE_TAINT = re.compile(
+    r"^(?:Taints:\s+|\s+)node\.kubernetes\.io/(?P<taint>not-ready|unreachable|memory-pressure|disk-pressure|"
+    r"pid-pressure|network-unavailable|out-of-service):(?:NoSchedule|NoExecute)\b"
+)
+"""The taints the node controller puts on a sick node (describe node's Taints:, one per line)."""
 _NODE_RECOVERED = {
     "NodeNotReady": "NodeReady",
     "NodeHasDiskPressure": "NodeHasNoDiskPressure",
@@ -262,6 +267,20 @@ _NODE_RECOVERED = {
 }
 """The node controller and kubelet report these transitions as `Normal` events; the pair says it recovered."""
 _NODE_OBJECT = re.compile(r"\b[Nn]ode/(?P<node>[\w.-]+)")
+
+
+def _taint_lines(obs: Observation) -> list[str]:
+    """The lines of describe node's `Taints:` field (it goes on, indented, one taint per line). A pod's
+    `Tolerations:` lists the same keys on every pod: those are not taints."""
+    out, inside = [], False
+    for ln in obs.lines:
+        if ln.startswith("Taints:"):
+            inside = True
+        elif not ln[:1].isspace():
+            inside = False
+        if inside:
+            out.append(ln)
+    return out
 
 
 @analyzer
@@ -273,6 +292,9 @@ def node_conditions(obs: Observation) -> list[Finding]:
         (ln.strip(), m.group("status").split(",")[0])
         for ln in obs.lines
         if (m := _NODE_ROW.match(ln.strip())) and m.group("node") != "NAME"
+    ]
+    hits += [
+        (ln.strip(), f"taint {m.group('taint')}") for ln in _taint_lines(obs) if (m := _NODE_TAINT.match(ln))
     ]
     seen = {h[0] for h in hits}
     hits += [
