@@ -121,10 +121,30 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         "self-healed-retry": "WARN upstream reset, retrying (attempt 2) ... succeeded",
         "mount-permission-noise": "df: /run/user/1000/doc: Operation not permitted",
         "error-level-config": "root  911  0.0  0.1 nginx: master process /usr/sbin/nginx -g error_log stderr;",
+        "tls-handshake-probe": "2026/07/15 11:08:02 http: TLS handshake error from 10.0.4.17:52144: EOF",
+        "firmware-noise": "Jul 15 06:00:01 web-01 kernel: ACPI BIOS Error (bug): Could not resolve symbol "
+        "[\\_SB.PCI0.LPCB.HPET], AE_NOT_FOUND (20230628/dswload2-162)",
+        "grpc-transport-closing": "2026-07-15T11:08:02Z INFO grpc: [transport] loopyWriter.run returning. "
+        'connection error: desc = "transport is closing"',
+        "kubectl-discovery-noise": "E0715 11:08:02.123456   4242 memcache.go:265] couldn't get current server "
+        "API group list: the server is currently unable to handle the request",
+        "kubelet-cgroup-stats-noise": r'E0715 11:08:02.123456  811 summary_sys_containers.go:48] "Failed to get '
+        r'system container stats" err="failed to get cgroup stats for \"/system.slice/docker.service\": failed '
+        r'to get container info" containerName="/system.slice/docker.service"',
+        "db-starting-up": "2026-07-15 11:08:02.101 UTC [212] FATAL:  the database system is starting up",
+        "apparmor-snap-noise": "Jul 15 11:08:02 web-01 kernel: audit: type=1400 audit(1709460001.123:88): "
+        'apparmor="DENIED" operation="open" profile="snap.lxd.daemon" name="/proc/1/environ" pid=1 comm="lxd"',
+    }
+    resolved = {
+        "db-starting-up": "2026-07-15 11:08:03.512 UTC [1] LOG:  database system is ready to accept connections"
     }
     line = samples[entry.name]
-    assert benign(line) is entry
-    assert by_sig(analyze_text("log_tail", line), "error-lines") == []
+    after = resolved.get(entry.name)
+    assert benign(line, (lambda: after) if after else None) is entry
+    text = line + ("\n" + after if after else "")
+    assert by_sig(analyze_text("log_tail", text), "error-lines") == []
+    if entry.resolved_by is not None:  # without the line that shows the start-up completed, it is a failure
+        assert benign(line) is None and by_sig(analyze_text("log_tail", line), "error-lines")
 
 
 def test_warnings_printed_on_every_healthy_run_are_not_failures():

@@ -7,6 +7,11 @@
 Every analyzer runs on every result; each is a small function in a module per
 family (ports, network, services, database, kubernetes, resources). They never
 raise: a broken analyzer is skipped, never the turn.
+
+The text they read is parsed by tolerant readers kept apart: logtext (log lines in
+every shape), k8s_text and k8s_structured (kubectl tables, describe, -o yaml/json),
+host_text (df, free, meminfo); readable says when an output of a known shape could
+not be read, so the answer reports a gap instead of "nothing there".
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.events import Evidence, Finding, NextCheck
+from assistant.findings.logtext import unframe
 
 MAX_LINE = 2000
 """Longer lines are read only up to here: keeps every regex linear-ish on hostile input."""
@@ -36,8 +37,9 @@ class Observation:
 
     @functools.cached_property
     def lines(self) -> list[str]:
-        """Output lines, each cut to MAX_LINE characters (a prefix is still an exact substring)."""
-        return [ln[:MAX_LINE] for ln in self.output.splitlines()]
+        """Output lines without a `stdout:`/`stderr:` frame, each cut to MAX_LINE characters (what is left is
+        still an exact substring of the output, so it can be quoted as evidence)."""
+        return [unframe(ln)[:MAX_LINE] for ln in self.output.splitlines()]
 
     @functools.cached_property
     def lower(self) -> str:

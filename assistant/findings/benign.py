@@ -1,7 +1,8 @@
 """Known-benign output: lines that look like failures but are printed by healthy systems.
 
-Data, not code paths: each entry names the class of noise and why it is harmless, and
-tests/test_findings_generic.py proves each one on real-shaped lines. Structural
+Data, not code paths: each entry names the class of noise and why it is harmless (and, for a
+start-up message, what later line shows it passed), and tests/test_findings_generic.py and
+tests/test_findings_variations.py prove each one on real-shaped lines. Structural
 benign states (a oneshot unit that exited 0, probe failures during start-up that end
 in Ready) are decided where the structure is read (services.py, kubernetes.py) and
 tested there.
@@ -10,6 +11,7 @@ tested there.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -18,6 +20,9 @@ class Benign:
     name: str
     why: str
     pattern: re.Pattern[str]
+    resolved_by: re.Pattern[str] | None = None
+    """Benign only when a later line of the same output matches this (a start-up that then completed);
+    alone, the line is a failure like any other."""
 
 
 BENIGN: list[Benign] = [
@@ -74,7 +79,9 @@ BENIGN: list[Benign] = [
         "kubectl's notices printed on every healthy run (deprecations, defaulted container)",
         re.compile(
             r"^(?:Warning: [\w./-]+ is deprecated|Defaulted container \"[^\"]+\" out of:|"
-            r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling))"
+            r"Warning: spec\.template\.|I\d{4} \d\d:\d\d:\d\d\.\d+ .*(?:cached|throttling)|"
+            r"Unable to use a TTY - input is not a terminal|Warning: Use tokens from the TokenRequest API|"
+            r"Warning: resource \S+ is missing the kubectl\.kubernetes\.io/last-applied-configuration annotation)"
         ),
     ),
     Benign(
@@ -97,6 +104,58 @@ BENIGN: list[Benign] = [
         re.compile(r"^df: /run/user/\d+/\S+: (?:Permission denied|Operation not permitted)"),
     ),
     Benign(
+        "tls-handshake-probe",
+        "a TCP health check (a load balancer, kubelet tcpSocket probe) that connects to a TLS port and closes "
+        "without a handshake: Go's net/http logs it on every probe",
+        re.compile(
+            r"http: TLS handshake error from \S+: (?:EOF|read tcp \S+: (?:read: )?connection reset by peer)"
+        ),
+    ),
+    Benign(
+        "firmware-noise",
+        "ACPI/firmware complaints the kernel prints on every boot of many (virtual) machines",
+        re.compile(r"\bACPI (?:BIOS )?Error\b|\bACPI Error: |\[Firmware Bug\]:|\bACPI: \\?_\w+: failed"),
+    ),
+    Benign(
+        "grpc-transport-closing",
+        "gRPC logging that a connection it was done with is closing (a client or a deploy went away)",
+        re.compile(r"loopyWriter\.run returning\. connection error: desc = \"transport is closing\""),
+    ),
+    Benign(
+        "kubectl-discovery-noise",
+        "kubectl's discovery cache complaining about an aggregated API (often metrics.k8s.io) on every command: "
+        "not about the workload being investigated",
+        re.compile(
+            r"memcache\.go:\d+\] (?:couldn't get (?:current server API group list|resource list for)|"
+            r"\"Unhandled Error\" err=\"couldn't get)"
+        ),
+    ),
+    Benign(
+        "kubelet-cgroup-stats-noise",
+        "a kubelet/cAdvisor message printed every few seconds on distributions whose cgroup layout it does "
+        "not expect; harmless to the pods",
+        re.compile(r"Failed to get system container stats\b"),
+    ),
+    Benign(
+        "apparmor-snap-noise",
+        "AppArmor denials from snap packages' own confinement profiles (snap.*): printed continuously on "
+        "Ubuntu hosts and unrelated to the services being investigated",
+        re.compile(r'apparmor="DENIED"[^\n]*profile="snap[.-]'),
+    ),
+    Benign(
+        "db-starting-up",
+        "clients connecting while the database was (re)starting, and it finished starting afterwards",
+        re.compile(
+            r"the database system is (?:starting up|shutting down|in recovery mode)|"
+            r"LOADING Redis is loading the dataset in memory",
+            re.IGNORECASE,
+        ),
+        resolved_by=re.compile(
+            r"database system is ready to accept connections|Ready to accept connections|DB loaded from disk",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
         "error-level-config",
         "a configuration or command line that only mentions an error log or level",
         re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE),
@@ -104,6 +163,12 @@ BENIGN: list[Benign] = [
 ]
 
 
-def benign(line: str) -> Benign | None:
-    """The known-benign class this line belongs to, if any."""
-    return next((b for b in BENIGN if b.pattern.search(line)), None)
+def benign(line: str, after: Callable[[], str] | None = None) -> Benign | None:
+    """The known-benign class this line belongs to, if any. `after` gives the output that follows the line
+    (asked only for a class with `resolved_by`): without it, such a start-up message is not benign."""
+    for b in BENIGN:
+        if not b.pattern.search(line):
+            continue
+        if b.resolved_by is None or (after is not None and b.resolved_by.search(after())):
+            return b
+    return None

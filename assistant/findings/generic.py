@@ -8,48 +8,80 @@ in the output is never reported as "nothing found".
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
 from assistant.findings.base import Call, Observation, call, fallback, make_finding
 from assistant.findings.benign import benign
-from assistant.findings.logtext import LogLine, read_line, shape
+from assistant.findings.k8s_structured import looks_structured
+from assistant.findings.logtext import LogLine, gist, read_line, shape
 from tools.catalog import LOG_TOOLS
 
 _LEVEL_FATAL = re.compile(
     r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
-    r"\[(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|"
+    r"\[(?:\w+:)?(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|\"s\"\s*:\s*\"F\"|"
     r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
     r"\bUncaught\b|\bunhandled (?:exception|rejection)\b",
     re.IGNORECASE,
 )
 _LEVEL_ERROR = re.compile(
-    r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:error|err)\]|\blevel=(?:error|err)\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|^E\d{4} |"
+    r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:\w+:)?(?:error|err)\]|\blevel=(?:error|err)\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|\"s\"\s*:\s*\"E\"|^E\d{4} |"
     r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): "
 )
 _LEVEL_QUIET = re.compile(
-    r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:info|debug|notice)\]|"
+    r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:\w+:)?(?:info|debug|notice|trace\d?)\]|\[(?:Note|System)\]|"
     r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
-    r"^[ID]\d{4} "
+    r"\"s\"\s*:\s*\"[ID]\d?\"|^[ID]\d{4} "
 )
 _LEVEL_WARN = re.compile(
-    r"\b(?:WARN|WARNING)\b|\[warn\]|\blevel=warn(?:ing)?\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|^W\d{4} ",
+    r"\b(?:WARN|WARNING)\b|\[(?:\w+:)?warn\]|\blevel=warn(?:ing)?\b|"
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} ",
     re.IGNORECASE,
 )
+_KERNEL_FAULT = re.compile(
+    r"\bsegfault at\b|\bblocked for more than \d+ seconds\b|\bsoft lockup\b|\bhard LOCKUP\b|"
+    r"\bgeneral protection fault\b|\bself-detected stall\b|\bBUG: (?:unable|soft|kernel)"
+)
+"""Kernel faults printed under any level (a hung task is reported as `INFO: task ... blocked`)."""
+ERRNO_NAMES = (
+    "EACCES EADDRINUSE EADDRNOTAVAIL EAGAIN EAI_AGAIN EAI_NONAME EBADF EBUSY ECONNABORTED ECONNREFUSED "
+    "ECONNRESET EDQUOT EEXIST EHOSTDOWN EHOSTUNREACH EINVAL EIO EISDIR ELOOP EMFILE EMLINK ENAMETOOLONG "
+    "ENETDOWN ENETUNREACH ENFILE ENOBUFS ENODEV ENOENT ENOEXEC ENOMEM ENOSPC ENOTCONN ENOTDIR ENOTEMPTY "
+    "ENOTFOUND ENOTSUP ENXIO EPERM EPIPE EPROTO EROFS ESRCH ESTALE ETIMEDOUT ETXTBSY EXDEV EOVERFLOW"
+).split()
+"""errno names as C, Go, Node and Ruby print them (Errno::ENOENT, syscall.ECONNRESET, code: 'EPIPE')."""
+_ERRNO = re.compile(r"(?<![A-Za-z])(?:" + "|".join(ERRNO_NAMES) + r")\b")
 FAILURE_WORDS = re.compile(
-    r"\bfail(?:ed|ure|s|ing)?\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\bno such file\b|\bnot found\b|"
-    r"\bexceeded\b|\balarm\b|\blimit (?:reached|exceeded)\b|\bcannot\b|\bcan't\b|\bunable to\b|\bcould not\b|"
-    r"\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\b(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOSPC|"
-    r"EACCES|EPERM|ENOENT|EMFILE|ENFILE|EADDRINUSE|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOMEM|EAI_AGAIN|ENOTFOUND|"
-    r"EROFS|EDQUOT)\b|\[Errno \d+\]|\berrno[= ]\d+|\(\d+: [A-Z][a-z]+|\berror\b",
+    r"\bfail(?:ed|ure|s|ing)?\b|\bdenied\b|\brefused\b|\btimed? ?out\b|\bno such (?:file|host|device)\b|"
+    r"\bnot found\b|\bexceed(?:ed|s)?\b|\balarm\b|\blimit (?:reached|exceeded|hit)\b|"
+    r"\b(?:over|hit|reached|at|above) (?:the |its |their |\w+ )?limit\b|\bcannot\b|\bcan't\b|\bunable to\b|"
+    r"\bcould not\b|\bcouldn't\b|\bunreachable\b|\bout of memory\b|\bkilled\b|\bdeadlock\b|\bcorrupt(?:ed|ion)?\b|"
+    r"\babort(?:ed|ing)?\b|\brejected\b|\bforbidden\b|\bunauthori[sz]ed\b|\bexpired\b|\bmismatch\b|"
+    r"\bdoes(?: not|n't) match\b|\bnot permitted\b|\bnot allowed\b|\breset by peer\b|\bconnection reset\b|"
+    r"\bbroken pipe\b|\bno route to host\b|\bread-only file ?system\b|\btoo many\b|\bcrash(?:ed|ing)?\b|"
+    r"\bunhealthy\b|\b(?:lost|dropped) connection\b|\bconnection (?:lost|closed unexpectedly)\b|"
+    r"\bunexpected(?:ly)?\b|\b(?:is|are) missing\b|\bmissing required\b|"
+    r"\bunknown (?:host|directive|option|variable|command|database|user|column|table|key|field)\b|"
+    r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/[A-Z]+\b|"
+    r"\bsegfault at\b|\bblocked for more than \d+ seconds\b|\bsoft lockup\b|\bhard LOCKUP\b|\bBUG: |"
+    r"\bgeneral protection fault\b|\bnot responding\b|\b[Ll]ink is [Dd]own\b|\bSYN flooding\b|"
+    r"\bself-detected stall\b|\brcu_\w+ detected stalls?\b|"
+    r"\[Errno \d+\]|\berrno[= ]\d+|\(os error \d+\)|\(\d+: [A-Z][a-z]+|\berror\b",
     re.IGNORECASE,
 )
 MAX_GROUPS = 5
-_CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|Caused by|\.\.\. \d+ more|File \"))")
+_CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|\.\.\. \d+ more|File \"))")
+_CAUSED_BY = re.compile(r"^Caused by: ")
+"""Java's chained exception: the deepest `Caused by:` is the root cause, so it is an error of its own."""
+_STATUS_HEADER = re.compile(
+    r"^\s*(?:Loaded|Active|Process|Main PID|Tasks|Memory|CPU|CGroup|Docs|Drop-In|TriggeredBy|Triggers|IO|"
+    r"Invocation|Mem peak|Swap peak):\s|^\s*[├└│]"
+)
+"""systemctl status's own header and cgroup tree: the unit's finding reads them; they are not log lines."""
 
 
 @dataclass
@@ -98,36 +130,47 @@ _CUES = (
     "core dump",
     "uncaught",
     "unhandled",
+    "deadlock",
+    "corrupt",
+    "abort",
+    "reject",
+    "forbidden",
+    "unauthori",
+    "expired",
+    "mismatch",
+    "match",
+    "not permitted",
+    "not allowed",
+    "reset",
+    "broken pipe",
+    "no route",
+    "read-only",
+    "too many",
+    "crash",
+    "unhealthy",
+    "connection",
+    "unexpected",
+    "missing",
+    "unknown",
+    "exit",
+    "status=",
+    "os error",
+    "segfault",
+    "blocked for",
+    "lockup",
+    "bug: ",
+    "protection fault",
+    "not responding",
+    "link is down",
+    "syn flooding",
+    "stall",
+    '"s"',
     "e0",
     "e1",
     "f0",
     "f1",
-    "(1",
-    "(2",
-    "(9",
-    "eacces",
-    "enospc",
-    "eperm",
-    "enoent",
-    "emfile",
-    "enfile",
-    "eaddr",
-    "econn",
-    "ehost",
-    "enet",
-    "epipe",
-    "enomem",
-    "eai_",
-    "enotfound",
-    "erofs",
-    "edquot",
-    "etimedout",
-    "(4",
-    "(5",
-    "(6",
-    "(7",
-    "(8",
-    "(3",
+    *("(" + d for d in "123456789"),
+    *(name.lower() for name in ERRNO_NAMES),
 )
 SCAN = 600
 """Characters of a line read for its level: level words and failure words come early, and a bound keeps
@@ -143,23 +186,27 @@ def level_of(line: LogLine) -> str | None:
     line = LogLine(text, line.timestamp, line.program, line.message[:SCAN], line.indented)
     if _LEVEL_FATAL.search(text):
         return "fatal"
+    if _KERNEL_FAULT.search(line.message):
+        return "error"
     if _LEVEL_ERROR.search(line.message) or _LEVEL_ERROR.search(text):
         return "error"
-    if FAILURE_WORDS.search(line.message) and not _LEVEL_QUIET.search(text):
+    if (FAILURE_WORDS.search(line.message) or _ERRNO.search(line.message)) and not _LEVEL_QUIET.search(text):
         return "warning" if _LEVEL_WARN.search(text) else "failure"
     return None
 
 
-_TOOL_SELF = re.compile(
-    r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were found|"
-    r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated"
+TOOL_SELF = re.compile(
+    r"^Unit \S+ could not be found\.?$|^-- No entries --$|^No journal files were (?:found|opened)|^Hint: You are currently not seeing messages|^Users in groups .+ can see all messages|"
+    r"^(?:tail|cat|journalctl|grep): |^Error from server \(NotFound\)|^Warning: journal has been rotated|"
+    r"^Error from server \(BadRequest\): previous terminated container \S+ in pod \S+ not found|"
+    r"^unable to retrieve container logs for "
 )
 """What a reading tool says about its own input (no such unit, no entries): a gap, never the system's failure."""
 
 
 def current_lines(obs: Observation) -> list[str]:
     """Lines that describe the present: for a unit that is running now, only what followed its last start."""
-    lines = [ln for ln in obs.lines if not _TOOL_SELF.match(ln.strip())]
+    lines = [ln for ln in obs.lines if not TOOL_SELF.match(ln.strip())]
     if obs.tool == "service_status" and re.search(
         r"^\s*Active:\s+active \(running\)", obs.output, re.MULTILINE
     ):
@@ -172,13 +219,19 @@ def current_lines(obs: Observation) -> list[str]:
     return lines
 
 
+def _rest(lines: list[str], i: int) -> str:
+    return "\n".join(lines[i + 1 :])
+
+
 def error_groups(obs: Observation) -> list[Group]:
     """Failure lines of a log output grouped by message shape, most severe and most frequent first."""
     groups: dict[str, Group] = {}
     in_block = False
     trace: list[LogLine] | None = None
-    for raw in current_lines(obs):
-        if not raw.strip():
+    status = obs.tool == "service_status"
+    lines = current_lines(obs)
+    for i, raw in enumerate(lines):
+        if not raw.strip() or (status and _STATUS_HEADER.match(raw)):
             continue
         line = read_line(raw)
         if trace is not None:  # a traceback: its frames, then the exception line that names the error
@@ -190,7 +243,11 @@ def error_groups(obs: Observation) -> list[Group]:
         elif "Traceback (most recent call last)" in line.message:
             trace = [line]
             continue
-        if in_block and (line.indented or _CONTINUATION.match(line.message)):
+        if (
+            in_block
+            and (line.indented or _CONTINUATION.match(line.message))
+            and not _CAUSED_BY.match(line.message)
+        ):
             continue  # a stack frame or a field of the error object just reported
         level = (
             "fatal"
@@ -198,7 +255,7 @@ def error_groups(obs: Observation) -> list[Group]:
             else level_of(line)
         )
         in_block = level is not None
-        if level is None or benign(raw[:SCAN]):
+        if level is None or benign(raw[:SCAN], functools.partial(_rest, lines, i)):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)
@@ -266,7 +323,7 @@ def last_words(obs: Observation) -> list[Group]:
     exited, the closest thing to a cause the log has."""
     if obs.tool != "pod_logs" or not obs.args.get("previous"):
         return []
-    last = next((ln for ln in reversed(obs.lines) if ln.strip() and not benign(ln)), None)
+    last = next((ln for ln in reversed(current_lines(obs)) if ln.strip() and not benign(ln)), None)
     return [Group("failure", [read_line(last)])] if last else []
 
 
@@ -280,8 +337,8 @@ def _source(obs: Observation) -> str:
 @fallback
 def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     """Every failure a log states, grouped and counted, whether or not a specific signature knows it."""
-    if obs.tool not in LOG_TOOLS:
-        return []
+    if obs.tool not in LOG_TOOLS or looks_structured(obs.output):
+        return []  # an object printed as YAML/JSON is read field by field (k8s_structured), not as log lines
     out = []
     source = _source(obs)
     unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)
@@ -307,7 +364,7 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
             make_finding(
                 obs,
                 "error-lines",
-                f"{source} logged {times}{g.level}: {sample.message[:200]}{when}",
+                f"{source} logged {times}{g.level}: {gist(sample.message)}{when}",
                 [sample.raw, g.lines[-1].raw],
                 {
                     "source": source,
@@ -326,3 +383,45 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
             )
         )
     return out
+
+
+_COMMAND_ERROR = re.compile(
+    r"^(?P<cmd>df|du|stat|findmnt|mount|free|uptime|ps|ss|lsof|getent): (?P<what>\S.*)$"
+)
+"""A diagnostic command's own error on stderr (`df: /mnt/nfs: Stale file handle`): these print there only when
+something is wrong with what they read, so the line is a failure whatever its words."""
+
+
+@fallback
+def command_errors(obs: Observation, covered: set[str]) -> list[Finding]:
+    """Errors the host's own diagnostic commands print about what they read: a hung or stale mount in df, an
+    unreadable directory in du. Log readers' notes about their own input are gaps instead (TOOL_SELF)."""
+    if obs.tool in LOG_TOOLS or ": " not in obs.output:
+        return []
+    hits = [
+        (ln.strip(), m)
+        for ln in obs.lines
+        if (m := _COMMAND_ERROR.match(ln.strip())) and ln.strip() not in covered and not benign(ln.strip())
+    ]
+    if not hits:
+        return []
+    line, m = hits[0]
+    return [
+        make_finding(
+            obs,
+            "error-lines",
+            f"{m.group('cmd')} reported: {gist(m.group('what'))}"
+            + (f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""),
+            [h[0] for h in hits[:3]],
+            {
+                "source": obs.tool,
+                "shape": shape(line),
+                "count": len(hits),
+                "level": "error",
+                "message": line[:300],
+                "specific": specificity(line),
+            },
+            severity="medium",
+            confidence=0.7,
+        )
+    ]

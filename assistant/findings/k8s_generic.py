@@ -11,7 +11,10 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, fallback, make_finding
+from assistant.findings.generic import level_of, specificity
+from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import Event, PodDescription, parse_describe, parse_events
+from assistant.findings.logtext import gist, read_line, shape
 
 COVERED = re.compile(
     r"Failed to pull image|^Error: (?:ErrImagePull|ImagePullBackOff)|(?:Readiness|Liveness|Startup) probe failed",
@@ -62,7 +65,7 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
             make_finding(
                 obs,
                 "k8s-warning-symptom" if symptom else "k8s-warning",
-                f"Kubernetes warns {reason} on {obj}: {events[0].message[:200]}",
+                f"Kubernetes warns {reason} on {obj}: {gist(events[0].message)}",
                 [e.line for e in events[:2]],
                 {
                     "object": obj,
@@ -84,7 +87,8 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
 @analyzer
 def container_states(obs: Observation) -> list[Finding]:
     """Waiting and terminated reasons of containers (and init containers) that no specific analyzer words."""
-    pod = parse_describe(obs.output) if obs.tool == "pod_describe" or "Containers:" in obs.output else None
+    described = obs.tool == "pod_describe" or "Containers:" in obs.output or looks_structured(obs.output)
+    pod = parse_describe(obs.output) if described else None
     if pod is None or not pod.name or pod.status == "Succeeded":
         return []
     ns = pod.namespace or str(obs.args.get("namespace") or "default")
@@ -113,12 +117,22 @@ def container_states(obs: Observation) -> list[Finding]:
         else:
             continue
         message = c.get("State.Message")
+        keys = ["State", "State.Reason", "State.Message", "State.Exit Code"]
+        if not message and kind == "waiting" and c.get("Last State") == "Terminated":
+            message = c.get(
+                "Last State.Message"
+            )  # why its last attempt ended: the runtime's or its own words
+            keys += ["Last State.Reason", "Last State.Message"]
+            last = c.get("Last State.Reason")
+            what += f" (last attempt {last}" + (f": {gist(message)})" if message else ")") if last else ""
+        elif message:
+            what += f" ({gist(message, 160)})"
         out.append(
             make_finding(
                 obs,
                 "container-not-running",
-                f"container {c.name} in {pod.name} {what}" + (f" ({message[:160]})" if message else ""),
-                [c.lines.get(k, "") for k in ("State", "State.Reason", "State.Message", "State.Exit Code")],
+                f"container {c.name} in {pod.name} {what}",
+                [c.lines.get(k, "") for k in keys],
                 {
                     "pod": pod.name,
                     "namespace": ns,
@@ -175,6 +189,60 @@ def false_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
     ]
 
 
+_CONDITION = re.compile(
+    r"^\s{2,}(?P<type>[A-Z][A-Za-z]+)\s+(?P<status>True|False|Unknown)(?:\s+(?P<reason>[A-Z]\w+))?(?:\s{2,}.*)?$"
+)
+BAD_WHEN_TRUE = re.compile(
+    r"(?:Failure|Failed|Error|Degraded|Stalled|Remaining|Target)$|^(?:Suspended|ScalingLimited|Terminating)$"
+)
+"""Condition types whose True is the failure (a Deployment's ReplicaFailure, a Job's Failed, an HPA's
+ScalingLimited, a Namespace's ContentRemaining); for every other type it is False."""
+_PRESSURE = re.compile(r"Pressure$|^NetworkUnavailable$")
+
+
+@fallback
+def object_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
+    """The Conditions table of any other object (a Deployment's Progressing False / ProgressDeadlineExceeded,
+    a Job's Failed True / BackoffLimitExceeded, an HPA's ScalingActive False): every condition in its failed
+    polarity, with its reason, when nothing more specific in the same output explains it."""
+    if covered or "Conditions:" not in obs.output:
+        return []
+    if any(ln.startswith("Containers:") for ln in obs.lines):
+        return []  # a pod: false_conditions reads it
+    rows, inside = [], False
+    for ln in obs.lines:
+        if ln.startswith("Conditions:"):
+            inside = True
+            continue
+        if inside and ln and not ln.startswith(" "):
+            break
+        m = _CONDITION.match(ln) if inside else None
+        if not m or _PRESSURE.search(m.group("type")):
+            continue  # node conditions are node_conditions' to read
+        bad = m.group("status") == ("True" if BAD_WHEN_TRUE.search(m.group("type")) else "False")
+        if bad or m.group("status") == "Unknown":
+            rows.append((m.group("type"), m.group("status"), m.group("reason"), ln.strip()))
+    if not rows:
+        return []
+    name = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)
+    said = ", ".join(f"{t} {st}" + (f" ({r})" if r else "") for t, st, r, _ in rows)
+    return [
+        make_finding(
+            obs,
+            "condition-false",
+            f"{name or 'the object'} reports {said}",
+            [ln for *_, ln in rows],
+            {
+                "object": name,
+                "conditions": [t for t, *_ in rows],
+                "reasons": [r for *_, r, _ in rows if r] or None,
+            },
+            severity="medium",
+            confidence=0.7,
+        )
+    ]
+
+
 _NODE_PRESSURE = re.compile(
     r"^\s*(?P<type>MemoryPressure|DiskPressure|PIDPressure|NetworkUnavailable)\s+True\b"
 )
@@ -186,6 +254,33 @@ _NODE_EVENT = re.compile(
     r"\b(?:NodeNotReady|NodeHasDiskPressure|NodeHasInsufficientMemory|NodeHasInsufficientPID|"
     r"EvictionThresholdMet|KubeletHasDiskPressure|KubeletHasInsufficientMemory)\b"
 )
+_NODE_TAINT = re.compile(
+    r"^(?:Taints:\s+|\s+)node\.kubernetes\.io/(?P<taint>not-ready|unreachable|memory-pressure|disk-pressure|"
+    r"pid-pressure|network-unavailable|out-of-service):(?:NoSchedule|NoExecute)\b"
+)
+"""The taints the node controller puts on a sick node (describe node's Taints:, one per line)."""
+_NODE_RECOVERED = {
+    "NodeNotReady": "NodeReady",
+    "NodeHasDiskPressure": "NodeHasNoDiskPressure",
+    "NodeHasInsufficientMemory": "NodeHasSufficientMemory",
+    "NodeHasInsufficientPID": "NodeHasSufficientPID",
+}
+"""The node controller and kubelet report these transitions as `Normal` events; the pair says it recovered."""
+_NODE_OBJECT = re.compile(r"\b[Nn]ode/(?P<node>[\w.-]+)")
+
+
+def _taint_lines(obs: Observation) -> list[str]:
+    """The lines of describe node's `Taints:` field (it goes on, indented, one taint per line). A pod's
+    `Tolerations:` lists the same keys on every pod: those are not taints."""
+    out, inside = [], False
+    for ln in obs.lines:
+        if ln.startswith("Taints:"):
+            inside = True
+        elif not ln[:1].isspace():
+            inside = False
+        if inside:
+            out.append(ln)
+    return out
 
 
 @analyzer
@@ -198,15 +293,23 @@ def node_conditions(obs: Observation) -> list[Finding]:
         for ln in obs.lines
         if (m := _NODE_ROW.match(ln.strip())) and m.group("node") != "NAME"
     ]
+    hits += [
+        (ln.strip(), f"taint {m.group('taint')}") for ln in _taint_lines(obs) if (m := _NODE_TAINT.match(ln))
+    ]
     seen = {h[0] for h in hits}
     hits += [
         (ln.strip(), m.group(0))
         for ln in obs.lines
-        if (m := _NODE_EVENT.search(ln)) and "Normal" not in ln[:40] and ln.strip() not in seen
+        if (m := _NODE_EVENT.search(ln))
+        and ln.strip() not in seen
+        and not ("Normal" in ln[:40] and _NODE_RECOVERED.get(m.group(0), "-") in obs.output)
     ]
     if not hits:
         return []
     node = next((m.group(1) for ln in obs.lines if (m := re.match(r"^Name:\s+(\S+)", ln))), None)
+    node = node or next(
+        (m.group("node") for h, _ in hits if (m := _NODE_OBJECT.search(h) or _NODE_ROW.match(h))), None
+    )
     kinds = list(dict.fromkeys(k for _, k in hits))
     return [
         make_finding(
@@ -219,3 +322,111 @@ def node_conditions(obs: Observation) -> list[Finding]:
             confidence=0.85,
         )
     ]
+
+
+@fallback
+def termination_messages(obs: Observation, covered: set[str]) -> list[Finding]:
+    """A crashed container's termination message (kubectl describe's `Message:` under State/Last State) is
+    the tail of its own log, or what the runtime said when it could not start it: read like any log line,
+    so the pod's crash is explained by its own words even when its logs cannot be fetched."""
+    described = obs.tool == "pod_describe" or looks_structured(obs.output)
+    pod = parse_describe(obs.output) if described else None
+    if pod is None or not pod.name:
+        return []
+    out = []
+    for c in pod.containers:
+        for state in ("Last State", "State"):
+            message = c.get(f"{state}.Message")
+            if not message or c.get(state) != "Terminated":
+                continue
+            if c.get(f"{state}.Reason") == "Completed" and c.get(f"{state}.Exit Code") in (None, "0"):
+                continue
+            line = read_line(message)
+            level = level_of(line) or "failure"
+            out.append(
+                make_finding(
+                    obs,
+                    "error-lines",
+                    f"{pod.name} logged {level}: {gist(message)}",
+                    [c.lines.get(f"{state}.Message", "")],
+                    {
+                        "source": pod.name,
+                        "shape": shape(message),
+                        "count": 1,
+                        "level": level,
+                        "container": c.name,
+                        "message": message[:300],
+                        "specific": specificity(message),
+                    },
+                    severity="high" if level == "fatal" else "medium",
+                    confidence=0.7,
+                )
+            )
+            break
+    return out
+
+
+_TOP_NODE = re.compile(
+    r"^(?P<node>[\w.-]+)\s+(?P<cpu>\d+m?)\s+(?P<cpu_pct>\d+)%\s+(?P<mem>\d+[KMGT]i?)\s+(?P<mem_pct>\d+)%\s*$"
+)
+
+
+@analyzer
+def node_usage(obs: Observation) -> list[Finding]:
+    """`kubectl top node`: a node at 95% of its allocatable memory or more (evictions and OOM kills follow)."""
+    if "MEMORY%" not in obs.output:
+        return []
+    out = []
+    for ln in obs.lines:
+        m = _TOP_NODE.match(ln.strip())
+        if m and int(m.group("mem_pct")) >= 95:
+            out.append(
+                make_finding(
+                    obs,
+                    "memory-exhausted",
+                    f"node {m.group('node')} uses {m.group('mem_pct')}% of its allocatable memory ({m.group('mem')})",
+                    [ln],
+                    {"host": m.group("node"), "available": None, "total": None},
+                    severity="high",
+                    confidence=0.8,
+                )
+            )
+    return out
+
+
+_PVC_ROW = re.compile(
+    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<status>Pending|Lost)\b"
+)
+
+
+@analyzer
+def claims_not_bound(obs: Observation) -> list[Finding]:
+    """`kubectl get pvc`: a claim Pending (no volume provisioned or matched) or Lost (its volume is gone);
+    pods that use it cannot start."""
+    if "STORAGECLASS" not in obs.output and "ACCESS MODES" not in obs.output:
+        return []
+    out = []
+    waits = "WaitForFirstConsumer" in obs.output  # known-benign: bound only once a pod is scheduled
+    for ln in obs.lines:
+        m = _PVC_ROW.match(ln.strip())
+        if not m or ln.strip().startswith(("NAME", "NAMESPACE")):
+            continue
+        ns = m.group("ns") or str(obs.args.get("namespace") or "default")
+        out.append(
+            make_finding(
+                obs,
+                "pvc-not-bound",
+                f"PersistentVolumeClaim {m.group('name')} is {m.group('status')}"
+                + (
+                    ": no volume was provisioned or matched"
+                    if m.group("status") == "Pending"
+                    else ": its volume is gone"
+                ),
+                [ln],
+                {"claim": m.group("name"), "namespace": ns, "status": m.group("status")},
+                severity="info" if waits and m.group("status") == "Pending" else "medium",
+                confidence=0.75,
+                next_checks=[call("k8s_events", namespace=ns, involved_object=m.group("name"))],
+            )
+        )
+    return out

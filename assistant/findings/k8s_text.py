@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from assistant.findings.logtext import unframe
 
 _ROW = re.compile(
-    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>\S+)\s+"
+    r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+(?P<ready>\d+/\d+)\s+(?P<status>[A-Za-z]\S*)\s+"
     r"(?P<restarts>\d+)(?:\s+\((?P<last>[^)]*)\))?\s+(?P<age>\S+)"
 )
 _DESCRIBE_EVENT = re.compile(
@@ -32,6 +32,7 @@ class PodRow:
     restarts: int
     line: str
     namespace: str | None = None
+    age: str = ""
 
     @property
     def healthy(self) -> bool:
@@ -115,6 +116,7 @@ def parse_pod_list(text: str) -> list[PodRow]:
                 int(m.group("restarts")),
                 ln.strip(),
                 m.group("ns"),
+                m.group("age"),
             )
         )
     return rows
@@ -132,24 +134,66 @@ def pod_list_unreadable(text: str) -> bool:
     return bool(meaningful) and not parse_pod_list(text)
 
 
+_HEADER_CELL = re.compile(r"\S+(?: \S+)*")
+_EVENT_ID = re.compile(r"\.[0-9a-f]{8,}$")
+
+
+def _event_columns(line: str) -> list[tuple[str, int]] | None:
+    """Column names and start offsets of a `kubectl get events` header (any kubectl version, -A, -o wide)."""
+    if "REASON" not in line or "TYPE" not in line:
+        return None
+    cols = [(m.group(0), m.start()) for m in _HEADER_CELL.finditer(line)]
+    names = {n for n, _ in cols}
+    return cols if {"TYPE", "REASON", "MESSAGE"} <= names else None
+
+
+def _event_by_columns(line: str, cols: list[tuple[str, int]]) -> Event | None:
+    """One row read by the header's offsets (kubectl's tabwriter starts every cell where its header starts)."""
+    cells = {}
+    for i, (name, start) in enumerate(cols):
+        end = cols[i + 1][1] if i + 1 < len(cols) else None
+        if start > 0 and line[start - 1 : start] not in (" ", "\t"):
+            return None  # the row is not aligned to this header
+        cells[name] = line[start:end].strip()
+    if cells.get("TYPE") not in ("Normal", "Warning") or not cells.get("REASON"):
+        return None
+    obj = cells.get("OBJECT")
+    if not obj and cells.get("KIND") and cells.get("NAME"):  # kubectl before 1.14: KIND and the event's NAME
+        obj = f"{cells['KIND'].lower()}/{_EVENT_ID.sub('', cells['NAME'])}"
+    age = cells.get("LAST SEEN", "")
+    if cells.get("COUNT", "").isdigit() and int(cells["COUNT"]) > 1 and cells.get("FIRST SEEN"):
+        age = f"{age} (x{cells['COUNT']} over {cells['FIRST SEEN']})"
+    return Event(cells["TYPE"], cells["REASON"], cells.get("MESSAGE", ""), line.strip(), obj or None, age)
+
+
 def parse_events(text: str) -> list[Event]:
-    """Events from a describe's Events table or from `kubectl get events`."""
-    out = []
+    """Events from a describe's Events table or from `kubectl get events` / `kubectl events`: with or without
+    a NAMESPACE column, -o wide's extra columns, kubectl's old column set, or no header (a grep'd listing)."""
+    out: list[Event] = []
+    if "Normal" not in text and "Warning" not in text:
+        return out
+    cols: list[tuple[str, int]] | None = None
     for ln in text.splitlines():
-        ln = unframe(ln)
-        m = _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)
-        if m:
+        ln = unframe(ln).rstrip()
+        header = _event_columns(ln)
+        if header:
+            cols = header
+            continue
+        if not ln.strip():
+            continue
+        e = _event_by_columns(ln, cols) if cols else None
+        if e is None and (m := _GET_EVENT.match(ln) or _DESCRIBE_EVENT.match(ln)):
             g = m.groupdict()
-            out.append(
-                Event(
-                    g["type"],
-                    g["reason"],
-                    g["message"].strip(),
-                    ln.strip(),
-                    g.get("object"),
-                    (g.get("age") or "").strip(),
-                )
+            e = Event(
+                g["type"],
+                g["reason"],
+                g["message"].strip(),
+                ln.strip(),
+                g.get("object"),
+                (g.get("age") or "").strip(),
             )
+        if e is not None:
+            out.append(e)
     return out
 
 
@@ -157,13 +201,18 @@ def parse_describe(text: str) -> PodDescription | None:
     """`kubectl describe pod` text: top fields, containers (State/Last State/Limits...) and events."""
     lines = text.splitlines()
     if not any(ln.startswith("Name:") for ln in lines):
-        return None
+        from assistant.findings.k8s_structured import describe_pod, load_pods
+
+        pods = load_pods(text)  # `kubectl get pod -o yaml|json`: the same facts, read from the object
+        return describe_pod(pods[0], text) if pods else None
     pod = PodDescription()
     section = None
     for ln in lines:
         if not ln.strip():
             continue
         indent = len(ln) - len(ln.lstrip())
+        if indent == 0 and section is not None and not _top_key(ln):
+            continue  # a multi-line termination message goes on at column 0: still the same field
         if indent == 0:
             key, _, value = ln.partition(":")
             section = key.strip()
@@ -176,6 +225,51 @@ def parse_describe(text: str) -> PodDescription | None:
                 pod.containers[-1].init = section == "Init Containers"
     pod.events = parse_events("\n".join(lines[_events_start(lines) :]))
     return pod
+
+
+_TOP_NAMES = {
+    "Name",
+    "Namespace",
+    "Priority",
+    "Priority Class Name",
+    "Runtime Class Name",
+    "Service Account",
+    "Node",
+    "Start Time",
+    "Labels",
+    "Annotations",
+    "Status",
+    "Reason",
+    "Message",
+    "SeccompProfile",
+    "AppArmor Profile",
+    "IP",
+    "IPs",
+    "Controlled By",
+    "Init Containers",
+    "Containers",
+    "Ephemeral Containers",
+    "Readiness Gates",
+    "Conditions",
+    "Volumes",
+    "QoS Class",
+    "Node-Selectors",
+    "Tolerations",
+    "Events",
+    "Termination Grace Period",
+    "Nominated Node Name",
+    "Scheduling Gates",
+    "Resource Claims",
+    "Topology Spread Constraints",
+}
+_ALIGNED_KEY = re.compile(r"^[A-Z][\w-]*(?: [A-Z][\w-]*)*:(?:\s{2,}|\t|$)")
+
+
+def _top_key(line: str) -> bool:
+    """A describe top-level field (`Status:  Running`, `Events:`), not a line of a multi-line message that
+    kubectl printed at column 0 (a panic, a traceback, `ValueError: ...`)."""
+    key = line.split(":", 1)[0]
+    return key in _TOP_NAMES or bool(_ALIGNED_KEY.match(line))
 
 
 def _top_field(pod: PodDescription, key: str, value: str) -> None:

@@ -6,14 +6,18 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import (
     Container,
     PodDescription,
+    PodRow,
     deployment_of,
     parse_describe,
     parse_events,
     parse_pod_list,
+    seconds,
 )
+from assistant.findings.logtext import gist
 
 _PULL_STATES = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
 _PULL_FAILED = re.compile(r"Failed to pull image \"(?P<image>[^\"]+)\"(?P<why>.*)$")
@@ -33,16 +37,45 @@ def _pod_of_event_object(obj: str | None) -> str | None:
 
 
 def _describe(obs: Observation) -> PodDescription | None:
-    if obs.tool == "pod_describe" or ("Containers:" in obs.output and "Name:" in obs.output):
+    if (
+        obs.tool == "pod_describe"
+        or ("Containers:" in obs.output and "Name:" in obs.output)
+        or looks_structured(obs.output)
+    ):
         return parse_describe(obs.output)
     return None
 
 
+_FAILED_STATUS = re.compile(
+    r"^(?:Init:)?(?:Error|CrashLoopBackOff|RunContainerError|CreateContainerError|CreateContainerConfigError|"
+    r"ContainerCannotRun|StartError|ContainerStatusUnknown|ImagePullBackOff|ErrImagePull|InvalidImageName|"
+    r"ErrImageNeverPull|OOMKilled|DeadlineExceeded|PostStartHookError|PreStopHookError|Signal:\d+|"
+    r"ExitCode:[1-9]\d*)$|^(?:NodeLost|Unknown|NodeAffinity|OutOf\w+|UnexpectedAdmissionError)$"
+)
+"""STATUS values kubectl prints for a pod whose container (or init container) failed, or that the node
+rejected; transitional ones (Pending, ContainerCreating, Terminating, Init:0/1) are not failures by themselves."""
+
+
+NOT_READY_AFTER = 600
+"""A pod Running but not Ready is normal while it starts; after ten minutes it is a failing probe or container."""
+
+
+def _job_attempt(row: PodRow, rows: list[PodRow]) -> str | None:
+    """Known-benign: a failed Job attempt whose Job then succeeded (a sibling pod of the same Job Completed)."""
+    job = re.sub(r"-[a-z0-9]{5}$", "", row.name)
+    done = next(
+        (r for r in rows if r is not row and r.status == "Completed" and r.name.startswith(job + "-")), None
+    )
+    return done.line if done and job != row.name else None
+
+
 @analyzer
 def pod_list_problems(obs: Observation) -> list[Finding]:
-    """`kubectl get pods` rows in CrashLoopBackOff / image pull errors / OOMKilled: which pods to describe."""
+    """`kubectl get pods` rows in CrashLoopBackOff / image pull errors / OOMKilled: which pods to describe.
+    Any other failed STATUS (Error, RunContainerError, Init:CrashLoopBackOff...) is a finding with its row."""
     out = []
-    for row in parse_pod_list(obs.output):
+    rows = parse_pod_list(obs.output)
+    for row in rows:
         ns = row.namespace or str(obs.args.get("namespace") or "default")
         describe = call("pod_describe", pod=row.name, namespace=ns)
         facts = {"pod": row.name, "namespace": ns, "restarts": row.restarts, "status": row.status}
@@ -96,6 +129,37 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
                     next_checks=[describe],
                 )
             )
+        elif row.status == "Running" and not row.healthy and (seconds(row.age) or 0) >= NOT_READY_AFTER:
+            out.append(
+                make_finding(
+                    obs,
+                    "pod-not-running",
+                    f"pod {row.name} runs but only {row.ready} of its containers are Ready, for {row.age}",
+                    [row.line],
+                    facts,
+                    severity="info",  # a symptom: its describe (probe, dependency) says why, and that is the cause
+                    confidence=0.7,
+                    next_checks=[describe],
+                )
+            )
+        elif _FAILED_STATUS.match(row.status):
+            retried = _job_attempt(row, rows)
+            init = row.status.startswith("Init:")
+            out.append(
+                make_finding(
+                    obs,
+                    "pod-not-running",
+                    f"pod {row.name} is {row.status}"
+                    + (" (an init container failed)" if init else "")
+                    + (f", {row.restarts} restarts" if row.restarts else "")
+                    + ("; a later attempt of the same Job completed" if retried else ""),
+                    [row.line, *([retried] if retried else [])],
+                    facts,
+                    severity="info" if retried else "medium",
+                    confidence=0.75,
+                    next_checks=[] if retried else [describe],
+                )
+            )
     return out
 
 
@@ -111,6 +175,7 @@ def _crash_facts(pod: PodDescription, c: Container, ns: str) -> dict:
         "memory_limit": c.get("Limits.memory"),
         "image": c.get("Image"),
         "deployment": deployment_of(pod.name, pod.controlled_by),
+        "message": (c.get("Last State.Message") or c.get("State.Message") or "")[:300] or None,
     }
 
 
@@ -166,19 +231,24 @@ def _oom(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Fi
 
 def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
     back_off = [e.line for e in pod.events if e.reason == "BackOff" and "restarting" in e.message]
+    reason = facts["last_reason"] if facts["last_reason"] not in (None, "Error", "CrashLoopBackOff") else None
+    said = facts["message"]
     return make_finding(
         obs,
         "crash-loop",
-        f"container {c.name} in {pod.name} keeps crashing (last exit code {facts['exit_code']}, "
-        f"{facts['restarts']} restarts)",
+        f"container {c.name} in {pod.name} keeps crashing (last "
+        + (f"{reason}, " if reason else "")
+        + f"exit code {facts['exit_code']}, {facts['restarts']} restarts)"
+        + (f": {gist(said)}" if said else ""),
         [
+            *_lines(c, "Last State.Message", "State.Message"),
             *_lines(c, "State.Reason", "Last State.Reason", "Last State.Exit Code", "Restart Count"),
             *back_off[:1],
         ],
         facts,
         severity="high",
         confidence=0.9,
-        max_lines=5,
+        max_lines=6,
         next_checks=[
             call("pod_logs", pod=pod.name, namespace=facts["namespace"], container=c.name, previous=True)
         ],
@@ -187,14 +257,22 @@ def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> 
 
 def _pull(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
     failed = [e for e in pod.events if _PULL_FAILED.search(e.message)]
-    cause = _pull_cause(" ".join(e.message for e in failed))
+    said = (
+        c.get("State.Message") or ""
+    )  # ErrImagePull's message is the registry's answer (not a back-off note)
+    said = "" if failed or said.lower().startswith("back-off") else said
+    cause = _pull_cause(" ".join(e.message for e in failed) or said)
     return _pull_finding(
         obs,
         pod.name,
         facts["namespace"],
         c.get("Image"),
         cause,
-        [*_lines(c, "State.Reason", "Image"), *(e.line for e in failed[:1])],
+        [
+            *_lines(c, "State.Reason", "Image"),
+            *(e.line for e in failed[:1]),
+            *_lines(c, "State.Message")[: bool(said)],
+        ],
         deployment_of(pod.name, pod.controlled_by),
     )
 

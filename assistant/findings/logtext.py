@@ -11,8 +11,15 @@ import re
 from dataclasses import dataclass
 
 _FRAME = re.compile(r"^\s*(?:stdout|stderr|STDOUT|STDERR)\s*[:|>]\s?")
+_SOURCE_PREFIX = re.compile(r"^\[pod/[\w.-]+/[\w.-]+\] ")
+"""`kubectl logs --prefix` (and `-l app=x` across pods): each line starts with [pod/NAME/CONTAINER]."""
 _TIMESTAMPS = [
-    re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"),  # ISO 8601 / RFC 3339
+    re.compile(
+        r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d| (?:UTC|GMT|CES?T|EES?T|[ECMP][SD]T))?(?=\s|$|\])"
+    ),  # ISO 8601 / RFC 3339, or PostgreSQL's `2026-03-03 10:00:01.123 UTC`
+    re.compile(
+        r"^[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Z]{2,5})?"
+    ),  # journalctl -o short-full: `Tue 2026-03-03 10:01:05 UTC`
     re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"),  # syslog / journal short
     re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d"),  # nginx error log, Go's log package
     re.compile(r"^\[\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]"),  # common log format
@@ -23,8 +30,10 @@ _TIMESTAMPS = [
     re.compile(r"^\d+:[A-Z] \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d+"),  # redis
     re.compile(r"^\[\d{4}-\d\d-\d\d[T ][\d:.,]+[^\]]*\]"),  # [2026-07-15 11:08:02,123]
     re.compile(r"^\d{10}(?:\.\d+)?\b"),  # epoch seconds
+    re.compile(r"^\[\s*\d+\.\d+\]"),  # dmesg / journalctl -o short-monotonic: seconds since boot
 ]
 _JOURNAL_PREFIX = re.compile(r"^(?:(?P<host>[\w.-]+) )?(?P<program>[\w.@/-]+)(?:\[(?P<pid>\d+)\])?: ")
+_KLOG_SOURCE = re.compile(r"^\s*\d+ (?P<source>[\w.-]+:\d+)\] ")
 _LINE_TIMESTAMP = re.compile(
     r"\"(?:time|ts|timestamp|@timestamp)\"\s*:\s*\"(?P<ts>[^\"]+)\"|\b(?:time|ts)=\"?(?P<ts2>[\dT:.Z+-]{10,})"
 )
@@ -49,19 +58,25 @@ def unframe(line: str) -> str:
 
 def read_line(raw: str) -> LogLine:
     text = unframe(raw).rstrip()
+    prefix = _SOURCE_PREFIX.match(text)
+    text = text[prefix.end() :] if prefix else text
     lead = len(text) - len(text.lstrip())
     text = text.lstrip()
     stamp = None
     for rx in _TIMESTAMPS:
         m = rx.match(text)
         if m:
-            stamp = m.group(0).strip("[]")
+            stamp = m.group(0).strip("[] ")
             text = text[m.end() :]
             text = text[1:] if text.startswith(" ") else text.lstrip(":")
             break
     program = None
     pm = _JOURNAL_PREFIX.match(text)
-    if pm and stamp and (pm.group("pid") or pm.group("host")):
+    km = _KLOG_SOURCE.match(text) if stamp and stamp[:1] in "IWEF" and stamp[1:2].isdigit() else None
+    if km:  # klog: `E0303 10:01:05.123456       1 reflector.go:138] message`
+        program = km.group("source")
+        text = text[km.end() :]
+    elif pm and stamp and (pm.group("pid") or pm.group("host")):
         program = pm.group("program").rsplit("/", 1)[-1]
         text = text[pm.end() :]
     indented = text[:1].isspace() or (stamp is None and lead > 0)
@@ -102,3 +117,16 @@ def looks_cut(text: str) -> bool:
     if _CUT_TAIL.search(last):
         return True
     return last.startswith("{") and not last.endswith("}")
+
+
+def gist(message: str, limit: int = 200) -> str:
+    """A long message cut for a title. Go and the container runtimes wrap an error in its callers' contexts
+    (`failed to create task: ...: exec: "x": executable file not found`), so the cause is at the end: keep the
+    tail from a `: ` boundary; anything else keeps its head."""
+    if len(message) <= limit:
+        return message
+    if message.count(": ") >= 3:
+        tail = message[-limit:]
+        cut = tail.find(": ")
+        return "…" + (tail[cut + 2 :] if 0 <= cut < limit // 2 else tail)
+    return message[:limit] + "…"

@@ -6,7 +6,16 @@ import re
 from urllib.parse import urlsplit
 
 from assistant.events import Finding
-from assistant.findings.base import SERVICE_OF_PORT, Call, Observation, analyzer, call, make_finding, port_of
+from assistant.findings.base import (
+    SERVICE_OF_PORT,
+    Call,
+    Observation,
+    analyzer,
+    call,
+    fallback,
+    make_finding,
+    port_of,
+)
 
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED|actively refused", re.IGNORECASE)
 _TIMEOUT = re.compile(
@@ -100,9 +109,11 @@ _NXDOMAIN = [
     re.compile(r"status: NXDOMAIN|Name or service not known|NXDOMAIN"),
 ]
 _DNS_TIMEOUT = re.compile(
-    r"no servers could be reached|Temporary failure in name resolution|getaddrinfo EAI_AGAIN|server misbehaving",
+    r"no servers could be reached|Temporary failure in name resolution|getaddrinfo EAI_AGAIN|server misbehaving|"
+    r"status: (?:SERVFAIL|REFUSED)\b|\b2\(SERVFAIL\)|\b5\(REFUSED\)|server can't find \S+: (?:SERVFAIL|REFUSED)",
     re.IGNORECASE,
 )
+"""The resolver could not answer (unreachable, SERVFAIL, REFUSED): the name may well exist."""
 
 
 def _lookup_name(obs: Observation, line: str) -> str | None:
@@ -115,6 +126,11 @@ def _lookup_name(obs: Observation, line: str) -> str | None:
             break
     arg = obs.args.get("name") if obs.tool == "dns_lookup" else None
     return str(arg).lower() if arg else None
+
+
+def _rcode(lines: list[str]) -> str | None:
+    m = next((m for ln in lines if (m := re.search(r"\b(SERVFAIL|REFUSED)\b", ln))), None)
+    return m.group(1) if m else None
 
 
 @analyzer
@@ -134,6 +150,8 @@ def dns_failures(obs: Observation) -> list[Finding]:
         "name resolution",
         "eai_again",
         "misbehaving",
+        "servfail",
+        "refused",
     ):
         return []
     found: dict[tuple[str, str | None], list[str]] = {}
@@ -150,7 +168,13 @@ def dns_failures(obs: Observation) -> list[Finding]:
                 make_finding(
                     obs,
                     "dns-timeout",
-                    f"DNS resolution of {name or 'a name'} failed (resolver unreachable)",
+                    f"DNS resolution of {name or 'a name'} failed ("
+                    + (
+                        f"the resolver answered {rcode}"
+                        if (rcode := _rcode(lines))
+                        else "resolver unreachable"
+                    )
+                    + ")",
                     lines,
                     {"name": name},
                     severity="high",
@@ -296,16 +320,45 @@ _STATUS = re.compile(r"^HTTP/[\d.]+\s+(\d{3})\b.*$")
 _SERVER = re.compile(r"^Server:\s*([A-Za-z][\w-]*)", re.IGNORECASE)
 
 
+_BODY_ERROR = re.compile(
+    r"\"(?:error|reason|message|detail|title|err)\"\s*:\s*(?:\"[^\"]{3,}|\{)|<title>[^<]*(?:Error|Unavailable|"
+    r"Gateway|Forbidden|Too Many)[^<]*</title>|^\s*(?:error|failed|exception)\b",
+    re.IGNORECASE,
+)
+_CURL_ERROR = re.compile(r"^curl: \(\d+\) \S.*$")
+_SERVER_SIDE_4XX = {403, 408, 413, 421, 429, 431}
+"""4xx answers that a healthy service does not give a plain GET: refused by policy or a read-only/blocked
+state (403), overloaded or rate-limited (429), limits (413, 431). They count when the body says what failed;
+401, 404, 400, 405 are what a check of the wrong URL gets, not a fault of the service."""
+
+
+def _body_error(obs: Observation, status_line: str) -> str | None:
+    """The first line of the response body that states the error (JSON error/reason/message, an HTML
+    error title, a plain 'error: ...')."""
+    lines = obs.lines
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == status_line), 0)
+    body = False
+    for ln in lines[start + 1 :]:
+        if not ln.strip():
+            body = True
+            continue
+        if body and _BODY_ERROR.search(ln):
+            return ln.strip()
+    return None
+
+
 @analyzer
 def http_error_status(obs: Observation) -> list[Finding]:
-    """An HTTP check answered 5xx: the symptom, with the server software that answered."""
+    """An HTTP check answered 5xx (or a 4xx whose body states an error, e.g. 429 read-only index, 413):
+    the symptom, with the server software that answered and the body's own error line."""
     if obs.tool != "http_check":
         return []
     statuses = [(ln.strip(), int(m.group(1))) for ln in obs.lines if (m := _STATUS.match(ln.strip()))]
     if not statuses:
         return []
     line, status = statuses[-1]
-    if status < 500:
+    said = _body_error(obs, line) if status >= 400 else None
+    if status < 500 and (status not in _SERVER_SIDE_4XX or not said):
         return []
     server = next((m.group(1).lower() for ln in obs.lines if (m := _SERVER.match(ln.strip()))), None)
     server_line = next((ln for ln in obs.lines if _SERVER.match(ln.strip())), "")
@@ -314,11 +367,34 @@ def http_error_status(obs: Observation) -> list[Finding]:
         make_finding(
             obs,
             "http-error-status",
-            f"{url or 'the endpoint'} answers HTTP {status}",
-            [line, server_line],
+            f"{url or 'the endpoint'} answers HTTP {status}" + (f": {said[:200]}" if said else ""),
+            [line, *([said] if said else []), server_line],
             {"url": url, "status": status, "server": server},
             severity="medium",
             confidence=0.9,
             next_checks=[call("service_status", service=server)] if server else [],
+        )
+    ]
+
+
+@fallback
+def http_client_error(obs: Observation, covered: set[str]) -> list[Finding]:
+    """curl's own error (`curl: (52) Empty reply from server`, `(35) SSL ... wrong version number`) when no
+    specific analyzer (refused, timeout, DNS, TLS) explained it: the check failed, in curl's words."""
+    if obs.tool != "http_check":
+        return []
+    lines = [ln.strip() for ln in obs.lines if _CURL_ERROR.match(ln.strip()) and ln.strip() not in covered]
+    if not lines:
+        return []
+    url = str(obs.args.get("url") or "the endpoint")
+    return [
+        make_finding(
+            obs,
+            "http-check-failed",
+            f"{url} could not be fetched: {lines[0][:200]}",
+            lines[:2],
+            {"url": url, "error": lines[0][:200]},
+            severity="medium",
+            confidence=0.8,
         )
     ]

@@ -6,8 +6,8 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.host_text import amount, parse_df, parse_free
 
-_DF_ROW = re.compile(r"^(?P<fs>\S+)\s+(?:\S+\s+){3}(?P<pct>\d+)%\s+(?P<mount>/\S*)\s*$")
 _DU_ROW = re.compile(
     r"(?:^|[\s,:])(?P<size>\d+(?:[.,]\d+)?[KMGTP]?)\s+(?P<path>/[\w./@-]{1,1024})(?=\s*(?:,|$))"
 )
@@ -42,16 +42,11 @@ def _kib(size: str) -> float:
 def filesystem_full(obs: Observation) -> list[Finding]:
     """`df -h` / `df -i` rows at 95% or more (90% is worth a warning), with the biggest `du` entries if shown."""
     out = []
-    inodes = False
     du = _du(obs)
-    for ln in obs.lines:
-        if "Mounted on" in ln:
-            inodes = "IUse%" in ln
+    for row in parse_df(obs.output):
+        if row.percent is None or row.percent < 90:
             continue
-        m = _DF_ROW.match(ln.strip())
-        if not m or int(m.group("pct")) < 90:
-            continue
-        pct, mount = int(m.group("pct")), m.group("mount")
+        pct, mount, inodes, ln = row.percent, row.mount, row.inodes, row.line
         big = [d for d in du if d[1].startswith(mount.rstrip("/") + "/") or mount == "/"][:3]
         what = "inodes" if inodes else "space"
         out.append(
@@ -59,12 +54,12 @@ def filesystem_full(obs: Observation) -> list[Finding]:
                 obs,
                 "disk-full",
                 f"{mount} is {pct}% full ({what})" + (f"; largest: {big[0][1]} ({big[0][0]})" if big else ""),
-                [ln, *(d[2] for d in big)],
+                [*([row.device_line] if row.device_line else []), ln, *(d[2] for d in big)],
                 {
                     "mount": mount,
                     "use_percent": pct,
                     "kind": what,
-                    "device": m.group("fs"),
+                    "device": row.device,
                     "largest": [d[1] for d in big] or None,
                 },
                 severity="critical" if pct >= 98 else "high" if pct >= 95 else "medium",
@@ -216,10 +211,6 @@ _TASKS = re.compile(
     re.IGNORECASE,
 )
 _TASKS_ROW = re.compile(r"^\s*Tasks:\s+(?P<n>\d+) \(limit: (?P<limit>\d+)\)")
-_MEM_ROW = re.compile(
-    r"^Mem:\s+(?P<total>[\d.]+)(?P<unit>[KMGT]i?)?\s+(?P<used>[\d.]+)\S*\s+\S+\s+\S+\s+\S+\s+"
-    r"(?P<avail>[\d.]+)(?P<aunit>[KMGT]i?)?\s*$"
-)
 _LOAD = re.compile(r"load average: (?P<one>[\d.]+), (?P<five>[\d.]+), (?P<fifteen>[\d.]+)")
 _CPUS = re.compile(r"^CPU\(s\):\s+(\d+)", re.MULTILINE)
 
@@ -273,32 +264,57 @@ def tasks_exhausted(obs: Observation) -> list[Finding]:
     ]
 
 
+_UNIT_MEMORY = re.compile(
+    r"^\s*Memory:\s+(?P<used>[\d.]+[BKMGTP]?)\s+\((?:[^)]*?\s)?max:\s+(?P<max>[\d.]+[BKMGTP]?)\b"
+)
+
+
+@analyzer
+def unit_memory_near_limit(obs: Observation) -> list[Finding]:
+    """systemctl status: a unit using 95% or more of its MemoryMax= (the kernel OOM-kills it at the limit)."""
+    for ln in obs.lines:
+        m = _UNIT_MEMORY.match(ln)
+        if not m:
+            continue
+        used, limit = amount(m.group("used")), amount(m.group("max"))
+        if used is None or not limit or used / limit < 0.95:
+            return []
+        unit = str(obs.args.get("service") or "the unit")
+        return [
+            make_finding(
+                obs,
+                "memory-limit-near",
+                f"{unit} uses {m.group('used')} of its {m.group('max')} memory limit (MemoryMax)",
+                [ln],
+                {"unit": unit, "used": m.group("used"), "limit": m.group("max")},
+                severity="info",  # page cache counts too: at the limit is normal until something is killed
+                confidence=0.75,
+                next_checks=[call("log_tail", source=f"unit:{unit}", grep="oom|Killed|memory")],
+            )
+        ]
+    return []
+
+
 @analyzer
 def memory_or_cpu_exhausted(obs: Observation) -> list[Finding]:
     """`free`: available memory under 5% of total; load average above twice the CPUs."""
-    if obs.tool != "host_resources" and "Mem:" not in obs.output:
+    if obs.tool != "host_resources" and "Mem:" not in obs.output and "MemAvailable:" not in obs.output:
         return []
     out = []
-    for ln in obs.lines:
-        m = _MEM_ROW.match(ln.strip())
-        if (
-            m
-            and float(m.group("total")) > 0
-            and float(m.group("avail")) / float(m.group("total")) < 0.05
-            and (m.group("unit") or "") == (m.group("aunit") or "")
-        ):
-            out.append(
-                make_finding(
-                    obs,
-                    "memory-exhausted",
-                    f"memory is nearly exhausted: {m.group('avail')} of {m.group('total')} available",
-                    [ln],
-                    {"host": "host", "available": m.group("avail"), "total": m.group("total")},
-                    severity="high",
-                    confidence=0.85,
-                    next_checks=[call("process_list")],
-                )
+    mem = parse_free(obs.output)
+    if mem is not None and mem.ratio < 0.05:
+        out.append(
+            make_finding(
+                obs,
+                "memory-exhausted",
+                f"memory is nearly exhausted: {mem.available} of {mem.total} available",
+                [mem.line, *([mem.also] if mem.also else [])],
+                {"host": "host", "available": mem.available, "total": mem.total},
+                severity="high",
+                confidence=0.85,
+                next_checks=[call("process_list")],
             )
+        )
     load, cpus = _LOAD.search(obs.output), _CPUS.search(obs.output)
     if (
         load

@@ -285,3 +285,79 @@ def environment_file_missing(obs: Observation) -> list[Finding]:
             ),
         )
     ]
+
+
+_JOURNAL_UNIT = re.compile(
+    r"systemd\[\d+\]: (?:(?P<unit>[\w.@:-]+)\.service: (?P<what>Main process exited, code=\w+, status=(?P<status>\S+)|"
+    r"Failed with result '(?P<result>[\w-]+)'|Scheduled restart job, restart counter is at (?P<n>\d+)|"
+    r"Start request repeated too quickly|Deactivated successfully|Succeeded)\.?|"
+    r"(?P<verb>Started|Failed to start|Starting) (?P<unit2>[\w.@:-]+?)(?:\.service)?(?: - .*)?\.?)\s*$"
+)
+
+
+@analyzer
+def unit_failed_in_journal(obs: Observation) -> list[Finding]:
+    """The same systemd results read from the unit's journal alone (no `systemctl status` header): exit
+    status, result, restart counter and the start limit, for the unit whose journal this is."""
+    if re.search(r"^\s*Active:", obs.output, re.MULTILINE) or "systemd[" not in obs.output:
+        return []
+    wanted = str(obs.args.get("service") or obs.args.get("source") or "").removeprefix("unit:")
+    events: list[tuple[str, re.Match[str]]] = []
+    for ln in obs.lines:
+        m = _JOURNAL_UNIT.search(ln)
+        if m and (m.group("unit") or m.group("unit2")) == (wanted or m.group("unit") or m.group("unit2")):
+            events.append((ln.strip(), m))
+    failures = [
+        (ln, m)
+        for ln, m in events
+        if (m.group("status") and not m.group("status").startswith("0/"))
+        or m.group("result")
+        or m.group("n")
+        or "repeated too quickly" in ln
+        or m.group("verb") == "Failed to start"
+    ]
+    if not failures:
+        return []
+    last_start = max((i for i, (_, m) in enumerate(events) if m.group("verb") == "Started"), default=-1)
+    last_failure = max(i for i, e in enumerate(events) if e in failures)
+    unit = next(m.group("unit") or m.group("unit2") for _, m in failures)
+    limit = any("repeated too quickly" in ln for ln, _ in failures)
+    counter = [int(m.group("n")) for _, m in failures if m.group("n")]
+    exits = [m.group("status") for _, m in failures if m.group("status")]
+    result = next((m.group("result") for _, m in reversed(failures) if m.group("result")), None)
+    gave_up = limit or events[last_failure][1].group("verb") == "Failed to start"
+    recovered = last_start > last_failure and not gave_up
+    state = "failed" if gave_up else "auto-restart"
+    words = "has failed" if gave_up else "keeps crashing and restarting"
+    lines = [
+        *(ln for ln, m in failures if "repeated too quickly" in ln),
+        *(ln for ln, m in failures if m.group("status")),
+    ]
+    lines += [ln for ln, m in failures if m.group("n")][-1:]
+    return [
+        make_finding(
+            obs,
+            "unit-failed",
+            f"{unit} {words}"
+            + (
+                f" (status {exits[-1]}" + (f", restart counter {max(counter)}" if counter else "") + ")"
+                if exits
+                else ""
+            )
+            + ("; it was running again at the end of this log" if recovered else ""),
+            lines,
+            {
+                "unit": unit,
+                "state": state,
+                "result": result,
+                "exit_status": exits[-1] if exits else None,
+                "restarts": max(counter) if counter else None,
+                "start_limit": limit or None,
+            },
+            severity="medium" if recovered else "high",
+            confidence=0.85,
+            fixes=[call("restart_service", service=unit)],
+            remediation=f"Fix the cause shown in the log, then {call('restart_service', service=unit)} (needs approval).",
+            max_lines=4,
+        )
+    ]

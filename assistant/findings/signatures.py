@@ -229,6 +229,19 @@ SIGNATURES: dict[str, Signature] = {
     "http-error-status": _s(
         ("url", "status"), 20, False, "", "{title}; the cause behind it was not found in what I could check."
     ),
+    "pod-not-running": _s(
+        ("pod",), 18, False, "crash down", "{title}; the listing alone does not say why (describe the pod)."
+    ),
+    "condition-false": _s(
+        ("object",), 16, False, "", "{title}; nothing more specific explains it in what I could check."
+    ),
+    "memory-limit-near": _s(
+        ("unit",), 61, False, "crash slow", "{title}: the kernel kills it at the limit.", situational=True
+    ),
+    "pvc-not-bound": _s(("claim", "namespace"), 73, False, "pending", "{title}."),
+    "http-check-failed": _s(
+        ("url",), 21, False, "", "{title}; the cause behind it was not found in what I could check."
+    ),
     "pod-condition-false": _s(
         ("pod",), 15, False, "", "{title}; nothing more specific explains it in what I could check."
     ),

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from assistant.events import Finding
 from assistant.findings import dedup_key, parse_calls, rank
-from assistant.findings.k8s_text import pod_list_unreadable
-from assistant.findings.logtext import looks_cut
+from assistant.findings.readable import cut_off
+from assistant.findings.readable import unreadable as unreadable_output
 from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
@@ -251,14 +251,14 @@ def unseen(conv: Conversation) -> list[str]:
                 f"- `{_cmd(c)}` printed output I could not read as {c.name} output: "
                 f"{_code(c.output.strip().splitlines()[0], 100)}"
             )
-        elif looks_cut(c.output) or c.truncated:
+        elif cut_off(c.name, c.output) or c.truncated:
             out.append(f"- `{_cmd(c)}` was cut off; what followed is not visible.")
     return out[:6]
 
 
 def unreadable(c: CallRecord) -> bool:
     """An output of a known shape that the parsers could not read: never to be taken as 'nothing there'."""
-    return c.name == "list_pods" and pod_list_unreadable(c.output)
+    return unreadable_output(c.name, c.output)
 
 
 def no_fault(conv: Conversation, note: str | None = None, subject: str | None = None) -> str:
