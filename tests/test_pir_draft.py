@@ -17,7 +17,7 @@ from assistant import store
 from assistant.events import Event, ToolCall, ToolResultEvent
 from assistant.findings.base import SIGNATURES
 from assistant.pir import service
-from assistant.pir.fmt import ts
+from assistant.pir.fmt import prose, ts
 from assistant.pir.models import PirEdits
 from assistant.pir.render import PirTemplateError
 
@@ -245,3 +245,10 @@ async def test_an_empty_session_gives_a_pir_of_todos_not_inventions(tmp_path, db
     metrics = section(markdown, "Detection and resolution metrics")
     assert "| Time to detect | TODO(owner) | TODO(owner) |" in metrics
     assert "| Time to mitigate | TODO(owner) | TODO(owner) |" in metrics
+
+
+def test_drafted_prose_never_carries_a_script_link_into_the_exported_file():
+    """The .md file leaves our UI (wikis, tickets): only http(s), mailto and anchor links stay links."""
+    text = prose("see [x](javascript:alert(1)), [y]( data:text/html,z) and [ok](https://status.example/1)")
+    assert "](javascript:" not in text and "]( data:" not in text
+    assert "[ok](https://status.example/1)" in text and "[x]\\(javascript:alert(1))" in text

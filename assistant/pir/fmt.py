@@ -100,8 +100,13 @@ def prose(text: str | None, in_table: bool = False) -> str:
     return "".join(out)
 
 
+_UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))")
+"""`](` opening a link whose target is not http(s), mailto or an anchor (`javascript:`, `data:`...)."""
+
+
 def _plain(text: str, in_table: bool) -> str:
     text = text.replace("<", "\\<").replace(">", "\\>")
+    text = _UNSAFE_LINK.sub("]\\\\(", text)
     return text.replace("|", "\\|") if in_table else text
 
 
