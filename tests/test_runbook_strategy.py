@@ -208,3 +208,46 @@ def test_an_error_stated_without_quotes_is_read_like_a_quote():
     s = Session(HOST, "the api on app-07 can't reach Postgres. Logs say connect ETIMEDOUT.")
     answer = s.run({})
     assert "ETIMEDOUT" in answer and "firewall" in answer
+
+
+# ------------------------------------------------------------------ the chain of causes, names and namespaces
+
+
+def test_the_journal_of_a_named_unit_counts_as_about_it_so_its_cause_leads():
+    status = """\
+● orders-api.service - Orders API (node)
+     Active: activating (auto-restart) (Result: core-dump) since Tue 2026-03-03 10:00:09 UTC; 3s ago
+   Main PID: 811 (code=dumped, signal=ABRT)
+Mar 03 10:00:09 app-01 systemd[1]: orders-api.service: Main process exited, code=dumped, status=6/ABRT"""
+    journal = (
+        "Mar 03 10:00:08 app-01 node[811]: FATAL ERROR: Reached heap limit Allocation failed - "
+        "JavaScript heap out of memory"
+    )
+    s = Session(HOST, "orders-api on app-01 keeps restarting every few minutes")
+    answer = s.run({"service_status": (status, 3, None), "log_tail": ok(journal)})
+    root = answer.split("**Evidence**")[0]
+    assert "heap" in root and "does not show a more specific cause" not in root
+
+
+def test_pods_not_in_the_guessed_namespace_are_looked_for_in_the_workloads_own():
+    s = Session(K8S, "the payments deployment keeps crashing with CrashLoopBackOff")
+    answer = s.run({})
+    assert ("list_pods", {"namespace": "default"}) in s.asked
+    assert ("list_pods", {"namespace": "payments"}) in s.asked
+    assert "**What I could not see**" in answer
+
+
+def test_namespace_phrasings_name_the_namespace_and_no_verb_becomes_a_deployment():
+    from assistant.runbook.entities import extract
+
+    for text in (
+        "the `batch` namespace cannot create pods",
+        "our batch namespace has a cronjob that fails",
+        "kubectl get pods -n batch shows nothing",
+        "nothing gets scheduled in the batch namespace",
+    ):
+        e = extract(text)
+        assert e.namespaces == ["batch"], text
+        assert not set(e.deployments) & {"create", "get", "cannot"}, text
+    assert extract("orders-api pods in namespace api restart").namespaces == ["api"]
+    assert "namespace-api" not in extract("orders-api pods in namespace api restart").services

@@ -220,6 +220,12 @@ _NOUNS = {
     "monitoring",
     "metrics",
     "dashboard",
+    "namespace",
+    "ns",
+    "pod",
+    "pods",
+    "cluster",
+    "deployment",
 }
 """Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
 _LOG_PHRASE = re.compile(
@@ -503,22 +509,104 @@ def _ports(low: str, e: Entities) -> None:
             _add(e.ports, value)
 
 
+_K8S_NOUNS = {
+    "namespace",
+    "namespaces",
+    "ns",
+    "cluster",
+    "node",
+    "nodes",
+    "completed",
+    "running",
+    "pending",
+    "failed",
+    "failing",
+    "crashing",
+    "evicted",
+    "terminating",
+    "ready",
+    "new",
+    "old",
+    "these",
+    "those",
+    "many",
+    "several",
+    "two",
+    "three",
+    "both",
+    "few",
+    "more",
+    "no",
+    "k8s",
+    "kubernetes",
+    "my",
+}
+"""Words that stand before 'pods'/'deployment' or after 'pods in' without naming one."""
+_NOT_A_NAME = {
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "is",
+    "was",
+    "it",
+    "and",
+    "or",
+    "cannot",
+    "can",
+    "has",
+    "have",
+    "are",
+    "were",
+    "does",
+    "did",
+    "keeps",
+    "shows",
+    "gets",
+    "will",
+    "won",
+    "isn",
+    "doesn",
+    "but",
+    "which",
+    "where",
+    "when",
+    "so",
+    "get",
+    "describe",
+    "logs",
+    "delete",
+    "apply",
+    "rollout",
+    "scale",
+    "exec",
+    "create",
+    "creating",
+    "restart",
+    "schedule",
+}
+"""Verbs and small words that follow 'namespace' or precede 'pods' in a sentence without being a name."""
+
+
 def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
     for m in re.finditer(
-        r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
-        r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b",
+        r"\b(?:in|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?\s+(?:namespace|ns)\b|"
+        r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b",
         low,
     ):
-        _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
+        name = m.group(1) or m.group(2) or m.group(3)
+        if name not in _NOT_A_NAME and name not in _K8S_NOUNS:
+            _add(e.namespaces, name)
     for m in re.finditer(
         r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
         r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))",
         low,
     ):
-        if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging"):
+        if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging", *_K8S_NOUNS):
             _add(e.namespaces, m.group(1))
     for ns in known_namespaces:
         if re.search(rf"\b{re.escape(ns)}\b", low):
@@ -529,7 +617,13 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
         low,
     ):
         name = m.group(1) or m.group(2)
-        if name not in _STOP and not _POD.fullmatch(name) and name not in e.namespaces:
+        if (
+            name not in _STOP
+            and name not in _NOT_A_NAME
+            and name not in _K8S_NOUNS
+            and not _POD.fullmatch(name)
+            and name not in e.namespaces
+        ):
             _add(e.deployments, name)
 
 

@@ -12,6 +12,7 @@ import re
 from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
+from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import ALIASES, HINTS, Entities
@@ -286,7 +287,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
     out: list[Check] = []
     troubled = bool(ents.symptoms & TROUBLE)
-    has_cause = any(rank(f) >= 60 for f in conv.findings(this_turn_only=True))
+    has_cause = any(  # a cause, or a specific lead whose own next checks are being followed
+        ends_investigation(f.signature, f.facts) or (rank(f) >= 60 and f.checks)
+        for f in conv.findings(this_turn_only=True)
+    )
     out += _dependency_pods(conv)
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv)
@@ -321,7 +325,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                 for x in _after_pods(c, ents)
                 if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described
             ]
-        elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output)):
+        elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output) or not has_cause):
             out += _after_describe(c, troubled)
 
         elif c.name == "port_owner" and c.exit_code not in (0, None):
@@ -583,7 +587,50 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
         )
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
     out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
+    if not _found_named_pods(conv, ents):
+        out += [
+            Check(
+                "list_pods",
+                {"namespace": other},
+                f"the pods are not where I looked: try namespace {other}",
+                "triage",
+            )
+            for other in other_namespaces(conv, ents)[:2]
+        ]
     return out
+
+
+_ENV_WORDS = re.compile(r"\b(production|prod|staging|stage|dev|qa|test)\b")
+
+
+def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
+    """Where else the pods may be when the first namespace showed none of them: namespaces seen in output
+    (a NAMESPACE column), the target's, a named workload's own name, an environment word in the message."""
+    seen: list[str] = []
+    for c in conv.calls:
+        if c.name in ("list_pods", "k8s_events") and c.answered and not c.failed:
+            seen += [r.namespace for r in parse_pod_list(c.output) if r.namespace]
+            seen += re.findall(
+                r"^([a-z0-9][a-z0-9-]{0,62})\s+\S+\s+(?:Warning|Normal)\s", c.output, re.MULTILINE
+            )
+    words = _ENV_WORDS.findall(" ".join(conv.users).lower())
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *ents.deployments, *words]
+    tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
+    return [n for n in dict.fromkeys(candidates) if n not in tried and n != "kube-system"]
+
+
+def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
+    """Did a pod listing this turn show pods, and of what was named if anything was?"""
+    rows = [
+        r
+        for c in conv.this_turn()
+        if c.name == "list_pods" and c.answered and not c.failed
+        for r in parse_pod_list(c.output)
+    ]
+    wanted = [*ents.pods, *ents.deployments]
+    if not wanted:
+        return bool(rows)
+    return any(r.name in ents.pods or any(r.name.startswith(d + "-") for d in ents.deployments) for r in rows)
 
 
 def init_stuck(describe: str) -> str | None:

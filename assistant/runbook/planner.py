@@ -208,8 +208,8 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
     if not conv.this_turn():
         opening = admissible(conv, initial_checks(conv, ents))
         return opening or admissible(conv, _generic_triage(ents))
-    calls = admissible(conv, finding_checks(conv, names=names) + result_checks(conv, ents))
-    calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+    implied = sorted(result_checks(conv, ents), key=lambda c: not _about(c, names))  # stable: named first
+    calls = admissible(conv, finding_checks(conv, names=names) + implied)  # findings about the named lead
     if calls or _has_lead(conv) or _seen_enough(conv, ents):
         return calls
     triage = triage_checks(conv, ents)
@@ -238,5 +238,15 @@ def _has_lead(conv: Conversation) -> bool:
 
 
 def _about(check: Check, names: list[str]) -> bool:
-    values = [str(v) for v in check.args.values() if isinstance(v, str)]
-    return any(v == n or v.startswith((n + "-", n + "@")) for v in values for n in names)
+    """Does the check look at something named? A journal (`unit:NAME`) or pod log source (`pod:NS/NAME`)
+    is about its unit or pod just as `service=NAME` is."""
+    values = [_subject(str(v)) for v in check.args.values() if isinstance(v, str)]
+    return any(v == n or v.startswith((n + "-", n + "@", n + ".")) for v in values for n in names)
+
+
+def _subject(value: str) -> str:
+    if value.startswith("unit:"):
+        return value[5:]
+    if value.startswith("pod:"):
+        return value[4:].split("/")[1] if value.count("/") else value[4:]
+    return value
