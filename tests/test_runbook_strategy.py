@@ -251,3 +251,37 @@ def test_namespace_phrasings_name_the_namespace_and_no_verb_becomes_a_deployment
         assert not set(e.deployments) & {"create", "get", "cannot"}, text
     assert extract("orders-api pods in namespace api restart").namespaces == ["api"]
     assert "namespace-api" not in extract("orders-api pods in namespace api restart").services
+
+
+def test_only_an_instruction_is_a_fix_request_not_a_question_or_a_report():
+    from assistant.runbook.entities import fix_requests
+
+    for text in (
+        "How do I fix it, and how can I check it picked up the right address?",
+        "Should I just restart systemd-resolved?",
+        "we ran netplan apply and restart systemd-resolved but names still fail",
+        "After a reboot and restart of networkd, DNS is broken",
+        "what would you do to fix it?",
+    ):
+        assert fix_requests(text) == (False, []), text
+    assert fix_requests("ok, restart nginx") == (False, [("restart", "nginx")])
+    assert fix_requests("can you restart nginx?") == (False, [("restart", "nginx")])
+    assert fix_requests("yes, go ahead")[0]
+
+
+def test_asking_how_to_fix_gets_the_fix_in_words_and_no_write_call():
+    s = Session(HOST, "nginx on app-01 will not start")
+    bind = """\
+× nginx.service - nginx
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+Mar 03 10:00:09 app-01 nginx[812]: nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"""
+    owner = (
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        'LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("node",pid=2314,fd=19))'
+    )
+    outputs = {"service_status": (bind, 3, None), "port_owner": ok(owner)}
+    first = s.run(outputs)
+    s.messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "How do I fix it?"}]
+    answer = s.run(outputs)
+    assert not any(n in ("kill_process", "restart_service") for n, _ in s.asked)
+    assert "kill_process" in answer or "kill" in answer

@@ -649,10 +649,50 @@ FIX_ACTIONS = {
 }
 
 
+_ASKS_WHETHER = re.compile(
+    r"\b(?:should|shall|must|do|does|did|is|are|would|will)\s+(?:i|we|it|that|this|they)\b|"
+    r"\b(?:need|safe|worth|ok|okay|enough|help)\s+(?:to\b|if\b|restarting|rolling|killing)|\bwhether\b",
+    re.IGNORECASE,
+)
+_ASKS_ME = re.compile(
+    r"\b(?:can|could|would|will)\s+you\b|\bplease\b|\b(?:want|like|need)\s+you\s+to\b|\bgo ahead\b|"
+    r"\blet'?s\b",
+    re.IGNORECASE,
+)
+_ASKS_HOW = re.compile(r"\b(?:how|what|why|when|where)\b", re.IGNORECASE)
+"""'How do I fix it?': the engineer wants to know the fix, not to have me apply it."""
+_TELLS = re.compile(r"\b(?:i|we|they|someone|somebody|he|she|ops|the team)\b", re.IGNORECASE)
+_NOT_OBJECT = {"of", "was", "is", "did", "does", "didn't", "helped", "and", "but", "it's", "too", "again"}
+
+
+def _sentence(text: str, at: int) -> tuple[str, str]:
+    """The part of the sentence before position `at`, and the whole sentence."""
+    start = max(text.rfind(c, 0, at) for c in ".!?\n") + 1
+    ends = [i for c in ".!?\n" if (i := text.find(c, at)) != -1]
+    end = min(ends) + 1 if ends else len(text)
+    return text[start:at], text[start:end]
+
+
+def asked_to_act(text: str, at: int) -> bool:
+    """Is the action word at `at` an instruction to me, not a question whether to do it ('should I restart
+    it?'), nor a report of what someone did ('we ran X and restart Y but ...')?"""
+    before, sentence = _sentence(text, at)
+    if _ASKS_HOW.search(before):
+        return False
+    if _ASKS_ME.search(before):
+        return True
+    if sentence.rstrip().endswith("?") and _ASKS_WHETHER.search(before):
+        return False
+    return not _TELLS.search(before)
+
+
 def fix_requests(text: str) -> tuple[bool, list[tuple[str, str]]]:
     """(generic 'go ahead', [(action, object)]) for fixes the engineer explicitly asked to perform."""
     found = []
     for action, rx in FIX_ACTIONS.items():
         for m in rx.finditer(text):
-            found.append((m.start(1), action, m.group(1).rstrip(".,").lower()))
-    return bool(FIX_GENERIC.search(text)), [(a, o) for _, a, o in sorted(found)]
+            obj = m.group(1).rstrip(".,").lower()
+            if obj not in _NOT_OBJECT and asked_to_act(text, m.start(1)):
+                found.append((m.start(1), action, obj))
+    generic = any(asked_to_act(text, m.start()) for m in FIX_GENERIC.finditer(text))
+    return generic, [(a, o) for _, a, o in sorted(found)]
