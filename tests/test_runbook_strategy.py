@@ -285,3 +285,36 @@ Mar 03 10:00:09 app-01 nginx[812]: nginx: [emerg] bind() to 0.0.0.0:80 failed (9
     answer = s.run(outputs)
     assert not any(n in ("kill_process", "restart_service") for n, _ in s.asked)
     assert "kill_process" in answer or "kill" in answer
+
+
+ONESHOT = """\
+○ pg-backup.service - Nightly PostgreSQL backup
+     Loaded: loaded (/etc/systemd/system/pg-backup.service; static)
+     Active: inactive (dead) since Wed 2026-03-04 02:14:51 UTC; 6h ago
+TriggeredBy: ● pg-backup.timer
+   Main PID: 4411 (code=exited, status=0/SUCCESS)
+Mar 04 02:14:51 db-03 systemd[1]: Finished pg-backup.service - Nightly PostgreSQL backup."""
+
+
+def test_a_later_turn_does_not_repeat_checks_unless_asked_to_look_again():
+    s = Session(HOST, "pg-backup on app-01 shows inactive (dead). Is the nightly backup broken?")
+    outputs = {"service_status": ok(ONESHOT), "log_tail": ok("Mar 04 02:14:50 app-01 backup complete")}
+    first = s.run(outputs)
+    before = list(s.asked)
+    s.messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "and the timer?"}]
+    second = s.run(outputs)
+    assert not set(map(str, s.asked[len(before) :])) & set(map(str, before))
+    assert "none of my checks could run" not in second
+    s.messages += [
+        {"role": "assistant", "content": second},
+        {"role": "user", "content": "check pg-backup again"},
+    ]
+    s.run(outputs)
+    assert ("service_status", {"service": "pg-backup"}) in s.asked[len(before) + 1 :]
+
+
+def test_a_journal_comes_before_guessed_log_file_names():
+    s = Session(HOST, "ledger-sync on app-01 is down")
+    s.run({"service_status": ("× ledger-sync.service\n     Active: failed (Result: exit-code)", 3, None)})
+    logs = [a["source"] for n, a in s.asked if n == "log_tail"]
+    assert logs and logs[0] == "unit:ledger-sync"

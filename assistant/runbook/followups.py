@@ -34,7 +34,11 @@ LOG_FILES = {
 }
 """Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
-_HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
+_HEALTHY_UNIT = re.compile(
+    r"Active:\s+active \((?:running|exited)\)|"
+    r"Active:\s+inactive \(dead\)(?=[\s\S]*status=0/SUCCESS)(?![\s\S]*status=[1-9])"
+)
+"""Running, or a oneshot/timer job that finished with exit 0 (inactive (dead) is its normal resting state)."""
 _PG = re.compile(
     r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
     r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)"
@@ -395,6 +399,17 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
     )
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
+    read = [
+        x
+        for x in conv.this_turn()
+        if x.name == "log_tail" and x.args.get("source") in sources and not x.failed and x.output.strip()
+    ]
+    if read:  # one of its logs was read: the others are where the same service writes the same lines
+        return []
+    if (
+        svc not in LOG_FILES and f"unit:{svc}" not in tried
+    ):  # guessed file names only when the journal is empty
+        sources = [x for x in sources if x not in conventions]
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
     return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]

@@ -15,7 +15,7 @@ from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.findings.signatures import answering, ends_investigation
-from assistant.runbook.checks import Check, admissible, key
+from assistant.runbook.checks import RECHECK, Check, admissible, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
 from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
@@ -94,11 +94,7 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     return ends_investigation(f.signature, f.facts)
 
 
-_RECHECK = re.compile(
-    r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
-    r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bnow\b[^?]*\?",
-    re.IGNORECASE,
-)
+_RECHECK = RECHECK
 
 
 def follow_up_question(conv: Conversation) -> bool:

@@ -265,6 +265,8 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     calls = [c for c in conv.this_turn() if c.answered] or [c for c in conv.calls if c.answered]
     ran = [c for c in calls if not c.failed]
     failed = [c for c in calls if c.failed]
+    if not ran:  # nothing could run this turn: what earlier turns saw is still evidence
+        ran = [c for c in conv.calls if c.answered and not c.failed]
     if not calls:
         head = (
             "**Root cause** — Not determined: I could not run any check for this (no suitable tool was "
