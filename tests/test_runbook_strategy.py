@@ -318,3 +318,13 @@ def test_a_journal_comes_before_guessed_log_file_names():
     s.run({"service_status": ("× ledger-sync.service\n     Active: failed (Result: exit-code)", 3, None)})
     logs = [a["source"] for n, a in s.asked if n == "log_tail"]
     assert logs and logs[0] == "unit:ledger-sync"
+
+
+def test_a_namespace_that_shows_nothing_is_a_gap_then_the_workload_and_default_are_tried():
+    from assistant.runbook.entities import extract
+
+    assert extract('we moved it into its own namespace "notifications"').namespaces == ["notifications"]
+    s = Session(K8S, "no new pods appear for report-gen in the reports namespace since this morning")
+    s.run({})
+    tried = [a["namespace"] for n, a in s.asked if n == "list_pods"]
+    assert tried[0] == "reports" and "report-gen" in tried and "default" in tried

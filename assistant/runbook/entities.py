@@ -543,6 +543,11 @@ _K8S_NOUNS = {
 }
 """Words that stand before 'pods'/'deployment' or after 'pods in' without naming one."""
 _NOT_A_NAME = {
+    "own",
+    "same",
+    "other",
+    "another",
+    "new",
     "the",
     "a",
     "an",
@@ -594,7 +599,7 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
     for m in re.finditer(
-        r"\b(?:in|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?\s+(?:namespace|ns)\b|"
+        r"\b(?:in|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?(?=\s+(?:namespace|ns)\b)|"
         r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b",
         low,
     ):
@@ -622,6 +627,7 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
             and name not in _NOT_A_NAME
             and name not in _K8S_NOUNS
             and not _POD.fullmatch(name)
+            and not re.fullmatch(r"\d+(?:st|nd|rd|th)?", name)
             and name not in e.namespaces
         ):
             _add(e.deployments, name)

@@ -15,7 +15,7 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, Entities
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 LOG_FILES = {
@@ -629,7 +629,8 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
                 r"^([a-z0-9][a-z0-9-]{0,62})\s+\S+\s+(?:Warning|Normal)\s", c.output, re.MULTILINE
             )
     words = _ENV_WORDS.findall(" ".join(conv.users).lower())
-    candidates = [*ents.namespaces, *conv.namespaces, *seen, *ents.deployments, *words]
+    named = [*ents.deployments, *[s for s in ents.services if s not in ROLE_OF]]
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *named, *words, "default"]
     tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
     return [n for n in dict.fromkeys(candidates) if n not in tried and n != "kube-system"]
 
