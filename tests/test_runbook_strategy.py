@@ -328,3 +328,27 @@ def test_a_namespace_that_shows_nothing_is_a_gap_then_the_workload_and_default_a
     s.run({})
     tried = [a["namespace"] for n, a in s.asked if n == "list_pods"]
     assert tried[0] == "reports" and "report-gen" in tried and "default" in tried
+
+
+def test_two_unrelated_causes_of_equal_weight_are_both_named_with_how_to_decide():
+    df = (
+        "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        40G   40G     0 100% /\n"
+        "Filesystem      Inodes IUsed IFree IUse% Mounted on\n/dev/sda1      2621440 300000 2321440 12% /"
+    )
+    kern = "Mar 03 10:00:01 app-01 kernel: [123.4] nf_conntrack: nf_conntrack: table full, dropping packet"
+    s = Session(HOST, "something is wrong on app-01 since 10:00, alerts everywhere")
+    answer = s.run({"disk_usage": ok(df), "log_tail": ok(kern), "host_resources": ok("load average: 0.1")})
+    assert "**Also possible**" in answer
+    assert "100% full" in answer and "conntrack" in answer
+    assert "compare their times" in answer or "would tell them apart" in answer
+
+
+def test_a_cause_and_its_consequence_are_not_offered_as_alternatives():
+    s = Session(HOST, "api on app-01 will not start")
+    status = """\
+× api.service - API
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+Mar 03 10:00:09 app-01 api[812]: OSError: [Errno 28] No space left on device: '/var/lib/api/cache'"""
+    df = "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        40G   40G     0 100% /"
+    answer = s.run({"service_status": (status, 3, None), "disk_usage": ok(df)})
+    assert "**Also possible**" not in answer

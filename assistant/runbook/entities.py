@@ -226,6 +226,18 @@ _NOUNS = {
     "pods",
     "cluster",
     "deployment",
+    "wrong",
+    "broken",
+    "slow",
+    "down",
+    "weird",
+    "odd",
+    "off",
+    "up",
+    "happening",
+    "going",
+    "running",
+    "else",
 }
 """Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
 _LOG_PHRASE = re.compile(

@@ -550,6 +550,10 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
         Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
         Check("host_resources", {}, "look at memory and load", "triage"),
     ]
+    if not ents.services and not named_logs(ents):  # no unit to read: the system log holds every daemon's
+        out.append(
+            Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read the system log", "triage")
+        )
     if ents.symptoms & KERNEL_SIGNS:
         out.append(
             Check(

@@ -210,7 +210,8 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
         return calls
     triage = triage_checks(conv, ents)
     asked = {key(conv, c.name, c.args) for c in conv.this_turn()}
-    if sum(key(conv, c.name, c.args) in asked for c in triage) >= MAX_CALLS_PER_STEP + 1:
+    shown = any(c.answered and not c.failed for c in conv.this_turn())
+    if shown and sum(key(conv, c.name, c.args) in asked for c in triage) >= MAX_CALLS_PER_STEP + 1:
         return []  # one round of triage per turn: then answer with what was seen and what was not
     return admissible(conv, triage)  # nothing found yet: a gap, not an ending
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from assistant.events import Finding
-from assistant.findings import dedup_key, parse_calls, rank
+from assistant.findings import call, dedup_key, parse_calls, rank
 from assistant.findings.k8s_text import pod_list_unreadable
 from assistant.findings.logtext import looks_cut
 from assistant.findings.signatures import SIGNATURES
@@ -194,6 +194,9 @@ def diagnosis(
     real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
+    rival = rival_cause(conv, main, real, prefer)
+    if rival is not None:
+        parts += ["", rival]
     gaps = unseen(conv)
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
@@ -203,6 +206,67 @@ def diagnosis(
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
+
+
+RIVAL_WITHIN = 4
+"""Two specific causes this close in rank, unrelated to each other: the answer says it is unsure."""
+
+
+def rival_cause(
+    conv: Conversation, main: Finding, findings: list[Finding], prefer: Callable[[Finding], int] | None
+) -> str | None:
+    """A second specific cause as likely as the main one (not its symptom, not the same problem): say so,
+    quote it, and name the check that would decide between them."""
+    from assistant.runbook.causes import explained_by
+
+    if rank(main) < 60:
+        return None
+    level = prefer(main) if prefer else 0
+    candidates = [
+        f
+        for f in findings
+        if f is not main
+        and f.evidence
+        and f.severity in ("critical", "high", "medium")
+        and f.signature != main.signature
+        and rank(f) >= 60
+        and rank(main) - rank(f) <= RIVAL_WITHIN
+        and (prefer(f) if prefer else 0) >= level
+        and explained_by(main, [f]) is None
+        and explained_by(f, [main]) is None
+        and not _related(main, f)
+    ]
+    if not candidates:
+        return None
+    other = max(candidates, key=lambda f: (rank(f), f.confidence))
+    line = other.evidence[0].lines[0] if other.evidence[0].lines else other.title
+    made = {key(conv, c.name, c.args) for c in conv.calls}
+    decide = next(
+        (
+            call(n.tool, **n.args)
+            for n in [*other.checks, *main.checks]
+            if not is_write(conv, n.tool) and key(conv, n.tool, n.args) not in made
+        ),
+        None,
+    )
+    how = (
+        f"`{decide}` would tell them apart."
+        if decide
+        else "Both are faults; the one that started when your symptom did is the likelier cause: compare their "
+        "times."
+    )
+    return (
+        f"**Also possible** — I am not sure this is the only cause: {cause_sentence(conv, other, findings)} "
+        f"({_code(line, 160)}). {how}"
+    )
+
+
+def _related(a: Finding, b: Finding) -> bool:
+    """One problem seen twice, or a cause and its consequence: they answer the same kind of complaint
+    (the registry's `about`), or quote the same line."""
+    about_a, about_b = (getattr(SIGNATURES.get(f.signature), "about", frozenset()) for f in (a, b))
+    lines_a = {ln for ev in a.evidence for ln in ev.lines}
+    return bool(about_a & about_b) or any(ln in lines_a for ev in b.evidence for ln in ev.lines)
 
 
 def _quoted_cause(conv: Conversation) -> Finding | None:
