@@ -264,7 +264,8 @@ def rival_cause(
 def _related(a: Finding, b: Finding) -> bool:
     """One problem seen twice, or a cause and its consequence: they answer the same kind of complaint
     (the registry's `about`), or quote the same line."""
-    about_a, about_b = (getattr(SIGNATURES.get(f.signature), "about", frozenset()) for f in (a, b))
+    about_a: frozenset[str] = getattr(SIGNATURES.get(a.signature), "about", frozenset())
+    about_b: frozenset[str] = getattr(SIGNATURES.get(b.signature), "about", frozenset())
     lines_a = {ln for ev in a.evidence for ln in ev.lines}
     return bool(about_a & about_b) or any(ln in lines_a for ev in b.evidence for ln in ev.lines)
 
