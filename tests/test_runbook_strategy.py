@@ -352,3 +352,36 @@ Mar 03 10:00:09 app-01 api[812]: OSError: [Errno 28] No space left on device: '/
     df = "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        40G   40G     0 100% /"
     answer = s.run({"service_status": (status, 3, None), "disk_usage": ok(df)})
     assert "**Also possible**" not in answer
+
+
+def test_a_name_dns_resolves_but_etc_hosts_pins_elsewhere_is_the_cause():
+    s = Session(
+        HOST,
+        'worker on app-01 logs "Error 113 connecting to redis-queue.internal:6379. No route to host." '
+        "DNS looks right. Why?",
+    )
+    hosts = "127.0.0.1 localhost\n# pinned during INC-1\n10.3.0.40 redis-queue.internal\n::1 ip6-localhost"
+    answer = s.run(
+        {
+            "dns_lookup": ok("redis-queue.internal has address 10.3.2.11"),
+            "log_tail:/etc/hosts": ok(hosts),
+        }
+    )
+    assert ("log_tail", {"source": "/etc/hosts"}) in s.asked
+    root = answer.split("**Evidence**")[0]
+    assert "/etc/hosts" in root and "10.3.0.40" in root and "10.3.2.11" in root
+    assert "`10.3.0.40 redis-queue.internal`" in answer  # the exact line, quoted
+
+
+def test_etc_hosts_agreeing_with_dns_is_no_finding():
+    from assistant.runbook.conversation import parse
+
+    s = Session(HOST, "api.internal on app-01 times out")
+    s.run(
+        {
+            "dns_lookup": ok("api.internal has address 10.0.0.5"),
+            "log_tail:/etc/hosts": ok("10.0.0.5 api.internal"),
+        }
+    )
+    conv = parse(s.messages, TOOLS_ALL)
+    assert not [f for f in conv.findings() if f.signature == "hosts-file-override"]

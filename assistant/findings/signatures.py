@@ -117,6 +117,14 @@ SIGNATURES: dict[str, Signature] = {
         "The service dies because {title}; it restarts and dies again while the load lasts.",
     ),
     "dns-nxdomain": _s(("name", "source"), 80, False, "dns crash"),
+    "hosts-file-override": _s(
+        ("name", "address"),
+        86,
+        True,
+        "dns refused timeout",
+        "{title}: programs resolve through the system resolver, which reads /etc/hosts before DNS, so they "
+        "connect to {address} while `host`/`dig` show the DNS answer.",
+    ),
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
     "ports-exhausted": _s(
         ("kind",),

@@ -298,6 +298,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     out += _dependency_pods(conv)
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv)
+    else:
+        out += _hosts_file(conv, ents, troubled)
     for c in conv.this_turn():
         if (
             c.name == "pod_logs"
@@ -339,6 +341,31 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
     return out
+
+
+_UNREACHED = ("connection-refused", "connection-timeout", "error-lines", "dns-timeout")
+
+
+def _hosts_file(conv: Conversation, ents: Entities, troubled: bool) -> list[Check]:
+    """A name that resolves in DNS yet cannot be reached from here (the engineer's, or an error line's):
+    read /etc/hosts, which the system resolver consults before DNS."""
+    from assistant.runbook.crosscheck import resolver_checks
+
+    names = [
+        str(f.facts.get("host")) for f in conv.findings() if f.signature in _UNREACHED and f.facts.get("host")
+    ]
+    names += [
+        m.group(0)
+        for f in conv.findings()
+        if f.signature == "error-lines"
+        for m in re.finditer(r"\b(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]+\b", str(f.facts.get("message", "")).lower())
+    ]
+    if troubled and ents.symptoms & {"refused", "timeout", "dns", "error", "down"}:
+        names += ents.fqdns
+    return [
+        Check(n.tool, dict(n.args), "DNS answers: does /etc/hosts override it here?", "resolver")
+        for n in resolver_checks(conv, names)
+    ]
 
 
 def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
