@@ -385,3 +385,21 @@ def test_etc_hosts_agreeing_with_dns_is_no_finding():
     )
     conv = parse(s.messages, TOOLS_ALL)
     assert not [f for f in conv.findings() if f.signature == "hosts-file-override"]
+
+
+def test_a_service_whose_unit_has_another_name_gets_its_log_read_with_the_version_seen():
+    s = Session(HOST, "php-fpm on web-01 is slow, nginx gives 504 gateway timeouts")
+    ps = (
+        "USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND\n"
+        "root 811 0.0 0.1 2000 1000 ? Ss 10:00 0:00 php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)"
+    )
+    log = "[03-Mar-2026 10:00:01] WARNING: [pool www] server reached pm.max_children setting (5), consider raising it"
+    answer = s.run(
+        {
+            "service_status": ("Unit php-fpm.service could not be found.", 4, None),
+            "process_list": ok(ps),
+            "log_tail": ok(log),
+        }
+    )
+    assert ("log_tail", {"source": "/var/log/php8.2-fpm.log", "lines": 100}) in s.asked
+    assert "max_children" in answer

@@ -31,6 +31,7 @@ LOG_FILES = {
     "kernel": ["/var/log/kern.log", "/var/log/syslog"],
     "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"],
     "kafka": ["/var/log/kafka/server.log"],
+    "php-fpm": ["/var/log/php{php}-fpm.log", "/var/log/php-fpm/error.log", "/var/log/php-fpm/www-error.log"],
 }
 """Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
@@ -340,6 +341,12 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             out += _after_http(c)
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
+        elif c.name == "process_list" and c.output.strip():
+            out += [
+                x
+                for svc in _unit_missing(conv, str(c.args.get("match") or ""))
+                for x in log_sources(conv, svc)
+            ]
     return out
 
 
@@ -383,6 +390,22 @@ def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause:
     return log_sources(conv, svc)
 
 
+def _unit_missing(conv: Conversation, match: str) -> list[str]:
+    """Services whose unit was not found under that name this turn but whose processes were looked for (their
+    logs are the next place to look: php-fpm runs as php8.2-fpm, for instance)."""
+    if not match:
+        return []
+    return [
+        str(c.args["service"])
+        for c in conv.this_turn()
+        if c.name == "service_status"
+        and c.answered
+        and c.args.get("service")
+        and (re.split(r"[-_.@]", str(c.args["service"]))[0] == match)
+        and (c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]))
+    ]
+
+
 def pg_cluster(conv: Conversation) -> str | None:
     """Debian's `<version>-<cluster>` (e.g. 15-main) from process titles, pg binaries or unit names seen."""
     for call in conv.calls:
@@ -403,10 +426,25 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
     ]
 
 
+_PHP = re.compile(r"\bphp-?(\d\.\d+)(?:-fpm\b|/fpm\b)|/etc/php/(\d\.\d+)/")
+
+
+def _conventional(conv: Conversation, svc: str) -> list[str]:
+    """A service's conventional log files on this host (the host's name, PHP's version filled in from output
+    seen; a path whose blank cannot be filled is left out)."""
+    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
+    php = next((m.group(1) or m.group(2) for c in conv.calls for m in _PHP.finditer(c.output)), None)
+    out = []
+    for path in LOG_FILES[svc]:
+        if "{php}" in path and not php:
+            continue
+        out.append(path.format(host=host, php=php or ""))
+    return out
+
+
 def own_log(conv: Conversation, svc: str) -> str:
     """The service's conventional log file on this host."""
-    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
-    return LOG_FILES[svc][0].format(host=host)
+    return _conventional(conv, svc)[0]
 
 
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
@@ -418,8 +456,7 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
     elif svc in LOG_FILES:
-        host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
-        conventions = [p.format(host=host) for p in LOG_FILES[svc]]
+        conventions = _conventional(conv, svc)
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
     sources = (
