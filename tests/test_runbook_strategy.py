@@ -403,3 +403,12 @@ def test_a_service_whose_unit_has_another_name_gets_its_log_read_with_the_versio
     )
     assert ("log_tail", {"source": "/var/log/php8.2-fpm.log", "lines": 100}) in s.asked
     assert "max_children" in answer
+
+
+def test_the_registry_declares_fixes_and_whose_restart_completes_them():
+    assert {s.then_restart for s in SIGNATURES.values()} <= {None, "tls-server", "pool-client"}
+    s = Session(HOST, "the importer writes errors to /var/log/importer/import.log, what is wrong?")
+    log = "2026-03-03T10:00:01Z ERROR upstream ledger returned malformed manifest v7"
+    answer = s.run({"log_tail": ok(log)})
+    fix = answer.split("**Suggested fix** — ")[1]
+    assert fix.startswith(SIGNATURES["error-lines"].fix or "?")

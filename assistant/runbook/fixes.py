@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from assistant.events import Finding
 from assistant.findings import parse_calls, rank
+from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, fix_requests
@@ -71,15 +72,17 @@ def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
     if finding is None:
         return []
     why = f"fix: {finding.title}"  # the approval card shows it as the reason: say what is being fixed
-    out = [Check(n, a, why, "fix") for n, a in parse_calls(finding.remediation or "") if is_write(conv, n)]
-    if finding.signature in ("tls-cert-not-reloaded", "tls-cert-expired"):
-        server = tls_server(conv)
-        if server:
-            out.append(Check("restart_service", {"service": server}, "load the renewed certificate", "fix"))
-    if finding.signature in ("db-idle-in-transaction", "db-max-connections", "connection-pool-exhausted"):
-        client = _pool_client(conv)
-        if client:
-            out.append(Check("restart_service", {"service": client}, "release the leaked sessions", "fix"))
+    typed = [(c.tool, dict(c.args)) for c in finding.fixes]
+    out = [
+        Check(n, a, why, "fix")
+        for n, a in (typed or parse_calls(finding.remediation or ""))  # typed first; older analyzers: text
+        if is_write(conv, n)
+    ]
+    then = getattr(SIGNATURES.get(finding.signature), "then_restart", None)
+    if then == "tls-server" and (server := tls_server(conv)):
+        out.append(Check("restart_service", {"service": server}, "load the renewed certificate", "fix"))
+    if then == "pool-client" and (client := _pool_client(conv)):
+        out.append(Check("restart_service", {"service": client}, "release the leaked sessions", "fix"))
     return out
 
 

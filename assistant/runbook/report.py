@@ -118,7 +118,8 @@ def _supporting(findings: list[Finding], main: Finding) -> list[Finding]:
 
 def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
     offered = [w for w in writes if w.name in conv.tools]
-    remediation = re.sub(r"\s*\(needs approval\)", "", main.remediation or "").strip()
+    fallback = getattr(SIGNATURES.get(main.signature), "fix", None) or ""
+    remediation = re.sub(r"\s*\(needs approval\)", "", main.remediation or fallback).strip()
     remediation = re.sub(
         r"\b[a-z_]+\((?:[a-z_]+=[^,)]+(?:, )?)*\)",
         lambda m: f"`{m.group(0)}`" if parse_calls(m.group(0)) else m.group(0),
