@@ -128,10 +128,10 @@ def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
     in_text = {(n, tuple(sorted(a.items()))) for n, a in parse_calls(main.remediation or "")}
     extra = [w for w in offered if (w.name, tuple(sorted(w.args.items()))) not in in_text]
     made = {key(conv, c.name, c.args) for c in conv.calls}
-    checks = [
-        c
-        for c in main.next_checks
-        if all(not is_write(conv, n) and key(conv, n, a) not in made for n, a in parse_calls(c))
+    checks = [  # typed next checks not yet made, written as calls
+        call(c.tool, **c.args)
+        for c in main.checks
+        if not is_write(conv, c.tool) and key(conv, c.tool, dict(c.args)) not in made
     ]
     if not remediation:
         remediation = (
