@@ -412,3 +412,16 @@ def test_the_registry_declares_fixes_and_whose_restart_completes_them():
     answer = s.run({"log_tail": ok(log)})
     fix = answer.split("**Suggested fix** — ")[1]
     assert fix.startswith(SIGNATURES["error-lines"].fix or "?")
+
+
+def test_parts_of_a_file_path_are_not_hosts_domains_or_units():
+    from assistant.runbook.entities import extract
+
+    e = extract(
+        "CI jobs on ci-runner-3 fail with: failed to register layer: write "
+        "/usr/lib/x86_64-linux-gnu/libLLVM-17.so.1: no space left on device",
+        ["ci-runner-3"],
+    )
+    assert e.hosts == ["ci-runner-3"] and e.fqdns == [] and "libllvm" not in e.services
+    assert e.paths == ["/usr/lib/x86_64-linux-gnu/libLLVM-17.so.1"]
+    assert extract("see https://shop.example.com/x/y.html").fqdns == ["shop.example.com"]

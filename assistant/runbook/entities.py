@@ -363,6 +363,10 @@ _POD = re.compile(r"\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{8,10}-[a-z0-9]{5}
 _FILE_EXT = re.compile(r"\.(?:log|conf|cfg|yaml|yml|json|js|py|sh|txt|service|pem|crt|key|sock|pid|html?)$")
 
 
+_PATHS = re.compile(r"(?<![\w.:/])/(?:[\w.@-]+/)+[\w.@-]+|(?<=\s)/[\w@-]+\.[\w.-]+")
+"""Absolute file paths in a message (not URLs: those were read first)."""
+
+
 @dataclass
 class Entities:
     services: list[str] = field(default_factory=list)
@@ -457,10 +461,11 @@ def extract(
     for h in known_hosts or []:
         if re.search(rf"\b{re.escape(h.lower())}\b", low):
             _add(e.hosts, h)
-    for m in _HOSTLIKE.finditer(low):
+    bare = _PATHS.sub(" ", low)  # a file path's parts (libLLVM-17.so.1) are no host, domain or unit names
+    for m in _HOSTLIKE.finditer(bare):
         if not _POD.fullmatch(m.group(0)):
             _add(e.hosts, m.group(0))
-    for m in _FQDN.finditer(low):
+    for m in _FQDN.finditer(bare):
         if not _FILE_EXT.search(m.group(0)) and not re.fullmatch(r"[\d.]+", m.group(0)):
             _add(e.fqdns, m.group(0))
     for h in url_hosts:
@@ -483,7 +488,7 @@ def extract(
             _add(e.quotes, m.group(1).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
-    e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
+    e.services = _service_names(text, bare, e.hosts + e.pods) or _fallback_services(bare, e.hosts)
     e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
     _roles(e)
