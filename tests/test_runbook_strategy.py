@@ -425,3 +425,14 @@ def test_parts_of_a_file_path_are_not_hosts_domains_or_units():
     assert e.hosts == ["ci-runner-3"] and e.fqdns == [] and "libllvm" not in e.services
     assert e.paths == ["/usr/lib/x86_64-linux-gnu/libLLVM-17.so.1"]
     assert extract("see https://shop.example.com/x/y.html").fqdns == ["shop.example.com"]
+
+
+def test_of_two_generic_errors_the_earlier_leads_it_is_more_often_the_cause():
+    s = Session(HOST, "the importer writes errors to /var/log/importer/import.log, what is wrong?")
+    log = (
+        "2026-03-03T10:00:01Z ERROR vault login failed: upstream refused the client certificate chain\n"
+        "2026-03-03T10:00:02Z ERROR sync run 88213 aborted: no credentials\n"
+    )
+    answer = s.run({"log_tail": ok(log)})
+    root = answer.split("**Evidence**")[0]
+    assert "vault login failed" in root and "no credentials" not in root

@@ -48,7 +48,8 @@ def relevant(f: Finding, names: list[str]) -> bool:
 def primary(
     findings: list[Finding], prefer: Callable[[Finding], int] | list[str] | None = None
 ) -> Finding | None:
-    """The most causal preferred finding (about what was named); ties: the most confident, then the latest."""
+    """The most causal preferred finding (about what was named); ties: the most confident, the most severe, the
+    most specific line, then the earliest seen (a later error is more often a consequence of an earlier one)."""
     if prefer is None or isinstance(prefer, list):
         names = prefer or []
 
@@ -57,10 +58,28 @@ def primary(
 
     best, best_score = None, None
     for f in findings:
-        score = (prefer(f), rank(f), f.confidence)
-        if best_score is None or score >= best_score:
+        score = (prefer(f), rank(f), f.confidence, _severity(f), _specific(f), _known(f))
+        if best_score is None or score > best_score:  # ties: the first seen, the earliest in the chain
             best, best_score = f, score
     return best
+
+
+_SEVERITY = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+_LEVEL = {"fatal": 3, "error": 2, "failure": 1}
+
+
+def _severity(f: Finding) -> int:
+    return _SEVERITY.get(f.severity, 0)
+
+
+def _specific(f: Finding) -> tuple[int, int]:
+    """For generic error lines: the level word (fatal over error) and how specific the message is."""
+    return _LEVEL.get(str(f.facts.get("level")), 0), int(f.facts.get("specific") or 0)
+
+
+def _known(f: Finding) -> int:
+    """How much a finding knows: of two sightings of one problem, the one with more facts tells more."""
+    return len([v for v in f.facts.values() if v not in (None, "", [])])
 
 
 def named(ents: Entities) -> list[str]:
