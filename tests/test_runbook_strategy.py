@@ -436,3 +436,15 @@ def test_of_two_generic_errors_the_earlier_leads_it_is_more_often_the_cause():
     answer = s.run({"log_tail": ok(log)})
     root = answer.split("**Evidence**")[0]
     assert "vault login failed" in root and "no credentials" not in root
+
+
+def test_a_cause_seen_only_in_systemds_status_is_followed_by_the_units_own_journal():
+    status = """\
+× gateway.service - API gateway
+     Active: failed (Result: resources) since Tue 2026-03-03 10:00:09 UTC; 1min ago
+Mar 03 10:00:09 app-01 systemd[1]: gateway.service: Failed to load environment files: No such file or directory
+Mar 03 10:00:09 app-01 systemd[1]: gateway.service: Failed to run 'start' task: No such file or directory"""
+    s = Session(HOST, "gateway on app-01 does not start after the deploy")
+    answer = s.run({"service_status": (status, 3, None)})
+    assert ("log_tail", {"source": "unit:gateway", "lines": 100}) in s.asked
+    assert "environment" in answer.split("**Evidence**")[0].lower()

@@ -238,6 +238,11 @@ _NOUNS = {
     "going",
     "running",
     "else",
+    "loop",
+    "cycle",
+    "production",
+    "prod",
+    "staging",
 }
 """Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
 _LOG_PHRASE = re.compile(
@@ -397,7 +402,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
         _add(out, m.group(1))
     for m in re.finditer(
-        r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
+        r"(?<![\w.])([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
     ):
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:

@@ -228,12 +228,32 @@ def finding_checks(
     return out
 
 
+def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
+    """A cause seen only in systemd's status lines (an exit, a kill): the unit's journal holds the program's own
+    last words, which say why (a heap limit, a missing file) where the status shows only that it died."""
+    by_id = {c.id: c for c in conv.calls}
+    read = {str(c.args.get("source")) for c in conv.this_turn() if c.name == "log_tail"}
+    out = []
+    for f in conclusive:
+        calls = [by_id.get(ev.call_id) for ev in f.evidence]
+        unit = str(f.facts.get("unit") or f.facts.get("service") or "")
+        if unit and calls and all(c is not None and c.name == "service_status" for c in calls):
+            if f"unit:{unit}" not in read:
+                out.append(
+                    Check(
+                        "log_tail", {"source": f"unit:{unit}", "lines": 100}, f"read {unit}'s journal", "own"
+                    )
+                )
+    return out
+
+
 _K8S_SVC = re.compile(r"^(?P<svc>[a-z0-9-]+)\.(?P<ns>[a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
 
 
 def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     """Cheap checks that turn a conclusive finding into a complete story (why now, what else)."""
     out = finding_checks(conv, conclusive)
+    out += own_words(conv, conclusive)
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
         out += (
