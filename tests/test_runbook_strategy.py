@@ -448,3 +448,11 @@ Mar 03 10:00:09 app-01 systemd[1]: gateway.service: Failed to run 'start' task: 
     answer = s.run({"service_status": (status, 3, None)})
     assert ("log_tail", {"source": "unit:gateway", "lines": 100}) in s.asked
     assert "environment" in answer.split("**Evidence**")[0].lower()
+
+
+def test_cronjobs_and_jobs_are_named_workloads_and_status_words_are_not():
+    from assistant.runbook.entities import extract
+
+    assert extract("the report-gen CronJob left 30 Completed pods").deployments == ["report-gen"]
+    assert extract("job migrate-db never finishes").deployments == ["migrate-db"]
+    assert extract("pods in data namespace: CrashLoopBackOff since the update").namespaces == ["data"]

@@ -562,6 +562,13 @@ _K8S_NOUNS = {
     "k8s",
     "kubernetes",
     "my",
+    "crashloopbackoff",
+    "imagepullbackoff",
+    "errimagepull",
+    "oomkilled",
+    "containercreating",
+    "createcontainerconfigerror",
+    "error",
 }
 """Words that stand before 'pods'/'deployment' or after 'pods in' without naming one."""
 _NOT_A_NAME = {
@@ -612,6 +619,34 @@ _NOT_A_NAME = {
     "creating",
     "restart",
     "schedule",
+    "nightly",
+    "daily",
+    "hourly",
+    "weekly",
+    "every",
+    "last",
+    "that",
+    "which",
+    "what",
+    "some",
+    "any",
+    "all",
+    "each",
+    "our",
+    "your",
+    "their",
+    "its",
+    "with",
+    "for",
+    "from",
+    "of",
+    "to",
+    "in",
+    "on",
+    "run",
+    "runs",
+    "ran",
+    "failed",
 }
 """Verbs and small words that follow 'namespace' or precede 'pods' in a sentence without being a name."""
 
@@ -639,11 +674,13 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
         if re.search(rf"\b{re.escape(ns)}\b", low):
             _add(e.namespaces, ns)
     for m in re.finditer(
-        r"\b(?:deployment|deploy|app|statefulset)[/\s]+([a-z0-9][a-z0-9-]{1,62})\b|"
-        r"\b([a-z0-9][a-z0-9-]{1,62}) (?:deployment|pods?|app|service)\b",
+        r"\b(?:deployment|deploy|app|statefulset|sts|daemonset|ds)[/\s]+[\"'`]?([a-z0-9][a-z0-9-]{1,62})\b|"
+        r"\b(?:cronjob|cj|job)(?:/|\s+[\"'`]?)"
+        r"([a-z0-9]+[-\d][a-z0-9-]{0,60}|(?<=/)[a-z0-9][a-z0-9-]{1,62}|(?<=[\"'`])[a-z0-9][a-z0-9-]{1,62})\b|"
+        r"\b([a-z0-9][a-z0-9-]{1,62})[\"'`]? (?:deployment|pods?|app|service|statefulset|daemonset|cronjob|job)s?\b",
         low,
     ):
-        name = m.group(1) or m.group(2)
+        name = m.group(1) or m.group(2) or m.group(3)
         if (
             name not in _STOP
             and name not in _NOT_A_NAME
