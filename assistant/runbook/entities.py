@@ -625,8 +625,6 @@ _NOT_A_NAME = {
     "weekly",
     "every",
     "last",
-    "that",
-    "which",
     "what",
     "some",
     "any",
