@@ -456,3 +456,14 @@ def test_cronjobs_and_jobs_are_named_workloads_and_status_words_are_not():
     assert extract("the report-gen CronJob left 30 Completed pods").deployments == ["report-gen"]
     assert extract("job migrate-db never finishes").deployments == ["migrate-db"]
     assert extract("pods in data namespace: CrashLoopBackOff since the update").namespaces == ["data"]
+
+
+def test_evicted_pods_lead_to_the_nodes_events():
+    pods = (
+        "NAME                          READY   STATUS    RESTARTS   AGE\n"
+        "storefront-6d7f8c9b5d-4b7kx   0/1     Evicted   0          4d\n"
+        "storefront-6d7f8c9b5d-lq2sh   1/1     Running   0          6d"
+    )
+    s = Session(K8S, "storefront pods in namespace web show Evicted, why?")
+    s.run({"list_pods": ok(pods)})
+    assert ("k8s_events", {"namespace": "default"}) in s.asked

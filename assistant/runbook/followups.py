@@ -553,7 +553,28 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ]
     if not sick:
         out.append(Check("k8s_events", {"namespace": ns}, f"look for warnings in {ns}", "pods-events"))
+    if ns != "default" and any(r.status in NODE_BOUND for r in rows):
+        out.append(
+            Check(
+                "k8s_events",
+                {"namespace": "default"},
+                "pods are pending, evicted or stuck terminating: the nodes' events (kept in namespace default)",
+                "nodes",
+            )
+        )
     return out
+
+
+NODE_BOUND = {
+    "Pending",
+    "Evicted",
+    "Terminating",
+    "Unknown",
+    "NodeLost",
+    "ContainerStatusUnknown",
+    "OutOfcpu",
+}
+"""Pod states a node explains (capacity, pressure, a lost kubelet): Node events live in namespace default."""
 
 
 def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
