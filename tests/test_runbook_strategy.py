@@ -467,3 +467,19 @@ def test_evicted_pods_lead_to_the_nodes_events():
     s = Session(K8S, "storefront pods in namespace web show Evicted, why?")
     s.run({"list_pods": ok(pods)})
     assert ("k8s_events", {"namespace": "default"}) in s.asked
+
+
+def test_a_certificate_not_served_leads_to_the_servers_own_state_and_error_log():
+    cert = """\
+subject=CN = shop.example.com
+notBefore=Apr  6 00:00:00 2025 GMT
+notAfter=Apr  6 23:59:59 2026 GMT
+verify=failed: certificate has expired
+days_left=-1
+status=EXPIRED"""
+    s = Session(
+        HOST, "nginx on web-01 serves an expired certificate for shop.example.com although we renewed it"
+    )
+    s.run({"tls_certificate": ok(cert)})
+    assert ("service_status", {"service": "nginx"}) in s.asked
+    assert any(n == "log_tail" and "nginx" in a["source"] for n, a in s.asked)

@@ -16,7 +16,7 @@ from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, fix_requests
-from assistant.runbook.followups import k8s_mode, namespace
+from assistant.runbook.followups import k8s_mode, namespace, tls_server
 
 _PRONOUNS = {
     "it",
@@ -103,29 +103,6 @@ def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
     if then == "pool-client" and (client := _pool_client(conv)):
         out.append(Check("restart_service", {"service": client}, "release the leaked sessions", "fix"))
     return out
-
-
-_SERVERS = {
-    "nginx": r"nginx: master process|/usr/sbin/nginx\b",
-    "apache2": r"/usr/sbin/apache2\b",
-    "httpd": r"/usr/sbin/httpd\b",
-    "haproxy": r"/usr/sbin/haproxy\b",
-    "caddy": r"/usr/bin/caddy\b",
-    "traefik": r"\btraefik\b",
-    "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b",
-}
-
-
-def tls_server(conv: Conversation) -> str | None:
-    """The web server terminating TLS on this host, from process listings or the engineer's words."""
-    import re
-
-    for c in conv.calls:
-        if c.name in ("process_list", "service_status", "port_owner"):
-            for name, rx in _SERVERS.items():
-                if re.search(rx, c.output):
-                    return name
-    return None
 
 
 def _pool_client(conv: Conversation) -> str | None:

@@ -247,13 +247,55 @@ def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     return out
 
 
+_SERVERS = {
+    "nginx": r"nginx: master process|/usr/sbin/nginx\b",
+    "apache2": r"/usr/sbin/apache2\b",
+    "httpd": r"/usr/sbin/httpd\b",
+    "haproxy": r"/usr/sbin/haproxy\b",
+    "caddy": r"/usr/bin/caddy\b",
+    "traefik": r"\btraefik\b",
+    "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b",
+}
+
+
+def tls_server(conv: Conversation) -> str | None:
+    """The web server terminating TLS on this host, from process listings or the engineer's words."""
+    for c in conv.calls:
+        if c.name in ("process_list", "service_status", "port_owner"):
+            for name, rx in _SERVERS.items():
+                if re.search(rx, c.output):
+                    return name
+    return None
+
+
+def tls_refinements(conv: Conversation, ents: Entities, conclusive: list[Finding]) -> list[Check]:
+    """A certificate renewed on disk but not served: did the server try to load it and fail (a key that does
+    not match, a path it cannot read)? Its state and its error log say, before anyone is told to reload it."""
+    from assistant.findings.signatures import SIGNATURES
+
+    if not any(
+        getattr(SIGNATURES.get(f.signature), "then_restart", None) == "tls-server" for f in conclusive
+    ):
+        return []
+    server = tls_server(conv) or next((s for s in ents.services if s in WEB_SERVERS), None)
+    if server is None:
+        return []
+    return [
+        Check(
+            "service_status", {"service": server}, f"did {server} fail to load the new certificate?", "tls"
+        ),
+        *log_sources(conv, server),
+    ]
+
+
 _K8S_SVC = re.compile(r"^(?P<svc>[a-z0-9-]+)\.(?P<ns>[a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
 
 
-def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
+def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | None = None) -> list[Check]:
     """Cheap checks that turn a conclusive finding into a complete story (why now, what else)."""
     out = finding_checks(conv, conclusive)
     out += own_words(conv, conclusive)
+    out += tls_refinements(conv, ents, conclusive) if ents is not None else []
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
         out += (

@@ -162,7 +162,11 @@ def decide(conv: Conversation) -> Decision:
             return Decision(_step_text(named_calls[:MAX_CALLS_PER_STEP]), named_calls[:MAX_CALLS_PER_STEP])
         if k8s_mode(conv, ents) and _named_seen(conv, names) and not ents.symptoms & TROUBLE:
             return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
-    calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
+    calls = (
+        admissible(conv, refinements(conv, conclusive, ents))
+        if conclusive
+        else _candidates(conv, ents, names)
+    )
     calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))
