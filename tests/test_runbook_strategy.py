@@ -483,3 +483,15 @@ status=EXPIRED"""
     s.run({"tls_certificate": ok(cert)})
     assert ("service_status", {"service": "nginx"}) in s.asked
     assert any(n == "log_tail" and "nginx" in a["source"] for n, a in s.asked)
+
+
+def test_a_dependency_named_by_host_and_port_is_resolved():
+    s = Session(HOST, "checkout on app-01 gets connection refused from payments.internal:8443")
+    s.step()
+    assert ("dns_lookup", {"name": "payments.internal"}) in s.asked
+
+
+def test_a_named_service_that_is_not_a_web_server_does_not_read_nginx_logs():
+    s = Session(HOST, "checkout-api on app-01: uploads fail in the browser since the deploy")
+    s.run({})
+    assert not any(str(a.get("source", "")).startswith("/var/log/nginx") for _, a in s.asked)

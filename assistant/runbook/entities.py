@@ -390,6 +390,10 @@ class Entities:
     """Error text the engineer quoted ("..." or `...`): what to look for in logs."""
     symptoms: set[str] = field(default_factory=set)
     k8s: bool = False
+    guessed: bool = False
+    """The services are a guess from a host's name or 'the api', not named by the engineer."""
+    endpoints: list[tuple[str, int]] = field(default_factory=list)
+    """host:port pairs named in the message whose host is a name, not this machine."""
 
 
 def _add(items: list, value) -> None:
@@ -493,7 +497,9 @@ def extract(
             _add(e.quotes, m.group(1).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
-    e.services = _service_names(text, bare, e.hosts + e.pods) or _fallback_services(bare, e.hosts)
+    e.services = _service_names(text, bare, e.hosts + e.pods)
+    if not e.services:
+        e.services, e.guessed = _fallback_services(bare, e.hosts), True
     e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
     _roles(e)
@@ -520,7 +526,19 @@ def _roles(e: Entities) -> None:
                 e.symptoms.add(ROLE_OF[svc])
 
 
+_ENDPOINT = re.compile(r"(?<![\w.-])([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*):(\d{2,5})\b(?!\.\d)")
+_LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}
+
+
+def _endpoints(low: str, e: Entities) -> None:
+    """host:port pairs whose host is a name (db-02:5432, payments.internal:8443): a dependency to resolve."""
+    for m in _ENDPOINT.finditer(low):
+        if m.group(1) not in _LOCAL and 0 < int(m.group(2)) < 65536:
+            _add(e.endpoints, (m.group(1), int(m.group(2))))
+
+
 def _ports(low: str, e: Entities) -> None:
+    _endpoints(low, e)
     for m in re.finditer(
         r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b|"
         r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:(\d{2,5})\b(?!\.\d)",

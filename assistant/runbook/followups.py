@@ -158,6 +158,12 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         out += [
             Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]
         ]
+        here = {h.lower() for h in [conv.target_name, *conv.hosts] if h}
+        out += [  # a dependency named by host:port: does its name resolve, and to what?
+            Check("dns_lookup", {"name": h}, f"resolve {h}, the endpoint that fails", "open")
+            for h, _ in ents.endpoints[:1]
+            if h not in here and not re.fullmatch(r"[\d.]+", h)
+        ]
     if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
     return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:4]
@@ -173,7 +179,11 @@ def _hinted(ents: Entities) -> list[Check]:
     if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
         engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
         out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
-    proxy_error = bool(ents.symptoms & {"gateway", "web"}) and not named & WEB_SERVERS and not ents.logs_of
+    proxy_error = (  # a proxy's error (502/504) or a web complaint about nothing named: the web server's log
+        ("gateway" in ents.symptoms or ("web" in ents.symptoms and (not named or ents.guessed)))
+        and not named & WEB_SERVERS
+        and not ents.logs_of
+    )
     if proxy_error or (ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths):
         out.append(
             Check(
