@@ -495,3 +495,16 @@ def test_a_named_service_that_is_not_a_web_server_does_not_read_nginx_logs():
     s = Session(HOST, "checkout-api on app-01: uploads fail in the browser since the deploy")
     s.run({})
     assert not any(str(a.get("source", "")).startswith("/var/log/nginx") for _, a in s.asked)
+
+
+def test_no_space_left_is_checked_on_the_services_own_data_directory():
+    status = """\
+× postgresql@16-main.service - PostgreSQL Cluster 16-main
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+    Process: 811 ExecStart=/usr/bin/pg_ctlcluster --skip-systemctl-redirect 16-main start (code=exited, status=1/FAILURE)
+Mar 03 10:00:09 db-01 postgresql@16-main[811]: PANIC:  could not write to file "pg_wal/xlogtemp.811": No space left on device"""
+    df = "Filesystem Size Used Avail Use% Mounted on\n/dev/sdb1 200G 200G 0 100% /var/lib/postgresql"
+    s = Session(HOST, "postgresql@16-main on db-01 crashed and does not come back")
+    answer = s.run({"service_status": (status, 3, None), "disk_usage:/var/lib/postgresql/16/main": ok(df)})
+    assert ("disk_usage", {"path": "/var/lib/postgresql/16/main"}) in s.asked
+    assert "100%" in answer.split("**Evidence**")[0]

@@ -369,6 +369,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         for f in conv.findings(this_turn_only=True)
     )
     out += _dependency_pods(conv)
+    out += _full_where(conv)
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv)
     else:
@@ -444,6 +445,36 @@ def _hosts_file(conv: Conversation, ents: Entities, troubled: bool) -> list[Chec
     return [
         Check(n.tool, dict(n.args), "DNS answers: does /etc/hosts override it here?", "resolver")
         for n in resolver_checks(conv, names)
+    ]
+
+
+_DATA_DIR_SEEN = re.compile(
+    r"(?:\s-D\s+|\bdatadir\s*=\s*|\bdata_directory\s*=\s*'?|\bdbpath:?\s+|\bpath\.data:?\s+|"
+    r"\bdir(?:ectory)?\s*[=:]\s*)(/[\w./-]+)"
+)
+_ABS_PATH = re.compile(r"(?<![\w.])(/(?:var|srv|data|mnt|opt|home|tmp)/[\w./@-]+)")
+
+
+def _full_where(conv: Conversation) -> list[Check]:
+    """'No space left on device' without the filesystem it hit: the filesystem of the path the error names,
+    else of the data directory the service runs with (often its own mount, unlike '/')."""
+    lines = [
+        ln
+        for f in conv.findings(this_turn_only=True)
+        if f.signature == "disk-full" and not f.facts.get("mount")
+        for ev in f.evidence
+        for ln in ev.lines
+    ]
+    if not lines:
+        return []
+    paths = [m.group(1).rstrip(".:,'\"") for ln in lines for m in _ABS_PATH.finditer(ln)]
+    paths += [m.group(1).rstrip(".:,'\"") for c in conv.calls for m in _DATA_DIR_SEEN.finditer(c.output)]
+    if pg_cluster(conv):
+        version, cluster = str(pg_cluster(conv)).split("-", 1)
+        paths.append(f"/var/lib/postgresql/{version}/{cluster}")
+    return [
+        Check("disk_usage", {"path": p}, f"which filesystem holds {p}, and how full is it?", "full-where")
+        for p in list(dict.fromkeys(paths))[:2]
     ]
 
 
