@@ -508,3 +508,15 @@ Mar 03 10:00:09 db-01 postgresql@16-main[811]: PANIC:  could not write to file "
     answer = s.run({"service_status": (status, 3, None), "disk_usage:/var/lib/postgresql/16/main": ok(df)})
     assert ("disk_usage", {"path": "/var/lib/postgresql/16/main"}) in s.asked
     assert "100%" in answer.split("**Evidence**")[0]
+
+
+def test_a_pasted_pod_listing_names_its_namespaces_and_unhealthy_pods():
+    s = Session(
+        K8S,
+        "kubectl get pods -A shows this, what is wrong?\n"
+        "NAMESPACE   NAME                      READY   STATUS             RESTARTS      AGE\n"
+        "pricing     pricer-7d9f8c6b5-x2k4p    0/1     CrashLoopBackOff   5 (30s ago)   4m\n",
+    )
+    s.step()
+    assert ("pod_describe", {"pod": "pricer-7d9f8c6b5-x2k4p", "namespace": "pricing"}) in s.asked
+    assert ("list_pods", {"namespace": "pricing"}) in s.asked

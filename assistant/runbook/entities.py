@@ -580,6 +580,8 @@ _K8S_NOUNS = {
     "k8s",
     "kubernetes",
     "my",
+    "name",
+    "status",
     "crashloopbackoff",
     "imagepullbackoff",
     "errimagepull",

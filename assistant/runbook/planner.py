@@ -67,7 +67,24 @@ def entities(conv: Conversation) -> Entities:
         if not now.symptoms:
             now.symptoms = before.symptoms
     _seen_workloads(conv, now)
+    _pasted_pods(conv, now)
     return now
+
+
+def _pasted_pods(conv: Conversation, ents: Entities) -> None:
+    """A pod listing the engineer pasted (`kubectl get pods -A` output): its namespaces and its unhealthy pods
+    are named as surely as if typed."""
+    for text in reversed(conv.users):
+        rows = parse_pod_list(text)
+        if not rows:
+            continue
+        pasted = [r.namespace for r in sorted(rows, key=lambda r: r.healthy) if r.namespace]
+        ents.namespaces[:] = list(dict.fromkeys([*pasted, *ents.namespaces]))  # what was pasted is sure
+        for r in sorted(rows, key=lambda r: r.healthy):
+            if not r.healthy and r.status != "Completed" and r.name not in ents.pods:
+                ents.pods.append(r.name)
+        ents.k8s = True
+        return
 
 
 def _seen_workloads(conv: Conversation, ents: Entities) -> None:
