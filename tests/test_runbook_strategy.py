@@ -208,3 +208,315 @@ def test_an_error_stated_without_quotes_is_read_like_a_quote():
     s = Session(HOST, "the api on app-07 can't reach Postgres. Logs say connect ETIMEDOUT.")
     answer = s.run({})
     assert "ETIMEDOUT" in answer and "firewall" in answer
+
+
+# ------------------------------------------------------------------ the chain of causes, names and namespaces
+
+
+def test_the_journal_of_a_named_unit_counts_as_about_it_so_its_cause_leads():
+    status = """\
+● orders-api.service - Orders API (node)
+     Active: activating (auto-restart) (Result: core-dump) since Tue 2026-03-03 10:00:09 UTC; 3s ago
+   Main PID: 811 (code=dumped, signal=ABRT)
+Mar 03 10:00:09 app-01 systemd[1]: orders-api.service: Main process exited, code=dumped, status=6/ABRT"""
+    journal = (
+        "Mar 03 10:00:08 app-01 node[811]: FATAL ERROR: Reached heap limit Allocation failed - "
+        "JavaScript heap out of memory"
+    )
+    s = Session(HOST, "orders-api on app-01 keeps restarting every few minutes")
+    answer = s.run({"service_status": (status, 3, None), "log_tail": ok(journal)})
+    root = answer.split("**Evidence**")[0]
+    assert "heap" in root and "does not show a more specific cause" not in root
+
+
+def test_pods_not_in_the_guessed_namespace_are_looked_for_in_the_workloads_own():
+    s = Session(K8S, "the payments deployment keeps crashing with CrashLoopBackOff")
+    answer = s.run({})
+    assert ("list_pods", {"namespace": "default"}) in s.asked
+    assert ("list_pods", {"namespace": "payments"}) in s.asked
+    assert "**What I could not see**" in answer
+
+
+def test_namespace_phrasings_name_the_namespace_and_no_verb_becomes_a_deployment():
+    from assistant.runbook.entities import extract
+
+    for text in (
+        "the `batch` namespace cannot create pods",
+        "our batch namespace has a cronjob that fails",
+        "kubectl get pods -n batch shows nothing",
+        "nothing gets scheduled in the batch namespace",
+    ):
+        e = extract(text)
+        assert e.namespaces == ["batch"], text
+        assert not set(e.deployments) & {"create", "get", "cannot"}, text
+    assert extract("orders-api pods in namespace api restart").namespaces == ["api"]
+    assert "namespace-api" not in extract("orders-api pods in namespace api restart").services
+
+
+def test_only_an_instruction_is_a_fix_request_not_a_question_or_a_report():
+    from assistant.runbook.entities import fix_requests
+
+    for text in (
+        "How do I fix it, and how can I check it picked up the right address?",
+        "Should I just restart systemd-resolved?",
+        "we ran netplan apply and restart systemd-resolved but names still fail",
+        "After a reboot and restart of networkd, DNS is broken",
+        "what would you do to fix it?",
+    ):
+        assert fix_requests(text) == (False, []), text
+    assert fix_requests("ok, restart nginx") == (False, [("restart", "nginx")])
+    assert fix_requests("can you restart nginx?") == (False, [("restart", "nginx")])
+    assert fix_requests("yes, go ahead")[0]
+
+
+def test_asking_how_to_fix_gets_the_fix_in_words_and_no_write_call():
+    s = Session(HOST, "nginx on app-01 will not start")
+    bind = """\
+× nginx.service - nginx
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+Mar 03 10:00:09 app-01 nginx[812]: nginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)"""
+    owner = (
+        "State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        'LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(("node",pid=2314,fd=19))'
+    )
+    outputs = {"service_status": (bind, 3, None), "port_owner": ok(owner)}
+    first = s.run(outputs)
+    s.messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "How do I fix it?"}]
+    answer = s.run(outputs)
+    assert not any(n in ("kill_process", "restart_service") for n, _ in s.asked)
+    assert "kill_process" in answer or "kill" in answer
+
+
+ONESHOT = """\
+○ pg-backup.service - Nightly PostgreSQL backup
+     Loaded: loaded (/etc/systemd/system/pg-backup.service; static)
+     Active: inactive (dead) since Wed 2026-03-04 02:14:51 UTC; 6h ago
+TriggeredBy: ● pg-backup.timer
+   Main PID: 4411 (code=exited, status=0/SUCCESS)
+Mar 04 02:14:51 db-03 systemd[1]: Finished pg-backup.service - Nightly PostgreSQL backup."""
+
+
+def test_a_later_turn_does_not_repeat_checks_unless_asked_to_look_again():
+    s = Session(HOST, "pg-backup on app-01 shows inactive (dead). Is the nightly backup broken?")
+    outputs = {"service_status": ok(ONESHOT), "log_tail": ok("Mar 04 02:14:50 app-01 backup complete")}
+    first = s.run(outputs)
+    before = list(s.asked)
+    s.messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "and the timer?"}]
+    second = s.run(outputs)
+    assert not set(map(str, s.asked[len(before) :])) & set(map(str, before))
+    assert "none of my checks could run" not in second
+    s.messages += [
+        {"role": "assistant", "content": second},
+        {"role": "user", "content": "check pg-backup again"},
+    ]
+    s.run(outputs)
+    assert ("service_status", {"service": "pg-backup"}) in s.asked[len(before) + 1 :]
+
+
+def test_a_journal_comes_before_guessed_log_file_names():
+    s = Session(HOST, "ledger-sync on app-01 is down")
+    s.run({"service_status": ("× ledger-sync.service\n     Active: failed (Result: exit-code)", 3, None)})
+    logs = [a["source"] for n, a in s.asked if n == "log_tail"]
+    assert logs and logs[0] == "unit:ledger-sync"
+
+
+def test_a_namespace_that_shows_nothing_is_a_gap_then_the_workload_and_default_are_tried():
+    from assistant.runbook.entities import extract
+
+    assert extract('we moved it into its own namespace "notifications"').namespaces == ["notifications"]
+    s = Session(K8S, "no new pods appear for report-gen in the reports namespace since this morning")
+    s.run({})
+    tried = [a["namespace"] for n, a in s.asked if n == "list_pods"]
+    assert tried[0] == "reports" and "report-gen" in tried and "default" in tried
+
+
+def test_two_unrelated_causes_of_equal_weight_are_both_named_with_how_to_decide():
+    df = (
+        "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        40G   40G     0 100% /\n"
+        "Filesystem      Inodes IUsed IFree IUse% Mounted on\n/dev/sda1      2621440 300000 2321440 12% /"
+    )
+    kern = "Mar 03 10:00:01 app-01 kernel: [123.4] nf_conntrack: nf_conntrack: table full, dropping packet"
+    s = Session(HOST, "something is wrong on app-01 since 10:00, alerts everywhere")
+    answer = s.run({"disk_usage": ok(df), "log_tail": ok(kern), "host_resources": ok("load average: 0.1")})
+    assert "**Also possible**" in answer
+    assert "100% full" in answer and "conntrack" in answer
+    assert "compare their times" in answer or "would tell them apart" in answer
+
+
+def test_a_cause_and_its_consequence_are_not_offered_as_alternatives():
+    s = Session(HOST, "api on app-01 will not start")
+    status = """\
+× api.service - API
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+Mar 03 10:00:09 app-01 api[812]: OSError: [Errno 28] No space left on device: '/var/lib/api/cache'"""
+    df = "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        40G   40G     0 100% /"
+    answer = s.run({"service_status": (status, 3, None), "disk_usage": ok(df)})
+    assert "**Also possible**" not in answer
+
+
+def test_a_name_dns_resolves_but_etc_hosts_pins_elsewhere_is_the_cause():
+    s = Session(
+        HOST,
+        'worker on app-01 logs "Error 113 connecting to redis-queue.internal:6379. No route to host." '
+        "DNS looks right. Why?",
+    )
+    hosts = "127.0.0.1 localhost\n# pinned during INC-1\n10.3.0.40 redis-queue.internal\n::1 ip6-localhost"
+    answer = s.run(
+        {
+            "dns_lookup": ok("redis-queue.internal has address 10.3.2.11"),
+            "log_tail:/etc/hosts": ok(hosts),
+        }
+    )
+    assert ("log_tail", {"source": "/etc/hosts"}) in s.asked
+    root = answer.split("**Evidence**")[0]
+    assert "/etc/hosts" in root and "10.3.0.40" in root and "10.3.2.11" in root
+    assert "`10.3.0.40 redis-queue.internal`" in answer  # the exact line, quoted
+
+
+def test_etc_hosts_agreeing_with_dns_is_no_finding():
+    from assistant.runbook.conversation import parse
+
+    s = Session(HOST, "api.internal on app-01 times out")
+    s.run(
+        {
+            "dns_lookup": ok("api.internal has address 10.0.0.5"),
+            "log_tail:/etc/hosts": ok("10.0.0.5 api.internal"),
+        }
+    )
+    conv = parse(s.messages, TOOLS_ALL)
+    assert not [f for f in conv.findings() if f.signature == "hosts-file-override"]
+
+
+def test_a_service_whose_unit_has_another_name_gets_its_log_read_with_the_version_seen():
+    s = Session(HOST, "php-fpm on web-01 is slow, nginx gives 504 gateway timeouts")
+    ps = (
+        "USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND\n"
+        "root 811 0.0 0.1 2000 1000 ? Ss 10:00 0:00 php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)"
+    )
+    log = "[03-Mar-2026 10:00:01] WARNING: [pool www] server reached pm.max_children setting (5), consider raising it"
+    answer = s.run(
+        {
+            "service_status": ("Unit php-fpm.service could not be found.", 4, None),
+            "process_list": ok(ps),
+            "log_tail": ok(log),
+        }
+    )
+    assert ("log_tail", {"source": "/var/log/php8.2-fpm.log", "lines": 100}) in s.asked
+    assert "max_children" in answer
+
+
+def test_the_registry_declares_fixes_and_whose_restart_completes_them():
+    assert {s.then_restart for s in SIGNATURES.values()} <= {None, "tls-server", "pool-client"}
+    s = Session(HOST, "the importer writes errors to /var/log/importer/import.log, what is wrong?")
+    log = "2026-03-03T10:00:01Z ERROR upstream ledger returned malformed manifest v7"
+    answer = s.run({"log_tail": ok(log)})
+    fix = answer.split("**Suggested fix** — ")[1]
+    assert fix.startswith(SIGNATURES["error-lines"].fix or "?")
+
+
+def test_parts_of_a_file_path_are_not_hosts_domains_or_units():
+    from assistant.runbook.entities import extract
+
+    e = extract(
+        "CI jobs on ci-runner-3 fail with: failed to register layer: write "
+        "/usr/lib/x86_64-linux-gnu/libLLVM-17.so.1: no space left on device",
+        ["ci-runner-3"],
+    )
+    assert e.hosts == ["ci-runner-3"] and e.fqdns == [] and "libllvm" not in e.services
+    assert e.paths == ["/usr/lib/x86_64-linux-gnu/libLLVM-17.so.1"]
+    assert extract("see https://shop.example.com/x/y.html").fqdns == ["shop.example.com"]
+
+
+def test_of_two_generic_errors_the_earlier_leads_it_is_more_often_the_cause():
+    s = Session(HOST, "the importer writes errors to /var/log/importer/import.log, what is wrong?")
+    log = (
+        "2026-03-03T10:00:01Z ERROR vault login failed: upstream refused the client certificate chain\n"
+        "2026-03-03T10:00:02Z ERROR sync run 88213 aborted: no credentials\n"
+    )
+    answer = s.run({"log_tail": ok(log)})
+    root = answer.split("**Evidence**")[0]
+    assert "vault login failed" in root and "no credentials" not in root
+
+
+def test_a_cause_seen_only_in_systemds_status_is_followed_by_the_units_own_journal():
+    status = """\
+× gateway.service - API gateway
+     Active: failed (Result: resources) since Tue 2026-03-03 10:00:09 UTC; 1min ago
+Mar 03 10:00:09 app-01 systemd[1]: gateway.service: Failed to load environment files: No such file or directory
+Mar 03 10:00:09 app-01 systemd[1]: gateway.service: Failed to run 'start' task: No such file or directory"""
+    s = Session(HOST, "gateway on app-01 does not start after the deploy")
+    answer = s.run({"service_status": (status, 3, None)})
+    assert ("log_tail", {"source": "unit:gateway", "lines": 100}) in s.asked
+    assert "environment" in answer.split("**Evidence**")[0].lower()
+
+
+def test_cronjobs_and_jobs_are_named_workloads_and_status_words_are_not():
+    from assistant.runbook.entities import extract
+
+    assert extract("the report-gen CronJob left 30 Completed pods").deployments == ["report-gen"]
+    assert extract("job migrate-db never finishes").deployments == ["migrate-db"]
+    assert extract("pods in data namespace: CrashLoopBackOff since the update").namespaces == ["data"]
+
+
+def test_evicted_pods_lead_to_the_nodes_events():
+    pods = (
+        "NAME                          READY   STATUS    RESTARTS   AGE\n"
+        "storefront-6d7f8c9b5d-4b7kx   0/1     Evicted   0          4d\n"
+        "storefront-6d7f8c9b5d-lq2sh   1/1     Running   0          6d"
+    )
+    s = Session(K8S, "storefront pods in namespace web show Evicted, why?")
+    s.run({"list_pods": ok(pods)})
+    assert ("k8s_events", {"namespace": "default"}) in s.asked
+
+
+def test_a_certificate_not_served_leads_to_the_servers_own_state_and_error_log():
+    cert = """\
+subject=CN = shop.example.com
+notBefore=Apr  6 00:00:00 2025 GMT
+notAfter=Apr  6 23:59:59 2026 GMT
+verify=failed: certificate has expired
+days_left=-1
+status=EXPIRED"""
+    s = Session(
+        HOST, "nginx on web-01 serves an expired certificate for shop.example.com although we renewed it"
+    )
+    s.run({"tls_certificate": ok(cert)})
+    assert ("service_status", {"service": "nginx"}) in s.asked
+    assert any(n == "log_tail" and "nginx" in a["source"] for n, a in s.asked)
+
+
+def test_a_dependency_named_by_host_and_port_is_resolved():
+    s = Session(HOST, "checkout on app-01 gets connection refused from payments.internal:8443")
+    s.step()
+    assert ("dns_lookup", {"name": "payments.internal"}) in s.asked
+
+
+def test_a_named_service_that_is_not_a_web_server_does_not_read_nginx_logs():
+    s = Session(HOST, "checkout-api on app-01: uploads fail in the browser since the deploy")
+    s.run({})
+    assert not any(str(a.get("source", "")).startswith("/var/log/nginx") for _, a in s.asked)
+
+
+def test_no_space_left_is_checked_on_the_services_own_data_directory():
+    status = """\
+× postgresql@16-main.service - PostgreSQL Cluster 16-main
+     Active: failed (Result: exit-code) since Tue 2026-03-03 10:00:09 UTC
+    Process: 811 ExecStart=/usr/bin/pg_ctlcluster --skip-systemctl-redirect 16-main start (code=exited, status=1/FAILURE)
+Mar 03 10:00:09 db-01 postgresql@16-main[811]: PANIC:  could not write to file "pg_wal/xlogtemp.811": No space left on device"""
+    df = "Filesystem Size Used Avail Use% Mounted on\n/dev/sdb1 200G 200G 0 100% /var/lib/postgresql"
+    s = Session(HOST, "postgresql@16-main on db-01 crashed and does not come back")
+    answer = s.run({"service_status": (status, 3, None), "disk_usage:/var/lib/postgresql/16/main": ok(df)})
+    assert ("disk_usage", {"path": "/var/lib/postgresql/16/main"}) in s.asked
+    assert "100%" in answer.split("**Evidence**")[0]
+
+
+def test_a_pasted_pod_listing_names_its_namespaces_and_unhealthy_pods():
+    s = Session(
+        K8S,
+        "kubectl get pods -A shows this, what is wrong?\n"
+        "NAMESPACE   NAME                      READY   STATUS             RESTARTS      AGE\n"
+        "pricing     pricer-7d9f8c6b5-x2k4p    0/1     CrashLoopBackOff   5 (30s ago)   4m\n",
+    )
+    s.step()
+    assert ("pod_describe", {"pod": "pricer-7d9f8c6b5-x2k4p", "namespace": "pricing"}) in s.asked
+    assert ("list_pods", {"namespace": "pricing"}) in s.asked

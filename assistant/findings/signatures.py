@@ -26,6 +26,11 @@ class Signature:
     """The root-cause sentence ({title} and facts); None when a refiner in the runbook words it."""
     situational: bool = False
     """Normal on its own (found as `info`), the cause when the engineer complains of what it answers."""
+    fix: str | None = None
+    """The fix in words, when the finding brings no remediation of its own."""
+    then_restart: str | None = None
+    """Whose restart completes the fix: 'tls-server' (the process serving TLS) or 'pool-client' (the service
+    whose connection pool showed the leak)."""
 
 
 def _s(
@@ -35,16 +40,18 @@ def _s(
     about: str = "",
     cause: str | None = None,
     situational: bool = False,
+    fix: str | None = None,
+    then_restart: str | None = None,
 ) -> Signature:
-    return Signature(key, rank, ends, frozenset(about.split()), cause, situational)
+    return Signature(key, rank, ends, frozenset(about.split()), cause, situational, fix, then_restart)
 
 
 SIGNATURES: dict[str, Signature] = {
     # -- specific causes
     "port-in-use": _s(("port", "pid"), 90, ("pid",), "port"),
     "config-test-failed": _s(("file", "line"), 88, True),
-    "tls-cert-not-reloaded": _s(("certificate",), 87, True, "cert"),
-    "tls-cert-expired": _s(("host",), 86, True, "cert"),
+    "tls-cert-not-reloaded": _s(("certificate",), 87, True, "cert", then_restart="tls-server"),
+    "tls-cert-expired": _s(("host",), 86, True, "cert", then_restart="tls-server"),
     "unit-environment-missing": _s(
         ("unit",), 86, True, "down crash", "{title}, so systemd refuses to start it."
     ),
@@ -117,6 +124,14 @@ SIGNATURES: dict[str, Signature] = {
         "The service dies because {title}; it restarts and dies again while the load lasts.",
     ),
     "dns-nxdomain": _s(("name", "source"), 80, False, "dns crash"),
+    "hosts-file-override": _s(
+        ("name", "address"),
+        86,
+        True,
+        "dns refused timeout",
+        "{title}: programs resolve through the system resolver, which reads /etc/hosts before DNS, so they "
+        "connect to {address} while `host`/`dig` show the DNS answer.",
+    ),
     "tasks-exhausted": _s(("unit",), 80, True, "down crash", "{title}."),
     "ports-exhausted": _s(
         ("kind",),
@@ -182,8 +197,8 @@ SIGNATURES: dict[str, Signature] = {
         "Requests are rejected as too large: {title}. The server's body-size limit is below "
         "what clients send.",
     ),
-    "db-idle-in-transaction": _s(("server",), 79, True, "database"),
-    "db-max-connections": _s(("server",), 78, False, "database"),
+    "db-idle-in-transaction": _s(("server",), 79, True, "database", then_restart="pool-client"),
+    "db-max-connections": _s(("server",), 78, False, "database", then_restart="pool-client"),
     "pod-evicted": _s(("pod",), 76, ("resource",), "evicted disk"),
     "pod-unschedulable": _s(("pod",), 75, ("described",), "pending", "{title}."),
     "node-condition": _s(
@@ -213,19 +228,37 @@ SIGNATURES: dict[str, Signature] = {
     "permission-denied": _s(("path",), 70, ("path",), "permission", "The service is denied access: {title}."),
     "container-not-running": _s(("pod", "container"), 62, False, "crash down"),
     "init-container-waiting": _s(("pod", "container"), 63, False, "pending down"),
-    "connection-pool-exhausted": _s(("pool",), 60, False, "database"),
+    "connection-pool-exhausted": _s(("pool",), 60, False, "database", then_restart="pool-client"),
     # -- symptoms: what failed, the cause is further along
-    "k8s-warning": _s(("object", "reason"), 58),
-    "crash-loop": _s(("pod", "container"), 55, False, "crash"),
+    "k8s-warning": _s(
+        ("object", "reason"),
+        58,
+        fix="Fix what the Warning event's message names, then watch the events again.",
+    ),
+    "crash-loop": _s(
+        ("pod", "container"),
+        55,
+        False,
+        "crash",
+        fix="Fix what its last logs (`previous=true`) report, then let the pod restart; a rollback to the last "
+        "good revision stops the loop meanwhile.",
+    ),
     "dns-timeout": _s(("name",), 50, False, "dns", "{title}."),
     "connection-refused": _s(("host", "port"), 45, False, "refused cache"),
     "connection-timeout": _s(("host", "port"), 44, False, "timeout cache"),
     "tls-cert-expiring": _s(("host",), 40, False, "cert", "{title}; it is not expired yet."),
     "cpu-overloaded": _s(("host",), 38, False, "slow", "The host is overloaded: {title}."),
     "probe-failing": _s(("pod", "probe"), 35),
-    "unit-failed": _s(("unit",), 30),
+    "unit-failed": _s(
+        ("unit",), 30, fix="Fix what the unit's journal reports, then start it again (`systemctl start`)."
+    ),
     "k8s-warning-symptom": _s(("object", "reason"), 30),
-    "error-lines": _s(("source", "shape"), 25),
+    "error-lines": _s(
+        ("source", "shape"),
+        25,
+        fix="Fix what the quoted line reports (the file, host, permission or limit it names), then confirm "
+        "the line stops appearing.",
+    ),
     "http-error-status": _s(
         ("url", "status"), 20, False, "", "{title}; the cause behind it was not found in what I could check."
     ),

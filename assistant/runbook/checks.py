@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +74,27 @@ def unavailable(conv: Conversation) -> set[str]:
     return {c.name for c in conv.calls if c.error and any(g in c.error for g in _GONE)}
 
 
+RECHECK = re.compile(
+    r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
+    r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bre-?run\b|\blook again\b|"
+    r"\bnow\b[^?]*\?",
+    re.IGNORECASE,
+)
+"""A later message that asks to look again (after a fix, or because it is happening again)."""
+
+
 def done(conv: Conversation) -> set[str]:
-    return {key(conv, c.name, c.args) for c in conv.this_turn()}
+    """Checks not to ask again: this turn's, and earlier turns' unless the engineer asks to look again or
+    something was changed since (their answers are still in the conversation)."""
+    out = {key(conv, c.name, c.args) for c in conv.this_turn()}
+    if conv.turn < 2 or RECHECK.search(conv.request):
+        return out
+    last_write = max((i for i, c in enumerate(conv.calls) if is_write(conv, c.name)), default=-1)
+    return out | {
+        key(conv, c.name, c.args)
+        for i, c in enumerate(conv.calls)
+        if c.turn < conv.turn and c.answered and i > last_write
+    }
 
 
 def admissible(conv: Conversation, checks: list[Check], allow_writes: bool = False) -> list[Check]:

@@ -216,3 +216,7 @@ def _analyze(conv: Conversation) -> None:
                 _SEEN.popitem(last=False)
         c.findings = list(found)
         prior.extend(found)
+    from assistant.runbook.crosscheck import hosts_override
+
+    for call, finding in hosts_override(conv):  # what two outputs show together
+        call.findings.append(finding)

@@ -220,6 +220,29 @@ _NOUNS = {
     "monitoring",
     "metrics",
     "dashboard",
+    "namespace",
+    "ns",
+    "pod",
+    "pods",
+    "cluster",
+    "deployment",
+    "wrong",
+    "broken",
+    "slow",
+    "down",
+    "weird",
+    "odd",
+    "off",
+    "up",
+    "happening",
+    "going",
+    "running",
+    "else",
+    "loop",
+    "cycle",
+    "production",
+    "prod",
+    "staging",
 }
 """Ordinary nouns and words that precede 'on HOST' or 'service' without being a unit's name."""
 _LOG_PHRASE = re.compile(
@@ -345,6 +368,10 @@ _POD = re.compile(r"\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{8,10}-[a-z0-9]{5}
 _FILE_EXT = re.compile(r"\.(?:log|conf|cfg|yaml|yml|json|js|py|sh|txt|service|pem|crt|key|sock|pid|html?)$")
 
 
+_PATHS = re.compile(r"(?<![\w.:/])/(?:[\w.@-]+/)+[\w.@-]+|(?<=\s)/[\w@-]+\.[\w.-]+")
+"""Absolute file paths in a message (not URLs: those were read first)."""
+
+
 @dataclass
 class Entities:
     services: list[str] = field(default_factory=list)
@@ -363,6 +390,10 @@ class Entities:
     """Error text the engineer quoted ("..." or `...`): what to look for in logs."""
     symptoms: set[str] = field(default_factory=set)
     k8s: bool = False
+    guessed: bool = False
+    """The services are a guess from a host's name or 'the api', not named by the engineer."""
+    endpoints: list[tuple[str, int]] = field(default_factory=list)
+    """host:port pairs named in the message whose host is a name, not this machine."""
 
 
 def _add(items: list, value) -> None:
@@ -375,7 +406,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
         _add(out, m.group(1))
     for m in re.finditer(
-        r"\b([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
+        r"(?<![\w.])([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
     ):
         word, kind = m.group(1), m.group(2)
         if word in _STOP or word in hosts:
@@ -439,10 +470,11 @@ def extract(
     for h in known_hosts or []:
         if re.search(rf"\b{re.escape(h.lower())}\b", low):
             _add(e.hosts, h)
-    for m in _HOSTLIKE.finditer(low):
+    bare = _PATHS.sub(" ", low)  # a file path's parts (libLLVM-17.so.1) are no host, domain or unit names
+    for m in _HOSTLIKE.finditer(bare):
         if not _POD.fullmatch(m.group(0)):
             _add(e.hosts, m.group(0))
-    for m in _FQDN.finditer(low):
+    for m in _FQDN.finditer(bare):
         if not _FILE_EXT.search(m.group(0)) and not re.fullmatch(r"[\d.]+", m.group(0)):
             _add(e.fqdns, m.group(0))
     for h in url_hosts:
@@ -465,7 +497,9 @@ def extract(
             _add(e.quotes, m.group(1).strip())
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
-    e.services = _service_names(text, low, e.hosts + e.pods) or _fallback_services(low, e.hosts)
+    e.services = _service_names(text, bare, e.hosts + e.pods)
+    if not e.services:
+        e.services, e.guessed = _fallback_services(bare, e.hosts), True
     e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]
     e.symptoms = {name for name, rx in SYMPTOMS.items() if re.search(rx, low)}
     _roles(e)
@@ -492,7 +526,19 @@ def _roles(e: Entities) -> None:
                 e.symptoms.add(ROLE_OF[svc])
 
 
+_ENDPOINT = re.compile(r"(?<![\w.-])([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*):(\d{2,5})\b(?!\.\d)")
+_LOCAL = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}
+
+
+def _endpoints(low: str, e: Entities) -> None:
+    """host:port pairs whose host is a name (db-02:5432, payments.internal:8443): a dependency to resolve."""
+    for m in _ENDPOINT.finditer(low):
+        if m.group(1) not in _LOCAL and 0 < int(m.group(2)) < 65536:
+            _add(e.endpoints, (m.group(1), int(m.group(2))))
+
+
 def _ports(low: str, e: Entities) -> None:
+    _endpoints(low, e)
     for m in re.finditer(
         r"\bport\s+(\d{1,5})\b|(?<![\w:/.])(?:0\.0\.0\.0|localhost|127\.0\.0\.1)?:(\d{2,5})\b|"
         r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:(\d{2,5})\b(?!\.\d)",
@@ -503,33 +549,164 @@ def _ports(low: str, e: Entities) -> None:
             _add(e.ports, value)
 
 
+_K8S_NOUNS = {
+    "namespace",
+    "namespaces",
+    "ns",
+    "cluster",
+    "node",
+    "nodes",
+    "completed",
+    "running",
+    "pending",
+    "failed",
+    "failing",
+    "crashing",
+    "evicted",
+    "terminating",
+    "ready",
+    "new",
+    "old",
+    "these",
+    "those",
+    "many",
+    "several",
+    "two",
+    "three",
+    "both",
+    "few",
+    "more",
+    "no",
+    "k8s",
+    "kubernetes",
+    "my",
+    "name",
+    "status",
+    "crashloopbackoff",
+    "imagepullbackoff",
+    "errimagepull",
+    "oomkilled",
+    "containercreating",
+    "createcontainerconfigerror",
+    "error",
+}
+"""Words that stand before 'pods'/'deployment' or after 'pods in' without naming one."""
+_NOT_A_NAME = {
+    "own",
+    "same",
+    "other",
+    "another",
+    "new",
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "is",
+    "was",
+    "it",
+    "and",
+    "or",
+    "cannot",
+    "can",
+    "has",
+    "have",
+    "are",
+    "were",
+    "does",
+    "did",
+    "keeps",
+    "shows",
+    "gets",
+    "will",
+    "won",
+    "isn",
+    "doesn",
+    "but",
+    "which",
+    "where",
+    "when",
+    "so",
+    "get",
+    "describe",
+    "logs",
+    "delete",
+    "apply",
+    "rollout",
+    "scale",
+    "exec",
+    "create",
+    "creating",
+    "restart",
+    "schedule",
+    "nightly",
+    "daily",
+    "hourly",
+    "weekly",
+    "every",
+    "last",
+    "what",
+    "some",
+    "any",
+    "all",
+    "each",
+    "our",
+    "your",
+    "their",
+    "its",
+    "with",
+    "for",
+    "from",
+    "of",
+    "to",
+    "in",
+    "on",
+    "run",
+    "runs",
+    "ran",
+    "failed",
+}
+"""Verbs and small words that follow 'namespace' or precede 'pods' in a sentence without being a name."""
+
+
 def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
     for m in re.finditer(
-        r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b|"
-        r"\bin (?:the )?([a-z0-9][a-z0-9-]{0,62}) (?:namespace|ns)\b",
+        r"\b(?:in|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?(?=\s+(?:namespace|ns)\b)|"
+        r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b",
         low,
     ):
-        _add(e.namespaces, m.group(1) or m.group(2) or m.group(3))
+        name = m.group(1) or m.group(2) or m.group(3)
+        if name not in _NOT_A_NAME and name not in _K8S_NOUNS:
+            _add(e.namespaces, name)
     for m in re.finditer(
         r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
         r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))",
         low,
     ):
-        if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging"):
+        if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging", *_K8S_NOUNS):
             _add(e.namespaces, m.group(1))
     for ns in known_namespaces:
         if re.search(rf"\b{re.escape(ns)}\b", low):
             _add(e.namespaces, ns)
     for m in re.finditer(
-        r"\b(?:deployment|deploy|app|statefulset)[/\s]+([a-z0-9][a-z0-9-]{1,62})\b|"
-        r"\b([a-z0-9][a-z0-9-]{1,62}) (?:deployment|pods?|app|service)\b",
+        r"\b(?:deployment|deploy|app|statefulset|sts|daemonset|ds)[/\s]+[\"'`]?([a-z0-9][a-z0-9-]{1,62})\b|"
+        r"\b(?:cronjob|cj|job)(?:/|\s+[\"'`]?)"
+        r"([a-z0-9]+[-\d][a-z0-9-]{0,60}|(?<=/)[a-z0-9][a-z0-9-]{1,62}|(?<=[\"'`])[a-z0-9][a-z0-9-]{1,62})\b|"
+        r"\b([a-z0-9][a-z0-9-]{1,62})[\"'`]? (?:deployment|pods?|app|service|statefulset|daemonset|cronjob|job)s?\b",
         low,
     ):
-        name = m.group(1) or m.group(2)
-        if name not in _STOP and not _POD.fullmatch(name) and name not in e.namespaces:
+        name = m.group(1) or m.group(2) or m.group(3)
+        if (
+            name not in _STOP
+            and name not in _NOT_A_NAME
+            and name not in _K8S_NOUNS
+            and not _POD.fullmatch(name)
+            and not re.fullmatch(r"\d+(?:st|nd|rd|th)?", name)
+            and name not in e.namespaces
+        ):
             _add(e.deployments, name)
 
 
@@ -555,10 +732,50 @@ FIX_ACTIONS = {
 }
 
 
+_ASKS_WHETHER = re.compile(
+    r"\b(?:should|shall|must|do|does|did|is|are|would|will)\s+(?:i|we|it|that|this|they)\b|"
+    r"\b(?:need|safe|worth|ok|okay|enough|help)\s+(?:to\b|if\b|restarting|rolling|killing)|\bwhether\b",
+    re.IGNORECASE,
+)
+_ASKS_ME = re.compile(
+    r"\b(?:can|could|would|will)\s+you\b|\bplease\b|\b(?:want|like|need)\s+you\s+to\b|\bgo ahead\b|"
+    r"\blet'?s\b",
+    re.IGNORECASE,
+)
+_ASKS_HOW = re.compile(r"\b(?:how|what|why|when|where)\b", re.IGNORECASE)
+"""'How do I fix it?': the engineer wants to know the fix, not to have me apply it."""
+_TELLS = re.compile(r"\b(?:i|we|they|someone|somebody|he|she|ops|the team)\b", re.IGNORECASE)
+_NOT_OBJECT = {"of", "was", "is", "did", "does", "didn't", "helped", "and", "but", "it's", "too", "again"}
+
+
+def _sentence(text: str, at: int) -> tuple[str, str]:
+    """The part of the sentence before position `at`, and the whole sentence."""
+    start = max(text.rfind(c, 0, at) for c in ".!?\n") + 1
+    ends = [i for c in ".!?\n" if (i := text.find(c, at)) != -1]
+    end = min(ends) + 1 if ends else len(text)
+    return text[start:at], text[start:end]
+
+
+def asked_to_act(text: str, at: int) -> bool:
+    """Is the action word at `at` an instruction to me, not a question whether to do it ('should I restart
+    it?'), nor a report of what someone did ('we ran X and restart Y but ...')?"""
+    before, sentence = _sentence(text, at)
+    if _ASKS_HOW.search(before):
+        return False
+    if _ASKS_ME.search(before):
+        return True
+    if sentence.rstrip().endswith("?") and _ASKS_WHETHER.search(before):
+        return False
+    return not _TELLS.search(before)
+
+
 def fix_requests(text: str) -> tuple[bool, list[tuple[str, str]]]:
     """(generic 'go ahead', [(action, object)]) for fixes the engineer explicitly asked to perform."""
     found = []
     for action, rx in FIX_ACTIONS.items():
         for m in rx.finditer(text):
-            found.append((m.start(1), action, m.group(1).rstrip(".,").lower()))
-    return bool(FIX_GENERIC.search(text)), [(a, o) for _, a, o in sorted(found)]
+            obj = m.group(1).rstrip(".,").lower()
+            if obj not in _NOT_OBJECT and asked_to_act(text, m.start(1)):
+                found.append((m.start(1), action, obj))
+    generic = any(asked_to_act(text, m.start()) for m in FIX_GENERIC.finditer(text))
+    return generic, [(a, o) for _, a, o in sorted(found)]

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from assistant.events import Finding
 from assistant.findings import parse_calls, rank
+from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, fix_requests
-from assistant.runbook.followups import k8s_mode, namespace
+from assistant.runbook.followups import k8s_mode, namespace, tls_server
 
 _PRONOUNS = {
     "it",
@@ -47,7 +48,8 @@ def relevant(f: Finding, names: list[str]) -> bool:
 def primary(
     findings: list[Finding], prefer: Callable[[Finding], int] | list[str] | None = None
 ) -> Finding | None:
-    """The most causal preferred finding (about what was named); ties: the most confident, then the latest."""
+    """The most causal preferred finding (about what was named); ties: the most confident, the most severe, the
+    most specific line, then the earliest seen (a later error is more often a consequence of an earlier one)."""
     if prefer is None or isinstance(prefer, list):
         names = prefer or []
 
@@ -56,10 +58,28 @@ def primary(
 
     best, best_score = None, None
     for f in findings:
-        score = (prefer(f), rank(f), f.confidence)
-        if best_score is None or score >= best_score:
+        score = (prefer(f), rank(f), f.confidence, _severity(f), _specific(f), _known(f))
+        if best_score is None or score > best_score:  # ties: the first seen, the earliest in the chain
             best, best_score = f, score
     return best
+
+
+_SEVERITY = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+_LEVEL = {"fatal": 3, "error": 2, "failure": 1}
+
+
+def _severity(f: Finding) -> int:
+    return _SEVERITY.get(f.severity, 0)
+
+
+def _specific(f: Finding) -> tuple[int, int]:
+    """For generic error lines: the level word (fatal over error) and how specific the message is."""
+    return _LEVEL.get(str(f.facts.get("level")), 0), int(f.facts.get("specific") or 0)
+
+
+def _known(f: Finding) -> int:
+    """How much a finding knows: of two sightings of one problem, the one with more facts tells more."""
+    return len([v for v in f.facts.values() if v not in (None, "", [])])
 
 
 def named(ents: Entities) -> list[str]:
@@ -71,39 +91,18 @@ def proposed_writes(conv: Conversation, finding: Finding | None) -> list[Check]:
     if finding is None:
         return []
     why = f"fix: {finding.title}"  # the approval card shows it as the reason: say what is being fixed
-    out = [Check(n, a, why, "fix") for n, a in parse_calls(finding.remediation or "") if is_write(conv, n)]
-    if finding.signature in ("tls-cert-not-reloaded", "tls-cert-expired"):
-        server = tls_server(conv)
-        if server:
-            out.append(Check("restart_service", {"service": server}, "load the renewed certificate", "fix"))
-    if finding.signature in ("db-idle-in-transaction", "db-max-connections", "connection-pool-exhausted"):
-        client = _pool_client(conv)
-        if client:
-            out.append(Check("restart_service", {"service": client}, "release the leaked sessions", "fix"))
+    typed = [(c.tool, dict(c.args)) for c in finding.fixes]
+    out = [
+        Check(n, a, why, "fix")
+        for n, a in (typed or parse_calls(finding.remediation or ""))  # typed first; older analyzers: text
+        if is_write(conv, n)
+    ]
+    then = getattr(SIGNATURES.get(finding.signature), "then_restart", None)
+    if then == "tls-server" and (server := tls_server(conv)):
+        out.append(Check("restart_service", {"service": server}, "load the renewed certificate", "fix"))
+    if then == "pool-client" and (client := _pool_client(conv)):
+        out.append(Check("restart_service", {"service": client}, "release the leaked sessions", "fix"))
     return out
-
-
-_SERVERS = {
-    "nginx": r"nginx: master process|/usr/sbin/nginx\b",
-    "apache2": r"/usr/sbin/apache2\b",
-    "httpd": r"/usr/sbin/httpd\b",
-    "haproxy": r"/usr/sbin/haproxy\b",
-    "caddy": r"/usr/bin/caddy\b",
-    "traefik": r"\btraefik\b",
-    "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b",
-}
-
-
-def tls_server(conv: Conversation) -> str | None:
-    """The web server terminating TLS on this host, from process listings or the engineer's words."""
-    import re
-
-    for c in conv.calls:
-        if c.name in ("process_list", "service_status", "port_owner"):
-            for name, rx in _SERVERS.items():
-                if re.search(rx, c.output):
-                    return name
-    return None
 
 
 def _pool_client(conv: Conversation) -> str | None:

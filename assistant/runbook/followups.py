@@ -12,9 +12,10 @@ import re
 from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
+from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, Entities
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 LOG_FILES = {
@@ -30,10 +31,15 @@ LOG_FILES = {
     "kernel": ["/var/log/kern.log", "/var/log/syslog"],
     "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"],
     "kafka": ["/var/log/kafka/server.log"],
+    "php-fpm": ["/var/log/php{php}-fpm.log", "/var/log/php-fpm/error.log", "/var/log/php-fpm/www-error.log"],
 }
 """Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
-_HEALTHY_UNIT = re.compile(r"Active:\s+active \((?:running|exited)\)")
+_HEALTHY_UNIT = re.compile(
+    r"Active:\s+active \((?:running|exited)\)|"
+    r"Active:\s+inactive \(dead\)(?=[\s\S]*status=0/SUCCESS)(?![\s\S]*status=[1-9])"
+)
+"""Running, or a oneshot/timer job that finished with exit 0 (inactive (dead) is its normal resting state)."""
 _PG = re.compile(
     r"/usr/lib/postgresql/(?P<v>\d+)/bin/postgres\s+-D\s+\S*/(?P=v)/(?P<c>[\w-]+)|"
     r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)"
@@ -152,6 +158,12 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         out += [
             Check("port_owner", {"port": p}, f"see what listens on port {p}", "open") for p in ents.ports[:1]
         ]
+        here = {h.lower() for h in [conv.target_name, *conv.hosts] if h}
+        out += [  # a dependency named by host:port: does its name resolve, and to what?
+            Check("dns_lookup", {"name": h}, f"resolve {h}, the endpoint that fails", "open")
+            for h, _ in ents.endpoints[:1]
+            if h not in here and not re.fullmatch(r"[\d.]+", h)
+        ]
     if not (ents.services or ents.urls or ents.ports or ents.paths or ents.fqdns) and len(out) < 2:
         out += _generic_triage(ents)  # a question about the host as a whole: the standard overview
     return list({(c.name, str(sorted(c.args.items()))): c for c in out}.values())[:4]
@@ -167,7 +179,11 @@ def _hinted(ents: Entities) -> list[Check]:
     if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
         engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
         out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
-    proxy_error = bool(ents.symptoms & {"gateway", "web"}) and not named & WEB_SERVERS and not ents.logs_of
+    proxy_error = (  # a proxy's error (502/504) or a web complaint about nothing named: the web server's log
+        ("gateway" in ents.symptoms or ("web" in ents.symptoms and (not named or ents.guessed)))
+        and not named & WEB_SERVERS
+        and not ents.logs_of
+    )
     if proxy_error or (ents.symptoms & {"5xx", "timeout"} and not named and not ents.urls and not ents.paths):
         out.append(
             Check(
@@ -222,12 +238,74 @@ def finding_checks(
     return out
 
 
+def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
+    """A cause seen only in systemd's status lines (an exit, a kill): the unit's journal holds the program's own
+    last words, which say why (a heap limit, a missing file) where the status shows only that it died."""
+    by_id = {c.id: c for c in conv.calls}
+    read = {str(c.args.get("source")) for c in conv.this_turn() if c.name == "log_tail"}
+    out = []
+    for f in conclusive:
+        calls = [by_id.get(ev.call_id) for ev in f.evidence]
+        unit = str(f.facts.get("unit") or f.facts.get("service") or "")
+        if unit and calls and all(c is not None and c.name == "service_status" for c in calls):
+            if f"unit:{unit}" not in read:
+                out.append(
+                    Check(
+                        "log_tail", {"source": f"unit:{unit}", "lines": 100}, f"read {unit}'s journal", "own"
+                    )
+                )
+    return out
+
+
+_SERVERS = {
+    "nginx": r"nginx: master process|/usr/sbin/nginx\b",
+    "apache2": r"/usr/sbin/apache2\b",
+    "httpd": r"/usr/sbin/httpd\b",
+    "haproxy": r"/usr/sbin/haproxy\b",
+    "caddy": r"/usr/bin/caddy\b",
+    "traefik": r"\btraefik\b",
+    "envoy": r"/usr/local/bin/envoy\b|\benvoy -c\b",
+}
+
+
+def tls_server(conv: Conversation) -> str | None:
+    """The web server terminating TLS on this host, from process listings or the engineer's words."""
+    for c in conv.calls:
+        if c.name in ("process_list", "service_status", "port_owner"):
+            for name, rx in _SERVERS.items():
+                if re.search(rx, c.output):
+                    return name
+    return None
+
+
+def tls_refinements(conv: Conversation, ents: Entities, conclusive: list[Finding]) -> list[Check]:
+    """A certificate renewed on disk but not served: did the server try to load it and fail (a key that does
+    not match, a path it cannot read)? Its state and its error log say, before anyone is told to reload it."""
+    from assistant.findings.signatures import SIGNATURES
+
+    if not any(
+        getattr(SIGNATURES.get(f.signature), "then_restart", None) == "tls-server" for f in conclusive
+    ):
+        return []
+    server = tls_server(conv) or next((s for s in ents.services if s in WEB_SERVERS), None)
+    if server is None:
+        return []
+    return [
+        Check(
+            "service_status", {"service": server}, f"did {server} fail to load the new certificate?", "tls"
+        ),
+        *log_sources(conv, server),
+    ]
+
+
 _K8S_SVC = re.compile(r"^(?P<svc>[a-z0-9-]+)\.(?P<ns>[a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
 
 
-def refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
+def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | None = None) -> list[Check]:
     """Cheap checks that turn a conclusive finding into a complete story (why now, what else)."""
     out = finding_checks(conv, conclusive)
+    out += own_words(conv, conclusive)
+    out += tls_refinements(conv, ents, conclusive) if ents is not None else []
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
         out += (
@@ -286,10 +364,16 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
     out: list[Check] = []
     troubled = bool(ents.symptoms & TROUBLE)
-    has_cause = any(rank(f) >= 60 for f in conv.findings(this_turn_only=True))
+    has_cause = any(  # a cause, or a specific lead whose own next checks are being followed
+        ends_investigation(f.signature, f.facts) or (rank(f) >= 60 and f.checks)
+        for f in conv.findings(this_turn_only=True)
+    )
     out += _dependency_pods(conv)
+    out += _full_where(conv)
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv)
+    else:
+        out += _hosts_file(conv, ents, troubled)
     for c in conv.this_turn():
         if (
             c.name == "pod_logs"
@@ -321,7 +405,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                 for x in _after_pods(c, ents)
                 if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described
             ]
-        elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output)):
+        elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output) or not has_cause):
             out += _after_describe(c, troubled)
 
         elif c.name == "port_owner" and c.exit_code not in (0, None):
@@ -330,7 +414,68 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             out += _after_http(c)
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
+        elif c.name == "process_list" and c.output.strip():
+            out += [
+                x
+                for svc in _unit_missing(conv, str(c.args.get("match") or ""))
+                for x in log_sources(conv, svc)
+            ]
     return out
+
+
+_UNREACHED = ("connection-refused", "connection-timeout", "error-lines", "dns-timeout")
+
+
+def _hosts_file(conv: Conversation, ents: Entities, troubled: bool) -> list[Check]:
+    """A name that resolves in DNS yet cannot be reached from here (the engineer's, or an error line's):
+    read /etc/hosts, which the system resolver consults before DNS."""
+    from assistant.runbook.crosscheck import resolver_checks
+
+    names = [
+        str(f.facts.get("host")) for f in conv.findings() if f.signature in _UNREACHED and f.facts.get("host")
+    ]
+    names += [
+        m.group(0)
+        for f in conv.findings()
+        if f.signature == "error-lines"
+        for m in re.finditer(r"\b(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]+\b", str(f.facts.get("message", "")).lower())
+    ]
+    if troubled and ents.symptoms & {"refused", "timeout", "dns", "error", "down"}:
+        names += ents.fqdns
+    return [
+        Check(n.tool, dict(n.args), "DNS answers: does /etc/hosts override it here?", "resolver")
+        for n in resolver_checks(conv, names)
+    ]
+
+
+_DATA_DIR_SEEN = re.compile(
+    r"(?:\s-D\s+|\bdatadir\s*=\s*|\bdata_directory\s*=\s*'?|\bdbpath:?\s+|\bpath\.data:?\s+|"
+    r"\bdir(?:ectory)?\s*[=:]\s*)(/[\w./-]+)"
+)
+_ABS_PATH = re.compile(r"(?<![\w.])(/(?:var|srv|data|mnt|opt|home|tmp)/[\w./@-]+)")
+
+
+def _full_where(conv: Conversation) -> list[Check]:
+    """'No space left on device' without the filesystem it hit: the filesystem of the path the error names,
+    else of the data directory the service runs with (often its own mount, unlike '/')."""
+    lines = [
+        ln
+        for f in conv.findings(this_turn_only=True)
+        if f.signature == "disk-full" and not f.facts.get("mount")
+        for ev in f.evidence
+        for ln in ev.lines
+    ]
+    if not lines:
+        return []
+    paths = [m.group(1).rstrip(".:,'\"") for ln in lines for m in _ABS_PATH.finditer(ln)]
+    paths += [m.group(1).rstrip(".:,'\"") for c in conv.calls for m in _DATA_DIR_SEEN.finditer(c.output)]
+    if pg_cluster(conv):
+        version, cluster = str(pg_cluster(conv)).split("-", 1)
+        paths.append(f"/var/lib/postgresql/{version}/{cluster}")
+    return [
+        Check("disk_usage", {"path": p}, f"which filesystem holds {p}, and how full is it?", "full-where")
+        for p in list(dict.fromkeys(paths))[:2]
+    ]
 
 
 def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
@@ -346,6 +491,22 @@ def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause:
     if _WRAPPER.search(c.output) and "@" not in svc:
         return _after_wrapper(conv, svc)
     return log_sources(conv, svc)
+
+
+def _unit_missing(conv: Conversation, match: str) -> list[str]:
+    """Services whose unit was not found under that name this turn but whose processes were looked for (their
+    logs are the next place to look: php-fpm runs as php8.2-fpm, for instance)."""
+    if not match:
+        return []
+    return [
+        str(c.args["service"])
+        for c in conv.this_turn()
+        if c.name == "service_status"
+        and c.answered
+        and c.args.get("service")
+        and (re.split(r"[-_.@]", str(c.args["service"]))[0] == match)
+        and (c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]))
+    ]
 
 
 def pg_cluster(conv: Conversation) -> str | None:
@@ -368,10 +529,25 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
     ]
 
 
+_PHP = re.compile(r"\bphp-?(\d\.\d+)(?:-fpm\b|/fpm\b)|/etc/php/(\d\.\d+)/")
+
+
+def _conventional(conv: Conversation, svc: str) -> list[str]:
+    """A service's conventional log files on this host (the host's name, PHP's version filled in from output
+    seen; a path whose blank cannot be filled is left out)."""
+    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
+    php = next((m.group(1) or m.group(2) for c in conv.calls for m in _PHP.finditer(c.output)), None)
+    out = []
+    for path in LOG_FILES[svc]:
+        if "{php}" in path and not php:
+            continue
+        out.append(path.format(host=host, php=php or ""))
+    return out
+
+
 def own_log(conv: Conversation, svc: str) -> str:
     """The service's conventional log file on this host."""
-    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
-    return LOG_FILES[svc][0].format(host=host)
+    return _conventional(conv, svc)[0]
 
 
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
@@ -383,14 +559,24 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
     elif svc in LOG_FILES:
-        host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
-        conventions = [p.format(host=host) for p in LOG_FILES[svc]]
+        conventions = _conventional(conv, svc)
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
     sources = (
         [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
     )
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
+    read = [
+        x
+        for x in conv.this_turn()
+        if x.name == "log_tail" and x.args.get("source") in sources and not x.failed and x.output.strip()
+    ]
+    if read:  # one of its logs was read: the others are where the same service writes the same lines
+        return []
+    if (
+        svc not in LOG_FILES and f"unit:{svc}" not in tried
+    ):  # guessed file names only when the journal is empty
+        sources = [x for x in sources if x not in conventions]
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
     return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
@@ -450,7 +636,28 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ]
     if not sick:
         out.append(Check("k8s_events", {"namespace": ns}, f"look for warnings in {ns}", "pods-events"))
+    if ns != "default" and any(r.status in NODE_BOUND for r in rows):
+        out.append(
+            Check(
+                "k8s_events",
+                {"namespace": "default"},
+                "pods are pending, evicted or stuck terminating: the nodes' events (kept in namespace default)",
+                "nodes",
+            )
+        )
     return out
+
+
+NODE_BOUND = {
+    "Pending",
+    "Evicted",
+    "Terminating",
+    "Unknown",
+    "NodeLost",
+    "ContainerStatusUnknown",
+    "OutOfcpu",
+}
+"""Pod states a node explains (capacity, pressure, a lost kubelet): Node events live in namespace default."""
 
 
 def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
@@ -531,6 +738,10 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
         Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
         Check("host_resources", {}, "look at memory and load", "triage"),
     ]
+    if not ents.services and not named_logs(ents):  # no unit to read: the system log holds every daemon's
+        out.append(
+            Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read the system log", "triage")
+        )
     if ents.symptoms & KERNEL_SIGNS:
         out.append(
             Check(
@@ -583,7 +794,51 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
         )
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
     out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
+    if not _found_named_pods(conv, ents):
+        out += [
+            Check(
+                "list_pods",
+                {"namespace": other},
+                f"the pods are not where I looked: try namespace {other}",
+                "triage",
+            )
+            for other in other_namespaces(conv, ents)[:2]
+        ]
     return out
+
+
+_ENV_WORDS = re.compile(r"\b(production|prod|staging|stage|dev|qa|test)\b")
+
+
+def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
+    """Where else the pods may be when the first namespace showed none of them: namespaces seen in output
+    (a NAMESPACE column), the target's, a named workload's own name, an environment word in the message."""
+    seen: list[str] = []
+    for c in conv.calls:
+        if c.name in ("list_pods", "k8s_events") and c.answered and not c.failed:
+            seen += [r.namespace for r in parse_pod_list(c.output) if r.namespace]
+            seen += re.findall(
+                r"^([a-z0-9][a-z0-9-]{0,62})\s+\S+\s+(?:Warning|Normal)\s", c.output, re.MULTILINE
+            )
+    words = _ENV_WORDS.findall(" ".join(conv.users).lower())
+    named = [*ents.deployments, *[s for s in ents.services if s not in ROLE_OF]]
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *named, *words, "default"]
+    tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
+    return [n for n in dict.fromkeys(candidates) if n not in tried and n != "kube-system"]
+
+
+def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
+    """Did a pod listing this turn show pods, and of what was named if anything was?"""
+    rows = [
+        r
+        for c in conv.this_turn()
+        if c.name == "list_pods" and c.answered and not c.failed
+        for r in parse_pod_list(c.output)
+    ]
+    wanted = [*ents.pods, *ents.deployments]
+    if not wanted:
+        return bool(rows)
+    return any(r.name in ents.pods or any(r.name.startswith(d + "-") for d in ents.deployments) for r in rows)
 
 
 def init_stuck(describe: str) -> str | None:

@@ -15,7 +15,7 @@ from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.findings.signatures import answering, ends_investigation
-from assistant.runbook.checks import Check, admissible, key
+from assistant.runbook.checks import RECHECK, Check, admissible, key
 from assistant.runbook.conversation import Conversation
 from assistant.runbook.entities import Entities, extract, fix_requests
 from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
@@ -67,7 +67,24 @@ def entities(conv: Conversation) -> Entities:
         if not now.symptoms:
             now.symptoms = before.symptoms
     _seen_workloads(conv, now)
+    _pasted_pods(conv, now)
     return now
+
+
+def _pasted_pods(conv: Conversation, ents: Entities) -> None:
+    """A pod listing the engineer pasted (`kubectl get pods -A` output): its namespaces and its unhealthy pods
+    are named as surely as if typed."""
+    for text in reversed(conv.users):
+        rows = parse_pod_list(text)
+        if not rows:
+            continue
+        pasted = [r.namespace for r in sorted(rows, key=lambda r: r.healthy) if r.namespace]
+        ents.namespaces[:] = list(dict.fromkeys([*pasted, *ents.namespaces]))  # what was pasted is sure
+        for r in sorted(rows, key=lambda r: r.healthy):
+            if not r.healthy and r.status != "Completed" and r.name not in ents.pods:
+                ents.pods.append(r.name)
+        ents.k8s = True
+        return
 
 
 def _seen_workloads(conv: Conversation, ents: Entities) -> None:
@@ -94,11 +111,7 @@ def terminal(conv: Conversation, f: Finding, ents: Entities) -> bool:
     return ends_investigation(f.signature, f.facts)
 
 
-_RECHECK = re.compile(
-    r"\b(?:is it|is that|is this|are they|are we|did it|does it)\b[^?]*\b(?:fixed|ok|okay|fine|working|"
-    r"healthy|resolved|back|stable|good)\b|\bstill\b|\bagain\b|\bre-?check\b|\bnow\b[^?]*\?",
-    re.IGNORECASE,
-)
+_RECHECK = RECHECK
 
 
 def follow_up_question(conv: Conversation) -> bool:
@@ -166,7 +179,11 @@ def decide(conv: Conversation) -> Decision:
             return Decision(_step_text(named_calls[:MAX_CALLS_PER_STEP]), named_calls[:MAX_CALLS_PER_STEP])
         if k8s_mode(conv, ents) and _named_seen(conv, names) and not ents.symptoms & TROUBLE:
             return Decision(no_fault(conv, _others(current), subject=", ".join(names)))
-    calls = admissible(conv, refinements(conv, conclusive)) if conclusive else _candidates(conv, ents, names)
+    calls = (
+        admissible(conv, refinements(conv, conclusive, ents))
+        if conclusive
+        else _candidates(conv, ents, names)
+    )
     calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))
@@ -208,13 +225,14 @@ def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Ch
     if not conv.this_turn():
         opening = admissible(conv, initial_checks(conv, ents))
         return opening or admissible(conv, _generic_triage(ents))
-    calls = admissible(conv, finding_checks(conv, names=names) + result_checks(conv, ents))
-    calls = sorted(calls, key=lambda c: not _about(c, names))  # stable: what was named goes first
+    implied = sorted(result_checks(conv, ents), key=lambda c: not _about(c, names))  # stable: named first
+    calls = admissible(conv, finding_checks(conv, names=names) + implied)  # findings about the named lead
     if calls or _has_lead(conv) or _seen_enough(conv, ents):
         return calls
     triage = triage_checks(conv, ents)
     asked = {key(conv, c.name, c.args) for c in conv.this_turn()}
-    if sum(key(conv, c.name, c.args) in asked for c in triage) >= MAX_CALLS_PER_STEP + 1:
+    shown = any(c.answered and not c.failed for c in conv.this_turn())
+    if shown and sum(key(conv, c.name, c.args) in asked for c in triage) >= MAX_CALLS_PER_STEP + 1:
         return []  # one round of triage per turn: then answer with what was seen and what was not
     return admissible(conv, triage)  # nothing found yet: a gap, not an ending
 
@@ -238,5 +256,15 @@ def _has_lead(conv: Conversation) -> bool:
 
 
 def _about(check: Check, names: list[str]) -> bool:
-    values = [str(v) for v in check.args.values() if isinstance(v, str)]
-    return any(v == n or v.startswith((n + "-", n + "@")) for v in values for n in names)
+    """Does the check look at something named? A journal (`unit:NAME`) or pod log source (`pod:NS/NAME`)
+    is about its unit or pod just as `service=NAME` is."""
+    values = [_subject(str(v)) for v in check.args.values() if isinstance(v, str)]
+    return any(v == n or v.startswith((n + "-", n + "@", n + ".")) for v in values for n in names)
+
+
+def _subject(value: str) -> str:
+    if value.startswith("unit:"):
+        return value[5:]
+    if value.startswith("pod:"):
+        return value[4:].split("/")[1] if value.count("/") else value[4:]
+    return value

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from assistant.events import Finding
-from assistant.findings import dedup_key, parse_calls, rank
+from assistant.findings import call, dedup_key, parse_calls, rank
 from assistant.findings.readable import cut_off
 from assistant.findings.readable import unreadable as unreadable_output
 from assistant.findings.signatures import SIGNATURES
@@ -118,7 +118,8 @@ def _supporting(findings: list[Finding], main: Finding) -> list[Finding]:
 
 def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
     offered = [w for w in writes if w.name in conv.tools]
-    remediation = re.sub(r"\s*\(needs approval\)", "", main.remediation or "").strip()
+    fallback = getattr(SIGNATURES.get(main.signature), "fix", None) or ""
+    remediation = re.sub(r"\s*\(needs approval\)", "", main.remediation or fallback).strip()
     remediation = re.sub(
         r"\b[a-z_]+\((?:[a-z_]+=[^,)]+(?:, )?)*\)",
         lambda m: f"`{m.group(0)}`" if parse_calls(m.group(0)) else m.group(0),
@@ -127,10 +128,10 @@ def _fix_text(conv: Conversation, main: Finding, writes: list[Check]) -> str:
     in_text = {(n, tuple(sorted(a.items()))) for n, a in parse_calls(main.remediation or "")}
     extra = [w for w in offered if (w.name, tuple(sorted(w.args.items()))) not in in_text]
     made = {key(conv, c.name, c.args) for c in conv.calls}
-    checks = [
-        c
-        for c in main.next_checks
-        if all(not is_write(conv, n) and key(conv, n, a) not in made for n, a in parse_calls(c))
+    checks = [  # typed next checks not yet made, written as calls
+        call(c.tool, **c.args)
+        for c in main.checks
+        if not is_write(conv, c.tool) and key(conv, c.tool, dict(c.args)) not in made
     ]
     if not remediation:
         remediation = (
@@ -194,6 +195,9 @@ def diagnosis(
     real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
+    rival = rival_cause(conv, main, real, prefer)
+    if rival is not None:
+        parts += ["", rival]
     gaps = unseen(conv)
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
@@ -203,6 +207,68 @@ def diagnosis(
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
+
+
+RIVAL_WITHIN = 4
+"""Two specific causes this close in rank, unrelated to each other: the answer says it is unsure."""
+
+
+def rival_cause(
+    conv: Conversation, main: Finding, findings: list[Finding], prefer: Callable[[Finding], int] | None
+) -> str | None:
+    """A second specific cause as likely as the main one (not its symptom, not the same problem): say so,
+    quote it, and name the check that would decide between them."""
+    from assistant.runbook.causes import explained_by
+
+    if rank(main) < 60:
+        return None
+    level = prefer(main) if prefer else 0
+    candidates = [
+        f
+        for f in findings
+        if f is not main
+        and f.evidence
+        and f.severity in ("critical", "high", "medium")
+        and f.signature != main.signature
+        and rank(f) >= 60
+        and rank(main) - rank(f) <= RIVAL_WITHIN
+        and (prefer(f) if prefer else 0) >= level
+        and explained_by(main, [f]) is None
+        and explained_by(f, [main]) is None
+        and not _related(main, f)
+    ]
+    if not candidates:
+        return None
+    other = max(candidates, key=lambda f: (rank(f), f.confidence))
+    line = other.evidence[0].lines[0] if other.evidence[0].lines else other.title
+    made = {key(conv, c.name, c.args) for c in conv.calls}
+    decide = next(
+        (
+            call(n.tool, **n.args)
+            for n in [*other.checks, *main.checks]
+            if not is_write(conv, n.tool) and key(conv, n.tool, n.args) not in made
+        ),
+        None,
+    )
+    how = (
+        f"`{decide}` would tell them apart."
+        if decide
+        else "Both are faults; the one that started when your symptom did is the likelier cause: compare their "
+        "times."
+    )
+    return (
+        f"**Also possible** — I am not sure this is the only cause: {cause_sentence(conv, other, findings)} "
+        f"({_code(line, 160)}). {how}"
+    )
+
+
+def _related(a: Finding, b: Finding) -> bool:
+    """One problem seen twice, or a cause and its consequence: they answer the same kind of complaint
+    (the registry's `about`), or quote the same line."""
+    about_a: frozenset[str] = getattr(SIGNATURES.get(a.signature), "about", frozenset())
+    about_b: frozenset[str] = getattr(SIGNATURES.get(b.signature), "about", frozenset())
+    lines_a = {ln for ev in a.evidence for ln in ev.lines}
+    return bool(about_a & about_b) or any(ln in lines_a for ev in b.evidence for ln in ev.lines)
 
 
 def _quoted_cause(conv: Conversation) -> Finding | None:
@@ -265,6 +331,8 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     calls = [c for c in conv.this_turn() if c.answered] or [c for c in conv.calls if c.answered]
     ran = [c for c in calls if not c.failed]
     failed = [c for c in calls if c.failed]
+    if not ran:  # nothing could run this turn: what earlier turns saw is still evidence
+        ran = [c for c in conv.calls if c.answered and not c.failed]
     if not calls:
         head = (
             "**Root cause** — Not determined: I could not run any check for this (no suitable tool was "
