@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -487,84 +486,3 @@ def export(engine: Engine, since: str | None = None, batch: int = 1000) -> Itera
         if len(rows) < batch:
             return
         after = rows[-1].id
-
-
-# ------------------------------------------------------------------ CLI (`firstline audit ...`)
-
-
-def _engine(settings) -> Engine:
-    from assistant import store
-
-    return store.open_store(settings.db_url)
-
-
-def verify_cli(settings, anchor: str | None = None) -> int:
-    """`firstline audit verify [--anchor A]`: 0 and a count when intact; 1 naming the first bad entry; 2 if
-    unreachable or the anchor cannot be read."""
-    from assistant import audit_anchor
-    from assistant.store import StoreUnavailable
-
-    try:
-        anchored = audit_anchor.parse(anchor) if anchor else None
-        engine = _engine(settings)
-    except (StoreUnavailable, OSError, ValueError) as exc:
-        print(f"firstline: {exc}", file=sys.stderr)
-        return 2
-    try:
-        verdict = verify(engine)
-        if verdict.ok and anchored is not None:
-            verdict = audit_anchor.check(engine, verdict, anchored)
-    finally:
-        engine.dispose()
-    if verdict.ok:
-        also = f"; anchor at entry {anchored['seq']} matches" if anchored else ""
-        print(f"audit trail intact: {verdict.count} entries, head {verdict.head}{also}")
-        return 0
-    print(f"audit trail BROKEN at entry {verdict.entry_id} ({verdict.problem}): {verdict.message}")
-    return 1
-
-
-def export_cli(settings, since: str | None) -> int:
-    """`firstline audit export [--since T]`: one JSON object per line on stdout (for a SIEM)."""
-    from assistant.store import StoreUnavailable
-
-    try:
-        bound = parse_since(since) if since else None
-    except ValueError:
-        print(
-            f"firstline: --since {since!r} is not an ISO date or time (e.g. 2026-11-01T00:00:00Z)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        engine = _engine(settings)
-    except StoreUnavailable as exc:
-        print(f"firstline: {exc}", file=sys.stderr)
-        return 2
-    try:
-        for entry in export(engine, bound):
-            sys.stdout.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
-    finally:
-        engine.dispose()
-    sys.stdout.flush()
-    return 0
-
-
-def anchor_cli(settings, to: str | None) -> int:
-    """`firstline audit anchor [--to file|syslog|URL]`: print or send the head of an intact chain."""
-    from assistant import audit_anchor
-    from assistant.store import StoreUnavailable
-
-    try:
-        engine = _engine(settings)
-    except StoreUnavailable as exc:
-        print(f"firstline: {exc}", file=sys.stderr)
-        return 2
-    try:
-        print(audit_anchor.send(audit_anchor.current(engine), to))
-    except (ValueError, OSError) as exc:
-        print(f"firstline: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    return 0

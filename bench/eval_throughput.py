@@ -27,7 +27,7 @@ def cli_run(cases: Path, repeat: int, *flags: str) -> tuple[float, float, int, f
     argv = [
         sys.executable,
         "-m",
-        "assistant.cli",
+        "cli",
         "eval",
         str(cases),
         "--repeat",
