@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant import cpu
 from assistant.approval_text import approval_reason
@@ -29,13 +29,11 @@ from assistant.events import (
 )
 from assistant.history import assistant_tool_calls, tool_result_message
 from assistant.redaction import redact_value, redactor_for
+from assistant.turn_state import TurnState, result_budget
 from tools.base import Risk, ToolArgError, ToolResult
 from tools.commands import command_line
 from tools.runner import run_tool
 from tools.targets.fleet import Fleet
-
-if TYPE_CHECKING:
-    from assistant.loop import TurnState
 
 
 @dataclass
@@ -242,8 +240,6 @@ async def _result_events(
         host=result.host,
         remote=result.remote,
     )
-    from assistant.loop import result_budget
-
     messages.append(
         await cpu.run(
             ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx), cached

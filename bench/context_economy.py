@@ -83,7 +83,7 @@ async def biggest_outputs(settings, quick: bool) -> dict[tuple[str, str], tuple[
     from assistant.context import open_context
     from assistant.loop import run_turn
     from evals.format import load_cases
-    from evals.runner import run_case
+    from evals.suite import run_case
     from tools.targets.sandbox import list_scenarios
 
     clock = ModelClock()

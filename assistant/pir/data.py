@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from assistant import store
+from assistant.change_words import is_change_line
 from assistant.findings.base import SIGNATURES
-from assistant.pir.words import is_change_line
 
 EXCERPT_HEAD, EXCERPT_TAIL, EXCERPT_CHARS = 30, 10, 4000
 CHANGE_LINES = 5

@@ -15,7 +15,7 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, relevant
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 LOG_FILES = {
@@ -216,8 +216,6 @@ def finding_checks(
 ) -> list[Check]:
     """`next_checks` of findings (default: this turn's), about what was named first, then most causal first;
     one pod per deployment."""
-    from assistant.runbook.fixes import relevant
-
     out = []
     described = {
         (c.name, deployment_of(str(c.args.get("pod"))))

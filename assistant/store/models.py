@@ -182,3 +182,43 @@ class UserRow(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _ts(nullable=False)
     disabled_at: datetime | None = _opt_ts()
+
+
+GENESIS = "0" * 64
+"""The `prev_hash` of the audit chain's first entry."""
+
+
+class AuditRow(SQLModel, table=True):
+    """One audit entry. Columns are what a SIEM filters on; `detail` holds the rest."""
+
+    __tablename__ = "audit_log"
+
+    id: int = Field(primary_key=True)
+    """Position in the chain: 1, 2, 3... with no gaps (a gap is a deleted entry)."""
+    at: str = Field(max_length=32)
+    """UTC, ISO 8601 with microseconds and Z; sorts as text."""
+    kind: str = Field(max_length=32)
+    session_id: str = Field(max_length=64)
+    turn_id: str | None = Field(default=None, max_length=64)
+    actor: str = Field(default="", max_length=200)
+    target: str = Field(default="", max_length=200)
+    tool: str = Field(default="", max_length=64)
+    call_id: str | None = Field(default=None, max_length=128)
+    approval_id: str | None = Field(default=None, max_length=128)
+    command: str = ""
+    exit_code: int | None = None
+    duration_ms: float | None = None
+    output_sha256: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The single row naming the last entry (id 1); locking it serializes appends."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True)
+    seq: int = 0
+    hash: str = Field(default=GENESIS, max_length=64)
