@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from assistant import store
 from assistant.nodes.hub import NodeCallError, NodeHub
-from assistant.nodes.models import NodeCallRow
+from assistant.store.models import NodeCallRow
 from tools.node import protocol as p
 
 log = logging.getLogger("firstline.nodes.relay")
