@@ -22,10 +22,10 @@ from assistant.events import (
     ApprovalDecided,
     ApprovalRequired,
     Event,
-    EventType,
     Finding,
     ToolCall,
     ToolResultEvent,
+    payloads,
 )
 from assistant.history import assistant_tool_calls, tool_result_message
 from assistant.redaction import redact_value, redactor_for
@@ -301,11 +301,10 @@ async def execute(
 
 def remember_findings(state: TurnState, history: list[Event]) -> None:
     """Findings from earlier turns are not announced again, and numbering continues."""
-    for ev in history:
-        if ev.type is EventType.FINDING:
-            state.finding_keys.add(ev.data.signature + json.dumps(ev.data.facts, sort_keys=True, default=str))
-            state.finding_count += 1
-            state.findings.append(ev.data)
+    for finding in payloads(history, Finding):
+        state.finding_keys.add(finding.signature + json.dumps(finding.facts, sort_keys=True, default=str))
+        state.finding_count += 1
+        state.findings.append(finding)
     state.verifier.remember(history)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from assistant.config import Settings
 from assistant.context import TurnContext
-from assistant.events import ApprovalDecided, ApprovalRequired, Event, EventType
+from assistant.events import ApprovalDecided, ApprovalRequired, Event, ToolCall, TurnFinished, payloads
 from assistant.loop import new_turn_id, run_turn, user_message_event
 from assistant.providers import Providers
 from evals.format import Case
@@ -77,9 +77,9 @@ def _run_result(
     case: Case, events: list[Event], target: ReplayTarget | ReplayFleet, approver: DenyAndCount, wall_s: float
 ) -> RunResult:
     checks = score(case, events)
-    finished = [e.data for e in events if e.type is EventType.TURN_FINISHED]
+    finished = payloads(events, TurnFinished)
     costs = [f.cost_usd for f in finished if f.cost_usd is not None]
-    calls = [e.data for e in events if e.type is EventType.TOOL_CALL]
+    calls = payloads(events, ToolCall)
     return RunResult(
         passed=all(c.passed for c in checks),
         checks=checks,

@@ -13,8 +13,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from assistant.events import FindingFields, Severity
 
 
 def utcnow() -> datetime:
@@ -129,7 +131,10 @@ class ToolCallRow(SQLModel, table=True):
     output_sha256: str | None = Field(default=None, max_length=64)
 
 
-class FindingRow(SQLModel, table=True):
+class FindingRow(FindingFields, SQLModel, table=True):
+    """A finding event, derived into a row (store/derive.py). Its fields are `FindingFields` (assistant/events.py);
+    here only their columns, and what a row adds."""
+
     __tablename__ = "findings"
     __table_args__ = (UniqueConstraint("session_id", "finding_id", name="uq_findings_session_finding"),)
 
@@ -138,12 +143,10 @@ class FindingRow(SQLModel, table=True):
     turn_id: str | None = Field(default=None, max_length=64)
     finding_id: str = Field(max_length=128)
     signature: str = Field(max_length=128)
-    title: str
-    severity: str = Field(max_length=16)
-    confidence: float
+    severity: Severity = Field(sa_column=Column(String(16), nullable=False))
     evidence: list[dict[str, Any]] = _json(list)
+    """The event's evidence, as stored JSON."""
     next_checks: list[str] = _json(list)
-    remediation: str | None = None
     facts: dict[str, Any] = _json(dict)
     created_at: datetime = _ts(nullable=False)
     resolved_at: datetime | None = _opt_ts()
