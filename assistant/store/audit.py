@@ -23,7 +23,16 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.redaction import redact_value
-from assistant.store.models import GENESIS, ApprovalRow, AuditHead, AuditRow, EventRow, ToolCallRow
+from assistant.store.models import (
+    APPROVALS,
+    AUDIT_HEAD,
+    AUDIT_LOG,
+    EVENTS,
+    GENESIS,
+    TOOL_CALLS,
+    ApprovalRow,
+    AuditRow,
+)
 from tools.redact import redact
 
 VERSION = 1
@@ -46,7 +55,7 @@ __all__ = [
     "row_dict",
 ]
 
-_LOG, _HEAD = AuditRow.__table__, AuditHead.__table__
+_LOG, _HEAD = AUDIT_LOG, AUDIT_HEAD
 
 HASHED = (
     "at",
@@ -121,7 +130,7 @@ def _expired(db: Session, turn_id: str | None, now: datetime) -> list[str]:
     """Approvals the end of this turn just expired (store/derive.py stamped them with `now`)."""
     if not turn_id:
         return []
-    t = ApprovalRow.__table__
+    t = APPROVALS
     return list(
         db.execute(
             sa.select(t.c.id)
@@ -145,7 +154,7 @@ class _ToolContext:
         results = [r for r in rows if r["type"] == "tool_result"]
         if not results:
             return cls({}, {}, {})
-        calls_t, approvals_t, events_t = ToolCallRow.__table__, ApprovalRow.__table__, EventRow.__table__
+        calls_t, approvals_t, events_t = TOOL_CALLS, APPROVALS, EVENTS
         sids = sorted({r["session_id"] for r in results})
         call_ids = sorted({r["data"]["call_id"] for r in results})
         turn_ids = sorted({r["turn_id"] for r in results if r["turn_id"]})

@@ -27,12 +27,11 @@ from assistant.store.db import writing
 from assistant.store.derive import derive
 from assistant.store.errors import NotFound
 from assistant.store.lease import check_fence
-from assistant.store.models import SessionRow, utcnow
+from assistant.store.models import EVENTS, SESSIONS, utcnow
 from assistant.store.pg_notify import announce
-from assistant.store.rows import EVENTS, row_to_event
+from assistant.store.rows import row_to_event
 
 RETRIES = 6
-SESSIONS = SessionRow.__table__
 """A Core table: the append path is hot, and ORM-enabled statements cost several times more Python per call."""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Column, DateTime, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -293,3 +294,23 @@ class NodeCallRow(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=128)
     created_at: datetime = _ts(nullable=False)
     finished_at: datetime | None = _opt_ts()
+
+
+# ------------------------------------------------------------------ the same tables for SQLAlchemy Core
+
+
+def _core(model: type[SQLModel]) -> sa.Table:
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on every table class
+    return table
+
+
+SESSIONS, TURNS, REPLICAS, EVENTS = _core(SessionRow), _core(TurnRow), _core(ReplicaRow), _core(EventRow)
+MESSAGES, TOOL_CALLS, FINDINGS, APPROVALS = (
+    _core(MessageRow),
+    _core(ToolCallRow),
+    _core(FindingRow),
+    _core(ApprovalRow),
+)
+AUDIT_LOG, AUDIT_HEAD, NODE_CALLS = _core(AuditRow), _core(AuditHead), _core(NodeCallRow)
+"""Core tables for the hot paths (appending, deriving, chaining, relaying), where ORM-enabled statements cost
+several times more Python per call."""

@@ -6,10 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assistant.events import Event
-from assistant.store.models import EventRow
-
-EVENTS = EventRow.__table__
-"""The Core table: reads on the hot path skip the ORM (several times less Python per row)."""
 
 
 def row_to_event(row: Any) -> Event:
