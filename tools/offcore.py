@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -34,8 +35,19 @@ def _worker_pool() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=os.nice,  # on two cores, the server's loop must win the CPU from a long mask
+                initargs=(10,),
+            )
         return _pool
+
+
+def start_worker() -> None:
+    """Start the masking worker now (the server calls this from a thread as it starts), so the first
+    megabyte output does not pay for an interpreter start-up while requests compete for two cores."""
+    _worker_pool().submit(int).result()
 
 
 def _discard(pool: ProcessPoolExecutor) -> None:

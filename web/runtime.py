@@ -40,8 +40,10 @@ def _warm_up() -> None:
     models are called from the model gateway's process (`assistant/gateway.py`), which loads it."""
     importlib.import_module("assistant.loop")
     from assistant.tokens import encoding
+    from tools.offcore import start_worker
 
     encoding()
+    start_worker()
 
 
 class Runtime:
