@@ -1,0 +1,98 @@
+"""Next checks that an error line names by itself, whatever analyzer read it.
+
+A proxy's error names the socket of the backend that failed (`upstream: "fastcgi://unix:/run/php/php8.2-fpm
+.sock:"`): that backend's state and its own log are next. A process that ran out of file descriptors
+(EMFILE, "Too many open files") is next counted against its limit with open_files.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.runbook.checks import Check
+from assistant.runbook.conversation import CallRecord, Conversation
+from assistant.runbook.entities import ALIASES
+
+_ERRORISH = re.compile(
+    r"\[(?:error|crit|alert|emerg|warn)\]|\berror\b|failed|timed out|refused|reset by peer|denied",
+    re.IGNORECASE,
+)
+_SOCKET = re.compile(r"unix:(/[\w./@-]+?\.sock)\b")
+_EMFILE = re.compile(r"Too many open files|\bEMFILE\b|\(24: ", re.IGNORECASE)
+_PROGRAM = re.compile(r"^(?:\S+\s+){2,4}(?P<prog>[a-zA-Z][\w.@-]*)\[\d+\]:", re.MULTILINE)
+_LOG_DIR = re.compile(r"^/var/log/(?P<name>[a-z][\w-]*?)(?:[/.]|$)")
+
+
+def socket_service(path: str) -> str:
+    """The service behind a unix socket path: `/run/php/php8.2-fpm.sock` → php8.2-fpm, `mysqld.sock` → mysql."""
+    name = path.rsplit("/", 1)[-1].removesuffix(".sock")
+    return ALIASES.get(name, name)
+
+
+def upstream_checks(conv: Conversation) -> list[Check]:
+    """A backend socket named in an error line this turn: its unit's state, then its own logs."""
+    from assistant.runbook.followups import log_sources
+
+    services: list[str] = []
+    for c in conv.this_turn():
+        for line in c.output.splitlines():
+            if _ERRORISH.search(line):
+                services += [socket_service(m.group(1)) for m in _SOCKET.finditer(line)]
+    out = []
+    for svc in list(dict.fromkeys(services))[:2]:
+        out.append(
+            Check(
+                "service_status", {"service": svc}, f"the error names {svc}'s socket: its state", "upstream"
+            )
+        )
+        out += [
+            Check(x.name, x.args, f"the error names {svc}'s socket: its log", "upstream")
+            for x in log_sources(conv, svc)
+        ]
+    return out
+
+
+def process_of_call(c: CallRecord) -> str | None:
+    """The process a call was about: the unit it checked, the journal or service log it read, the name it
+    matched."""
+    from assistant.runbook.followups import process_name
+
+    service = c.args.get("service") or c.args.get("match")
+    source = str(c.args.get("source") or "")
+    if service:
+        return process_name(ALIASES.get(str(service), str(service)))
+    if source.startswith("unit:"):
+        return process_name(ALIASES.get(source[5:], source[5:]))
+    m = _LOG_DIR.match(source)
+    if m and m.group("name") not in ("syslog", "messages", "kern", "daemon", "user", "auth"):
+        return process_name(ALIASES.get(m.group("name"), m.group("name")))
+    return None
+
+
+def fd_checks(conv: Conversation) -> list[Check]:
+    """EMFILE in an output: count that process's descriptors against its limit (open_files)."""
+    names: list[str] = []
+    for c in conv.this_turn():
+        if c.name == "open_files" or c.name.startswith("pod_") or not _EMFILE.search(c.output):
+            continue
+        own = process_of_call(c)
+        if own:
+            names.append(own)
+            continue
+        names += [  # a shared log (syslog): the program each EMFILE line came from
+            m.group("prog")
+            for line in c.output.splitlines()
+            if _EMFILE.search(line)
+            for m in [_PROGRAM.match(line)]
+            if m
+        ]
+    return [
+        Check(
+            "open_files",
+            {"process": n},
+            f"{n} ran out of file descriptors: count them against its limit",
+            "fds",
+        )
+        for n in list(dict.fromkeys(names))[:2]
+        if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.:@+-]{0,127}", n)
+    ]
