@@ -639,3 +639,16 @@ def test_a_versioned_unit_name_finds_its_own_log_after_a_quiet_journal():
     }
     s.run(outputs)
     assert "/var/log/php8.2-fpm.log" in [a.get("source") for n, a in s.asked if n == "log_tail"]
+
+
+def test_a_named_unit_that_looks_running_still_has_its_logs_read():
+    s = Session(HOST, "what is going on with redis-server on app-01 after the upgrade?")
+    outputs = {
+        "service_status:redis-server": ok(
+            "● redis-server.service - Advanced key-value store\n"
+            "     Active: active (running) since Thu 2026-12-03 07:58:10 UTC; 40min ago\n"
+        ),
+    }
+    s.run(outputs)
+    sources = [a.get("source") for n, a in s.asked if n == "log_tail"]
+    assert "/var/log/redis/redis-server.log" in sources or "unit:redis-server" in sources

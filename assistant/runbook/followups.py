@@ -462,6 +462,9 @@ def _full_where(conv: Conversation) -> list[Check]:
 
 
 def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
+    """A unit's state is half the story: its logs are read too, even when it looks running (a daemon that
+    refuses clients, or a replica that stopped applying, is still `active (running)`), unless nothing is
+    reported wrong and a request just showed it serving."""
     svc = str(c.args.get("service", ""))
     if c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]):
         stem = re.split(r"[-_.@]", svc)[0] or svc
@@ -469,11 +472,19 @@ def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause:
             Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")
         ]
     healthy = bool(_HEALTHY_UNIT.search(c.output))
-    if has_cause or (healthy and not troubled):
+    if has_cause or (healthy and not troubled and _served(conv)):
         return []
     if _WRAPPER.search(c.output) and "@" not in svc:
         return _after_wrapper(conv, svc)
     return log_sources(conv, svc)
+
+
+def _served(conv: Conversation) -> bool:
+    """Did a request this turn get a clean answer (an HTTP check with no finding)?"""
+    return any(
+        x.name == "http_check" and x.answered and not x.failed and x.output.strip() and not x.findings
+        for x in conv.this_turn()
+    )
 
 
 def _unit_missing(conv: Conversation, match: str) -> list[str]:
