@@ -652,3 +652,21 @@ def test_a_named_unit_that_looks_running_still_has_its_logs_read():
     s.run(outputs)
     sources = [a.get("source") for n, a in s.asked if n == "log_tail"]
     assert "/var/log/redis/redis-server.log" in sources or "unit:redis-server" in sources
+
+
+def test_emfile_in_a_journal_names_the_program_that_logged_it():
+    s = Session(HOST, "notify-gateway on app-01 keeps failing to send, the queue is growing")
+    outputs = {
+        "service_status:notify-gateway": ok(
+            "● notify-gateway.service - Notification gateway\n"
+            "     Active: active (running) since Mon 2026-11-30 06:02:11 UTC; 3 days ago\n"
+            "   Main PID: 812 (node)\n"
+        ),
+        "log_tail:unit:notify-gateway": ok(
+            "Dec 03 08:14:02 app-01 node[812]: Error: connect EMFILE 10.0.4.12:5672 - Local (undefined:undefined)\n"
+            "Dec 03 08:14:03 app-01 node[812]: Error: EMFILE: too many open files, open "
+            "'/srv/notify/templates/welcome.html'\n"
+        ),
+    }
+    s.run(outputs)
+    assert ("open_files", {"process": "node"}) in s.asked

@@ -69,23 +69,36 @@ def process_of_call(c: CallRecord) -> str | None:
     return None
 
 
+_MAIN_PID = re.compile(r"Main PID: \d+ \((?P<comm>[^)\s]+)\)")
+
+
+def _unit_comm(conv: Conversation, c: CallRecord) -> str | None:
+    """The executable of the unit a call was about, from `Main PID: 812 (node)` in its status this turn."""
+    unit = str(c.args.get("service") or str(c.args.get("source") or "").removeprefix("unit:"))
+    for x in [c, *conv.this_turn()]:
+        if x.name == "service_status" and str(x.args.get("service")) == unit:
+            m = _MAIN_PID.search(x.output)
+            if m:
+                return m.group("comm")
+    return None
+
+
 def fd_checks(conv: Conversation) -> list[Check]:
-    """EMFILE in an output: count that process's descriptors against its limit (open_files)."""
+    """EMFILE in an output: count that process's descriptors against its limit (open_files). The process is
+    the program that logged the line (`node[812]:`), else the unit's main executable, else the unit's name."""
     names: list[str] = []
     for c in conv.this_turn():
         if c.name == "open_files" or c.name.startswith("pod_") or not _EMFILE.search(c.output):
             continue
-        own = process_of_call(c)
-        if own:
-            names.append(own)
-            continue
-        names += [  # a shared log (syslog): the program each EMFILE line came from
+        logged = [
             m.group("prog")
             for line in c.output.splitlines()
             if _EMFILE.search(line)
             for m in [_PROGRAM.match(line)]
-            if m
+            if m and m.group("prog") != "systemd"
         ]
+        own = logged or [n for n in (_unit_comm(conv, c) or process_of_call(c),) if n]
+        names += own
     return [
         Check(
             "open_files",
