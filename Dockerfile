@@ -17,6 +17,7 @@ COPY tools ./tools
 COPY prompts ./prompts
 COPY web ./web
 COPY evals ./evals
+COPY cli ./cli
 RUN /opt/firstline/bin/python -m pip install --no-deps --no-build-isolation . \
  && /opt/firstline/bin/firstline --version
 

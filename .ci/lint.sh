@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint and types, as CI enforces them: ruff (explicit rule selection in pyproject.toml), ruff format,
-# import-linter (tools <- assistant <- web/evals; the CLI on top), mypy against a baseline that only
+# import-linter (tools <- assistant <- web/evals <- cli; no import cycles), mypy against a baseline that only
 # shrinks (.ci/mypy-baseline.txt), and ESLint on web/static from its npm lock. Run from the repo root
 # with the project's venv active.
 set -euo pipefail

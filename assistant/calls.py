@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant import cpu
 from assistant.approval_text import approval_reason
@@ -22,20 +22,18 @@ from assistant.events import (
     ApprovalDecided,
     ApprovalRequired,
     Event,
-    EventType,
     Finding,
     ToolCall,
     ToolResultEvent,
+    payloads,
 )
 from assistant.history import assistant_tool_calls, tool_result_message
 from assistant.redaction import redact_value, redactor_for
+from assistant.turn_state import TurnState, result_budget
 from tools.base import Risk, ToolArgError, ToolResult
 from tools.commands import command_line
 from tools.runner import run_tool
 from tools.targets.fleet import Fleet
-
-if TYPE_CHECKING:
-    from assistant.loop import TurnState
 
 
 @dataclass
@@ -242,8 +240,6 @@ async def _result_events(
         host=result.host,
         remote=result.remote,
     )
-    from assistant.loop import result_budget
-
     messages.append(
         await cpu.run(
             ctx.offload, tool_result_message, p.call_id, result, findings, result_budget(ctx), cached
@@ -305,11 +301,10 @@ async def execute(
 
 def remember_findings(state: TurnState, history: list[Event]) -> None:
     """Findings from earlier turns are not announced again, and numbering continues."""
-    for ev in history:
-        if ev.type is EventType.FINDING:
-            state.finding_keys.add(ev.data.signature + json.dumps(ev.data.facts, sort_keys=True, default=str))
-            state.finding_count += 1
-            state.findings.append(ev.data)
+    for finding in payloads(history, Finding):
+        state.finding_keys.add(finding.signature + json.dumps(finding.facts, sort_keys=True, default=str))
+        state.finding_count += 1
+        state.findings.append(finding)
     state.verifier.remember(history)
 
 

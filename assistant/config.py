@@ -61,8 +61,7 @@ class Settings(BaseSettings):
     models: list[str] = Field(default_factory=list)
     """Extra models offered in the UI's model picker."""
     model_options: dict[str, Any] = Field(default_factory=dict)
-    """Extra litellm.acompletion arguments (temperature, num_ctx...). A list under `mock_response`
-    scripts one litellm mock response per model step (tests and demos without a provider)."""
+    """Extra litellm.acompletion arguments (temperature, num_ctx...), passed through as given."""
     judge_model: str | None = None
     max_steps: int = 10
     max_tool_calls: int = 20

@@ -7,9 +7,10 @@ them (SSE `event` = type, `data` = payload JSON), the eval runner scores them.
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SkipValidation, ValidationInfo, field_validator, model_validator
 
 from tools.base import ToolStatus
 
@@ -101,19 +102,31 @@ class NextCheck(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-class Finding(BaseModel):
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+
+class FindingFields(BaseModel):
+    """What a finding says, declared once. The event (`Finding`), its row (store/models.py `FindingRow`), the
+    API's shape (web/schemas.py `FindingOut`) and the PIR's (pir/data.py `FindingFacts`) all extend it; each
+    adds only what it alone has (evidence in its own form, ids, times)."""
+
     finding_id: str
     signature: str
     """Stable kind of failure, e.g. 'port-in-use'; groups recurring incidents."""
     title: str
-    severity: Literal["critical", "high", "medium", "low", "info"] = "high"
+    severity: Severity = "high"
     confidence: float = 0.8
-    evidence: list[Evidence] = Field(default_factory=list)
     next_checks: list[str] = Field(default_factory=list)
     """The same checks as `checks`, written as calls for people (`port_owner(port=80)`)."""
     remediation: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     """Structured facts the analyzer extracted (port, pid, process, exit code...)."""
+
+
+class Finding(FindingFields):
+    """A finding as an analyzer emits it: the fields, the exact lines that prove it, and typed next steps."""
+
+    evidence: list[Evidence] = Field(default_factory=list)
     checks: list[NextCheck] = Field(default_factory=list)
     """What to check next, typed: the runbook follows these."""
     fixes: list[NextCheck] = Field(default_factory=list)
@@ -175,7 +188,23 @@ class TurnFinished(BaseModel):
     wall_ms: float = 0.0
 
 
-PAYLOADS: dict[EventType, type[BaseModel]] = {
+EventData = (
+    UserMessage
+    | TurnStarted
+    | Token
+    | ToolCall
+    | ToolResultEvent
+    | Finding
+    | ApprovalRequired
+    | ApprovalDecided
+    | Message
+    | Error
+    | TurnFinished
+    | FindingResolved
+)
+"""Every payload an event may carry; which one is decided by the event's `type` (`PAYLOADS`)."""
+
+PAYLOADS: dict[EventType, type[EventData]] = {
     EventType.USER_MESSAGE: UserMessage,
     EventType.TURN_STARTED: TurnStarted,
     EventType.TOKEN: Token,
@@ -189,21 +218,41 @@ PAYLOADS: dict[EventType, type[BaseModel]] = {
     EventType.TURN_FINISHED: TurnFinished,
     EventType.FINDING_RESOLVED: FindingResolved,
 }
-_TYPE_OF = {v: k for k, v in PAYLOADS.items()}
+_TYPE_OF: dict[type[EventData], EventType] = {v: k for k, v in PAYLOADS.items()}
+P = TypeVar("P", bound=EventData)
 
 
 class Event(BaseModel):
-    """One event of a turn. `seq` is set when the store appends it to the session's log."""
+    """One event of a turn. `seq` is set when the store appends it to the session's log.
+
+    `data` is discriminated by `type`: validating `{"type": "token", "data": {...}}` builds a `Token`, and an
+    event whose payload is not its type's is refused. Readers narrow with `isinstance(event.data, Token)`
+    (one payload class per type) or take a type's payloads with `payloads(events, Token)`."""
 
     type: EventType
-    data: BaseModel
+    data: SkipValidation[EventData]
+    """Validated by `_data_of_its_type` as the one payload `type` names (the union is for type checkers)."""
     turn_id: str | None = None
     session_id: str | None = None
     seq: int | None = None
     at: str | None = None
 
+    @field_validator("data", mode="before")
     @classmethod
-    def of(cls, data: BaseModel, turn_id: str | None = None) -> Event:
+    def _data_of_its_type(cls, data: Any, info: ValidationInfo) -> EventData:
+        """`data` as the payload `type` names (not the first union member that happens to fit)."""
+        if "type" not in info.data:  # the type itself was invalid: pydantic reports that
+            raise ValueError("no valid event type to read the data by")
+        etype: EventType = info.data["type"]
+        kind = PAYLOADS[etype]
+        if isinstance(data, kind):
+            return data
+        if isinstance(data, BaseModel):
+            raise ValueError(f"a {etype.value} event carries {type(data).__name__}, not {kind.__name__}")
+        return kind.model_validate(data)
+
+    @classmethod
+    def of(cls, data: EventData, turn_id: str | None = None) -> Event:
         return cls(type=_TYPE_OF[type(data)], data=data, turn_id=turn_id)
 
     def to_json(self) -> dict[str, Any]:
@@ -218,12 +267,16 @@ class Event(BaseModel):
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
-        etype = EventType(obj["type"])
         return cls(
-            type=etype,
-            data=PAYLOADS[etype].model_validate(obj["data"]),
+            type=obj["type"],
+            data=obj["data"],
             turn_id=obj.get("turn_id"),
             session_id=obj.get("session_id"),
             seq=obj.get("seq"),
             at=obj.get("at"),
         )
+
+
+def payloads(events: Iterable[Event], kind: type[P]) -> list[P]:
+    """The payloads of one type among `events`, in order, typed (`payloads(events, TurnFinished)`)."""
+    return [e.data for e in events if isinstance(e.data, kind)]

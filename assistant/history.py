@@ -10,7 +10,16 @@ import json
 from typing import Any
 
 from assistant import transcript
-from assistant.events import Event, EventType, Finding, ToolCall, ToolResultEvent
+from assistant.events import (
+    Event,
+    Finding,
+    Message,
+    Token,
+    ToolCall,
+    ToolResultEvent,
+    UserMessage,
+    payloads,
+)
 from assistant.prompting import render
 from assistant.tokens import fit_tokens
 from tools.base import ToolResult
@@ -76,10 +85,9 @@ def assistant_tool_calls(calls: list[ToolCall], text: str = "") -> dict[str, Any
 def messages_from_events(events: list[Event], budget: int) -> list[dict[str, Any]]:
     """Model messages for previous turns: user words, tool calls with their results, answers."""
     findings_by_call: dict[str, list[Finding]] = {}
-    for ev in events:
-        if ev.type is EventType.FINDING:
-            for evidence in ev.data.evidence:
-                findings_by_call.setdefault(evidence.call_id, []).append(ev.data)
+    for finding in payloads(events, Finding):
+        for evidence in finding.evidence:
+            findings_by_call.setdefault(evidence.call_id, []).append(finding)
 
     messages: list[dict[str, Any]] = []
     pending_calls: list[ToolCall] = []
@@ -95,22 +103,22 @@ def messages_from_events(events: list[Event], budget: int) -> list[dict[str, Any
         pending_calls.clear()
 
     for ev in events:
-        data = ev.data
-        if ev.type is EventType.USER_MESSAGE:
+        data = ev.data  # one payload class per event type: matching the payload is matching the type
+        if isinstance(data, UserMessage):
             _close_unanswered(messages, answered)
             messages.append({"role": "user", "content": data.text})
-        elif ev.type is EventType.TOKEN:
+        elif isinstance(data, Token):
             text += data.text
-        elif ev.type is EventType.TOOL_CALL:
+        elif isinstance(data, ToolCall):
             pending_calls.append(data)
-        elif ev.type is EventType.TOOL_RESULT:
+        elif isinstance(data, ToolResultEvent):
             flush_calls()
             answered.add(data.call_id)
             result = result_from_event(data)
             messages.append(
                 tool_result_message(data.call_id, result, findings_by_call.get(data.call_id, []), budget)
             )
-        elif ev.type is EventType.MESSAGE:
+        elif isinstance(data, Message):
             flush_calls()
             messages.append({"role": "assistant", "content": data.text})
             text = ""

@@ -10,21 +10,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from assistant import calls as tool_calls
 from assistant import cpu, metrics, transcript
 from assistant.context import TurnContext
 from assistant.events import Error, Event, EventType, Message, Token, TurnFinished, TurnStarted, UserMessage
 from assistant.history import messages_from_events
-from assistant.model import Completion, ModelError, ToolCallRequest
+from assistant.model import ModelError, ToolCallRequest
 from assistant.prompting import render
 from assistant.redaction import redactor_for
 from assistant.text_calls import calls_in_text
 from assistant.tokens import count_tokens
-from assistant.verify import Verifier
+from assistant.turn_state import TurnState, result_budget
 from assistant.window import context_limit, fit_messages, learn_window
 from tools.redact_stream import StreamMasker
+from tools.targets.fleet import Fleet
 
 
 @dataclass
@@ -46,49 +48,7 @@ class Failed:
 Outcome = Answer | RunTools | Failed
 
 
-@dataclass
-class TurnState:
-    """Everything one turn counts and remembers; shared with the tool-call executor."""
-
-    max_steps: int
-    max_tool_calls: int
-    steps: int = 0
-    tool_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    no_progress: int = 0
-    cache: dict[str, object] = field(default_factory=dict)
-    finding_keys: set[str] = field(default_factory=set)
-    finding_count: int = 0
-    finding_ids: list[str] = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    """Every finding of the session so far: analyzers read them as context (a bind error makes ss meaningful)."""
-    started: float = field(default_factory=time.perf_counter)
-    verifier: Verifier = field(default_factory=Verifier)
-    """Open findings and the fixes awaiting their re-check (assistant/verify.py)."""
-
-    def add_usage(self, completion: Completion) -> None:
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-        if completion.cost_usd is not None:
-            self.cost_usd = (self.cost_usd or 0.0) + completion.cost_usd
-
-    def exhausted(self) -> str | None:
-        if self.steps >= self.max_steps - 1:  # the last step is kept for the answer
-            return f"{self.steps + 1} model steps, the limit"
-        if self.tool_calls >= self.max_tool_calls:
-            return f"{self.tool_calls} tool calls, the limit"
-        if self.no_progress >= 2:
-            return "no progress: the same calls were requested again"
-        return None
-
-
 def system_prompt(ctx: TurnContext) -> str:
-    from datetime import UTC, datetime
-
-    from tools.targets.fleet import Fleet
-
     write_tools = [t.name for t in ctx.tools if t.risk.value == "write"]
     return render(
         "system.md.j2",
@@ -102,12 +62,6 @@ def system_prompt(ctx: TurnContext) -> str:
 
 def tool_schemas(ctx: TurnContext) -> list[dict]:
     return [t.function_schema() for t in ctx.tools]
-
-
-def result_budget(ctx: TurnContext) -> int:
-    """Tokens one tool result may take: the configured budget, but never more than 1/8 of the window."""
-    window = context_limit(ctx.model, ctx.settings.context_limit)
-    return max(200, min(ctx.settings.tool_result_tokens, window // 8))
 
 
 def _fit_prompt(

@@ -159,9 +159,9 @@ def free_port() -> int:
 
 
 def serve_argv(port: int) -> list[str]:
-    """`firstline serve` on loopback. `python -m assistant.cli` is the `firstline` entry point itself
-    (assistant.cli:main), and needs nothing on PATH."""
-    return [sys.executable, "-m", "assistant.cli", "serve", "--host", LOOPBACK, "--port", str(port)]
+    """`firstline serve` on loopback. `python -m cli` is the `firstline` entry point itself
+    (cli:main), and needs nothing on PATH."""
+    return [sys.executable, "-m", "cli", "serve", "--host", LOOPBACK, "--port", str(port)]
 
 
 def run_timed(argv: list[str], timeout_s: float = 600.0) -> tuple[float, float, int]:

@@ -12,9 +12,9 @@ import sys
 from benchlib import ROOT, Figure, Server, arg_parser, median, print_machine, summary, table, write_figures
 
 TARGET_S = 3.0
-MODULES = ["assistant", "assistant.cli", "assistant.loop", "web.app", "litellm"]
+MODULES = ["assistant", "cli", "assistant.loop", "web.app", "litellm"]
 """litellm loads on the first call to a hosted model (the server warms it in a thread after /healthz)."""
-FIRST_PARTY = ("assistant", "tools", "web", "evals", "prompts")
+FIRST_PARTY = ("assistant", "tools", "web", "evals", "prompts", "cli")
 
 
 def import_seconds(module: str) -> tuple[float, float]:

@@ -52,7 +52,7 @@ def schema_rows(settings) -> list[list]:
 def solved_prompt_tokens() -> tuple[float, int, int]:
     """Mean prompt tokens of the passed runs in `firstline eval evals/cases --json`: (mean, solved, runs)."""
     out = Path(tempfile.mkdtemp(prefix="firstline-bench-")) / "eval.json"
-    _, _, code = run_timed([sys.executable, "-m", "assistant.cli", "eval", str(CASES), "--json", str(out)])
+    _, _, code = run_timed([sys.executable, "-m", "cli", "eval", str(CASES), "--json", str(out)])
     if code not in (0, 1):
         raise RuntimeError(f"firstline eval exited with {code}")
     runs = [run for r in json.loads(out.read_text())["results"] for run in r["runs"]]
@@ -83,7 +83,7 @@ async def biggest_outputs(settings, quick: bool) -> dict[tuple[str, str], tuple[
     from assistant.context import open_context
     from assistant.loop import run_turn
     from evals.format import load_cases
-    from evals.runner import run_case
+    from evals.suite import run_case
     from tools.targets.sandbox import list_scenarios
 
     clock = ModelClock()

@@ -1,6 +1,6 @@
 """Eval throughput: recorded cases per second through `firstline eval` (the CLI end to end, start-up
 included; one process, then its default of a worker process per core) and through the in-process runner
-`evals.runner.run_suite` (warm).
+`evals.suite.run_suite` (warm).
 
     python bench/eval_throughput.py [--quick] [--cases DIR] [--json PATH]
 """
@@ -27,7 +27,7 @@ def cli_run(cases: Path, repeat: int, *flags: str) -> tuple[float, float, int, f
     argv = [
         sys.executable,
         "-m",
-        "assistant.cli",
+        "cli",
         "eval",
         str(cases),
         "--repeat",
@@ -48,7 +48,7 @@ def cli_run(cases: Path, repeat: int, *flags: str) -> tuple[float, float, int, f
 async def in_process(cases_dir: Path, repeat: int, concurrency: int) -> tuple[float, int, float]:
     from assistant.config import Settings
     from evals.format import load_cases
-    from evals.runner import run_suite
+    from evals.suite import run_suite
 
     settings = Settings(home=tempfile.mkdtemp(prefix="firstline-bench-"))
     cases = load_cases([str(cases_dir)]).cases

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from assistant.events import Event, EventType, ToolCall, ToolResultEvent
+from assistant.events import Event, ToolCall, ToolResultEvent, TurnStarted, UserMessage, payloads
 from evals.format import FORMAT, K8S_ONLY
 from tools.catalog import TOOLS
 from tools.redact import redact
@@ -69,12 +69,8 @@ def _slug(text: str) -> str:
 
 
 def _pairs(events: list[Event]) -> list[tuple[ToolCall, ToolResultEvent]]:
-    calls = {e.data.call_id: e.data for e in events if e.type is EventType.TOOL_CALL}
-    out = []
-    for e in events:
-        if e.type is EventType.TOOL_RESULT and e.data.call_id in calls:
-            out.append((calls[e.data.call_id], e.data))
-    return out
+    calls = {c.call_id: c for c in payloads(events, ToolCall)}
+    return [(calls[r.call_id], r) for r in payloads(events, ToolResultEvent) if r.call_id in calls]
 
 
 def _usable(call: ToolCall, result: ToolResultEvent) -> str | None:
@@ -153,9 +149,9 @@ def session_to_case(events: list[Event], session_meta: Any) -> str:
     id, title, target, model). It loads only after a person fills in `expect.root_cause`."""
     sid, title = str(_meta(session_meta, "id", "") or ""), str(_meta(session_meta, "title", "") or "")
     target = str(_meta(session_meta, "target", "") or "") or next(
-        (e.data.target for e in events if e.type is EventType.TURN_STARTED), "replay"
+        (t.target for t in payloads(events, TurnStarted)), "replay"
     )
-    turns = [e.data.text for e in events if e.type is EventType.USER_MESSAGE]
+    turns = [m.text for m in payloads(events, UserMessage)]
     tool_lines, called = _tools_section(events)
     kind = "kubernetes" if any(t in K8S_ONLY for t in called) else "host"
     hosts = sorted({r.host for _, r in _pairs(events) if r.host})  # as groups list them: by name

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from assistant.config import Settings
 from evals.format import Case
 from evals.results import CaseResult, RunResult
+from evals.suite import run_suite
 
 MAX_JOBS = 4
 
@@ -113,8 +114,6 @@ def _work(
     messages: multiprocessing.Queue,
 ) -> None:
     """In the child: a None per finished run (progress), then this share's results."""
-    from evals.runner import run_suite
-
     results = asyncio.run(
         run_suite(
             cases,

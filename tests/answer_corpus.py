@@ -19,7 +19,7 @@ from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired, Event, EventType
 from assistant.turns import drive_turn
 from evals.format import Case, load_cases
-from evals.runner import converse
+from evals.suite import converse
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "evals" / "cases"

@@ -82,7 +82,7 @@ def _toml(value) -> str:
 def start_node(host: Host, config: Path, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FIRSTLINE_")}
     return host.popen(
-        [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+        [sys.executable, "-m", "cli", "node", "run", "--config", str(config)],
         cwd=ROOT,
         env=env,
         stdout=open(log, "ab"),
@@ -125,7 +125,7 @@ def listen_argv(port: int, body: str = "ok", status: int = 200) -> list[str]:
 def start_host(host: Host, tmp: Path, name: str, config: Path, apps: list[dict]) -> subprocess.Popen:
     """The host's apps and its node in a PID namespace of their own (tests/hostinit.py is its PID 1)."""
     spec = tmp / name / "host.json"
-    node = [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)]
+    node = [sys.executable, "-m", "cli", "node", "run", "--config", str(config)]
     spec.write_text(json.dumps({"apps": apps, "node": node}))
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FIRSTLINE_")}
     return host.popen(

@@ -20,6 +20,7 @@ from conftest import ROOT
 from assistant import audit, store
 from assistant.config import Settings
 from assistant.events import ApprovalDecided, ApprovalRequired, Event, ToolCall, ToolResultEvent, UserMessage
+from cli import audit as cli_audit
 
 
 def _session(engine) -> str:
@@ -269,7 +270,7 @@ def test_export_since_filters_by_time(engine):
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "audit", *args],
+        [sys.executable, "-m", "cli", "audit", *args],
         check=False,
         cwd=ROOT,
         env=env,
@@ -292,11 +293,11 @@ def test_firstline_audit_cli_verifies_exports_and_names_the_edited_entry(tmp_pat
     ok = _cli(env, "verify")
     assert ok.returncode == 0 and "intact: 4 entries" in ok.stdout, ok.stdout + ok.stderr
     settings = Settings(database_url=url, home=tmp_path)
-    assert audit.export_cli(settings, None) == 0
+    assert cli_audit.export_cli(settings, None) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["id"] for e in lines] == [1, 2, 3, 4]
     assert all(audit.entry_hash(e) == e["hash"] for e in lines)  # a SIEM can re-check every line itself
-    assert audit.export_cli(settings, "last tuesday") == 2
+    assert cli_audit.export_cli(settings, "last tuesday") == 2
     assert "not an ISO date" in capsys.readouterr().err
 
     _sql(engine, "UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
@@ -307,7 +308,7 @@ def test_firstline_audit_cli_verifies_exports_and_names_the_edited_entry(tmp_pat
 
 
 def test_verify_cli_on_an_unreachable_database_says_so(capsys):
-    code = audit.verify_cli(Settings(database_url="postgresql://postgres@127.0.0.1:1/nope"))
+    code = cli_audit.verify_cli(Settings(database_url="postgresql://postgres@127.0.0.1:1/nope"))
     assert code == 2 and "cannot open database" in capsys.readouterr().err
 
 
@@ -398,6 +399,6 @@ def test_anchor_can_be_posted_to_a_webhook(tmp_path):
     engine = store.open_store(url)
     _tool_run(engine, _session(engine), 1)
     engine.dispose()
-    assert audit.anchor_cli(settings, f"http://127.0.0.1:{server.server_address[1]}/anchor") == 0
+    assert cli_audit.anchor_cli(settings, f"http://127.0.0.1:{server.server_address[1]}/anchor") == 0
     server.server_close()
     assert json.loads(got[0])["seq"] == 1

@@ -42,7 +42,7 @@ def _argv(*extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "assistant.cli",
+        "cli",
         "chat",
         REPORT,
         "--target",
@@ -124,7 +124,7 @@ def test_json_stays_one_event_per_line(tmp_path):
 @pytest.mark.parametrize("flag", ["--plain", "--json"])
 def test_help_lists_the_output_flags(tmp_path, flag):
     done = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "chat", "--help"],
+        [sys.executable, "-m", "cli", "chat", "--help"],
         capture_output=True,
         env=_env(tmp_path) | {"TERM": "dumb"},
         cwd=ROOT,

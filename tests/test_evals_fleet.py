@@ -11,7 +11,7 @@ from assistant.events import EventType
 from assistant.loop import run_turn, user_message_event
 from evals.format import parse_case
 from evals.record import session_to_case
-from evals.runner import replay_target, run_case
+from evals.suite import replay_target, run_case
 from tools.runner import run_tool
 from tools.targets import open_target
 

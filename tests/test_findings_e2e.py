@@ -8,7 +8,7 @@ from pathlib import Path
 
 from assistant.config import Settings
 from evals.format import load_cases
-from evals.runner import run_case
+from evals.suite import run_case
 
 RUN_ERROR_CASE = """\
 format: firstline-session/1

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ["assistant", "tools", "web", "evals", "bench"]
+SCANNED = ["assistant", "tools", "web", "evals", "cli", "bench"]
 
 SHELL_APIS = {
     "os.system",

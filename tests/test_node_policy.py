@@ -100,7 +100,7 @@ async def test_a_node_refuses_what_its_policy_and_signatures_do_not_allow(tmp_pa
         )
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         node = subprocess.Popen(
-            [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+            [sys.executable, "-m", "cli", "node", "run", "--config", str(config)],
             cwd=ROOT,
             env=env,
             stderr=subprocess.PIPE,
@@ -179,7 +179,7 @@ async def test_a_read_only_node_refuses_even_a_signed_write(tmp_path):
         config = _node_config(tmp_path, port, key, allow_tools=["kill_process"], read_only=True)
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         node = subprocess.Popen(
-            [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+            [sys.executable, "-m", "cli", "node", "run", "--config", str(config)],
             cwd=ROOT,
             env=env,
             stderr=subprocess.DEVNULL,
@@ -203,7 +203,7 @@ async def test_a_node_reconnects_after_the_link_drops_and_serves_again(tmp_path)
         config = _node_config(tmp_path, port, key, allow_tools=["disk_usage"])
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         node = subprocess.Popen(
-            [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+            [sys.executable, "-m", "cli", "node", "run", "--config", str(config)],
             cwd=ROOT,
             env=env,
             stderr=subprocess.DEVNULL,

@@ -72,7 +72,7 @@ def _start(config, env_extra: dict[str, str], log=None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()} | env_extra
     stderr = open(log, "w") if log is not None else subprocess.PIPE
     return subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "node", "run", "--config", str(config)],
+        [sys.executable, "-m", "cli", "node", "run", "--config", str(config)],
         cwd=ROOT,
         env=env,
         stderr=stderr,

@@ -311,7 +311,7 @@ def test_a_node_on_replica_a_serves_a_turn_running_on_replica_b(tmp_path, pg_dat
                     [
                         sys.executable,
                         "-m",
-                        "assistant.cli",
+                        "cli",
                         "chat",
                         "--target",
                         "node:app-07",

@@ -41,7 +41,7 @@ def test_enrol_see_pick_and_revoke_a_node_from_the_ui(tmp_path, chromium):
             [
                 sys.executable,
                 "-m",
-                "assistant.cli",
+                "cli",
                 "node",
                 "run",
                 "--config",

@@ -631,7 +631,7 @@ def test_offline_turn_never_loads_litellm(tmp_path: Path):
     import sys
 
     code = (
-        "import sys\nfrom typer.testing import CliRunner\nfrom assistant.cli import app\n"
+        "import sys\nfrom typer.testing import CliRunner\nfrom cli import app\n"
         "r = CliRunner().invoke(app, ['chat', 'nginx on web-prod-01 returns 503', '--target',"
         " 'sandbox:nginx-port-conflict'])\n"
         "assert r.exit_code == 0, r.output\nassert 'Root cause' in r.output, r.output\n"

@@ -120,7 +120,7 @@ def test_secrets_in_tool_arguments_and_model_text_are_masked_everywhere(start_se
             calls = c.get(f"/api/sessions/{sid}/tool_calls").json()
     env = {**server_env, "FIRSTLINE_DATABASE_URL": db_url}
     record = subprocess.run(
-        [sys.executable, "-m", "assistant.cli", "record", sid],
+        [sys.executable, "-m", "cli", "record", sid],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -207,7 +207,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_serve_refuses_a_public_address_without_a_token(tmp_path):
-    argv = [sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())]
+    argv = [sys.executable, "-m", "cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())]
     proc = subprocess.run(
         argv, check=False, cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60
     )
@@ -219,7 +219,7 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path):
 def test_serve_with_a_token_starts_on_a_public_address_and_enforces_it(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
         cwd=ROOT,
         env=_env(tmp_path, FIRSTLINE_AUTH_TOKEN=TOKEN),
         stdout=subprocess.DEVNULL,

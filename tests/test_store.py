@@ -37,23 +37,37 @@ def _session(engine, **kw) -> store.SessionRow:
 
 
 def test_migrations_are_idempotent_and_match_the_models(engine):
+    """Every table the migrations create is declared in store/models.py with the same columns, and back."""
     assert migrate(engine) == len(MIGRATIONS)  # second run: nothing to do
     with engine.connect() as conn:
         assert current_version(conn) == len(MIGRATIONS)
     insp = sa.inspect(engine)
-    for table in SQLModel.metadata.sorted_tables:
-        if table.name not in {
-            "sessions",
-            "turns",
-            "events",
-            "messages",
-            "tool_calls",
-            "findings",
-            "approvals",
-        }:
-            continue
-        migrated = {c["name"] for c in insp.get_columns(table.name)}
-        assert migrated == {c.name for c in table.columns}, table.name
+    declared = {t.name: t for t in SQLModel.metadata.sorted_tables}
+    assert set(insp.get_table_names()) - {"schema_version"} == set(declared)
+    for name, table in declared.items():
+        migrated = {c["name"] for c in insp.get_columns(name)}
+        assert migrated == {c.name for c in table.columns}, name
+
+
+def test_every_table_is_declared_in_store_models():
+    """One place for tables: loading the whole server declares no table class anywhere else."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import web.app, cli.app, evals.runner
+                from sqlmodel import SQLModel
+                where = {m.class_.__module__ for m in SQLModel._sa_registry.mappers}
+                assert where == {"assistant.store.models"}, where
+                assert len(SQLModel.metadata.tables) == 14, sorted(SQLModel.metadata.tables)
+                """
+            ),
+        ],
+        cwd=ROOT,
+        check=True,
+    )
 
 
 def test_postgres_url_spelling_is_accepted():

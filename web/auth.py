@@ -32,6 +32,18 @@ CACHE_S = 5.0
 ADMIN = "admin"
 LOGIN_FAILURES = 10
 LOGIN_WINDOW_S = 300.0
+COOKIE = "firstline_session"
+"""The browser session cookie /login sets (web/security.py) and every request may present."""
+
+
+def cookies(raw: str | None) -> dict[str, str]:
+    """A Cookie header's name=value pairs; the first of a repeated name wins."""
+    out: dict[str, str] = {}
+    for part in (raw or "").split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            out.setdefault(name, value)
+    return out
 
 
 class FailureLimiter:
@@ -254,8 +266,6 @@ class Authenticate:
 
     async def _identify(self, headers: dict[str, str]) -> tuple[Identity | None, bool]:
         """The identity the credentials name, and whether any credentials were presented at all."""
-        from web.security import COOKIE, cookies
-
         token = bearer(headers.get("authorization"))
         if token is not None:
             return await token_identity(self.settings, self.users, token), True

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from assistant import store
 from assistant.pir import service
-from assistant.pir.drafts import PirDraftRow
 from assistant.pir.models import PirEdits
+from assistant.store.models import PirDraftRow
 from web.deps import EngineDep, SettingsDep
 from web.errors import ERROR_RESPONSES
 

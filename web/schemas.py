@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.events import FindingFields
 from assistant.store import ApprovalRow, FindingRow, SessionRow, ToolCallRow, as_utc
 
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$"
@@ -133,17 +134,11 @@ class ToolCallOut(BaseModel):
         return cls(**data, started_at=_iso(r.started_at))
 
 
-class FindingOut(BaseModel):
-    finding_id: str
+class FindingOut(FindingFields):
+    """A finding as the API returns it: `FindingFields` (assistant/events.py) plus its turn, stored evidence and times."""
+
     turn_id: str | None
-    signature: str
-    title: str
-    severity: str
-    confidence: float
     evidence: list[dict[str, Any]]
-    next_checks: list[str]
-    remediation: str | None
-    facts: dict[str, Any]
     created_at: str | None
     resolved_at: str | None = None
     """When a verified fix showed the fault gone; null while it is open."""

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
 from web.auth import (
+    COOKIE,
     LOGIN_FAILURES,  # noqa: F401 - re-exported for tests and callers
     Authenticate,
     FailureLimiter,
@@ -50,7 +51,6 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
-COOKIE = "firstline_session"
 SESSION_TTL_S = 12 * 3600
 OPEN_PATHS = {"/healthz", "/livez", "/readyz", "/login", "/logout", "/favicon.ico"}
 OPEN_PREFIXES = ("/static/",)
@@ -58,15 +58,6 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 
 
 # ------------------------------------------------------------------ cookies, redirects
-
-
-def cookies(raw: str | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in (raw or "").split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep:
-            out.setdefault(name, value)
-    return out
 
 
 def safe_next(target: str | None) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from assistant.nodes.models import NodeRow
 from assistant.store.errors import NotFound
+from assistant.store.models import NodeRow
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

@@ -25,14 +25,14 @@ from sqlalchemy.engine import Engine
 
 from assistant import store
 from assistant.nodes.hub import NodeCallError, NodeHub
-from assistant.nodes.models import NodeCallRow
+from assistant.store.models import NODE_CALLS
 from tools.node import protocol as p
 
 log = logging.getLogger("firstline.nodes.relay")
 CALLS, RESULTS, REVOKED = "firstline_node_calls", "firstline_node_results", "firstline_node_revoked"
 KEEP = timedelta(days=1)
 """How long finished calls stay in node_calls (the audit log is the lasting record)."""
-_T: sa.Table = NodeCallRow.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table classes
+_T = NODE_CALLS
 
 
 def libpq_url(engine: Engine) -> str:

@@ -15,9 +15,9 @@ from assistant import store
 from assistant.config import Settings
 from assistant.nodes import registry
 from assistant.nodes.hub import NodeCallError
-from assistant.nodes.models import NodeRow
 from assistant.nodes.router import NodeRouter
 from assistant.nodes.signing import Signer
+from assistant.store.models import NodeRow
 from tools.base import RawOutput, Tool, ToolArgs
 from tools.catalog import HOST_TOOLS, TOOLS
 from tools.targets.base import Target, TargetError

@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from assistant import store
+from assistant.change_words import is_change_line
+from assistant.events import FindingFields
 from assistant.findings.base import SIGNATURES
-from assistant.pir.words import is_change_line
 
 EXCERPT_HEAD, EXCERPT_TAIL, EXCERPT_CHARS = 30, 10, 4000
 CHANGE_LINES = 5
@@ -85,18 +86,13 @@ class EvidenceRef(BaseModel):
     lines: list[str] = Field(default_factory=list)
 
 
-class FindingFacts(BaseModel):
-    finding_id: str
-    signature: str
-    title: str
-    severity: str
-    confidence: float
+class FindingFacts(FindingFields):
+    """A finding as the PIR cites it: `FindingFields` (assistant/events.py) plus its rank, time and evidence
+    pointing at the command trail."""
+
     rank: int
     created_at: datetime
     evidence: list[EvidenceRef] = Field(default_factory=list)
-    next_checks: list[str] = Field(default_factory=list)
-    remediation: str | None = None
-    facts: dict[str, Any] = Field(default_factory=dict)
 
 
 class ApprovalFacts(BaseModel):

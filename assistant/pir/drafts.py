@@ -1,43 +1,24 @@
 """Stored PIR drafts: every version kept, numbered 1, 2, 3... per session.
 
-The table is created by migration `m002_pir_drafts` (assistant/store/migrations.py);
-this row class only describes it for queries. A regenerate never overwrites: it adds
+The table is created by migration `m002_pir_drafts` (assistant/store/migrations.py) and
+described by `PirDraftRow` in assistant/store/models.py, with every other table. A regenerate never overwrites: it adds
 the next version, so an edited or reviewed draft is never lost.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from assistant import store
-from assistant.store.models import utcnow
+from assistant.store.models import PirDraftRow, utcnow
 
 RETRIES = 6
-
-
-class PirDraftRow(SQLModel, table=True):
-    __tablename__ = "pir_drafts"
-    __table_args__ = (sa.UniqueConstraint("session_id", "version", name="uq_pir_drafts_session_version"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    session_id: str = Field(foreign_key="sessions.id", max_length=64)
-    version: int
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
-    )
-    model: str = Field(max_length=200)
-    """The model that drafted the narrative sections ('rules' when none did)."""
-    markdown: str
-    """Exactly what `firstline pir` prints and the .md download serves (already redacted)."""
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
-    """The facts, narrative and edits the Markdown was rendered from (`firstline pir --json`)."""
 
 
 def latest(db: Session, *, session_id: str) -> PirDraftRow | None:

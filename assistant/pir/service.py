@@ -23,13 +23,13 @@ from assistant.config import Settings
 from assistant.pir import drafts
 from assistant.pir.data import PirFacts, gather
 from assistant.pir.derive import Derived, derive
-from assistant.pir.drafts import PirDraftRow
 from assistant.pir.fmt import clip, flat
 from assistant.pir.models import Narrative, PirEdits
 from assistant.pir.narrative import draft_narrative
 from assistant.pir.render import render_markdown
 from assistant.pir.words import Severity, edited_severity
 from assistant.redaction import redact_value, redactor_for
+from assistant.store.models import PirDraftRow
 
 FORMAT = "firstline-pir/1"
 

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.change_words import CHANGE as _CHANGE
+
 Level = Literal["high", "medium", "low", "unknown"]
 _SCORE = {"high": 3, "medium": 2, "low": 1}
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -149,26 +151,6 @@ _FROM = r"since|from|starting(?:\s+at)?|began(?:\s+at)?|started(?:\s+at)?|after|
 _SINCE = _any(
     rf"(?:{_FROM})\s+(?:about\s+|around\s+|~)?(?:the\s+)?(?:{_CLOCK}|{_SPAN})"
     r"(?:\s+(?:deploy(?:ment)?|release|rollout|change|upgrade|restart))?"
-)
-_CHANGE = _any(
-    r"deploy(?:ed|ment|s)?",
-    r"release[ds]?",
-    r"roll(?:ed)?\s*out",
-    r"rollout",
-    r"upgrade[ds]?",
-    r"update[ds]?",
-    r"migrat(?:ion|ed|e)",
-    r"config(?:uration)?\s+change",
-    r"changed",
-    r"new\s+version",
-    r"hotfix",
-    r"patch(?:ed)?",
-    r"helm\s+(?:upgrade|install)",
-    r"apt(?:-get)?\s+install",
-    r"restart(?:ed)?",
-    r"reboot(?:ed)?",
-    r"scaled",
-    r"feature\s+flag",
 )
 _WHO = _any(
     r"(?:all|every|most|some|many|several|a\s+few|few|one|no)\s+(?:of\s+(?:our|the)\s+)?"
@@ -308,7 +290,3 @@ def change_clues(text: str) -> list[str]:
         if sentence and (_CHANGE.search(sentence) or _SINCE.search(sentence)):
             out.append(sentence)
     return out
-
-
-def is_change_line(line: str) -> bool:
-    return bool(_CHANGE.search(line))

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from assistant.events import Finding
+
 KNOWN_SERVICES = {
     "nginx",
     "apache2",
@@ -781,3 +783,9 @@ def fix_requests(text: str) -> tuple[bool, list[tuple[str, str]]]:
                 found.append((m.start(1), action, obj))
     generic = any(asked_to_act(text, m.start()) for m in FIX_GENERIC.finditer(text))
     return generic, [(a, o) for _, a, o in sorted(found)]
+
+
+def relevant(f: Finding, names: list[str]) -> bool:
+    """Is the finding about something the engineer named (a pod, deployment, service, unit)?"""
+    values = [str(f.facts.get(k) or "") for k in ("pod", "deployment", "service", "unit", "process", "name")]
+    return any(v and (v == n or v.startswith((n + "-", n + "@"))) for v in values for n in names)

@@ -15,7 +15,7 @@ from assistant.findings import parse_calls, rank
 from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import Conversation
-from assistant.runbook.entities import Entities, fix_requests
+from assistant.runbook.entities import Entities, fix_requests, relevant
 from assistant.runbook.followups import k8s_mode, namespace, tls_server
 
 _PRONOUNS = {
@@ -37,12 +37,6 @@ _PRONOUNS = {
 class FixPlan:
     writes: list[Check]
     verify: list[Check]
-
-
-def relevant(f: Finding, names: list[str]) -> bool:
-    """Is the finding about something the engineer named (a pod, deployment, service, unit)?"""
-    values = [str(f.facts.get(k) or "") for k in ("pod", "deployment", "service", "unit", "process", "name")]
-    return any(v and (v == n or v.startswith((n + "-", n + "@"))) for v in values for n in names)
 
 
 def primary(

@@ -15,9 +15,9 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities
-from assistant.runbook.leads import fd_checks, upstream_checks
-from assistant.runbook.logplaces import configured, conventional, log_kind
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, relevant
+from assistant.runbook.leads import fd_checks, upstream_services
+from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
@@ -201,8 +201,6 @@ def finding_checks(
 ) -> list[Check]:
     """`next_checks` of findings (default: this turn's), about what was named first, then most causal first;
     one pod per deployment."""
-    from assistant.runbook.fixes import relevant
-
     out = []
     described = {
         (c.name, deployment_of(str(c.args.get("pod"))))
@@ -312,23 +310,6 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
                     )
                 )
     return out
-
-
-PROCESS_OF = {
-    "postgresql": "postgres",
-    "mysql": "mysqld",
-    "mariadb": "mariadbd",
-    "redis-server": "redis-server",
-    "rabbitmq-server": "rabbitmq",
-    "mongod": "mongod",
-    "elasticsearch": "elasticsearch",
-    "apache2": "apache2",
-}
-"""What a service's processes are called in ps when it differs from the unit's name."""
-
-
-def process_name(svc: str) -> str:
-    return PROCESS_OF.get(svc) or re.split(r"[-_.@]", svc)[0] or svc
 
 
 _DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
@@ -569,6 +550,22 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
     return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
+
+
+def upstream_checks(conv: Conversation) -> list[Check]:
+    """A backend socket named in an error line this turn: its unit's state, then its own logs."""
+    out = []
+    for svc in upstream_services(conv):
+        out.append(
+            Check(
+                "service_status", {"service": svc}, f"the error names {svc}'s socket: its state", "upstream"
+            )
+        )
+        out += [
+            Check(x.name, x.args, f"the error names {svc}'s socket: its log", "upstream")
+            for x in log_sources(conv, svc)
+        ]
+    return out
 
 
 def _dependency_pods(conv: Conversation) -> list[Check]:

@@ -12,6 +12,7 @@ import re
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import ALIASES
+from assistant.runbook.logplaces import process_name
 
 _ERRORISH = re.compile(
     r"\[(?:error|crit|alert|emerg|warn)\]|\berror\b|failed|timed out|refused|reset by peer|denied",
@@ -29,34 +30,19 @@ def socket_service(path: str) -> str:
     return ALIASES.get(name, name)
 
 
-def upstream_checks(conv: Conversation) -> list[Check]:
-    """A backend socket named in an error line this turn: its unit's state, then its own logs."""
-    from assistant.runbook.followups import log_sources
-
+def upstream_services(conv: Conversation) -> list[str]:
+    """Services whose unix socket an error line names this turn (at most two)."""
     services: list[str] = []
     for c in conv.this_turn():
         for line in c.output.splitlines():
             if _ERRORISH.search(line):
                 services += [socket_service(m.group(1)) for m in _SOCKET.finditer(line)]
-    out = []
-    for svc in list(dict.fromkeys(services))[:2]:
-        out.append(
-            Check(
-                "service_status", {"service": svc}, f"the error names {svc}'s socket: its state", "upstream"
-            )
-        )
-        out += [
-            Check(x.name, x.args, f"the error names {svc}'s socket: its log", "upstream")
-            for x in log_sources(conv, svc)
-        ]
-    return out
+    return list(dict.fromkeys(services))[:2]
 
 
 def process_of_call(c: CallRecord) -> str | None:
     """The process a call was about: the unit it checked, the journal or service log it read, the name it
     matched."""
-    from assistant.runbook.followups import process_name
-
     service = c.args.get("service") or c.args.get("match")
     source = str(c.args.get("source") or "")
     if service:

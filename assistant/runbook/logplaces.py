@@ -134,3 +134,20 @@ def configured(conv: Conversation, svc: str) -> list[str]:
                 out += [f"{path.rstrip('/')}/{p.rsplit('/', 1)[1]}" for p in conventional(conv, svc)]
         out += [p for p in _LOG_PATH.findall(c.output) if word in p]
     return list(dict.fromkeys(out))
+
+
+PROCESS_OF = {
+    "postgresql": "postgres",
+    "mysql": "mysqld",
+    "mariadb": "mariadbd",
+    "redis-server": "redis-server",
+    "rabbitmq-server": "rabbitmq",
+    "mongod": "mongod",
+    "elasticsearch": "elasticsearch",
+    "apache2": "apache2",
+}
+"""What a service's processes are called in ps when it differs from the unit's name."""
+
+
+def process_name(svc: str) -> str:
+    return PROCESS_OF.get(svc) or re.split(r"[-_.@]", svc)[0] or svc

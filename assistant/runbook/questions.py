@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
+from assistant.change_words import is_change_line
 from assistant.events import Finding
 from assistant.findings import rank
-from assistant.pir.words import is_change_line
 from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, admissible, is_write
 from assistant.runbook.conversation import CallRecord, Conversation

@@ -15,7 +15,7 @@ from assistant.store.closing import close_running_turn, force_close
 from assistant.store.db import StoreUnavailable, normalize_url, open_engine, reading, writing
 from assistant.store.errors import Conflict, NotFound, StoreError
 from assistant.store.lease import Fenced, Orphan
-from assistant.store.log import append, append_batch, append_event, append_many, as_utc, list_events
+from assistant.store.log import append, append_batch, append_event, append_many, list_events
 from assistant.store.migrations import migrate
 from assistant.store.models import (
     ApprovalRow,
@@ -53,6 +53,7 @@ from assistant.store.repo import (
     running_turns,
     turn_statuses,
 )
+from assistant.store.rows import as_utc
 
 __all__ = [
     "ApprovalRow",

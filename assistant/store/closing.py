@@ -13,11 +13,13 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from assistant.events import Error, Event, TurnFinished
+from assistant.store.audit import append_entries, audit_stamp
 from assistant.store.errors import Conflict, NotFound
 from assistant.store.log import lock_session, write_batch
 from assistant.store.models import SessionRow, TurnRow, utcnow
 from assistant.store.pg_notify import ring_turn
 from assistant.store.repo import claim_orphan
+from tools.redact import redact
 
 Guard = Callable[[Session], bool]
 """Checked with the session locked, before anything changes: False leaves the turn alone."""
@@ -49,9 +51,6 @@ def close_running_turn(
 def force_close(db: Session, *, turn_id: str, by: str, reason: str) -> TurnRow:
     """An operator ends a turn stuck `running` (its replica gone for good, say). Audited. NotFound for an
     unknown turn, Conflict if it is not running."""
-    from assistant.audit import append_entries, audit_stamp
-    from tools.redact import redact
-
     reason, by = redact(reason), redact(by)  # operator text is stored and shown: no pasted secret survives
     turn = db.get(TurnRow, turn_id)
     if turn is None:

@@ -20,10 +20,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from assistant.events import EventType
-from assistant.store.models import ApprovalRow, FindingRow, MessageRow, SessionRow, ToolCallRow, TurnRow
-
-SESSIONS, TURNS, MESSAGES = SessionRow.__table__, TurnRow.__table__, MessageRow.__table__
-TOOL_CALLS, FINDINGS, APPROVALS = ToolCallRow.__table__, FindingRow.__table__, ApprovalRow.__table__
+from assistant.store.models import (
+    APPROVALS,
+    FINDINGS,
+    MESSAGES,
+    SESSIONS,
+    TOOL_CALLS,
+    TURNS,
+)
 
 Row = dict[str, Any]
 """An appended event as written to `events`: session_id, seq, type, turn_id, data, created_at."""

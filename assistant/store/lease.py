@@ -21,10 +21,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from assistant.store.errors import StoreError
-from assistant.store.models import ReplicaRow, TurnRow
+from assistant.store.models import REPLICAS, TURNS
 from assistant.store.owner import Owner
 
-REPLICAS, TURNS = ReplicaRow.__table__, TurnRow.__table__
 FORGET_AFTER_S = 3600.0
 """A replica silent this long with no running turns is forgotten (its row deleted)."""
 

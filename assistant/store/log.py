@@ -14,7 +14,6 @@ transaction also NOTIFYs each session's new last seq, delivered only if it commi
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,15 +22,17 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from assistant.events import Event
+from assistant.store.audit import AUDITED, append_entries, audit_entries
 from assistant.store.db import writing
 from assistant.store.derive import derive
 from assistant.store.errors import NotFound
 from assistant.store.lease import check_fence
-from assistant.store.models import EventRow, SessionRow, utcnow
+from assistant.store.models import EVENTS, SESSIONS, utcnow
+from assistant.store.pg_notify import announce
+from assistant.store.rows import row_to_event
 
 RETRIES = 6
-EVENTS, SESSIONS = EventRow.__table__, SessionRow.__table__
-"""Core tables: the append path is hot, and ORM-enabled statements cost several times more Python per call."""
+"""A Core table: the append path is hot, and ORM-enabled statements cost several times more Python per call."""
 
 
 def lock_session(db: Session, *, session_id: str, bump_seq: bool | int = False) -> int:
@@ -86,9 +87,6 @@ def write_batch(
     the derived tables a statement per kind, chain the audit entries under one lock of the audit head, and
     last insert all events with one multi-row INSERT, stamped `at` then (so `at` is when the event entered
     the log, just before it is committed)."""
-    from assistant.audit import AUDITED, append_entries, audit_entries  # lazy: audit imports the store
-    from assistant.store.pg_notify import announce
-
     counts = {sid: len(events) for sid, events in batch.items() if events}
     if not counts:
         return {sid: [] for sid in batch}
@@ -181,25 +179,3 @@ def list_events(db: Session, *, session_id: str, after: int = 0, limit: int | No
     if limit is not None:
         stmt = stmt.limit(limit)
     return [row_to_event(r) for r in db.execute(stmt)]
-
-
-def row_to_event(row: Any) -> Event:
-    """An `events` row (ORM object or Core row with the same column names) as an Event."""
-    at = row.created_at
-    return Event.from_json(
-        {
-            "type": row.type,
-            "seq": row.seq,
-            "session_id": row.session_id,
-            "turn_id": row.turn_id,
-            "at": as_utc(at).isoformat() if at else None,
-            "data": row.data,
-        }
-    )
-
-
-def as_utc(dt: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    from datetime import UTC
-
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

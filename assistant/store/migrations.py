@@ -171,7 +171,7 @@ def m002_pir_drafts(conn: Connection) -> None:
 
 @migration
 def m003_audit_log(conn: Connection) -> None:
-    """The hash-chained audit trail (assistant/audit.py). No foreign key: entries outlive deleted sessions."""
+    """The hash-chained audit trail (assistant/store/audit.py). No foreign key: entries outlive deleted sessions."""
     md = sa.MetaData()
     log = sa.Table(
         "audit_log",

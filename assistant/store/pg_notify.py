@@ -27,8 +27,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from assistant.store.db import reading
-from assistant.store.log import EVENTS, row_to_event
+from assistant.store.models import EVENTS
 from assistant.store.notify import Notifier
+from assistant.store.rows import row_to_event
 
 CHANNEL = "firstline_events"
 TURNS_CHANNEL = "firstline_turns"

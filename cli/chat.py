@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Literal
 
 from rich.console import Console
 
 from assistant import store
 from assistant.config import Settings
-from assistant.console import EventPrinter
 from assistant.events import ApprovalDecided, ApprovalRequired
 from assistant.redaction import redactor_for
 from assistant.turns import drive_turn
+from cli.console import EventPrinter
 from tools.targets import TargetError, open_target
 
 
@@ -35,7 +36,9 @@ def terminal_approver(console: Console, approve_all: bool):
         if request.reason:
             console.print(f"[dim]reason: {request.reason[:500]}[/]")
         answer = await asyncio.to_thread(input, "approve / deny [deny]: ")
-        decision = "approve" if answer.strip().lower() in ("a", "approve", "y", "yes") else "deny"
+        decision: Literal["approve", "deny"] = (
+            "approve" if answer.strip().lower() in ("a", "approve", "y", "yes") else "deny"
+        )
         return ApprovalDecided(approval_id=request.approval_id, decision=decision, by="cli")
 
     return decide

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from assistant.config import DEFAULT_MODEL, Settings
 from assistant.context import open_context
-from assistant.events import Event, EventType
+from assistant.events import Error, Event, Message, TurnFinished, payloads
 from assistant.loop import new_turn_id, run_turn
 
 
@@ -36,9 +36,9 @@ async def run_demo(settings: Settings, model: str | None = None, only: list[str]
         t0 = time.perf_counter()
         report = getattr(scenario, "report", None) or scenario.summary
         events = await investigate(settings, f"sandbox:{scenario.id}", report, model)
-        answer = next((e.data.text for e in events if e.type is EventType.MESSAGE), "")
-        errors = [e.data.message for e in events if e.type is EventType.ERROR]
-        finished = next(e.data for e in events if e.type is EventType.TURN_FINISHED)
+        answer = next((m.text for m in payloads(events, Message)), "")
+        errors = [e.message for e in payloads(events, Error)]
+        finished = payloads(events, TurnFinished)[0]
         found = (
             root_cause_line(answer) if answer else f"[red]error: {errors[0] if errors else 'no answer'}[/]"
         )

@@ -1,4 +1,6 @@
-"""`firstline`: the command line. Thin: every command calls the same code the server uses."""
+"""`firstline`: the command line. Thin: every command calls the same code the server uses.
+
+It sits on top of everything (web, evals, assistant, tools) and nothing imports it."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from assistant.cli_nodes import node_app, nodes_cmd
 from assistant.config import load_settings
+from cli.nodes import node_app, nodes_cmd
 
 app = typer.Typer(
     help="Firstline: an on-call troubleshooting assistant.",
@@ -91,7 +93,7 @@ def tools_run(
     as_json: Annotated[bool, typer.Option("--json", help="print the full result as JSON")] = False,
 ) -> None:
     """Run one tool: `firstline tools run port_owner --target local --port 80`. Read tools only."""
-    from assistant.cli_args import flags_help, parse_flags
+    from cli.args import flags_help, parse_flags
     from tools.catalog import TOOLS
     from tools.targets import TargetError, open_target
 
@@ -175,7 +177,7 @@ def chat(
     ] = False,
 ) -> None:
     """Investigate in the terminal; the session is stored like the server's (see `firstline serve`)."""
-    from assistant.chat import run_chat
+    from cli.chat import run_chat
 
     settings = load_settings()
     code = asyncio.run(
@@ -199,7 +201,7 @@ def demo(
     scenario: Annotated[list[str] | None, typer.Option(help="only these scenario ids")] = None,
 ) -> None:
     """Investigate every sandbox scenario with the offline model and print what was found."""
-    from assistant.demo import run_demo
+    from cli.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(load_settings(), model=model, only=scenario)))
 
@@ -382,7 +384,17 @@ def eval_cmd(
     from evals.runner import run_cli
 
     raise typer.Exit(
-        run_cli(paths, model or [], judge, repeat, json_path, junit, baseline, min_pass, jobs=jobs)
+        run_cli(
+            [str(p) for p in paths],
+            model or [],
+            judge,
+            repeat,
+            json_path,
+            junit,
+            baseline,
+            min_pass,
+            jobs=jobs,
+        )
     )
 
 
@@ -420,7 +432,7 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the audit chain (and the approvals it vouches for); names the first entry edited or removed."""
-    from assistant.audit import verify_cli
+    from cli.audit import verify_cli
 
     raise typer.Exit(verify_cli(load_settings(), anchor))
 
@@ -432,7 +444,7 @@ def audit_anchor(
     ] = None,
 ) -> None:
     """Print or send the chain's head (entry count and hash), to keep where the database cannot be rewritten."""
-    from assistant.audit import anchor_cli
+    from cli.audit import anchor_cli
 
     raise typer.Exit(anchor_cli(load_settings(), to))
 
@@ -442,7 +454,7 @@ def audit_export(
     since: Annotated[str | None, typer.Option(help="ISO time, e.g. 2026-11-01T00:00:00Z")] = None,
 ) -> None:
     """Audit entries as JSON lines, for a SIEM."""
-    from assistant.audit import export_cli
+    from cli.audit import export_cli
 
     raise typer.Exit(export_cli(load_settings(), since))
 
@@ -496,7 +508,3 @@ def turns_close(
 
 def main() -> None:
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""`python -m cli`: the same as the `firstline` entry point."""
+
+from cli import main
+
+main()
