@@ -47,7 +47,7 @@ class Session:
 
 
 def _answer(outputs: dict, name: str, args: dict) -> tuple[str, int | None, str | None]:
-    for key in (f"{name}:{next(iter(args.values()), '')}", name):
+    for key in [*(f"{name}:{v}" for v in args.values()), name]:
         if key in outputs:
             return outputs[key]
     return "", None, f"no recorded output for {name}"
@@ -520,3 +520,153 @@ def test_a_pasted_pod_listing_names_its_namespaces_and_unhealthy_pods():
     s.step()
     assert ("pod_describe", {"pod": "pricer-7d9f8c6b5-x2k4p", "namespace": "pricing"}) in s.asked
     assert ("list_pods", {"namespace": "pricing"}) in s.asked
+
+
+# ------------------------------------------------------------------ a daemon's own log, and leads in error lines
+
+MYSQL_RUNNING = (
+    "● mysql.service - MySQL Community Server\n"
+    "     Loaded: loaded (/lib/systemd/system/mysql.service; enabled; vendor preset: enabled)\n"
+    "     Active: active (running) since Tue 2026-12-01 03:12:09 UTC; 2 days ago\n"
+    "   Main PID: 812 (mysqld)\n"
+)
+
+
+def test_a_quiet_journal_is_followed_by_the_daemons_own_log_file():
+    s = Session(HOST, "replication on app-01 is broken, the mysql replica is hours behind")
+    outputs = {
+        "service_status:mysql": ok(MYSQL_RUNNING),
+        "log_tail:unit:mysql": ok(
+            "Dec 01 03:12:07 app-01 systemd[1]: Starting MySQL Community Server...\n"
+            "Dec 01 03:12:09 app-01 systemd[1]: Started MySQL Community Server.\n"
+        ),
+    }
+    s.run(outputs)
+    sources = [a.get("source") for n, a in s.asked if n == "log_tail"]
+    assert "unit:mysql" in sources
+    assert "/var/log/mysql/error.log" in sources
+
+
+def test_the_daemons_own_log_is_quoted_when_it_states_the_failure():
+    s = Session(HOST, "replication on app-01 is broken, the mysql replica is hours behind")
+    outputs = {
+        "service_status:mysql": ok(MYSQL_RUNNING),
+        "log_tail:/var/log/mysql/error.log": ok(
+            "2026-12-03T08:01:12.118520Z 14 [ERROR] [MY-010584] [Repl] Replica SQL for channel '': Worker 1 "
+            "failed executing transaction; Error 'Duplicate entry '4411' for key 'orders.PRIMARY'' on query, "
+            "Error_code: MY-001062\n"
+        ),
+    }
+    answer = s.run(outputs)
+    sources = [a.get("source") for n, a in s.asked if n == "log_tail"]
+    assert "/var/log/mysql/error.log" in sources
+    assert "Duplicate entry" in answer
+
+
+def test_a_backend_socket_in_a_proxy_error_leads_to_that_backend_and_its_log():
+    s = Session(HOST, "the shop on app-01 returns 504 gateway timeouts")
+    outputs = {
+        "log_tail:/var/log/nginx/error.log": ok(
+            "2026/12/03 08:14:02 [error] 1187#1187: *90211 upstream timed out (110: Connection timed out) while "
+            'reading response header from upstream, client: 10.0.3.7, server: shop.example.com, request: "GET '
+            '/cart HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock", host: "shop.example.com"\n'
+        ),
+    }
+    s.run(outputs)
+    assert ("service_status", {"service": "php8.2-fpm"}) in s.asked
+    assert "/var/log/php8.2-fpm.log" in [a.get("source") for n, a in s.asked if n == "log_tail"]
+
+
+def test_too_many_open_files_leads_to_open_files_for_that_process():
+    s = Session(HOST, "nginx on app-01 drops connections")
+    outputs = {
+        "service_status:nginx": ok(
+            "● nginx.service - A high performance web server and a reverse proxy server\n"
+            "     Active: active (running) since Tue 2026-12-01 03:12:09 UTC; 2 days ago\n"
+        ),
+        "log_tail:/var/log/nginx/error.log": ok(
+            "2026/12/03 08:20:11 [crit] 1187#1187: accept4() failed (24: Too many open files)\n"
+            "2026/12/03 08:20:12 [crit] 1187#1187: accept4() failed (24: Too many open files)\n"
+        ),
+    }
+    s.run(outputs)
+    assert ("open_files", {"process": "nginx"}) in s.asked
+
+
+def test_a_stuck_terminating_pod_and_its_stuck_replacement_are_both_described():
+    s = Session(K8S, "the reports deployment in namespace analytics is down since a node died")
+    outputs = {
+        "list_pods": ok(
+            "NAME                       READY   STATUS              RESTARTS   AGE\n"
+            "reports-7d9f8c6b5d-8xk2p   1/1     Terminating         0          3d\n"
+            "reports-7d9f8c6b5d-q4w7n   0/1     ContainerCreating   0          12m\n"
+        ),
+    }
+    s.run(outputs)
+    described = [a["pod"] for n, a in s.asked if n == "pod_describe"]
+    assert "reports-7d9f8c6b5d-8xk2p" in described
+    assert "reports-7d9f8c6b5d-q4w7n" in described
+
+
+def test_a_log_directory_on_the_command_line_names_the_log_file():
+    s = Session(HOST, "elasticsearch on app-01 fails every write with errors")
+    outputs = {
+        "service_status:elasticsearch": ok(
+            "● elasticsearch.service - Elasticsearch\n"
+            "     Active: active (running) since Tue 2026-12-01 03:12:09 UTC; 2 days ago\n"
+            "     CGroup: /system.slice/elasticsearch.service\n"
+            "             └─901 /usr/share/elasticsearch/jdk/bin/java -Xms4g -Xmx4g "
+            "-Des.path.home=/usr/share/elasticsearch -Des.path.conf=/etc/elasticsearch "
+            "-Des.path.logs=/var/log/search-logs -cp /usr/share/elasticsearch/lib/*\n"
+        ),
+    }
+    s.run(outputs)
+    assert "/var/log/search-logs/elasticsearch.log" in [
+        a.get("source") for n, a in s.asked if n == "log_tail"
+    ]
+
+
+def test_a_versioned_unit_name_finds_its_own_log_after_a_quiet_journal():
+    s = Session(HOST, "php8.2-fpm on app-01 is failing requests")
+    outputs = {
+        "service_status:php8.2-fpm": ok(
+            "● php8.2-fpm.service - The PHP 8.2 FastCGI Process Manager\n"
+            "     Active: active (running) since Tue 2026-12-01 03:12:09 UTC; 2 days ago\n"
+        ),
+        "log_tail:unit:php8.2-fpm": ok(
+            "Dec 01 03:12:09 app-01 systemd[1]: Started The PHP 8.2 FastCGI Process Manager.\n"
+        ),
+    }
+    s.run(outputs)
+    assert "/var/log/php8.2-fpm.log" in [a.get("source") for n, a in s.asked if n == "log_tail"]
+
+
+def test_a_named_unit_that_looks_running_still_has_its_logs_read():
+    s = Session(HOST, "what is going on with redis-server on app-01 after the upgrade?")
+    outputs = {
+        "service_status:redis-server": ok(
+            "● redis-server.service - Advanced key-value store\n"
+            "     Active: active (running) since Thu 2026-12-03 07:58:10 UTC; 40min ago\n"
+        ),
+    }
+    s.run(outputs)
+    sources = [a.get("source") for n, a in s.asked if n == "log_tail"]
+    assert "/var/log/redis/redis-server.log" in sources or "unit:redis-server" in sources
+
+
+def test_emfile_in_a_journal_names_the_program_that_logged_it():
+    s = Session(HOST, "notify-gateway on app-01 keeps failing to send, the queue is growing")
+    outputs = {
+        "service_status:notify-gateway": ok(
+            "● notify-gateway.service - Notification gateway\n"
+            "     Active: active (running) since Mon 2026-11-30 06:02:11 UTC; 3 days ago\n"
+            "   Main PID: 812 (node)\n"
+        ),
+        "log_tail:unit:notify-gateway": ok(
+            "Dec 03 08:14:02 app-01 node[812]: Error: connect EMFILE 10.0.4.12:5672 - Local (undefined:undefined)\n"
+            "Dec 03 08:14:03 app-01 node[812]: Error: EMFILE: too many open files, open "
+            "'/srv/notify/templates/welcome.html'\n"
+        ),
+    }
+    s.run(outputs)
+    assert ("open_files", {"process": "node"}) in s.asked

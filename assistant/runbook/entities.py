@@ -407,6 +407,8 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     out: list[str] = []
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
         _add(out, m.group(1))
+    for m in re.finditer(r"(?<![\w./-])([a-z]+\d+(?:\.\d+)+-[a-z]+)\b", low):  # versioned units: php8.2-fpm
+        _add(out, m.group(1))
     for m in re.finditer(
         r"(?<![\w.])([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
     ):
@@ -433,7 +435,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             _add(out, name)
     hostnames = "|".join(re.escape(h) for h in hosts if h) or "(?!)"
     for m in re.finditer(
-        rf"(?<![\w.])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low
+        rf"(?<![\w.-])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low
     ):
         if (
             m.group(1) not in _STOP

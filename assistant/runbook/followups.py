@@ -16,24 +16,10 @@ from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, relevant
+from assistant.runbook.leads import fd_checks, upstream_services
+from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
-LOG_FILES = {
-    "nginx": ["/var/log/nginx/error.log"],
-    "apache2": ["/var/log/apache2/error.log"],
-    "httpd": ["/var/log/httpd/error_log"],
-    "haproxy": ["/var/log/haproxy.log"],
-    "mysql": ["/var/log/mysql/error.log"],
-    "mariadb": ["/var/log/mysql/error.log"],
-    "redis-server": ["/var/log/redis/redis-server.log"],
-    "mongod": ["/var/log/mongodb/mongod.log"],
-    "rabbitmq-server": ["/var/log/rabbitmq/rabbit@{host}.log", "/var/log/rabbitmq/rabbit.log"],
-    "kernel": ["/var/log/kern.log", "/var/log/syslog"],
-    "elasticsearch": ["/var/log/elasticsearch/elasticsearch.log"],
-    "kafka": ["/var/log/kafka/server.log"],
-    "php-fpm": ["/var/log/php{php}-fpm.log", "/var/log/php-fpm/error.log", "/var/log/php-fpm/www-error.log"],
-}
-"""Where Debian/Ubuntu packages write a service's own log (read before its journal, which often holds less)."""
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(
     r"Active:\s+active \((?:running|exited)\)|"
@@ -45,7 +31,6 @@ _PG = re.compile(
     r"postgres: (?P<v2>\d+)/(?P<c2>[\w-]+): |postgresql@(?P<v3>\d+)-(?P<c3>[\w-]+)"
 )
 _WRAPPER = re.compile(r"ExecStart=/bin/true\b")
-_LOG_PATH = re.compile(r"(?<![\w./-])(/var/log/[\w./@-]+\.log)\b")
 KERNEL_SIGNS = {"timeout", "refused", "slow", "crash", "memory", "disk", "down"}
 """Complaints the kernel may explain when the service itself looks fine (drops, OOM kills, I/O errors)."""
 TROUBLE = {
@@ -129,9 +114,9 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         for p in named_logs(ents)[:2]
     ]
     out += [
-        Check("log_tail", {"source": own_log(conv, s), "lines": 200}, f"read the {s} log you named", "open")
+        Check("log_tail", {"source": path, "lines": 200}, f"read the {s} log you named", "open")
         for s in ents.logs_of
-        if s in LOG_FILES
+        if (path := own_log(conv, s))
     ][:2]
     out += quoted_checks(ents)
     for svc in ents.services[:2]:
@@ -303,6 +288,7 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
     """Cheap checks that turn a conclusive finding into a complete story (why now, what else)."""
     out = finding_checks(conv, conclusive)
     out += own_words(conv, conclusive)
+    out += fd_checks(conv) + upstream_checks(conv)
     out += tls_refinements(conv, ents, conclusive) if ents is not None else []
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
@@ -324,23 +310,6 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
                     )
                 )
     return out
-
-
-PROCESS_OF = {
-    "postgresql": "postgres",
-    "mysql": "mysqld",
-    "mariadb": "mariadbd",
-    "redis-server": "redis-server",
-    "rabbitmq-server": "rabbitmq",
-    "mongod": "mongod",
-    "elasticsearch": "elasticsearch",
-    "apache2": "apache2",
-}
-"""What a service's processes are called in ps when it differs from the unit's name."""
-
-
-def process_name(svc: str) -> str:
-    return PROCESS_OF.get(svc) or re.split(r"[-_.@]", svc)[0] or svc
 
 
 _DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
@@ -366,6 +335,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         ends_investigation(f.signature, f.facts) or (rank(f) >= 60 and f.checks)
         for f in conv.findings(this_turn_only=True)
     )
+    out += fd_checks(conv) + upstream_checks(conv)
     out += _dependency_pods(conv)
     out += _full_where(conv)
     if k8s_mode(conv, ents):
@@ -393,16 +363,12 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         if c.name == "service_status":
             out += _after_service(conv, c, troubled, has_cause)
         elif c.name == "list_pods":
+            status = {r.name: r.status for r in parse_pod_list(c.output)}
+
             described = {
-                deployment_of(str(x.args.get("pod"))) or x.args.get("pod")
-                for x in conv.this_turn()
-                if x.name == "pod_describe"
+                _pod_kind(x.args.get("pod"), status) for x in conv.this_turn() if x.name == "pod_describe"
             }
-            out += [
-                x
-                for x in _after_pods(c, ents)
-                if (deployment_of(str(x.args.get("pod"))) or x.args.get("pod")) not in described
-            ]
+            out += [x for x in _after_pods(c, ents) if _pod_kind(x.args.get("pod"), status) not in described]
         elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output) or not has_cause):
             out += _after_describe(c, troubled)
 
@@ -477,6 +443,9 @@ def _full_where(conv: Conversation) -> list[Check]:
 
 
 def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
+    """A unit's state is half the story: its logs are read too, even when it looks running (a daemon that
+    refuses clients, or a replica that stopped applying, is still `active (running)`), unless nothing is
+    reported wrong and a request just showed it serving."""
     svc = str(c.args.get("service", ""))
     if c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]):
         stem = re.split(r"[-_.@]", svc)[0] or svc
@@ -484,11 +453,19 @@ def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause:
             Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")
         ]
     healthy = bool(_HEALTHY_UNIT.search(c.output))
-    if has_cause or (healthy and not troubled):
+    if has_cause or (healthy and not troubled and _served(conv)):
         return []
     if _WRAPPER.search(c.output) and "@" not in svc:
         return _after_wrapper(conv, svc)
     return log_sources(conv, svc)
+
+
+def _served(conv: Conversation) -> bool:
+    """Did a request this turn get a clean answer (an HTTP check with no finding)?"""
+    return any(
+        x.name == "http_check" and x.answered and not x.failed and x.output.strip() and not x.findings
+        for x in conv.this_turn()
+    )
 
 
 def _unit_missing(conv: Conversation, match: str) -> list[str]:
@@ -527,57 +504,68 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
     ]
 
 
-_PHP = re.compile(r"\bphp-?(\d\.\d+)(?:-fpm\b|/fpm\b)|/etc/php/(\d\.\d+)/")
-
-
-def _conventional(conv: Conversation, svc: str) -> list[str]:
-    """A service's conventional log files on this host (the host's name, PHP's version filled in from output
-    seen; a path whose blank cannot be filled is left out)."""
-    host = (conv.hosts or [conv.target_name or "localhost"])[0].split(".")[0]
-    php = next((m.group(1) or m.group(2) for c in conv.calls for m in _PHP.finditer(c.output)), None)
-    out = []
-    for path in LOG_FILES[svc]:
-        if "{php}" in path and not php:
-            continue
-        out.append(path.format(host=host, php=php or ""))
-    return out
-
-
-def own_log(conv: Conversation, svc: str) -> str:
+def own_log(conv: Conversation, svc: str) -> str | None:
     """The service's conventional log file on this host."""
-    return _conventional(conv, svc)[0]
+    return next(iter(conventional(conv, svc)), None)
 
 
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
-    """Where this service's logs are likely to be: paths seen in output, then journald and conventions."""
-    seen_paths = [p for call in conv.calls for p in _LOG_PATH.findall(call.output) if svc.split("-")[0] in p]
-    paths = list(dict.fromkeys(seen_paths))
+    """Where this service's logs are: files its own output names, its journal, and the files that kind of
+    software writes by convention. Reading goes on until one of them states a failure (a journal that only
+    says "Started" does not end it: the daemon's own file often holds the line that says why)."""
+    kind = log_kind(svc)
+    paths = configured(conv, svc)
     cluster = pg_cluster(conv)
     if svc.startswith("postgres"):
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
-    elif svc in LOG_FILES:
-        conventions = _conventional(conv, svc)
+    elif kind:
+        conventions = conventional(conv, svc)
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
-    sources = (
-        [*paths, *conventions, f"unit:{svc}"] if svc in LOG_FILES else [*paths, f"unit:{svc}", *conventions]
-    )
+    journal = f"unit:{svc}"
+    sources = [*paths, *conventions, journal] if kind else [*paths, journal, *conventions]
     tried = {str(x.args.get("source")) for x in conv.this_turn() if x.name == "log_tail"}
     read = [
         x
         for x in conv.this_turn()
         if x.name == "log_tail" and x.args.get("source") in sources and not x.failed and x.output.strip()
     ]
-    if read:  # one of its logs was read: the others are where the same service writes the same lines
+    if any(f.severity != "info" for x in read for f in x.findings):  # one stated the failure: enough
         return []
-    if (
-        svc not in LOG_FILES and f"unit:{svc}" not in tried
-    ):  # guessed file names only when the journal is empty
+    if read:  # it said nothing wrong: the other kind of log (journal / the daemon's own file), when known
+        if not kind:
+            return []
+        journal_read = any(x.args.get("source") == journal for x in read)
+        other = [s for s in sources if (s == journal) != journal_read and s not in tried]
+        if any(str(x.args.get("source")) != journal for x in read) and journal_read:
+            return []
+        budget = max(0, 2 - len([t for t in tried if t in sources and (t == journal) != journal_read]))
+        return [
+            Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}")
+            for s in other[:budget]
+        ]
+    if not kind and journal not in tried:  # guessed file names only after the journal said nothing
         sources = [x for x in sources if x not in conventions]
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
     return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
+
+
+def upstream_checks(conv: Conversation) -> list[Check]:
+    """A backend socket named in an error line this turn: its unit's state, then its own logs."""
+    out = []
+    for svc in upstream_services(conv):
+        out.append(
+            Check(
+                "service_status", {"service": svc}, f"the error names {svc}'s socket: its state", "upstream"
+            )
+        )
+        out += [
+            Check(x.name, x.args, f"the error names {svc}'s socket: its log", "upstream")
+            for x in log_sources(conv, svc)
+        ]
+    return out
 
 
 def _dependency_pods(conv: Conversation) -> list[Check]:
@@ -605,6 +593,11 @@ def _dependency_pods(conv: Conversation) -> list[Check]:
     return out
 
 
+def _pod_kind(pod: object, status: dict[str, str]) -> tuple[str, str]:
+    """A pod's deployment and its state in the listing: one pod of each is described."""
+    return (deployment_of(str(pod)) or str(pod), status.get(str(pod), ""))
+
+
 def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
     ns = str(c.args.get("namespace") or "default")
     rows = parse_pod_list(c.output)
@@ -620,9 +613,11 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
         ),
         key=lambda r: (r.healthy, -r.restarts),
     )
-    picked: dict[str | None, PodRow] = {}
+    picked: dict[tuple[str, str], PodRow] = {}
     for r in wanted + sick:  # what was named first, then the sickest
-        picked.setdefault(deployment_of(r.name) or r.name, r)  # one pod per deployment is enough
+        # one pod per deployment and state is enough: a pod stuck Terminating and its replacement stuck
+        # ContainerCreating say different things (the new one carries the attach or mount warning)
+        picked.setdefault((deployment_of(r.name) or r.name, r.status), r)
     out = [
         Check(
             "pod_describe",
@@ -630,7 +625,7 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
             f"describe {r.name} ({r.status}, {r.restarts} restarts)",
             "pods",
         )
-        for r in list(picked.values())[:2]
+        for r in list(picked.values())[:DESCRIBE_PER_LISTING]
     ]
     if not sick:
         out.append(Check("k8s_events", {"namespace": ns}, f"look for warnings in {ns}", "pods-events"))
@@ -645,6 +640,9 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
         )
     return out
 
+
+DESCRIBE_PER_LISTING = 4
+"""Not-Ready pods described after one listing (one step's worth of calls; the turn's call budget bounds the rest)."""
 
 NODE_BOUND = {
     "Pending",
