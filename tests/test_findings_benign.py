@@ -265,3 +265,53 @@ def test_a_recent_eviction_or_a_bare_pod_eviction_is_a_fault():
 def test_every_benign_state_says_why():
     assert len({s.name for s in STATES}) == len(STATES)
     assert all(len(s.why) > 40 and callable(s.holds) for s in STATES)
+
+
+def _fstrim(triggered_by: str) -> str:
+    return f"""\
+○ fstrim.service - Discard unused blocks on filesystems from /etc/fstab
+     Loaded: loaded (/lib/systemd/system/fstrim.service; static)
+     Active: inactive (dead)
+{triggered_by}  Condition: start condition failed at Mon 2026-11-30 00:00:01 UTC; 3 days ago
+             └─ ConditionVirtualization=!container was not met
+       Docs: man:fstrim(8)
+"""
+
+
+def test_a_timer_job_skipped_by_its_own_condition_is_benign_a_service_nobody_triggers_is_not():
+    assert (
+        analyze_text("service_status", _fstrim("TriggeredBy: ● fstrim.timer\n"), args={"service": "fstrim"})
+        == []
+    )
+    [f] = faults(analyze_text("service_status", _fstrim(""), args={"service": "fstrim"}))
+    assert f.signature == "unit-failed" and any("was not met" in ln for ln in f.evidence[0].lines)
+
+
+STOPPING_EVENTS = """\
+LAST SEEN   TYPE      REASON      OBJECT                         MESSAGE
+4s          Normal    Killing     Pod/catalog-7d5c4b9a8f-hh7nq   Stopping container catalog
+2s          Warning   Unhealthy   Pod/catalog-7d5c4b9a8f-hh7nq   Readiness probe failed: Get "http://10.244.3.52:8080/ready": dial tcp 10.244.3.52:8080: connect: connection refused
+"""
+
+
+def test_probe_failures_of_a_pod_being_stopped_are_benign_a_liveness_kill_is_not():
+    found = analyze_text("k8s_events", STOPPING_EVENTS, args={"namespace": "catalog"})
+    [probe] = [f for f in found if f.signature == "probe-failing"]
+    assert probe.severity == "info" and probe.facts["benign"] == "probe-while-stopping"
+    killed_by_probe = STOPPING_EVENTS.replace(
+        "Stopping container catalog", "Container catalog failed liveness probe, will be restarted"
+    ).replace("Readiness", "Liveness")
+    [probe] = [
+        f
+        for f in analyze_text("k8s_events", killed_by_probe, args={"namespace": "catalog"})
+        if f.signature == "probe-failing"
+    ]
+    assert probe.severity == "high"
+
+
+def test_nslookup_no_answer_for_one_type_is_benign_nxdomain_is_not():
+    out = (
+        "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tapi.example.com\nAddress: 93.184.216.34\n\n"
+    )
+    assert analyze_text("log_tail", out + "*** Can't find api.example.com: No answer\n") == []
+    assert faults(analyze_text("log_tail", out + "** server can't find api.example.com: NXDOMAIN\n"))

@@ -193,6 +193,12 @@ BENIGN: list[Benign] = [
         ),
     ),
     Benign(
+        "dns-no-data",
+        "a lookup tool saying a name has no record of one type (busybox nslookup's `Can't find NAME: No answer` "
+        "for the AAAA it asks after the A, `has no AAAA record`): the name exists, only that type is absent",
+        re.compile(r"\*\*\* Can't find \S+: No answer\b|\bhas no AAAA record\b"),
+    ),
+    Benign(
         "alert-resolved",
         "an alert notification saying the alert resolved (Alertmanager's [RESOLVED] subject, status=resolved): "
         "the condition it names has ended",

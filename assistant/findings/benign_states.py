@@ -1,15 +1,15 @@
-"""Known-benign Kubernetes states: objects whose fields look like a failure but describe one that is over.
+"""Known-benign states: objects (pods, containers, units) whose fields look like a failure but are not one.
 
 The structural counterpart of benign.py (which classifies single lines): each rule names the state, why a
 senior SRE would not call it a fault, and the test on the parsed object. The analyzers that read the
-structure (kubernetes.py) consult these and report the state at severity info, with the evidence that
+structure (kubernetes.py, services.py) consult these and report the state at severity info, with the evidence that
 shows it is over, instead of as a fault. Each rule is proven in tests/test_findings_benign_states.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,24 @@ def _eviction_aged_out(pod: PodDescription, text: str) -> bool:
     )
 
 
+_CONDITION_UNMET = re.compile(r"^\s*Condition: start condition (?:failed|unmet)\b", re.MULTILINE)
+_TRIGGERED = re.compile(r"^\s*TriggeredBy: .*\.(?:timer|path)\b", re.MULTILINE)
+_UNIT_FAILED = re.compile(r"status=[1-9]|Failed with result|Failed to start")
+
+
+def _skipped_by_condition(status: str, state: str) -> bool:
+    return (
+        state.startswith("inactive")
+        and bool(_CONDITION_UNMET.search(status))
+        and bool(_TRIGGERED.search(status))
+        and not _UNIT_FAILED.search(status)
+    )
+
+
+def _stopping(pod: PodDescription | None, killed: Collection[str | None], name: str | None) -> bool:
+    return bool(pod and (pod.status or "").startswith("Terminating")) or (name is not None and name in killed)
+
+
 RUNTIME_RESTART = BenignState(
     "runtime-restart",
     "a container whose last run ended with reason Unknown (exit 255/137: the node rebooted or the container "
@@ -90,4 +108,24 @@ EVICTION_AGED_OUT = BenignState(
     _eviction_aged_out,
 )
 
-STATES: list[BenignState] = [RUNTIME_RESTART, EVICTED_AND_REPLACED, EVICTION_AGED_OUT]
+CONDITION_SKIPPED = BenignState(
+    "timer-skipped-by-condition",
+    "a unit started by a timer or path unit that systemd skipped because its own Condition*= was not met "
+    "(fstrim in a container, a job gated on a flag file): by design, not a failure; a service nobody "
+    "triggers that is skipped is still reported, since then nothing runs it",
+    _skipped_by_condition,
+)
+PROBE_WHILE_STOPPING = BenignState(
+    "probe-while-stopping",
+    "probe failures of a pod that is being terminated (describe says Terminating, or the kubelet's Killing "
+    "event says `Stopping container`, as in a rollout or scale-down): the application is shutting down",
+    _stopping,
+)
+
+STATES: list[BenignState] = [
+    RUNTIME_RESTART,
+    EVICTED_AND_REPLACED,
+    EVICTION_AGED_OUT,
+    CONDITION_SKIPPED,
+    PROBE_WHILE_STOPPING,
+]

@@ -78,7 +78,7 @@ _CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|\.\.\. \d+ more|File \"))
 _CAUSED_BY = re.compile(r"^Caused by: ")
 """Java's chained exception: the deepest `Caused by:` is the root cause, so it is an error of its own."""
 _STATUS_HEADER = re.compile(
-    r"^\s*(?:Loaded|Active|Process|Main PID|Tasks|Memory|CPU|CGroup|Docs|Drop-In|TriggeredBy|Triggers|IO|"
+    r"^\s*(?:Loaded|Active|Process|Main PID|Tasks|Memory|CPU|CGroup|Docs|Drop-In|TriggeredBy|Triggers|IO|Condition|"
     r"Invocation|Mem peak|Swap peak):\s|^\s*[├└│]"
 )
 """systemctl status's own header and cgroup tree: the unit's finding reads them; they are not log lines."""

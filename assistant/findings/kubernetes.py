@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
-from assistant.findings.benign_states import EVICTED_AND_REPLACED, EVICTION_AGED_OUT, RUNTIME_RESTART
+from assistant.findings.benign_states import (
+    EVICTED_AND_REPLACED,
+    EVICTION_AGED_OUT,
+    PROBE_WHILE_STOPPING,
+    RUNTIME_RESTART,
+)
 from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import (
     Container,
@@ -409,16 +415,25 @@ def started_fine(pod: PodDescription | None) -> bool:
 
 
 def _probe(
-    obs: Observation, name: str | None, ns: str, m: re.Match[str], e, pod: PodDescription | None
+    obs: Observation,
+    name: str | None,
+    ns: str,
+    m: re.Match[str],
+    e,
+    pod: PodDescription | None,
+    killed: Collection[str | None] = (),
 ) -> Finding:
-    benign = started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
+    stopping = PROBE_WHILE_STOPPING.holds(pod, killed, name)
+    benign = stopping or started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
     probe = m.group("probe")
     return make_finding(
         obs,
         "probe-failing",
         f"{probe} probe of {name or 'a pod'} "
         + (
-            f"failed while it started ({m.group('detail')}); it is Ready now"
+            f"failed while the pod was being stopped ({m.group('detail')})"
+            if stopping
+            else f"failed while it started ({m.group('detail')}); it is Ready now"
             if benign
             else f"fails: {m.group('detail')}"
         ),
@@ -428,7 +443,8 @@ def _probe(
             "namespace": ns,
             "probe": probe.lower(),
             "detail": m.group("detail"),
-            "during_startup": benign or None,
+            "during_startup": (benign and not stopping) or None,
+            "benign": PROBE_WHILE_STOPPING.name if stopping else None,
         },
         severity="info" if benign else "medium" if probe == "Readiness" else "high",
         confidence=0.85,
@@ -449,6 +465,11 @@ def event_problems(obs: Observation) -> list[Finding]:
         for e in events
         if e.reason == "TriggeredScaleUp"
     }
+    killed = {
+        (pod.name if pod else None) or _pod_of_event_object(e.object)
+        for e in events
+        if e.reason == "Killing" and e.message.startswith("Stopping container")
+    }
     for e in events:
         name = (pod.name if pod else None) or _pod_of_event_object(e.object)
         if (m := _PULL_FAILED.search(e.message)) and pod is None and ("pull", m.group("image")) not in seen:
@@ -466,7 +487,7 @@ def event_problems(obs: Observation) -> list[Finding]:
             )
         elif (m := _PROBE.search(e.message)) and (name, m.group("probe")) not in seen:
             seen.add((name, m.group("probe")))
-            out.append(_probe(obs, name, ns, m, e, pod))
+            out.append(_probe(obs, name, ns, m, e, pod, killed))
         elif e.reason == "Evicted" and pod is None and ("evict", name) not in seen:
             seen.add(("evict", name))
             out.append(_evicted(obs, name, ns, e.message, [e.line]))
