@@ -315,3 +315,33 @@ def test_nslookup_no_answer_for_one_type_is_benign_nxdomain_is_not():
     )
     assert analyze_text("log_tail", out + "*** Can't find api.example.com: No answer\n") == []
     assert faults(analyze_text("log_tail", out + "** server can't find api.example.com: NXDOMAIN\n"))
+
+
+SANDBOX_THEN_STARTED = """\
+LAST SEEN   TYPE      REASON                   OBJECT                      MESSAGE
+6m          Warning   FailedCreatePodSandBox   Pod/web-5d8f7c6b9d-abcde    Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "4f1e": plugin type="aws-cni" name="aws-cni" failed (add): add cmd: failed to assign an IP address to container
+5m          Normal    Pulled                   Pod/web-5d8f7c6b9d-abcde    Container image "registry.example.com/web:1.4.2" already present on machine
+5m          Normal    Started                  Pod/web-5d8f7c6b9d-abcde    Started container web
+"""
+
+UNSCHEDULABLE_THEN_SCHEDULED = """\
+LAST SEEN   TYPE      REASON             OBJECT                      MESSAGE
+5m          Warning   FailedScheduling   Pod/web-5d8f7c6b9d-abcde    0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+4m          Normal    Scheduled          Pod/web-5d8f7c6b9d-abcde    Successfully assigned web/web-5d8f7c6b9d-abcde to ip-10-0-13-140.eu-west-1.compute.internal
+4m          Normal    Started            Pod/web-5d8f7c6b9d-abcde    Started container web
+"""
+
+
+def test_pre_start_warnings_followed_by_the_pod_starting_are_info():
+    for text in (SANDBOX_THEN_STARTED, UNSCHEDULABLE_THEN_SCHEDULED):
+        found = analyze_text("k8s_events", text, args={"namespace": "web"})
+        assert found and faults(found) == []
+        assert {f.facts.get("benign") for f in found} == {"prestart-recovered"}
+
+
+def test_pre_start_warnings_still_repeating_or_never_followed_by_a_start_are_faults():
+    still = SANDBOX_THEN_STARTED.replace("6m          Warning", "30s         Warning")  # after the last start
+    assert faults(analyze_text("k8s_events", still, args={"namespace": "web"}))
+    never = "\n".join(UNSCHEDULABLE_THEN_SCHEDULED.splitlines()[:2]) + "\n"
+    [f] = faults(analyze_text("k8s_events", never, args={"namespace": "web"}))
+    assert f.signature == "pod-unschedulable"

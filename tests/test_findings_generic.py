@@ -141,6 +141,10 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         "deprecation-notice": "Jul 15 11:08:02 app-03 gunicorn[88131]: /opt/app/venv/lib/python3.12/site-packages/"
         "app/money.py:14: DeprecationWarning: datetime.datetime.utcnow() is deprecated and scheduled for removal",
         "dns-no-data": "*** Can't find api.example.com: No answer",
+        "journald-file-replaced": "Dec  3 06:25:03 web-01 systemd-journald[402]: File /var/log/journal/8f1e2d/"
+        "system.journal corrupted or uncleanly shut down, renaming and replacing.",
+        "kubelet-invalid-disk-capacity": "41m         Warning   InvalidDiskCapacity    Node/ip-10-0-12-88   invalid "
+        "capacity 0 on image filesystem",
         "alert-resolved": "Jul 15 11:08:02 ops-01 alert-relay[912]: [RESOLVED] HighErrorRate api 5xx error rate "
         "above 5% (resolved after 4m)",
         "dns-config-forming": "3m          Warning   DNSConfigForming   Pod/web-5d8f7c6b9d-abcde   Nameserver limits "

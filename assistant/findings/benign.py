@@ -199,6 +199,20 @@ BENIGN: list[Benign] = [
         re.compile(r"\*\*\* Can't find \S+: No answer\b|\bhas no AAAA record\b"),
     ),
     Benign(
+        "journald-file-replaced",
+        "systemd-journald setting aside a journal file left open by an unclean shutdown and starting a new one: "
+        "it recovers by itself; the reboot, if unexpected, is the thing to look at",
+        re.compile(
+            r"systemd-journald\[\d+\]: File \S+\.journal corrupted or uncleanly shut down, renaming and replacing"
+        ),
+    ),
+    Benign(
+        "kubelet-invalid-disk-capacity",
+        "the kubelet's `invalid capacity 0 on image filesystem` warning, printed at every kubelet start before "
+        "its stats of the image filesystem are first collected",
+        re.compile(r"\bInvalidDiskCapacity\b.*invalid capacity 0 on image filesystem"),
+    ),
+    Benign(
         "alert-resolved",
         "an alert notification saying the alert resolved (Alertmanager's [RESOLVED] subject, status=resolved): "
         "the condition it names has ended",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.findings.k8s_text import Container, PodDescription, PodRow, seconds
+from assistant.findings.k8s_text import Container, Event, PodDescription, PodRow, seconds
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,30 @@ def _stopping(pod: PodDescription | None, killed: Collection[str | None], name: 
     return bool(pod and (pod.status or "").startswith("Terminating")) or (name is not None and name in killed)
 
 
+PRESTART_REASONS = frozenset(
+    {"FailedScheduling", "FailedCreatePodSandBox", "FailedMount", "FailedAttachVolume", "NetworkNotReady"}
+)
+"""Warnings about getting a pod started (a node, a sandbox, a volume): over once its containers started."""
+
+
+def _last_seen(e: Event) -> int | None:
+    return seconds(e.age.split(" ", 1)[0]) if e.age else None
+
+
+def _prestart_recovered(e: Event, events: list[Event], pod: PodDescription | None) -> bool:
+    if e.reason not in PRESTART_REASONS:
+        return False
+    if pod is not None:
+        return bool(pod.containers) and all(c.get("Ready") == "True" for c in pod.containers if not c.init)
+    last = _last_seen(e)
+    done = {"Scheduled", "Started"} if e.reason == "FailedScheduling" else {"Started"}
+    return last is not None and any(
+        o.object == e.object and o.reason in done and (s := _last_seen(o)) is not None and s <= last
+        for o in events
+        if o is not e
+    )
+
+
 RUNTIME_RESTART = BenignState(
     "runtime-restart",
     "a container whose last run ended with reason Unknown (exit 255/137: the node rebooted or the container "
@@ -122,7 +146,16 @@ PROBE_WHILE_STOPPING = BenignState(
     _stopping,
 )
 
+PRESTART_RECOVERED = BenignState(
+    "prestart-recovered",
+    "a warning about getting a pod started (no node fit yet, sandbox/CNI, a volume mount or attach) followed by "
+    "the pod being scheduled and its containers starting (a later Scheduled/Started event for the same pod, or "
+    "describe showing every container Ready): a transient that resolved itself",
+    _prestart_recovered,
+)
+
 STATES: list[BenignState] = [
+    PRESTART_RECOVERED,
     RUNTIME_RESTART,
     EVICTED_AND_REPLACED,
     EVICTION_AGED_OUT,

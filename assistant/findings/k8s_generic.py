@@ -11,7 +11,8 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, fallback, make_finding
-from assistant.findings.benign import benign
+from assistant.findings.benign import Benign, benign
+from assistant.findings.benign_states import PRESTART_RECOVERED, BenignState
 from assistant.findings.generic import level_of, specificity
 from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import Event, PodDescription, parse_describe, parse_events
@@ -47,7 +48,8 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     pod = parse_describe(obs.output) if obs.tool == "pod_describe" else None
     ns = (pod.namespace if pod else None) or str(obs.args.get("namespace") or "default")
     groups: dict[tuple[str, str], list[Event]] = {}
-    for e in parse_events(obs.output):
+    all_events = parse_events(obs.output)
+    for e in all_events:
         if (
             e.type != "Warning"
             or e.reason in COVERED_REASONS
@@ -62,9 +64,13 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     for (obj, reason), events in groups.items():
         symptom = reason in SYMPTOM_REASONS
         name = obj.split("/", 1)[-1]
-        harmless = next((b for e in events if (b := benign(e.line)) is not None), None)
+        harmless: Benign | BenignState | None = next(
+            (b for e in events if (b := benign(e.line)) is not None), None
+        )
         if harmless is not None and any(benign(e.line) is None for e in events):
             harmless = None  # only when every event of the group is the known-harmless kind
+        if harmless is None and all(PRESTART_RECOVERED.holds(e, all_events, pod) for e in events):
+            harmless = PRESTART_RECOVERED
         out.append(
             make_finding(
                 obs,

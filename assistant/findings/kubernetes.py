@@ -10,6 +10,7 @@ from assistant.findings.base import Observation, analyzer, call, make_finding
 from assistant.findings.benign_states import (
     EVICTED_AND_REPLACED,
     EVICTION_AGED_OUT,
+    PRESTART_RECOVERED,
     PROBE_WHILE_STOPPING,
     RUNTIME_RESTART,
 )
@@ -493,7 +494,8 @@ def event_problems(obs: Observation) -> list[Finding]:
             out.append(_evicted(obs, name, ns, e.message, [e.line]))
         elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
             seen.add(("sched", name))
-            out.append(_unschedulable(obs, name, ns, e, pod, name in scaling))
+            later = PRESTART_RECOVERED.holds(e, events, pod)
+            out.append(_unschedulable(obs, name, ns, e, pod, name in scaling, later))
     return out
 
 
@@ -509,10 +511,27 @@ _WHY_PENDING = [
 
 
 def _unschedulable(
-    obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None, scaling: bool = False
+    obs: Observation,
+    name: str | None,
+    ns: str,
+    e,
+    pod: PodDescription | None,
+    scaling: bool = False,
+    scheduled_later: bool = False,
 ) -> Finding:
     """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations).
-    Known-benign: the cluster autoscaler answered it with a scale-up (the pod waits for the new node)."""
+    Known-benign: the cluster autoscaler answered it with a scale-up (the pod waits for the new node), or the
+    pod was scheduled and started after it (benign_states.PRESTART_RECOVERED)."""
+    if scheduled_later:
+        return make_finding(
+            obs,
+            "pod-unschedulable",
+            f"pod {name or '?'} could not be scheduled for a while, then was scheduled and started: {e.message}",
+            [e.line],
+            {"pod": name, "namespace": ns, "benign": PRESTART_RECOVERED.name},
+            severity="info",
+            confidence=0.8,
+        )
     if scaling:
         return make_finding(
             obs,
