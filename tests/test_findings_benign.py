@@ -345,3 +345,33 @@ def test_pre_start_warnings_still_repeating_or_never_followed_by_a_start_are_fau
     never = "\n".join(UNSCHEDULABLE_THEN_SCHEDULED.splitlines()[:2]) + "\n"
     [f] = faults(analyze_text("k8s_events", never, args={"namespace": "web"}))
     assert f.signature == "pod-unschedulable"
+
+
+def _ready_pod_with(event: str) -> str:
+    return f"""\
+Name:             web-5d8f7c6b9d-abcde
+Namespace:        web
+Status:           Running
+Controlled By:  ReplicaSet/web-5d8f7c6b9d
+Containers:
+  web:
+    State:          Running
+      Started:      Thu, 03 Dec 2026 09:01:12 +0000
+    Ready:          True
+    Restart Count:  0
+Conditions:
+  Type              Status
+  Ready             True
+Events:
+  Type     Reason       Age                From     Message
+  ----     ------       ----               ----     -------
+{event}
+"""
+
+
+def test_a_described_ready_pod_s_old_mount_warning_is_info_a_repeating_one_is_not():
+    over = '  Warning  FailedMount  9m                 kubelet  MountVolume.SetUp failed for volume "config" : configmap "web" not found'
+    found = analyze_text("pod_describe", _ready_pod_with(over), args={"namespace": "web"})
+    assert found and faults(found) == []
+    repeating = over.replace("9m                ", "40s (x31 over 1h)")
+    assert faults(analyze_text("pod_describe", _ready_pod_with(repeating), args={"namespace": "web"}))

@@ -100,8 +100,12 @@ def _last_seen(e: Event) -> int | None:
 def _prestart_recovered(e: Event, events: list[Event], pod: PodDescription | None) -> bool:
     if e.reason not in PRESTART_REASONS:
         return False
-    if pod is not None:
-        return bool(pod.containers) and all(c.get("Ready") == "True" for c in pod.containers if not c.init)
+    if pod is not None:  # described: Ready now, and the warning a burst that is over (not still repeating)
+        return (
+            e.stopped
+            and bool(pod.containers)
+            and all(c.get("Ready") == "True" for c in pod.containers if not c.init)
+        )
     last = _last_seen(e)
     done = {"Scheduled", "Started"} if e.reason == "FailedScheduling" else {"Started"}
     return last is not None and any(
