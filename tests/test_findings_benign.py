@@ -120,6 +120,7 @@ def test_python_deprecation_warnings_are_benign_but_one_raised_as_an_error_is_no
     )  # the words alone...
     assert faults(analyze_text("log_tail", raised, args={"source": "unit:app"}))  # ...raised, they stop it
     assert benign("ERROR option --foo is deprecated and has been removed") is None
+    assert benign("2026-12-03T09:00:01Z FATAL config key 'pool' is deprecated; refusing to start") is None
 
 
 def test_a_resolved_alert_is_benign_a_firing_one_is_not():

@@ -189,7 +189,8 @@ BENIGN: list[Benign] = [
         "it breaks nothing today. Raised as an exception (no file:line prefix) or already removed, it is a failure",
         re.compile(
             r"\.py:\d+: \w*(?:Deprecation|Future)Warning: |"
-            r"\bis deprecated\b(?![^\n]*\b(?:has been removed|no longer (?:supported|available|served))\b)"
+            r"^(?!.*\b(?:ERROR|FATAL|PANIC|CRIT(?:ICAL)?)\b)"
+            r".*\bis deprecated\b(?![^\n]*\b(?:has been removed|no longer (?:supported|available|served))\b)"
         ),
     ),
     Benign(
