@@ -85,6 +85,7 @@ def analyze_observation(obs: Observation) -> list[Finding]:
                 obs.command,
                 obs.args,
                 obs.exit_code,
+                obs.did_not_run,
                 sorted({f.finding_id for f in obs.prior}),
             ],
             sort_keys=True,
@@ -139,6 +140,7 @@ def analyze(result: ToolResult, call_id: str, prior: Iterable[Finding] = ()) -> 
             args=dict(result.args or {}),
             exit_code=result.exit_code,
             prior=tuple(prior),
+            did_not_run=not result.output and bool(result.error),
         )
     )
 

@@ -34,6 +34,9 @@ class Observation:
     exit_code: int | None = None
     prior: tuple[Finding, ...] = ()
     """Findings already made earlier in the session (lets an owner be tied to a bind error)."""
+    did_not_run: bool = False
+    """The text is the tool's own error (no output: refused, timed out, nothing recorded), not what the
+    target printed: analyzers that read a log's last words must not take it for the workload's."""
 
     @functools.cached_property
     def lines(self) -> list[str]:

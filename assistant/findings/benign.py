@@ -20,9 +20,18 @@ class Benign:
     name: str
     why: str
     pattern: re.Pattern[str]
-    resolved_by: re.Pattern[str] | None = None
+    resolved_by: re.Pattern[str] | Callable[[re.Match[str]], re.Pattern[str]] | None = None
     """Benign only when a later line of the same output matches this (a start-up that then completed);
-    alone, the line is a failure like any other."""
+    alone, the line is a failure like any other. A function builds the pattern from the line's match (the
+    name a lookup failed for, to find the later answer for that same name)."""
+
+
+def _answered(m: re.Match[str]) -> re.Pattern[str]:
+    """A later NOERROR answer to an A query for the failed name or for a name it was built from by appending
+    a search domain (`api.example.com.payments.svc.cluster.local` was tried for `api.example.com`)."""
+    labels = m.group("name").rstrip(".").split(".")
+    names = "|".join(re.escape(".".join(labels[:k])) for k in range(len(labels), 1, -1))
+    return re.compile(rf'"A IN (?:{names})\.? (?:udp|tcp) [^"]*" NOERROR\b')
 
 
 BENIGN: list[Benign] = [
@@ -156,6 +165,76 @@ BENIGN: list[Benign] = [
         ),
     ),
     Benign(
+        "http-request-record",
+        "an access-log record of a request the server answered (2xx/3xx) or that the client got wrong (401, 403, "
+        "404): a request served, not a server failure, whatever words its URL holds",
+        re.compile(
+            r"^(?!.*\b(?:ERROR|FATAL|PANIC|CRIT(?:ICAL)?|EMERG)\b)"
+            r'.*\b(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (?:/|https?://)\S*(?: HTTP/[\d.]+)?"?\s+'
+            r"(?:[23]\d\d|40[134])\b"
+        ),
+    ),
+    Benign(
+        "dns-search-path-nxdomain",
+        "a DNS query log (CoreDNS, dnsmasq in log-queries mode) recording NXDOMAIN for a name built by appending "
+        "a search domain (ndots), or for the AAAA of a name, and the resolver then got the name's A record: "
+        "every lookup from a pod does this",
+        re.compile(r'"(?:A|AAAA) IN (?P<name>[\w.-]+?)\.? (?:udp|tcp) \d+ [^"]*" NXDOMAIN\b'),
+        resolved_by=_answered,
+    ),
+    Benign(
+        "deprecation-notice",
+        "a deprecation notice (Python's warnings module printing a DeprecationWarning/FutureWarning with its "
+        "file:line, an API or flag marked deprecated): printed on every healthy start until the code changes; "
+        "it breaks nothing today. Raised as an exception (no file:line prefix) or already removed, it is a failure",
+        re.compile(
+            r"\.py:\d+: \w*(?:Deprecation|Future)Warning: |"
+            r"^(?!.*\b(?:ERROR|FATAL|PANIC|CRIT(?:ICAL)?)\b)"
+            r".*\bis deprecated\b(?![^\n]*\b(?:has been removed|no longer (?:supported|available|served))\b)"
+        ),
+    ),
+    Benign(
+        "dns-no-data",
+        "a lookup tool saying a name has no record of one type (busybox nslookup's `Can't find NAME: No answer` "
+        "for the AAAA it asks after the A, `has no AAAA record`): the name exists, only that type is absent",
+        re.compile(r"\*\*\* Can't find \S+: No answer\b|\bhas no AAAA record\b"),
+    ),
+    Benign(
+        "journald-file-replaced",
+        "systemd-journald setting aside a journal file left open by an unclean shutdown and starting a new one: "
+        "it recovers by itself; the reboot, if unexpected, is the thing to look at",
+        re.compile(
+            r"systemd-journald\[\d+\]: File \S+\.journal corrupted or uncleanly shut down, renaming and replacing"
+        ),
+    ),
+    Benign(
+        "kubelet-invalid-disk-capacity",
+        "the kubelet's `invalid capacity 0 on image filesystem` warning, printed at every kubelet start before "
+        "its stats of the image filesystem are first collected",
+        re.compile(r"\bInvalidDiskCapacity\b.*invalid capacity 0 on image filesystem"),
+    ),
+    Benign(
+        "alert-resolved",
+        "an alert notification saying the alert resolved (Alertmanager's [RESOLVED] subject, status=resolved): "
+        "the condition it names has ended",
+        re.compile(r"\[RESOLVED\]|\bstatus[=:]\s*\"?resolved\b", re.IGNORECASE),
+    ),
+    Benign(
+        "dns-config-forming",
+        "the kubelet warning that the node's resolv.conf lists more than three nameservers and it applied the "
+        "first three: printed for every pod on such a node, and pods resolve through the ones applied",
+        re.compile(r"\bDNSConfigForming\b.*Nameserver limits were exceeded"),
+    ),
+    Benign(
+        "kube-root-ca-not-registered",
+        "the kubelet's first attempt to mount a pod's service-account token volume (kube-api-access-*) before "
+        "its informer cache has the namespace's kube-root-ca.crt; it retries and mounts, the pod starts",
+        re.compile(
+            r'MountVolume\.SetUp failed for volume "kube-api-access-\w+" : '
+            r'object "[^"]+"/"kube-root-ca\.crt" not registered'
+        ),
+    ),
+    Benign(
         "error-level-config",
         "a configuration or command line that only mentions an error log or level",
         re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE),
@@ -167,8 +246,14 @@ def benign(line: str, after: Callable[[], str] | None = None) -> Benign | None:
     """The known-benign class this line belongs to, if any. `after` gives the output that follows the line
     (asked only for a class with `resolved_by`): without it, such a start-up message is not benign."""
     for b in BENIGN:
-        if not b.pattern.search(line):
+        m = b.pattern.search(line)
+        if m is None:
             continue
-        if b.resolved_by is None or (after is not None and b.resolved_by.search(after())):
+        if b.resolved_by is None:
+            return b
+        if after is None:
+            continue
+        rx = b.resolved_by if isinstance(b.resolved_by, re.Pattern) else b.resolved_by(m)
+        if rx.search(after()):
             return b
     return None

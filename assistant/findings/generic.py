@@ -78,7 +78,7 @@ _CONTINUATION = re.compile(r"^(?:\s+\S|\s*(?:at |\}|\]|\.\.\. \d+ more|File \"))
 _CAUSED_BY = re.compile(r"^Caused by: ")
 """Java's chained exception: the deepest `Caused by:` is the root cause, so it is an error of its own."""
 _STATUS_HEADER = re.compile(
-    r"^\s*(?:Loaded|Active|Process|Main PID|Tasks|Memory|CPU|CGroup|Docs|Drop-In|TriggeredBy|Triggers|IO|"
+    r"^\s*(?:Loaded|Active|Process|Main PID|Tasks|Memory|CPU|CGroup|Docs|Drop-In|TriggeredBy|Triggers|IO|Condition|"
     r"Invocation|Mem peak|Swap peak):\s|^\s*[├└│]"
 )
 """systemctl status's own header and cgroup tree: the unit's finding reads them; they are not log lines."""
@@ -234,12 +234,13 @@ def error_groups(obs: Observation) -> list[Group]:
         if not raw.strip() or (status and _STATUS_HEADER.match(raw)):
             continue
         line = read_line(raw)
+        raised = False
         if trace is not None:  # a traceback: its frames, then the exception line that names the error
             if line.indented or line.message.startswith(('File "', "at ", "^", "~")):
                 trace.append(line)
                 continue
             line = _traceback_end(line, trace)
-            trace = None
+            trace, raised = None, True  # what a traceback ends in was raised: never benign noise
         elif "Traceback (most recent call last)" in line.message:
             trace = [line]
             continue
@@ -255,7 +256,7 @@ def error_groups(obs: Observation) -> list[Group]:
             else level_of(line)
         )
         in_block = level is not None
-        if level is None or benign(raw[:SCAN], functools.partial(_rest, lines, i)):
+        if level is None or (not raised and benign(raw[:SCAN], functools.partial(_rest, lines, i))):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level)).lines.append(line)
@@ -321,7 +322,7 @@ def leads(message: str) -> list[Call]:
 def last_words(obs: Observation) -> list[Group]:
     """A crashed container's previous log with no error-level line: its last line is what it said before it
     exited, the closest thing to a cause the log has."""
-    if obs.tool != "pod_logs" or not obs.args.get("previous"):
+    if obs.tool != "pod_logs" or not obs.args.get("previous") or obs.did_not_run:
         return []
     last = next((ln for ln in reversed(current_lines(obs)) if ln.strip() and not benign(ln)), None)
     return [Group("failure", [read_line(last)])] if last else []

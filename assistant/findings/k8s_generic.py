@@ -11,6 +11,8 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, fallback, make_finding
+from assistant.findings.benign import Benign, benign
+from assistant.findings.benign_states import PRESTART_RECOVERED, BenignState
 from assistant.findings.generic import level_of, specificity
 from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import Event, PodDescription, parse_describe, parse_events
@@ -46,7 +48,8 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     pod = parse_describe(obs.output) if obs.tool == "pod_describe" else None
     ns = (pod.namespace if pod else None) or str(obs.args.get("namespace") or "default")
     groups: dict[tuple[str, str], list[Event]] = {}
-    for e in parse_events(obs.output):
+    all_events = parse_events(obs.output)
+    for e in all_events:
         if (
             e.type != "Warning"
             or e.reason in COVERED_REASONS
@@ -61,11 +64,19 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     for (obj, reason), events in groups.items():
         symptom = reason in SYMPTOM_REASONS
         name = obj.split("/", 1)[-1]
+        harmless: Benign | BenignState | None = next(
+            (b for e in events if (b := benign(e.line)) is not None), None
+        )
+        if harmless is not None and any(benign(e.line) is None for e in events):
+            harmless = None  # only when every event of the group is the known-harmless kind
+        if harmless is None and all(PRESTART_RECOVERED.holds(e, all_events, pod) for e in events):
+            harmless = PRESTART_RECOVERED
         out.append(
             make_finding(
                 obs,
                 "k8s-warning-symptom" if symptom else "k8s-warning",
-                f"Kubernetes warns {reason} on {obj}: {gist(events[0].message)}",
+                f"Kubernetes warns {reason} on {obj}: {gist(events[0].message)}"
+                + (f" (known harmless: {harmless.name})" if harmless else ""),
                 [e.line for e in events[:2]],
                 {
                     "object": obj,
@@ -73,11 +84,12 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
                     "message": events[0].message[:300],
                     "namespace": ns,
                     "pod": name if obj.lower().startswith("pod/") else None,
+                    "benign": harmless.name if harmless else None,
                 },
-                severity="medium" if symptom else "high",
+                severity="info" if harmless else "medium" if symptom else "high",
                 confidence=0.8,
                 next_checks=[call("pod_describe", pod=name, namespace=ns)]
-                if obj.lower().startswith("pod/") and obs.tool != "pod_describe"
+                if obj.lower().startswith("pod/") and obs.tool != "pod_describe" and not harmless
                 else [],
             )
         )
@@ -89,8 +101,8 @@ def container_states(obs: Observation) -> list[Finding]:
     """Waiting and terminated reasons of containers (and init containers) that no specific analyzer words."""
     described = obs.tool == "pod_describe" or "Containers:" in obs.output or looks_structured(obs.output)
     pod = parse_describe(obs.output) if described else None
-    if pod is None or not pod.name or pod.status == "Succeeded":
-        return []
+    if pod is None or not pod.name or pod.status == "Succeeded" or pod.reason == "Evicted":
+        return []  # an evicted pod's containers were stopped by the eviction: described_eviction words it
     ns = pod.namespace or str(obs.args.get("namespace") or "default")
     out = []
     for c in pod.containers:
@@ -331,8 +343,8 @@ def termination_messages(obs: Observation, covered: set[str]) -> list[Finding]:
     so the pod's crash is explained by its own words even when its logs cannot be fetched."""
     described = obs.tool == "pod_describe" or looks_structured(obs.output)
     pod = parse_describe(obs.output) if described else None
-    if pod is None or not pod.name:
-        return []
+    if pod is None or not pod.name or pod.reason == "Evicted":
+        return []  # the runtime's words about a container the eviction stopped: the eviction is the cause
     out = []
     for c in pod.containers:
         for state in ("Last State", "State"):

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.benign_states import (
+    EVICTED_AND_REPLACED,
+    EVICTION_AGED_OUT,
+    PRESTART_RECOVERED,
+    PROBE_WHILE_STOPPING,
+    RUNTIME_RESTART,
+)
 from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.k8s_text import (
     Container,
@@ -105,16 +113,24 @@ def pod_list_problems(obs: Observation) -> list[Finding]:
                 )
             )
         elif row.status == "Evicted":
+            replaced = EVICTED_AND_REPLACED.holds(row, rows)
             out.append(
                 make_finding(
                     obs,
                     "pod-evicted",
-                    f"pod {row.name} was evicted",
-                    [row.line],
-                    facts,
-                    severity="high",
+                    f"pod {row.name} was evicted"
+                    + (
+                        f" over an hour ago; its {len(replaced)} sibling pod(s) are Running and Ready "
+                        f"(the youngest for {min(replaced, key=lambda r: seconds(r.age) or 0).age}): "
+                        "a leftover, already replaced"
+                        if replaced
+                        else ""
+                    ),
+                    [row.line, *(r.line for r in replaced[:2])],
+                    {**facts, "benign": EVICTED_AND_REPLACED.name if replaced else None},
+                    severity="info" if replaced else "high",
                     confidence=0.8,
-                    next_checks=[describe],
+                    next_checks=[] if replaced else [describe],
                 )
             )
         elif row.status == "OOMKilled":
@@ -198,6 +214,8 @@ def described_containers(obs: Observation) -> list[Finding]:
             out.append(_oom(obs, pod, c, facts))
         elif state_reason in _PULL_STATES:
             out.append(_pull(obs, pod, c, facts))
+        elif RUNTIME_RESTART.holds(c):
+            out.append(_runtime_restart(obs, pod, c, facts))
         elif state_reason == "CrashLoopBackOff" or (
             facts["restarts"] and c.get("Last State") == "Terminated" and facts["exit_code"] not in (0, None)
         ):
@@ -252,6 +270,22 @@ def _crash(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> 
         next_checks=[
             call("pod_logs", pod=pod.name, namespace=facts["namespace"], container=c.name, previous=True)
         ],
+    )
+
+
+def _runtime_restart(obs: Observation, pod: PodDescription, c: Container, facts: dict) -> Finding:
+    """Known-benign (benign_states.RUNTIME_RESTART): restarted by a node reboot or runtime restart, Ready now."""
+    return make_finding(
+        obs,
+        "container-restarted",
+        f"container {c.name} in {pod.name} restarted {facts['restarts']} time(s) when its node or container "
+        f"runtime restarted (last state {facts['last_reason']}, exit code {facts['exit_code']}, finished "
+        f"{c.get('Last State.Finished') or '?'}); it is Running and Ready now",
+        _lines(c, "State", "Last State.Reason", "Last State.Exit Code", "Last State.Finished", "Ready"),
+        {**facts, "benign": RUNTIME_RESTART.name},
+        severity="info",
+        confidence=0.8,
+        max_lines=5,
     )
 
 
@@ -328,17 +362,31 @@ def _pull_finding(
 _LOW_ON = re.compile(r"low on resource: (?P<resource>[\w-]+)")
 
 
-def _evicted(obs: Observation, pod: str | None, ns: str, message: str, lines: list[str]) -> Finding:
+def _evicted(
+    obs: Observation, pod: str | None, ns: str, message: str, lines: list[str], *, aged_out: str | None = None
+) -> Finding:
+    """`aged_out`: the controller that replaced a pod evicted over an hour ago (benign_states.EVICTION_AGED_OUT)."""
     m = _LOW_ON.search(message)
     resource = m.group("resource") if m else None
     return make_finding(
         obs,
         "pod-evicted",
         f"pod {pod or '?'} was evicted by the kubelet"
-        + (f": the node ran low on {resource}" if resource else ""),
+        + (f": the node ran low on {resource}" if resource else "")
+        + (
+            f"; no event about it remains (over an hour ago) and {aged_out} replaced it: check the replacement"
+            if aged_out
+            else ""
+        ),
         lines,
-        {"pod": pod, "namespace": ns, "resource": resource, "message": message[:300]},
-        severity="high",
+        {
+            "pod": pod,
+            "namespace": ns,
+            "resource": resource,
+            "message": message[:300],
+            "benign": EVICTION_AGED_OUT.name if aged_out else None,
+        },
+        severity="info" if aged_out else "high",
         confidence=0.9,
         remediation="Give the workload a request/limit for the resource it exhausts"
         + (f" ({resource})" if resource else "")
@@ -354,7 +402,10 @@ def described_eviction(obs: Observation) -> list[Finding]:
     if pod is None or pod.reason != "Evicted":
         return []
     lines = [pod.lines.get("Reason", ""), pod.lines.get("Message", "")]
-    return [_evicted(obs, pod.name, _namespace(obs, pod), pod.message or "", lines)]
+    aged_out = pod.controlled_by if EVICTION_AGED_OUT.holds(pod, obs.output) else None
+    if aged_out:
+        lines.append(pod.lines.get("Controlled By", ""))
+    return [_evicted(obs, pod.name, _namespace(obs, pod), pod.message or "", lines, aged_out=aged_out)]
 
 
 def started_fine(pod: PodDescription | None) -> bool:
@@ -365,16 +416,25 @@ def started_fine(pod: PodDescription | None) -> bool:
 
 
 def _probe(
-    obs: Observation, name: str | None, ns: str, m: re.Match[str], e, pod: PodDescription | None
+    obs: Observation,
+    name: str | None,
+    ns: str,
+    m: re.Match[str],
+    e,
+    pod: PodDescription | None,
+    killed: Collection[str | None] = (),
 ) -> Finding:
-    benign = started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
+    stopping = PROBE_WHILE_STOPPING.holds(pod, killed, name)
+    benign = stopping or started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
     probe = m.group("probe")
     return make_finding(
         obs,
         "probe-failing",
         f"{probe} probe of {name or 'a pod'} "
         + (
-            f"failed while it started ({m.group('detail')}); it is Ready now"
+            f"failed while the pod was being stopped ({m.group('detail')})"
+            if stopping
+            else f"failed while it started ({m.group('detail')}); it is Ready now"
             if benign
             else f"fails: {m.group('detail')}"
         ),
@@ -384,7 +444,8 @@ def _probe(
             "namespace": ns,
             "probe": probe.lower(),
             "detail": m.group("detail"),
-            "during_startup": benign or None,
+            "during_startup": (benign and not stopping) or None,
+            "benign": PROBE_WHILE_STOPPING.name if stopping else None,
         },
         severity="info" if benign else "medium" if probe == "Readiness" else "high",
         confidence=0.85,
@@ -405,6 +466,11 @@ def event_problems(obs: Observation) -> list[Finding]:
         for e in events
         if e.reason == "TriggeredScaleUp"
     }
+    killed = {
+        (pod.name if pod else None) or _pod_of_event_object(e.object)
+        for e in events
+        if e.reason == "Killing" and e.message.startswith("Stopping container")
+    }
     for e in events:
         name = (pod.name if pod else None) or _pod_of_event_object(e.object)
         if (m := _PULL_FAILED.search(e.message)) and pod is None and ("pull", m.group("image")) not in seen:
@@ -422,13 +488,14 @@ def event_problems(obs: Observation) -> list[Finding]:
             )
         elif (m := _PROBE.search(e.message)) and (name, m.group("probe")) not in seen:
             seen.add((name, m.group("probe")))
-            out.append(_probe(obs, name, ns, m, e, pod))
+            out.append(_probe(obs, name, ns, m, e, pod, killed))
         elif e.reason == "Evicted" and pod is None and ("evict", name) not in seen:
             seen.add(("evict", name))
             out.append(_evicted(obs, name, ns, e.message, [e.line]))
         elif e.reason == "FailedScheduling" and ("sched", name) not in seen:
             seen.add(("sched", name))
-            out.append(_unschedulable(obs, name, ns, e, pod, name in scaling))
+            later = PRESTART_RECOVERED.holds(e, events, pod)
+            out.append(_unschedulable(obs, name, ns, e, pod, name in scaling, later))
     return out
 
 
@@ -444,10 +511,27 @@ _WHY_PENDING = [
 
 
 def _unschedulable(
-    obs: Observation, name: str | None, ns: str, e, pod: PodDescription | None, scaling: bool = False
+    obs: Observation,
+    name: str | None,
+    ns: str,
+    e,
+    pod: PodDescription | None,
+    scaling: bool = False,
+    scheduled_later: bool = False,
 ) -> Finding:
     """The scheduler's reason, with the pod's own line that it is about (its node selector, its tolerations).
-    Known-benign: the cluster autoscaler answered it with a scale-up (the pod waits for the new node)."""
+    Known-benign: the cluster autoscaler answered it with a scale-up (the pod waits for the new node), or the
+    pod was scheduled and started after it (benign_states.PRESTART_RECOVERED)."""
+    if scheduled_later:
+        return make_finding(
+            obs,
+            "pod-unschedulable",
+            f"pod {name or '?'} could not be scheduled for a while, then was scheduled and started: {e.message}",
+            [e.line],
+            {"pod": name, "namespace": ns, "benign": PRESTART_RECOVERED.name},
+            severity="info",
+            confidence=0.8,
+        )
     if scaling:
         return make_finding(
             obs,

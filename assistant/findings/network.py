@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from assistant.findings.base import (
     make_finding,
     port_of,
 )
+from assistant.findings.benign import benign
 
 _REFUSED = re.compile(r"connection refused|ECONNREFUSED|actively refused", re.IGNORECASE)
 _TIMEOUT = re.compile(
@@ -128,6 +130,10 @@ def _lookup_name(obs: Observation, line: str) -> str | None:
     return str(arg).lower() if arg else None
 
 
+def _after(lines: list[str], i: int) -> str:
+    return "\n".join(lines[i + 1 :])
+
+
 def _rcode(lines: list[str]) -> str | None:
     m = next((m for ln in lines if (m := re.search(r"\b(SERVFAIL|REFUSED)\b", ln))), None)
     return m.group(1) if m else None
@@ -155,7 +161,10 @@ def dns_failures(obs: Observation) -> list[Finding]:
     ):
         return []
     found: dict[tuple[str, str | None], list[str]] = {}
-    for ln in obs.lines:
+    lines = obs.lines
+    for i, ln in enumerate(lines):
+        if benign(ln, functools.partial(_after, lines, i)):
+            continue  # e.g. a query log's NXDOMAIN for a search-domain expansion whose real name then resolved
         if _DNS_TIMEOUT.search(ln):
             found.setdefault(("timeout", _lookup_name(obs, ln)), []).append(ln.strip())
         elif any(rx.search(ln) for rx in _NXDOMAIN):

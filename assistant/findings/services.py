@@ -6,6 +6,7 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.benign_states import CONDITION_SKIPPED
 from assistant.findings.ports import _BIND
 
 _ACTIVE = re.compile(
@@ -80,6 +81,9 @@ def unit_not_loadable(obs: Observation) -> list[Finding]:
     ]
 
 
+_UNMET = re.compile(r"\bCondition\w+=\S+ was not met")
+
+
 @analyzer
 def unit_failed(obs: Observation) -> list[Finding]:
     """`Active: failed (Result: exit-code)` (or crash-restarting / stopped) with the exit status and why."""
@@ -89,6 +93,8 @@ def unit_failed(obs: Observation) -> list[Finding]:
     line, m = active
     if finished_cleanly(obs, m.group("state")):
         return []  # known-benign: a oneshot/timer unit that ran and exited 0 is `inactive (dead)` by design
+    if CONDITION_SKIPPED.holds(obs.output, m.group("state")):
+        return []  # known-benign: a timer's unit skipped by its own Condition*= (benign_states)
     state = m.group("state").split()[0]
     state = "auto-restart" if "auto-restart" in m.group("state") else state
     result = _RESULT.search(m.group("rest")) or _RESULT.search(line)
@@ -98,6 +104,7 @@ def unit_failed(obs: Observation) -> list[Finding]:
         if (e := _EXIT.search(ln)) and not re.search(r"status=0/SUCCESS", ln)
     ]
     why = [ln for ln in obs.grep(_WHY) if "systemd[1]: Failed to start" not in ln][:2]
+    why += obs.grep(_UNMET)[:1]  # a service skipped by its Condition*= that nothing else will start
     unit = _unit_name(obs)
     words = {
         "failed": "has failed",

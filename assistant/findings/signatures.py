@@ -278,6 +278,8 @@ SIGNATURES: dict[str, Signature] = {
     "pod-condition-false": _s(
         ("pod",), 15, False, "", "{title}; nothing more specific explains it in what I could check."
     ),
+    # -- known-benign states (benign_states.py), always info: what looked like a fault and why it is over
+    "container-restarted": _s(("pod", "container"), 5),
 }
 
 
