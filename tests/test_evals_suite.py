@@ -15,7 +15,7 @@ import pytest
 from assistant.config import DEFAULT_MODEL, Settings
 from evals.runner import run_cli
 
-pytestmark = pytest.mark.slow  # the whole shipped eval suite, 106 cases (8 s)
+pytestmark = pytest.mark.slow  # the whole shipped eval suite, evals/cases (about 10 s)
 
 CASES = Path(__file__).resolve().parent.parent / "evals" / "cases"
 
