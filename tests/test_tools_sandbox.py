@@ -78,6 +78,7 @@ def read_calls(target: SandboxTarget) -> list[tuple[str, dict]]:
         ]
     for ns in sc.namespaces:
         calls += [("list_pods", {"namespace": ns.name}), ("k8s_events", {"namespace": ns.name})]
+        calls += [("node_status", {})]
         for pod in ns.pods:
             name = pod["metadata"]["name"]
             calls += [
@@ -136,6 +137,7 @@ async def test_every_read_tool_answers_realistically(sid):
         "list_pods": {},
         "k8s_events": {},
         "open_files": {"process": "nginx"},
+        "node_status": {},
     }
     for name in READ_TOOLS:  # tools a scenario cannot answer are refused up front, not crashed
         if not target.supports(name):
