@@ -59,6 +59,10 @@ SAMPLES = {
     ),
     "open_files": ({"pid": 812}, "grep 'Max open files' /proc/812/limits; ls -l /proc/812/fd"),
     "node_status": ({"node": "ip-10-0-1-7.ec2.internal"}, "kubectl describe node ip-10-0-1-7.ec2.internal"),
+    "rollout_status": (
+        {"deployment": "web"},
+        "kubectl rollout status deployment/web -n default --watch=false; kubectl describe deployment web -n default",
+    ),
 }
 """A valid call of every tool and the command it shows: the strings the old command table printed."""
 
@@ -117,7 +121,7 @@ def test_derived_lists_equal_the_hand_written_ones_they_replaced():
         "kill_process",
     }
     new = {"open_files"}  # the host tool added since
-    new_k8s = {"node_status"}  # the Kubernetes tools added since
+    new_k8s = {"node_status", "rollout_status"}  # the Kubernetes tools added since
     assert catalog.HOST_TOOLS == old_host | new
     assert catalog.K8S_TOOLS == old_k8s | new_k8s
     assert catalog.HOST_ONLY == old_sandbox_host_only | new

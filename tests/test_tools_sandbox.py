@@ -79,6 +79,11 @@ def read_calls(target: SandboxTarget) -> list[tuple[str, dict]]:
     for ns in sc.namespaces:
         calls += [("list_pods", {"namespace": ns.name}), ("k8s_events", {"namespace": ns.name})]
         calls += [("node_status", {})]
+        calls += [
+            ("rollout_status", {"namespace": ns.name, "deployment": d["metadata"]["name"]})
+            for d in ns.deployments
+        ]
+        calls += [("rollout_status", {"namespace": ns.name, "deployment": "nope"})]
         for pod in ns.pods:
             name = pod["metadata"]["name"]
             calls += [
@@ -138,6 +143,7 @@ async def test_every_read_tool_answers_realistically(sid):
         "k8s_events": {},
         "open_files": {"process": "nginx"},
         "node_status": {},
+        "rollout_status": {"deployment": "web"},
     }
     for name in READ_TOOLS:  # tools a scenario cannot answer are refused up front, not crashed
         if not target.supports(name):
