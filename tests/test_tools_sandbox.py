@@ -78,7 +78,7 @@ def read_calls(target: SandboxTarget) -> list[tuple[str, dict]]:
         ]
     for ns in sc.namespaces:
         calls += [("list_pods", {"namespace": ns.name}), ("k8s_events", {"namespace": ns.name})]
-        calls += [("node_status", {})]
+        calls += [("node_status", {}), ("list_pods", {"all_namespaces": True})]
         calls += [
             ("rollout_status", {"namespace": ns.name, "deployment": d["metadata"]["name"]})
             for d in ns.deployments
