@@ -469,6 +469,20 @@ def test_evicted_pods_lead_to_the_nodes_events():
     assert ("k8s_events", {"namespace": "default"}) in s.asked
 
 
+def test_evicted_pods_lead_to_the_nodes_status():
+    pods = (
+        "NAME                          READY   STATUS    RESTARTS   AGE\n"
+        "storefront-6d7f8c9b5d-4b7kx   0/1     Evicted   0          4d\n"
+        "storefront-6d7f8c9b5d-lq2sh   1/1     Running   0          6d"
+    )
+    s = Session(K8S, "storefront pods in namespace web show Evicted, why?")
+    s.run({"list_pods": ok(pods)})
+    assert ("node_status", {}) in s.asked
+    healthy = Session(K8S, "storefront pods in namespace web are slow")
+    healthy.run({"list_pods": ok(pods.replace("0/1     Evicted", "1/1     Running"))})
+    assert not any(name == "node_status" for name, _ in healthy.asked)
+
+
 def test_a_certificate_not_served_leads_to_the_servers_own_state_and_error_log():
     cert = """\
 subject=CN = shop.example.com

@@ -369,6 +369,9 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                 _pod_kind(x.args.get("pod"), status) for x in conv.this_turn() if x.name == "pod_describe"
             }
             out += [x for x in _after_pods(c, ents) if _pod_kind(x.args.get("pod"), status) not in described]
+            if "node_status" in conv.tools and NODE_BOUND & set(status.values()):
+                why = "pods are pending, evicted or stuck terminating: the nodes' conditions"
+                out.append(Check("node_status", {}, why, "nodes"))
         elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output) or not has_cause):
             out += _after_describe(c, troubled)
 
