@@ -684,3 +684,12 @@ def test_emfile_in_a_journal_names_the_program_that_logged_it():
     }
     s.run(outputs)
     assert ("open_files", {"process": "node"}) in s.asked
+
+
+def test_a_named_deployment_after_a_rollout_leads_to_its_rollout_status():
+    s = Session(K8S, "payments-api deployment in namespace shop fails since the rollout")
+    s.step()
+    assert ("rollout_status", {"deployment": "payments-api", "namespace": "shop"}) in s.asked
+    plain = Session(K8S, "pods in namespace shop restart, why?")
+    plain.step()
+    assert not any(name == "rollout_status" for name, _ in plain.asked)

@@ -86,7 +86,18 @@ def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "open"))
     if ents.symptoms & {"pending", "image"} and not ents.pods:
         out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "open"))
+    if "rollout_status" in conv.tools and ents.deployments and _ROLLOUT_WORDS.search(" ".join(conv.users)):
+        d = ents.deployments[0]
+        out.append(
+            Check("rollout_status", {"deployment": d, "namespace": ns}, f"where {d}'s rollout stands", "open")
+        )
     return out
+
+
+_ROLLOUT_WORDS = re.compile(
+    r"\b(?:rollout|rolled out|roll(?:ing)? out|deploy(?:ed|ment|s)?|release[ds]?)\b", re.I
+)
+"""A named workload plus one of these: the Deployment's rollout state is worth a look."""
 
 
 def named_logs(ents: Entities) -> list[str]:
