@@ -693,3 +693,13 @@ def test_a_named_deployment_after_a_rollout_leads_to_its_rollout_status():
     plain = Session(K8S, "pods in namespace shop restart, why?")
     plain.step()
     assert not any(name == "rollout_status" for name, _ in plain.asked)
+
+
+def test_no_namespace_named_and_no_pods_found_lists_every_namespace():
+    empty = {"list_pods:default": ok("No resources found in default namespace.")}
+    s = Session(K8S, "the checkout pods keep crashing, why?")
+    s.run(empty)
+    assert ("list_pods", {"all_namespaces": True}) in s.asked
+    named = Session(K8S, "the checkout pods in namespace shop keep crashing, why?")
+    named.run({"list_pods:shop": ok("No resources found in shop namespace.")})
+    assert not any(a.get("all_namespaces") for n, a in named.asked if n == "list_pods")

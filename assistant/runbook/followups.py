@@ -814,7 +814,15 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
             for other in other_namespaces(conv, ents)[:2]
         ]
+        if not ents.namespaces and _offers_all_namespaces(conv):
+            why = "no namespace was named and none showed the pods: list every namespace"
+            out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
     return out
+
+
+def _offers_all_namespaces(conv: Conversation) -> bool:
+    params = (conv.tools.get("list_pods") or {}).get("parameters") or {}
+    return "all_namespaces" in (params.get("properties") or {})
 
 
 _ENV_WORDS = re.compile(r"\b(production|prod|staging|stage|dev|qa|test)\b")
