@@ -703,3 +703,14 @@ def test_no_namespace_named_and_no_pods_found_lists_every_namespace():
     named = Session(K8S, "the checkout pods in namespace shop keep crashing, why?")
     named.run({"list_pods:shop": ok("No resources found in shop namespace.")})
     assert not any(a.get("all_namespaces") for n, a in named.asked if n == "list_pods")
+
+
+def test_events_that_blame_a_node_lead_to_node_status():
+    events = (
+        "LAST SEEN   TYPE      REASON    OBJECT                            MESSAGE\n"
+        "2m          Normal    NodeNotReady   pod/api-7d9f8c6b5d-x2x9q     "
+        "Node is not ready\n"
+    )
+    s = Session(K8S, "api in namespace shop keeps losing pods")
+    s.run({"k8s_events": ok(events), "list_pods": ok("No resources found in shop namespace.")})
+    assert ("node_status", {}) in s.asked

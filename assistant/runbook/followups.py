@@ -371,6 +371,14 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             )
         if not c.answered or c.failed:
             continue
+        if (
+            c.name in ("k8s_events", "pod_describe")
+            and "node_status" in conv.tools
+            and _NODE_TROUBLE.search(c.output)
+        ):
+            out.append(
+                Check("node_status", {}, "the events name a node in trouble: the nodes' conditions", "nodes")
+            )
         if c.name == "service_status":
             out += _after_service(conv, c, troubled, has_cause)
         elif c.name == "list_pods":
@@ -400,6 +408,13 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             ]
     return out
 
+
+_NODE_TROUBLE = re.compile(
+    r"\b(?:NodeNotReady|NotReady|(?:Memory|Disk|PID)Pressure|EvictionThresholdMet|NodeHasInsufficient\w+"
+    r"|node\.kubernetes\.io/(?:not-ready|unreachable|memory-pressure|disk-pressure|pid-pressure))\b"
+    r"|The node was low on resource"
+)
+"""Event or describe text that blames a node: pressure, NotReady, an eviction for low resources."""
 
 _UNREACHED = ("connection-refused", "connection-timeout", "error-lines", "dns-timeout")
 
