@@ -1,7 +1,8 @@
 """A small Kubernetes API server on 127.0.0.1 that serves recorded API JSON (tests only).
 
 It answers the real API paths (discovery, pods, pod logs, events, deployments and
-replica sets) from tests/fixtures/k8s, honours label and field selectors, reports
+replica sets; nodes and their events; pods and events across namespaces) from
+tests/fixtures/k8s, honours label and field selectors, reports
 errors as `Status` objects like the API server, picks the container a log request
 reads the way the kubelet does, and applies PATCHes to deployments in memory so
 write tools can be checked. Both the Python client and the real kubectl talk to it.
@@ -41,6 +42,10 @@ _ROUTES = [
     ("namespace", re.compile(rf"^/api/v1{_NS}$")),
     ("deployment", re.compile(rf"^/apis/apps/v1{_NS}/deployments/(?P<name>[a-z0-9.-]+)$")),
     ("replicasets", re.compile(rf"^/apis/apps/v1{_NS}/replicasets$")),
+    ("nodes", re.compile(r"^/api/v1/nodes$")),
+    ("node", re.compile(r"^/api/v1/nodes/(?P<name>[a-z0-9.-]+)$")),
+    ("all_pods", re.compile(r"^/api/v1/pods$")),
+    ("all_events", re.compile(r"^/api/v1/events$")),
 ]
 
 
@@ -132,6 +137,8 @@ class ClusterState:
         self.deployments: dict[str, dict[str, dict]] = {}
         self.replicasets: dict[str, dict[str, dict]] = {}
         self.logs: dict[str, str] = {}
+        self.nodes = self._load_dir(root / "nodes")
+        node_events = root / "node_events.json"
         for ns_dir in sorted((root / "namespaces").iterdir()):
             ns = ns_dir.name
             self.pods[ns] = self._load_dir(ns_dir / "pods")
@@ -141,6 +148,8 @@ class ClusterState:
             self.events[ns] = json.loads(events.read_text())["items"] if events.exists() else []
             for log in (ns_dir / "logs").glob("*.log") if (ns_dir / "logs").is_dir() else []:
                 self.logs[log.stem] = log.read_text()
+        if node_events.exists():  # node events live in the default namespace, as on a real cluster
+            self.events.setdefault("default", []).extend(json.loads(node_events.read_text())["items"])
 
     @staticmethod
     def _load_dir(path: Path) -> dict[str, dict]:
@@ -393,6 +402,32 @@ class _Handler(BaseHTTPRequestHandler):
             if _label_match(r["metadata"].get("labels") or {}, q.get("labelSelector", ""))
         ]
         return self._list("ReplicaSetList", "apps/v1", items)
+
+    def _nodes(self, method: str, state: ClusterState, q: dict) -> dict:
+        nodes = [
+            n
+            for n in state.nodes.values()
+            if _label_match(n["metadata"]["labels"], q.get("labelSelector", ""))
+        ]
+        return self._list("NodeList", "v1", sorted(nodes, key=lambda n: n["metadata"]["name"]))
+
+    def _node(self, method: str, state: ClusterState, q: dict, name: str) -> dict:
+        if name not in state.nodes:
+            raise not_found("nodes", name)
+        return state.nodes[name]
+
+    def _all_pods(self, method: str, state: ClusterState, q: dict) -> dict:
+        pods = [p for ns in sorted(state.pods) for p in self._pods(method, state, q, ns)["items"]]
+        return self._list("PodList", "v1", pods)
+
+    def _all_events(self, method: str, state: ClusterState, q: dict) -> dict:
+        items = [
+            e
+            for ns in sorted(state.events)
+            for e in state.events[ns]
+            if _field_match(e, q.get("fieldSelector", ""))
+        ]
+        return self._list("EventList", "v1", items)
 
 
 class KubeApiServer(ThreadingHTTPServer):

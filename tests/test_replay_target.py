@@ -101,3 +101,22 @@ def test_tie_goes_to_first_recorded_and_values_compare_loosely():
     flag = [RecordedCall(tool="pod_logs", args={"pod": "web-1", "previous": True}, output="prev")]
     assert find_recorded(flag, "pod_logs", {"pod": "web-1", "previous": "True"}) is None
     assert find_recorded(flag, "pod_logs", {"pod": "web-1", "previous": True}).output == "prev"
+
+
+async def test_an_all_namespaces_listing_is_not_answered_by_one_namespaces_recording():
+    target = ReplayTarget(
+        [
+            {"tool": "list_pods", "args": {"namespace": "default"}, "output": "No resources found"},
+        ],
+        described_kind="kubernetes",
+    )
+    one = await run_tool(target, "list_pods", {})
+    assert one.output == "No resources found"
+    everywhere = await run_tool(target, "list_pods", {"all_namespaces": True})
+    assert everywhere.status == "no_data" and target.unrecorded == ["list_pods(all_namespaces=True)"]
+    target.entries.append(
+        RecordedCall.model_validate(
+            {"tool": "list_pods", "args": {"all_namespaces": True}, "output": "NAMESPACE NAME"}
+        )
+    )
+    assert (await run_tool(target, "list_pods", {"all_namespaces": True})).output == "NAMESPACE NAME"

@@ -469,6 +469,20 @@ def test_evicted_pods_lead_to_the_nodes_events():
     assert ("k8s_events", {"namespace": "default"}) in s.asked
 
 
+def test_evicted_pods_lead_to_the_nodes_status():
+    pods = (
+        "NAME                          READY   STATUS    RESTARTS   AGE\n"
+        "storefront-6d7f8c9b5d-4b7kx   0/1     Evicted   0          4d\n"
+        "storefront-6d7f8c9b5d-lq2sh   1/1     Running   0          6d"
+    )
+    s = Session(K8S, "storefront pods in namespace web show Evicted, why?")
+    s.run({"list_pods": ok(pods)})
+    assert ("node_status", {}) in s.asked
+    healthy = Session(K8S, "storefront pods in namespace web are slow")
+    healthy.run({"list_pods": ok(pods.replace("0/1     Evicted", "1/1     Running"))})
+    assert not any(name == "node_status" for name, _ in healthy.asked)
+
+
 def test_a_certificate_not_served_leads_to_the_servers_own_state_and_error_log():
     cert = """\
 subject=CN = shop.example.com
@@ -670,3 +684,33 @@ def test_emfile_in_a_journal_names_the_program_that_logged_it():
     }
     s.run(outputs)
     assert ("open_files", {"process": "node"}) in s.asked
+
+
+def test_a_named_deployment_after_a_rollout_leads_to_its_rollout_status():
+    s = Session(K8S, "payments-api deployment in namespace shop fails since the rollout")
+    s.step()
+    assert ("rollout_status", {"deployment": "payments-api", "namespace": "shop"}) in s.asked
+    plain = Session(K8S, "pods in namespace shop restart, why?")
+    plain.step()
+    assert not any(name == "rollout_status" for name, _ in plain.asked)
+
+
+def test_no_namespace_named_and_no_pods_found_lists_every_namespace():
+    empty = {"list_pods:default": ok("No resources found in default namespace.")}
+    s = Session(K8S, "the checkout pods keep crashing, why?")
+    s.run(empty)
+    assert ("list_pods", {"all_namespaces": True}) in s.asked
+    named = Session(K8S, "the checkout pods in namespace shop keep crashing, why?")
+    named.run({"list_pods:shop": ok("No resources found in shop namespace.")})
+    assert not any(a.get("all_namespaces") for n, a in named.asked if n == "list_pods")
+
+
+def test_events_that_blame_a_node_lead_to_node_status():
+    events = (
+        "LAST SEEN   TYPE      REASON    OBJECT                            MESSAGE\n"
+        "2m          Normal    NodeNotReady   pod/api-7d9f8c6b5d-x2x9q     "
+        "Node is not ready\n"
+    )
+    s = Session(K8S, "api in namespace shop keeps losing pods")
+    s.run({"k8s_events": ok(events), "list_pods": ok("No resources found in shop namespace.")})
+    assert ("node_status", {}) in s.asked

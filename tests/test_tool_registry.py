@@ -58,6 +58,11 @@ SAMPLES = {
         "kubectl rollout undo deployment/web -n shop",
     ),
     "open_files": ({"pid": 812}, "grep 'Max open files' /proc/812/limits; ls -l /proc/812/fd"),
+    "node_status": ({"node": "ip-10-0-1-7.ec2.internal"}, "kubectl describe node ip-10-0-1-7.ec2.internal"),
+    "rollout_status": (
+        {"deployment": "web"},
+        "kubectl rollout status deployment/web -n default --watch=false; kubectl describe deployment web -n default",
+    ),
 }
 """A valid call of every tool and the command it shows: the strings the old command table printed."""
 
@@ -115,11 +120,12 @@ def test_derived_lists_equal_the_hand_written_ones_they_replaced():
         "restart_service",
         "kill_process",
     }
-    new = {"open_files"}  # the one tool added since
+    new = {"open_files"}  # the host tool added since
+    new_k8s = {"node_status", "rollout_status"}  # the Kubernetes tools added since
     assert catalog.HOST_TOOLS == old_host | new
-    assert catalog.K8S_TOOLS == old_k8s
+    assert catalog.K8S_TOOLS == old_k8s | new_k8s
     assert catalog.HOST_ONLY == old_sandbox_host_only | new
-    assert catalog.K8S_ONLY == old_k8s - {"log_tail"}  # evals/format.py's K8S_ONLY
+    assert catalog.K8S_ONLY == (old_k8s | new_k8s) - {"log_tail"}  # evals/format.py's K8S_ONLY
     assert catalog.WRITE_TOOLS == {"restart_service", "kill_process", "rollout_restart", "rollout_undo"}
     assert catalog.LOG_TOOLS == {"log_tail", "pod_logs", "service_status"}
     assert catalog.WRITE_TOOLS == {t.name for t in ALL_TOOLS if t.risk is Risk.WRITE}

@@ -393,3 +393,31 @@ async def test_describe_names_context_server_and_namespaces(target, api):
     info = target.describe()
     assert info["context"] == "fixture" and info["server"] == api.url
     assert "shop" in info["namespaces"] and target.supports("pod_logs") and not target.supports("disk_usage")
+
+
+async def test_list_pods_across_all_namespaces_has_a_namespace_column(target, api):
+    result = await run_tool(target, "list_pods", {"all_namespaces": True})
+    assert result.command == "kubectl get pods -A" and result.exit_code == 0
+    rows = [line.split() for line in result.output.splitlines()]
+    assert rows[0] == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [("payments", "ledger-6d8f9c7b5-r2t4v")] + [
+        ("shop", name) for name in POD_NAMES
+    ]
+    assert {p["namespace"] for p in result.data["pods"]} == {"payments", "shop"}
+    assert result.data["namespace"] is None
+    assert any(path.startswith("/api/v1/pods?") for _, path in api.requests)
+    web = await run_tool(target, "list_pods", {"all_namespaces": True, "selector": "app=web"})
+    assert web.command == "kubectl get pods -A -l app=web"
+    assert {line.split()[0] for line in web.output.splitlines()[1:]} == {"shop"}
+    none = await run_tool(target, "list_pods", {"all_namespaces": True, "selector": "app=none"})
+    assert none.output == "No resources found\n"
+
+
+def test_list_pods_refuses_a_namespace_with_all_namespaces():
+    from tools.catalog import TOOLS
+
+    with pytest.raises(ValueError, match="not both"):
+        TOOLS["list_pods"].validate_args({"namespace": "shop", "all_namespaces": True})
+    with pytest.raises(ValueError, match="all_namespaces"):
+        TOOLS["list_pods"].validate_args({"all_namespaces": "everywhere"})
+    assert TOOLS["list_pods"].validate_args({}).all_namespaces is False

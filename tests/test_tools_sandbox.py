@@ -78,6 +78,12 @@ def read_calls(target: SandboxTarget) -> list[tuple[str, dict]]:
         ]
     for ns in sc.namespaces:
         calls += [("list_pods", {"namespace": ns.name}), ("k8s_events", {"namespace": ns.name})]
+        calls += [("node_status", {}), ("list_pods", {"all_namespaces": True})]
+        calls += [
+            ("rollout_status", {"namespace": ns.name, "deployment": d["metadata"]["name"]})
+            for d in ns.deployments
+        ]
+        calls += [("rollout_status", {"namespace": ns.name, "deployment": "nope"})]
         for pod in ns.pods:
             name = pod["metadata"]["name"]
             calls += [
@@ -136,6 +142,8 @@ async def test_every_read_tool_answers_realistically(sid):
         "list_pods": {},
         "k8s_events": {},
         "open_files": {"process": "nginx"},
+        "node_status": {},
+        "rollout_status": {"deployment": "web"},
     }
     for name in READ_TOOLS:  # tools a scenario cannot answer are refused up front, not crashed
         if not target.supports(name):

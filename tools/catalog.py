@@ -16,7 +16,7 @@ import pkgutil
 import shlex
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tools import defs
 from tools.base import Risk, Scope, Tool, ToolArgs
@@ -98,6 +98,13 @@ class PodLogsArgs(ToolArgs):
 class ListPodsArgs(ToolArgs):
     namespace: Namespace = "default"
     selector: Selector | None = Field(default=None, description="label selector, e.g. app=web")
+    all_namespaces: bool = Field(default=False, description="pods of every namespace (-A)")
+
+    @model_validator(mode="after")
+    def _namespace_or_all(self) -> ListPodsArgs:
+        if self.all_namespaces and "namespace" in self.model_fields_set:
+            raise ValueError("give `namespace` or `all_namespaces`, not both")
+        return self
 
 
 class K8sEventsArgs(ToolArgs):
@@ -172,7 +179,8 @@ def _tls_certificate(a: TlsCertificateArgs) -> str:
 
 
 def _list_pods(a: ListPodsArgs) -> str:
-    return f"kubectl get pods -n {_q(a.namespace)}" + (f" -l {_q(a.selector)}" if a.selector else "")
+    where = "-A" if a.all_namespaces else f"-n {_q(a.namespace)}"
+    return f"kubectl get pods {where}" + (f" -l {_q(a.selector)}" if a.selector else "")
 
 
 def _k8s_events(a: K8sEventsArgs) -> str:
@@ -274,7 +282,7 @@ POD_LOGS: Tool[PodLogsArgs] = Tool(
 LIST_PODS: Tool[ListPodsArgs] = Tool(
     name="list_pods",
     args_model=ListPodsArgs,
-    description="Pods in a namespace with ready count, status, restarts and age (like kubectl get pods).",
+    description="Pods in a namespace (or all) with ready count, status, restarts and age (like kubectl get pods).",
     scopes=KUBERNETES,
     shows=_list_pods,
 )

@@ -122,12 +122,19 @@ def pod_status(pod: dict) -> tuple[str, int, int, int, datetime | None]:
     return reason, ready, total, restarts, last
 
 
-def render_pod_list(pods: list[dict], now: datetime | None = None, namespace: str | None = None) -> str:
-    """`kubectl get pods` text (NAME READY STATUS RESTARTS AGE), in the API's name order."""
+def render_pod_list(
+    pods: list[dict], now: datetime | None = None, namespace: str | None = None, all_namespaces: bool = False
+) -> str:
+    """`kubectl get pods` text (NAME READY STATUS RESTARTS AGE), in the API's name order.
+
+    `all_namespaces`: `kubectl get pods -A`, with a leading NAMESPACE column.
+    """
     now = _now(now)
     if not pods:
-        return f"No resources found in {namespace} namespace.\n" if namespace else "No resources found\n"
-    lines = ["NAME\tREADY\tSTATUS\tRESTARTS\tAGE\n"]
+        if all_namespaces or not namespace:
+            return "No resources found\n"
+        return f"No resources found in {namespace} namespace.\n"
+    lines = [("NAMESPACE\t" if all_namespaces else "") + "NAME\tREADY\tSTATUS\tRESTARTS\tAGE\n"]
     ordered = sorted(
         pods,
         key=lambda p: (p.get("metadata", {}).get("namespace", ""), p.get("metadata", {}).get("name", "")),
@@ -139,7 +146,8 @@ def render_pod_list(pods: list[dict], now: datetime | None = None, namespace: st
             restarts_text = f"{restarts} ({human_duration((now - last).total_seconds())} ago)"
         age = since(pod.get("metadata", {}).get("creationTimestamp"), now)
         lines.append(
-            f"{pod['metadata'].get('name', '')}\t{ready}/{total}\t{reason}\t{restarts_text}\t{age}\n"
+            (f"{pod['metadata'].get('namespace', '')}\t" if all_namespaces else "")
+            + f"{pod['metadata'].get('name', '')}\t{ready}/{total}\t{reason}\t{restarts_text}\t{age}\n"
         )
     return tabwrite("".join(lines), minwidth=6, padding=3)
 

@@ -86,7 +86,18 @@ def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "open"))
     if ents.symptoms & {"pending", "image"} and not ents.pods:
         out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "open"))
+    if "rollout_status" in conv.tools and ents.deployments and _ROLLOUT_WORDS.search(" ".join(conv.users)):
+        d = ents.deployments[0]
+        out.append(
+            Check("rollout_status", {"deployment": d, "namespace": ns}, f"where {d}'s rollout stands", "open")
+        )
     return out
+
+
+_ROLLOUT_WORDS = re.compile(
+    r"\b(?:rollout|rolled out|roll(?:ing)? out|deploy(?:ed|ment|s)?|release[ds]?)\b", re.I
+)
+"""A named workload plus one of these: the Deployment's rollout state is worth a look."""
 
 
 def named_logs(ents: Entities) -> list[str]:
@@ -360,6 +371,14 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             )
         if not c.answered or c.failed:
             continue
+        if (
+            c.name in ("k8s_events", "pod_describe")
+            and "node_status" in conv.tools
+            and _NODE_TROUBLE.search(c.output)
+        ):
+            out.append(
+                Check("node_status", {}, "the events name a node in trouble: the nodes' conditions", "nodes")
+            )
         if c.name == "service_status":
             out += _after_service(conv, c, troubled, has_cause)
         elif c.name == "list_pods":
@@ -369,6 +388,9 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                 _pod_kind(x.args.get("pod"), status) for x in conv.this_turn() if x.name == "pod_describe"
             }
             out += [x for x in _after_pods(c, ents) if _pod_kind(x.args.get("pod"), status) not in described]
+            if "node_status" in conv.tools and NODE_BOUND & set(status.values()):
+                why = "pods are pending, evicted or stuck terminating: the nodes' conditions"
+                out.append(Check("node_status", {}, why, "nodes"))
         elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output) or not has_cause):
             out += _after_describe(c, troubled)
 
@@ -386,6 +408,13 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             ]
     return out
 
+
+_NODE_TROUBLE = re.compile(
+    r"\b(?:NodeNotReady|NotReady|(?:Memory|Disk|PID)Pressure|EvictionThresholdMet|NodeHasInsufficient\w+"
+    r"|node\.kubernetes\.io/(?:not-ready|unreachable|memory-pressure|disk-pressure|pid-pressure))\b"
+    r"|The node was low on resource"
+)
+"""Event or describe text that blames a node: pressure, NotReady, an eviction for low resources."""
 
 _UNREACHED = ("connection-refused", "connection-timeout", "error-lines", "dns-timeout")
 
@@ -800,7 +829,15 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
             for other in other_namespaces(conv, ents)[:2]
         ]
+        if not ents.namespaces and _offers_all_namespaces(conv):
+            why = "no namespace was named and none showed the pods: list every namespace"
+            out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
     return out
+
+
+def _offers_all_namespaces(conv: Conversation) -> bool:
+    params = (conv.tools.get("list_pods") or {}).get("parameters") or {}
+    return "all_namespaces" in (params.get("properties") or {})
 
 
 _ENV_WORDS = re.compile(r"\b(production|prod|staging|stage|dev|qa|test)\b")

@@ -166,21 +166,24 @@ class KubernetesTarget(Target):
 
     @catalog.LIST_PODS.handler("kubernetes")
     async def tool_list_pods(self, args) -> RawOutput:
-        argv = ["kubectl", "get", "pods", "-n", args.namespace] + (
-            ["-l", args.selector] if args.selector else []
-        )
+        where = ["-A"] if args.all_namespaces else ["-n", args.namespace]
+        argv = ["kubectl", "get", "pods", *where] + (["-l", args.selector] if args.selector else [])
         command = shlex.join(argv)
         kwargs = {"label_selector": args.selector} if args.selector else {}
         try:
-            pods = await self.conn.list_all(self.conn.core.list_namespaced_pod, args.namespace, **kwargs)
+            if args.all_namespaces:
+                pods = await self.conn.list_all(self.conn.core.list_pod_for_all_namespaces, **kwargs)
+            else:
+                pods = await self.conn.list_all(self.conn.core.list_namespaced_pod, args.namespace, **kwargs)
         except KubeCallError as err:
             return _failed(command, err)
-        text = render_pod_list(pods, self.now(), args.namespace)
+        text = render_pod_list(pods, self.now(), args.namespace, all_namespaces=args.all_namespaces)
+        namespace = None if args.all_namespaces else args.namespace
         return RawOutput(
             output=text,
             command=command,
             source="kubernetes-api",
-            data={"namespace": args.namespace, "pods": [pod_status_facts(p) for p in pods]},
+            data={"namespace": namespace, "pods": [pod_status_facts(p) for p in pods]},
         )
 
     async def _default_container(self, pod_name: str, namespace: str) -> tuple[str, list[str]]:

@@ -102,6 +102,8 @@ class ReplayTarget(Target):
 
     async def run(self, tool: Tool, args: ToolArgs) -> RawOutput:
         call = args.model_dump(exclude_none=True)
+        if call.get("all_namespaces"):  # -A: a recording of one namespace must not answer it
+            call.pop("namespace", None)
         label = format_call(tool.name, call)
         self.calls.append(label)
         if tool.risk is Risk.WRITE:

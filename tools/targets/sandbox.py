@@ -274,7 +274,7 @@ class SandboxTarget(Target):
 
     @catalog.LIST_PODS.handler("sandbox")
     async def tool_list_pods(self, args) -> RawOutput:
-        r, data = self._need_cluster().list_pods(args.namespace, args.selector)
+        r, data = self._need_cluster().list_pods(args.namespace, args.selector, args.all_namespaces)
         return self._out("list_pods", args, r, data)
 
     @catalog.K8S_EVENTS.handler("sandbox")

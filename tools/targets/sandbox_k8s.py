@@ -104,16 +104,20 @@ class ClusterState:
         ]
         return Rendered(render_pod_describe(pod, events, self.clock()), 0), pod_status_facts(pod)
 
-    def list_pods(self, namespace: str, selector: str | None) -> tuple[Rendered, dict]:
+    def list_pods(
+        self, namespace: str, selector: str | None, all_namespaces: bool = False
+    ) -> tuple[Rendered, dict]:
+        spaces = self.names() if all_namespaces else [namespace]
         try:
             pods = [
                 p
-                for p in self.ns(namespace).pods
+                for name in spaces
+                for p in self.ns(name).pods
                 if selector_matches(selector, p["metadata"].get("labels") or {})
             ]
         except ValueError as exc:
             return Rendered(f"error: {exc}\n", 1), {}
-        text = render_pod_list(pods, self.clock(), namespace)
+        text = render_pod_list(pods, self.clock(), namespace, all_namespaces=all_namespaces)
         return Rendered(text, 0), {"pods": [pod_status_facts(p) for p in pods]}
 
     def events(self, namespace: str, involved: str | None) -> tuple[Rendered, dict]:
