@@ -299,6 +299,14 @@ def test_readiness_failures_that_stopped_long_ago_are_benign_and_recent_ones_are
     ]
 
 
+def test_readiness_failures_of_a_pod_ready_now_are_benign_whatever_its_restarts():
+    restarted = DESCRIBE_STARTED.replace("Restart Count:  0", "Restart Count:  2")
+    [probe] = by_sig(analyze_text("pod_describe", restarted), "probe-failing")
+    assert probe.severity == "info"
+    liveness = restarted.replace("Readiness probe failed", "Liveness probe failed")
+    assert by_sig(analyze_text("pod_describe", liveness), "probe-failing")[0].severity == "high"
+
+
 DESCRIBE_CONFIG = """\
 Name:             cart-7d9f8c6b5-x2k4p
 Namespace:        shop

@@ -421,6 +421,14 @@ def started_fine(pod: PodDescription | None) -> bool:
     return all(c.get("Ready") == "True" and (c.get("Restart Count") or "0") == "0" for c in pod.containers)
 
 
+def ready_now(pod: PodDescription | None) -> bool:
+    """Every container Ready and the pod Running: a readiness probe that failed before passes now (a readiness
+    probe restarts nothing, so restarts, if any, have their own finding)."""
+    if pod is None or not pod.containers or pod.status not in (None, "Running"):
+        return False
+    return all(c.get("Ready") == "True" for c in pod.containers)
+
+
 def _probe(
     obs: Observation,
     name: str | None,
@@ -435,6 +443,7 @@ def _probe(
     benign = (
         stopping
         or started_fine(pod)
+        or (m.group("probe") == "Readiness" and ready_now(pod))
         or (pod is None and m.group("probe") == "Readiness" and (e.stopped or quiet))
     )
     probe = m.group("probe")
