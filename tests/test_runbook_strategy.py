@@ -455,6 +455,9 @@ def test_cronjobs_and_jobs_are_named_workloads_and_status_words_are_not():
 
     assert extract("the report-gen CronJob left 30 Completed pods").deployments == ["report-gen"]
     assert extract("job migrate-db never finishes").deployments == ["migrate-db"]
+    # kubectl's kind/name: the word before the kind is not the name, the one after the slash is
+    assert extract("completed pods for cronjob/report-gen pile up").deployments == ["report-gen"]
+    assert extract("check deployment/checkout-api now").deployments == ["checkout-api"]
     assert extract("pods in data namespace: CrashLoopBackOff since the update").namespaces == ["data"]
 
 

@@ -699,7 +699,8 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
         r"\b(?:deployment|deploy|app|statefulset|sts|daemonset|ds)[/\s]+[\"'`]?([a-z0-9][a-z0-9-]{1,62})\b|"
         r"\b(?:cronjob|cj|job)(?:/|\s+[\"'`]?)"
         r"([a-z0-9]+[-\d][a-z0-9-]{0,60}|(?<=/)[a-z0-9][a-z0-9-]{1,62}|(?<=[\"'`])[a-z0-9][a-z0-9-]{1,62})\b|"
-        r"\b([a-z0-9][a-z0-9-]{1,62})[\"'`]? (?:deployment|pods?|app|service|statefulset|daemonset|cronjob|job)s?\b",
+        r"\b([a-z0-9][a-z0-9-]{1,62})[\"'`]? (?:deployment|pods?|app|service|statefulset|daemonset|cronjob|job)s?\b"
+        r"(?!/)",  # `for cronjob/report-gen`: kubectl's kind/name, whose name follows the slash
         low,
     ):
         name = m.group(1) or m.group(2) or m.group(3)
