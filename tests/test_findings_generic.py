@@ -529,3 +529,23 @@ Containers:
 """
     [f] = by_sig(analyze_text("pod_describe", describe), "init-container-waiting")
     assert [(c.tool, c.args["container"]) for c in f.checks] == [("pod_logs", "wait-for-db")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Nov 23 02:00:04 bi-01 python3[2211]: requests.exceptions.ConnectionError: HTTPSConnectionPool("
+        "host='reports.corp.example.net', port=443): Max retries exceeded with url: /upload (Caused by "
+        'NameResolutionError("<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to resolve '
+        "'reports.corp.example.net' ([Errno -2] Name or service not known)\"))",
+        "Nov 23 02:00:04 bi-01 rsync[2211]: ssh: Could not resolve hostname reports.corp.example.net: "
+        "Name or service not known",
+        "2026-11-23T02:00:04Z ERROR upload: dial tcp: lookup reports.corp.example.net on 10.0.0.2:53: "
+        "read udp 10.0.0.5:41234->10.0.0.2:53: i/o timeout",
+        "Nov 23 02:00:04 bi-01 node[2211]: Error: getaddrinfo EAI_AGAIN reports.corp.example.net",
+    ],
+)
+def test_a_name_that_does_not_resolve_is_looked_up_next(line):
+    [dns] = [f for f in analyze_text("log_tail", line) if f.signature.startswith("dns-")]
+    assert dns.facts["name"] == "reports.corp.example.net" and dns.severity == "high"
+    assert [(c.tool, c.args) for c in dns.checks] == [("dns_lookup", {"name": "reports.corp.example.net"})]
