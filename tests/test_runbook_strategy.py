@@ -673,3 +673,17 @@ def test_emfile_in_a_journal_names_the_program_that_logged_it():
     }
     s.run(outputs)
     assert ("open_files", {"process": "node"}) in s.asked
+
+
+def test_where_the_engineer_says_it_happens_and_an_add_ons_home_are_tried_as_namespaces():
+    from assistant.runbook.entities import place_words
+
+    assert place_words("checkout pods never become ready in payments-eu after the release") == ["payments-eu"]
+    assert place_words("stuck in Pending in the morning, errors in /var/log/app.log, in prod") == []
+    s = Session(K8S, "checkout pods never become ready in payments-eu after the release")
+    s.run({})
+    assert ("list_pods", {"namespace": "payments-eu"}) in s.asked
+    s = Session(K8S, "the promtail daemonset has no pod on the two new nodes")
+    s.run({})
+    tried = [a["namespace"] for n, a in s.asked if n == "list_pods"]
+    assert "logging" in tried and "monitoring" in tried

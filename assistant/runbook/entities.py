@@ -715,6 +715,29 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
             _add(e.deployments, name)
 
 
+_TIME_WORDS = re.compile(
+    r"(?:morning|evening|afternoon|night|tonight|today|yesterday|minutes?|hours?|days?|weeks?|months?|prod|"
+    r"production|staging|dev|test|qa|general|particular|total|parallel|place|time|order|front|progress|practice|"
+    r"fact|turn|addition|case|use|response|memory|logs?|kubernetes|k8s|docker|loop|pending|running|terminating|"
+    r"crashloopbackoff|containercreating|errors?|state|status|\d[\w.-]*)$"
+)
+"""Words that follow 'in' in a sentence without naming a place (times, states, environments said elsewhere)."""
+
+
+def place_words(text: str) -> list[str]:
+    """Names after 'in' in a Kubernetes message ('pods never start in billing'): where the engineer said it happens.
+    Only a fallback for the namespace: tried when the namespaces named or seen show nothing."""
+    out: list[str] = []
+    for m in re.finditer(
+        r"\bin\s+(?:the\s+)?[\"'`]?([a-z][a-z0-9-]{1,62})\b(?![.\w-]*[./:]\w)", text.lower()
+    ):
+        w = m.group(1)
+        if w in _STOP or w in _NOT_A_NAME or w in _K8S_NOUNS or _TIME_WORDS.match(w):
+            continue
+        _add(out, w)
+    return out
+
+
 FIX_GENERIC = re.compile(
     r"\b(?:go ahead|do it|fix it|apply (?:the |your )?fix|please fix|proceed|make it so|"
     r"yes,? (?:please|do|go)|execute (?:the |your )?(?:fix|plan))\b",

@@ -15,7 +15,7 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, relevant
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, place_words, relevant
 from assistant.runbook.leads import fd_checks, upstream_services
 from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
 
@@ -816,11 +816,44 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
             seen += re.findall(
                 r"^([a-z0-9][a-z0-9-]{0,62})\s+\S+\s+(?:Warning|Normal)\s", c.output, re.MULTILINE
             )
-    words = _ENV_WORDS.findall(" ".join(conv.users).lower())
+    text = " ".join(conv.users)
+    words = _ENV_WORDS.findall(text.lower())
     named = [*ents.deployments, *[s for s in ents.services if s not in ROLE_OF]]
-    candidates = [*ents.namespaces, *conv.namespaces, *seen, *named, *words, "default"]
+    addons = [
+        ns
+        for w in named
+        for prefix, homes in ADDON_NAMESPACES.items()
+        if w.startswith(prefix)
+        for ns in homes
+    ]
+    places = place_words(text) if ents.k8s else []
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *places, *named, *addons, *words, "default"]
     tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
-    return [n for n in dict.fromkeys(candidates) if n not in tried and n != "kube-system"]
+    return [n for n in dict.fromkeys(candidates) if n not in tried and (n != "kube-system" or n in addons)]
+
+
+ADDON_NAMESPACES = {
+    "fluent-bit": ["logging", "kube-system"],
+    "fluentd": ["logging", "kube-system"],
+    "promtail": ["logging", "monitoring"],
+    "vector": ["logging", "vector"],
+    "filebeat": ["logging", "kube-system"],
+    "node-exporter": ["monitoring"],
+    "prometheus": ["monitoring"],
+    "grafana": ["monitoring"],
+    "coredns": ["kube-system"],
+    "kube-proxy": ["kube-system"],
+    "aws-node": ["kube-system"],
+    "calico-node": ["kube-system", "calico-system"],
+    "cilium": ["kube-system"],
+    "metrics-server": ["kube-system"],
+    "cluster-autoscaler": ["kube-system"],
+    "ingress-nginx": ["ingress-nginx"],
+    "cert-manager": ["cert-manager"],
+    "external-dns": ["external-dns", "kube-system"],
+}
+"""Where cluster add-ons are installed by their charts and manifests, by workload name: a node agent the engineer
+names (a DaemonSet) is looked for there when the namespaces named or seen do not hold it."""
 
 
 def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
