@@ -458,6 +458,13 @@ def test_cronjobs_and_jobs_are_named_workloads_and_status_words_are_not():
     # kubectl's kind/name: the word before the kind is not the name, the one after the slash is
     assert extract("completed pods for cronjob/report-gen pile up").deployments == ["report-gen"]
     assert extract("check deployment/checkout-api now").deployments == ["checkout-api"]
+
+
+def test_what_fails_on_a_host_is_not_taken_for_a_service_name():
+    from assistant.runbook.entities import extract
+
+    assert extract("mysql won't start on db-mysql-04 since the patching").services == ["mysql"]
+    assert extract("ledger-api on app-02 returns 500").services == ["ledger-api"]
     assert extract("pods in data namespace: CrashLoopBackOff since the update").namespaces == ["data"]
 
 

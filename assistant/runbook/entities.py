@@ -403,6 +403,22 @@ def _add(items: list, value) -> None:
         items.append(value)
 
 
+_VERBS_BEFORE_HOST = {
+    "start",
+    "stop",
+    "run",
+    "restart",
+    "boot",
+    "work",
+    "respond",
+    "connect",
+    "load",
+    "come",
+    "up",
+}
+"""'won't start on db-04': what fails on the host, not a service's name."""
+
+
 def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     out: list[str] = []
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
@@ -441,6 +457,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             m.group(1) not in _STOP
             and m.group(1) not in _NOUNS
             and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1))
+            and m.group(1) not in _VERBS_BEFORE_HOST
         ):
             _add(out, ALIASES.get(m.group(1), m.group(1)))
     unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
