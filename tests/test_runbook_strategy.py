@@ -694,3 +694,20 @@ def test_where_the_engineer_says_it_happens_and_an_add_ons_home_are_tried_as_nam
     s.run({})
     tried = [a["namespace"] for n, a in s.asked if n == "list_pods"]
     assert "logging" in tried and "monitoring" in tried
+
+
+def test_the_logs_of_a_component_the_engineer_names_are_read_from_its_pods():
+    from assistant.runbook.entities import log_subjects
+
+    assert log_subjects("the ingress-nginx controller logs show 502s; logs of cert-manager too") == [
+        "ingress-nginx",
+        "cert-manager",
+    ]
+    assert log_subjects("the app logs are full of errors, in the logs I see") == []
+    s = Session(
+        K8S, "CoreDNS logs are full of SERVFAIL for the orders lookups. Is DNS broken for namespace orders?"
+    )
+    listing = "NAME                       READY   STATUS    RESTARTS   AGE\ncoredns-5d78c9869d-7xq2m   1/1     Running   0          9d\n"
+    s.run({"list_pods:kube-system": ok(listing)})
+    assert ("list_pods", {"namespace": "kube-system", "selector": "k8s-app=kube-dns"}) in s.asked
+    assert ("pod_logs", {"pod": "coredns-5d78c9869d-7xq2m", "namespace": "kube-system"}) in s.asked

@@ -755,6 +755,21 @@ def place_words(text: str) -> list[str]:
     return out
 
 
+def log_subjects(text: str) -> list[str]:
+    """Components whose logs the engineer quotes or points at ('CoreDNS logs', 'the fluent-bit pod logs',
+    'logs of cert-manager'): in a cluster, their pods' logs are read."""
+    out: list[str] = []
+    for m in re.finditer(
+        r"\b([a-z][a-z0-9-]{1,62})(?:'s)? (?:controller |container |pods? )?logs?\b|"
+        r"\blogs? (?:of|from) (?:the )?([a-z][a-z0-9-]{1,62})\b",
+        text.lower(),
+    ):
+        w = m.group(1) or m.group(2)
+        if w not in _STOP and w not in _NOT_A_NAME and w not in _K8S_NOUNS and not _TIME_WORDS.match(w):
+            _add(out, w)
+    return out
+
+
 FIX_GENERIC = re.compile(
     r"\b(?:go ahead|do it|fix it|apply (?:the |your )?fix|please fix|proceed|make it so|"
     r"yes,? (?:please|do|go)|execute (?:the |your )?(?:fix|plan))\b",

@@ -339,7 +339,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     out += _dependency_pods(conv)
     out += _full_where(conv)
     if k8s_mode(conv, ents):
-        out += cluster_dns_checks(conv)
+        out += cluster_dns_checks(conv) + _component_logs(conv)
     else:
         out += _hosts_file(conv, ents, troubled)
     for c in conv.this_turn():
@@ -763,6 +763,7 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
 def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
     out = [Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage")]
+    out += _component_logs(conv)
     crashed: list[tuple[PodRow, str]] = []
     for c in conv.this_turn():
         if c.name != "list_pods" or not c.answered or c.failed:
@@ -830,6 +831,47 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
     candidates = [*ents.namespaces, *conv.namespaces, *seen, *places, *named, *addons, *words, "default"]
     tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
     return [n for n in dict.fromkeys(candidates) if n not in tried and (n != "kube-system" or n in addons)]
+
+
+ADDON_SELECTORS = {"coredns": "k8s-app=kube-dns", "kube-dns": "k8s-app=kube-dns"}
+"""Labels the standard manifests give an add-on's pods (CoreDNS keeps kube-dns's for compatibility)."""
+
+
+def _component_logs(conv: Conversation) -> list[Check]:
+    """The logs of a component the engineer points at ('CoreDNS logs in kube-system are full of NXDOMAIN'): find
+    its pods where it is installed, then read one pod's logs."""
+    from assistant.runbook.entities import extract, log_subjects
+
+    text = " ".join(conv.users)
+    ents = extract(text)
+    out: list[Check] = []
+    for subject in log_subjects(text)[:2]:
+        homes = [*ADDON_NAMESPACES.get(subject, []), *place_words(text), *ents.namespaces]
+        rows = [
+            (r, str(c.args.get("namespace") or "default"))
+            for c in conv.this_turn()
+            if c.name == "list_pods" and c.answered and not c.failed
+            for r in parse_pod_list(c.output)
+            if r.name.startswith(subject + "-")
+        ]
+        if rows:
+            r, ns = rows[0]
+            out.append(
+                Check(
+                    "pod_logs",
+                    {"pod": r.name, "namespace": r.namespace or ns},
+                    f"read {subject}'s logs, as asked",
+                    "named-logs",
+                )
+            )
+            continue
+        selector = ADDON_SELECTORS.get(subject)
+        for ns in list(dict.fromkeys(homes))[:2]:
+            args = {"namespace": ns, **({"selector": selector} if selector else {})}
+            out.append(
+                Check("list_pods", args, f"find the {subject} pods whose logs were named", "named-logs")
+            )
+    return out
 
 
 ADDON_NAMESPACES = {
