@@ -711,3 +711,15 @@ def test_the_logs_of_a_component_the_engineer_names_are_read_from_its_pods():
     s.run({"list_pods:kube-system": ok(listing)})
     assert ("list_pods", {"namespace": "kube-system", "selector": "k8s-app=kube-dns"}) in s.asked
     assert ("pod_logs", {"pod": "coredns-5d78c9869d-7xq2m", "namespace": "kube-system"}) in s.asked
+
+
+def test_a_programs_own_line_in_the_status_tail_is_followed_by_its_units_journal():
+    status = """\
+● billing-api.service - Billing API
+     Active: active (running) since Mon 2026-11-23 02:00:11 UTC; 7h ago
+   Main PID: 1822 (java)
+Nov 23 09:01:12 app-01 java[1822]: 2026-11-23 09:01:12 ERROR o.a.t.u.n.NioEndpoint : Socket accept failed \
+java.io.IOException: Too many open files"""
+    s = Session(HOST, "billing-api on app-01 returns 500s after a few hours; a restart helps for a while")
+    s.run({"service_status": ok(status)})
+    assert ("log_tail", {"source": "unit:billing-api", "lines": 100}) in s.asked

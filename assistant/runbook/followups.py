@@ -228,9 +228,18 @@ def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     read = {str(c.args.get("source")) for c in conv.this_turn() if c.name == "log_tail"}
     out = []
     for f in conclusive:
-        calls = [by_id.get(ev.call_id) for ev in f.evidence]
-        unit = str(f.facts.get("unit") or f.facts.get("service") or "")
-        if unit and calls and all(c is not None and c.name == "service_status" for c in calls):
+        found = [by_id.get(ev.call_id) for ev in f.evidence]
+        calls = [c for c in found if c is not None]
+        status_only = (
+            bool(calls) and len(calls) == len(found) and all(c.name == "service_status" for c in calls)
+        )
+        # a program's own line in the status tail names its process (java), not its unit: the call names the unit
+        unit = str(
+            f.facts.get("unit")
+            or f.facts.get("service")
+            or (calls[0].args.get("service") if status_only else "")
+        )
+        if unit and status_only:
             if f"unit:{unit}" not in read:
                 out.append(
                     Check(
