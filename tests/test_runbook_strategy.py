@@ -723,3 +723,9 @@ java.io.IOException: Too many open files"""
     s = Session(HOST, "billing-api on app-01 returns 500s after a few hours; a restart helps for a while")
     s.run({"service_status": ok(status)})
     assert ("log_tail", {"source": "unit:billing-api", "lines": 100}) in s.asked
+
+
+def test_a_remote_name_the_engineer_gives_is_resolved_when_evidence_runs_out():
+    s = Session(HOST, "the nightly export job on app-01 fails: it cannot upload to files.partner.example.org")
+    s.run({})
+    assert ("dns_lookup", {"name": "files.partner.example.org"}) in s.asked

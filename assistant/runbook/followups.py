@@ -739,6 +739,12 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out += [
         Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]
     ]
+    here = {h.lower() for h in [conv.target_name, *conv.hosts] if h}
+    out += [  # a remote endpoint the engineer names: does its name resolve, and to what?
+        Check("dns_lookup", {"name": n}, f"resolve {n}, the endpoint you named", "triage")
+        for n in ents.fqdns[:1]
+        if n.lower() not in here
+    ]
     out += [
         Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
         Check("host_resources", {}, "look at memory and load", "triage"),
