@@ -729,3 +729,27 @@ def test_a_remote_name_the_engineer_gives_is_resolved_when_evidence_runs_out():
     s = Session(HOST, "the nightly export job on app-01 fails: it cannot upload to files.partner.example.org")
     s.run({})
     assert ("dns_lookup", {"name": "files.partner.example.org"}) in s.asked
+
+
+def test_a_failed_daemon_whose_journal_has_only_systemds_lines_gets_its_own_log_read():
+    status = """\
+× mysql.service - MySQL Community Server
+     Active: failed (Result: exit-code) since Tue 2026-03-03 06:12:09 UTC; 3min ago
+   Main PID: 2231 (code=exited, status=1/FAILURE)
+Mar 03 06:12:09 app-01 systemd[1]: mysql.service: Failed with result 'exit-code'."""
+    journal = (
+        "Mar 03 06:12:08 app-01 systemd[1]: Starting MySQL Community Server...\n"
+        "Mar 03 06:12:09 app-01 systemd[1]: mysql.service: Main process exited, code=exited, status=1/FAILURE\n"
+        "Mar 03 06:12:09 app-01 systemd[1]: Failed to start MySQL Community Server.\n"
+    )
+    own = "2026-03-03T06:12:08.915012Z 0 [ERROR] [MY-010262] [Server] Can't start server: Bind on TCP/IP port: Address already in use\n"
+    s = Session(HOST, "mysql on app-01 is down since the reboot")
+    answer = s.run(
+        {
+            "service_status": (status, 3, None),
+            "log_tail:unit:mysql": ok(journal),
+            "log_tail:/var/log/mysql/error.log": ok(own),
+        }
+    )
+    assert ("log_tail", {"source": "/var/log/mysql/error.log", "lines": 100}) in s.asked
+    assert "Address already in use" in answer

@@ -246,7 +246,26 @@ def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
                         "log_tail", {"source": f"unit:{unit}", "lines": 100}, f"read {unit}'s journal", "own"
                     )
                 )
+            elif _only_systemd(conv, f"unit:{unit}"):  # the program logs elsewhere: its own file says why
+                files = [*configured(conv, unit), *(conventional(conv, unit) if log_kind(unit) else [])]
+                out += [
+                    Check("log_tail", {"source": p, "lines": 100}, f"read {unit}'s own log", "own")
+                    for p in [p for p in dict.fromkeys(files) if p not in read][:2]
+                ]
     return out
+
+
+_SYSTEMD_LINE = re.compile(r"\bsystemd\[1\]: |^-- (?:No entries|Logs begin|Boot) |^\s*$")
+
+
+def _only_systemd(conv: Conversation, source: str) -> bool:
+    """The unit's journal holds only systemd's own lines (Starting, exited, Failed): the program said nothing
+    there, so the failure's reason is in the log file it writes itself."""
+    calls = [c for c in conv.this_turn() if c.name == "log_tail" and c.args.get("source") == source]
+    return any(
+        c.answered and not c.failed and all(_SYSTEMD_LINE.search(ln) for ln in c.output.splitlines())
+        for c in calls
+    )
 
 
 _SERVERS = {
@@ -540,6 +559,8 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         for x in conv.this_turn()
         if x.name == "log_tail" and x.args.get("source") in sources and not x.failed and x.output.strip()
     ]
+    if kind and _only_systemd(conv, journal):  # systemd saying it failed is not the program saying why
+        read = [x for x in read if x.args.get("source") != journal]
     if any(f.severity != "info" for x in read for f in x.findings):  # one stated the failure: enough
         return []
     if read:  # it said nothing wrong: the other kind of log (journal / the daemon's own file), when known
