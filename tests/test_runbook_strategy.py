@@ -753,3 +753,18 @@ Mar 03 06:12:09 app-01 systemd[1]: mysql.service: Failed with result 'exit-code'
     )
     assert ("log_tail", {"source": "/var/log/mysql/error.log", "lines": 100}) in s.asked
     assert "Address already in use" in answer
+
+
+def test_a_failed_start_names_the_specific_reason_its_own_log_gives_not_the_wrappers_exit():
+    status = """\
+× postgresql@16-main.service - PostgreSQL Cluster 16-main
+     Active: failed (Result: protocol) since Tue 2026-03-03 06:12:09 UTC; 3min ago
+Mar 03 06:12:09 db-01 postgresql@16-main[2231]: Error: /usr/lib/postgresql/16/bin/pg_ctl start -D \
+/var/lib/postgresql/16/main -l /var/log/postgresql/postgresql-16-main.log -s exited with status 1:
+Mar 03 06:12:09 db-01 systemd[1]: postgresql@16-main.service: Failed with result 'protocol'."""
+    own = '2026-03-03 06:12:09.101 UTC [2233] PANIC:  could not write to file "pg_wal/xlogtemp.2233": No space left on device\n'
+    s = Session(HOST, "postgres on app-01 is down and won't come back")
+    answer = s.run(
+        {"service_status": (status, 3, None), "log_tail:/var/log/postgresql/postgresql-16-main.log": ok(own)}
+    )
+    assert "No space left on device" in answer.split("**Evidence**")[0]
