@@ -134,6 +134,9 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         "db-starting-up": "2026-07-15 11:08:02.101 UTC [212] FATAL:  the database system is starting up",
         "apparmor-snap-noise": "Jul 15 11:08:02 web-01 kernel: audit: type=1400 audit(1709460001.123:88): "
         'apparmor="DENIED" operation="open" profile="snap.lxd.daemon" name="/proc/1/environ" pid=1 comm="lxd"',
+        "apparmor-capability-noise": "[1987733.420118] audit: type=1400 audit(1795472049.412:3311): "
+        'apparmor="DENIED" operation="capable" class="cap" profile="/usr/sbin/cupsd" pid=881 comm="cupsd" '
+        'capability=12  capname="net_admin"',
         "http-request-record": '203.0.113.7 - - [15/Jul/2026:11:08:02 +0000] "GET /api/payments/failed HTTP/1.1" '
         '200 512 "-" "Mozilla/5.0"',
         "dns-search-path-nxdomain": '[INFO] 10.244.2.31:41822 - 51203 "A IN api.example.com.payments.svc.cluster.local. '
@@ -264,6 +267,44 @@ def test_readiness_failures_during_start_up_that_end_in_ready_are_benign():
     assert probe.signature == "probe-failing" and probe.severity == "info"
     sick = DESCRIBE_STARTED.replace("Ready:          True", "Ready:          False")
     assert by_sig(analyze_text("pod_describe", sick), "probe-failing")[0].severity == "medium"
+
+
+def test_apparmor_denial_of_a_file_is_still_a_failure():
+    line = (
+        'Jul 15 11:08:02 db-01 kernel: audit: type=1400 audit(1709460001.123:88): apparmor="DENIED" '
+        'operation="open" profile="/usr/sbin/mysqld" name="/data/mysql/ibdata1" pid=912 comm="mysqld"'
+    )
+    assert benign(line) is None
+    assert [f for f in analyze_text("log_tail", line) if f.severity != "info"]
+
+
+EVENTS_READINESS = """\
+LAST SEEN   TYPE      REASON      OBJECT                        MESSAGE
+{age}   Warning   Unhealthy   pod/recs-5d8f7c6b9d-abcde     Readiness probe failed: Get "http://10.0.2.4:8080/ready": context deadline exceeded
+"""
+
+
+def test_readiness_failures_that_stopped_long_ago_are_benign_and_recent_ones_are_not():
+    old = analyze_text(
+        "k8s_events", EVENTS_READINESS.format(age="25m (x40 over 55m)"), args={"namespace": "recs"}
+    )
+    assert [(f.signature, f.severity) for f in old if f.signature == "probe-failing"] == [
+        ("probe-failing", "info")
+    ]
+    live = analyze_text(
+        "k8s_events", EVENTS_READINESS.format(age="20s (x40 over 55m)"), args={"namespace": "recs"}
+    )
+    assert [(f.signature, f.severity) for f in live if f.signature == "probe-failing"] == [
+        ("probe-failing", "medium")
+    ]
+
+
+def test_readiness_failures_of_a_pod_ready_now_are_benign_whatever_its_restarts():
+    restarted = DESCRIBE_STARTED.replace("Restart Count:  0", "Restart Count:  2")
+    [probe] = by_sig(analyze_text("pod_describe", restarted), "probe-failing")
+    assert probe.severity == "info"
+    liveness = restarted.replace("Readiness probe failed", "Liveness probe failed")
+    assert by_sig(analyze_text("pod_describe", liveness), "probe-failing")[0].severity == "high"
 
 
 DESCRIBE_CONFIG = """\
@@ -488,3 +529,23 @@ Containers:
 """
     [f] = by_sig(analyze_text("pod_describe", describe), "init-container-waiting")
     assert [(c.tool, c.args["container"]) for c in f.checks] == [("pod_logs", "wait-for-db")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Nov 23 02:00:04 bi-01 python3[2211]: requests.exceptions.ConnectionError: HTTPSConnectionPool("
+        "host='reports.corp.example.net', port=443): Max retries exceeded with url: /upload (Caused by "
+        'NameResolutionError("<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to resolve '
+        "'reports.corp.example.net' ([Errno -2] Name or service not known)\"))",
+        "Nov 23 02:00:04 bi-01 rsync[2211]: ssh: Could not resolve hostname reports.corp.example.net: "
+        "Name or service not known",
+        "2026-11-23T02:00:04Z ERROR upload: dial tcp: lookup reports.corp.example.net on 10.0.0.2:53: "
+        "read udp 10.0.0.5:41234->10.0.0.2:53: i/o timeout",
+        "Nov 23 02:00:04 bi-01 node[2211]: Error: getaddrinfo EAI_AGAIN reports.corp.example.net",
+    ],
+)
+def test_a_name_that_does_not_resolve_is_looked_up_next(line):
+    [dns] = [f for f in analyze_text("log_tail", line) if f.signature.startswith("dns-")]
+    assert dns.facts["name"] == "reports.corp.example.net" and dns.severity == "high"
+    assert [(c.tool, c.args) for c in dns.checks] == [("dns_lookup", {"name": "reports.corp.example.net"})]

@@ -455,6 +455,16 @@ def test_cronjobs_and_jobs_are_named_workloads_and_status_words_are_not():
 
     assert extract("the report-gen CronJob left 30 Completed pods").deployments == ["report-gen"]
     assert extract("job migrate-db never finishes").deployments == ["migrate-db"]
+    # kubectl's kind/name: the word before the kind is not the name, the one after the slash is
+    assert extract("completed pods for cronjob/report-gen pile up").deployments == ["report-gen"]
+    assert extract("check deployment/checkout-api now").deployments == ["checkout-api"]
+
+
+def test_what_fails_on_a_host_is_not_taken_for_a_service_name():
+    from assistant.runbook.entities import extract
+
+    assert extract("mysql won't start on db-mysql-04 since the patching").services == ["mysql"]
+    assert extract("ledger-api on app-02 returns 500").services == ["ledger-api"]
     assert extract("pods in data namespace: CrashLoopBackOff since the update").namespaces == ["data"]
 
 
@@ -714,3 +724,91 @@ def test_events_that_blame_a_node_lead_to_node_status():
     s = Session(K8S, "api in namespace shop keeps losing pods")
     s.run({"k8s_events": ok(events), "list_pods": ok("No resources found in shop namespace.")})
     assert ("node_status", {}) in s.asked
+
+
+def test_where_the_engineer_says_it_happens_and_an_add_ons_home_are_tried_as_namespaces():
+    from assistant.runbook.entities import place_words
+
+    assert place_words("checkout pods never become ready in payments-eu after the release") == ["payments-eu"]
+    assert place_words("stuck in Pending in the morning, errors in /var/log/app.log, in prod") == []
+    s = Session(K8S, "checkout pods never become ready in payments-eu after the release")
+    s.run({})
+    assert ("list_pods", {"namespace": "payments-eu"}) in s.asked
+    s = Session(K8S, "the promtail daemonset has no pod on the two new nodes")
+    s.run({})
+    tried = [a.get("namespace") for n, a in s.asked if n == "list_pods"]
+    assert "logging" in tried and "monitoring" in tried
+
+
+def test_the_logs_of_a_component_the_engineer_names_are_read_from_its_pods():
+    from assistant.runbook.entities import log_subjects
+
+    assert log_subjects("the ingress-nginx controller logs show 502s; logs of cert-manager too") == [
+        "ingress-nginx",
+        "cert-manager",
+    ]
+    assert log_subjects("the app logs are full of errors, in the logs I see") == []
+    s = Session(
+        K8S, "CoreDNS logs are full of SERVFAIL for the orders lookups. Is DNS broken for namespace orders?"
+    )
+    listing = "NAME                       READY   STATUS    RESTARTS   AGE\ncoredns-5d78c9869d-7xq2m   1/1     Running   0          9d\n"
+    s.run({"list_pods:kube-system": ok(listing)})
+    assert ("list_pods", {"namespace": "kube-system", "selector": "k8s-app=kube-dns"}) in s.asked
+    assert ("pod_logs", {"pod": "coredns-5d78c9869d-7xq2m", "namespace": "kube-system"}) in s.asked
+
+
+def test_a_programs_own_line_in_the_status_tail_is_followed_by_its_units_journal():
+    status = """\
+● billing-api.service - Billing API
+     Active: active (running) since Mon 2026-11-23 02:00:11 UTC; 7h ago
+   Main PID: 1822 (java)
+Nov 23 09:01:12 app-01 java[1822]: 2026-11-23 09:01:12 ERROR o.a.t.u.n.NioEndpoint : Socket accept failed \
+java.io.IOException: Too many open files"""
+    s = Session(HOST, "billing-api on app-01 returns 500s after a few hours; a restart helps for a while")
+    s.run({"service_status": ok(status)})
+    assert ("log_tail", {"source": "unit:billing-api", "lines": 100}) in s.asked
+
+
+def test_a_remote_name_the_engineer_gives_is_resolved_when_evidence_runs_out():
+    s = Session(HOST, "the nightly export job on app-01 fails: it cannot upload to files.partner.example.org")
+    s.run({})
+    assert ("dns_lookup", {"name": "files.partner.example.org"}) in s.asked
+
+
+def test_a_failed_daemon_whose_journal_has_only_systemds_lines_gets_its_own_log_read():
+    status = """\
+× mysql.service - MySQL Community Server
+     Active: failed (Result: exit-code) since Tue 2026-03-03 06:12:09 UTC; 3min ago
+   Main PID: 2231 (code=exited, status=1/FAILURE)
+Mar 03 06:12:09 app-01 systemd[1]: mysql.service: Failed with result 'exit-code'."""
+    journal = (
+        "Mar 03 06:12:08 app-01 systemd[1]: Starting MySQL Community Server...\n"
+        "Mar 03 06:12:09 app-01 systemd[1]: mysql.service: Main process exited, code=exited, status=1/FAILURE\n"
+        "Mar 03 06:12:09 app-01 systemd[1]: Failed to start MySQL Community Server.\n"
+    )
+    own = "2026-03-03T06:12:08.915012Z 0 [ERROR] [MY-010262] [Server] Can't start server: Bind on TCP/IP port: Address already in use\n"
+    s = Session(HOST, "mysql on app-01 is down since the reboot")
+    answer = s.run(
+        {
+            "service_status": (status, 3, None),
+            "log_tail:unit:mysql": ok(journal),
+            "log_tail:/var/log/mysql/error.log": ok(own),
+        }
+    )
+    assert ("log_tail", {"source": "/var/log/mysql/error.log", "lines": 100}) in s.asked
+    assert "Address already in use" in answer
+
+
+def test_a_failed_start_names_the_specific_reason_its_own_log_gives_not_the_wrappers_exit():
+    status = """\
+× postgresql@16-main.service - PostgreSQL Cluster 16-main
+     Active: failed (Result: protocol) since Tue 2026-03-03 06:12:09 UTC; 3min ago
+Mar 03 06:12:09 db-01 postgresql@16-main[2231]: Error: /usr/lib/postgresql/16/bin/pg_ctl start -D \
+/var/lib/postgresql/16/main -l /var/log/postgresql/postgresql-16-main.log -s exited with status 1:
+Mar 03 06:12:09 db-01 systemd[1]: postgresql@16-main.service: Failed with result 'protocol'."""
+    own = '2026-03-03 06:12:09.101 UTC [2233] PANIC:  could not write to file "pg_wal/xlogtemp.2233": No space left on device\n'
+    s = Session(HOST, "postgres on app-01 is down and won't come back")
+    answer = s.run(
+        {"service_status": (status, 3, None), "log_tail:/var/log/postgresql/postgresql-16-main.log": ok(own)}
+    )
+    assert "No space left on device" in answer.split("**Evidence**")[0]

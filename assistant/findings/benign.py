@@ -152,6 +152,13 @@ BENIGN: list[Benign] = [
         re.compile(r'apparmor="DENIED"[^\n]*profile="snap[.-]'),
     ),
     Benign(
+        "apparmor-capability-noise",
+        "an AppArmor profile refusing a program an extra capability it asks for opportunistically (cupsd asking "
+        "for net_admin, a daemon probing sys_module): the program carries on without it. A denied file or "
+        'network operation (operation="open", "connect", ...) is what breaks a service, and stays a failure',
+        re.compile(r'apparmor="DENIED" operation="capable"'),
+    ),
+    Benign(
         "db-starting-up",
         "clients connecting while the database was (re)starting, and it finished starting afterwards",
         re.compile(

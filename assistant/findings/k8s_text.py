@@ -50,6 +50,12 @@ class Event:
     age: str = ""
 
     @property
+    def last_seen(self) -> float | None:
+        """Seconds since the event last occurred (its LAST SEEN / Age column), when the output says."""
+        m = re.match(r"^(\S+)", self.age)
+        return seconds(m.group(1)) if m else None
+
+    @property
     def stopped(self) -> bool:
         """A burst that is over: last seen minutes ago, and it lasted only a short while (start-up noise)."""
         m = re.match(r"^(\S+)(?: \(x\d+ over (\S+)\))?$", self.age)

@@ -408,11 +408,25 @@ def described_eviction(obs: Observation) -> list[Finding]:
     return [_evicted(obs, pod.name, _namespace(obs, pod), pod.message or "", lines, aged_out=aged_out)]
 
 
+READINESS_PASSING_AFTER = 600
+"""The kubelet records an Unhealthy event on every failed probe (every periodSeconds, 10s by default): a readiness
+probe with no failure for ten minutes passes again. It only took the pod out of its Service meanwhile; it killed
+nothing, so a past burst (a start-up, a load spike that has cleared) is not a cause now."""
+
+
 def started_fine(pod: PodDescription | None) -> bool:
     """Known-benign: probe failures while a container was starting, and it is Ready now without restarts."""
     if pod is None or not pod.containers:
         return False
     return all(c.get("Ready") == "True" and (c.get("Restart Count") or "0") == "0" for c in pod.containers)
+
+
+def ready_now(pod: PodDescription | None) -> bool:
+    """Every container Ready and the pod Running: a readiness probe that failed before passes now (a readiness
+    probe restarts nothing, so restarts, if any, have their own finding)."""
+    if pod is None or not pod.containers or pod.status not in (None, "Running"):
+        return False
+    return all(c.get("Ready") == "True" for c in pod.containers)
 
 
 def _probe(
@@ -425,7 +439,13 @@ def _probe(
     killed: Collection[str | None] = (),
 ) -> Finding:
     stopping = PROBE_WHILE_STOPPING.holds(pod, killed, name)
-    benign = stopping or started_fine(pod) or (pod is None and m.group("probe") == "Readiness" and e.stopped)
+    quiet = (e.last_seen or 0) >= READINESS_PASSING_AFTER
+    benign = (
+        stopping
+        or started_fine(pod)
+        or (m.group("probe") == "Readiness" and ready_now(pod))
+        or (pod is None and m.group("probe") == "Readiness" and (e.stopped or quiet))
+    )
     probe = m.group("probe")
     return make_finding(
         obs,

@@ -107,11 +107,17 @@ _NXDOMAIN = [
     re.compile(rf"could not translate host name \"{_NAME}\" to address"),
     re.compile(rf"UnknownHostException: {_NAME}"),
     re.compile(rf"Could not resolve host: {_NAME}"),
+    re.compile(rf"Could not resolve hostname {_NAME}:"),  # ssh, scp, rsync over ssh
+    re.compile(rf"Failed to resolve '{_NAME}'"),  # urllib3's NameResolutionError (requests)
+    re.compile(rf"getaddrinfo EAI_AGAIN {_NAME}"),
+    re.compile(rf"lookup {_NAME} on \S+: (?:server misbehaving|(?:read udp \S+: )?i/o timeout)"),
+    re.compile(rf"ConnectionPool\(host='{_NAME}'"),
     re.compile(rf"(?:Name or service not known|nodename nor servname provided).*?\b{_NAME}\b(?=\W*$)"),
     re.compile(r"status: NXDOMAIN|Name or service not known|NXDOMAIN"),
 ]
 _DNS_TIMEOUT = re.compile(
     r"no servers could be reached|Temporary failure in name resolution|getaddrinfo EAI_AGAIN|server misbehaving|"
+    r"lookup \S+ on \S+: (?:read udp \S+: )?i/o timeout|"
     r"status: (?:SERVFAIL|REFUSED)\b|\b2\(SERVFAIL\)|\b5\(REFUSED\)|server can't find \S+: (?:SERVFAIL|REFUSED)",
     re.IGNORECASE,
 )
@@ -156,6 +162,7 @@ def dns_failures(obs: Observation) -> list[Finding]:
         "name resolution",
         "eai_again",
         "misbehaving",
+        "i/o timeout",
         "servfail",
         "refused",
     ):

@@ -241,7 +241,31 @@ def _own_words(f: Finding) -> str | None:
     return None
 
 
+def _specific_in_own_log(f: Finding, others: list[Finding], conv: Conversation) -> Finding | None:
+    """A specific failure (not a generic error line) that the unit's own log file or journal states: a failed
+    start's reason (PostgreSQL's 'No space left on device' behind pg_ctl's 'exited with status 1')."""
+    unit = str(f.facts.get("unit") or f.facts.get("service") or "")
+    stem = re.split(r"[@.]", unit)[0]
+    if not stem:
+        return None
+    sources = {c.id: f"{c.args.get('source') or ''} {c.command}" for c in conv.calls if c.name == "log_tail"}
+    return next(
+        (
+            o
+            for o in others
+            if o is not f
+            and o.severity in ("critical", "high")
+            and o.signature not in ("error-lines", f.signature)
+            and any(ev.tool == "log_tail" and stem in sources.get(ev.call_id, "") for ev in o.evidence)
+        ),
+        None,
+    )
+
+
 def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    why = _specific_in_own_log(f, others, conv)
+    if why is not None and why.evidence and why.evidence[0].lines:
+        return f"{f.title}; its log says why: {why.title} (`{why.evidence[0].lines[0].strip()[:240]}`)."
     said = _own_words(f)
     if said and explained_by(f, others) is None:
         return f"{f.title}; its log says why: `{said.strip()[:240]}`."

@@ -403,6 +403,22 @@ def _add(items: list, value) -> None:
         items.append(value)
 
 
+_VERBS_BEFORE_HOST = {
+    "start",
+    "stop",
+    "run",
+    "restart",
+    "boot",
+    "work",
+    "respond",
+    "connect",
+    "load",
+    "come",
+    "up",
+}
+"""'won't start on db-04': what fails on the host, not a service's name."""
+
+
 def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     out: list[str] = []
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
@@ -441,6 +457,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
             m.group(1) not in _STOP
             and m.group(1) not in _NOUNS
             and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1))
+            and m.group(1) not in _VERBS_BEFORE_HOST
         ):
             _add(out, ALIASES.get(m.group(1), m.group(1)))
     unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
@@ -699,7 +716,8 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
         r"\b(?:deployment|deploy|app|statefulset|sts|daemonset|ds)[/\s]+[\"'`]?([a-z0-9][a-z0-9-]{1,62})\b|"
         r"\b(?:cronjob|cj|job)(?:/|\s+[\"'`]?)"
         r"([a-z0-9]+[-\d][a-z0-9-]{0,60}|(?<=/)[a-z0-9][a-z0-9-]{1,62}|(?<=[\"'`])[a-z0-9][a-z0-9-]{1,62})\b|"
-        r"\b([a-z0-9][a-z0-9-]{1,62})[\"'`]? (?:deployment|pods?|app|service|statefulset|daemonset|cronjob|job)s?\b",
+        r"\b([a-z0-9][a-z0-9-]{1,62})[\"'`]? (?:deployment|pods?|app|service|statefulset|daemonset|cronjob|job)s?\b"
+        r"(?!/)",  # `for cronjob/report-gen`: kubectl's kind/name, whose name follows the slash
         low,
     ):
         name = m.group(1) or m.group(2) or m.group(3)
@@ -712,6 +730,44 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
             and name not in e.namespaces
         ):
             _add(e.deployments, name)
+
+
+_TIME_WORDS = re.compile(
+    r"(?:morning|evening|afternoon|night|tonight|today|yesterday|minutes?|hours?|days?|weeks?|months?|prod|"
+    r"production|staging|dev|test|qa|general|particular|total|parallel|place|time|order|front|progress|practice|"
+    r"fact|turn|addition|case|use|response|memory|logs?|kubernetes|k8s|docker|loop|pending|running|terminating|"
+    r"crashloopbackoff|containercreating|errors?|state|status|\d[\w.-]*)$"
+)
+"""Words that follow 'in' in a sentence without naming a place (times, states, environments said elsewhere)."""
+
+
+def place_words(text: str) -> list[str]:
+    """Names after 'in' in a Kubernetes message ('pods never start in billing'): where the engineer said it happens.
+    Only a fallback for the namespace: tried when the namespaces named or seen show nothing."""
+    out: list[str] = []
+    for m in re.finditer(
+        r"\bin\s+(?:the\s+)?[\"'`]?([a-z][a-z0-9-]{1,62})\b(?![.\w-]*[./:]\w)", text.lower()
+    ):
+        w = m.group(1)
+        if w in _STOP or w in _NOT_A_NAME or w in _K8S_NOUNS or _TIME_WORDS.match(w):
+            continue
+        _add(out, w)
+    return out
+
+
+def log_subjects(text: str) -> list[str]:
+    """Components whose logs the engineer quotes or points at ('CoreDNS logs', 'the fluent-bit pod logs',
+    'logs of cert-manager'): in a cluster, their pods' logs are read."""
+    out: list[str] = []
+    for m in re.finditer(
+        r"\b([a-z][a-z0-9-]{1,62})(?:'s)? (?:controller |container |pods? )?logs?\b|"
+        r"\blogs? (?:of|from) (?:the )?([a-z][a-z0-9-]{1,62})\b",
+        text.lower(),
+    ):
+        w = m.group(1) or m.group(2)
+        if w not in _STOP and w not in _NOT_A_NAME and w not in _K8S_NOUNS and not _TIME_WORDS.match(w):
+            _add(out, w)
+    return out
 
 
 FIX_GENERIC = re.compile(

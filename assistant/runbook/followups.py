@@ -15,7 +15,7 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, relevant
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, place_words, relevant
 from assistant.runbook.leads import fd_checks, upstream_services
 from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
 
@@ -239,16 +239,44 @@ def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
     read = {str(c.args.get("source")) for c in conv.this_turn() if c.name == "log_tail"}
     out = []
     for f in conclusive:
-        calls = [by_id.get(ev.call_id) for ev in f.evidence]
-        unit = str(f.facts.get("unit") or f.facts.get("service") or "")
-        if unit and calls and all(c is not None and c.name == "service_status" for c in calls):
+        found = [by_id.get(ev.call_id) for ev in f.evidence]
+        calls = [c for c in found if c is not None]
+        status_only = (
+            bool(calls) and len(calls) == len(found) and all(c.name == "service_status" for c in calls)
+        )
+        # a program's own line in the status tail names its process (java), not its unit: the call names the unit
+        unit = str(
+            f.facts.get("unit")
+            or f.facts.get("service")
+            or (calls[0].args.get("service") if status_only else "")
+        )
+        if unit and status_only:
             if f"unit:{unit}" not in read:
                 out.append(
                     Check(
                         "log_tail", {"source": f"unit:{unit}", "lines": 100}, f"read {unit}'s journal", "own"
                     )
                 )
+            elif _only_systemd(conv, f"unit:{unit}"):  # the program logs elsewhere: its own file says why
+                files = [*configured(conv, unit), *(conventional(conv, unit) if log_kind(unit) else [])]
+                out += [
+                    Check("log_tail", {"source": p, "lines": 100}, f"read {unit}'s own log", "own")
+                    for p in [p for p in dict.fromkeys(files) if p not in read][:2]
+                ]
     return out
+
+
+_SYSTEMD_LINE = re.compile(r"\bsystemd\[1\]: |^-- (?:No entries|Logs begin|Boot) |^\s*$")
+
+
+def _only_systemd(conv: Conversation, source: str) -> bool:
+    """The unit's journal holds only systemd's own lines (Starting, exited, Failed): the program said nothing
+    there, so the failure's reason is in the log file it writes itself."""
+    calls = [c for c in conv.this_turn() if c.name == "log_tail" and c.args.get("source") == source]
+    return any(
+        c.answered and not c.failed and all(_SYSTEMD_LINE.search(ln) for ln in c.output.splitlines())
+        for c in calls
+    )
 
 
 _SERVERS = {
@@ -350,7 +378,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     out += _dependency_pods(conv)
     out += _full_where(conv)
     if k8s_mode(conv, ents):
-        out += cluster_dns_checks(conv)
+        out += cluster_dns_checks(conv) + _component_logs(conv)
     else:
         out += _hosts_file(conv, ents, troubled)
     for c in conv.this_turn():
@@ -560,6 +588,8 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         for x in conv.this_turn()
         if x.name == "log_tail" and x.args.get("source") in sources and not x.failed and x.output.strip()
     ]
+    if kind and _only_systemd(conv, journal):  # systemd saying it failed is not the program saying why
+        read = [x for x in read if x.args.get("source") != journal]
     if any(f.severity != "info" for x in read for f in x.findings):  # one stated the failure: enough
         return []
     if read:  # it said nothing wrong: the other kind of log (journal / the daemon's own file), when known
@@ -759,6 +789,12 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out += [
         Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]
     ]
+    here = {h.lower() for h in [conv.target_name, *conv.hosts] if h}
+    out += [  # a remote endpoint the engineer names: does its name resolve, and to what?
+        Check("dns_lookup", {"name": n}, f"resolve {n}, the endpoint you named", "triage")
+        for n in ents.fqdns[:1]
+        if n.lower() not in here
+    ]
     out += [
         Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
         Check("host_resources", {}, "look at memory and load", "triage"),
@@ -792,6 +828,7 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
 def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
     out = [Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage")]
+    out += _component_logs(conv)
     crashed: list[tuple[PodRow, str]] = []
     for c in conv.this_turn():
         if c.name != "list_pods" or not c.answered or c.failed:
@@ -853,11 +890,85 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
             seen += re.findall(
                 r"^([a-z0-9][a-z0-9-]{0,62})\s+\S+\s+(?:Warning|Normal)\s", c.output, re.MULTILINE
             )
-    words = _ENV_WORDS.findall(" ".join(conv.users).lower())
+    text = " ".join(conv.users)
+    words = _ENV_WORDS.findall(text.lower())
     named = [*ents.deployments, *[s for s in ents.services if s not in ROLE_OF]]
-    candidates = [*ents.namespaces, *conv.namespaces, *seen, *named, *words, "default"]
+    addons = [
+        ns
+        for w in named
+        for prefix, homes in ADDON_NAMESPACES.items()
+        if w.startswith(prefix)
+        for ns in homes
+    ]
+    places = place_words(text) if ents.k8s else []
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *places, *named, *addons, *words, "default"]
     tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
-    return [n for n in dict.fromkeys(candidates) if n not in tried and n != "kube-system"]
+    return [n for n in dict.fromkeys(candidates) if n not in tried and (n != "kube-system" or n in addons)]
+
+
+ADDON_SELECTORS = {"coredns": "k8s-app=kube-dns", "kube-dns": "k8s-app=kube-dns"}
+"""Labels the standard manifests give an add-on's pods (CoreDNS keeps kube-dns's for compatibility)."""
+
+
+def _component_logs(conv: Conversation) -> list[Check]:
+    """The logs of a component the engineer points at ('CoreDNS logs in kube-system are full of NXDOMAIN'): find
+    its pods where it is installed, then read one pod's logs."""
+    from assistant.runbook.entities import extract, log_subjects
+
+    text = " ".join(conv.users)
+    ents = extract(text)
+    out: list[Check] = []
+    for subject in log_subjects(text)[:2]:
+        homes = [*ADDON_NAMESPACES.get(subject, []), *place_words(text), *ents.namespaces]
+        rows = [
+            (r, str(c.args.get("namespace") or "default"))
+            for c in conv.this_turn()
+            if c.name == "list_pods" and c.answered and not c.failed
+            for r in parse_pod_list(c.output)
+            if r.name.startswith(subject + "-")
+        ]
+        if rows:
+            r, ns = rows[0]
+            out.append(
+                Check(
+                    "pod_logs",
+                    {"pod": r.name, "namespace": r.namespace or ns},
+                    f"read {subject}'s logs, as asked",
+                    "named-logs",
+                )
+            )
+            continue
+        selector = ADDON_SELECTORS.get(subject)
+        for ns in list(dict.fromkeys(homes))[:2]:
+            args = {"namespace": ns, **({"selector": selector} if selector else {})}
+            out.append(
+                Check("list_pods", args, f"find the {subject} pods whose logs were named", "named-logs")
+            )
+    return out
+
+
+ADDON_NAMESPACES = {
+    "fluent-bit": ["logging", "kube-system"],
+    "fluentd": ["logging", "kube-system"],
+    "promtail": ["logging", "monitoring"],
+    "vector": ["logging", "vector"],
+    "filebeat": ["logging", "kube-system"],
+    "node-exporter": ["monitoring"],
+    "prometheus": ["monitoring"],
+    "grafana": ["monitoring"],
+    "coredns": ["kube-system"],
+    "kube-proxy": ["kube-system"],
+    "aws-node": ["kube-system"],
+    "calico-node": ["kube-system", "calico-system"],
+    "cilium": ["kube-system"],
+    "metrics-server": ["kube-system"],
+    "cluster-autoscaler": ["kube-system"],
+    "ingress-nginx": ["ingress-nginx"],
+    "cert-manager": ["cert-manager"],
+    "external-dns": ["external-dns", "kube-system"],
+}
+"""Where cluster add-ons are installed by their charts and manifests, by workload name: a node agent the engineer
+names (a DaemonSet) is looked for there when the namespaces named or seen do not hold it."""
 
 
 def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
