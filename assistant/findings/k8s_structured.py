@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from assistant.findings.k8s_text import Container, PodDescription
+from assistant.findings.k8s_objects import Container, PodDescription
 from assistant.findings.logtext import unframe
 
 MAX_OBJECT = 2_000_000

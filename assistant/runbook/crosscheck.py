@@ -11,7 +11,7 @@ import ipaddress
 import re
 
 from assistant.events import Evidence, Finding, NextCheck
-from assistant.runbook.conversation import CallRecord, Conversation
+from assistant.runbook.records import CallRecord, Conversation
 
 _HAS_ADDRESS = re.compile(r"^(?P<name>\S+?)\.? has (?:IPv6 )?address (?P<ip>\S+)$", re.MULTILINE)
 HOSTS_FILE = "/etc/hosts"
