@@ -36,6 +36,20 @@ _HANDLED_WAITING = {
 _TRANSITIONAL = {"ContainerCreating", "PodInitializing"}
 
 
+def conditions_block(lines: list[str]) -> list[str]:
+    """The indented lines of a describe's first `Conditions:` section (up to the next top-level field)."""
+    out: list[str] = []
+    inside = False
+    for ln in lines:
+        if ln.startswith("Conditions:"):
+            inside = True
+        elif inside and ln and not ln.startswith(" "):
+            break
+        elif inside:
+            out.append(ln)
+    return out
+
+
 def _object(e: Event, pod: PodDescription | None) -> str:
     return e.object or (f"pod/{pod.name}" if pod and pod.name else "an object")
 
@@ -175,14 +189,9 @@ def false_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
     pod = parse_describe(obs.output)
     if pod is None or pod.status == "Succeeded":
         return []
-    rows, inside = [], False
-    for ln in obs.lines:
-        if ln.startswith("Conditions:"):
-            inside = True
-            continue
-        if inside and ln and not ln.startswith(" "):
-            break
-        m = _CONDITION_ROW.match(ln) if inside else None
+    rows = []
+    for ln in conditions_block(obs.lines):
+        m = _CONDITION_ROW.match(ln)
         if m and m.group("status") != "True":
             rows.append((m.group("type"), ln.strip()))
     if not rows:
@@ -221,14 +230,9 @@ def object_conditions(obs: Observation, covered: set[str]) -> list[Finding]:
         return []
     if any(ln.startswith("Containers:") for ln in obs.lines):
         return []  # a pod: false_conditions reads it
-    rows, inside = [], False
-    for ln in obs.lines:
-        if ln.startswith("Conditions:"):
-            inside = True
-            continue
-        if inside and ln and not ln.startswith(" "):
-            break
-        m = _CONDITION.match(ln) if inside else None
+    rows = []
+    for ln in conditions_block(obs.lines):
+        m = _CONDITION.match(ln)
         if not m or _PRESSURE.search(m.group("type")):
             continue  # node conditions are node_conditions' to read
         bad = m.group("status") == ("True" if BAD_WHEN_TRUE.search(m.group("type")) else "False")
