@@ -239,3 +239,29 @@ def start_server(tmp_path: Path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def kube_api():
+    """The local Kubernetes API stand-in (tests/k8s_api.py), serving tests/fixtures/k8s."""
+    from k8s_api import KubeApiServer
+
+    with KubeApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+def kube_config(kube_api, tmp_path):
+    from k8s_api import write_kubeconfig
+
+    return write_kubeconfig(tmp_path / "kubeconfig", kube_api.url)
+
+
+@pytest.fixture
+async def kube_target(kube_config):
+    """A `kubernetes:fixture` target talking to the stand-in through the real client."""
+    from tools.targets import TargetConfig, open_target
+
+    t = open_target("kubernetes:fixture", TargetConfig(kubeconfig=kube_config))
+    yield t
+    await t.aclose()

@@ -10,10 +10,12 @@ write tools can be checked. Both the Python client and the real kubectl talk to 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
 import threading
+from asyncio.subprocess import PIPE
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -486,3 +488,28 @@ def write_kubeconfig(
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+KUBECTL = Path("/usr/bin/kubectl")
+"""Debian's kubectl, when installed: what our renderings are compared with, byte for byte."""
+
+
+async def kubectl(kubeconfig: Path, home: Path, *args: str) -> str:
+    """The real kubectl's stdout against the stand-in (no user config, UTC)."""
+    argv = [str(KUBECTL), "--kubeconfig", str(kubeconfig), "--cache-dir", str(home / "kcache"), *args]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=PIPE, stderr=PIPE, env={"PATH": "/usr/bin:/bin", "HOME": str(home), "TZ": "UTC"}
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return out.decode()
+
+
+def without_sections(text: str, *sections: str) -> str:
+    """kubectl's describe text without the named top-level sections (those our tools leave out)."""
+    kept, skip = [], False
+    for line in text.splitlines(keepends=True):
+        if re.match(r"^\S", line):
+            skip = line.split(":", 1)[0] in sections
+        if not skip:
+            kept.append(line)
+    return "".join(kept)

@@ -2,66 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
-from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from k8s_api import KubeApiServer, write_kubeconfig
+from k8s_api import KUBECTL, kubectl, without_sections
 
 from tools.catalog import TOOLS
 from tools.runner import run_tool
-from tools.targets import TargetConfig, open_target
+from tools.targets import open_target
 
-KUBECTL = Path("/usr/bin/kubectl")
 needs_kubectl = pytest.mark.skipif(not KUBECTL.exists(), reason="/usr/bin/kubectl is not installed")
 
 
-@pytest.fixture
-def api():
-    with KubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(api, tmp_path) -> Path:
-    return write_kubeconfig(tmp_path / "kubeconfig", api.url)
-
-
-@pytest.fixture
-async def target(kubeconfig):
-    t = open_target("kubernetes:fixture", TargetConfig(kubeconfig=kubeconfig))
-    yield t
-    await t.aclose()
-
-
-async def kubectl(kubeconfig: Path, home: Path, *args: str) -> str:
-    argv = [str(KUBECTL), "--kubeconfig", str(kubeconfig), "--cache-dir", str(home / "kcache"), *args]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=PIPE, stderr=PIPE, env={"PATH": "/usr/bin:/bin", "HOME": str(home), "TZ": "UTC"}
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return out.decode()
-
-
-def _without(text: str, *sections: str) -> str:
-    """kubectl's describe text without the named top-level sections (those node_status leaves out)."""
-    kept, skip = [], False
-    for line in text.splitlines(keepends=True):
-        if re.match(r"^\S", line):
-            skip = line.split(":", 1)[0] in sections
-        if not skip:
-            kept.append(line)
-    return "".join(kept)
-
-
-async def test_listing_shows_status_roles_version_and_abnormal_conditions(target):
-    result = await run_tool(target, "node_status", {})
+async def test_listing_shows_status_roles_version_and_abnormal_conditions(kube_target):
+    result = await run_tool(kube_target, "node_status", {})
     assert result.command == "kubectl get nodes -o wide" and result.exit_code == 0
     table, _, summary = result.output.partition("\n\n")
     rows = [line.split() for line in table.splitlines()]
@@ -82,20 +41,20 @@ async def test_listing_shows_status_roles_version_and_abnormal_conditions(target
 
 
 @needs_kubectl
-async def test_describe_node_reads_like_kubectl(target, kubeconfig, tmp_path, api):
-    result = await run_tool(target, "node_status", {"node": "node-b"})
+async def test_describe_node_reads_like_kubectl(kube_target, kube_config, tmp_path, kube_api):
+    result = await run_tool(kube_target, "node_status", {"node": "node-b"})
     assert result.command == "kubectl describe node node-b" and result.exit_code == 0
     assert "Taints:             node.kubernetes.io/memory-pressure:NoSchedule" in result.output
     assert re.search(
         r"Warning\s+EvictionThresholdMet\s+\S+ \(x6 over \S+\)\s+kubelet\s+Attempting", result.output
     )
-    assert any("involvedObject.kind%3DNode" in path for _, path in api.requests)
-    real = await kubectl(kubeconfig, tmp_path, "describe", "node", "node-b")
-    assert result.output == _without(real, "Lease", "Non-terminated Pods", "Allocated resources")
+    assert any("involvedObject.kind%3DNode" in path for _, path in kube_api.requests)
+    real = await kubectl(kube_config, tmp_path, "describe", "node", "node-b")
+    assert result.output == without_sections(real, "Lease", "Non-terminated Pods", "Allocated resources")
 
 
-async def test_missing_node_is_kubectls_not_found(target):
-    result = await run_tool(target, "node_status", {"node": "node-z"})
+async def test_missing_node_is_kubectls_not_found(kube_target):
+    result = await run_tool(kube_target, "node_status", {"node": "node-z"})
     assert result.exit_code == 1
     assert result.output == 'Error from server (NotFound): nodes "node-z" not found\n'
 

@@ -9,38 +9,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from k8s_api import KubeApiServer, write_kubeconfig
-from test_node_status import KUBECTL, _without, kubectl
+from k8s_api import KUBECTL, kubectl, without_sections
 
 from tools.catalog import TOOLS
 from tools.runner import run_tool
-from tools.targets import TargetConfig, open_target
 
 needs_kubectl = pytest.mark.skipif(not KUBECTL.exists(), reason="/usr/bin/kubectl is not installed")
 WEB = {"deployment": "web", "namespace": "shop"}
 
 
-@pytest.fixture
-def api():
-    with KubeApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-def kubeconfig(api, tmp_path) -> Path:
-    return write_kubeconfig(tmp_path / "kubeconfig", api.url)
-
-
-@pytest.fixture
-async def target(kubeconfig):
-    t = open_target("kubernetes:fixture", TargetConfig(kubeconfig=kubeconfig))
-    yield t
-    await t.aclose()
-
-
 @needs_kubectl
-async def test_a_rollout_in_progress_reads_like_kubectl(target, kubeconfig, tmp_path):
-    result = await run_tool(target, "rollout_status", WEB)
+async def test_a_rollout_in_progress_reads_like_kubectl(kube_target, kube_config, tmp_path):
+    result = await run_tool(kube_target, "rollout_status", WEB)
     assert result.exit_code == 0
     assert result.command == (
         "kubectl rollout status deployment/web -n shop --watch=false; kubectl describe deployment web -n shop"
@@ -51,8 +31,8 @@ async def test_a_rollout_in_progress_reads_like_kubectl(target, kubeconfig, tmp_
         == 'Waiting for deployment "web" rollout to finish: 2 out of 3 new replicas have been updated...'
     )
     describe, _, images = rest.partition("\n\n")
-    real = await kubectl(kubeconfig, tmp_path, "describe", "deployment", "web", "-n", "shop")
-    assert describe + "\n" == _without(real, "Pod Template", "Events")
+    real = await kubectl(kube_config, tmp_path, "describe", "deployment", "web", "-n", "shop")
+    assert describe + "\n" == without_sections(real, "Pod Template", "Events")
     rows = [line.split() for line in images.splitlines()[1:]]
     assert rows[1:] == [
         ["web-7c8f5d9b6", "6", "2", "0", "registry.example.com/shop/web:v2.3.9"],
@@ -65,14 +45,14 @@ async def test_a_rollout_in_progress_reads_like_kubectl(target, kubeconfig, tmp_
     assert not result.data["rolled_out"]
 
 
-async def test_progress_deadline_exceeded_fails_like_kubectl(target, api):
-    progressing = api.state.deployments["shop"]["web"]["status"]["conditions"][1]
+async def test_progress_deadline_exceeded_fails_like_kubectl(kube_target, kube_api):
+    progressing = kube_api.state.deployments["shop"]["web"]["status"]["conditions"][1]
     progressing.update(
         status="False",
         reason="ProgressDeadlineExceeded",
         message='ReplicaSet "web-7c8f5d9b6" has timed out progressing.',
     )
-    result = await run_tool(target, "rollout_status", WEB)
+    result = await run_tool(kube_target, "rollout_status", WEB)
     assert result.exit_code == 1
     assert result.output.startswith('error: deployment "web" exceeded its progress deadline\n')
     assert "  Progressing    False   ProgressDeadlineExceeded\n" in result.output
@@ -81,18 +61,18 @@ async def test_progress_deadline_exceeded_fails_like_kubectl(target, api):
     )
 
 
-async def test_a_finished_rollout_and_an_unobserved_spec(target, api):
-    web = api.state.deployments["shop"]["web"]
+async def test_a_finished_rollout_and_an_unobserved_spec(kube_target, kube_api):
+    web = kube_api.state.deployments["shop"]["web"]
     web["status"].update(replicas=3, updatedReplicas=3, readyReplicas=3, availableReplicas=3)
-    done = await run_tool(target, "rollout_status", WEB)
+    done = await run_tool(kube_target, "rollout_status", WEB)
     assert done.output.startswith('deployment "web" successfully rolled out\n') and done.data["rolled_out"]
     web["metadata"]["generation"] = web["status"]["observedGeneration"] + 1
-    pending = await run_tool(target, "rollout_status", WEB)
+    pending = await run_tool(kube_target, "rollout_status", WEB)
     assert pending.output.startswith("Waiting for deployment spec update to be observed...\n")
 
 
-async def test_missing_deployment_is_kubectls_not_found(target):
-    result = await run_tool(target, "rollout_status", {"deployment": "nope", "namespace": "shop"})
+async def test_missing_deployment_is_kubectls_not_found(kube_target):
+    result = await run_tool(kube_target, "rollout_status", {"deployment": "nope", "namespace": "shop"})
     assert result.exit_code == 1
     assert result.output == 'Error from server (NotFound): deployments.apps "nope" not found\n'
 
