@@ -812,3 +812,20 @@ Mar 03 06:12:09 db-01 systemd[1]: postgresql@16-main.service: Failed with result
         {"service_status": (status, 3, None), "log_tail:/var/log/postgresql/postgresql-16-main.log": ok(own)}
     )
     assert "No space left on device" in answer.split("**Evidence**")[0]
+
+
+def test_a_units_fd_exhaustion_gets_a_manual_fix_naming_that_unit():
+    from assistant.findings import analyze_text
+    from assistant.runbook.manual import for_finding
+
+    journal = "Nov 23 03:01:07 api-prod-03 orders-api[2231]: OSError: [Errno 24] Too many open files"
+    (found,) = [
+        f
+        for f in analyze_text("log_tail", journal, args={"source": "unit:orders-api"})
+        if f.signature == "fd-exhausted"
+    ]
+    assert found.title.startswith("orders-api ran out of file descriptors")
+    fix = for_finding(found)
+    assert fix is not None
+    text = str(fix)
+    assert "orders-api.service.d" in text and "<UNIT>" not in text

@@ -221,14 +221,16 @@ def open_files_exhausted(obs: Observation) -> list[Finding]:
     lines = obs.grep(_EMFILE)
     if not lines:
         return []
-    proc = obs.args.get("service") or obs.args.get("pod") or obs.args.get("source") or "a process"
+    source = str(obs.args.get("source") or "")
+    unit = obs.args.get("service") or (source.removeprefix("unit:") if source.startswith("unit:") else None)
+    proc = unit or obs.args.get("pod") or source or "a process"
     return [
         make_finding(
             obs,
             "fd-exhausted",
             f"{proc} ran out of file descriptors (Too many open files, {len(lines)}×)",
             [lines[0], lines[-1]],
-            {"process": str(proc), "count": len(lines)},
+            {"process": str(proc), "count": len(lines), "unit": unit},
             severity="critical",
             confidence=0.9,
             remediation="Raise the process's open-files limit (LimitNOFILE= for a unit, ulimit -n) and look for a "
