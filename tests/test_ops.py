@@ -175,7 +175,7 @@ def test_readyz_follows_the_database_but_livez_does_not(tmp_path, pg_database):
         url = f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}"
         with (
             FirstlineServe(serve_env(tmp_path, url), tmp_path / "serve.log") as srv,
-            httpx.Client(base_url=srv.url, timeout=10) as anon,
+            httpx.Client(base_url=srv.url, timeout=30) as anon,
         ):
             assert anon.get("/readyz").status_code == 200
             proxy.cut()

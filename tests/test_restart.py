@@ -28,7 +28,7 @@ def test_kill9_mid_turn_then_restart(start_server, server_env, db_url):
     with FakeOpenAI(delay_s=0.05) as fake:
         env = {**server_env, **model_env(fake)}
         first = start_server(env)
-        http = httpx.Client(base_url=first.url, timeout=10)
+        http = httpx.Client(base_url=first.url, timeout=30)
         sid = http.post("/api/sessions", json={"target": SANDBOX}).json()["id"]
         turn_id = http.post(
             f"/api/sessions/{sid}/messages", json={"content": "nginx on web-prod-01 is down"}
@@ -46,7 +46,7 @@ def test_kill9_mid_turn_then_restart(start_server, server_env, db_url):
         assert at_kill[-1]["type"] != "turn_finished"
 
         second = start_server(env)  # same database, new process: recovers the orphaned turn at startup
-        with httpx.Client(base_url=second.url, timeout=10) as http:
+        with httpx.Client(base_url=second.url, timeout=30) as http:
             session = http.get(f"/api/sessions/{sid}").json()
             assert session["status"] == "idle" and session["running_turn_id"] is None
             assert [(t["id"], t["status"]) for t in http.get(f"/api/sessions/{sid}/turns").json()] == [

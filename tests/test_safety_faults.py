@@ -325,6 +325,13 @@ def test_database_outage_is_503_and_loses_no_accepted_message(pg_db, tmp_path):
                     "error": "db_unavailable",
                     "detail": "the database is unreachable; try again shortly",
                 }
+                # Keep the database away until the turn has surely needed it: its model call is under way
+                # (its events are written next) or it already failed. Under load the litellm import alone
+                # can outlast a fixed outage, and a turn that never met the outage records no error.
+                _wait(
+                    lambda: fake.requests or "failed" in (tmp_path / "server.log").read_text(errors="replace"),
+                    "the turn to reach its model call while the database is away",
+                )
                 time.sleep(1.0)
                 proxy.restore()
                 fake.delay_s = 0.0  # the retried turn need not be slow

@@ -38,7 +38,7 @@ def test_dns_rebinding_attack_is_refused_at_every_step(server, victim):
         "Origin": f"http://{ATTACKER}:{server.port}",
         "Sec-Fetch-Site": "same-origin",
     }  # what the browser sends once the name points at us
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         created = c.post("/api/sessions", json={"target": "local"}, headers=rebound)
         assert created.status_code == 421 and "FIRSTLINE_ALLOWED_HOSTS" in created.json()["detail"]
         # even with a session id learned elsewhere, nothing answers to the attacker's name
@@ -61,7 +61,7 @@ def test_dns_rebinding_attack_is_refused_at_every_step(server, victim):
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_names_we_answer_to(server):
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         for host in (
             "127.0.0.1",
             "localhost",
@@ -87,7 +87,7 @@ def test_names_we_answer_to(server):
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_cross_site_writes_are_refused_without_a_token(server):
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
         sid = c.post("/api/sessions", json={"target": "sandbox:nginx-port-conflict"}).json()["id"]
         own = f"http://127.0.0.1:{server.port}"
         # the review's body-less cross-site form POST (it returned 201)

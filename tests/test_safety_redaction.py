@@ -145,10 +145,10 @@ def test_five_megabytes_of_logs_are_masked_in_linear_time():
         * 60_000
     )[:5_000_000]
 
-    def seconds(sample: str) -> float:
-        t0 = time.perf_counter()
+    def seconds(sample: str) -> float:  # CPU time, so tests running beside this one do not skew the ratio
+        t0 = time.process_time()
         redact(sample)
-        return time.perf_counter() - t0
+        return time.process_time() - t0
 
     out = redact(dense)
     assert "x9vJupc94tnwlavyfErGPmpG" not in out

@@ -55,7 +55,7 @@ def fake():
 
 def test_disconnect_and_resume_is_lossless(start_server, server_env, fake, db_url):
     server = start_server({**server_env, **model_env(fake)})
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         sid = http.post("/api/sessions", json={"target": SANDBOX}).json()["id"]
         assert (
             http.post(
