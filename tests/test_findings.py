@@ -685,7 +685,9 @@ def test_hostile_lines_stay_fast():
         'users:(("' * 800,
     ]
     text = "\n".join(p for p in pieces for _ in range(3))
-    start = time.process_time()  # CPU time: a catastrophic regex costs minutes, other processes cost nothing here
+    start = (
+        time.process_time()
+    )  # CPU time: a catastrophic regex costs minutes, other processes cost nothing here
     for tool in ("log_tail", "pod_describe", "list_pods", "port_owner", "http_check", "dns_lookup"):
         analyze_text(tool, text, args={})
     assert time.process_time() - start < 3.0

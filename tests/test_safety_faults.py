@@ -329,7 +329,9 @@ def test_database_outage_is_503_and_loses_no_accepted_message(pg_db, tmp_path):
                 # (its events are written next) or it already failed. Under load the litellm import alone
                 # can outlast a fixed outage, and a turn that never met the outage records no error.
                 _wait(
-                    lambda: fake.requests or "failed" in (tmp_path / "server.log").read_text(errors="replace"),
+                    lambda: (
+                        fake.requests or "failed" in (tmp_path / "server.log").read_text(errors="replace")
+                    ),
                     "the turn to reach its model call while the database is away",
                 )
                 time.sleep(1.0)
