@@ -87,13 +87,17 @@ def done(conv: Conversation) -> set[str]:
     """Checks not to ask again: this turn's, and earlier turns' unless the engineer asks to look again or
     something was changed since (their answers are still in the conversation)."""
     out = {key(conv, c.name, c.args) for c in conv.this_turn()}
-    if conv.turn < 2 or RECHECK.search(conv.request):
+    if conv.turn < 2:
         return out
     last_write = max((i for i, c in enumerate(conv.calls) if is_write(conv, c.name)), default=-1)
+    recheck = bool(RECHECK.search(conv.request))
     return out | {
         key(conv, c.name, c.args)
         for i, c in enumerate(conv.calls)
-        if c.turn < conv.turn and c.answered and i > last_write
+        if c.turn < conv.turn
+        and c.answered
+        and i > last_write
+        and (not recheck or c.failed)  # looking again cannot make a missing unit or log appear
     }
 
 
