@@ -338,7 +338,7 @@ def _source(obs: Observation) -> str:
 @fallback
 def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     """Every failure a log states, grouped and counted, whether or not a specific signature knows it."""
-    if obs.tool not in LOG_TOOLS or looks_structured(obs.output):
+    if obs.tool not in LOG_TOOLS or obs.did_not_run or looks_structured(obs.output):
         return []  # an object printed as YAML/JSON is read field by field (k8s_structured), not as log lines
     out = []
     source = _source(obs)

@@ -15,11 +15,20 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, place_words, relevant
+from assistant.runbook.entities import (
+    ALIASES,
+    HINTS,
+    KNOWN_SERVICES,
+    ROLE_OF,
+    Entities,
+    place_words,
+    relevant,
+)
 from assistant.runbook.leads import fd_checks, upstream_services
-from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
+from assistant.runbook.logplaces import PROCESS_OF, configured, conventional, log_kind, process_name
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
+DB_ENGINES = {"postgresql", "mysql", "mariadb", "mongod"}
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(
     r"Active:\s+active \((?:running|exited)\)|"
@@ -130,6 +139,8 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         if (path := own_log(conv, s))
     ][:2]
     out += quoted_checks(ents)
+    if ents.guessed and not any(known_software(s) for s in ents.services):  # a name guessed from a host name
+        out.append(Check("process_list", {}, "no service was named: see what actually runs there", "open"))
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
     out += _hinted(ents)
@@ -172,9 +183,9 @@ def _hinted(ents: Entities) -> list[Check]:
     for symptom, services in HINTS.items():
         if symptom in ents.symptoms and not named & set(services) and not (symptom == "dns" and ents.fqdns):
             out += [Check("service_status", {"service": svc}, f"check {svc}", "open") for svc in services]
-    if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
-        engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
-        out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
+    if "database" in ents.symptoms and not named & DB_ENGINES:
+        # which engine is not said: the process table shows which one runs here (a guess would miss MySQL)
+        out.append(Check("process_list", {}, "see which database server runs here", "open"))
     proxy_error = (  # a proxy's error (502/504) or a web complaint about nothing named: the web server's log
         ("gateway" in ents.symptoms or ("web" in ents.symptoms and (not named or ents.guessed)))
         and not named & WEB_SERVERS
@@ -257,13 +268,24 @@ def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
                         "log_tail", {"source": f"unit:{unit}", "lines": 100}, f"read {unit}'s journal", "own"
                     )
                 )
-            elif _only_systemd(conv, f"unit:{unit}"):  # the program logs elsewhere: its own file says why
+            elif _only_systemd(conv, f"unit:{unit}") or not _stated(conv, f"unit:{unit}", f):
+                # the program logs elsewhere, or its journal names no cause: its own file says why
                 files = [*configured(conv, unit), *(conventional(conv, unit) if log_kind(unit) else [])]
                 out += [
                     Check("log_tail", {"source": p, "lines": 100}, f"read {unit}'s own log", "own")
                     for p in [p for p in dict.fromkeys(files) if p not in read][:2]
                 ]
     return out
+
+
+def _stated(conv: Conversation, source: str, status: Finding) -> bool:
+    """Did reading this log this turn give a finding of its own (beyond the unit's exit the status showed)?"""
+    return any(
+        f.severity != "info" and f.signature != status.signature
+        for c in conv.this_turn()
+        if c.name == "log_tail" and c.args.get("source") == source
+        for f in c.findings
+    )
 
 
 _SYSTEMD_LINE = re.compile(r"\bsystemd\[1\]: |^-- (?:No entries|Logs begin|Boot) |^\s*$")
@@ -377,6 +399,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     out += fd_checks(conv) + upstream_checks(conv)
     out += _dependency_pods(conv)
     out += _full_where(conv)
+    out += mentioned_logs(conv)
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv) + _component_logs(conv)
     else:
@@ -408,7 +431,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                 Check("node_status", {}, "the events name a node in trouble: the nodes' conditions", "nodes")
             )
         if c.name == "service_status":
-            out += _after_service(conv, c, troubled, has_cause)
+            out += _after_service(conv, c, troubled, has_cause, ents.ports)
         elif c.name == "list_pods":
             status = {r.name: r.status for r in parse_pod_list(c.output)}
 
@@ -428,6 +451,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             out += _after_http(c)
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
+        elif c.name == "process_list" and c.output.strip() and not c.args.get("match"):
+            out += [x for svc in fitting(conv, ents, c.output)[:2] for x in discovered_checks(conv, svc)]
         elif c.name == "process_list" and c.output.strip():
             out += [
                 x
@@ -499,22 +524,92 @@ def _full_where(conv: Conversation) -> list[Check]:
     ]
 
 
-def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
+def known_software(svc: str) -> bool:
+    """Is this the name of software with a known unit, process or log file (not a site's own service)?"""
+    return bool(log_kind(svc)) or svc in KNOWN_SERVICES or svc in PROCESS_OF
+
+
+def missing_unit(conv: Conversation, svc: str, ports: list[int]) -> list[Check]:
+    """A unit that does not exist under that name is a gap, not an answer. Known software is looked for by its
+    process name (php-fpm runs as php8.2-fpm); any other name may be a word, not a unit, so the whole process
+    table and the owners of the ports involved say what actually runs there."""
+    if known_software(svc):
+        name = process_name(svc)
+        return [
+            Check("process_list", {"match": name}, f"{svc} is not a known unit: look for its process", "svc")
+        ]
+    out = [Check("process_list", {}, f"{svc} is not a unit here: see what actually runs", "svc")]
+    out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "svc") for p in ports[:1]]
+    return out
+
+
+def _after_service(
+    conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool, ports: list[int] | None = None
+) -> list[Check]:
     """A unit's state is half the story: its logs are read too, even when it looks running (a daemon that
     refuses clients, or a replica that stopped applying, is still `active (running)`), unless nothing is
     reported wrong and a request just showed it serving."""
     svc = str(c.args.get("service", ""))
     if c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]):
-        stem = re.split(r"[-_.@]", svc)[0] or svc
-        return [
-            Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")
-        ]
+        return missing_unit(conv, svc, ports or [])
     healthy = bool(_HEALTHY_UNIT.search(c.output))
     if has_cause or (healthy and not troubled and _served(conv)):
         return []
     if _WRAPPER.search(c.output) and "@" not in svc:
         return _after_wrapper(conv, svc)
     return log_sources(conv, svc)
+
+
+RUNNING = {
+    "mysql": r"/mysqld\b|\bmysqld\s",
+    "mariadb": r"\bmariadbd\b",
+    "postgresql": r"\bpostgres(?:ql)?/\d+/bin/postgres\b|\bpostgres: |/bin/postgres\s+-D",
+    "mongod": r"\bmongod\b",
+    "redis-server": r"\bredis-server\b",
+    "memcached": r"\bmemcached\b",
+    "elasticsearch": r"org\.elasticsearch\.bootstrap|/usr/share/elasticsearch\b",
+    "opensearch": r"org\.opensearch\.bootstrap",
+    "rabbitmq-server": r"\brabbit(?:mq)?\b.*beam|beam\.smp.*\brabbit",
+    "nginx": r"nginx: master process",
+    "apache2": r"/usr/sbin/apache2\b",
+    "httpd": r"/usr/sbin/httpd\b",
+    "haproxy": r"/usr/sbin/haproxy\b",
+    "php-fpm": r"php-fpm: master process|php-fpm[\d.]*\s",
+    "kafka": r"kafka\.Kafka\b",
+}
+"""How a running server shows in the process table (its master process or its JVM's main class)."""
+FITS = {
+    "database": DB_ENGINES,
+    "cache": {"redis-server", "memcached"},
+    "gateway": WEB_SERVERS,
+    "5xx": WEB_SERVERS | {"php-fpm"},
+    "web": WEB_SERVERS | {"php-fpm"},
+    "cert": WEB_SERVERS,
+}
+"""Which running software a complaint is about, when the message names none."""
+
+
+def fitting(conv: Conversation, ents: Entities, ps: str) -> list[str]:
+    """Known servers the process table shows that the engineer did not name and that fit the complaint (a
+    database for stale reports, a web server for 502s): what actually runs here, to check instead of a name
+    that is not a unit."""
+    running = [svc for svc, rx in RUNNING.items() if re.search(rx, ps)]
+    if svc_php := next((m for m in re.findall(r"/etc/php/(\d\.\d+)/fpm/", ps)), None):
+        running = [f"php{svc_php}-fpm" if s == "php-fpm" else s for s in running]
+    wanted = set().union(*(FITS.get(s, set()) for s in ents.symptoms)) if ents.symptoms else set()
+    named = set(ents.services) if not ents.guessed else set()
+    return [s for s in running if s not in named and (s in wanted or log_kind(s) in wanted)]
+
+
+def discovered_checks(conv: Conversation, svc: str) -> list[Check]:
+    """A server found running: its unit's state, then its own log."""
+    return [
+        Check("service_status", {"service": svc}, f"{svc} runs here: check its state", "discovered"),
+        *[
+            Check(x.name, x.args, f"{svc} runs here: read its log", "discovered")
+            for x in log_sources(conv, svc)
+        ],
+    ]
 
 
 def _served(conv: Conversation) -> bool:
@@ -554,7 +649,13 @@ def pg_cluster(conv: Conversation) -> str | None:
 def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
     """`postgresql.service` is only a wrapper (ExecStart=/bin/true): the real units are postgresql@VER-CLUSTER."""
     cluster = pg_cluster(conv)
-    names = [f"{svc}@{cluster}"] if cluster else [f"{svc}@{v}-main" for v in (16, 15, 14)]
+    looked = any(c.name == "process_list" and c.args.get("match") == "postgres" for c in conv.this_turn())
+    if (
+        not cluster and not looked
+    ):  # the process titles say which version and cluster run: one call, not three
+        why = f"{svc} is a wrapper unit: find its cluster"
+        return [Check("process_list", {"match": "postgres"}, why, "wrapper")]
+    names = [f"{svc}@{cluster}"] if cluster else [f"{svc}@{v}-main" for v in (16, 15, 14)]  # none runs: probe
     return [
         Check("service_status", {"service": n}, f"{svc} is a wrapper unit: check its cluster {n}", "wrapper")
         for n in names
@@ -609,6 +710,39 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
     return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
+
+
+_MENTIONED_LOG = re.compile(
+    r"(?<![\w./-])(/(?:var/log|var/lib|srv|opt|home|data|tmp|app)/[\w./@-]*?"
+    r"(?:\.(?:log|err|out)|/log/[\w.@-]+|/logs/[\w.@-]+))(?![\w/@-])"
+)
+_POINTER = re.compile(
+    r"\b(?:see|check|details?|more info|written to|logged to|logging to|log file|refer to|look at)\b|"
+    r"\b(?:error|fail\w*|fatal|cannot|can't|could not|unable|denied|aborted|exited|crit)\b",
+    re.IGNORECASE,
+)
+
+
+def mentioned_logs(conv: Conversation) -> list[Check]:
+    """Log files an output of this turn points to ('see /var/log/x.log for details', an error naming the file it
+    writes): the line that says why is often there, not where the pointer was read."""
+    read = {str(c.args.get("source")) for c in conv.this_turn() if c.name == "log_tail"}
+    out: list[str] = []
+    for c in conv.this_turn():
+        if not c.answered or c.name not in ("log_tail", "service_status", "pod_logs") or not c.output:
+            continue
+        for line in c.output.splitlines()[-400:]:
+            if "/" not in line or not _POINTER.search(line):
+                continue
+            out += [
+                p.rstrip(".:,;'\"")
+                for p in _MENTIONED_LOG.findall(line)
+                if p.rstrip(".:,;'\"") not in read and p != c.args.get("source")
+            ]
+    return [
+        Check("log_tail", {"source": p, "lines": 200}, f"an output points to {p}: read it", "mentioned")
+        for p in list(dict.fromkeys(out))[:2]
+    ]
 
 
 def upstream_checks(conv: Conversation) -> list[Check]:
@@ -812,9 +946,11 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
                 "triage",
             )
         )
-    out += [
+    listed = any(c.name == "process_list" and not c.args.get("match") for c in conv.this_turn())
+    out += [  # the whole process table, once read, already shows them
         Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
         for s in ents.services[:2]
+        if not listed
     ]
     out += [
         c
