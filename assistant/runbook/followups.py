@@ -13,7 +13,7 @@ from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
-from assistant.runbook.checks import Check
+from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.entities import (
     ALIASES,
@@ -25,7 +25,14 @@ from assistant.runbook.entities import (
     relevant,
 )
 from assistant.runbook.leads import fd_checks, upstream_services
-from assistant.runbook.logplaces import PROCESS_OF, configured, conventional, log_kind, process_name
+from assistant.runbook.logplaces import (
+    PROCESS_OF,
+    configured,
+    conventional,
+    log_kind,
+    naming_config,
+    process_name,
+)
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
 DB_ENGINES = {"postgresql", "mysql", "mariadb", "mongod"}
@@ -322,18 +329,28 @@ def tls_server(conv: Conversation) -> str | None:
     return None
 
 
+_RENEWED = re.compile(
+    r"\brenew(?:ed|al)?\b|\bnew (?:cert|certificate)\b|\bcertbot\b|\breplaced the cert", re.I
+)
+
+
 def tls_refinements(conv: Conversation, ents: Entities, conclusive: list[Finding]) -> list[Check]:
     """A certificate renewed on disk but not served: did the server try to load it and fail (a key that does
     not match, a path it cannot read)? Its state and its error log say, before anyone is told to reload it."""
     from assistant.findings.signatures import SIGNATURES
 
-    if not any(
+    renewed = bool(_RENEWED.search(" ".join(conv.users))) and any(
+        f.signature.startswith("tls-cert-") for f in conclusive
+    )  # 'we renewed it' and the old one is still served: the server did not (or could not) load the new one
+    if not renewed and not any(
         getattr(SIGNATURES.get(f.signature), "then_restart", None) == "tls-server" for f in conclusive
     ):
         return []
     server = tls_server(conv) or next((s for s in ents.services if s in WEB_SERVERS), None)
-    if server is None:
-        return []
+    if server is None:  # who serves TLS here is not known: the owner of the port the certificate was read on
+        ports = {int(c.args.get("port") or 443) for c in conv.calls if c.name == "tls_certificate"} or {443}
+        why = "which server holds the TLS port (it must load the new certificate)?"
+        return [Check("port_owner", {"port": p}, why, "tls") for p in sorted(ports)[:1]]
     return [
         Check(
             "service_status", {"service": server}, f"did {server} fail to load the new certificate?", "tls"
@@ -392,8 +409,9 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
     out: list[Check] = []
     troubled = bool(ents.symptoms & TROUBLE)
-    has_cause = any(  # a cause, or a specific lead whose own next checks are being followed
-        ends_investigation(f.signature, f.facts) or (rank(f) >= 60 and f.checks)
+    has_cause = any(  # a cause, or a specific lead whose own next checks are still being followed
+        ends_investigation(f.signature, f.facts)
+        or (rank(f) >= 60 and admissible(conv, [Check(c.tool, dict(c.args)) for c in f.checks]))
         for f in conv.findings(this_turn_only=True)
     )
     out += fd_checks(conv) + upstream_checks(conv)
@@ -420,6 +438,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                     "logs-current",
                 )
             )
+        if c.name == "service_status" and c.answered and c.failed and not c.output.strip():
+            out += missing_unit(conv, str(c.args.get("service", "")), ents.ports)  # no answer: a gap
         if not c.answered or c.failed:
             continue
         if (
@@ -578,6 +598,26 @@ RUNNING = {
     "kafka": r"kafka\.Kafka\b",
 }
 """How a running server shows in the process table (its master process or its JVM's main class)."""
+ROLE_WORDS = {
+    "search": {"elasticsearch", "opensearch"},
+    "es": {"elasticsearch", "opensearch"},
+    "elastic": {"elasticsearch"},
+    "index": {"elasticsearch", "opensearch"},
+    "indexing": {"elasticsearch", "opensearch"},
+    "cache": {"redis-server", "memcached"},
+    "db": DB_ENGINES,
+    "sql": {"mysql", "mariadb", "postgresql"},
+    "replica": DB_ENGINES,
+    "www": WEB_SERVERS | {"php-fpm"},
+    "web": WEB_SERVERS | {"php-fpm"},
+    "lb": WEB_SERVERS,
+    "edge": WEB_SERVERS,
+    "proxy": WEB_SERVERS,
+    "mq": {"rabbitmq-server", "kafka"},
+    "queue": {"rabbitmq-server", "kafka"},
+    "broker": {"rabbitmq-server", "kafka"},
+}
+"""The software a host's role word (search-01, cache-02, db-replica-02, lb-edge-02) or a message's word means."""
 FITS = {
     "database": DB_ENGINES,
     "cache": {"redis-server", "memcached"},
@@ -596,20 +636,47 @@ def fitting(conv: Conversation, ents: Entities, ps: str) -> list[str]:
     running = [svc for svc, rx in RUNNING.items() if re.search(rx, ps)]
     if svc_php := next((m for m in re.findall(r"/etc/php/(\d\.\d+)/fpm/", ps)), None):
         running = [f"php{svc_php}-fpm" if s == "php-fpm" else s for s in running]
-    wanted = set().union(*(FITS.get(s, set()) for s in ents.symptoms)) if ents.symptoms else set()
+    wanted = set().union(set(), *(FITS.get(s, set()) for s in ents.symptoms))
+    words = {w for h in [*ents.hosts, *conv.hosts] for w in re.split(r"[-_.\d]+", h.lower()) if w}
+    words |= set(re.findall(r"[a-z]+", conv.request.lower())) & set(ROLE_WORDS)
+    wanted |= set().union(set(), *(ROLE_WORDS.get(w, set()) for w in words))
     named = set(ents.services) if not ents.guessed else set()
     return [s for s in running if s not in named and (s in wanted or log_kind(s) in wanted)]
 
 
+HEALTH_URLS = {
+    "elasticsearch": "http://127.0.0.1:9200/_cluster/health",
+    "opensearch": "http://127.0.0.1:9200/_cluster/health",
+}
+"""A server's own health endpoint, which also names what its log file is called (the cluster's name)."""
+
+
 def discovered_checks(conv: Conversation, svc: str) -> list[Check]:
-    """A server found running: its unit's state, then its own log."""
+    """A server found running: its unit's state, its own health endpoint, then its own log."""
+    health = [
+        Check("http_check", {"url": url}, f"{svc} runs here: ask its health endpoint", "discovered")
+        for url in [HEALTH_URLS.get(svc)]
+        if url
+    ]
     return [
         Check("service_status", {"service": svc}, f"{svc} runs here: check its state", "discovered"),
+        *health,
         *[
             Check(x.name, x.args, f"{svc} runs here: read its log", "discovered")
-            for x in log_sources(conv, svc)
+            for x in log_sources(conv, svc)[:2]
         ],
     ]
+
+
+def not_units(conv: Conversation) -> set[str]:
+    """Names this turn's service_status calls said are no unit here."""
+    return {
+        str(c.args.get("service"))
+        for c in conv.this_turn()
+        if c.name == "service_status"
+        and c.answered
+        and (c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]) or (c.failed and not c.output.strip()))
+    }
 
 
 def _served(conv: Conversation) -> bool:
@@ -667,6 +734,24 @@ def own_log(conv: Conversation, svc: str) -> str | None:
     return next(iter(conventional(conv, svc)), None)
 
 
+STATE_ONLY = {"unit-failed"}
+"""Findings that restate a unit's state (it failed, with this exit status): what happened, not why."""
+
+
+def _one_of(conv: Conversation, alternatives: list[str]) -> list[str]:
+    """A package's log file by convention differs by distribution (rabbit@host.log or rabbit.log, mysql/error.log
+    or mysqld.log): one is tried at a time, and none once one of them was read."""
+    done = [
+        x
+        for x in conv.this_turn()
+        if x.name == "log_tail" and x.answered and x.args.get("source") in alternatives
+    ]
+    if any(not x.failed and x.output.strip() for x in done):
+        return [str(x.args.get("source")) for x in done]
+    tried = list(dict.fromkeys(str(x.args.get("source")) for x in done))
+    return [*tried, *[p for p in alternatives if p not in tried][:1]]
+
+
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
     """Where this service's logs are: files its own output names, its journal, and the files that kind of
     software writes by convention. Reading goes on until one of them states a failure (a journal that only
@@ -678,7 +763,7 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
     elif kind:
-        conventions = conventional(conv, svc)
+        conventions = _one_of(conv, conventional(conv, svc))
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
     journal = f"unit:{svc}"
@@ -691,7 +776,9 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     ]
     if kind and _only_systemd(conv, journal):  # systemd saying it failed is not the program saying why
         read = [x for x in read if x.args.get("source") != journal]
-    if any(f.severity != "info" for x in read for f in x.findings):  # one stated the failure: enough
+    if any(  # one stated the failure: enough (systemd's 'failed, status 14' says that it died, not why)
+        f.severity != "info" and f.signature not in STATE_ONLY for x in read for f in x.findings
+    ):
         return []
     if read:  # it said nothing wrong: the other kind of log (journal / the daemon's own file), when known
         if not kind:
@@ -704,12 +791,25 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         return [
             Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}")
             for s in other[:budget]
-        ]
+        ] + _naming_config(conv, svc)
     if not kind and journal not in tried:  # guessed file names only after the journal said nothing
         sources = [x for x in sources if x not in conventions]
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
-    return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
+    return [
+        Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh
+    ] + _naming_config(conv, svc)
+
+
+def _naming_config(conv: Conversation, svc: str) -> list[Check]:
+    """The setting that names the log file is not known yet (Elasticsearch writes <cluster.name>.log): its
+    configuration says, and where its logs and data are."""
+    found = naming_config(conv, svc)
+    return (
+        [Check("log_tail", {"source": found[0], "lines": 200}, f"where {svc} logs", f"logs:{svc}")]
+        if found
+        else []
+    )
 
 
 _MENTIONED_LOG = re.compile(
@@ -914,12 +1014,16 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = []
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "triage"))
-        out.append(
-            Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, f"read {svc}'s journal", "triage")
-        )
+        if svc not in not_units(conv):  # a unit that does not exist has no journal either
+            why = f"read {svc}'s journal"
+            out.append(Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, why, "triage"))
     out += [
         Check("log_tail", {"source": p, "lines": 200}, f"read {p}", "triage") for p in named_logs(ents)[:2]
     ]
+    listed = any(c.name == "process_list" and not c.args.get("match") for c in conv.this_turn())
+    if not listed and ents.services and not any(known_software(s) for s in ents.services):
+        # a site's own service showed nothing: what runs here (the database, cache or search server it uses)
+        out.append(Check("process_list", {}, "see what else runs here", "triage"))
     out += [
         Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]
     ]
@@ -946,11 +1050,10 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
                 "triage",
             )
         )
-    listed = any(c.name == "process_list" and not c.args.get("match") for c in conv.this_turn())
     out += [  # the whole process table, once read, already shows them
         Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
         for s in ents.services[:2]
-        if not listed
+        if not listed and known_software(s)
     ]
     out += [
         c
