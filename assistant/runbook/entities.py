@@ -380,6 +380,14 @@ _STOP = {
     "hosted",
     "here",
     "there",
+    "but",
+    "so",
+    "if",
+    "as",
+    "when",
+    "then",
+    "only",
+    "because",
 }
 _HOSTLIKE = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{1,3}|prod|stg|staging|dev|test)\d*\b")
 _FQDN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b")
@@ -519,6 +527,16 @@ _EVENT_WORDS = {
     "someone",
     "anything",
     "anyone",
+    "primary",
+    "secondary",
+    "replica",
+    "standby",
+    "leader",
+    "follower",
+    "master",
+    "slave",
+    "instance",
+    "cluster",
 }
 """Words that come before 'on HOST' in a report of what happened ('after the upgrade on cache-02', 'requests that
 land on auth-02'), never a unit's name."""

@@ -326,6 +326,9 @@ def tls_server(conv: Conversation) -> str | None:
             for name, rx in _SERVERS.items():
                 if re.search(rx, c.output):
                     return name
+            for owner in re.findall(r'users:\(\("([\w.-]+)"', c.output):  # ss: the process holding the port
+                if owner in _SERVERS:
+                    return owner
     return None
 
 
