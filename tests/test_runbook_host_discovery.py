@@ -184,3 +184,22 @@ def test_common_failure_classes_are_signatures_with_their_exact_line():
 
 def test_a_redis_startup_warning_alone_is_not_protected_mode_refusing_clients():
     assert "cache-protected-mode" not in _sigs("1:M 30 Nov 2026 10:01:02.123 # Server initialized")
+
+
+def test_a_documentation_link_in_a_log_line_is_advice_not_a_dependency_to_call():
+    found = analyze_text(
+        "log_tail",
+        "1022:C 09 May 2026 23:58:02.101 # WARNING Memory overcommit must be enabled! See "
+        "https://github.com/jemalloc/jemalloc/issues/1328. error: connect to http://payments.internal:8443/v1 "
+        "failed\n",
+        args={"source": "/var/log/redis/redis-server.log"},
+    )
+    urls = [c.args.get("url") for f in found for c in f.checks if c.tool == "http_check"]
+    assert "http://payments.internal:8443/v1" in urls
+    assert not any("github.com" in str(u) for u in urls)
+
+
+def test_when_no_named_service_is_a_unit_the_system_log_is_read():
+    s = Session(HOST, "All nightly exports on app-01 failed at 01:00 with the reports service unreachable.")
+    s.run({"service_status": ("Unit reports.service could not be found.\n", 4, None)}, steps=5)
+    assert any(a.get("source") == "/var/log/syslog" for _, a in s.asked)

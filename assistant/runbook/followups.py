@@ -1040,7 +1040,10 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
         Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
         Check("host_resources", {}, "look at memory and load", "triage"),
     ]
-    if not ents.services and not named_logs(ents):  # no unit to read: the system log holds every daemon's
+    units = [s for s in ents.services[:2] if s not in not_units(conv)]
+    if not units and not named_logs(
+        ents
+    ):  # no unit to read: the system log holds every daemon's (and cron's)
         out.append(
             Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read the system log", "triage")
         )
