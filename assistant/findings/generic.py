@@ -301,11 +301,23 @@ _UNIT = re.compile(r"\b(?P<unit>[a-z][\w@.-]*)\.service\b")
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
+_REFERENCE = re.compile(
+    r"^https?://(?:[\w-]+\.)*(?:github\.com|gitlab\.com|stackoverflow\.com|bugs\.[\w.-]+|wiki\.[\w.-]+)/|"
+    r"^https?://(?:docs?|documentation|help|support|kb)\.|/(?:docs?|wiki|issues?|faq|manual|troubleshooting)(?:/|#|$)|"
+    r"#troubleshooting|\bgo\.microsoft\.com/|\baka\.ms/",
+    re.IGNORECASE,
+)
+"""Links a log line gives as help (an issue tracker, a documentation page), not a service the program calls."""
+
+
 def leads(message: str) -> list[Call]:
     """What an error line names that can be checked next: a URL, a host and port, a unit."""
     out: list[Call] = []
     for m in _URL.finditer(message):
-        out.append(call("http_check", url=m.group(0).rstrip(".;:")))
+        if not _REFERENCE.search(
+            m.group(0)
+        ):  # a link to documentation or an issue is advice, not a dependency
+            out.append(call("http_check", url=m.group(0).rstrip(".;:")))
     for m in _HOSTPORT.finditer(message):
         host, port = m.group("host"), int(m.group("port"))
         if not 0 < port < 65536:
@@ -338,7 +350,7 @@ def _source(obs: Observation) -> str:
 @fallback
 def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     """Every failure a log states, grouped and counted, whether or not a specific signature knows it."""
-    if obs.tool not in LOG_TOOLS or looks_structured(obs.output):
+    if obs.tool not in LOG_TOOLS or obs.did_not_run or looks_structured(obs.output):
         return []  # an object printed as YAML/JSON is read field by field (k8s_structured), not as log lines
     out = []
     source = _source(obs)

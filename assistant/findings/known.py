@@ -62,6 +62,19 @@ def _disk_of(facts: dict[str, Any], obs: Observation) -> list[Call]:
     )
 
 
+def _time_sync(facts: dict[str, Any], obs: Observation) -> list[Call]:
+    """A clock that is off: the time-sync daemon's state says why (chrony on most distributions)."""
+    return [call("service_status", service="chrony"), call("service_status", service="systemd-timesyncd")]
+
+
+def _audit_log(facts: dict[str, Any], obs: Observation) -> list[Call]:
+    return (
+        [call("log_tail", source="/var/log/audit/audit.log", grep="avc", lines=200)]
+        if obs.args.get("source") != "/var/log/audit/audit.log"
+        else []
+    )
+
+
 KNOWN: list[Known] = [
     Known(
         "fs-read-only",
@@ -118,6 +131,72 @@ KNOWN: list[Known] = [
         "Set TTLs on the keys that have none or an eviction policy (maxmemory-policy allkeys-lru / volatile-lru), "
         "or raise maxmemory; writes resume at once.",
         facts={"server": "cache"},
+    ),
+    Known(
+        "cache-protected-mode",
+        ("protected mode",),
+        re.compile(r"DENIED Redis is running in protected mode"),
+        "Redis refuses remote clients: it runs in protected mode (no bind address or password configured)",
+        "Give Redis an explicit `bind` address for the app network and a password (`requirepass`), or set "
+        "`protected-mode no` only on a firewalled network, in redis.conf (a package upgrade may have replaced it); "
+        "then restart redis-server (restart_service, needs approval).",
+        facts={"server": "redis"},
+    ),
+    Known(
+        "clock-skew",
+        ("before issued", "not yet valid", "nbf", "iat", "clock skew", "in the future"),
+        re.compile(
+            r"token used before issued|token is not (?:yet )?valid yet|(?:token|jwt)[^\n]{0,40}not yet valid|"
+            r"\bnbf\b[^\n]{0,40}(?:in the future|not (?:yet )?valid)|\biat\b[^\n]{0,40}in the future|"
+            r"clock skew (?:detected|too (?:great|large))",
+            re.IGNORECASE,
+        ),
+        "tokens are rejected as issued in the future ({match}): this host's clock is behind",
+        "Bring the clock back in sync: start and enable the time-sync daemon (chrony / systemd-timesyncd), check "
+        "it reaches its servers (`chronyc sources`), then step the clock (`chronyc makestep`).",
+        checks=_time_sync,
+        severity="high",
+        facts={"kind": "clock"},
+    ),
+    Known(
+        "selinux-denied",
+        ("avc:",),
+        re.compile(
+            r"avc:\s+denied\s+\{ (?P<perm>[\w ]+?) \}[^\n]*?comm=\"(?P<process>[^\"]+)\"[^\n]*?"
+            r"scontext=\S*?:(?P<domain>\w+_t):"
+        ),
+        "SELinux denies {process} ({domain}) the {perm} permission",
+        "Allow it the SELinux way, not by disabling SELinux: for a web server connecting to a backend, "
+        "`setsebool -P httpd_can_network_connect 1`; otherwise label the port/file for the domain (semanage port "
+        "/ fcontext) or build a module with audit2allow.",
+        severity="high",
+    ),
+    Known(
+        "tls-key-mismatch",
+        ("mismatch", "does not match"),
+        re.compile(
+            r"key values mismatch|private key does not match (?:the )?(?:public key|certificate)|"
+            r"SSL_CTX_use_PrivateKey(?:_file)?\(\"?(?P<path>[^\"\s)]+)\"?\) failed",
+        ),
+        "the private key does not match the certificate{path_in}, so the server cannot load the new certificate",
+        "Install the key that belongs to the renewed certificate (compare `openssl x509 -noout -modulus` and "
+        "`openssl rsa -noout -modulus`), test the configuration (nginx -t) and reload (restart_service, needs "
+        "approval).",
+        severity="high",
+    ),
+    Known(
+        "db-replication-broken",
+        ("sql thread", "replica sql", "slave sql", "error_code", "last_sql_error"),
+        re.compile(
+            r"(?:Replica|Slave) SQL(?: thread)?(?: for channel '[^']*')?:[^\n]*?(?P<error>Duplicate entry[^\n]*?|"
+            r"Could not execute \w+ event[^\n]*?|[^\n]*?)Error_code: (?P<code>(?:MY-)?\d+)|"
+            r"Last_SQL_Error: (?P<error2>[^\n]*?Error_code: (?P<code2>(?:MY-)?\d+)|\S[^\n]*)",
+        ),
+        "the replica's SQL thread stopped on error {code}",
+        "Find why the row already exists on the replica (a write made there directly?), make the replica "
+        "consistent (re-clone it, or skip the one transaction only if you are sure), set it read_only, then START "
+        "REPLICA.",
+        facts={"server": "replica"},
     ),
     Known(
         "queue-resource-alarm",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from assistant.events import Finding
-from assistant.findings.base import Observation, analyzer, call, make_finding
+from assistant.findings.base import Call, Observation, analyzer, call, make_finding
 from assistant.findings.benign_states import CONDITION_SKIPPED
 from assistant.findings.ports import _BIND
 
@@ -251,9 +251,23 @@ def permission_denied(obs: Observation) -> list[Finding]:
             confidence=0.75 if path else 0.6,
             remediation=f"Fix the ownership/permissions of {path or 'the resource'} for the service's user "
             "(outside Firstline's tools), then restart the service.",
+            next_checks=_mac_log(obs, lines),
         )
         for path, lines in by_path.items()
     ]
+
+
+_NET_DENIED = re.compile(r"connect\(\) to \S+ failed \(13: Permission denied\)|connect[^\n]{0,80}EACCES")
+
+
+def _mac_log(obs: Observation, lines: list[str]) -> list[Call]:
+    """A connection refused with EACCES is no file mode: a mandatory access control (SELinux) denial, which the
+    audit log records."""
+    if obs.args.get("source") == "/var/log/audit/audit.log" or not any(
+        _NET_DENIED.search(ln) for ln in lines
+    ):
+        return []
+    return [call("log_tail", source="/var/log/audit/audit.log", grep="avc", lines=200)]
 
 
 _ENV_FILE = re.compile(

@@ -112,6 +112,35 @@ SIGNATURES: dict[str, Signature] = {
         "cache memory 5xx",
         "The cache refuses writes: {title}. Keys without a TTL fill it and nothing can be evicted.",
     ),
+    "cache-protected-mode": _s(
+        ("server",),
+        85,
+        True,
+        "cache refused error 5xx",
+        "Redis refuses the application's connections because it runs in protected mode: {title}.",
+    ),
+    "clock-skew": _s(
+        ("kind",),
+        84,
+        True,
+        "error cert",
+        "This host's clock is off, so fresh tokens look not yet valid: {title}.",
+    ),
+    "selinux-denied": _s(
+        ("process", "perm"),
+        86,
+        True,
+        "permission 5xx gateway refused",
+        "SELinux blocks it, not the file or network permissions: {title}.",
+    ),
+    "tls-key-mismatch": _s(
+        ("path",),
+        88,
+        True,
+        "cert",
+        "The renewed certificate is not served because the server cannot load it: {title}.",
+        then_restart="tls-server",
+    ),
     "wal-archive-failing": _s(
         ("server",), 86, True, "disk database", "WAL files pile up because archiving fails: {title}."
     ),

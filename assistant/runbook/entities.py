@@ -73,11 +73,28 @@ ALIASES = {
     "rabbitmq": "rabbitmq-server",
     "mysqld": "mysql",
 }
+TECH_WORDS = [
+    (
+        "mysql",
+        r"\b(?:sql|i/?o) thread\b|\bbinlog|seconds_behind_(?:master|source)|show (?:slave|replica) status|"
+        r"\binnodb\b|\bmy\.cnf\b|\bduplicate entry\b",
+    ),
+    ("postgresql", r"\bpg_(?:wal|hba|xlog|stat\w*|basebackup)\b|\bpsql\b|\barchive_command\b|\bpostmaster\b"),
+    ("redis-server", r"\bprotected[ -]mode\b|\bmaxmemory\b|\bredis\.conf\b"),
+    (
+        "elasticsearch",
+        r"\bflood[- ]stage\b|\bdisk watermark\b|\bcluster_block\w*|read[_-]only[_-]allow[_-]delete|"
+        r"\bshards?\b(?! of)",
+    ),
+    ("rabbitmq-server", r"\bamqp\b|\brabbit\b"),
+]
+"""Words that say which software is meant without naming it ('the SQL thread stopped' is MySQL's replica, a flood-stage
+watermark is Elasticsearch's): that software's unit, process and log files are what to check."""
 SYMPTOMS = {
-    "5xx": r"\b50[0-4]\b|bad gateway|service unavailable|gateway timeout|internal server error",
+    "5xx": r"\b50[0-4]s?\b|bad gateway|service unavailable|gateway timeout|internal server error",
     "error": r"\berrors?\b|exceptions?\b|too many|\bbroken\b|\bstops?\b|\bstopped\b|\bdrops?\b|\bdropping\b|"
     r"\bwrong\b(?! with)|\bwon'?t\b|\bcan'?t\b|\bcannot\b|\bunable\b|\blost\b|\blose\b",
-    "gateway": r"\b50[234]\b|bad gateway|gateway time-?out|service unavailable|upstream",
+    "gateway": r"\b50[234]s?\b|bad gateway|gateway time-?out|service unavailable|upstream",
     "web": r"\bbrowsers?\b|\buploads?\b|\bdownloads?\b|\bportal\b|\bwebsite\b|\bweb ?pages?\b|\bcheckout\b",
     "down": r"\bdown\b|\bfail(?:s|ing)?\b|not (?:start|starting|running|responding)|won'?t start|fails? to start|failed|outage|dead",
     "timeout": r"time[sd]? ?out|timing out|hangs?|hanging|\bstuck\b|\bblocked\b|\bfreez",
@@ -363,6 +380,14 @@ _STOP = {
     "hosted",
     "here",
     "there",
+    "but",
+    "so",
+    "if",
+    "as",
+    "when",
+    "then",
+    "only",
+    "because",
 }
 _HOSTLIKE = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{1,3}|prod|stg|staging|dev|test)\d*\b")
 _FQDN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b")
@@ -419,6 +444,106 @@ _VERBS_BEFORE_HOST = {
 """'won't start on db-04': what fails on the host, not a service's name."""
 
 
+_EVENT_WORDS = {
+    "upgrade",
+    "upgrades",
+    "update",
+    "updates",
+    "land",
+    "lands",
+    "landed",
+    "hit",
+    "hits",
+    "go",
+    "goes",
+    "went",
+    "deploy",
+    "release",
+    "rollout",
+    "patch",
+    "patches",
+    "reboot",
+    "reboots",
+    "change",
+    "changes",
+    "install",
+    "migration",
+    "maintenance",
+    "failover",
+    "cutover",
+    "switch",
+    "move",
+    "sync",
+    "outage",
+    "incident",
+    "spike",
+    "spikes",
+    "problem",
+    "problems",
+    "issue",
+    "issues",
+    "alarm",
+    "task",
+    "tasks",
+    "script",
+    "scripts",
+    "calls",
+    "call",
+    "fine",
+    "ok",
+    "okay",
+    "well",
+    "too",
+    "both",
+    "twice",
+    "again",
+    "now",
+    "today",
+    "yesterday",
+    "first",
+    "last",
+    "later",
+    "earlier",
+    "before",
+    "after",
+    "since",
+    "then",
+    "once",
+    "either",
+    "neither",
+    "them",
+    "those",
+    "these",
+    "him",
+    "her",
+    "us",
+    "me",
+    "you",
+    "we",
+    "they",
+    "he",
+    "she",
+    "who",
+    "someone",
+    "anything",
+    "anyone",
+    "primary",
+    "secondary",
+    "replica",
+    "standby",
+    "leader",
+    "follower",
+    "master",
+    "slave",
+    "instance",
+    "cluster",
+}
+"""Words that come before 'on HOST' in a report of what happened ('after the upgrade on cache-02', 'requests that
+land on auth-02'), never a unit's name."""
+_WORD_SHAPE = re.compile(r"[a-z]+(?:ing|ed|ly|tion|sion|ment|ance|ence|ness|ity)")
+"""English word forms (a verb's -ing/-ed, an abstract noun) that no daemon is called."""
+
+
 def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     out: list[str] = []
     for m in re.finditer(r"\b([a-z][\w@.-]*)\.service\b", low):
@@ -453,18 +578,25 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     for m in re.finditer(
         rf"(?<![\w.-])([a-z][a-z0-9_-]*[a-z0-9])\s+(?:on|at)\s+(?:host\s+)?(?:{hostnames})\b", low
     ):
-        if (
-            m.group(1) not in _STOP
-            and m.group(1) not in _NOUNS
-            and not re.fullmatch(r"[a-z]+(?:ing|ed|ly)", m.group(1))
-            and m.group(1) not in _VERBS_BEFORE_HOST
+        word = ALIASES.get(m.group(1), m.group(1))
+        if (  # 'the upgrade on cache-02', 'requests that land on auth-02': words, not unit names
+            word not in _STOP
+            and word not in _NOUNS
+            and word not in _VERBS_BEFORE_HOST
+            and word not in _EVENT_WORDS
+            and not _WORD_SHAPE.fullmatch(word)
         ):
-            _add(out, ALIASES.get(m.group(1), m.group(1)))
+            _add(out, word)
     unquoted = _QUOTED.sub(" ", low)  # quoted error text names errors, not services
     for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
         if m.group(1) not in _COMMON_HYPHENATED:
             _add(out, m.group(1))
     return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts and not _POD.fullmatch(s)]
+
+
+def technologies(low: str) -> list[str]:
+    """Services a message describes by their vocabulary (TECH_WORDS), in the order of the list."""
+    return [svc for svc, rx in TECH_WORDS if re.search(rx, low)]
 
 
 def _fallback_services(low: str, hosts: list[str]) -> list[str]:
@@ -519,6 +651,9 @@ def extract(
     for m in re.finditer(r"\bpid\s*:?\s*(\d{2,7})\b|\bkill\s+(?:-\w+\s+)?(\d{2,7})\b", low):
         _add(e.pids, int(m.group(1) or m.group(2)))
     e.services = _service_names(text, bare, e.hosts + e.pods)
+    if not K8S_WORDS.search(low):  # software the message describes without naming it
+        for svc in technologies(bare):
+            _add(e.services, svc)
     if not e.services:
         e.services, e.guessed = _fallback_services(bare, e.hosts), True
     e.services = [x for x in e.services if x not in e.fqdns and x not in e.namespaces]

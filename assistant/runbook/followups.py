@@ -13,13 +13,29 @@ from assistant.events import Finding
 from assistant.findings import rank
 from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
-from assistant.runbook.checks import Check
+from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, place_words, relevant
+from assistant.runbook.entities import (
+    ALIASES,
+    HINTS,
+    KNOWN_SERVICES,
+    ROLE_OF,
+    Entities,
+    place_words,
+    relevant,
+)
 from assistant.runbook.leads import fd_checks, upstream_services
-from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
+from assistant.runbook.logplaces import (
+    PROCESS_OF,
+    configured,
+    conventional,
+    log_kind,
+    naming_config,
+    process_name,
+)
 
 WEB_SERVERS = {"nginx", "apache2", "httpd", "haproxy", "caddy", "traefik", "envoy", "varnish"}
+DB_ENGINES = {"postgresql", "mysql", "mariadb", "mongod"}
 _NOT_FOUND = re.compile(r"could not be found|not-found|No such file or directory|not found", re.IGNORECASE)
 _HEALTHY_UNIT = re.compile(
     r"Active:\s+active \((?:running|exited)\)|"
@@ -130,6 +146,8 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         if (path := own_log(conv, s))
     ][:2]
     out += quoted_checks(ents)
+    if ents.guessed and not any(known_software(s) for s in ents.services):  # a name guessed from a host name
+        out.append(Check("process_list", {}, "no service was named: see what actually runs there", "open"))
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "open"))
     out += _hinted(ents)
@@ -172,9 +190,9 @@ def _hinted(ents: Entities) -> list[Check]:
     for symptom, services in HINTS.items():
         if symptom in ents.symptoms and not named & set(services) and not (symptom == "dns" and ents.fqdns):
             out += [Check("service_status", {"service": svc}, f"check {svc}", "open") for svc in services]
-    if "database" in ents.symptoms and not named & {"postgresql", "mysql", "mariadb"}:
-        engine = "mysql" if "mysql" in " ".join(ents.services) else "postgres"
-        out.append(Check("process_list", {"match": engine}, f"see the {engine} backends", "open"))
+    if "database" in ents.symptoms and not named & DB_ENGINES:
+        # which engine is not said: the process table shows which one runs here (a guess would miss MySQL)
+        out.append(Check("process_list", {}, "see which database server runs here", "open"))
     proxy_error = (  # a proxy's error (502/504) or a web complaint about nothing named: the web server's log
         ("gateway" in ents.symptoms or ("web" in ents.symptoms and (not named or ents.guessed)))
         and not named & WEB_SERVERS
@@ -257,13 +275,24 @@ def own_words(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
                         "log_tail", {"source": f"unit:{unit}", "lines": 100}, f"read {unit}'s journal", "own"
                     )
                 )
-            elif _only_systemd(conv, f"unit:{unit}"):  # the program logs elsewhere: its own file says why
+            elif _only_systemd(conv, f"unit:{unit}") or not _stated(conv, f"unit:{unit}", f):
+                # the program logs elsewhere, or its journal names no cause: its own file says why
                 files = [*configured(conv, unit), *(conventional(conv, unit) if log_kind(unit) else [])]
                 out += [
                     Check("log_tail", {"source": p, "lines": 100}, f"read {unit}'s own log", "own")
                     for p in [p for p in dict.fromkeys(files) if p not in read][:2]
                 ]
     return out
+
+
+def _stated(conv: Conversation, source: str, status: Finding) -> bool:
+    """Did reading this log this turn give a finding of its own (beyond the unit's exit the status showed)?"""
+    return any(
+        f.severity != "info" and f.signature != status.signature
+        for c in conv.this_turn()
+        if c.name == "log_tail" and c.args.get("source") == source
+        for f in c.findings
+    )
 
 
 _SYSTEMD_LINE = re.compile(r"\bsystemd\[1\]: |^-- (?:No entries|Logs begin|Boot) |^\s*$")
@@ -297,7 +326,15 @@ def tls_server(conv: Conversation) -> str | None:
             for name, rx in _SERVERS.items():
                 if re.search(rx, c.output):
                     return name
+            for owner in re.findall(r'users:\(\("([\w.-]+)"', c.output):  # ss: the process holding the port
+                if owner in _SERVERS:
+                    return owner
     return None
+
+
+_RENEWED = re.compile(
+    r"\brenew(?:ed|al)?\b|\bnew (?:cert|certificate)\b|\bcertbot\b|\breplaced the cert", re.I
+)
 
 
 def tls_refinements(conv: Conversation, ents: Entities, conclusive: list[Finding]) -> list[Check]:
@@ -305,13 +342,18 @@ def tls_refinements(conv: Conversation, ents: Entities, conclusive: list[Finding
     not match, a path it cannot read)? Its state and its error log say, before anyone is told to reload it."""
     from assistant.findings.signatures import SIGNATURES
 
-    if not any(
+    renewed = bool(_RENEWED.search(" ".join(conv.users))) and any(
+        f.signature.startswith("tls-cert-") for f in conclusive
+    )  # 'we renewed it' and the old one is still served: the server did not (or could not) load the new one
+    if not renewed and not any(
         getattr(SIGNATURES.get(f.signature), "then_restart", None) == "tls-server" for f in conclusive
     ):
         return []
     server = tls_server(conv) or next((s for s in ents.services if s in WEB_SERVERS), None)
-    if server is None:
-        return []
+    if server is None:  # who serves TLS here is not known: the owner of the port the certificate was read on
+        ports = {int(c.args.get("port") or 443) for c in conv.calls if c.name == "tls_certificate"} or {443}
+        why = "which server holds the TLS port (it must load the new certificate)?"
+        return [Check("port_owner", {"port": p}, why, "tls") for p in sorted(ports)[:1]]
     return [
         Check(
             "service_status", {"service": server}, f"did {server} fail to load the new certificate?", "tls"
@@ -370,13 +412,15 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
     """What results imply without a finding: logs of a service said to be broken, unhealthy pods, ..."""
     out: list[Check] = []
     troubled = bool(ents.symptoms & TROUBLE)
-    has_cause = any(  # a cause, or a specific lead whose own next checks are being followed
-        ends_investigation(f.signature, f.facts) or (rank(f) >= 60 and f.checks)
+    has_cause = any(  # a cause, or a specific lead whose own next checks are still being followed
+        ends_investigation(f.signature, f.facts)
+        or (rank(f) >= 60 and admissible(conv, [Check(c.tool, dict(c.args)) for c in f.checks]))
         for f in conv.findings(this_turn_only=True)
     )
     out += fd_checks(conv) + upstream_checks(conv)
     out += _dependency_pods(conv)
     out += _full_where(conv)
+    out += mentioned_logs(conv)
     if k8s_mode(conv, ents):
         out += cluster_dns_checks(conv) + _component_logs(conv)
     else:
@@ -397,6 +441,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                     "logs-current",
                 )
             )
+        if c.name == "service_status" and c.answered and c.failed and not c.output.strip():
+            out += missing_unit(conv, str(c.args.get("service", "")), ents.ports)  # no answer: a gap
         if not c.answered or c.failed:
             continue
         if (
@@ -408,7 +454,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                 Check("node_status", {}, "the events name a node in trouble: the nodes' conditions", "nodes")
             )
         if c.name == "service_status":
-            out += _after_service(conv, c, troubled, has_cause)
+            out += _after_service(conv, c, troubled, has_cause, ents.ports)
         elif c.name == "list_pods":
             status = {r.name: r.status for r in parse_pod_list(c.output)}
 
@@ -428,6 +474,8 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             out += _after_http(c)
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
+        elif c.name == "process_list" and c.output.strip() and not c.args.get("match"):
+            out += [x for svc in fitting(conv, ents, c.output)[:2] for x in discovered_checks(conv, svc)]
         elif c.name == "process_list" and c.output.strip():
             out += [
                 x
@@ -499,22 +547,139 @@ def _full_where(conv: Conversation) -> list[Check]:
     ]
 
 
-def _after_service(conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool) -> list[Check]:
+def known_software(svc: str) -> bool:
+    """Is this the name of software with a known unit, process or log file (not a site's own service)?"""
+    return bool(log_kind(svc)) or svc in KNOWN_SERVICES or svc in PROCESS_OF
+
+
+def missing_unit(conv: Conversation, svc: str, ports: list[int]) -> list[Check]:
+    """A unit that does not exist under that name is a gap, not an answer. Known software is looked for by its
+    process name (php-fpm runs as php8.2-fpm); any other name may be a word, not a unit, so the whole process
+    table and the owners of the ports involved say what actually runs there."""
+    if known_software(svc):
+        name = process_name(svc)
+        return [
+            Check("process_list", {"match": name}, f"{svc} is not a known unit: look for its process", "svc")
+        ]
+    out = [Check("process_list", {}, f"{svc} is not a unit here: see what actually runs", "svc")]
+    out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "svc") for p in ports[:1]]
+    return out
+
+
+def _after_service(
+    conv: Conversation, c: CallRecord, troubled: bool, has_cause: bool, ports: list[int] | None = None
+) -> list[Check]:
     """A unit's state is half the story: its logs are read too, even when it looks running (a daemon that
     refuses clients, or a replica that stopped applying, is still `active (running)`), unless nothing is
     reported wrong and a request just showed it serving."""
     svc = str(c.args.get("service", ""))
     if c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]):
-        stem = re.split(r"[-_.@]", svc)[0] or svc
-        return [
-            Check("process_list", {"match": stem}, f"{svc} is not a known unit: look for its process", "svc")
-        ]
+        return missing_unit(conv, svc, ports or [])
     healthy = bool(_HEALTHY_UNIT.search(c.output))
     if has_cause or (healthy and not troubled and _served(conv)):
         return []
     if _WRAPPER.search(c.output) and "@" not in svc:
         return _after_wrapper(conv, svc)
     return log_sources(conv, svc)
+
+
+RUNNING = {
+    "mysql": r"/mysqld\b|\bmysqld\s",
+    "mariadb": r"\bmariadbd\b",
+    "postgresql": r"\bpostgres(?:ql)?/\d+/bin/postgres\b|\bpostgres: |/bin/postgres\s+-D",
+    "mongod": r"\bmongod\b",
+    "redis-server": r"\bredis-server\b",
+    "memcached": r"\bmemcached\b",
+    "elasticsearch": r"org\.elasticsearch\.bootstrap|/usr/share/elasticsearch\b",
+    "opensearch": r"org\.opensearch\.bootstrap",
+    "rabbitmq-server": r"\brabbit(?:mq)?\b.*beam|beam\.smp.*\brabbit",
+    "nginx": r"nginx: master process",
+    "apache2": r"/usr/sbin/apache2\b",
+    "httpd": r"/usr/sbin/httpd\b",
+    "haproxy": r"/usr/sbin/haproxy\b",
+    "php-fpm": r"php-fpm: master process|php-fpm[\d.]*\s",
+    "kafka": r"kafka\.Kafka\b",
+}
+"""How a running server shows in the process table (its master process or its JVM's main class)."""
+ROLE_WORDS = {
+    "search": {"elasticsearch", "opensearch"},
+    "es": {"elasticsearch", "opensearch"},
+    "elastic": {"elasticsearch"},
+    "index": {"elasticsearch", "opensearch"},
+    "indexing": {"elasticsearch", "opensearch"},
+    "cache": {"redis-server", "memcached"},
+    "db": DB_ENGINES,
+    "sql": {"mysql", "mariadb", "postgresql"},
+    "replica": DB_ENGINES,
+    "www": WEB_SERVERS | {"php-fpm"},
+    "web": WEB_SERVERS | {"php-fpm"},
+    "lb": WEB_SERVERS,
+    "edge": WEB_SERVERS,
+    "proxy": WEB_SERVERS,
+    "mq": {"rabbitmq-server", "kafka"},
+    "queue": {"rabbitmq-server", "kafka"},
+    "broker": {"rabbitmq-server", "kafka"},
+}
+"""The software a host's role word (search-01, cache-02, db-replica-02, lb-edge-02) or a message's word means."""
+FITS = {
+    "database": DB_ENGINES,
+    "cache": {"redis-server", "memcached"},
+    "gateway": WEB_SERVERS,
+    "5xx": WEB_SERVERS | {"php-fpm"},
+    "web": WEB_SERVERS | {"php-fpm"},
+    "cert": WEB_SERVERS,
+}
+"""Which running software a complaint is about, when the message names none."""
+
+
+def fitting(conv: Conversation, ents: Entities, ps: str) -> list[str]:
+    """Known servers the process table shows that the engineer did not name and that fit the complaint (a
+    database for stale reports, a web server for 502s): what actually runs here, to check instead of a name
+    that is not a unit."""
+    running = [svc for svc, rx in RUNNING.items() if re.search(rx, ps)]
+    if svc_php := next((m for m in re.findall(r"/etc/php/(\d\.\d+)/fpm/", ps)), None):
+        running = [f"php{svc_php}-fpm" if s == "php-fpm" else s for s in running]
+    wanted = set().union(set(), *(FITS.get(s, set()) for s in ents.symptoms))
+    words = {w for h in [*ents.hosts, *conv.hosts] for w in re.split(r"[-_.\d]+", h.lower()) if w}
+    words |= set(re.findall(r"[a-z]+", conv.request.lower())) & set(ROLE_WORDS)
+    wanted |= set().union(set(), *(ROLE_WORDS.get(w, set()) for w in words))
+    named = set(ents.services) if not ents.guessed else set()
+    return [s for s in running if s not in named and (s in wanted or log_kind(s) in wanted)]
+
+
+HEALTH_URLS = {
+    "elasticsearch": "http://127.0.0.1:9200/_cluster/health",
+    "opensearch": "http://127.0.0.1:9200/_cluster/health",
+}
+"""A server's own health endpoint, which also names what its log file is called (the cluster's name)."""
+
+
+def discovered_checks(conv: Conversation, svc: str) -> list[Check]:
+    """A server found running: its unit's state, its own health endpoint, then its own log."""
+    health = [
+        Check("http_check", {"url": url}, f"{svc} runs here: ask its health endpoint", "discovered")
+        for url in [HEALTH_URLS.get(svc)]
+        if url
+    ]
+    return [
+        Check("service_status", {"service": svc}, f"{svc} runs here: check its state", "discovered"),
+        *health,
+        *[
+            Check(x.name, x.args, f"{svc} runs here: read its log", "discovered")
+            for x in log_sources(conv, svc)[:2]
+        ],
+    ]
+
+
+def not_units(conv: Conversation) -> set[str]:
+    """Names this turn's service_status calls said are no unit here."""
+    return {
+        str(c.args.get("service"))
+        for c in conv.this_turn()
+        if c.name == "service_status"
+        and c.answered
+        and (c.exit_code == 4 or _NOT_FOUND.search(c.output[:300]) or (c.failed and not c.output.strip()))
+    }
 
 
 def _served(conv: Conversation) -> bool:
@@ -554,7 +719,13 @@ def pg_cluster(conv: Conversation) -> str | None:
 def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
     """`postgresql.service` is only a wrapper (ExecStart=/bin/true): the real units are postgresql@VER-CLUSTER."""
     cluster = pg_cluster(conv)
-    names = [f"{svc}@{cluster}"] if cluster else [f"{svc}@{v}-main" for v in (16, 15, 14)]
+    looked = any(c.name == "process_list" and c.args.get("match") == "postgres" for c in conv.this_turn())
+    if (
+        not cluster and not looked
+    ):  # the process titles say which version and cluster run: one call, not three
+        why = f"{svc} is a wrapper unit: find its cluster"
+        return [Check("process_list", {"match": "postgres"}, why, "wrapper")]
+    names = [f"{svc}@{cluster}"] if cluster else [f"{svc}@{v}-main" for v in (16, 15, 14)]  # none runs: probe
     return [
         Check("service_status", {"service": n}, f"{svc} is a wrapper unit: check its cluster {n}", "wrapper")
         for n in names
@@ -564,6 +735,24 @@ def _after_wrapper(conv: Conversation, svc: str) -> list[Check]:
 def own_log(conv: Conversation, svc: str) -> str | None:
     """The service's conventional log file on this host."""
     return next(iter(conventional(conv, svc)), None)
+
+
+STATE_ONLY = {"unit-failed"}
+"""Findings that restate a unit's state (it failed, with this exit status): what happened, not why."""
+
+
+def _one_of(conv: Conversation, alternatives: list[str]) -> list[str]:
+    """A package's log file by convention differs by distribution (rabbit@host.log or rabbit.log, mysql/error.log
+    or mysqld.log): one is tried at a time, and none once one of them was read."""
+    done = [
+        x
+        for x in conv.this_turn()
+        if x.name == "log_tail" and x.answered and x.args.get("source") in alternatives
+    ]
+    if any(not x.failed and x.output.strip() for x in done):
+        return [str(x.args.get("source")) for x in done]
+    tried = list(dict.fromkeys(str(x.args.get("source")) for x in done))
+    return [*tried, *[p for p in alternatives if p not in tried][:1]]
 
 
 def log_sources(conv: Conversation, svc: str) -> list[Check]:
@@ -577,7 +766,7 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         paths += [f"/var/log/postgresql/postgresql-{cluster}.log"] if cluster else []
         conventions: list[str] = []
     elif kind:
-        conventions = conventional(conv, svc)
+        conventions = _one_of(conv, conventional(conv, svc))
     else:
         conventions = [f"/var/log/{svc}/{svc}.log", f"/var/log/{svc}/app.log", f"/var/log/{svc}.log"]
     journal = f"unit:{svc}"
@@ -590,7 +779,9 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
     ]
     if kind and _only_systemd(conv, journal):  # systemd saying it failed is not the program saying why
         read = [x for x in read if x.args.get("source") != journal]
-    if any(f.severity != "info" for x in read for f in x.findings):  # one stated the failure: enough
+    if any(  # one stated the failure: enough (systemd's 'failed, status 14' says that it died, not why)
+        f.severity != "info" and f.signature not in STATE_ONLY for x in read for f in x.findings
+    ):
         return []
     if read:  # it said nothing wrong: the other kind of log (journal / the daemon's own file), when known
         if not kind:
@@ -603,12 +794,58 @@ def log_sources(conv: Conversation, svc: str) -> list[Check]:
         return [
             Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}")
             for s in other[:budget]
-        ]
+        ] + _naming_config(conv, svc)
     if not kind and journal not in tried:  # guessed file names only after the journal said nothing
         sources = [x for x in sources if x not in conventions]
     budget = max(0, 3 - len([t for t in tried if t in sources]))
     fresh = [s for s in dict.fromkeys(sources) if s not in tried][:budget]
-    return [Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh]
+    return [
+        Check("log_tail", {"source": s, "lines": 100}, f"read {svc}'s log", f"logs:{svc}") for s in fresh
+    ] + _naming_config(conv, svc)
+
+
+def _naming_config(conv: Conversation, svc: str) -> list[Check]:
+    """The setting that names the log file is not known yet (Elasticsearch writes <cluster.name>.log): its
+    configuration says, and where its logs and data are."""
+    found = naming_config(conv, svc)
+    return (
+        [Check("log_tail", {"source": found[0], "lines": 200}, f"where {svc} logs", f"logs:{svc}")]
+        if found
+        else []
+    )
+
+
+_MENTIONED_LOG = re.compile(
+    r"(?<![\w./-])(/(?:var/log|var/lib|srv|opt|home|data|tmp|app)/[\w./@-]*?"
+    r"(?:\.(?:log|err|out)|/log/[\w.@-]+|/logs/[\w.@-]+))(?![\w/@-])"
+)
+_POINTER = re.compile(
+    r"\b(?:see|check|details?|more info|written to|logged to|logging to|log file|refer to|look at)\b|"
+    r"\b(?:error|fail\w*|fatal|cannot|can't|could not|unable|denied|aborted|exited|crit)\b",
+    re.IGNORECASE,
+)
+
+
+def mentioned_logs(conv: Conversation) -> list[Check]:
+    """Log files an output of this turn points to ('see /var/log/x.log for details', an error naming the file it
+    writes): the line that says why is often there, not where the pointer was read."""
+    read = {str(c.args.get("source")) for c in conv.this_turn() if c.name == "log_tail"}
+    out: list[str] = []
+    for c in conv.this_turn():
+        if not c.answered or c.name not in ("log_tail", "service_status", "pod_logs") or not c.output:
+            continue
+        for line in c.output.splitlines()[-400:]:
+            if "/" not in line or not _POINTER.search(line):
+                continue
+            out += [
+                p.rstrip(".:,;'\"")
+                for p in _MENTIONED_LOG.findall(line)
+                if p.rstrip(".:,;'\"") not in read and p != c.args.get("source")
+            ]
+    return [
+        Check("log_tail", {"source": p, "lines": 200}, f"an output points to {p}: read it", "mentioned")
+        for p in list(dict.fromkeys(out))[:2]
+    ]
 
 
 def upstream_checks(conv: Conversation) -> list[Check]:
@@ -780,12 +1017,16 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = []
     for svc in ents.services[:2]:
         out.append(Check("service_status", {"service": svc}, f"check the state of {svc}", "triage"))
-        out.append(
-            Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, f"read {svc}'s journal", "triage")
-        )
+        if svc not in not_units(conv):  # a unit that does not exist has no journal either
+            why = f"read {svc}'s journal"
+            out.append(Check("log_tail", {"source": f"unit:{svc}", "lines": 100}, why, "triage"))
     out += [
         Check("log_tail", {"source": p, "lines": 200}, f"read {p}", "triage") for p in named_logs(ents)[:2]
     ]
+    listed = any(c.name == "process_list" and not c.args.get("match") for c in conv.this_turn())
+    if not listed and ents.services and not any(known_software(s) for s in ents.services):
+        # a site's own service showed nothing: what runs here (the database, cache or search server it uses)
+        out.append(Check("process_list", {}, "see what else runs here", "triage"))
     out += [
         Check("port_owner", {"port": p}, f"see what listens on port {p}", "triage") for p in ents.ports[:2]
     ]
@@ -799,7 +1040,10 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
         Check("disk_usage", {"path": "/"}, "check disk space and inodes", "triage"),
         Check("host_resources", {}, "look at memory and load", "triage"),
     ]
-    if not ents.services and not named_logs(ents):  # no unit to read: the system log holds every daemon's
+    units = [s for s in ents.services[:2] if s not in not_units(conv)]
+    if not units and not named_logs(
+        ents
+    ):  # no unit to read: the system log holds every daemon's (and cron's)
         out.append(
             Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read the system log", "triage")
         )
@@ -812,9 +1056,10 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
                 "triage",
             )
         )
-    out += [
+    out += [  # the whole process table, once read, already shows them
         Check("process_list", {"match": process_name(s)}, f"look for {s}'s processes", "triage")
         for s in ents.services[:2]
+        if not listed and known_software(s)
     ]
     out += [
         c

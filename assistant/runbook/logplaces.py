@@ -136,6 +136,22 @@ def configured(conv: Conversation, svc: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+NAMING_CONFIG = {
+    "elasticsearch": ("/etc/elasticsearch/elasticsearch.yml", "es", r"cluster\.name|path\.logs|path\.data"),
+    "opensearch": ("/etc/opensearch/opensearch.yml", "es", r"cluster\.name|path\.logs|path\.data"),
+}
+"""Software whose log file is named by a setting: (its configuration file, the blank it fills, the keys to read)."""
+
+
+def naming_config(conv: Conversation, svc: str) -> tuple[str, str] | None:
+    """(config file, keys) to read when the setting that names this service's log file has not been seen."""
+    kind = log_kind(svc)
+    entry = NAMING_CONFIG.get(kind or "")
+    if entry is None or _blanks(conv, svc).get(entry[1]):
+        return None
+    return entry[0], entry[2]
+
+
 PROCESS_OF = {
     "postgresql": "postgres",
     "mysql": "mysqld",
