@@ -15,7 +15,7 @@ from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check
 from assistant.runbook.conversation import CallRecord, Conversation
-from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, place_words, relevant
+from assistant.runbook.entities import ALIASES, HINTS, ROLE_OF, Entities, k8s_name, place_words, relevant
 from assistant.runbook.leads import fd_checks, upstream_services
 from assistant.runbook.logplaces import configured, conventional, log_kind, process_name
 
@@ -78,7 +78,15 @@ def initial_checks(conv: Conversation, ents: Entities) -> list[Check]:
     return _k8s_opening(conv, ents) if k8s_mode(conv, ents) else _host_opening(conv, ents)
 
 
+def named_namespace(conv: Conversation, ents: Entities) -> bool:
+    """Does the conversation say where the pods are (the message, a pasted listing, the target's one namespace)?"""
+    return bool(ents.namespaces) or namespace(conv, ents) != "default"
+
+
 def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
+    if not named_namespace(conv, ents) and _offers_all_namespaces(conv):
+        why = "no namespace was named: list the pods of every namespace (kubectl get pods -A)"
+        return [Check("list_pods", {"all_namespaces": True}, why, "open")]
     ns = namespace(conv, ents)
     out = [
         Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}", "open") for p in ents.pods[:2]
@@ -397,6 +405,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
                     "logs-current",
                 )
             )
+        if c.name == "pod_describe" and c.answered and c.failed:  # the describe is a gap: its Events live on
+            pns = str(c.args.get("namespace") or "default")
+            why = f"the describe of {c.args.get('pod')} could not run: the events of {pns} say the same"
+            out.append(Check("k8s_events", {"namespace": pns}, why, "describe-gap"))
         if not c.answered or c.failed:
             continue
         if (
@@ -667,11 +679,17 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
         (
             r
             for r in rows
-            if r.name in ents.pods
-            or any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)
+            if r.name in ents.pods or any(of_workload(r, d) for d in ents.deployments + ents.services)
         ),
         key=lambda r: (r.healthy, -r.restarts),
     )
+    if any(not r.healthy or r.restarts for r in wanted):  # the named workload's sick pods say it all
+        wanted = [r for r in wanted if not r.healthy or r.restarts]
+    if (
+        c.args.get("all_namespaces") and wanted
+    ):  # every namespace listed: the named ones' and their neighbours'
+        homes = {r.namespace for r in wanted}
+        sick = [r for r in sick if r.namespace in homes]
     picked: dict[tuple[str, str], PodRow] = {}
     for r in wanted + sick:  # what was named first, then the sickest
         # one pod per deployment and state is enough: a pod stuck Terminating and its replacement stuck
@@ -698,6 +716,13 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
             )
         )
     return out
+
+
+def of_workload(row: PodRow, name: str) -> bool:
+    """Is the pod one of the named workload's? Its own name's start ('checkout' for checkout-7f9b-x2k4p), or a
+    whole word of its workload's name ('nginx pods' for static-nginx-7d9f8c6b5a-j8v3w)."""
+    owner = deployment_of(row.name) or row.name
+    return row.name.startswith(name + "-") or (len(name) > 2 and name in owner.split("-"))
 
 
 DESCRIBE_PER_LISTING = 4
@@ -827,7 +852,12 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
 
 def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
-    out = [Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage")]
+    everywhere = _offers_all_namespaces(conv) and not _found_named_pods(conv, ents)
+    out = []
+    if everywhere and not named_namespace(conv, ents):
+        why = "no namespace was named: list the pods of every namespace (kubectl get pods -A)"
+        out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
+    out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage"))
     out += _component_logs(conv)
     crashed: list[tuple[PodRow, str]] = []
     for c in conv.this_turn():
@@ -855,8 +885,22 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
         )
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
-    out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
-    if not _found_named_pods(conv, ents):
+    homes = [] if named_namespace(conv, ents) else _listed_homes(conv, ents)
+    out += [
+        Check("k8s_events", {"namespace": h}, f"recent events in {h}", "triage") for h in homes[:2] or [ns]
+    ]
+    listed = _found_named_pods(conv, ents)
+    if "rollout_status" in conv.tools and named_namespace(conv, ents) and not listed:  # a gap: the rollout
+        out += [
+            Check(
+                "rollout_status", {"deployment": d, "namespace": ns}, f"where {d}'s rollout stands", "triage"
+            )
+            for d in ents.deployments[:1]
+        ]
+    if not listed:
+        if everywhere:
+            why = "the pods are not where I looked: list the pods of every namespace"
+            out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
         out += [
             Check(
                 "list_pods",
@@ -866,10 +910,31 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
             for other in other_namespaces(conv, ents)[:2]
         ]
-        if not ents.namespaces and _offers_all_namespaces(conv):
-            why = "no namespace was named and none showed the pods: list every namespace"
-            out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
     return out
+
+
+def wider_checks(conv: Conversation) -> list[Check]:
+    """What was named was already looked at in earlier turns: look wider, at the pods of every namespace (a
+    cluster add-on such as the DNS may be what fails)."""
+    if not _offers_all_namespaces(conv):
+        return []
+    why = "what was named was looked at already: the pods of every namespace"
+    return [Check("list_pods", {"all_namespaces": True}, why, "wider")]
+
+
+def _listed_homes(conv: Conversation, ents: Entities) -> list[str]:
+    """Namespaces an every-namespace listing showed the named workloads in (or, nothing named, its sick pods)."""
+    rows = [
+        r
+        for c in conv.this_turn()
+        if c.name == "list_pods" and c.answered and not c.failed
+        for r in parse_pod_list(c.output)
+        if r.namespace
+    ]
+    named = [*ents.deployments, *ents.services]
+    wanted = [r for r in rows if r.name in ents.pods or any(of_workload(r, d) for d in named)]
+    sick = [r for r in wanted or rows if not r.healthy or r.restarts]
+    return list(dict.fromkeys(r.namespace for r in sick or wanted if r.namespace))
 
 
 def _offers_all_namespaces(conv: Conversation) -> bool:
@@ -901,8 +966,15 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
         for ns in homes
     ]
     places = place_words(text) if ents.k8s else []
-    candidates = [*ents.namespaces, *conv.namespaces, *seen, *places, *named, *addons, *words, "default"]
-    tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
+    guessed = [
+        n for n in [*places, *named] if k8s_name(n)
+    ]  # words of the message: names, not verbs or states
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *guessed, *addons, *words, "default"]
+    tried = {
+        str(c.args.get("namespace") or "default")
+        for c in conv.this_turn()
+        if c.name == "list_pods" and not c.args.get("all_namespaces")
+    }
     return [n for n in dict.fromkeys(candidates) if n not in tried and (n != "kube-system" or n in addons)]
 
 
@@ -975,7 +1047,7 @@ def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
     """Did a pod listing this turn show pods, and of what was named if anything was?"""
     rows = [
         r
-        for c in conv.this_turn()
+        for c in conv.calls  # a listing of an earlier turn showed them just as well
         if c.name == "list_pods" and c.answered and not c.failed
         for r in parse_pod_list(c.output)
     ]

@@ -17,7 +17,7 @@ from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.findings.signatures import answering, ends_investigation
 from assistant.runbook.checks import RECHECK, Check, admissible, key
 from assistant.runbook.conversation import Conversation
-from assistant.runbook.entities import Entities, extract, fix_requests
+from assistant.runbook.entities import Entities, extract, fix_requests, k8s_name
 from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
 from assistant.runbook.followups import (
     TROUBLE,
@@ -28,6 +28,7 @@ from assistant.runbook.followups import (
     refinements,
     result_checks,
     triage_checks,
+    wider_checks,
 )
 from assistant.runbook.questions import follow_up
 from assistant.runbook.report import after_fix, diagnosis, no_fault
@@ -68,6 +69,8 @@ def entities(conv: Conversation) -> Entities:
             now.symptoms = before.symptoms
     _seen_workloads(conv, now)
     _pasted_pods(conv, now)
+    if k8s_mode(conv, now):  # in a cluster, 'docker' or 'crash-looping' names no workload
+        now.services = [s for s in now.services if k8s_name(s) and not re.match(r"[a-z]-", s)]
     return now
 
 
@@ -224,6 +227,8 @@ def _others(findings: list[Finding]) -> str:
 def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Check]:
     if not conv.this_turn():
         opening = admissible(conv, initial_checks(conv, ents))
+        if k8s_mode(conv, ents):  # a cluster's conversation stays in the cluster in later turns
+            return opening or admissible(conv, triage_checks(conv, ents) + wider_checks(conv))
         return opening or admissible(conv, _generic_triage(ents))
     implied = sorted(result_checks(conv, ents), key=lambda c: not _about(c, names))  # stable: named first
     calls = admissible(conv, finding_checks(conv, names=names) + implied)  # findings about the named lead
