@@ -816,6 +816,17 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
         name = m.group(1) or m.group(2) or m.group(3)
         if k8s_name(name, said=True):
             _add(e.namespaces, name)
+    for m in re.finditer(  # 'moved from the apps namespace into billing': where the pods are now
+        r"\b(?:namespaces?|ns)\s+(?:in)?to\s+(?:the\s+)?[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b", low
+    ):
+        if k8s_name(m.group(1), said=True):
+            _add(e.namespaces, m.group(1))
+    for m in re.finditer(
+        r"\bfrom\s+(?:the\s+)?[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?\s+(?:namespace|ns)\b", low
+    ):
+        if m.group(1) in e.namespaces and len(e.namespaces) > 1:  # where they were: looked at last
+            e.namespaces.remove(m.group(1))
+            e.namespaces.append(m.group(1))
     for m in re.finditer(
         r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
         r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))",

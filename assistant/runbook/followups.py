@@ -966,9 +966,12 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
         for ns in homes
     ]
     places = place_words(text) if ents.k8s else []
+    stems = [
+        w.split("-")[0] for w in named if "-" in w
+    ]  # storefront-ssr lives in storefront, by team or product
     guessed = [
-        n for n in [*places, *named] if k8s_name(n)
-    ]  # words of the message: names, not verbs or states
+        n for n in [*places, *named, *stems] if k8s_name(n) and len(n) > 2
+    ]  # names, not verbs or states
     candidates = [*ents.namespaces, *conv.namespaces, *seen, *guessed, *addons, *words, "default"]
     tried = {
         str(c.args.get("namespace") or "default")
