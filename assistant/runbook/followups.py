@@ -228,9 +228,18 @@ def finding_checks(
     }
     findings = conv.findings(this_turn_only=True) if findings is None else findings
     findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
+    homes = {  # the named workloads' namespaces: another namespace's sick pods are not what was asked about
+        str(c.args.get("namespace"))
+        for f in findings
+        if names and relevant(f, names)
+        for c in f.checks
+        if c.tool in ("pod_describe", "pod_logs") and c.args.get("namespace")
+    }
     for f in findings:
         for nxt in f.checks:
             name, args = nxt.tool, dict(nxt.args)
+            if homes and name in ("pod_describe", "pod_logs") and str(args.get("namespace")) not in homes:
+                continue
             if name in ("pod_describe", "pod_logs"):  # one pod per deployment says it for all of them
                 owner = (name, deployment_of(str(args.get("pod"))))
                 if owner[1] and owner in described:
@@ -337,6 +346,7 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
     out += own_words(conv, conclusive)
     out += fd_checks(conv) + upstream_checks(conv)
     out += tls_refinements(conv, ents, conclusive) if ents is not None else []
+    out += _other_sick_rows(conv, ents) if ents is not None else []
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
         out += (
@@ -852,9 +862,11 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
 
 def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
-    everywhere = _offers_all_namespaces(conv) and not _found_named_pods(conv, ents)
+    everywhere = (  # a namespace the engineer named is where to look; none named: every namespace at once
+        _offers_all_namespaces(conv) and not _found_named_pods(conv, ents) and not named_namespace(conv, ents)
+    )
     out = []
-    if everywhere and not named_namespace(conv, ents):
+    if everywhere:
         why = "no namespace was named: list the pods of every namespace (kubectl get pods -A)"
         out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
     out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage"))
@@ -911,6 +923,30 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             for other in other_namespaces(conv, ents)[:2]
         ]
     return out
+
+
+def _other_sick_rows(conv: Conversation, ents: Entities) -> list[Check]:
+    """Nothing was named and every namespace was listed: each not-Ready workload there is described, not only
+    the first one that explained itself (several may be down for different reasons)."""
+    if ents.pods or ents.deployments or ents.services or not k8s_mode(conv, ents):
+        return []
+    return [
+        x
+        for c in conv.this_turn()
+        if c.name == "list_pods" and c.args.get("all_namespaces") and c.answered and not c.failed
+        for x in _after_pods(c, ents)
+        if x.name == "pod_describe" and not _looked_at(conv, str(x.args.get("pod")))
+    ]
+
+
+def _looked_at(conv: Conversation, pod: str) -> bool:
+    """Was a pod of this one's workload described or its logs read this turn?"""
+    owner = deployment_of(pod) or pod
+    return any(
+        c.name in ("pod_describe", "pod_logs")
+        and (deployment_of(str(c.args.get("pod"))) or c.args.get("pod")) == owner
+        for c in conv.this_turn()
+    )
 
 
 def wider_checks(conv: Conversation) -> list[Check]:
