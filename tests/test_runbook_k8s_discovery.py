@@ -176,3 +176,25 @@ def test_documentation_links_in_log_lines_are_not_checked_but_failed_requests_ar
     assert [c.args for c in leads(failed) if c.tool == "http_check"] == [
         {"url": "https://vault.internal:8200/v1/auth/kubernetes/login"}
     ]
+
+
+def test_a_cluster_session_names_no_host_so_findings_never_send_it_to_host_checks():
+    listing = (
+        "NAME                        READY   STATUS    RESTARTS   AGE\n"
+        "frontend-7b8c9d6f5-c8q2v    0/1     Running   0          20m\n"
+    )
+    logs = (
+        "2026-12-03T10:00:01Z ERROR redis: connect ECONNREFUSED 10.96.14.2:6379 (redis-master.web.svc:6379)\n"
+        "2026-12-03T10:00:02Z ERROR readiness: cache unavailable: Error: connect ECONNREFUSED 10.96.14.2:6379\n"
+    )
+    s = Session(K8S, "the frontend pods in namespace web are not ready since 10:00, redis errors in the logs")
+    s.run(
+        {
+            "list_pods": ok(listing),
+            "pod_logs": ok(logs),
+            "pod_describe": ok("Name: frontend-7b8c9d6f5-c8q2v\n"),
+        }
+    )
+    assert ("pod_logs", {"pod": "frontend-7b8c9d6f5-c8q2v", "namespace": "web", "previous": False}) in s.asked
+    names = {n for n, _ in s.asked}
+    assert not names & {"service_status", "host_resources", "disk_usage", "process_list", "port_owner"}

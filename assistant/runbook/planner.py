@@ -187,11 +187,30 @@ def decide(conv: Conversation) -> Decision:
         if conclusive
         else _candidates(conv, ents, names)
     )
+    calls = in_cluster(conv, ents, calls)
     calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
     return Decision(_step_text(batch), batch)
+
+
+HOST_ONLY = {"service_status", "host_resources", "disk_usage", "process_list", "port_owner", "open_files"}
+"""Tools that look at one machine's units, disks and processes: in a cluster they would look at whatever machine
+Firstline runs on, not at the pods."""
+
+
+def in_cluster(conv: Conversation, ents: Entities, calls: list[Check]) -> list[Check]:
+    """In a Kubernetes session no check looks at a host's units, disks or processes unless the engineer named a
+    host (a finding's 'check redis-server' means the redis pod there, which the pod checks already cover)."""
+    if not k8s_mode(conv, ents) or ents.hosts:
+        return calls
+    return [
+        c
+        for c in calls
+        if c.name not in HOST_ONLY
+        and not (c.name == "log_tail" and not str(c.args.get("source", "")).startswith("pod:"))
+    ]
 
 
 def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
