@@ -203,7 +203,8 @@ Firstline runs on, not at the pods."""
 def in_cluster(conv: Conversation, ents: Entities, calls: list[Check]) -> list[Check]:
     """In a Kubernetes session no check looks at a host's units, disks or processes unless the engineer named a
     host (a finding's 'check redis-server' means the redis pod there, which the pod checks already cover)."""
-    if not k8s_mode(conv, ents) or ents.hosts:
+    cluster = conv.target_kind == "kubernetes" or "kubernetes" in conv.environment
+    if not cluster or not k8s_mode(conv, ents) or ents.hosts:
         return calls
     return [
         c
