@@ -198,3 +198,10 @@ def test_a_cluster_session_names_no_host_so_findings_never_send_it_to_host_check
     assert ("pod_logs", {"pod": "frontend-7b8c9d6f5-c8q2v", "namespace": "web", "previous": False}) in s.asked
     names = {n for n, _ in s.asked}
     assert not names & {"service_status", "host_resources", "disk_usage", "process_list", "port_owner"}
+
+
+def test_a_pod_named_in_full_is_described_when_no_listing_shows_it():
+    s = Session(K8S, "pod checkout-7b8c9d6e5f-2kq8x keeps restarting, why?")
+    s.run({"pod_describe": ok("Name: checkout-7b8c9d6e5f-2kq8x\nNamespace: default\n")})
+    assert s.asked[0] == ("list_pods", {"all_namespaces": True})
+    assert ("pod_describe", {"pod": "checkout-7b8c9d6e5f-2kq8x", "namespace": "default"}) in s.asked

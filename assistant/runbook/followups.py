@@ -909,7 +909,11 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
             for d in ents.deployments[:1]
         ]
-    if not listed:
+    if not listed:  # the listing did not show them: the pods named in full are described where they should be
+        out += [
+            Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}, which you named", "triage")
+            for p in ents.pods[:2]
+        ]
         if everywhere:
             why = "the pods are not where I looked: list the pods of every namespace"
             out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
