@@ -205,3 +205,35 @@ def test_a_pod_named_in_full_is_described_when_no_listing_shows_it():
     s.run({"pod_describe": ok("Name: checkout-7b8c9d6e5f-2kq8x\nNamespace: default\n")})
     assert s.asked[0] == ("list_pods", {"all_namespaces": True})
     assert ("pod_describe", {"pod": "checkout-7b8c9d6e5f-2kq8x", "namespace": "default"}) in s.asked
+
+
+# ------------------------------------------------------------------ what the events say, in their own words
+
+
+def test_event_messages_that_explain_a_failure_are_findings_with_their_exact_line():
+    from assistant.findings import analyze_text
+
+    events = (
+        "LAST SEEN   TYPE      REASON             OBJECT                          MESSAGE\n"
+        '1m          Warning   FailedCreate       replicaset/api-7c8d9e6f5b       Error creating: pods "api-7c8d9e6f5b-x2x2x" '
+        "is forbidden: exceeded quota: team-quota, requested: limits.memory=2Gi, used: limits.memory=15Gi, "
+        "limited: limits.memory=16Gi\n"
+        '2m          Warning   FailedMount        pod/db-0                        MountVolume.SetUp failed for volume "certs" : '
+        'secret "db-tls" not found\n'
+        '2m          Warning   Failed             pod/web-6d7f8c9b5d-4b7kx        Error: configmap "web-config" not found\n'
+        "5m          Normal    JobAlreadyActive   cronjob/daily-report            Not starting job because prior execution "
+        "is running and concurrency policy is Forbid\n"
+        "5m          Normal    Scheduled          pod/web-6d7f8c9b5d-4b7kx        Successfully assigned shop/web-6d7f8c9b5d-4b7kx\n"
+    )
+    found = analyze_text("k8s_events", events, args={"namespace": "shop"})
+    lines = [ln for f in found for ev in f.evidence for ln in ev.lines]
+    for needle in (
+        "exceeded quota: team-quota",
+        'secret "db-tls" not found',
+        'configmap "web-config" not found',
+        "prior execution is running and concurrency policy is Forbid",
+    ):
+        assert any(needle in ln for ln in lines), needle
+    assert not any("Successfully assigned" in ln for ln in lines)
+    skipped = next(f for f in found if f.facts.get("reason") == "JobAlreadyActive")
+    assert "still running" in skipped.title and skipped.severity != "info"
