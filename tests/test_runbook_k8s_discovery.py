@@ -237,3 +237,36 @@ def test_event_messages_that_explain_a_failure_are_findings_with_their_exact_lin
     assert not any("Successfully assigned" in ln for ln in lines)
     skipped = next(f for f in found if f.facts.get("reason") == "JobAlreadyActive")
     assert "still running" in skipped.title and skipped.severity != "info"
+
+
+def test_a_503_in_front_of_ready_pods_names_the_service_selector_as_the_gap():
+    listing = (
+        "NAME                    READY   STATUS    RESTARTS   AGE\n"
+        "cart-7f5c9d8b6-6vq2d    1/1     Running   0          3h\n"
+    )
+    describe = (
+        "Name:             cart-7f5c9d8b6-6vq2d\nNamespace:        shop\n"
+        "Labels:           app.kubernetes.io/instance=cart\n"
+        "                  app.kubernetes.io/name=cart\n"
+        "                  pod-template-hash=7f5c9d8b6\n"
+        "Status:           Running\nContainers:\n  cart:\n    State:          Running\n    Ready:          True\n"
+        "    Restart Count:  0\nEvents:           <none>\n"
+    )
+    outputs = {
+        "list_pods": ok(listing),
+        "pod_describe": ok(describe),
+        "pod_logs": ok("listening on :8080\n"),
+        "k8s_events": ok("No resources found in shop namespace.\n"),
+    }
+    s = Session(
+        K8S,
+        "the ingress returns 503 for /cart since the helm migration; cart pods in namespace shop are Ready",
+    )
+    answer = s.run(outputs)
+    assert (
+        "selector" in answer
+        and "`app.kubernetes.io/name=cart`" in answer
+        and "pod-template-hash" not in answer
+    )
+    calm = Session(K8S, "are the cart pods in namespace shop ok?")
+    assert "selector" not in calm.run(outputs)

@@ -322,6 +322,36 @@ def unseen(conv: Conversation) -> list[str]:
     return out[:6]
 
 
+_GATEWAY_ERROR = re.compile(
+    r"\b50[234]\b|bad gateway|service unavailable|no healthy upstream|upstream connect error|no endpoints",
+    re.IGNORECASE,
+)
+_POD_LABEL = re.compile(r"^(?:Labels:\s+|\s{10,})([\w./-]+=[\w.-]+)\s*$", re.MULTILINE)
+
+
+def service_gap(conv: Conversation) -> list[str]:
+    """A 502/503 in front of pods that are all Ready: what sits between (the Service and its Endpoints) is what no
+    tool here shows, and a selector that matches none of the pods' labels is the usual reason."""
+    pods = [c for c in conv.calls if c.name in ("list_pods", "pod_describe") and c.answered and not c.failed]
+    if not pods or not _GATEWAY_ERROR.search(" ".join(conv.users)) or "endpoints" in conv.tools:
+        return []
+    labels = [
+        m.group(1)
+        for c in pods
+        if c.name == "pod_describe"
+        for m in _POD_LABEL.finditer(c.output)
+        if not m.group(1).startswith(("pod-template-hash=", "controller-revision-hash="))
+    ]
+    carried = ", ".join(f"`{x}`" for x in dict.fromkeys(labels[:4]))
+    ns = next((str(c.args["namespace"]) for c in pods if c.args.get("namespace")), "NAMESPACE")
+    return [
+        "- The Service in front of the pods and its Endpoints (no tool here shows them): Ready pods behind a "
+        "502/503 most often mean the Service selects none of them, its selector no longer matching the pods' "
+        "labels" + (f" (these pods carry {carried})" if carried else "") + f". Compare `kubectl -n {ns} get "
+        "endpoints` and the Service's `spec.selector` with those labels."
+    ]
+
+
 def unreadable(c: CallRecord) -> bool:
     """An output of a known shape that the parsers could not read: never to be taken as 'nothing there'."""
     return unreadable_output(c.name, c.output)
@@ -346,6 +376,7 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     parts += [f"- {observed(c)}" for c in ran[:8] if not unreadable(c)]
     missing = [f"- {observed(c)}" for c in failed[:5]]
     missing += [g for g in unseen(conv) if g not in missing]
+    missing += service_gap(conv)
     missing.append(
         "- The past: these checks show the state now; a problem that has already cleared may only be "
         "visible in the logs of the affected service."
