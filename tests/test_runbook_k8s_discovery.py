@@ -270,3 +270,14 @@ def test_a_503_in_front_of_ready_pods_names_the_service_selector_as_the_gap():
     )
     calm = Session(K8S, "are the cart pods in namespace shop ok?")
     assert "selector" not in calm.run(outputs)
+
+
+def test_a_named_workload_no_listing_showed_is_not_called_healthy():
+    empty = {
+        "list_pods:default": ok("No resources found in default namespace."),
+        "k8s_events:default": ok("No events found in default namespace."),
+    }
+    s = Session(K8S, "invoice-pdf keeps crash-looping since the new image was pushed. What is wrong?")
+    answer = s.run(empty, steps=12)
+    assert answer.startswith("**Root cause** — Not determined") and "`invoice-pdf`" in answer
+    assert "No fault found" not in answer

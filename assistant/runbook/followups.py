@@ -863,7 +863,7 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
 def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
     everywhere = (  # a namespace the engineer named is where to look; none named: every namespace at once
-        _offers_all_namespaces(conv) and not _found_named_pods(conv, ents) and not named_namespace(conv, ents)
+        _offers_all_namespaces(conv) and not found_named_pods(conv, ents) and not named_namespace(conv, ents)
     )
     out = []
     if everywhere:
@@ -901,7 +901,7 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     out += [
         Check("k8s_events", {"namespace": h}, f"recent events in {h}", "triage") for h in homes[:2] or [ns]
     ]
-    listed = _found_named_pods(conv, ents)
+    listed = found_named_pods(conv, ents)
     if "rollout_status" in conv.tools and named_namespace(conv, ents) and not listed:  # a gap: the rollout
         out += [
             Check(
@@ -1086,7 +1086,7 @@ ADDON_NAMESPACES = {
 names (a DaemonSet) is looked for there when the namespaces named or seen do not hold it."""
 
 
-def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
+def found_named_pods(conv: Conversation, ents: Entities) -> bool:
     """Did a pod listing this turn show pods, and of what was named if anything was?"""
     rows = [
         r

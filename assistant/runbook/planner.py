@@ -23,6 +23,7 @@ from assistant.runbook.followups import (
     TROUBLE,
     _generic_triage,
     finding_checks,
+    found_named_pods,
     initial_checks,
     k8s_mode,
     refinements,
@@ -190,7 +191,7 @@ def decide(conv: Conversation) -> Decision:
     calls = in_cluster(conv, ents, calls)
     calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
-        return Decision(diagnosis(conv, note, preference(conv, ents, names)))
+        return Decision(diagnosis(conv, note, preference(conv, ents, names), unfound(conv, ents)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
     return Decision(_step_text(batch), batch)
 
@@ -212,6 +213,14 @@ def in_cluster(conv: Conversation, ents: Entities, calls: list[Check]) -> list[C
         if c.name not in HOST_ONLY
         and not (c.name == "log_tail" and not str(c.args.get("source", "")).startswith("pod:"))
     ]
+
+
+def unfound(conv: Conversation, ents: Entities) -> list[str]:
+    """Workloads named in a cluster that no pod listing of the conversation showed (nor any describe or log)."""
+    if not k8s_mode(conv, ents) or found_named_pods(conv, ents):
+        return []
+    looked = any(c.name in ("pod_describe", "pod_logs") and c.answered and not c.failed for c in conv.calls)
+    return [] if looked else named(ents)
 
 
 def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:

@@ -174,7 +174,10 @@ def _call_text(c: Check) -> str:
 
 
 def diagnosis(
-    conv: Conversation, note: str | None = None, prefer: Callable[[Finding], int] | None = None
+    conv: Conversation,
+    note: str | None = None,
+    prefer: Callable[[Finding], int] | None = None,
+    unfound: list[str] | None = None,
 ) -> str:
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
@@ -191,7 +194,7 @@ def diagnosis(
         main = primary(fits, prefer)
     if main is None:
         quoted = _quoted_cause(conv)
-        return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note)
+        return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note, unfound=unfound)
     real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
@@ -357,7 +360,11 @@ def unreadable(c: CallRecord) -> bool:
     return unreadable_output(c.name, c.output)
 
 
-def no_fault(conv: Conversation, note: str | None = None, subject: str | None = None) -> str:
+def no_fault(
+    conv: Conversation, note: str | None = None, subject: str | None = None, unfound: list[str] | None = None
+) -> str:
+    """Nothing abnormal seen. `unfound`: workloads the engineer named that no pod listing showed; then nothing
+    was looked at, and the answer says so instead of calling them healthy."""
     calls = [c for c in conv.this_turn() if c.answered] or [c for c in conv.calls if c.answered]
     ran = [c for c in calls if not c.failed]
     failed = [c for c in calls if c.failed]
@@ -372,6 +379,12 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
     if subject and ran:
         verdict = f"No fault found in {subject}"
+    if unfound:
+        where = ", ".join(f"`{w}`" for w in unfound[:3])
+        verdict = (
+            f"Not determined: no pod listing I could run showed the pods of {where}, so I could not look at them "
+            "(tell me their namespace)"
+        )
     parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in ran[:8] if not unreadable(c)]
     missing = [f"- {observed(c)}" for c in failed[:5]]
