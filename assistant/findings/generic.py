@@ -301,23 +301,41 @@ _UNIT = re.compile(r"\b(?P<unit>[a-z][\w@.-]*)\.service\b")
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
-_REFERENCE = re.compile(
-    r"^https?://(?:[\w-]+\.)*(?:github\.com|gitlab\.com|stackoverflow\.com|bugs\.[\w.-]+|wiki\.[\w.-]+)/|"
-    r"^https?://(?:docs?|documentation|help|support|kb)\.|/(?:docs?|wiki|issues?|faq|manual|troubleshooting)(?:/|#|$)|"
-    r"#troubleshooting|\bgo\.microsoft\.com/|\baka\.ms/",
+_POINTER = re.compile(
+    r"(?:\bsee|\bvisit|\brefer to|\bread|\bdocs?|\bdocumentation|\bmore (?:info\w*|details)|\btroubleshoot\w*|"
+    r"\bhelp|\bguide|\bfaq|\bcf\.?|\bsee also|\bfor details|\blearn more|\bhttps? link)\W{0,12}(?:at\W+|on\W+|in\W+)?$",
     re.IGNORECASE,
 )
-"""Links a log line gives as help (an issue tracker, a documentation page), not a service the program calls."""
+_DOC_URL = re.compile(
+    r"^https?://(?:[\w-]+\.)*(?:github\.com|gitlab\.com|stackoverflow\.com|readthedocs\.io|[\w-]+\.io/(?:docs?|plugins)|"
+    r"kubernetes\.io|docs\.[\w.-]+|[\w.-]+/(?:docs?|documentation|manual|wiki|faq|kb|help)/)|"
+    r"#(?:troubleshoot\w*|faq)|/(?:issues|pull|wiki|troubleshooting)(?:/|$)|increase-rate-limit",
+    re.IGNORECASE,
+)
+_REACH_FAILED = re.compile(
+    r"\b(?:fail\w*|error\w*|unable|cannot|can't|could not|couldn't|refused|timed? ?out|timeout|deadline|"
+    r"unreachable|no route|no such host|reset|eof|dial|connect\w*|x509|certificate|tls|handshake|status|"
+    r"returned|responded|response|request|get|post|put|fetch\w*|unavailable|denied|forbidden|"
+    r"unauthori[sz]ed|[45]\d\d)\b",
+    re.IGNORECASE,
+)
+
+
+def reached_for(message: str, url: str, at: int) -> bool:
+    """Did the line try to reach this URL and fail, or does it only point at documentation ('see https://...',
+    a GitHub issue, a troubleshooting page)? Only the first is a place to check."""
+    if _POINTER.search(message[:at]) or _DOC_URL.search(url):
+        return False
+    return bool(_REACH_FAILED.search(message))
 
 
 def leads(message: str) -> list[Call]:
-    """What an error line names that can be checked next: a URL, a host and port, a unit."""
+    """What an error line names that can be checked next: a URL it failed to reach, a host and port, a unit."""
     out: list[Call] = []
     for m in _URL.finditer(message):
-        if not _REFERENCE.search(
-            m.group(0)
-        ):  # a link to documentation or an issue is advice, not a dependency
-            out.append(call("http_check", url=m.group(0).rstrip(".;:")))
+        url = m.group(0).rstrip(".;:")
+        if reached_for(message, url, m.start()):
+            out.append(call("http_check", url=url))
     for m in _HOSTPORT.finditer(message):
         host, port = m.group("host"), int(m.group("port"))
         if not 0 < port < 65536:

@@ -25,6 +25,9 @@ COVERED = re.compile(
 """Event messages the specific analyzers already turn into findings."""
 COVERED_REASONS = {"FailedScheduling", "Evicted"}
 SYMPTOM_REASONS = {"BackOff", "Unhealthy", "Killing", "ProbeWarning"}
+NOTICE_REASONS = {"JobAlreadyActive": "a previous run is still running, so this run was skipped"}
+"""`Normal` events that say something did not happen: the CronJob controller skips a run while the previous one is
+still active under `concurrencyPolicy: Forbid` ('Not starting job because prior execution is running ...')."""
 """Reasons that describe an effect (a restart back-off, a probe): the cause is elsewhere."""
 _HANDLED_WAITING = {
     "CrashLoopBackOff",
@@ -57,7 +60,11 @@ def _object(e: Event, pod: PodDescription | None) -> str:
 @fallback
 def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     """Every `Warning` event (describe's table or `kubectl get events`), one finding per object and reason."""
-    if obs.tool not in ("pod_describe", "k8s_events") and "Warning" not in obs.output:
+    if (
+        obs.tool not in ("pod_describe", "k8s_events")
+        and "Warning" not in obs.output
+        and not any(r in obs.output for r in NOTICE_REASONS)
+    ):
         return []
     pod = parse_describe(obs.output) if obs.tool == "pod_describe" else None
     ns = (pod.namespace if pod else None) or str(obs.args.get("namespace") or "default")
@@ -65,7 +72,7 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
     all_events = parse_events(obs.output)
     for e in all_events:
         if (
-            e.type != "Warning"
+            (e.type != "Warning" and e.reason not in NOTICE_REASONS)
             or e.reason in COVERED_REASONS
             or COVERED.search(e.message)
             or e.line in covered
@@ -89,7 +96,9 @@ def warning_events(obs: Observation, covered: set[str]) -> list[Finding]:
             make_finding(
                 obs,
                 "k8s-warning-symptom" if symptom else "k8s-warning",
-                f"Kubernetes warns {reason} on {obj}: {gist(events[0].message)}"
+                f"Kubernetes {'reports' if reason in NOTICE_REASONS else 'warns'} {reason} on {obj}: "
+                f"{gist(events[0].message)}"
+                + (f" ({NOTICE_REASONS[reason]})" if reason in NOTICE_REASONS else "")
                 + (f" (known harmless: {harmless.name})" if harmless else ""),
                 [e.line for e in events[:2]],
                 {

@@ -252,7 +252,13 @@ def deployment_of(pod: str | None, controlled_by: str | None = None) -> str | No
         if m:
             return m.group(1)
     if pod:
-        m = re.match(r"^(.*)-[a-z0-9]{5,10}-[a-z0-9]{5}$", pod)
-        if m:
+        m = re.match(r"^(.*)-([a-z0-9]{5,10})-[a-z0-9]{5}$", pod)
+        if m and _hashlike(m.group(2)):
             return m.group(1)
     return None
+
+
+def _hashlike(segment: str) -> bool:
+    """A pod-template hash: Kubernetes spells it without vowels, and hand-written ones are hex with digits; a word
+    such as 'exporter' (node-exporter-8k2lp, a DaemonSet pod) is part of the name."""
+    return bool(re.search(r"\d", segment)) or not re.search(r"[aeiou]", segment)

@@ -824,25 +824,150 @@ _NOT_A_NAME = {
 }
 """Verbs and small words that follow 'namespace' or precede 'pods' in a sentence without being a name."""
 
+_FUNCTION_WORDS = {
+    "into",
+    "onto",
+    "at",
+    "by",
+    "as",
+    "via",
+    "after",
+    "before",
+    "since",
+    "until",
+    "while",
+    "because",
+    "if",
+    "then",
+    "than",
+    "up",
+    "down",
+    "out",
+    "over",
+    "back",
+    "never",
+    "always",
+    "still",
+    "again",
+    "now",
+    "also",
+    "just",
+    "only",
+    "yet",
+    "already",
+    "even",
+    "suddenly",
+    "randomly",
+    "constantly",
+    "repeatedly",
+    "immediately",
+    "not",
+    "be",
+    "been",
+    "being",
+    "keep",
+    "kept",
+    "start",
+    "starts",
+    "started",
+    "stop",
+    "stops",
+    "stopped",
+    "fail",
+    "fails",
+    "crash",
+    "crashes",
+    "crashed",
+    "restarts",
+    "restarted",
+    "restarting",
+    "seems",
+    "seem",
+    "looks",
+    "look",
+    "went",
+    "goes",
+    "moved",
+    "moving",
+    "switched",
+    "migrated",
+    "changed",
+    "deployed",
+    "upgraded",
+    "updated",
+    "pushed",
+    "built",
+    "should",
+    "would",
+    "could",
+    "must",
+    "there",
+    "here",
+    "why",
+    "how",
+    "who",
+    "please",
+    "help",
+    "check",
+    "see",
+    "show",
+}
+"""Prepositions, adverbs and verbs that sit where a name could ('namespace into', 'app never starts')."""
+_HOST_DAEMONS = {"docker", "containerd", "kubelet", "systemd", "kubectl", "cri-o", "crio", "dockerd"}
+"""The machinery a cluster runs on: named in a Kubernetes message, they are never a workload or namespace."""
+_STATE_WORD = re.compile(
+    r"(?:crash-?loop\w*|crash\w*|restart\w*|pending|running|ready|not-ready|terminat\w*|evicted|oom-?killed|"
+    r"image-?pull\w*|err-?image-?pull|back-?off|containercreating|completed|failing|failed|broken|flapping|"
+    r"up-to-date|out-of-\w+|read-only|long-running|short-lived|\d[\w.-]*)"
+)
+"""States and numbers: what pods are doing ('crash-looping', 'OOMKilled'), never what they are called."""
+
+
+def k8s_name(word: str, said: bool = False) -> bool:
+    """Can this word name a namespace or workload? Not a verb, adverb or small word, not a pod state, not the
+    machinery underneath (docker, the kubelet). `said`: the word stands where kubectl or the engineer puts a
+    name ('-n web', 'namespace api'), so generic nouns such as 'web' or 'api' count there."""
+    return not (
+        word in _NOT_A_NAME
+        or word in _K8S_NOUNS
+        or word in _FUNCTION_WORDS
+        or word in _HOST_DAEMONS
+        or (word in _STOP and not said)
+        or _STATE_WORD.fullmatch(word)
+    )
+
 
 def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
     for m in re.finditer(
-        r"\b(?:in|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?(?=\s+(?:namespace|ns)\b)|"
-        r"\b(?:namespace|ns)[\s:=]+[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|\s-n\s+([a-z0-9][a-z0-9-]{0,62})\b",
+        r"\b(?:in|into|to|from|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?"
+        r"(?=\s+(?:namespace|ns)\b)|"
+        r"\b(?:namespaces?|ns)(?:[\s:=]+|/)[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|"
+        r"(?:^|\s)(?:-n|--namespace)(?:\s+|=)([a-z0-9][a-z0-9-]{0,62})\b",
         low,
     ):
         name = m.group(1) or m.group(2) or m.group(3)
-        if name not in _NOT_A_NAME and name not in _K8S_NOUNS:
+        if k8s_name(name, said=True):
             _add(e.namespaces, name)
+    for m in re.finditer(  # 'moved from the apps namespace into billing': where the pods are now
+        r"\b(?:namespaces?|ns)\s+(?:in)?to\s+(?:the\s+)?[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b", low
+    ):
+        if k8s_name(m.group(1), said=True):
+            _add(e.namespaces, m.group(1))
+    for m in re.finditer(
+        r"\bfrom\s+(?:the\s+)?[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?\s+(?:namespace|ns)\b", low
+    ):
+        if m.group(1) in e.namespaces and len(e.namespaces) > 1:  # where they were: looked at last
+            e.namespaces.remove(m.group(1))
+            e.namespaces.append(m.group(1))
     for m in re.finditer(
         r"\b(?:deployments?|pods?|services?|apps?|workloads?|jobs?)\s+in\s+(?:the\s+)?"
         r"([a-z0-9][a-z0-9-]{0,62})\b(?!\s+(?:cluster|node|region|zone))",
         low,
     ):
-        if m.group(1) not in _STOP and m.group(1) not in ("production", "prod", "staging", *_K8S_NOUNS):
+        if k8s_name(m.group(1)) and m.group(1) not in ("production", "prod", "staging"):
             _add(e.namespaces, m.group(1))
     for ns in known_namespaces:
         if re.search(rf"\b{re.escape(ns)}\b", low):
@@ -857,9 +982,7 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     ):
         name = m.group(1) or m.group(2) or m.group(3)
         if (
-            name not in _STOP
-            and name not in _NOT_A_NAME
-            and name not in _K8S_NOUNS
+            k8s_name(name)
             and not _POD.fullmatch(name)
             and not re.fullmatch(r"\d+(?:st|nd|rd|th)?", name)
             and name not in e.namespaces
@@ -884,7 +1007,7 @@ def place_words(text: str) -> list[str]:
         r"\bin\s+(?:the\s+)?[\"'`]?([a-z][a-z0-9-]{1,62})\b(?![.\w-]*[./:]\w)", text.lower()
     ):
         w = m.group(1)
-        if w in _STOP or w in _NOT_A_NAME or w in _K8S_NOUNS or _TIME_WORDS.match(w):
+        if not k8s_name(w) or _TIME_WORDS.match(w):
             continue
         _add(out, w)
     return out
@@ -900,7 +1023,7 @@ def log_subjects(text: str) -> list[str]:
         text.lower(),
     ):
         w = m.group(1) or m.group(2)
-        if w not in _STOP and w not in _NOT_A_NAME and w not in _K8S_NOUNS and not _TIME_WORDS.match(w):
+        if k8s_name(w) and not _TIME_WORDS.match(w):
             _add(out, w)
     return out
 

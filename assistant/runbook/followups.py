@@ -21,6 +21,7 @@ from assistant.runbook.entities import (
     KNOWN_SERVICES,
     ROLE_OF,
     Entities,
+    k8s_name,
     place_words,
     relevant,
 )
@@ -94,7 +95,15 @@ def initial_checks(conv: Conversation, ents: Entities) -> list[Check]:
     return _k8s_opening(conv, ents) if k8s_mode(conv, ents) else _host_opening(conv, ents)
 
 
+def named_namespace(conv: Conversation, ents: Entities) -> bool:
+    """Does the conversation say where the pods are (the message, a pasted listing, the target's one namespace)?"""
+    return bool(ents.namespaces) or namespace(conv, ents) != "default"
+
+
 def _k8s_opening(conv: Conversation, ents: Entities) -> list[Check]:
+    if not named_namespace(conv, ents) and _offers_all_namespaces(conv):
+        why = "no namespace was named: list the pods of every namespace (kubectl get pods -A)"
+        return [Check("list_pods", {"all_namespaces": True}, why, "open")]
     ns = namespace(conv, ents)
     out = [
         Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}", "open") for p in ents.pods[:2]
@@ -238,9 +247,18 @@ def finding_checks(
     }
     findings = conv.findings(this_turn_only=True) if findings is None else findings
     findings = sorted(findings, key=lambda f: (not relevant(f, names or []), -rank(f)))
+    homes = {  # the named workloads' namespaces: another namespace's sick pods are not what was asked about
+        str(c.args.get("namespace"))
+        for f in findings
+        if names and relevant(f, names)
+        for c in f.checks
+        if c.tool in ("pod_describe", "pod_logs") and c.args.get("namespace")
+    }
     for f in findings:
         for nxt in f.checks:
             name, args = nxt.tool, dict(nxt.args)
+            if homes and name in ("pod_describe", "pod_logs") and str(args.get("namespace")) not in homes:
+                continue
             if name in ("pod_describe", "pod_logs"):  # one pod per deployment says it for all of them
                 owner = (name, deployment_of(str(args.get("pod"))))
                 if owner[1] and owner in described:
@@ -371,6 +389,7 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
     out += own_words(conv, conclusive)
     out += fd_checks(conv) + upstream_checks(conv)
     out += tls_refinements(conv, ents, conclusive) if ents is not None else []
+    out += _other_sick_rows(conv, ents) if ents is not None else []
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
         out += (
@@ -443,6 +462,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             )
         if c.name == "service_status" and c.answered and c.failed and not c.output.strip():
             out += missing_unit(conv, str(c.args.get("service", "")), ents.ports)  # no answer: a gap
+        if c.name == "pod_describe" and c.answered and c.failed:  # the describe is a gap: its Events live on
+            pns = str(c.args.get("namespace") or "default")
+            why = f"the describe of {c.args.get('pod')} could not run: the events of {pns} say the same"
+            out.append(Check("k8s_events", {"namespace": pns}, why, "describe-gap"))
         if not c.answered or c.failed:
             continue
         if (
@@ -904,11 +927,17 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
         (
             r
             for r in rows
-            if r.name in ents.pods
-            or any(r.name.startswith(d + "-") for d in ents.deployments + ents.services)
+            if r.name in ents.pods or any(of_workload(r, d) for d in ents.deployments + ents.services)
         ),
         key=lambda r: (r.healthy, -r.restarts),
     )
+    if any(not r.healthy or r.restarts for r in wanted):  # the named workload's sick pods say it all
+        wanted = [r for r in wanted if not r.healthy or r.restarts]
+    if (
+        c.args.get("all_namespaces") and wanted
+    ):  # every namespace listed: the named ones' and their neighbours'
+        homes = {r.namespace for r in wanted}
+        sick = [r for r in sick if r.namespace in homes]
     picked: dict[tuple[str, str], PodRow] = {}
     for r in wanted + sick:  # what was named first, then the sickest
         # one pod per deployment and state is enough: a pod stuck Terminating and its replacement stuck
@@ -935,6 +964,13 @@ def _after_pods(c: CallRecord, ents: Entities) -> list[Check]:
             )
         )
     return out
+
+
+def of_workload(row: PodRow, name: str) -> bool:
+    """Is the pod one of the named workload's? Its own name's start ('checkout' for checkout-7f9b-x2k4p), or a
+    whole word of its workload's name ('nginx pods' for static-nginx-7d9f8c6b5a-j8v3w)."""
+    owner = deployment_of(row.name) or row.name
+    return row.name.startswith(name + "-") or (len(name) > 2 and name in owner.split("-"))
 
 
 DESCRIBE_PER_LISTING = 4
@@ -1072,7 +1108,14 @@ def _host_triage(conv: Conversation, ents: Entities) -> list[Check]:
 
 def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
     ns = namespace(conv, ents)
-    out = [Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage")]
+    everywhere = (  # a namespace the engineer named is where to look; none named: every namespace at once
+        _offers_all_namespaces(conv) and not found_named_pods(conv, ents) and not named_namespace(conv, ents)
+    )
+    out = []
+    if everywhere:
+        why = "no namespace was named: list the pods of every namespace (kubectl get pods -A)"
+        out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
+    out.append(Check("list_pods", {"namespace": ns}, f"see the pods in namespace {ns}", "triage"))
     out += _component_logs(conv)
     crashed: list[tuple[PodRow, str]] = []
     for c in conv.this_turn():
@@ -1100,8 +1143,26 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
         )
         out.append(Check("pod_logs", {"pod": r.name, "namespace": pns}, f"read {r.name}'s logs", "triage"))
-    out.append(Check("k8s_events", {"namespace": ns}, f"recent events in {ns}", "triage"))
-    if not _found_named_pods(conv, ents):
+    homes = [] if named_namespace(conv, ents) else _listed_homes(conv, ents)
+    out += [
+        Check("k8s_events", {"namespace": h}, f"recent events in {h}", "triage") for h in homes[:2] or [ns]
+    ]
+    listed = found_named_pods(conv, ents)
+    if "rollout_status" in conv.tools and named_namespace(conv, ents) and not listed:  # a gap: the rollout
+        out += [
+            Check(
+                "rollout_status", {"deployment": d, "namespace": ns}, f"where {d}'s rollout stands", "triage"
+            )
+            for d in ents.deployments[:1]
+        ]
+    if not listed:  # the listing did not show them: the pods named in full are described where they should be
+        out += [
+            Check("pod_describe", {"pod": p, "namespace": ns}, f"describe pod {p}, which you named", "triage")
+            for p in ents.pods[:2]
+        ]
+        if everywhere:
+            why = "the pods are not where I looked: list the pods of every namespace"
+            out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
         out += [
             Check(
                 "list_pods",
@@ -1111,10 +1172,55 @@ def _k8s_triage(conv: Conversation, ents: Entities) -> list[Check]:
             )
             for other in other_namespaces(conv, ents)[:2]
         ]
-        if not ents.namespaces and _offers_all_namespaces(conv):
-            why = "no namespace was named and none showed the pods: list every namespace"
-            out.append(Check("list_pods", {"all_namespaces": True}, why, "triage"))
     return out
+
+
+def _other_sick_rows(conv: Conversation, ents: Entities) -> list[Check]:
+    """Nothing was named and every namespace was listed: each not-Ready workload there is described, not only
+    the first one that explained itself (several may be down for different reasons)."""
+    if ents.pods or ents.deployments or ents.services or not k8s_mode(conv, ents):
+        return []
+    return [
+        x
+        for c in conv.this_turn()
+        if c.name == "list_pods" and c.args.get("all_namespaces") and c.answered and not c.failed
+        for x in _after_pods(c, ents)
+        if x.name == "pod_describe" and not _looked_at(conv, str(x.args.get("pod")))
+    ]
+
+
+def _looked_at(conv: Conversation, pod: str) -> bool:
+    """Was a pod of this one's workload described or its logs read this turn?"""
+    owner = deployment_of(pod) or pod
+    return any(
+        c.name in ("pod_describe", "pod_logs")
+        and (deployment_of(str(c.args.get("pod"))) or c.args.get("pod")) == owner
+        for c in conv.this_turn()
+    )
+
+
+def wider_checks(conv: Conversation) -> list[Check]:
+    """What was named was already looked at in earlier turns: look wider, at the pods of every namespace (a
+    cluster add-on such as the DNS may be what fails)."""
+    if not _offers_all_namespaces(conv):
+        return []
+    why = "what was named was looked at already: the pods of every namespace"
+    return [Check("list_pods", {"all_namespaces": True}, why, "wider")]
+
+
+def _listed_homes(conv: Conversation, ents: Entities) -> list[str]:
+    """Namespaces an every-namespace listing showed the named workloads in (or, nothing named, its sick pods)."""
+    rows = [
+        r
+        for c in conv.this_turn()
+        if c.name == "list_pods" and c.answered and not c.failed
+        for r in parse_pod_list(c.output)
+        if r.namespace
+    ]
+    named = [*ents.deployments, *ents.services]
+    wanted = [r for r in rows if r.name in ents.pods or any(of_workload(r, d) for d in named)]
+    sick = [r for r in wanted or rows if not r.healthy or r.restarts]
+    return list(dict.fromkeys(r.namespace for r in sick or wanted if r.namespace))
 
 
 def _offers_all_namespaces(conv: Conversation) -> bool:
@@ -1146,8 +1252,18 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
         for ns in homes
     ]
     places = place_words(text) if ents.k8s else []
-    candidates = [*ents.namespaces, *conv.namespaces, *seen, *places, *named, *addons, *words, "default"]
-    tried = {str(c.args.get("namespace") or "default") for c in conv.this_turn() if c.name == "list_pods"}
+    stems = [
+        w.split("-")[0] for w in named if "-" in w
+    ]  # storefront-ssr lives in storefront, by team or product
+    guessed = [
+        n for n in [*places, *named, *stems] if k8s_name(n) and len(n) > 2
+    ]  # names, not verbs or states
+    candidates = [*ents.namespaces, *conv.namespaces, *seen, *guessed, *addons, *words, "default"]
+    tried = {
+        str(c.args.get("namespace") or "default")
+        for c in conv.this_turn()
+        if c.name == "list_pods" and not c.args.get("all_namespaces")
+    }
     return [n for n in dict.fromkeys(candidates) if n not in tried and (n != "kube-system" or n in addons)]
 
 
@@ -1216,11 +1332,11 @@ ADDON_NAMESPACES = {
 names (a DaemonSet) is looked for there when the namespaces named or seen do not hold it."""
 
 
-def _found_named_pods(conv: Conversation, ents: Entities) -> bool:
+def found_named_pods(conv: Conversation, ents: Entities) -> bool:
     """Did a pod listing this turn show pods, and of what was named if anything was?"""
     rows = [
         r
-        for c in conv.this_turn()
+        for c in conv.calls  # a listing of an earlier turn showed them just as well
         if c.name == "list_pods" and c.answered and not c.failed
         for r in parse_pod_list(c.output)
     ]

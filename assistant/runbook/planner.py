@@ -17,17 +17,19 @@ from assistant.findings.k8s_text import deployment_of, parse_pod_list
 from assistant.findings.signatures import answering, ends_investigation
 from assistant.runbook.checks import RECHECK, Check, admissible, key
 from assistant.runbook.conversation import Conversation
-from assistant.runbook.entities import Entities, extract, fix_requests
+from assistant.runbook.entities import Entities, extract, fix_requests, k8s_name
 from assistant.runbook.fixes import named, next_fix_step, relevant, requested_fix
 from assistant.runbook.followups import (
     TROUBLE,
     _generic_triage,
     finding_checks,
+    found_named_pods,
     initial_checks,
     k8s_mode,
     refinements,
     result_checks,
     triage_checks,
+    wider_checks,
 )
 from assistant.runbook.questions import follow_up
 from assistant.runbook.report import after_fix, diagnosis, no_fault
@@ -68,6 +70,8 @@ def entities(conv: Conversation) -> Entities:
             now.symptoms = before.symptoms
     _seen_workloads(conv, now)
     _pasted_pods(conv, now)
+    if k8s_mode(conv, now):  # in a cluster, 'docker' or 'crash-looping' names no workload
+        now.services = [s for s in now.services if k8s_name(s) and not re.match(r"[a-z]-", s)]
     return now
 
 
@@ -184,11 +188,39 @@ def decide(conv: Conversation) -> Decision:
         if conclusive
         else _candidates(conv, ents, names)
     )
+    calls = in_cluster(conv, ents, calls)
     calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
     if not calls:
-        return Decision(diagnosis(conv, note, preference(conv, ents, names)))
+        return Decision(diagnosis(conv, note, preference(conv, ents, names), unfound(conv, ents)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
     return Decision(_step_text(batch), batch)
+
+
+HOST_ONLY = {"service_status", "host_resources", "disk_usage", "process_list", "port_owner", "open_files"}
+"""Tools that look at one machine's units, disks and processes: in a cluster they would look at whatever machine
+Firstline runs on, not at the pods."""
+
+
+def in_cluster(conv: Conversation, ents: Entities, calls: list[Check]) -> list[Check]:
+    """In a Kubernetes session no check looks at a host's units, disks or processes unless the engineer named a
+    host (a finding's 'check redis-server' means the redis pod there, which the pod checks already cover)."""
+    cluster = conv.target_kind == "kubernetes" or "kubernetes" in conv.environment
+    if not cluster or not k8s_mode(conv, ents) or ents.hosts:
+        return calls
+    return [
+        c
+        for c in calls
+        if c.name not in HOST_ONLY
+        and not (c.name == "log_tail" and not str(c.args.get("source", "")).startswith("pod:"))
+    ]
+
+
+def unfound(conv: Conversation, ents: Entities) -> list[str]:
+    """Workloads named in a cluster that no pod listing of the conversation showed (nor any describe or log)."""
+    if not k8s_mode(conv, ents) or found_named_pods(conv, ents):
+        return []
+    looked = any(c.name in ("pod_describe", "pod_logs") and c.answered and not c.failed for c in conv.calls)
+    return [] if looked else named(ents)
 
 
 def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
@@ -224,6 +256,8 @@ def _others(findings: list[Finding]) -> str:
 def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Check]:
     if not conv.this_turn():
         opening = admissible(conv, initial_checks(conv, ents))
+        if k8s_mode(conv, ents):  # a cluster's conversation stays in the cluster in later turns
+            return opening or admissible(conv, triage_checks(conv, ents) + wider_checks(conv))
         return opening or admissible(conv, _generic_triage(ents))
     implied = sorted(result_checks(conv, ents), key=lambda c: not _about(c, names))  # stable: named first
     calls = admissible(conv, finding_checks(conv, names=names) + implied)  # findings about the named lead

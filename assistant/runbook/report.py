@@ -174,7 +174,10 @@ def _call_text(c: Check) -> str:
 
 
 def diagnosis(
-    conv: Conversation, note: str | None = None, prefer: Callable[[Finding], int] | None = None
+    conv: Conversation,
+    note: str | None = None,
+    prefer: Callable[[Finding], int] | None = None,
+    unfound: list[str] | None = None,
 ) -> str:
     """The final Markdown answer for this turn; `prefer` (about what the engineer named) leads the choice."""
     findings = conv.findings(this_turn_only=True) or conv.findings()
@@ -191,7 +194,7 @@ def diagnosis(
         main = primary(fits, prefer)
     if main is None:
         quoted = _quoted_cause(conv)
-        return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note)
+        return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note, unfound=unfound)
     real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
@@ -322,12 +325,46 @@ def unseen(conv: Conversation) -> list[str]:
     return out[:6]
 
 
+_GATEWAY_ERROR = re.compile(
+    r"\b50[234]\b|bad gateway|service unavailable|no healthy upstream|upstream connect error|no endpoints",
+    re.IGNORECASE,
+)
+_POD_LABEL = re.compile(r"^(?:Labels:\s+|\s{10,})([\w./-]+=[\w.-]+)\s*$", re.MULTILINE)
+
+
+def service_gap(conv: Conversation) -> list[str]:
+    """A 502/503 in front of pods that are all Ready: what sits between (the Service and its Endpoints) is what no
+    tool here shows, and a selector that matches none of the pods' labels is the usual reason."""
+    pods = [c for c in conv.calls if c.name in ("list_pods", "pod_describe") and c.answered and not c.failed]
+    if not pods or not _GATEWAY_ERROR.search(" ".join(conv.users)) or "endpoints" in conv.tools:
+        return []
+    labels = [
+        m.group(1)
+        for c in pods
+        if c.name == "pod_describe"
+        for m in _POD_LABEL.finditer(c.output)
+        if not m.group(1).startswith(("pod-template-hash=", "controller-revision-hash="))
+    ]
+    carried = ", ".join(f"`{x}`" for x in dict.fromkeys(labels[:4]))
+    ns = next((str(c.args["namespace"]) for c in pods if c.args.get("namespace")), "NAMESPACE")
+    return [
+        "- The Service in front of the pods and its Endpoints (no tool here shows them): Ready pods behind a "
+        "502/503 most often mean the Service selects none of them, its selector no longer matching the pods' "
+        "labels" + (f" (these pods carry {carried})" if carried else "") + f". Compare `kubectl -n {ns} get "
+        "endpoints` and the Service's `spec.selector` with those labels."
+    ]
+
+
 def unreadable(c: CallRecord) -> bool:
     """An output of a known shape that the parsers could not read: never to be taken as 'nothing there'."""
     return unreadable_output(c.name, c.output)
 
 
-def no_fault(conv: Conversation, note: str | None = None, subject: str | None = None) -> str:
+def no_fault(
+    conv: Conversation, note: str | None = None, subject: str | None = None, unfound: list[str] | None = None
+) -> str:
+    """Nothing abnormal seen. `unfound`: workloads the engineer named that no pod listing showed; then nothing
+    was looked at, and the answer says so instead of calling them healthy."""
     calls = [c for c in conv.this_turn() if c.answered] or [c for c in conv.calls if c.answered]
     ran = [c for c in calls if not c.failed]
     failed = [c for c in calls if c.failed]
@@ -342,10 +379,17 @@ def no_fault(conv: Conversation, note: str | None = None, subject: str | None = 
     verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
     if subject and ran:
         verdict = f"No fault found in {subject}"
+    if unfound:
+        where = ", ".join(f"`{w}`" for w in unfound[:3])
+        verdict = (
+            f"Not determined: no pod listing I could run showed the pods of {where}, so I could not look at them "
+            "(tell me their namespace)"
+        )
     parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in ran[:8] if not unreadable(c)]
     missing = [f"- {observed(c)}" for c in failed[:5]]
     missing += [g for g in unseen(conv) if g not in missing]
+    missing += service_gap(conv)
     missing.append(
         "- The past: these checks show the state now; a problem that has already cleared may only be "
         "visible in the logs of the affected service."
