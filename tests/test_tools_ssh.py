@@ -212,6 +212,35 @@ async def test_service_status_and_process_list_from_ps_like_local(target, local,
     assert r.exit_code == 4 and "could not be found." in r.output
 
 
+FD_HOLDER = (
+    "import resource, socket, sys, time; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 128)); "
+    "keep = [socket.socket() for _ in range(3)] + [open('/dev/null') for _ in range(2)]; "
+    "print('ready', flush=True); time.sleep(60)"
+)
+
+
+async def test_open_files_reads_the_same_proc_files_as_local(target, local, sshd):
+    proc = _spawn_as(sshd, [sshd.python, "-c", FD_HOLDER])
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        r = await run_tool(target, "open_files", {"pid": proc.pid})
+        here = await run_tool(local, "open_files", {"pid": proc.pid})
+        theirs = await run_tool(
+            target, "open_files", {"pid": os.getpid()}
+        )  # root's process, read as the login user
+    finally:
+        _stop(proc)
+    assert r.ok and r.exit_code == 0, r
+    (facts,) = r.data["processes"]
+    assert (facts["soft_limit"], facts["hard_limit"]) == (64, 128)
+    assert facts["kinds"]["socket"] >= 3 and facts["kinds"]["file"] >= 2
+    assert facts == here.data["processes"][0]  # pid, name, count, limits and kinds alike
+    assert r.output == here.output
+    assert r.data["ssh"]["argv"][-1][:2] == ["find", f"/proc/{proc.pid}/fd"]
+    if os.geteuid() == 0 and sshd.user != "root":
+        assert not theirs.ok and "was denied" in (theirs.error or theirs.output), theirs
+
+
 async def test_log_tail_reads_only_inside_the_roots(target, sshd, tmp_path):
     lines = [
         f"2024-11-23T03:12:{i % 60:02d} {'ERROR' if i % 7 == 0 else 'INFO'} request {i}" for i in range(500)

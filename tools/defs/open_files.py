@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tools.scenarios import ProcessSpec
     from tools.targets.local import LocalTarget
     from tools.targets.sandbox import SandboxTarget
+    from tools.targets.ssh import SshTarget
 
 MAX_PROCESSES = 20
 """Processes of one name shown (the fullest first)."""
@@ -156,16 +157,18 @@ def fd_kind(link: str) -> str:
     return "file"
 
 
-def read_nofile_limits(pid: int) -> tuple[int | None, int | None]:
-    """(soft, hard) of `Max open files` in /proc/PID/limits; None is unlimited."""
-    with open(f"/proc/{pid}/limits", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("Max open files"):
-                soft, hard = line[len("Max open files") :].split()[:2]
-                return (None if soft == "unlimited" else int(soft)), (
-                    None if hard == "unlimited" else int(hard)
-                )
+def parse_nofile_limits(text: str, pid: int) -> tuple[int | None, int | None]:
+    """(soft, hard) of `Max open files` in the text of /proc/PID/limits; None is unlimited."""
+    for line in text.splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line[len("Max open files") :].split()[:2]
+            return (None if soft == "unlimited" else int(soft)), (None if hard == "unlimited" else int(hard))
     raise OSError(f"/proc/{pid}/limits has no 'Max open files' line")
+
+
+def read_nofile_limits(pid: int) -> tuple[int | None, int | None]:
+    with open(f"/proc/{pid}/limits", encoding="ascii") as fh:
+        return parse_nofile_limits(fh.read(), pid)
 
 
 def read_fds(pid: int, name: str) -> FdFacts:
@@ -182,6 +185,14 @@ def read_fds(pid: int, name: str) -> FdFacts:
             kinds["unknown"] += 1  # counted, but what it is needs ptrace access to the process
     return FdFacts(
         pid=pid, name=name, open=sum(kinds.values()), soft_limit=soft, hard_limit=hard, kinds=dict(kinds)
+    )
+
+
+def _all_denied(args: OpenFilesArgs) -> TargetError:
+    which = f"PID {args.pid}" if args.pid is not None else f"processes named {args.process!r}"
+    return TargetError(
+        f"open_files: reading /proc/PID/fd of {which} was denied: it needs the process's own user, "
+        "or root with CAP_SYS_PTRACE"
     )
 
 
@@ -208,11 +219,7 @@ def gather_local(args: OpenFilesArgs) -> tuple[list[FdFacts], list[str]]:
         except (FileNotFoundError, ProcessLookupError):
             continue  # exited while we looked
     if candidates and denied == len(candidates):
-        which = f"PID {args.pid}" if args.pid is not None else f"processes named {args.process!r}"
-        raise TargetError(
-            f"open_files: reading /proc/PID/fd of {which} was denied: it needs the process's own user, "
-            "or root with CAP_SYS_PTRACE"
-        )
+        raise _all_denied(args)
     return found, notes
 
 
@@ -220,6 +227,50 @@ def gather_local(args: OpenFilesArgs) -> tuple[list[FdFacts], list[str]]:
 async def on_local(target: LocalTarget, args: OpenFilesArgs) -> RawOutput:
     found, notes = await asyncio.to_thread(gather_local, args)
     return _result(args, found, "proc", notes)
+
+
+# ---------------------------------------------------------------- ssh: the same /proc files, read remotely
+
+MAX_REMOTE_PROCESSES = 50
+"""Processes of one name read over SSH (two round trips each on the shared connection)."""
+
+
+@TOOL.handler("ssh")
+async def on_ssh(target: SshTarget, args: OpenFilesArgs) -> RawOutput:
+    """The local reading, done with `cat` and `find -printf %l` on the host (argv only, over one connection)."""
+    if args.pid is not None:
+        comm = await target.exec(["cat", f"/proc/{args.pid}/comm"], TOOL.name)
+        candidates = [(args.pid, comm.output.strip() or "?")] if comm.returncode == 0 else []
+    else:
+        found = await target.exec(["pgrep", "-x", args.process or ""], TOOL.name)
+        candidates = [(int(w), args.process or "?") for w in found.output.split() if w.isdigit()]
+    facts, notes, denied = [], [], 0
+    for pid, name in candidates[:MAX_REMOTE_PROCESSES]:
+        limits = await target.exec(["cat", f"/proc/{pid}/limits"], TOOL.name)
+        if limits.returncode != 0:
+            continue  # exited while we looked
+        links = await target.exec(
+            ["find", f"/proc/{pid}/fd", "-mindepth", "1", "-maxdepth", "1", "-printf", "%l\\n"], TOOL.name
+        )
+        if links.returncode != 0 and "Permission denied" in links.output:
+            denied += 1
+            notes.append(f"# {pid} {name}: reading /proc/{pid}/fd was denied\n")
+            continue
+        kinds = Counter(fd_kind(ln) for ln in links.output.splitlines() if ln and not ln.startswith("find: "))
+        soft, hard = parse_nofile_limits(limits.output, pid)
+        facts.append(
+            FdFacts(
+                pid=pid,
+                name=name,
+                open=sum(kinds.values()),
+                soft_limit=soft,
+                hard_limit=hard,
+                kinds=dict(kinds),
+            )
+        )
+    if candidates and denied == len(candidates):
+        raise _all_denied(args)
+    return _result(args, facts, "proc", notes)
 
 
 # ---------------------------------------------------------------- sandbox: scenario facts
