@@ -170,6 +170,8 @@ def test_a_crash_loops_previous_logs_are_read_once_and_their_last_error_is_quote
     reads = [a for n, a in s.asked if n == "pod_logs" and a.get("previous")]
     assert len(reads) == 1, reads
     assert "Bad file format reading the append only file" in answer
+    assert "deployment/sessions-0" not in answer  # a StatefulSet's pod: its controller is named as such
+    assert "statefulset/sessions" in answer
 
 
 # ------------------------------------------------------------------ a healthy namespace
