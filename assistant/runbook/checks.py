@@ -43,7 +43,30 @@ def normalize(conv: Conversation, name: str, args: dict[str, Any]) -> dict[str, 
     for key, spec in props.items():
         if key not in out and isinstance(spec, dict) and "default" in spec and spec["default"] is not None:
             out[key] = spec["default"]
+    if (
+        name == "pod_logs"
+        and out.get("container")
+        and _only_container(conv, str(out.get("pod"))) == out["container"]
+    ):
+        del out["container"]  # the pod's one container: its logs are the same with or without the name
     return out
+
+
+def _only_container(conv: Conversation, pod: str) -> str | None:
+    """The one (non-init) container of a pod the conversation described, if it has only one."""
+    for c in conv.calls:
+        if c.name == "pod_describe" and c.args.get("pod") == pod and c.answered and not c.failed:
+            names = _containers(c.output)
+            return names[0] if len(names) == 1 else None
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _containers(describe: str) -> tuple[str, ...]:
+    from assistant.findings.k8s_text import parse_describe
+
+    pod = parse_describe(describe)
+    return tuple(c.name for c in pod.containers if not c.init) if pod else ()
 
 
 def key(conv: Conversation, name: str, args: dict[str, Any]) -> str:

@@ -745,8 +745,55 @@ _K8S_NOUNS = {
     "containercreating",
     "createcontainerconfigerror",
     "error",
+    "events",
+    "event",
+    "init",
+    "container",
+    "containers",
+    "probe",
+    "probes",
+    "selector",
+    "affinity",
+    "taint",
+    "taints",
+    "tolerations",
+    "image",
+    "images",
+    "replicas",
+    "manifest",
+    "manifests",
 }
-"""Words that stand before 'pods'/'deployment' or after 'pods in' without naming one."""
+"""Words that stand before 'pods'/'deployment' or after 'pods in' without naming one (Kubernetes' own nouns:
+'nothing in events' names no namespace)."""
+_NOT_THE_NAMESPACE = {
+    "wrong",
+    "right",
+    "correct",
+    "whole",
+    "entire",
+    "every",
+    "each",
+    "one",
+    "single",
+    "target",
+    "given",
+    "specific",
+    "separate",
+    "dedicated",
+    "different",
+    "which",
+    "any",
+    "same",
+    "own",
+    "that",
+    "this",
+    "app's",
+    "its",
+    "their",
+    "his",
+    "her",
+}
+"""Adjectives that stand before 'namespace' without naming it ('the wrong namespace')."""
 _NOT_A_NAME = {
     "own",
     "same",
@@ -944,12 +991,15 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     for m in re.finditer(
         r"\b(?:in|into|to|from|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?"
         r"(?=\s+(?:namespace|ns)\b)|"
+        r"(?:^|[\s(,;:])[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?(?=\s+(?:namespace|ns)\b)|"
         r"\b(?:namespaces?|ns)(?:[\s:=]+|/)[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|"
         r"(?:^|\s)(?:-n|--namespace)(?:\s+|=)([a-z0-9][a-z0-9-]{0,62})\b",
         low,
     ):
-        name = m.group(1) or m.group(2) or m.group(3)
-        if k8s_name(name, said=True):
+        name = m.group(1) or m.group(2) or m.group(3) or m.group(4)
+        if (
+            k8s_name(name, said=True) and name not in _NOT_THE_NAMESPACE
+        ):  # 'billing namespace', not 'wrong ns'
             _add(e.namespaces, name)
     for m in re.finditer(  # 'moved from the apps namespace into billing': where the pods are now
         r"\b(?:namespaces?|ns)\s+(?:in)?to\s+(?:the\s+)?[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b", low
@@ -1011,6 +1061,86 @@ def place_words(text: str) -> list[str]:
             continue
         _add(out, w)
     return out
+
+
+_SVC_DNS = re.compile(r"\b[a-z0-9][a-z0-9-]{0,62}\.([a-z0-9][a-z0-9-]{0,62})\.svc(?:\.cluster\.local)?\b")
+
+
+_RELEASED = re.compile(
+    r"\b([a-z][a-z0-9-]{1,62})\s+v?\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?\b|"
+    r"\b(?:deploy(?:ed|ing)?|roll(?:ed|ing)?\s+out|releas(?:ed|ing)|upgrad(?:ed|ing))\s+(?:of\s+)?(?:the\s+)?(?:new\s+)?"
+    r"([a-z][a-z0-9-]{1,62})\b|"
+    r"\b(?:wrong|problems?|issues?|up|going\s+on)\s+with\s+(?:the\s+)?([a-z][a-z0-9-]{1,62})\b"
+)
+_VERSION_WORDS = {"version", "release", "v", "to", "from", "at", "build", "chart", "tag", "image", "helm"}
+
+
+def released(text: str) -> list[str]:
+    """What a deploy names ('billing 5.0.3', 'rolled out checkout'): an application, often also its namespace;
+    a last guess where its pods are when no namespace was named and none was seen."""
+    out: list[str] = []
+    for m in _RELEASED.finditer(text.lower()):
+        w = m.group(1) or m.group(2) or m.group(3)
+        if w not in _VERSION_WORDS and k8s_name(w) and not _TIME_WORDS.match(w):
+            _add(out, w)
+    return out
+
+
+_NS_SLASH_NAME = re.compile(r"(?<![\w./:~-])([a-z0-9][a-z0-9-]{1,62})/([a-z][a-z0-9-]{1,62})\b(?![./:\w-])")
+_KINDS = {
+    "deployment",
+    "deployments",
+    "deploy",
+    "pod",
+    "pods",
+    "po",
+    "statefulset",
+    "sts",
+    "daemonset",
+    "ds",
+    "replicaset",
+    "rs",
+    "service",
+    "svc",
+    "cronjob",
+    "cj",
+    "job",
+    "jobs",
+    "node",
+    "nodes",
+    "configmap",
+    "cm",
+    "secret",
+    "secrets",
+    "ingress",
+    "ing",
+    "pvc",
+    "pv",
+    "hpa",
+    "namespace",
+    "ns",
+    "and",
+    "or",
+    "tcp",
+    "udp",
+    "read",
+    "http",
+    "https",
+    "apps",
+    "api",
+    "v1",
+    "batch",
+}
+"""Words before a slash that are not a namespace: kubectl's kinds ('deploy/web') and usual pairs ('and/or')."""
+
+
+def service_namespaces(text: str) -> list[str]:
+    """Namespaces the message writes the way kubectl prints them (`billing/invoicer`, namespace/name) or a
+    Service's cluster DNS name holds (`db.shop.svc.cluster.local`): where the workload most likely runs, tried
+    when the namespaces named or seen show nothing."""
+    low = text.lower()
+    slashed = [m.group(1) for m in _NS_SLASH_NAME.finditer(low) if m.group(1) not in _KINDS]
+    return list(dict.fromkeys([*slashed, *(m.group(1) for m in _SVC_DNS.finditer(low))]))
 
 
 def log_subjects(text: str) -> list[str]:

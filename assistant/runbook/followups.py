@@ -23,7 +23,9 @@ from assistant.runbook.entities import (
     Entities,
     k8s_name,
     place_words,
+    released,
     relevant,
+    service_namespaces,
 )
 from assistant.runbook.leads import fd_checks, upstream_services
 from assistant.runbook.logplaces import (
@@ -390,6 +392,7 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
     out += fd_checks(conv) + upstream_checks(conv)
     out += tls_refinements(conv, ents, conclusive) if ents is not None else []
     out += _other_sick_rows(conv, ents) if ents is not None else []
+    out += k8s_refinements(conv, conclusive)
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
     for f in conclusive:
         out += (
@@ -410,6 +413,48 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
                     )
                 )
     return out
+
+
+NODE_BLAMED = {"pod-evicted", "node-condition"}
+"""Conclusive findings a node's state explains: its conditions (pressure, NotReady) and labels are the rest."""
+
+
+def k8s_refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check]:
+    """A pod's failure found in the events or a listing: the pod's describe holds the exact error (the
+    registry's reply to a pull); an eviction or a pod no node accepts: the nodes' conditions and labels."""
+    out: list[Check] = []
+    for f in conclusive:
+        pod, ns = f.facts.get("pod"), f.facts.get("namespace")
+        if f.signature == "image-pull-failed" and pod and ns and not _described(conv, str(pod)):
+            why = f"describe {pod}: its events hold the registry's exact reply"
+            out.append(Check("pod_describe", {"pod": pod, "namespace": ns}, why, "refine-k8s"))
+        node_bound = f.signature in NODE_BLAMED or (
+            f.signature == "pod-unschedulable" and set(f.facts.get("why") or []) & {"selector", "taint"}
+        )
+        if node_bound and "node_status" in conv.tools:
+            why = "a node's state or labels decide this: the nodes' conditions"
+            out.append(Check("node_status", {}, why, "refine-nodes"))
+            for node in _pods_nodes(conv, str(pod or ""))[:1]:
+                why = f"describe node {node}, where {pod} ran: its conditions, taints and labels"
+                out.append(Check("node_status", {"node": node}, why, "refine-nodes"))
+    return out
+
+
+def _described(conv: Conversation, pod: str) -> bool:
+    return any(c.name == "pod_describe" and c.args.get("pod") == pod and c.answered for c in conv.calls)
+
+
+_NODE_LINE = re.compile(r"^Node:\s+([a-z0-9][a-z0-9.-]*[a-z0-9])(?:/|\s*$)", re.MULTILINE)
+
+
+def _pods_nodes(conv: Conversation, pod: str) -> list[str]:
+    """The node a described pod was placed on (`Node: ip-10-0-1-5.ec2.internal/10.0.1.5`)."""
+    return [
+        m.group(1)
+        for c in conv.calls
+        if c.name == "pod_describe" and c.args.get("pod") == pod and c.answered and not c.failed
+        for m in _NODE_LINE.finditer(c.output)
+    ]
 
 
 _DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
@@ -466,6 +511,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             pns = str(c.args.get("namespace") or "default")
             why = f"the describe of {c.args.get('pod')} could not run: the events of {pns} say the same"
             out.append(Check("k8s_events", {"namespace": pns}, why, "describe-gap"))
+            out += _siblings(conv, str(c.args.get("pod") or ""), pns)
         if not c.answered or c.failed:
             continue
         if (
@@ -511,7 +557,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
 _NODE_TROUBLE = re.compile(
     r"\b(?:NodeNotReady|NotReady|(?:Memory|Disk|PID)Pressure|EvictionThresholdMet|NodeHasInsufficient\w+"
     r"|node\.kubernetes\.io/(?:not-ready|unreachable|memory-pressure|disk-pressure|pid-pressure))\b"
-    r"|The node was low on resource"
+    r"|The node was low on resource|node\(s\) didn't match Pod's node affinity"
 )
 """Event or describe text that blames a node: pressure, NotReady, an eviction for low resources."""
 
@@ -912,6 +958,28 @@ def _dependency_pods(conv: Conversation) -> list[Check]:
     return out
 
 
+def _siblings(conv: Conversation, pod: str, ns: str) -> list[Check]:
+    """The other pods of a workload whose pod could not be described (deleted, renamed): one of each state."""
+    owner = deployment_of(pod)
+    if not owner:
+        return []
+    picked: dict[str, PodRow] = {}
+    for c in conv.calls:
+        if c.name == "list_pods" and c.answered and not c.failed:
+            for r in parse_pod_list(c.output):
+                if r.name != pod and deployment_of(r.name) == owner and (r.namespace or ns) == ns:
+                    picked.setdefault(r.status, r)
+    return [
+        Check(
+            "pod_describe",
+            {"pod": r.name, "namespace": ns},
+            f"{pod} could not be described: describe {r.name} of the same workload ({r.status})",
+            "describe-gap",
+        )
+        for r in sorted(picked.values(), key=lambda r: r.healthy)[:2]
+    ]
+
+
 def _pod_kind(pod: object, status: dict[str, str]) -> tuple[str, str]:
     """A pod's deployment and its state in the listing: one pod of each is described."""
     return (deployment_of(str(pod)) or str(pod), status.get(str(pod), ""))
@@ -1004,14 +1072,27 @@ def _after_describe(c: CallRecord, troubled: bool) -> list[Check]:
     not_ready = re.search(r"^\s+Ready:\s+False", c.output, re.MULTILINE)
     if not (restarts or not_ready or troubled):
         return []
+    crashed = _crashed_container(c.output) if restarts else None
     return [
         Check(
             "pod_logs",
-            {"pod": pod, "namespace": ns, "previous": bool(restarts)},
+            {"pod": pod, "namespace": ns, "previous": bool(restarts), "container": crashed},
             f"read {pod}'s logs",
             "describe",
         )
     ]
+
+
+def _crashed_container(describe: str) -> str | None:
+    """The container that restarted (named, so its previous logs are read once, the same way a crash finding
+    asks for them)."""
+    from assistant.findings.k8s_text import parse_describe
+
+    pod = parse_describe(describe)
+    for c in pod.containers if pod else []:
+        if not c.init and str(c.get("Restart Count") or "0") not in ("0", ""):
+            return c.name
+    return None
 
 
 def _after_free_port(c: CallRecord) -> list[Check]:
@@ -1251,13 +1332,16 @@ def other_namespaces(conv: Conversation, ents: Entities) -> list[str]:
         if w.startswith(prefix)
         for ns in homes
     ]
-    places = place_words(text) if ents.k8s else []
+    places = [  # 'stuck in ml': a place said in a cluster's conversation (short names count there)
+        p for p in [*service_namespaces(text), *place_words(text)] if k8s_name(p) and len(p) > 1
+    ]
     stems = [
         w.split("-")[0] for w in named if "-" in w
     ]  # storefront-ssr lives in storefront, by team or product
-    guessed = [
-        n for n in [*places, *named, *stems] if k8s_name(n) and len(n) > 2
-    ]  # names, not verbs or states
+    subjects = [
+        n for n in [*named, *stems, *released(text)] if k8s_name(n) and len(n) > 2
+    ]  # names, not verbs
+    guessed = [*places, *subjects]
     candidates = [*ents.namespaces, *conv.namespaces, *seen, *guessed, *addons, *words, "default"]
     tried = {
         str(c.args.get("namespace") or "default")

@@ -8,6 +8,7 @@ that the evidence does not name; a value the engineer must choose is written <LI
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,16 +132,25 @@ def _oom(f: Finding) -> ManualFix:
     )
 
 
+def _workload(f: Finding) -> str:
+    """`deployment/NAME`, or `statefulset/NAME` for a StatefulSet's pod (db-0: an ordinal, no hash)."""
+    pod = str(f.facts.get("pod") or "")
+    ordinal = re.fullmatch(r"([a-z0-9][a-z0-9-]*)-\d+", pod)
+    if not f.facts.get("deployment") and not deployment_of(pod) and ordinal:
+        return f"statefulset/{ordinal.group(1)}"
+    return f"deployment/{_deploy(f)}"
+
+
 def _rollback(f: Finding) -> ManualFix:
-    ns, dep = _ns(f), _deploy(f)
+    ns, owner = _ns(f), _workload(f)
     return ManualFix(
-        f"roll deployment/{dep} back to its previous revision",
+        f"roll {owner} back to its previous revision",
         [
-            f"kubectl -n {ns} rollout history deployment/{dep}",
-            f"kubectl -n {ns} rollout undo deployment/{dep}",
+            f"kubectl -n {ns} rollout history {owner}",
+            f"kubectl -n {ns} rollout undo {owner}",
         ],
-        [f"kubectl -n {ns} rollout status deployment/{dep}", f"kubectl -n {ns} get pods"],
-        [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+        [f"kubectl -n {ns} rollout status {owner}", f"kubectl -n {ns} get pods"],
+        [f"kubectl -n {ns} rollout undo {owner}"],
     )
 
 

@@ -106,6 +106,37 @@ def _evidence(conv: Conversation, findings: list[Finding]) -> list[str]:
     return out
 
 
+_LAST_WORDS = re.compile(
+    r"\b(?:error|err|fatal|panic|critical|crit|warn(?:ing)?|exception|failed|failure|cannot|can't|unable|"
+    r"refus\w*|bad|corrupt\w*|truncat\w*|invalid|denied|abort\w*|killed)\b|\s#\s",
+    re.IGNORECASE,
+)
+"""A log line that says something went wrong (levels, verbs of failure; redis marks its warnings with '#')."""
+
+
+def crash_last_words(conv: Conversation, main: Finding) -> list[str]:
+    """A crash loop no finding explains: the last error or warning lines the crashed container printed before it
+    died (`kubectl logs --previous`) are quoted, the cause is usually there in the program's own words."""
+    if main.signature != "crash-loop" or not main.facts.get("pod"):
+        return []
+    quoted = {ln.strip() for f in conv.findings() for ev in f.evidence for ln in ev.lines}
+    for c in conv.calls:
+        if not (
+            c.name == "pod_logs"
+            and c.args.get("previous")
+            and c.args.get("pod") == main.facts["pod"]
+            and c.answered
+            and not c.failed
+        ):
+            continue
+        lines = [ln for ln in c.output.splitlines()[-200:] if ln.strip() and _LAST_WORDS.search(ln)]
+        lines = [ln for ln in lines if ln.strip() not in quoted][-3:]
+        if lines:
+            said = " / ".join(_code(ln) for ln in lines)
+            return [f"- `{_cmd(c)}` (the crashed container's last words) ended with {said}."]
+    return []
+
+
 def _supporting(findings: list[Finding], main: Finding) -> list[Finding]:
     seen = {dedup_key(main)}
     out = [main]
@@ -198,6 +229,7 @@ def diagnosis(
     real = [f for f in findings if f.severity != "info" or f is main]
     parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
+    parts += crash_last_words(conv, main)
     rival = rival_cause(conv, main, real, prefer)
     if rival is not None:
         parts += ["", rival]
