@@ -12,6 +12,7 @@ from collections.abc import Callable
 from assistant.events import Finding
 from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.conversation import Conversation
+from assistant.runbook.leads import listen_lines
 
 Cause = Callable[[Finding, list[Finding], Conversation], str]
 
@@ -280,6 +281,15 @@ def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
         else (f"at {x['host']}" if x.get("host") else "")
     )
     if f.signature == "connection-refused":
+        moved = [(p, ln) for p, ln in listen_lines(conv) if x.get("port") and str(p) != str(x["port"])]
+        if moved:  # the application says it listens elsewhere: the two addresses disagree
+            port, line = moved[-1]
+            return (
+                f"Connections {where} are refused because nothing listens on port {x['port']}: the application "
+                f"now listens on port {port} instead (`{line[:200]}`). The caller (the proxy's upstream) still "
+                f"points at {x['port']}; make the two agree (change the upstream to {port}, or bind the "
+                f"application back to {x['port']})."
+            )
         return (
             f"The dependency {where} refuses connections, so requests that need it fail: the host answered, "
             "but nothing listens on that port (the service is down or bound elsewhere)."

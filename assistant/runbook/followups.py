@@ -25,7 +25,7 @@ from assistant.runbook.entities import (
     place_words,
     relevant,
 )
-from assistant.runbook.leads import fd_checks, upstream_services
+from assistant.runbook.leads import described_units, fd_checks, listen_lines, upstream_services
 from assistant.runbook.logplaces import (
     PROCESS_OF,
     configured,
@@ -388,6 +388,7 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
     out = finding_checks(conv, conclusive)
     out += own_words(conv, conclusive)
     out += fd_checks(conv) + upstream_checks(conv)
+    out += listen_checks(conv, ents) if ents is not None else []
     out += tls_refinements(conv, ents, conclusive) if ents is not None else []
     out += _other_sick_rows(conv, ents) if ents is not None else []
     namespaces = {str(c.args["namespace"]) for c in conv.calls if c.args.get("namespace")}
@@ -437,6 +438,11 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         for f in conv.findings(this_turn_only=True)
     )
     out += fd_checks(conv) + upstream_checks(conv)
+    out += listen_checks(conv, ents) if ents is not None else []
+    if not k8s_mode(conv, ents):  # the service the engineer described in words, by the names seen running
+        checked = {str(c.args.get("service")) for c in conv.this_turn() if c.name == "service_status"}
+        for svc in described_units(conv, checked | set(ents.services) - not_units(conv)):
+            out += discovered_checks(conv, svc)
     out += _dependency_pods(conv)
     out += _full_where(conv)
     out += mentioned_logs(conv)
@@ -869,6 +875,39 @@ def mentioned_logs(conv: Conversation) -> list[Check]:
         Check("log_tail", {"source": p, "lines": 200}, f"an output points to {p}: read it", "mentioned")
         for p in list(dict.fromkeys(out))[:2]
     ]
+
+
+def listen_checks(conv: Conversation, ents: Entities) -> list[Check]:
+    """A proxy's 502 and an application that says where it listens: which upstream the proxy uses (its error
+    log) and who holds the ports involved, so a moved bind address shows as the mismatch it is."""
+    if not ({"gateway", "5xx", "refused"} & ents.symptoms) or k8s_mode(conv, ents):
+        return []
+    lines = listen_lines(conv)
+    if not lines:
+        return []
+    webs = [s for s in ents.services if s in WEB_SERVERS] or ["nginx"]
+    logs = [p for w in webs[:1] for p in conventional(conv, w) if "error" in p][:1]
+    out = [
+        Check(
+            "log_tail",
+            {"source": p, "lines": 100},
+            "the application says where it listens: see which upstream the proxy uses",
+            "upstream",
+        )
+        for p in logs
+    ]
+    texts = [*conv.users, *(c.output for c in conv.calls if c.answered and c.name == "log_tail")]
+    refused = [int(m.group(1)) for t in texts for m in _REFUSED_UPSTREAM.finditer(t)]
+    out += [
+        Check("port_owner", {"port": p}, f"the proxy's upstream port {p} refuses: who holds it", "upstream")
+        for p in list(dict.fromkeys(refused))[:1]
+    ]
+    return out
+
+
+_REFUSED_UPSTREAM = re.compile(
+    r"Connection refused\) while connecting to upstream.*?upstream: \"\w+://[^\"/]*?:(\d+)"
+)
 
 
 def upstream_checks(conv: Conversation) -> list[Check]:

@@ -18,6 +18,7 @@ from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.fixes import primary, proposed_writes
+from assistant.runbook.leads import listen_lines
 from assistant.runbook.manual import for_finding, for_write
 from assistant.runbook.wording import tidy
 
@@ -196,7 +197,9 @@ def diagnosis(
         quoted = _quoted_cause(conv)
         return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note, unfound=unfound)
     real = [f for f in findings if f.severity != "info" or f is main]
-    parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
+    cause = cause_sentence(conv, main, real)
+    cause += port_mismatch(conv, real, cause)
+    parts = [f"**Root cause** — {cause}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
     rival = rival_cause(conv, main, real, prefer)
     if rival is not None:
@@ -210,6 +213,33 @@ def diagnosis(
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
+
+
+def port_mismatch(conv: Conversation, findings: list[Finding], said: str) -> str:
+    """A port that refuses (or that nothing holds) while an application's own startup line says it listens on
+    another one: the two addresses disagree, and the answer names both."""
+    unheld = [
+        str(f.facts["port"]) for f in findings if f.signature == "connection-refused" and f.facts.get("port")
+    ]
+    unheld += [
+        str(c.args.get("port"))
+        for c in conv.calls
+        if c.name == "port_owner"
+        and c.answered
+        and not c.failed
+        and "users:((" not in c.output
+        and not re.search(r"\bLISTEN\b", c.output)
+    ]
+    if not unheld:
+        return ""
+    elsewhere = [(p, ln) for p, ln in listen_lines(conv) if str(p) not in unheld]
+    if not elsewhere or str(elsewhere[-1][0]) in said:
+        return ""
+    port, line = elsewhere[-1]
+    return (
+        f" Nothing listens on port {unheld[0]}, but the application says it listens on port {port} "
+        f"(`{line[:200]}`): the caller's port ({unheld[0]}) and the application's bind address ({port}) disagree."
+    )
 
 
 RIVAL_WITHIN = 4
