@@ -76,6 +76,34 @@ def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + " The configured hostname is wrong."
 
 
+_RESOLVER = re.compile(
+    r"^\s*(?:Server|;; SERVER):\s+(?P<a>[\d.:a-f]+)|^\s*nameserver\s+(?P<b>[\d.:a-f]+)"
+    r"|communications error to (?P<c>[\d.:a-f]+?)#53|no response from (?:server )?(?P<d>[\d.]+)",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def _dns_timeout(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    """A lookup that times out: which resolver did not answer, and where that resolver is configured."""
+    servers = [
+        ip
+        for c in conv.calls
+        if c.answered
+        for m in _RESOLVER.finditer(c.output)
+        if (ip := m.group("a") or m.group("b") or m.group("c") or m.group("d")) and ip not in ("127.0.0.53",)
+    ]
+    stub = any("127.0.0.53" in c.output for c in conv.calls)
+    text = f"{f.title}: the DNS server did not answer at all (the lookup timed out, it was not refused)"
+    if servers:
+        text += f"; the resolver asked is {', '.join(dict.fromkeys(servers))}, which does not respond"
+    elif stub:
+        text += "; the local stub resolver (127.0.0.53, systemd-resolved) forwards to an upstream that does not respond"
+    return text + (
+        ". Check /etc/resolv.conf (and `resolvectl status`): the nameserver configured there — often one handed "
+        "out by DHCP after a reboot — is unreachable or retired; point it at a working resolver."
+    )
+
+
 def _db(f: Finding, others: list[Finding], conv: Conversation) -> str:
     idle = _of([f, *others], "db-idle-in-transaction")
     refused = _of([f, *others], "db-max-connections")
@@ -107,7 +135,9 @@ def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
                 f"{x.get('process') or 'A process'} is killed by the OOM killer at its own cgroup memory limit"
                 f"{limit}, not because the host is out of memory: it grows past the limit its unit sets."
             )
-        return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory."
+        return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory." + (
+            _hog(conv, str(x.get("process") or ""), str(x.get("pid") or ""))
+        )
     limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
     text = (
         f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: "
@@ -120,6 +150,48 @@ def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
             "(e.g. a lower memory limit) is the likely trigger."
         )
     return text
+
+
+_TASK_ROW = re.compile(
+    r"\[\s*(?P<pid>\d+)\]\s+\d+\s+\d+\s+\d+\s+(?P<rss>\d+)\s+\d+\s+\d+\s+-?\d+\s+(?P<name>\S+)\s*$"
+)
+"""A row of the kernel OOM report's task table: [pid] uid tgid total_vm rss pgtables_bytes swapents adj name."""
+
+
+def _hog(conv: Conversation, victim: str, victim_pid: str) -> str:
+    """The biggest memory user when the OOM killer ran (from the report's task table, else the process table),
+    when it is not the process that was killed: the victim is often not the cause."""
+    rows = [
+        (int(m.group("rss")), m.group("pid"), m.group("name"))
+        for c in conv.calls
+        if c.answered
+        for ln in c.output.splitlines()
+        if (m := _TASK_ROW.search(ln))
+    ]
+    ps = [
+        (float(m.group("mem")), ln.strip())
+        for c in conv.calls
+        if c.name == "process_list" and c.answered
+        for ln in c.output.splitlines()
+        if (m := _PS_MEM.match(ln.strip()))
+    ]
+    if rows:
+        rss, pid, name = max(rows)
+        if name == victim and pid == victim_pid:
+            return ""
+        cmd = next((ln.split(None, 10)[-1] for _, ln in ps if re.match(rf"\S+\s+{pid}\s", ln)), None)
+        text = f" The biggest memory user in the OOM report was {name} (pid {pid}, {rss * 4 // 1024} MiB resident)"
+        return (
+            text
+            + (f": `{cmd[:200]}`" if cmd else "")
+            + "; it exhausted the memory, the killed process was only its victim."
+        )
+    if ps:
+        mem, line = max(ps)
+        if mem >= 20 and (not victim or victim not in line.split(None, 10)[-1]):
+            cmd, pid = line.split(None, 10)[-1], line.split()[1]
+            return f" The largest process holds {mem:g}% of memory: `{cmd[:200]}` (pid {pid}) — it exhausts the memory."
+    return ""
 
 
 def _image(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -490,6 +562,7 @@ CAUSES: dict[str, Cause] = {
     "disk-full": _disk,
     "crash-loop": _crash,
     "connection-refused": _conn,
+    "dns-timeout": _dns_timeout,
     "connection-timeout": _conn,
     "config-test-failed": _config,
     "tls-cert-expired": _tls,
