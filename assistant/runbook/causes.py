@@ -335,7 +335,33 @@ def _specific_in_own_log(f: Finding, others: list[Finding], conv: Conversation) 
     )
 
 
+_EXEC_START = re.compile(r"ExecStart=(?:\{ path=)?(?P<path>/[^\s;]+)")
+
+
+def _exec_failed(f: Finding, conv: Conversation, said: str) -> str:
+    """status=203/EXEC: systemd could not execute the unit's ExecStart binary; quote that path."""
+    if "203" not in f.title and "EXEC" not in f.title and "start-limit" not in f.title:
+        return ""
+    for c in conv.calls:
+        if c.answered and ("203/EXEC" in c.output or "step EXEC" in c.output):
+            m = _EXEC_START.search(c.output) or re.search(r"step EXEC spawning (?P<path>/\S+?):", c.output)
+            if m and m.group("path") not in said:
+                return (
+                    f" systemd could not execute ExecStart `{m.group('path')}` (status=203/EXEC: the file is "
+                    "missing or not executable — e.g. moved by a package change); fix the path in the unit, then "
+                    "`systemctl reset-failed` and start it."
+                )
+            if m:
+                return " status=203/EXEC means systemd could not execute that ExecStart path."
+    return ""
+
+
 def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = _unit_text(f, others, conv)
+    return text + _exec_failed(f, conv, text)
+
+
+def _unit_text(f: Finding, others: list[Finding], conv: Conversation) -> str:
     why = _specific_in_own_log(f, others, conv)
     if why is not None and why.evidence and why.evidence[0].lines:
         return f"{f.title}; its log says why: {why.title} (`{why.evidence[0].lines[0].strip()[:240]}`)."

@@ -581,6 +581,17 @@ def known_software(svc: str) -> bool:
     return bool(log_kind(svc)) or svc in KNOWN_SERVICES or svc in PROCESS_OF
 
 
+def _spellings(svc: str) -> list[str]:
+    """Other spellings of a two-word unit name (a_b for a-b and back); a packaged program's name without its
+    vendor prefix, as the upstream unit calls it (prometheus-pgbouncer-exporter → pgbouncer_exporter)."""
+    parts = re.split(r"[-_]", svc)
+    if len(parts) == 2:
+        return [x for x in dict.fromkeys(["_".join(parts), "-".join(parts)]) if x != svc]
+    if len(parts) == 3 and parts[0] == "prometheus":
+        return ["_".join(parts[1:]), "-".join(parts[1:])]
+    return []
+
+
 def missing_unit(conv: Conversation, svc: str, ports: list[int]) -> list[Check]:
     """A unit that does not exist under that name is a gap, not an answer. Known software is looked for by its
     process name (php-fpm runs as php8.2-fpm); any other name may be a word, not a unit, so the whole process
@@ -590,7 +601,12 @@ def missing_unit(conv: Conversation, svc: str, ports: list[int]) -> list[Check]:
         return [
             Check("process_list", {"match": name}, f"{svc} is not a known unit: look for its process", "svc")
         ]
-    out = [Check("process_list", {}, f"{svc} is not a unit here: see what actually runs", "svc")]
+    spelled = [  # units are spelled both ways: pgbouncer-exporter, pgbouncer_exporter
+        Check("service_status", {"service": alt}, f"{svc} is not a unit here: try {alt}", "svc")
+        for alt in _spellings(svc)
+        if not any(h.lower().startswith(svc) for h in [conv.target_name, *conv.hosts] if h)  # not a host's
+    ]
+    out = [*spelled, Check("process_list", {}, f"{svc} is not a unit here: see what actually runs", "svc")]
     out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "svc") for p in ports[:1]]
     return out
 

@@ -221,6 +221,21 @@ _ROLE_NOUNS = {
 """Words that say what a program does, not which one: alone they name no unit (`celery … worker`)."""
 
 
+_SYSTEM_PARTS = {
+    "systemd",
+    "dbus",
+    "polkit",
+    "snapd",
+    "cloud",
+    "getty",
+    "user",
+    "init",
+    "kworker",
+    "ksoftirqd",
+}
+"""The operating system's own programs: never the service an engineer describes."""
+
+
 def message_words(conv: Conversation) -> set[str]:
     """The engineer's words (host names taken out: a host's name is not a description of its service)."""
     text = " ".join(conv.users).lower()
@@ -245,7 +260,12 @@ def _fit(name: str, words: set[str]) -> float:
     hits = sum(_part_fits(p, words) for p in parts)
     if len(parts) == 1:  # a one-word program must be a distinctive word of the message itself
         return 1.0 if parts[0] in words and len(parts[0]) >= 5 and parts[0] not in _ROLE_NOUNS else 0.0
-    return hits - 0.1 * (len(parts) - hits) if hits >= 2 else 0.0
+    if hits >= 2:
+        return hits - 0.1 * (len(parts) - hits)
+    distinctive = [
+        p for p in parts if _part_fits(p, words) and (ABBREVIATIONS.get(p) or p) not in _ROLE_NOUNS
+    ]
+    return 0.5 if distinctive and parts[0] not in _SYSTEM_PARTS else 0.0  # 'websocket' alone: ws-gateway
 
 
 def seen_names(conv: Conversation) -> list[str]:
