@@ -490,6 +490,30 @@ def _errors(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return (
         f"{x.get('source') or 'The log'} reports a {x.get('level') or 'failure'} ({count}{when}): {_quoted(f)}. "
         "No more specific signature matched it, so this line is the most direct evidence of the failure."
+    ) + _not_on_path(f, conv)
+
+
+_MISSING_COMMAND = re.compile(r"(?P<cmd>[\w.+-]+): (?:command not found|No such file or directory)\b")
+
+
+def _not_on_path(f: Finding, conv: Conversation) -> str:
+    """A job's command that the shell cannot find: under cron that is its PATH (only /usr/bin:/bin)."""
+    lines = [ln for e in f.evidence for ln in e.lines]
+    m = next((m for ln in lines if (m := _MISSING_COMMAND.search(ln))), None)
+    if m is None:
+        return ""
+    cron = any(
+        "CRON[" in c.output or "cron" in str(c.args.get("source", "")) for c in conv.calls
+    ) or re.search(r"\bcron", " ".join(conv.users), re.IGNORECASE)
+    where = (
+        "cron runs jobs with a minimal PATH (/usr/bin:/bin), so a program installed elsewhere "
+        "that works from a login shell is not found there"
+        if cron
+        else "the program is not installed where the PATH of the caller looks"
+    )
+    return (
+        f" `{m.group('cmd')}` is not found when the job runs (command not found, exit code 127): {where}. "
+        f"Call it by its full path or set PATH at the top of the crontab/script."
     )
 
 

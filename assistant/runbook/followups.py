@@ -144,6 +144,10 @@ def quoted_checks(ents: Entities) -> list[Check]:
     return out
 
 
+CRON_JOB = re.compile(r"\bcron(?:tab)?\b|\bcron ?jobs?\b|\bfrom cron\b", re.IGNORECASE)
+"""A job that runs from cron: its runs are in the system log (CRON lines), its output in its own log."""
+
+
 def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = [
         Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
@@ -155,6 +159,8 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         if (path := own_log(conv, s))
     ][:2]
     out += quoted_checks(ents)
+    if CRON_JOB.search(conv.request) and not named_logs(ents):  # cron logs each run (CMD) to the system log
+        out.append(Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read cron's runs", "open"))
     if ents.guessed and not any(known_software(s) for s in ents.services):  # a name guessed from a host name
         out.append(Check("process_list", {}, "no service was named: see what actually runs there", "open"))
     for svc in ents.services[:2]:
@@ -504,6 +510,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
         elif c.name == "process_list" and c.output.strip() and not c.args.get("match"):
+            if CRON_JOB.search(conv.request) and any(
+                f.severity in ("medium", "high", "critical") for f in conv.findings(this_turn_only=True)
+            ):
+                continue  # a cron job's own log said why: the servers it talks to are not the subject
             out += [x for svc in fitting(conv, ents, c.output)[:2] for x in discovered_checks(conv, svc)]
         elif c.name == "process_list" and c.output.strip():
             out += [
@@ -866,7 +876,8 @@ _MENTIONED_LOG = re.compile(
 )
 _POINTER = re.compile(
     r"\b(?:see|check|details?|more info|written to|logged to|logging to|log file|refer to|look at)\b|"
-    r"\b(?:error|fail\w*|fatal|cannot|can't|could not|unable|denied|aborted|exited|crit)\b",
+    r"\b(?:error|fail\w*|fatal|cannot|can't|could not|unable|denied|aborted|exited|crit)\b|"
+    r"\) CMD \(.*>>?\s*/",  # a cron job's command line appending its output to its own log
     re.IGNORECASE,
 )
 
