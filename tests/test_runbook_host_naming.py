@@ -196,3 +196,20 @@ def test_no_check_is_asked_twice_in_a_turn():
     s.run({"process_list": ok(ps())})
     keys = [(n, sorted(a.items())) for n, a in s.asked]
     assert len(keys) == len({str(k) for k in keys})
+
+
+def test_backends_down_by_a_failing_http_health_check_are_explained_as_the_check():
+    journal = (
+        "Nov 12 10:02:11 lb-09 haproxy[703]: [WARNING]  (703) : Server api/api1 is DOWN, reason: Layer7 wrong "
+        'status, code: 404, info: "Not Found", check duration: 3ms. 0 active and 0 backup servers left.\n'
+        "Nov 12 10:02:12 lb-09 haproxy[703]: [ALERT]    (703) : backend 'api' has no server available!\n"
+    )
+    s = Session(host("lb-09"), "haproxy on lb-09 answers 503 for every api request since the v4 deploy.")
+    answer = s.run(
+        {
+            "service_status:haproxy": ok("● haproxy.service\n     Active: active (running)\n"),
+            "log_tail:unit:haproxy": ok(journal),
+        }
+    )
+    cause = answer.split("**Evidence**")[0]
+    assert "health check" in cause and "404" in cause and "api/api1" in cause

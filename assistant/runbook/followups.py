@@ -592,10 +592,10 @@ def known_software(svc: str) -> bool:
 
 
 def _spellings(svc: str) -> list[str]:
-    """Other spellings of a two-word unit name (a_b for a-b and back); a packaged program's name without its
-    vendor prefix, as the upstream unit calls it (prometheus-pgbouncer-exporter → pgbouncer_exporter)."""
+    """Other spellings of an exporter's unit name (a_b for a-b and back: upstream exporters use underscores); a
+    packaged exporter's name without its vendor prefix (prometheus-pgbouncer-exporter → pgbouncer_exporter)."""
     parts = re.split(r"[-_]", svc)
-    if len(parts) == 2:
+    if len(parts) == 2 and parts[1] == "exporter":  # Prometheus' own exporters: node_exporter, redis_exporter
         return [x for x in dict.fromkeys(["_".join(parts), "-".join(parts)]) if x != svc]
     if len(parts) == 3 and parts[0] == "prometheus":
         return ["_".join(parts[1:]), "-".join(parts[1:])]

@@ -198,7 +198,7 @@ def diagnosis(
         return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note, unfound=unfound)
     real = [f for f in findings if f.severity != "info" or f is main]
     cause = cause_sentence(conv, main, real)
-    cause += port_mismatch(conv, real, cause)
+    cause += port_mismatch(conv, real, cause) + failed_health_check(conv, cause)
     parts = [f"**Root cause** — {cause}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
     rival = rival_cause(conv, main, real, prefer)
@@ -213,6 +213,36 @@ def diagnosis(
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
+
+
+_CHECK_DOWN = re.compile(
+    r"Server (?P<server>\S+) is DOWN, reason: Layer7 (?:wrong status|invalid response|timeout)"
+    r"(?:, code: (?P<code>\d{3}))?"
+)
+
+
+def failed_health_check(conv: Conversation, said: str) -> str:
+    """Backends a load balancer marks DOWN because its HTTP health check fails (haproxy's Layer7 wrong status):
+    the servers may be up; the check's request (option httpchk's path) no longer gets the status it expects."""
+    if "health check" in said.lower():
+        return ""
+    hits = [
+        (m, ln.strip())
+        for c in conv.calls
+        if c.answered
+        for ln in c.output.splitlines()
+        if (m := _CHECK_DOWN.search(ln))
+    ]
+    if not hits:
+        return ""
+    servers = list(dict.fromkeys(m.group("server") for m, _ in hits))
+    code = next((m.group("code") for m, _ in hits if m.group("code")), None)
+    got = f" answers {code}" if code else " does not answer as expected"
+    return (
+        f" The backends ({', '.join(servers[:4])}) are marked DOWN by the HTTP health check, not because they "
+        f"stopped: the check request{got} (`{hits[-1][1][:200]}`). Compare the health check's path and expected "
+        "status (haproxy `option httpchk` / `http-check expect`) with what the application now serves."
+    )
 
 
 def port_mismatch(conv: Conversation, findings: list[Finding], said: str) -> str:
