@@ -213,3 +213,40 @@ def test_backends_down_by_a_failing_http_health_check_are_explained_as_the_check
     )
     cause = answer.split("**Evidence**")[0]
     assert "health check" in cause and "404" in cause and "api/api1" in cause
+
+
+def test_a_unit_named_in_a_systemd_line_of_any_output_is_matched_to_the_description():
+    syslog = (
+        "Nov 12 09:14:03 ws-gw-01 systemd[1]: ws-gateway.service: Main process exited, code=exited, status=1/FAILURE\n"
+        "Nov 12 09:14:03 ws-gw-01 systemd[1]: ws-gateway.service: Failed with result 'exit-code'.\n"
+    )
+    s = Session(host("ws-gw-01"), "The websocket gateway on ws-gw-01 is failing since the upgrade.")
+    s.run(
+        {
+            "service_status:websocket-gateway": (
+                "Unit websocket-gateway.service could not be found.",
+                4,
+                None,
+            ),
+            "process_list": ok(ps()),
+            "log_tail:/var/log/syslog": ok(syslog),
+        }
+    )
+    assert ("service_status", {"service": "ws-gateway"}) in s.asked
+
+
+def test_a_resolver_is_named_from_nslookup_output_but_never_from_an_http_server_header():
+    s = Session(host("rep-01"), "reports-api on rep-01 cannot resolve pg-reports.db.internal.corp.")
+    answer = s.run(
+        {
+            "service_status": ok("● reports-api.service\n     Active: active (running)\n"),
+            "http_check": ok("HTTP/1.1 200 OK\nServer: cafe\n"),
+            "dns_lookup": (
+                ";; connection timed out; no servers could be reached\n\nServer:\t\t10.20.0.53\n",
+                1,
+                None,
+            ),
+        }
+    )
+    cause = answer.split("**Evidence**")[0]
+    assert "10.20.0.53" in cause and "cafe" not in cause

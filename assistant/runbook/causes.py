@@ -76,9 +76,10 @@ def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + " The configured hostname is wrong."
 
 
+_IP = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[\da-f]{0,4}(?::[\da-f]{0,4}){2,7})"
 _RESOLVER = re.compile(
-    r"^\s*(?:Server|;; SERVER):\s+(?P<a>[\d.:a-f]+)|^\s*nameserver\s+(?P<b>[\d.:a-f]+)"
-    r"|communications error to (?P<c>[\d.:a-f]+?)#53|no response from (?:server )?(?P<d>[\d.]+)",
+    rf"^\s*(?:Server|;; SERVER):\s+(?P<a>{_IP})\b|^\s*nameserver\s+(?P<b>{_IP})\b"
+    rf"|communications error to (?P<c>{_IP})#53|no response from (?:server )?(?P<d>{_IP})\b",
     re.MULTILINE | re.IGNORECASE,
 )
 
