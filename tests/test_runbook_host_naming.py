@@ -250,3 +250,20 @@ def test_a_resolver_is_named_from_nslookup_output_but_never_from_an_http_server_
     )
     cause = answer.split("**Evidence**")[0]
     assert "10.20.0.53" in cause and "cafe" not in cause
+
+
+def test_an_app_listening_on_its_own_port_is_no_mismatch_with_a_dependency_that_refuses():
+    journal = (
+        "Nov 10 08:01:10 app-05 node[3301]: Listening on 0.0.0.0:8080\n"
+        "Nov 10 08:02:10 app-05 node[3301]: Error: connect ECONNREFUSED 127.0.0.1:6379\n"
+        "Nov 10 08:02:11 app-05 node[3301]: Error: connect ECONNREFUSED 127.0.0.1:6379\n"
+    )
+    s = Session(host("app-05"), "checkout on app-05 fails every request since 08:00.")
+    answer = s.run(
+        {
+            "service_status:checkout": ok("● checkout.service\n     Active: active (running)\n"),
+            "log_tail:unit:checkout": ok(journal),
+            "port_owner": ok("State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"),
+        }
+    )
+    assert "disagree" not in answer and "instead" not in answer.split("**Evidence**")[0]

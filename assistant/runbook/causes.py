@@ -12,7 +12,7 @@ from collections.abc import Callable
 from assistant.events import Finding
 from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.conversation import Conversation
-from assistant.runbook.leads import listen_lines
+from assistant.runbook.leads import listen_lines, refused_upstream_ports
 
 Cause = Callable[[Finding, list[Finding], Conversation], str]
 
@@ -380,7 +380,8 @@ def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
         else (f"at {x['host']}" if x.get("host") else "")
     )
     if f.signature == "connection-refused":
-        moved = [(p, ln) for p, ln in listen_lines(conv) if x.get("port") and str(p) != str(x["port"])]
+        upstream = bool(x.get("port")) and str(x["port"]) in {str(p) for p in refused_upstream_ports(conv)}
+        moved = [(p, ln) for p, ln in listen_lines(conv) if upstream and str(p) != str(x["port"])]
         if moved:  # the application says it listens elsewhere: the two addresses disagree
             port, line = moved[-1]
             return (

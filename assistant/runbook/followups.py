@@ -25,7 +25,13 @@ from assistant.runbook.entities import (
     place_words,
     relevant,
 )
-from assistant.runbook.leads import described_units, fd_checks, listen_lines, upstream_services
+from assistant.runbook.leads import (
+    described_units,
+    fd_checks,
+    listen_lines,
+    refused_upstream_ports,
+    upstream_services,
+)
 from assistant.runbook.logplaces import (
     PROCESS_OF,
     configured,
@@ -923,18 +929,11 @@ def listen_checks(conv: Conversation, ents: Entities) -> list[Check]:
         )
         for p in logs
     ]
-    texts = [*conv.users, *(c.output for c in conv.calls if c.answered and c.name == "log_tail")]
-    refused = [int(m.group(1)) for t in texts for m in _REFUSED_UPSTREAM.finditer(t)]
     out += [
         Check("port_owner", {"port": p}, f"the proxy's upstream port {p} refuses: who holds it", "upstream")
-        for p in list(dict.fromkeys(refused))[:1]
+        for p in refused_upstream_ports(conv)[:1]
     ]
     return out
-
-
-_REFUSED_UPSTREAM = re.compile(
-    r"Connection refused\) while connecting to upstream.*?upstream: \"\w+://[^\"/]*?:(\d+)"
-)
 
 
 def upstream_checks(conv: Conversation) -> list[Check]:

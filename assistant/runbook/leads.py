@@ -326,3 +326,16 @@ def listen_lines(conv: Conversation) -> list[tuple[int, str]]:
             if m:
                 out.append((int(m.group("port") or m.group("port2")), line.strip()))
     return list(dict.fromkeys(out))
+
+
+_REFUSED_UPSTREAM = re.compile(
+    r"\(111: Connection refused\) while connecting to upstream.*?upstream: \"\w+://[^\"/]*?:(\d+)"
+)
+"""nginx's refused upstream: `connect() failed (111: Connection refused) while connecting to upstream, …,
+upstream: "http://127.0.0.1:8081/"`."""
+
+
+def refused_upstream_ports(conv: Conversation) -> list[int]:
+    """Ports a proxy's error lines (in the messages or any log read) say its upstream refused."""
+    texts = [*conv.users, *(c.output for c in conv.calls if c.answered and not c.failed)]
+    return list(dict.fromkeys(int(m.group(1)) for t in texts for m in _REFUSED_UPSTREAM.finditer(t)))

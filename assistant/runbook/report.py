@@ -18,7 +18,7 @@ from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.fixes import primary, proposed_writes
-from assistant.runbook.leads import listen_lines
+from assistant.runbook.leads import listen_lines, refused_upstream_ports
 from assistant.runbook.manual import for_finding, for_write
 from assistant.runbook.wording import tidy
 
@@ -260,6 +260,8 @@ def port_mismatch(conv: Conversation, findings: list[Finding], said: str) -> str
         and "users:((" not in c.output
         and not re.search(r"\bLISTEN\b", c.output)
     ]
+    upstream = {str(p) for p in refused_upstream_ports(conv)}  # only a proxy's upstream, not any dependency
+    unheld = [p for p in unheld if p in upstream]
     if not unheld:
         return ""
     elsewhere = [(p, ln) for p, ln in listen_lines(conv) if str(p) not in unheld]
