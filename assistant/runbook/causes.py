@@ -12,6 +12,7 @@ from collections.abc import Callable
 from assistant.events import Finding
 from assistant.findings.signatures import SIGNATURES
 from assistant.runbook.conversation import Conversation
+from assistant.runbook.leads import listen_lines, refused_upstream_ports
 
 Cause = Callable[[Finding, list[Finding], Conversation], str]
 
@@ -75,6 +76,35 @@ def _dns(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return text + " The configured hostname is wrong."
 
 
+_IP = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[\da-f]{0,4}(?::[\da-f]{0,4}){2,7})"
+_RESOLVER = re.compile(
+    rf"^\s*(?:Server|;; SERVER):\s+(?P<a>{_IP})\b|^\s*nameserver\s+(?P<b>{_IP})\b"
+    rf"|communications error to (?P<c>{_IP})#53|no response from (?:server )?(?P<d>{_IP})\b",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def _dns_timeout(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    """A lookup that times out: which resolver did not answer, and where that resolver is configured."""
+    servers = [
+        ip
+        for c in conv.calls
+        if c.answered
+        for m in _RESOLVER.finditer(c.output)
+        if (ip := m.group("a") or m.group("b") or m.group("c") or m.group("d")) and ip not in ("127.0.0.53",)
+    ]
+    stub = any("127.0.0.53" in c.output for c in conv.calls)
+    text = f"{f.title}: the DNS server did not answer at all (the lookup timed out, it was not refused)"
+    if servers:
+        text += f"; the resolver asked is {', '.join(dict.fromkeys(servers))}, which does not respond"
+    elif stub:
+        text += "; the local stub resolver (127.0.0.53, systemd-resolved) forwards to an upstream that does not respond"
+    return text + (
+        ". Check /etc/resolv.conf (and `resolvectl status`): the nameserver configured there — often one handed "
+        "out by DHCP after a reboot — is unreachable or retired; point it at a working resolver."
+    )
+
+
 def _db(f: Finding, others: list[Finding], conv: Conversation) -> str:
     idle = _of([f, *others], "db-idle-in-transaction")
     refused = _of([f, *others], "db-max-connections")
@@ -106,7 +136,9 @@ def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
                 f"{x.get('process') or 'A process'} is killed by the OOM killer at its own cgroup memory limit"
                 f"{limit}, not because the host is out of memory: it grows past the limit its unit sets."
             )
-        return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory."
+        return f"The kernel's OOM killer killed {x.get('process') or 'a process'}: it ran out of memory." + (
+            _hog(conv, str(x.get("process") or ""), str(x.get("pid") or ""))
+        )
     limit = f" of {x['memory_limit']}" if x.get("memory_limit") else ""
     text = (
         f"Container `{x['container']}` in pod `{x.get('pod')}` is killed for exceeding its memory limit{limit}: "
@@ -119,6 +151,48 @@ def _oom(f: Finding, others: list[Finding], conv: Conversation) -> str:
             "(e.g. a lower memory limit) is the likely trigger."
         )
     return text
+
+
+_TASK_ROW = re.compile(
+    r"\[\s*(?P<pid>\d+)\]\s+\d+\s+\d+\s+\d+\s+(?P<rss>\d+)\s+\d+\s+\d+\s+-?\d+\s+(?P<name>\S+)\s*$"
+)
+"""A row of the kernel OOM report's task table: [pid] uid tgid total_vm rss pgtables_bytes swapents adj name."""
+
+
+def _hog(conv: Conversation, victim: str, victim_pid: str) -> str:
+    """The biggest memory user when the OOM killer ran (from the report's task table, else the process table),
+    when it is not the process that was killed: the victim is often not the cause."""
+    rows = [
+        (int(m.group("rss")), m.group("pid"), m.group("name"))
+        for c in conv.calls
+        if c.answered
+        for ln in c.output.splitlines()
+        if (m := _TASK_ROW.search(ln))
+    ]
+    ps = [
+        (float(m.group("mem")), ln.strip())
+        for c in conv.calls
+        if c.name == "process_list" and c.answered
+        for ln in c.output.splitlines()
+        if (m := _PS_MEM.match(ln.strip()))
+    ]
+    if rows:
+        rss, pid, name = max(rows)
+        if name == victim and pid == victim_pid:
+            return ""
+        cmd = next((ln.split(None, 10)[-1] for _, ln in ps if re.match(rf"\S+\s+{pid}\s", ln)), None)
+        text = f" The biggest memory user in the OOM report was {name} (pid {pid}, {rss * 4 // 1024} MiB resident)"
+        return (
+            text
+            + (f": `{cmd[:200]}`" if cmd else "")
+            + "; it exhausted the memory, the killed process was only its victim."
+        )
+    if ps:
+        mem, line = max(ps)
+        if mem >= 20 and (not victim or victim not in line.split(None, 10)[-1]):
+            cmd, pid = line.split(None, 10)[-1], line.split()[1]
+            return f" The largest process holds {mem:g}% of memory: `{cmd[:200]}` (pid {pid}) — it exhausts the memory."
+    return ""
 
 
 def _image(f: Finding, others: list[Finding], conv: Conversation) -> str:
@@ -262,7 +336,33 @@ def _specific_in_own_log(f: Finding, others: list[Finding], conv: Conversation) 
     )
 
 
+_EXEC_START = re.compile(r"ExecStart=(?:\{ path=)?(?P<path>/[^\s;]+)")
+
+
+def _exec_failed(f: Finding, conv: Conversation, said: str) -> str:
+    """status=203/EXEC: systemd could not execute the unit's ExecStart binary; quote that path."""
+    if "203" not in f.title and "EXEC" not in f.title and "start-limit" not in f.title:
+        return ""
+    for c in conv.calls:
+        if c.answered and ("203/EXEC" in c.output or "step EXEC" in c.output):
+            m = _EXEC_START.search(c.output) or re.search(r"step EXEC spawning (?P<path>/\S+?):", c.output)
+            if m and m.group("path") not in said:
+                return (
+                    f" systemd could not execute ExecStart `{m.group('path')}` (status=203/EXEC: the file is "
+                    "missing or not executable — e.g. moved by a package change); fix the path in the unit, then "
+                    "`systemctl reset-failed` and start it."
+                )
+            if m:
+                return " status=203/EXEC means systemd could not execute that ExecStart path."
+    return ""
+
+
 def _unit(f: Finding, others: list[Finding], conv: Conversation) -> str:
+    text = _unit_text(f, others, conv)
+    return text + _exec_failed(f, conv, text)
+
+
+def _unit_text(f: Finding, others: list[Finding], conv: Conversation) -> str:
     why = _specific_in_own_log(f, others, conv)
     if why is not None and why.evidence and why.evidence[0].lines:
         return f"{f.title}; its log says why: {why.title} (`{why.evidence[0].lines[0].strip()[:240]}`)."
@@ -280,6 +380,16 @@ def _conn(f: Finding, others: list[Finding], conv: Conversation) -> str:
         else (f"at {x['host']}" if x.get("host") else "")
     )
     if f.signature == "connection-refused":
+        upstream = bool(x.get("port")) and str(x["port"]) in {str(p) for p in refused_upstream_ports(conv)}
+        moved = [(p, ln) for p, ln in listen_lines(conv) if upstream and str(p) != str(x["port"])]
+        if moved:  # the application says it listens elsewhere: the two addresses disagree
+            port, line = moved[-1]
+            return (
+                f"Connections {where} are refused because nothing listens on port {x['port']}: the application "
+                f"now listens on port {port} instead (`{line[:200]}`). The caller (the proxy's upstream) still "
+                f"points at {x['port']}; make the two agree (change the upstream to {port}, or bind the "
+                f"application back to {x['port']})."
+            )
         return (
             f"The dependency {where} refuses connections, so requests that need it fail: the host answered, "
             "but nothing listens on that port (the service is down or bound elsewhere)."
@@ -382,6 +492,30 @@ def _errors(f: Finding, others: list[Finding], conv: Conversation) -> str:
     return (
         f"{x.get('source') or 'The log'} reports a {x.get('level') or 'failure'} ({count}{when}): {_quoted(f)}. "
         "No more specific signature matched it, so this line is the most direct evidence of the failure."
+    ) + _not_on_path(f, conv)
+
+
+_MISSING_COMMAND = re.compile(r"(?P<cmd>[\w.+-]+): (?:command not found|No such file or directory)\b")
+
+
+def _not_on_path(f: Finding, conv: Conversation) -> str:
+    """A job's command that the shell cannot find: under cron that is its PATH (only /usr/bin:/bin)."""
+    lines = [ln for e in f.evidence for ln in e.lines]
+    m = next((m for ln in lines if (m := _MISSING_COMMAND.search(ln))), None)
+    if m is None:
+        return ""
+    cron = any(
+        "CRON[" in c.output or "cron" in str(c.args.get("source", "")) for c in conv.calls
+    ) or re.search(r"\bcron", " ".join(conv.users), re.IGNORECASE)
+    where = (
+        "cron runs jobs with a minimal PATH (/usr/bin:/bin), so a program installed elsewhere "
+        "that works from a login shell is not found there"
+        if cron
+        else "the program is not installed where the PATH of the caller looks"
+    )
+    return (
+        f" `{m.group('cmd')}` is not found when the job runs (command not found, exit code 127): {where}. "
+        f"Call it by its full path or set PATH at the top of the crontab/script."
     )
 
 
@@ -480,6 +614,7 @@ CAUSES: dict[str, Cause] = {
     "disk-full": _disk,
     "crash-loop": _crash,
     "connection-refused": _conn,
+    "dns-timeout": _dns_timeout,
     "connection-timeout": _conn,
     "config-test-failed": _config,
     "tls-cert-expired": _tls,

@@ -551,10 +551,12 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     for m in re.finditer(r"(?<![\w./-])([a-z]+\d+(?:\.\d+)+-[a-z]+)\b", low):  # versioned units: php8.2-fpm
         _add(out, m.group(1))
     for m in re.finditer(
-        r"(?<![\w.])([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website)\b", low
+        r"(?<![\w.])([a-z][a-z0-9_-]*)[ -](api|worker|web|service|daemon|server|app|site|website|exporter|agent"
+        r"|gateway|relay|collector|forwarder|shipper|consumer|scheduler|bridge|poller|indexer)\b",
+        low,
     ):
         word, kind = m.group(1), m.group(2)
-        if word in _STOP or word in hosts:
+        if word in _STOP or word in hosts or (word, kind) == ("bad", "gateway"):  # '502 Bad Gateway'
             continue
         if word in _NOUNS:
             continue
@@ -591,6 +593,7 @@ def _service_names(text: str, low: str, hosts: list[str]) -> list[str]:
     for m in re.finditer(r"(?<![\w./:-])([a-z][a-z0-9]*(?:[-_][a-z0-9]+)+)(?![\w./:-])", unquoted):
         if m.group(1) not in _COMMON_HYPHENATED:
             _add(out, m.group(1))
+    out = [s for s in out if not any(o.endswith("-" + s) for o in out)]  # 'gateway' of 'websocket-gateway'
     return [s for s in out if not _HOSTLIKE.fullmatch(s) and s not in hosts and not _POD.fullmatch(s)]
 
 

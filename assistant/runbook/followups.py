@@ -27,7 +27,13 @@ from assistant.runbook.entities import (
     relevant,
     service_namespaces,
 )
-from assistant.runbook.leads import fd_checks, upstream_services
+from assistant.runbook.leads import (
+    described_units,
+    fd_checks,
+    listen_lines,
+    refused_upstream_ports,
+    upstream_services,
+)
 from assistant.runbook.logplaces import (
     PROCESS_OF,
     configured,
@@ -146,6 +152,10 @@ def quoted_checks(ents: Entities) -> list[Check]:
     return out
 
 
+CRON_JOB = re.compile(r"\bcron(?:tab)?\b|\bcron ?jobs?\b|\bfrom cron\b", re.IGNORECASE)
+"""A job that runs from cron: its runs are in the system log (CRON lines), its output in its own log."""
+
+
 def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out: list[Check] = [
         Check("log_tail", {"source": p, "lines": 200}, f"read the log you named, {p}", "open")
@@ -157,6 +167,8 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         if (path := own_log(conv, s))
     ][:2]
     out += quoted_checks(ents)
+    if CRON_JOB.search(conv.request) and not named_logs(ents):  # cron logs each run (CMD) to the system log
+        out.append(Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read cron's runs", "open"))
     if ents.guessed and not any(known_software(s) for s in ents.services):  # a name guessed from a host name
         out.append(Check("process_list", {}, "no service was named: see what actually runs there", "open"))
     for svc in ents.services[:2]:
@@ -390,6 +402,7 @@ def refinements(conv: Conversation, conclusive: list[Finding], ents: Entities | 
     out = finding_checks(conv, conclusive)
     out += own_words(conv, conclusive)
     out += fd_checks(conv) + upstream_checks(conv)
+    out += listen_checks(conv, ents) if ents is not None else []
     out += tls_refinements(conv, ents, conclusive) if ents is not None else []
     out += _other_sick_rows(conv, ents) if ents is not None else []
     out += k8s_refinements(conv, conclusive)
@@ -482,6 +495,11 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         for f in conv.findings(this_turn_only=True)
     )
     out += fd_checks(conv) + upstream_checks(conv)
+    out += listen_checks(conv, ents) if ents is not None else []
+    if not k8s_mode(conv, ents):  # the service the engineer described in words, by the names seen running
+        checked = {str(c.args.get("service")) for c in conv.this_turn() if c.name == "service_status"}
+        for svc in described_units(conv, checked | set(ents.services) - not_units(conv)):
+            out += discovered_checks(conv, svc)
     out += _dependency_pods(conv)
     out += _full_where(conv)
     out += mentioned_logs(conv)
@@ -544,6 +562,10 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
         elif c.name == "process_list" and "database" in ents.symptoms and pg_cluster(conv):
             out += log_sources(conv, "postgresql")
         elif c.name == "process_list" and c.output.strip() and not c.args.get("match"):
+            if CRON_JOB.search(conv.request) and any(
+                f.severity in ("medium", "high", "critical") for f in conv.findings(this_turn_only=True)
+            ):
+                continue  # a cron job's own log said why: the servers it talks to are not the subject
             out += [x for svc in fitting(conv, ents, c.output)[:2] for x in discovered_checks(conv, svc)]
         elif c.name == "process_list" and c.output.strip():
             out += [
@@ -621,6 +643,17 @@ def known_software(svc: str) -> bool:
     return bool(log_kind(svc)) or svc in KNOWN_SERVICES or svc in PROCESS_OF
 
 
+def _spellings(svc: str) -> list[str]:
+    """Other spellings of an exporter's unit name (a_b for a-b and back: upstream exporters use underscores); a
+    packaged exporter's name without its vendor prefix (prometheus-pgbouncer-exporter → pgbouncer_exporter)."""
+    parts = re.split(r"[-_]", svc)
+    if len(parts) == 2 and parts[1] == "exporter":  # Prometheus' own exporters: node_exporter, redis_exporter
+        return [x for x in dict.fromkeys(["_".join(parts), "-".join(parts)]) if x != svc]
+    if len(parts) == 3 and parts[0] == "prometheus":
+        return ["_".join(parts[1:]), "-".join(parts[1:])]
+    return []
+
+
 def missing_unit(conv: Conversation, svc: str, ports: list[int]) -> list[Check]:
     """A unit that does not exist under that name is a gap, not an answer. Known software is looked for by its
     process name (php-fpm runs as php8.2-fpm); any other name may be a word, not a unit, so the whole process
@@ -630,7 +663,12 @@ def missing_unit(conv: Conversation, svc: str, ports: list[int]) -> list[Check]:
         return [
             Check("process_list", {"match": name}, f"{svc} is not a known unit: look for its process", "svc")
         ]
-    out = [Check("process_list", {}, f"{svc} is not a unit here: see what actually runs", "svc")]
+    spelled = [  # units are spelled both ways: pgbouncer-exporter, pgbouncer_exporter
+        Check("service_status", {"service": alt}, f"{svc} is not a unit here: try {alt}", "svc")
+        for alt in _spellings(svc)
+        if not any(h.lower().startswith(svc) for h in [conv.target_name, *conv.hosts] if h)  # not a host's
+    ]
+    out = [*spelled, Check("process_list", {}, f"{svc} is not a unit here: see what actually runs", "svc")]
     out += [Check("port_owner", {"port": p}, f"see what listens on port {p}", "svc") for p in ports[:1]]
     return out
 
@@ -890,7 +928,8 @@ _MENTIONED_LOG = re.compile(
 )
 _POINTER = re.compile(
     r"\b(?:see|check|details?|more info|written to|logged to|logging to|log file|refer to|look at)\b|"
-    r"\b(?:error|fail\w*|fatal|cannot|can't|could not|unable|denied|aborted|exited|crit)\b",
+    r"\b(?:error|fail\w*|fatal|cannot|can't|could not|unable|denied|aborted|exited|crit)\b|"
+    r"\) CMD \(.*>>?\s*/",  # a cron job's command line appending its output to its own log
     re.IGNORECASE,
 )
 
@@ -915,6 +954,32 @@ def mentioned_logs(conv: Conversation) -> list[Check]:
         Check("log_tail", {"source": p, "lines": 200}, f"an output points to {p}: read it", "mentioned")
         for p in list(dict.fromkeys(out))[:2]
     ]
+
+
+def listen_checks(conv: Conversation, ents: Entities) -> list[Check]:
+    """A proxy's 502 and an application that says where it listens: which upstream the proxy uses (its error
+    log) and who holds the ports involved, so a moved bind address shows as the mismatch it is."""
+    if not ({"gateway", "5xx", "refused"} & ents.symptoms) or k8s_mode(conv, ents):
+        return []
+    lines = listen_lines(conv)
+    if not lines:
+        return []
+    webs = [s for s in ents.services if s in WEB_SERVERS] or ["nginx"]
+    logs = [p for w in webs[:1] for p in conventional(conv, w) if "error" in p][:1]
+    out = [
+        Check(
+            "log_tail",
+            {"source": p, "lines": 100},
+            "the application says where it listens: see which upstream the proxy uses",
+            "upstream",
+        )
+        for p in logs
+    ]
+    out += [
+        Check("port_owner", {"port": p}, f"the proxy's upstream port {p} refuses: who holds it", "upstream")
+        for p in refused_upstream_ports(conv)[:1]
+    ]
+    return out
 
 
 def upstream_checks(conv: Conversation) -> list[Check]:

@@ -18,6 +18,7 @@ from assistant.runbook.causes import cause_sentence
 from assistant.runbook.checks import Check, is_write, key
 from assistant.runbook.conversation import CallRecord, Conversation
 from assistant.runbook.fixes import primary, proposed_writes
+from assistant.runbook.leads import listen_lines, refused_upstream_ports
 from assistant.runbook.manual import for_finding, for_write
 from assistant.runbook.wording import tidy
 
@@ -227,7 +228,9 @@ def diagnosis(
         quoted = _quoted_cause(conv)
         return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note, unfound=unfound)
     real = [f for f in findings if f.severity != "info" or f is main]
-    parts = [f"**Root cause** — {cause_sentence(conv, main, real)}", "", "**Evidence**"]
+    cause = cause_sentence(conv, main, real)
+    cause += port_mismatch(conv, real, cause) + failed_health_check(conv, cause)
+    parts = [f"**Root cause** — {cause}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
     parts += crash_last_words(conv, main)
     rival = rival_cause(conv, main, real, prefer)
@@ -242,6 +245,65 @@ def diagnosis(
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
+
+
+_CHECK_DOWN = re.compile(
+    r"Server (?P<server>\S+) is DOWN, reason: Layer7 (?:wrong status|invalid response|timeout)"
+    r"(?:, code: (?P<code>\d{3}))?"
+)
+
+
+def failed_health_check(conv: Conversation, said: str) -> str:
+    """Backends a load balancer marks DOWN because its HTTP health check fails (haproxy's Layer7 wrong status):
+    the servers may be up; the check's request (option httpchk's path) no longer gets the status it expects."""
+    if "health check" in said.lower():
+        return ""
+    hits = [
+        (m, ln.strip())
+        for c in conv.calls
+        if c.answered
+        for ln in c.output.splitlines()
+        if (m := _CHECK_DOWN.search(ln))
+    ]
+    if not hits:
+        return ""
+    servers = list(dict.fromkeys(m.group("server") for m, _ in hits))
+    code = next((m.group("code") for m, _ in hits if m.group("code")), None)
+    got = f" answers {code}" if code else " does not answer as expected"
+    return (
+        f" The backends ({', '.join(servers[:4])}) are marked DOWN by the HTTP health check, not because they "
+        f"stopped: the check request{got} (`{hits[-1][1][:200]}`). Compare the health check's path and expected "
+        "status (haproxy `option httpchk` / `http-check expect`) with what the application now serves."
+    )
+
+
+def port_mismatch(conv: Conversation, findings: list[Finding], said: str) -> str:
+    """A port that refuses (or that nothing holds) while an application's own startup line says it listens on
+    another one: the two addresses disagree, and the answer names both."""
+    unheld = [
+        str(f.facts["port"]) for f in findings if f.signature == "connection-refused" and f.facts.get("port")
+    ]
+    unheld += [
+        str(c.args.get("port"))
+        for c in conv.calls
+        if c.name == "port_owner"
+        and c.answered
+        and not c.failed
+        and "users:((" not in c.output
+        and not re.search(r"\bLISTEN\b", c.output)
+    ]
+    upstream = {str(p) for p in refused_upstream_ports(conv)}  # only a proxy's upstream, not any dependency
+    unheld = [p for p in unheld if p in upstream]
+    if not unheld:
+        return ""
+    elsewhere = [(p, ln) for p, ln in listen_lines(conv) if str(p) not in unheld]
+    if not elsewhere or str(elsewhere[-1][0]) in said:
+        return ""
+    port, line = elsewhere[-1]
+    return (
+        f" Nothing listens on port {unheld[0]}, but the application says it listens on port {port} "
+        f"(`{line[:200]}`): the caller's port ({unheld[0]}) and the application's bind address ({port}) disagree."
+    )
 
 
 RIVAL_WITHIN = 4
