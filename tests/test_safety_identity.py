@@ -46,7 +46,7 @@ def _add(env: dict[str, str], name: str, role: str) -> dict[str, str]:
 
 
 def _pending(c: httpx.Client, sid: str, headers: dict[str, str] | None = None) -> dict:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded CI machine (parallel workers) starts turns slower
     while time.monotonic() < deadline:
         rows = [
             a
