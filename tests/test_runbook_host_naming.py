@@ -267,3 +267,34 @@ def test_an_app_listening_on_its_own_port_is_no_mismatch_with_a_dependency_that_
         }
     )
     assert "disagree" not in answer and "instead" not in answer.split("**Evidence**")[0]
+
+
+def test_a_host_oom_kill_gets_a_host_fix_never_a_kubectl_one():
+    from assistant.findings import analyze_text
+    from assistant.runbook.manual import for_finding
+
+    kern = (
+        "Nov 12 03:10:07 db-03 kernel: [812345.131] Out of memory: Killed process 1234 (postgres) "
+        "total-vm:5116280kB, anon-rss:2563840kB, file-rss:0kB, shmem-rss:0kB, UID:113 pgtables:5800kB\n"
+    )
+    (oom,) = [
+        f
+        for f in analyze_text("log_tail", kern, args={"source": "/var/log/kern.log"})
+        if f.signature == "oom-killed"
+    ]
+    text = str(for_finding(oom))
+    assert "kubectl" not in text and "<DEPLOYMENT>" not in text
+    assert "ps -eo pid,user,rss,etime,args --sort=-rss" in text
+
+    limited = (
+        "Nov 12 03:10:07 app-03 kernel: Memory cgroup out of memory: Killed process 2231 (java) "
+        "total-vm:5116280kB, anon-rss:2563840kB\n"
+        "Nov 12 03:10:07 app-03 systemd[1]: search.service: A process of this unit has been killed by the OOM killer.\n"
+    )
+    (oom,) = [
+        f
+        for f in analyze_text("log_tail", limited, args={"source": "unit:search"})
+        if f.signature == "oom-killed"
+    ]
+    text = str(for_finding(oom))
+    assert "sudo systemctl set-property search MemoryMax=<NEW_LIMIT>" in text and "kubectl" not in text

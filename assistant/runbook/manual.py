@@ -122,6 +122,8 @@ def _config(f: Finding) -> ManualFix:
 
 
 def _oom(f: Finding) -> ManualFix:
+    if not f.facts.get("pod") and not f.facts.get("container"):
+        return _host_oom(f)
     ns, dep = _ns(f), _deploy(f)
     container = f.facts.get("container") or dep
     return ManualFix(
@@ -129,6 +131,32 @@ def _oom(f: Finding) -> ManualFix:
         [f"kubectl -n {ns} set resources deployment/{dep} -c {container} --limits=memory=<NEW_LIMIT>"],
         [f"kubectl -n {ns} rollout status deployment/{dep}", f"kubectl -n {ns} get pods"],
         [f"kubectl -n {ns} rollout undo deployment/{dep}"],
+    )
+
+
+def _host_oom(f: Finding) -> ManualFix:
+    """The kernel's OOM killer on a host: a unit's cgroup limit is raised with systemd; a host out of memory
+    needs the process that grew found first (the victim is often not the one that grew)."""
+    unit = f.facts.get("unit")
+    if unit and f.facts.get("cgroup"):
+        return ManualFix(
+            f"raise {unit}'s memory limit (MemoryMax; pick a value above its measured peak)",
+            [
+                f"systemctl show {unit} -p MemoryMax -p MemoryPeak",
+                f"sudo systemctl set-property {unit} MemoryMax=<NEW_LIMIT>",
+            ],
+            [f"systemctl show {unit} -p MemoryMax", f"systemctl status {unit} --no-pager"],
+            [f"sudo systemctl revert {unit} && sudo systemctl daemon-reload"],
+        )
+    who = f.facts.get("process") or "the killed process"
+    return ManualFix(
+        f"find what used the memory when {who} was killed, stop or limit it, then start {who} again",
+        [
+            "journalctl -k --no-pager | grep -iE 'out of memory|oom-kill|killed process'",
+            "ps -eo pid,user,rss,etime,args --sort=-rss | head -15",
+            *([f"sudo systemctl restart {unit}"] if unit else []),
+        ],
+        ["free -m", *([f"systemctl status {unit} --no-pager"] if unit else [])],
     )
 
 
