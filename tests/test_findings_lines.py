@@ -71,6 +71,14 @@ FAILURE_LINES = {
     "bash-not-found": "/usr/local/bin/nightly-backup.sh: line 14: aws: command not found",
     "dash-not-found": "/bin/sh: 1: aws: not found",
     "no-such-file": "nightly-backup.sh: line 3: /opt/backup/env: No such file or directory",
+    "pino-error": '{"level":50,"time":1773454201123,"pid":1,"hostname":"api-7d9f","msg":"payment provider '
+    'rejected request","err":{"type":"Error","message":"403"}}',
+    "pino-fatal": '{"level":60,"time":1773454201123,"pid":1,"hostname":"api-7d9f","msg":"cannot open config"}',
+    "log15": 't=2026-03-14T02:10:01+0000 lvl=eror msg="Failed to write block" err="disk quota exceeded"',
+    "geth": 'ERROR[03-14|02:10:01.123] Failed to open database  err="resource temporarily unavailable"',
+    "ruby-logger": "E, [2026-03-14T02:10:01.123456 #4121] ERROR -- : PG::ConnectionBad: could not translate host name",
+    "apache-module": "[Sat Mar 14 02:10:01.123456 2026] [proxy:error] [pid 4121:tid 1400] (111)Connection refused: "
+    "AH00957: http: attempt to connect to 127.0.0.1:8080 (127.0.0.1:8080) failed",
     "invalid": "Mar 14 02:10:01 app-01 billing[811]: config value invalid for key listen_port",
     "malformed": "Mar 14 02:10:01 app-01 billing[811]: received malformed response from ledger",
     "truncated": "Mar 14 02:10:01 app-01 billing[811]: upload to s3 truncated at 4096 bytes",
@@ -179,6 +187,8 @@ disk resource limit alarm cleared on node 'rabbit@mq-1'""",
     "cut-output": "Mar 14 02:10:01 app-01 billing[811]: INFO batch 12 done\n… [18234 characters truncated] …\n"
     "Mar 14 02:10:59 app-01 billing[811]: INFO batch 13 done",
     "retry-policy": "Mar 14 02:10:01 app-01 billing[811]: using exponential backoff: base=1s max=30s",
+    "pino-info": '{"level":30,"time":1773454201123,"pid":1,"hostname":"api-7d9f","msg":"retry after failed '
+    'attempt succeeded"}\n{"level":20,"time":1773454201124,"msg":"cache entry invalid, refreshing"}',
     "drawdown": "Mar 14 02:10:01 app-01 billing[811]: queue depth is down to 3 from 40",
 }
 

@@ -23,6 +23,7 @@ _LEVEL_FATAL = re.compile(
     r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
     r"\[(?:\w+:)?(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
     r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|\"s\"\s*:\s*\"F\"|"
+    r"\"level\"\s*:\s*60\b|\blvl=crit\b|"
     r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
     r"\bUncaught\b|\bunhandled (?:exception|rejection)\b",
     re.IGNORECASE,
@@ -30,16 +31,19 @@ _LEVEL_FATAL = re.compile(
 _LEVEL_ERROR = re.compile(
     r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:\w+:)?(?:error|err)\]|\blevel=(?:error|err)\b|"
     r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|\"s\"\s*:\s*\"E\"|^E\d{4} |"
+    r"\"level\"\s*:\s*50\b|\blvl=eror\b|"
     r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): "
 )
 _LEVEL_QUIET = re.compile(
     r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:\w+:)?(?:info|debug|notice|trace\d?)\]|\[(?:Note|System)\]|"
     r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
+    r"\"level\"\s*:\s*[123]0\b|\blvl=(?:info|dbug|trce)\b|"
     r"\"s\"\s*:\s*\"[ID]\d?\"|^[ID]\d{4} "
 )
 _LEVEL_WARN = re.compile(
     r"\b(?:WARN|WARNING)\b|\[(?:\w+:)?warn\]|\blevel=warn(?:ing)?\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} ",
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} |"
+    r"\"level\"\s*:\s*40\b",
     re.IGNORECASE,
 )
 _KERNEL_FAULT = re.compile(
@@ -194,6 +198,12 @@ _CUES = (
     "blocked",
     "watermark",
     "health check",
+    '"level":5',
+    '"level":6',
+    '"level": 5',
+    '"level": 6',
+    "lvl=eror",
+    "lvl=crit",
     "http/",
     "<nosrv>",
     "syn flooding",
