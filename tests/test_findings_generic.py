@@ -154,6 +154,8 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         "were exceeded, some nameservers have been omitted, the applied nameserver line is: 10.0.0.2 10.0.0.3 10.0.0.4",
         "kube-root-ca-not-registered": "12m         Warning   FailedMount   Pod/web-5d8f7c6b9d-abcde   MountVolume.SetUp "
         'failed for volume "kube-api-access-7q2lm" : object "web"/"kube-root-ca.crt" not registered',
+        "pid-file-not-yet": "Mar 14 02:10:01 db-01 systemd[1]: postgresql@15-main.service: Can't open PID file "
+        "/run/postgresql/15-main.pid (yet?) after start: No such file or directory",
         "output-cut-marker": "… [18234 characters truncated] …",
         "redis-startup-advice": "1:M 14 Mar 2026 02:10:01.123 # WARNING Memory overcommit must be enabled! Without "
         "it, a background save or replication may fail under low memory condition.",

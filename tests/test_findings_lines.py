@@ -211,3 +211,13 @@ def test_new_words_stay_fast_on_hostile_lines():
     start = time.process_time()
     analyze_text("log_tail", text)
     assert time.process_time() - start < 1.0
+
+
+def test_logback_time_of_day_stamps_give_first_and_last_times():
+    text = "\n".join(
+        f"02:10:0{i}.123 [http-nio-8080-exec-{i}] ERROR c.e.orders.LedgerClient - ledger call failed: 503"
+        for i in range(1, 4)
+    )
+    [group] = error_lines(text, tool="pod_logs", pod="orders-1")
+    assert group.facts["count"] == 3
+    assert (group.facts["first"], group.facts["last"]) == ("02:10:01.123", "02:10:03.123")

@@ -292,6 +292,13 @@ BENIGN: list[Benign] = [
         ),
     ),
     Benign(
+        "pid-file-not-yet",
+        "systemd noting that a forking service had not yet written its PID file when it first looked (`Can't open "
+        "PID file ... (yet?) after start`): printed on healthy starts of PostgreSQL, nginx and others that write "
+        "it a moment later; a start that then fails says so in its own lines",
+        re.compile(r"Can't open PID file \S+ \(yet\?\) after start"),
+    ),
+    Benign(
         "error-level-config",
         "a configuration or command line that only mentions an error log or level",
         re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE),
