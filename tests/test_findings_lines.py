@@ -221,3 +221,17 @@ def test_logback_time_of_day_stamps_give_first_and_last_times():
     [group] = error_lines(text, tool="pod_logs", pod="orders-1")
     assert group.facts["count"] == 3
     assert (group.facts["first"], group.facts["last"]) == ("02:10:01.123", "02:10:03.123")
+
+
+def test_many_waits_with_no_end_stay_linear():
+    """Whether a later line resolves a start-up wait is asked for every such line: one scan per pattern."""
+    import time
+
+    text = "\n".join(
+        f"Mar 14 02:10:01 app-01 billing[811]: dependency {i % 7} not ready yet, waiting on amqp-{i % 3}.internal"
+        for i in range(3000)
+    )
+    start = time.process_time()
+    [group] = error_lines(text)
+    assert group.facts["count"] == 3000
+    assert time.process_time() - start < 3.0

@@ -306,18 +306,43 @@ BENIGN: list[Benign] = [
 ]
 
 
-def benign(line: str, after: Callable[[], str] | None = None) -> Benign | None:
-    """The known-benign class this line belongs to, if any. `after` gives the output that follows the line
-    (asked only for a class with `resolved_by`): without it, such a start-up message is not benign."""
+class LaterLines:
+    """One output's lines, asked 'does a line after line i match this pattern?': each pattern is scanned once
+    (from the end), so asking for every line of a long output stays linear."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+        self._last: dict[re.Pattern[str], int] = {}
+
+    def _last_match(self, rx: re.Pattern[str]) -> int:
+        if rx not in self._last:
+            self._last[rx] = next(
+                (j for j in range(len(self._lines) - 1, -1, -1) if rx.search(self._lines[j])), -1
+            )
+        return self._last[rx]
+
+    def after(self, i: int) -> Callable[[re.Pattern[str]], bool]:
+        return lambda rx: self._last_match(rx) > i
+
+
+def benign(
+    line: str,
+    after: Callable[[], str] | None = None,
+    *,
+    later: Callable[[re.Pattern[str]], bool] | None = None,
+) -> Benign | None:
+    """The known-benign class this line belongs to, if any. `after` gives the output that follows the line, or
+    `later` says whether a following line matches a pattern (asked only for a class with `resolved_by`):
+    without either, such a start-up message is not benign."""
     for b in BENIGN:
         m = b.pattern.search(line)
         if m is None:
             continue
         if b.resolved_by is None:
             return b
-        if after is None:
+        if after is None and later is None:
             continue
         rx = b.resolved_by if isinstance(b.resolved_by, re.Pattern) else b.resolved_by(m)
-        if rx.search(after()):
+        if later(rx) if later is not None else rx.search(after()) if after is not None else False:
             return b
     return None

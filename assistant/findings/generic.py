@@ -8,13 +8,12 @@ in the output is never reported as "nothing found".
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
 from assistant.findings.base import Call, Observation, call, fallback, make_finding
-from assistant.findings.benign import benign
+from assistant.findings.benign import LaterLines, benign
 from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.logtext import LogLine, gist, read_line, shape
 from tools.catalog import LOG_TOOLS
@@ -263,10 +262,6 @@ def current_lines(obs: Observation) -> list[str]:
     return lines
 
 
-def _rest(lines: list[str], i: int) -> str:
-    return "\n".join(lines[i + 1 :])
-
-
 def error_groups(obs: Observation) -> list[Group]:
     """Failure lines of a log output grouped by message shape, most severe and most frequent first."""
     groups: dict[str, Group] = {}
@@ -274,6 +269,7 @@ def error_groups(obs: Observation) -> list[Group]:
     trace: list[LogLine] | None = None
     status = obs.tool == "service_status"
     lines = current_lines(obs)
+    later = LaterLines(lines)
     for i, raw in enumerate(lines):
         if not raw.strip() or (status and _STATUS_HEADER.match(raw)):
             continue
@@ -300,7 +296,7 @@ def error_groups(obs: Observation) -> list[Group]:
             else level_of(line)
         )
         in_block = level is not None
-        if level is None or (not raised and benign(raw[:SCAN], functools.partial(_rest, lines, i))):
+        if level is None or (not raised and benign(raw[:SCAN], later=later.after(i))):
             continue
         key = shape(line.message)
         groups.setdefault(key, Group(level, seen=len(groups))).lines.append(line)
