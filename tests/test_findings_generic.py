@@ -156,6 +156,8 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         'failed for volume "kube-api-access-7q2lm" : object "web"/"kube-root-ca.crt" not registered',
         "pid-file-not-yet": "Mar 14 02:10:01 db-01 systemd[1]: postgresql@15-main.service: Can't open PID file "
         "/run/postgresql/15-main.pid (yet?) after start: No such file or directory",
+        "retry-policy": "2026-03-14T02:10:01Z INFO-less start: connecting to ledger, will retry up to 5 times "
+        "before giving up",
         "output-cut-marker": "… [18234 characters truncated] …",
         "redis-startup-advice": "1:M 14 Mar 2026 02:10:01.123 # WARNING Memory overcommit must be enabled! Without "
         "it, a background save or replication may fail under low memory condition.",

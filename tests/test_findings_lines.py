@@ -79,6 +79,11 @@ FAILURE_LINES = {
     "ruby-logger": "E, [2026-03-14T02:10:01.123456 #4121] ERROR -- : PG::ConnectionBad: could not translate host name",
     "apache-module": "[Sat Mar 14 02:10:01.123456 2026] [proxy:error] [pid 4121:tid 1400] (111)Connection refused: "
     "AH00957: http: attempt to connect to 127.0.0.1:8080 (127.0.0.1:8080) failed",
+    "mount-status": "Mar 14 02:10:01 db-01 systemd[1]: data.mount: Mount process exited, code=exited, status=32/n/a",
+    "giving-up": "Mar 14 02:10:01 app-01 billing[811]: ledger unreachable after 5 attempts, giving up",
+    "exhausted": "Mar 14 02:10:01 app-01 billing[811]: HikariPool-1 - Connection pool exhausted (total=20, active=20)",
+    "with-errors": "Mar 14 02:10:01 db-01 backup[811]: nightly backup completed with errors",
+    "queue-full": "Mar 14 02:10:01 app-01 billing[811]: dropping event: queue is full",
     "invalid": "Mar 14 02:10:01 app-01 billing[811]: config value invalid for key listen_port",
     "malformed": "Mar 14 02:10:01 app-01 billing[811]: received malformed response from ledger",
     "truncated": "Mar 14 02:10:01 app-01 billing[811]: upload to s3 truncated at 4096 bytes",
@@ -94,6 +99,12 @@ def test_a_failure_in_any_real_format_is_a_finding_quoting_its_line(name):
     line = FAILURE_LINES[name]
     found = analyze_text("log_tail", line)  # a specific signature, or the generic error lines
     assert line in quoted([f for f in found if f.severity in {"critical", "high", "medium"}]), name
+
+
+def test_a_failure_printed_as_a_warning_is_a_warning_finding():
+    line = "1:M 14 Mar 2026 02:10:01.123 # !!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!"
+    [found] = error_lines(line)
+    assert found.facts["level"] == "warning" and found.evidence[0].lines == [line]
 
 
 def test_outages_stated_under_a_quiet_or_warning_level_are_errors():
@@ -189,6 +200,8 @@ disk resource limit alarm cleared on node 'rabbit@mq-1'""",
     "retry-policy": "Mar 14 02:10:01 app-01 billing[811]: using exponential backoff: base=1s max=30s",
     "pino-info": '{"level":30,"time":1773454201123,"pid":1,"hostname":"api-7d9f","msg":"retry after failed '
     'attempt succeeded"}\n{"level":20,"time":1773454201124,"msg":"cache entry invalid, refreshing"}',
+    "clean-counters": "Mar 14 02:10:01 app-01 billing[811]: nightly backup completed with 0 errors\n"
+    "hikaricp_pool_exhausted_total 0\nMar 14 02:10:02 app-01 backup[811]: starting full backup of disk /dev/sda",
     "drawdown": "Mar 14 02:10:01 app-01 billing[811]: queue depth is down to 3 from 40",
 }
 

@@ -299,6 +299,14 @@ BENIGN: list[Benign] = [
         re.compile(r"Can't open PID file \S+ \(yet\?\) after start"),
     ),
     Benign(
+        "retry-policy",
+        "a program describing its retry policy when it starts (`will retry 5 times before giving up`): how it "
+        "would react to a failure, not one",
+        re.compile(
+            r"\b(?:will|would|configured to) (?:retry|try|attempt)\b[^\n]{0,60}\bbefore giving up\b", re.I
+        ),
+    ),
+    Benign(
         "error-level-config",
         "a configuration or command line that only mentions an error log or level",
         re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE),

@@ -77,7 +77,7 @@ FAILURE_WORDS = re.compile(
     r"\bunhealthy\b|\b(?:lost|dropped) connection\b|\bconnection (?:lost|closed unexpectedly)\b|"
     r"\bunexpected(?:ly)?\b|\b(?:is|are) missing\b|\bmissing required\b|"
     r"\bunknown (?:host|directive|option|variable|command|database|user|column|table|key|field)\b|"
-    r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/[A-Z]+\b|"
+    r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/(?:[A-Z]+\b|n/a\b)|"
     r"\bsegfault at\b|\bblocked for more than \d+ seconds\b|\bsoft lockup\b|\bhard LOCKUP\b|\bBUG: |"
     r"\bgeneral protection fault\b|\bnot responding\b|\b[Ll]ink is [Dd]own\b|\bSYN flooding\b|"
     r"\bself-detected stall\b|\brcu_\w+ detected stalls?\b|"
@@ -86,7 +86,8 @@ FAILURE_WORDS = re.compile(
     r"\bwrong (?:status|checksum|format|type|version|magic)\b|\bnot (?:yet )?ready\b|\binsufficient\b|"
     r"\b(?:is|are|went|marked(?: as)?) down\b(?! (?:to|from|by) )|\bno (?:server|upstream|backend)s? (?:is |are )?available\b|"
     r"\bback(?:ing)?[ -]?off (?:for |of )?\d|\bbacking off\b|\bback-off \w+ing\b|(?-i:(?<=CrashLoop|ImagePull)BackOff)\b|"
-    r"\brepeated too quickly\b|\bcommand not found\b|\bHTTP/[\d.]+\" 5\d\d\b|<NOSRV>",
+    r"\brepeated too quickly\b|\bcommand not found\b|\b(?:giving|gave) up\b|\bexhausted\b|\bwith errors\b|"
+    r"\b(?:disk|queue|buffer|pool|table) (?:is )?full\b|\bshort read\b|\bHTTP/[\d.]+\" 5\d\d\b|<NOSRV>",
     re.IGNORECASE,
 )
 MAX_GROUPS = 5
@@ -194,6 +195,11 @@ _CUES = (
     "back off",
     "backing off",
     "repeated",
+    "up",
+    "exhausted",
+    "errors",
+    "full",
+    "short read",
     "blocked",
     "watermark",
     "health check",
