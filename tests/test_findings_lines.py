@@ -194,6 +194,9 @@ disk resource limit alarm cleared on node 'rabbit@mq-1'""",
     "postgres-startup-probe": """\
 2026-03-14 02:10:01.123 UTC [4120] LOG:  invalid length of startup packet
 2026-03-14 02:10:01.200 UTC [1] LOG:  database system is ready to accept connections""",
+    "nginx-client-noise": '2026/03/14 02:10:01 [info] 12#12: *41 client sent invalid header line: "x" while '
+    "reading client request headers, client: 203.0.113.9, server: _\n2026/03/14 02:10:02 12#12: *42 client sent "
+    "invalid chunked body while sending request to upstream, client: 203.0.113.9",
     "nvme-boot": "[    1.234567] nvme nvme0: missing or invalid SUBNQN field.",
     "cut-output": "Mar 14 02:10:01 app-01 billing[811]: INFO batch 12 done\n… [18234 characters truncated] …\n"
     "Mar 14 02:10:59 app-01 billing[811]: INFO batch 13 done",

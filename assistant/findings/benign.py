@@ -50,7 +50,7 @@ BENIGN: list[Benign] = [
         "the client closed the connection or sent garbage; the server is fine",
         re.compile(
             r"client (?:closed|prematurely closed) (?:keepalive )?connection|"
-            r"client sent invalid (?:method|request|header|host)\w*|broken pipe\) while sending|"
+            r"client sent (?:invalid|too long|too large) \w+|broken pipe\) while sending|"
             r"SSL_do_handshake\(\) failed .*while SSL handshaking, client:|"
             r"peer closed connection in SSL handshake|connection reset by peer\) while reading client",
             re.IGNORECASE,
