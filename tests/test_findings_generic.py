@@ -154,11 +154,22 @@ def test_each_known_benign_class_matches_its_real_line(entry):
         "were exceeded, some nameservers have been omitted, the applied nameserver line is: 10.0.0.2 10.0.0.3 10.0.0.4",
         "kube-root-ca-not-registered": "12m         Warning   FailedMount   Pod/web-5d8f7c6b9d-abcde   MountVolume.SetUp "
         'failed for volume "kube-api-access-7q2lm" : object "web"/"kube-root-ca.crt" not registered',
+        "pid-file-not-yet": "Mar 14 02:10:01 db-01 systemd[1]: postgresql@15-main.service: Can't open PID file "
+        "/run/postgresql/15-main.pid (yet?) after start: No such file or directory",
+        "retry-policy": "2026-03-14T02:10:01Z INFO-less start: connecting to ledger, will retry up to 5 times "
+        "before giving up",
+        "output-cut-marker": "… [18234 characters truncated] …",
+        "redis-startup-advice": "1:M 14 Mar 2026 02:10:01.123 # WARNING Memory overcommit must be enabled! Without "
+        "it, a background save or replication may fail under low memory condition.",
+        "startup-wait-resolved": "2026-03-14T02:10:01Z waiting for postgres at db:5432: not ready yet",
+        "lb-maintenance": "Mar 14 02:10:01 lb1 haproxy[812]: Server be_api/api-02 is going DOWN for maintenance. "
+        "1 active and 0 backup servers left.",
     }
     resolved = {
         "db-starting-up": "2026-07-15 11:08:03.512 UTC [1] LOG:  database system is ready to accept connections",
         "dns-search-path-nxdomain": '[INFO] 10.244.2.31:50112 - 47013 "A IN api.example.com. udp 56 false 1232" '
         "NOERROR qr,rd,ra 108 0.012233s",
+        "startup-wait-resolved": "2026-03-14T02:10:04Z postgres at db:5432 is ready, starting workers",
     }
     line = samples[entry.name]
     after = resolved.get(entry.name)

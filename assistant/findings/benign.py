@@ -50,7 +50,7 @@ BENIGN: list[Benign] = [
         "the client closed the connection or sent garbage; the server is fine",
         re.compile(
             r"client (?:closed|prematurely closed) (?:keepalive )?connection|"
-            r"client sent invalid (?:method|request)|broken pipe\) while sending|"
+            r"client sent (?:invalid|too long|too large) \w+|broken pipe\) while sending|"
             r"SSL_do_handshake\(\) failed .*while SSL handshaking, client:|"
             r"peer closed connection in SSL handshake|connection reset by peer\) while reading client",
             re.IGNORECASE,
@@ -60,9 +60,11 @@ BENIGN: list[Benign] = [
         "ssh-internet-noise",
         "password guessing from the internet against sshd: noise on any public host",
         re.compile(
-            r"sshd\[\d+\]: (?:Invalid user|Failed password for|Connection closed by|"
-            r"Disconnected from (?:invalid|authenticating) user|error: kex_exchange_identification|"
-            r"banner exchange|Received disconnect from|pam_unix\(sshd:auth\): authentication failure)",
+            r"sshd(?:-session)?\[\d+\]: (?:Invalid user|input_userauth_request: invalid user|Failed password for|"
+            r"Connection closed by|Disconnected from (?:invalid|authenticating) user|error: kex_exchange_identification|"
+            r"banner exchange|Received disconnect from|pam_unix\(sshd:auth\): (?:authentication failure|check pass; "
+            r"user unknown)|error: maximum authentication attempts exceeded for invalid user|"
+            r"Unable to negotiate with \S+ port \d+: no matching)",
             re.IGNORECASE,
         ),
     ),
@@ -122,8 +124,12 @@ BENIGN: list[Benign] = [
     ),
     Benign(
         "firmware-noise",
-        "ACPI/firmware complaints the kernel prints on every boot of many (virtual) machines",
-        re.compile(r"\bACPI (?:BIOS )?Error\b|\bACPI Error: |\[Firmware Bug\]:|\bACPI: \\?_\w+: failed"),
+        "ACPI/firmware complaints the kernel prints on every boot of many (virtual) machines (and NVMe drives "
+        "whose firmware reports no subsystem NQN)",
+        re.compile(
+            r"\bACPI (?:BIOS )?Error\b|\bACPI Error: |\[Firmware Bug\]:|\bACPI: \\?_\w+: failed|"
+            r"nvme nvme\d+: missing or invalid SUBNQN field"
+        ),
     ),
     Benign(
         "grpc-transport-closing",
@@ -223,8 +229,10 @@ BENIGN: list[Benign] = [
     Benign(
         "alert-resolved",
         "an alert notification saying the alert resolved (Alertmanager's [RESOLVED] subject, status=resolved): "
-        "the condition it names has ended",
-        re.compile(r"\[RESOLVED\]|\bstatus[=:]\s*\"?resolved\b", re.IGNORECASE),
+        "the condition it names has ended (RabbitMQ's `resource limit alarm cleared`)",
+        re.compile(
+            r"\[RESOLVED\]|\bstatus[=:]\s*\"?resolved\b|\bresource limit alarm cleared\b", re.IGNORECASE
+        ),
     ),
     Benign(
         "dns-config-forming",
@@ -242,6 +250,63 @@ BENIGN: list[Benign] = [
         ),
     ),
     Benign(
+        "output-cut-marker",
+        "the mark a tool or recorder leaves where it cut a long output (`… [2048 characters truncated] …`, "
+        "`[body truncated: ...]`): a note about the reading, not something the system said",
+        re.compile(
+            r"\[(?:\d+ (?:characters|chars|bytes|lines) truncated|(?:output |body |log )?truncated\b[^\]\n]{0,120})\]|"
+            r"<truncated>|^\W{0,4}\(?(?:output )?truncated\)?\W{0,4}$",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "redis-startup-advice",
+        "Redis's tuning advice printed at `#` (its warning level) on every start of a healthy server on a stock "
+        "kernel (overcommit_memory, somaxconn, transparent huge pages, no config file): advice, not a failure; "
+        "a background save that then fails says so in its own line",
+        re.compile(
+            r"# WARNING:? (?:overcommit_memory is set to 0|Memory overcommit must be enabled|"
+            r"The TCP backlog setting of \d+ cannot be enforced|you have Transparent Huge Pages)|"
+            r"# Warning: no config file specified",
+            re.IGNORECASE,
+        ),
+    ),
+    Benign(
+        "startup-wait-resolved",
+        "a component saying what it depends on is not ready yet while it starts (`waiting for db: not ready`), "
+        "and a later line of the same output says it became ready: a start-up wait that ended",
+        re.compile(
+            r"^(?!.*\b(?:ERROR|FATAL|PANIC|CRIT(?:ICAL)?|fail\w*|refused|timed? ?out|denied)\b).*\bnot (?:yet )?ready\b",
+            re.IGNORECASE,
+        ),
+        resolved_by=re.compile(
+            r"(?<!not )(?<!yet )(?<!n't )\bready\b(?!\s*[=:]\s*(?:false|0|no)\b)", re.IGNORECASE
+        ),
+    ),
+    Benign(
+        "lb-maintenance",
+        "a load balancer taking a server out for maintenance on purpose (HAProxy's `is going DOWN for "
+        "maintenance`, a server set to MAINT/drain by the operator): planned, not a failed check",
+        re.compile(
+            r"\bis going DOWN for maintenance\b|\bis (?:DOWN|down) for maintenance\b|\bto (?:MAINT|DRAIN)\b"
+        ),
+    ),
+    Benign(
+        "pid-file-not-yet",
+        "systemd noting that a forking service had not yet written its PID file when it first looked (`Can't open "
+        "PID file ... (yet?) after start`): printed on healthy starts of PostgreSQL, nginx and others that write "
+        "it a moment later; a start that then fails says so in its own lines",
+        re.compile(r"Can't open PID file \S+ \(yet\?\) after start"),
+    ),
+    Benign(
+        "retry-policy",
+        "a program describing its retry policy when it starts (`will retry 5 times before giving up`): how it "
+        "would react to a failure, not one",
+        re.compile(
+            r"\b(?:will|would|configured to) (?:retry|try|attempt)\b[^\n]{0,60}\bbefore giving up\b", re.I
+        ),
+    ),
+    Benign(
         "error-level-config",
         "a configuration or command line that only mentions an error log or level",
         re.compile(r"error_log|errorlog|--log-level[= ]error|log_level\s*=\s*error|ErrorLog ", re.IGNORECASE),
@@ -249,18 +314,43 @@ BENIGN: list[Benign] = [
 ]
 
 
-def benign(line: str, after: Callable[[], str] | None = None) -> Benign | None:
-    """The known-benign class this line belongs to, if any. `after` gives the output that follows the line
-    (asked only for a class with `resolved_by`): without it, such a start-up message is not benign."""
+class LaterLines:
+    """One output's lines, asked 'does a line after line i match this pattern?': each pattern is scanned once
+    (from the end), so asking for every line of a long output stays linear."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+        self._last: dict[re.Pattern[str], int] = {}
+
+    def _last_match(self, rx: re.Pattern[str]) -> int:
+        if rx not in self._last:
+            self._last[rx] = next(
+                (j for j in range(len(self._lines) - 1, -1, -1) if rx.search(self._lines[j])), -1
+            )
+        return self._last[rx]
+
+    def after(self, i: int) -> Callable[[re.Pattern[str]], bool]:
+        return lambda rx: self._last_match(rx) > i
+
+
+def benign(
+    line: str,
+    after: Callable[[], str] | None = None,
+    *,
+    later: Callable[[re.Pattern[str]], bool] | None = None,
+) -> Benign | None:
+    """The known-benign class this line belongs to, if any. `after` gives the output that follows the line, or
+    `later` says whether a following line matches a pattern (asked only for a class with `resolved_by`):
+    without either, such a start-up message is not benign."""
     for b in BENIGN:
         m = b.pattern.search(line)
         if m is None:
             continue
         if b.resolved_by is None:
             return b
-        if after is None:
+        if after is None and later is None:
             continue
         rx = b.resolved_by if isinstance(b.resolved_by, re.Pattern) else b.resolved_by(m)
-        if rx.search(after()):
+        if later(rx) if later is not None else rx.search(after()) if after is not None else False:
             return b
     return None

@@ -8,13 +8,12 @@ in the output is never reported as "nothing found".
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 
 from assistant.events import Finding
 from assistant.findings.base import Call, Observation, call, fallback, make_finding
-from assistant.findings.benign import benign
+from assistant.findings.benign import LaterLines, benign
 from assistant.findings.k8s_structured import looks_structured
 from assistant.findings.logtext import LogLine, gist, read_line, shape
 from tools.catalog import LOG_TOOLS
@@ -23,6 +22,7 @@ _LEVEL_FATAL = re.compile(
     r"\b(?:FATAL|FATL|CRIT|CRITICAL|EMERG|ALERT|PANIC|SEVERE)\b|"
     r"\[(?:\w+:)?(?:crit|critical|alert|emerg|fatal)\]|\blevel=(?:fatal|panic|crit)\b|"
     r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:fatal|panic|critical|crit|emerg|alert)\"|\"s\"\s*:\s*\"F\"|"
+    r"\"level\"\s*:\s*60\b|\blvl=crit\b|"
     r"^F\d{4} |\bpanic:|Traceback \(most recent call last\)|Segmentation fault|core dumped|"
     r"\bUncaught\b|\bunhandled (?:exception|rejection)\b",
     re.IGNORECASE,
@@ -30,16 +30,19 @@ _LEVEL_FATAL = re.compile(
 _LEVEL_ERROR = re.compile(
     r"\b(?:ERROR|ERR|EXCEPTION)\b|\[(?:\w+:)?(?:error|err)\]|\blevel=(?:error|err)\b|"
     r"\"(?:level|severity|lvl)\"\s*:\s*\"(?:error|err)\"|\"s\"\s*:\s*\"E\"|^E\d{4} |"
+    r"\"level\"\s*:\s*50\b|\blvl=eror\b|"
     r"^(?:[\w.]+\.)?[A-Z]\w*(?:Exception|Error)\b(?::|$)|\b[A-Z]\w+(?:Exception|Error): "
 )
 _LEVEL_QUIET = re.compile(
     r"\b(?:INFO|DEBUG|TRACE|NOTICE|LOG)\b:?|\[(?:\w+:)?(?:info|debug|notice|trace\d?)\]|\[(?:Note|System)\]|"
     r"\blevel=(?:info|debug|trace)\b|\"(?:level|severity|lvl)\"\s*:\s*\"(?:info|debug|trace)\"|"
+    r"\"level\"\s*:\s*[123]0\b|\blvl=(?:info|dbug|trce)\b|"
     r"\"s\"\s*:\s*\"[ID]\d?\"|^[ID]\d{4} "
 )
 _LEVEL_WARN = re.compile(
     r"\b(?:WARN|WARNING)\b|\[(?:\w+:)?warn\]|\blevel=warn(?:ing)?\b|"
-    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} ",
+    r"\"(?:level|severity|lvl)\"\s*:\s*\"warn(?:ing)?\"|\"s\"\s*:\s*\"W\"|^W\d{4} |"
+    r"\"level\"\s*:\s*40\b",
     re.IGNORECASE,
 )
 _KERNEL_FAULT = re.compile(
@@ -47,6 +50,14 @@ _KERNEL_FAULT = re.compile(
     r"\bgeneral protection fault\b|\bself-detected stall\b|\bBUG: (?:unable|soft|kernel)"
 )
 """Kernel faults printed under any level (a hung task is reported as `INFO: task ... blocked`)."""
+_STATED = re.compile(
+    r"\b(?:is|went|marked(?: as)?) DOWN\b|\bhas no server available\b|\bHealth check for (?:backup )?server \S+ failed\b|"
+    r"\bresource limit alarm set\b|\bPublishers will be blocked\b|"
+    r"\bflood[ -]stage disk watermark \[[^\]\n]{1,20}\] exceeded\b"
+)
+"""Outages that software states in these exact words whatever level it gives them: HAProxy's server DOWN and
+failed health check (logged at WARNING), RabbitMQ's resource alarm (logged at info by some versions),
+Elasticsearch's flood-stage watermark (WARN) that makes every index on the node read-only."""
 ERRNO_NAMES = (
     "EACCES EADDRINUSE EADDRNOTAVAIL EAGAIN EAI_AGAIN EAI_NONAME EBADF EBUSY ECONNABORTED ECONNREFUSED "
     "ECONNRESET EDQUOT EEXIST EHOSTDOWN EHOSTUNREACH EINVAL EIO EISDIR ELOOP EMFILE EMLINK ENAMETOOLONG "
@@ -66,11 +77,17 @@ FAILURE_WORDS = re.compile(
     r"\bunhealthy\b|\b(?:lost|dropped) connection\b|\bconnection (?:lost|closed unexpectedly)\b|"
     r"\bunexpected(?:ly)?\b|\b(?:is|are) missing\b|\bmissing required\b|"
     r"\bunknown (?:host|directive|option|variable|command|database|user|column|table|key|field)\b|"
-    r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/[A-Z]+\b|"
+    r"\bexit(?:ed)? (?:with )?(?:status|code)[ =:]*[1-9]\d*\b|\bstatus=[1-9]\d*/(?:[A-Z]+\b|n/a\b)|"
     r"\bsegfault at\b|\bblocked for more than \d+ seconds\b|\bsoft lockup\b|\bhard LOCKUP\b|\bBUG: |"
     r"\bgeneral protection fault\b|\bnot responding\b|\b[Ll]ink is [Dd]own\b|\bSYN flooding\b|"
     r"\bself-detected stall\b|\brcu_\w+ detected stalls?\b|"
-    r"\[Errno \d+\]|\berrno[= ]\d+|\(os error \d+\)|\(\d+: [A-Z][a-z]+|\berror\b",
+    r"\[Errno \d+\]|\berrno[= ]\d+|\(os error \d+\)|\(\d+: [A-Z][a-z]+|\berror\b|"
+    r"\binvalid\b|\bmalformed\b|\btruncated\b|\bbad (?:file )?format\b|\bbad (?:magic|checksum|crc|header)\b|"
+    r"\bwrong (?:status|checksum|format|type|version|magic)\b|\bnot (?:yet )?ready\b|\binsufficient\b|"
+    r"\b(?:is|are|went|marked(?: as)?) down\b(?! (?:to|from|by) )|\bno (?:server|upstream|backend)s? (?:is |are )?available\b|"
+    r"\bback(?:ing)?[ -]?off (?:for |of )?\d|\bbacking off\b|\bback-off \w+ing\b|(?-i:(?<=CrashLoop|ImagePull)BackOff)\b|"
+    r"\brepeated too quickly\b|\bcommand not found\b|\b(?:giving|gave) up\b|\bexhausted\b|\bwith errors\b|"
+    r"\b(?:disk|queue|buffer|pool|table) (?:is )?full\b|\bshort read\b|\bHTTP/[\d.]+\" 5\d\d\b|<NOSRV>",
     re.IGNORECASE,
 )
 MAX_GROUPS = 5
@@ -88,6 +105,8 @@ _STATUS_HEADER = re.compile(
 class Group:
     level: str
     lines: list[LogLine] = field(default_factory=list)
+    seen: int = 0
+    """Its place in the output among the groups (0: the first failure the output states)."""
 
     @property
     def first(self) -> str | None:
@@ -162,6 +181,36 @@ _CUES = (
     "protection fault",
     "not responding",
     "link is down",
+    "invalid",
+    "malformed",
+    "truncated",
+    "bad ",
+    "wrong",
+    "ready",
+    "insufficient",
+    "down",
+    "available",
+    "backoff",
+    "back-off",
+    "back off",
+    "backing off",
+    "repeated",
+    "up",
+    "exhausted",
+    "errors",
+    "full",
+    "short read",
+    "blocked",
+    "watermark",
+    "health check",
+    '"level":5',
+    '"level":6',
+    '"level": 5',
+    '"level": 6',
+    "lvl=eror",
+    "lvl=crit",
+    "http/",
+    "<nosrv>",
     "syn flooding",
     "stall",
     '"s"',
@@ -186,7 +235,7 @@ def level_of(line: LogLine) -> str | None:
     line = LogLine(text, line.timestamp, line.program, line.message[:SCAN], line.indented)
     if _LEVEL_FATAL.search(text):
         return "fatal"
-    if _KERNEL_FAULT.search(line.message):
+    if _KERNEL_FAULT.search(line.message) or _STATED.search(line.message):
         return "error"
     if _LEVEL_ERROR.search(line.message) or _LEVEL_ERROR.search(text):
         return "error"
@@ -219,10 +268,6 @@ def current_lines(obs: Observation) -> list[str]:
     return lines
 
 
-def _rest(lines: list[str], i: int) -> str:
-    return "\n".join(lines[i + 1 :])
-
-
 def error_groups(obs: Observation) -> list[Group]:
     """Failure lines of a log output grouped by message shape, most severe and most frequent first."""
     groups: dict[str, Group] = {}
@@ -230,6 +275,7 @@ def error_groups(obs: Observation) -> list[Group]:
     trace: list[LogLine] | None = None
     status = obs.tool == "service_status"
     lines = current_lines(obs)
+    later = LaterLines(lines)
     for i, raw in enumerate(lines):
         if not raw.strip() or (status and _STATUS_HEADER.match(raw)):
             continue
@@ -256,10 +302,10 @@ def error_groups(obs: Observation) -> list[Group]:
             else level_of(line)
         )
         in_block = level is not None
-        if level is None or (not raised and benign(raw[:SCAN], functools.partial(_rest, lines, i))):
+        if level is None or (not raised and benign(raw[:SCAN], later=later.after(i))):
             continue
         key = shape(line.message)
-        groups.setdefault(key, Group(level)).lines.append(line)
+        groups.setdefault(key, Group(level, seen=len(groups))).lines.append(line)
     order = {"fatal": 0, "error": 1, "failure": 2, "warning": 3}
     ranked = sorted(
         enumerate(groups.values()),
@@ -358,6 +404,27 @@ def last_words(obs: Observation) -> list[Group]:
     return [Group("failure", [read_line(last)])] if last else []
 
 
+def _continued(lines: list[str], covered: set[str]) -> set[str]:
+    """Lines that finish a quoted line ending in ':' (apache's `Syntax error on line 31 of FILE:` then the
+    reason): the finding that quoted the first already reports the error they belong to."""
+    return {
+        lines[i + 1].strip()
+        for i, ln in enumerate(lines[:-1])
+        if ln.rstrip().endswith(":") and ln.strip() in covered
+    }
+
+
+def first_in_chain(groups: list[Group], limit: int = MAX_GROUPS) -> list[Group]:
+    """The `limit` highest-ranked groups, always including the first failure the output states: in a chain
+    (health check failed → server DOWN → no server available → 503) the earliest line is the cause, even
+    when later, louder lines outrank it."""
+    picked = groups[:limit]
+    earliest = min((g for g in groups if g.level != "warning"), key=lambda g: g.seen, default=None)
+    if earliest is not None and picked and not any(g is earliest for g in picked):
+        picked[-1] = earliest
+    return picked
+
+
 def _source(obs: Observation) -> str:
     for key in ("source", "pod", "service"):
         if obs.args.get(key):
@@ -373,13 +440,16 @@ def error_lines(obs: Observation, covered: set[str]) -> list[Finding]:
     out = []
     source = _source(obs)
     unit_known = bool(covered) or any(f.signature == "unit-failed" for f in obs.prior)
+    covered = covered | _continued(obs.lines, covered)
     groups = [
         g
         for g in error_groups(obs) or last_words(obs)
         if not any(ln.raw in covered for ln in g.lines)
-        and not (unit_known and g.lines[0].program == "systemd")
-    ]  # the unit's finding already says it
-    for g in groups[:MAX_GROUPS]:
+        and not (
+            unit_known and g.lines[0].program == "systemd" and not _SPECIFIC[1].search(g.lines[0].message)
+        )
+    ]  # the unit's finding already says it, unless systemd names a path (`Failed at step EXEC spawning /x`)
+    for g in first_in_chain(groups):
         sample = g.lines[0]
         count = len(g.lines)
         when = (

@@ -31,6 +31,7 @@ _TIMESTAMPS = [
     re.compile(r"^\[\d{4}-\d\d-\d\d[T ][\d:.,]+[^\]]*\]"),  # [2026-07-15 11:08:02,123]
     re.compile(r"^\d{10}(?:\.\d+)?\b"),  # epoch seconds
     re.compile(r"^\[\s*\d+\.\d+\]"),  # dmesg / journalctl -o short-monotonic: seconds since boot
+    re.compile(r"^\d\d:\d\d:\d\d[.,]\d{3}(?= \[)"),  # logback's default `HH:mm:ss.SSS [thread] LEVEL`
 ]
 _JOURNAL_PREFIX = re.compile(r"^(?:(?P<host>[\w.-]+) )?(?P<program>[\w.@/-]+)(?:\[(?P<pid>\d+)\])?: ")
 _KLOG_SOURCE = re.compile(r"^\s*\d+ (?P<source>[\w.-]+:\d+)\] ")
