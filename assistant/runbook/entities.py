@@ -6,6 +6,8 @@ scenario knowledge, only conventions (unit names, pod-name shapes, `-n ns`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -617,7 +619,13 @@ def _fallback_services(low: str, hosts: list[str]) -> list[str]:
 def extract(
     text: str, known_hosts: list[str] | None = None, known_namespaces: list[str] | None = None
 ) -> Entities:
-    """Everything the message names, in order of appearance."""
+    """Everything the message names, in order of appearance. A copy: callers may fill in what is left out."""
+    return copy.deepcopy(_extract(text, tuple(known_hosts or ()), tuple(known_namespaces or ())))
+
+
+@functools.lru_cache(maxsize=256)
+def _extract(text: str, known_hosts: tuple[str, ...], known_namespaces: tuple[str, ...]) -> Entities:
+    """Read once per message: every model step of a turn asks about the same words."""
     e = Entities()
     low = text.lower()
     for m in re.finditer(r"https?://[^\s\"'<>)\]]+", text):
@@ -636,7 +644,7 @@ def extract(
     for h in url_hosts:
         _add(e.fqdns, h)
     _ports(low, e)
-    _k8s(low, e, known_namespaces or [])
+    _k8s(low, e, list(known_namespaces))
     for m in re.finditer(
         r"(?<![\w.])(/(?:var|etc|srv|opt|home|data|tmp|usr|run|mnt|app|logs?)/[\w./@-]+)", text
     ):
