@@ -367,6 +367,10 @@ _REACH_FAILED = re.compile(
 )
 
 
+_KUBELET_URL = re.compile(r"^https?://[^/\s]+:1025[05](?:/|$)")
+"""A kubelet's own API (`https://10.0.1.25:10250/containerLogs/...`): only the API server reaches it."""
+
+
 def reached_for(message: str, url: str, at: int) -> bool:
     """Did the line try to reach this URL and fail, or does it only point at documentation ('see https://...',
     a GitHub issue, a troubleshooting page)? Only the first is a place to check."""
@@ -380,6 +384,8 @@ def leads(message: str) -> list[Call]:
     out: list[Call] = []
     for m in _URL.finditer(message):
         url = m.group(0).rstrip(".;:")
+        if _KUBELET_URL.search(url):  # the API server could not reach a node's kubelet: the node is the lead
+            continue
         if reached_for(message, url, m.start()):
             out.append(call("http_check", url=url))
     for m in _HOSTPORT.finditer(message):

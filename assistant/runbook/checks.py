@@ -120,8 +120,18 @@ def done(conv: Conversation) -> set[str]:
         if c.turn < conv.turn
         and c.answered
         and i > last_write
-        and (not recheck or c.failed)  # looking again cannot make a missing unit or log appear
-    }
+        and (not recheck or c.failed or _showed_nothing(c))  # looking again cannot make a missing unit or
+    }  # log appear, nor a log that said nothing seconds ago say more
+
+
+STEADY_ON_RECHECK = {"pod_logs", "node_status"}
+"""Reads that, asked again seconds later, repeat themselves (a pod's log, the nodes' conditions): a second look
+re-runs what can change (the listing, the events, the unhealthy pod's describe), not these when they showed
+nothing."""
+
+
+def _showed_nothing(c: Any) -> bool:
+    return c.name in STEADY_ON_RECHECK and not c.findings
 
 
 def admissible(conv: Conversation, checks: list[Check], allow_writes: bool = False) -> list[Check]:

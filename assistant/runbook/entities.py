@@ -394,6 +394,8 @@ _STOP = {
 _HOSTLIKE = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{1,3}|prod|stg|staging|dev|test)\d*\b")
 _FQDN = re.compile(r"\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}\b")
 _POD = re.compile(r"\b[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[a-z0-9]{8,10}-[a-z0-9]{5}\b")
+_KIND_POD = re.compile(r"(?<![\w/.-])pods?/[\"']?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\b(?![/.])")
+"""A pod named the way kubectl names one: kind, slash, name (quoted in a drain's eviction error)."""
 _FILE_EXT = re.compile(r"\.(?:log|conf|cfg|yaml|yml|json|js|py|sh|txt|service|pem|crt|key|sock|pid|html?)$")
 
 
@@ -773,6 +775,30 @@ _K8S_NOUNS = {
     "replicas",
     "manifest",
     "manifests",
+    "evict",
+    "evicting",
+    "eviction",
+    "evictions",
+    "drain",
+    "draining",
+    "drained",
+    "cordon",
+    "cordoned",
+    "uncordon",
+    "selectors",
+    "podselector",
+    "matchlabels",
+    "labels",
+    "policy",
+    "policies",
+    "networkpolicy",
+    "networkpolicies",
+    "netpol",
+    "pdb",
+    "pdbs",
+    "poddisruptionbudget",
+    "disruption",
+    "budget",
 }
 """Words that stand before 'pods'/'deployment' or after 'pods in' without naming one (Kubernetes' own nouns:
 'nothing in events' names no namespace)."""
@@ -999,12 +1025,15 @@ def _k8s(low: str, e: Entities, known_namespaces: list[str]) -> None:
     e.k8s = bool(K8S_WORDS.search(low))
     for m in _POD.finditer(low):
         _add(e.pods, m.group(0))
+    for m in _KIND_POD.finditer(low):  # kubectl's own `pods/"zk-2"` (a drain's eviction error), `pod/web-0`
+        if k8s_name(m.group(1)) and m.group(1) not in e.pods:
+            _add(e.pods, m.group(1))
     for m in re.finditer(
         r"\b(?:in|into|to|from|the|our|their|its|my|a)\s+[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?"
         r"(?=\s+(?:namespace|ns)\b)|"
         r"(?:^|[\s(,;:])[\"'`]?([a-z0-9][a-z0-9-]{0,62})[\"'`]?(?=\s+(?:namespace|ns)\b)|"
         r"\b(?:namespaces?|ns)(?:[\s:=]+|/)[\"'`]?([a-z0-9][a-z0-9-]{0,62})\b|"
-        r"(?:^|\s)(?:-n|--namespace)(?:\s+|=)([a-z0-9][a-z0-9-]{0,62})\b",
+        r"(?:^|\s)(?:-n|--namespace)(?:\s+|=)[\"']?([a-z0-9][a-z0-9-]{0,62})\b",
         low,
     ):
         name = m.group(1) or m.group(2) or m.group(3) or m.group(4)

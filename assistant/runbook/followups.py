@@ -453,6 +453,22 @@ def k8s_refinements(conv: Conversation, conclusive: list[Finding]) -> list[Check
     return out
 
 
+def node_trouble_checks(conv: Conversation) -> list[Check]:
+    """A node in trouble (PLEG, a kubelet that does not answer, NodeLost): the nodes' conditions, then the node
+    the troubled pods were placed on (their describe's `Node: NAME/IP` line) described."""
+    out = [Check("node_status", {}, "a node is in trouble: the nodes' conditions", "nodes")]
+    nodes: list[str] = []
+    for c in conv.calls:
+        if c.name == "pod_describe" and c.answered and not c.failed:
+            for m in _NODE_LINE.finditer(c.output):
+                if m.group(1) not in nodes:
+                    nodes.append(m.group(1))
+    for node in nodes[:2]:
+        why = f"describe node {node}, where the troubled pods ran: its conditions and events"
+        out.append(Check("node_status", {"node": node}, why, "nodes"))
+    return out
+
+
 def _described(conv: Conversation, pod: str) -> bool:
     return any(c.name == "pod_describe" and c.args.get("pod") == pod and c.answered for c in conv.calls)
 
@@ -530,16 +546,15 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             why = f"the describe of {c.args.get('pod')} could not run: the events of {pns} say the same"
             out.append(Check("k8s_events", {"namespace": pns}, why, "describe-gap"))
             out += _siblings(conv, str(c.args.get("pod") or ""), pns)
+        if (
+            c.name in ("k8s_events", "pod_describe", "pod_logs")
+            and c.answered
+            and "node_status" in conv.tools
+            and _NODE_TROUBLE.search(_TOLERATION.sub("", c.output[:20000]) + (c.error or ""))
+        ):
+            out += node_trouble_checks(conv)
         if not c.answered or c.failed:
             continue
-        if (
-            c.name in ("k8s_events", "pod_describe")
-            and "node_status" in conv.tools
-            and _NODE_TROUBLE.search(c.output)
-        ):
-            out.append(
-                Check("node_status", {}, "the events name a node in trouble: the nodes' conditions", "nodes")
-            )
         if c.name == "service_status":
             out += _after_service(conv, c, troubled, has_cause, ents.ports)
         elif c.name == "list_pods":
@@ -552,6 +567,7 @@ def result_checks(conv: Conversation, ents: Entities) -> list[Check]:
             if "node_status" in conv.tools and NODE_BOUND & set(status.values()):
                 why = "pods are pending, evicted or stuck terminating: the nodes' conditions"
                 out.append(Check("node_status", {}, why, "nodes"))
+                out += node_trouble_checks(conv)[1:]
         elif c.name == "pod_describe" and (not c.findings or init_stuck(c.output) or not has_cause):
             out += _after_describe(c, troubled)
 
@@ -580,8 +596,14 @@ _NODE_TROUBLE = re.compile(
     r"\b(?:NodeNotReady|NotReady|(?:Memory|Disk|PID)Pressure|EvictionThresholdMet|NodeHasInsufficient\w+"
     r"|node\.kubernetes\.io/(?:not-ready|unreachable|memory-pressure|disk-pressure|pid-pressure))\b"
     r"|The node was low on resource|node\(s\) didn't match Pod's node affinity"
+    r"|PLEG is not healthy|\bNodeLost\b|Kubelet stopped posting node status|node\(s\) (?:were|was) (?:unreachable|not ready)"
+    r"|:10250/|\bkubelet\b[^\n]{0,80}\b(?:unreachable|timed? ?out|timeout|refused|not responding)"
 )
 """Event or describe text that blames a node: pressure, NotReady, an eviction for low resources."""
+
+_TOLERATION = re.compile(r"^(?:Tolerations:)?\s+node\.kubernetes\.io/[\w-]+:No\w+.*$", re.MULTILINE)
+"""A describe's default tolerations (`node.kubernetes.io/not-ready:NoExecute op=Exists for 300s`): every pod
+carries them, so they blame no node."""
 
 _UNREACHED = ("connection-refused", "connection-timeout", "error-lines", "dns-timeout")
 

@@ -229,6 +229,9 @@ def diagnosis(
         return quoted_answer(conv, quoted, note) if quoted else no_fault(conv, note, unfound=unfound)
     real = [f for f in findings if f.severity != "info" or f is main]
     cause = cause_sentence(conv, main, real)
+    budget = budget_block(conv)
+    if budget:
+        cause = f"{budget[0]} Why it is not Ready: {cause}"
     cause += port_mismatch(conv, real, cause) + failed_health_check(conv, cause)
     parts = [f"**Root cause** — {cause}", "", "**Evidence**"]
     parts += _evidence(conv, _supporting(real, main))
@@ -236,7 +239,8 @@ def diagnosis(
     rival = rival_cause(conv, main, real, prefer)
     if rival is not None:
         parts += ["", rival]
-    gaps = unseen(conv)
+    gaps = unseen(conv) + budget[1:]
+    gaps += policy_gap(conv)
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
     writes = proposed_writes(conv, main)
@@ -391,7 +395,7 @@ def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
     parts += [f"- {observed(c)}" for c in conv.this_turn() if c.answered and not c.failed][:6] or [
         "- nothing I could run"
     ]
-    gaps = unseen(conv)
+    gaps = unseen(conv) + policy_gap(conv)
     if gaps:
         parts += ["", "**What I could not see**", *gaps]
     parts += ["", "**Suggested fix** — " + _fix_text(conv, f, [])]
@@ -399,6 +403,51 @@ def quoted_answer(conv: Conversation, f: Finding, note: str | None) -> str:
     if note:
         parts += ["", note]
     return tidy(conv, "\n".join(parts))
+
+
+_BUDGET_BLOCK = re.compile(r"violate the pod'?s disruption budget|disruption budget|\bpdb\b", re.IGNORECASE)
+_EVICTING = re.compile(r"evicting pods?[/ ]\"?(?:[a-z0-9-]+/)?([a-z0-9][a-z0-9.-]*[a-z0-9])\"?")
+
+
+def _workload(pod: str) -> str:
+    from assistant.findings.k8s_text import deployment_of
+
+    return deployment_of(pod) or re.sub(r"-\d+$", "", pod)
+
+
+def budget_block(conv: Conversation) -> list[str]:
+    """A drain or eviction refused by a PodDisruptionBudget: the budget allows 0 disruptions while a pod it
+    covers is not Ready, so that pod (not the one being evicted) is what blocks it. Returns the sentence that
+    says so, then the gap (no tool here shows PDB objects); empty when the conversation shows no such pod."""
+    from assistant.findings.k8s_text import parse_pod_list
+
+    said = " ".join(conv.users)
+    if not _BUDGET_BLOCK.search(said):
+        return []
+    evicted = [m.group(1) for m in _EVICTING.finditer(said)]
+    listings = [c for c in conv.calls if c.name == "list_pods" and c.answered and not c.failed]
+    sick = [
+        (r, c)
+        for c in listings
+        for r in parse_pod_list(c.output)
+        if not r.healthy and r.status != "Completed" and r.name not in evicted
+    ]
+    kin = [(r, c) for r, c in sick if any(_workload(r.name) == _workload(e) for e in evicted)]
+    if not (kin or sick):
+        return []
+    row, c = (kin or sick)[0]
+    ns = row.namespace or str(c.args.get("namespace") or "default")
+    group = _workload(row.name)
+    return [
+        f"The eviction is refused by the PodDisruptionBudget covering {group} (`Cannot evict pod as it would "
+        f"violate the pod's disruption budget`): its member `{row.name}` is not Ready ({row.status}, "
+        f"{row.restarts} restarts), so the budget's disruptionsAllowed is 0 and no other {group} pod may be "
+        f"evicted until `{row.name}` is healthy again.",
+        f"- The PodDisruptionBudget itself (no tool here shows it): `kubectl -n {ns} get pdb` shows its "
+        "ALLOWED DISRUPTIONS; `kubectl -n {ns} describe pdb` its selector and minAvailable/maxUnavailable.".replace(
+            "{ns}", ns
+        ),
+    ]
 
 
 def unseen(conv: Conversation) -> list[str]:
@@ -449,6 +498,50 @@ def service_gap(conv: Conversation) -> list[str]:
     ]
 
 
+_POLICY_WORDS = re.compile(
+    r"network ?polic|netpol|default[- ]deny|deny[- ]all|pod ?selector|ingress rule|egress rule|calico|cilium",
+    re.IGNORECASE,
+)
+_IN_CLUSTER_TIMEOUT = re.compile(
+    r"i/o timeout|timed? ?out|deadline exceeded|connection timeout|no route to host", re.IGNORECASE
+)
+
+
+def policy_gap(conv: Conversation) -> list[str]:
+    """Connections inside the cluster that time out while the pods run and nothing restarts, after a
+    network policy was named: what decides it (the NetworkPolicy objects and the labels they select) is what no
+    tool here shows, and a podSelector that no longer matches relabelled pods is the usual reason."""
+    from assistant.findings.k8s_text import parse_pod_list
+
+    said = " ".join(conv.users)
+    if "network_policy" in conv.tools or not _POLICY_WORDS.search(said):
+        return []
+    pods = [c for c in conv.calls if c.name in ("list_pods", "pod_describe") and c.answered and not c.failed]
+    rows = [r for c in pods if c.name == "list_pods" for r in parse_pod_list(c.output)]
+    if not rows or any(r.restarts or r.status not in ("Running", "Completed") for r in rows):
+        return []  # a pod that crashes or never starts has its own cause; not Ready while running may be this
+    seen = said + " ".join(c.output[:4000] for c in conv.calls if c.name == "pod_logs" and c.answered)
+    if not _IN_CLUSTER_TIMEOUT.search(seen):
+        return []
+    labels = [
+        m.group(1)
+        for c in pods
+        if c.name == "pod_describe"
+        for m in _POD_LABEL.finditer(c.output)
+        if not m.group(1).startswith(("pod-template-hash=", "controller-revision-hash="))
+    ]
+    carried = ", ".join(f"`{x}`" for x in dict.fromkeys(labels[:4]))
+    ns = next((str(c.args["namespace"]) for c in pods if c.args.get("namespace")), "NAMESPACE")
+    return [
+        "- The NetworkPolicies (no tool here shows them): connections that time out while every pod runs "
+        "and nothing restarts are most likely dropped by a network policy, typically a default-deny whose "
+        "allow rule's podSelector no longer matches the pods' labels"
+        + (f" (these pods carry {carried})" if carried else "")
+        + f". Check `kubectl -n {ns} get networkpolicy -o yaml` and `kubectl -n {ns} describe networkpolicy` "
+        "against those labels, on both the client's and the server's side."
+    ]
+
+
 def unreadable(c: CallRecord) -> bool:
     """An output of a known shape that the parsers could not read: never to be taken as 'nothing there'."""
     return unreadable_output(c.name, c.output)
@@ -473,17 +566,25 @@ def no_fault(
     verdict = "No fault found in what I checked" if ran else "Not determined: none of my checks could run"
     if subject and ran:
         verdict = f"No fault found in {subject}"
+    policy = policy_gap(conv)
+    if policy and ran and not unfound:
+        verdict = (
+            "Not confirmed, but the likely cause is a NetworkPolicy dropping the connections: every pod "
+            "runs and nothing restarts, yet connections time out, and no tool here shows the policies "
+            "(see below)"
+        )
     if unfound:
         where = ", ".join(f"`{w}`" for w in unfound[:3])
         verdict = (
             f"Not determined: no pod listing I could run showed the pods of {where}, so I could not look at them "
             "(tell me their namespace)"
         )
-    parts = [f"**Root cause** — {verdict}; I will not guess beyond the evidence.", "", "**What I checked**"]
+    hedge = "." if verdict.startswith("Not confirmed, but") else "; I will not guess beyond the evidence."
+    parts = [f"**Root cause** — {verdict}{hedge}", "", "**What I checked**"]
     parts += [f"- {observed(c)}" for c in ran[:8] if not unreadable(c)]
     missing = [f"- {observed(c)}" for c in failed[:5]]
     missing += [g for g in unseen(conv) if g not in missing]
-    missing += service_gap(conv)
+    missing += service_gap(conv) + policy
     missing.append(
         "- The past: these checks show the state now; a problem that has already cleared may only be "
         "visible in the logs of the affected service."
