@@ -142,3 +142,48 @@ def test_a_unit_that_failed_on_a_dependency_names_the_failed_mount_and_its_mount
         }
     )
     assert "srv-archive.mount" in answer and "/srv/archive" in answer
+
+
+def test_gc_overhead_limit_names_what_the_log_says_fills_the_heap_and_a_bare_oom_stays_one_finding():
+    from assistant.findings import analyze_text
+
+    oom = 'Dec 03 09:40:01 app-1 java[900]: Exception in thread "main" java.lang.OutOfMemoryError: GC overhead limit exceeded'
+    text = "Dec 03 09:00:01 app-1 java[900]: INFO SessionCache loaded 800000 entries\n" + oom
+    heap = [f for f in analyze_text("log_tail", text) if "heap" in f.signature]
+    assert heap and all("SessionCache loaded 800000 entries" in f.title for f in heap)
+    assert [f.signature for f in analyze_text("log_tail", oom) if "heap" in f.signature] == ["heap-exhausted"]
+
+
+def test_g1_unified_logging_full_pauses_that_free_nothing_are_heap_exhaustion():
+    from assistant.findings import analyze_text
+
+    text = (
+        "[2026-12-03T09:10:01.001+0000][info][gc] GC(812) Pause Full (G1 Compaction Pause) 4090M->4088M(4096M) 6101.2ms\n"
+        "[2026-12-03T09:10:08.001+0000][info][gc] GC(813) Pause Full (G1 Compaction Pause) 4091M->4089M(4096M) 6301.9ms\n"
+        "[2026-12-03T09:10:09.001+0000][info][gc] GC(814) Pause Young (Normal) 300M->120M(4096M) 12.0ms"
+    )
+    assert [f.signature for f in analyze_text("log_tail", text)].count("jvm-heap-exhausted") == 1
+
+
+def test_an_out_of_memory_stack_names_the_application_frame_that_was_filling_the_heap():
+    from assistant.findings import analyze_text
+
+    text = (
+        'Exception in thread "loader" java.lang.OutOfMemoryError: Java heap space\n'
+        "\tat java.base/java.util.Arrays.copyOf(Arrays.java:3512)\n"
+        "\tat java.util.ArrayList.grow(ArrayList.java:237)\n"
+        "\tat com.acme.pricing.QuoteIndex.rebuild(QuoteIndex.java:88)\n"
+    )
+    [h] = [f for f in analyze_text("log_tail", text) if "heap" in f.signature]
+    assert "com.acme.pricing.QuoteIndex.rebuild" in h.title
+
+
+def test_short_names_for_well_known_daemons_map_to_their_units_and_common_nouns_do_not_become_units():
+    from assistant.runbook.entities import extract
+
+    e = extract("rabbit on mq-01 blocks publishers and the zk ensemble lost quorum; es is red too")
+    assert {"rabbitmq-server", "zookeeper", "elasticsearch"} <= set(e.services)
+    e = extract("The orders table on db-main-02 keeps growing; autovacuum on db-main-02 never finishes.")
+    assert "table" not in e.services and "autovacuum" not in e.services
+    e = extract("Jobs on batch-03 fail since this morning.")
+    assert "batch" not in e.services

@@ -333,7 +333,8 @@ KNOWN: list[Known] = [
         re.compile(
             r"GC overhead limit exceeded|OutOfMemoryError: Java heap space|"
             r"(?P<full>Full GC|Pause Full)[^\n]*?(?:ParOldGen|PSOldGen|Tenured|CMS|Old|G1 Old)[^\n]*?"
-            r"\d+[KMG]->(?P<after>\d+)[KMG]\((?P<cap>\d+)[KMG]\)"
+            r"\d+[KMG]->(?P<after>\d+)[KMG]\((?P<cap>\d+)[KMG]\)|"
+            r"(?P<g1full>Pause Full) \([^)\n]*\) \d+(?:\.\d+)?[KMG]->\d+(?:\.\d+)?[KMG]\(\d+(?:\.\d+)?[KMG]\)"
         ),
         "the JVM heap is exhausted: {match}{filler}",
         "Give the JVM a heap that fits its live data (raise -Xmx, within the host's or container's memory) or "
@@ -397,18 +398,40 @@ _TOOK = re.compile(
     re.IGNORECASE,
 )
 _FILLER = re.compile(
-    r"(?:cache|\bmap\b|\bqueue\b|\bbuffer\b|\bsessions?\b)[^\n]{0,80}?(?:\b\d{4,}\b|maximumSize|entries|size=|loaded)",
+    r"(?:cache|\bmap\b|\bqueue\b|\bbuffer\b|\bsessions?\b)[^\n]{0,80}?(?:\b\d{4,}\b|maximumSize|entries|size=|loaded)|"
+    r"(?:\b\d{4,}\b|maximumSize|max[_-]?size)[^\n]{0,80}?(?:cache|\bsessions\b|\bqueue\b)",
     re.IGNORECASE,
 )
+
+
+_GEN = re.compile(
+    r"(?:(?P<gen>ParOldGen|PSOldGen|Tenured|CMS|G1 Old|Old)[^\d\n]{0,24})?\d+(?:\.\d+)?(?P<u1>[KMG])B?->"
+    r"(?P<after>\d+(?:\.\d+)?)(?P<u2>[KMG])B?\((?P<cap>\d+(?:\.\d+)?)(?P<u3>[KMG])B?\)"
+)
+_OLD_PCT = re.compile(r"old gen(?:eration)?\W{0,3}(?P<pct>\d{2,3}(?:\.\d+)?)%", re.IGNORECASE)
+_UNIT = {"K": 1, "M": 1024, "G": 1024 * 1024}
+
+
+def _old_gen_full(line: str) -> bool:
+    """After the collection the old generation (or, when the line does not split it, the whole heap) is still
+    at least 95% full."""
+    pct = _OLD_PCT.search(line)
+    if pct:
+        return float(pct.group("pct")) >= 95
+    sizes = list(_GEN.finditer(line))
+    old = [m for m in sizes if m.group("gen")] or sizes[-1:]
+    if not old:
+        return False
+    m = old[0]
+    after, cap = float(m.group("after")) * _UNIT[m.group("u2")], float(m.group("cap")) * _UNIT[m.group("u3")]
+    return after >= 0.95 * max(cap, 1)
 
 
 def _heap_full(matches: list[re.Match[str]]) -> list[re.Match[str]]:
     """An OOM/overhead message counts alone; full collections only when two or more leave the old
     generation at least 95% full (back to back, freeing nothing)."""
-    full = [
-        m for m in matches if m.group("full") and int(m.group("after")) >= 0.95 * int(m.group("cap") or 1)
-    ]
-    plain = [m for m in matches if not m.group("full")]
+    full = [m for m in matches if (m.group("full") or m.group("g1full")) and _old_gen_full(m.string)]
+    plain = [m for m in matches if not (m.group("full") or m.group("g1full"))]
     return plain + (full if len(full) >= 2 else [])
 
 
@@ -418,7 +441,7 @@ def _measured(obs: Observation) -> str | None:
     return lines[-1].strip()[-200:] if lines else None
 
 
-def _heap_filler(obs: Observation) -> str | None:
+def heap_filler(obs: Observation) -> str | None:
     """A log line naming what grows on the heap (a cache and its size), when the log has one."""
     lines = [ln for ln in obs.grep(_FILLER) if "GC" not in ln]
     return lines[-1].strip()[-200:] if lines else None
@@ -435,8 +458,9 @@ def _facts(k: Known, m: re.Match[str], lines: list[str], obs: Observation) -> di
             else ("; processing between polls is too slow")
         )
     if k.signature == "jvm-heap-exhausted":
-        filler = _heap_filler(obs)
+        filler = heap_filler(obs)
         facts["filler"] = f"; the log says what fills it: {filler!r}" if filler else ""
+        facts["filled_by"] = filler
     if k.signature == "tls-verify-failed":
         not_yet = "not yet valid" in m.group(0)
         facts["clock"] = (
@@ -470,6 +494,9 @@ def known_failures(obs: Observation) -> list[Finding]:
             lines = [m.string.strip() for m in matches]
         best = max(matches, key=lambda m: sum(1 for v in m.groupdict().values() if v))
         facts = _facts(k, best, lines, obs)
+        if k.signature == "jvm-heap-exhausted" and not facts.get("filled_by"):
+            if all("OutOfMemoryError" in m.string for m in matches):
+                continue  # a bare OutOfMemoryError is apps.heap_exhausted's; this one adds what fills the heap
         for m in matches:  # facts the best line lacks, from the others (e.g. the device of a remount)
             for name, v in m.groupdict().items():
                 if v and not facts.get(re.sub(r"\d+$", "", name)):

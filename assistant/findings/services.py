@@ -412,7 +412,9 @@ def unit_dependency_failed(obs: Observation) -> list[Finding]:
         obs.args.get("service") or str(obs.args.get("source", "")).startswith("unit:")
     ):
         return []
-    if "failed" not in low and "exited" not in low:
+    if ("failed" not in low and "exited" not in low) or (
+        "dependency" not in low and "mount" not in low and low.count(".service: ") < 1
+    ):
         return []
     marks = obs.grep(_DEP_MARK)
     own = (_unit_name(obs) or str(obs.args.get("source") or "").removeprefix("unit:") or "").removesuffix(

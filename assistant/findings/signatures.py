@@ -146,7 +146,7 @@ SIGNATURES: dict[str, Signature] = {
     ),
     "db-lock-wait": _s(("relation", "holder_pid"), 81, ("holder_pid",), "database timeout slow"),
     "heap-exhausted": _s(
-        ("process",),
+        ("process", "filler"),
         80,
         True,
         "crash memory",
@@ -223,7 +223,7 @@ SIGNATURES: dict[str, Signature] = {
         "{title}. The consumer's processing between polls is too slow for max.poll.interval.ms.",
     ),
     "jvm-heap-exhausted": _s(
-        ("kind",),
+        ("kind", "filled_by"),
         81,
         True,
         "slow timeout memory down",
