@@ -187,3 +187,26 @@ def test_short_names_for_well_known_daemons_map_to_their_units_and_common_nouns_
     assert "table" not in e.services and "autovacuum" not in e.services
     e = extract("Jobs on batch-03 fail since this morning.")
     assert "batch" not in e.services
+
+
+def test_haproxy_health_checks_failing_with_a_status_name_the_check_path_in_either_log_wording():
+    s = Session(host("lb-07"), "haproxy on lb-07 marks every shop backend DOWN since the release.")
+    log = "\n".join(
+        [
+            "Dec 03 10:00:01 lb-07 haproxy[811]: [WARNING]  (811) : Health check for server shop_pool/shop1 failed, "
+            'reason: Layer7 wrong status, code: 404, info: "Not Found", check duration: 2ms, status: 0/2 DOWN.',
+            "Dec 03 10:00:02 lb-07 haproxy[811]: [WARNING]  (811) : Health check for server shop_pool/shop2 failed, "
+            'reason: Layer7 wrong status, code: 404, info: "Not Found", check duration: 3ms, status: 0/2 DOWN.',
+            "Dec 03 10:00:02 lb-07 haproxy[811]: [ALERT]    (811) : backend 'shop_pool' has no server available!",
+        ]
+    )
+    answer = s.run(
+        {
+            "service_status": ok(
+                "● haproxy.service - HAProxy Load Balancer\n   Active: active (running)\n" + log
+            ),
+            "log_tail": ok(log),
+            "process_list": ok(ps()),
+        }
+    )
+    assert "health check path" in answer and "404" in answer
