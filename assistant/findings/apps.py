@@ -6,6 +6,7 @@ import re
 
 from assistant.events import Finding
 from assistant.findings.base import Observation, analyzer, make_finding
+from assistant.findings.known import heap_filler
 
 _VAR = r"[\"'`]?(?P<name>[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Z]{4,})[\"'`]?"
 _MISSING = [
@@ -21,7 +22,7 @@ _MISSING = [
     re.compile(rf"KeyError: {_VAR}"),
 ]
 _HEAP = re.compile(
-    r"java\.lang\.OutOfMemoryError: (?P<kind>[\w ]+)|JavaScript heap out of memory|"
+    r"(?:java\.lang\.)?OutOfMemoryError: (?P<kind>[\w ]+)|JavaScript heap out of memory|"
     r"fatal error: runtime: out of memory|\bMemoryError\b"
 )
 
@@ -51,6 +52,20 @@ def missing_config(obs: Observation) -> list[Finding]:
     ]
 
 
+_FRAME = re.compile(r"^\s*at (?!(?:java|javax|jdk|sun|com\.sun|kotlin|scala)\.)(?P<frame>[\w.$<>]+)\(")
+
+
+def _allocation_site(obs: Observation) -> str | None:
+    """The first application frame of the OutOfMemoryError's stack trace: where the heap was being filled."""
+    for i, ln in enumerate(obs.lines):
+        if "OutOfMemoryError" in ln:
+            for nxt in obs.lines[i + 1 : i + 20]:
+                m = _FRAME.match(nxt)
+                if m:
+                    return f"allocating in {m.group('frame')}"
+    return None
+
+
 @analyzer
 def heap_exhausted(obs: Observation) -> list[Finding]:
     """A runtime ran out of its own heap (JVM -Xmx, Node --max-old-space-size, Go/Python) and died."""
@@ -62,7 +77,7 @@ def heap_exhausted(obs: Observation) -> list[Finding]:
     m = next(m for ln in lines if (m := _HEAP.search(ln)))
     runtime = (
         "java"
-        if "java.lang" in m.group(0)
+        if "OutOfMemoryError" in m.group(0)
         else "node"
         if "JavaScript" in m.group(0)
         else "go"
@@ -70,17 +85,20 @@ def heap_exhausted(obs: Observation) -> list[Finding]:
         else "python"
     )
     xmx = re.search(r"-Xmx(\d+[kmgKMG]?)", obs.output)
+    filler = heap_filler(obs) or _allocation_site(obs)
     return [
         make_finding(
             obs,
             "heap-exhausted",
             f"the {runtime} process ran out of heap ({m.group(0).strip()})"
-            + (f" with -Xmx{xmx.group(1)}" if xmx else ""),
+            + (f" with -Xmx{xmx.group(1)}" if xmx else "")
+            + (f"; the log says what fills it: {filler!r}" if filler else ""),
             lines[-3:],
             {
                 "process": runtime,
                 "kind": (m.groupdict().get("kind") or "heap").strip(),
                 "max_heap": xmx.group(1) if xmx else None,
+                "filler": filler,
                 "count": len(lines),
             },
             severity="critical",

@@ -137,6 +137,81 @@ def idle_in_transaction(obs: Observation) -> list[Finding]:
     ]
 
 
+# ps aux: ... STAT START TIME COMMAND; START is a date (Nov28, 2025) once the process is older than a day.
+_PS_START = re.compile(r"\s(?P<start>[A-Z][a-z]{2}\d{1,2}|\d{4}|\d{1,2}:\d{2})\s+\d+:\d{2}\s+postgres:")
+_ETIME_DAYS = re.compile(r"\s(?P<start>\d+-\d{2}:\d{2}:\d{2})\s")
+_IDLE_FROM = re.compile(
+    r"postgres: (?:\d+/)?(?:[\w-]+: )?(?P<user>\S+) (?P<db>\S+) (?P<client>[\w.:\[\]-]+?)(?:\(\d+\))? idle in transaction"
+)
+_WRAPAROUND = re.compile(r"postgres: (?:\d+/)?(?:[\w-]+: )?autovacuum worker[^\n]*\(to prevent wraparound\)")
+
+
+def _age(ln: str) -> str | None:
+    """How old a ps line's process is when it is older than a day (a date START, or an etime with days)."""
+    m = _ETIME_DAYS.search(ln)
+    if m:
+        return f"running for {m.group('start')}"
+    m = _PS_START.search(ln)
+    if m and not re.fullmatch(r"\d{1,2}:\d{2}", m.group("start")):
+        return f"open since {m.group('start')}"
+    return None
+
+
+@analyzer
+def long_idle_transaction(obs: Observation) -> list[Finding]:
+    """A backend `idle in transaction` since another day (ps START/ELAPSED): its open transaction holds back
+    the xmin horizon (vacuum cannot remove dead rows) and keeps its locks. Also an anti-wraparound autovacuum
+    worker, which says itself why it runs."""
+    if "postgres:" not in obs.output:
+        return []
+    out = []
+    old = [(ln.strip(), age) for ln in obs.lines if _IDLE_FROM.search(ln) and (age := _age(ln))]
+    if old:
+        line, age = old[0]
+        m = _IDLE_FROM.search(line)
+        assert m
+        pid = next((w for w in line.split()[1:2] if w.isdigit()), None)
+        who = f"{m.group('user')}@{m.group('db')} from {m.group('client')}"
+        out.append(
+            make_finding(
+                obs,
+                "db-long-transaction",
+                f"a PostgreSQL session ({who}, pid {pid or '?'}) has been idle in transaction, {age}",
+                [ln for ln, _ in old[:3]],
+                {
+                    "server": "postgresql",
+                    "pid": pid,
+                    "client": m.group("client"),
+                    "user": m.group("user"),
+                    "db": m.group("db"),
+                    "age": age,
+                    "count": len(old),
+                },
+                severity="high",
+                confidence=0.85,
+                remediation=f"End the forgotten transaction: `SELECT pg_terminate_backend({pid or '<pid>'});` "
+                "(needs approval), then fix the client that leaves transactions open and set "
+                "idle_in_transaction_session_timeout; vacuum can then remove the dead rows.",
+            )
+        )
+    wrap = obs.grep(_WRAPAROUND)
+    if wrap:
+        out.append(
+            make_finding(
+                obs,
+                "db-wraparound-vacuum",
+                "an autovacuum worker is vacuuming to prevent transaction ID wraparound",
+                wrap[:2],
+                {"server": "postgresql", "count": len(wrap)},
+                severity="high",
+                confidence=0.8,
+                remediation="Let the anti-wraparound vacuum finish (do not cancel it; it restarts); end long-open "
+                "transactions that hold back the xmin horizon so it can freeze rows.",
+            )
+        )
+    return out
+
+
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 

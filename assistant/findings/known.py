@@ -34,6 +34,8 @@ class Known:
     checks: Checks = _none
     severity: str = "critical"
     facts: dict[str, Any] = field(default_factory=dict)
+    keep: Callable[[list[re.Match[str]]], list[re.Match[str]]] | None = None
+    """Which of the matches count (e.g. only back-to-back full collections that free nothing)."""
 
 
 def _kernel_log(grep: str) -> Checks:
@@ -64,7 +66,11 @@ def _disk_of(facts: dict[str, Any], obs: Observation) -> list[Call]:
 
 def _time_sync(facts: dict[str, Any], obs: Observation) -> list[Call]:
     """A clock that is off: the time-sync daemon's state says why (chrony on most distributions)."""
-    return [call("service_status", service="chrony"), call("service_status", service="systemd-timesyncd")]
+    return [
+        call("service_status", service="chrony"),
+        call("service_status", service="chronyd"),
+        call("service_status", service="systemd-timesyncd"),
+    ]
 
 
 def _audit_log(facts: dict[str, Any], obs: Observation) -> list[Call]:
@@ -306,6 +312,38 @@ KNOWN: list[Known] = [
         facts={"kind": "watermark"},
     ),
     Known(
+        "kafka-poll-interval-exceeded",
+        ("max.poll", "poll timeout", "poll expired", "rebalanc", "commitfailed"),
+        re.compile(
+            r"max\.poll\.interval\.ms|poll timeout has expired|[Hh]eartbeat poll expired|"
+            r"CommitFailed(?:Error|Exception)[^\n]*rebalanc|[Cc]ommit cannot be completed since the group has "
+            r"already rebalanced"
+        ),
+        "the Kafka consumer spends longer than max.poll.interval.ms between polls, so the group coordinator "
+        "kicks it out and rebalances ({match}){took}",
+        "Make each poll's work fit the interval: lower max.poll.records (smaller batches) or speed up the "
+        "per-batch processing, or raise max.poll.interval.ms above the real batch time; then the rebalance "
+        "loop stops and the lag drains.",
+        severity="high",
+        facts={"kind": "kafka-poll"},
+    ),
+    Known(
+        "jvm-heap-exhausted",
+        ("gc overhead", "full gc", "pause full", "java heap space"),
+        re.compile(
+            r"GC overhead limit exceeded|OutOfMemoryError: Java heap space|"
+            r"(?P<full>Full GC|Pause Full)[^\n]*?(?:ParOldGen|PSOldGen|Tenured|CMS|Old|G1 Old)[^\n]*?"
+            r"\d+[KMG]->(?P<after>\d+)[KMG]\((?P<cap>\d+)[KMG]\)|"
+            r"(?P<g1full>Pause Full) \([^)\n]*\) \d+(?:\.\d+)?[KMG]->\d+(?:\.\d+)?[KMG]\(\d+(?:\.\d+)?[KMG]\)"
+        ),
+        "the JVM heap is exhausted: {match}{filler}",
+        "Give the JVM a heap that fits its live data (raise -Xmx, within the host's or container's memory) or "
+        "shrink what fills it (bound the cache / batch size); then restart the service (restart_service, needs "
+        "approval).",
+        facts={"kind": "jvm-heap"},
+        keep=lambda ms: _heap_full(ms),
+    ),
+    Known(
         "exec-format-error",
         ("exec format", "cannot execute binary"),
         re.compile(r"exec format error|cannot execute binary file|Exec format error"),
@@ -336,9 +374,12 @@ KNOWN: list[Known] = [
             r"match|no alternative certificate subject name matches|ERR_CERT_COMMON_NAME_INVALID|"
             r"certificate is not valid for)"
         ),
-        "certificate verification fails: {match}",
+        "certificate verification fails: {match}{clock}",
         "Serve a certificate that verifies: the full chain (fullchain.pem) with the intermediate, a name in its "
         "subjectAltName that matches the host, and a correct clock on the client (timesync).",
+        checks=lambda facts, obs: (
+            _time_sync(facts, obs) if facts.get("clock") and obs.tool != "quote" else []
+        ),
         severity="high",
     ),
 ]
@@ -351,10 +392,83 @@ def _format(title: str, facts: dict[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), "?")), title)
 
 
+_TOOK = re.compile(
+    r"(?:batch|processing|processed|handled|poll loop|records?)[^\n]{0,80}?\b(?:in|took|takes|after)\s+"
+    r"\d+(?:\.\d+)?\s?(?:ms|s|sec|secs|seconds|min|minutes)\b",
+    re.IGNORECASE,
+)
+_FILLER = re.compile(
+    r"(?:cache|\bmap\b|\bqueue\b|\bbuffer\b|\bsessions?\b)[^\n]{0,80}?(?:\b\d{4,}\b|maximumSize|entries|size=|loaded)|"
+    r"(?:\b\d{4,}\b|maximumSize|max[_-]?size)[^\n]{0,80}?(?:cache|\bsessions\b|\bqueue\b)",
+    re.IGNORECASE,
+)
+
+
+_GEN = re.compile(
+    r"(?:(?P<gen>ParOldGen|PSOldGen|Tenured|CMS|G1 Old|Old)[^\d\n]{0,24})?\d+(?:\.\d+)?(?P<u1>[KMG])B?->"
+    r"(?P<after>\d+(?:\.\d+)?)(?P<u2>[KMG])B?\((?P<cap>\d+(?:\.\d+)?)(?P<u3>[KMG])B?\)"
+)
+_OLD_PCT = re.compile(r"old gen(?:eration)?\W{0,3}(?P<pct>\d{2,3}(?:\.\d+)?)%", re.IGNORECASE)
+_UNIT = {"K": 1, "M": 1024, "G": 1024 * 1024}
+
+
+def _old_gen_full(line: str) -> bool:
+    """After the collection the old generation (or, when the line does not split it, the whole heap) is still
+    at least 95% full."""
+    pct = _OLD_PCT.search(line)
+    if pct:
+        return float(pct.group("pct")) >= 95
+    sizes = list(_GEN.finditer(line))
+    old = [m for m in sizes if m.group("gen")] or sizes[-1:]
+    if not old:
+        return False
+    m = old[0]
+    after, cap = float(m.group("after")) * _UNIT[m.group("u2")], float(m.group("cap")) * _UNIT[m.group("u3")]
+    return after >= 0.95 * max(cap, 1)
+
+
+def _heap_full(matches: list[re.Match[str]]) -> list[re.Match[str]]:
+    """An OOM/overhead message counts alone; full collections only when two or more leave the old
+    generation at least 95% full (back to back, freeing nothing)."""
+    full = [m for m in matches if (m.group("full") or m.group("g1full")) and _old_gen_full(m.string)]
+    plain = [m for m in matches if not (m.group("full") or m.group("g1full"))]
+    return plain + (full if len(full) >= 2 else [])
+
+
+def _measured(obs: Observation) -> str | None:
+    """The line that says how long one batch's processing took (the last one)."""
+    lines = obs.grep(_TOOK)
+    return lines[-1].strip()[-200:] if lines else None
+
+
+def heap_filler(obs: Observation) -> str | None:
+    """A log line naming what grows on the heap (a cache and its size), when the log has one."""
+    lines = [ln for ln in obs.grep(_FILLER) if "GC" not in ln]
+    return lines[-1].strip()[-200:] if lines else None
+
+
 def _facts(k: Known, m: re.Match[str], lines: list[str], obs: Observation) -> dict[str, Any]:
     groups = {re.sub(r"\d+$", "", name): v for name, v in m.groupdict().items() if v}
     facts: dict[str, Any] = {**k.facts, **groups, "match": m.group(0), "count": len(lines)}
+    if k.signature == "kafka-poll-interval-exceeded":
+        took = _measured(obs)
+        facts["took"] = (
+            f"; processing is too slow between polls: {took!r}"
+            if took
+            else ("; processing between polls is too slow")
+        )
+    if k.signature == "jvm-heap-exhausted":
+        filler = heap_filler(obs)
+        facts["filler"] = f"; the log says what fills it: {filler!r}" if filler else ""
+        facts["filled_by"] = filler
     if k.signature == "tls-verify-failed":
+        not_yet = "not yet valid" in m.group(0)
+        facts["clock"] = (
+            " (a certificate 'not yet valid' means this host's clock is wrong, behind: check chrony / "
+            "systemd-timesyncd)"
+            if not_yet
+            else ""
+        )
         facts.setdefault("host", obs.args.get("host") or obs.args.get("url"))
         facts.setdefault("reason", "not yet valid" if "not yet valid" in m.group(0) else m.group(0))
     facts.setdefault("path", None)
@@ -373,8 +487,16 @@ def known_failures(obs: Observation) -> list[Finding]:
         if not lines:
             continue
         matches = [m for ln in lines if (m := k.pattern.search(ln))]
+        if k.keep:
+            matches = k.keep(matches)
+            if not matches:
+                continue
+            lines = [m.string.strip() for m in matches]
         best = max(matches, key=lambda m: sum(1 for v in m.groupdict().values() if v))
         facts = _facts(k, best, lines, obs)
+        if k.signature == "jvm-heap-exhausted" and not facts.get("filled_by"):
+            if all("OutOfMemoryError" in m.string for m in matches):
+                continue  # a bare OutOfMemoryError is apps.heap_exhausted's; this one adds what fills the heap
         for m in matches:  # facts the best line lacks, from the others (e.g. the device of a remount)
             for name, v in m.groupdict().items():
                 if v and not facts.get(re.sub(r"\d+$", "", name)):

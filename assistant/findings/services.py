@@ -382,3 +382,95 @@ def unit_failed_in_journal(obs: Observation) -> list[Finding]:
             max_lines=4,
         )
     ]
+
+
+_DEP_MARK = re.compile(r"Dependency failed for (?P<desc>.+?)\.?\s*$|failed with result 'dependency'")
+_OTHER_UNIT_FAILED = re.compile(
+    r"(?P<unit>[\w@:\\.-]+\.(?:mount|service|socket|device|automount|swap|path|target)): (?:"
+    r"Mount process exited[^\n]*|Failed with result '(?!dependency)[\w-]+'|Main process exited, code=\w+, "
+    r"status=(?!0/)\S+|Job [\w@:\\.-]+/start failed with result '(?!dependency)[\w-]+'|"
+    r"Failed to (?:mount|start)[^\n]*)"
+)
+_FAILED_TO_MOUNT = re.compile(r"Failed to mount (?P<what>/[^\s.]*(?:\.[^\s.]+)*)")
+
+
+def _mount_point(unit: str) -> str | None:
+    """systemd's mount unit name back to its path (mnt-backup.mount -> /mnt/backup)."""
+    if not unit.endswith(".mount"):
+        return None
+    name = unit.removesuffix(".mount")
+    return "/" if name == "-" else "/" + name.replace("-", "/").replace("\\x2d", "-")
+
+
+@analyzer
+def unit_dependency_failed(obs: Observation) -> list[Finding]:
+    """A unit that did not start because a unit it depends on failed: systemd's 'Dependency failed for X' /
+    "Job X/start failed with result 'dependency'", or a unit's status/journal naming another unit's failure
+    (`mnt-backup.mount: Mount process exited`). The failed dependency is the cause; check its status and journal."""
+    low = obs.output.lower()
+    if "dependency" not in low and not (
+        obs.args.get("service") or str(obs.args.get("source", "")).startswith("unit:")
+    ):
+        return []
+    if ("failed" not in low and "exited" not in low) or (
+        "dependency" not in low and "mount" not in low and low.count(".service: ") < 1
+    ):
+        return []
+    marks = obs.grep(_DEP_MARK)
+    own = (_unit_name(obs) or str(obs.args.get("source") or "").removeprefix("unit:") or "").removesuffix(
+        ".service"
+    )
+    deps: dict[str, str] = {}
+    for ln in obs.lines:
+        m = _OTHER_UNIT_FAILED.search(ln)
+        if m and m.group("unit").removesuffix(".service") != own:
+            deps.setdefault(m.group("unit"), ln.strip())
+    if not marks and not deps:
+        return []
+    if not marks and not own:
+        return []  # a whole log with unrelated unit failures: unit_failed and friends cover those
+    dep = next(iter(deps), None)
+    mount = next((m.group("what") for ln in obs.lines if (m := _FAILED_TO_MOUNT.search(ln))), None) or (
+        _mount_point(dep) if dep else None
+    )
+    where = f" (mount point {mount})" if mount and dep and dep.endswith(".mount") else ""
+    who = own or "a unit"
+    if dep:
+        title = f"{who} did not start because the unit it depends on, {dep}{where}, failed"
+    else:
+        title = f"{who} did not start: a unit it depends on failed ({marks[0][-120:]})"
+    checks = (
+        [call("service_status", service=dep), call("log_tail", source=f"unit:{dep}", lines=100)]
+        if dep
+        else [
+            call(
+                "log_tail",
+                source="/var/log/syslog",
+                grep="Failed to mount|Mount process exited|Failed with result|Dependency failed",
+                lines=200,
+            )
+        ]
+    )
+    return [
+        make_finding(
+            obs,
+            "unit-dependency-failed",
+            title,
+            [*marks[:2], *(list(deps.values())[:2])],
+            {"unit": own or None, "dependency": dep, "mount_point": mount},
+            severity="high",
+            confidence=0.85 if dep else 0.7,
+            next_checks=checks,
+            remediation=(
+                f"Fix {dep} first (its status and journal say why it failed"
+                + (
+                    "; for a mount: the fstab entry, the server and export it names, `mount -a` to test"
+                    if where
+                    else ""
+                )
+                + f"), then start {who} again (restart_service, needs approval)."
+                if dep
+                else "Find the failed dependency (`systemctl list-dependencies --failed`), fix it, then start the unit again."
+            ),
+        )
+    ]

@@ -146,7 +146,7 @@ SIGNATURES: dict[str, Signature] = {
     ),
     "db-lock-wait": _s(("relation", "holder_pid"), 81, ("holder_pid",), "database timeout slow"),
     "heap-exhausted": _s(
-        ("process",),
+        ("process", "filler"),
         80,
         True,
         "crash memory",
@@ -215,6 +215,20 @@ SIGNATURES: dict[str, Signature] = {
         "The process runs out of shared memory, not disk: {title}. A container's /dev/shm is 64M "
         "unless a larger memory-backed emptyDir is mounted there.",
     ),
+    "kafka-poll-interval-exceeded": _s(
+        ("kind",),
+        81,
+        True,
+        "error slow timeout",
+        "{title}. The consumer's processing between polls is too slow for max.poll.interval.ms.",
+    ),
+    "jvm-heap-exhausted": _s(
+        ("kind", "filled_by"),
+        81,
+        True,
+        "slow timeout memory down",
+        "{title}. The heap is exhausted: the garbage collector runs back to back and frees almost nothing.",
+    ),
     "tls-verify-failed": _s(
         ("host", "reason"), 80, True, "cert", "Clients cannot verify the TLS certificate: {title}."
     ),
@@ -227,6 +241,21 @@ SIGNATURES: dict[str, Signature] = {
         "what clients send.",
     ),
     "db-idle-in-transaction": _s(("server",), 79, True, "database", then_restart="pool-client"),
+    "db-long-transaction": _s(
+        ("pid",),
+        80,
+        False,
+        "database slow timeout",
+        "{title}: its open transaction holds back the xmin horizon, so (auto)vacuum cannot remove dead rows "
+        "(tables bloat, queries slow down) and its locks stay held.",
+    ),
+    "db-wraparound-vacuum": _s(
+        ("server",),
+        60,
+        False,
+        "database slow",
+        "{title}: the table's transaction IDs are close to wraparound, so PostgreSQL must freeze it now.",
+    ),
     "db-max-connections": _s(("server",), 78, False, "database", then_restart="pool-client"),
     "pod-evicted": _s(("pod",), 76, ("resource",), "evicted disk"),
     "pod-unschedulable": _s(("pod",), 75, ("described",), "pending", "{title}."),
@@ -278,6 +307,13 @@ SIGNATURES: dict[str, Signature] = {
     "tls-cert-expiring": _s(("host",), 40, False, "cert", "{title}; it is not expired yet."),
     "cpu-overloaded": _s(("host",), 38, False, "slow", "The host is overloaded: {title}."),
     "probe-failing": _s(("pod", "probe"), 35),
+    "unit-dependency-failed": _s(
+        ("unit", "dependency"),
+        84,
+        ("dependency",),
+        "down error",
+        "{title}: the dependency's failure, not the unit itself, is the cause.",
+    ),
     "unit-failed": _s(
         ("unit",), 30, fix="Fix what the unit's journal reports, then start it again (`systemctl start`)."
     ),

@@ -73,7 +73,11 @@ ALIASES = {
     "mongodb": "mongod",
     "mongo": "mongod",
     "rabbitmq": "rabbitmq-server",
+    "rabbit": "rabbitmq-server",
     "mysqld": "mysql",
+    "es": "elasticsearch",
+    "elastic": "elasticsearch",
+    "zk": "zookeeper",
 }
 TECH_WORDS = [
     (
@@ -164,6 +168,14 @@ _COMMON_HYPHENATED = {
     "auto-renew",
 }
 _NOUNS = {
+    "table",
+    "tables",
+    "autovacuum",
+    "vacuum",
+    "index",
+    "indexes",
+    "batch",
+    "batches",
     "jobs",
     "job",
     "alert",
@@ -283,6 +295,7 @@ _STATED = re.compile(
 )
 _QUOTED = re.compile(r"\"[^\"\n]{3,300}\"|`[^`\n]{3,300}`|“[^”\n]{3,300}”|'[^'\n]{12,300}'")
 _STEM_STOP = {
+    "batch",
     "web",
     "app",
     "db",
@@ -613,7 +626,20 @@ def _fallback_services(low: str, hosts: list[str]) -> list[str]:
         _add(out, m.group(1))
     for h in hosts:
         stem = re.sub(r"(?:-(?:\d+|prod|stg|staging|dev|test)\d*)+$", "", h.split(".")[0])
-        if stem and stem not in _STEM_STOP and stem != h:
+        machine_role = stem.rsplit("-", 1)[-1] in (
+            "app",
+            "web",
+            "db",
+            "host",
+            "node",
+            "srv",
+            "server",
+            "vm",
+            "box",
+        )
+        if (
+            stem and stem not in _STEM_STOP and stem != h and not machine_role
+        ):  # orders-app-02: a machine's role
             _add(out, stem)
     return out
 

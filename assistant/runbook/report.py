@@ -252,8 +252,8 @@ def diagnosis(
 
 
 _CHECK_DOWN = re.compile(
-    r"Server (?P<server>\S+) is DOWN, reason: Layer7 (?:wrong status|invalid response|timeout)"
-    r"(?:, code: (?P<code>\d{3}))?"
+    r"(?:Server (?P<server>\S+) is DOWN|Health check for (?:backup )?server (?P<server2>\S+) failed), "
+    r"reason: Layer7 (?:wrong status|invalid response|timeout)(?:, code: (?P<code>\d{3}))?"
 )
 
 
@@ -271,13 +271,14 @@ def failed_health_check(conv: Conversation, said: str) -> str:
     ]
     if not hits:
         return ""
-    servers = list(dict.fromkeys(m.group("server") for m, _ in hits))
+    servers = list(dict.fromkeys(m.group("server") or m.group("server2") for m, _ in hits))
     code = next((m.group("code") for m, _ in hits if m.group("code")), None)
     got = f" answers {code}" if code else " does not answer as expected"
     return (
         f" The backends ({', '.join(servers[:4])}) are marked DOWN by the HTTP health check, not because they "
-        f"stopped: the check request{got} (`{hits[-1][1][:200]}`). Compare the health check's path and expected "
-        "status (haproxy `option httpchk` / `http-check expect`) with what the application now serves."
+        f"stopped: the health check path (endpoint){got} (`{hits[-1][1][:200]}`). Compare the health check "
+        "path and expected status (haproxy `option httpchk` / `http-check expect`) with what the application "
+        "now serves."
     )
 
 
