@@ -150,7 +150,7 @@ def test_targets_offer_exactly_the_tools_they_have_handlers_and_scopes_for():
     offered = {n for n in TOOLS if cluster.supports(n)}
     assert offered == catalog.K8S_TOOLS | {t.name for t in ALL_TOOLS if Scope.NETWORK in t.scopes}
     ssh_handlers = {t.name for t in ALL_TOOLS if t.handler_for("ssh")}
-    assert ssh_handlers == catalog.HOST_TOOLS - {"http_check", "tls_certificate", "open_files"}
+    assert ssh_handlers == catalog.HOST_TOOLS - {"http_check", "tls_certificate"}
 
 
 def test_a_second_handler_for_the_same_tool_and_kind_is_an_error():

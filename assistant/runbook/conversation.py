@@ -17,7 +17,7 @@ from typing import Any
 from assistant.events import Finding
 from assistant.findings import analyze_text
 from assistant.runbook.crosscheck import hosts_override
-from assistant.runbook.records import CallRecord, Conversation
+from assistant.runbook.records import PASTED, CallRecord, Conversation
 from assistant.transcript import TargetFacts, read_system, read_tool
 
 __all__ = ["CallRecord", "Conversation", "parse"]
@@ -90,6 +90,10 @@ def parse(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) ->
         elif role == "user":
             conv.users.append(_text(msg.get("content")))
             step = 0
+            for c in reversed(conv.calls):  # a log pasted with this message is this turn's evidence
+                if c.name != PASTED or c.turn != conv.turn - 1:
+                    break
+                c.turn = conv.turn
         elif role == "assistant" and msg.get("tool_calls"):
             step += 1
             for tc in msg["tool_calls"]:

@@ -100,7 +100,7 @@ def decide_fleet(conv: Conversation, hosts: list[str]):
     fixing = any(fix_requests(conv.request))
     if fixing:  # "go ahead": where a problem was found, each host through its own fix plan
         scope = [h for h in scope if subs[h].findings()] or scope
-    first = not conv.this_turn()
+    first = not conv.asked_this_turn()
     active = scope if first or fixing else [h for h in scope if troubled(subs[h])]
     decisions = {h: decide(subs[h]) for h in active}
     calls: list[Check] = []

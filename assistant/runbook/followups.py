@@ -167,6 +167,8 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
         if (path := own_log(conv, s))
     ][:2]
     out += quoted_checks(ents)
+    for url in ents.urls[:1]:  # the engineer's own symptom, reproduced first
+        out.append(Check("http_check", {"url": url}, f"reproduce the symptom on {url}", "open"))
     if CRON_JOB.search(conv.request) and not named_logs(ents):  # cron logs each run (CMD) to the system log
         out.append(Check("log_tail", {"source": "/var/log/syslog", "lines": 200}, "read cron's runs", "open"))
     if ents.guessed and not any(known_software(s) for s in ents.services):  # a name guessed from a host name
@@ -176,8 +178,6 @@ def _host_opening(conv: Conversation, ents: Entities) -> list[Check]:
     out += _hinted(ents)
     if "port" in ents.symptoms:
         out += [Check("port_owner", {"port": p}, f"see who holds port {p}", "open") for p in ents.ports[:1]]
-    for url in ents.urls[:1]:
-        out.append(Check("http_check", {"url": url}, f"reproduce the symptom on {url}", "open"))
     if "cert" in ents.symptoms:
         for host in (ents.fqdns or ents.hosts)[:1]:
             port = next((p for p in ents.ports if p != 80), 443)

@@ -32,6 +32,7 @@ from assistant.runbook.followups import (
     wider_checks,
 )
 from assistant.runbook.questions import follow_up
+from assistant.runbook.records import PASTED
 from assistant.runbook.report import after_fix, diagnosis, no_fault
 
 MAX_STEPS = 6
@@ -157,11 +158,11 @@ def decide(conv: Conversation) -> Decision:
         if (generic or actions)
         else None
     )
-    if note and conv.findings() and not conv.this_turn():
+    if note and conv.findings() and not conv.asked_this_turn():
         return Decision(
             diagnosis(conv, note, preference(conv, ents, names))
         )  # asked to fix what was already diagnosed, but cannot
-    if not conv.this_turn() and follow_up_question(conv):
+    if not conv.asked_this_turn() and follow_up_question(conv):
         return Decision(
             diagnosis(conv, None, preference(conv, ents, names))
         )  # answered from what was already seen
@@ -189,7 +190,7 @@ def decide(conv: Conversation) -> Decision:
         else _candidates(conv, ents, names)
     )
     calls = in_cluster(conv, ents, calls)
-    calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.this_turn()))]
+    calls = calls[: max(0, MAX_CALLS_PER_TURN - len(conv.asked_this_turn()))]
     if not calls:
         return Decision(diagnosis(conv, note, preference(conv, ents, names), unfound(conv, ents)))
     batch = [c for c in calls if c.group == calls[0].group][:MAX_CALLS_PER_STEP]
@@ -229,9 +230,13 @@ def pertinent(f: Finding, names: list[str], symptoms: set[str]) -> bool:
 
 
 def preference(conv: Conversation, ents: Entities, names: list[str]) -> Callable[[Finding], int]:
-    """Findings about what was named or described, including those from checks of it (its logs, its pods)."""
+    """Findings about what was named or described, including those from checks of it (its logs, its pods)
+    and from what the engineer pasted: their own log is the complaint's evidence, as named as it gets."""
     from_named = {
-        f.finding_id for c in conv.calls if _about(Check(c.name, c.args), names) for f in c.findings
+        f.finding_id
+        for c in conv.calls
+        if c.name == PASTED or _about(Check(c.name, c.args), names)
+        for f in c.findings
     }
 
     def prefer(f: Finding) -> int:  # what was named beats what merely fits the complaint
@@ -254,7 +259,7 @@ def _others(findings: list[Finding]) -> str:
 
 
 def _candidates(conv: Conversation, ents: Entities, names: list[str]) -> list[Check]:
-    if not conv.this_turn():
+    if not conv.asked_this_turn():
         opening = admissible(conv, initial_checks(conv, ents))
         if k8s_mode(conv, ents):  # a cluster's conversation stays in the cluster in later turns
             return opening or admissible(conv, triage_checks(conv, ents) + wider_checks(conv))

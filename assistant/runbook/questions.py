@@ -306,7 +306,7 @@ def follow_up(conv: Conversation) -> tuple[str, list[Check]] | None:
     if main is None:
         return None
     if kind == "fixed":
-        if not conv.this_turn():
+        if not conv.asked_this_turn():
             again = _culprit_calls(conv, main)
             if again:
                 return "Checking again what showed the fault.", again

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.attachments import PASTE_TOOL as PASTED
 from assistant.events import Finding
 
 _SOURCE_ERROR = re.compile(
@@ -76,7 +77,12 @@ class Conversation:
         return self.users[-1] if self.users else ""
 
     def this_turn(self) -> list[CallRecord]:
+        """This turn's calls, with a log pasted with its message (its evidence too)."""
         return [c for c in self.calls if c.turn == self.turn]
+
+    def asked_this_turn(self) -> list[CallRecord]:
+        """The calls the model asked for this turn: a pasted log is not one, so the opening checks still come."""
+        return [c for c in self.this_turn() if c.name != PASTED]
 
     def findings_before_writes(self, write_names: set[str]) -> list[Finding]:
         """Findings from before the first write of this turn: what a fix plan may be based on."""
