@@ -476,12 +476,8 @@ _GATEWAY_ERROR = re.compile(
 _POD_LABEL = re.compile(r"^(?:Labels:\s+|\s{10,})([\w./-]+=[\w.-]+)\s*$", re.MULTILINE)
 
 
-def service_gap(conv: Conversation) -> list[str]:
-    """A 502/503 in front of pods that are all Ready: what sits between (the Service and its Endpoints) is what no
-    tool here shows, and a selector that matches none of the pods' labels is the usual reason."""
-    pods = [c for c in conv.calls if c.name in ("list_pods", "pod_describe") and c.answered and not c.failed]
-    if not pods or not _GATEWAY_ERROR.search(" ".join(conv.users)) or "endpoints" in conv.tools:
-        return []
+def _carried_labels(pods: list[CallRecord]) -> tuple[str, str]:
+    """The labels the described pods carry (controller hashes left out), and their namespace."""
     labels = [
         m.group(1)
         for c in pods
@@ -490,7 +486,16 @@ def service_gap(conv: Conversation) -> list[str]:
         if not m.group(1).startswith(("pod-template-hash=", "controller-revision-hash="))
     ]
     carried = ", ".join(f"`{x}`" for x in dict.fromkeys(labels[:4]))
-    ns = next((str(c.args["namespace"]) for c in pods if c.args.get("namespace")), "NAMESPACE")
+    return carried, next((str(c.args["namespace"]) for c in pods if c.args.get("namespace")), "NAMESPACE")
+
+
+def service_gap(conv: Conversation) -> list[str]:
+    """A 502/503 in front of pods that are all Ready: what sits between (the Service and its Endpoints) is what no
+    tool here shows, and a selector that matches none of the pods' labels is the usual reason."""
+    pods = [c for c in conv.calls if c.name in ("list_pods", "pod_describe") and c.answered and not c.failed]
+    if not pods or not _GATEWAY_ERROR.search(" ".join(conv.users)) or "endpoints" in conv.tools:
+        return []
+    carried, ns = _carried_labels(pods)
     return [
         "- The Service in front of the pods and its Endpoints (no tool here shows them): Ready pods behind a "
         "502/503 most often mean the Service selects none of them, its selector no longer matching the pods' "
@@ -524,15 +529,7 @@ def policy_gap(conv: Conversation) -> list[str]:
     seen = said + " ".join(c.output[:4000] for c in conv.calls if c.name == "pod_logs" and c.answered)
     if not _IN_CLUSTER_TIMEOUT.search(seen):
         return []
-    labels = [
-        m.group(1)
-        for c in pods
-        if c.name == "pod_describe"
-        for m in _POD_LABEL.finditer(c.output)
-        if not m.group(1).startswith(("pod-template-hash=", "controller-revision-hash="))
-    ]
-    carried = ", ".join(f"`{x}`" for x in dict.fromkeys(labels[:4]))
-    ns = next((str(c.args["namespace"]) for c in pods if c.args.get("namespace")), "NAMESPACE")
+    carried, ns = _carried_labels(pods)
     return [
         "- The NetworkPolicies (no tool here shows them): connections that time out while every pod runs "
         "and nothing restarts are most likely dropped by a network policy, typically a default-deny whose "
