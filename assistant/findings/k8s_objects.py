@@ -77,6 +77,8 @@ class PodDescription:
     namespace: str | None = None
     status: str | None = None
     controlled_by: str | None = None
+    node: str | None = None
+    """The node the pod was placed on (`Node: NAME/IP`; `spec.nodeName`), None before it is scheduled."""
     reason: str | None = None
     message: str | None = None
     containers: list[Container] = field(default_factory=list)

@@ -87,6 +87,7 @@ def describe_pod(pod: dict[str, Any], text: str) -> PodDescription:
         namespace=meta.get("namespace"),
         status=status.get("phase"),
         controlled_by=f"{owner.get('kind')}/{owner.get('name')}" if owner else None,
+        node=spec.get("nodeName"),
         reason=status.get("reason"),
         message=status.get("message"),
     )

@@ -211,6 +211,8 @@ def _top_field(pod: PodDescription, key: str, value: str) -> None:
         pod.status = value
     elif key == "Controlled By":
         pod.controlled_by = value
+    elif key == "Node":
+        pod.node = value.split("/", 1)[0] if value and value != "<none>" else None
     elif key == "Reason":
         pod.reason = value
     elif key == "Message":

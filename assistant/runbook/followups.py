@@ -11,7 +11,7 @@ import re
 
 from assistant.events import Finding
 from assistant.findings import rank
-from assistant.findings.k8s_text import PodRow, deployment_of, parse_pod_list
+from assistant.findings.k8s_text import PodRow, deployment_of, parse_describe, parse_pod_list
 from assistant.findings.signatures import ends_investigation
 from assistant.runbook.checks import Check, admissible
 from assistant.runbook.conversation import CallRecord, Conversation
@@ -457,12 +457,7 @@ def node_trouble_checks(conv: Conversation) -> list[Check]:
     """A node in trouble (PLEG, a kubelet that does not answer, NodeLost): the nodes' conditions, then the node
     the troubled pods were placed on (their describe's `Node: NAME/IP` line) described."""
     out = [Check("node_status", {}, "a node is in trouble: the nodes' conditions", "nodes")]
-    nodes: list[str] = []
-    for c in conv.calls:
-        if c.name == "pod_describe" and c.answered and not c.failed:
-            for m in _NODE_LINE.finditer(c.output):
-                if m.group(1) not in nodes:
-                    nodes.append(m.group(1))
+    nodes = list(dict.fromkeys(n for c in conv.calls if (n := _node_of(c))))
     for node in nodes[:2]:
         why = f"describe node {node}, where the troubled pods ran: its conditions and events"
         out.append(Check("node_status", {"node": node}, why, "nodes"))
@@ -473,17 +468,16 @@ def _described(conv: Conversation, pod: str) -> bool:
     return any(c.name == "pod_describe" and c.args.get("pod") == pod and c.answered for c in conv.calls)
 
 
-_NODE_LINE = re.compile(r"^Node:\s+([a-z0-9][a-z0-9.-]*[a-z0-9])(?:/|\s*$)", re.MULTILINE)
+def _node_of(c: CallRecord) -> str | None:
+    """The node a described pod was placed on (its describe's `Node: ip-10-0-1-5.ec2.internal/10.0.1.5`)."""
+    if c.name != "pod_describe" or not c.answered or c.failed:
+        return None
+    pod = parse_describe(c.output)
+    return pod.node if pod else None
 
 
 def _pods_nodes(conv: Conversation, pod: str) -> list[str]:
-    """The node a described pod was placed on (`Node: ip-10-0-1-5.ec2.internal/10.0.1.5`)."""
-    return [
-        m.group(1)
-        for c in conv.calls
-        if c.name == "pod_describe" and c.args.get("pod") == pod and c.answered and not c.failed
-        for m in _NODE_LINE.finditer(c.output)
-    ]
+    return [n for c in conv.calls if c.args.get("pod") == pod and (n := _node_of(c))]
 
 
 _DATA_DIR = re.compile(r"^/var/(?:lib|log|spool|cache)/(?P<name>[a-z][\w.-]*)")
