@@ -298,3 +298,16 @@ def test_a_host_oom_kill_gets_a_host_fix_never_a_kubectl_one():
     ]
     text = str(for_finding(oom))
     assert "sudo systemctl set-property search MemoryMax=<NEW_LIMIT>" in text and "kubectl" not in text
+
+
+def test_a_full_disk_named_by_a_failed_write_is_checked_at_the_files_directory():
+    """The temporary file a write failed on never came to exist: df its directory, not the file."""
+    journal = (
+        "Nov 23 02:09:57 app-01 ingest-worker[48211]: ERROR spool: cannot write batch 7781203: [Errno 28] "
+        "No space left on device: '/var/lib/ingest/spool/batch-7781203.jsonl.tmp'\n"
+    )
+    s = Session(host("app-01"), "ingest-worker on app-01 stopped writing batches")
+    s.run({"service_status": ok("● ingest-worker.service\n     Active: active (running)\n" + journal)})
+    disks = [a["path"] for name, a in s.asked if name == "disk_usage"]
+    assert "/var/lib/ingest/spool" in disks
+    assert not any(p.endswith(".tmp") for p in disks), disks

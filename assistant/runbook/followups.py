@@ -631,6 +631,12 @@ _DATA_DIR_SEEN = re.compile(
 _ABS_PATH = re.compile(r"(?<![\w.])(/(?:var|srv|data|mnt|opt|home|tmp)/[\w./@-]+)")
 
 
+def _dir_of(path: str) -> str:
+    """A file a failed write names often never came to exist (a batch's temporary file): df its directory."""
+    head, _, last = path.rpartition("/")
+    return head if head and "." in last.strip(".") else path
+
+
 def _full_where(conv: Conversation) -> list[Check]:
     """'No space left on device' without the filesystem it hit: the filesystem of the path the error names,
     else of the data directory the service runs with (often its own mount, unlike '/')."""
@@ -643,7 +649,7 @@ def _full_where(conv: Conversation) -> list[Check]:
     ]
     if not lines:
         return []
-    paths = [m.group(1).rstrip(".:,'\"") for ln in lines for m in _ABS_PATH.finditer(ln)]
+    paths = [_dir_of(m.group(1).rstrip(".:,'\"")) for ln in lines for m in _ABS_PATH.finditer(ln)]
     paths += [m.group(1).rstrip(".:,'\"") for c in conv.calls for m in _DATA_DIR_SEEN.finditer(c.output)]
     if pg_cluster(conv):
         version, cluster = str(pg_cluster(conv)).split("-", 1)
